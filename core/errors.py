@@ -1,0 +1,134 @@
+"""The one error catalogue (DESIGN.md section 5).
+
+A code is a stable name plus a category; the hop that detected the error is kept
+separately and joined only at the edge: ``Server.ServerProxy.AccessDenied``.
+Codes are only ever added, never renamed or removed.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+
+import grpc
+
+
+class Hop(enum.Enum):
+    CLIENT = "Client"
+    CLIENT_PROXY = "Server.ClientProxy"
+    SERVER_PROXY = "Server.ServerProxy"
+    REGISTRY = "Server.Registry"
+
+
+class Category(enum.Enum):
+    BAD_REQUEST = grpc.StatusCode.INVALID_ARGUMENT
+    NOT_FOUND = grpc.StatusCode.NOT_FOUND
+    ACCESS_DENIED = grpc.StatusCode.PERMISSION_DENIED
+    VERIFICATION = grpc.StatusCode.UNAUTHENTICATED
+    CONFIGURATION = grpc.StatusCode.FAILED_PRECONDITION
+    TIMEOUT = grpc.StatusCode.DEADLINE_EXCEEDED
+    TRANSPORT = grpc.StatusCode.UNAVAILABLE
+    LIMIT = grpc.StatusCode.RESOURCE_EXHAUSTED
+    CONFLICT = grpc.StatusCode.ALREADY_EXISTS
+    BUG = grpc.StatusCode.INTERNAL
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    name: str
+    category: Category
+    default_hop: Hop
+    summary: str
+
+    @property
+    def status(self) -> grpc.StatusCode:
+        return self.category.value
+
+
+_C, _CP, _SP, _R = Hop.CLIENT, Hop.CLIENT_PROXY, Hop.SERVER_PROXY, Hop.REGISTRY
+
+CATALOGUE: tuple[ErrorCode, ...] = (
+    # The client's own request was wrong.
+    ErrorCode("InvalidIdentifier", Category.BAD_REQUEST, _C, "malformed identifier or IIN"),
+    ErrorCode("MissingHeader", Category.BAD_REQUEST, _C, "a required zhol-* metadata key is absent"),
+    ErrorCode("InvalidRequest", Category.BAD_REQUEST, _C, "the request is malformed"),
+    ErrorCode("MessageTooLarge", Category.LIMIT, _C, "message exceeds the maximum size"),
+    ErrorCode("UnknownClient", Category.ACCESS_DENIED, _C, "the IS may not act as that client"),
+    # Lookups in the global configuration.
+    ErrorCode("UnknownMember", Category.NOT_FOUND, _CP, "no such member"),
+    ErrorCode("UnknownSubsystem", Category.NOT_FOUND, _CP, "no such subsystem"),
+    ErrorCode("UnknownService", Category.NOT_FOUND, _CP, "no provider offers that service"),
+    ErrorCode("AmbiguousService", Category.BAD_REQUEST, _C, "several providers; set zhol-provider"),
+    # Configuration and trust.
+    ErrorCode("OutdatedGlobalConf", Category.CONFIGURATION, _CP, "global configuration expired"),
+    ErrorCode("InvalidGlobalConf", Category.VERIFICATION, _CP, "global configuration not trusted"),
+    ErrorCode("NotConfigured", Category.CONFIGURATION, _CP, "the gateway is not registered"),
+    # Verification.
+    ErrorCode("InvalidSignature", Category.VERIFICATION, _SP, "signature does not verify"),
+    ErrorCode("MissingSignature", Category.VERIFICATION, _SP, "message carries no signature"),
+    ErrorCode("InvalidCertificate", Category.VERIFICATION, _SP, "signer certificate not trusted"),
+    ErrorCode("RevokedCertificate", Category.VERIFICATION, _SP, "certificate was revoked"),
+    ErrorCode("UntrustedPeer", Category.VERIFICATION, _SP, "TLS peer is not a registered gateway"),
+    ErrorCode("SignerMismatch", Category.VERIFICATION, _SP, "signer is not the claimed member"),
+    ErrorCode("InvalidMessage", Category.VERIFICATION, _SP, "header malformed or inconsistent"),
+    ErrorCode("ReplayedMessage", Category.VERIFICATION, _SP, "message id already seen"),
+    ErrorCode("ClockSkew", Category.VERIFICATION, _SP, "issued-at outside the allowed skew"),
+    ErrorCode("ResponseMismatch", Category.VERIFICATION, _CP, "response not bound to the request"),
+    # Authorization.
+    ErrorCode("AccessDenied", Category.ACCESS_DENIED, _SP, "no access right for this client"),
+    # Transport and the provider.
+    ErrorCode("NetworkError", Category.TRANSPORT, _CP, "no provider gateway reachable"),
+    ErrorCode("ServiceFailed", Category.TRANSPORT, _SP, "the provider IS is unreachable"),
+    ErrorCode("Timeout", Category.TIMEOUT, _CP, "the deadline passed"),
+    # Evidence.
+    ErrorCode("LoggingFailed", Category.BUG, _CP, "message log write failed; nothing answered"),
+    # Registry.
+    ErrorCode("RegistrationRejected", Category.ACCESS_DENIED, _R, "registration rejected"),
+    ErrorCode("RegistrationPending", Category.CONFIGURATION, _R, "registration awaits approval"),
+    ErrorCode("UnknownRegistration", Category.NOT_FOUND, _R, "no such registration request"),
+    ErrorCode("AlreadyRegistered", Category.CONFLICT, _R, "already registered"),
+    ErrorCode("InvalidCsr", Category.BAD_REQUEST, _R, "CSR malformed or without proof of possession"),
+    # Anything unexpected: no detail leaks.
+    ErrorCode("InternalError", Category.BUG, _CP, "internal error"),
+)
+
+CODES: dict[str, ErrorCode] = {code.name: code for code in CATALOGUE}
+
+
+class ZholError(Exception):
+    """A catalogued failure. ``hop`` defaults to where the code is normally detected."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str = "",
+        *,
+        hop: Hop | None = None,
+        error_id: str | None = None,
+    ) -> None:
+        if code not in CODES:
+            raise KeyError(f"uncatalogued error code {code!r}")
+        self.code = CODES[code]
+        self.hop = hop or self.code.default_hop
+        self.detail = detail or self.code.summary
+        self.error_id = error_id or str(uuid.uuid4())
+        super().__init__(f"{self.full_code}: {self.detail}")
+
+    @property
+    def full_code(self) -> str:
+        return f"{self.hop.value}.{self.code.name}"
+
+    @property
+    def status(self) -> grpc.StatusCode:
+        return self.code.status
+
+    def at(self, hop: Hop) -> ZholError:
+        """The same error attributed to another hop (keeps the error id)."""
+        return ZholError(self.code.name, self.detail, hop=hop, error_id=self.error_id)
+
+
+def parse_full_code(full_code: str) -> tuple[Hop, ErrorCode]:
+    """Split 'Server.ServerProxy.AccessDenied' into its hop and catalogued code."""
+    prefix, _, name = full_code.rpartition(".")
+    return Hop(prefix), CODES[name]

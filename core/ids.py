@@ -1,0 +1,117 @@
+"""Typed identifiers of the federation, parsed once at the edge (DESIGN.md section 1)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.errors import ZholError
+
+MEMBER_CLASSES = frozenset({"GOV", "COM", "NGO"})
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_GRPC_SERVICE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _invalid(kind: str, text: str) -> ZholError:
+    return ZholError("InvalidIdentifier", f"malformed {kind} identifier: {text[:80]!r}")
+
+
+def _parts(kind: str, text: str, count: int) -> list[str]:
+    parts = text.split("/")
+    if len(parts) != count or not all(_CODE.match(p) for p in parts):
+        raise _invalid(kind, text)
+    return parts
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class MemberId:
+    instance: str
+    member_class: str
+    member_code: str
+
+    @classmethod
+    def parse(cls, text: str) -> MemberId:
+        instance, member_class, code = _parts("member", text, 3)
+        if member_class not in MEMBER_CLASSES:
+            raise _invalid("member", text)
+        return cls(instance, member_class, code)
+
+    def __str__(self) -> str:
+        return f"{self.instance}/{self.member_class}/{self.member_code}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SubsystemId:
+    member: MemberId
+    subsystem_code: str
+
+    @classmethod
+    def parse(cls, text: str) -> SubsystemId:
+        parts = _parts("subsystem", text, 4)
+        if parts[1] not in MEMBER_CLASSES:
+            raise _invalid("subsystem", text)
+        return cls(MemberId(*parts[:3]), parts[3])
+
+    def __str__(self) -> str:
+        return f"{self.member}/{self.subsystem_code}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class GatewayId:
+    member: MemberId
+    server_code: str
+
+    @classmethod
+    def parse(cls, text: str) -> GatewayId:
+        parts = _parts("gateway", text, 4)
+        if parts[1] not in MEMBER_CLASSES:
+            raise _invalid("gateway", text)
+        return cls(MemberId(*parts[:3]), parts[3])
+
+    def __str__(self) -> str:
+        return f"{self.member}/{self.server_code}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ServiceId:
+    """One gRPC method of a subsystem."""
+
+    subsystem: SubsystemId
+    grpc_service: str
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> ServiceId:
+        parts = text.split("/")
+        if len(parts) != 6:
+            raise _invalid("service", text)
+        subsystem = SubsystemId.parse("/".join(parts[:4]))
+        return cls.of(subsystem, parts[4], parts[5])
+
+    @classmethod
+    def of(cls, subsystem: SubsystemId, grpc_service: str, method: str) -> ServiceId:
+        if not _GRPC_SERVICE.match(grpc_service) or not _METHOD.match(method):
+            raise _invalid("service", f"{subsystem}/{grpc_service}/{method}")
+        return cls(subsystem, grpc_service, method)
+
+    @property
+    def grpc_path(self) -> str:
+        """The gRPC method path, /package.Service/Method."""
+        return f"/{self.grpc_service}/{self.method}"
+
+    def __str__(self) -> str:
+        return f"{self.subsystem}/{self.grpc_service}/{self.method}"
+
+
+def parse_grpc_path(path: str) -> tuple[str, str]:
+    """Split '/pkg.Service/Method' into ('pkg.Service', 'Method') or raise InvalidIdentifier."""
+    parts = path.split("/")
+    if (
+        len(parts) != 3
+        or parts[0] != ""
+        or not _GRPC_SERVICE.match(parts[1])
+        or not _METHOD.match(parts[2])
+    ):
+        raise _invalid("gRPC method", path)
+    return parts[1], parts[2]

@@ -1,0 +1,114 @@
+"""Sealing and verifying messages (DESIGN.md section 2).
+
+The signed unit is never a re-serialised protobuf: it is a domain-separated
+pre-authentication encoding (DSSE style) of the exact header bytes and the
+SHA-256 of the exact body bytes. Pure functions: bytes in, values out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from core.errors import ZholError
+
+REQUEST_TYPE = "application/vnd.zhol.request+proto"
+RESPONSE_TYPE = "application/vnd.zhol.response+proto"
+EVENT_TYPE = "application/vnd.zhol.event+proto"
+GLOBALCONF_TYPE = "application/vnd.zhol.globalconf+proto"
+CHECKPOINT_TYPE = "application/vnd.zhol.checkpoint"
+
+_PAE_PREFIX = b"ZholPAEv1"
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+
+def pae(payload_type: str, *parts: bytes) -> bytes:
+    """Pre-authentication encoding: prefix, then type and each part with an 8-byte length.
+
+    Lengths make the encoding injective, and the type separates domains: a signed
+    request can never be replayed as a response or a configuration.
+    """
+    type_bytes = payload_type.encode("ascii")
+    out = [_PAE_PREFIX, len(parts).to_bytes(8, "big"), len(type_bytes).to_bytes(8, "big")]
+    out.append(type_bytes)
+    for part in parts:
+        out.append(len(part).to_bytes(8, "big"))
+        out.append(part)
+    return b"".join(out)
+
+
+def message_signed_bytes(payload_type: str, header: bytes, body: bytes) -> bytes:
+    """PAE(type, header_bytes, SHA-256(body)): exactly what a message signature covers."""
+    return pae(payload_type, header, hashlib.sha256(body).digest())
+
+
+def sign_bytes(key: PrivateKey, data: bytes) -> bytes:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def verify_bytes(public_key: PublicKey, data: bytes, signature: bytes) -> None:
+    """Raise ZholError(InvalidSignature) unless signature is valid for data."""
+    if not signature:
+        raise ZholError("MissingSignature")
+    try:
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, data)
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        else:
+            raise ZholError("InvalidSignature", "unsupported signer key type")
+    except InvalidSignature:
+        raise ZholError("InvalidSignature") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """A private key with the DER certificate that vouches for it."""
+
+    key: PrivateKey
+    cert_der: bytes
+
+    @property
+    def cert_sha256(self) -> bytes:
+        return hashlib.sha256(self.cert_der).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    header: bytes
+    body: bytes
+    signature: bytes
+    signer_cert_sha256: bytes
+    signer_cert_der: bytes
+
+
+def seal(signer: Signer, payload_type: str, header: bytes, body: bytes) -> tuple[Seal, bytes]:
+    """Sign a message; returns the seal and the SHA-256 of its signed bytes."""
+    signed = message_signed_bytes(payload_type, header, body)
+    sealed = Seal(
+        header=header,
+        body=body,
+        signature=sign_bytes(signer.key, signed),
+        signer_cert_sha256=signer.cert_sha256,
+        signer_cert_der=signer.cert_der,
+    )
+    return sealed, hashlib.sha256(signed).digest()
+
+
+def verify_seal(sealed: Seal, payload_type: str, public_key: PublicKey) -> bytes:
+    """Verify a seal with an already-validated signer key; return its signed-bytes digest.
+
+    Raises MissingSignature or InvalidSignature. The caller parses the header
+    only after this returns.
+    """
+    signed = message_signed_bytes(payload_type, sealed.header, sealed.body)
+    verify_bytes(public_key, signed, sealed.signature)
+    return hashlib.sha256(signed).digest()
