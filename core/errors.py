@@ -51,7 +51,7 @@ _C, _CP, _SP, _R = Hop.CLIENT, Hop.CLIENT_PROXY, Hop.SERVER_PROXY, Hop.REGISTRY
 CATALOGUE: tuple[ErrorCode, ...] = (
     # The client's own request was wrong.
     ErrorCode("InvalidIdentifier", Category.BAD_REQUEST, _C, "malformed identifier or IIN"),
-    ErrorCode("MissingHeader", Category.BAD_REQUEST, _C, "a required zhol-* metadata key is absent"),
+    ErrorCode("MissingHeader", Category.BAD_REQUEST, _C, "a required zhol-* key is absent"),
     ErrorCode("InvalidRequest", Category.BAD_REQUEST, _C, "the request is malformed"),
     ErrorCode("MessageTooLarge", Category.LIMIT, _C, "message exceeds the maximum size"),
     ErrorCode("UnknownClient", Category.ACCESS_DENIED, _C, "the IS may not act as that client"),
@@ -88,7 +88,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("RegistrationPending", Category.CONFIGURATION, _R, "registration awaits approval"),
     ErrorCode("UnknownRegistration", Category.NOT_FOUND, _R, "no such registration request"),
     ErrorCode("AlreadyRegistered", Category.CONFLICT, _R, "already registered"),
-    ErrorCode("InvalidCsr", Category.BAD_REQUEST, _R, "CSR malformed or without proof of possession"),
+    ErrorCode("InvalidCsr", Category.BAD_REQUEST, _R, "CSR malformed or unproven"),
     # Anything unexpected: no detail leaks.
     ErrorCode("InternalError", Category.BUG, _CP, "internal error"),
 )
