@@ -106,6 +106,7 @@ class ZholError(Exception):
         *,
         hop: Hop | None = None,
         error_id: str | None = None,
+        remote: bool = False,
     ) -> None:
         if code not in CODES:
             raise KeyError(f"uncatalogued error code {code!r}")
@@ -113,6 +114,8 @@ class ZholError(Exception):
         self.hop = hop or self.code.default_hop
         self.detail = detail or self.code.summary
         self.error_id = error_id or str(uuid.uuid4())
+        # Reported by another hop and passed through unchanged (never re-attributed).
+        self.remote = remote
         super().__init__(f"{self.full_code}: {self.detail}")
 
     @property

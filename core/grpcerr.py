@@ -15,14 +15,18 @@ def error_trailers(err: ZholError) -> tuple[tuple[str, str], ...]:
     return ((ERROR_KEY, err.full_code), (ERROR_ID_KEY, err.error_id))
 
 
-async def abort_with(context: grpc.aio.ServicerContext, err: ZholError) -> None:
+async def abort_with(
+    context: grpc.aio.ServicerContext,
+    err: ZholError,
+    extra_trailers: tuple[tuple[str, str], ...] = (),
+) -> None:
     """Abort the call with the error's status, its code and id as trailers (never returns).
 
     An internal error's detail is not sent: only its code and id, which the log holds.
     """
-    context.set_trailing_metadata(error_trailers(err))
     detail = err.code.summary if err.code.name == "InternalError" else err.detail
-    await context.abort(err.status, f"{err.full_code}: {detail}")
+    trailers = error_trailers(err) + extra_trailers
+    await context.abort(err.status, f"{err.full_code}: {detail}", trailers)
 
 
 def trailer_value(metadata: object, key: str) -> str | None:
@@ -45,9 +49,9 @@ def error_from_rpc(exc: grpc.RpcError) -> ZholError | None:
     detail = exc.details() if hasattr(exc, "details") else ""
     prefix = f"{full}: "
     if detail and detail.startswith(prefix):
-        detail = detail[len(prefix):]
+        detail = detail[len(prefix) :]
     error_id = trailer_value(trailing, ERROR_ID_KEY)
-    return ZholError(code.name, detail or "", hop=hop, error_id=error_id)
+    return ZholError(code.name, detail or "", hop=hop, error_id=error_id, remote=True)
 
 
 __all__ = [

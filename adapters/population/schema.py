@@ -1,0 +1,124 @@
+"""The population registry's SQLite schema: tables, indexes and connection settings.
+
+Tables are created without secondary indexes so a bulk load can fill them first and
+index afterwards (``create_indexes``); ``ensure_schema`` does both for a fresh file.
+Dates are ISO strings (``YYYY-MM-DD``), which sort and compare as dates. Enumerated
+columns are checked with ``a = 'x' OR a = 'y'``: SQLite evaluates ``IN (...)`` in a CHECK
+several times slower, which a bulk load of millions of rows notices.
+
+- persons: one row per IIN (a WITHOUT ROWID table: a point lookup is one B-tree search).
+- addresses: registration history; the current address has ``valid_to IS NULL``
+  (at most one per person, enforced by a partial unique index), older ones keep the
+  date they ended.
+- family_links: directed links, stored both ways (child->mother 'mother',
+  mother->child 'child', ...), so a person's family is one index range.
+- civil_acts: birth, death and marriage acts; ``iin`` is the subject (child, deceased,
+  husband), ``related_iin`` the other party (mother, -, wife), ``details`` JSON.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS persons (
+        iin         TEXT PRIMARY KEY CHECK (length(iin) = 12),
+        last_name   TEXT NOT NULL,
+        first_name  TEXT NOT NULL,
+        patronymic  TEXT NOT NULL DEFAULT '',
+        sex         TEXT NOT NULL CHECK (sex = 'M' OR sex = 'F'),
+        birth_date  TEXT NOT NULL,
+        citizenship TEXT NOT NULL DEFAULT 'KAZ',
+        death_date  TEXT
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS addresses (
+        id            INTEGER PRIMARY KEY,
+        iin           TEXT NOT NULL REFERENCES persons (iin),
+        region        TEXT NOT NULL,
+        district      TEXT NOT NULL,
+        locality      TEXT NOT NULL,
+        street        TEXT NOT NULL,
+        building      TEXT NOT NULL,
+        apartment     TEXT NOT NULL DEFAULT '',
+        registered_on TEXT NOT NULL,
+        valid_to      TEXT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS family_links (
+        iin          TEXT NOT NULL REFERENCES persons (iin),
+        relative_iin TEXT NOT NULL REFERENCES persons (iin),
+        relation     TEXT NOT NULL CHECK (
+            relation = 'mother' OR relation = 'father' OR relation = 'spouse'
+            OR relation = 'child'
+        )
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS civil_acts (
+        act_id        TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL CHECK (
+            kind = 'birth' OR kind = 'death' OR kind = 'marriage'
+        ),
+        iin           TEXT NOT NULL REFERENCES persons (iin),
+        related_iin   TEXT REFERENCES persons (iin),
+        registered_on TEXT NOT NULL,
+        details       TEXT NOT NULL DEFAULT '{}'
+    )
+    """,
+)
+
+INDEXES: tuple[str, ...] = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS addresses_current ON addresses (iin) "
+    "WHERE valid_to IS NULL",
+    "CREATE INDEX IF NOT EXISTS addresses_by_iin ON addresses (iin, registered_on)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS family_links_by_iin "
+    "ON family_links (iin, relative_iin)",
+    "CREATE INDEX IF NOT EXISTS civil_acts_by_iin ON civil_acts (iin, kind)",
+)
+
+TABLE_NAMES: tuple[str, ...] = ("persons", "addresses", "family_links", "civil_acts")
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    for ddl in TABLES:
+        conn.execute(ddl)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def create_indexes(conn: sqlite3.Connection) -> None:
+    for ddl in INDEXES:
+        conn.execute(ddl)
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create whatever is missing; refuse a file written by another schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        raise RuntimeError(f"population database schema {version}, expected {SCHEMA_VERSION}")
+    create_tables(conn)
+    create_indexes(conn)
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (explicit BEGIN), WAL journal, foreign keys on.
+
+    ``read_only`` sets ``query_only``: any write through it fails. The connection may be
+    used from another thread than the one that opened it, one thread at a time.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -65536")
+    if read_only:
+        conn.execute("PRAGMA query_only = 1")
+    return conn

@@ -1,0 +1,229 @@
+"""`zhol demo`: a whole federation on this machine, each component its own process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from cli.federation import (
+    GATEWAYS,
+    Layout,
+    Ports,
+    init_registry_dir,
+    provision_gateways,
+    write_federation_json,
+)
+from cli.processes import Supervisor, wait_for_port
+from gateway.messagelog import list_records
+from zhol.population.v1 import population_pb2
+
+CLIENT = "KZ/GOV/MLSPP/pension"
+CONSUMER_GATEWAY = "KZ/GOV/MLSPP/gw1"
+PROVIDER_GATEWAY = "KZ/GOV/MJ/gw1"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="run a whole federation locally")
+    demo.add_argument("--data-dir", type=Path, help="default ./demo-data (a temp dir with --check)")
+    demo.add_argument("--host", default="127.0.0.1", help="address every component listens on")
+    demo.add_argument("--persons", type=int, default=10_000, help="synthetic citizens to seed")
+    demo.add_argument("--check", action="store_true", help="start, make a real call, stop")
+    demo.set_defaults(func=run_demo)
+
+
+def start_federation(layout: Layout, host: str, persons: int, supervisor: Supervisor) -> Ports:
+    """Provision (or reuse) everything in layout and start each component as a process."""
+    init_registry_dir(layout)
+    ports = Ports.load_or_choose(layout.ports_file, host)
+    supervisor.start(
+        "registry",
+        [
+            "registry",
+            "serve",
+            "--dir",
+            str(layout.registry),
+            "--listen",
+            ports.address(ports.registry),
+        ],
+    )
+    if not layout.population_db.exists():
+        layout.population_db.parent.mkdir(parents=True, exist_ok=True)
+        supervisor.start(
+            "population-seed",
+            [
+                "adapter",
+                "population",
+                "seed",
+                "--db",
+                str(layout.population_db),
+                "--count",
+                str(persons),
+            ],
+        )
+        seed = supervisor.processes.pop("population-seed")
+        if seed.wait() != 0:
+            raise RuntimeError(f"seeding failed; see {layout.logs}/population-seed.log")
+    supervisor.start(
+        "population",
+        [
+            "adapter",
+            "population",
+            "serve",
+            "--db",
+            str(layout.population_db),
+            "--listen",
+            ports.address(ports.population),
+        ],
+    )
+    wait_for_port(host, ports.registry, 30, supervisor)
+    asyncio.run(provision_gateways(layout, ports))
+    for spec in GATEWAYS:
+        supervisor.start(spec.dir_name, ["gateway", "serve", "--dir", str(layout.gateway(spec.id))])
+    for port in (ports.population, *ports.gateway_is.values(), *ports.gateway_peer.values()):
+        wait_for_port(host, port, 30, supervisor)
+    write_federation_json(layout, ports)
+    return ports
+
+
+def call_metadata(purpose: str, data_subject: str = "") -> tuple[tuple[str, str], ...]:
+    metadata = [
+        ("zhol-client", CLIENT),
+        ("zhol-user-id", "EE:demo-officer"),
+        ("zhol-purpose", purpose),
+    ]
+    if data_subject:
+        metadata.append(("zhol-data-subject", data_subject))
+    return tuple(metadata)
+
+
+async def example_exchange(is_address: str) -> tuple[str, str]:
+    """ListPersons then GetPerson through the pension gateway; returns (iin, message id)."""
+    async with grpc.aio.insecure_channel(is_address) as channel:
+        list_persons = channel.unary_unary(
+            "/zhol.population.v1.PopulationRegistry/ListPersons",
+            request_serializer=population_pb2.ListPersonsRequest.SerializeToString,
+            response_deserializer=population_pb2.ListPersonsResponse.FromString,
+        )
+        get_person = channel.unary_unary(
+            "/zhol.population.v1.PopulationRegistry/GetPerson",
+            request_serializer=population_pb2.GetPersonRequest.SerializeToString,
+            response_deserializer=population_pb2.Person.FromString,
+        )
+        # The gateway may still be fetching its first configuration: retry briefly.
+        for attempt in range(50):
+            try:
+                page = await list_persons(
+                    population_pb2.ListPersonsRequest(page_size=1),
+                    metadata=call_metadata("demo: pick a citizen"),
+                    timeout=5,
+                )
+                break
+            except grpc.aio.AioRpcError as exc:
+                if attempt == 49 or exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                    raise
+                await asyncio.sleep(0.2)
+        iin = page.persons[0].iin
+        call = get_person(
+            population_pb2.GetPersonRequest(iin=iin),
+            metadata=call_metadata("demo: pension eligibility check", iin),
+            timeout=5,
+        )
+        person = await call
+        trailers = dict(await call.trailing_metadata() or ())
+        print(
+            f"GetPerson({iin}) -> {person.last_name} {person.first_name}, "
+            f"{person.address.region}, {person.address.district}"
+        )
+        return iin, str(trailers.get("zhol-message-id", ""))
+
+
+def print_exchange(layout: Layout, message_id: str) -> bool:
+    """Print what both gateways logged for one exchange; True if both hold both messages."""
+    complete = True
+    for gateway_id in (CONSUMER_GATEWAY, PROVIDER_GATEWAY):
+        records = list_records(layout.gateway(gateway_id) / "messagelog.db", message_id=message_id)
+        kinds = sorted((r["kind"], r["direction"]) for r in records)
+        complete &= len(kinds) == 2 and {k for k, _ in kinds} == {"request", "response"}
+        for r in records:
+            print(
+                f"  {gateway_id:<18} {r['direction']:<3} {r['kind']:<8} client={r['client']} "
+                f"service={r['service']} subject={r['data_subject'] or '-'} "
+                f"purpose={r['purpose']!r}"
+            )
+    return complete
+
+
+def example_command(ports: Ports) -> str:
+    return (
+        "grpcurl -plaintext -import-path protos -proto zhol/population/v1/population.proto "
+        "-H 'zhol-client: KZ/GOV/MLSPP/pension' -H 'zhol-user-id: EE:officer-1' "
+        "-H 'zhol-purpose: eligibility check' "
+        '-d \'{"iin": "<IIN>"}\' '
+        f"{ports.address(ports.gateway_is[CONSUMER_GATEWAY])} "
+        "zhol.population.v1.PopulationRegistry/GetPerson\n"
+        "  or: .venv/bin/python examples/python/get_person.py --federation "
+        "<data-dir>/federation.json"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if args.check:
+        with tempfile.TemporaryDirectory(prefix="zhol-demo-check-") as tmp:
+            return _check(Layout(args.data_dir or Path(tmp)), args)
+    layout = Layout((args.data_dir or Path("demo-data")).resolve())
+    with Supervisor(layout.logs) as supervisor:
+        started = time.monotonic()
+        try:
+            ports = start_federation(layout, args.host, args.persons, supervisor)
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"demo failed to start: {exc}", file=sys.stderr)
+            return 1
+        pids = ", ".join(f"{n}={supervisor.pid(n)}" for n in supervisor.processes)
+        print(
+            f"zhol demo ready in {time.monotonic() - started:.1f}s: "
+            f"{layout.federation_json} ({pids})"
+        )
+        print("try:\n  " + example_command(ports).replace("<data-dir>", str(layout.root)))
+        print("Ctrl-C stops every process.")
+        stop = {"now": False}
+
+        def request_stop(*_: object) -> None:
+            stop["now"] = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        while not stop["now"]:
+            try:
+                supervisor.check_alive()
+            except RuntimeError as exc:
+                print(f"demo stopping: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    print("zhol demo stopped")
+    return 0
+
+
+def _check(layout: Layout, args: argparse.Namespace) -> int:
+    with Supervisor(layout.logs) as supervisor:
+        try:
+            ports = start_federation(layout, args.host, min(args.persons, 2000), supervisor)
+            address = ports.address(ports.gateway_is[CONSUMER_GATEWAY])
+            iin, message_id = asyncio.run(example_exchange(address))
+        except (RuntimeError, TimeoutError, grpc.RpcError) as exc:
+            print(f"demo check FAILED: {exc}", file=sys.stderr)
+            return 1
+        print(f"exchange {message_id} crossed the bus:")
+        time.sleep(0.1)
+        if not message_id or not print_exchange(layout, message_id):
+            print("demo check FAILED: the exchange is missing from a message log", file=sys.stderr)
+            return 1
+    print(json.dumps({"check": "ok", "message_id": message_id, "data_subject": iin}))
+    return 0

@@ -1,0 +1,37 @@
+"""The one `zhol` entry point: subcommands from each package's own cli module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from adapters.population import cli as population_cli
+    from cli import bench, demo
+    from gateway import cli as gateway_cli
+    from gateway import logcli
+    from registry import cli as registry_cli
+
+    parser = argparse.ArgumentParser(prog="zhol", description="Zhol data-exchange bus")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo.add_parser(sub)
+    registry_cli.add_parser(sub)
+    gateway_cli.add_parser(sub)
+    logcli.add_parser(sub)
+    adapter = sub.add_parser("adapter", help="agency information systems")
+    adapter_sub = adapter.add_subparsers(dest="adapter", required=True)
+    population_cli.add_parser(adapter_sub)
+    bench.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

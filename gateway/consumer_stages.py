@@ -1,0 +1,232 @@
+"""Stages of the consumer side: from our IS's call to a verified, logged answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from core.clock import Clock
+from core.errors import Hop, ZholError
+from core.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
+from core.grpcerr import error_from_rpc
+from core.ids import GatewayId, SubsystemId, parse_grpc_path
+from core.iin import Iin
+from gateway.confsource import ConfSource, now_datetime
+from gateway.exchange import ConsumerExchange, seal_from_pb, seal_to_pb
+from gateway.messagelog import LogRecord, MessageLog
+from gateway.replay import check_clock_skew
+from gateway.verify import open_verified
+from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
+from zhol.bus.v1 import bus_pb2
+
+CLIENT_KEY = "zhol-client"
+PROVIDER_KEY = "zhol-provider"
+USER_ID_KEY = "zhol-user-id"
+PURPOSE_KEY = "zhol-purpose"
+DATA_SUBJECT_KEY = "zhol-data-subject"
+
+# What forwarding needs: send a sealed request to a peer address, get the sealed answer.
+SendFn = Callable[
+    [str, GatewayId, bus_pb2.SignedMessage, float | None], Awaitable[bus_pb2.SignedMessage]
+]
+
+
+class LoadConfiguration:
+    def __init__(self, source: ConfSource) -> None:
+        self._source = source
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        x.trusted = self._source.current()
+
+
+class ReadCallMetadata:
+    """The zhol-* metadata contract: who calls, for whom, why."""
+
+    def __init__(self, gateway_id: GatewayId) -> None:
+        self._gateway_id = gateway_id
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        md = x.metadata
+        for key in (CLIENT_KEY, USER_ID_KEY, PURPOSE_KEY):
+            if not md.get(key, "").strip():
+                raise ZholError("MissingHeader", f"metadata {key} is required")
+        x.client = SubsystemId.parse(md[CLIENT_KEY].strip())
+        x.user_id = md[USER_ID_KEY].strip()
+        x.purpose = md[PURPOSE_KEY].strip()
+        if len(x.user_id) > 256 or len(x.purpose) > 1024:
+            raise ZholError("InvalidRequest", "zhol-user-id or zhol-purpose too long")
+        subject = md.get(DATA_SUBJECT_KEY, "").strip()
+        x.data_subject = Iin.parse(subject).value if subject else ""
+        provider = md.get(PROVIDER_KEY, "").strip()
+        x.provider_hint = SubsystemId.parse(provider) if provider else None
+        assert x.trusted is not None
+        if x.client.member != self._gateway_id.member or not x.trusted.conf.serves(
+            self._gateway_id, x.client
+        ):
+            raise ZholError("UnknownClient", f"{x.client} is not served by this gateway")
+
+
+class LimitRequestSize:
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.trusted is not None
+        if len(x.body) > x.trusted.conf.tunables.max_message_bytes:
+            raise ZholError("MessageTooLarge", f"request of {len(x.body)} bytes")
+
+
+class ResolveProvider:
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.trusted is not None
+        grpc_service, method = parse_grpc_path(x.grpc_path)
+        x.service = x.trusted.conf.resolve_service(grpc_service, method, x.provider_hint)
+        x.targets = x.trusted.conf.gateways_for(x.service.subsystem)
+        if not x.targets:
+            raise ZholError("NetworkError", f"no gateway serves {x.service.subsystem}")
+
+
+class SealRequest:
+    def __init__(self, signer: Signer, gateway_id: GatewayId, clock: Clock) -> None:
+        self._signer = signer
+        self._gateway_pb = gateway_to_pb(gateway_id)
+        self._clock = clock
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.client is not None and x.service is not None
+        x.message_id = str(uuid.uuid4())
+        x.issued_at_ms = self._clock.now_ms()
+        header = bus_pb2.MessageHeader(
+            message_id=x.message_id,
+            protocol_version=1,
+            kind=bus_pb2.MESSAGE_KIND_REQUEST,
+            client=subsystem_to_pb(x.client),
+            service=service_to_pb(x.service),
+            user_id=x.user_id,
+            purpose=x.purpose,
+            data_subject=x.data_subject,
+            issued_at_unix_ms=x.issued_at_ms,
+            deadline_unix_ms=x.deadline_ms or 0,
+            sender_gateway=self._gateway_pb,
+        )
+        x.request, x.request_digest = seal(
+            self._signer, REQUEST_TYPE, header.SerializeToString(), x.body
+        )
+
+
+class Forward:
+    """Send to the provider's gateways in failover order; only transport failures fail over."""
+
+    def __init__(self, send: SendFn, clock: Clock) -> None:
+        self._send = send
+        self._clock = clock
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.request is not None
+        message = seal_to_pb(x.request)
+        last_failure = ""
+        for target in x.targets:
+            timeout = None
+            if x.deadline_ms:
+                remaining = x.deadline_ms - self._clock.now_ms()
+                if remaining <= 0:
+                    raise ZholError("Timeout", "deadline passed before forwarding")
+                timeout = remaining / 1000
+            try:
+                answer = await self._send(target.address, target.id, message, timeout)
+            except grpc.RpcError as exc:
+                remote = error_from_rpc(exc)
+                if remote is not None:
+                    raise remote from None
+                code = exc.code() if hasattr(exc, "code") else None
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise ZholError("Timeout", "provider gateway did not answer in time") from None
+                last_failure = f"{target.id}: {code.name if code else 'error'}"
+                continue
+            x.peer = target.id
+            x.response = seal_from_pb(answer)
+            return
+        raise ZholError("NetworkError", f"no provider gateway reachable ({last_failure})")
+
+
+class VerifyResponse:
+    """The answer must be signed by the provider's member and bound to our request."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.response is not None and x.trusted is not None and x.service is not None
+        try:
+            signer, header, digest = open_verified(
+                x.response, RESPONSE_TYPE, x.trusted, now_datetime(self._clock)
+            )
+        except ZholError as err:
+            raise err.at(Hop.CLIENT_PROXY) from None
+        if signer != x.service.subsystem.member:
+            raise ZholError(
+                "SignerMismatch", "response not signed by the provider", hop=Hop.CLIENT_PROXY
+            )
+        if (
+            header.kind != bus_pb2.MESSAGE_KIND_RESPONSE
+            or header.message_id != x.message_id
+            or header.request_digest != x.request_digest
+            or header.client != subsystem_to_pb(x.client)  # type: ignore[arg-type]
+            or header.service != service_to_pb(x.service)
+        ):
+            raise ZholError("ResponseMismatch")
+        skew_ms = x.trusted.conf.tunables.clock_skew_s * 1000
+        try:
+            check_clock_skew(header.issued_at_unix_ms, self._clock.now_ms(), skew_ms)
+        except ZholError as err:
+            raise err.at(Hop.CLIENT_PROXY) from None
+        x.response_header = header
+        x.response_digest = digest
+
+
+class LogExchange:
+    """Request and response are logged together before the answer is released."""
+
+    def __init__(self, log: MessageLog) -> None:
+        self._log = log
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.request is not None and x.response is not None and x.response_header is not None
+        common = dict(
+            message_id=x.message_id,
+            client=str(x.client),
+            service=str(x.service),
+            data_subject=x.data_subject,
+            user_id=x.user_id,
+            purpose=x.purpose,
+            peer=str(x.peer),
+        )
+        await self._log.append(
+            (
+                LogRecord(
+                    kind="request",
+                    direction="out",
+                    issued_at_ms=x.issued_at_ms,
+                    status_code=0,
+                    header=x.request.header,
+                    body=x.request.body,
+                    signature=x.request.signature,
+                    signer_cert_sha256=x.request.signer_cert_sha256,
+                    signer_cert_der=x.request.signer_cert_der,
+                    signed_digest=x.request_digest,
+                    **common,
+                ),
+                LogRecord(
+                    kind="response",
+                    direction="in",
+                    issued_at_ms=x.response_header.issued_at_unix_ms,
+                    status_code=x.response_header.status_code,
+                    header=x.response.header,
+                    body=x.response.body,
+                    signature=x.response.signature,
+                    signer_cert_sha256=x.response.signer_cert_sha256,
+                    signer_cert_der=x.response.signer_cert_der,
+                    signed_digest=x.response_digest,
+                    **common,
+                ),
+            )
+        )

@@ -1,0 +1,83 @@
+"""The state of one exchange as it moves through a pipeline of stages.
+
+Each stage reads what earlier stages filled in and adds its own part; the
+lists of stages (gateway/pipeline.py) fix the order. Values, not behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.globalconf import GatewayEntry
+from core.ids import GatewayId, ServiceId, SubsystemId
+from gateway.confsource import TrustedConf
+from security.sealing import Seal
+from zhol.bus.v1 import bus_pb2
+
+
+@dataclass(slots=True)
+class ConsumerExchange:
+    """A call from our IS, on its way to a provider and back."""
+
+    grpc_path: str
+    body: bytes
+    metadata: dict[str, str]
+    deadline_ms: int | None
+    trusted: TrustedConf | None = None
+    client: SubsystemId | None = None
+    user_id: str = ""
+    purpose: str = ""
+    data_subject: str = ""
+    provider_hint: SubsystemId | None = None
+    service: ServiceId | None = None
+    targets: tuple[GatewayEntry, ...] = ()
+    message_id: str = ""
+    request: Seal | None = None
+    request_digest: bytes = b""
+    issued_at_ms: int = 0
+    peer: GatewayId | None = None
+    response: Seal | None = None
+    response_header: bus_pb2.MessageHeader | None = None
+    response_digest: bytes = b""
+
+
+@dataclass(slots=True)
+class ProviderExchange:
+    """A sealed request from a peer gateway, on its way to our IS and back."""
+
+    message: bus_pb2.SignedMessage
+    peer_cert_pem: bytes
+    trusted: TrustedConf | None = None
+    peer: GatewayId | None = None
+    request: Seal | None = None
+    request_digest: bytes = b""
+    header: bus_pb2.MessageHeader | None = None
+    client: SubsystemId | None = None
+    service: ServiceId | None = None
+    is_address: str = ""
+    response_body: bytes = b""
+    status_code: int = 0
+    status_message: str = ""
+    response: Seal | None = None
+    response_digest: bytes = b""
+    response_issued_at_ms: int = 0
+
+
+def seal_to_pb(seal: Seal) -> bus_pb2.SignedMessage:
+    return bus_pb2.SignedMessage(
+        header=seal.header,
+        body=seal.body,
+        signature=seal.signature,
+        signer_cert_sha256=seal.signer_cert_sha256,
+        signer_cert_der=seal.signer_cert_der,
+    )
+
+
+def seal_from_pb(message: bus_pb2.SignedMessage) -> Seal:
+    return Seal(
+        header=message.header,
+        body=message.body,
+        signature=message.signature,
+        signer_cert_sha256=message.signer_cert_sha256,
+        signer_cert_der=message.signer_cert_der,
+    )

@@ -1,0 +1,70 @@
+"""The IS-facing side: a generic gRPC proxy for any provider's methods, as raw bytes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import grpc
+
+from core.clock import Clock
+from core.errors import ZholError
+from core.grpcerr import MESSAGE_ID_KEY, abort_with
+from gateway.exchange import ConsumerExchange
+from gateway.pipeline import Pipeline
+from gateway.transport import status_from_int
+
+log = logging.getLogger("zhol.gateway.is")
+
+_MAX_CACHED_METHODS = 1024
+
+
+class IsProxy(grpc.GenericRpcHandler):
+    """Accepts every unary method path; the pipeline decides whether it exists."""
+
+    def __init__(self, pipeline: Pipeline[ConsumerExchange], clock: Clock) -> None:
+        self._pipeline = pipeline
+        self._clock = clock
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method  # type: ignore[attr-defined]
+        handler = self._handlers.get(method)
+        if handler is None:
+            # No (de)serializers: the request and response stay raw bytes.
+            handler = grpc.unary_unary_rpc_method_handler(functools.partial(self._handle, method))
+            if len(self._handlers) < _MAX_CACHED_METHODS:
+                self._handlers[method] = handler
+        return handler
+
+    async def _handle(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> Any:
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        remaining = context.time_remaining()
+        deadline_ms = None
+        if remaining is not None and remaining < 10 * 365 * 86400:
+            # Finish a moment before the IS gives up, so it still receives our Timeout.
+            remaining_ms = int(remaining * 1000)
+            deadline_ms = self._clock.now_ms() + remaining_ms - min(50, remaining_ms // 10)
+        exchange = ConsumerExchange(method, request, metadata, deadline_ms)
+        try:
+            await self._pipeline.run(exchange)
+        except ZholError as err:
+            log.warning(
+                "exchange failed code=%s error_id=%s message_id=%s",
+                err.full_code,
+                err.error_id,
+                exchange.message_id or "-",
+            )
+            extra = ((MESSAGE_ID_KEY, exchange.message_id),) if exchange.message_id else ()
+            await abort_with(context, err, extra)
+        header = exchange.response_header
+        assert header is not None and exchange.response is not None
+        trailers = ((MESSAGE_ID_KEY, exchange.message_id),)
+        if header.status_code != 0:
+            # The provider itself answered with an error: no zhol-error, like X-Road.
+            await context.abort(
+                status_from_int(header.status_code), header.status_message, trailers
+            )
+        context.set_trailing_metadata(trailers)
+        return exchange.response.body

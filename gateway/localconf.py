@@ -1,0 +1,159 @@
+"""The gateway's local configuration: exposed services and access rights (local.db).
+
+Separate from the signed global configuration: the provider gateway alone
+decides which clients may call which of its services (deny by default). The
+operator edits it with ``zhol gateway allow|deny|rights``; a running gateway
+notices commits through SQLite's data_version and reloads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ZholError
+from core.ids import ServiceId, SubsystemId
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS services (
+    subsystem TEXT NOT NULL,
+    grpc_service TEXT NOT NULL,
+    is_address TEXT NOT NULL,
+    methods TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (subsystem, grpc_service)
+);
+CREATE TABLE IF NOT EXISTS access_rights (
+    client TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    grpc_service TEXT NOT NULL,
+    method TEXT NOT NULL DEFAULT '',   -- '' grants the whole gRPC service
+    granted_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (client, provider, grpc_service, method)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ExposedService:
+    subsystem: SubsystemId
+    grpc_service: str
+    is_address: str
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRight:
+    client: SubsystemId
+    provider: SubsystemId
+    grpc_service: str
+    method: str  # "" = every method of the service
+
+    def __str__(self) -> str:
+        target = f"{self.provider}/{self.grpc_service}" + (f"/{self.method}" if self.method else "")
+        return f"{self.client} -> {target}"
+
+
+@dataclass(frozen=True)
+class LocalConf:
+    services: dict[tuple[SubsystemId, str], ExposedService]
+    rights: frozenset[tuple[SubsystemId, SubsystemId, str, str]]
+
+    def exposed(self, service: ServiceId) -> ExposedService:
+        found = self.services.get((service.subsystem, service.grpc_service))
+        if found is None:
+            raise ZholError("UnknownService", f"{service.grpc_service} is not served here")
+        return found
+
+    def authorize(self, client: SubsystemId, service: ServiceId) -> None:
+        """Deny by default: a right for the method or for the whole service is needed."""
+        key = (client, service.subsystem, service.grpc_service)
+        if (*key, service.method) in self.rights or (*key, "") in self.rights:
+            return
+        raise ZholError("AccessDenied", f"{client} may not call {service}")
+
+
+def parse_service_target(text: str) -> tuple[SubsystemId, str, str]:
+    """'KZ/GOV/MJ/population/pkg.Service[/Method]' -> (provider, grpc service, method or '')."""
+    parts = text.split("/")
+    if len(parts) == 5:
+        service = ServiceId.of(SubsystemId.parse("/".join(parts[:4])), parts[4], "Any")
+        return service.subsystem, service.grpc_service, ""
+    service = ServiceId.parse(text)
+    return service.subsystem, service.grpc_service, service.method
+
+
+class LocalConfStore:
+    """Read and edit local.db; ``current()`` is cheap and reloads only after a commit."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._version = -1
+        self._cached: LocalConf | None = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def current(self) -> LocalConf:
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if self._cached is None or version != self._version:
+            self._cached = self._load()
+            self._version = version
+        return self._cached
+
+    def _load(self) -> LocalConf:
+        services = {}
+        for subsystem, grpc_service, address, methods in self._db.execute(
+            "SELECT subsystem, grpc_service, is_address, methods FROM services"
+        ):
+            sub = SubsystemId.parse(subsystem)
+            names = tuple(m for m in methods.split(",") if m)
+            services[(sub, grpc_service)] = ExposedService(sub, grpc_service, address, names)
+        rights = frozenset(
+            (SubsystemId.parse(c), SubsystemId.parse(p), s, m)
+            for c, p, s, m in self._db.execute(
+                "SELECT client, provider, grpc_service, method FROM access_rights"
+            )
+        )
+        return LocalConf(services, rights)
+
+    def expose(
+        self, subsystem: SubsystemId, grpc_service: str, is_address: str, methods: Iterable[str]
+    ) -> None:
+        ServiceId.of(subsystem, grpc_service, "Any")  # validates the service name
+        self._db.execute(
+            "INSERT INTO services VALUES (?, ?, ?, ?) ON CONFLICT(subsystem, grpc_service) "
+            "DO UPDATE SET is_address = excluded.is_address, methods = excluded.methods",
+            (str(subsystem), grpc_service, is_address, ",".join(methods)),
+        )
+        self._cached = None
+
+    def allow(self, client: SubsystemId, target: str, now_ms: int) -> AccessRight:
+        provider, grpc_service, method = parse_service_target(target)
+        self._db.execute(
+            "INSERT OR IGNORE INTO access_rights VALUES (?, ?, ?, ?, ?)",
+            (str(client), str(provider), grpc_service, method, now_ms),
+        )
+        self._cached = None
+        return AccessRight(client, provider, grpc_service, method)
+
+    def deny(self, client: SubsystemId, target: str) -> int:
+        """Remove a right; returns how many rows were removed (0 if there was none)."""
+        provider, grpc_service, method = parse_service_target(target)
+        cursor = self._db.execute(
+            "DELETE FROM access_rights WHERE client = ? AND provider = ? AND grpc_service = ? "
+            "AND method = ?",
+            (str(client), str(provider), grpc_service, method),
+        )
+        self._cached = None
+        return cursor.rowcount
+
+    def rights(self) -> list[AccessRight]:
+        return sorted((AccessRight(c, p, s, m) for c, p, s, m in self.current().rights), key=str)
+
+    def services(self) -> list[ExposedService]:
+        return list(self.current().services.values())

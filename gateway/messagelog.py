@@ -1,0 +1,474 @@
+"""The gateway's message log: append-only evidence of every message sent or received.
+
+DESIGN.md section 4. Every record holds the exact signed header and body bytes,
+the signature and a reference to the signer's certificate (the DER is stored once
+per distinct hash in ``certs``). The bus never answers without a record, so
+``append`` returns only after the commit and raises ``LoggingFailed`` otherwise.
+
+Writes go through one writer thread with its own connection (SQLite writes are
+blocking; DESIGN.md section 7) and are group-committed: whatever callers queued
+while the previous transaction ran is written in the next one, so the hot path
+never pays one commit per message.
+
+``seq`` has no gaps (nothing is deleted, and a rolled-back insert rolls back
+``sqlite_sequence`` too), so it can serve as the Merkle leaf index later
+(leaf index = seq - 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.clock import Clock
+from core.errors import ZholError
+
+_log = logging.getLogger(__name__)
+
+KINDS = frozenset({"request", "response", "event"})
+DIRECTIONS = frozenset({"in", "out"})
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    message_id: str  # exchange UUID (request and response share it)
+    kind: str  # "request" | "response" | "event"
+    direction: str  # "in" | "out" (seen from this gateway)
+    client: str  # KZ/GOV/MLSPP/pension
+    service: str  # KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson
+    data_subject: str  # IIN or ""
+    user_id: str
+    purpose: str
+    issued_at_ms: int
+    peer: str  # the other gateway's id
+    status_code: int  # gRPC status of the provider's answer (responses), else 0
+    header: bytes  # exact signed header bytes
+    body: bytes  # exact body bytes
+    signature: bytes
+    signer_cert_sha256: bytes
+    signer_cert_der: bytes  # stored once per distinct hash in ``certs``, not per record
+    signed_digest: bytes  # SHA-256 of the signed (PAE) bytes
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('request', 'response', 'event')),
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    client TEXT NOT NULL,
+    service TEXT NOT NULL,
+    data_subject TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    issued_at_ms INTEGER NOT NULL,
+    logged_at_ms INTEGER NOT NULL,
+    peer TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    header BLOB NOT NULL,
+    body BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    signer_cert_sha256 BLOB NOT NULL,
+    signed_digest BLOB NOT NULL,
+    -- Its index (message_id first) also serves lookups by message id.
+    UNIQUE (message_id, kind, direction)
+) STRICT;
+CREATE INDEX IF NOT EXISTS messages_by_subject ON messages (data_subject, logged_at_ms);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (logged_at_ms);
+CREATE TABLE IF NOT EXISTS certs (
+    sha256 BLOB PRIMARY KEY,
+    der BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS messages_no_update BEFORE UPDATE ON messages
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS messages_no_delete BEFORE DELETE ON messages
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS certs_no_update BEFORE UPDATE ON certs
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS certs_no_delete BEFORE DELETE ON certs
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+_INSERT_MESSAGE = """
+INSERT INTO messages (
+    message_id, kind, direction, client, service, data_subject, user_id, purpose,
+    issued_at_ms, logged_at_ms, peer, status_code, header, body, signature,
+    signer_cert_sha256, signed_digest
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_CERT = "INSERT OR IGNORE INTO certs (sha256, der) VALUES (?, ?)"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One caller's records and the future it awaits on its own event loop."""
+
+    records: tuple[LogRecord, ...]
+    future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+class MessageLog:
+    """Append-only SQLite message log with group commit on one writer thread."""
+
+    def __init__(self, path: Path, clock: Clock, *, max_batch: int = 1024) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._path = Path(path)
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        # Guards the open/closed state so nothing is queued behind the stop marker.
+        self._state_lock = threading.Lock()
+        self._accepting = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
+        self._commits = 0
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far: shows that writes are grouped."""
+        return self._commits
+
+    def open(self) -> None:
+        """Create the schema and start the writer thread; raises LoggingFailed if it can't."""
+        with self._state_lock:
+            if self._closed:
+                raise ZholError("LoggingFailed", "the message log is closed")
+            if self._thread is not None:
+                return
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._thread = threading.Thread(target=self._run, name="zhol-messagelog", daemon=True)
+            self._thread.start()
+            self._ready.wait()
+            if self._open_error is not None:
+                self._closed = True
+                raise ZholError(
+                    "LoggingFailed", f"cannot open the message log: {self._open_error}"
+                ) from self._open_error
+            self._accepting = True
+
+    async def append(self, records: Sequence[LogRecord]) -> None:
+        """Log ``records`` in one transaction; returns after the commit.
+
+        Raises ZholError("LoggingFailed") when the records were not committed, in
+        which case none of them is in the log.
+        """
+        batch = tuple(records)
+        if not batch:
+            return
+        _check_records(batch)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._state_lock:
+            if not self._accepting:
+                raise ZholError("LoggingFailed", "the message log is not open")
+            self._queue.put(_Pending(batch, future, loop))
+        await future
+
+    def recent_request_ids(self, since_ms: int) -> set[str]:
+        """Ids of requests received ("in") logged at or after ``since_ms``.
+
+        Lets the replay guard remember recent ids across a restart.
+        """
+        try:
+            conn = _connect_ro(self._path)
+            try:
+                rows = conn.execute(
+                    "SELECT DISTINCT message_id FROM messages"
+                    " WHERE kind = 'request' AND direction = 'in' AND logged_at_ms >= ?",
+                    (since_ms,),
+                ).fetchall()
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise ZholError("LoggingFailed", f"cannot read the message log: {exc}") from exc
+        return {row[0] for row in rows}
+
+    def close(self) -> None:
+        """Write everything already queued, then stop the writer; later appends fail."""
+        with self._state_lock:
+            self._accepting = False
+            self._closed = True
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                self._queue.put(_STOP)
+        if thread is not None:
+            thread.join()
+
+    # The writer thread.
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect_writer()
+        except BaseException as exc:  # reported to open(), which raises
+            self._open_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        carry: _Pending | None = None
+        batch: list[_Pending] = []
+        try:
+            while True:
+                first = carry if carry is not None else self._queue.get()
+                carry = None
+                if first is _STOP:
+                    return
+                assert isinstance(first, _Pending)
+                batch = [first]
+                size = len(first.records)
+                stop = False
+                while size < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    assert isinstance(item, _Pending)
+                    if size + len(item.records) > self._max_batch:
+                        carry = item
+                        break
+                    batch.append(item)
+                    size += len(item.records)
+                self._write_batch(conn, batch)
+                if stop:
+                    return
+        except BaseException as exc:
+            # A bug in the writer: nobody may wait forever for a commit.
+            _log.exception("message log writer stopped")
+            with self._state_lock:
+                self._accepting = False
+                self._closed = True
+            # Settling twice is harmless: a future already resolved is left alone.
+            for pending in [*batch, *([carry] if carry is not None else [])]:
+                _fail(pending, exc)
+            self._fail_queued(exc)
+        finally:
+            conn.close()
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[_Pending]) -> None:
+        """Commit the whole batch at once; on failure, retry each caller alone.
+
+        The retry isolates a bad caller (say, a duplicate record) so it does not
+        take down the others that happened to share its transaction.
+        """
+        try:
+            self._commit(conn, [r for pending in batch for r in pending.records])
+        except Exception as exc:  # binding errors too, not only sqlite3.Error
+            if len(batch) == 1:
+                _fail(batch[0], exc)
+                return
+        else:
+            for pending in batch:
+                _succeed(pending)
+            return
+        for pending in batch:
+            try:
+                self._commit(conn, list(pending.records))
+            except Exception as exc:
+                _fail(pending, exc)
+            else:
+                _succeed(pending)
+
+    def _commit(self, conn: sqlite3.Connection, records: list[LogRecord]) -> None:
+        logged_at_ms = self._clock.now_ms()
+        certs = {r.signer_cert_sha256: r.signer_cert_der for r in records if r.signer_cert_der}
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT_MESSAGE, (_row(r, logged_at_ms) for r in records))
+            if certs:
+                conn.executemany(_INSERT_CERT, certs.items())
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        self._commits += 1
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Pending):
+                _fail(item, exc)
+
+
+def _check_records(records: tuple[LogRecord, ...]) -> None:
+    """Refuse malformed records before they reach the writer (a caller bug, not a disk error)."""
+    for r in records:
+        if r.kind not in KINDS or r.direction not in DIRECTIONS:
+            raise ZholError("LoggingFailed", f"bad record kind/direction {r.kind}/{r.direction}")
+        # A wrong hash would file the certificate under someone else's name for good.
+        if r.signer_cert_der and hashlib.sha256(r.signer_cert_der).digest() != (
+            r.signer_cert_sha256
+        ):
+            raise ZholError("LoggingFailed", "signer certificate does not match its hash")
+
+
+def _row(r: LogRecord, logged_at_ms: int) -> tuple[Any, ...]:
+    return (
+        r.message_id, r.kind, r.direction, r.client, r.service, r.data_subject, r.user_id,
+        r.purpose, r.issued_at_ms, logged_at_ms, r.peer, r.status_code, r.header, r.body,
+        r.signature, r.signer_cert_sha256, r.signed_digest,
+    )  # fmt: skip
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            _log.exception("message log rollback failed")
+
+
+def _resolve(pending: _Pending, exc: BaseException | None) -> None:
+    def settle() -> None:
+        if pending.future.done():  # the caller was cancelled; the outcome stands anyway
+            return
+        if exc is None:
+            pending.future.set_result(None)
+        else:
+            pending.future.set_exception(exc)
+
+    # RuntimeError: the caller's loop is already closed, so nobody is waiting.
+    with contextlib.suppress(RuntimeError):
+        pending.loop.call_soon_threadsafe(settle)
+
+
+def _succeed(pending: _Pending) -> None:
+    _resolve(pending, None)
+
+
+def _fail(pending: _Pending, cause: BaseException) -> None:
+    _log.warning(
+        "message log write failed",
+        extra={"records": len(pending.records), "error": type(cause).__name__},
+    )
+    err = ZholError("LoggingFailed", f"message log write failed: {type(cause).__name__}")
+    err.__cause__ = cause
+    _resolve(pending, err)
+
+
+# The read side: plain functions over a read-only connection (CLI, audits, portal).
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    """A read-only connection; refuses to create a log that is not there."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no message log at {path}")
+    conn = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def format_ms(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds, e.g. 2026-09-21T10:15:00.123Z."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def list_records(
+    path: Path,
+    *,
+    limit: int | None = None,
+    message_id: str | None = None,
+    data_subject: str | None = None,
+    since_ms: int | None = None,
+) -> list[dict[str, Any]]:
+    """Records matching every given filter, oldest first, without bodies.
+
+    With ``limit``, the newest ``limit`` matches. Raises FileNotFoundError when
+    there is no log at ``path`` and sqlite3.Error when it is not readable.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if message_id is not None:
+        where.append("message_id = ?")
+        params.append(message_id)
+    if data_subject is not None:
+        where.append("data_subject = ?")
+        params.append(data_subject)
+    if since_ms is not None:
+        where.append("logged_at_ms >= ?")
+        params.append(since_ms)
+    sql = (
+        "SELECT seq, message_id, kind, direction, client, service, data_subject, user_id,"
+        " purpose, issued_at_ms, logged_at_ms, peer, status_code, signed_digest,"
+        " signer_cert_sha256, length(body) AS body_size FROM messages"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if limit is not None:
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(max(limit, 0))
+    else:
+        sql += " ORDER BY seq"
+    conn = _connect_ro(path)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+    if limit is not None:
+        rows.reverse()
+    return [_describe(row) for row in rows]
+
+
+def _describe(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "message_id": row["message_id"],
+        "kind": row["kind"],
+        "direction": row["direction"],
+        "client": row["client"],
+        "service": row["service"],
+        "data_subject": row["data_subject"],
+        "user_id": row["user_id"],
+        "purpose": row["purpose"],
+        "logged_at": format_ms(row["logged_at_ms"]),
+        "logged_at_ms": row["logged_at_ms"],
+        "issued_at_ms": row["issued_at_ms"],
+        "peer": row["peer"],
+        "status_code": row["status_code"],
+        "signed_digest": bytes(row["signed_digest"]).hex(),
+        "signer_cert_sha256": bytes(row["signer_cert_sha256"]).hex(),
+        "body_size": row["body_size"],
+    }

@@ -1,0 +1,104 @@
+"""The consumer and provider pipelines: explicit lists of stages, none optional.
+
+Each side's list is assembled in one place, so what a message goes through is
+read top to bottom here. There is no switch to leave a stage out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from core.clock import Clock
+from core.errors import Hop, ZholError
+from core.ids import GatewayId
+from gateway import consumer_stages as cs
+from gateway import provider_stages as ps
+from gateway.confsource import ConfSource
+from gateway.exchange import ConsumerExchange, ProviderExchange
+from gateway.localconf import LocalConfStore
+from gateway.messagelog import MessageLog
+from gateway.replay import ReplayGuard
+from security.sealing import Signer
+
+log = logging.getLogger("zhol.gateway.exchange")
+
+X = TypeVar("X")
+Stage = Callable[[X], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Pipeline(Generic[X]):
+    hop: Hop
+    stages: tuple[Stage[X], ...]
+
+    async def run(self, exchange: X) -> None:
+        """Run every stage in order; any failure becomes a catalogued error of this hop."""
+        try:
+            for stage in self.stages:
+                await stage(exchange)
+        except ZholError as err:
+            raise self._attribute(err) from None
+        except Exception:
+            err = ZholError("InternalError", hop=self.hop)
+            log.exception("internal error %s", err.error_id)
+            raise err from None
+
+    def _attribute(self, err: ZholError) -> ZholError:
+        # A gateway-detected error names the hop that found it; client mistakes and
+        # errors passed through from the other gateway keep theirs.
+        if err.remote or err.hop in (Hop.CLIENT, Hop.REGISTRY) or err.hop == self.hop:
+            return err
+        return err.at(self.hop)
+
+    @property
+    def names(self) -> Sequence[str]:
+        return [type(stage).__name__ for stage in self.stages]
+
+
+@dataclass(frozen=True)
+class GatewayParts:
+    gateway_id: GatewayId
+    clock: Clock
+    conf: ConfSource
+    signer: Signer
+    log: MessageLog
+    local: LocalConfStore
+    replay: ReplayGuard
+    send: cs.SendFn
+    invoke: ps.InvokeFn
+
+
+def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
+    return Pipeline(
+        Hop.CLIENT_PROXY,
+        (
+            cs.LoadConfiguration(p.conf),
+            cs.ReadCallMetadata(p.gateway_id),
+            cs.LimitRequestSize(),
+            cs.ResolveProvider(),
+            cs.SealRequest(p.signer, p.gateway_id, p.clock),
+            cs.Forward(p.send, p.clock),
+            cs.VerifyResponse(p.clock),
+            cs.LogExchange(p.log),
+        ),
+    )
+
+
+def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
+    return Pipeline(
+        Hop.SERVER_PROXY,
+        (
+            ps.LoadConfiguration(p.conf),
+            ps.AuthenticatePeer(),
+            ps.LimitRequestSize(),
+            ps.VerifyRequest(p.clock),
+            ps.CheckFreshness(p.clock, p.replay),
+            ps.Authorize(p.gateway_id, p.local),
+            ps.InvokeProvider(p.invoke, p.clock),
+            ps.SealResponse(p.signer, p.gateway_id, p.clock),
+            ps.LogExchange(p.log),
+        ),
+    )

@@ -1,0 +1,269 @@
+"""Stages of the provider side: from a peer's sealed request to our sealed, logged answer."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from core.clock import Clock
+from core.errors import ZholError
+from core.globalconf import gateway_to_pb, service_from_pb, subsystem_from_pb
+from core.ids import GatewayId
+from core.iin import Iin
+from gateway.confsource import ConfSource, now_datetime
+from gateway.exchange import ProviderExchange, seal_from_pb
+from gateway.localconf import LocalConfStore
+from gateway.messagelog import LogRecord, MessageLog
+from gateway.replay import ReplayGuard, check_clock_skew
+from gateway.verify import open_verified
+from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
+from zhol.bus.v1 import bus_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class IsAnswer:
+    """What the provider IS answered: a body, or a gRPC status of its own."""
+
+    body: bytes
+    status_code: int
+    status_message: str
+
+
+# Invoke the IS: (address, grpc path, body, metadata, timeout seconds) -> its answer.
+InvokeFn = Callable[
+    [str, str, bytes, tuple[tuple[str, str], ...], float | None], Awaitable[IsAnswer]
+]
+
+
+class LoadConfiguration:
+    def __init__(self, source: ConfSource) -> None:
+        self._source = source
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        x.trusted = self._source.current()
+
+
+class AuthenticatePeer:
+    """The TLS peer's certificate must be registered for an unrevoked gateway."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[bytes, bytes] = {}
+
+    def _cert_hash(self, pem: bytes) -> bytes:
+        digest = self._hashes.get(pem)
+        if digest is None:
+            der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
+            digest = hashlib.sha256(der).digest()
+            if len(self._hashes) > 4096:
+                self._hashes.clear()
+            self._hashes[pem] = digest
+        return digest
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.trusted is not None
+        if not x.peer_cert_pem:
+            raise ZholError("UntrustedPeer", "no TLS client certificate")
+        digest = self._cert_hash(x.peer_cert_pem)
+        if digest in x.trusted.conf.revoked_cert_sha256:
+            raise ZholError("RevokedCertificate", "peer certificate was revoked")
+        entry = x.trusted.conf.gateway_by_auth_hash(digest)
+        if entry is None:
+            raise ZholError("UntrustedPeer", "peer certificate not registered for any gateway")
+        x.peer = entry.id
+
+
+class LimitRequestSize:
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.trusted is not None
+        if len(x.message.body) > x.trusted.conf.tunables.max_message_bytes:
+            raise ZholError("MessageTooLarge", f"request of {len(x.message.body)} bytes")
+
+
+class VerifyRequest:
+    """Signature by the client's member, sent by a gateway that serves that client."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.trusted is not None and x.peer is not None
+        x.request = seal_from_pb(x.message)
+        signer, header, x.request_digest = open_verified(
+            x.request, REQUEST_TYPE, x.trusted, now_datetime(self._clock)
+        )
+        if header.kind != bus_pb2.MESSAGE_KIND_REQUEST or not header.message_id:
+            raise ZholError("InvalidMessage", "not a request")
+        try:
+            x.client = subsystem_from_pb(header.client)
+            x.service = service_from_pb(header.service)
+            if header.data_subject:
+                Iin.parse(header.data_subject)
+        except ZholError:
+            raise ZholError("InvalidMessage", "malformed identifier in the header") from None
+        if signer != x.client.member:
+            raise ZholError("SignerMismatch", "request not signed by the client's member")
+        if x.peer.member != x.client.member or not x.trusted.conf.serves(x.peer, x.client):
+            raise ZholError("UntrustedPeer", "the sending gateway does not serve this client")
+        x.header = header
+
+
+class CheckFreshness:
+    """Issued-at within the clock skew, and a message id never seen before."""
+
+    def __init__(self, clock: Clock, replay: ReplayGuard) -> None:
+        self._clock = clock
+        self._replay = replay
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None and x.trusted is not None
+        now = self._clock.now_ms()
+        check_clock_skew(
+            x.header.issued_at_unix_ms, now, x.trusted.conf.tunables.clock_skew_s * 1000
+        )
+        self._replay.check_and_remember(x.header.message_id, now)
+        if x.header.deadline_unix_ms and x.header.deadline_unix_ms <= now:
+            raise ZholError("Timeout", "the request's deadline has passed")
+
+
+class Authorize:
+    """The service must be ours and the client granted it locally (deny by default)."""
+
+    def __init__(self, gateway_id: GatewayId, local: LocalConfStore) -> None:
+        self._gateway_id = gateway_id
+        self._local = local
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.service is not None and x.client is not None and x.trusted is not None
+        if not x.trusted.conf.serves(self._gateway_id, x.service.subsystem):
+            raise ZholError("UnknownService", f"{x.service.subsystem} is not served here")
+        local = self._local.current()
+        exposed = local.exposed(x.service)
+        if exposed.methods and x.service.method not in exposed.methods:
+            raise ZholError("UnknownService", f"{x.service} is not exposed")
+        local.authorize(x.client, x.service)
+        x.is_address = exposed.is_address
+
+
+class InvokeProvider:
+    """Call our IS with the raw bytes; its own answer (even an error status) is signed."""
+
+    DEADLINE_MARGIN_MS = 20
+
+    def __init__(self, invoke: InvokeFn, clock: Clock) -> None:
+        self._invoke = invoke
+        self._clock = clock
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None and x.service is not None
+        h = x.header
+        metadata = (
+            ("zhol-client", str(x.client)),
+            ("zhol-user-id", h.user_id),
+            ("zhol-purpose", h.purpose),
+            ("zhol-data-subject", h.data_subject),
+            ("zhol-message-id", h.message_id),
+        )
+        timeout = None
+        if h.deadline_unix_ms:
+            remaining = h.deadline_unix_ms - self._clock.now_ms() - self.DEADLINE_MARGIN_MS
+            if remaining <= 0:
+                raise ZholError("Timeout", "no time left to invoke the service")
+            timeout = remaining / 1000
+        try:
+            answer = await self._invoke(
+                x.is_address, x.service.grpc_path, x.message.body, metadata, timeout
+            )
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ZholError("Timeout", "the provider IS did not answer in time") from None
+            raise ZholError("ServiceFailed", "the provider IS is unreachable") from None
+        x.response_body = answer.body
+        x.status_code = answer.status_code
+        x.status_message = answer.status_message
+        assert x.trusted is not None
+        if len(x.response_body) > x.trusted.conf.tunables.max_message_bytes:
+            raise ZholError("MessageTooLarge", "the provider's answer is too large")
+
+
+class SealResponse:
+    def __init__(self, signer: Signer, gateway_id: GatewayId, clock: Clock) -> None:
+        self._signer = signer
+        self._gateway_pb = gateway_to_pb(gateway_id)
+        self._clock = clock
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None
+        h = x.header
+        header = bus_pb2.MessageHeader(
+            message_id=h.message_id,
+            protocol_version=1,
+            kind=bus_pb2.MESSAGE_KIND_RESPONSE,
+            client=h.client,
+            service=h.service,
+            user_id=h.user_id,
+            purpose=h.purpose,
+            data_subject=h.data_subject,
+            issued_at_unix_ms=self._clock.now_ms(),
+            request_digest=x.request_digest,
+            status_code=x.status_code,
+            status_message=x.status_message,
+            sender_gateway=self._gateway_pb,
+        )
+        x.response_issued_at_ms = header.issued_at_unix_ms
+        x.response, x.response_digest = seal(
+            self._signer, RESPONSE_TYPE, header.SerializeToString(), x.response_body
+        )
+
+
+class LogExchange:
+    def __init__(self, log: MessageLog) -> None:
+        self._log = log
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None and x.request is not None and x.response is not None
+        h = x.header
+        common = dict(
+            message_id=h.message_id,
+            client=str(x.client),
+            service=str(x.service),
+            data_subject=h.data_subject,
+            user_id=h.user_id,
+            purpose=h.purpose,
+            peer=str(x.peer),
+        )
+        await self._log.append(
+            (
+                LogRecord(
+                    kind="request",
+                    direction="in",
+                    issued_at_ms=h.issued_at_unix_ms,
+                    status_code=0,
+                    header=x.request.header,
+                    body=x.request.body,
+                    signature=x.request.signature,
+                    signer_cert_sha256=x.request.signer_cert_sha256,
+                    signer_cert_der=x.request.signer_cert_der,
+                    signed_digest=x.request_digest,
+                    **common,
+                ),
+                LogRecord(
+                    kind="response",
+                    direction="out",
+                    issued_at_ms=x.response_issued_at_ms,
+                    status_code=x.status_code,
+                    header=x.response.header,
+                    body=x.response.body,
+                    signature=x.response.signature,
+                    signer_cert_sha256=x.response.signer_cert_sha256,
+                    signer_cert_der=x.response.signer_cert_der,
+                    signed_digest=x.response_digest,
+                    **common,
+                ),
+            )
+        )

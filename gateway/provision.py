@@ -1,0 +1,140 @@
+"""Provisioning a gateway: keys made locally, certificates and membership from the registry.
+
+The private keys never leave the data directory: only certificate signing
+requests (which prove possession) go to the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.globalconf import gateway_to_pb, subsystem_to_pb
+from core.ids import GatewayId, ServiceId, SubsystemId
+from core.settings import dump_toml
+from gateway import credentials as files
+from gateway.localconf import LocalConfStore
+from gateway.settings import SETTINGS_FILE
+from registry.client import submit_registration, wait_for_registration
+from security.ca import create_csr
+from security.keys import generate_private_key
+from security.keystore import read_private_key, write_private_key, write_public_file
+from zhol.registry.v1 import registry_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOffer:
+    """A gRPC service our IS offers, and where the gateway reaches it."""
+
+    grpc_service: str
+    methods: tuple[str, ...]
+    is_address: str
+
+
+def _key(path: Path, passphrase: bytes | None):  # type: ignore[no-untyped-def]
+    if not path.exists():
+        write_private_key(path, generate_private_key(), passphrase)
+    return read_private_key(path, passphrase)
+
+
+async def init_gateway(
+    data_dir: Path,
+    gateway_id: GatewayId,
+    registry_address: str,
+    anchor_pem_path: Path,
+    peer_address: str,
+    *,
+    member_name: str = "",
+    is_listen: str = "127.0.0.1:0",
+    peer_listen: str | None = None,
+    passphrase: bytes | None = None,
+    timeout_s: float = 60.0,
+) -> None:
+    """Create keys, register the gateway and store its certificates. Idempotent."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys = data_dir / "keys"
+    keys.mkdir(exist_ok=True, mode=0o700)
+    if not (data_dir / "anchor.pem").exists():
+        shutil.copyfile(anchor_pem_path, data_dir / "anchor.pem")
+    settings_path = data_dir / SETTINGS_FILE
+    if not settings_path.exists():
+        settings_path.write_text(
+            dump_toml(
+                {
+                    "gateway_id": str(gateway_id),
+                    "registry_address": registry_address,
+                    "is_listen": is_listen,
+                    "peer_listen": peer_listen or peer_address,
+                }
+            )
+        )
+    if (keys / files.AUTH_CERT).exists() and (keys / files.SIGN_CERT).exists():
+        return
+    auth_key = _key(keys / files.AUTH_KEY, passphrase)
+    sign_key = _key(keys / files.SIGN_KEY, passphrase)
+    request = registry_pb2.RegistrationRequest(
+        kind=registry_pb2.REGISTRATION_KIND_GATEWAY,
+        gateway=gateway_to_pb(gateway_id),
+        gateway_address=peer_address,
+        member_name=member_name,
+        auth_csr_pem=create_csr(auth_key, str(gateway_id)),
+        sign_csr_pem=create_csr(sign_key, str(gateway_id.member)),
+    )
+    request_id = await _registration_id(data_dir, "gateway", registry_address, request)
+    status = await wait_for_registration(registry_address, request_id, timeout_s)
+    write_public_file(keys / files.CA_CERT, status.ca_cert_pem)
+    write_public_file(keys / files.SIGN_CERT, status.sign_cert_pem)
+    write_public_file(keys / files.AUTH_CERT, status.auth_cert_pem)
+
+
+async def register_subsystem(
+    data_dir: Path,
+    gateway_id: GatewayId,
+    registry_address: str,
+    subsystem: SubsystemId,
+    offers: Sequence[ServiceOffer] = (),
+    *,
+    timeout_s: float = 60.0,
+) -> None:
+    """Register a subsystem served by this gateway, with the services its IS offers."""
+    for offer in offers:
+        for method in offer.methods:
+            ServiceId.of(subsystem, offer.grpc_service, method)  # validate before sending
+    request = registry_pb2.RegistrationRequest(
+        kind=registry_pb2.REGISTRATION_KIND_SUBSYSTEM,
+        gateway=gateway_to_pb(gateway_id),
+        subsystem=subsystem_to_pb(subsystem),
+        services=[
+            registry_pb2.ServiceDescription(
+                provider=subsystem_to_pb(subsystem),
+                grpc_service=o.grpc_service,
+                methods=list(o.methods),
+            )
+            for o in offers
+        ],
+    )
+    request_id = await _registration_id(
+        data_dir, f"subsystem:{subsystem}", registry_address, request
+    )
+    await wait_for_registration(registry_address, request_id, timeout_s)
+    local = LocalConfStore(data_dir / "local.db")
+    try:
+        for offer in offers:
+            local.expose(subsystem, offer.grpc_service, offer.is_address, offer.methods)
+    finally:
+        local.close()
+
+
+async def _registration_id(
+    data_dir: Path, key: str, registry_address: str, request: registry_pb2.RegistrationRequest
+) -> str:
+    """Submit once; a rerun waits on the request already submitted."""
+    path = data_dir / "registrations.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if key not in known:
+        known[key] = await submit_registration(registry_address, request)
+        path.write_text(json.dumps(known, indent=2))
+    return known[key]

@@ -1,0 +1,171 @@
+"""Assemble a gateway from its data directory and serve both sides."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+
+import grpc
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from core.clock import Clock, SystemClock
+from core.ids import GatewayId
+from gateway.confsource import ConfSource, Fetch
+from gateway.credentials import load_credentials
+from gateway.is_server import IsProxy
+from gateway.localconf import LocalConfStore
+from gateway.messagelog import MessageLog
+from gateway.peer_server import ExchangeService
+from gateway.pipeline import GatewayParts, consumer_pipeline, provider_pipeline
+from gateway.replay import ReplayGuard
+from gateway.settings import GatewaySettings
+from gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
+from registry.client import fetch_global_conf
+from security.keystore import read_certificate
+from zhol.bus.v1 import bus_pb2_grpc
+
+log = logging.getLogger("zhol.gateway")
+
+# Message ids are remembered this long; older messages fail the clock-skew check anyway.
+REPLAY_WINDOW_MS = 10 * 60 * 1000
+
+
+@dataclass
+class RunningGateway:
+    gateway_id: GatewayId
+    is_port: int
+    peer_port: int
+    conf: ConfSource
+    message_log: MessageLog
+    local: LocalConfStore
+    _servers: list[grpc.aio.Server] = field(default_factory=list)
+    _closers: list[object] = field(default_factory=list)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self.conf.stop()
+        for server in self._servers:
+            await server.stop(grace)
+        for closer in self._closers:
+            await closer.close()  # type: ignore[attr-defined]
+        self.message_log.close()
+        self.local.close()
+
+
+def _passphrase(settings: GatewaySettings) -> bytes | None:
+    if settings.key_passphrase_env and settings.key_passphrase_env in os.environ:
+        return os.environ[settings.key_passphrase_env].encode()
+    return None
+
+
+async def start_gateway(
+    settings: GatewaySettings, clock: Clock | None = None, fetch: Fetch | None = None
+) -> RunningGateway:
+    """Start the IS-facing and peer servers; returns once both listen."""
+    clock = clock or SystemClock()
+    gateway_id = GatewayId.parse(settings.gateway_id)
+    creds = load_credentials(settings.keys_dir, _passphrase(settings))
+    anchor_der = read_certificate(settings.anchor_path).public_bytes(Encoding.DER)
+
+    async def fetch_from_registry() -> bytes:
+        return await fetch_global_conf(settings.registry_address)
+
+    conf = ConfSource(anchor_der, settings.conf_cache_path, clock, fetch or fetch_from_registry)
+    conf.load_cached()
+    await conf.refresh()
+    conf.start(settings.conf_poll_s)
+
+    message_log = MessageLog(settings.message_log_path, clock)
+    message_log.open()
+    replay = ReplayGuard(REPLAY_WINDOW_MS)
+    since = clock.now_ms() - REPLAY_WINDOW_MS
+    replay.remember(sorted(message_log.recent_request_ids(since)), clock.now_ms())
+    local = LocalConfStore(settings.local_db_path)
+    peers = PeerChannels(creds.ca_pem, creds.auth_key_pem, creds.auth_cert_pem)
+    is_channels = IsChannels()
+    parts = GatewayParts(
+        gateway_id=gateway_id,
+        clock=clock,
+        conf=conf,
+        signer=creds.signer,
+        log=message_log,
+        local=local,
+        replay=replay,
+        send=peers.send,
+        invoke=is_channels.invoke,
+    )
+
+    is_server = grpc.aio.server(options=SERVER_OPTIONS)
+    is_server.add_generic_rpc_handlers((IsProxy(consumer_pipeline(parts), clock),))
+    is_port = _bind_is_port(is_server, settings)
+
+    peer_server = grpc.aio.server(options=SERVER_OPTIONS)
+    bus_pb2_grpc.add_ExchangeServicer_to_server(
+        ExchangeService(provider_pipeline(parts)), peer_server
+    )
+    server_credentials = grpc.ssl_server_credentials(
+        ((creds.auth_key_pem, creds.auth_cert_pem),),
+        root_certificates=creds.ca_pem,
+        require_client_auth=True,
+    )
+    peer_port = peer_server.add_secure_port(settings.peer_listen, server_credentials)
+    await is_server.start()
+    await peer_server.start()
+    running = RunningGateway(
+        gateway_id,
+        is_port,
+        peer_port,
+        conf,
+        message_log,
+        local,
+        [is_server, peer_server],
+        [peers, is_channels],
+    )
+    if settings.port_file is not None:
+        tmp = settings.port_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"is_port": is_port, "peer_port": peer_port}))
+        os.replace(tmp, settings.port_file)
+    log.info("gateway %s listening is_port=%d peer_port=%d", gateway_id, is_port, peer_port)
+    return running
+
+
+def _bind_is_port(server: grpc.aio.Server, settings: GatewaySettings) -> int:
+    if settings.is_tls == "plaintext":
+        return server.add_insecure_port(settings.is_listen)
+    key_pem = (settings.keys_dir / "is-server.key").read_bytes()
+    cert_pem = (settings.keys_dir / "is-server.pem").read_bytes()
+    if settings.is_tls == "tls":
+        credentials = grpc.ssl_server_credentials(((key_pem, cert_pem),))
+    elif settings.is_tls == "mtls":
+        pinned = b"".join(
+            p.read_bytes() for p in sorted((settings.keys_dir / "is-clients").glob("*.pem"))
+        )
+        credentials = grpc.ssl_server_credentials(
+            ((key_pem, cert_pem),), root_certificates=pinned, require_client_auth=True
+        )
+    else:
+        raise ValueError(f"is_tls must be plaintext, tls or mtls, not {settings.is_tls!r}")
+    return server.add_secure_port(settings.is_listen, credentials)
+
+
+async def run_gateway(settings: GatewaySettings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly."""
+    running = await start_gateway(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+    )

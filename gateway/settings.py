@@ -1,0 +1,57 @@
+"""The gateway's frozen settings (DATA_DIR/gateway.toml, then ZHOL_GATEWAY_* variables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.settings import load_settings
+
+SETTINGS_FILE = "gateway.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    data_dir: Path
+    gateway_id: str
+    registry_address: str
+    # IS-facing listener (agency systems call this) and the gateway-to-gateway listener.
+    is_listen: str = "127.0.0.1:0"
+    peer_listen: str = "127.0.0.1:0"
+    # IS connections: "plaintext" (loopback development), "tls", or "mtls" with pinned certs.
+    is_tls: str = "plaintext"
+    # Seconds between global configuration polls when the configuration does not say.
+    conf_poll_s: float = 60.0
+    # Passphrase for the private keys comes from this environment variable, if named.
+    key_passphrase_env: str = ""
+    # Where to write the bound ports (the demo launcher reads them).
+    port_file: Path | None = None
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def anchor_path(self) -> Path:
+        return self.data_dir / "anchor.pem"
+
+    @property
+    def conf_cache_path(self) -> Path:
+        return self.data_dir / "globalconf.bin"
+
+    @property
+    def local_db_path(self) -> Path:
+        return self.data_dir / "local.db"
+
+    @property
+    def message_log_path(self) -> Path:
+        return self.data_dir / "messagelog.db"
+
+
+def load_gateway_settings(data_dir: Path, **overrides: object) -> GatewaySettings:
+    return load_settings(
+        GatewaySettings,
+        data_dir / SETTINGS_FILE,
+        prefix="ZHOL_GATEWAY_",
+        overrides={"data_dir": data_dir, **overrides},
+    )

@@ -1,0 +1,102 @@
+"""Channels out of the gateway: mutual TLS to peer gateways, and to our own IS."""
+
+from __future__ import annotations
+
+import grpc
+
+from core.ids import GatewayId
+from gateway.provider_stages import IsAnswer
+from security.ca import auth_dns_name
+from zhol.bus.v1 import bus_pb2
+
+EXCHANGE_CALL = "/zhol.bus.v1.Exchange/Call"
+
+# Room for the envelope around the largest allowed body; the gateway itself
+# enforces the configured limit with a catalogued error.
+TRANSPORT_MAX_BYTES = 64 * 1024 * 1024
+SIZE_OPTIONS = (
+    ("grpc.max_receive_message_length", TRANSPORT_MAX_BYTES),
+    ("grpc.max_send_message_length", TRANSPORT_MAX_BYTES),
+)
+
+# Servers refuse to share a port: a second gateway on a taken port must fail loudly.
+SERVER_OPTIONS = (*SIZE_OPTIONS, ("grpc.so_reuseport", 0))
+
+_STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
+
+
+def status_from_int(code: int) -> grpc.StatusCode:
+    return _STATUS_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
+
+
+class PeerChannels:
+    """One mTLS channel per peer gateway, authenticated with our auth certificate."""
+
+    def __init__(self, ca_pem: bytes, key_pem: bytes, cert_pem: bytes) -> None:
+        self._credentials = grpc.ssl_channel_credentials(
+            root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
+        )
+        self._calls: dict[tuple[str, GatewayId], grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._channels: list[grpc.aio.Channel] = []
+
+    async def send(
+        self,
+        address: str,
+        gateway: GatewayId,
+        message: bus_pb2.SignedMessage,
+        timeout: float | None,
+    ) -> bus_pb2.SignedMessage:
+        call = self._calls.get((address, gateway))
+        if call is None:
+            channel = grpc.aio.secure_channel(
+                address,
+                self._credentials,
+                options=(
+                    ("grpc.ssl_target_name_override", auth_dns_name(str(gateway))),
+                    *SIZE_OPTIONS,
+                ),
+            )
+            self._channels.append(channel)
+            call = channel.unary_unary(
+                EXCHANGE_CALL,
+                request_serializer=bus_pb2.SignedMessage.SerializeToString,
+                response_deserializer=bus_pb2.SignedMessage.FromString,
+            )
+            self._calls[(address, gateway)] = call
+        return await call(message, timeout=timeout)
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+
+class IsChannels:
+    """Raw-bytes calls to our IS: the gateway never needs the provider's classes."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def invoke(
+        self,
+        address: str,
+        grpc_path: str,
+        body: bytes,
+        metadata: tuple[tuple[str, str], ...],
+        timeout: float | None,
+    ) -> IsAnswer:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=SIZE_OPTIONS)
+            self._channels[address] = channel
+        call = channel.unary_unary(grpc_path)
+        try:
+            body_out = await call(body, metadata=metadata, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+            return IsAnswer(b"", exc.code().value[0], exc.details() or "")
+        return IsAnswer(body_out, 0, "")
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()

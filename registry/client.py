@@ -1,0 +1,124 @@
+"""What gateways use to talk to the registry (never registry.store).
+
+Failures come back as catalogued ZholErrors: those the registry reported (read
+from the zhol-error trailers, hop Server.Registry), NetworkError when the
+registry cannot be reached and Timeout when it does not answer in time (both
+with hop Server.ClientProxy: the gateway detected them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from core.errors import Hop, ZholError
+from core.grpcerr import error_from_rpc
+from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+
+MAX_CONF_BYTES = 64 * 1024 * 1024
+_GET_CONF = "/zhol.registry.v1.Registry/GetGlobalConfiguration"
+_CHANNEL_OPTIONS = (("grpc.max_receive_message_length", MAX_CONF_BYTES),)
+
+
+def _channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+
+
+def _from_rpc(exc: grpc.RpcError, address: str) -> ZholError:
+    carried = error_from_rpc(exc)
+    if carried is not None:
+        return carried
+    code = exc.code() if hasattr(exc, "code") else None
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ZholError("Timeout", f"registry at {address} did not answer in time")
+    name = code.name if code is not None else type(exc).__name__
+    return ZholError("NetworkError", f"registry at {address} unreachable ({name})")
+
+
+async def fetch_global_conf(address: str, timeout_s: float = 5.0, known_version: int = 0) -> bytes:
+    """The registry's current SignedGlobalConfiguration, as the exact bytes it sent.
+
+    The caller verifies them (core.globalconf.verify_global_conf) against its anchor.
+    """
+    request = registry_pb2.GetGlobalConfigurationRequest(known_version=known_version)
+    async with _channel(address) as channel:
+        call = channel.unary_unary(
+            _GET_CONF,
+            request_serializer=registry_pb2.GetGlobalConfigurationRequest.SerializeToString,
+            response_deserializer=None,  # raw bytes: nothing is re-serialised
+        )
+        try:
+            return bytes(await call(request, timeout=timeout_s))
+        except grpc.RpcError as exc:
+            raise _from_rpc(exc, address) from None
+
+
+async def submit_registration(
+    address: str, request_pb: registry_pb2.RegistrationRequest, timeout_s: float = 10.0
+) -> str:
+    """Submit a registration request; returns its request id (keep it to poll the status)."""
+    async with _channel(address) as channel:
+        stub = registry_pb2_grpc.RegistryStub(channel)
+        try:
+            ticket = await stub.SubmitRegistration(request_pb, timeout=timeout_s)
+        except grpc.RpcError as exc:
+            raise _from_rpc(exc, address) from None
+    return str(ticket.request_id)
+
+
+async def get_registration_status(
+    address: str, request_id: str, timeout_s: float = 5.0
+) -> registry_pb2.RegistrationStatus:
+    """One status query (state, rejection reason, certificates once approved)."""
+    async with _channel(address) as channel:
+        stub = registry_pb2_grpc.RegistryStub(channel)
+        try:
+            return await stub.GetRegistrationStatus(
+                registry_pb2.GetRegistrationStatusRequest(request_id=request_id),
+                timeout=timeout_s,
+            )
+        except grpc.RpcError as exc:
+            raise _from_rpc(exc, address) from None
+
+
+async def wait_for_registration(
+    address: str, request_id: str, timeout_s: float, poll_interval_s: float = 1.0
+) -> registry_pb2.RegistrationStatus:
+    """Poll until the request is approved and return its status (with the certificates).
+
+    Raises ZholError RegistrationRejected (detail: the operator's reason) when it is
+    rejected, RegistrationPending when timeout_s passes first. While the registry is
+    unreachable it keeps polling until the timeout, then raises the NetworkError.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    interval = min(0.05, poll_interval_s)
+    request = registry_pb2.GetRegistrationStatusRequest(request_id=request_id)
+    async with _channel(address) as channel:
+        stub = registry_pb2_grpc.RegistryStub(channel)
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                status = await stub.GetRegistrationStatus(
+                    request, timeout=max(min(remaining, 5.0), 0.5)
+                )
+            except grpc.RpcError as exc:
+                err = _from_rpc(exc, address)
+                if err.code.name not in ("NetworkError", "Timeout") or remaining <= 0:
+                    raise err from None
+            else:
+                if status.state == registry_pb2.REGISTRATION_STATE_APPROVED:
+                    return status
+                if status.state == registry_pb2.REGISTRATION_STATE_REJECTED:
+                    raise ZholError(
+                        "RegistrationRejected", status.reason or "rejected", hop=Hop.REGISTRY
+                    )
+                if remaining <= 0:
+                    raise ZholError(
+                        "RegistrationPending",
+                        f"registration {request_id} still pending after {timeout_s:g} s",
+                        hop=Hop.REGISTRY,
+                    )
+            await asyncio.sleep(max(0.0, min(interval, deadline - loop.time())))
+            interval = min(interval * 2, poll_interval_s)

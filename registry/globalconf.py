@@ -1,0 +1,120 @@
+"""Building the global configuration from a store snapshot: pure, no I/O.
+
+Frozen dataclasses in, bytes out. The output is deterministic for a given
+snapshot, version and time (entries sorted by identifier), and is sealed with
+core.globalconf.sign_global_conf so gateways verify it with
+core.globalconf.verify_global_conf against the anchor.
+
+A revoked gateway is left out of ``gateways`` and of every subsystem's failover
+list; the hashes of its authentication and signing certificates are listed in
+``revoked_cert_sha256``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.globalconf import (
+    Tunables,
+    gateway_to_pb,
+    member_to_pb,
+    sign_global_conf,
+    subsystem_to_pb,
+)
+from registry.model import Snapshot
+from security.sealing import PrivateKey
+from zhol.registry.v1 import registry_pb2
+
+
+def tunables_to_pb(t: Tunables) -> registry_pb2.Tunables:
+    return registry_pb2.Tunables(
+        refresh_interval_s=t.refresh_interval_s,
+        validity_s=t.validity_s,
+        clock_skew_s=t.clock_skew_s,
+        max_message_bytes=t.max_message_bytes,
+    )
+
+
+def build_global_conf(
+    snapshot: Snapshot,
+    *,
+    instance: str,
+    version: int,
+    now_ms: int,
+    tunables: Tunables,
+    ca_certs_der: Sequence[bytes],
+    tsa_certs_der: Sequence[bytes] = (),
+) -> bytes:
+    """The GlobalConfiguration message bytes; it expires validity_s after now_ms."""
+    if version <= 0:
+        raise ValueError("configuration versions start at 1")
+    active = {g.id: g for g in snapshot.gateways if not g.revoked}
+    revoked = set(snapshot.revoked_cert_sha256)
+    for g in snapshot.gateways:
+        if g.revoked:
+            revoked.update((g.auth_cert_sha256, g.sign_cert_sha256))
+    pb = registry_pb2.GlobalConfiguration(
+        instance=instance,
+        version=version,
+        generated_at_unix_ms=now_ms,
+        expires_at_unix_ms=now_ms + tunables.validity_s * 1000,
+        members=[
+            registry_pb2.Member(id=member_to_pb(m.id), name=m.name)
+            for m in sorted(snapshot.members, key=lambda m: m.id)
+        ],
+        subsystems=[
+            registry_pb2.Subsystem(
+                id=subsystem_to_pb(s.id),
+                gateways=[gateway_to_pb(g) for g in s.gateways if g in active],
+            )
+            for s in sorted(snapshot.subsystems, key=lambda s: s.id)
+        ],
+        gateways=[
+            registry_pb2.Gateway(
+                id=gateway_to_pb(g.id),
+                address=g.address,
+                auth_cert_sha256=g.auth_cert_sha256,
+                auth_cert_der=g.auth_cert_der,
+            )
+            for g in sorted(active.values(), key=lambda g: g.id)
+        ],
+        services=[
+            registry_pb2.ServiceDescription(
+                provider=subsystem_to_pb(s.provider),
+                grpc_service=s.grpc_service,
+                methods=list(s.methods),
+                descriptor_set=s.descriptor_set,
+            )
+            for s in sorted(snapshot.services, key=lambda s: (s.provider, s.grpc_service))
+        ],
+        ca_certs_der=list(ca_certs_der),
+        tsa_certs_der=list(tsa_certs_der),
+        revoked_cert_sha256=sorted(revoked),
+        tunables=tunables_to_pb(tunables),
+    )
+    return pb.SerializeToString(deterministic=True)
+
+
+def build_signed_global_conf(
+    snapshot: Snapshot,
+    *,
+    instance: str,
+    version: int,
+    now_ms: int,
+    tunables: Tunables,
+    ca_certs_der: Sequence[bytes],
+    signing_key: PrivateKey,
+    anchor_der: bytes,
+    tsa_certs_der: Sequence[bytes] = (),
+) -> bytes:
+    """Build and seal: SignedGlobalConfiguration bytes, as served to gateways."""
+    configuration = build_global_conf(
+        snapshot,
+        instance=instance,
+        version=version,
+        now_ms=now_ms,
+        tunables=tunables,
+        ca_certs_der=ca_certs_der,
+        tsa_certs_der=tsa_certs_der,
+    )
+    return sign_global_conf(signing_key, anchor_der, configuration)

@@ -1,0 +1,107 @@
+"""The registry's domain values: frozen dataclasses, typed identifiers, no protobuf."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from core.ids import GatewayId, MemberId, SubsystemId
+
+
+class RegistrationKind(enum.Enum):
+    GATEWAY = "GATEWAY"  # a gateway with its authentication and signing CSRs
+    SUBSYSTEM = "SUBSYSTEM"  # a subsystem served by an existing gateway, with its services
+
+
+class RegistrationState(enum.Enum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: MemberId
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    id: GatewayId
+    address: str
+    auth_cert_der: bytes = field(repr=False)
+    auth_cert_sha256: bytes
+    sign_cert_der: bytes = field(repr=False)
+    sign_cert_sha256: bytes
+    registered_at_ms: int
+    revoked_at_ms: int | None = None
+
+    @property
+    def member(self) -> MemberId:
+        return self.id.member
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at_ms is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Subsystem:
+    id: SubsystemId
+    # Gateways serving it, in failover order.
+    gateways: tuple[GatewayId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One gRPC service offered by a subsystem, with the methods it exposes."""
+
+    provider: SubsystemId
+    grpc_service: str
+    methods: tuple[str, ...]
+    descriptor_set: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    id: str  # UUID
+    kind: RegistrationKind
+    state: RegistrationState
+    gateway: GatewayId
+    subsystem: SubsystemId | None
+    request: bytes = field(repr=False)  # the RegistrationRequest as received
+    created_at_ms: int
+    reason: str = ""
+    auth_cert_der: bytes = field(default=b"", repr=False)
+    sign_cert_der: bytes = field(default=b"", repr=False)
+    decided_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedCert:
+    sha256: bytes
+    gateway: GatewayId
+    revoked_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfVersion:
+    """One published global configuration."""
+
+    version: int
+    generated_at_ms: int
+    expires_at_ms: int
+    change_counter: int  # the store's change counter the configuration was built from
+    signed: bytes = field(repr=False)  # SignedGlobalConfiguration bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a global configuration is built from, read in one transaction."""
+
+    change_counter: int
+    members: tuple[Member, ...]
+    gateways: tuple[Gateway, ...]
+    subsystems: tuple[Subsystem, ...]
+    services: tuple[Service, ...]
+    revoked_cert_sha256: tuple[bytes, ...]

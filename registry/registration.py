@@ -1,0 +1,373 @@
+"""Registration of gateways and subsystems: submit, approve, reject, revoke.
+
+A GATEWAY request carries the gateway's identifier and address, its member's
+name, and two CSRs (proof of possession is the CSR's own signature): one for
+the gateway's TLS authentication certificate (CN = gateway id, profile
+``auth``) and one for its member's signing certificate (CN = member id,
+profile ``sign``). A SUBSYSTEM request names a subsystem, the registered
+gateway that serves it and the gRPC services it offers.
+
+Everything is validated when the request is submitted (InvalidIdentifier,
+InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured), before anything
+is stored; a request that fails validation leaves no trace. Approval issues the
+certificates and writes the federation entries in one transaction; a rejection
+carries a reason that the requester reads through GetRegistrationStatus.
+
+All errors raised here carry the hop Server.Registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from google.protobuf import descriptor_pb2
+from google.protobuf.message import DecodeError
+
+from core.errors import Hop, ZholError
+from core.globalconf import gateway_from_pb, subsystem_from_pb
+from core.ids import GatewayId, ServiceId, SubsystemId
+from registry.model import (
+    Gateway,
+    Member,
+    Registration,
+    RegistrationKind,
+    RegistrationState,
+    Service,
+)
+from registry.store import Store
+from security.ca import CertificateAuthority, issue_certificate
+from security.validation import cert_sha256
+from zhol.registry.v1 import registry_pb2
+
+MAX_CSR_BYTES = 16 * 1024
+MAX_NAME_CHARS = 200
+MAX_REASON_CHARS = 1000
+MAX_SERVICES = 256
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}))$")
+
+_KIND_FROM_PB = {
+    registry_pb2.REGISTRATION_KIND_GATEWAY: RegistrationKind.GATEWAY,
+    registry_pb2.REGISTRATION_KIND_SUBSYSTEM: RegistrationKind.SUBSYSTEM,
+}
+_STATE_TO_PB = {
+    RegistrationState.PENDING: registry_pb2.REGISTRATION_STATE_PENDING,
+    RegistrationState.APPROVED: registry_pb2.REGISTRATION_STATE_APPROVED,
+    RegistrationState.REJECTED: registry_pb2.REGISTRATION_STATE_REJECTED,
+}
+
+
+def _err(code: str, detail: str) -> ZholError:
+    return ZholError(code, detail, hop=Hop.REGISTRY)
+
+
+@contextmanager
+def _at_registry() -> Iterator[None]:
+    """Attribute catalogued errors raised by shared code (ids, CA) to the registry."""
+    try:
+        yield
+    except ZholError as err:
+        if err.hop is Hop.REGISTRY:
+            raise
+        raise err.at(Hop.REGISTRY) from None
+
+
+def datetime_from_ms(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    """A RegistrationRequest after validation of its shape and identifiers."""
+
+    kind: RegistrationKind
+    gateway: GatewayId
+    gateway_address: str
+    member_name: str
+    auth_csr_pem: bytes
+    sign_csr_pem: bytes
+    subsystem: SubsystemId | None
+    services: tuple[Service, ...]
+
+
+def parse_registration_request(
+    request: registry_pb2.RegistrationRequest, instance: str
+) -> ParsedRequest:
+    """Validate a request's shape and identifiers (not yet its CSRs); raise or return it."""
+    with _at_registry():
+        kind = _KIND_FROM_PB.get(request.kind)
+        if kind is None:
+            raise _err("InvalidRequest", "registration kind is not set")
+        if not request.HasField("gateway"):
+            raise _err("InvalidIdentifier", "the gateway identifier is missing")
+        gateway = gateway_from_pb(request.gateway)
+        if gateway.member.instance != instance:
+            raise _err("InvalidIdentifier", f"gateway {gateway} is not in instance {instance}")
+        if kind is RegistrationKind.GATEWAY:
+            return _parse_gateway_request(request, gateway)
+        return _parse_subsystem_request(request, gateway)
+
+
+def _parse_gateway_request(
+    request: registry_pb2.RegistrationRequest, gateway: GatewayId
+) -> ParsedRequest:
+    if request.HasField("subsystem") or request.services:
+        raise _err("InvalidRequest", "a GATEWAY request carries no subsystem or services")
+    address = _check_address(request.gateway_address)
+    name = request.member_name.strip()
+    if len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise _err("InvalidRequest", "member name too long or not printable")
+    for label, pem in (("authentication", request.auth_csr_pem), ("signing", request.sign_csr_pem)):
+        if not pem:
+            raise _err("InvalidCsr", f"the {label} CSR is missing")
+        if len(pem) > MAX_CSR_BYTES:
+            raise _err("InvalidCsr", f"the {label} CSR is too large")
+    return ParsedRequest(
+        kind=RegistrationKind.GATEWAY,
+        gateway=gateway,
+        gateway_address=address,
+        member_name=name or gateway.member.member_code,
+        auth_csr_pem=bytes(request.auth_csr_pem),
+        sign_csr_pem=bytes(request.sign_csr_pem),
+        subsystem=None,
+        services=(),
+    )
+
+
+def _parse_subsystem_request(
+    request: registry_pb2.RegistrationRequest, gateway: GatewayId
+) -> ParsedRequest:
+    if request.auth_csr_pem or request.sign_csr_pem:
+        raise _err("InvalidRequest", "a SUBSYSTEM request carries no CSRs")
+    if not request.HasField("subsystem"):
+        raise _err("InvalidIdentifier", "the subsystem identifier is missing")
+    subsystem = subsystem_from_pb(request.subsystem)
+    if subsystem.member != gateway.member:
+        raise _err("InvalidRequest", f"gateway {gateway} does not belong to {subsystem.member}")
+    if len(request.services) > MAX_SERVICES:
+        raise _err("InvalidRequest", "too many services")
+    services: list[Service] = []
+    seen: set[str] = set()
+    for description in request.services:
+        service = _parse_service(description, subsystem)
+        if service.grpc_service in seen:
+            raise _err("InvalidRequest", f"service {service.grpc_service} listed twice")
+        seen.add(service.grpc_service)
+        services.append(service)
+    return ParsedRequest(
+        kind=RegistrationKind.SUBSYSTEM,
+        gateway=gateway,
+        gateway_address="",
+        member_name="",
+        auth_csr_pem=b"",
+        sign_csr_pem=b"",
+        subsystem=subsystem,
+        services=tuple(services),
+    )
+
+
+def _parse_service(description: registry_pb2.ServiceDescription, subsystem: SubsystemId) -> Service:
+    if description.HasField("provider") and subsystem_from_pb(description.provider) != subsystem:
+        raise _err("InvalidRequest", "a service's provider must be the registered subsystem")
+    if not description.methods:
+        raise _err("InvalidRequest", f"service {description.grpc_service!r} lists no methods")
+    methods = tuple(description.methods)
+    if len(set(methods)) != len(methods):
+        raise _err("InvalidRequest", f"service {description.grpc_service!r} repeats a method")
+    for method in methods:
+        ServiceId.of(subsystem, description.grpc_service, method)  # InvalidIdentifier
+    descriptor_set = bytes(description.descriptor_set)
+    if descriptor_set:
+        _check_descriptor_set(descriptor_set, description.grpc_service, methods)
+    return Service(subsystem, description.grpc_service, methods, descriptor_set)
+
+
+def _check_descriptor_set(data: bytes, grpc_service: str, methods: tuple[str, ...]) -> None:
+    """The descriptor set must parse and declare the service with every listed method."""
+    try:
+        fds = descriptor_pb2.FileDescriptorSet.FromString(data)
+    except DecodeError:
+        raise _err("InvalidRequest", "descriptor_set is not a FileDescriptorSet") from None
+    for file in fds.file:
+        for svc in file.service:
+            full = f"{file.package}.{svc.name}" if file.package else svc.name
+            if full == grpc_service:
+                declared = {m.name for m in svc.method}
+                missing = [m for m in methods if m not in declared]
+                if missing:
+                    raise _err("InvalidRequest", f"descriptor_set lacks methods {missing}")
+                return
+    raise _err("InvalidRequest", f"descriptor_set does not declare {grpc_service}")
+
+
+def _check_address(address: str) -> str:
+    host, sep, port = address.rpartition(":")
+    if not sep or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise _err("InvalidRequest", f"gateway address must be host:port, got {address[:80]!r}")
+    return address
+
+
+def cert_to_pem(der: bytes) -> bytes:
+    if not der:
+        return b""
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+
+
+def registration_status_to_pb(
+    reg: Registration, ca_cert_pem: bytes
+) -> registry_pb2.RegistrationStatus:
+    """What the requester sees: state, the rejection reason, and certificates once approved."""
+    status = registry_pb2.RegistrationStatus(
+        request_id=reg.id, state=_STATE_TO_PB[reg.state], reason=reg.reason
+    )
+    if reg.state is RegistrationState.APPROVED:
+        status.auth_cert_pem = cert_to_pem(reg.auth_cert_der)
+        status.sign_cert_pem = cert_to_pem(reg.sign_cert_der)
+        status.ca_cert_pem = ca_cert_pem
+    return status
+
+
+def registration_state_to_pb(state: RegistrationState) -> int:
+    return _STATE_TO_PB[state]
+
+
+def reject_registration(store: Store, request_id: str, reason: str, now_ms: int) -> Registration:
+    """Reject a pending request with a reason that reaches the requester (needs no CA key)."""
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON_CHARS or not reason.isprintable():
+        raise _err("InvalidRequest", "a rejection needs a printable reason (1-1000 chars)")
+    return store.reject_registration(request_id, reason, now_ms)
+
+
+def revoke_gateway(store: Store, gateway: GatewayId, now_ms: int) -> tuple[Gateway, bool]:
+    """Revoke a gateway and its authentication and signing certificates.
+
+    Effective with the next configuration version: the gateway leaves the
+    configuration and its certificates' hashes are listed as revoked. Returns the
+    gateway and whether anything changed (False if it was already revoked).
+    """
+    return store.revoke_gateway(gateway, now_ms)
+
+
+@dataclass(frozen=True)
+class Registrar:
+    """Registration decisions over a store, with the federation CA.
+
+    Blocking (SQLite, signatures): the gRPC service calls it from a worker thread.
+    """
+
+    store: Store
+    ca: CertificateAuthority
+    instance: str
+    auto_approve: bool = False
+    cert_validity_days: int = 365
+
+    @property
+    def ca_cert_pem(self) -> bytes:
+        return self.ca.cert.public_bytes(serialization.Encoding.PEM)
+
+    def submit(self, request: registry_pb2.RegistrationRequest, now_ms: int) -> Registration:
+        """Validate and record a request; approve it at once when auto_approve is set.
+
+        Resubmitting a request identical to a pending one returns that one.
+        """
+        parsed = parse_registration_request(request, self.instance)
+        now = datetime_from_ms(now_ms)
+        with _at_registry():
+            if parsed.kind is RegistrationKind.GATEWAY:
+                # Dry-run issuance: the same checks approval will make (parse, proof of
+                # possession, key type, CN = identity); the certificates are discarded.
+                self._issue(parsed, now)
+                existing = self.store.get_gateway(parsed.gateway)
+                if existing is not None and not existing.revoked:
+                    raise _err("AlreadyRegistered", f"gateway {parsed.gateway} is registered")
+            else:
+                assert parsed.subsystem is not None
+                self.store.check_serving_gateway(parsed.gateway, parsed.subsystem)
+        registration = self.store.add_pending_registration(
+            Registration(
+                id=str(uuid.uuid4()),
+                kind=parsed.kind,
+                state=RegistrationState.PENDING,
+                gateway=parsed.gateway,
+                subsystem=parsed.subsystem,
+                request=request.SerializeToString(deterministic=True),
+                created_at_ms=now_ms,
+            )
+        )
+        if not self.auto_approve or registration.state is not RegistrationState.PENDING:
+            return registration
+        try:
+            return self.approve(registration.id, now_ms)
+        except ZholError as err:
+            # The federation changed between the checks and the approval (a concurrent
+            # request won): decide now rather than leave the request pending forever.
+            reason = f"{err.full_code}: {err.detail}"[:MAX_REASON_CHARS]
+            return self.store.reject_registration(registration.id, reason, now_ms)
+
+    def approve(self, request_id: str, now_ms: int) -> Registration:
+        """Approve a pending request: issue certificates or add the subsystem."""
+        reg = self.store.get_registration(request_id)
+        if reg.state is not RegistrationState.PENDING:
+            approved = reg.state is RegistrationState.APPROVED
+            code = "AlreadyRegistered" if approved else "InvalidRequest"
+            raise _err(code, f"registration {request_id} was already {reg.state.value}")
+        request = registry_pb2.RegistrationRequest.FromString(reg.request)
+        parsed = parse_registration_request(request, self.instance)
+        with _at_registry():
+            if parsed.kind is RegistrationKind.GATEWAY:
+                auth_der, sign_der = self._issue(parsed, datetime_from_ms(now_ms))
+                gateway = Gateway(
+                    id=parsed.gateway,
+                    address=parsed.gateway_address,
+                    auth_cert_der=auth_der,
+                    auth_cert_sha256=cert_sha256(auth_der),
+                    sign_cert_der=sign_der,
+                    sign_cert_sha256=cert_sha256(sign_der),
+                    registered_at_ms=now_ms,
+                )
+                member = Member(parsed.gateway.member, parsed.member_name)
+                return self.store.complete_gateway_registration(request_id, member, gateway, now_ms)
+            assert parsed.subsystem is not None
+            return self.store.complete_subsystem_registration(
+                request_id, parsed.subsystem, parsed.gateway, parsed.services, now_ms
+            )
+
+    def reject(self, request_id: str, reason: str, now_ms: int) -> Registration:
+        """Reject a pending request; the reason reaches the requester."""
+        return reject_registration(self.store, request_id, reason, now_ms)
+
+    def revoke_gateway(self, gateway: GatewayId, now_ms: int) -> tuple[Gateway, bool]:
+        """Revoke a gateway's certificates (see revoke_gateway)."""
+        return revoke_gateway(self.store, gateway, now_ms)
+
+    def status(self, request_id: str) -> registry_pb2.RegistrationStatus:
+        return registration_status_to_pb(self.store.get_registration(request_id), self.ca_cert_pem)
+
+    def _issue(self, parsed: ParsedRequest, now: dt.datetime) -> tuple[bytes, bytes]:
+        auth = issue_certificate(
+            self.ca,
+            parsed.auth_csr_pem,
+            "auth",
+            str(parsed.gateway),
+            now,
+            self.cert_validity_days,
+        )
+        sign = issue_certificate(
+            self.ca,
+            parsed.sign_csr_pem,
+            "sign",
+            str(parsed.gateway.member),
+            now,
+            self.cert_validity_days,
+        )
+        return (
+            auth.public_bytes(serialization.Encoding.DER),
+            sign.public_bytes(serialization.Encoding.DER),
+        )

@@ -1,0 +1,117 @@
+"""The registry's frozen settings: DATA_DIR/registry.toml, then ZHOL_REGISTRY_* variables.
+
+The key passphrase is never written to the TOML file: the file may only name the
+environment variable that holds it (``key_passphrase_env``), and
+``read_key_passphrase`` reads it. This module and core.settings are the only
+places that look at the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.settings import dump_toml, load_settings
+
+SETTINGS_FILE = "registry.toml"
+ENV_PREFIX = "ZHOL_REGISTRY_"
+
+_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Fields that belong in registry.toml (data_dir is where the file lives; port_file and
+# the passphrase itself are per run).
+_PERSISTED = (
+    "instance",
+    "listen",
+    "auto_approve",
+    "refresh_interval_s",
+    "validity_s",
+    "clock_skew_s",
+    "max_message_bytes",
+    "cert_validity_days",
+    "key_passphrase_env",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    data_dir: Path
+    instance: str = "KZ"
+    listen: str = "127.0.0.1:0"
+    # Approve every well-formed registration at once (demo); otherwise an operator decides.
+    auto_approve: bool = False
+    # Tunables published in the global configuration.
+    refresh_interval_s: int = 60
+    validity_s: int = 600
+    clock_skew_s: int = 60
+    max_message_bytes: int = 4194304
+    # Validity of the authentication and signing certificates the CA issues.
+    cert_validity_days: int = 365
+    # Where `serve` writes the bound port (the demo launcher reads it).
+    port_file: Path | None = None
+    # Name of the environment variable holding the key passphrase ("" = keys unencrypted).
+    key_passphrase_env: str = ""
+
+    def __post_init__(self) -> None:
+        if not _INSTANCE.match(self.instance):
+            raise ValueError(f"invalid instance code {self.instance!r}")
+        if self.refresh_interval_s <= 0 or self.clock_skew_s < 0:
+            raise ValueError("refresh_interval_s must be positive and clock_skew_s not negative")
+        if self.validity_s <= self.refresh_interval_s:
+            raise ValueError("validity_s must be longer than refresh_interval_s")
+        if self.max_message_bytes <= 0 or self.cert_validity_days <= 0:
+            raise ValueError("max_message_bytes and cert_validity_days must be positive")
+        if self.key_passphrase_env and not _ENV_NAME.match(self.key_passphrase_env):
+            raise ValueError(f"invalid environment variable name {self.key_passphrase_env!r}")
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"listen must be host:port, got {self.listen!r}")
+
+    @property
+    def settings_path(self) -> Path:
+        return self.data_dir / SETTINGS_FILE
+
+
+def load_registry_settings(
+    data_dir: Path,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RegistrySettings:
+    """Settings for the registry in data_dir: its TOML, then ZHOL_REGISTRY_*, then overrides."""
+    data_dir = Path(data_dir)
+    merged: dict[str, Any] = dict(overrides or {})
+    merged["data_dir"] = data_dir
+    return load_settings(
+        RegistrySettings,
+        data_dir / SETTINGS_FILE,
+        prefix=ENV_PREFIX,
+        overrides=merged,
+        environ=environ,
+    )
+
+
+def read_key_passphrase(
+    settings: RegistrySettings, environ: Mapping[str, str] | None = None
+) -> bytes | None:
+    """The key passphrase from the environment variable the settings name, if any."""
+    return read_passphrase_env(settings.key_passphrase_env, environ)
+
+
+def read_passphrase_env(name: str, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The value of environment variable ``name`` as bytes, or None when unnamed or unset."""
+    if not name:
+        return None
+    environ = os.environ if environ is None else environ
+    value = environ.get(name)
+    return value.encode("utf-8") if value else None
+
+
+def settings_toml(settings: RegistrySettings) -> str:
+    """registry.toml content for these settings (never a secret)."""
+    return dump_toml({name: getattr(settings, name) for name in _PERSISTED})

@@ -1,0 +1,278 @@
+"""The federation CA: root certificate, CSRs, and the three certificate profiles.
+
+DESIGN.md section 3: a gateway generates its keys locally and sends CSRs; the
+CSR's self-signature is the proof of possession. The registry issues:
+
+- ``auth``: a gateway's TLS certificate (mutual TLS between gateways). Its SAN
+  carries a DNS name for hostname checks and the URI ``urn:zhol:gateway:<id>``.
+- ``sign``: a member's message-signing certificate, SAN ``urn:zhol:member:<id>``.
+- ``config``: the registry's configuration-signing certificate (the anchor),
+  SAN ``urn:zhol:config:<instance>``.
+
+The identity lives in the SAN URI (what validators read) and in the subject CN
+(what operators read). Each profile has its own extended key usage, so a
+certificate of one profile is never accepted as another. Time is a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from core.errors import ZholError
+from core.ids import GatewayId, MemberId
+from security.keys import PrivateKey, PublicKey, require_supported_public_key
+
+__all__ = [
+    "AUTH_EKUS",
+    "CONFIG_EKU",
+    "CONFIG_URI_PREFIX",
+    "GATEWAY_URI_PREFIX",
+    "MEMBER_URI_PREFIX",
+    "SIGN_EKU",
+    "CertProfile",
+    "CertificateAuthority",
+    "auth_dns_name",
+    "create_csr",
+    "create_root_ca",
+    "issue_certificate",
+]
+
+CertProfile = Literal["auth", "sign", "config"]
+PROFILES: tuple[str, ...] = get_args(CertProfile)
+
+MEMBER_URI_PREFIX = "urn:zhol:member:"
+GATEWAY_URI_PREFIX = "urn:zhol:gateway:"
+CONFIG_URI_PREFIX = "urn:zhol:config:"
+DNS_SUFFIX = "gateway.zhol"
+
+# id-kp-documentSigning (RFC 9336): a member signs message documents, not TLS sessions.
+SIGN_EKU = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+# The configuration-signing key gets its own purpose so a member signing
+# certificate can never pass for the anchor or vice versa. OID minted under the
+# UUID arc (ITU-T X.667, 2.25; UUID 92900078-3397-4d41-bbbd-ec606bf8cf38), which
+# needs no registration.
+CONFIG_EKU = ObjectIdentifier("2.25.194814987655572882468620915516322139960")
+AUTH_EKUS = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
+
+CLOCK_SKEW_ALLOWANCE = datetime.timedelta(minutes=5)
+_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DNS_BAD = re.compile(r"[^a-z0-9-]")
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """The CA's signing key and its (root) certificate."""
+
+    key: PrivateKey
+    cert: x509.Certificate
+
+
+def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm | None:
+    # Ed25519 signs the message itself; cryptography requires algorithm None.
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return None
+    return hashes.SHA256()
+
+
+def _utc(now: datetime.datetime) -> datetime.datetime:
+    return now.replace(tzinfo=datetime.UTC) if now.tzinfo is None else now
+
+
+def create_root_ca(
+    key: PrivateKey,
+    common_name: str,
+    now: datetime.datetime,
+    validity_days: int = 3650,
+) -> x509.Certificate:
+    """A self-signed root that may sign end-entity certificates only (pathlen 0)."""
+    now = _utc(now)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    public_key = key.public_key()
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW_ALLOWANCE)
+        .not_valid_after(now + datetime.timedelta(days=validity_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+    )
+    return builder.sign(key, _hash_for(key))
+
+
+def create_csr(key: PrivateKey, common_name: str) -> bytes:
+    """A PEM CSR with subject CN=common_name, self-signed as proof of possession."""
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .sign(key, _hash_for(key))
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def auth_dns_name(gateway_id: str) -> str:
+    """A deterministic DNS name for a gateway, used for TLS hostname checks.
+
+    "KZ/GOV/MJ/gw1" -> "gw1.mj.gov.kz.gateway.zhol": the id's parts reversed,
+    lowercased, anything outside [a-z0-9-] mapped to '-', so every label is a
+    valid LDH label. Clients pass it as ssl_target_name_override.
+    """
+    gateway = GatewayId.parse(gateway_id)
+    parts = (
+        gateway.server_code,
+        gateway.member.member_code,
+        gateway.member.member_class,
+        gateway.member.instance,
+    )
+    labels = [_dns_label(part) for part in parts]
+    return ".".join([*labels, DNS_SUFFIX])
+
+
+def _dns_label(part: str) -> str:
+    label = _DNS_BAD.sub("-", part.lower())[:63].strip("-")
+    return label or "x"
+
+
+def _key_usage(
+    *, digital_signature: bool, content_commitment: bool = False, key_agreement: bool = False
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=content_commitment,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=key_agreement,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _load_csr(csr_pem: bytes, identity: str) -> tuple[x509.CertificateSigningRequest, PublicKey]:
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except (ValueError, TypeError) as exc:
+        raise ZholError("InvalidCsr", f"CSR does not parse: {exc}") from None
+    try:
+        signature_ok = csr.is_signature_valid
+        public_key = require_supported_public_key(csr.public_key())
+    except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
+        raise ZholError("InvalidCsr", f"CSR key unusable: {exc}") from None
+    if not signature_ok:
+        raise ZholError("InvalidCsr", "CSR self-signature invalid: no proof of possession")
+    common_names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(common_names) != 1 or common_names[0].value != identity:
+        raise ZholError("InvalidCsr", f"CSR subject CN does not match {identity!r}")
+    return csr, public_key
+
+
+def _profile_extensions(
+    profile: str, identity: str, public_key: PublicKey
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """(extension, critical) pairs that distinguish each profile."""
+    if profile == "auth":
+        gateway = GatewayId.parse(identity)
+        is_ec = isinstance(public_key, ec.EllipticCurvePublicKey)
+        san = x509.SubjectAlternativeName(
+            [
+                x509.DNSName(auth_dns_name(str(gateway))),
+                x509.UniformResourceIdentifier(GATEWAY_URI_PREFIX + str(gateway)),
+            ]
+        )
+        return [
+            (san, False),
+            (_key_usage(digital_signature=True, key_agreement=is_ec), True),
+            (x509.ExtendedKeyUsage(list(AUTH_EKUS)), False),
+        ]
+    if profile == "sign":
+        member = MemberId.parse(identity)
+        san = x509.SubjectAlternativeName(
+            [x509.UniformResourceIdentifier(MEMBER_URI_PREFIX + str(member))]
+        )
+        return [
+            (san, False),
+            (_key_usage(digital_signature=True, content_commitment=True), True),
+            (x509.ExtendedKeyUsage([SIGN_EKU]), False),
+        ]
+    if profile == "config":
+        if not _INSTANCE.match(identity):
+            raise ZholError("InvalidIdentifier", f"malformed instance identifier: {identity!r}")
+        san = x509.SubjectAlternativeName(
+            [x509.UniformResourceIdentifier(CONFIG_URI_PREFIX + identity)]
+        )
+        return [
+            (san, False),
+            (_key_usage(digital_signature=True, content_commitment=True), True),
+            (x509.ExtendedKeyUsage([CONFIG_EKU]), False),
+        ]
+    raise ValueError(f"unknown certificate profile {profile!r}; expected one of {PROFILES}")
+
+
+def issue_certificate(
+    ca: CertificateAuthority,
+    csr_pem: bytes,
+    profile: CertProfile,
+    identity: str,
+    now: datetime.datetime,
+    validity_days: int = 365,
+) -> x509.Certificate:
+    """Issue a certificate of the given profile for a CSR proven by its own signature.
+
+    Raises ZholError("InvalidCsr") if the CSR does not parse, its signature does
+    not verify, its key type is unsupported, or its CN is not ``identity``;
+    ZholError("InvalidIdentifier") if ``identity`` is malformed for the profile.
+    The certificate never outlives the CA certificate.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown certificate profile {profile!r}; expected one of {PROFILES}")
+    now = _utc(now)
+    _, public_key = _load_csr(csr_pem, identity)
+    extensions = _profile_extensions(profile, identity, public_key)
+    not_after = min(now + datetime.timedelta(days=validity_days), ca.cert.not_valid_after_utc)
+    ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity)]))
+        .issuer_name(ca.cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW_ALLOWANCE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(ca.key, _hash_for(ca.key))

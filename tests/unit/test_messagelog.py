@@ -1,0 +1,377 @@
+"""The message log: group commit, atomic pairs, append-only, read side and CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.clock import FixedClock
+from core.errors import ZholError
+from gateway import logcli
+from gateway.messagelog import LogRecord, MessageLog, format_ms, list_records
+
+CERT_DER = b"0\x82\x01\x00 not really a certificate"
+CERT_SHA256 = hashlib.sha256(CERT_DER).digest()
+SUBJECT = "900101300123"
+REQUIRED_KEYS = {
+    "message_id", "kind", "direction", "client", "service", "data_subject", "user_id",
+    "purpose", "logged_at", "logged_at_ms", "issued_at_ms", "peer", "status_code", "seq",
+    "signed_digest", "signer_cert_sha256", "body_size",
+}  # fmt: skip
+
+
+def record(
+    message_id: str,
+    kind: str = "request",
+    direction: str = "in",
+    *,
+    data_subject: str = SUBJECT,
+    body: bytes = b"body",
+) -> LogRecord:
+    return LogRecord(
+        message_id=message_id,
+        kind=kind,
+        direction=direction,
+        client="KZ/GOV/MLSPP/pension",
+        service="KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson",
+        data_subject=data_subject,
+        user_id="KZ:officer-17",
+        purpose="pension case 42",
+        issued_at_ms=1_790_000_000_000,
+        peer="KZ/GOV/MJ/gw1",
+        status_code=0,
+        header=b"header:" + message_id.encode(),
+        body=body,
+        signature=b"sig",
+        signer_cert_sha256=CERT_SHA256,
+        signer_cert_der=CERT_DER,
+        signed_digest=hashlib.sha256(message_id.encode() + kind.encode()).digest(),
+    )
+
+
+def exchange(message_id: str | None = None) -> tuple[LogRecord, LogRecord]:
+    """A request received and the response sent for it, as the provider gateway logs them."""
+    mid = message_id or str(uuid.uuid4())
+    return record(mid, "request", "in"), record(mid, "response", "out")
+
+
+def count_rows(path: Path, table: str = "messages") -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "gw" / "messagelog.db"
+
+
+@pytest.fixture
+def log(log_path: Path, clock: FixedClock) -> Iterator[MessageLog]:
+    message_log = MessageLog(log_path, clock)
+    message_log.open()
+    yield message_log
+    message_log.close()
+
+
+async def test_concurrent_appends_all_land_in_few_transactions(
+    log: MessageLog, log_path: Path
+) -> None:
+    pairs = [exchange() for _ in range(200)]
+    await asyncio.gather(*(log.append(pair) for pair in pairs))
+    assert count_rows(log_path) == 400
+    assert log.commits < 40  # group commit, not one transaction per call
+    listed = list_records(log_path)
+    assert {r["message_id"] for r in listed} == {pair[0].message_id for pair in pairs}
+    # Seq is dense (future Merkle leaf index) and a pair's records are adjacent.
+    assert [r["seq"] for r in listed] == list(range(1, 401))
+    assert all(
+        a["message_id"] == b["message_id"] for a, b in zip(listed[::2], listed[1::2], strict=True)
+    )
+    # The certificate is stored once, not per record.
+    assert count_rows(log_path, "certs") == 1
+
+
+async def test_batches_respect_max_batch(log_path: Path, clock: FixedClock) -> None:
+    message_log = MessageLog(log_path, clock, max_batch=4)
+    message_log.open()
+    try:
+        await asyncio.gather(*(message_log.append(exchange()) for _ in range(20)))
+        # A call larger than max_batch is still written whole, in one transaction.
+        await message_log.append([record(str(uuid.uuid4())) for _ in range(10)])
+    finally:
+        message_log.close()
+    assert count_rows(log_path) == 50
+    assert message_log.commits >= 20 // 2 + 1
+
+
+async def test_failed_call_leaves_nothing_and_spares_others(
+    log: MessageLog, log_path: Path
+) -> None:
+    """A bad call shares a transaction with good ones: only the bad call fails."""
+    bad_id = str(uuid.uuid4())
+    bad = (record(bad_id, "request", "in"), record(bad_id, "request", "in"))  # duplicate key
+    # Hold the write lock so the writer stalls on its first batch while the rest queue up
+    # behind it: the next batch then certainly mixes the bad call with good ones.
+    commits_before = log.commits
+    blocker = sqlite3.connect(log_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        first = asyncio.ensure_future(log.append(exchange()))
+        await asyncio.sleep(0.05)
+        goods = [exchange() for _ in range(10)]
+        tasks = [asyncio.ensure_future(log.append(pair)) for pair in goods[:5]]
+        tasks.append(asyncio.ensure_future(log.append(bad)))
+        tasks += [asyncio.ensure_future(log.append(pair)) for pair in goods[5:]]
+        await asyncio.sleep(0.01)
+        blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+    results = await asyncio.gather(first, *tasks, return_exceptions=True)
+
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1
+    assert isinstance(failures[0], ZholError)
+    assert failures[0].code.name == "LoggingFailed"
+    assert results[6] is failures[0]
+    assert list_records(log_path, message_id=bad_id) == []
+    for pair in goods:
+        listed = list_records(log_path, message_id=pair[0].message_id)
+        assert {(r["kind"], r["direction"]) for r in listed} == {
+            ("request", "in"),
+            ("response", "out"),
+        }
+    assert count_rows(log_path) == 22
+    # The mixed batch failed, then each good call was committed on its own.
+    assert log.commits - commits_before == 11
+
+
+async def test_duplicate_of_logged_record_fails_whole_call(log: MessageLog, log_path: Path) -> None:
+    request, response = exchange()
+    await log.append([request])
+    with pytest.raises(ZholError) as caught:
+        await log.append([request, response])  # the request is already there
+    assert caught.value.code.name == "LoggingFailed"
+    assert [r["kind"] for r in list_records(log_path, message_id=request.message_id)] == ["request"]
+    await log.append([response])  # the log still works afterwards
+
+
+async def test_update_and_delete_are_refused(log: MessageLog, log_path: Path) -> None:
+    await log.append(exchange())
+    conn = sqlite3.connect(log_path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE messages SET purpose = 'rewritten'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM messages")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM certs")
+        conn.rollback()
+    finally:
+        conn.close()
+    assert count_rows(log_path) == 2
+    assert {r["purpose"] for r in list_records(log_path)} == {"pension case 42"}
+
+
+async def test_append_after_close_fails(log_path: Path, clock: FixedClock) -> None:
+    message_log = MessageLog(log_path, clock)
+    with pytest.raises(ZholError) as before_open:
+        await message_log.append(exchange())
+    assert before_open.value.code.name == "LoggingFailed"
+    message_log.open()
+    message_log.close()
+    with pytest.raises(ZholError) as after_close:
+        await message_log.append(exchange())
+    assert after_close.value.code.name == "LoggingFailed"
+    message_log.close()  # closing twice is harmless
+
+
+async def test_close_drains_queued_writes(log_path: Path, clock: FixedClock) -> None:
+    message_log = MessageLog(log_path, clock)
+    message_log.open()
+    tasks = [asyncio.ensure_future(message_log.append(exchange())) for _ in range(50)]
+    await asyncio.sleep(0)  # every call is queued now
+    message_log.close()
+    await asyncio.gather(*tasks)
+    assert count_rows(log_path) == 100
+
+
+async def test_mismatched_certificate_hash_is_refused(log: MessageLog, log_path: Path) -> None:
+    request, _ = exchange()
+    forged = LogRecord(
+        **{**{f: getattr(request, f) for f in LogRecord.__slots__}, "signer_cert_der": b"other"}
+    )
+    with pytest.raises(ZholError) as caught:
+        await log.append([forged])
+    assert caught.value.code.name == "LoggingFailed"
+    assert count_rows(log_path) == 0
+
+
+async def test_recent_request_ids(log: MessageLog, clock: FixedClock) -> None:
+    old_in, _ = exchange()
+    await log.append([old_in])
+    clock.advance(60)
+    since = clock.now_ms()
+    new_in, new_out = exchange()
+    sent = record(str(uuid.uuid4()), "request", "out")
+    event = record(str(uuid.uuid4()), "event", "in")
+    await log.append([new_in, new_out, sent, event])
+    assert log.recent_request_ids(since) == {new_in.message_id}
+    assert log.recent_request_ids(since - 60_000) == {old_in.message_id, new_in.message_id}
+    assert log.recent_request_ids(since + 1) == set()
+
+
+async def test_reopen_keeps_records(log_path: Path, clock: FixedClock) -> None:
+    first = MessageLog(log_path, clock)
+    first.open()
+    request, response = exchange()
+    await first.append([request, response])
+    first.close()
+    second = MessageLog(log_path, clock)
+    second.open()
+    try:
+        assert second.recent_request_ids(0) == {request.message_id}
+        await second.append(exchange())
+    finally:
+        second.close()
+    assert [r["seq"] for r in list_records(log_path)] == [1, 2, 3, 4]
+
+
+async def test_list_records_filters(log: MessageLog, log_path: Path, clock: FixedClock) -> None:
+    a = exchange()
+    await log.append(a)
+    clock.advance(10)
+    since = clock.now_ms()
+    b = (record(str(uuid.uuid4()), data_subject="", body=b"x" * 7),)
+    await log.append(b)
+    clock.advance(10)
+    c = exchange()
+    await log.append(c)
+
+    everything = list_records(log_path)
+    assert len(everything) == 5
+    assert set(everything[0]) >= REQUIRED_KEYS
+    assert "body" not in everything[0] and "header" not in everything[0]
+    first = everything[0]
+    assert first["signed_digest"] == a[0].signed_digest.hex()
+    assert first["signer_cert_sha256"] == CERT_SHA256.hex()
+    assert first["body_size"] == len(a[0].body)
+    assert first["logged_at"] == format_ms(first["logged_at_ms"])
+    assert first["logged_at"].endswith("Z") and "." in first["logged_at"]
+
+    assert [r["kind"] for r in list_records(log_path, message_id=a[0].message_id)] == [
+        "request",
+        "response",
+    ]
+    assert {r["message_id"] for r in list_records(log_path, data_subject=SUBJECT)} == {
+        a[0].message_id,
+        c[0].message_id,
+    }
+    assert {r["message_id"] for r in list_records(log_path, since_ms=since)} == {
+        b[0].message_id,
+        c[0].message_id,
+    }
+    newest = list_records(log_path, limit=2)
+    assert [r["seq"] for r in newest] == [4, 5]
+    assert list_records(log_path, data_subject="", since_ms=since)[0]["body_size"] == 7
+    assert list_records(log_path, message_id="nope") == []
+
+
+def test_list_records_without_log(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list_records(tmp_path / "messagelog.db")
+    assert not (tmp_path / "messagelog.db").exists()  # read-only: never creates one
+
+
+def test_format_ms() -> None:
+    assert format_ms(0) == "1970-01-01T00:00:00.000Z"
+    assert format_ms(1_790_000_000_123) == "2026-09-21T14:13:20.123Z"
+
+
+# The command line.
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="zhol")
+    logcli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+async def test_cli_json_lines(
+    log: MessageLog, log_path: Path, clock: FixedClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = clock.now_ms()
+    pairs = [exchange() for _ in range(3)]
+    for pair in pairs:
+        await log.append(pair)
+    args = parse(["log", "list", "--gateway", str(log_path.parent), "--json"])
+    assert args.func(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6
+    objects = [json.loads(line) for line in lines]
+    assert all(set(obj) >= REQUIRED_KEYS for obj in objects)
+    assert objects[0]["message_id"] == pairs[0][0].message_id
+
+    mid = pairs[1][0].message_id
+    args = parse(["log", "list", "--gateway", str(log_path.parent), "--json", "--message-id", mid])
+    assert args.func(args) == 0
+    assert {json.loads(line)["message_id"] for line in capsys.readouterr().out.splitlines()} == {
+        mid
+    }
+
+    gateway = str(log_path.parent)
+    args = parse(["log", "list", "--gateway", gateway, "--json", "--since", format_ms(now)])
+    assert args.func(args) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 6
+    args = parse(["log", "list", "--gateway", gateway, "--json", "--since", format_ms(now + 1)])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out == ""
+
+
+async def test_cli_table(
+    log: MessageLog, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request, response = exchange()
+    await log.append([request, response])
+    gateway = str(log_path.parent)
+    args = parse(["log", "list", "--gateway", gateway, "--limit", "1", "--data-subject", SUBJECT])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("SEQ")
+    assert len(out) == 2 and request.message_id in out[1] and "response" in out[1]
+
+
+def test_cli_without_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(
+        gateway=tmp_path, json=True, limit=None, message_id=None, data_subject=None, since=None
+    )
+    assert logcli.run_list(args) == 3
+    assert "no message log" in capsys.readouterr().err
+
+
+def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse(["log", "list", "--gateway", str(tmp_path), "--since", "yesterday"])
+    assert args.func(args) == 2
+    args = parse(["log", "list", "--gateway", str(tmp_path), "--limit", "-1"])
+    assert args.func(args) == 2
+    args = parse(["log"])
+    assert args.func(args) == 2
+    with pytest.raises(SystemExit) as exited:
+        parse(["log", "list"])  # --gateway is required
+    assert exited.value.code == 2
+    capsys.readouterr()

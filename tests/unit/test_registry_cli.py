@@ -1,0 +1,188 @@
+"""`zhol registry ...` commands, run in-process (no sockets)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from core.clock import SystemClock
+from core.globalconf import gateway_to_pb
+from core.ids import GatewayId
+from registry import cli
+from registry.provision import load_keys, require_initialised
+from registry.registration import Registrar
+from registry.service import ConfPublisher
+from registry.settings import load_registry_settings
+from registry.store import Store
+from security.ca import create_csr
+from security.keys import generate_private_key
+from zhol.registry.v1 import registry_pb2
+
+GW1 = GatewayId.parse("KZ/GOV/MJ/gw1")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["registry", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def submit(data_dir: Path, gateway: GatewayId = GW1) -> str:
+    paths = require_initialised(data_dir)
+    keys = load_keys(paths)
+    request = registry_pb2.RegistrationRequest(
+        kind=registry_pb2.REGISTRATION_KIND_GATEWAY,
+        gateway=gateway_to_pb(gateway),
+        gateway_address="127.0.0.1:7001",
+        member_name="Ministry of Justice",
+        auth_csr_pem=create_csr(generate_private_key(), str(gateway)),
+        sign_csr_pem=create_csr(generate_private_key(), str(gateway.member)),
+    )
+    registrar = Registrar(Store.open(paths.db), keys.ca, "KZ")
+    return registrar.submit(request, SystemClock().now_ms()).id
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    directory = tmp_path / "registry"
+    code, out, _ = run(capsys, "init", "--dir", str(directory), "--json")
+    assert code == 0
+    assert json.loads(out)["created"] is True
+    return directory
+
+
+def test_add_parser_sets_a_func_for_every_command(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    d = str(tmp_path)
+    for argv in (
+        ["init", "--dir", d],
+        ["serve", "--dir", d, "--listen", "127.0.0.1:0", "--port-file", "p"],
+        ["requests", "--dir", d, "--json"],
+        ["approve", "--dir", d, "id"],
+        ["reject", "--dir", d, "id", "--reason", "why"],
+        ["revoke", "--dir", d, "--gateway", str(GW1)],
+        ["members", "--dir", d, "--json"],
+        ["conf", "--dir", d, "--json"],
+    ):
+        args = parser.parse_args(["registry", *argv])
+        assert callable(args.func)
+
+
+def test_init_twice_is_a_no_op(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    anchor = (data_dir / "anchor.pem").read_bytes()
+    code, out, _ = run(capsys, "init", "--dir", str(data_dir), "--json")
+    assert code == 0 and json.loads(out)["created"] is False
+    assert (data_dir / "anchor.pem").read_bytes() == anchor
+
+
+def test_approve_and_list(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    request_id = submit(data_dir)
+    code, out, _ = run(capsys, "requests", "--dir", str(data_dir), "--json")
+    assert code == 0
+    (view,) = json.loads(out)["registrations"]
+    assert (view["id"], view["state"], view["gateway"]) == (request_id, "PENDING", str(GW1))
+
+    code, _, _ = run(capsys, "approve", "--dir", str(data_dir), request_id)
+    assert code == 0
+    code, _, err = run(capsys, "approve", "--dir", str(data_dir), request_id)
+    assert code == 1 and err.startswith("Server.Registry.AlreadyRegistered")
+
+    code, out, _ = run(capsys, "members", "--dir", str(data_dir), "--json")
+    assert code == 0
+    (member,) = json.loads(out)["members"]
+    assert member["id"] == "KZ/GOV/MJ"
+    assert [g["id"] for g in member["gateways"]] == [str(GW1)]
+
+
+def test_reject(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    request_id = submit(data_dir)
+    code, _, _ = run(capsys, "reject", "--dir", str(data_dir), request_id, "--reason", "no")
+    assert code == 0
+    code, out, _ = run(capsys, "requests", "--dir", str(data_dir), "--json", "--state", "rejected")
+    (view,) = json.loads(out)["registrations"]
+    assert (view["state"], view["reason"]) == ("REJECTED", "no")
+    code, _, err = run(capsys, "reject", "--dir", str(data_dir), request_id, "--reason", " ")
+    assert code == 2 and err.startswith("Server.Registry.InvalidRequest")
+
+
+def test_revoke_and_conf(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "conf", "--dir", str(data_dir), "--json")
+    assert code == 0 and json.loads(out)["version"] is None
+
+    run(capsys, "approve", "--dir", str(data_dir), submit(data_dir))
+    paths = require_initialised(data_dir)
+    publisher = ConfPublisher(
+        Store.open(paths.db), load_keys(paths), load_registry_settings(data_dir, environ={})
+    )
+    publisher.current(SystemClock().now_ms())
+    code, out, _ = run(capsys, "conf", "--dir", str(data_dir), "--json")
+    conf = json.loads(out)
+    assert code == 0
+    assert (conf["version"], conf["pending_changes"], conf["expired"]) == (1, False, False)
+    assert [g["id"] for g in conf["gateways"]] == [str(GW1)]
+
+    code, _, _ = run(capsys, "revoke", "--dir", str(data_dir), "--gateway", str(GW1))
+    assert code == 0
+    code, out, _ = run(capsys, "conf", "--dir", str(data_dir), "--json")
+    assert json.loads(out)["pending_changes"] is True
+    publisher.current(SystemClock().now_ms())
+    code, out, _ = run(capsys, "conf", "--dir", str(data_dir), "--json")
+    conf = json.loads(out)
+    assert conf["version"] == 2 and conf["gateways"] == []
+    assert len(conf["revoked_cert_sha256"]) == 2
+
+    code, out, _ = run(capsys, "conf", "--dir", str(data_dir))
+    assert code == 0 and "v2" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code", "full_code"),
+    [
+        (["revoke", "--gateway", "KZ/NOPE/MJ/gw1"], 2, "Client.InvalidIdentifier"),
+        (["revoke", "--gateway", "KZ/GOV/MJ/gw9"], 1, "Server.Registry.NotConfigured"),
+        (["approve", "no-such-id"], 1, "Server.Registry.UnknownRegistration"),
+    ],
+)
+def test_failures_print_their_code(
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    exit_code: int,
+    full_code: str,
+) -> None:
+    code, _, err = run(capsys, argv[0], "--dir", str(data_dir), *argv[1:])
+    assert code == exit_code
+    assert err.split(":")[0] == full_code
+
+
+def test_uninitialised_directory_could_not_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("requests", "members", "conf"):
+        code, _, err = run(capsys, command, "--dir", str(tmp_path / "none"))
+        assert code == 3
+        assert err.split(":")[0] == "Server.Registry.NotConfigured"
+    assert not (tmp_path / "none").exists()
+
+
+def test_wrong_passphrase_could_not_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = str(tmp_path / "registry")
+    monkeypatch.setenv("ZHOL_TEST_REGISTRY_PASS", "right")
+    code, _, _ = run(
+        capsys, "init", "--dir", directory, "--passphrase-env", "ZHOL_TEST_REGISTRY_PASS"
+    )
+    assert code == 0
+    monkeypatch.setenv("ZHOL_TEST_REGISTRY_PASS", "wrong")
+    code, _, err = run(capsys, "approve", "--dir", directory, "some-id")
+    assert code == 3 and err.split(":")[0] == "Server.Registry.NotConfigured"
+    monkeypatch.delenv("ZHOL_TEST_REGISTRY_PASS")
+    code, _, err = run(
+        capsys, "init", "--dir", str(tmp_path / "other"), "--passphrase-env", "UNSET_VAR_X"
+    )
+    assert code == 2
