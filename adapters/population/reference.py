@@ -1,6 +1,7 @@
 """Reference data for synthetic citizens: common names and the places of Kazakhstan.
 
-Names are transliterated the way Kazakh identity documents commonly spell them.
+Names are transliterated the way Kazakh identity documents commonly spell them, in a
+Kazakh and a Russian group (a family's names come from one group).
 Surnames are kept in their male form (-ov, -ev, -in); ``surname_for`` gives the
 female form. Patronymics follow the Russian pattern (Nurlanovich, Nurlanovna) or the
 Kazakh one (Nurlanuly, Nurlankyzy), which ``patronymic_for`` builds from the father's
@@ -9,35 +10,43 @@ first name.
 
 from __future__ import annotations
 
-MALE_NAMES: tuple[str, ...] = (
+KAZAKH_MALE_NAMES: tuple[str, ...] = (
     "Nurlan", "Askar", "Serik", "Yerlan", "Daniyar", "Arman", "Bauyrzhan", "Yerzhan",
     "Marat", "Talgat", "Aidos", "Azamat", "Dauren", "Kanat", "Nurzhan", "Rustem", "Timur",
     "Berik", "Zhandos", "Alikhan", "Nursultan", "Almas", "Asylbek", "Bolat", "Galym",
     "Dias", "Ayan", "Alibek", "Sanzhar", "Temirlan", "Yernar", "Arsen", "Amir", "Alisher",
     "Kairat", "Murat", "Sultan", "Yersultan", "Abylai", "Rakhat", "Zhanibek", "Yesbol",
-    "Aleksandr", "Sergei", "Dmitry", "Andrei", "Vladimir", "Nikolai", "Ivan", "Mikhail",
-    "Alexei", "Yevgeny", "Viktor", "Oleg",
 )
-
-FEMALE_NAMES: tuple[str, ...] = (
+RUSSIAN_MALE_NAMES: tuple[str, ...] = (
+    "Aleksandr", "Sergei", "Dmitry", "Andrei", "Vladimir", "Nikolai", "Ivan", "Mikhail",
+    "Alexei", "Yevgeny", "Viktor", "Oleg", "Roman", "Maxim",
+)
+KAZAKH_FEMALE_NAMES: tuple[str, ...] = (
     "Aigerim", "Aruzhan", "Dana", "Gulnara", "Aliya", "Saule", "Dinara", "Zhanar",
     "Ainur", "Madina", "Asel", "Kamila", "Aisha", "Ayaru", "Zarina", "Gulmira", "Aizhan",
     "Botagoz", "Nazerke", "Akbota", "Dilnaz", "Raushan", "Meruert", "Zhuldyz", "Moldir",
     "Tomiris", "Sabina", "Symbat", "Inkar", "Anel", "Ardak", "Gaukhar", "Laura", "Assem",
-    "Elena", "Olga", "Tatyana", "Natalya", "Irina", "Svetlana", "Anna", "Yekaterina",
-    "Marina", "Lyudmila", "Galina",
 )
-
-SURNAMES: tuple[str, ...] = (
+RUSSIAN_FEMALE_NAMES: tuple[str, ...] = (
+    "Elena", "Olga", "Tatyana", "Natalya", "Irina", "Svetlana", "Anna", "Yekaterina",
+    "Marina", "Lyudmila", "Galina", "Yulia", "Viktoria",
+)
+KAZAKH_SURNAMES: tuple[str, ...] = (
     "Akhmetov", "Abenov", "Nurlanov", "Iskakov", "Suleimenov", "Omarov", "Zhakupov",
     "Tokayev", "Baimukhamedov", "Kassymov", "Serikbayev", "Zhumabayev", "Abdrakhmanov",
     "Mukhametov", "Bekov", "Sadykov", "Utebayev", "Ospanov", "Tulegenov", "Kenzhebayev",
     "Nurmagambetov", "Amanzholov", "Yessenov", "Karimov", "Ismailov", "Zhunusov",
     "Beisenov", "Dzhaksybekov", "Sarsenbayev", "Temirbekov", "Abishev", "Kaliyev",
     "Mamyrov", "Rakhimov", "Tasmagambetov", "Yerzhanov", "Baigozhin", "Mussin",
-    "Ivanov", "Petrov", "Smirnov", "Kuznetsov", "Popov", "Sokolov", "Lebedev", "Kozlov",
-    "Novikov", "Morozov", "Pavlov", "Volkov",
 )
+RUSSIAN_SURNAMES: tuple[str, ...] = (
+    "Ivanov", "Petrov", "Smirnov", "Kuznetsov", "Popov", "Sokolov", "Lebedev", "Kozlov",
+    "Novikov", "Morozov", "Pavlov", "Volkov", "Fedorov", "Belov",
+)
+
+MALE_NAMES: tuple[str, ...] = KAZAKH_MALE_NAMES + RUSSIAN_MALE_NAMES
+FEMALE_NAMES: tuple[str, ...] = KAZAKH_FEMALE_NAMES + RUSSIAN_FEMALE_NAMES
+SURNAMES: tuple[str, ...] = KAZAKH_SURNAMES + RUSSIAN_SURNAMES
 
 # Other citizenships seen among permanent residents (ISO 3166 alpha-3).
 OTHER_CITIZENSHIPS: tuple[str, ...] = ("RUS", "UZB", "KGZ", "CHN", "TUR")

@@ -77,7 +77,6 @@ TABLES: tuple[str, ...] = (
 INDEXES: tuple[str, ...] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS addresses_current ON addresses (iin) "
     "WHERE valid_to IS NULL",
-    "CREATE INDEX IF NOT EXISTS addresses_by_iin ON addresses (iin, registered_on)",
     "CREATE UNIQUE INDEX IF NOT EXISTS family_links_by_iin "
     "ON family_links (iin, relative_iin)",
     "CREATE INDEX IF NOT EXISTS civil_acts_by_iin ON civil_acts (iin, kind)",

@@ -37,6 +37,7 @@ LAST_ADULT_BIRTH_YEAR = 2003
 _LAST_DAY = AS_OF.toordinal() - 1
 _YEAR = 365.25
 _MAX_GAP = int(8 * _YEAR)
+_RUSSIAN_SHARE = 0.2
 _KAZAKH_FORMS_FROM = dt.date(1996, 1, 1).toordinal()  # uly/kyzy patronymics get common
 # Children per couple: 0..5 with cumulative weights 10, 30, 60, 82, 94, 100.
 _CHILDREN_CUMULATIVE = (10, 30, 60, 82, 94, 100)
@@ -158,6 +159,14 @@ class _Census:
             )
             for name in reference.MALE_NAMES
         }
+        # Name groups: index 0 Kazakh, 1 Russian -> (male names, female names, surnames).
+        self._groups = (
+            (reference.KAZAKH_MALE_NAMES, reference.KAZAKH_FEMALE_NAMES,
+             reference.KAZAKH_SURNAMES),
+            (reference.RUSSIAN_MALE_NAMES, reference.RUSSIAN_FEMALE_NAMES,
+             reference.RUSSIAN_SURNAMES),
+        )
+        self._russian_surnames = frozenset(reference.RUSSIAN_SURNAMES)
         self._first_adult = dt.date(FIRST_BIRTH_YEAR, 1, 1).toordinal()
         self._last_adult = dt.date(LAST_ADULT_BIRTH_YEAR, 12, 31).toordinal()
         self._elder_cutoff = dt.date(1966, 1, 1).toordinal()
@@ -203,11 +212,16 @@ class _Census:
             self._elders.append((record, birth))
         return record
 
-    def new_adult(self, female: bool, birth: int, male_surname: str) -> list[str | None]:
+    def new_adult(
+        self, female: bool, birth: int, russian: bool, male_surname: str | None = None
+    ) -> list[str | None]:
+        """A person whose parents are not on record."""
         r = self.random
-        first = self.pick(reference.FEMALE_NAMES if female else reference.MALE_NAMES)
-        forms = self._patronymics[self.pick(reference.MALE_NAMES)]
-        kazakh = birth >= _KAZAKH_FORMS_FROM and r() < 0.2
+        male_names, female_names, surnames = self._groups[russian]
+        first = self.pick(female_names if female else male_names)
+        forms = self._patronymics[self.pick(male_names)]
+        male_surname = male_surname or self.pick(surnames)
+        kazakh = not russian and birth >= _KAZAKH_FORMS_FROM and r() < 0.2
         patronymic = forms[(2 if kazakh else 0) + (1 if female else 0)]
         citizenship = "KAZ" if r() >= 0.01 else self.pick(reference.OTHER_CITIZENSHIPS)
         last = reference.surname_for(male_surname, female)
@@ -220,6 +234,13 @@ class _Census:
         apartment = str(1 + int(r() * 180)) if r() < 0.7 else ""
         street = self.pick(reference.STREETS)
         return (region, district, locality, street, str(1 + int(r() * 250)), apartment)
+
+    def some_day_after(self, birth: int, low_years: float, high_years: float) -> int:
+        """A day ``low_years`` to ``high_years`` after ``birth``, before ``AS_OF``."""
+        day = birth + int((low_years + (high_years - low_years) * self.random()) * _YEAR)
+        if day <= _LAST_DAY:
+            return day
+        return self.between(min(birth + int(18 * _YEAR), _LAST_DAY), _LAST_DAY)
 
     def register_at(
         self, record: list[str | None], home: tuple[str, ...], since: int
@@ -246,10 +267,11 @@ class _Census:
         self.deaths()
 
     def single(self) -> None:
-        female = self.random() < 0.5
+        r = self.random
+        female = r() < 0.5
         birth = self.between(self._first_adult, self._last_adult)
-        record = self.new_adult(female, birth, self.pick(reference.SURNAMES))
-        since = min(birth + int((18 + 22 * self.random()) * _YEAR), _LAST_DAY)
+        record = self.new_adult(female, birth, r() < _RUSSIAN_SHARE)
+        since = self.some_day_after(birth, 18, 40)
         self.register_at(record, self.new_home(), since)
 
     def take_single(self, female: bool, household: int, near: int | None) -> tuple | None:
@@ -289,18 +311,22 @@ class _Census:
         if husband_entry is not None:
             husband = husband_entry[0]
         else:
-            husband = self.new_adult(False, husband_birth, self.pick(reference.SURNAMES))
+            husband = self.new_adult(False, husband_birth, r() < _RUSSIAN_SHARE)
         family_surname = str(husband[1])
+        russian = family_surname in self._russian_surnames
         if wife_entry is not None:
             wife = wife_entry[0]
             if r() < 0.85:
                 wife[1] = reference.surname_for(family_surname, True)
         else:
-            surname = self.pick(reference.SURNAMES) if r() < 0.15 else family_surname
-            wife = self.new_adult(True, wife_birth, surname)
+            wife_russian = russian if r() < 0.9 else not russian
+            keeps_name = r() < 0.15 or wife_russian != russian
+            wife = self.new_adult(
+                True, wife_birth, wife_russian, None if keeps_name else family_surname
+            )
 
         youngest = max(wife_birth, husband_birth)
-        married = min(youngest + int((19 + 13 * r()) * _YEAR), _LAST_DAY)
+        married = self.some_day_after(youngest, 19, 32)
         husband_iin, wife_iin = str(husband[0]), str(wife[0])
         self.links += ((husband_iin, wife_iin, "spouse"), (wife_iin, husband_iin, "spouse"))
         self.act("marriage", husband_iin, wife_iin, married,
@@ -319,7 +345,9 @@ class _Census:
         for _ in range(wanted):
             if born > last_possible:
                 break
-            self.child(household, husband_iin, wife_iin, family_surname, forms, born, home)
+            self.child(
+                household, husband_iin, wife_iin, family_surname, russian, forms, born, home
+            )
             born += self.between(400, 2200)
 
     def child(
@@ -328,14 +356,16 @@ class _Census:
         father: str,
         mother: str,
         family_surname: str,
+        russian: bool,
         forms: tuple[str, str, str, str],
         birth: int,
         home: tuple[str, ...],
     ) -> None:
         r = self.random
         female = r() < 0.49
-        first = self.pick(reference.FEMALE_NAMES if female else reference.MALE_NAMES)
-        kazakh = birth >= _KAZAKH_FORMS_FROM and r() < 0.3
+        male_names, female_names, _surnames = self._groups[russian]
+        first = self.pick(female_names if female else male_names)
+        kazakh = not russian and birth >= _KAZAKH_FORMS_FROM and r() < 0.3
         patronymic = forms[(2 if kazakh else 0) + (1 if female else 0)]
         last = reference.surname_for(family_surname, female)
         record = self.new_person(female, birth, last, first, patronymic)

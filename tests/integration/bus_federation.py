@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 
 from adapters.population.seed import seed_database
-from adapters.population.server import PopulationSettings, start_population
+from adapters.population.server import PopulationServer, PopulationSettings, serve
 from cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from cli.federation import Layout, Ports, init_registry_dir, provision_gateways
 from core.grpcerr import ERROR_KEY, trailer_value
@@ -42,7 +42,7 @@ class Federation:
     layout: Layout
     ports: Ports
     registry: grpc.aio.Server
-    population: grpc.aio.Server
+    population: PopulationServer
     gateways: dict[str, RunningGateway]
     clocks: dict[str, ShiftableClock] = field(default_factory=dict)
 
@@ -85,7 +85,7 @@ async def start_federation(root: Path, persons: int = 200) -> Federation:
     registry, _ = await start_registry(settings)
     layout.population_db.parent.mkdir(parents=True, exist_ok=True)
     seed_database(layout.population_db, count=persons, seed=7)
-    population, _ = await start_population(
+    population = await serve(
         PopulationSettings(db_path=layout.population_db, listen=ports.address(ports.population))
     )
     await provision_gateways(layout, ports)

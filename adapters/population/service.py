@@ -1,0 +1,289 @@
+"""The population registry's gRPC service (zhol.population.v1.PopulationRegistry).
+
+Protobuf stays here: requests are parsed into typed values (``Iin.parse``, dates,
+``Sex``) and store results are mapped back to messages. The adapter is the provider
+IS itself, so failures are plain gRPC statuses, never ``zhol-error`` trailers:
+
+| failure                                              | status              |
+|------------------------------------------------------|---------------------|
+| malformed IIN, bad date, bad page token or size,     | INVALID_ARGUMENT    |
+| missing name or sex, date in the future              |                     |
+| unknown person, mother or father                     | NOT_FOUND           |
+| death already registered; same birth registered      | ALREADY_EXISTS      |
+| mother not female or deceased, father not male,      | FAILED_PRECONDITION |
+| dates before a birth, new address for the deceased   |                     |
+| no IIN serial left for the birth date                | RESOURCE_EXHAUSTED  |
+| anything unexpected (logged, no detail sent)         | INTERNAL            |
+
+Point reads (GetPerson, GetAddress, GetFamily) and ListPersons run directly on the
+event loop against a query-only connection: a primary-key lookup takes tens of
+microseconds, far less than handing it to a thread. Writes run one at a time on a
+dedicated writer thread with its own connection, off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import grpc
+
+from adapters.population.model import (
+    Address,
+    AddressChange,
+    AlreadyRecorded,
+    BirthRegistration,
+    CivilAct,
+    Exhausted,
+    Family,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    Person,
+    RegistryError,
+    Relative,
+    Sex,
+)
+from adapters.population.store import PopulationStore
+from core.clock import Clock
+from core.errors import ZholError
+from core.iin import Iin
+from zhol.population.v1 import population_pb2 as pb
+from zhol.population.v1 import population_pb2_grpc as pb_grpc
+
+log = logging.getLogger("zhol.adapters.population")
+
+T = TypeVar("T")
+
+_STATUS: tuple[tuple[type[RegistryError], grpc.StatusCode], ...] = (
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyRecorded, grpc.StatusCode.ALREADY_EXISTS),
+    (NotAllowed, grpc.StatusCode.FAILED_PRECONDITION),
+    (Exhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+)
+_SEX_TO_PB = {Sex.MALE: pb.SEX_MALE, Sex.FEMALE: pb.SEX_FEMALE}
+_SEX_FROM_PB = {pb.SEX_MALE: Sex.MALE, pb.SEX_FEMALE: Sex.FEMALE}
+
+
+class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
+    """Serves one population database: ``reader`` on the loop, ``writer`` on its thread."""
+
+    def __init__(self, reader: PopulationStore, writer: PopulationStore) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="population-writer")
+
+    @classmethod
+    def open(cls, db_path: Path, clock: Clock) -> PopulationRegistryServicer:
+        writer = PopulationStore.open(db_path, clock)
+        try:
+            reader = PopulationStore.open(db_path, clock, read_only=True)
+        except BaseException:
+            writer.close()
+            raise
+        return cls(reader, writer)
+
+    def close(self) -> None:
+        """Wait for a running write, then close both connections."""
+        self._writes.shutdown(wait=True)
+        self._writer.close()
+        self._reader.close()
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def GetPerson(self, request: pb.GetPersonRequest, context: grpc.aio.ServicerContext
+                        ) -> pb.Person:
+        try:
+            return person_pb(self._reader.get_person(parse_iin(request.iin, "iin")))
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ListPersons(self, request: pb.ListPersonsRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ListPersonsResponse:
+        try:
+            page = self._reader.list_persons(request.page_size, request.page_token)
+            return pb.ListPersonsResponse(
+                persons=[person_pb(p) for p in page.persons],
+                next_page_token=page.next_page_token,
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def GetAddress(self, request: pb.GetAddressRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.Address:
+        try:
+            return address_pb(self._reader.get_address(parse_iin(request.iin, "iin")))
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def GetFamily(self, request: pb.GetFamilyRequest, context: grpc.aio.ServicerContext
+                        ) -> pb.Family:
+        try:
+            return family_pb(self._reader.get_family(parse_iin(request.iin, "iin")))
+        except Exception as exc:
+            await _abort(context, exc)
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def RegisterBirth(self, request: pb.RegisterBirthRequest,
+                            context: grpc.aio.ServicerContext) -> pb.RegisterBirthResponse:
+        try:
+            birth = BirthRegistration(
+                mother=parse_iin(request.mother_iin, "mother_iin"),
+                father=parse_iin(request.father_iin, "father_iin") if request.father_iin else None,
+                last_name=request.last_name,
+                first_name=request.first_name,
+                patronymic=request.patronymic,
+                sex=parse_sex(request.sex),
+                birth_date=parse_date(request.birth_date, "birth_date"),
+            )
+            registered = await self._write(self._writer.register_birth, birth)
+            return pb.RegisterBirthResponse(
+                child=person_pb(registered.child), act=act_pb(registered.act)
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def RegisterDeath(self, request: pb.RegisterDeathRequest,
+                            context: grpc.aio.ServicerContext) -> pb.RegisterDeathResponse:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            death_date = parse_date(request.death_date, "death_date")
+            act = await self._write(self._writer.register_death, iin, death_date)
+            return pb.RegisterDeathResponse(act=act_pb(act))
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ChangeAddress(self, request: pb.ChangeAddressRequest,
+                            context: grpc.aio.ServicerContext) -> pb.Address:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            if not request.HasField("address"):
+                raise InvalidInput("address is required")
+            given = request.address
+            change = AddressChange(
+                region=given.region,
+                district=given.district,
+                locality=given.locality,
+                street=given.street,
+                building=given.building,
+                apartment=given.apartment,
+                registered_on=parse_optional_date(given.registered_on, "address.registered_on"),
+            )
+            address = await self._write(self._writer.change_address, iin, change)
+            return address_pb(address)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def _write(self, operation: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writes, operation, *args)
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    """End the call with the status for ``exc`` (never returns)."""
+    if isinstance(exc, ZholError):
+        await context.abort(exc.status, exc.detail)
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            await context.abort(status, str(exc))
+    log.error("population request failed", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("unreachable")  # context.abort raises
+
+
+# -- protobuf to values ------------------------------------------------------------------
+
+
+def parse_iin(text: str, field: str) -> Iin:
+    try:
+        return Iin.parse(text)
+    except ZholError as err:
+        raise InvalidInput(f"{field}: {err.detail}") from None
+
+
+def parse_sex(value: int) -> Sex:
+    sex = _SEX_FROM_PB.get(value)  # type: ignore[call-overload]
+    if sex is None:
+        raise InvalidInput("sex must be SEX_MALE or SEX_FEMALE")
+    return sex
+
+
+def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
+    if message.year == 0 and message.month == 0 and message.day == 0:
+        return None
+    try:
+        return dt.date(message.year, message.month, message.day)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{field} is not a valid date") from None
+
+
+def parse_date(message: pb.Date, field: str) -> dt.date:
+    date = parse_optional_date(message, field)
+    if date is None:
+        raise InvalidInput(f"{field} is required")
+    return date
+
+
+# -- values to protobuf ------------------------------------------------------------------
+
+
+def date_pb(date: dt.date) -> pb.Date:
+    return pb.Date(year=date.year, month=date.month, day=date.day)
+
+
+def address_pb(address: Address) -> pb.Address:
+    return pb.Address(
+        region=address.region,
+        district=address.district,
+        locality=address.locality,
+        street=address.street,
+        building=address.building,
+        apartment=address.apartment,
+        registered_on=date_pb(address.registered_on),
+    )
+
+
+def person_pb(person: Person) -> pb.Person:
+    message = pb.Person(
+        iin=person.iin.value,
+        last_name=person.last_name,
+        first_name=person.first_name,
+        patronymic=person.patronymic,
+        sex=_SEX_TO_PB[person.sex],
+        birth_date=date_pb(person.birth_date),
+        citizenship=person.citizenship,
+        deceased=person.death_date is not None,
+    )
+    if person.death_date is not None:
+        message.death_date.CopyFrom(date_pb(person.death_date))
+    if person.address is not None:
+        message.address.CopyFrom(address_pb(person.address))
+    return message
+
+
+def relative_pb(relative: Relative) -> pb.Relative:
+    return pb.Relative(iin=relative.iin.value, relation=relative.relation.value)
+
+
+def family_pb(family: Family) -> pb.Family:
+    message = pb.Family(
+        iin=family.iin.value,
+        parents=[relative_pb(r) for r in family.parents],
+        children=[relative_pb(r) for r in family.children],
+    )
+    if family.spouse is not None:
+        message.spouse.CopyFrom(relative_pb(family.spouse))
+    return message
+
+
+def act_pb(act: CivilAct) -> pb.CivilAct:
+    return pb.CivilAct(
+        act_id=act.act_id, kind=act.kind.value, registered_on=date_pb(act.registered_on)
+    )

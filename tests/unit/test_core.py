@@ -1,0 +1,121 @@
+"""Identifiers, the error catalogue, replay protection and local access rights."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from core.errors import CATALOGUE, CODES, Category, Hop, ZholError, parse_full_code
+from core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_grpc_path
+from gateway.localconf import LocalConf, parse_service_target
+from gateway.replay import ReplayGuard, check_clock_skew
+
+
+def code_of(call) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(ZholError) as caught:
+        call()
+    return caught.value.code.name
+
+
+def test_catalogue_codes_are_unique_and_mapped() -> None:
+    names = [c.name for c in CATALOGUE]
+    assert len(names) == len(set(names))
+    assert set(CODES) == set(names)
+    for code in CATALOGUE:
+        assert isinstance(code.status, grpc.StatusCode)
+
+
+def test_category_status_table() -> None:
+    assert Category.BAD_REQUEST.value == grpc.StatusCode.INVALID_ARGUMENT
+    assert Category.NOT_FOUND.value == grpc.StatusCode.NOT_FOUND
+    assert Category.ACCESS_DENIED.value == grpc.StatusCode.PERMISSION_DENIED
+    assert Category.VERIFICATION.value == grpc.StatusCode.UNAUTHENTICATED
+    assert Category.CONFIGURATION.value == grpc.StatusCode.FAILED_PRECONDITION
+    assert Category.TIMEOUT.value == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert Category.TRANSPORT.value == grpc.StatusCode.UNAVAILABLE
+    assert Category.BUG.value == grpc.StatusCode.INTERNAL
+
+
+def test_full_code_names_the_hop() -> None:
+    err = ZholError("AccessDenied")
+    assert err.full_code == "Server.ServerProxy.AccessDenied"
+    moved = err.at(Hop.CLIENT_PROXY)
+    assert moved.full_code == "Server.ClientProxy.AccessDenied"
+    assert moved.error_id == err.error_id
+    assert parse_full_code("Client.MissingHeader") == (Hop.CLIENT, CODES["MissingHeader"])
+    with pytest.raises(KeyError):
+        ZholError("NoSuchCode")
+
+
+def test_identifiers_round_trip() -> None:
+    text = "KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson"
+    service = ServiceId.parse(text)
+    assert str(service) == text
+    assert service.grpc_path == "/zhol.population.v1.PopulationRegistry/GetPerson"
+    assert service.subsystem == SubsystemId.parse("KZ/GOV/MJ/population")
+    assert service.subsystem.member == MemberId("KZ", "GOV", "MJ")
+    assert str(GatewayId.parse("KZ/GOV/MJ/gw1")) == "KZ/GOV/MJ/gw1"
+
+
+@pytest.mark.parametrize(
+    "parse,text",
+    [
+        (MemberId.parse, "KZ/GOV"),
+        (MemberId.parse, "KZ/XXX/MJ"),
+        (MemberId.parse, "KZ/GOV/M J"),
+        (SubsystemId.parse, "KZ/GOV/MJ"),
+        (SubsystemId.parse, "KZ/GOV/MJ/pop/extra"),
+        (SubsystemId.parse, "KZ/GOV/MJ/"),
+        (GatewayId.parse, "KZ/GOV//gw1"),
+        (ServiceId.parse, "KZ/GOV/MJ/population/NoPackage/GetPerson"),
+        (ServiceId.parse, "KZ/GOV/MJ/population/zhol.p.v1.S/Get-Person"),
+        (parse_grpc_path, "zhol.p.v1.S/Get"),
+        (parse_grpc_path, "/zhol.p.v1.S/Get/extra"),
+    ],
+)
+def test_malformed_identifiers(parse, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert code_of(lambda: parse(text)) == "InvalidIdentifier"
+
+
+def test_replay_guard_rejects_a_second_use_within_the_window() -> None:
+    guard = ReplayGuard(window_ms=1000)
+    guard.check_and_remember("a", 0)
+    assert code_of(lambda: guard.check_and_remember("a", 500)) == "ReplayedMessage"
+    guard.check_and_remember("b", 2000)  # prunes "a"
+    assert len(guard) == 1
+
+
+def test_clock_skew() -> None:
+    check_clock_skew(1000, 1500, 500)
+    assert code_of(lambda: check_clock_skew(1000, 1501, 500)) == "ClockSkew"
+    assert code_of(lambda: check_clock_skew(2001, 1500, 500)) == "ClockSkew"
+
+
+def test_access_rights_deny_by_default() -> None:
+    pension = SubsystemId.parse("KZ/GOV/MLSPP/pension")
+    get = ServiceId.parse("KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson")
+    death = ServiceId.of(get.subsystem, get.grpc_service, "RegisterDeath")
+    method_right = (pension, get.subsystem, get.grpc_service, "GetPerson")
+    conf = LocalConf({}, frozenset({method_right}))
+    conf.authorize(pension, get)
+    assert code_of(lambda: conf.authorize(pension, death)) == "AccessDenied"
+    whole = LocalConf({}, frozenset({(pension, get.subsystem, get.grpc_service, "")}))
+    whole.authorize(pension, death)
+    other = SubsystemId.parse("KZ/GOV/MOH/health")
+    assert code_of(lambda: whole.authorize(other, get)) == "AccessDenied"
+    assert code_of(lambda: conf.exposed(get)) == "UnknownService"
+
+
+def test_service_target_parsing() -> None:
+    provider, service, method = parse_service_target(
+        "KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry"
+    )
+    assert (str(provider), service, method) == (
+        "KZ/GOV/MJ/population",
+        "zhol.population.v1.PopulationRegistry",
+        "",
+    )
+    assert parse_service_target(
+        "KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson"
+    )[2] == "GetPerson"
+    assert code_of(lambda: parse_service_target("KZ/GOV/MJ")) == "InvalidIdentifier"
