@@ -9,6 +9,7 @@ notices commits through SQLite's data_version and reloads.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +88,12 @@ def parse_service_target(text: str) -> tuple[SubsystemId, str, str]:
 class LocalConfStore:
     """Read and edit local.db; ``current()`` is cheap and reloads only after a commit."""
 
+    # How often a running gateway looks for the operator's changes (PRAGMA data_version).
+    RELOAD_CHECK_S = 0.5
+
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._checked_at = 0.0
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
@@ -99,6 +104,11 @@ class LocalConfStore:
         self._db.close()
 
     def current(self) -> LocalConf:
+        """The local configuration; another process's commit shows within RELOAD_CHECK_S."""
+        now = time.monotonic()
+        if self._cached is not None and now - self._checked_at < self.RELOAD_CHECK_S:
+            return self._cached
+        self._checked_at = now
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if self._cached is None or version != self._version:
             self._cached = self._load()
