@@ -74,7 +74,11 @@ def seed_database(
         census = _Census(seed)
         census.populate(count)
         say(f"generated {count} persons in {time.perf_counter() - started:.1f} s")
-        _load(path, census, say)
+        try:
+            _load(path, census, say)
+        except BaseException:
+            path.unlink(missing_ok=True)  # no half-seeded registry left behind
+            raise
     finally:
         if collecting:
             gc.enable()
