@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11 and make:
 #   make demo   - virtual environment, install, generate protobuf code, run the demo
 #   make test   - the same set-up, then the whole test suite
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -10,10 +10,10 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP) gen
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # The one command that generates Python code from protos/ (both targets run it).
@@ -25,6 +25,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -24,6 +24,8 @@ class GatewaySettings:
     conf_poll_s: float = 60.0
     # Passphrase for the private keys comes from this environment variable, if named.
     key_passphrase_env: str = ""
+    # "uvloop" (faster, measured) or "asyncio".
+    event_loop: str = "uvloop"
     # Where to write the bound ports (the demo launcher reads them).
     port_file: Path | None = None
 
