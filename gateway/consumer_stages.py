@@ -14,8 +14,14 @@ from core.grpcerr import error_from_rpc
 from core.ids import GatewayId, SubsystemId, parse_grpc_path
 from core.iin import Iin
 from gateway.confsource import ConfSource, now_datetime
-from gateway.exchange import ConsumerExchange, seal_from_pb, seal_to_pb
-from gateway.messagelog import LogRecord, MessageLog
+from gateway.exchange import (
+    ConsumerExchange,
+    LoggedMessage,
+    exchange_records,
+    seal_from_pb,
+    seal_to_pb,
+)
+from gateway.messagelog import MessageLog
 from gateway.replay import check_clock_skew
 from gateway.verify import open_verified
 from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
@@ -191,42 +197,22 @@ class LogExchange:
 
     async def __call__(self, x: ConsumerExchange) -> None:
         assert x.request is not None and x.response is not None and x.response_header is not None
-        common = dict(
-            message_id=x.message_id,
-            client=str(x.client),
-            service=str(x.service),
-            data_subject=x.data_subject,
-            user_id=x.user_id,
-            purpose=x.purpose,
-            peer=str(x.peer),
-        )
         await self._log.append(
-            (
-                LogRecord(
-                    kind="request",
-                    direction="out",
-                    issued_at_ms=x.issued_at_ms,
-                    status_code=0,
-                    header=x.request.header,
-                    body=x.request.body,
-                    signature=x.request.signature,
-                    signer_cert_sha256=x.request.signer_cert_sha256,
-                    signer_cert_der=x.request.signer_cert_der,
-                    signed_digest=x.request_digest,
-                    **common,
-                ),
-                LogRecord(
-                    kind="response",
-                    direction="in",
-                    issued_at_ms=x.response_header.issued_at_unix_ms,
-                    status_code=x.response_header.status_code,
-                    header=x.response.header,
-                    body=x.response.body,
-                    signature=x.response.signature,
-                    signer_cert_sha256=x.response.signer_cert_sha256,
-                    signer_cert_der=x.response.signer_cert_der,
-                    signed_digest=x.response_digest,
-                    **common,
+            exchange_records(
+                consumer_side=True,
+                message_id=x.message_id,
+                client=x.client,
+                service=x.service,
+                data_subject=x.data_subject,
+                user_id=x.user_id,
+                purpose=x.purpose,
+                peer=x.peer,
+                request=LoggedMessage(x.request, x.request_digest, x.issued_at_ms),
+                response=LoggedMessage(
+                    x.response,
+                    x.response_digest,
+                    x.response_header.issued_at_unix_ms,
+                    x.response_header.status_code,
                 ),
             )
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.globalconf import GatewayEntry
 from core.ids import GatewayId, ServiceId, SubsystemId
 from gateway.confsource import TrustedConf
+from gateway.messagelog import LogRecord
 from security.sealing import Seal
 from zhol.bus.v1 import bus_pb2
 
@@ -80,4 +81,56 @@ def seal_from_pb(message: bus_pb2.SignedMessage) -> Seal:
         signature=message.signature,
         signer_cert_sha256=message.signer_cert_sha256,
         signer_cert_der=message.signer_cert_der,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedMessage:
+    """One side of an exchange as the log keeps it."""
+
+    seal: Seal
+    signed_digest: bytes
+    issued_at_ms: int
+    status_code: int = 0
+
+
+def exchange_records(
+    *,
+    consumer_side: bool,
+    message_id: str,
+    client: object,
+    service: object,
+    data_subject: str,
+    user_id: str,
+    purpose: str,
+    peer: object,
+    request: LoggedMessage,
+    response: LoggedMessage,
+) -> tuple[LogRecord, LogRecord]:
+    """The request and response records of one exchange, as seen from this gateway."""
+
+    def record(kind: str, direction: str, m: LoggedMessage) -> LogRecord:
+        return LogRecord(
+            message_id=message_id,
+            kind=kind,
+            direction=direction,
+            client=str(client),
+            service=str(service),
+            data_subject=data_subject,
+            user_id=user_id,
+            purpose=purpose,
+            issued_at_ms=m.issued_at_ms,
+            peer=str(peer),
+            status_code=m.status_code,
+            header=m.seal.header,
+            body=m.seal.body,
+            signature=m.seal.signature,
+            signer_cert_sha256=m.seal.signer_cert_sha256,
+            signer_cert_der=m.seal.signer_cert_der,
+            signed_digest=m.signed_digest,
+        )
+
+    request_direction, response_direction = ("out", "in") if consumer_side else ("in", "out")
+    return record("request", request_direction, request), record(
+        "response", response_direction, response
     )

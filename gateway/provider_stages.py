@@ -16,9 +16,9 @@ from core.globalconf import gateway_to_pb, service_from_pb, subsystem_from_pb
 from core.ids import GatewayId
 from core.iin import Iin
 from gateway.confsource import ConfSource, now_datetime
-from gateway.exchange import ProviderExchange, seal_from_pb
+from gateway.exchange import LoggedMessage, ProviderExchange, exchange_records, seal_from_pb
 from gateway.localconf import LocalConfStore
-from gateway.messagelog import LogRecord, MessageLog
+from gateway.messagelog import MessageLog
 from gateway.replay import ReplayGuard, check_clock_skew
 from gateway.verify import open_verified
 from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
@@ -228,42 +228,19 @@ class LogExchange:
     async def __call__(self, x: ProviderExchange) -> None:
         assert x.header is not None and x.request is not None and x.response is not None
         h = x.header
-        common = dict(
-            message_id=h.message_id,
-            client=str(x.client),
-            service=str(x.service),
-            data_subject=h.data_subject,
-            user_id=h.user_id,
-            purpose=h.purpose,
-            peer=str(x.peer),
-        )
         await self._log.append(
-            (
-                LogRecord(
-                    kind="request",
-                    direction="in",
-                    issued_at_ms=h.issued_at_unix_ms,
-                    status_code=0,
-                    header=x.request.header,
-                    body=x.request.body,
-                    signature=x.request.signature,
-                    signer_cert_sha256=x.request.signer_cert_sha256,
-                    signer_cert_der=x.request.signer_cert_der,
-                    signed_digest=x.request_digest,
-                    **common,
-                ),
-                LogRecord(
-                    kind="response",
-                    direction="out",
-                    issued_at_ms=x.response_issued_at_ms,
-                    status_code=x.status_code,
-                    header=x.response.header,
-                    body=x.response.body,
-                    signature=x.response.signature,
-                    signer_cert_sha256=x.response.signer_cert_sha256,
-                    signer_cert_der=x.response.signer_cert_der,
-                    signed_digest=x.response_digest,
-                    **common,
+            exchange_records(
+                consumer_side=False,
+                message_id=h.message_id,
+                client=x.client,
+                service=x.service,
+                data_subject=h.data_subject,
+                user_id=h.user_id,
+                purpose=h.purpose,
+                peer=x.peer,
+                request=LoggedMessage(x.request, x.request_digest, h.issued_at_unix_ms),
+                response=LoggedMessage(
+                    x.response, x.response_digest, x.response_issued_at_ms, x.status_code
                 ),
             )
         )
