@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 import uvloop
 
 from core.clock import SystemClock
 from core.errors import ZholError
+from core.exitcodes import report
 from core.ids import GatewayId, SubsystemId
 from gateway.localconf import LocalConfStore
 from gateway.settings import load_gateway_settings
@@ -71,14 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fail(err: ZholError) -> int:
-    print(f"{err.full_code}: {err.detail}", file=sys.stderr)
-    return (
-        1
-        if err.code.category.name == "VERIFICATION"
-        else 2
-        if err.code.name in {"InvalidIdentifier", "InvalidRequest"}
-        else 1
-    )
+    return report(err)
 
 
 def _init(args: argparse.Namespace) -> int:
