@@ -106,3 +106,18 @@ async def test_deadline_is_propagated_and_exceeded(fed: Federation) -> None:
     finally:
         with contextlib.suppress(Exception):
             await slow.stop(0)
+
+
+async def test_failed_log_write_fails_the_exchange(fed: Federation) -> None:
+    fed.provider.message_log.close()
+    await expect(fed, "Server.ServerProxy.LoggingFailed", grpc.StatusCode.INTERNAL)
+
+
+async def test_gateway_restarts_on_its_cached_configuration_without_registry(
+    fed: Federation,
+) -> None:
+    await fed.registry.stop(0)
+    await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
+    await fed.start_gateway(CONSUMER_GATEWAY)
+    person = await get_person(fed.is_address(), some_iin(fed))
+    assert person.iin
