@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -161,16 +163,28 @@ def print_exchange(layout: Layout, message_id: str) -> bool:
     return complete
 
 
-def example_command(ports: Ports) -> str:
-    return (
-        "grpcurl -plaintext -import-path protos -proto zhol/population/v1/population.proto "
-        "-H 'zhol-client: KZ/GOV/MLSPP/pension' -H 'zhol-user-id: EE:officer-1' "
-        "-H 'zhol-purpose: eligibility check' "
-        '-d \'{"iin": "<IIN>"}\' '
-        f"{ports.address(ports.gateway_is[CONSUMER_GATEWAY])} "
-        "zhol.population.v1.PopulationRegistry/GetPerson\n"
-        "  or: .venv/bin/python examples/python/get_person.py --federation "
-        "<data-dir>/federation.json"
+def first_iin(layout: Layout) -> str:
+    """A seeded citizen to put in the example call (read-only look at the demo's own file)."""
+    uri = f"{layout.population_db.resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        row = db.execute("SELECT iin FROM persons ORDER BY iin LIMIT 1").fetchone()
+    return str(row[0]) if row else "<IIN>"
+
+
+def example_commands(layout: Layout, ports: Ports) -> str:
+    iin = first_iin(layout)
+    is_address = ports.address(ports.gateway_is[CONSUMER_GATEWAY])
+    return "\n".join(
+        (
+            f"  .venv/bin/python examples/python/get_person.py --federation "
+            f"{layout.federation_json} --iin {iin}",
+            "  grpcurl -plaintext -import-path protos -proto zhol/population/v1/population.proto "
+            "-H 'zhol-client: KZ/GOV/MLSPP/pension' -H 'zhol-user-id: EE:officer-1' "
+            f"-H 'zhol-purpose: eligibility check' -H 'zhol-data-subject: {iin}' "
+            f"-d '{{\"iin\": \"{iin}\"}}' {is_address} "
+            "zhol.population.v1.PopulationRegistry/GetPerson",
+            f"  .venv/bin/zhol log list --gateway {layout.gateway(CONSUMER_GATEWAY)} --json",
+        )
     )
 
 
@@ -191,7 +205,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"zhol demo ready in {time.monotonic() - started:.1f}s: "
             f"{layout.federation_json} ({pids})"
         )
-        print("try:\n  " + example_command(ports).replace("<data-dir>", str(layout.root)))
+        print("try:\n" + example_commands(layout, ports))
         print("Ctrl-C stops every process.")
         stop = {"now": False}
 
