@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
+import sys
 from pathlib import Path
 
 import uvloop
@@ -29,6 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--peer-address", required=True, help="host:port other gateways dial")
     init.add_argument("--is-listen", default="127.0.0.1:0")
     init.add_argument("--member-name", default="")
+    init.add_argument(
+        "--passphrase-env",
+        default="",
+        metavar="NAME",
+        help="encrypt the private keys with the passphrase in environment variable NAME "
+        "(the gateway reads NAME again when it starts)",
+    )
     init.set_defaults(func=_init)
 
     subsystem = sub.add_parser("add-subsystem", help="register a subsystem served here")
@@ -69,6 +78,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rights.add_argument("--json", action="store_true")
     rights.set_defaults(func=_rights)
 
+    is_cert = sub.add_parser(
+        "is-cert", help="create the IS-facing TLS key and self-signed certificate"
+    )
+    is_cert.add_argument("--dir", type=Path, required=True)
+    is_cert.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="DNS name or IP address ISs dial (repeatable; localhost and 127.0.0.1 always)",
+    )
+    is_cert.add_argument("--days", type=int, default=365, help="validity in days")
+    is_cert.add_argument("--force", action="store_true", help="replace an existing key and cert")
+    is_cert.set_defaults(func=_is_cert)
+
+    pin = sub.add_parser(
+        "pin-is", help="pin an IS client certificate for is_tls = mtls (applied at restart)"
+    )
+    pin.add_argument("--dir", type=Path, required=True)
+    pin.add_argument("--cert", type=Path, required=True, metavar="PEM_FILE")
+    pin.add_argument(
+        "--clients",
+        metavar="SUBSYSTEM,...",
+        help="only these client subsystems may be named in zhol-client (default: any served here)",
+    )
+    pin.set_defaults(func=_pin_is)
+
+    unpin = sub.add_parser("unpin-is", help="remove a pinned IS certificate (applied at restart)")
+    unpin.add_argument("--dir", type=Path, required=True)
+    unpin.add_argument("--sha256", required=True, metavar="HEX")
+    unpin.set_defaults(func=_unpin_is)
+
+    pinned = sub.add_parser("pinned-is", help="list pinned IS certificates")
+    pinned.add_argument("--dir", type=Path, required=True)
+    pinned.add_argument(
+        "--json", action="store_true", help='one object a line ("clients": null means any)'
+    )
+    pinned.set_defaults(func=_pinned_is)
+
 
 def _fail(err: ZholError) -> int:
     return report(err)
@@ -88,6 +136,7 @@ def _init(args: argparse.Namespace) -> int:
                 args.peer_address,
                 member_name=args.member_name,
                 is_listen=args.is_listen,
+                passphrase_env=args.passphrase_env,
             )
         )
     except ZholError as err:
@@ -138,7 +187,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_gateway_settings(args.dir, **overrides)
     # uvloop cuts the event loop's share of each exchange by about a fifth (measured).
     runner = uvloop.run if settings.event_loop == "uvloop" else asyncio.run
-    runner(run_gateway(settings))
+    try:
+        runner(run_gateway(settings))
+    except ZholError as err:
+        return _fail(err)
     return 0
 
 
@@ -191,4 +243,112 @@ def _rights(args: argparse.Namespace) -> int:
             )
         else:
             print(right)
+    return 0
+
+
+def _require_gateway(data_dir: Path) -> None:
+    if not (data_dir / "gateway.toml").exists():
+        raise ZholError("NotConfigured", f"no gateway in {data_dir}")
+
+
+def _is_cert(args: argparse.Namespace) -> int:
+    from gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256
+    from security.ca import create_self_signed_tls_cert
+    from security.keys import generate_private_key
+    from security.keystore import read_private_key, write_certificate, write_private_key
+
+    keys = args.dir / "keys"
+    key_path, cert_path = keys / IS_SERVER_KEY, keys / IS_SERVER_CERT
+    try:
+        _require_gateway(args.dir)
+        if args.days < 1:
+            raise ZholError("InvalidRequest", "--days must be at least 1")
+        if key_path.exists() and cert_path.exists() and not args.force:
+            digest = cert_pem_sha256(cert_path.read_bytes()).hex()
+            print(f"{cert_path} exists (sha256 {digest}); --force replaces it")
+            return 0
+        if key_path.exists() and not args.force:
+            key = read_private_key(key_path)  # a run interrupted before the certificate
+        else:
+            key = generate_private_key()
+            # Unencrypted: the TLS stack reads the file as is. Owner-only (0600).
+            write_private_key(key_path, key)
+        now = datetime.datetime.now(datetime.UTC)
+        cert = create_self_signed_tls_cert(key, args.host, now, args.days)
+        write_certificate(cert_path, cert)
+    except ZholError as err:
+        return _fail(err)
+    digest = cert_pem_sha256(cert_path.read_bytes()).hex()
+    print(f"IS-facing TLS certificate {cert_path} (sha256 {digest})")
+    print('ISs trust it as their root certificate; set is_tls = "tls" or "mtls" and restart')
+    return 0
+
+
+def _pin_is(args: argparse.Namespace) -> int:
+    from gateway.ispins import pin_is_client, restriction_text
+
+    try:
+        _require_gateway(args.dir)
+        clients = None
+        if args.clients is not None:
+            clients = [SubsystemId.parse(c.strip()) for c in args.clients.split(",") if c.strip()]
+            if not clients:
+                raise ZholError("InvalidRequest", "--clients names no subsystem")
+        try:
+            cert_pem = args.cert.read_bytes()
+        except OSError as exc:
+            raise ZholError("InvalidRequest", f"cannot read {args.cert}: {exc.strerror}") from None
+        pin = pin_is_client(args.dir / "keys", cert_pem, clients)
+    except ZholError as err:
+        return _fail(err)
+    try:
+        is_tls = load_gateway_settings(args.dir).is_tls
+    except (ValueError, TypeError):  # only for the hint below; serve reports a bad file
+        is_tls = "mtls"
+    if pin.not_after < datetime.datetime.now(datetime.UTC):
+        print(f"warning: the certificate expired at {pin.not_after.isoformat()}", file=sys.stderr)
+    print(f"pinned {pin.sha256_hex} {pin.subject} clients={restriction_text(pin.clients)}")
+    note = "" if is_tls == "mtls" else f' (is_tls is "{is_tls}": pins apply with "mtls")'
+    print(f"restart the gateway to apply{note}")
+    return 0
+
+
+def _unpin_is(args: argparse.Namespace) -> int:
+    from gateway.ispins import unpin_is_client
+
+    try:
+        _require_gateway(args.dir)
+        pin = unpin_is_client(args.dir / "keys", args.sha256)
+    except ZholError as err:
+        return _fail(err)
+    print(f"unpinned {pin.sha256_hex} {pin.subject}; restart the gateway to apply")
+    return 0
+
+
+def _pinned_is(args: argparse.Namespace) -> int:
+    from gateway.ispins import pinned_is_clients, restriction_text
+
+    try:
+        _require_gateway(args.dir)
+        pins = pinned_is_clients(args.dir / "keys")
+    except ZholError as err:
+        return _fail(err)
+    for pin in pins:
+        if args.json:
+            clients = sorted(str(c) for c in pin.clients) if pin.clients is not None else None
+            print(
+                json.dumps(
+                    {
+                        "sha256": pin.sha256_hex,
+                        "subject": pin.subject,
+                        "not_after": pin.not_after.isoformat(),
+                        "clients": clients,
+                    }
+                )
+            )
+        else:
+            print(
+                f"{pin.sha256_hex} {pin.subject} not_after={pin.not_after.isoformat()} "
+                f"clients={restriction_text(pin.clients)}"
+            )
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 
@@ -21,6 +21,7 @@ from gateway.exchange import (
     seal_from_pb,
     seal_to_pb,
 )
+from gateway.ispins import IS_TLS_MODES, IsPin, cert_pem_sha256
 from gateway.messagelog import MessageLog
 from gateway.replay import check_clock_skew
 from gateway.verify import open_verified
@@ -37,6 +38,48 @@ DATA_SUBJECT_KEY = "zhol-data-subject"
 SendFn = Callable[
     [str, GatewayId, bus_pb2.SignedMessage, float | None], Awaitable[bus_pb2.SignedMessage]
 ]
+
+
+class AuthenticateIsClient:
+    """With mutual TLS, the IS's certificate itself must be pinned (gateway/ispins.py).
+
+    The TLS layer trusts the pinned certificates as roots, so it admits any
+    certificate that chains to one; here only the exact SHA-256 of a pinned
+    certificate passes, and its pin may restrict which subsystems the IS may act
+    as (checked by ReadCallMetadata). With "plaintext" (loopback development) or
+    "tls" the IS presents no certificate and there is nothing to check here.
+    """
+
+    _MAX_CACHED = 4096
+
+    def __init__(self, is_tls: str, pins: Mapping[bytes, IsPin]) -> None:
+        if is_tls not in IS_TLS_MODES:
+            raise ValueError(f"is_tls must be one of {IS_TLS_MODES}, not {is_tls!r}")
+        self._required = is_tls == "mtls"
+        self._pins = dict(pins)
+        self._hashes: dict[bytes, bytes] = {}
+
+    def _cert_hash(self, pem: bytes) -> bytes:
+        digest = self._hashes.get(pem)
+        if digest is None:
+            try:
+                digest = cert_pem_sha256(pem)
+            except ValueError:
+                raise ZholError("UnknownClient", "unreadable IS client certificate") from None
+            if len(self._hashes) >= self._MAX_CACHED:
+                self._hashes.clear()
+            self._hashes[pem] = digest
+        return digest
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        if not self._required:
+            return
+        if not x.peer_cert_pem:
+            raise ZholError("UnknownClient", "no IS client certificate")
+        pin = self._pins.get(self._cert_hash(x.peer_cert_pem))
+        if pin is None:
+            raise ZholError("UnknownClient", "IS client certificate is not pinned")
+        x.pinned_clients = pin.clients
 
 
 class LoadConfiguration:
@@ -59,6 +102,8 @@ class ReadCallMetadata:
             if not md.get(key, "").strip():
                 raise ZholError("MissingHeader", f"metadata {key} is required")
         x.client = SubsystemId.parse(md[CLIENT_KEY].strip())
+        if x.pinned_clients is not None and x.client not in x.pinned_clients:
+            raise ZholError("UnknownClient", f"this IS certificate may not act as {x.client}")
         x.user_id = md[USER_ID_KEY].strip()
         x.purpose = md[PURPOSE_KEY].strip()
         if len(x.user_id) > 256 or len(x.purpose) > 1024:
@@ -120,17 +165,27 @@ class SealRequest:
 
 
 class Forward:
-    """Send to the provider's gateways in failover order; only transport failures fail over."""
+    """Send to the provider's gateways in failover order; only transport failures fail over.
+
+    A gateway that could not be reached is tried last for DOWN_MS, so calls do not
+    wait on it first every time; it is still tried when no other gateway answers.
+    Errors a provider gateway reports (a zhol-error trailer) never fail over.
+    """
+
+    DOWN_MS = 10_000
 
     def __init__(self, send: SendFn, clock: Clock) -> None:
         self._send = send
         self._clock = clock
+        self._down_until: dict[GatewayId, int] = {}
 
     async def __call__(self, x: ConsumerExchange) -> None:
         assert x.request is not None
         message = seal_to_pb(x.request)
         last_failure = ""
-        for target in x.targets:
+        now = self._clock.now_ms()
+        targets = sorted(x.targets, key=lambda t: self._down_until.get(t.id, 0) > now)
+        for target in targets:
             timeout = None
             if x.deadline_ms:
                 remaining = x.deadline_ms - self._clock.now_ms()
@@ -142,12 +197,15 @@ class Forward:
             except grpc.RpcError as exc:
                 remote = error_from_rpc(exc)
                 if remote is not None:
+                    self._down_until.pop(target.id, None)  # it answered
                     raise remote from None
                 code = exc.code() if hasattr(exc, "code") else None
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                     raise ZholError("Timeout", "provider gateway did not answer in time") from None
                 last_failure = f"{target.id}: {code.name if code else 'error'}"
+                self._down_until[target.id] = self._clock.now_ms() + self.DOWN_MS
                 continue
+            self._down_until.pop(target.id, None)
             x.peer = target.id
             x.response = seal_from_pb(answer)
             return

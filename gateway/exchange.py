@@ -24,6 +24,10 @@ class ConsumerExchange:
     body: bytes
     metadata: dict[str, str]
     deadline_ms: int | None
+    # The IS's TLS certificate (PEM) under mutual TLS, and the subsystems its pin allows
+    # (None: any this gateway serves); see AuthenticateIsClient.
+    peer_cert_pem: bytes = b""
+    pinned_clients: frozenset[SubsystemId] | None = None
     trusted: TrustedConf | None = None
     client: SubsystemId | None = None
     user_id: str = ""

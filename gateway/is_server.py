@@ -21,11 +21,18 @@ _MAX_CACHED_METHODS = 1024
 
 
 class IsProxy(grpc.GenericRpcHandler):
-    """Accepts every unary method path; the pipeline decides whether it exists."""
+    """Accepts every unary method path; the pipeline decides whether it exists.
 
-    def __init__(self, pipeline: Pipeline[ConsumerExchange], clock: Clock) -> None:
+    With ``peer_certs`` (mutual TLS) the IS's certificate is handed to the
+    pipeline, whose AuthenticateIsClient stage checks its pin.
+    """
+
+    def __init__(
+        self, pipeline: Pipeline[ConsumerExchange], clock: Clock, *, peer_certs: bool = False
+    ) -> None:
         self._pipeline = pipeline
         self._clock = clock
+        self._peer_certs = peer_certs
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
@@ -47,6 +54,8 @@ class IsProxy(grpc.GenericRpcHandler):
             remaining_ms = int(remaining * 1000)
             deadline_ms = self._clock.now_ms() + remaining_ms - min(50, remaining_ms // 10)
         exchange = ConsumerExchange(method, request, metadata, deadline_ms)
+        if self._peer_certs:
+            exchange.peer_cert_pem = _peer_cert_pem(context)
         try:
             await self._pipeline.run(exchange)
         except ZholError as err:
@@ -68,3 +77,9 @@ class IsProxy(grpc.GenericRpcHandler):
             )
         context.set_trailing_metadata(trailers)
         return exchange.response.body
+
+
+def _peer_cert_pem(context: grpc.aio.ServicerContext) -> bytes:
+    """The TLS client certificate the IS presented, or b"" if none."""
+    certs = (context.auth_context() or {}).get("x509_pem_cert") or ()
+    return certs[0] if certs else b""

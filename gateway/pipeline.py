@@ -7,7 +7,7 @@ read top to bottom here. There is no switch to leave a stage out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -18,6 +18,7 @@ from gateway import consumer_stages as cs
 from gateway import provider_stages as ps
 from gateway.confsource import ConfSource
 from gateway.exchange import ConsumerExchange, ProviderExchange
+from gateway.ispins import IsPin
 from gateway.localconf import LocalConfStore
 from gateway.messagelog import MessageLog
 from gateway.replay import ReplayGuard
@@ -69,12 +70,16 @@ class GatewayParts:
     replay: ReplayGuard
     send: cs.SendFn
     invoke: ps.InvokeFn
+    # How ISs connect ("plaintext", "tls", "mtls") and, for "mtls", the pinned certificates.
+    is_tls: str
+    is_pins: Mapping[bytes, IsPin]
 
 
 def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
     return Pipeline(
         Hop.CLIENT_PROXY,
         (
+            cs.AuthenticateIsClient(p.is_tls, p.is_pins),
             cs.LoadConfiguration(p.conf),
             cs.ReadCallMetadata(p.gateway_id),
             cs.LimitRequestSize(),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import ZholError
 from core.globalconf import gateway_to_pb, subsystem_to_pb
 from core.ids import GatewayId, ServiceId, SubsystemId
 from core.settings import dump_toml
@@ -37,7 +38,10 @@ class ServiceOffer:
 def _key(path: Path, passphrase: bytes | None):  # type: ignore[no-untyped-def]
     if not path.exists():
         write_private_key(path, generate_private_key(), passphrase)
-    return read_private_key(path, passphrase)
+    try:
+        return read_private_key(path, passphrase)
+    except ValueError as exc:  # a rerun with another passphrase than the first run
+        raise ZholError("NotConfigured", f"{path}: {exc}") from None
 
 
 async def init_gateway(
@@ -51,9 +55,18 @@ async def init_gateway(
     is_listen: str = "127.0.0.1:0",
     peer_listen: str | None = None,
     passphrase: bytes | None = None,
+    passphrase_env: str = "",
     timeout_s: float = 60.0,
 ) -> None:
-    """Create keys, register the gateway and store its certificates. Idempotent."""
+    """Create keys, register the gateway and store its certificates. Idempotent.
+
+    With ``passphrase`` the private keys are stored encrypted; ``passphrase_env``
+    names the environment variable the gateway reads it from when it starts
+    (only the name is written to gateway.toml); without ``passphrase``, it is read
+    from that variable.
+    """
+    if passphrase_env and passphrase is None:
+        passphrase = files.key_passphrase(passphrase_env)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     keys = data_dir / "keys"
     keys.mkdir(exist_ok=True, mode=0o700)
@@ -68,6 +81,7 @@ async def init_gateway(
                     "registry_address": registry_address,
                     "is_listen": is_listen,
                     "peer_listen": peer_listen or peer_address,
+                    **({"key_passphrase_env": passphrase_env} if passphrase_env else {}),
                 }
             )
         )

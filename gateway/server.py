@@ -14,10 +14,19 @@ import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.clock import Clock, SystemClock
+from core.errors import ZholError
 from core.ids import GatewayId
 from gateway.confsource import ConfSource, Fetch
-from gateway.credentials import load_credentials
+from gateway.credentials import key_passphrase, load_credentials
 from gateway.is_server import IsProxy
+from gateway.ispins import (
+    IS_CLIENTS_DIR,
+    IS_SERVER_CERT,
+    IS_SERVER_KEY,
+    IS_TLS_MODES,
+    IsPin,
+    load_is_pins,
+)
 from gateway.localconf import LocalConfStore
 from gateway.messagelog import MessageLog
 from gateway.peer_server import ExchangeService
@@ -57,8 +66,9 @@ class RunningGateway:
 
 
 def _passphrase(settings: GatewaySettings) -> bytes | None:
-    if settings.key_passphrase_env and settings.key_passphrase_env in os.environ:
-        return os.environ[settings.key_passphrase_env].encode()
+    """The keys' passphrase when gateway.toml names its variable; NotConfigured if unset."""
+    if settings.key_passphrase_env:
+        return key_passphrase(settings.key_passphrase_env)
     return None
 
 
@@ -69,6 +79,7 @@ async def start_gateway(
     clock = clock or SystemClock()
     gateway_id = GatewayId.parse(settings.gateway_id)
     creds = load_credentials(settings.keys_dir, _passphrase(settings))
+    is_pins = _load_is_pins(settings)
     anchor_der = read_certificate(settings.anchor_path).public_bytes(Encoding.DER)
 
     async def fetch_from_registry() -> bytes:
@@ -97,10 +108,13 @@ async def start_gateway(
         replay=replay,
         send=peers.send,
         invoke=is_channels.invoke,
+        is_tls=settings.is_tls,
+        is_pins=is_pins,
     )
 
     is_server = grpc.aio.server(options=SERVER_OPTIONS)
-    is_server.add_generic_rpc_handlers((IsProxy(consumer_pipeline(parts), clock),))
+    is_proxy = IsProxy(consumer_pipeline(parts), clock, peer_certs=settings.is_tls == "mtls")
+    is_server.add_generic_rpc_handlers((is_proxy,))
     is_port = _bind_is_port(is_server, settings)
 
     peer_server = grpc.aio.server(options=SERVER_OPTIONS)
@@ -133,16 +147,39 @@ async def start_gateway(
     return running
 
 
+def _load_is_pins(settings: GatewaySettings) -> dict[bytes, IsPin]:
+    """For mtls, the pinned IS certificates, read once: a restart applies pin-is and unpin-is.
+
+    Checks the IS-facing TLS files first, so a missing one fails before anything starts.
+    """
+    if settings.is_tls not in IS_TLS_MODES:
+        raise ZholError("NotConfigured", f"is_tls must be one of {IS_TLS_MODES}")
+    if settings.is_tls == "plaintext":
+        return {}
+    for name in (IS_SERVER_KEY, IS_SERVER_CERT):
+        if not (settings.keys_dir / name).exists():
+            raise ZholError(
+                "NotConfigured",
+                f"is_tls = {settings.is_tls} needs keys/{name} (zhol gateway is-cert)",
+            )
+    if settings.is_tls == "tls":
+        return {}
+    pins = load_is_pins(settings.keys_dir)
+    if not pins:
+        log.warning("is_tls = mtls but no IS certificate is pinned: every IS call is refused")
+    return pins
+
+
 def _bind_is_port(server: grpc.aio.Server, settings: GatewaySettings) -> int:
     if settings.is_tls == "plaintext":
         return server.add_insecure_port(settings.is_listen)
-    key_pem = (settings.keys_dir / "is-server.key").read_bytes()
-    cert_pem = (settings.keys_dir / "is-server.pem").read_bytes()
+    key_pem = (settings.keys_dir / IS_SERVER_KEY).read_bytes()
+    cert_pem = (settings.keys_dir / IS_SERVER_CERT).read_bytes()
     if settings.is_tls == "tls":
         credentials = grpc.ssl_server_credentials(((key_pem, cert_pem),))
     elif settings.is_tls == "mtls":
         pinned = b"".join(
-            p.read_bytes() for p in sorted((settings.keys_dir / "is-clients").glob("*.pem"))
+            p.read_bytes() for p in sorted((settings.keys_dir / IS_CLIENTS_DIR).glob("*.pem"))
         )
         credentials = grpc.ssl_server_credentials(
             ((key_pem, cert_pem),), root_certificates=pinned, require_client_auth=True

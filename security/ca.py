@@ -12,12 +12,18 @@ CSR's self-signature is the proof of possession. The registry issues:
 The identity lives in the SAN URI (what validators read) and in the subject CN
 (what operators read). Each profile has its own extended key usage, so a
 certificate of one profile is never accepted as another. Time is a parameter.
+
+Outside the federation CA, ``create_self_signed_tls_cert`` makes the
+certificates of the IS-facing side (a gateway's IS listener, an IS client):
+self-signed, trusted only by being pinned (DESIGN.md section 2).
 """
 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -42,6 +48,7 @@ __all__ = [
     "auth_dns_name",
     "create_csr",
     "create_root_ca",
+    "create_self_signed_tls_cert",
     "issue_certificate",
 ]
 
@@ -65,6 +72,8 @@ AUTH_EKUS = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 CLOCK_SKEW_ALLOWANCE = datetime.timedelta(minutes=5)
 _INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DNS_BAD = re.compile(r"[^a-z0-9-]")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)(\*\.)?({_LABEL}\.)*{_LABEL}$")
 
 
 @dataclass(frozen=True)
@@ -276,3 +285,57 @@ def issue_certificate(
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
     return builder.sign(ca.key, _hash_for(ca.key))
+
+
+def create_self_signed_tls_cert(
+    key: PrivateKey,
+    hosts: Sequence[str],
+    now: datetime.datetime,
+    validity_days: int = 365,
+    *,
+    common_name: str = "",
+) -> x509.Certificate:
+    """A self-signed TLS certificate for the IS-facing side, trusted only by pinning.
+
+    The SAN always holds DNS ``localhost`` and IP ``127.0.0.1``, plus every host
+    given (an IP address literal becomes an IP SAN, anything else a DNS SAN).
+    Usable as a server and as a client certificate (both TLS extended key
+    usages). It is its own trust anchor, yet ``ca=False`` keeps it from vouching
+    for any other certificate. It carries no key usage extension on purpose:
+    RFC 5280 forbids keyCertSign without ``ca=True``, and some TLS stacks
+    (OpenSSL 1.1) do not treat a certificate as self-signed when its key usage
+    lacks keyCertSign.
+    """
+    now = _utc(now)
+    names: list[x509.GeneralName] = []
+    seen: set[str] = set()
+    for host in ("localhost", "127.0.0.1", *hosts):
+        host = host.strip().lower()
+        if not host or host in seen:
+            continue
+        seen.add(host)
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            if not _HOSTNAME.match(host):
+                raise ZholError(
+                    "InvalidRequest", f"not a host name or IP address: {host!r}"
+                ) from None
+            names.append(x509.DNSName(host))
+    cn = common_name or (hosts[0] if hosts else "localhost")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    public_key = key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW_ALLOWANCE)
+        .not_valid_after(now + datetime.timedelta(days=validity_days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(list(AUTH_EKUS)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+    return builder.sign(key, _hash_for(key))

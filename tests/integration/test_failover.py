@@ -1,0 +1,162 @@
+"""Failover: a subsystem served by two gateways of its member, on real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from cli.federation import POPULATION_METHODS, POPULATION_SERVICE, RIGHTS, free_port
+from core.clock import SystemClock
+from core.ids import GatewayId, SubsystemId
+from gateway.localconf import LocalConfStore
+from gateway.messagelog import list_records
+from gateway.provision import ServiceOffer, init_gateway, register_subsystem
+from gateway.server import start_gateway
+from gateway.settings import load_gateway_settings
+from tests.integration.bus_federation import (
+    GET_PERSON,
+    Federation,
+    bus_metadata,
+    call_raw,
+    error_code,
+    start_federation,
+)
+from tests.integration.test_bus import log_count, some_iin
+from zhol.population.v1 import population_pb2
+
+pytestmark = pytest.mark.integration
+
+SECOND_GATEWAY = "KZ/GOV/MJ/gw2"
+POPULATION = SubsystemId.parse("KZ/GOV/MJ/population")
+CLIENT = SubsystemId.parse("KZ/GOV/MLSPP/pension")
+
+
+async def add_second_gateway(fed: Federation) -> None:
+    """Provision and start KZ/GOV/MJ/gw2 serving the population subsystem like gw1."""
+    data_dir = fed.layout.root / "gateways" / "mj-gw2"
+    registry = fed.ports.address(fed.ports.registry)
+    gateway_id = GatewayId.parse(SECOND_GATEWAY)
+    await init_gateway(
+        data_dir,
+        gateway_id,
+        registry,
+        fed.layout.anchor,
+        fed.ports.address(free_port()),
+        member_name="Ministry of Justice",
+    )
+    offer = ServiceOffer(
+        POPULATION_SERVICE, POPULATION_METHODS, fed.ports.address(fed.ports.population)
+    )
+    await register_subsystem(data_dir, gateway_id, registry, POPULATION, [offer])
+    local = LocalConfStore(data_dir / "local.db")
+    try:
+        for client, target in RIGHTS:
+            local.allow(SubsystemId.parse(client), target, SystemClock().now_ms())
+    finally:
+        local.close()
+    fed.gateways[SECOND_GATEWAY] = await start_gateway(load_gateway_settings(data_dir))
+    assert await fed.consumer.conf.refresh()
+
+
+@pytest_asyncio.fixture
+async def fed(tmp_path) -> AsyncIterator[Federation]:  # type: ignore[no-untyped-def]
+    federation = await start_federation(tmp_path, persons=20)
+    await add_second_gateway(federation)
+    yield federation
+    await federation.stop()
+
+
+def gw2_log(fed: Federation, message_id: str | None = None) -> list[dict[str, object]]:
+    return list_records(
+        fed.layout.root / "gateways" / "mj-gw2" / "messagelog.db", message_id=message_id
+    )
+
+
+async def call(fed: Federation) -> tuple[population_pb2.Person, str]:
+    iin = some_iin(fed)
+    body, trailers = await call_raw(
+        fed.is_address(),
+        GET_PERSON,
+        population_pb2.GetPersonRequest(iin=iin).SerializeToString(),
+        bus_metadata(data_subject=iin),
+        timeout=5.0,
+    )
+    person = population_pb2.Person.FromString(body)
+    assert person.iin == iin
+    return person, trailers["zhol-message-id"]
+
+
+async def test_failover_order_then_second_gateway_then_none(fed: Federation) -> None:
+    targets = fed.consumer.conf.current().conf.gateways_for(POPULATION)
+    assert [str(t.id) for t in targets] == [PROVIDER_GATEWAY, SECOND_GATEWAY]
+
+    # Both up: the first gateway in failover order answers.
+    _, message_id = await call(fed)
+    provider_log = fed.layout.gateway(PROVIDER_GATEWAY) / "messagelog.db"
+    assert len(list_records(provider_log, message_id=message_id)) == 2
+    assert gw2_log(fed) == []
+
+    # gw1 down: the same call succeeds through gw2, quickly, and both sides log gw2's part.
+    await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+    started = time.monotonic()
+    _, message_id = await call(fed)
+    assert time.monotonic() - started < 2.0
+    provider_side = gw2_log(fed, message_id)
+    assert {(r["kind"], r["direction"]) for r in provider_side} == {
+        ("request", "in"),
+        ("response", "out"),
+    }
+    assert {r["peer"] for r in provider_side} == {CONSUMER_GATEWAY}
+    consumer_side = list_records(
+        fed.layout.gateway(CONSUMER_GATEWAY) / "messagelog.db", message_id=message_id
+    )
+    assert {r["peer"] for r in consumer_side} == {SECOND_GATEWAY}
+
+    # Later calls keep working (gw1 is remembered as down and not waited on).
+    started = time.monotonic()
+    for _ in range(3):
+        await call(fed)
+    assert time.monotonic() - started < 2.0
+
+    # Both down: NetworkError, nothing logged.
+    await fed.gateways.pop(SECOND_GATEWAY).stop(0)
+    before = log_count(fed, CONSUMER_GATEWAY)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await asyncio.wait_for(call(fed), 10)
+    assert error_code(caught.value) == "Server.ClientProxy.NetworkError"
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert log_count(fed, CONSUMER_GATEWAY) == before
+
+
+async def test_gateway_comes_back_after_being_down(fed: Federation) -> None:
+    """A gateway remembered as down is used again once it is back."""
+    await fed.gateways.pop(SECOND_GATEWAY).stop(0)
+    await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(fed)
+    assert error_code(caught.value) == "Server.ClientProxy.NetworkError"
+    await fed.start_gateway(PROVIDER_GATEWAY)
+    _, message_id = await asyncio.wait_for(call(fed), 5)
+    consumer_side = list_records(
+        fed.layout.gateway(CONSUMER_GATEWAY) / "messagelog.db", message_id=message_id
+    )
+    assert {r["peer"] for r in consumer_side} == {PROVIDER_GATEWAY}
+
+
+async def test_error_reported_by_a_provider_gateway_is_not_failed_over(fed: Federation) -> None:
+    """gw1 denies, gw2 would allow: the consumer gets gw1's AccessDenied, gw2 sees nothing."""
+    for client, target in RIGHTS:
+        fed.provider.local.deny(SubsystemId.parse(client), target)
+    before = log_count(fed, CONSUMER_GATEWAY)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(fed)
+    assert error_code(caught.value) == "Server.ServerProxy.AccessDenied"
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert gw2_log(fed) == []
+    assert log_count(fed, CONSUMER_GATEWAY) == before
