@@ -85,60 +85,70 @@ async def start_gateway(
     async def fetch_from_registry() -> bytes:
         return await fetch_global_conf(settings.registry_address)
 
-    conf = ConfSource(anchor_der, settings.conf_cache_path, clock, fetch or fetch_from_registry)
-    conf.load_cached()
-    await conf.refresh()
-    conf.start(settings.conf_poll_s)
+    # Whatever started before a failure (a taken port, say) is stopped again.
+    async with contextlib.AsyncExitStack() as undo:
+        conf = ConfSource(anchor_der, settings.conf_cache_path, clock, fetch or fetch_from_registry)
+        conf.load_cached()
+        await conf.refresh()
+        conf.start(settings.conf_poll_s)
+        undo.push_async_callback(conf.stop)
 
-    message_log = MessageLog(settings.message_log_path, clock)
-    message_log.open()
-    replay = ReplayGuard(REPLAY_WINDOW_MS)
-    since = clock.now_ms() - REPLAY_WINDOW_MS
-    replay.remember(sorted(message_log.recent_request_ids(since)), clock.now_ms())
-    local = LocalConfStore(settings.local_db_path)
-    peers = PeerChannels(creds.ca_pem, creds.auth_key_pem, creds.auth_cert_pem)
-    is_channels = IsChannels()
-    parts = GatewayParts(
-        gateway_id=gateway_id,
-        clock=clock,
-        conf=conf,
-        signer=creds.signer,
-        log=message_log,
-        local=local,
-        replay=replay,
-        send=peers.send,
-        invoke=is_channels.invoke,
-        is_tls=settings.is_tls,
-        is_pins=is_pins,
-    )
+        message_log = MessageLog(settings.message_log_path, clock)
+        message_log.open()
+        undo.callback(message_log.close)
+        replay = ReplayGuard(REPLAY_WINDOW_MS)
+        since = clock.now_ms() - REPLAY_WINDOW_MS
+        replay.remember(sorted(message_log.recent_request_ids(since)), clock.now_ms())
+        local = LocalConfStore(settings.local_db_path)
+        undo.callback(local.close)
+        peers = PeerChannels(creds.ca_pem, creds.auth_key_pem, creds.auth_cert_pem)
+        undo.push_async_callback(peers.close)
+        is_channels = IsChannels()
+        undo.push_async_callback(is_channels.close)
+        parts = GatewayParts(
+            gateway_id=gateway_id,
+            clock=clock,
+            conf=conf,
+            signer=creds.signer,
+            log=message_log,
+            local=local,
+            replay=replay,
+            send=peers.send,
+            invoke=is_channels.invoke,
+            is_tls=settings.is_tls,
+            is_pins=is_pins,
+        )
 
-    is_server = grpc.aio.server(options=SERVER_OPTIONS)
-    is_proxy = IsProxy(consumer_pipeline(parts), clock, peer_certs=settings.is_tls == "mtls")
-    is_server.add_generic_rpc_handlers((is_proxy,))
-    is_port = _bind_is_port(is_server, settings)
+        is_server = grpc.aio.server(options=SERVER_OPTIONS)
+        undo.push_async_callback(is_server.stop, 0)
+        is_proxy = IsProxy(consumer_pipeline(parts), clock, peer_certs=settings.is_tls == "mtls")
+        is_server.add_generic_rpc_handlers((is_proxy,))
+        is_port = _bind_is_port(is_server, settings)
 
-    peer_server = grpc.aio.server(options=SERVER_OPTIONS)
-    bus_pb2_grpc.add_ExchangeServicer_to_server(
-        ExchangeService(provider_pipeline(parts)), peer_server
-    )
-    server_credentials = grpc.ssl_server_credentials(
-        ((creds.auth_key_pem, creds.auth_cert_pem),),
-        root_certificates=creds.ca_pem,
-        require_client_auth=True,
-    )
-    peer_port = peer_server.add_secure_port(settings.peer_listen, server_credentials)
-    await is_server.start()
-    await peer_server.start()
-    running = RunningGateway(
-        gateway_id,
-        is_port,
-        peer_port,
-        conf,
-        message_log,
-        local,
-        [is_server, peer_server],
-        [peers, is_channels],
-    )
+        peer_server = grpc.aio.server(options=SERVER_OPTIONS)
+        undo.push_async_callback(peer_server.stop, 0)
+        bus_pb2_grpc.add_ExchangeServicer_to_server(
+            ExchangeService(provider_pipeline(parts)), peer_server
+        )
+        server_credentials = grpc.ssl_server_credentials(
+            ((creds.auth_key_pem, creds.auth_cert_pem),),
+            root_certificates=creds.ca_pem,
+            require_client_auth=True,
+        )
+        peer_port = peer_server.add_secure_port(settings.peer_listen, server_credentials)
+        await is_server.start()
+        await peer_server.start()
+        running = RunningGateway(
+            gateway_id,
+            is_port,
+            peer_port,
+            conf,
+            message_log,
+            local,
+            [is_server, peer_server],
+            [peers, is_channels],
+        )
+        undo.pop_all()  # started: from now on RunningGateway.stop owns all of it
     if settings.port_file is not None:
         tmp = settings.port_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"is_port": is_port, "peer_port": peer_port}))

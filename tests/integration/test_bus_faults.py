@@ -121,3 +121,17 @@ async def test_gateway_restarts_on_its_cached_configuration_without_registry(
     await fed.start_gateway(CONSUMER_GATEWAY)
     person = await get_person(fed.is_address(), some_iin(fed))
     assert person.iin
+
+
+async def test_a_second_gateway_on_a_taken_port_fails_and_stops_what_it_started(
+    fed: Federation,
+) -> None:
+    from gateway.server import start_gateway
+    from gateway.settings import load_gateway_settings
+
+    settings = load_gateway_settings(
+        fed.layout.gateway(CONSUMER_GATEWAY), is_listen=f"127.0.0.1:{fed.consumer.is_port}"
+    )
+    with pytest.raises(RuntimeError):
+        await start_gateway(settings)
+    assert (await get_person(fed.is_address(), some_iin(fed))).iin
