@@ -97,8 +97,7 @@ async def init_gateway(
         auth_csr_pem=create_csr(auth_key, str(gateway_id)),
         sign_csr_pem=create_csr(sign_key, str(gateway_id.member)),
     )
-    request_id = await _registration_id(data_dir, "gateway", registry_address, request)
-    status = await wait_for_registration(registry_address, request_id, timeout_s)
+    status = await _registered(data_dir, "gateway", registry_address, request, timeout_s)
     write_public_file(keys / files.CA_CERT, status.ca_cert_pem)
     write_public_file(keys / files.SIGN_CERT, status.sign_cert_pem)
     write_public_file(keys / files.AUTH_CERT, status.auth_cert_pem)
@@ -130,10 +129,7 @@ async def register_subsystem(
             for o in offers
         ],
     )
-    request_id = await _registration_id(
-        data_dir, f"subsystem:{subsystem}", registry_address, request
-    )
-    await wait_for_registration(registry_address, request_id, timeout_s)
+    await _registered(data_dir, f"subsystem:{subsystem}", registry_address, request, timeout_s)
     local = LocalConfStore(data_dir / "local.db")
     try:
         for offer in offers:
@@ -142,13 +138,27 @@ async def register_subsystem(
         local.close()
 
 
-async def _registration_id(
-    data_dir: Path, key: str, registry_address: str, request: registry_pb2.RegistrationRequest
-) -> str:
-    """Submit once; a rerun waits on the request already submitted."""
+async def _registered(
+    data_dir: Path,
+    key: str,
+    registry_address: str,
+    request: registry_pb2.RegistrationRequest,
+    timeout_s: float,
+) -> registry_pb2.RegistrationStatus:
+    """Submit once and wait for the decision; a rerun waits on the request already submitted.
+
+    A rejection is forgotten here (and raised with the operator's reason), so the
+    next run submits a new request instead of waiting on the rejected one.
+    """
     path = data_dir / "registrations.json"
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     if key not in known:
         known[key] = await submit_registration(registry_address, request)
         path.write_text(json.dumps(known, indent=2))
-    return known[key]
+    try:
+        return await wait_for_registration(registry_address, known[key], timeout_s)
+    except ZholError as err:
+        if err.code.name == "RegistrationRejected":
+            del known[key]
+            path.write_text(json.dumps(known, indent=2))
+        raise
