@@ -20,7 +20,7 @@ import grpc
 
 from cli.demo import CONSUMER_GATEWAY, call_metadata, start_federation
 from cli.federation import GATEWAYS, Layout
-from cli.processes import Supervisor, rss_peak_mb
+from cli.processes import Supervisor, cpu_seconds, rss_peak_mb
 from zhol.population.v1 import population_pb2
 
 GET_PERSON = "/zhol.population.v1.PopulationRegistry/GetPerson"
@@ -105,7 +105,30 @@ async def pick_iins(address: str, count: int) -> list[str]:
         return [p.iin for p in page.persons]
 
 
-async def measure(direct_address: str, bus_address: str, args: argparse.Namespace) -> dict:
+class CpuMeter:
+    """CPU seconds each component process spends on a run (less noisy than wall time)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self.ms_per_call: dict[str, list[dict[str, float]]] = {"direct": [], "bus": []}
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+
+    def record(self, path: str, before: dict[str, float], calls: int) -> None:
+        after = self.snapshot()
+        self.ms_per_call[path].append(
+            {n: (after[n] - before[n]) * 1000 / calls for n in self._pids}
+        )
+
+    def medians(self, path: str) -> dict[str, float]:
+        runs = self.ms_per_call[path]
+        return {n: round(statistics.median(r[n] for r in runs), 3) for n in self._pids}
+
+
+async def measure(
+    direct_address: str, bus_address: str, args: argparse.Namespace, cpu: CpuMeter
+) -> dict:
     iins = await pick_iins(direct_address, 500)
     direct = Target(direct_address, None)
     bus = Target(bus_address, call_metadata("benchmark"))
@@ -116,8 +139,12 @@ async def measure(direct_address: str, bus_address: str, args: argparse.Namespac
     for _ in range(args.rounds):
         rounds["d1"].append(await sequential(direct, iins, args.sequential))
         rounds["b1"].append(await sequential(bus, iins, args.sequential))
+        before = cpu.snapshot()
         rounds["d64"].append(await concurrent(direct, iins, args.concurrency, args.seconds))
+        cpu.record("direct", before, rounds["d64"][-1].calls)
+        before = cpu.snapshot()
         rounds["b64"].append(await concurrent(bus, iins, args.concurrency, args.seconds))
+        cpu.record("bus", before, rounds["b64"][-1].calls)
     await direct.channel.close()
     await bus.channel.close()
 
@@ -138,6 +165,8 @@ async def measure(direct_address: str, bus_address: str, args: argparse.Namespac
         "added_p50_ms": round(bus_p50 - direct_p50, 3),
         "bus_p50_ms_c64": round(med("b64", lambda r: r.percentile(0.5)), 3),
         "bus_p99_ms_c64": round(med("b64", lambda r: r.percentile(0.99)), 3),
+        "cpu_ms_per_call_direct": cpu.medians("direct"),
+        "cpu_ms_per_call_bus": cpu.medians("bus"),
         "concurrency": args.concurrency,
         "rounds": args.rounds,
     }
@@ -150,7 +179,9 @@ def run_bench(args: argparse.Namespace) -> int:
             ports = start_federation(layout, "127.0.0.1", 10_000, supervisor)
             direct_address = ports.address(ports.population)
             bus_address = ports.address(ports.gateway_is[CONSUMER_GATEWAY])
-            result = asyncio.run(measure(direct_address, bus_address, args))
+            pids = {name: supervisor.pid(name) for name in ("population", *_gateway_names())}
+            cpu = CpuMeter(pids)
+            result = asyncio.run(measure(direct_address, bus_address, args, cpu))
             result["gateway_peak_rss_mb"] = {
                 spec.id: round(rss_peak_mb(supervisor.pid(spec.dir_name)), 1) for spec in GATEWAYS
             }
@@ -161,6 +192,10 @@ def run_bench(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:>22}: {value}")
     return 0
+
+
+def _gateway_names() -> list[str]:
+    return [spec.dir_name for spec in GATEWAYS]
 
 
 def _machine() -> str:
