@@ -25,6 +25,11 @@ POPULATION_METHODS = tuple(
     m.name for m in population_pb2.DESCRIPTOR.services_by_name["PopulationRegistry"].methods
 )
 POPULATION_READ_METHODS = ("GetPerson", "ListPersons", "GetAddress", "GetFamily")
+POPULATION_TOPICS = (
+    "zhol.population.v1.BirthRegistered",
+    "zhol.population.v1.DeathRegistered",
+    "zhol.population.v1.AddressChanged",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,7 @@ class SubsystemSpec:
     gateway: str
     services: tuple[str, ...]  # gRPC services its IS offers through the bus
     adapter: str  # which adapter implements it ("" = consumer only)
+    topics: tuple[str, ...] = ()  # event topics it publishes
 
 
 GATEWAYS = (
@@ -47,7 +53,13 @@ GATEWAYS = (
     GatewaySpec("KZ/GOV/MLSPP/gw1", "Ministry of Labour and Social Protection", "mlspp-gw1"),
 )
 SUBSYSTEMS = (
-    SubsystemSpec("KZ/GOV/MJ/population", "KZ/GOV/MJ/gw1", (POPULATION_SERVICE,), "population"),
+    SubsystemSpec(
+        "KZ/GOV/MJ/population",
+        "KZ/GOV/MJ/gw1",
+        (POPULATION_SERVICE,),
+        "population",
+        POPULATION_TOPICS,
+    ),
     SubsystemSpec("KZ/GOV/MLSPP/pension", "KZ/GOV/MLSPP/gw1", (), ""),
 )
 # (client, provider service or method): pension may read the population registry.
@@ -162,6 +174,7 @@ async def provision_gateways(layout: Layout, ports: Ports) -> None:
             registry,
             SubsystemId.parse(sub.id),
             offers,
+            topics=sub.topics,
         )
     for client, target in RIGHTS:
         provider = "/".join(target.split("/")[:4])

@@ -11,7 +11,7 @@ def build_parser() -> argparse.ArgumentParser:
     from adapters.population import cli as population_cli
     from cli import bench, demo
     from gateway import cli as gateway_cli
-    from gateway import logcli
+    from gateway import eventscli, logcli
     from registry import cli as registry_cli
 
     parser = argparse.ArgumentParser(prog="zhol", description="Zhol data-exchange bus")
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry_cli.add_parser(sub)
     gateway_cli.add_parser(sub)
     logcli.add_parser(sub)
+    eventscli.add_parser(sub)
     adapter = sub.add_parser("adapter", help="agency information systems")
     adapter_sub = adapter.add_subparsers(dest="adapter", required=True)
     population_cli.add_parser(adapter_sub)

@@ -60,6 +60,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("UnknownSubsystem", Category.NOT_FOUND, _CP, "no such subsystem"),
     ErrorCode("UnknownService", Category.NOT_FOUND, _CP, "no provider offers that service"),
     ErrorCode("AmbiguousService", Category.BAD_REQUEST, _C, "several providers; set zhol-provider"),
+    ErrorCode("UnknownTopic", Category.NOT_FOUND, _CP, "the publisher has no such event topic"),
     # Configuration and trust.
     ErrorCode("OutdatedGlobalConf", Category.CONFIGURATION, _CP, "global configuration expired"),
     ErrorCode("InvalidGlobalConf", Category.VERIFICATION, _CP, "global configuration not trusted"),

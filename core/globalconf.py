@@ -92,6 +92,8 @@ class GlobalConf:
     revoked_cert_sha256: frozenset[bytes]
     signed_bytes: bytes = field(repr=False)
     _by_auth_hash: Mapping[bytes, GatewayEntry] = field(repr=False, default_factory=dict)
+    # publisher -> the event topics (fully qualified event message names) it publishes
+    topics: Mapping[SubsystemId, frozenset[str]] = field(default_factory=dict)
 
     def check_fresh(self, now_ms: int) -> None:
         """Fail closed once the configuration has expired."""
@@ -131,6 +133,10 @@ class GlobalConf:
 
     def serves(self, gateway: GatewayId, subsystem: SubsystemId) -> bool:
         return gateway in self.subsystem_gateways.get(subsystem, ())
+
+    def publishes(self, publisher: SubsystemId, topic: str) -> bool:
+        """Whether the registry lists topic as an event the publisher subsystem publishes."""
+        return topic in self.topics.get(publisher, frozenset())
 
 
 def sign_global_conf(key: PrivateKey, anchor_der: bytes, configuration: bytes) -> bytes:
@@ -184,6 +190,10 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
             providers[s.grpc_service].append(provider)
         key = (provider, s.grpc_service)
         methods[key] = methods.get(key, frozenset()) | frozenset(s.methods)
+    topics: dict[SubsystemId, frozenset[str]] = {}
+    for t in pb.topics:
+        publisher = subsystem_from_pb(t.publisher)
+        topics[publisher] = topics.get(publisher, frozenset()) | {t.topic}
     t = pb.tunables
     return GlobalConf(
         instance=pb.instance,
@@ -209,4 +219,5 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
         revoked_cert_sha256=frozenset(bytes(h) for h in pb.revoked_cert_sha256),
         signed_bytes=signed,
         _by_auth_hash={e.auth_cert_sha256: e for e in gateways.values()},
+        topics=topics,
     )

@@ -115,3 +115,14 @@ def parse_grpc_path(path: str) -> tuple[str, str]:
     ):
         raise _invalid("gRPC method", path)
     return parts[1], parts[2]
+
+
+def parse_topic(text: str) -> str:
+    """An event topic: the fully qualified name of an event message, or InvalidIdentifier.
+
+    Same grammar as a gRPC service name: dotted identifiers with at least one dot,
+    e.g. ``zhol.population.v1.BirthRegistered``.
+    """
+    if not _GRPC_SERVICE.fullmatch(text):  # fullmatch: "$" alone lets a final newline through
+        raise _invalid("topic", text)
+    return text

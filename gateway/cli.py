@@ -50,6 +50,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SERVICE=ADDRESS:METHOD,METHOD",
         help="pkg.Service=host:port:Method1,Method2 offered by the IS at host:port",
     )
+    subsystem.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an event topic the subsystem publishes (fully qualified event message name, "
+        "e.g. zhol.population.v1.BirthRegistered); repeatable",
+    )
     subsystem.set_defaults(func=_add_subsystem)
 
     serve = sub.add_parser("serve", help="run the gateway until interrupted")
@@ -171,6 +179,7 @@ def _add_subsystem(args: argparse.Namespace) -> int:
                 settings.registry_address,
                 SubsystemId.parse(args.subsystem),
                 offers,
+                topics=args.topic,
             )
         )
     except ZholError as err:

@@ -66,6 +66,9 @@ class ProviderExchange:
     response: Seal | None = None
     response_digest: bytes = b""
     response_issued_at_ms: int = 0
+    # Event deliveries: the subscribing subsystem, and whether we already handed it over.
+    recipient: SubsystemId | None = None
+    duplicate: bool = False
 
 
 def seal_to_pb(seal: Seal) -> bus_pb2.SignedMessage:
@@ -110,6 +113,7 @@ def exchange_records(
     peer: object,
     request: LoggedMessage,
     response: LoggedMessage,
+    request_kind: str = "request",
 ) -> tuple[LogRecord, LogRecord]:
     """The request and response records of one exchange, as seen from this gateway."""
 
@@ -135,6 +139,6 @@ def exchange_records(
         )
 
     request_direction, response_direction = ("out", "in") if consumer_side else ("in", "out")
-    return record("request", request_direction, request), record(
+    return record(request_kind, request_direction, request), record(
         "response", response_direction, response
     )

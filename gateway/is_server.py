@@ -11,9 +11,11 @@ import grpc
 from core.clock import Clock
 from core.errors import ZholError
 from core.grpcerr import MESSAGE_ID_KEY, abort_with
+from gateway.event_stages import PUBLISH_PATH, PublishExchange
 from gateway.exchange import ConsumerExchange
 from gateway.pipeline import Pipeline
 from gateway.transport import status_from_int
+from zhol.bus.v1 import bus_pb2
 
 log = logging.getLogger("zhol.gateway.is")
 
@@ -28,15 +30,23 @@ class IsProxy(grpc.GenericRpcHandler):
     """
 
     def __init__(
-        self, pipeline: Pipeline[ConsumerExchange], clock: Clock, *, peer_certs: bool = False
+        self,
+        pipeline: Pipeline[ConsumerExchange],
+        clock: Clock,
+        *,
+        peer_certs: bool = False,
+        publish: Pipeline[PublishExchange] | None = None,
     ) -> None:
         self._pipeline = pipeline
+        self._publish = publish
         self._clock = clock
         self._peer_certs = peer_certs
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         method = handler_call_details.method  # type: ignore[attr-defined]
+        if method == PUBLISH_PATH and self._publish is not None:
+            return self._publish_handler
         handler = self._handlers.get(method)
         if handler is None:
             # No (de)serializers: the request and response stay raw bytes.
@@ -77,6 +87,27 @@ class IsProxy(grpc.GenericRpcHandler):
             )
         context.set_trailing_metadata(trailers)
         return exchange.response.body
+
+    @functools.cached_property
+    def _publish_handler(self) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(self._handle_publish)
+
+    async def _handle_publish(self, request: bytes, context: grpc.aio.ServicerContext) -> Any:
+        """Events.Publish is the gateway's own service: answered here, never forwarded."""
+        assert self._publish is not None
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        exchange = PublishExchange(PUBLISH_PATH, request, metadata, None)
+        if self._peer_certs:
+            exchange.peer_cert_pem = _peer_cert_pem(context)
+        try:
+            await self._publish.run(exchange)
+        except ZholError as err:
+            log.warning("publish failed code=%s error_id=%s", err.full_code, err.error_id)
+            await abort_with(context, err)
+        assert exchange.publication is not None
+        return bus_pb2.PublishResponse(
+            event_id=exchange.publication.event_id, subscribers=list(exchange.subscribers)
+        ).SerializeToString()
 
 
 def _peer_cert_pem(context: grpc.aio.ServicerContext) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ZholError
@@ -32,6 +32,19 @@ CREATE TABLE IF NOT EXISTS access_rights (
     method TEXT NOT NULL DEFAULT '',   -- '' grants the whole gRPC service
     granted_at_ms INTEGER NOT NULL,
     PRIMARY KEY (client, provider, grpc_service, method)
+);
+-- Subscriptions are access rights too: the publisher's gateway grants them.
+CREATE TABLE IF NOT EXISTS subscriptions (
+    publisher TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    subscriber TEXT NOT NULL,
+    granted_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (publisher, topic, subscriber)
+);
+-- Where a subscribing subsystem's IS receives events (zhol.bus.v1.EventSink).
+CREATE TABLE IF NOT EXISTS event_sinks (
+    subsystem TEXT PRIMARY KEY,
+    address TEXT NOT NULL
 );
 """
 
@@ -60,6 +73,20 @@ class AccessRight:
 class LocalConf:
     services: dict[tuple[SubsystemId, str], ExposedService]
     rights: frozenset[tuple[SubsystemId, SubsystemId, str, str]]
+    subscriptions: dict[tuple[SubsystemId, str], tuple[SubsystemId, ...]] = field(
+        default_factory=dict
+    )
+    event_sinks: dict[SubsystemId, str] = field(default_factory=dict)
+
+    def subscribers(self, publisher: SubsystemId, topic: str) -> tuple[SubsystemId, ...]:
+        """Who this gateway lets receive the publisher's topic (nobody by default)."""
+        return self.subscriptions.get((publisher, topic), ())
+
+    def event_sink(self, subsystem: SubsystemId) -> str:
+        address = self.event_sinks.get(subsystem)
+        if address is None:
+            raise ZholError("UnknownService", f"{subsystem} has no event sink here")
+        return address
 
     def exposed(self, service: ServiceId) -> ExposedService:
         found = self.services.get((service.subsystem, service.grpc_service))
@@ -73,6 +100,26 @@ class LocalConf:
         if (*key, service.method) in self.rights or (*key, "") in self.rights:
             return
         raise ZholError("AccessDenied", f"{client} may not call {service}")
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    publisher: SubsystemId
+    topic: str
+    subscriber: SubsystemId
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} <- {self.publisher}/{self.topic}"
+
+
+def parse_topic_target(subscriber: SubsystemId, text: str) -> Subscription:
+    """'KZ/GOV/MJ/population/zhol.population.v1.BirthRegistered' -> a subscription."""
+    parts = text.split("/")
+    if len(parts) != 5:
+        raise ZholError("InvalidIdentifier", f"malformed topic {text[:80]!r}")
+    publisher = SubsystemId.parse("/".join(parts[:4]))
+    ServiceId.of(publisher, parts[4], "Any")  # same grammar as a service name
+    return Subscription(publisher, parts[4], subscriber)
 
 
 def parse_service_target(text: str) -> tuple[SubsystemId, str, str]:
@@ -129,7 +176,17 @@ class LocalConfStore:
                 "SELECT client, provider, grpc_service, method FROM access_rights"
             )
         )
-        return LocalConf(services, rights)
+        subscriptions: dict[tuple[SubsystemId, str], tuple[SubsystemId, ...]] = {}
+        for publisher, topic, subscriber in self._db.execute(
+            "SELECT publisher, topic, subscriber FROM subscriptions ORDER BY subscriber"
+        ):
+            key = (SubsystemId.parse(publisher), topic)
+            subscriptions[key] = (*subscriptions.get(key, ()), SubsystemId.parse(subscriber))
+        sinks = {
+            SubsystemId.parse(sub): address
+            for sub, address in self._db.execute("SELECT subsystem, address FROM event_sinks")
+        }
+        return LocalConf(services, rights, subscriptions, sinks)
 
     def expose(
         self, subsystem: SubsystemId, grpc_service: str, is_address: str, methods: Iterable[str]
@@ -161,6 +218,43 @@ class LocalConfStore:
         )
         self._cached = None
         return cursor.rowcount
+
+    def allow_topic(self, subscriber: SubsystemId, target: str, now_ms: int) -> Subscription:
+        """Let a subsystem receive 'KZ/GOV/MJ/population/zhol.population.v1.BirthRegistered'."""
+        subscription = parse_topic_target(subscriber, target)
+        self._db.execute(
+            "INSERT OR IGNORE INTO subscriptions VALUES (?, ?, ?, ?)",
+            (str(subscription.publisher), subscription.topic, str(subscriber), now_ms),
+        )
+        self._cached = None
+        return subscription
+
+    def deny_topic(self, subscriber: SubsystemId, target: str) -> int:
+        subscription = parse_topic_target(subscriber, target)
+        cursor = self._db.execute(
+            "DELETE FROM subscriptions WHERE publisher = ? AND topic = ? AND subscriber = ?",
+            (str(subscription.publisher), subscription.topic, str(subscriber)),
+        )
+        self._cached = None
+        return cursor.rowcount
+
+    def subscriptions(self) -> list[Subscription]:
+        return sorted(
+            (
+                Subscription(publisher, topic, subscriber)
+                for (publisher, topic), subscribers in self.current().subscriptions.items()
+                for subscriber in subscribers
+            ),
+            key=str,
+        )
+
+    def set_event_sink(self, subsystem: SubsystemId, address: str) -> None:
+        self._db.execute(
+            "INSERT INTO event_sinks VALUES (?, ?) ON CONFLICT(subsystem) "
+            "DO UPDATE SET address = excluded.address",
+            (str(subsystem), address),
+        )
+        self._cached = None
 
     def rights(self) -> list[AccessRight]:
         return sorted((AccessRight(c, p, s, m) for c, p, s, m in self.current().rights), key=str)

@@ -15,8 +15,11 @@ from core.clock import Clock
 from core.errors import Hop, ZholError
 from core.ids import GatewayId
 from gateway import consumer_stages as cs
+from gateway import event_stages as ev
 from gateway import provider_stages as ps
 from gateway.confsource import ConfSource
+from gateway.event_stages import PublishExchange
+from gateway.eventstore import EventStore
 from gateway.exchange import ConsumerExchange, ProviderExchange
 from gateway.ispins import IsPin
 from gateway.localconf import LocalConfStore
@@ -73,6 +76,9 @@ class GatewayParts:
     # How ISs connect ("plaintext", "tls", "mtls") and, for "mtls", the pinned certificates.
     is_tls: str
     is_pins: Mapping[bytes, IsPin]
+    # Events: the durable outbox and inbox, and how to wake the delivery worker.
+    events: EventStore
+    notify_deliveries: Callable[[], None]
 
 
 def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
@@ -105,5 +111,38 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.InvokeProvider(p.invoke, p.clock),
             ps.SealResponse(p.signer, p.gateway_id, p.clock),
             ps.LogExchange(p.log),
+        ),
+    )
+
+
+def publish_pipeline(p: GatewayParts) -> Pipeline[PublishExchange]:
+    """An IS publishing an event: queued durably for each subscriber before we answer."""
+    return Pipeline(
+        Hop.CLIENT_PROXY,
+        (
+            cs.AuthenticateIsClient(p.is_tls, p.is_pins),
+            cs.LoadConfiguration(p.conf),
+            cs.ReadCallMetadata(p.gateway_id),
+            cs.LimitRequestSize(),
+            ev.ParsePublication(),
+            ev.QueueDeliveries(p.local, p.events, p.clock, p.notify_deliveries),
+        ),
+    )
+
+
+def event_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
+    """A peer delivering an event to a subsystem we serve."""
+    return Pipeline(
+        Hop.SERVER_PROXY,
+        (
+            ps.LoadConfiguration(p.conf),
+            ps.AuthenticatePeer(),
+            ps.LimitRequestSize(),
+            ev.VerifyEvent(p.gateway_id, p.clock),
+            ev.CheckEventFreshness(p.clock, p.events),
+            ev.HandToSubscriber(p.local, p.invoke, p.clock),
+            ev.RememberDelivery(p.events, p.clock),
+            ev.SealAck(p.signer, p.gateway_id, p.clock),
+            ev.LogDelivery(p.log),
         ),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.errors import ZholError
 from core.globalconf import gateway_to_pb, subsystem_to_pb
-from core.ids import GatewayId, ServiceId, SubsystemId
+from core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
 from core.settings import dump_toml
 from gateway import credentials as files
 from gateway.localconf import LocalConfStore
@@ -110,12 +110,15 @@ async def register_subsystem(
     subsystem: SubsystemId,
     offers: Sequence[ServiceOffer] = (),
     *,
+    topics: Sequence[str] = (),
     timeout_s: float = 60.0,
 ) -> None:
-    """Register a subsystem served by this gateway, with the services its IS offers."""
+    """Register a subsystem served by this gateway, with the services its IS offers
+    and the event topics (fully qualified event message names) it publishes."""
     for offer in offers:
         for method in offer.methods:
             ServiceId.of(subsystem, offer.grpc_service, method)  # validate before sending
+    topic_names = [parse_topic(t) for t in topics]  # validate before sending
     request = registry_pb2.RegistrationRequest(
         kind=registry_pb2.REGISTRATION_KIND_SUBSYSTEM,
         gateway=gateway_to_pb(gateway_id),
@@ -127,6 +130,10 @@ async def register_subsystem(
                 methods=list(o.methods),
             )
             for o in offers
+        ],
+        topics=[
+            registry_pb2.TopicDescription(publisher=subsystem_to_pb(subsystem), topic=t)
+            for t in dict.fromkeys(topic_names)
         ],
     )
     await _registered(data_dir, f"subsystem:{subsystem}", registry_address, request, timeout_s)

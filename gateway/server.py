@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -18,6 +18,8 @@ from core.errors import ZholError
 from core.ids import GatewayId
 from gateway.confsource import ConfSource, Fetch
 from gateway.credentials import key_passphrase, load_credentials
+from gateway.delivery import DeliveryWorker
+from gateway.eventstore import EventStore
 from gateway.is_server import IsProxy
 from gateway.ispins import (
     IS_CLIENTS_DIR,
@@ -30,7 +32,13 @@ from gateway.ispins import (
 from gateway.localconf import LocalConfStore
 from gateway.messagelog import MessageLog
 from gateway.peer_server import ExchangeService
-from gateway.pipeline import GatewayParts, consumer_pipeline, provider_pipeline
+from gateway.pipeline import (
+    GatewayParts,
+    consumer_pipeline,
+    event_pipeline,
+    provider_pipeline,
+    publish_pipeline,
+)
 from gateway.replay import ReplayGuard
 from gateway.settings import GatewaySettings
 from gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
@@ -52,17 +60,16 @@ class RunningGateway:
     conf: ConfSource
     message_log: MessageLog
     local: LocalConfStore
-    _servers: list[grpc.aio.Server] = field(default_factory=list)
-    _closers: list[object] = field(default_factory=list)
+    events: EventStore
+    deliveries: DeliveryWorker
+    _servers: list[grpc.aio.Server]
+    _parts: contextlib.AsyncExitStack  # everything started, stopped in reverse order
 
     async def stop(self, grace: float = 1.0) -> None:
-        await self.conf.stop()
+        """Let calls in flight finish (grace seconds), then stop every part."""
         for server in self._servers:
             await server.stop(grace)
-        for closer in self._closers:
-            await closer.close()  # type: ignore[attr-defined]
-        self.message_log.close()
-        self.local.close()
+        await self._parts.aclose()
 
 
 def _passphrase(settings: GatewaySettings) -> bytes | None:
@@ -105,6 +112,18 @@ async def start_gateway(
         undo.push_async_callback(peers.close)
         is_channels = IsChannels()
         undo.push_async_callback(is_channels.close)
+        events = EventStore(settings.data_dir / "events.db")
+        events.open()
+        undo.callback(events.close)
+        deliveries = DeliveryWorker(
+            gateway_id=gateway_id,
+            store=events,
+            conf=conf,
+            signer=creds.signer,
+            deliver=peers.deliver,
+            message_log=message_log,
+            clock=clock,
+        )
         parts = GatewayParts(
             gateway_id=gateway_id,
             clock=clock,
@@ -117,18 +136,25 @@ async def start_gateway(
             invoke=is_channels.invoke,
             is_tls=settings.is_tls,
             is_pins=is_pins,
+            events=events,
+            notify_deliveries=deliveries.notify,
         )
 
         is_server = grpc.aio.server(options=SERVER_OPTIONS)
         undo.push_async_callback(is_server.stop, 0)
-        is_proxy = IsProxy(consumer_pipeline(parts), clock, peer_certs=settings.is_tls == "mtls")
+        is_proxy = IsProxy(
+            consumer_pipeline(parts),
+            clock,
+            peer_certs=settings.is_tls == "mtls",
+            publish=publish_pipeline(parts),
+        )
         is_server.add_generic_rpc_handlers((is_proxy,))
         is_port = _bind_is_port(is_server, settings)
 
         peer_server = grpc.aio.server(options=SERVER_OPTIONS)
         undo.push_async_callback(peer_server.stop, 0)
         bus_pb2_grpc.add_ExchangeServicer_to_server(
-            ExchangeService(provider_pipeline(parts)), peer_server
+            ExchangeService(provider_pipeline(parts), event_pipeline(parts)), peer_server
         )
         server_credentials = grpc.ssl_server_credentials(
             ((creds.auth_key_pem, creds.auth_cert_pem),),
@@ -138,6 +164,8 @@ async def start_gateway(
         peer_port = peer_server.add_secure_port(settings.peer_listen, server_credentials)
         await is_server.start()
         await peer_server.start()
+        deliveries.start()
+        undo.push_async_callback(deliveries.stop)
         running = RunningGateway(
             gateway_id,
             is_port,
@@ -145,10 +173,11 @@ async def start_gateway(
             conf,
             message_log,
             local,
+            events,
+            deliveries,
             [is_server, peer_server],
-            [peers, is_channels],
+            undo.pop_all(),  # started: from now on RunningGateway.stop owns all of it
         )
-        undo.pop_all()  # started: from now on RunningGateway.stop owns all of it
     if settings.port_file is not None:
         tmp = settings.port_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"is_port": is_port, "peer_port": peer_port}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
 
 from core.ids import GatewayId
@@ -10,6 +12,7 @@ from security.ca import auth_dns_name
 from zhol.bus.v1 import bus_pb2
 
 EXCHANGE_CALL = "/zhol.bus.v1.Exchange/Call"
+EXCHANGE_DELIVER = "/zhol.bus.v1.Exchange/Deliver"
 
 # Room for the envelope around the largest allowed body; the gateway itself
 # enforces the configured limit with a catalogued error.
@@ -29,6 +32,12 @@ def status_from_int(code: int) -> grpc.StatusCode:
     return _STATUS_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
 
 
+@dataclass
+class _Peer:
+    channel: grpc.aio.Channel
+    calls: dict[str, grpc.aio.UnaryUnaryMultiCallable]
+
+
 class PeerChannels:
     """One mTLS channel per peer gateway, authenticated with our auth certificate.
 
@@ -41,14 +50,33 @@ class PeerChannels:
         self._credentials = grpc.ssl_channel_credentials(
             root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
         )
-        self._peers: dict[
-            tuple[str, GatewayId], tuple[grpc.aio.Channel, grpc.aio.UnaryUnaryMultiCallable]
-        ] = {}
+        self._peers: dict[tuple[str, GatewayId], _Peer] = {}
 
     async def send(
         self,
         address: str,
         gateway: GatewayId,
+        message: bus_pb2.SignedMessage,
+        timeout: float | None,
+    ) -> bus_pb2.SignedMessage:
+        """Exchange.Call: one request and its signed response."""
+        return await self._invoke(address, gateway, EXCHANGE_CALL, message, timeout)
+
+    async def deliver(
+        self,
+        address: str,
+        gateway: GatewayId,
+        message: bus_pb2.SignedMessage,
+        timeout: float | None,
+    ) -> bus_pb2.SignedMessage:
+        """Exchange.Deliver: one event delivery and its signed acknowledgement."""
+        return await self._invoke(address, gateway, EXCHANGE_DELIVER, message, timeout)
+
+    async def _invoke(
+        self,
+        address: str,
+        gateway: GatewayId,
+        method: str,
         message: bus_pb2.SignedMessage,
         timeout: float | None,
     ) -> bus_pb2.SignedMessage:
@@ -63,16 +91,18 @@ class PeerChannels:
                     *SIZE_OPTIONS,
                 ),
             )
-            call = channel.unary_unary(
-                EXCHANGE_CALL,
+            peer = self._peers[key] = _Peer(channel, {})
+        call = peer.calls.get(method)
+        if call is None:
+            call = peer.calls[method] = peer.channel.unary_unary(
+                method,
                 request_serializer=bus_pb2.SignedMessage.SerializeToString,
                 response_deserializer=bus_pb2.SignedMessage.FromString,
             )
-            peer = self._peers[key] = (channel, call)
         try:
-            return await peer[1](message, timeout=timeout)
+            return await call(message, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
-            channel = peer[0]
+            channel = peer.channel
             if (
                 exc.code() == grpc.StatusCode.UNAVAILABLE
                 and self._peers.get(key) is peer
@@ -84,8 +114,8 @@ class PeerChannels:
             raise
 
     async def close(self) -> None:
-        for channel, _ in self._peers.values():
-            await channel.close()
+        for peer in self._peers.values():
+            await peer.channel.close()
         self._peers.clear()
 
 

@@ -208,6 +208,7 @@ def _registration_view(reg: Registration) -> dict[str, Any]:
         view["member_name"] = request.member_name
     else:
         view["services"] = [s.grpc_service for s in request.services]
+        view["topics"] = [t.topic for t in request.topics]
     return view
 
 
@@ -294,6 +295,7 @@ def _members_view(snapshot: Snapshot) -> list[dict[str, Any]]:
                     for svc in snapshot.services
                     if svc.provider == s.id
                 ],
+                "topics": sorted(t.topic for t in snapshot.topics if t.publisher == s.id),
             }
             for s in snapshot.subsystems
             if s.id.member == member.id
@@ -326,6 +328,8 @@ def cmd_members(args: argparse.Namespace) -> int:
             print(f"  subsystem {s['id']}  gateways: {', '.join(s['gateways']) or '-'}")
             for svc in s["services"]:
                 print(f"    service {svc['grpc_service']}: {', '.join(svc['methods'])}")
+            for topic in s["topics"]:
+                print(f"    topic {topic}")
     return EXIT_OK
 
 
@@ -354,6 +358,7 @@ def cmd_conf(args: argparse.Namespace) -> int:
         "members": len(conf.members),
         "subsystems": len(conf.subsystem_gateways),
         "services": sum(len(m) for m in conf.methods.values()),
+        "topics": sum(len(t) for t in conf.topics.values()),
         "gateways": [
             {"id": str(g.id), "address": g.address, "auth_cert_sha256": g.auth_cert_sha256.hex()}
             for g in sorted(conf.gateways.values(), key=lambda g: g.id)
@@ -371,7 +376,8 @@ def cmd_conf(args: argparse.Namespace) -> int:
         print("  changes pending: published with the next version")
     print(
         f"  {view['members']} members, {view['subsystems']} subsystems,"
-        f" {view['services']} service methods, {len(view['revoked_cert_sha256'])} revoked certs"
+        f" {view['services']} service methods, {view['topics']} topics,"
+        f" {len(view['revoked_cert_sha256'])} revoked certs"
     )
     for g in view["gateways"]:
         print(f"  gateway {g['id']}  {g['address']}  auth {g['auth_cert_sha256'][:16]}...")
@@ -423,7 +429,7 @@ def add_parser(subparsers: Any) -> None:
     p = command("revoke", cmd_revoke, "revoke a gateway's certificates")
     p.add_argument("--gateway", required=True, metavar="GATEWAY_ID", help="e.g. KZ/GOV/MJ/gw1")
 
-    p = command("members", cmd_members, "members, their gateways, subsystems and services")
+    p = command("members", cmd_members, "members, their gateways, subsystems, services and topics")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = command("conf", cmd_conf, "the current global configuration")

@@ -91,6 +91,10 @@ def build_global_conf(
         tsa_certs_der=list(tsa_certs_der),
         revoked_cert_sha256=sorted(revoked),
         tunables=tunables_to_pb(tunables),
+        topics=[
+            registry_pb2.TopicDescription(publisher=subsystem_to_pb(t.publisher), topic=t.topic)
+            for t in sorted(set(snapshot.topics))
+        ],
     )
     return pb.SerializeToString(deterministic=True)
 

@@ -62,6 +62,14 @@ class Service:
     descriptor_set: bytes = field(default=b"", repr=False)
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Topic:
+    """An event topic a subsystem publishes: the fully qualified event message name."""
+
+    publisher: SubsystemId
+    topic: str  # zhol.population.v1.BirthRegistered
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     id: str  # UUID
@@ -105,3 +113,4 @@ class Snapshot:
     subsystems: tuple[Subsystem, ...]
     services: tuple[Service, ...]
     revoked_cert_sha256: tuple[bytes, ...]
+    topics: tuple[Topic, ...] = ()

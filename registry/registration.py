@@ -5,7 +5,8 @@ name, and two CSRs (proof of possession is the CSR's own signature): one for
 the gateway's TLS authentication certificate (CN = gateway id, profile
 ``auth``) and one for its member's signing certificate (CN = member id,
 profile ``sign``). A SUBSYSTEM request names a subsystem, the registered
-gateway that serves it and the gRPC services it offers.
+gateway that serves it, the gRPC services it offers and the event topics it
+publishes (fully qualified event message names).
 
 Everything is validated when the request is submitted (InvalidIdentifier,
 InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured), before anything
@@ -32,7 +33,7 @@ from google.protobuf.message import DecodeError
 
 from core.errors import Hop, ZholError
 from core.globalconf import gateway_from_pb, subsystem_from_pb
-from core.ids import GatewayId, ServiceId, SubsystemId
+from core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
 from registry.model import (
     Gateway,
     Member,
@@ -40,6 +41,7 @@ from registry.model import (
     RegistrationKind,
     RegistrationState,
     Service,
+    Topic,
 )
 from registry.store import Store
 from security.ca import CertificateAuthority, issue_certificate
@@ -50,6 +52,7 @@ MAX_CSR_BYTES = 16 * 1024
 MAX_NAME_CHARS = 200
 MAX_REASON_CHARS = 1000
 MAX_SERVICES = 256
+MAX_TOPICS = 256
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}))$")
 
 _KIND_FROM_PB = {
@@ -94,6 +97,7 @@ class ParsedRequest:
     sign_csr_pem: bytes
     subsystem: SubsystemId | None
     services: tuple[Service, ...]
+    topics: tuple[Topic, ...] = ()
 
 
 def parse_registration_request(
@@ -117,8 +121,8 @@ def parse_registration_request(
 def _parse_gateway_request(
     request: registry_pb2.RegistrationRequest, gateway: GatewayId
 ) -> ParsedRequest:
-    if request.HasField("subsystem") or request.services:
-        raise _err("InvalidRequest", "a GATEWAY request carries no subsystem or services")
+    if request.HasField("subsystem") or request.services or request.topics:
+        raise _err("InvalidRequest", "a GATEWAY request carries no subsystem, services or topics")
     address = _check_address(request.gateway_address)
     name = request.member_name.strip()
     if len(name) > MAX_NAME_CHARS or not name.isprintable():
@@ -160,6 +164,14 @@ def _parse_subsystem_request(
             raise _err("InvalidRequest", f"service {service.grpc_service} listed twice")
         seen.add(service.grpc_service)
         services.append(service)
+    if len(request.topics) > MAX_TOPICS:
+        raise _err("InvalidRequest", "too many topics")
+    topics: list[Topic] = []
+    for description in request.topics:
+        topic = _parse_topic(description, subsystem)
+        if topic in topics:
+            raise _err("InvalidRequest", f"topic {topic.topic} listed twice")
+        topics.append(topic)
     return ParsedRequest(
         kind=RegistrationKind.SUBSYSTEM,
         gateway=gateway,
@@ -169,7 +181,15 @@ def _parse_subsystem_request(
         sign_csr_pem=b"",
         subsystem=subsystem,
         services=tuple(services),
+        topics=tuple(topics),
     )
+
+
+def _parse_topic(description: registry_pb2.TopicDescription, subsystem: SubsystemId) -> Topic:
+    """A topic the subsystem publishes; the publisher, when given, must be the subsystem."""
+    if description.HasField("publisher") and subsystem_from_pb(description.publisher) != subsystem:
+        raise _err("InvalidRequest", "a topic's publisher must be the registered subsystem")
+    return Topic(subsystem, parse_topic(description.topic))  # InvalidIdentifier
 
 
 def _parse_service(description: registry_pb2.ServiceDescription, subsystem: SubsystemId) -> Service:
@@ -336,7 +356,12 @@ class Registrar:
                 return self.store.complete_gateway_registration(request_id, member, gateway, now_ms)
             assert parsed.subsystem is not None
             return self.store.complete_subsystem_registration(
-                request_id, parsed.subsystem, parsed.gateway, parsed.services, now_ms
+                request_id,
+                parsed.subsystem,
+                parsed.gateway,
+                parsed.services,
+                now_ms,
+                topics=parsed.topics,
             )
 
     def reject(self, request_id: str, reason: str, now_ms: int) -> Registration:

@@ -9,7 +9,8 @@ active) run inside the writing transaction; a failed check raises a ZholError
 and rolls everything back: bad input changes nothing.
 
 A change counter is bumped by every mutation that changes what the global
-configuration contains (members, gateways, subsystems, services, revocations).
+configuration contains (members, gateways, subsystems, services, event topics,
+revocations).
 Recording a registration request or a rejection does not change the
 configuration, and publishing a configuration version must not itself count
 as a change, so those leave the counter alone.
@@ -36,6 +37,7 @@ from registry.model import (
     Service,
     Snapshot,
     Subsystem,
+    Topic,
 )
 
 DB_FILE = "registry.db"
@@ -82,6 +84,11 @@ CREATE TABLE IF NOT EXISTS services (
     descriptor_set BLOB NOT NULL,
     PRIMARY KEY (provider, grpc_service)
 );
+CREATE TABLE IF NOT EXISTS topics (
+    publisher TEXT NOT NULL REFERENCES subsystems(id),
+    topic TEXT NOT NULL,
+    PRIMARY KEY (publisher, topic)
+);
 CREATE TABLE IF NOT EXISTS registrations (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('GATEWAY', 'SUBSYSTEM')),
@@ -117,6 +124,7 @@ TABLES = (
     "subsystems",
     "subsystem_gateways",
     "services",
+    "topics",
     "registrations",
     "revoked_certs",
     "conf_versions",
@@ -222,7 +230,15 @@ class Store:
                 bytes(r[0])
                 for r in conn.execute("SELECT sha256 FROM revoked_certs ORDER BY sha256")
             )
-            return Snapshot(_counter(conn), members, gateways, subsystems, services, revoked)
+            topics = tuple(
+                Topic(SubsystemId.parse(r[0]), r[1])
+                for r in conn.execute(
+                    "SELECT publisher, topic FROM topics ORDER BY publisher, topic"
+                )
+            )
+            return Snapshot(
+                _counter(conn), members, gateways, subsystems, services, revoked, topics
+            )
 
     def get_member(self, member: MemberId) -> Member | None:
         with self._read() as conn:
@@ -350,12 +366,14 @@ class Store:
         gateway: GatewayId,
         services: tuple[Service, ...],
         decided_at_ms: int,
+        topics: tuple[Topic, ...] = (),
     ) -> Registration:
         """Approve a pending SUBSYSTEM request.
 
         Creates the subsystem if new, appends the gateway to its failover list if it is
-        not on it yet, and adds its services (a service already offered by the subsystem
-        is replaced by the new description).
+        not on it yet, adds its services (a service already offered by the subsystem
+        is replaced by the new description) and the event topics it publishes (a topic
+        already listed stays as it is).
         """
         with self._write() as conn:
             reg = _get_pending(conn, request_id, RegistrationKind.SUBSYSTEM)
@@ -386,6 +404,14 @@ class Store:
                         json.dumps(list(service.methods)),
                         service.descriptor_set,
                     ),
+                )
+            for topic in topics:
+                if topic.publisher != subsystem:
+                    raise _err("InvalidRequest", "topic publisher is not the subsystem")
+                conn.execute(
+                    "INSERT INTO topics (publisher, topic) VALUES (?, ?)"
+                    " ON CONFLICT (publisher, topic) DO NOTHING",
+                    (str(subsystem), topic.topic),
                 )
             _decide(conn, request_id, RegistrationState.APPROVED, decided_at_ms)
             self._bump(conn)

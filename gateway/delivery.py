@@ -1,0 +1,180 @@
+"""The publisher gateway's delivery worker: drain the durable outbox, at least once.
+
+Each due delivery is sealed as an event for its subscriber, sent to the
+subscriber's gateways in failover order, and counts as delivered only when a
+signed acknowledgement bound to it has been verified and both are logged.
+Failures back off (gateway/eventstore.py) and end as dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+
+from core.clock import Clock
+from core.errors import Hop, ZholError
+from core.globalconf import gateway_to_pb, subsystem_to_pb
+from core.grpcerr import error_from_rpc
+from core.ids import GatewayId, SubsystemId
+from gateway.confsource import ConfSource, now_datetime
+from gateway.consumer_stages import SendFn
+from gateway.eventstore import Delivery, EventStore
+from gateway.exchange import LoggedMessage, exchange_records, seal_from_pb, seal_to_pb
+from gateway.messagelog import MessageLog
+from gateway.verify import open_verified
+from security.sealing import EVENT_TYPE, RESPONSE_TYPE, Signer, seal
+from zhol.bus.v1 import bus_pb2
+
+log = logging.getLogger("zhol.gateway.delivery")
+
+
+class DeliveryWorker:
+    BATCH = 64
+    CONCURRENCY = 16
+    TIMEOUT_S = 15.0
+    IDLE_POLL_S = 1.0
+
+    def __init__(
+        self,
+        *,
+        gateway_id: GatewayId,
+        store: EventStore,
+        conf: ConfSource,
+        signer: Signer,
+        deliver: SendFn,
+        message_log: MessageLog,
+        clock: Clock,
+        max_attempts: int = 12,
+    ) -> None:
+        self._gateway_id = gateway_id
+        self._gateway_pb = gateway_to_pb(gateway_id)
+        self._store = store
+        self._conf = conf
+        self._signer = signer
+        self._deliver = deliver
+        self._log = message_log
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(self.CONCURRENCY)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("delivery pass failed")
+                done = 0
+            if done:
+                continue  # there may be more due right away
+            timeout = self.IDLE_POLL_S
+            next_due = await self._store.next_due_ms()
+            if next_due is not None:
+                timeout = min(timeout, max(0.0, (next_due - self._clock.now_ms()) / 1000))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Attempt every delivery now due; returns how many were attempted."""
+        due = await self._store.due(self._clock.now_ms(), self.BATCH)
+        await asyncio.gather(*(self._attempt(d) for d in due))
+        return len(due)
+
+    async def _attempt(self, d: Delivery) -> None:
+        async with self._slots:
+            try:
+                await self._send(d)
+            except ZholError as err:
+                code = err.full_code
+            except Exception:
+                log.exception("delivery %s failed unexpectedly", d.delivery_id)
+                code = ZholError("InternalError", hop=Hop.CLIENT_PROXY).full_code
+            else:
+                await self._store.mark_delivered(d.delivery_id, self._clock.now_ms())
+                return
+            dead = await self._store.mark_failed(
+                d.delivery_id, code, self._clock.now_ms(), self._max_attempts
+            )
+            log.warning(
+                "delivery %s to %s failed code=%s%s",
+                d.delivery_id, d.subscriber, code, " (dead letter)" if dead else "",
+            )  # fmt: skip
+
+    async def _send(self, d: Delivery) -> None:
+        trusted = self._conf.current()
+        publisher = SubsystemId.parse(d.publisher)
+        subscriber = SubsystemId.parse(d.subscriber)
+        targets = trusted.conf.gateways_for(subscriber)
+        if not targets:
+            raise ZholError("UnknownSubsystem", f"no gateway serves {subscriber}")
+        issued_at = self._clock.now_ms()
+        header = bus_pb2.MessageHeader(
+            message_id=d.delivery_id,
+            protocol_version=1,
+            kind=bus_pb2.MESSAGE_KIND_EVENT,
+            client=subsystem_to_pb(publisher),
+            user_id=d.user_id,
+            purpose=d.purpose,
+            data_subject=d.data_subject,
+            issued_at_unix_ms=issued_at,
+            sender_gateway=self._gateway_pb,
+            topic=d.topic,
+            event_id=d.event_id,
+            recipient=subsystem_to_pb(subscriber),
+        )
+        sealed, digest = seal(self._signer, EVENT_TYPE, header.SerializeToString(), d.payload)
+        message = seal_to_pb(sealed)
+        answer = None
+        for target in targets:
+            try:
+                answer = await self._deliver(target.address, target.id, message, self.TIMEOUT_S)
+                peer = target.id
+                break
+            except grpc.RpcError as exc:
+                remote = error_from_rpc(exc)
+                if remote is not None:
+                    raise remote from None
+        if answer is None:
+            raise ZholError("NetworkError", f"no gateway of {subscriber} reachable")
+        ack = seal_from_pb(answer)
+        signer, ack_header, ack_digest = open_verified(
+            ack, RESPONSE_TYPE, trusted, now_datetime(self._clock)
+        )
+        if (
+            signer != subscriber.member
+            or ack_header.message_id != d.delivery_id
+            or ack_header.request_digest != digest
+        ):
+            raise ZholError("ResponseMismatch", "acknowledgement not bound to this delivery")
+        await self._log.append(
+            exchange_records(
+                consumer_side=True,
+                message_id=d.delivery_id,
+                client=publisher,
+                service=f"{publisher}/{d.topic}",
+                data_subject=d.data_subject,
+                user_id=d.user_id,
+                purpose=d.purpose,
+                peer=peer,
+                request=LoggedMessage(sealed, digest, issued_at),
+                response=LoggedMessage(ack, ack_digest, ack_header.issued_at_unix_ms),
+                request_kind="event",
+            )
+        )

@@ -1,0 +1,291 @@
+"""Stages of events: an IS publishing through its gateway, and a peer delivering to us.
+
+Publishing: the publisher's gateway checks who publishes what, then queues one
+durable delivery per subscriber its local rights allow (gateway/eventstore.py)
+before answering; gateway/delivery.py sends them. Receiving: the subscriber's
+gateway authenticates, verifies and deduplicates the delivery, hands it to its
+IS, then seals, logs and returns a signed acknowledgement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from core.clock import Clock
+from core.errors import ZholError
+from core.globalconf import gateway_to_pb, subsystem_from_pb
+from core.ids import GatewayId, SubsystemId, parse_grpc_path
+from core.iin import Iin
+from gateway.confsource import now_datetime
+from gateway.eventstore import Delivery, EventStore
+from gateway.exchange import (
+    ConsumerExchange,
+    LoggedMessage,
+    ProviderExchange,
+    exchange_records,
+    seal_from_pb,
+)
+from gateway.localconf import LocalConfStore
+from gateway.messagelog import MessageLog
+from gateway.replay import check_clock_skew
+from gateway.verify import open_verified
+from security.sealing import EVENT_TYPE, RESPONSE_TYPE, Signer, seal
+from zhol.bus.v1 import bus_pb2
+
+PUBLISH_PATH = "/zhol.bus.v1.Events/Publish"
+RECEIVE_PATH = "/zhol.bus.v1.EventSink/Receive"
+# Delivery ids are derived, so a re-published event maps to the same deliveries.
+_DELIVERY_NAMESPACE = uuid.UUID("6f6c6f68-7a68-6f6c-2d65-76656e747331")
+
+
+def delivery_id(event_id: str, subscriber: SubsystemId) -> str:
+    return str(uuid.uuid5(_DELIVERY_NAMESPACE, f"{event_id}/{subscriber}"))
+
+
+def parse_topic(text: str) -> str:
+    """A topic is a fully qualified event message name (the grammar of a service name)."""
+    try:
+        parse_grpc_path(f"/{text}/Event")
+    except ZholError:
+        raise ZholError("InvalidIdentifier", f"malformed topic {text[:80]!r}") from None
+    return text
+
+
+@dataclass(slots=True)
+class PublishExchange(ConsumerExchange):
+    publication: bus_pb2.PublishRequest | None = None
+    subscribers: tuple[str, ...] = ()
+
+
+class ParsePublication:
+    """A well-formed event of a topic the calling subsystem is registered to publish."""
+
+    async def __call__(self, x: PublishExchange) -> None:
+        assert x.trusted is not None and x.client is not None
+        try:
+            publication = bus_pb2.PublishRequest.FromString(x.body)
+        except DecodeError:
+            raise ZholError("InvalidRequest", "not a zhol.bus.v1.PublishRequest") from None
+        parse_topic(publication.topic)
+        try:
+            publication.event_id = str(uuid.UUID(publication.event_id))
+        except ValueError:
+            raise ZholError("InvalidRequest", "event_id must be a UUID") from None
+        subject = publication.data_subject or x.data_subject
+        if subject:
+            publication.data_subject = Iin.parse(subject).value
+        if not x.trusted.conf.publishes(x.client, publication.topic):
+            raise ZholError("UnknownTopic", f"{x.client} does not publish {publication.topic}")
+        x.publication = publication
+
+
+class QueueDeliveries:
+    """One durable delivery per subscriber granted locally; written before we answer."""
+
+    def __init__(
+        self, local: LocalConfStore, store: EventStore, clock: Clock, notify: Callable[[], None]
+    ) -> None:
+        self._local = local
+        self._store = store
+        self._clock = clock
+        self._notify = notify
+
+    async def __call__(self, x: PublishExchange) -> None:
+        assert x.publication is not None and x.client is not None
+        p = x.publication
+        now = self._clock.now_ms()
+        deliveries = [
+            Delivery(
+                delivery_id=delivery_id(p.event_id, subscriber),
+                event_id=p.event_id,
+                topic=p.topic,
+                publisher=str(x.client),
+                subscriber=str(subscriber),
+                data_subject=p.data_subject,
+                user_id=x.user_id,
+                purpose=x.purpose,
+                payload=p.payload,
+                occurred_at_ms=p.occurred_at_unix_ms or now,
+                attempts=0,
+            )
+            for subscriber in self._local.current().subscribers(x.client, p.topic)
+        ]
+        x.subscribers = tuple(await self._store.queue(deliveries, now))
+        if deliveries:
+            self._notify()
+
+
+# --- The subscriber's side ---
+
+
+class VerifyEvent:
+    """Signed by the publisher's member, sent by its gateway, for a subsystem we serve."""
+
+    def __init__(self, gateway_id: GatewayId, clock: Clock) -> None:
+        self._gateway_id = gateway_id
+        self._clock = clock
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.trusted is not None and x.peer is not None
+        x.request = seal_from_pb(x.message)
+        signer, header, x.request_digest = open_verified(
+            x.request, EVENT_TYPE, x.trusted, now_datetime(self._clock)
+        )
+        if header.kind != bus_pb2.MESSAGE_KIND_EVENT or not header.message_id:
+            raise ZholError("InvalidMessage", "not an event")
+        try:
+            x.client = subsystem_from_pb(header.client)
+            x.recipient = subsystem_from_pb(header.recipient)
+            parse_topic(header.topic)
+            if header.data_subject:
+                Iin.parse(header.data_subject)
+        except ZholError:
+            raise ZholError("InvalidMessage", "malformed identifier in the header") from None
+        if signer != x.client.member:
+            raise ZholError("SignerMismatch", "event not signed by the publisher's member")
+        conf = x.trusted.conf
+        if x.peer.member != x.client.member or not conf.serves(x.peer, x.client):
+            raise ZholError("UntrustedPeer", "the sending gateway does not serve the publisher")
+        if not conf.publishes(x.client, header.topic):
+            raise ZholError("UnknownTopic", f"{x.client} does not publish {header.topic}")
+        if not conf.serves(self._gateway_id, x.recipient):
+            raise ZholError("UnknownSubsystem", f"{x.recipient} is not served here")
+        x.header = header
+
+
+class CheckEventFreshness:
+    """Issued-at within the skew; a delivery already handed over is acknowledged again.
+
+    Redeliveries reuse their message id on purpose (at-least-once), so instead of
+    the replay guard the inbox decides: seen means acknowledge, never hand over twice.
+    """
+
+    def __init__(self, clock: Clock, store: EventStore) -> None:
+        self._clock = clock
+        self._store = store
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None and x.trusted is not None
+        skew_ms = x.trusted.conf.tunables.clock_skew_s * 1000
+        check_clock_skew(x.header.issued_at_unix_ms, self._clock.now_ms(), skew_ms)
+        x.duplicate = await self._store.seen(x.header.message_id)
+
+
+class HandToSubscriber:
+    """Give the event to the subscribing IS (zhol.bus.v1.EventSink/Receive)."""
+
+    TIMEOUT_S = 10.0
+
+    def __init__(self, local: LocalConfStore, invoke, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+        self._local = local
+        self._invoke = invoke
+        self._clock = clock
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None and x.recipient is not None
+        if x.duplicate:
+            return
+        h = x.header
+        address = self._local.current().event_sink(x.recipient)
+        delivery = bus_pb2.EventDelivery(
+            event_id=h.event_id,
+            message_id=h.message_id,
+            topic=h.topic,
+            publisher=str(x.client),
+            subscriber=str(x.recipient),
+            data_subject=h.data_subject,
+            payload=x.message.body,
+            occurred_at_unix_ms=h.issued_at_unix_ms,
+        )
+        metadata = (
+            ("zhol-client", str(x.client)),
+            ("zhol-user-id", h.user_id),
+            ("zhol-purpose", h.purpose),
+            ("zhol-data-subject", h.data_subject),
+            ("zhol-message-id", h.message_id),
+        )
+        try:
+            answer = await self._invoke(
+                address, RECEIVE_PATH, delivery.SerializeToString(), metadata, self.TIMEOUT_S
+            )
+        except grpc.RpcError:
+            raise ZholError("ServiceFailed", "the subscribing IS is unreachable") from None
+        if answer.status_code != 0:
+            # The IS refused (an unknown person, say): the publisher retries, then dead-letters.
+            raise ZholError("ServiceFailed", f"the subscribing IS refused: {answer.status_code}")
+
+
+class RememberDelivery:
+    def __init__(self, store: EventStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None
+        if not x.duplicate:
+            h = x.header
+            await self._store.remember(
+                h.message_id, h.event_id, str(x.client), str(x.recipient), self._clock.now_ms()
+            )
+
+
+class SealAck:
+    def __init__(self, signer: Signer, gateway_id: GatewayId, clock: Clock) -> None:
+        self._signer = signer
+        self._gateway_pb = gateway_to_pb(gateway_id)
+        self._clock = clock
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None
+        h = x.header
+        header = bus_pb2.MessageHeader(
+            message_id=h.message_id,
+            protocol_version=1,
+            kind=bus_pb2.MESSAGE_KIND_RESPONSE,
+            client=h.client,
+            user_id=h.user_id,
+            purpose=h.purpose,
+            data_subject=h.data_subject,
+            issued_at_unix_ms=self._clock.now_ms(),
+            request_digest=x.request_digest,
+            sender_gateway=self._gateway_pb,
+            topic=h.topic,
+            event_id=h.event_id,
+            recipient=h.recipient,
+        )
+        x.response_issued_at_ms = header.issued_at_unix_ms
+        x.response, x.response_digest = seal(
+            self._signer, RESPONSE_TYPE, header.SerializeToString(), b""
+        )
+
+
+class LogDelivery:
+    """The event and our acknowledgement, logged before the acknowledgement leaves."""
+
+    def __init__(self, log: MessageLog) -> None:
+        self._log = log
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.header is not None and x.request is not None and x.response is not None
+        if x.duplicate:
+            return  # the first delivery's records are the evidence
+        h = x.header
+        records = exchange_records(
+            consumer_side=False,
+            message_id=h.message_id,
+            client=x.client,
+            service=f"{x.client}/{h.topic}",
+            data_subject=h.data_subject,
+            user_id=h.user_id,
+            purpose=h.purpose,
+            peer=x.peer,
+            request=LoggedMessage(x.request, x.request_digest, h.issued_at_unix_ms),
+            response=LoggedMessage(x.response, x.response_digest, x.response_issued_at_ms),
+            request_kind="event",
+        )
+        await self._log.append(records)

@@ -1,0 +1,213 @@
+"""Publish/subscribe through two gateways: durable, at least once, never handed over twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from cli.main import main as zhol
+from gateway.messagelog import list_records
+from tests.integration.bus_federation import Federation, error_code, start_federation
+from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.population.v1 import population_pb2
+
+PUBLISHER = "KZ/GOV/MJ/population"
+SUBSCRIBER = "KZ/GOV/MLSPP/pension"
+TOPIC = "zhol.population.v1.BirthRegistered"
+CHILD, MOTHER = "240101500010", "850314401236"
+
+
+@dataclass
+class Sink(bus_pb2_grpc.EventSinkServicer):
+    """The subscribing IS: records what it is handed; can be told to refuse."""
+
+    failures_left: int = 0
+    received: list[bus_pb2.EventDelivery] = field(default_factory=list)
+
+    async def Receive(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+        if self.failures_left:
+            self.failures_left -= 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "subscriber busy")
+        self.received.append(request)
+        return bus_pb2.EventAck()
+
+
+@dataclass
+class EventsFixture:
+    fed: Federation
+    sink: Sink
+    server: grpc.aio.Server
+
+
+@pytest_asyncio.fixture
+async def ev(tmp_path) -> AsyncIterator[EventsFixture]:  # type: ignore[no-untyped-def]
+    fed = await start_federation(tmp_path, persons=20)
+    sink = Sink()
+    server = grpc.aio.server()
+    bus_pb2_grpc.add_EventSinkServicer_to_server(sink, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    provider_dir = str(fed.layout.gateway(PROVIDER_GATEWAY))
+    consumer_dir = str(fed.layout.gateway(CONSUMER_GATEWAY))
+    assert zhol(["events", "subscribe", "--gateway", provider_dir, "--subscriber", SUBSCRIBER,
+                 "--topic", f"{PUBLISHER}/{TOPIC}"]) == 0  # fmt: skip
+    assert zhol(["events", "sink", "--gateway", consumer_dir, "--subsystem", SUBSCRIBER,
+                 "--address", f"127.0.0.1:{port}"]) == 0  # fmt: skip
+    yield EventsFixture(fed, sink, server)
+    await server.stop(0)
+    await fed.stop()
+
+
+def birth(event_id: str | None = None) -> bus_pb2.PublishRequest:
+    payload = population_pb2.BirthRegistered(child_iin=CHILD, mother_iin=MOTHER, act_id="B-1")
+    return bus_pb2.PublishRequest(
+        topic=TOPIC,
+        payload=payload.SerializeToString(),
+        data_subject=CHILD,
+        event_id=event_id or str(uuid.uuid4()),
+    )
+
+
+async def publish(
+    fed: Federation, request: bus_pb2.PublishRequest, client: str = PUBLISHER
+) -> bus_pb2.PublishResponse:
+    async with grpc.aio.insecure_channel(fed.is_address(PROVIDER_GATEWAY)) as channel:
+        call = channel.unary_unary(
+            "/zhol.bus.v1.Events/Publish",
+            request_serializer=bus_pb2.PublishRequest.SerializeToString,
+            response_deserializer=bus_pb2.PublishResponse.FromString,
+        )
+        metadata = (("zhol-client", client), ("zhol-user-id", "system"),
+                    ("zhol-purpose", "civil-status event notification"))  # fmt: skip
+        return await call(request, metadata=metadata, timeout=5)
+
+
+async def until(predicate, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def status(fed: Federation) -> dict:  # type: ignore[type-arg]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        zhol(["events", "status", "--gateway", str(fed.layout.gateway(PROVIDER_GATEWAY)), "--json"])
+    return json.loads(out.getvalue())
+
+
+async def test_an_event_reaches_the_subscriber_signed_and_logged_on_both(
+    ev: EventsFixture,
+) -> None:
+    answer = await publish(ev.fed, birth())
+    assert list(answer.subscribers) == [SUBSCRIBER]
+    await until(lambda: len(ev.sink.received) == 1)
+    got = ev.sink.received[0]
+    assert (got.topic, got.publisher, got.subscriber) == (TOPIC, PUBLISHER, SUBSCRIBER)
+    assert population_pb2.BirthRegistered.FromString(got.payload).child_iin == CHILD
+    await until(lambda: status(ev.fed)["delivered"] == 1)
+    for gateway_id, event_dir in ((PROVIDER_GATEWAY, "out"), (CONSUMER_GATEWAY, "in")):
+        records = list_records(
+            ev.fed.layout.gateway(gateway_id) / "messagelog.db", message_id=got.message_id
+        )
+        kinds = {(r["kind"], r["direction"]) for r in records}
+        assert ("event", event_dir) in kinds and len(kinds) == 2
+        assert all(r["data_subject"] == CHILD for r in records)
+
+
+async def test_publishing_the_same_event_twice_delivers_once(ev: EventsFixture) -> None:
+    request = birth()
+    await publish(ev.fed, request)
+    await publish(ev.fed, request)
+    await until(lambda: status(ev.fed)["delivered"] == 1)
+    await asyncio.sleep(0.3)
+    assert len(ev.sink.received) == 1
+
+
+async def test_a_refusing_subscriber_is_retried_until_it_accepts(ev: EventsFixture) -> None:
+    ev.sink.failures_left = 2
+    await publish(ev.fed, birth())
+    await until(lambda: status(ev.fed)["delivered"] == 1)
+    assert len(ev.sink.received) == 1
+
+
+async def test_outbox_survives_a_restart_of_both_gateways(ev: EventsFixture) -> None:
+    fed = ev.fed
+    await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
+    await publish(fed, birth())
+    await until(lambda: status(fed)["retrying"] == 1)
+    await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+    await fed.start_gateway(PROVIDER_GATEWAY)
+    await fed.start_gateway(CONSUMER_GATEWAY)
+    fed.provider.deliveries.notify()
+    await until(lambda: status(fed)["delivered"] == 1, seconds=15)
+    assert len(ev.sink.received) == 1
+
+
+async def test_dead_letters_are_listed_and_retried(ev: EventsFixture) -> None:
+    ev.sink.failures_left = 10_000
+    fed = ev.fed
+    fed.provider.deliveries._max_attempts = 2  # noqa: SLF001 - keep the test short
+    await publish(fed, birth())
+    await until(lambda: status(fed)["dead"] == 1, seconds=15)
+    dead = status(fed)["dead_letters"][0]
+    assert dead["subscriber"] == SUBSCRIBER and dead["last_error"].endswith("ServiceFailed")
+    ev.sink.failures_left = 0
+    gateway_dir = str(fed.layout.gateway(PROVIDER_GATEWAY))
+    assert zhol(["events", "retry", "--gateway", gateway_dir]) == 0
+    fed.provider.deliveries.notify()
+    await until(lambda: status(fed)["delivered"] == 1)
+    assert len(ev.sink.received) == 1
+
+
+async def test_a_topic_the_publisher_does_not_own_is_refused(ev: EventsFixture) -> None:
+    request = birth()
+    request.topic = "zhol.population.v1.NothingHappened"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await publish(ev.fed, request)
+    assert error_code(caught.value) == "Server.ClientProxy.UnknownTopic"
+    assert status(ev.fed)["pending"] == 0
+
+
+@pytest.mark.parametrize("field_name,value", [("event_id", "not-a-uuid"), ("data_subject", "1")])
+async def test_malformed_publications_are_refused(
+    ev: EventsFixture, field_name: str, value: str
+) -> None:
+    request = birth()
+    setattr(request, field_name, value)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await publish(ev.fed, request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert status(ev.fed)["pending"] + status(ev.fed)["delivered"] == 0
+
+
+async def test_only_the_subsystems_of_this_gateway_may_publish(ev: EventsFixture) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await publish(ev.fed, birth(), client=SUBSCRIBER)
+    assert error_code(caught.value) == "Client.UnknownClient"
+
+
+def test_subscriptions_are_listed_and_withdrawn(ev: EventsFixture) -> None:
+    gateway_dir = str(ev.fed.layout.gateway(PROVIDER_GATEWAY))
+
+    def listed() -> list[dict[str, str]]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert zhol(["events", "subscriptions", "--gateway", gateway_dir, "--json"]) == 0
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    assert listed() == [{"publisher": PUBLISHER, "topic": TOPIC, "subscriber": SUBSCRIBER}]
+    assert zhol(["events", "unsubscribe", "--gateway", gateway_dir, "--subscriber", SUBSCRIBER,
+                 "--topic", f"{PUBLISHER}/{TOPIC}"]) == 0  # fmt: skip
+    assert listed() == []
