@@ -6,9 +6,12 @@ build the same federation the same way; only how components are started differs.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import socket
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,32 +44,104 @@ class GatewaySpec:
 
 @dataclass(frozen=True, slots=True)
 class SubsystemSpec:
+    """One agency system: what it offers, publishes, receives and may call."""
+
     id: str
     gateway: str
     services: tuple[str, ...]  # gRPC services its IS offers through the bus
     adapter: str  # which adapter implements it ("" = consumer only)
     topics: tuple[str, ...] = ()  # event topics it publishes
+    subscribes: tuple[str, ...] = ()  # "publisher/topic" it receives
+    calls: tuple[str, ...] = ()  # "provider/service/Method" it may call
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(m for service in self.services for m in service_methods(service))
+
+
+def service_methods(grpc_service: str) -> tuple[str, ...]:
+    """Method names of a gRPC service, from its generated descriptor."""
+    package, _, name = grpc_service.rpartition(".")
+    agency = package.split(".")[1]
+    module = importlib.import_module(f"zhol.{agency}.v1.{agency}_pb2")
+    return tuple(m.name for m in module.DESCRIPTOR.services_by_name[name].methods)
+
+
+def _reads(provider: str, service: str, methods: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{provider}/{service}/{m}" for m in methods)
+
+
+POPULATION = "KZ/GOV/MJ/population"
+PENSION = "KZ/GOV/MLSPP/pension"
+HEALTH = "KZ/GOV/MOH/health"
+EDUCATION = "KZ/GOV/MES/education"
+_BIRTH, _DEATH, _ADDRESS = (f"{POPULATION}/{t}" for t in POPULATION_TOPICS)
 
 GATEWAYS = (
     GatewaySpec("KZ/GOV/MJ/gw1", "Ministry of Justice", "mj-gw1"),
     GatewaySpec("KZ/GOV/MLSPP/gw1", "Ministry of Labour and Social Protection", "mlspp-gw1"),
+    GatewaySpec("KZ/GOV/MOH/gw1", "Ministry of Health", "moh-gw1"),
+    GatewaySpec("KZ/GOV/MES/gw1", "Ministry of Education and Science", "mes-gw1"),
 )
 SUBSYSTEMS = (
     SubsystemSpec(
-        "KZ/GOV/MJ/population",
-        "KZ/GOV/MJ/gw1",
-        (POPULATION_SERVICE,),
-        "population",
-        POPULATION_TOPICS,
+        POPULATION, "KZ/GOV/MJ/gw1", (POPULATION_SERVICE,), "population", POPULATION_TOPICS
     ),
-    SubsystemSpec("KZ/GOV/MLSPP/pension", "KZ/GOV/MLSPP/gw1", (), ""),
+    SubsystemSpec(
+        PENSION,
+        "KZ/GOV/MLSPP/gw1",
+        ("zhol.pension.v1.PensionRegistry",),
+        "pension",
+        (
+            "zhol.pension.v1.BenefitAssigned",
+            "zhol.pension.v1.PensionAssigned",
+            "zhol.pension.v1.PaymentsStopped",
+        ),
+        (_BIRTH, _DEATH, f"{HEALTH}/zhol.health.v1.DisabilityEstablished"),
+        _reads(POPULATION, POPULATION_SERVICE, POPULATION_READ_METHODS),
+    ),
+    SubsystemSpec(
+        HEALTH,
+        "KZ/GOV/MOH/gw1",
+        ("zhol.health.v1.HealthRegistry",),
+        "health",
+        (
+            "zhol.health.v1.DisabilityEstablished",
+            "zhol.health.v1.ClinicAttached",
+            "zhol.health.v1.AttachmentClosed",
+        ),
+        (_BIRTH, _DEATH, _ADDRESS),
+        _reads(POPULATION, POPULATION_SERVICE, ("GetPerson", "GetAddress", "GetFamily"))
+        + _reads(PENSION, "zhol.pension.v1.PensionRegistry", ("IsInsuredByContributions",)),
+    ),
+    SubsystemSpec(
+        EDUCATION,
+        "KZ/GOV/MES/gw1",
+        ("zhol.education.v1.EducationRegistry",),
+        "education",
+        (
+            "zhol.education.v1.QueuedForKindergarten",
+            "zhol.education.v1.QueueEntryMoved",
+            "zhol.education.v1.EnrolledInSchool",
+        ),
+        (_BIRTH, _DEATH, _ADDRESS),
+        _reads(POPULATION, POPULATION_SERVICE, ("GetPerson", "GetAddress", "GetFamily")),
+    ),
 )
-# (client, provider service or method): pension may read the population registry.
-RIGHTS = tuple(
-    ("KZ/GOV/MLSPP/pension", f"KZ/GOV/MJ/population/{POPULATION_SERVICE}/{method}")
-    for method in POPULATION_READ_METHODS
-)
+# The bus of issue 2: population and the pension system reading it.
+CORE_AGENCIES = ("population", "pension")
+ALL_AGENCIES = tuple(s.adapter for s in SUBSYSTEMS)
+# (client, provider method) pairs every provider gateway grants.
+RIGHTS = tuple((s.id, target) for s in SUBSYSTEMS for target in s.calls)
+
+
+def subsystems_of(agencies: Sequence[str]) -> tuple[SubsystemSpec, ...]:
+    return tuple(s for s in SUBSYSTEMS if s.adapter in agencies)
+
+
+def gateways_of(agencies: Sequence[str]) -> tuple[GatewaySpec, ...]:
+    ids = {s.gateway for s in subsystems_of(agencies)}
+    return tuple(g for g in GATEWAYS if g.id in ids)
 
 
 def free_port() -> int:
@@ -79,31 +154,53 @@ def free_port() -> int:
 class Ports:
     host: str
     registry: int
-    population: int
+    adapters: dict[str, int]
     gateway_is: dict[str, int]
     gateway_peer: dict[str, int]
+
+    @property
+    def population(self) -> int:
+        return self.adapters["population"]
 
     @classmethod
     def choose(cls, host: str = "127.0.0.1") -> Ports:
         return cls(
             host=host,
             registry=free_port(),
-            population=free_port(),
+            adapters={s.adapter: free_port() for s in SUBSYSTEMS},
             gateway_is={g.id: free_port() for g in GATEWAYS},
             gateway_peer={g.id: free_port() for g in GATEWAYS},
         )
 
     @classmethod
     def load_or_choose(cls, path: Path, host: str = "127.0.0.1") -> Ports:
-        """Reuse the ports of an earlier run (the registry knows the gateways by them)."""
+        """Reuse the ports of an earlier run (the registry knows the gateways by them).
+
+        Components added since that run get new ports; the rest keep theirs.
+        """
+        fresh = cls.choose(host)
         if path.exists():
-            return cls(**json.loads(path.read_text()))
-        ports = cls.choose(host)
-        path.write_text(json.dumps(asdict(ports), indent=2))
-        return ports
+            saved = json.loads(path.read_text())
+            if "population" in saved:  # the layout of the first, two-agency demo
+                saved["adapters"] = {"population": saved.pop("population")}
+            fresh = cls(
+                host=saved.get("host", host),
+                registry=saved["registry"],
+                adapters={**fresh.adapters, **saved["adapters"]},
+                gateway_is={**fresh.gateway_is, **saved["gateway_is"]},
+                gateway_peer={**fresh.gateway_peer, **saved["gateway_peer"]},
+            )
+        path.write_text(json.dumps(asdict(fresh), indent=2))
+        return fresh
 
     def address(self, port: int) -> str:
         return f"{self.host}:{port}"
+
+    def adapter_address(self, name: str) -> str:
+        return self.address(self.adapters[name])
+
+    def is_address(self, gateway_id: str) -> str:
+        return self.address(self.gateway_is[gateway_id])
 
 
 @dataclass(frozen=True)
@@ -124,9 +221,12 @@ class Layout:
         spec = next(g for g in GATEWAYS if g.id == gateway_id)
         return self.root / "gateways" / spec.dir_name
 
+    def adapter_db(self, name: str) -> Path:
+        return self.root / "adapters" / name / f"{name}.db"
+
     @property
     def population_db(self) -> Path:
-        return self.root / "adapters" / "population" / "population.db"
+        return self.adapter_db("population")
 
     @property
     def ports_file(self) -> Path:
@@ -146,14 +246,17 @@ def init_registry_dir(layout: Layout) -> None:
     init_registry(layout.registry, INSTANCE, auto_approve=True)
 
 
-async def provision_gateways(layout: Layout, ports: Ports) -> None:
-    """Register both gateways, their subsystems and services, and the access rights.
+async def provision_gateways(
+    layout: Layout, ports: Ports, agencies: Sequence[str] = ALL_AGENCIES
+) -> None:
+    """Register the agencies' gateways, subsystems, services, topics, rights and sinks.
 
     Needs the registry running at ports.registry. Idempotent, so a second demo
     run on the same directory only refreshes the local service addresses.
     """
     registry = ports.address(ports.registry)
-    for spec in GATEWAYS:
+    subsystems = subsystems_of(agencies)
+    for spec in gateways_of(agencies):
         await init_gateway(
             layout.gateway(spec.id),
             GatewayId.parse(spec.id),
@@ -161,11 +264,11 @@ async def provision_gateways(layout: Layout, ports: Ports) -> None:
             layout.anchor,
             ports.address(ports.gateway_peer[spec.id]),
             member_name=spec.member_name,
-            is_listen=ports.address(ports.gateway_is[spec.id]),
+            is_listen=ports.is_address(spec.id),
         )
-    for sub in SUBSYSTEMS:
+    for sub in subsystems:
         offers = [
-            ServiceOffer(service, POPULATION_METHODS, ports.address(ports.population))
+            ServiceOffer(service, service_methods(service), ports.adapter_address(sub.adapter))
             for service in sub.services
         ]
         await register_subsystem(
@@ -176,17 +279,37 @@ async def provision_gateways(layout: Layout, ports: Ports) -> None:
             offers,
             topics=sub.topics,
         )
-    for client, target in RIGHTS:
-        provider = "/".join(target.split("/")[:4])
-        gateway = next(s.gateway for s in SUBSYSTEMS if s.id == provider)
-        local = LocalConfStore(layout.gateway(gateway) / "local.db")
-        try:
-            local.allow(SubsystemId.parse(client), target, SystemClock().now_ms())
-        finally:
-            local.close()
+    now = SystemClock().now_ms()
+    by_id = {s.id: s for s in subsystems}
+    for sub in subsystems:
+        client = SubsystemId.parse(sub.id)
+        for target in sub.calls:
+            provider = by_id.get("/".join(target.split("/")[:4]))
+            if provider is not None:
+                with _local(layout, provider.gateway) as local:
+                    local.allow(client, target, now)
+        for subscription in sub.subscribes:
+            publisher = by_id.get("/".join(subscription.split("/")[:4]))
+            if publisher is not None:
+                with _local(layout, publisher.gateway) as local:
+                    local.allow_topic(client, subscription, now)
+        if sub.subscribes:
+            with _local(layout, sub.gateway) as local:
+                local.set_event_sink(client, ports.adapter_address(sub.adapter))
 
 
-def write_federation_json(layout: Layout, ports: Ports) -> dict[str, object]:
+@contextlib.contextmanager
+def _local(layout: Layout, gateway_id: str) -> Iterator[LocalConfStore]:
+    local = LocalConfStore(layout.gateway(gateway_id) / "local.db")
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+def write_federation_json(
+    layout: Layout, ports: Ports, agencies: Sequence[str] = ALL_AGENCIES
+) -> dict[str, object]:
     """federation.json: what an IS developer in any language needs to find the bus."""
     document = {
         "instance": INSTANCE,
@@ -200,7 +323,7 @@ def write_federation_json(layout: Layout, ports: Ports) -> dict[str, object]:
                 "peer_address": ports.address(ports.gateway_peer[spec.id]),
                 "data_dir": str(layout.gateway(spec.id).resolve()),
             }
-            for spec in GATEWAYS
+            for spec in gateways_of(agencies)
         ],
         "subsystems": [
             {
@@ -209,12 +332,16 @@ def write_federation_json(layout: Layout, ports: Ports) -> dict[str, object]:
                 "services": [
                     f"{sub.id}/{service}/{method}"
                     for service in sub.services
-                    for method in POPULATION_METHODS
+                    for method in service_methods(service)
                 ],
+                "topics": list(sub.topics),
             }
-            for sub in SUBSYSTEMS
+            for sub in subsystems_of(agencies)
         ],
-        "adapters": {"population": {"address": ports.address(ports.population)}},
+        "adapters": {
+            sub.adapter: {"address": ports.adapter_address(sub.adapter), "subsystem": sub.id}
+            for sub in subsystems_of(agencies)
+        },
     }
     tmp = layout.federation_json.with_suffix(".tmp")
     tmp.write_text(json.dumps(document, indent=2) + "\n")

@@ -19,7 +19,7 @@ def _invalid(kind: str, text: str) -> ZholError:
 
 def _parts(kind: str, text: str, count: int) -> list[str]:
     parts = text.split("/")
-    if len(parts) != count or not all(_CODE.match(p) for p in parts):
+    if len(parts) != count or not all(_CODE.fullmatch(p) for p in parts):
         raise _invalid(kind, text)
     return parts
 
@@ -91,7 +91,7 @@ class ServiceId:
 
     @classmethod
     def of(cls, subsystem: SubsystemId, grpc_service: str, method: str) -> ServiceId:
-        if not _GRPC_SERVICE.match(grpc_service) or not _METHOD.match(method):
+        if not _GRPC_SERVICE.fullmatch(grpc_service) or not _METHOD.fullmatch(method):
             raise _invalid("service", f"{subsystem}/{grpc_service}/{method}")
         return cls(subsystem, grpc_service, method)
 
@@ -110,8 +110,8 @@ def parse_grpc_path(path: str) -> tuple[str, str]:
     if (
         len(parts) != 3
         or parts[0] != ""
-        or not _GRPC_SERVICE.match(parts[1])
-        or not _METHOD.match(parts[2])
+        or not _GRPC_SERVICE.fullmatch(parts[1])
+        or not _METHOD.fullmatch(parts[2])
     ):
         raise _invalid("gRPC method", path)
     return parts[1], parts[2]

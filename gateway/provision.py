@@ -6,6 +6,7 @@ requests (which prove possession) go to the registry.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -136,7 +137,11 @@ async def register_subsystem(
             for t in dict.fromkeys(topic_names)
         ],
     )
-    await _registered(data_dir, f"subsystem:{subsystem}", registry_address, request, timeout_s)
+    # Keyed by content: the same request is not submitted twice, a changed one
+    # (a service or topic added since) is.
+    digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()[:16]
+    key = f"subsystem:{subsystem}:{digest}"
+    await _registered(data_dir, key, registry_address, request, timeout_s)
     local = LocalConfStore(data_dir / "local.db")
     try:
         for offer in offers:

@@ -41,6 +41,10 @@ def add_parser(subparsers: Any) -> None:
     serve.add_argument("--db", type=Path, help="the seeded SQLite file")
     serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:0, an ephemeral port)")
     serve.add_argument("--port-file", type=Path, help="write the bound port to this file")
+    serve.add_argument(
+        "--gateway", metavar="HOST:PORT",
+        help="our gateway's IS side, to publish the registry's events (default: off)",
+    )
     serve.add_argument("--config", type=Path, help="TOML settings (ZHOL_POPULATION_* override)")
     serve.set_defaults(func=serve_command)
 
@@ -69,7 +73,12 @@ def seed_command(args: argparse.Namespace) -> int:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    overrides = {"db_path": args.db, "listen": args.listen, "port_file": args.port_file}
+    overrides = {
+        "db_path": args.db,
+        "listen": args.listen,
+        "port_file": args.port_file,
+        "gateway_address": args.gateway,
+    }
     if args.config is not None and not args.config.is_file():
         print(f"error: no settings file {args.config}", file=sys.stderr)
         return EXIT_USAGE

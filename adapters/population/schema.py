@@ -14,12 +14,16 @@ several times slower, which a bulk load of millions of rows notices.
   mother->child 'child', ...), so a person's family is one index range.
 - civil_acts: birth, death and marriage acts; ``iin`` is the subject (child, deceased,
   husband), ``related_iin`` the other party (mother, -, wife), ``details`` JSON.
+- bus_outbox: events to publish (BirthRegistered, DeathRegistered, AddressChanged),
+  written in the transaction of the act they announce (adapters/bus/outbox.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 
 SCHEMA_VERSION = 1
 
@@ -72,6 +76,7 @@ TABLES: tuple[str, ...] = (
         details       TEXT NOT NULL DEFAULT '{}'
     )
     """,
+    OUTBOX_SCHEMA,
 )
 
 INDEXES: tuple[str, ...] = (
@@ -80,6 +85,7 @@ INDEXES: tuple[str, ...] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS family_links_by_iin "
     "ON family_links (iin, relative_iin)",
     "CREATE INDEX IF NOT EXISTS civil_acts_by_iin ON civil_acts (iin, kind)",
+    OUTBOX_INDEX,
 )
 
 TABLE_NAMES: tuple[str, ...] = ("persons", "addresses", "family_links", "civil_acts")

@@ -6,6 +6,11 @@ or SIGINT, then stops accepting calls, lets running ones finish within
 ``grace_seconds`` and closes the database. With ``port_file`` set, the bound port is
 written there (atomically) once the server accepts calls, so a launcher can use an
 ephemeral port (``listen = "127.0.0.1:0"``); the file is removed on shutdown.
+
+With ``gateway_address`` set (our gateway's IS-facing side, HOST:PORT), an
+``OutboxPublisher`` publishes the registry's events (BirthRegistered, DeathRegistered,
+AddressChanged) through it as ``subsystem``, and is woken after every such write. With
+it empty the events stay in the outbox until the registry runs connected to the bus.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any
 
 import grpc
 
+from adapters.bus.client import BusClient, BusIdentity
+from adapters.bus.outbox import OutboxPublisher
 from adapters.population.service import PopulationRegistryServicer
 from core.clock import Clock, SystemClock
 from core.settings import load_settings
@@ -29,6 +36,7 @@ from zhol.population.v1 import population_pb2_grpc as pb_grpc
 
 ENV_PREFIX = "ZHOL_POPULATION_"
 SUBSYSTEM = "KZ/GOV/MJ/population"
+EVENT_PURPOSE = "civil-status event notification"
 
 log = logging.getLogger("zhol.adapters.population")
 
@@ -40,11 +48,21 @@ class PopulationSettings:
     port_file: Path | None = None
     grace_seconds: float = 5.0
     max_message_bytes: int = 4 * 1024 * 1024
+    gateway_address: str = ""  # our gateway's IS side; "" = not connected to the bus
+    subsystem: str = SUBSYSTEM
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"listen must be HOST:PORT, got {self.listen!r}")
+        if self.gateway_address:
+            host, sep, port = self.gateway_address.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(
+                    f"gateway_address must be HOST:PORT, got {self.gateway_address!r}"
+                )
+        if not self.subsystem.strip():
+            raise ValueError("subsystem is required")
         if self.grace_seconds < 0:
             raise ValueError("grace_seconds must not be negative")
         if self.max_message_bytes <= 0:
@@ -75,6 +93,8 @@ class PopulationServer:
     port: int
     settings: PopulationSettings
     servicer: PopulationRegistryServicer
+    publisher: OutboxPublisher | None = None
+    bus: BusClient | None = None
 
     @property
     def address(self) -> str:
@@ -84,6 +104,7 @@ class PopulationServer:
         try:
             await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         finally:
+            await _stop_bus(self.publisher, self.bus)
             self.servicer.close()
             if self.settings.port_file is not None:
                 with contextlib.suppress(FileNotFoundError):
@@ -92,7 +113,21 @@ class PopulationServer:
 
 async def serve(settings: PopulationSettings, *, clock: Clock | None = None) -> PopulationServer:
     """Start serving ``settings.db_path`` (which must exist: seed it first)."""
-    servicer = PopulationRegistryServicer.open(settings.db_path, clock or SystemClock())
+    clock = clock or SystemClock()
+    servicer = PopulationRegistryServicer.open(settings.db_path, clock)
+    bus: BusClient | None = None
+    publisher: OutboxPublisher | None = None
+    if settings.gateway_address:
+        try:
+            bus = BusClient(BusIdentity(settings.gateway_address, settings.subsystem))
+            publisher = OutboxPublisher(
+                settings.db_path, bus, purpose=EVENT_PURPOSE, clock=clock
+            )
+        except BaseException:
+            await _stop_bus(publisher, bus)
+            servicer.close()
+            raise
+        servicer.on_event = publisher.notify
     limit = settings.max_message_bytes
     server = grpc.aio.server(
         options=[
@@ -111,10 +146,17 @@ async def serve(settings: PopulationSettings, *, clock: Clock | None = None) -> 
             _write_port_file(settings.port_file, port)
     except BaseException:
         await server.stop(None)
+        await _stop_bus(publisher, bus)
         servicer.close()
         raise
-    log.info("population registry serving", extra={"subsystem": SUBSYSTEM, "port": port})
-    return PopulationServer(server, port, settings, servicer)
+    if publisher is not None:
+        publisher.start()
+    log.info(
+        "population registry serving",
+        extra={"subsystem": settings.subsystem, "port": port,
+               "gateway": settings.gateway_address or None},
+    )
+    return PopulationServer(server, port, settings, servicer, publisher, bus)
 
 
 def run(settings: PopulationSettings, *, clock: Clock | None = None) -> int:
@@ -124,7 +166,10 @@ def run(settings: PopulationSettings, *, clock: Clock | None = None) -> int:
 
 async def _run(settings: PopulationSettings, clock: Clock | None) -> int:
     running = await serve(settings, clock=clock)
-    print(f"population registry ({SUBSYSTEM}) listening on {running.address}", flush=True)
+    print(
+        f"population registry ({settings.subsystem}) listening on {running.address}",
+        flush=True,
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -137,6 +182,15 @@ async def _run(settings: PopulationSettings, clock: Clock | None) -> int:
             loop.remove_signal_handler(signum)
         await running.stop()
     return 0
+
+
+async def _stop_bus(publisher: OutboxPublisher | None, bus: BusClient | None) -> None:
+    try:
+        if publisher is not None:
+            await publisher.stop()
+    finally:
+        if bus is not None:
+            await bus.close()
 
 
 def _write_port_file(path: Path, port: int) -> None:

@@ -18,7 +18,10 @@ IS itself, so failures are plain gRPC statuses, never ``zhol-error`` trailers:
 Point reads (GetPerson, GetAddress, GetFamily) and ListPersons run directly on the
 event loop against a query-only connection: a primary-key lookup takes tens of
 microseconds, far less than handing it to a thread. Writes run one at a time on a
-dedicated writer thread with its own connection, off the loop.
+dedicated writer thread with its own connection, off the loop. A write that registers
+a birth, a death or an address change enqueues its event in the same transaction; after
+it commits, ``on_event`` (the outbox publisher's ``notify``) is called so the event is
+published at once.
 """
 
 from __future__ import annotations
@@ -74,20 +77,29 @@ _SEX_FROM_PB = {pb.SEX_MALE: Sex.MALE, pb.SEX_FEMALE: Sex.FEMALE}
 class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
     """Serves one population database: ``reader`` on the loop, ``writer`` on its thread."""
 
-    def __init__(self, reader: PopulationStore, writer: PopulationStore) -> None:
+    def __init__(
+        self,
+        reader: PopulationStore,
+        writer: PopulationStore,
+        *,
+        on_event: Callable[[], None] | None = None,
+    ) -> None:
         self._reader = reader
         self._writer = writer
+        self.on_event = on_event  # called on the loop after each committed write
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="population-writer")
 
     @classmethod
-    def open(cls, db_path: Path, clock: Clock) -> PopulationRegistryServicer:
+    def open(
+        cls, db_path: Path, clock: Clock, *, on_event: Callable[[], None] | None = None
+    ) -> PopulationRegistryServicer:
         writer = PopulationStore.open(db_path, clock)
         try:
             reader = PopulationStore.open(db_path, clock, read_only=True)
         except BaseException:
             writer.close()
             raise
-        return cls(reader, writer)
+        return cls(reader, writer, on_event=on_event)
 
     def close(self) -> None:
         """Wait for a running write, then close both connections."""
@@ -182,8 +194,12 @@ class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
             await _abort(context, exc)
 
     async def _write(self, operation: Callable[..., T], *args: object) -> T:
+        """Run a write on the writer thread; it enqueued an event when it succeeded."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writes, operation, *args)
+        result = await loop.run_in_executor(self._writes, operation, *args)
+        if self.on_event is not None:
+            self.on_event()
+        return result
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:

@@ -5,6 +5,11 @@ at a time. Reads are single statements (each sees one committed snapshot); every
 write is one ``BEGIN IMMEDIATE`` transaction that validates inside the transaction
 and rolls back on any failure, so a refused request changes nothing. Failures are the
 ``RegistryError`` subclasses of ``model`` (the table there says which is which).
+
+Each registered birth, death and address change also enqueues its event
+(``zhol.population.v1.BirthRegistered``, ``DeathRegistered``, ``AddressChanged``) in the
+bus outbox inside the same transaction: the event exists exactly when the act does.
+Events carry identifiers and dates only; subscribers read the rest through the bus.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from google.protobuf.message import Message
+
+from adapters.bus.outbox import enqueue_event
 from adapters.population import schema
 from adapters.population.model import (
     CITIZENSHIP_KZ,
@@ -43,6 +51,7 @@ from adapters.population.model import (
 from core.clock import Clock
 from core.errors import ZholError
 from core.iin import Iin, make_iin
+from zhol.population.v1 import population_pb2 as events
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -198,6 +207,16 @@ class PopulationStore:
                 "birth_date": birth.birth_date.isoformat(),
             }
             act = self._insert_act(ActKind.BIRTH, child_iin, birth.mother, today, details)
+            self._enqueue(
+                events.BirthRegistered(
+                    child_iin=child_iin.value,
+                    mother_iin=birth.mother.value,
+                    father_iin=birth.father.value if birth.father else "",
+                    birth_date=_date_pb(birth.birth_date),
+                    act_id=act.act_id,
+                ),
+                child_iin,
+            )
         child = Person(
             child_iin, last_name, first_name, patronymic, birth.sex, birth.birth_date,
             CITIZENSHIP_KZ, None, address,
@@ -220,7 +239,14 @@ class PopulationStore:
                 (death_date.isoformat(), iin.value),
             )
             details = {"death_date": death_date.isoformat()}
-            return self._insert_act(ActKind.DEATH, iin, None, today, details)
+            act = self._insert_act(ActKind.DEATH, iin, None, today, details)
+            self._enqueue(
+                events.DeathRegistered(
+                    iin=iin.value, death_date=_date_pb(death_date), act_id=act.act_id
+                ),
+                iin,
+            )
+            return act
 
     def change_address(self, iin: Iin, change: AddressChange) -> Address:
         """Register a new current address; the old one stays in the history, ended."""
@@ -251,6 +277,7 @@ class PopulationStore:
                 (since.isoformat(), iin.value),
             )
             self._insert_address(iin, address)
+            self._enqueue(events.AddressChanged(iin=iin.value, changed_on=_date_pb(since)), iin)
         return address
 
     # -- helpers -----------------------------------------------------------------------
@@ -269,6 +296,13 @@ class PopulationStore:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+
+    def _enqueue(self, event: Message, subject: Iin) -> None:
+        """Store ``event`` in the outbox, inside the running write transaction."""
+        enqueue_event(
+            self._conn, event.DESCRIPTOR.full_name, event,
+            data_subject=subject.value, occurred_at_ms=self._clock.now_ms(),
+        )
 
     def _require_person(self, iin: Iin) -> None:
         row = self._conn.execute("SELECT 1 FROM persons WHERE iin = ?", (iin.value,)).fetchone()
@@ -376,6 +410,10 @@ def _address(row: tuple) -> Address:
         region, district, locality, street, building, apartment,
         dt.date.fromisoformat(registered_on),
     )
+
+
+def _date_pb(date: dt.date) -> events.Date:
+    return events.Date(year=date.year, month=date.month, day=date.day)
 
 
 def _replace_date(address: Address, registered_on: dt.date) -> Address:

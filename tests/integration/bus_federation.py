@@ -15,7 +15,13 @@ import grpc
 from adapters.population.seed import seed_database
 from adapters.population.server import PopulationServer, PopulationSettings, serve
 from cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.federation import Layout, Ports, init_registry_dir, provision_gateways
+from cli.federation import (
+    CORE_AGENCIES,
+    Layout,
+    Ports,
+    init_registry_dir,
+    provision_gateways,
+)
 from core.grpcerr import ERROR_KEY, trailer_value
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import load_gateway_settings
@@ -71,7 +77,9 @@ class Federation:
         await self.registry.stop(0)
 
 
-async def start_federation(root: Path, persons: int = 200) -> Federation:
+async def start_federation(
+    root: Path, persons: int = 200, agencies: tuple[str, ...] = CORE_AGENCIES
+) -> Federation:
     layout = Layout(root)
     init_registry_dir(layout)
     ports = Ports.choose()
@@ -88,7 +96,7 @@ async def start_federation(root: Path, persons: int = 200) -> Federation:
     population = await serve(
         PopulationSettings(db_path=layout.population_db, listen=ports.address(ports.population))
     )
-    await provision_gateways(layout, ports)
+    await provision_gateways(layout, ports, agencies)
     federation = Federation(layout, ports, registry, population, {})
     for gateway_id in (PROVIDER_GATEWAY, CONSUMER_GATEWAY):
         await federation.start_gateway(gateway_id)
