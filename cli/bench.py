@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 
 from cli.demo import CONSUMER_GATEWAY, call_metadata, start_federation
-from cli.federation import GATEWAYS, Layout
+from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, gateways_of
 from cli.processes import Supervisor, cpu_seconds, rss_peak_mb
 from zhol.population.v1 import population_pb2
 
@@ -183,7 +183,8 @@ def run_bench(args: argparse.Namespace) -> int:
             cpu = CpuMeter(pids)
             result = asyncio.run(measure(direct_address, bus_address, args, cpu))
             result["gateway_peak_rss_mb"] = {
-                spec.id: round(rss_peak_mb(supervisor.pid(spec.dir_name)), 1) for spec in GATEWAYS
+                spec.id: round(rss_peak_mb(supervisor.pid(spec.dir_name)), 1)
+                for spec in _path_gateways()
             }
             result["machine"] = _machine()
     if args.json:
@@ -195,7 +196,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _gateway_names() -> list[str]:
-    return [spec.dir_name for spec in GATEWAYS]
+    return [spec.dir_name for spec in _path_gateways()]
+
+
+def _path_gateways() -> tuple[GatewaySpec, ...]:
+    """The two gateways a GetPerson call crosses: the pension and the population one."""
+    return gateways_of(CORE_AGENCIES)
 
 
 def _machine() -> str:

@@ -11,22 +11,27 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
 
 from cli.federation import (
-    GATEWAYS,
+    ALL_AGENCIES,
     Layout,
     Ports,
+    gateways_of,
     init_registry_dir,
     provision_gateways,
+    subsystems_of,
     write_federation_json,
 )
 from cli.processes import Supervisor, wait_for_port
 from gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
+# The agencies `zhol demo` runs.
+DEMO_AGENCIES = ALL_AGENCIES
 CLIENT = "KZ/GOV/MLSPP/pension"
 CONSUMER_GATEWAY = "KZ/GOV/MLSPP/gw1"
 PROVIDER_GATEWAY = "KZ/GOV/MJ/gw1"
@@ -41,57 +46,51 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=run_demo)
 
 
-def start_federation(layout: Layout, host: str, persons: int, supervisor: Supervisor) -> Ports:
+def seed_command(name: str, layout: Layout, persons: int) -> list[str]:
+    """Population is seeded with synthetic citizens; the other agencies' seeds build on it."""
+    db = str(layout.adapter_db(name))
+    if name == "population":
+        return ["adapter", name, "seed", "--db", db, "--count", str(persons)]
+    return ["adapter", name, "seed", "--db", db, "--population-db", str(layout.population_db)]
+
+
+def start_federation(
+    layout: Layout,
+    host: str,
+    persons: int,
+    supervisor: Supervisor,
+    agencies: Sequence[str] = DEMO_AGENCIES,
+) -> Ports:
     """Provision (or reuse) everything in layout and start each component as a process."""
     init_registry_dir(layout)
     ports = Ports.load_or_choose(layout.ports_file, host)
-    supervisor.start(
-        "registry",
-        [
-            "registry",
-            "serve",
-            "--dir",
-            str(layout.registry),
-            "--listen",
-            ports.address(ports.registry),
-        ],
-    )
-    if not layout.population_db.exists():
-        layout.population_db.parent.mkdir(parents=True, exist_ok=True)
-        supervisor.start(
-            "population-seed",
-            [
-                "adapter",
-                "population",
-                "seed",
-                "--db",
-                str(layout.population_db),
-                "--count",
-                str(persons),
-            ],
-        )
-        seed = supervisor.processes.pop("population-seed")
-        if seed.wait() != 0:
-            raise RuntimeError(f"seeding failed; see {layout.logs}/population-seed.log")
-    supervisor.start(
-        "population",
-        [
-            "adapter",
-            "population",
-            "serve",
-            "--db",
-            str(layout.population_db),
-            "--listen",
-            ports.address(ports.population),
-        ],
-    )
+    registry_args = ["registry", "serve", "--dir", str(layout.registry)]
+    supervisor.start("registry", [*registry_args, "--listen", ports.address(ports.registry)])
+    for name in agencies:  # population first: the others' seeds read it
+        if not layout.adapter_db(name).exists():
+            layout.adapter_db(name).parent.mkdir(parents=True, exist_ok=True)
+            supervisor.start(f"{name}-seed", seed_command(name, layout, persons))
+            if supervisor.processes.pop(f"{name}-seed").wait() != 0:
+                raise RuntimeError(f"seeding failed; see {layout.logs}/{name}-seed.log")
     wait_for_port(host, ports.registry, 30, supervisor)
-    asyncio.run(provision_gateways(layout, ports))
-    for spec in GATEWAYS:
+    asyncio.run(provision_gateways(layout, ports, agencies))
+    gateways = gateways_of(agencies)
+    for spec in gateways:
         supervisor.start(spec.dir_name, ["gateway", "serve", "--dir", str(layout.gateway(spec.id))])
-    for port in (ports.population, *ports.gateway_is.values(), *ports.gateway_peer.values()):
+    for sub in subsystems_of(agencies):
+        # Each adapter reaches the bus only through its own agency's gateway.
+        supervisor.start(
+            sub.adapter,
+            ["adapter", sub.adapter, "serve", "--db", str(layout.adapter_db(sub.adapter)),
+             "--listen", ports.adapter_address(sub.adapter),
+             "--gateway", ports.is_address(sub.gateway)],
+        )  # fmt: skip
+    listening = [ports.adapters[name] for name in agencies]
+    listening += [ports.gateway_is[g.id] for g in gateways]
+    listening += [ports.gateway_peer[g.id] for g in gateways]
+    for port in listening:
         wait_for_port(host, port, 30, supervisor)
-    write_federation_json(layout, ports)
+    write_federation_json(layout, ports, agencies)
     return ports
 
 
@@ -181,7 +180,7 @@ def example_commands(layout: Layout, ports: Ports) -> str:
             "  grpcurl -plaintext -import-path protos -proto zhol/population/v1/population.proto "
             "-H 'zhol-client: KZ/GOV/MLSPP/pension' -H 'zhol-user-id: EE:officer-1' "
             f"-H 'zhol-purpose: eligibility check' -H 'zhol-data-subject: {iin}' "
-            f"-d '{{\"iin\": \"{iin}\"}}' {is_address} "
+            f'-d \'{{"iin": "{iin}"}}\' {is_address} '
             "zhol.population.v1.PopulationRegistry/GetPerson",
             f"  .venv/bin/zhol log list --gateway {layout.gateway(CONSUMER_GATEWAY)} --json",
         )

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from adapters.education import cli as education_cli
+    from adapters.health import cli as health_cli
+    from adapters.pension import cli as pension_cli
     from adapters.population import cli as population_cli
     from cli import bench, demo
     from gateway import cli as gateway_cli
@@ -24,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     adapter = sub.add_parser("adapter", help="agency information systems")
     adapter_sub = adapter.add_subparsers(dest="adapter", required=True)
     population_cli.add_parser(adapter_sub)
+    pension_cli.add_parser(adapter_sub)
+    health_cli.add_parser(adapter_sub)
+    education_cli.add_parser(adapter_sub)
     bench.add_parser(sub)
     return parser
 

@@ -1,0 +1,79 @@
+"""Reading a child's facts from the population registry over the bus (once-only).
+
+Education stores none of them: each decision asks population (``GetPerson``, which
+carries the birth date, whether the person died and the registered address) with a
+purpose that both gateways log and the citizen can see, and turns the answer into a
+``Citizen`` for that decision only.
+
+| population / bus answer                       | becomes                                |
+|-----------------------------------------------|----------------------------------------|
+| NOT_FOUND from population itself              | ``NotFound`` (unknown person)          |
+| UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_...  | ``SourceFailed`` with that status      |
+| any other failure (bus refusal, access ...)   | ``SourceFailed`` FAILED_PRECONDITION   |
+| no bus configured (``gateway_address`` "")    | ``NotAllowed``: not connected          |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+
+from adapters.bus.client import BusCallError
+from adapters.bus.population import PopulationReader
+from adapters.education.model import Citizen, NotAllowed, NotFound, SourceFailed
+from core.iin import Iin
+from zhol.population.v1 import population_pb2
+
+PURPOSE_QUEUE_REQUEST = "kindergarten queue application: age and district of the child"
+PURPOSE_NEWBORN = "kindergarten queue for a newborn: district of the family"
+PURPOSE_ADDRESS_CHANGED = "kindergarten queue after an address change: new district"
+PURPOSE_DEATH = "kindergarten queue and school enrolment after a registered death"
+PURPOSE_ENROLMENT = "school enrolment: age and district of the child"
+
+_PASSED_ON = frozenset({
+    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+})
+
+
+class Citizens:
+    """The population registry as education sees it; ``reader`` None = no bus."""
+
+    def __init__(self, reader: PopulationReader | None) -> None:
+        self._reader = reader
+
+    @property
+    def connected(self) -> bool:
+        return self._reader is not None
+
+    async def read(self, iin: Iin, *, purpose: str) -> Citizen:
+        if self._reader is None:
+            raise NotAllowed("the education system is not connected to the bus")
+        try:
+            person = await self._reader.get_person(iin.value, purpose=purpose)
+        except BusCallError as err:
+            if err.status is grpc.StatusCode.NOT_FOUND and err.from_provider:
+                raise NotFound(f"population has no person with IIN {iin}") from None
+            origin = err.zhol_error or "population"
+            status = err.status if err.status in _PASSED_ON else (
+                grpc.StatusCode.FAILED_PRECONDITION
+            )
+            raise SourceFailed(
+                status, f"cannot read the population registry ({origin}: {err.status.name})"
+            ) from None
+        return citizen_from(iin, person)
+
+
+def citizen_from(iin: Iin, person: population_pb2.Person) -> Citizen:
+    """A ``Citizen`` from a ``zhol.population.v1.Person`` (the edge: protobuf ends here)."""
+    birth = person.birth_date
+    try:
+        birth_date = dt.date(birth.year, birth.month, birth.day)
+    except ValueError:
+        raise SourceFailed(grpc.StatusCode.FAILED_PRECONDITION,
+                           "population answered without a valid birth date") from None
+    region = district = None
+    if person.HasField("address"):
+        region, district = person.address.region or None, person.address.district or None
+    return Citizen(iin, birth_date, person.deceased, region, district)

@@ -1,0 +1,119 @@
+"""The education system's rule tables and the pure checks built on them (no I/O).
+
+Ages are parameters of tables, never constants in code:
+
+- ``KINDERGARTEN_AGES``: a child may wait in the kindergarten queue from birth until
+  the end of its seventh year (completed years 0..6) on the day of the decision.
+- ``FIRST_GRADE_AGES``: by school year (the year its 1 September falls in), the ages a
+  child may have on that 1 September to start grade 1. Grade ``g`` shifts the range by
+  ``g - 1`` years (a pupil changing school into grade 3 is 8 or 9).
+- ``SCHOOL_YEAR``: a school year starts on 1 September; enrolment for the next one
+  opens on 1 April. From 1 April to 31 August an enrolment is for the school year
+  starting on the coming 1 September, from 1 September to 31 March for the current one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from adapters.education.model import Citizen, NotAllowed
+
+
+@dataclass(frozen=True, slots=True)
+class AgeRange:
+    """Completed years, both ends included."""
+
+    low: int
+    high: int
+
+    def __contains__(self, age: object) -> bool:
+        return isinstance(age, int) and self.low <= age <= self.high
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolYearRule:
+    start_month: int
+    start_day: int
+    admission_opens_month: int
+    admission_opens_day: int
+
+
+KINDERGARTEN_AGES = AgeRange(0, 6)
+
+# (first school year the row applies to, ages on 1 September for grade 1), oldest first.
+FIRST_GRADE_AGES: tuple[tuple[int, AgeRange], ...] = (
+    (2000, AgeRange(6, 7)),
+)
+
+SCHOOL_YEAR = SchoolYearRule(start_month=9, start_day=1, admission_opens_month=4,
+                             admission_opens_day=1)
+
+GRADES = range(1, 12)  # 1..11
+
+
+def age_on(birth_date: dt.date, day: dt.date) -> int:
+    """Completed years on ``day`` (a 29 February birthday counts from 1 March)."""
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def school_year_start(today: dt.date, rule: SchoolYearRule = SCHOOL_YEAR) -> dt.date:
+    """The 1 September of the school year an enrolment made ``today`` is for."""
+    opens = (rule.admission_opens_month, rule.admission_opens_day)
+    year = today.year if (today.month, today.day) >= opens else today.year - 1
+    return dt.date(year, rule.start_month, rule.start_day)
+
+
+def grade_ages(school_year: int, grade: int) -> AgeRange:
+    """The ages on 1 September that grade ``grade`` of that school year admits."""
+    if grade not in GRADES:
+        raise ValueError(f"grade must be {GRADES.start}..{GRADES.stop - 1}")
+    first: AgeRange | None = None
+    for since, ages in FIRST_GRADE_AGES:
+        if since <= school_year:
+            first = ages
+    if first is None:
+        first = FIRST_GRADE_AGES[0][1]
+    shift = grade - 1
+    return AgeRange(first.low + shift, first.high + shift)
+
+
+def check_kindergarten_age(child: Citizen, today: dt.date) -> None:
+    """Refuse (``NotAllowed``) a child outside ``KINDERGARTEN_AGES`` today."""
+    if child.birth_date > today:
+        raise NotAllowed(f"child {child.iin} is not born yet")
+    age = age_on(child.birth_date, today)
+    if age not in KINDERGARTEN_AGES:
+        raise NotAllowed(
+            f"child {child.iin} is {age} years old; the kindergarten queue takes children"
+            f" aged {KINDERGARTEN_AGES.low} to {KINDERGARTEN_AGES.high}"
+        )
+
+
+def check_school_age(child: Citizen, grade: int, today: dt.date) -> dt.date:
+    """The school year's 1 September, or ``NotAllowed`` when the child's age on it does
+    not fit the grade."""
+    start = school_year_start(today)
+    ages = grade_ages(start.year, grade)
+    age = age_on(child.birth_date, start)
+    if age not in ages:
+        raise NotAllowed(
+            f"child {child.iin} will be {age} on {start.isoformat()}; grade {grade} admits"
+            f" children aged {ages.low} or {ages.high} on that day"
+        )
+    return start
+
+
+def check_alive(child: Citizen) -> None:
+    if child.deceased:
+        raise NotAllowed(f"person {child.iin} is deceased")
+
+
+def check_registered_district(child: Citizen) -> tuple[str, str]:
+    """The child's registered (region, district), or ``NotAllowed`` without one."""
+    if not child.region or not child.district:
+        raise NotAllowed(f"person {child.iin} has no registered address with a district")
+    return child.region, child.district

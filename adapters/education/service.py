@@ -1,0 +1,300 @@
+"""The education system's gRPC service (zhol.education.v1.EducationRegistry).
+
+Protobuf stays here: requests are parsed into typed values and store results mapped
+back to messages. The adapter is the provider IS itself, so failures are plain gRPC
+statuses, never ``zhol-error`` trailers:
+
+| failure                                                   | status              |
+|-----------------------------------------------------------|---------------------|
+| malformed IIN, id or filter; grade outside 1..11           | INVALID_ARGUMENT    |
+| unknown kindergarten or school; never queued; a person     | NOT_FOUND           |
+| population does not know                                  |                     |
+| already queued; already enrolled in that school; placed    | ALREADY_EXISTS      |
+| age or district rule not met; deceased; no registered      | FAILED_PRECONDITION |
+| district; full; not connected to the bus; population       |                     |
+| refused the read                                          |                     |
+| population unreachable or too slow                        | UNAVAILABLE,        |
+|                                                           | DEADLINE_EXCEEDED   |
+| anything unexpected (logged, no detail sent)              | INTERNAL            |
+
+Reads run on the event loop against a query-only connection. Writes that need the
+child's facts first read them from population over the bus (on the loop, no
+transaction open), then run one transaction on a dedicated writer thread; after a
+commit the outbox publisher is told to publish the decision's event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import grpc
+
+from adapters.education.citizens import PURPOSE_ENROLMENT, PURPOSE_QUEUE_REQUEST, Citizens
+from adapters.education.events import REASON_TO_PB, date_pb
+from adapters.education.model import (
+    EducationError,
+    Enrolment,
+    EnrolmentStatus,
+    InvalidInput,
+    Kindergarten,
+    QueueEntry,
+    QueueMove,
+    QueuePosition,
+    QueueStatus,
+    School,
+    status_for,
+)
+from adapters.education.store import EducationStore
+from core.clock import Clock
+from core.errors import ZholError
+from core.iin import Iin
+from zhol.education.v1 import education_pb2 as pb
+from zhol.education.v1 import education_pb2_grpc as pb_grpc
+
+log = logging.getLogger("zhol.adapters.education")
+
+T = TypeVar("T")
+
+_STATUS_TO_PB = {
+    QueueStatus.WAITING: pb.QUEUE_STATUS_WAITING,
+    QueueStatus.PLACED: pb.QUEUE_STATUS_PLACED,
+    QueueStatus.WITHDRAWN: pb.QUEUE_STATUS_WITHDRAWN,
+}
+_ENROLMENT_TO_PB = {
+    EnrolmentStatus.ACTIVE: pb.ENROLMENT_STATUS_ACTIVE,
+    EnrolmentStatus.TRANSFERRED: pb.ENROLMENT_STATUS_TRANSFERRED,
+    EnrolmentStatus.LEFT: pb.ENROLMENT_STATUS_LEFT,
+}
+
+
+class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
+    """Serves one education database: ``reader`` on the loop, ``writer`` on its thread."""
+
+    def __init__(
+        self,
+        reader: EducationStore,
+        writer: EducationStore,
+        citizens: Citizens,
+        *,
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._citizens = citizens
+        self._on_committed = on_committed
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="education-writer")
+
+    @classmethod
+    def open(
+        cls,
+        db_path: Path,
+        clock: Clock,
+        citizens: Citizens,
+        *,
+        on_committed: Callable[[], None] | None = None,
+    ) -> EducationRegistryServicer:
+        writer = EducationStore.open(db_path, clock)
+        try:
+            reader = EducationStore.open(db_path, clock, read_only=True)
+        except BaseException:
+            writer.close()
+            raise
+        return cls(reader, writer, citizens, on_committed=on_committed)
+
+    def close(self) -> None:
+        """Wait for a running write, then close both connections."""
+        self._writes.shutdown(wait=True)
+        self._writer.close()
+        self._reader.close()
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def ListKindergartens(self, request: pb.ListKindergartensRequest,
+                                context: grpc.aio.ServicerContext
+                                ) -> pb.ListKindergartensResponse:
+        try:
+            found = self._reader.list_kindergartens(request.region, request.district)
+            return pb.ListKindergartensResponse(kindergartens=[kindergarten_pb(k) for k in found])
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ListSchools(self, request: pb.ListSchoolsRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ListSchoolsResponse:
+        try:
+            found = self._reader.list_schools(request.region, request.district)
+            return pb.ListSchoolsResponse(schools=[school_pb(s) for s in found])
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def GetQueuePosition(self, request: pb.GetQueuePositionRequest,
+                               context: grpc.aio.ServicerContext) -> pb.QueuePosition:
+        try:
+            return position_pb(self._reader.queue_position(parse_iin(request.iin, "iin")))
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ListEnrolments(self, request: pb.ListEnrolmentsRequest,
+                             context: grpc.aio.ServicerContext) -> pb.ListEnrolmentsResponse:
+        try:
+            found = self._reader.list_enrolments(parse_iin(request.iin, "iin"))
+            return pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
+        except Exception as exc:
+            await _abort(context, exc)
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def EnqueueForKindergarten(self, request: pb.EnqueueForKindergartenRequest,
+                                     context: grpc.aio.ServicerContext) -> pb.QueuePosition:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            kindergarten_id = request.kindergarten_id.strip() or None
+            if kindergarten_id is not None:  # a bad id is refused before asking population
+                self._reader.get_kindergarten(kindergarten_id)
+            child = await self._citizens.read(iin, purpose=PURPOSE_QUEUE_REQUEST)
+            position = await self._write(self._writer.enqueue, child, kindergarten_id)
+            self._committed()
+            return position_pb(position)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def WithdrawFromQueue(self, request: pb.WithdrawFromQueueRequest,
+                                context: grpc.aio.ServicerContext) -> pb.QueuePosition:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            return position_pb(await self._write(self._writer.withdraw, iin))
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def PlaceInKindergarten(self, request: pb.PlaceInKindergartenRequest,
+                                  context: grpc.aio.ServicerContext) -> pb.QueuePosition:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            position = await self._write(self._writer.place, iin, request.kindergarten_id.strip())
+            return position_pb(position)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def EnrollInSchool(self, request: pb.EnrollInSchoolRequest,
+                             context: grpc.aio.ServicerContext) -> pb.Enrolment:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            grade = request.grade or 1
+            school_id = request.school_id.strip()
+            self._reader.get_school(school_id)  # a bad id is refused before asking population
+            child = await self._citizens.read(iin, purpose=PURPOSE_ENROLMENT)
+            enrolment = await self._write(self._writer.enroll, child, school_id, grade)
+            self._committed()
+            return enrolment_pb(enrolment)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def _write(self, operation: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writes, operation, *args)
+
+    def _committed(self) -> None:
+        if self._on_committed is not None:
+            self._on_committed()
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    """End the call with the status for ``exc`` (never returns)."""
+    if isinstance(exc, ZholError):
+        await context.abort(exc.status, exc.detail)
+    if isinstance(exc, EducationError):
+        status = status_for(exc)
+        if status is not grpc.StatusCode.INTERNAL:
+            await context.abort(status, str(exc))
+    log.error("education request failed", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("unreachable")  # context.abort raises
+
+
+# -- protobuf to values ------------------------------------------------------------------
+
+
+def parse_iin(text: str, field: str) -> Iin:
+    try:
+        return Iin.parse(text)
+    except ZholError as err:
+        raise InvalidInput(f"{field}: {err.detail}") from None
+
+
+# -- values to protobuf ------------------------------------------------------------------
+
+
+def kindergarten_pb(kindergarten: Kindergarten) -> pb.Kindergarten:
+    return pb.Kindergarten(
+        kindergarten_id=kindergarten.kindergarten_id,
+        name=kindergarten.name,
+        region=kindergarten.district.region,
+        district=kindergarten.district.name,
+        capacity=kindergarten.capacity,
+        languages=list(kindergarten.languages),
+        placed=kindergarten.placed,
+    )
+
+
+def school_pb(school: School) -> pb.School:
+    return pb.School(
+        school_id=school.school_id,
+        name=school.name,
+        region=school.district.region,
+        district=school.district.name,
+        capacity=school.capacity,
+        languages=list(school.languages),
+        enrolled=school.enrolled,
+    )
+
+
+def entry_pb(entry: QueueEntry) -> pb.QueueEntry:
+    return pb.QueueEntry(
+        queue_entry_id=entry.queue_entry_id,
+        iin=entry.iin.value,
+        region=entry.district.region,
+        district=entry.district.name,
+        kindergarten_id=entry.kindergarten_id or "",
+        queued_on=date_pb(entry.queued_on),
+        status=_STATUS_TO_PB[entry.status],
+        reason=REASON_TO_PB[entry.reason],
+        placed_in=entry.placed_in or "",
+        status_changed_on=date_pb(entry.status_changed_on),
+        withdrawn_because=entry.withdrawn_because.value if entry.withdrawn_because else "",
+    )
+
+
+def move_pb(move: QueueMove) -> pb.QueueMove:
+    return pb.QueueMove(
+        from_region=move.from_district.region,
+        from_district=move.from_district.name,
+        to_region=move.to_district.region,
+        to_district=move.to_district.name,
+        moved_on=date_pb(move.moved_on),
+        reason=REASON_TO_PB[move.reason],
+    )
+
+
+def position_pb(position: QueuePosition) -> pb.QueuePosition:
+    return pb.QueuePosition(
+        entry=entry_pb(position.entry),
+        position=position.position,
+        waiting_in_district=position.waiting_in_district,
+        moves=[move_pb(m) for m in position.moves],
+    )
+
+
+def enrolment_pb(enrolment: Enrolment) -> pb.Enrolment:
+    return pb.Enrolment(
+        enrolment_id=enrolment.enrolment_id,
+        iin=enrolment.iin.value,
+        school_id=enrolment.school_id,
+        grade=enrolment.grade,
+        enrolled_on=date_pb(enrolment.enrolled_on),
+        status=_ENROLMENT_TO_PB[enrolment.status],
+        school_year_start=date_pb(enrolment.school_year_start),
+    )

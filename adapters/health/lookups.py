@@ -1,0 +1,88 @@
+"""What health asks other agencies over the bus, with the purpose each read is logged under.
+
+Health keeps no personal details: the district a person is registered in, whether the
+person is alive and their birth date come from the population registry
+(KZ/GOV/MJ/population); insurance through contributions comes from pension
+(KZ/GOV/MLSPP/pension). Every read names the citizen as the data subject.
+
+Failures become ``HealthError``: the provider answering NOT_FOUND is ``NotFound`` (the
+person is unknown to population), any other failure of the read ``Unavailable`` (the
+gateway or the provider could not answer; the status code names why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from adapters.bus.client import BusCallError, BusClient
+from adapters.bus.population import PopulationReader
+from adapters.health.model import NotFound, Unavailable
+from core.iin import Iin
+from zhol.pension.v1 import pension_pb2
+from zhol.population.v1 import population_pb2
+
+IS_INSURED_BY_CONTRIBUTIONS = "/zhol.pension.v1.PensionRegistry/IsInsuredByContributions"
+PENSION_SUBSYSTEM = "KZ/GOV/MLSPP/pension"
+
+# zhol-purpose of each read (logged by both gateways, shown to the citizen).
+PURPOSE_ATTACH_DISTRICT = "clinic attachment on request: registered district check"
+PURPOSE_ATTACH_INSURANCE = "clinic attachment on request: health insurance check"
+PURPOSE_INSURANCE_STATUS = "compulsory health insurance status"
+PURPOSE_NEWBORN = "clinic attachment and state-paid insurance of a newborn"
+PURPOSE_DEATH = "closing the clinic attachment of a deceased person"
+PURPOSE_MOVE = "clinic re-attachment after a change of address"
+PURPOSE_CONCLUSION = "disability conclusion of the medical advisory commission"
+PURPOSE_PUBLISH = "health decisions: clinic attachments and disability conclusions"
+
+
+@dataclass(frozen=True, slots=True)
+class Contributions:
+    insured: bool
+    paid_months: int
+    required_months: int
+
+
+class Lookups:
+    """Typed reads through our gateway (one ``BusClient``)."""
+
+    def __init__(self, bus: BusClient, *, timeout: float = 5.0) -> None:
+        self._bus = bus
+        self._timeout = timeout
+        self._population = PopulationReader(bus, timeout=timeout)
+
+    async def person(self, iin: Iin, *, purpose: str) -> population_pb2.Person:
+        try:
+            return await self._population.get_person(iin.value, purpose=purpose)
+        except BusCallError as err:
+            raise _failure(err, "population") from None
+
+    async def address(self, iin: Iin, *, purpose: str) -> population_pb2.Address:
+        try:
+            return await self._population.get_address(iin.value, purpose=purpose)
+        except BusCallError as err:
+            raise _failure(err, "population") from None
+
+    async def contributions(self, iin: Iin, *, purpose: str) -> Contributions:
+        try:
+            answer = await self._bus.call(
+                IS_INSURED_BY_CONTRIBUTIONS,
+                pension_pb2.IsInsuredByContributionsRequest(iin=iin.value),
+                pension_pb2.IsInsuredByContributionsResponse,
+                purpose=purpose,
+                data_subject=iin.value,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return Contributions(False, 0, 0)  # no contributions on record at all
+            raise _failure(err, "pension") from None
+        return Contributions(answer.insured, answer.paid_months, answer.required_months)
+
+
+def _failure(err: BusCallError, registry: str) -> Exception:
+    if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+        return NotFound(f"{registry}: {err.details or 'no such person'}")
+    origin = err.zhol_error or err.status.name
+    return Unavailable(f"{registry} could not be asked ({origin})")

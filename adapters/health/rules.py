@@ -1,0 +1,119 @@
+"""The health system's rule tables and the pure decisions built on them (no I/O).
+
+Rule tables (parameters, not constants buried in code):
+
+- ``SOCIAL_CATEGORIES``: the social categories for which the state pays the
+  compulsory health insurance premium (DOMAIN.md: about 15 of them). Everyone else is
+  insured through contributions, which are pension's records (asked over the bus).
+- ``AGE_CATEGORIES``: state-paid periods that follow from the birth date alone: a
+  child under one, a preschool child until seven, a pupil until eighteen. A registered
+  birth records all three for the newborn; the seed records them from the IIN.
+- ``DISABILITY_CATEGORY``: the category a disability group brings (groups 1 and 2:
+  ``disabled_group_1_2``; group 3: none, the person stays insured as before).
+- ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
+  pensioner (synthetic data only; at run time that fact would come from pension).
+
+Decisions:
+
+- ``choose_clinic``: where a person is placed without choosing (newborn without an
+  attached mother, a move to another district): the clinic of the district with the
+  most free places, ties broken by the smaller clinic id, so the choice is
+  deterministic.
+- ``validate_conclusion``: what makes a commission's conclusion well-formed.
+- ``overlaps``: two date periods (last day inclusive, None open-ended) share a day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from adapters.health.model import Clinic, ConclusionRequest, InvalidInput
+
+# social category -> description. The state pays the premium for each of these.
+SOCIAL_CATEGORIES: dict[str, str] = {
+    "child_under_1": "child under one year",
+    "preschool_child": "preschool child, one to six years",
+    "pupil": "pupil, seven to seventeen years",
+    "student": "full-time student (vocational, bachelor, master, doctoral)",
+    "conscript": "conscript in military service",
+    "disabled_group_1_2": "person with a disability of group 1 or 2",
+    "parent_on_leave": "parent on leave caring for a child under three",
+    "pregnant": "pregnant woman",
+    "unemployed": "registered unemployed after losing a job",
+    "targeted_assistance": "recipient of targeted social assistance",
+    "pensioner": "age pensioner",
+    "mother_of_many": "mother of many children (Altyn alka, Kumis alka)",
+    "carer_of_disabled_child": "non-working parent caring for a disabled child",
+    "war_veteran": "veteran of the Great Patriotic War or a person of equal standing",
+    "disabled_child": "child with a disability",
+}
+
+# (social category, from age, until age): the period runs from the birthday at
+# ``from age`` to the day before the birthday at ``until age``.
+AGE_CATEGORIES: tuple[tuple[str, int, int], ...] = (
+    ("child_under_1", 0, 1),
+    ("preschool_child", 1, 7),
+    ("pupil", 7, 18),
+)
+
+# disability group -> state-paid social category (None: no change of insurance).
+DISABILITY_CATEGORY: dict[int, str | None] = {
+    1: "disabled_group_1_2",
+    2: "disabled_group_1_2",
+    3: None,
+}
+DISABILITY_GROUPS: tuple[int, ...] = tuple(sorted(DISABILITY_CATEGORY))
+
+# Seed only: age at which a synthetic person counts as a state-paid pensioner.
+SEED_PENSION_AGE: dict[bool, int] = {False: 63, True: 61}  # female -> age
+
+# The earliest date a conclusion may start (older records are not kept electronically).
+EARLIEST_CONCLUSION = dt.date(2000, 1, 1)
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """The same calendar day ``years`` later; 29 February becomes 1 March."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return dt.date(day.year + years, 3, 1)
+
+
+def age_periods(birth_date: dt.date) -> tuple[tuple[str, dt.date, dt.date], ...]:
+    """The state-paid periods the birth date alone gives: (category, first, last day)."""
+    one_day = dt.timedelta(days=1)
+    return tuple(
+        (category, add_years(birth_date, low), add_years(birth_date, high) - one_day)
+        for category, low, high in AGE_CATEGORIES
+    )
+
+
+def choose_clinic(clinics: Iterable[Clinic]) -> Clinic | None:
+    """The clinic with the most free places (then the smallest id); None if none."""
+    best: Clinic | None = None
+    for clinic in clinics:
+        if best is None or (-clinic.free, clinic.clinic_id) < (-best.free, best.clinic_id):
+            best = clinic
+    return best
+
+
+def overlaps(
+    first_from: dt.date, first_to: dt.date | None, second_from: dt.date, second_to: dt.date | None
+) -> bool:
+    """Two periods (last day inclusive, None: open-ended) share at least one day."""
+    return (second_to is None or first_from <= second_to) and (
+        first_to is None or second_from <= first_to
+    )
+
+
+def validate_conclusion(request: ConclusionRequest, today: dt.date) -> None:
+    """Refuse a malformed conclusion with ``InvalidInput`` (the data is not consulted)."""
+    if request.group not in DISABILITY_CATEGORY:
+        raise InvalidInput(f"group must be one of {', '.join(map(str, DISABILITY_GROUPS))}")
+    if request.valid_from > today:
+        raise InvalidInput("from_date is in the future")
+    if request.valid_from < EARLIEST_CONCLUSION:
+        raise InvalidInput(f"from_date is before {EARLIEST_CONCLUSION.isoformat()}")
+    if request.valid_to is not None and request.valid_to < request.valid_from:
+        raise InvalidInput("to_date is before from_date")

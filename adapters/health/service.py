@@ -1,0 +1,360 @@
+"""The health system's gRPC service (zhol.health.v1.HealthRegistry).
+
+Protobuf stays here: requests are parsed into typed values (``Iin.parse``, dates,
+clinic ids) and store results are mapped back to messages. The adapter is the
+provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` trailers:
+
+| failure                                                    | status              |
+|------------------------------------------------------------|---------------------|
+| malformed IIN or clinic id, group outside 1..3, missing,   | INVALID_ARGUMENT    |
+| impossible or future dates, to_date before from_date       |                     |
+| unknown clinic; person unknown to population; no open      | NOT_FOUND           |
+| attachment                                                 |                     |
+| already attached to that clinic; same conclusion again     | ALREADY_EXISTS      |
+| clinic in another district than the person's registered    | FAILED_PRECONDITION |
+| one; not insured (no state-paid category, no contributions |                     |
+| per pension); deceased; no registered address; clinic      |                     |
+| full; overlapping conclusion; not connected to the bus     |                     |
+| population or pension could not be asked                   | UNAVAILABLE         |
+| anything unexpected (logged, no detail sent)               | INTERNAL            |
+
+Reads of health's own data run on the event loop against a query-only connection;
+writes run one at a time on a dedicated writer thread with its own connection. Reads
+of other agencies go through the bus (``Lookups``) before the write, and the write
+re-checks what it relies on inside its transaction. After a write that enqueued
+events, ``on_events`` (the outbox publisher's ``notify``) is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import grpc
+
+from adapters.health import lookups as purposes
+from adapters.health import rules
+from adapters.health.lookups import PENSION_SUBSYSTEM, Lookups
+from adapters.health.model import (
+    AlreadyRecorded,
+    Attachment,
+    Clinic,
+    ConclusionRequest,
+    DetachReason,
+    DisabilityConclusion,
+    HealthError,
+    InsuranceCategory,
+    InsuranceStatus,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    Unavailable,
+)
+from adapters.health.store import HealthStore, date_pb
+from core.clock import Clock
+from core.errors import ZholError
+from core.iin import Iin
+from zhol.health.v1 import health_pb2 as pb
+from zhol.health.v1 import health_pb2_grpc as pb_grpc
+
+log = logging.getLogger("zhol.adapters.health")
+
+T = TypeVar("T")
+
+_STATUS: tuple[tuple[type[HealthError], grpc.StatusCode], ...] = (
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyRecorded, grpc.StatusCode.ALREADY_EXISTS),
+    (NotAllowed, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
+    """Serves one health database: ``reader`` on the loop, ``writer`` on its thread."""
+
+    def __init__(
+        self,
+        reader: HealthStore,
+        writer: HealthStore,
+        lookups: Lookups | None,
+        *,
+        on_events: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._lookups = lookups
+        self._on_events = on_events
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-writer")
+
+    @classmethod
+    def open(
+        cls,
+        db_path: Path,
+        clock: Clock,
+        lookups: Lookups | None,
+        *,
+        on_events: Callable[[], None] = lambda: None,
+    ) -> HealthRegistryServicer:
+        writer = HealthStore.open(db_path, clock)
+        try:
+            reader = HealthStore.open(db_path, clock, read_only=True)
+        except BaseException:
+            writer.close()
+            raise
+        return cls(reader, writer, lookups, on_events=on_events)
+
+    def close(self) -> None:
+        """Wait for a running write, then close both connections."""
+        self._writes.shutdown(wait=True)
+        self._writer.close()
+        self._reader.close()
+
+    # -- clinics and attachments -------------------------------------------------------
+
+    async def ListClinics(self, request: pb.ListClinicsRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ListClinicsResponse:
+        try:
+            clinics = self._reader.list_clinics(request.region, request.district)
+            return pb.ListClinicsResponse(clinics=[clinic_pb(c) for c in clinics])
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def GetAttachment(self, request: pb.GetAttachmentRequest,
+                            context: grpc.aio.ServicerContext) -> pb.Attachment:
+        try:
+            return attachment_pb(self._reader.get_attachment(parse_iin(request.iin, "iin")))
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ListAttachments(self, request: pb.ListAttachmentsRequest,
+                              context: grpc.aio.ServicerContext) -> pb.ListAttachmentsResponse:
+        try:
+            found = self._reader.list_attachments(parse_iin(request.iin, "iin"))
+            return pb.ListAttachmentsResponse(attachments=[attachment_pb(a) for a in found])
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def AttachToClinic(self, request: pb.AttachToClinicRequest,
+                             context: grpc.aio.ServicerContext) -> pb.Attachment:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            clinic = self._reader.get_clinic(request.clinic_id)
+            self._refuse_if_settled(iin, clinic)
+            bus = self._bus()
+            address = await bus.address(iin, purpose=purposes.PURPOSE_ATTACH_DISTRICT)
+            if not address.district:
+                raise NotAllowed(f"{iin} has no registered district")
+            if not clinic.serves(address.region, address.district):
+                raise NotAllowed(
+                    f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
+                    f" the person is registered in {address.district}, {address.region}"
+                )
+            status = await self._insurance(iin, purposes.PURPOSE_ATTACH_INSURANCE)
+            if not status.insured:
+                raise NotAllowed(
+                    f"{iin} is not insured: no state-paid category and no contributions"
+                    " on record with pension"
+                )
+            decision = await self._write(
+                lambda: self._writer.attach_on_request(
+                    iin, clinic.clinic_id, region=address.region, district=address.district
+                )
+            )
+            assert decision.opened is not None
+            return attachment_pb(decision.opened)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    # -- insurance ---------------------------------------------------------------------
+
+    async def GetInsuranceStatus(self, request: pb.GetInsuranceStatusRequest,
+                                 context: grpc.aio.ServicerContext) -> pb.InsuranceStatus:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            status = await self._insurance(iin, purposes.PURPOSE_INSURANCE_STATUS)
+            return insurance_pb(status)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    # -- disability --------------------------------------------------------------------
+
+    async def RecordDisabilityConclusion(
+        self, request: pb.RecordDisabilityConclusionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DisabilityConclusion:
+        try:
+            conclusion = ConclusionRequest(
+                iin=parse_iin(request.iin, "iin"),
+                group=request.group,
+                valid_from=parse_date(request.from_date, "from_date"),
+                valid_to=parse_optional_date(request.to_date, "to_date"),
+            )
+            rules.validate_conclusion(conclusion, self._reader.today())
+            person = await self._bus().person(
+                conclusion.iin, purpose=purposes.PURPOSE_CONCLUSION
+            )
+            if person.deceased:
+                raise NotAllowed(f"{conclusion.iin} is deceased")
+            birth = parse_optional_date(person.birth_date, "birth_date") or (
+                conclusion.iin.birth_date
+            )
+            recorded = await self._write(
+                lambda: self._writer.record_conclusion(conclusion, birth_date=birth)
+            )
+            return conclusion_pb(recorded)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ListDisabilityConclusions(
+        self, request: pb.ListDisabilityConclusionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDisabilityConclusionsResponse:
+        try:
+            found = self._reader.list_conclusions(parse_iin(request.iin, "iin"))
+            return pb.ListDisabilityConclusionsResponse(
+                conclusions=[conclusion_pb(c) for c in found]
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _bus(self) -> Lookups:
+        if self._lookups is None:
+            raise NotAllowed("not connected to the bus: population and pension cannot be asked")
+        return self._lookups
+
+    def _refuse_if_settled(self, iin: Iin, clinic: Clinic) -> None:
+        """Cheap local refusals before asking anybody (re-checked when writing)."""
+        history = self._reader.list_attachments(iin)
+        last = history[-1] if history else None
+        if last is not None and last.detach_reason is DetachReason.DEATH:
+            raise NotAllowed(f"{iin} is deceased")
+        if last is not None and last.open and last.clinic.clinic_id == clinic.clinic_id:
+            raise AlreadyRecorded(f"{iin} is already attached to {clinic.clinic_id}")
+        if clinic.free <= 0:
+            raise NotAllowed(f"clinic {clinic.clinic_id} has no free places")
+
+    async def _insurance(self, iin: Iin, purpose: str) -> InsuranceStatus:
+        """State-paid from our own periods; otherwise contributions, asked of pension."""
+        today = self._reader.today()
+        period = self._reader.state_paid_period(iin, today)
+        if period is not None:
+            return InsuranceStatus(
+                iin, True, InsuranceCategory.STATE_PAID, today, period, period.source
+            )
+        contributions = await self._bus().contributions(iin, purpose=purpose)
+        return InsuranceStatus(
+            iin,
+            contributions.insured,
+            InsuranceCategory.CONTRIBUTIONS if contributions.insured else None,
+            today,
+            None,
+            PENSION_SUBSYSTEM,
+        )
+
+    async def _write(self, operation: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._writes, operation)
+        self._on_events()
+        return result
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    """End the call with the status for ``exc`` (never returns)."""
+    if isinstance(exc, ZholError):
+        await context.abort(exc.status, exc.detail)
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            await context.abort(status, str(exc))
+    log.error("health request failed", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("unreachable")  # context.abort raises
+
+
+# -- protobuf to values ------------------------------------------------------------------
+
+
+def parse_iin(text: str, field: str) -> Iin:
+    try:
+        return Iin.parse(text)
+    except ZholError as err:
+        raise InvalidInput(f"{field}: {err.detail}") from None
+
+
+def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
+    if message.year == 0 and message.month == 0 and message.day == 0:
+        return None
+    try:
+        return dt.date(message.year, message.month, message.day)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{field} is not a valid date") from None
+
+
+def parse_date(message: pb.Date, field: str) -> dt.date:
+    date = parse_optional_date(message, field)
+    if date is None:
+        raise InvalidInput(f"{field} is required")
+    return date
+
+
+# -- values to protobuf ------------------------------------------------------------------
+
+
+def clinic_pb(clinic: Clinic) -> pb.Clinic:
+    return pb.Clinic(
+        clinic_id=clinic.clinic_id,
+        name=clinic.name,
+        region=clinic.region,
+        district=clinic.district,
+        capacity=clinic.capacity,
+        attached=clinic.attached,
+    )
+
+
+def attachment_pb(attachment: Attachment) -> pb.Attachment:
+    message = pb.Attachment(
+        iin=attachment.iin.value,
+        clinic_id=attachment.clinic.clinic_id,
+        attached_on=date_pb(attachment.attached_on),
+        reason=attachment.reason.value,
+        clinic=clinic_pb(attachment.clinic),
+    )
+    if attachment.detached_on is not None:
+        message.detached_on.CopyFrom(date_pb(attachment.detached_on))
+    if attachment.detach_reason is not None:
+        message.detach_reason = attachment.detach_reason.value
+    return message
+
+
+def insurance_pb(status: InsuranceStatus) -> pb.InsuranceStatus:
+    message = pb.InsuranceStatus(
+        iin=status.iin.value,
+        insured=status.insured,
+        category=status.category.value if status.category else "",
+        source=status.source,
+        as_of=date_pb(status.as_of),
+    )
+    if status.period is not None:
+        message.social_category = status.period.social_category
+        message.valid_from.CopyFrom(date_pb(status.period.valid_from))
+        if status.period.valid_to is not None:
+            message.valid_to.CopyFrom(date_pb(status.period.valid_to))
+    return message
+
+
+def conclusion_pb(conclusion: DisabilityConclusion) -> pb.DisabilityConclusion:
+    message = pb.DisabilityConclusion(
+        conclusion_id=conclusion.conclusion_id,
+        iin=conclusion.iin.value,
+        group=conclusion.group,
+        from_date=date_pb(conclusion.valid_from),
+        decided_on=date_pb(conclusion.decided_on),
+    )
+    if conclusion.valid_to is not None:
+        message.to_date.CopyFrom(date_pb(conclusion.valid_to))
+    return message

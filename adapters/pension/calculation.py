@@ -1,0 +1,305 @@
+"""Pure calculations of pensions and benefits from the rule tables (no I/O).
+
+Each function returns the amount together with every input and coefficient it used
+(``CalcItem`` rows) so the decision can be stored, shown and disputed line by line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from adapters.pension import rules
+from adapters.pension.model import CalcItem, Month, Payment, PensionCalculation
+from adapters.pension.rules import DAYS_PER_YEAR, tenge
+
+Interval = tuple[dt.date, dt.date]  # [start, end): end exclusive
+
+
+def _d(value: Decimal | int | float) -> str:
+    """Decimal text without exponent or trailing zeros."""
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text
+
+
+# -- benefits ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    amount: int
+    items: tuple[CalcItem, ...]
+
+
+def birth_lump_sum(birth_order: int, birth_date: dt.date) -> Amount:
+    row = rules.by_birth_order(rules.BIRTH_LUMP_SUM, birth_order)
+    mci = rules.MCI.at(birth_date.year)
+    amount = tenge(row.mci * mci)
+    return Amount(amount, (
+        CalcItem("birth_order", str(birth_order), "", "children of the mother born on or "
+                 "before this child (population GetFamily)"),
+        CalcItem("lump_sum_mci", _d(row.mci), "MCI",
+                 f"rule table BIRTH_LUMP_SUM, from birth order {row.first_order}"),
+        CalcItem("mci", str(mci), "KZT", f"rule table MCI {birth_date.year}"),
+        CalcItem("amount", str(amount), "KZT", "lump_sum_mci x mci"),
+    ))
+
+
+def child_care_allowance(
+    birth_order: int, birth_date: dt.date, income_in_window: int, months_with_income: int
+) -> Amount:
+    """Monthly allowance until the child is one; ``income_in_window`` is the mother's
+    recorded income over the ``CHILD_CARE.income_months`` months before the birth month."""
+    rule = rules.CHILD_CARE
+    floor_row = rules.by_birth_order(rules.CHILD_CARE_FLOOR, birth_order)
+    mci = rules.MCI.at(birth_date.year)
+    average = Decimal(income_in_window) / rule.income_months
+    by_income = tenge(average * rule.income_share)
+    cap = tenge(rule.cap_mci * mci)
+    floor = tenge(floor_row.mci * mci)
+    amount = max(floor, min(by_income, cap))
+    return Amount(amount, (
+        CalcItem("birth_order", str(birth_order), "", "children of the mother born on or "
+                 "before this child (population GetFamily)"),
+        CalcItem("income_in_window", str(income_in_window), "KZT",
+                 f"the mother's recorded income over the {rule.income_months} months before "
+                 f"the birth month ({months_with_income} months with contributions)"),
+        CalcItem("average_monthly_income", str(tenge(average)), "KZT",
+                 f"income_in_window / {rule.income_months}"),
+        CalcItem("income_share", _d(rule.income_share), "share", "rule table CHILD_CARE"),
+        CalcItem("by_income", str(by_income), "KZT", "average_monthly_income x income_share"),
+        CalcItem("mci", str(mci), "KZT", f"rule table MCI {birth_date.year}"),
+        CalcItem("cap", str(cap), "KZT", f"{_d(rule.cap_mci)} MCI (rule table CHILD_CARE)"),
+        CalcItem("floor", str(floor), "KZT",
+                 f"{_d(floor_row.mci)} MCI for birth order {floor_row.first_order}"
+                 f"{'+' if floor_row is rules.CHILD_CARE_FLOOR[-1] else ''}"
+                 " (rule table CHILD_CARE_FLOOR)"),
+        CalcItem("amount", str(amount), "KZT", "max(floor, min(by_income, cap)) a month"),
+        CalcItem("payments", str(rule.payments), "months", "from the birth month until the "
+                 "child is one"),
+    ))
+
+
+def burial_benefit(death_date: dt.date, recipient_relation: str) -> Amount:
+    mci = rules.MCI.at(death_date.year)
+    amount = tenge(rules.BURIAL.mci * mci)
+    return Amount(amount, (
+        CalcItem("recipient", recipient_relation, "", "the spouse, else the eldest living "
+                 f"adult child ({rules.BURIAL.adult_age}+), from population GetFamily"),
+        CalcItem("burial_mci", _d(rules.BURIAL.mci), "MCI", "rule table BURIAL"),
+        CalcItem("mci", str(mci), "KZT", f"rule table MCI {death_date.year}"),
+        CalcItem("amount", str(amount), "KZT", "burial_mci x mci"),
+    ))
+
+
+def disability_benefit(group: int, from_date: dt.date) -> Amount:
+    units = rules.DISABILITY_BENEFIT[group]
+    mci = rules.MCI.at(from_date.year)
+    amount = tenge(units * mci)
+    return Amount(amount, (
+        CalcItem("group", str(group), "", "the medical advisory commission's conclusion"),
+        CalcItem("benefit_mci", _d(units), "MCI", f"rule table DISABILITY_BENEFIT group {group}"),
+        CalcItem("mci", str(mci), "KZT", f"rule table MCI {from_date.year}"),
+        CalcItem("amount", str(amount), "KZT", "benefit_mci x mci a month"),
+    ))
+
+
+def monthly_payments(first: Month, amount: int, count: int) -> tuple[Payment, ...]:
+    return tuple(Payment(first.plus(i), amount) for i in range(count))
+
+
+def months_between(first: Month, last: Month) -> int:
+    """How many months from ``first`` to ``last`` inclusive (0 if last is earlier)."""
+    return max(0, last.minus(first) + 1)
+
+
+# -- intervals ---------------------------------------------------------------------------
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, non-overlapping union of half-open intervals (empty ones dropped)."""
+    merged: list[Interval] = []
+    for start, end in sorted(i for i in intervals if i[0] < i[1]):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def clip(intervals: Iterable[Interval], before: dt.date) -> list[Interval]:
+    return [(s, min(e, before)) for s, e in intervals if s < before]
+
+
+def days(intervals: Iterable[Interval]) -> int:
+    return sum((e - s).days for s, e in intervals)
+
+
+def subtract(interval: Interval, covered: Sequence[Interval]) -> list[Interval]:
+    """The parts of ``interval`` that ``covered`` (merged) does not cover."""
+    start, end = interval
+    parts: list[Interval] = []
+    for c_start, c_end in covered:
+        if c_end <= start or c_start >= end:
+            continue
+        if c_start > start:
+            parts.append((start, c_start))
+        start = max(start, c_end)
+        if start >= end:
+            break
+    if start < end:
+        parts.append((start, end))
+    return parts
+
+
+def years(day_count: int) -> Decimal:
+    return (Decimal(day_count) / DAYS_PER_YEAR).quantize(Decimal("0.01"))
+
+
+# -- the age pension ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PensionInputs:
+    female: bool
+    reached_age_on: dt.date
+    retirement_age_months: int
+    calculated_on: dt.date  # rules of this year's rows (PM, MCI)
+    employment: tuple[tuple[dt.date, dt.date | None], ...]  # ended_on inclusive, None: open
+    children_birth_dates: tuple[dt.date, ...]  # read over the bus; mothers only
+    monthly_incomes: tuple[int, ...]  # income of each month with contributions in the window
+    savings_balance: int
+
+
+def age_pension(inputs: PensionInputs) -> PensionCalculation:
+    """Base pension + solidarity part (service before 1998) + accumulative part."""
+    end = inputs.reached_age_on
+    year = inputs.calculated_on.year
+    items: list[CalcItem] = []
+    lines: list[str] = []
+
+    employed = merge(
+        (start, (stop + dt.timedelta(days=1)) if stop else end) for start, stop in inputs.employment
+    )
+    employed = clip(employed, end)
+    employment_years = years(days(employed))
+    before_1998 = years(days(clip(employed, rules.SOLIDARITY.service_before)))
+
+    care_days = 0
+    credit = rules.CHILD_CARE_CREDIT
+    if inputs.female:
+        care = merge(
+            part
+            for birth in inputs.children_birth_dates
+            if birth < end
+            for part in subtract(
+                (birth, min(rules.add_months(birth, 12 * credit.years_per_child), end)), employed
+            )
+        )
+        care_days = min(days(care), int(credit.max_years * DAYS_PER_YEAR))
+    care_years = years(care_days)
+    service = employment_years + care_years
+
+    age_text = _d(Decimal(inputs.retirement_age_months) / 12)
+    items += [
+        CalcItem("retirement_age", age_text, "years",
+                 f"rule table RETIREMENT_AGE ({'women' if inputs.female else 'men'})"),
+        CalcItem("reached_age_on", end.isoformat(), "date", "birth date from population "
+                 "GetPerson plus the retirement age"),
+        CalcItem("employment_years", _d(employment_years), "years",
+                 f"{len(inputs.employment)} employment periods on record, until reached_age_on"),
+        CalcItem("child_care_years", _d(care_years), "years",
+                 f"{credit.years_per_child} years per child not covered by employment, at most "
+                 f"{credit.max_years} (mothers; children from population GetFamily)"
+                 if inputs.female else "credited to mothers only"),
+        CalcItem("years_of_service", _d(service), "years", "employment_years + child_care_years"),
+    ]
+    lines.append(f"Retirement age {age_text} reached on {end.isoformat()}.")
+    lines.append(f"Years of service {_d(service)} = employment {_d(employment_years)}"
+                 f" + child care {_d(care_years)}.")
+
+    base_rule = rules.BASE_PENSION.at(year)
+    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    full_years = int(service)
+    above = max(0, full_years - base_rule.threshold_years)
+    share = min(base_rule.max_share, base_rule.min_share + base_rule.step * above)
+    base = tenge(subsistence * share)
+    items += [
+        CalcItem("subsistence_minimum", str(subsistence), "KZT",
+                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+        CalcItem("base_share", _d(share), "share",
+                 f"{_d(base_rule.min_share)} up to {base_rule.threshold_years} years"
+                 f" + {_d(base_rule.step)} per full year above, at most {_d(base_rule.max_share)}"
+                 f" (rule table BASE_PENSION {year})"),
+        CalcItem("base_pension", str(base), "KZT", "subsistence_minimum x base_share"),
+    ]
+    lines.append(f"Base pension {base} = subsistence minimum {subsistence} x {_d(share)}"
+                 f" for {full_years} full years of service.")
+
+    months = len(inputs.monthly_incomes)
+    average = tenge(Decimal(sum(inputs.monthly_incomes)) / months) if months else 0
+    solidarity_rule = rules.SOLIDARITY
+    mci = rules.MCI.at(year)
+    cap = tenge(solidarity_rule.income_cap_mci * mci)
+    capped = min(average, cap)
+    required = (solidarity_rule.women_required_years if inputs.female
+                else solidarity_rule.men_required_years)
+    ratio = min(Decimal(1), before_1998 / required)
+    solidarity = tenge(capped * solidarity_rule.income_share * ratio)
+    items += [
+        CalcItem("average_monthly_income", str(average), "KZT",
+                 f"{months} months with contributions in the {rules.PENSION_INCOME.months}"
+                 " months before the month the age was reached"),
+        CalcItem("contribution_months", str(months), "months", "recorded contributions"),
+        CalcItem("mci", str(mci), "KZT", f"rule table MCI {year}"),
+        CalcItem("income_cap", str(cap), "KZT",
+                 f"{_d(solidarity_rule.income_cap_mci)} MCI (rule table SOLIDARITY)"),
+        CalcItem("service_years_before_1998", _d(before_1998), "years", "employment periods"),
+        CalcItem("solidarity_ratio", _d(ratio.quantize(Decimal("0.0001"))), "share",
+                 f"service before 1998 / {required} years, at most 1 (rule table SOLIDARITY)"),
+        CalcItem("solidarity_share", _d(solidarity_rule.income_share), "share",
+                 "rule table SOLIDARITY"),
+        CalcItem("solidarity_part", str(solidarity), "KZT",
+                 "min(average_monthly_income, income_cap) x solidarity_share x solidarity_ratio"),
+    ]
+    lines.append(f"Solidarity part {solidarity} = min({average}, {cap}) x"
+                 f" {_d(solidarity_rule.income_share)} x {_d(ratio.quantize(Decimal('0.0001')))}"
+                 f" for {_d(before_1998)} years of service before 1998.")
+
+    payout = rules.ACCUMULATIVE.annual_payout_rate
+    accumulative = tenge(Decimal(inputs.savings_balance) * payout / 12)
+    items += [
+        CalcItem("savings_balance", str(inputs.savings_balance), "KZT",
+                 "pension savings in the accumulative fund"),
+        CalcItem("annual_payout_rate", _d(payout), "share", "rule table ACCUMULATIVE"),
+        CalcItem("accumulative_part", str(accumulative), "KZT",
+                 "savings_balance x annual_payout_rate / 12"),
+    ]
+    lines.append(f"Accumulative part {accumulative} = savings {inputs.savings_balance}"
+                 f" x {_d(payout)} / 12.")
+    monthly = base + solidarity + accumulative
+    items.append(CalcItem("monthly_amount", str(monthly), "KZT",
+                          "base_pension + solidarity_part + accumulative_part"))
+    lines.append(f"Monthly pension {monthly} = {base} + {solidarity} + {accumulative}.")
+
+    return PensionCalculation(
+        base_pension=base,
+        solidarity_part=solidarity,
+        accumulative_part=accumulative,
+        monthly_amount=monthly,
+        years_of_service=float(service),
+        employment_years=float(employment_years),
+        child_care_years=float(care_years),
+        service_years_before_1998=float(before_1998),
+        average_monthly_income=average,
+        contribution_months=months,
+        savings_balance=inputs.savings_balance,
+        retirement_age_months=inputs.retirement_age_months,
+        reached_age_on=end,
+        rule_year=year,
+        items=tuple(items),
+        explanation=tuple(lines),
+    )

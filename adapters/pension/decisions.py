@@ -1,0 +1,201 @@
+"""The pension system's decisions: facts read over the bus in, rows and events out.
+
+Each ``decide_*`` function runs inside a transaction that its caller opened (the inbox's
+for an event, the store's for a request): it reads the pension system's own facts on
+that connection (contributions, employment, savings), calculates from the rule tables,
+writes the decision with the sources read and its payment schedule, and enqueues the
+matching event in the bus outbox. A decision that exists already is not written again
+and its event is not enqueued again (the UNIQUE indexes of the schema), so a repeated
+event (a new message id for the same birth, say) changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+
+from adapters.pension import calculation, rules, store
+from adapters.pension.model import (
+    BenefitDecision,
+    BenefitKind,
+    Frequency,
+    Month,
+    Payment,
+    PensionDecision,
+    PensionKind,
+    SourceRead,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BirthFacts:
+    """A registered birth and the birth order read from the mother's family."""
+
+    mother_iin: str
+    child_iin: str
+    birth_date: dt.date
+    birth_order: int
+    act_id: str
+    sources: tuple[SourceRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeathFacts:
+    """A registered death and who, by the family read, receives the burial benefit."""
+
+    iin: str
+    death_date: dt.date
+    act_id: str
+    burial_recipient: str | None
+    recipient_relation: str  # spouse, child, "" when nobody qualifies
+    sources: tuple[SourceRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DisabilityFacts:
+    iin: str
+    group: int
+    from_date: dt.date
+    to_date: dt.date | None
+    conclusion_id: str
+    sources: tuple[SourceRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RetirementFacts:
+    """A person who reached retirement age, as read from population."""
+
+    iin: str
+    female: bool
+    reached: rules.RetirementDate
+    children_birth_dates: tuple[dt.date, ...]
+    as_of: dt.date
+    sources: tuple[SourceRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeathOutcome:
+    payments_stopped: bool
+    burial_benefit_id: str | None
+
+
+def decide_birth(conn: sqlite3.Connection, facts: BirthFacts, *, today: dt.date,
+                 now_ms: int) -> list[str]:
+    """The childbirth lump sum and the child-care allowance to the mother (each once per
+    child). Returns the ids of the benefits written now."""
+    birth_month = Month.of(facts.birth_date)
+    rule = rules.CHILD_CARE
+    first = birth_month.plus(-rule.income_months)
+    incomes = store.monthly_incomes(conn, facts.mother_iin, first, birth_month.plus(-1))
+    lump = calculation.birth_lump_sum(facts.birth_order, facts.birth_date)
+    care = calculation.child_care_allowance(
+        facts.birth_order, facts.birth_date, sum(incomes.values()), len(incomes)
+    )
+    basis = f"population BirthRegistered, act {facts.act_id}" if facts.act_id else (
+        "population BirthRegistered")
+    decisions = (
+        BenefitDecision(
+            BenefitKind.CHILDBIRTH_LUMP_SUM, facts.mother_iin, facts.child_iin, lump.amount,
+            Frequency.ONE_OFF, facts.birth_date, facts.birth_date, basis, lump.items,
+            facts.sources, (Payment(birth_month, lump.amount),),
+        ),
+        BenefitDecision(
+            BenefitKind.CHILD_CARE_ALLOWANCE, facts.mother_iin, facts.child_iin, care.amount,
+            Frequency.MONTHLY, facts.birth_date,
+            rules.add_months(facts.birth_date, 12) - dt.timedelta(days=1), basis, care.items,
+            facts.sources, calculation.monthly_payments(birth_month, care.amount, rule.payments),
+        ),
+    )
+    written = []
+    for decision in decisions:
+        benefit_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
+        if benefit_id is not None:
+            written.append(benefit_id)
+    return written
+
+
+def decide_death(conn: sqlite3.Connection, facts: DeathFacts, *, today: dt.date,
+                 now_ms: int) -> DeathOutcome:
+    """Stop the deceased's pensions and benefits; the burial benefit to the family."""
+    stopped = store.stop_payments(conn, facts.iin, facts.death_date, "death", now_ms=now_ms)
+    burial_id = None
+    if facts.burial_recipient is not None:
+        amount = calculation.burial_benefit(facts.death_date, facts.recipient_relation)
+        basis = f"population DeathRegistered, act {facts.act_id}" if facts.act_id else (
+            "population DeathRegistered")
+        decision = BenefitDecision(
+            BenefitKind.BURIAL_BENEFIT, facts.burial_recipient, facts.iin, amount.amount,
+            Frequency.ONE_OFF, facts.death_date, facts.death_date, basis, amount.items,
+            facts.sources, (Payment(Month.of(max(facts.death_date, today)), amount.amount),),
+        )
+        burial_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
+    return DeathOutcome(stopped, burial_id)
+
+
+def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today: dt.date,
+                      now_ms: int) -> str | None:
+    """The monthly disability benefit by group, once per conclusion; it supersedes the
+    person's earlier disability benefits."""
+    amount = calculation.disability_benefit(facts.group, facts.from_date)
+    first = Month.of(facts.from_date)
+    count = rules.SCHEDULE.horizon_months
+    if facts.to_date is not None:
+        count = min(count, calculation.months_between(first, Month.of(facts.to_date)))
+    decision = BenefitDecision(
+        BenefitKind.DISABILITY_BENEFIT, facts.iin, facts.iin, amount.amount, Frequency.MONTHLY,
+        facts.from_date, facts.to_date, disability_basis(facts.conclusion_id), amount.items,
+        facts.sources, calculation.monthly_payments(first, amount.amount, count),
+    )
+    benefit_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
+    if benefit_id is not None:
+        store.supersede_disability_benefits(conn, facts.iin, facts.from_date, benefit_id)
+    return benefit_id
+
+
+def disability_basis(conclusion_id: str) -> str:
+    """The basis text of a disability benefit: unique per conclusion (the schema's index)."""
+    return f"health DisabilityEstablished, conclusion {conclusion_id}"
+
+
+def age_pension_decision(conn: sqlite3.Connection, facts: RetirementFacts, *,
+                         today: dt.date) -> PensionDecision:
+    """The age pension from the person's employment periods, contributions and savings."""
+    reached = facts.reached.reached_on
+    reach_month = Month.of(reached)
+    incomes = store.monthly_incomes(
+        conn, facts.iin, reach_month.plus(-rules.PENSION_INCOME.months), reach_month.plus(-1)
+    )
+    periods = store.employment_of(conn, facts.iin)
+    inputs = calculation.PensionInputs(
+        female=facts.female,
+        reached_age_on=reached,
+        retirement_age_months=facts.reached.age_months,
+        calculated_on=max(reached, today),
+        employment=tuple((p.started_on, p.ended_on) for p in periods),
+        children_birth_dates=facts.children_birth_dates,
+        monthly_incomes=tuple(incomes[m] for m in sorted(incomes)),
+        savings_balance=store.savings_of(conn, facts.iin),
+    )
+    result = calculation.age_pension(inputs)
+    basis = (f"retirement age {result.retirement_age} reached on {reached.isoformat()}"
+             f" (rule table RETIREMENT_AGE {facts.reached.rule_year}); found on"
+             f" {facts.as_of.isoformat()}")
+    payments = calculation.monthly_payments(  # a late assignment pays from this month on
+        max(reach_month, Month.of(today)), result.monthly_amount, rules.SCHEDULE.horizon_months
+    )
+    return PensionDecision(
+        facts.iin, PensionKind.AGE, reached, basis, result, facts.sources, payments
+    )
+
+
+def decide_age_pension(conn: sqlite3.Connection, facts: RetirementFacts, *, today: dt.date,
+                       now_ms: int) -> str | None:
+    """Write the age pension unless the person has one already; the new assignment id."""
+    exists = conn.execute(
+        "SELECT 1 FROM pension_assignments WHERE iin = ? AND kind = 'age'", (facts.iin,)
+    ).fetchone()
+    if exists is not None:
+        return None
+    decision = age_pension_decision(conn, facts, today=today)
+    return store.insert_pension(conn, decision, today=today, now_ms=now_ms)

@@ -1,0 +1,273 @@
+"""Events the pension system receives and the decisions they trigger (proactive services).
+
+- ``zhol.population.v1.BirthRegistered``: GetFamily(mother), her children give the
+  child's birth order -> the childbirth lump sum and the child-care allowance to the
+  mother, each once per child.
+- ``zhol.population.v1.DeathRegistered``: GetPerson(deceased) confirms the death;
+  GetFamily, then GetPerson of the spouse or of adult children (living?) -> the
+  deceased's pensions, benefits and their later payments stop; the burial benefit goes
+  to the spouse, else the eldest living adult child (once per deceased).
+- ``zhol.health.v1.DisabilityEstablished``: GetPerson(iin), known and living -> the
+  disability benefit by group, once per conclusion.
+
+A handler parses and checks the payload, makes its reads (no transaction open) and
+returns the write (``Apply``) that the inbox runs in one transaction with its own
+record. Refusals are ``EventRejected`` and write nothing: a malformed payload is
+INVALID_ARGUMENT, a person (or mother, or child) unknown to population NOT_FOUND, a
+contradiction with population (a "death" of a living person, an event for a deceased
+person) FAILED_PRECONDITION, an unreachable population UNAVAILABLE.
+
+Birth order: the mother's children (from GetFamily) born on or before this child, by
+the birth date their IINs encode, twins ordered by IIN; the child must be one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from adapters.bus.inbox import Apply, EventRejected, Handler
+from adapters.bus.population import PopulationReader
+from adapters.pension import calculation, decisions, rules
+from adapters.pension.model import (
+    AlreadyRecorded,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    PensionError,
+    Unavailable,
+)
+from adapters.pension.sources import (
+    RecordingReader,
+    age_on,
+    birth_date_in_iin,
+    birth_date_of,
+)
+from adapters.pension.store import today_in_kz
+from core.clock import Clock
+from core.errors import ZholError
+from core.iin import Iin
+from zhol.bus.v1 import bus_pb2
+from zhol.health.v1 import health_pb2
+from zhol.population.v1 import population_pb2
+
+M = TypeVar("M", bound=Message)
+
+BIRTH_REGISTERED = population_pb2.BirthRegistered.DESCRIPTOR.full_name
+DEATH_REGISTERED = population_pb2.DeathRegistered.DESCRIPTOR.full_name
+DISABILITY_ESTABLISHED = health_pb2.DisabilityEstablished.DESCRIPTOR.full_name
+
+STATUS: tuple[tuple[type[PensionError], grpc.StatusCode], ...] = (
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyRecorded, grpc.StatusCode.ALREADY_EXISTS),
+    (NotAllowed, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_of(err: PensionError) -> grpc.StatusCode:
+    for kind, status in STATUS:
+        if isinstance(err, kind):
+            return status
+    return grpc.StatusCode.INTERNAL
+
+
+def rejected(err: PensionError) -> EventRejected:
+    return EventRejected(status_of(err), str(err))
+
+
+class PensionEvents:
+    """The handlers, bound to a population reader (None: not connected to the bus)."""
+
+    def __init__(self, reader: PopulationReader | None, clock: Clock) -> None:
+        self._reader = reader
+        self._clock = clock
+
+    def handlers(self) -> Mapping[str, Handler]:
+        return {
+            BIRTH_REGISTERED: self.on_birth_registered,
+            DEATH_REGISTERED: self.on_death_registered,
+            DISABILITY_ESTABLISHED: self.on_disability_established,
+        }
+
+    # -- handlers ----------------------------------------------------------------------
+
+    async def on_birth_registered(self, delivery: bus_pb2.EventDelivery) -> Apply:
+        event = _decode(population_pb2.BirthRegistered, delivery)
+        try:
+            mother = _iin(event.mother_iin, "mother_iin")
+            child = _iin(event.child_iin, "child_iin")
+            birth_date = _date(event.birth_date, "birth_date")
+            act = f" (act {event.act_id})" if event.act_id else ""
+            reads = self._reads()
+            family = await reads.get_family(
+                mother,
+                purpose=f"pension: childbirth benefit and child-care allowance{act},"
+                " birth order from the mother's children",
+                fact="the mother's children: the child's birth order",
+            )
+            order = birth_order(child, birth_date, [c.iin for c in family.children])
+            facts = decisions.BirthFacts(
+                mother, child, birth_date, order, event.act_id, reads.sources
+            )
+            # Refuse now (not in the transaction) when no rule covers the birth year.
+            calculation.birth_lump_sum(order, birth_date)
+        except PensionError as err:
+            raise rejected(err) from None
+        return self._apply(lambda conn, today, now: decisions.decide_birth(
+            conn, facts, today=today, now_ms=now))
+
+    async def on_death_registered(self, delivery: bus_pb2.EventDelivery) -> Apply:
+        event = _decode(population_pb2.DeathRegistered, delivery)
+        try:
+            iin = _iin(event.iin, "iin")
+            death_date = _date(event.death_date, "death_date")
+            act = f" (act {event.act_id})" if event.act_id else ""
+            reads = self._reads()
+            person = await reads.get_person(
+                iin, purpose=f"pension: stop payments on death{act}",
+                fact="registered as deceased",
+            )
+            if not person.deceased:
+                raise NotAllowed(f"population does not record the death of {iin}")
+            recipient, relation = await burial_recipient(reads, iin, death_date, act)
+            facts = decisions.DeathFacts(
+                iin, death_date, event.act_id, recipient, relation, reads.sources
+            )
+            if recipient is not None:
+                calculation.burial_benefit(death_date, relation)
+        except PensionError as err:
+            raise rejected(err) from None
+        return self._apply(lambda conn, today, now: decisions.decide_death(
+            conn, facts, today=today, now_ms=now))
+
+    async def on_disability_established(self, delivery: bus_pb2.EventDelivery) -> Apply:
+        event = _decode(health_pb2.DisabilityEstablished, delivery)
+        try:
+            iin = _iin(event.iin, "iin")
+            if event.group not in rules.DISABILITY_BENEFIT:
+                raise InvalidInput("group must be 1, 2 or 3")
+            from_date = _date(event.from_date, "from_date")
+            to_date = _optional_date(event.to_date, "to_date")
+            if to_date is not None and to_date < from_date:
+                raise InvalidInput("to_date is before from_date")
+            conclusion = event.conclusion_id.strip()
+            if not conclusion or not conclusion.isprintable() or len(conclusion) > 64:
+                raise InvalidInput("conclusion_id is required")
+            reads = self._reads()
+            person = await reads.get_person(
+                iin, purpose=f"pension: disability benefit (conclusion {conclusion})",
+                fact="person registered and living",
+            )
+            if person.deceased:
+                raise NotAllowed(f"person {iin} is deceased")
+            calculation.disability_benefit(event.group, from_date)
+            facts = decisions.DisabilityFacts(
+                iin, event.group, from_date, to_date, conclusion, reads.sources
+            )
+        except PensionError as err:
+            raise rejected(err) from None
+        return self._apply(lambda conn, today, now: decisions.decide_disability(
+            conn, facts, today=today, now_ms=now))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _reads(self) -> RecordingReader:
+        if self._reader is None:
+            raise NotAllowed("not connected to the bus")
+        return RecordingReader(self._reader, self._clock)
+
+    def _apply(self, write: Callable[[sqlite3.Connection, dt.date, int], object]) -> Apply:
+        clock = self._clock
+
+        def apply(conn: sqlite3.Connection) -> None:
+            try:
+                write(conn, today_in_kz(clock), clock.now_ms())
+            except PensionError as err:
+                raise rejected(err) from None
+
+        return apply
+
+
+def birth_order(child: str, birth_date: dt.date, children: list[str]) -> int:
+    """The child's place among the mother's children, by birth date then IIN."""
+    if child not in children:
+        raise NotFound("the child is not among the mother's children")
+    key = (birth_date, child)
+    order = 0
+    for sibling in children:
+        born = birth_date if sibling == child else birth_date_in_iin(sibling)
+        if born is not None and (born, sibling) <= key:
+            order += 1
+    return order
+
+
+async def burial_recipient(
+    reads: RecordingReader, iin: str, death_date: dt.date, act: str
+) -> tuple[str | None, str]:
+    """The spouse if living, else the eldest living adult child; (None, "") if nobody."""
+    family = await reads.get_family(
+        iin, purpose=f"pension: burial benefit to the family{act}",
+        fact="spouse and children of the deceased",
+    )
+    if family.HasField("spouse") and family.spouse.iin:
+        spouse = await reads.get_person(
+            family.spouse.iin, purpose=f"pension: burial benefit{act}, is the spouse living",
+            fact="the spouse is living",
+        )
+        if not spouse.deceased:
+            return spouse.iin, "spouse"
+    children = sorted(
+        (born, c.iin) for c in family.children
+        if (born := birth_date_in_iin(c.iin)) is not None
+    )
+    adult = rules.BURIAL.adult_age
+    for born, child_iin in children:
+        if age_on(born, death_date) < adult:
+            continue
+        child = await reads.get_person(
+            child_iin, purpose=f"pension: burial benefit{act}, an adult living child",
+            fact="the child is living and adult",
+        )
+        if not child.deceased and age_on(birth_date_of(child), death_date) >= adult:
+            return child.iin, "child"
+    return None, ""
+
+
+def _decode(message_type: type[M], delivery: bus_pb2.EventDelivery) -> M:
+    try:
+        return message_type.FromString(delivery.payload)
+    except DecodeError:
+        raise EventRejected(
+            grpc.StatusCode.INVALID_ARGUMENT, f"payload is not a {delivery.topic}"
+        ) from None
+
+
+def _iin(text: str, field: str) -> str:
+    try:
+        return Iin.parse(text).value
+    except ZholError as err:
+        raise InvalidInput(f"{field}: {err.detail}") from None
+
+
+def _optional_date(message: Message, field: str) -> dt.date | None:
+    year, month, day = message.year, message.month, message.day  # type: ignore[attr-defined]
+    if year == 0 and month == 0 and day == 0:
+        return None
+    try:
+        return dt.date(year, month, day)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{field} is not a valid date") from None
+
+
+def _date(message: Message, field: str) -> dt.date:
+    day = _optional_date(message, field)
+    if day is None:
+        raise InvalidInput(f"{field} is required")
+    return day

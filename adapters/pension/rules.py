@@ -1,0 +1,367 @@
+"""The pension system's rule tables: parameters as data, in frozen dataclasses.
+
+Amounts and ages are rows of tables, never constants in the decision code. A table by
+year answers for a year with its last row at or before that year (a rule stays in force
+until a later row replaces it); a year before the first row is refused (``NotAllowed``).
+Values follow the published Kazakh figures where we know them and are rounded
+approximations otherwise; they are demo parameters, not legal advice.
+
+| table                      | what                                                      |
+|----------------------------|-----------------------------------------------------------|
+| ``MCI``                    | monthly calculation index, tenge (2024: 3,692)            |
+| ``MINIMUM_WAGE``           | minimum monthly wage (MZP), tenge                         |
+| ``SUBSISTENCE_MINIMUM``    | subsistence minimum (PM), tenge: the base pension's unit  |
+| ``CONTRIBUTION_RATES``     | pension contribution 10% of income up to 50 MZP (75 until |
+|                            | 2020); social contribution on income less the pension     |
+|                            | contribution, between 1 and 7 MZP (10 until 2020), 5% /   |
+|                            | 3.5% (2020-2024) / 5% (2025)                              |
+| ``RETIREMENT_AGE``         | men 63; women 58 until 2017, 58.5 in 2018, +0.5 a year:   |
+|                            | 61 in 2023, 61.5 in 2024 ... 63 from 2027                 |
+| ``BIRTH_LUMP_SUM``         | 38 MCI for the 1st to 3rd child, 63 MCI from the 4th      |
+| ``CHILD_CARE_FLOOR``       | child-care allowance floor by birth order: 5.76, 6.81,    |
+|                            | 7.85, 8.90 MCI (1st, 2nd, 3rd, 4th and later child)       |
+| ``CHILD_CARE``             | 40% of the mother's average monthly income over the 24    |
+|                            | months before the birth month (income / 24), capped at 65 |
+|                            | MCI, never below the floor; 12 monthly payments from the  |
+|                            | birth month (until the child is one)                      |
+| ``BURIAL``                 | 52 MCI to the spouse, else the eldest living adult (18+)  |
+|                            | child                                                     |
+| ``DISABILITY_BENEFIT``     | monthly, by group: 1: 22.5 MCI, 2: 18 MCI, 3: 12.3 MCI    |
+| ``BASE_PENSION``           | share of PM by years of service: from 2018 54% up to 10   |
+|                            | years, +2% per full year above, at most 100%; from 2024   |
+|                            | 65% and at most 120%                                      |
+| ``SOLIDARITY``             | service before 1998: 60% of the average monthly income    |
+|                            | (capped at 46 MCI) times (years before 1998 / 25 for men, |
+|                            | / 20 for women), at most 1                                |
+| ``ACCUMULATIVE``           | 6.5% of the pension savings a year, paid monthly          |
+| ``CHILD_CARE_CREDIT``      | a mother's years caring for each child under 3 while not  |
+|                            | employed count as service, at most 12 years in total      |
+| ``PENSION_INCOME``         | the pension's average income: the 36 months before the    |
+|                            | month the age is reached (months with contributions)      |
+| ``INSURANCE``              | insured through contributions: paid for at least 3 of the |
+|                            | 12 calendar months before the month asked about           |
+| ``SCHEDULE``               | payments are scheduled 12 months ahead at most            |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Generic, TypeVar
+
+from adapters.pension.model import BenefitKind, NotAllowed
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class YearRow(Generic[T]):
+    year: int  # in force from 1 January of this year
+    value: T
+
+
+@dataclass(frozen=True, slots=True)
+class YearTable(Generic[T]):
+    """Rows by year, ascending; ``at(year)`` is the last row at or before ``year``."""
+
+    name: str
+    rows: tuple[YearRow[T], ...]
+
+    def __post_init__(self) -> None:
+        years = [row.year for row in self.rows]
+        if not years or years != sorted(set(years)):
+            raise ValueError(f"{self.name}: rows must be unique and ascending by year")
+
+    @property
+    def first_year(self) -> int:
+        return self.rows[0].year
+
+    def at(self, year: int) -> T:
+        found: YearRow[T] | None = None
+        for row in self.rows:
+            if row.year > year:
+                break
+            found = row
+        if found is None:
+            raise NotAllowed(f"no {self.name} rule for {year} (the table starts in "
+                             f"{self.first_year})")
+        return found.value
+
+
+def _by_year(name: str, rows: dict[int, T]) -> YearTable[T]:
+    return YearTable(name, tuple(YearRow(year, value) for year, value in sorted(rows.items())))
+
+
+def tenge(value: Decimal) -> int:
+    """Round to whole tenge, half up."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# -- indices -----------------------------------------------------------------------------
+
+MCI: YearTable[int] = _by_year("MCI", {
+    2010: 1413, 2011: 1512, 2012: 1618, 2013: 1731, 2014: 1852, 2015: 1982, 2016: 2121,
+    2017: 2269, 2018: 2405, 2019: 2525, 2020: 2778, 2021: 2917, 2022: 3063, 2023: 3450,
+    2024: 3692, 2025: 3932, 2026: 4325,
+})
+
+MINIMUM_WAGE: YearTable[int] = _by_year("minimum wage", {
+    2010: 14952, 2011: 15999, 2012: 17439, 2013: 18660, 2014: 19966, 2015: 21364,
+    2016: 22859, 2017: 24459, 2018: 28284, 2019: 42500, 2022: 60000, 2023: 70000,
+    2024: 85000,
+})
+
+SUBSISTENCE_MINIMUM: YearTable[int] = _by_year("subsistence minimum", {
+    2010: 14952, 2015: 21364, 2018: 28284, 2019: 29698, 2020: 31183, 2021: 34302,
+    2022: 36018, 2023: 40567, 2024: 43407, 2025: 46228, 2026: 50851,
+})
+
+
+# -- contributions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionRates:
+    pension_rate: Decimal
+    pension_income_cap_mzp: int
+    social_rate: Decimal
+    social_base_min_mzp: int
+    social_base_max_mzp: int
+
+
+CONTRIBUTION_RATES: YearTable[ContributionRates] = _by_year("contribution rates", {
+    2010: ContributionRates(Decimal("0.10"), 75, Decimal("0.05"), 1, 10),
+    2020: ContributionRates(Decimal("0.10"), 50, Decimal("0.035"), 1, 7),
+    2025: ContributionRates(Decimal("0.10"), 50, Decimal("0.05"), 1, 7),
+})
+
+FIRST_CONTRIBUTION_YEAR = CONTRIBUTION_RATES.first_year
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedContributions:
+    pension_amount: int
+    social_amount: int
+
+
+def expected_contributions(income: int, year: int) -> ExpectedContributions:
+    """The contributions due on ``income`` in a month of ``year``."""
+    rates = CONTRIBUTION_RATES.at(year)
+    mzp = MINIMUM_WAGE.at(year)
+    pension = tenge(min(income, rates.pension_income_cap_mzp * mzp) * rates.pension_rate)
+    base = min(max(income - pension, rates.social_base_min_mzp * mzp),
+               rates.social_base_max_mzp * mzp)
+    return ExpectedContributions(pension, tenge(base * rates.social_rate))
+
+
+CONTRIBUTION_TOLERANCE = 1  # tenge: an employer's rounding may differ by one
+
+
+# -- retirement age ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetirementAge:
+    men_months: int
+    women_months: int
+
+
+RETIREMENT_AGE: YearTable[RetirementAge] = _by_year("retirement age", {
+    1998: RetirementAge(63 * 12, 58 * 12),
+    2018: RetirementAge(63 * 12, 58 * 12 + 6),
+    2019: RetirementAge(63 * 12, 59 * 12),
+    2020: RetirementAge(63 * 12, 59 * 12 + 6),
+    2021: RetirementAge(63 * 12, 60 * 12),
+    2022: RetirementAge(63 * 12, 60 * 12 + 6),
+    2023: RetirementAge(63 * 12, 61 * 12),
+    2024: RetirementAge(63 * 12, 61 * 12 + 6),
+    2025: RetirementAge(63 * 12, 62 * 12),
+    2026: RetirementAge(63 * 12, 62 * 12 + 6),
+    2027: RetirementAge(63 * 12, 63 * 12),
+})
+
+
+_YOUNGEST_RETIREMENT = min(
+    min(row.value.men_months, row.value.women_months) for row in RETIREMENT_AGE.rows
+) // 12
+
+
+@dataclass(frozen=True, slots=True)
+class RetirementDate:
+    reached_on: dt.date
+    age_months: int
+    rule_year: int
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later, or the month's last day when it is shorter."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def retirement_date(birth_date: dt.date, female: bool) -> RetirementDate:
+    """The day a person born on ``birth_date`` reaches retirement age.
+
+    The age that applies is the one in force in the year it is reached: the first year Y
+    in which the person reaches the age of Y's row (from 1 January of Y when a rising
+    age made it reached already). Before the table's first year the first row applies.
+    """
+    first = RETIREMENT_AGE.first_year
+    for year in range(max(first, birth_date.year + _YOUNGEST_RETIREMENT), birth_date.year + 90):
+        row = RETIREMENT_AGE.at(year)
+        months = row.women_months if female else row.men_months
+        reached = add_months(birth_date, months)
+        if reached.year <= year:
+            if year == first or reached.year == year:
+                return RetirementDate(reached, months, year)
+            return RetirementDate(dt.date(year, 1, 1), months, year)
+    raise AssertionError("the retirement age table ends with a fixed age")
+
+
+# -- benefits ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ByBirthOrder:
+    first_order: int  # applies from this birth order on
+    mci: Decimal
+
+
+BIRTH_LUMP_SUM: tuple[ByBirthOrder, ...] = (
+    ByBirthOrder(1, Decimal(38)),
+    ByBirthOrder(4, Decimal(63)),
+)
+
+CHILD_CARE_FLOOR: tuple[ByBirthOrder, ...] = (
+    ByBirthOrder(1, Decimal("5.76")),
+    ByBirthOrder(2, Decimal("6.81")),
+    ByBirthOrder(3, Decimal("7.85")),
+    ByBirthOrder(4, Decimal("8.90")),
+)
+
+
+def by_birth_order(table: tuple[ByBirthOrder, ...], order: int) -> ByBirthOrder:
+    if order < 1:
+        raise ValueError("birth order starts at 1")
+    found = table[0]
+    for row in table:
+        if row.first_order <= order:
+            found = row
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCareRule:
+    income_share: Decimal  # of the average monthly income
+    income_months: int  # months before the birth month that the average is over
+    cap_mci: Decimal
+    payments: int  # monthly payments from the birth month
+
+
+CHILD_CARE = ChildCareRule(Decimal("0.40"), 24, Decimal(65), 12)
+
+
+@dataclass(frozen=True, slots=True)
+class BurialRule:
+    mci: Decimal
+    adult_age: int  # a child recipient must be at least this old
+
+
+BURIAL = BurialRule(Decimal(52), 18)
+
+DISABILITY_BENEFIT: dict[int, Decimal] = {
+    1: Decimal("22.5"),
+    2: Decimal(18),
+    3: Decimal("12.3"),
+}
+
+# Which benefits a subject can have only once (UNIQUE(kind, subject_iin)); a disability
+# benefit is once per commission conclusion instead.
+ONCE_PER_SUBJECT: frozenset[BenefitKind] = frozenset({
+    BenefitKind.CHILDBIRTH_LUMP_SUM, BenefitKind.CHILD_CARE_ALLOWANCE,
+    BenefitKind.BURIAL_BENEFIT,
+})
+
+
+# -- pension calculation -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BasePensionRule:
+    min_share: Decimal  # of the subsistence minimum, up to threshold_years of service
+    step: Decimal  # added per full year of service above threshold_years
+    threshold_years: int
+    max_share: Decimal
+
+
+BASE_PENSION: YearTable[BasePensionRule] = _by_year("base pension", {
+    2018: BasePensionRule(Decimal("0.54"), Decimal("0.02"), 10, Decimal("1.00")),
+    2024: BasePensionRule(Decimal("0.65"), Decimal("0.02"), 10, Decimal("1.20")),
+})
+
+
+@dataclass(frozen=True, slots=True)
+class SolidarityRule:
+    income_share: Decimal
+    income_cap_mci: Decimal
+    men_required_years: int
+    women_required_years: int
+    service_before: dt.date
+
+
+SOLIDARITY = SolidarityRule(Decimal("0.60"), Decimal(46), 25, 20, dt.date(1998, 1, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class AccumulativeRule:
+    annual_payout_rate: Decimal
+
+
+ACCUMULATIVE = AccumulativeRule(Decimal("0.065"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCareCreditRule:
+    years_per_child: int
+    max_years: int
+
+
+CHILD_CARE_CREDIT = ChildCareCreditRule(3, 12)
+
+
+@dataclass(frozen=True, slots=True)
+class PensionIncomeRule:
+    months: int
+
+
+PENSION_INCOME = PensionIncomeRule(36)
+
+
+# -- insurance and schedules -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InsuranceRule:
+    window_months: int
+    min_paid_months: int
+
+
+INSURANCE = InsuranceRule(12, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRule:
+    horizon_months: int
+
+
+SCHEDULE = ScheduleRule(12)
+
+DAYS_PER_YEAR = Decimal("365.25")

@@ -1,0 +1,215 @@
+"""The pension system's SQLite schema: tables, indexes and connection settings.
+
+Once-only: no table holds a citizen's name, birth date, sex or address. A person is an
+IIN; everything else about them is read from the population registry over the bus when
+a decision needs it, and the reads are kept with the decision (``sources_read``).
+Employers are legal entities (BIN) and their title is the pension system's own fact.
+
+Dates are ISO text (``YYYY-MM-DD``), months ``YYYY-MM``; both sort as they should.
+Money is whole tenge (INTEGER).
+
+- employers: the legal entities that report contributions.
+- employment_periods: (iin, employer, started_on, ended_on); ``ended_on`` NULL while
+  employed, inclusive otherwise.
+- contributions: one employer's report for one person and month: income, mandatory
+  pension contribution, social contribution (PRIMARY KEY iin, month, employer).
+- pension_savings: the accumulative fund balance per IIN.
+- pension_assignments: one row per decision, with its calculation (JSON) and basis; one
+  age pension per person (a partial unique index).
+- benefits: one row per decision with its calculation (JSON). Once only, in the schema:
+  UNIQUE(kind, subject_iin) for the childbirth lump sum, the child-care allowance and
+  the burial benefit; UNIQUE(kind, basis) (the commission's conclusion) for a
+  disability benefit.
+- sources_read: the reads over the bus a decision rests on (decision id, order).
+- payments: the payment schedule of an assignment or a benefit, one row per month.
+- bus_outbox / bus_inbox: the transactional outbox and the inbox of the bus library.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
+from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
+
+SCHEMA_VERSION = 1
+
+TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS employers (
+        bin           TEXT PRIMARY KEY CHECK (length(bin) = 12),
+        title         TEXT NOT NULL,
+        registered_on TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS employment_periods (
+        id           INTEGER PRIMARY KEY,
+        iin          TEXT NOT NULL CHECK (length(iin) = 12),
+        employer_bin TEXT NOT NULL REFERENCES employers (bin),
+        started_on   TEXT NOT NULL,
+        ended_on     TEXT CHECK (ended_on IS NULL OR ended_on >= started_on)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS contributions (
+        iin            TEXT NOT NULL CHECK (length(iin) = 12),
+        month          TEXT NOT NULL CHECK (length(month) = 7),
+        employer_bin   TEXT NOT NULL REFERENCES employers (bin),
+        income         INTEGER NOT NULL CHECK (income > 0),
+        pension_amount INTEGER NOT NULL CHECK (pension_amount >= 0),
+        social_amount  INTEGER NOT NULL CHECK (social_amount >= 0),
+        recorded_on    TEXT NOT NULL,
+        PRIMARY KEY (iin, month, employer_bin)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS pension_savings (
+        iin        TEXT PRIMARY KEY CHECK (length(iin) = 12),
+        balance    INTEGER NOT NULL CHECK (balance >= 0),
+        updated_on TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS pension_assignments (
+        assignment_id  TEXT PRIMARY KEY,
+        iin            TEXT NOT NULL CHECK (length(iin) = 12),
+        kind           TEXT NOT NULL CHECK (
+            kind = 'age' OR kind = 'disability' OR kind = 'survivor'
+        ),
+        monthly_amount INTEGER NOT NULL CHECK (monthly_amount >= 0),
+        effective_from TEXT NOT NULL,
+        assigned_on    TEXT NOT NULL,
+        status         TEXT NOT NULL DEFAULT 'active' CHECK (
+            status = 'active' OR status = 'stopped'
+        ),
+        stopped_on     TEXT,
+        stop_reason    TEXT NOT NULL DEFAULT '',
+        basis          TEXT NOT NULL,
+        calculation    TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS benefits (
+        benefit_id    TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL CHECK (
+            kind = 'childbirth_lump_sum' OR kind = 'child_care_allowance'
+            OR kind = 'disability_benefit' OR kind = 'burial_benefit'
+        ),
+        recipient_iin TEXT NOT NULL CHECK (length(recipient_iin) = 12),
+        subject_iin   TEXT NOT NULL CHECK (length(subject_iin) = 12),
+        amount        INTEGER NOT NULL CHECK (amount >= 0),
+        frequency     TEXT NOT NULL CHECK (frequency = 'monthly' OR frequency = 'one_off'),
+        period_from   TEXT NOT NULL,
+        period_to     TEXT,
+        status        TEXT NOT NULL DEFAULT 'active' CHECK (
+            status = 'active' OR status = 'completed' OR status = 'stopped'
+            OR status = 'superseded'
+        ),
+        assigned_on   TEXT NOT NULL,
+        stopped_on    TEXT,
+        stop_reason   TEXT NOT NULL DEFAULT '',
+        basis         TEXT NOT NULL,
+        calculation   TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS sources_read (
+        decision_id  TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        service      TEXT NOT NULL,
+        provider     TEXT NOT NULL,
+        purpose      TEXT NOT NULL,
+        data_subject TEXT NOT NULL DEFAULT '',
+        fact         TEXT NOT NULL,
+        read_at_ms   INTEGER NOT NULL,
+        PRIMARY KEY (decision_id, seq)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS payments (
+        id            INTEGER PRIMARY KEY,
+        assignment_id TEXT REFERENCES pension_assignments (assignment_id),
+        benefit_id    TEXT REFERENCES benefits (benefit_id),
+        month         TEXT NOT NULL CHECK (length(month) = 7),
+        amount        INTEGER NOT NULL CHECK (amount >= 0),
+        status        TEXT NOT NULL DEFAULT 'scheduled' CHECK (
+            status = 'scheduled' OR status = 'paid' OR status = 'stopped'
+        ),
+        CHECK ((assignment_id IS NULL) != (benefit_id IS NULL))
+    )
+    """,
+    OUTBOX_SCHEMA,
+    INBOX_SCHEMA,
+)
+
+INDEXES: tuple[str, ...] = (
+    "CREATE INDEX IF NOT EXISTS employment_by_iin ON employment_periods (iin, started_on)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pension_once_age ON pension_assignments (iin)"
+    " WHERE kind = 'age'",
+    "CREATE INDEX IF NOT EXISTS pension_by_iin ON pension_assignments (iin)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS benefit_once_per_subject ON benefits (kind, subject_iin)"
+    " WHERE kind != 'disability_benefit'",
+    "CREATE UNIQUE INDEX IF NOT EXISTS benefit_once_per_conclusion ON benefits (kind, basis)"
+    " WHERE kind = 'disability_benefit'",
+    "CREATE INDEX IF NOT EXISTS benefit_by_recipient ON benefits (recipient_iin)",
+    "CREATE INDEX IF NOT EXISTS benefit_by_subject ON benefits (subject_iin)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS payment_of_assignment ON payments (assignment_id, month)"
+    " WHERE assignment_id IS NOT NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS payment_of_benefit ON payments (benefit_id, month)"
+    " WHERE benefit_id IS NOT NULL",
+    OUTBOX_INDEX,
+    INBOX_INDEX,
+)
+
+TABLE_NAMES: tuple[str, ...] = (
+    "employers", "employment_periods", "contributions", "pension_savings",
+    "pension_assignments", "benefits", "sources_read", "payments", "bus_outbox", "bus_inbox",
+)
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    for ddl in TABLES:
+        conn.execute(ddl)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def create_indexes(conn: sqlite3.Connection) -> None:
+    for ddl in INDEXES:
+        conn.execute(ddl)
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create whatever is missing; refuse a file written by another schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        raise RuntimeError(f"pension database schema {version}, expected {SCHEMA_VERSION}")
+    create_tables(conn)
+    create_indexes(conn)
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (explicit BEGIN), WAL journal, foreign keys on;
+    ``read_only`` sets ``query_only``. Usable from one thread at a time (any thread)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if not read_only and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def create_database(path: Path) -> None:
+    """A new, empty database file with the whole schema."""
+    if path.exists():
+        raise FileExistsError(f"{path} already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        ensure_schema(conn)
+    finally:
+        conn.close()

@@ -1,0 +1,379 @@
+"""The pension system's gRPC service (zhol.pension.v1.PensionRegistry).
+
+Protobuf stays here: requests are parsed into typed values (``Iin.parse``, ``Bin``,
+``Month``, dates) and store results are mapped back to messages. The adapter is the
+provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` trailers:
+
+| failure                                                 | status              |
+|---------------------------------------------------------|---------------------|
+| malformed IIN, BIN, month or date; from after to;       | INVALID_ARGUMENT    |
+| income not positive; amounts not matching the rate table|                     |
+| unknown employer                                        | NOT_FOUND           |
+| the employer already reported that month for the person | ALREADY_EXISTS      |
+| not connected to the bus; the bus refused a read; no    | FAILED_PRECONDITION |
+| rule-table row for the year                             |                     |
+| population could not be reached (gateway down, timeout) | UNAVAILABLE         |
+| anything unexpected (logged, no detail sent)            | INTERNAL            |
+
+Reads of our own database run on the event loop against a query-only connection (a few
+indexed lookups). Writes run one at a time on a dedicated writer thread with its own
+connection; after a write that enqueued an event the outbox publisher is woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import grpc
+
+from adapters.bus.population import PopulationReader
+from adapters.pension import decisions, retirement
+from adapters.pension.handlers import status_of
+from adapters.pension.model import (
+    Benefit,
+    Bin,
+    CalcItem,
+    Contribution,
+    ContributionReport,
+    EmploymentPeriod,
+    InvalidInput,
+    Month,
+    NotAllowed,
+    Payment,
+    PensionAssignment,
+    PensionCalculation,
+    PensionError,
+    SourceRead,
+)
+from adapters.pension.sources import RecordingReader
+from adapters.pension.store import PensionStore
+from core.clock import Clock
+from core.errors import ZholError
+from core.iin import Iin
+from zhol.pension.v1 import pension_pb2 as pb
+from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
+
+log = logging.getLogger("zhol.adapters.pension")
+
+T = TypeVar("T")
+
+EARLIEST_AS_OF = dt.date(1998, 1, 1)
+LATEST_AS_OF = dt.date(2099, 12, 31)
+
+
+class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
+    """Serves one pension database: ``reader`` on the loop, ``writer`` on its thread."""
+
+    def __init__(
+        self,
+        reader: PensionStore,
+        writer: PensionStore,
+        clock: Clock,
+        population: PopulationReader | None = None,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._clock = clock
+        self._population = population
+        self._on_commit = on_commit
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pension-writer")
+        self._retirement_lock = asyncio.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        db_path: Path,
+        clock: Clock,
+        population: PopulationReader | None = None,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> PensionRegistryServicer:
+        writer = PensionStore.open(db_path, clock)
+        try:
+            reader = PensionStore.open(db_path, clock, read_only=True)
+        except BaseException:
+            writer.close()
+            raise
+        return cls(reader, writer, clock, population, on_commit)
+
+    def close(self) -> None:
+        """Wait for a running write, then close both connections."""
+        self._writes.shutdown(wait=True)
+        self._writer.close()
+        self._reader.close()
+
+    # -- contributions -----------------------------------------------------------------
+
+    async def GetContributions(
+        self, request: pb.GetContributionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetContributionsResponse:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            first = parse_optional_month(request.from_month, "from_month")
+            last = parse_optional_month(request.to_month, "to_month")
+            history = self._reader.get_contributions(iin, first, last)
+            return pb.GetContributionsResponse(
+                iin=history.iin,
+                contributions=[contribution_pb(c) for c in history.contributions],
+                total_pension_amount=history.total_pension_amount,
+                total_social_amount=history.total_social_amount,
+                savings_balance=history.savings_balance,
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def RecordContribution(
+        self, request: pb.RecordContributionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Contribution:
+        try:
+            report = ContributionReport(
+                employer_bin=Bin.parse(request.employer_bin),
+                iin=parse_iin(request.iin, "iin").value,
+                month=parse_month(request.month, "month"),
+                income=request.income,
+                pension_amount=request.pension_amount,
+                social_amount=request.social_amount,
+            )
+            recorded = await self._write(self._writer.record_contribution, report)
+            return contribution_pb(recorded)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def GetEmploymentPeriods(
+        self, request: pb.GetEmploymentPeriodsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetEmploymentPeriodsResponse:
+        try:
+            periods = self._reader.employment_periods(parse_iin(request.iin, "iin"))
+            return pb.GetEmploymentPeriodsResponse(periods=[period_pb(p) for p in periods])
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def IsInsuredByContributions(
+        self, request: pb.IsInsuredByContributionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IsInsuredByContributionsResponse:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
+            check = self._reader.insurance_check(iin, as_of)
+            return pb.IsInsuredByContributionsResponse(
+                iin=check.iin, insured=check.insured, paid_months=check.paid_months,
+                required_months=check.required_months, window_months=check.window_months,
+                window_from=month_pb(check.window_from), window_to=month_pb(check.window_to),
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+
+    # -- decisions ---------------------------------------------------------------------
+
+    async def GetPensionStatus(
+        self, request: pb.GetPensionStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PensionStatus:
+        try:
+            status = self._reader.pension_status(parse_iin(request.iin, "iin"))
+            return pb.PensionStatus(
+                iin=status.iin,
+                receives_pension=status.receives_pension,
+                assignments=[assignment_pb(a) for a in status.assignments],
+                savings_balance=status.savings_balance,
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ListBenefits(
+        self, request: pb.ListBenefitsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListBenefitsResponse:
+        try:
+            benefits = self._reader.list_benefits(parse_iin(request.iin, "iin"))
+            return pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def AssignRetirementPensions(
+        self, request: pb.AssignRetirementPensionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AssignRetirementPensionsResponse:
+        try:
+            as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
+            if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
+                raise InvalidInput(f"as_of must be between {EARLIEST_AS_OF} and {LATEST_AS_OF}")
+            if request.page_size < 0:
+                raise InvalidInput("page_size must not be negative")
+            if self._population is None:
+                raise NotAllowed("not connected to the bus")
+            reads = RecordingReader(self._population, self._clock)
+            async with self._retirement_lock:
+                run = await retirement.assign_retirement_pensions(
+                    reads, as_of, page_size=request.page_size,
+                    with_age_pension=self._with_age_pension, write=self._assign_age_pension,
+                )
+            log.info("retirement run", extra={"as_of": as_of.isoformat(),
+                                               "assigned": len(run.assigned)})
+            return pb.AssignRetirementPensionsResponse(
+                as_of=date_pb(run.as_of),
+                assigned=[assignment_pb(a) for a in run.assigned],
+                persons_scanned=run.persons_scanned,
+                reached_age=run.reached_age,
+                already_assigned=run.already_assigned,
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def _with_age_pension(self, iins: list[str]) -> set[str]:
+        return self._reader.with_age_pension(iins)
+
+    async def _assign_age_pension(
+        self, facts: decisions.RetirementFacts
+    ) -> PensionAssignment | None:
+        assigned = await self._write(self._write_age_pension, facts)
+        if assigned is not None:
+            self._on_commit()
+        return assigned
+
+    def _write_age_pension(self, facts: decisions.RetirementFacts) -> PensionAssignment | None:
+        writer = self._writer
+        with writer.transaction() as conn:
+            assignment_id = decisions.decide_age_pension(
+                conn, facts, today=writer.today(), now_ms=self._clock.now_ms()
+            )
+        return None if assignment_id is None else writer.get_assignment(assignment_id)
+
+    async def _write(self, operation: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writes, operation, *args)
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    """End the call with the status for ``exc`` (never returns)."""
+    if isinstance(exc, ZholError):
+        await context.abort(exc.status, exc.detail)
+    if isinstance(exc, PensionError):
+        await context.abort(status_of(exc), str(exc))
+    log.error("pension request failed", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("unreachable")  # context.abort raises
+
+
+# -- protobuf to values ------------------------------------------------------------------
+
+
+def parse_iin(text: str, field: str) -> Iin:
+    try:
+        return Iin.parse(text)
+    except ZholError as err:
+        raise InvalidInput(f"{field}: {err.detail}") from None
+
+
+def parse_optional_month(message: pb.Month, field: str) -> Month | None:
+    if message.year == 0 and message.month == 0:
+        return None
+    try:
+        return Month(message.year, message.month)
+    except InvalidInput:
+        raise InvalidInput(f"{field} is not a valid month") from None
+
+
+def parse_month(message: pb.Month, field: str) -> Month:
+    month = parse_optional_month(message, field)
+    if month is None:
+        raise InvalidInput(f"{field} is required")
+    return month
+
+
+def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
+    if message.year == 0 and message.month == 0 and message.day == 0:
+        return None
+    try:
+        return dt.date(message.year, message.month, message.day)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{field} is not a valid date") from None
+
+
+# -- values to protobuf ------------------------------------------------------------------
+
+
+def date_pb(day: dt.date | None) -> pb.Date | None:
+    return None if day is None else pb.Date(year=day.year, month=day.month, day=day.day)
+
+
+def month_pb(month: Month) -> pb.Month:
+    return pb.Month(year=month.year, month=month.month)
+
+
+def contribution_pb(c: Contribution) -> pb.Contribution:
+    return pb.Contribution(
+        iin=c.iin, month=month_pb(c.month), employer_bin=c.employer_bin, income=c.income,
+        pension_amount=c.pension_amount, social_amount=c.social_amount,
+        recorded_on=date_pb(c.recorded_on),
+    )
+
+
+def period_pb(p: EmploymentPeriod) -> pb.EmploymentPeriod:
+    return pb.EmploymentPeriod(
+        iin=p.iin, employer_bin=p.employer_bin, employer_title=p.employer_title,
+        started_on=date_pb(p.started_on), ended_on=date_pb(p.ended_on),
+    )
+
+
+def item_pb(item: CalcItem) -> pb.CalculationItem:
+    return pb.CalculationItem(name=item.name, value=item.value, unit=item.unit, note=item.note)
+
+
+def source_pb(source: SourceRead) -> pb.SourceRead:
+    return pb.SourceRead(
+        service=source.service, provider=source.provider, purpose=source.purpose,
+        data_subject=source.data_subject, fact=source.fact, read_at_unix_ms=source.read_at_ms,
+    )
+
+
+def payment_pb(payment: Payment) -> pb.Payment:
+    return pb.Payment(month=month_pb(payment.month), amount=payment.amount,
+                      status=payment.status.value)
+
+
+def calculation_pb(calc: PensionCalculation) -> pb.PensionCalculation:
+    return pb.PensionCalculation(
+        base_pension=calc.base_pension,
+        solidarity_part=calc.solidarity_part,
+        accumulative_part=calc.accumulative_part,
+        monthly_amount=calc.monthly_amount,
+        years_of_service=calc.years_of_service,
+        employment_years=calc.employment_years,
+        child_care_years=calc.child_care_years,
+        service_years_before_1998=calc.service_years_before_1998,
+        average_monthly_income=calc.average_monthly_income,
+        contribution_months=calc.contribution_months,
+        savings_balance=calc.savings_balance,
+        retirement_age=calc.retirement_age,
+        reached_age_on=date_pb(calc.reached_age_on),
+        rule_year=calc.rule_year,
+        items=[item_pb(i) for i in calc.items],
+        explanation=list(calc.explanation),
+    )
+
+
+def assignment_pb(a: PensionAssignment) -> pb.PensionAssignment:
+    return pb.PensionAssignment(
+        assignment_id=a.assignment_id, iin=a.iin, kind=a.kind.value,
+        monthly_amount=a.monthly_amount, currency="KZT",
+        effective_from=date_pb(a.effective_from), assigned_on=date_pb(a.assigned_on),
+        status=a.status, stopped_on=date_pb(a.stopped_on), stop_reason=a.stop_reason,
+        basis=a.basis, calculation=calculation_pb(a.calculation),
+        sources=[source_pb(s) for s in a.sources], payments=[payment_pb(p) for p in a.payments],
+    )
+
+
+def benefit_pb(b: Benefit) -> pb.Benefit:
+    return pb.Benefit(
+        benefit_id=b.benefit_id, kind=b.kind.value, recipient_iin=b.recipient_iin,
+        subject_iin=b.subject_iin, amount=b.amount, currency="KZT",
+        frequency=b.frequency.value, period_from=date_pb(b.period_from),
+        period_to=date_pb(b.period_to), status=b.status, assigned_on=date_pb(b.assigned_on),
+        basis=b.basis, calculation=[item_pb(i) for i in b.items],
+        sources=[source_pb(s) for s in b.sources], payments=[payment_pb(p) for p in b.payments],
+        stopped_on=date_pb(b.stopped_on), stop_reason=b.stop_reason,
+    )

@@ -1,0 +1,551 @@
+"""The pension system's data access layer: SQL in, frozen dataclasses out.
+
+``PensionStore`` wraps one SQLite connection and must be used by one thread at a time.
+Reads are single statements or run inside one transaction; every write is one
+``BEGIN IMMEDIATE`` transaction that validates inside the transaction and rolls back on
+any failure, so a refused request changes nothing.
+
+The module-level functions taking a connection (``insert_benefit``, ``insert_pension``,
+``stop_payments`` and the ``*_of`` reads) run inside a transaction someone else opened:
+the store's own, or the inbox's (an event's write is committed together with the inbox
+record). A decision's event is enqueued in the bus outbox in that same transaction.
+Decisions that may happen once only are guarded by UNIQUE indexes and inserted with
+``ON CONFLICT DO NOTHING``: a second attempt writes nothing and enqueues nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from adapters.bus.outbox import enqueue_event
+from adapters.pension import rules, schema
+from adapters.pension.model import (
+    CURRENCY,
+    KZ_TIME,
+    AlreadyRecorded,
+    Benefit,
+    BenefitDecision,
+    BenefitKind,
+    Contribution,
+    ContributionHistory,
+    ContributionReport,
+    EmploymentPeriod,
+    Frequency,
+    InsuranceCheck,
+    InvalidInput,
+    Month,
+    NotFound,
+    Payment,
+    PaymentStatus,
+    PensionAssignment,
+    PensionCalculation,
+    PensionDecision,
+    PensionKind,
+    PensionStatus,
+    SourceRead,
+    items_from_json,
+    items_to_json,
+)
+from core.clock import Clock
+from core.iin import Iin
+from zhol.pension.v1 import pension_pb2 as pb
+
+MAX_INCOME = 10_000_000_000  # tenge a month: anything above is a typing error
+
+_ASSIGNMENT_COLUMNS = (
+    "assignment_id, iin, kind, monthly_amount, effective_from, assigned_on, status,"
+    " stopped_on, stop_reason, basis, calculation"
+)
+_BENEFIT_COLUMNS = (
+    "benefit_id, kind, recipient_iin, subject_iin, amount, frequency, period_from,"
+    " period_to, status, assigned_on, basis, calculation, stopped_on, stop_reason"
+)
+
+
+def today_in_kz(clock: Clock) -> dt.date:
+    """Today's date in Kazakhstan (UTC+5) by the clock."""
+    return dt.datetime.fromtimestamp(clock.now_ms() / 1000, KZ_TIME).date()
+
+
+class PensionStore:
+    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+        self._conn = conn
+        self._clock = clock
+
+    @classmethod
+    def open(cls, path: Path, clock: Clock, *, read_only: bool = False) -> PensionStore:
+        """Open an existing database (``FileNotFoundError`` when there is none)."""
+        if not path.is_file():
+            raise FileNotFoundError(f"no pension database at {path}")
+        conn = schema.connect(path, read_only=read_only)
+        if not read_only:
+            schema.ensure_schema(conn)
+        return cls(conn, clock)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def today(self) -> dt.date:
+        return today_in_kz(self._clock)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for reports and tests)."""
+        return {
+            table: self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in schema.TABLE_NAMES
+        }
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_contributions(
+        self, iin: Iin, from_month: Month | None = None, to_month: Month | None = None
+    ) -> ContributionHistory:
+        if from_month is not None and to_month is not None and from_month > to_month:
+            raise InvalidInput("from_month is after to_month")
+        low = str(from_month) if from_month else "0000-00"
+        high = str(to_month) if to_month else "9999-99"
+        with self._read():
+            rows = self._conn.execute(
+                "SELECT iin, month, employer_bin, income, pension_amount, social_amount,"
+                " recorded_on FROM contributions"
+                " WHERE iin = ? AND month >= ? AND month <= ? ORDER BY month, employer_bin",
+                (iin.value, low, high),
+            ).fetchall()
+            balance = savings_of(self._conn, iin.value)
+        contributions = tuple(
+            Contribution(r[0], Month.parse(r[1]), r[2], r[3], r[4], r[5],
+                         dt.date.fromisoformat(r[6]))
+            for r in rows
+        )
+        return ContributionHistory(
+            iin.value, contributions,
+            sum(c.pension_amount for c in contributions),
+            sum(c.social_amount for c in contributions),
+            balance,
+        )
+
+    def employment_periods(self, iin: Iin) -> tuple[EmploymentPeriod, ...]:
+        return employment_of(self._conn, iin.value)
+
+    def savings_balance(self, iin: Iin) -> int:
+        return savings_of(self._conn, iin.value)
+
+    def insurance_check(self, iin: Iin, as_of: dt.date) -> InsuranceCheck:
+        """Insured through contributions: paid for at least ``INSURANCE.min_paid_months``
+        of the ``INSURANCE.window_months`` calendar months before the month of ``as_of``."""
+        rule = rules.INSURANCE
+        last = Month.of(as_of).plus(-1)
+        first = last.plus(-(rule.window_months - 1))
+        (paid,) = self._conn.execute(
+            "SELECT count(DISTINCT month) FROM contributions"
+            " WHERE iin = ? AND month >= ? AND month <= ? AND pension_amount > 0",
+            (iin.value, str(first), str(last)),
+        ).fetchone()
+        return InsuranceCheck(
+            iin.value, paid >= rule.min_paid_months, paid, rule.min_paid_months,
+            rule.window_months, first, last,
+        )
+
+    def pension_status(self, iin: Iin) -> PensionStatus:
+        with self._read():
+            rows = self._conn.execute(
+                f"SELECT {_ASSIGNMENT_COLUMNS} FROM pension_assignments WHERE iin = ?"
+                " ORDER BY effective_from DESC, assigned_on DESC, assignment_id",
+                (iin.value,),
+            ).fetchall()
+            assignments = tuple(_assignment(self._conn, row) for row in rows)
+            balance = savings_of(self._conn, iin.value)
+        return PensionStatus(iin.value, assignments, balance)
+
+    def get_assignment(self, assignment_id: str) -> PensionAssignment:
+        with self._read():
+            row = self._conn.execute(
+                f"SELECT {_ASSIGNMENT_COLUMNS} FROM pension_assignments WHERE assignment_id = ?",
+                (assignment_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no pension assignment {assignment_id}")
+            return _assignment(self._conn, row)
+
+    def list_benefits(self, iin: Iin) -> tuple[Benefit, ...]:
+        """Benefits where the person is the recipient or the subject, newest first."""
+        with self._read():
+            rows = self._conn.execute(
+                f"SELECT {_BENEFIT_COLUMNS} FROM benefits WHERE recipient_iin = ?"
+                f" UNION SELECT {_BENEFIT_COLUMNS} FROM benefits WHERE subject_iin = ?"
+                " ORDER BY assigned_on DESC, period_from DESC, kind, benefit_id",
+                (iin.value, iin.value),
+            ).fetchall()
+            return tuple(_benefit(self._conn, row) for row in rows)
+
+    def get_benefit(self, benefit_id: str) -> Benefit:
+        with self._read():
+            row = self._conn.execute(
+                f"SELECT {_BENEFIT_COLUMNS} FROM benefits WHERE benefit_id = ?", (benefit_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no benefit {benefit_id}")
+            return _benefit(self._conn, row)
+
+    def with_age_pension(self, iins: Iterable[str]) -> set[str]:
+        """Which of ``iins`` already have an age pension assignment (any status)."""
+        found: set[str] = set()
+        batch: list[str] = []
+        for iin in iins:
+            batch.append(iin)
+            if len(batch) == 500:
+                found |= self._age_pensioners(batch)
+                batch = []
+        if batch:
+            found |= self._age_pensioners(batch)
+        return found
+
+    def _age_pensioners(self, iins: list[str]) -> set[str]:
+        marks = ",".join("?" * len(iins))
+        rows = self._conn.execute(
+            f"SELECT iin FROM pension_assignments WHERE kind = 'age' AND iin IN ({marks})",
+            iins,
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    # -- writes ------------------------------------------------------------------------
+
+    def record_contribution(self, report: ContributionReport) -> Contribution:
+        """An employer's report for one month: checked against the rate table, added to
+        the person's pension savings. ``AlreadyRecorded`` for a second report of the
+        same employer, person and month."""
+        today = self.today()
+        month = report.month
+        if month.year < rules.FIRST_CONTRIBUTION_YEAR:
+            raise InvalidInput(f"month is before {rules.FIRST_CONTRIBUTION_YEAR}-01")
+        if month > Month.of(today):
+            raise InvalidInput("month is in the future")
+        if not 0 < report.income <= MAX_INCOME:
+            raise InvalidInput("income must be positive")
+        if report.pension_amount < 0 or report.social_amount < 0:
+            raise InvalidInput("amounts must not be negative")
+        expected = rules.expected_contributions(report.income, month.year)
+        if abs(report.pension_amount - expected.pension_amount) > rules.CONTRIBUTION_TOLERANCE:
+            raise InvalidInput(
+                f"pension_amount must be {expected.pension_amount} for this income and month"
+            )
+        if abs(report.social_amount - expected.social_amount) > rules.CONTRIBUTION_TOLERANCE:
+            raise InvalidInput(
+                f"social_amount must be {expected.social_amount} for this income and month"
+            )
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT 1 FROM employers WHERE bin = ?", (report.employer_bin.value,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no employer with BIN {report.employer_bin}")
+            inserted = self._conn.execute(
+                "INSERT INTO contributions VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (report.iin, str(month), report.employer_bin.value, report.income,
+                 report.pension_amount, report.social_amount, today.isoformat()),
+            ).rowcount
+            if not inserted:
+                raise AlreadyRecorded(
+                    f"employer {report.employer_bin} already reported {month} for this person"
+                )
+            self._conn.execute(
+                "INSERT INTO pension_savings VALUES (?, ?, ?) ON CONFLICT (iin) DO UPDATE"
+                " SET balance = balance + excluded.balance, updated_on = excluded.updated_on",
+                (report.iin, report.pension_amount, today.isoformat()),
+            )
+        return Contribution(
+            report.iin, month, report.employer_bin.value, report.income,
+            report.pension_amount, report.social_amount, today,
+        )
+
+    def assign_pension(self, decision: PensionDecision) -> PensionAssignment | None:
+        """Write a pension decision and enqueue ``PensionAssigned``; None when the person
+        already has one of that kind (nothing written)."""
+        with self.transaction():
+            assignment_id = insert_pension(
+                self._conn, decision, today=self.today(), now_ms=self._clock.now_ms()
+            )
+        return None if assignment_id is None else self.get_assignment(assignment_id)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        """Several statements seeing one snapshot (a deferred read transaction)."""
+        if self._conn.in_transaction:
+            yield
+            return
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+
+# -- reads on a caller's connection ------------------------------------------------------
+
+
+def savings_of(conn: sqlite3.Connection, iin: str) -> int:
+    row = conn.execute("SELECT balance FROM pension_savings WHERE iin = ?", (iin,)).fetchone()
+    return row[0] if row else 0
+
+
+def employment_of(conn: sqlite3.Connection, iin: str) -> tuple[EmploymentPeriod, ...]:
+    rows = conn.execute(
+        "SELECT e.iin, e.employer_bin, r.title, e.started_on, e.ended_on"
+        " FROM employment_periods AS e JOIN employers AS r ON r.bin = e.employer_bin"
+        " WHERE e.iin = ? ORDER BY e.started_on, e.id",
+        (iin,),
+    ).fetchall()
+    return tuple(
+        EmploymentPeriod(r[0], r[1], r[2], dt.date.fromisoformat(r[3]),
+                         dt.date.fromisoformat(r[4]) if r[4] else None)
+        for r in rows
+    )
+
+
+def monthly_incomes(conn: sqlite3.Connection, iin: str, first: Month, last: Month
+                    ) -> dict[Month, int]:
+    """Recorded income per month (all employers) from ``first`` to ``last`` inclusive."""
+    rows = conn.execute(
+        "SELECT month, sum(income) FROM contributions"
+        " WHERE iin = ? AND month >= ? AND month <= ? GROUP BY month",
+        (iin, str(first), str(last)),
+    ).fetchall()
+    return {Month.parse(month): total for month, total in rows}
+
+
+# -- writes on a caller's connection (inside its transaction) ----------------------------
+
+
+def insert_benefit(
+    conn: sqlite3.Connection, decision: BenefitDecision, *, today: dt.date, now_ms: int
+) -> str | None:
+    """Write a benefit with its sources and payments and enqueue ``BenefitAssigned``.
+
+    Returns the new benefit id, or None when that benefit already exists (the UNIQUE
+    indexes: once per kind and subject, or per conclusion): then nothing is written.
+    """
+    benefit_id = f"BN-{uuid.uuid4()}"
+    inserted = conn.execute(
+        f"INSERT INTO benefits ({_BENEFIT_COLUMNS})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, NULL, '')"
+        " ON CONFLICT DO NOTHING",
+        (benefit_id, decision.kind.value, decision.recipient_iin, decision.subject_iin,
+         decision.amount, decision.frequency.value, decision.period_from.isoformat(),
+         decision.period_to.isoformat() if decision.period_to else None, today.isoformat(),
+         decision.basis, items_to_json(decision.items)),
+    ).rowcount
+    if not inserted:
+        return None
+    _insert_sources(conn, benefit_id, decision.sources)
+    conn.executemany(
+        "INSERT INTO payments (benefit_id, month, amount, status) VALUES (?, ?, ?, ?)",
+        [(benefit_id, str(p.month), p.amount, p.status.value) for p in decision.payments],
+    )
+    event = pb.BenefitAssigned(
+        benefit_id=benefit_id, kind=decision.kind.value, recipient_iin=decision.recipient_iin,
+        subject_iin=decision.subject_iin, amount=decision.amount, currency=CURRENCY,
+        frequency=decision.frequency.value,
+    )
+    enqueue_event(conn, _topic(event), event, data_subject=decision.recipient_iin,
+                  occurred_at_ms=now_ms)
+    return benefit_id
+
+
+def insert_pension(
+    conn: sqlite3.Connection, decision: PensionDecision, *, today: dt.date, now_ms: int
+) -> str | None:
+    """Write a pension assignment with its sources and payments and enqueue
+    ``PensionAssigned``; None when an age pension exists already (nothing written)."""
+    assignment_id = f"PA-{uuid.uuid4()}"
+    inserted = conn.execute(
+        f"INSERT INTO pension_assignments ({_ASSIGNMENT_COLUMNS})"
+        " VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, '', ?, ?) ON CONFLICT DO NOTHING",
+        (assignment_id, decision.iin, decision.kind.value, decision.monthly_amount,
+         decision.effective_from.isoformat(), today.isoformat(), decision.basis,
+         decision.calculation.to_json()),
+    ).rowcount
+    if not inserted:
+        return None
+    _insert_sources(conn, assignment_id, decision.sources)
+    conn.executemany(
+        "INSERT INTO payments (assignment_id, month, amount, status) VALUES (?, ?, ?, ?)",
+        [(assignment_id, str(p.month), p.amount, p.status.value) for p in decision.payments],
+    )
+    event = pb.PensionAssigned(
+        assignment_id=assignment_id, iin=decision.iin, kind=decision.kind.value,
+        monthly_amount=decision.monthly_amount, effective_from=_date_pb(decision.effective_from),
+    )
+    enqueue_event(conn, _topic(event), event, data_subject=decision.iin, occurred_at_ms=now_ms)
+    return assignment_id
+
+
+def stop_payments(
+    conn: sqlite3.Connection, iin: str, effective: dt.date, reason: str, *, now_ms: int
+) -> bool:
+    """Stop a person's active pensions and benefits (as recipient, or as subject of a
+    monthly benefit) from ``effective``: their scheduled payments after that month are
+    stopped. Enqueues ``PaymentsStopped`` when anything was active; False otherwise."""
+    day = effective.isoformat()
+    after = str(Month.of(effective))
+    assignments = [row[0] for row in conn.execute(
+        "SELECT assignment_id FROM pension_assignments WHERE iin = ? AND status = 'active'",
+        (iin,),
+    )]
+    benefits = [row[0] for row in conn.execute(
+        "SELECT benefit_id FROM benefits WHERE status = 'active' AND kind != 'burial_benefit'"
+        " AND (recipient_iin = ? OR (subject_iin = ? AND frequency = 'monthly'))",
+        (iin, iin),
+    )]
+    if not assignments and not benefits:
+        return False
+    for assignment_id in assignments:
+        conn.execute(
+            "UPDATE pension_assignments SET status = 'stopped', stopped_on = ?, stop_reason = ?"
+            " WHERE assignment_id = ?",
+            (day, reason, assignment_id),
+        )
+        conn.execute(
+            "UPDATE payments SET status = 'stopped' WHERE assignment_id = ? AND month > ?"
+            " AND status = 'scheduled'",
+            (assignment_id, after),
+        )
+    for benefit_id in benefits:
+        conn.execute(
+            "UPDATE benefits SET status = 'stopped', stopped_on = ?, stop_reason = ?"
+            " WHERE benefit_id = ?",
+            (day, reason, benefit_id),
+        )
+        conn.execute(
+            "UPDATE payments SET status = 'stopped' WHERE benefit_id = ? AND month > ?"
+            " AND status = 'scheduled'",
+            (benefit_id, after),
+        )
+    event = pb.PaymentsStopped(iin=iin, reason=reason, effective=_date_pb(effective))
+    enqueue_event(conn, _topic(event), event, data_subject=iin, occurred_at_ms=now_ms)
+    return True
+
+
+def supersede_disability_benefits(
+    conn: sqlite3.Connection, iin: str, from_date: dt.date, keep: str
+) -> int:
+    """A new conclusion replaces the person's earlier active disability benefits: they
+    end the day before it starts and their payments from its first month are stopped."""
+    rows = [row[0] for row in conn.execute(
+        "SELECT benefit_id FROM benefits WHERE kind = 'disability_benefit'"
+        " AND subject_iin = ? AND status = 'active' AND benefit_id != ?",
+        (iin, keep),
+    )]
+    for benefit_id in rows:
+        conn.execute(
+            "UPDATE benefits SET status = 'superseded', stopped_on = ?,"
+            " stop_reason = 'new conclusion' WHERE benefit_id = ?",
+            ((from_date - dt.timedelta(days=1)).isoformat(), benefit_id),
+        )
+        conn.execute(
+            "UPDATE payments SET status = 'stopped' WHERE benefit_id = ? AND month >= ?"
+            " AND status = 'scheduled'",
+            (benefit_id, str(Month.of(from_date))),
+        )
+    return len(rows)
+
+
+def _insert_sources(conn: sqlite3.Connection, decision_id: str,
+                    sources: tuple[SourceRead, ...]) -> None:
+    conn.executemany(
+        "INSERT INTO sources_read VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(decision_id, seq, s.service, s.provider, s.purpose, s.data_subject, s.fact,
+          s.read_at_ms) for seq, s in enumerate(sources)],
+    )
+
+
+def _topic(message: object) -> str:
+    return message.DESCRIPTOR.full_name  # type: ignore[attr-defined]
+
+
+def _date_pb(day: dt.date) -> pb.Date:
+    return pb.Date(year=day.year, month=day.month, day=day.day)
+
+
+# -- rows to values ----------------------------------------------------------------------
+
+
+def _sources(conn: sqlite3.Connection, decision_id: str) -> tuple[SourceRead, ...]:
+    rows = conn.execute(
+        "SELECT service, provider, purpose, data_subject, fact, read_at_ms FROM sources_read"
+        " WHERE decision_id = ? ORDER BY seq",
+        (decision_id,),
+    ).fetchall()
+    return tuple(SourceRead(*row) for row in rows)
+
+
+def _payments(conn: sqlite3.Connection, column: str, decision_id: str) -> tuple[Payment, ...]:
+    rows = conn.execute(
+        f"SELECT month, amount, status FROM payments WHERE {column} = ? ORDER BY month",
+        (decision_id,),
+    ).fetchall()
+    return tuple(Payment(Month.parse(m), a, PaymentStatus(s)) for m, a, s in rows)
+
+
+def _optional_date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _assignment(conn: sqlite3.Connection, row: tuple) -> PensionAssignment:
+    (assignment_id, iin, kind, amount, effective, assigned, status, stopped, reason, basis,
+     calculation) = row
+    return PensionAssignment(
+        assignment_id, iin, PensionKind(kind), amount, dt.date.fromisoformat(effective),
+        dt.date.fromisoformat(assigned), status, _optional_date(stopped), reason, basis,
+        PensionCalculation.from_json(calculation), _sources(conn, assignment_id),
+        _payments(conn, "assignment_id", assignment_id),
+    )
+
+
+def _benefit(conn: sqlite3.Connection, row: tuple) -> Benefit:
+    (benefit_id, kind, recipient, subject, amount, frequency, period_from, period_to, status,
+     assigned, basis, calculation, stopped, reason) = row
+    return Benefit(
+        benefit_id, BenefitKind(kind), recipient, subject, amount, Frequency(frequency),
+        dt.date.fromisoformat(period_from), _optional_date(period_to), status,
+        dt.date.fromisoformat(assigned), basis, items_from_json(calculation),
+        _sources(conn, benefit_id), _payments(conn, "benefit_id", benefit_id),
+        _optional_date(stopped), reason,
+    )
+
+
+__all__ = [
+    "PensionStore",
+    "employment_of",
+    "insert_benefit",
+    "insert_pension",
+    "monthly_incomes",
+    "savings_of",
+    "stop_payments",
+    "supersede_disability_benefits",
+    "today_in_kz",
+]

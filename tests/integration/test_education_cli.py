@@ -1,0 +1,107 @@
+"""``zhol adapter education seed|serve`` as commands: exit codes, port file, SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from adapters.education import cli
+from adapters.population.seed import seed_database as seed_population
+from zhol.education.v1 import education_pb2 as pb
+from zhol.education.v1 import education_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The education commands under a bare parser, as cli/main.py registers them.
+ENTRY = (
+    "import argparse, sys\n"
+    "from adapters.education import cli\n"
+    "parser = argparse.ArgumentParser(prog='zhol adapter')\n"
+    "cli.add_parser(parser.add_subparsers(dest='adapter', required=True))\n"
+    "args = parser.parse_args(sys.argv[1:])\n"
+    "sys.exit(args.func(args))\n"
+)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="zhol adapter")
+    cli.add_parser(parser.add_subparsers(dest="adapter", required=True))
+    return parser.parse_args(list(argv))
+
+
+def test_seed_command_reads_population_and_refuses_to_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    population = tmp_path / "population.db"
+    seed_population(population, 400, seed=4)
+    db = tmp_path / "e.db"
+    args = parse("education", "seed", "--db", str(db), "--population-db", str(population),
+                 "--json")
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["districts"] >= 83 and report["queue_entries"] > 0 and report["enrolments"] > 0
+    assert args.func(args) == 2
+    assert "--replace" in capsys.readouterr().err
+    again = parse("education", "seed", "--db", str(db), "--replace")
+    assert again.func(again) == 0
+    assert "0 queue entries" in capsys.readouterr().out
+    missing = parse("education", "seed", "--db", str(tmp_path / "x.db"), "--population-db",
+                    str(tmp_path / "none.db"))
+    assert missing.func(missing) == 2
+
+
+def test_serve_without_a_database_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = parse("education", "serve", "--db", str(tmp_path / "missing.db"))
+    assert args.func(args) == 2
+    assert "seed" in capsys.readouterr().err
+    bad = parse("education", "serve", "--db", str(tmp_path / "missing.db"), "--gateway", "nope")
+    assert bad.func(bad) == 2
+
+
+def test_serve_writes_the_port_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    seeded = parse("education", "seed", "--db", str(db))
+    assert seeded.func(seeded) == 0
+    port_file = tmp_path / "education.port"
+    config = tmp_path / "education.toml"
+    config.write_text('grace_seconds = 1.0\nlisten = "127.0.0.1:0"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHOL_EDUCATION_")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", ENTRY, "education", "serve", "--db", str(db),
+         "--port-file", str(port_file), "--config", str(config)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not port_file.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no port file"
+            time.sleep(0.05)
+        port = int(port_file.read_text())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            found = pb_grpc.EducationRegistryStub(channel).ListSchools(
+                pb.ListSchoolsRequest(region="Astana city"), timeout=10
+            )
+        assert len(found.schools) >= 10
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert f"127.0.0.1:{port}" in out
+    assert not port_file.exists()

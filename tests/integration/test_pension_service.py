@@ -1,0 +1,471 @@
+"""The pension system over real gRPC on 127.0.0.1, reading a real population registry.
+
+The pension adapter's bus client points directly at a real population adapter server
+(it speaks the same gRPC as a gateway's IS side); events are delivered to the pension
+adapter's EventSink over real gRPC as crafted ``EventDelivery`` messages about births
+and deaths really registered in that population server. Nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf.message import Message
+
+from adapters.bus.outbox import read_outbox
+from adapters.pension import rules, schema
+from adapters.pension.model import KZ_TIME, Month, make_bin
+from adapters.pension.seed import seed_database
+from adapters.pension.server import PensionServer, PensionSettings, serve
+from adapters.population.seed import seed_database as seed_population
+from adapters.population.server import PopulationServer, PopulationSettings
+from adapters.population.server import serve as serve_population
+from core.clock import FixedClock
+from core.grpcerr import ERROR_KEY
+from core.iin import make_iin
+from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.health.v1 import health_pb2
+from zhol.pension.v1 import pension_pb2 as pb
+from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
+from zhol.population.v1 import population_pb2 as ppb
+from zhol.population.v1 import population_pb2_grpc as ppb_grpc
+
+pytestmark = pytest.mark.integration
+
+TODAY = dt.date(2026, 6, 15)
+MCI = rules.MCI.at(2026)
+BIRTH = ppb.BirthRegistered.DESCRIPTOR.full_name
+DEATH = ppb.DeathRegistered.DESCRIPTOR.full_name
+DISABILITY = health_pb2.DisabilityEstablished.DESCRIPTOR.full_name
+
+
+def noon(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, 12, tzinfo=KZ_TIME).timestamp() * 1000)
+
+
+@dataclass
+class World:
+    pension: pb_grpc.PensionRegistryStub
+    sink: bus_pb2_grpc.EventSinkStub
+    population: ppb_grpc.PopulationRegistryStub
+    pension_db: Path
+    population_db: Path
+    clock: FixedClock
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    def rows(self, sql: str, *args: object, db: Path | None = None) -> list[tuple]:
+        conn = sqlite3.connect(db or self.pension_db)
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+    def people(self, sql: str, *args: object) -> list[tuple]:
+        return self.rows(sql, *args, db=self.population_db)
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        return {t: sorted(self.rows(f"SELECT * FROM {t}"), key=repr) for t in schema.TABLE_NAMES}
+
+    def events(self) -> list[tuple[str, str]]:
+        conn = sqlite3.connect(self.pension_db)
+        try:
+            return [(e.topic, e.data_subject) for e in read_outbox(conn)]
+        finally:
+            conn.close()
+
+    async def deliver(self, topic: str, payload: Message | bytes, *,
+                      message_id: str | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else payload.SerializeToString()
+        await self.sink.Receive(bus_pb2.EventDelivery(
+            event_id=str(uuid.uuid4()), message_id=message_id or str(uuid.uuid4()), topic=topic,
+            publisher="KZ/GOV/MJ/population", subscriber="KZ/GOV/MLSPP/pension",
+            payload=data, occurred_at_unix_ms=self.clock.now_ms(), attempt=1,
+        ))
+
+    async def register_birth(self, mother: str, day: dt.date, first_name: str
+                             ) -> ppb.BirthRegistered:
+        registered = await self.population.RegisterBirth(ppb.RegisterBirthRequest(
+            mother_iin=mother, last_name="Test", first_name=first_name, sex=ppb.SEX_FEMALE,
+            birth_date=date_pb(day),
+        ))
+        return ppb.BirthRegistered(child_iin=registered.child.iin, mother_iin=mother,
+                                   birth_date=date_pb(day), act_id=registered.act.act_id)
+
+    async def benefits(self, iin: str) -> dict[str, pb.Benefit]:
+        listed = await self.pension.ListBenefits(pb.ListBenefitsRequest(iin=iin))
+        return {b.kind: b for b in listed.benefits}
+
+
+async def start(tmp_path: Path, *, bus: bool = True
+                ) -> tuple[World, list[PensionServer | PopulationServer]]:
+    population_db = tmp_path / "population.db"
+    pension_db = tmp_path / "pension.db"
+    seed_population(population_db, 300, seed=3)
+    seed_database(pension_db, population_db, as_of=TODAY, seed=1)
+    clock = FixedClock(noon(TODAY))
+    population = await serve_population(PopulationSettings(db_path=population_db), clock=clock)
+    settings = PensionSettings(
+        db_path=pension_db, gateway_address=population.address if bus else "",
+        publish_events=False, port_file=tmp_path / "run" / "pension.port",
+    )
+    pension = await serve(settings, clock=clock)
+    to_pension = grpc.aio.insecure_channel(pension.address)
+    to_population = grpc.aio.insecure_channel(population.address)
+    return World(
+        pb_grpc.PensionRegistryStub(to_pension), bus_pb2_grpc.EventSinkStub(to_pension),
+        ppb_grpc.PopulationRegistryStub(to_population), pension_db, population_db, clock,
+        [to_pension, to_population],
+    ), [pension, population]
+
+
+async def stop(world: World, servers: list[PensionServer | PopulationServer]) -> None:
+    for channel in world.channels:
+        await channel.close()
+    for server in servers:
+        await server.stop(0)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    running, servers = await start(tmp_path)
+    try:
+        yield running
+    finally:
+        await stop(running, servers)
+    assert not (tmp_path / "run" / "pension.port").exists()
+
+
+async def rpc_error(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    error = caught.value
+    trailers = {key for key, _value in (error.trailing_metadata() or ())}
+    assert ERROR_KEY not in trailers, "the provider itself answers: no zhol-error trailer"
+    return error
+
+
+def date_pb(day: dt.date) -> ppb.Date:
+    return ppb.Date(year=day.year, month=day.month, day=day.day)
+
+
+def a_childless_woman(world: World) -> str:
+    return world.people(
+        "SELECT p.iin FROM persons p WHERE p.sex = 'F' AND p.death_date IS NULL"
+        " AND p.birth_date BETWEEN '1988-01-01' AND '2000-12-31' AND NOT EXISTS"
+        " (SELECT 1 FROM family_links f WHERE f.iin = p.iin AND f.relation = 'child')"
+        " ORDER BY p.iin LIMIT 1"
+    )[0][0]
+
+
+# -- births ------------------------------------------------------------------------------
+
+
+async def test_childbirth_benefits_by_birth_order(world: World) -> None:
+    mother = a_childless_woman(world)
+    births = [await world.register_birth(mother, day, name) for day, name in (
+        (dt.date(2019, 3, 1), "Aigerim"), (dt.date(2021, 4, 2), "Dana"),
+        (dt.date(2023, 5, 3), "Saule"), (TODAY - dt.timedelta(days=3), "Aliya"),
+    )]
+    await world.deliver(BIRTH, births[0])  # the first child
+    await world.deliver(BIRTH, births[3])  # the fourth child
+    await world.deliver(BIRTH, births[1])  # the second child, delivered late
+
+    def by_subject(kind: str, listed: list[pb.Benefit]) -> dict[str, pb.Benefit]:
+        return {b.subject_iin: b for b in listed if b.kind == kind}
+
+    listed = list((await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=mother))).benefits)
+    lump = by_subject("childbirth_lump_sum", listed)
+    care = by_subject("child_care_allowance", listed)
+    first, second, fourth = births[0].child_iin, births[1].child_iin, births[3].child_iin
+    assert {iin: b.amount for iin, b in lump.items()} == {  # the MCI of the birth year
+        first: 38 * rules.MCI.at(2019), second: 38 * rules.MCI.at(2021), fourth: 63 * MCI}
+    assert all(b.recipient_iin == mother and b.currency == "KZT" for b in listed)
+    assert lump[fourth].frequency == "one_off" and len(lump[fourth].payments) == 1
+    # The child-care allowance rises with the birth order (its floor does, by the table).
+    floor = {b.subject_iin: next(i.value for i in b.calculation if i.name == "floor")
+             for b in care.values()}
+    assert int(floor[fourth]) > int(floor[second]) > int(floor[first])
+    assert care[fourth].frequency == "monthly" and len(care[fourth].payments) == 12
+    items = {i.name: i.value for i in lump[fourth].calculation}
+    assert (items["birth_order"], items["lump_sum_mci"], items["mci"]) == ("4", "63", str(MCI))
+    (read,) = lump[fourth].sources
+    assert read.service == "zhol.population.v1.PopulationRegistry/GetFamily"
+    assert (read.provider, read.data_subject) == ("KZ/GOV/MJ/population", mother)
+    assert read.purpose and read.fact
+    as_subject = await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=fourth))
+    assert {b.kind for b in as_subject.benefits} == {"childbirth_lump_sum", "child_care_allowance"}
+    assert world.events() == [("zhol.pension.v1.BenefitAssigned", mother)] * 6
+
+
+async def test_a_birth_is_paid_once_however_often_it_arrives(world: World) -> None:
+    mother = a_childless_woman(world)
+    birth = await world.register_birth(mother, TODAY - dt.timedelta(days=1), "Madina")
+    message_id = str(uuid.uuid4())
+    await world.deliver(BIRTH, birth, message_id=message_id)
+    after_first = world.snapshot()
+    await world.deliver(BIRTH, birth, message_id=message_id)  # the same delivery again
+    assert world.snapshot() == after_first
+    await world.deliver(BIRTH, birth)  # the same birth under a new message id
+    counts = world.rows("SELECT kind, count(*) FROM benefits WHERE subject_iin = ?"
+                        " GROUP BY kind", birth.child_iin)
+    assert dict(counts) == {"childbirth_lump_sum": 1, "child_care_allowance": 1}
+    assert len(world.events()) == 2
+    assert world.rows("SELECT count(*) FROM bus_inbox") == [(2,)]
+
+
+async def test_unknown_mother_is_not_found_and_nothing_is_written(world: World) -> None:
+    unknown = make_iin(dt.date(1977, 7, 7), True, 9876)
+    child = make_iin(TODAY, False, 9875)
+    assert unknown is not None and child is not None
+    before = world.snapshot()
+    event = ppb.BirthRegistered(child_iin=child.value, mother_iin=unknown.value,
+                                birth_date=date_pb(TODAY), act_id="MJ-9999999999")
+    error = await rpc_error(world.deliver(BIRTH, event))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    # A known mother and a child who is not hers: NOT_FOUND as well.
+    event.mother_iin = a_childless_woman(world)
+    error = await rpc_error(world.deliver(BIRTH, event))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert world.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\xff\xff\xff",
+        ppb.BirthRegistered(child_iin="123", mother_iin="x", birth_date=ppb.Date(year=2026)),
+    ],
+)
+async def test_malformed_events_are_invalid_argument(world: World, payload: object) -> None:
+    before = world.snapshot()
+    error = await rpc_error(world.deliver(BIRTH, payload))  # type: ignore[arg-type]
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert world.snapshot() == before
+
+
+# -- deaths ------------------------------------------------------------------------------
+
+
+async def test_death_stops_payments_and_assigns_burial_to_the_spouse(world: World) -> None:
+    pensioners = {iin for (iin,) in world.rows("SELECT iin FROM pension_assignments")}
+    couples = world.people(
+        "SELECT f.iin, f.relative_iin FROM family_links f"
+        " JOIN persons a ON a.iin = f.iin JOIN persons b ON b.iin = f.relative_iin"
+        " WHERE f.relation = 'spouse' AND a.death_date IS NULL AND b.death_date IS NULL"
+        " ORDER BY f.iin"
+    )
+    deceased, spouse = next((a, b) for a, b in couples if a in pensioners)
+    death_day = TODAY - dt.timedelta(days=2)
+    died = await world.population.RegisterDeath(
+        ppb.RegisterDeathRequest(iin=deceased, death_date=date_pb(death_day)))
+    event = ppb.DeathRegistered(iin=deceased, death_date=date_pb(death_day),
+                                act_id=died.act.act_id)
+    await world.deliver(DEATH, event)
+
+    status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=deceased))
+    assert not status.receives_pension
+    (assignment,) = status.assignments
+    assert (assignment.status, assignment.stop_reason) == ("stopped", "death")
+    later = {p.status for p in assignment.payments
+             if (p.month.year, p.month.month) > (death_day.year, death_day.month)}
+    assert later == {"stopped"}
+    burial = (await world.benefits(spouse))["burial_benefit"]
+    assert (burial.amount, burial.recipient_iin, burial.subject_iin) == (52 * MCI, spouse,
+                                                                        deceased)
+    reads = [(s.service.rpartition("/")[2], s.data_subject) for s in burial.sources]
+    assert reads == [("GetPerson", deceased), ("GetFamily", deceased), ("GetPerson", spouse)]
+    assert world.events() == [("zhol.pension.v1.PaymentsStopped", deceased),
+                              ("zhol.pension.v1.BenefitAssigned", spouse)]
+    before = world.snapshot()
+    await world.deliver(DEATH, event)  # a second delivery of the same death
+    after = world.snapshot()
+    assert {t: v for t, v in after.items() if t != "bus_inbox"} == {
+        t: v for t, v in before.items() if t != "bus_inbox"}
+
+
+async def test_death_of_a_living_person_is_refused(world: World) -> None:
+    living = a_childless_woman(world)
+    before = world.snapshot()
+    event = ppb.DeathRegistered(iin=living, death_date=date_pb(TODAY), act_id="MJ-1")
+    error = await rpc_error(world.deliver(DEATH, event))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    unknown = make_iin(dt.date(1950, 1, 1), False, 9999)
+    assert unknown is not None
+    event.iin = unknown.value
+    error = await rpc_error(world.deliver(DEATH, event))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert world.snapshot() == before
+
+
+# -- disability --------------------------------------------------------------------------
+
+
+async def test_disability_benefit_by_group(world: World) -> None:
+    person = a_childless_woman(world)
+    event = health_pb2.DisabilityEstablished(
+        iin=person, group=1, from_date=health_pb2.Date(year=2026, month=6, day=1),
+        conclusion_id="MSE-2026-0000001",
+    )
+    await world.deliver(DISABILITY, event)
+    await world.deliver(DISABILITY, event)  # a new message id, the same conclusion
+    listed = await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=person))
+    (benefit,) = listed.benefits
+    assert (benefit.kind, benefit.amount, benefit.frequency) == (
+        "disability_benefit", rules.tenge(Decimal("22.5") * MCI), "monthly")
+    assert benefit.sources[0].data_subject == person
+    before = world.snapshot()
+    unknown = make_iin(dt.date(1980, 1, 1), True, 9998)
+    assert unknown is not None
+    event.iin = unknown.value
+    error = await rpc_error(world.deliver(DISABILITY, event))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    event.iin, event.group = person, 4
+    error = await rpc_error(world.deliver(DISABILITY, event))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert world.snapshot() == before
+
+
+# -- retirement --------------------------------------------------------------------------
+
+
+def next_retiree(world: World) -> tuple[dt.date, str, bool, str]:
+    """The living person who reaches retirement age first after TODAY: the day, the IIN,
+    female, the age (years) by the rule table."""
+    upcoming = []
+    for iin, sex, born, died in world.people(
+        "SELECT iin, sex, birth_date, death_date FROM persons"
+    ):
+        if died:
+            continue
+        reached = rules.retirement_date(dt.date.fromisoformat(born), sex == "F")
+        if reached.reached_on > TODAY:
+            age = f"{reached.age_months / 12:g}"
+            upcoming.append((reached.reached_on, iin, sex == "F", age))
+    return min(upcoming)
+
+
+async def test_retirement_as_the_clock_moves(world: World) -> None:
+    day, target, female, age = next_retiree(world)
+    today = await world.pension.AssignRetirementPensions(pb.AssignRetirementPensionsRequest())
+    assert today.as_of == pb.Date(year=TODAY.year, month=TODAY.month, day=TODAY.day)
+    assert today.persons_scanned == len(world.people("SELECT iin FROM persons"))
+    assert target not in {a.iin for a in today.assigned}
+
+    world.clock.current_ms = noon(day)  # the day the target reaches retirement age
+    run = await world.pension.AssignRetirementPensions(
+        pb.AssignRetirementPensionsRequest(page_size=120))
+    assigned = {a.iin: a for a in run.assigned}
+    assert target in assigned
+    for assignment in run.assigned:
+        reached = assignment.calculation.reached_age_on
+        assert dt.date(reached.year, reached.month, reached.day) <= day
+    assert run.already_assigned + len(run.assigned) == run.reached_age
+
+    again = await world.pension.AssignRetirementPensions(pb.AssignRetirementPensionsRequest())
+    assert list(again.assigned) == []
+    assert again.already_assigned == again.reached_age == run.reached_age
+    age_pensions = world.rows("SELECT iin, count(*) FROM pension_assignments WHERE kind = 'age'"
+                              " GROUP BY iin HAVING count(*) > 1")
+    assert age_pensions == []
+
+    status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=target))
+    assert status.receives_pension
+    (assignment,) = status.assignments
+    calc = assignment.calculation
+    assert assignment.kind == "age" and assignment.monthly_amount == calc.monthly_amount > 0
+    assert calc.monthly_amount == calc.base_pension + calc.solidarity_part + calc.accumulative_part
+    assert calc.retirement_age == age
+    assert {"base_pension", "years_of_service", "average_monthly_income", "base_share",
+            "accumulative_part"} <= {i.name for i in calc.items}
+    assert calc.explanation
+    reads = [(s.service.rpartition("/")[2], s.data_subject) for s in assignment.sources]
+    expected = [("ListPersons", ""), ("GetPerson", target)]
+    if female:
+        expected.append(("GetFamily", target))
+    assert reads == expected
+    assert ("zhol.pension.v1.PensionAssigned", target) in world.events()
+    first_payment = assignment.payments[0].month
+    assert (first_payment.year, first_payment.month) == (day.year, day.month)
+
+
+# -- contributions -----------------------------------------------------------------------
+
+
+async def test_contributions_and_insurance(world: World) -> None:
+    last = Month.of(TODAY).plus(-1)
+    iin, employer = world.rows(
+        "SELECT iin, employer_bin FROM contributions WHERE month = ? ORDER BY iin LIMIT 1",
+        str(last))[0]
+    history = await world.pension.GetContributions(pb.GetContributionsRequest(
+        iin=iin, from_month=pb.Month(year=last.year, month=1),
+        to_month=pb.Month(year=last.year, month=last.month)))
+    assert [c.month.month for c in history.contributions] == list(range(1, last.month + 1))
+    assert history.total_pension_amount == sum(c.pension_amount for c in history.contributions)
+    insured = await world.pension.IsInsuredByContributions(
+        pb.IsInsuredByContributionsRequest(iin=iin))
+    assert insured.insured and insured.required_months == 3 and insured.window_months == 12
+
+    due = rules.expected_contributions(600_000, 2026)
+    request = pb.RecordContributionRequest(
+        employer_bin=employer, iin=iin, month=pb.Month(year=2026, month=6), income=600_000,
+        pension_amount=due.pension_amount, social_amount=due.social_amount)
+    recorded = await world.pension.RecordContribution(request)
+    assert recorded.pension_amount == 60_000
+    after = await world.pension.GetContributions(pb.GetContributionsRequest(iin=iin))
+    assert after.savings_balance == history.savings_balance + 60_000
+
+    before = world.snapshot()
+    error = await rpc_error(world.pension.RecordContribution(request))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    unknown_employer = make_bin(dt.date(2012, 5, 1), 88_888)
+    assert unknown_employer is not None
+    for change, code in (
+        ({"employer_bin": "123"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"iin": "850304300179"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"month": pb.Month(year=2026, month=13)}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"pension_amount": 1}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"employer_bin": unknown_employer.value, "month": pb.Month(year=2026, month=5)},
+         grpc.StatusCode.NOT_FOUND),
+    ):
+        bad = pb.RecordContributionRequest()
+        bad.CopyFrom(request)
+        for name, value in change.items():
+            if isinstance(value, Message):
+                getattr(bad, name).CopyFrom(value)
+            else:
+                setattr(bad, name, value)
+        error = await rpc_error(world.pension.RecordContribution(bad))
+        assert error.code() == code, change
+    error = await rpc_error(world.pension.GetContributions(pb.GetContributionsRequest(
+        iin=iin, from_month=pb.Month(year=2026, month=5), to_month=pb.Month(year=2026, month=1))))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = await rpc_error(world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin="1")))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert world.snapshot() == before
+
+
+async def test_without_the_bus_population_reads_are_a_failed_precondition(tmp_path: Path
+                                                                          ) -> None:
+    offline, servers = await start(tmp_path, bus=False)
+    try:
+        error = await rpc_error(offline.pension.AssignRetirementPensions(
+            pb.AssignRetirementPensionsRequest()))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        mother = a_childless_woman(offline)
+        birth = await offline.register_birth(mother, TODAY, "Asel")
+        before = offline.snapshot()
+        error = await rpc_error(offline.deliver(BIRTH, birth))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert offline.snapshot() == before
+        status = await offline.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=mother))
+        assert not status.receives_pension  # our own facts are still served
+    finally:
+        await stop(offline, servers)

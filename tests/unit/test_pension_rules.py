@@ -1,0 +1,150 @@
+"""The pension system's rule tables and calculations: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from adapters.pension import calculation, rules
+from adapters.pension.model import Bin, InvalidInput, Month, NotAllowed, make_bin
+from core.iin import make_iin
+
+
+def test_mci_is_a_table_by_year() -> None:
+    assert rules.MCI.at(2024) == 3692
+    assert rules.MCI.at(2026) == 4325
+    assert rules.MCI.at(2031) == rules.MCI.at(2026)  # in force until a later row
+    with pytest.raises(NotAllowed):
+        rules.MCI.at(2009)
+
+
+def test_year_tables_must_ascend() -> None:
+    with pytest.raises(ValueError):
+        rules.YearTable("bad", (rules.YearRow(2020, 1), rules.YearRow(2019, 2)))
+
+
+@pytest.mark.parametrize(
+    ("birth", "female", "reached", "age_months"),
+    [
+        (dt.date(1961, 3, 5), False, dt.date(2024, 3, 5), 63 * 12),
+        (dt.date(1962, 12, 10), True, dt.date(2023, 12, 10), 61 * 12),  # 61 in 2023
+        (dt.date(1962, 5, 10), True, dt.date(2022, 11, 10), 60 * 12 + 6),  # 60.5 in 2022
+        (dt.date(1963, 5, 10), True, dt.date(2024, 11, 10), 61 * 12 + 6),  # 61.5 in 2024
+        (dt.date(1964, 3, 1), True, dt.date(2026, 9, 1), 62 * 12 + 6),  # 62.5 in 2026
+        (dt.date(1965, 1, 20), True, dt.date(2028, 1, 20), 63 * 12),  # 63 from 2027
+        (dt.date(1950, 7, 1), True, dt.date(2008, 7, 1), 58 * 12),
+        (dt.date(1964, 2, 29), False, dt.date(2027, 2, 28), 63 * 12),
+    ],
+)
+def test_retirement_date_by_the_table(
+    birth: dt.date, female: bool, reached: dt.date, age_months: int
+) -> None:
+    found = rules.retirement_date(birth, female)
+    assert (found.reached_on, found.age_months) == (reached, age_months)
+
+
+def test_add_months_keeps_the_day_or_the_last_day() -> None:
+    assert rules.add_months(dt.date(2024, 1, 31), 1) == dt.date(2024, 2, 29)
+    assert rules.add_months(dt.date(2024, 2, 29), 12) == dt.date(2025, 2, 28)
+    assert rules.add_months(dt.date(2024, 11, 15), 3) == dt.date(2025, 2, 15)
+
+
+@pytest.mark.parametrize(("order", "mci"), [(1, 38), (2, 38), (3, 38), (4, 63), (7, 63)])
+def test_birth_lump_sum_by_birth_order(order: int, mci: int) -> None:
+    amount = calculation.birth_lump_sum(order, dt.date(2024, 5, 1))
+    assert amount.amount == mci * 3692
+    assert {i.name for i in amount.items} >= {"birth_order", "lump_sum_mci", "mci", "amount"}
+
+
+def test_child_care_allowance_rises_with_birth_order_and_is_capped() -> None:
+    day = dt.date(2024, 5, 1)
+    floors = [calculation.child_care_allowance(order, day, 0, 0).amount for order in (1, 2, 3, 4)]
+    assert floors == [round(Decimal(m) * 3692) for m in ("5.76", "6.81", "7.85", "8.90")]
+    assert floors == sorted(floors) and len(set(floors)) == 4
+    by_income = calculation.child_care_allowance(1, day, 24 * 300_000, 24)
+    assert by_income.amount == 120_000  # 40% of 300,000
+    capped = calculation.child_care_allowance(1, day, 24 * 5_000_000, 24)
+    assert capped.amount == 65 * 3692
+
+
+def test_burial_and_disability_benefits_in_mci() -> None:
+    assert calculation.burial_benefit(dt.date(2024, 3, 3), "spouse").amount == 52 * 3692
+    assert calculation.disability_benefit(1, dt.date(2024, 1, 1)).amount == round(22.5 * 3692)
+    assert calculation.disability_benefit(2, dt.date(2024, 1, 1)).amount == 18 * 3692
+
+
+def test_expected_contributions() -> None:
+    due = rules.expected_contributions(400_000, 2024)
+    assert due.pension_amount == 40_000
+    assert due.social_amount == round(360_000 * 0.035)
+    capped = rules.expected_contributions(10_000_000, 2024)
+    assert capped.pension_amount == 50 * 85_000 // 10
+    assert capped.social_amount == round(7 * 85_000 * 0.035)
+    low = rules.expected_contributions(50_000, 2024)
+    assert low.social_amount == round(85_000 * 0.035)  # the base is at least 1 MZP
+
+
+def test_age_pension_breakdown() -> None:
+    inputs = calculation.PensionInputs(
+        female=True,
+        reached_age_on=dt.date(2026, 9, 1),
+        retirement_age_months=750,
+        calculated_on=dt.date(2026, 9, 1),
+        employment=((dt.date(1990, 1, 1), dt.date(1999, 12, 31)),
+                    (dt.date(2005, 1, 1), None)),
+        children_birth_dates=(dt.date(2000, 6, 1), dt.date(2003, 1, 1)),
+        monthly_incomes=(300_000,) * 36,
+        savings_balance=2_400_000,
+    )
+    calc = calculation.age_pension(inputs)
+    assert calc.employment_years == pytest.approx(31.67, abs=0.02)
+    assert calc.child_care_years == pytest.approx(4.59, abs=0.01)  # 2000-06 to 2005-01
+    assert calc.service_years_before_1998 == pytest.approx(8.0, abs=0.01)
+    assert calc.base_pension == round(50851 * 1.17)  # 36 full years: 0.65 + 26 x 0.02
+    capped_income = 46 * 4325
+    assert calc.solidarity_part == round(capped_income * 0.6 * 8.0 / 20)
+    assert calc.accumulative_part == round(2_400_000 * 0.065 / 12)
+    assert calc.monthly_amount == calc.base_pension + calc.solidarity_part + calc.accumulative_part
+    assert calc.retirement_age == "62.5"
+    names = [item.name for item in calc.items]
+    assert {"base_share", "solidarity_ratio", "annual_payout_rate", "years_of_service"} <= set(
+        names)
+    assert calc.explanation[-1].startswith("Monthly pension")
+    again = type(calc).from_json(calc.to_json())
+    assert again == calc
+
+
+def test_child_care_credit_is_for_mothers_only_and_capped() -> None:
+    base = dict(
+        reached_age_on=dt.date(2026, 1, 1), retirement_age_months=756,
+        calculated_on=dt.date(2026, 1, 1), employment=(), monthly_incomes=(),
+        savings_balance=0,
+        children_birth_dates=tuple(dt.date(1985 + 3 * i, 1, 1) for i in range(6)),
+    )
+    assert calculation.age_pension(
+        calculation.PensionInputs(female=False, **base)).child_care_years == 0  # type: ignore[arg-type]
+    mother = calculation.age_pension(calculation.PensionInputs(female=True, **base))  # type: ignore[arg-type]
+    assert mother.child_care_years == pytest.approx(12.0, abs=0.01)
+
+
+def test_month_values() -> None:
+    assert str(Month(2024, 1).plus(-1)) == "2023-12"
+    assert Month.parse("2024-07").minus(Month(2023, 7)) == 12
+    with pytest.raises(InvalidInput):
+        Month(2024, 13)
+    with pytest.raises(InvalidInput):
+        Month.parse("2024/07")
+
+
+def test_bin_validation() -> None:
+    made = make_bin(dt.date(2005, 3, 1), 17)
+    assert made is not None
+    assert Bin.parse(made.value) == made
+    wrong_check = made.value[:11] + str((int(made.value[11]) + 1) % 10)
+    iin = make_iin(dt.date(1980, 1, 1), False, 5)
+    assert iin is not None
+    for bad in ("", "12345", "05034000001x", wrong_check, "051340000017", iin.value):
+        with pytest.raises(InvalidInput):
+            Bin.parse(bad)

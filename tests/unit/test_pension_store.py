@@ -1,0 +1,327 @@
+"""The pension system's seed, store and decisions on temporary SQLite files (no sockets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.bus.outbox import read_outbox
+from adapters.pension import decisions, rules, schema
+from adapters.pension.model import (
+    KZ_TIME,
+    AlreadyRecorded,
+    Bin,
+    ContributionReport,
+    InvalidInput,
+    Month,
+    NotFound,
+    SourceRead,
+    make_bin,
+)
+from adapters.pension.seed import seed_database
+from adapters.pension.store import PensionStore
+from adapters.population.seed import seed_database as seed_population
+from core.clock import FixedClock
+from core.iin import Iin, make_iin
+from zhol.pension.v1 import pension_pb2
+
+TODAY = dt.date(2026, 6, 15)
+NOW_MS = int(dt.datetime(2026, 6, 15, 12, tzinfo=KZ_TIME).timestamp() * 1000)
+PERSONAL = {
+    "first_name", "last_name", "patronymic", "name", "birth_date", "sex", "gender", "address",
+    "region", "district", "street", "locality", "building", "apartment", "death_date",
+}
+
+
+@pytest.fixture(scope="module")
+def population_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("population") / "population.db"
+    seed_population(path, 300, seed=5)
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, population_db: Path) -> Path:
+    path = tmp_path / "pension.db"
+    seed_database(path, population_db, as_of=TODAY, seed=2)
+    return path
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[PensionStore]:
+    opened = PensionStore.open(db, FixedClock(NOW_MS))
+    yield opened
+    opened.close()
+
+
+def rows(db: Path, sql: str, *args: object) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def snapshot(db: Path) -> dict[str, list[tuple]]:
+    return {t: sorted(rows(db, f"SELECT * FROM {t}"), key=repr) for t in schema.TABLE_NAMES}
+
+
+def an_employed(db: Path) -> tuple[str, str]:
+    """(iin, employer BIN) of someone with contributions last month."""
+    last = str(Month.of(TODAY).plus(-1))
+    return rows(db, "SELECT iin, employer_bin FROM contributions WHERE month = ?"
+                " ORDER BY iin LIMIT 1", last)[0]
+
+
+def source(subject: str) -> SourceRead:
+    return SourceRead("zhol.population.v1.PopulationRegistry/GetFamily", "KZ/GOV/MJ/population",
+                      "test", subject, "children", NOW_MS)
+
+
+def in_transaction(db: Path, write):  # type: ignore[no-untyped-def]
+    conn = schema.connect(db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        result = write(conn)
+        conn.execute("COMMIT")
+        return result
+    finally:
+        conn.close()
+
+
+# -- schema and seed ---------------------------------------------------------------------
+
+
+def test_schema_holds_no_personal_details(db: Path) -> None:
+    tables = [name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")]
+    assert set(schema.TABLE_NAMES) <= set(tables)
+    for table in tables:
+        columns = {row[1] for row in rows(db, f"PRAGMA table_info({table})")}
+        assert not columns & PERSONAL, table
+
+
+def test_seed_gives_careers_contributions_and_earlier_pensions(db: Path, store: PensionStore
+                                                               ) -> None:
+    counts = store.counts()
+    assert counts["employers"] >= 20
+    assert counts["employment_periods"] > 100
+    assert counts["contributions"] > 1000
+    assert counts["pension_assignments"] > 10
+    assert counts["bus_outbox"] == counts["bus_inbox"] == counts["benefits"] == 0
+    for (bin_text,) in rows(db, "SELECT bin FROM employers"):
+        Bin.parse(bin_text)
+    cutoff = Month.of(TODAY).first_day.isoformat()
+    late = rows(db, "SELECT count(*) FROM pension_assignments WHERE effective_from >= ?", cutoff)
+    assert late == [(0,)]  # this month's new pensioners are left to the retirement run
+    for iin, month, income, pension, social in rows(
+        db, "SELECT iin, month, income, pension_amount, social_amount FROM contributions"
+        " ORDER BY random() LIMIT 50"
+    ):
+        due = rules.expected_contributions(income, Month.parse(month).year)
+        assert (pension, social) == (due.pension_amount, due.social_amount)
+        Iin.parse(iin)
+
+
+def test_seed_is_deterministic(tmp_path: Path, population_db: Path, db: Path) -> None:
+    again = tmp_path / "again.db"
+    seed_database(again, population_db, as_of=TODAY, seed=2)
+    for table in ("employers", "employment_periods", "contributions", "pension_savings"):
+        assert rows(again, f"SELECT * FROM {table} ORDER BY 1, 2") == rows(
+            db, f"SELECT * FROM {table} ORDER BY 1, 2")
+    with pytest.raises(FileExistsError):
+        seed_database(again, population_db, as_of=TODAY)
+
+
+def test_seeding_ten_thousand_people_is_fast(tmp_path: Path) -> None:
+    population = tmp_path / "population.db"
+    seed_population(population, 10_000, seed=1)
+    started = time.perf_counter()
+    report = seed_database(tmp_path / "pension.db", population, as_of=TODAY)
+    assert time.perf_counter() - started < 5.0
+    assert report.persons_read == 10_000
+    assert report.contributions > 50_000
+
+
+# -- contributions -----------------------------------------------------------------------
+
+
+def report_for(iin: str, employer: str, month: Month, income: int = 500_000,
+               **amounts: int) -> ContributionReport:
+    due = rules.expected_contributions(income, max(month.year, rules.FIRST_CONTRIBUTION_YEAR))
+    return ContributionReport(
+        Bin.parse(employer), iin, month, income,
+        amounts.get("pension_amount", due.pension_amount),
+        amounts.get("social_amount", due.social_amount),
+    )
+
+
+def test_record_contribution_adds_to_savings(db: Path, store: PensionStore) -> None:
+    iin, employer = an_employed(db)
+    before = store.savings_balance(Iin(iin))
+    recorded = store.record_contribution(report_for(iin, employer, Month.of(TODAY)))
+    assert recorded.pension_amount == 50_000
+    assert store.savings_balance(Iin(iin)) == before + 50_000
+    history = store.get_contributions(Iin(iin), Month.of(TODAY), Month.of(TODAY))
+    assert [c.income for c in history.contributions] == [500_000]
+    with pytest.raises(InvalidInput):
+        store.get_contributions(Iin(iin), Month.of(TODAY), Month.of(TODAY).plus(-1))
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"pension_amount": 49_000}, InvalidInput),
+        ({"social_amount": 1}, InvalidInput),
+        ({"pension_amount": -50_000}, InvalidInput),
+        ({"month": Month(2009, 12)}, InvalidInput),
+        ({"month": Month.of(TODAY).plus(1)}, InvalidInput),
+        ({"income": 0}, InvalidInput),
+        ({"employer": "unknown"}, NotFound),
+        ({"month": "last"}, AlreadyRecorded),
+    ],
+)
+def test_refused_contributions_change_nothing(
+    db: Path, store: PensionStore, change: dict, error: type[Exception]
+) -> None:
+    iin, employer = an_employed(db)
+    month = Month.of(TODAY)
+    income = 500_000
+    if change.get("employer") == "unknown":
+        made = make_bin(dt.date(2011, 1, 1), 99_999)
+        assert made is not None
+        employer = made.value
+    if change.get("month") == "last":
+        month = Month.of(TODAY).plus(-1)
+        income = rows(db, "SELECT income FROM contributions WHERE iin = ? AND month = ?",
+                      iin, str(month))[0][0]
+    elif "month" in change:
+        month = change["month"]
+    if "income" in change:
+        report = ContributionReport(Bin.parse(employer), iin, month, 0, 0, 0)
+    else:
+        amounts = {k: v for k, v in change.items() if k.endswith("_amount")}
+        report = report_for(iin, employer, month, income, **amounts)
+    before = snapshot(db)
+    with pytest.raises(error):
+        store.record_contribution(report)
+    assert snapshot(db) == before
+
+
+def test_insured_by_contributions_in_three_of_twelve_months(db: Path, store: PensionStore
+                                                            ) -> None:
+    iin, _employer = an_employed(db)
+    check = store.insurance_check(Iin(iin), TODAY)
+    assert check.insured and check.paid_months >= 3
+    assert (check.window_from, check.window_to) == (Month(2025, 6), Month(2026, 5))
+    later = store.insurance_check(Iin(iin), dt.date(2030, 1, 1))  # nothing recorded then
+    assert not later.insured and later.paid_months == 0
+    nobody = make_iin(dt.date(2020, 1, 1), False, 4321)
+    assert nobody is not None
+    assert not store.insurance_check(nobody, TODAY).insured
+
+
+# -- decisions ---------------------------------------------------------------------------
+
+
+def birth_facts(mother: str, child: str, order: int) -> decisions.BirthFacts:
+    return decisions.BirthFacts(mother, child, dt.date(2026, 6, 10), order, "MJ-1",
+                                (source(mother),))
+
+
+def test_birth_benefits_once_per_child(db: Path, store: PensionStore) -> None:
+    mother, _ = an_employed(db)
+    child = make_iin(dt.date(2026, 6, 10), True, 77)
+    assert child is not None
+    facts = birth_facts(mother, child.value, 4)
+    first = in_transaction(db, lambda c: decisions.decide_birth(c, facts, today=TODAY,
+                                                                now_ms=NOW_MS))
+    assert len(first) == 2
+    before = snapshot(db)
+    again = in_transaction(db, lambda c: decisions.decide_birth(c, facts, today=TODAY,
+                                                                now_ms=NOW_MS))
+    assert again == []
+    assert snapshot(db) == before
+    benefits = {b.kind.value: b for b in store.list_benefits(Iin(mother))}
+    assert benefits["childbirth_lump_sum"].amount == 63 * rules.MCI.at(2026)
+    assert len(benefits["child_care_allowance"].payments) == 12
+    assert benefits["child_care_allowance"].sources == (source(mother),)
+    assert store.list_benefits(child) == store.list_benefits(Iin(mother))
+    conn = schema.connect(db)
+    try:
+        events = read_outbox(conn)
+    finally:
+        conn.close()
+    assert [e.topic for e in events] == ["zhol.pension.v1.BenefitAssigned"] * 2
+    payload = pension_pb2.BenefitAssigned.FromString(events[0].payload)
+    assert (payload.recipient_iin, payload.subject_iin, payload.currency) == (
+        mother, child.value, "KZT")
+
+
+def test_death_stops_payments_and_assigns_burial_once(db: Path, store: PensionStore) -> None:
+    (pensioner,) = rows(db, "SELECT iin FROM pension_assignments ORDER BY iin LIMIT 1")[0]
+    spouse = make_iin(dt.date(1960, 2, 2), True, 55)
+    assert spouse is not None
+    death = dt.date(2026, 6, 3)
+    facts = decisions.DeathFacts(pensioner, death, "MJ-2", spouse.value, "spouse", ())
+    outcome = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
+                                                                  now_ms=NOW_MS))
+    assert outcome.payments_stopped and outcome.burial_benefit_id
+    status = store.pension_status(Iin(pensioner))
+    assert not status.receives_pension
+    (assignment,) = status.assignments
+    assert (assignment.status, assignment.stopped_on, assignment.stop_reason) == (
+        "stopped", death, "death")
+    later = [p.status.value for p in assignment.payments if p.month > Month.of(death)]
+    assert later and set(later) == {"stopped"}
+    assert {p.status.value for p in assignment.payments if p.month <= Month.of(death)} == {
+        "paid", "scheduled"}
+    (burial,) = store.list_benefits(spouse)
+    assert burial.amount == 52 * rules.MCI.at(2026) and burial.subject_iin == pensioner
+    before = snapshot(db)
+    repeated = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
+                                                                   now_ms=NOW_MS))
+    assert repeated == decisions.DeathOutcome(False, None)
+    assert snapshot(db) == before
+
+
+def test_a_new_disability_conclusion_supersedes_the_old(db: Path, store: PensionStore) -> None:
+    iin, _ = an_employed(db)
+    first = decisions.DisabilityFacts(iin, 3, dt.date(2026, 1, 1), dt.date(2026, 12, 31),
+                                      "MSE-1", ())
+    second = decisions.DisabilityFacts(iin, 2, dt.date(2026, 7, 1), None, "MSE-2", ())
+    for facts in (first, second, second):
+        in_transaction(db, lambda c, f=facts: decisions.decide_disability(
+            c, f, today=TODAY, now_ms=NOW_MS))
+    benefits = {b.basis: b for b in store.list_benefits(Iin(iin))}
+    assert len(benefits) == 2
+    old = benefits[decisions.disability_basis("MSE-1")]
+    new = benefits[decisions.disability_basis("MSE-2")]
+    assert (old.status, new.status) == ("superseded", "active")
+    assert new.amount == 18 * rules.MCI.at(2026)
+    assert all(p.status.value == "stopped" for p in old.payments if p.month >= Month(2026, 7))
+    assert len(new.payments) == rules.SCHEDULE.horizon_months
+
+
+def test_age_pension_once(db: Path, store: PensionStore) -> None:
+    iin, _ = an_employed(db)
+    facts = decisions.RetirementFacts(
+        iin, False, rules.RetirementDate(dt.date(2026, 6, 5), 756, 2026), (), TODAY,
+        (source(iin),),
+    )
+    written = in_transaction(db, lambda c: decisions.decide_age_pension(
+        c, facts, today=TODAY, now_ms=NOW_MS))
+    assert written is not None
+    assignment = store.get_assignment(written)
+    assert assignment.sources == (source(iin),)
+    assert assignment.calculation.contribution_months > 0
+    assert assignment.monthly_amount == assignment.calculation.monthly_amount
+    assert store.with_age_pension([iin, "000000000000"]) == {iin}
+    before = snapshot(db)
+    assert in_transaction(db, lambda c: decisions.decide_age_pension(
+        c, facts, today=TODAY, now_ms=NOW_MS)) is None
+    assert snapshot(db) == before
