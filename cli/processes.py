@@ -19,9 +19,11 @@ class Supervisor:
 
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.commands[name] = (args, env)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "cli.main", *args],
@@ -53,6 +55,16 @@ class Supervisor:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, no goodbye: what a crash looks like (tests of recovery)."""
+        proc = self.processes.pop(name)
+        proc.kill()
+        proc.wait()
+
+    def restart(self, name: str) -> None:
+        args, env = self.commands[name]
+        self.start(name, args, env)
 
     def stop_all(self) -> None:
         for name in reversed(list(self.processes)):

@@ -78,7 +78,7 @@ class DeliveryWorker:
         while True:
             try:
                 done = await self.run_once()
-            except Exception:
+            except Exception:  # the worker must outlive any one bad pass
                 log.exception("delivery pass failed")
                 done = 0
             if done:
@@ -100,7 +100,16 @@ class DeliveryWorker:
     async def _attempt(self, d: Delivery) -> None:
         async with self._slots:
             try:
-                await self._send(d)
+                # A stuck attempt must never hold up the whole outbox.
+                await asyncio.wait_for(self._send(d), self.TIMEOUT_S * 2)
+            except TimeoutError:
+                code = ZholError("Timeout", hop=Hop.CLIENT_PROXY).full_code
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the worker itself is stopping
+                # A call cancelled under us (its channel closed): just a failed attempt.
+                code = ZholError("NetworkError", hop=Hop.CLIENT_PROXY).full_code
             except ZholError as err:
                 code = err.full_code
             except Exception:

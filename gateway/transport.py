@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import grpc
@@ -51,6 +52,14 @@ class PeerChannels:
             root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
         )
         self._peers: dict[tuple[str, GatewayId], _Peer] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    RETIRED_CHANNEL_CLOSE_S = 30.0
+
+    def _close_later(self, channel: grpc.aio.Channel) -> None:
+        task = asyncio.get_running_loop().create_task(channel.close(grace=None))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def send(
         self,
@@ -108,9 +117,12 @@ class PeerChannels:
                 and self._peers.get(key) is peer
                 and channel.get_state() == grpc.ChannelConnectivity.TRANSIENT_FAILURE
             ):
-                # No call can be in flight on a channel without a connection.
+                # Closed later, not now: closing cancels the calls still waiting on
+                # it, and their callers would see a cancellation instead of an error.
                 del self._peers[key]
-                await channel.close()
+                asyncio.get_running_loop().call_later(
+                    self.RETIRED_CHANNEL_CLOSE_S, self._close_later, channel
+                )
             raise
 
     async def close(self) -> None:

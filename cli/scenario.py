@@ -1,0 +1,452 @@
+"""``zhol scenario``: life events run end to end against a running demo federation.
+
+Each scenario acts as one agency's own information system (the civil registry office
+calls its population adapter directly), then waits for the other agencies to react
+to the events that crossed the bus, prints their decisions and the bus messages from
+every gateway's message log, and checks the end state: exit 0 when every expected
+decision was made exactly once, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from adapters.population import reference
+from gateway import messagelog
+from zhol.education.v1 import education_pb2 as ed
+from zhol.health.v1 import health_pb2 as hl
+from zhol.pension.v1 import pension_pb2 as pen
+from zhol.population.v1 import population_pb2 as pop
+
+IMPLEMENTED = ("birth", "address", "death")
+NOT_YET = ("retirement", "disability", "clinic")
+
+T = TypeVar("T", bound=Message)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "scenario",
+        help="run a life event end to end against a running demo",
+        description="Run a life event end to end against a running `zhol demo` and "
+        "check every agency's decision; exit 0 when all were made exactly once.",
+    )
+    p.add_argument("name", choices=(*IMPLEMENTED, *NOT_YET, "all"))
+    p.add_argument("--federation", default="demo-data/federation.json",
+                   help="federation.json written by zhol demo (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=20.0,
+                   help="seconds to wait for the agencies' decisions (default %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        fed = json.loads(Path(args.federation).read_text())
+    except (OSError, ValueError) as exc:
+        print(f"cannot read federation {args.federation}: {exc}")
+        return 2
+    return asyncio.run(_run(fed, args.name, args.timeout))
+
+
+async def _run(fed: dict[str, Any], name: str, timeout: float) -> int:
+    names = [*IMPLEMENTED, *NOT_YET] if name == "all" else [name]
+    results: dict[str, str] = {}
+    async with Clients(fed) as c:
+        for n in names:
+            if n in NOT_YET:
+                print(f"NOT IMPLEMENTED YET: {n}")
+                results[n] = "NOT IMPLEMENTED"
+                continue
+            print(f"=== scenario {n} ===")
+            try:
+                ok = await SCENARIOS[n](c, timeout)
+            except grpc.aio.AioRpcError as exc:
+                print(f"FAILED: {exc.code().name}: {exc.details()}")
+                ok = False
+            results[n] = "PASS" if ok else "FAIL"
+            print(f"--- {n}: {results[n]}\n")
+    if len(names) > 1:
+        print("=== summary ===")
+        for n, r in results.items():
+            print(f"  {n:<11} {r}")
+    return 0 if all(r == "PASS" for r in results.values()) else 1
+
+
+class Clients:
+    """Raw unary calls to the four agencies' adapters (their own systems, not the bus)."""
+
+    def __init__(self, fed: dict[str, Any]) -> None:
+        self.fed = fed
+        self._addr = {k: v["address"] for k, v in fed["adapters"].items()}
+        self._ch: dict[str, grpc.aio.Channel] = {}
+
+    async def __aenter__(self) -> Clients:
+        for name, addr in self._addr.items():
+            self._ch[name] = grpc.aio.insecure_channel(addr)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ch in self._ch.values():
+            await ch.close()
+
+    async def call(self, adapter: str, method: str, req: Message, resp: type[T]) -> T:
+        fn = self._ch[adapter].unary_unary(
+            method, request_serializer=type(req).SerializeToString,
+            response_deserializer=resp.FromString)
+        return await fn(req, timeout=10)
+
+    # population
+    async def person(self, iin: str) -> pop.Person:
+        return await self.call("population", "/zhol.population.v1.PopulationRegistry/GetPerson",
+                               pop.GetPersonRequest(iin=iin), pop.Person)
+
+    async def family(self, iin: str) -> pop.Family:
+        return await self.call("population", "/zhol.population.v1.PopulationRegistry/GetFamily",
+                               pop.GetFamilyRequest(iin=iin), pop.Family)
+
+    async def persons(self) -> list[pop.Person]:
+        out: list[pop.Person] = []
+        token = ""
+        while True:
+            r = await self.call("population", "/zhol.population.v1.PopulationRegistry/ListPersons",
+                                pop.ListPersonsRequest(page_size=1000, page_token=token),
+                                pop.ListPersonsResponse)
+            out.extend(r.persons)
+            token = r.next_page_token
+            if not token:
+                return out
+
+    # the other agencies
+    async def benefits(self, iin: str) -> list[pen.Benefit]:
+        r = await self.call("pension", "/zhol.pension.v1.PensionRegistry/ListBenefits",
+                            pen.ListBenefitsRequest(iin=iin), pen.ListBenefitsResponse)
+        return list(r.benefits)
+
+    async def attachment(self, iin: str) -> hl.Attachment | None:
+        try:
+            return await self.call("health", "/zhol.health.v1.HealthRegistry/GetAttachment",
+                                   hl.GetAttachmentRequest(iin=iin), hl.Attachment)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def attachments(self, iin: str) -> list[hl.Attachment]:
+        r = await self.call("health", "/zhol.health.v1.HealthRegistry/ListAttachments",
+                            hl.ListAttachmentsRequest(iin=iin), hl.ListAttachmentsResponse)
+        return list(r.attachments)
+
+    async def clinics(self, region: str, district: str) -> list[hl.Clinic]:
+        r = await self.call("health", "/zhol.health.v1.HealthRegistry/ListClinics",
+                            hl.ListClinicsRequest(region=region, district=district),
+                            hl.ListClinicsResponse)
+        return list(r.clinics)
+
+    async def queue(self, iin: str) -> ed.QueuePosition | None:
+        try:
+            return await self.call(
+                "education", "/zhol.education.v1.EducationRegistry/GetQueuePosition",
+                ed.GetQueuePositionRequest(iin=iin), ed.QueuePosition)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+
+
+# ---------------------------------------------------------------- helpers
+
+def _date(d: dt.date) -> pop.Date:
+    return pop.Date(year=d.year, month=d.month, day=d.day)
+
+
+def _fmt(d: Any) -> str:
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}" if d.year else "-"
+
+
+def _age(p: pop.Person, today: dt.date) -> int:
+    b = p.birth_date
+    return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _poll(timeout: float, check: Callable[[], Awaitable[list[str]]]) -> list[str]:
+    """Run ``check`` until it reports nothing missing or ``timeout`` passes; the last
+    list of what is missing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = await check()
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        await asyncio.sleep(0.5)
+
+
+def _print_bus(fed: dict[str, Any], since_ms: int) -> None:
+    rows: list[tuple[int, str, dict[str, Any]]] = []
+    for gw in fed["gateways"]:
+        try:
+            recs = messagelog.list_records(
+                Path(gw["data_dir"]) / "messagelog.db", since_ms=since_ms)
+        except (FileNotFoundError, OSError) as exc:
+            print(f"  ({gw['id']}: no message log: {exc})")
+            continue
+        rows.extend((r["logged_at_ms"], gw["id"], r) for r in recs)
+    rows.sort(key=lambda t: t[0])
+    print(f"bus messages since the scenario started ({len(rows)}):")
+    for _, gw_id, r in rows:
+        print(f"  {gw_id:<16} {r.get('direction') or '':<8} {r.get('kind') or '':<9} "
+              f"{r.get('client') or '':<22} {r.get('service') or ''}  "
+              f"purpose={r.get('purpose') or '-'!r} subject={r.get('data_subject') or '-'}")
+
+
+def _report(missing: list[str]) -> bool:
+    if missing:
+        print("MISSING / WRONG:")
+        for m in missing:
+            print(f"  - {m}")
+        return False
+    print("end state: every decision made exactly once")
+    return True
+
+
+def _unique_name() -> str:
+    # Unique per run, so population does not refuse a duplicate birth.
+    return "Scen" + uuid.uuid4().hex[:8].capitalize()
+
+
+# ---------------------------------------------------------------- birth
+
+async def _birth(c: Clients, timeout: float, *, quiet_bus: bool = False) -> tuple[bool, str]:
+    today = dt.date.today()
+    people = await c.persons()
+    mothers = [p for p in people if p.sex == pop.SEX_FEMALE and not p.deceased
+               and 18 <= _age(p, today) <= 45]
+    if not mothers:
+        print("no living woman aged 18-45 in population")
+        return False, ""
+    mother = await c.person(mothers[len(mothers) // 2].iin)
+    started = _now_ms()
+    name = _unique_name()
+    r = await c.call(
+        "population", "/zhol.population.v1.PopulationRegistry/RegisterBirth",
+        pop.RegisterBirthRequest(mother_iin=mother.iin, first_name=name,
+                                 last_name=mother.last_name, sex=pop.SEX_FEMALE,
+                                 birth_date=_date(today)),
+        pop.RegisterBirthResponse)
+    child = r.child.iin
+    print(f"population: birth registered, act {r.act.act_id}: child {child} {name} "
+          f"{mother.last_name}, mother {mother.iin} {mother.first_name} {mother.last_name} "
+          f"({_age(mother, today)}), born {_fmt(r.child.birth_date)} in "
+          f"{r.child.address.district}, {r.child.address.region}")
+
+    state: dict[str, Any] = {}
+
+    async def check() -> list[str]:
+        bs = [b for b in await c.benefits(child) if b.subject_iin == child]
+        att = await c.attachment(child)
+        q = await c.queue(child)
+        state.update(benefits=bs, att=att, q=q)
+        missing = []
+        for kind in ("childbirth_lump_sum", "child_care_allowance"):
+            n = sum(1 for b in bs if b.kind == kind)
+            if n != 1:
+                missing.append(f"pension: {n} {kind} benefits for the child (want 1)")
+        if att is None or att.detached_on.year or att.reason != "newborn":
+            missing.append(f"health: no open newborn attachment (got {att and att.reason!r})")
+        if q is None or q.entry.status != ed.QUEUE_STATUS_WAITING \
+                or q.entry.reason != ed.QUEUE_REASON_NEWBORN:
+            missing.append("education: no waiting newborn queue entry")
+        return missing
+
+    missing = await _poll(timeout, check)
+    print("decisions:")
+    for b in state.get("benefits", []):
+        print(f"  pension:   {b.kind} {b.amount} {b.currency} {b.frequency} to {b.recipient_iin} "
+              f"from {_fmt(b.period_from)} to {_fmt(b.period_to)} [{b.status}] basis {b.basis}")
+    att = state.get("att")
+    if att is not None:
+        print(f"  health:    attached to {att.clinic_id} ({att.clinic.name}, "
+              f"{att.clinic.district}) on {_fmt(att.attached_on)}, reason {att.reason}")
+    q = state.get("q")
+    if q is not None:
+        e = q.entry
+        print(f"  education: queue entry {e.queue_entry_id} in {e.district}, {e.region}, "
+              f"queued {_fmt(e.queued_on)}, {ed.QueueStatus.Name(e.status)}, "
+              f"{ed.QueueReason.Name(e.reason)}, position {q.position} of {q.waiting_in_district}")
+    if not quiet_bus:
+        _print_bus(c.fed, started)
+    return _report(missing), child
+
+
+async def scenario_birth(c: Clients, timeout: float) -> bool:
+    ok, _ = await _birth(c, timeout)
+    return ok
+
+
+# ---------------------------------------------------------------- address
+
+async def scenario_address(c: Clients, timeout: float) -> bool:
+    print("first, a birth so that a child has a clinic and a queue entry:")
+    ok, child = await _birth(c, timeout, quiet_bus=True)
+    if not ok:
+        print("the birth did not complete; cannot move the child")
+        return False
+    person = await c.person(child)
+    before_q = await c.queue(child)
+    before_att = await c.attachment(child)
+    assert before_q is not None and before_att is not None
+    old = person.address
+    target: tuple[str, str, str] | None = None
+    for region, (_, districts) in reference.REGIONS.items():
+        for district, locality in districts:
+            if (region, district) == (old.region, old.district):
+                continue
+            if await c.clinics(region, district):
+                target = (region, district, locality)
+                break
+        if target:
+            break
+    if target is None:
+        print("no other district with a clinic")
+        return False
+    region, district, locality = target
+    new_addr = pop.Address(region=region, district=district, locality=locality,
+                           street=reference.STREETS[0], building="1", apartment="1")
+    started = _now_ms()
+    await c.call("population", "/zhol.population.v1.PopulationRegistry/ChangeAddress",
+                 pop.ChangeAddressRequest(iin=child, address=new_addr), pop.Address)
+    print(f"\npopulation: address of {child} changed from {old.district}, {old.region} "
+          f"to {district}, {region}")
+
+    state: dict[str, Any] = {}
+
+    async def check() -> list[str]:
+        att = await c.attachment(child)
+        atts = await c.attachments(child)
+        q = await c.queue(child)
+        state.update(att=att, atts=atts, q=q)
+        missing = []
+        if att is None or att.detached_on.year:
+            missing.append("health: no open attachment")
+        elif att.clinic.district != district or att.clinic.region != region:
+            missing.append(f"health: attached in {att.clinic.district}, not {district}")
+        elif att.reason != "address_change":
+            missing.append(f"health: attachment reason {att.reason!r}, want address_change")
+        closed = [a for a in atts if a.detached_on.year and a.detach_reason == "address_change"]
+        if len(closed) != 1:
+            missing.append(f"health: {len(closed)} attachments closed for address_change (want 1)")
+        if q is None:
+            missing.append("education: no queue entry")
+        else:
+            e = q.entry
+            if (e.region, e.district) != (region, district):
+                missing.append(f"education: queue entry in {e.district}, not {district}")
+            if e.queued_on != before_q.entry.queued_on:
+                missing.append("education: queued_on changed on the move")
+            if e.status != ed.QUEUE_STATUS_WAITING:
+                missing.append("education: entry not waiting")
+            if e.queue_entry_id != before_q.entry.queue_entry_id:
+                missing.append("education: a new queue entry instead of a move")
+            if len(q.moves) != 1:
+                missing.append(f"education: {len(q.moves)} moves recorded (want 1)")
+        return missing
+
+    missing = await _poll(timeout, check)
+    print("decisions:")
+    for a in state.get("atts", []):
+        print(f"  health:    {a.clinic_id} ({a.clinic.district}) attached {_fmt(a.attached_on)} "
+              f"reason {a.reason}; detached {_fmt(a.detached_on)} {a.detach_reason or ''}")
+    q = state.get("q")
+    if q is not None:
+        e = q.entry
+        print(f"  education: queue entry {e.queue_entry_id} now in {e.district}, {e.region}, "
+              f"queued {_fmt(e.queued_on)} (was {_fmt(before_q.entry.queued_on)}), "
+              f"{ed.QueueStatus.Name(e.status)}, position {q.position} of {q.waiting_in_district}")
+        for m in q.moves:
+            print(f"             moved {m.from_district} -> {m.to_district} on {_fmt(m.moved_on)} "
+                  f"({ed.QueueReason.Name(m.reason)})")
+    _print_bus(c.fed, started)
+    return _report(missing)
+
+
+# ---------------------------------------------------------------- death
+
+async def scenario_death(c: Clients, timeout: float) -> bool:
+    today = dt.date.today()
+    people = await c.persons()
+    candidates = [p for p in people if not p.deceased and _age(p, today) >= 30]
+    deceased = spouse = None
+    for p in candidates[::-1]:
+        fam = await c.family(p.iin)
+        if not fam.spouse.iin:
+            continue
+        sp = await c.person(fam.spouse.iin)
+        if sp.deceased:
+            continue
+        att = await c.attachment(p.iin)
+        if att is None or att.detached_on.year:
+            continue
+        if any(b.kind == "burial_benefit" for b in await c.benefits(sp.iin)):
+            continue
+        deceased, spouse = p, sp
+        break
+    if deceased is None or spouse is None:
+        print("no living married adult with an open clinic attachment")
+        return False
+    started = _now_ms()
+    r = await c.call("population", "/zhol.population.v1.PopulationRegistry/RegisterDeath",
+                     pop.RegisterDeathRequest(iin=deceased.iin, death_date=_date(today)),
+                     pop.RegisterDeathResponse)
+    print(f"population: death registered, act {r.act.act_id}: {deceased.iin} "
+          f"{deceased.first_name} {deceased.last_name} ({_age(deceased, today)}), "
+          f"spouse {spouse.iin} {spouse.first_name} {spouse.last_name}")
+
+    state: dict[str, Any] = {}
+
+    async def check() -> list[str]:
+        bs = [b for b in await c.benefits(deceased.iin)
+              if b.kind == "burial_benefit" and b.subject_iin == deceased.iin]
+        att = await c.attachment(deceased.iin)
+        atts = await c.attachments(deceased.iin)
+        state.update(burial=bs, att=att, atts=atts)
+        missing = []
+        if len(bs) != 1:
+            missing.append(f"pension: {len(bs)} burial benefits for the deceased (want 1)")
+        elif bs[0].recipient_iin != spouse.iin:
+            missing.append(f"pension: burial benefit to {bs[0].recipient_iin}, not the spouse")
+        if att is not None and not att.detached_on.year:
+            missing.append("health: the attachment is still open")
+        elif not any(a.detach_reason == "death" for a in atts):
+            missing.append("health: no attachment closed for death")
+        return missing
+
+    missing = await _poll(timeout, check)
+    print("decisions:")
+    for b in state.get("burial", []):
+        print(f"  pension:   {b.kind} {b.amount} {b.currency} {b.frequency} to {b.recipient_iin} "
+              f"[{b.status}] basis {b.basis}")
+    for a in state.get("atts", []):
+        if a.detached_on.year:
+            print(f"  health:    {a.clinic_id} detached {_fmt(a.detached_on)} ({a.detach_reason})")
+    _print_bus(c.fed, started)
+    return _report(missing)
+
+
+SCENARIOS: dict[str, Callable[[Clients, float], Awaitable[bool]]] = {
+    "birth": scenario_birth,
+    "address": scenario_address,
+    "death": scenario_death,
+}
