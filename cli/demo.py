@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 
+from cli import scenario
 from cli.federation import (
     ALL_AGENCIES,
     Layout,
@@ -237,6 +238,13 @@ def _check(layout: Layout, args: argparse.Namespace) -> int:
         time.sleep(0.1)
         if not message_id or not print_exchange(layout, message_id):
             print("demo check FAILED: the exchange is missing from a message log", file=sys.stderr)
+            return 1
+        # Then every life scenario, through all four agencies, against this federation.
+        scenarios = scenario.run(
+            argparse.Namespace(name="all", federation=layout.federation_json, timeout=30.0)
+        )
+        if scenarios != 0:
+            print("demo check FAILED: zhol scenario all did not pass", file=sys.stderr)
             return 1
     print(json.dumps({"check": "ok", "message_id": message_id, "data_subject": iin}))
     return 0

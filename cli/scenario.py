@@ -29,8 +29,8 @@ from zhol.health.v1 import health_pb2 as hl
 from zhol.pension.v1 import pension_pb2 as pen
 from zhol.population.v1 import population_pb2 as pop
 
-IMPLEMENTED = ("birth", "address", "death")
-NOT_YET = ("retirement", "disability", "clinic")
+IMPLEMENTED = ("birth", "address", "death", "retirement", "disability", "clinic")
+NOT_YET: tuple[str, ...] = ()
 
 T = TypeVar("T", bound=Message)
 
@@ -445,8 +445,207 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
     return _report(missing)
 
 
+# ---------------------------------------------------------------- retirement
+
+def _two_months_ahead(today: dt.date) -> dt.date:
+    m = today.month + 2
+    return dt.date(today.year + (m - 1) // 12, (m - 1) % 12 + 1, 1)
+
+
+async def _assign(c: Clients, as_of: dt.date) -> pen.AssignRetirementPensionsResponse:
+    return await c.call(
+        "pension", "/zhol.pension.v1.PensionRegistry/AssignRetirementPensions",
+        pen.AssignRetirementPensionsRequest(
+            as_of=pen.Date(year=as_of.year, month=as_of.month, day=as_of.day)),
+        pen.AssignRetirementPensionsResponse)
+
+
+async def scenario_retirement(c: Clients, timeout: float) -> bool:
+    as_of = _two_months_ahead(dt.date.today())
+    started = _now_ms()
+    r = await _assign(c, as_of)
+    print(f"pension: AssignRetirementPensions as of {as_of}: scanned {r.persons_scanned}, "
+          f"reached age {r.reached_age}, already assigned {r.already_assigned}, "
+          f"assigned now {len(r.assigned)}")
+    missing: list[str] = []
+    if not r.assigned:
+        if r.reached_age and r.already_assigned == r.reached_age:
+            print(f"nobody new: all {r.reached_age} persons of retirement age on {as_of} "
+                  "already receive an age pension (an earlier run assigned them)")
+        elif not r.reached_age:
+            print(f"nobody reaches retirement age by {as_of} in this population")
+        else:
+            missing.append(f"pension: {r.reached_age - r.already_assigned} persons of "
+                           "retirement age without an age pension, none assigned")
+    print("decisions:")
+    for a in r.assigned:
+        srcs = ", ".join(f"{s.provider} {s.service.rsplit('/', 1)[-1]}" for s in a.sources)
+        print(f"  pension:   {a.iin} {a.kind} pension {a.monthly_amount} {a.currency}/month "
+              f"from {_fmt(a.effective_from)} [{a.status}]; sources: {srcs or '-'}")
+    for a in r.assigned:
+        st = await c.call("pension", "/zhol.pension.v1.PensionRegistry/GetPensionStatus",
+                          pen.GetPensionStatusRequest(iin=a.iin), pen.PensionStatus)
+        ages = [x for x in st.assignments if x.kind == "age"]
+        if not st.receives_pension or len(ages) != 1:
+            missing.append(f"pension: {a.iin} has {len(ages)} age assignments (want 1)")
+            continue
+        calc = ages[0].calculation
+        if not calc.items or calc.monthly_amount != ages[0].monthly_amount:
+            missing.append(f"pension: {a.iin} status has no calculation breakdown")
+        if not any(s.provider and s.service for s in ages[0].sources):
+            missing.append(f"pension: {a.iin} status shows no source read over the bus")
+    if r.assigned:
+        st = await c.call("pension", "/zhol.pension.v1.PensionRegistry/GetPensionStatus",
+                          pen.GetPensionStatusRequest(iin=r.assigned[0].iin), pen.PensionStatus)
+        calc = st.assignments[0].calculation
+        print(f"breakdown for {st.iin}: base {calc.base_pension} + solidarity "
+              f"{calc.solidarity_part} + accumulative {calc.accumulative_part} = "
+              f"{calc.monthly_amount} (service {calc.years_of_service:.1f} years, "
+              f"retirement age {calc.retirement_age})")
+        for line in calc.explanation:
+            print(f"    {line}")
+    again = await _assign(c, as_of)
+    print(f"second run as of {as_of}: assigned {len(again.assigned)}, "
+          f"already assigned {again.already_assigned} of {again.reached_age}")
+    if again.assigned:
+        missing.append(f"pension: the second run assigned {len(again.assigned)} more (want 0)")
+    _print_bus(c.fed, started)
+    return _report(missing)
+
+
+# ---------------------------------------------------------------- disability
+
+async def scenario_disability(c: Clients, timeout: float) -> bool:
+    today = dt.date.today()
+    people = await c.persons()
+    person = None
+    for p in people[::-1]:
+        if p.deceased or not 18 <= _age(p, today) <= 55:
+            continue
+        if any(b.kind == "disability_benefit" for b in await c.benefits(p.iin)):
+            continue
+        person = await c.person(p.iin)
+        break
+    if person is None:
+        print("no living adult aged 18-55 without a disability benefit")
+        return False
+    started = _now_ms()
+    concl = await c.call(
+        "health", "/zhol.health.v1.HealthRegistry/RecordDisabilityConclusion",
+        hl.RecordDisabilityConclusionRequest(
+            iin=person.iin, group=2,
+            from_date=hl.Date(year=today.year, month=today.month, day=today.day)),
+        hl.DisabilityConclusion)
+    print(f"health: disability conclusion {concl.conclusion_id}: {person.iin} "
+          f"{person.first_name} {person.last_name} ({_age(person, today)}), group {concl.group} "
+          f"from {_fmt(concl.from_date)} to {_fmt(concl.to_date)}")
+
+    state: dict[str, Any] = {}
+
+    async def check() -> list[str]:
+        bs = [b for b in await c.benefits(person.iin)
+              if b.kind == "disability_benefit" and b.subject_iin == person.iin]
+        ins = await c.call("health", "/zhol.health.v1.HealthRegistry/GetInsuranceStatus",
+                           hl.GetInsuranceStatusRequest(iin=person.iin), hl.InsuranceStatus)
+        state.update(benefits=bs, ins=ins)
+        missing = []
+        if len(bs) != 1:
+            missing.append(f"pension: {len(bs)} disability benefits (want 1)")
+        if not ins.insured or ins.category != "state_paid" \
+                or ins.social_category != "disabled_group_1_2":
+            missing.append(f"health: insurance {ins.category!r}/{ins.social_category!r}, "
+                           "want state_paid/disabled_group_1_2")
+        return missing
+
+    missing = await _poll(timeout, check)
+    print("decisions:")
+    for b in state.get("benefits", []):
+        print(f"  pension:   {b.kind} {b.amount} {b.currency} {b.frequency} to {b.recipient_iin} "
+              f"from {_fmt(b.period_from)} to {_fmt(b.period_to)} [{b.status}] basis {b.basis}")
+    ins = state.get("ins")
+    if ins is not None:
+        print(f"  health:    insured={ins.insured} {ins.category} {ins.social_category} "
+              f"from {_fmt(ins.valid_from)} to {_fmt(ins.valid_to)}, source {ins.source}")
+    _print_bus(c.fed, started)
+    return _report(missing)
+
+
+# ---------------------------------------------------------------- clinic
+
+async def scenario_clinic(c: Clients, timeout: float) -> bool:
+    today = dt.date.today()
+    people = await c.persons()
+    chosen = None
+    for p in people:
+        if p.deceased or _age(p, today) < 18:
+            continue
+        addr = await c.call("population", "/zhol.population.v1.PopulationRegistry/GetAddress",
+                            pop.GetAddressRequest(iin=p.iin), pop.Address)
+        if not addr.district:
+            continue
+        att = await c.attachment(p.iin)
+        current = att.clinic_id if att is not None and not att.detached_on.year else ""
+        options = [k for k in await c.clinics(addr.region, addr.district)
+                   if k.clinic_id != current and k.attached < k.capacity]
+        if options:
+            chosen = (p, addr, current, options[0])
+            break
+    if chosen is None:
+        print("no living adult with an address and another clinic in their district")
+        return False
+    p, addr, current, clinic = chosen
+    print(f"person: {p.iin} {p.first_name} {p.last_name} ({_age(p, today)}), lives in "
+          f"{addr.district}, {addr.region}; attached now to {current or 'no clinic'}")
+    started = _now_ms()
+    att = await c.call("health", "/zhol.health.v1.HealthRegistry/AttachToClinic",
+                       hl.AttachToClinicRequest(iin=p.iin, clinic_id=clinic.clinic_id),
+                       hl.Attachment)
+    print(f"health: AttachToClinic {clinic.clinic_id} ({clinic.name}) -> attached "
+          f"{_fmt(att.attached_on)}, reason {att.reason}")
+    missing: list[str] = []
+    now = await c.attachment(p.iin)
+    if now is None or now.clinic_id != clinic.clinic_id or now.detached_on.year:
+        missing.append(f"health: GetAttachment shows {now and now.clinic_id}, "
+                       f"not {clinic.clinic_id}")
+    elif now.reason != "request":
+        missing.append(f"health: attachment reason {now.reason!r}, want request")
+    if current:
+        atts = await c.attachments(p.iin)
+        if not any(a.clinic_id == current and a.detached_on.year for a in atts):
+            missing.append(f"health: the old attachment to {current} was not closed")
+    other = next((k for k in await c.clinics("", "")
+                  if (k.region, k.district) != (addr.region, addr.district)), None)
+    if other is None:
+        missing.append("health: no clinic in another district to try")
+    else:
+        try:
+            await c.call("health", "/zhol.health.v1.HealthRegistry/AttachToClinic",
+                         hl.AttachToClinicRequest(iin=p.iin, clinic_id=other.clinic_id),
+                         hl.Attachment)
+            missing.append(f"health: attached to {other.clinic_id} in {other.district}, "
+                           "another district")
+        except grpc.aio.AioRpcError as exc:
+            print(f"health: AttachToClinic {other.clinic_id} ({other.district}, {other.region}) "
+                  f"refused: {exc.code().name}: {exc.details()}")
+            if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                missing.append(f"health: other district refused with {exc.code().name}, "
+                               "want FAILED_PRECONDITION")
+        after = await c.attachment(p.iin)
+        if after is None or after.clinic_id != clinic.clinic_id:
+            missing.append("health: the refused request changed the attachment")
+    print("decisions:")
+    for a in await c.attachments(p.iin):
+        print(f"  health:    {a.clinic_id} attached {_fmt(a.attached_on)} reason {a.reason}; "
+              f"detached {_fmt(a.detached_on)} {a.detach_reason or ''}")
+    _print_bus(c.fed, started)
+    return _report(missing)
+
+
 SCENARIOS: dict[str, Callable[[Clients, float], Awaitable[bool]]] = {
     "birth": scenario_birth,
     "address": scenario_address,
     "death": scenario_death,
+    "retirement": scenario_retirement,
+    "disability": scenario_disability,
+    "clinic": scenario_clinic,
 }
