@@ -32,6 +32,7 @@ from gateway.exchange import (
 )
 from gateway.localconf import LocalConfStore
 from gateway.messagelog import MessageLog
+from gateway.provider_stages import InvokeFn
 from gateway.replay import check_clock_skew
 from gateway.verify import open_verified
 from security.sealing import EVENT_TYPE, RESPONSE_TYPE, Signer, seal
@@ -181,7 +182,7 @@ class HandToSubscriber:
 
     TIMEOUT_S = 10.0
 
-    def __init__(self, local: LocalConfStore, invoke, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, local: LocalConfStore, invoke: InvokeFn, clock: Clock) -> None:
         self._local = local
         self._invoke = invoke
         self._clock = clock

@@ -265,11 +265,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 @pytest.fixture
 async def world_with_pension(tmp_path: Path) -> AsyncIterator[World]:
     async with running_world(tmp_path, pension=True) as running:
-        if not running.with_pension:
-            pytest.skip(
-                "adapters.pension is not importable: the contributions path needs the real"
-                " pension registry"
-            )
+        # The pension registry is part of the project: its absence is a failure, not a skip.
+        assert running.with_pension, "adapters.pension is not importable"
         yield running
 
 
