@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         fed = json.loads(Path(args.federation).read_text())
     except (OSError, ValueError) as exc:
-        print(f"cannot read federation {args.federation}: {exc}")
-        return 2
+        print(f"cannot read federation {args.federation}: {exc}", file=sys.stderr)
+        return 3  # could not check (DESIGN.md section 7)
     return asyncio.run(_run(fed, args.name, args.timeout))
 
 
