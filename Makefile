@@ -6,7 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup gen lint bench clean
+NODE_EXAMPLE := examples/node/node_modules/.installed
+
+.PHONY: demo test setup gen lint bench clean node-example
 
 setup: $(STAMP) gen
 
@@ -23,7 +25,18 @@ gen: $(STAMP)
 demo: setup
 	$(BIN)/zhol demo
 
-test: setup
+# The Node.js example client's packages (pinned in package-lock.json), so the test that
+# calls the bus from another language runs; without npm that one test is skipped.
+node-example: $(NODE_EXAMPLE)
+
+$(NODE_EXAMPLE): examples/node/package.json examples/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd examples/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "npm not found: tests/integration/test_node_client.py will be skipped"; \
+	fi
+
+test: setup node-example
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
@@ -32,4 +45,4 @@ bench: setup
 	$(BIN)/zhol bench --json
 
 clean:
-	rm -rf $(VENV) zhol *.egg-info
+	rm -rf $(VENV) zhol *.egg-info examples/node/node_modules

@@ -1,8 +1,8 @@
 """The Node.js example (examples/node) calls GetPerson through the pension gateway.
 
 Proves that an IS in another language, given only protos/ and federation.json,
-can use the bus. Needs `node` and `npm ci` in examples/node; CI runs neither, so
-the test is skipped there.
+can use the bus. Needs `node` and the packages `make test` installs with `npm ci` in
+examples/node; on a machine without node or npm the test is skipped.
 """
 
 from __future__ import annotations
