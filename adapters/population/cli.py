@@ -1,104 +1,54 @@
 """``zhol adapter population seed|serve``: the population registry's command line.
 
-Exit codes follow the project's convention: 0 ok, 1 failed, 2 usage or configuration
-(no such database, database already exists, bad settings).
+Here: its seed option (``--count``) and report line. The arguments, checks and exit
+codes every adapter shares are in adapters.runtime.cli.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from adapters.population.seed import seed_database
-from adapters.population.server import PopulationSettings, load_population_settings, run
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from adapters.population.seed import SeedReport, seed_database
+from adapters.population.server import load_population_settings, run
+from adapters.runtime import cli as runtime_cli
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``population`` under the ``zhol adapter`` command group."""
-    parser = subparsers.add_parser(
-        "population",
+    commands = runtime_cli.add_agency_parser(
+        subparsers, "population",
         help="population and civil-status registry (KZ/GOV/MJ/population)",
         description="The Ministry of Justice population and civil-status registry adapter.",
     )
-    commands = parser.add_subparsers(dest="population_command", metavar="COMMAND")
-    commands.required = True
-
-    seed = commands.add_parser("seed", help="create a database of synthetic citizens")
-    seed.add_argument("--db", type=Path, required=True, help="SQLite file to create")
-    seed.add_argument("--count", type=_count, default=10_000, help="persons (default 10000)")
-    seed.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    seed.add_argument("--replace", action="store_true", help="delete an existing file first")
-    seed.add_argument("--json", action="store_true", help="print the report as JSON")
-    seed.set_defaults(func=seed_command)
-
-    serve = commands.add_parser("serve", help="serve the registry over gRPC")
-    serve.add_argument("--db", type=Path, help="the seeded SQLite file")
-    serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:0, an ephemeral port)")
-    serve.add_argument("--port-file", type=Path, help="write the bound port to this file")
-    serve.add_argument(
-        "--gateway", metavar="HOST:PORT",
-        help="our gateway's IS side, to publish the registry's events (default: off)",
+    runtime_cli.add_seed_parser(
+        commands, seed_command, help="create a database of synthetic citizens",
+        options=lambda seed: seed.add_argument(
+            "--count", type=_count, default=10_000, help="persons (default 10000)"
+        ),
     )
-    serve.add_argument("--config", type=Path, help="TOML settings (ZHOL_POPULATION_* override)")
-    serve.set_defaults(func=serve_command)
+    runtime_cli.add_serve_parser(
+        commands, "population", help="serve the registry over gRPC",
+        gateway_help="our gateway's IS side, to publish the registry's events (default: off)",
+        load=load_population_settings, run=run,
+    )
 
 
 def seed_command(args: argparse.Namespace) -> int:
-    db: Path = args.db
-    if db.is_dir():
-        print(f"error: {db} is a directory", file=sys.stderr)
-        return EXIT_USAGE
-    if db.exists():
-        if not args.replace:
-            print(f"error: {db} already exists (use --replace)", file=sys.stderr)
-            return EXIT_USAGE
-        _remove_database(db)
-    progress = _stderr if sys.stderr.isatty() and not args.json else None
-    report = seed_database(db, args.count, args.seed, progress=progress)
-    if args.json:
-        print(json.dumps({"db": str(db), **dataclasses.asdict(report)}))
-    else:
-        print(
-            f"seeded {db}: {report.persons} persons, {report.addresses} addresses,"
-            f" {report.family_links} family links, {report.civil_acts} civil acts"
-            f" in {report.seconds:.1f} s"
-        )
-    return EXIT_OK
+    return runtime_cli.seed_command(
+        args,
+        seed=lambda progress: seed_database(args.db, args.count, args.seed, progress=progress),
+        summary=_summary,
+    )
 
 
-def serve_command(args: argparse.Namespace) -> int:
-    overrides = {
-        "db_path": args.db,
-        "listen": args.listen,
-        "port_file": args.port_file,
-        "gateway_address": args.gateway,
-    }
-    if args.config is not None and not args.config.is_file():
-        print(f"error: no settings file {args.config}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        settings: PopulationSettings = load_population_settings(args.config, overrides=overrides)
-    except (TypeError, ValueError) as err:
-        print(f"error: bad population settings: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    if not settings.db_path.is_file():
-        print(
-            f"error: no database at {settings.db_path}"
-            " (create it with: zhol adapter population seed --db PATH)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    try:
-        return run(settings)
-    except (OSError, RuntimeError) as err:
-        print(f"error: cannot serve: {err}", file=sys.stderr)
-        return EXIT_FAILED
+def _summary(db: Path, report: SeedReport) -> str:
+    return (
+        f"seeded {db}: {report.persons} persons, {report.addresses} addresses,"
+        f" {report.family_links} family links, {report.civil_acts} civil acts"
+        f" in {report.seconds:.1f} s"
+    )
 
 
 def _count(text: str) -> int:
@@ -106,12 +56,3 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("count must not be negative")
     return value
-
-
-def _remove_database(db: Path) -> None:
-    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        path.unlink(missing_ok=True)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
