@@ -6,6 +6,7 @@ ephemeral ports in the test's event loop; nothing of ours is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,16 @@ class Federation:
     async def start_gateway(self, gateway_id: str) -> RunningGateway:
         clock = self.clocks.setdefault(gateway_id, ShiftableClock())
         settings = load_gateway_settings(self.layout.gateway(gateway_id))
-        running = await start_gateway(settings, clock=clock)
+        # A gateway restarted in the same process may find its old listener not yet
+        # closed by grpc's core threads; give the port a moment rather than flake.
+        for attempt in range(20):
+            try:
+                running = await start_gateway(settings, clock=clock)
+                break
+            except RuntimeError as err:
+                if "bind" not in str(err).lower() or attempt == 19:
+                    raise
+                await asyncio.sleep(0.1)
         self.gateways[gateway_id] = running
         return running
 
