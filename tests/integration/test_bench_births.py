@@ -26,6 +26,7 @@ def test_births_bench_reports_every_decision_exactly_once(tmp_path: Path) -> Non
     assert figures["births_exactly_once"] is True
     assert figures["births_missing"] == [] and figures["births_duplicates"] == []
     assert figures["births_dead_letters"] == 0
+    assert figures["births_unpublished_events"] == 0
     assert figures["births_per_s"] > 0
     # At least the three BirthRegistered deliveries, each logged on both gateways
     # (request and acknowledgement), and one read of population per deciding agency.
