@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import grpc
 
+from cli import bench_births
 from cli.demo import CONSUMER_GATEWAY, call_metadata, start_federation
 from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, gateways_of
 from cli.processes import Supervisor, cpu_seconds, rss_peak_mb
@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--sequential", type=int, default=300, help="calls per c=1 run")
     bench.add_argument("--concurrency", type=int, default=64)
     bench.add_argument("--data-dir", type=Path, help="default: a temporary directory")
+    bench_births.add_arguments(bench)
     bench.set_defaults(func=run_bench)
 
 
@@ -173,6 +174,8 @@ async def measure(
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    if args.births_only:
+        return bench_births.report(args)
     with tempfile.TemporaryDirectory(prefix="zhol-bench-") as tmp:
         layout = Layout((args.data_dir or Path(tmp)).resolve())
         with Supervisor(layout.logs) as supervisor:
@@ -187,12 +190,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 for spec in _path_gateways()
             }
             result["machine"] = _machine()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>22}: {value}")
-    return 0
+    return bench_births.report(args, result)
 
 
 def _gateway_names() -> list[str]:
