@@ -349,6 +349,15 @@ async def scenario_address(c: Clients, timeout: float) -> bool:
         closed = [a for a in atts if a.detached_on.year and a.detach_reason == "address_change"]
         if len(closed) != 1:
             missing.append(f"health: {len(closed)} attachments closed for address_change (want 1)")
+        # every agency's answer shows the child where population has them now (read at
+        # answer time over the bus, no copy kept)
+        benefits = await c.call("pension", "/zhol.pension.v1.PensionRegistry/ListBenefits",
+                                pen.ListBenefitsRequest(iin=child), pen.ListBenefitsResponse)
+        shown = {"pension": benefits, "health": att, "education": q}
+        state["shown"] = {k: v.person.address.district if v else "-" for k, v in shown.items()}
+        for agency, district_now in state["shown"].items():
+            if district_now != district:
+                missing.append(f"{agency}: answer shows the child in {district_now!r}")
         if q is None:
             missing.append("education: no queue entry")
         else:
@@ -379,6 +388,8 @@ async def scenario_address(c: Clients, timeout: float) -> bool:
         for m in q.moves:
             print(f"             moved {m.from_district} -> {m.to_district} on {_fmt(m.moved_on)} "
                   f"({ed.QueueReason.Name(m.reason)})")
+    answers = ", ".join(f"{k} {v}" for k, v in state.get("shown", {}).items())
+    print(f"  answers show the child's registered district as: {answers}")
     _print_bus(c.fed, started)
     return _report(missing)
 

@@ -5,11 +5,26 @@ citizen's name, birth date, sex, address or family they ask here, with a purpose
 the gateways log and the citizen can see. Each point read names the citizen as the
 data subject. Failures are ``BusCallError``: an unknown IIN is NOT_FOUND with
 ``zhol_error`` None (the registry itself answered).
+
+``read_current`` and ``show_person`` put the person into an agency's answer as
+population knows them at that moment (issue 3: no copies, no copy job). Each agency's
+package declares its own ``PersonView`` with population's field names and only the
+fields it shows (data minimisation: education shows a district, not a street);
+``show_person`` copies exactly those. A failed read never fails the answer: the
+agency's own facts are answered, ``person`` stays unset and ``person_status`` /
+``person_reason`` say why.
 """
 
 from __future__ import annotations
 
-from adapters.bus.client import BusClient
+import enum
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from adapters.bus.client import BusCallError, BusClient
 from zhol.population.v1 import population_pb2
 
 SERVICE = "/zhol.population.v1.PopulationRegistry"
@@ -57,3 +72,70 @@ class PopulationReader:
             population_pb2.ListPersonsResponse,
             purpose=purpose, timeout=self._timeout,
         )
+
+
+# -- the person in an agency's answer ----------------------------------------------------
+
+
+class PersonStatus(enum.Enum):
+    """Names match each agency's ``PERSON_STATUS_*`` proto values."""
+
+    CURRENT = "current"  # read for this answer
+    NOT_CONNECTED = "not_connected"  # the agency runs without the bus
+    UNAVAILABLE = "unavailable"  # gateway, network or population down or too slow
+    REFUSED = "refused"  # the bus refused the read (access right, configuration)
+    UNKNOWN = "unknown"  # population itself has no such IIN
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRead:
+    status: PersonStatus
+    person: population_pb2.Person | None = None  # set exactly when CURRENT
+    reason: str = ""  # the bus error code or gRPC status name when not CURRENT
+
+
+NOT_CONNECTED = PersonRead(PersonStatus.NOT_CONNECTED, reason="not connected to the bus")
+_TRANSPORT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                        grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+
+async def read_current(reader: PopulationReader | None, iin: str, *, purpose: str) -> PersonRead:
+    """GetPerson for one answer; any bus failure becomes a status, never an exception."""
+    if reader is None:
+        return NOT_CONNECTED
+    try:
+        person = await reader.get_person(iin, purpose=purpose)
+    except BusCallError as err:
+        reason = err.zhol_error or err.status.name
+        if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+            return PersonRead(PersonStatus.UNKNOWN, reason=reason)
+        if err.status in _TRANSPORT:
+            return PersonRead(PersonStatus.UNAVAILABLE, reason=reason)
+        return PersonRead(PersonStatus.REFUSED, reason=reason)
+    return PersonRead(PersonStatus.CURRENT, person)
+
+
+def show_person(answer: Message, read: PersonRead) -> None:
+    """Set ``answer``'s ``person``, ``person_status`` and ``person_reason`` from ``read``."""
+    status = answer.DESCRIPTOR.fields_by_name["person_status"].enum_type
+    answer.person_status = status.values_by_name[f"PERSON_STATUS_{read.status.name}"].number
+    answer.person_reason = read.reason
+    if read.person is not None:
+        project(read.person, answer.person)
+
+
+def project(source: Message, target: Message) -> None:
+    """Copy into ``target`` each of its fields that ``source`` has by the same name
+    (scalars and nested messages; an unset nested message stays unset; enums, which
+    differ per package, and repeated fields are left alone)."""
+    source_fields = source.DESCRIPTOR.fields_by_name
+    for field in target.DESCRIPTOR.fields:
+        theirs = source_fields.get(field.name)
+        if theirs is None or theirs.cpp_type != field.cpp_type or field.is_repeated:
+            continue
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            if source.HasField(field.name):
+                project(getattr(source, field.name), getattr(target, field.name))
+                getattr(target, field.name).SetInParent()
+        elif field.cpp_type != FieldDescriptor.CPPTYPE_ENUM:  # enums differ per package
+            setattr(target, field.name, getattr(source, field.name))

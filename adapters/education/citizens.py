@@ -11,6 +11,10 @@ purpose that both gateways log and the citizen can see, and turns the answer int
 | UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_...  | ``SourceFailed`` with that status      |
 | any other failure (bus refusal, access ...)   | ``SourceFailed`` FAILED_PRECONDITION   |
 | no bus configured (``gateway_address`` "")    | ``NotAllowed``: not connected          |
+
+``now`` is for answers, not decisions: it never raises for a failed read but returns
+the failure as a ``PersonRead`` status, so the answer is made from education's own
+facts with the child part marked absent.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import datetime as dt
 import grpc
 
 from adapters.bus.client import BusCallError
-from adapters.bus.population import PopulationReader
+from adapters.bus.population import PersonRead, PopulationReader, read_current
 from adapters.education.model import Citizen, NotAllowed, NotFound, SourceFailed
 from core.iin import Iin
 from zhol.population.v1 import population_pb2
@@ -30,6 +34,8 @@ PURPOSE_NEWBORN = "kindergarten queue for a newborn: district of the family"
 PURPOSE_ADDRESS_CHANGED = "kindergarten queue after an address change: new district"
 PURPOSE_DEATH = "kindergarten queue and school enrolment after a registered death"
 PURPOSE_ENROLMENT = "school enrolment: age and district of the child"
+PURPOSE_QUEUE_ANSWER = "kindergarten queue answer: the child's name and family's district"
+PURPOSE_ENROLMENTS_ANSWER = "school enrolments answer: the child's name and family's district"
 
 _PASSED_ON = frozenset({
     grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -46,6 +52,11 @@ class Citizens:
     @property
     def connected(self) -> bool:
         return self._reader is not None
+
+    async def now(self, iin: Iin, *, purpose: str) -> PersonRead:
+        """The child for one answer (``GetQueuePosition``, ``ListEnrolments``): never
+        stored; a failed read, or no bus, is a status, not an exception."""
+        return await read_current(self._reader, iin.value, purpose=purpose)
 
     async def read(self, iin: Iin, *, purpose: str) -> Citizen:
         if self._reader is None:

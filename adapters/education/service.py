@@ -17,6 +17,12 @@ statuses, never ``zhol-error`` trailers:
 |                                                           | DEADLINE_EXCEEDED   |
 | anything unexpected (logged, no detail sent)              | INTERNAL            |
 
+``GetQueuePosition`` and ``ListEnrolments`` also carry the child as population knows
+them at the moment of the answer (name, birth date, the family's region and district):
+one GetPerson through the bus per answer, never stored. When that read fails (or the
+bus is off) the answer is still made from education's own facts, with ``person`` unset
+and ``person_status`` / ``person_reason`` saying why (``adapters.bus.population``).
+
 Reads run on the event loop against a query-only connection. Writes that need the
 child's facts first read them from population over the bus (on the loop, no
 transaction open), then run one transaction on a dedicated writer thread; after a
@@ -34,7 +40,14 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
-from adapters.education.citizens import PURPOSE_ENROLMENT, PURPOSE_QUEUE_REQUEST, Citizens
+from adapters.bus.population import show_person
+from adapters.education.citizens import (
+    PURPOSE_ENROLMENT,
+    PURPOSE_ENROLMENTS_ANSWER,
+    PURPOSE_QUEUE_ANSWER,
+    PURPOSE_QUEUE_REQUEST,
+    Citizens,
+)
 from adapters.education.events import REASON_TO_PB, date_pb
 from adapters.education.model import (
     EducationError,
@@ -134,15 +147,21 @@ class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
     async def GetQueuePosition(self, request: pb.GetQueuePositionRequest,
                                context: grpc.aio.ServicerContext) -> pb.QueuePosition:
         try:
-            return position_pb(self._reader.queue_position(parse_iin(request.iin, "iin")))
+            iin = parse_iin(request.iin, "iin")
+            answer = position_pb(self._reader.queue_position(iin))
+            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_QUEUE_ANSWER))
+            return answer
         except Exception as exc:
             await _abort(context, exc)
 
     async def ListEnrolments(self, request: pb.ListEnrolmentsRequest,
                              context: grpc.aio.ServicerContext) -> pb.ListEnrolmentsResponse:
         try:
-            found = self._reader.list_enrolments(parse_iin(request.iin, "iin"))
-            return pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
+            iin = parse_iin(request.iin, "iin")
+            found = self._reader.list_enrolments(iin)
+            answer = pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
+            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_ENROLMENTS_ANSWER))
+            return answer
         except Exception as exc:
             await _abort(context, exc)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 
 from adapters.bus.client import BusCallError, BusClient
-from adapters.bus.population import PopulationReader
+from adapters.bus.population import PersonRead, PopulationReader, read_current
 from adapters.health.model import NotFound, Unavailable
 from core.iin import Iin
 from zhol.pension.v1 import pension_pb2
@@ -35,6 +35,8 @@ PURPOSE_DEATH = "closing the clinic attachment of a deceased person"
 PURPOSE_MOVE = "clinic re-attachment after a change of address"
 PURPOSE_CONCLUSION = "disability conclusion of the medical advisory commission"
 PURPOSE_PUBLISH = "health decisions: clinic attachments and disability conclusions"
+PURPOSE_ATTACHMENT_PATIENT = "clinic attachment answer: the patient's name and address"
+PURPOSE_INSURANCE_PERSON = "health insurance answer: the person's name and address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,10 @@ class Lookups:
             return await self._population.get_person(iin.value, purpose=purpose)
         except BusCallError as err:
             raise _failure(err, "population") from None
+
+    async def person_now(self, iin: Iin, *, purpose: str) -> PersonRead:
+        """The person for one answer; a failed read is a status, not an exception."""
+        return await read_current(self._population, iin.value, purpose=purpose)
 
     async def address(self, iin: Iin, *, purpose: str) -> population_pb2.Address:
         try:

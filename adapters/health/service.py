@@ -18,6 +18,12 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | population or pension could not be asked                   | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
 
+``GetAttachment`` and ``GetInsuranceStatus`` also carry the person as population knows
+them at the moment of the answer (name, birth date, registered address and district):
+one GetPerson through the bus per answer, never stored. When that read fails (or the
+bus is off) the answer is still made from health's own facts, with ``person`` unset
+and ``person_status`` / ``person_reason`` saying why (``adapters.bus.population``).
+
 Reads of health's own data run on the event loop against a query-only connection;
 writes run one at a time on a dedicated writer thread with its own connection. Reads
 of other agencies go through the bus (``Lookups``) before the write, and the write
@@ -37,6 +43,7 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
+from adapters.bus.population import NOT_CONNECTED, PersonRead, show_person
 from adapters.health import lookups as purposes
 from adapters.health import rules
 from adapters.health.lookups import PENSION_SUBSYSTEM, Lookups
@@ -128,7 +135,10 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
     async def GetAttachment(self, request: pb.GetAttachmentRequest,
                             context: grpc.aio.ServicerContext) -> pb.Attachment:
         try:
-            return attachment_pb(self._reader.get_attachment(parse_iin(request.iin, "iin")))
+            iin = parse_iin(request.iin, "iin")
+            answer = attachment_pb(self._reader.get_attachment(iin))
+            show_person(answer, await self._person(iin, purposes.PURPOSE_ATTACHMENT_PATIENT))
+            return answer
         except Exception as exc:
             await _abort(context, exc)
 
@@ -178,7 +188,9 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         try:
             iin = parse_iin(request.iin, "iin")
             status = await self._insurance(iin, purposes.PURPOSE_INSURANCE_STATUS)
-            return insurance_pb(status)
+            answer = insurance_pb(status)
+            show_person(answer, await self._person(iin, purposes.PURPOSE_INSURANCE_PERSON))
+            return answer
         except Exception as exc:
             await _abort(context, exc)
 
@@ -227,6 +239,11 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         if self._lookups is None:
             raise NotAllowed("not connected to the bus: population and pension cannot be asked")
         return self._lookups
+
+    async def _person(self, iin: Iin, purpose: str) -> PersonRead:
+        if self._lookups is None:
+            return NOT_CONNECTED
+        return await self._lookups.person_now(iin, purpose=purpose)
 
     def _refuse_if_settled(self, iin: Iin, clinic: Clinic) -> None:
         """Cheap local refusals before asking anybody (re-checked when writing)."""

@@ -15,6 +15,12 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | population could not be reached (gateway down, timeout) | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)            | INTERNAL            |
 
+``GetPensionStatus`` and ``ListBenefits`` also carry the person as population knows
+them at the moment of the answer (name, birth date, the registered address payment
+letters go to): one GetPerson through the bus per answer, never stored. When that read
+fails the answer is still made from pension's own facts, with ``person`` unset and
+``person_status`` / ``person_reason`` saying why (``adapters.bus.population``).
+
 Reads of our own database run on the event loop against a query-only connection (a few
 indexed lookups). Writes run one at a time on a dedicated writer thread with its own
 connection; after a write that enqueued an event the outbox publisher is woken.
@@ -32,7 +38,7 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
-from adapters.bus.population import PopulationReader
+from adapters.bus.population import PopulationReader, read_current, show_person
 from adapters.pension import decisions, retirement
 from adapters.pension.handlers import status_of
 from adapters.pension.model import (
@@ -62,6 +68,10 @@ from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
 log = logging.getLogger("zhol.adapters.pension")
 
 T = TypeVar("T")
+
+# zhol-purpose of the reads that show the person in an answer (logged by both gateways).
+PURPOSE_STATUS_HOLDER = "pension status answer: the holder's name, birth date and address"
+PURPOSE_BENEFITS_PERSON = "benefits answer: the person's name, birth date and address"
 
 EARLIEST_AS_OF = dt.date(1998, 1, 1)
 LATEST_AS_OF = dt.date(2099, 12, 31)
@@ -175,13 +185,18 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
         self, request: pb.GetPensionStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.PensionStatus:
         try:
-            status = self._reader.pension_status(parse_iin(request.iin, "iin"))
-            return pb.PensionStatus(
+            iin = parse_iin(request.iin, "iin")
+            status = self._reader.pension_status(iin)
+            answer = pb.PensionStatus(
                 iin=status.iin,
                 receives_pension=status.receives_pension,
                 assignments=[assignment_pb(a) for a in status.assignments],
                 savings_balance=status.savings_balance,
             )
+            show_person(answer, await read_current(
+                self._population, iin.value, purpose=PURPOSE_STATUS_HOLDER
+            ))
+            return answer
         except Exception as exc:
             await _abort(context, exc)
 
@@ -189,8 +204,13 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
         self, request: pb.ListBenefitsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBenefitsResponse:
         try:
-            benefits = self._reader.list_benefits(parse_iin(request.iin, "iin"))
-            return pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
+            iin = parse_iin(request.iin, "iin")
+            benefits = self._reader.list_benefits(iin)
+            answer = pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
+            show_person(answer, await read_current(
+                self._population, iin.value, purpose=PURPOSE_BENEFITS_PERSON
+            ))
+            return answer
         except Exception as exc:
             await _abort(context, exc)
 

@@ -9,10 +9,12 @@ failure is a ``RegistryError`` subclass whose class says which gRPC status it be
 |                 |                      | page size, empty name, unset sex, date in the future    |
 | NotFound        | NOT_FOUND            | an IIN (person, mother, father) the registry lacks      |
 | AlreadyRecorded | ALREADY_EXISTS       | the fact is already registered: a second death, the     |
-|                 |                      | same birth twice (mother, birth date, first name)       |
+|                 |                      | same birth twice (mother, birth date, first name), a    |
+|                 |                      | change to the name the person already has               |
 | NotAllowed      | FAILED_PRECONDITION  | the registry's data forbids it: mother not female or    |
 |                 |                      | deceased, father not male, birth before the mother's,   |
-|                 |                      | death before birth, new address for a deceased person   |
+|                 |                      | death before birth, new address or name for a deceased  |
+|                 |                      | person                                                  |
 | Exhausted       | RESOURCE_EXHAUSTED   | no free IIN serial left for that birth date             |
 
 A malformed IIN is ``core.errors.ZholError("InvalidIdentifier")`` from ``Iin.parse``.
@@ -46,6 +48,13 @@ class ActKind(enum.Enum):
     BIRTH = "birth"
     DEATH = "death"
     MARRIAGE = "marriage"
+    NAME_CHANGE = "name_change"
+
+
+class NameChangeReason(enum.Enum):
+    MARRIAGE = "marriage"  # took the spouse's name
+    DIVORCE = "divorce"  # returned to a former name
+    APPLICATION = "application"  # changed on the citizen's application
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +143,22 @@ class AddressChange:
     building: str
     apartment: str
     registered_on: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NameChange:
+    """A new full name; validated by the store (required, length, printable)."""
+
+    last_name: str
+    first_name: str
+    patronymic: str
+    reason: NameChangeReason
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedName:
+    person: Person
+    act: CivilAct
 
 
 class RegistryError(Exception):

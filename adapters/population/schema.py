@@ -12,8 +12,9 @@ several times slower, which a bulk load of millions of rows notices.
   date they ended.
 - family_links: directed links, stored both ways (child->mother 'mother',
   mother->child 'child', ...), so a person's family is one index range.
-- civil_acts: birth, death and marriage acts; ``iin`` is the subject (child, deceased,
-  husband), ``related_iin`` the other party (mother, -, wife), ``details`` JSON.
+- civil_acts: birth, death, marriage and name-change acts; ``iin`` is the subject
+  (child, deceased, husband, renamed person), ``related_iin`` the other party (mother,
+  -, wife, -), ``details`` JSON (a name change keeps the previous and the new name).
 - bus_outbox: events to publish (BirthRegistered, DeathRegistered, AddressChanged),
   written in the transaction of the act they announce (adapters/bus/outbox.py).
 """
@@ -25,7 +26,20 @@ from pathlib import Path
 
 from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: civil_acts may hold name_change acts
+
+CIVIL_ACTS = """
+    CREATE TABLE IF NOT EXISTS civil_acts (
+        act_id        TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL CHECK (
+            kind = 'birth' OR kind = 'death' OR kind = 'marriage' OR kind = 'name_change'
+        ),
+        iin           TEXT NOT NULL REFERENCES persons (iin),
+        related_iin   TEXT REFERENCES persons (iin),
+        registered_on TEXT NOT NULL,
+        details       TEXT NOT NULL DEFAULT '{}'
+    )
+"""
 
 TABLES: tuple[str, ...] = (
     """
@@ -64,18 +78,7 @@ TABLES: tuple[str, ...] = (
         )
     )
     """,
-    """
-    CREATE TABLE IF NOT EXISTS civil_acts (
-        act_id        TEXT PRIMARY KEY,
-        kind          TEXT NOT NULL CHECK (
-            kind = 'birth' OR kind = 'death' OR kind = 'marriage'
-        ),
-        iin           TEXT NOT NULL REFERENCES persons (iin),
-        related_iin   TEXT REFERENCES persons (iin),
-        registered_on TEXT NOT NULL,
-        details       TEXT NOT NULL DEFAULT '{}'
-    )
-    """,
+    CIVIL_ACTS,
     OUTBOX_SCHEMA,
 )
 
@@ -103,12 +106,30 @@ def create_indexes(conn: sqlite3.Connection) -> None:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create whatever is missing; refuse a file written by another schema version."""
+    """Create whatever is missing, upgrade a version 1 file; refuse any other version."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, SCHEMA_VERSION):
+    if version not in (0, 1, SCHEMA_VERSION):
         raise RuntimeError(f"population database schema {version}, expected {SCHEMA_VERSION}")
+    if version == 1:
+        _allow_name_change_acts(conn)
     create_tables(conn)
     create_indexes(conn)
+
+
+def _allow_name_change_acts(conn: sqlite3.Connection) -> None:
+    """Version 1 to 2: rebuild civil_acts with the wider kind CHECK (SQLite cannot alter
+    a CHECK in place), in one transaction; no table references civil_acts."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE civil_acts RENAME TO civil_acts_v1")
+        conn.execute(CIVIL_ACTS)
+        conn.execute("INSERT INTO civil_acts SELECT * FROM civil_acts_v1")
+        conn.execute("DROP TABLE civil_acts_v1")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:

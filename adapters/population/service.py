@@ -7,11 +7,14 @@ IS itself, so failures are plain gRPC statuses, never ``zhol-error`` trailers:
 | failure                                              | status              |
 |------------------------------------------------------|---------------------|
 | malformed IIN, bad date, bad page token or size,     | INVALID_ARGUMENT    |
-| missing name or sex, date in the future              |                     |
+| missing name or sex, date in the future, unknown     |                     |
+| reason for a name change                             |                     |
 | unknown person, mother or father                     | NOT_FOUND           |
-| death already registered; same birth registered      | ALREADY_EXISTS      |
+| death already registered; same birth registered;     | ALREADY_EXISTS      |
+| a new name equal to the current one                  |                     |
 | mother not female or deceased, father not male,      | FAILED_PRECONDITION |
-| dates before a birth, new address for the deceased   |                     |
+| dates before a birth, new address or name for the    |                     |
+| deceased                                             |                     |
 | no IIN serial left for the birth date                | RESOURCE_EXHAUSTED  |
 | anything unexpected (logged, no detail sent)         | INTERNAL            |
 
@@ -45,6 +48,8 @@ from adapters.population.model import (
     Exhausted,
     Family,
     InvalidInput,
+    NameChange,
+    NameChangeReason,
     NotAllowed,
     NotFound,
     Person,
@@ -193,6 +198,21 @@ class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
         except Exception as exc:
             await _abort(context, exc)
 
+    async def ChangeName(self, request: pb.ChangeNameRequest,
+                         context: grpc.aio.ServicerContext) -> pb.ChangeNameResponse:
+        try:
+            iin = parse_iin(request.iin, "iin")
+            change = NameChange(
+                last_name=request.last_name,
+                first_name=request.first_name,
+                patronymic=request.patronymic,
+                reason=parse_name_reason(request.reason),
+            )
+            changed = await self._write(self._writer.change_name, iin, change)
+            return pb.ChangeNameResponse(person=person_pb(changed.person), act=act_pb(changed.act))
+        except Exception as exc:
+            await _abort(context, exc)
+
     async def _write(self, operation: Callable[..., T], *args: object) -> T:
         """Run a write on the writer thread; it enqueued an event when it succeeded."""
         loop = asyncio.get_running_loop()
@@ -229,6 +249,13 @@ def parse_sex(value: int) -> Sex:
     if sex is None:
         raise InvalidInput("sex must be SEX_MALE or SEX_FEMALE")
     return sex
+
+
+def parse_name_reason(text: str) -> NameChangeReason:
+    try:
+        return NameChangeReason(text)
+    except ValueError:
+        raise InvalidInput("reason must be marriage, divorce or application") from None
 
 
 def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:

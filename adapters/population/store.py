@@ -10,6 +10,7 @@ Each registered birth, death and address change also enqueues its event
 (``zhol.population.v1.BirthRegistered``, ``DeathRegistered``, ``AddressChanged``) in the
 bus outbox inside the same transaction: the event exists exactly when the act does.
 Events carry identifiers and dates only; subscribers read the rest through the bus.
+A name change publishes no event: nobody else holds a name to update.
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ from adapters.population.model import (
     AddressChange,
     AlreadyRecorded,
     BirthRegistration,
+    ChangedName,
     CivilAct,
     Exhausted,
     Family,
     InvalidInput,
+    NameChange,
+    NameChangeReason,
     NotAllowed,
     NotFound,
     Person,
@@ -279,6 +283,39 @@ class PopulationStore:
             self._insert_address(iin, address)
             self._enqueue(events.AddressChanged(iin=iin.value, changed_on=_date_pb(since)), iin)
         return address
+
+    def change_name(self, iin: Iin, change: NameChange) -> ChangedName:
+        """Register a new full name with a name_change act (previous and new names)."""
+        new = (
+            _name(change.last_name, "last_name", required=True),
+            _name(change.first_name, "first_name", required=True),
+            _name(change.patronymic, "patronymic", required=False),
+        )
+        if not isinstance(change.reason, NameChangeReason):
+            raise InvalidInput("reason must be marriage, divorce or application")
+        today = self.today()
+        with self._transaction():
+            person = self._person_row(iin, "person")
+            if person.deceased:
+                raise NotAllowed(f"person {iin} is deceased")
+            old = (person.last_name, person.first_name, person.patronymic)
+            if old == new:
+                raise AlreadyRecorded(f"person {iin} already has that name")
+            self._conn.execute(
+                "UPDATE persons SET last_name = ?, first_name = ?, patronymic = ? WHERE iin = ?",
+                (*new, iin.value),
+            )
+            names = ("last_name", "first_name", "patronymic")
+            details = {
+                "reason": change.reason.value,
+                **{f"previous_{k}": v for k, v in zip(names, old, strict=True)},
+                **dict(zip(names, new, strict=True)),
+            }
+            act = self._insert_act(ActKind.NAME_CHANGE, iin, None, today, details)
+        renamed = Person(
+            iin, *new, person.sex, person.birth_date, person.citizenship, None, person.address
+        )
+        return ChangedName(renamed, act)
 
     # -- helpers -----------------------------------------------------------------------
 

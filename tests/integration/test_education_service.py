@@ -205,9 +205,13 @@ async def test_enqueue_reads_population_and_queues_in_the_childs_district(setup:
     assert (entry.status, entry.reason) == (pb.QUEUE_STATUS_WAITING, pb.QUEUE_REASON_REQUEST)
     assert entry.queued_on == pb.Date(year=2025, month=6, day=2)
     assert 1 <= position.position == position.waiting_in_district
-    assert await setup.education.GetQueuePosition(pb.GetQueuePositionRequest(iin=child)) == (
-        position
-    )
+    shown = await setup.education.GetQueuePosition(pb.GetQueuePositionRequest(iin=child))
+    # the same entry, and the child as population knows them now
+    assert (shown.person_status, shown.person.iin) == (pb.PERSON_STATUS_CURRENT, child)
+    assert shown.person.address.district == address.district
+    for field in ("person", "person_status"):
+        shown.ClearField(field)
+    assert shown == position
     assert setup.topics() == [events.QUEUED_FOR_KINDERGARTEN]
     again = await rpc_error(setup.education.EnqueueForKindergarten(
         pb.EnqueueForKindergartenRequest(iin=child)))

@@ -370,8 +370,9 @@ async def test_attach_on_request_in_the_home_district_when_state_insured(world: 
         (CLOSED, old, "request"), (ATTACHED, new, "request"),
     ]
     # the district was read over the bus, with a purpose and the citizen as data subject;
-    # a state-paid person needs no question to pension
-    assert world.reads.methods() == ["GetAddress"]
+    # a state-paid person needs no question to pension; GetAttachment then showed the
+    # patient as population knows them now (GetPerson)
+    assert world.reads.methods() == ["GetAddress", "GetPerson"]
     _method, metadata = world.reads.calls[0]
     assert metadata["zhol-client"] == HEALTH
     assert metadata["zhol-data-subject"] == iin

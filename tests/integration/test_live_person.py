@@ -1,0 +1,255 @@
+"""Once-only, proved live (issue 3): pension, health and education show a citizen as
+the population registry knows them at the moment of each answer, read over the bus,
+never copied.
+
+A whole federation in this process on 127.0.0.1: registry, the four gateways and the
+four adapters as real gRPC servers (mutual TLS between gateways), each agency on its
+own seeded SQLite file. For one child the test reads the pension, health and education
+answers, changes the family's address and the child's name in population, reads again
+and finds the new values in all three answers at once, with no event handled and no
+copy job; the agencies' database files hold neither the new name nor the new street,
+while population's file does. Then population goes down (and one agency runs with the
+bus off): the agencies still answer their own facts, with the person part absent and
+the reason given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from adapters.education.seed import seed_database as seed_education
+from adapters.education.server import EducationSettings
+from adapters.education.server import serve as serve_education
+from adapters.health.seed import seed_database as seed_health
+from adapters.health.server import HealthSettings
+from adapters.health.server import serve as serve_health
+from adapters.pension.seed import seed_database as seed_pension
+from adapters.pension.server import PensionSettings
+from adapters.pension.server import serve as serve_pension
+from cli.federation import ALL_AGENCIES, EDUCATION, HEALTH, PENSION, SUBSYSTEMS
+from gateway.messagelog import list_records
+from tests.integration.bus_federation import Federation, start_federation
+from zhol.education.v1 import education_pb2 as ed
+from zhol.education.v1 import education_pb2_grpc as ed_grpc
+from zhol.health.v1 import health_pb2 as hl
+from zhol.health.v1 import health_pb2_grpc as hl_grpc
+from zhol.pension.v1 import pension_pb2 as pen
+from zhol.pension.v1 import pension_pb2_grpc as pen_grpc
+from zhol.population.v1 import population_pb2 as pop
+from zhol.population.v1 import population_pb2_grpc as pop_grpc
+
+pytestmark = pytest.mark.integration
+
+KZ_TIME = dt.timezone(dt.timedelta(hours=5))
+POPULATION_GATEWAY = "KZ/GOV/MJ/gw1"
+GATEWAY_OF = {s.adapter: s.gateway for s in SUBSYSTEMS}
+AGENCIES = ("pension", "health", "education")
+
+
+@dataclass
+class World:
+    fed: Federation
+    servers: dict[str, Any]
+    channels: list[grpc.aio.Channel]
+    population: pop_grpc.PopulationRegistryStub
+    pension: pen_grpc.PensionRegistryStub
+    health: hl_grpc.HealthRegistryStub
+    education: ed_grpc.EducationRegistryStub
+
+    def db(self, agency: str) -> Path:
+        return self.fed.layout.adapter_db(agency)
+
+    def rows(self, agency: str, sql: str, *args: object) -> list[tuple]:
+        conn = sqlite3.connect(f"file:{self.db(agency)}?mode=ro", uri=True)
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+    def files_contain(self, agency: str, text: str) -> bool:
+        """Whether any file of the agency's database (main, WAL, journal) holds ``text``."""
+        needle = text.encode("utf-8")
+        return any(needle in f.read_bytes() for f in self.db(agency).parent.iterdir()
+                   if f.name.startswith(self.db(agency).name))
+
+
+_SERVE = {
+    "pension": lambda db, listen, gw: serve_pension(
+        PensionSettings(db_path=db, listen=listen, gateway_address=gw)),
+    "health": lambda db, listen, gw: serve_health(
+        HealthSettings(db_path=db, listen=listen, gateway_address=gw)),
+    "education": lambda db, listen, gw: serve_education(
+        EducationSettings(db_path=db, listen=listen, gateway_address=gw)),
+}
+
+
+@pytest_asyncio.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    fed = await start_federation(tmp_path, persons=300, agencies=ALL_AGENCIES)
+    servers: dict[str, Any] = {}
+    channels: list[grpc.aio.Channel] = []
+    try:
+        for gateway_id in {GATEWAY_OF["health"], GATEWAY_OF["education"]}:
+            await fed.start_gateway(gateway_id)
+        layout, ports = fed.layout, fed.ports
+        today = dt.datetime.now(KZ_TIME).date()
+        for agency in AGENCIES:
+            layout.adapter_db(agency).parent.mkdir(parents=True, exist_ok=True)
+        seed_pension(layout.adapter_db("pension"), layout.population_db, as_of=today)
+        seed_health(layout.adapter_db("health"), layout.population_db)
+        seed_education(layout.adapter_db("education"), layout.population_db, as_of=today)
+        for agency in AGENCIES:
+            servers[agency] = await _SERVE[agency](
+                layout.adapter_db(agency), ports.adapter_address(agency),
+                ports.is_address(GATEWAY_OF[agency]),
+            )
+
+        def channel(name: str) -> grpc.aio.Channel:
+            channels.append(grpc.aio.insecure_channel(ports.adapter_address(name)))
+            return channels[-1]
+
+        yield World(
+            fed, servers, channels,
+            pop_grpc.PopulationRegistryStub(channel("population")),
+            pen_grpc.PensionRegistryStub(channel("pension")),
+            hl_grpc.HealthRegistryStub(channel("health")),
+            ed_grpc.EducationRegistryStub(channel("education")),
+        )
+    finally:
+        for ch in channels:
+            await ch.close()
+        for running in servers.values():
+            await running.stop(0)
+        await fed.stop()
+
+
+def pick_child(world: World) -> tuple[str, tuple[str, str]]:
+    """A child waiting in the kindergarten queue with an open clinic attachment, and
+    another district (region, district) where both health and education serve."""
+    waiting = {iin for (iin,) in world.rows(
+        "education", "SELECT iin FROM queue_entries WHERE status = 'waiting'")}
+    attached = {iin for (iin,) in world.rows(
+        "health", "SELECT iin FROM attachments WHERE detached_on IS NULL")}
+    child = min(waiting & attached)
+    clinics = set(world.rows("health", "SELECT region, district FROM clinics"))
+    districts = set(world.rows("education", "SELECT region, name FROM districts"))
+    (region, district) = world.rows(
+        "education",
+        "SELECT d.region, d.name FROM queue_entries AS q JOIN districts AS d"
+        " USING (district_id) WHERE q.iin = ?", child,
+    )[0]
+    elsewhere = sorted((clinics & districts) - {(region, district)})
+    return child, elsewhere[0]
+
+
+async def answers(world: World, iin: str) -> dict[str, Any]:
+    return {
+        "pension": await world.pension.GetPensionStatus(pen.GetPensionStatusRequest(iin=iin)),
+        "benefits": await world.pension.ListBenefits(pen.ListBenefitsRequest(iin=iin)),
+        "attachment": await world.health.GetAttachment(hl.GetAttachmentRequest(iin=iin)),
+        "insurance": await world.health.GetInsuranceStatus(hl.GetInsuranceStatusRequest(iin=iin)),
+        "queue": await world.education.GetQueuePosition(ed.GetQueuePositionRequest(iin=iin)),
+        "enrolments": await world.education.ListEnrolments(ed.ListEnrolmentsRequest(iin=iin)),
+    }
+
+
+def shown(answer: Any) -> tuple[str, str, str, str]:
+    """(status name, last name, first name, district) of an answer's person."""
+    status = answer.DESCRIPTOR.fields_by_name["person_status"].enum_type
+    return (status.values_by_number[answer.person_status].name, answer.person.last_name,
+            answer.person.first_name, answer.person.address.district)
+
+
+async def test_a_change_in_population_is_what_every_agency_answers_next(world: World) -> None:
+    child, (new_region, new_district) = pick_child(world)
+    before = await world.population.GetPerson(pop.GetPersonRequest(iin=child))
+    was = ("PERSON_STATUS_CURRENT", before.last_name, before.first_name,
+           before.address.district)
+    for name, answer in (await answers(world, child)).items():
+        assert shown(answer) == was, name
+        assert answer.person.iin == child and answer.person_reason == ""
+        assert answer.person.birth_date.year == before.birth_date.year
+    first = await answers(world, child)
+    # pension and health show the full registered address, education only the district
+    assert first["benefits"].person.address.street == before.address.street
+    assert first["attachment"].person.address.street == before.address.street
+    assert "street" not in ed.RegisteredDistrict.DESCRIPTOR.fields_by_name
+
+    marker = uuid.uuid4().hex[:10]
+    new_name, new_street = f"Renamed{marker}", f"Live street {marker}"
+    await world.population.ChangeAddress(pop.ChangeAddressRequest(iin=child, address=pop.Address(
+        region=new_region, district=new_district, locality=new_region, street=new_street,
+        building="7")))
+    renamed = await world.population.ChangeName(pop.ChangeNameRequest(
+        iin=child, last_name=new_name, first_name=before.first_name,
+        patronymic=before.patronymic, reason="application"))
+    assert renamed.act.kind == "name_change" and renamed.person.last_name == new_name
+
+    # the very next answers, with no copy job and no event needed
+    now = ("PERSON_STATUS_CURRENT", new_name, before.first_name, new_district)
+    after = await answers(world, child)
+    for name, answer in after.items():
+        assert shown(answer) == now, name
+    assert after["benefits"].person.address.street == new_street
+    assert after["insurance"].person.address.street == new_street
+    assert after["queue"].person.address.region == new_region
+
+    # every read named the child as data subject and its purpose, on population's gateway
+    logged = list_records(world.fed.layout.gateway(POPULATION_GATEWAY) / "messagelog.db",
+                          data_subject=child)
+    readers = {(r["client"], r["purpose"]) for r in logged
+               if r["kind"] == "request" and r["service"].endswith("/GetPerson")}
+    assert {client for client, _ in readers} >= {PENSION, HEALTH, EDUCATION}
+    assert all("name" in purpose for _, purpose in readers if purpose.endswith("answer"))
+
+    # no agency keeps what it showed; population, which owns it, does (the probe works)
+    for text in (new_name, new_street):
+        assert not [a for a in AGENCIES if world.files_contain(a, text)], text
+        assert world.files_contain("population", text)
+
+
+async def test_population_down_or_bus_off_answers_own_facts_without_the_person(
+    world: World,
+) -> None:
+    child, _ = pick_child(world)
+    healthy = await answers(world, child)
+    await world.fed.population.stop(0)  # population's system is down; the bus is up
+    down = await answers(world, child)
+    for name, answer in down.items():
+        assert shown(answer)[0] == "PERSON_STATUS_UNAVAILABLE", name
+        assert not answer.HasField("person"), name
+        assert answer.person_reason.endswith("ServiceFailed"), name
+        # the agency's own facts are answered as before
+        assert _without_person(answer) == _without_person(healthy[name]), name
+
+    # an agency running without the bus says so, and still answers from its own data
+    db = world.db("education")
+    offline = await serve_education(EducationSettings(db_path=db))
+    try:
+        async with grpc.aio.insecure_channel(offline.address) as channel:
+            stub = ed_grpc.EducationRegistryStub(channel)
+            queue = await stub.GetQueuePosition(ed.GetQueuePositionRequest(iin=child))
+    finally:
+        await offline.stop(0)
+    assert (queue.person_status, queue.person_reason) == (
+        ed.PERSON_STATUS_NOT_CONNECTED, "not connected to the bus")
+    assert not queue.HasField("person")
+    assert queue.entry == healthy["queue"].entry
+
+
+def _without_person(answer: Any) -> Any:
+    copy = type(answer)()
+    copy.CopyFrom(answer)
+    for field in ("person", "person_status", "person_reason"):
+        copy.ClearField(field)
+    return copy
