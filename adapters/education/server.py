@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from adapters.bus.population import PopulationReader
 from adapters.education.citizens import Citizens
 from adapters.education.service import EducationRegistryServicer
-from adapters.education.subscriptions import EducationEventSink, PopulationEvents
+from adapters.education.subscriptions import PopulationEvents
 from adapters.runtime import server as runtime
 from core.clock import Clock, SystemClock
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
@@ -62,9 +62,9 @@ async def serve(settings: EducationSettings, *, clock: Clock | None = None) -> E
         # Opened first (runtime.start_adapter's order): it creates (or checks) the schema.
         return EducationRegistryServicer.open(db_path, clock, citizens, on_committed=notify)
 
-    def open_sink(notify: runtime.Notify) -> EducationEventSink:
+    def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
         handlers = PopulationEvents(citizens, clock).handlers()
-        return EducationEventSink(db_path, handlers, clock, on_applied=notify)
+        return runtime.NotifyingEventSink(db_path, handlers, clock, notify)
 
     return await runtime.start_adapter(
         settings, name="education system", clock=clock, bus=bus,

@@ -26,14 +26,13 @@ to do.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from adapters.bus.inbox import Apply, EventRejected, EventSinkServicer, Handler
+from adapters.bus.inbox import Apply, EventRejected, Handler
 from adapters.bus.population import ADDRESS_CHANGED, BIRTH_REGISTERED, DEATH_REGISTERED
 from adapters.education.citizens import (
     PURPOSE_ADDRESS_CHANGED,
@@ -104,28 +103,6 @@ class PopulationEvents:
             return await self._citizens.read(iin, purpose=purpose)
         except EducationError as err:
             raise EventRejected(status_for(err), str(err)) from None
-
-
-class EducationEventSink(EventSinkServicer):
-    """The bus inbox for education: ``on_applied`` runs after each committed event (the
-    outbox publisher's ``notify``, so the decision's event goes out at once)."""
-
-    def __init__(
-        self,
-        db_path: Path,
-        handlers: Mapping[str, Handler],
-        clock: Clock,
-        *,
-        on_applied: Callable[[], None] | None = None,
-    ) -> None:
-        super().__init__(db_path, handlers, clock)
-        self._on_applied = on_applied
-
-    async def handle(self, delivery: bus_pb2.EventDelivery) -> bool:
-        applied = await super().handle(delivery)
-        if applied and self._on_applied is not None:
-            self._on_applied()
-        return applied
 
 
 def _guarded(decide: Callable[[sqlite3.Connection], object]) -> Apply:
