@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.errors import ZholError
 
@@ -11,6 +12,11 @@ MEMBER_CLASSES = frozenset({"GOV", "COM", "NGO"})
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _GRPC_SERVICE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# Identifiers arrive on every message (metadata, signed headers) and are few in a
+# federation: valid parses are memoised (values are immutable; failures are not kept).
+_PARSE_CACHE = 4096
 
 
 def _invalid(kind: str, text: str) -> ZholError:
@@ -32,10 +38,7 @@ class MemberId:
 
     @classmethod
     def parse(cls, text: str) -> MemberId:
-        instance, member_class, code = _parts("member", text, 3)
-        if member_class not in MEMBER_CLASSES:
-            raise _invalid("member", text)
-        return cls(instance, member_class, code)
+        return _parse_member(text)
 
     def __str__(self) -> str:
         return f"{self.instance}/{self.member_class}/{self.member_code}"
@@ -48,10 +51,7 @@ class SubsystemId:
 
     @classmethod
     def parse(cls, text: str) -> SubsystemId:
-        parts = _parts("subsystem", text, 4)
-        if parts[1] not in MEMBER_CLASSES:
-            raise _invalid("subsystem", text)
-        return cls(MemberId(*parts[:3]), parts[3])
+        return _parse_subsystem(text)
 
     def __str__(self) -> str:
         return f"{self.member}/{self.subsystem_code}"
@@ -64,10 +64,7 @@ class GatewayId:
 
     @classmethod
     def parse(cls, text: str) -> GatewayId:
-        parts = _parts("gateway", text, 4)
-        if parts[1] not in MEMBER_CLASSES:
-            raise _invalid("gateway", text)
-        return cls(MemberId(*parts[:3]), parts[3])
+        return _parse_gateway(text)
 
     def __str__(self) -> str:
         return f"{self.member}/{self.server_code}"
@@ -91,9 +88,7 @@ class ServiceId:
 
     @classmethod
     def of(cls, subsystem: SubsystemId, grpc_service: str, method: str) -> ServiceId:
-        if not _GRPC_SERVICE.fullmatch(grpc_service) or not _METHOD.fullmatch(method):
-            raise _invalid("service", f"{subsystem}/{grpc_service}/{method}")
-        return cls(subsystem, grpc_service, method)
+        return _service_of(subsystem, grpc_service, method)
 
     @property
     def grpc_path(self) -> str:
@@ -104,6 +99,38 @@ class ServiceId:
         return f"{self.subsystem}/{self.grpc_service}/{self.method}"
 
 
+@lru_cache(maxsize=_PARSE_CACHE)
+def _parse_member(text: str) -> MemberId:
+    instance, member_class, code = _parts("member", text, 3)
+    if member_class not in MEMBER_CLASSES:
+        raise _invalid("member", text)
+    return MemberId(instance, member_class, code)
+
+
+@lru_cache(maxsize=_PARSE_CACHE)
+def _parse_subsystem(text: str) -> SubsystemId:
+    parts = _parts("subsystem", text, 4)
+    if parts[1] not in MEMBER_CLASSES:
+        raise _invalid("subsystem", text)
+    return SubsystemId(MemberId(*parts[:3]), parts[3])
+
+
+@lru_cache(maxsize=_PARSE_CACHE)
+def _parse_gateway(text: str) -> GatewayId:
+    parts = _parts("gateway", text, 4)
+    if parts[1] not in MEMBER_CLASSES:
+        raise _invalid("gateway", text)
+    return GatewayId(MemberId(*parts[:3]), parts[3])
+
+
+@lru_cache(maxsize=_PARSE_CACHE)
+def _service_of(subsystem: SubsystemId, grpc_service: str, method: str) -> ServiceId:
+    if not _GRPC_SERVICE.fullmatch(grpc_service) or not _METHOD.fullmatch(method):
+        raise _invalid("service", f"{subsystem}/{grpc_service}/{method}")
+    return ServiceId(subsystem, grpc_service, method)
+
+
+@lru_cache(maxsize=_PARSE_CACHE)
 def parse_grpc_path(path: str) -> tuple[str, str]:
     """Split '/pkg.Service/Method' into ('pkg.Service', 'Method') or raise InvalidIdentifier."""
     parts = path.split("/")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.errors import ZholError
 
@@ -33,18 +34,7 @@ class Iin:
 
     @classmethod
     def parse(cls, text: str) -> Iin:
-        if len(text) != 12 or not text.isascii() or not text.isdigit():
-            raise ZholError("InvalidIdentifier", "an IIN is exactly 12 digits")
-        century_sex = ord(text[6]) - 48
-        if century_sex not in _CENTURY:
-            raise ZholError("InvalidIdentifier", "IIN digit 7 (century and sex) must be 1..6")
-        try:
-            dt.date(_CENTURY[century_sex] + int(text[0:2]), int(text[2:4]), int(text[4:6]))
-        except ValueError:
-            raise ZholError("InvalidIdentifier", "IIN does not start with a valid date") from None
-        if check_digit(text[:11]) != ord(text[11]) - 48:
-            raise ZholError("InvalidIdentifier", "IIN check digit is wrong") from None
-        return cls(text)
+        return _parse_iin(text)
 
     @property
     def birth_date(self) -> dt.date:
@@ -58,6 +48,23 @@ class Iin:
 
     def __str__(self) -> str:
         return self.value
+
+
+# Every message about a citizen carries an IIN: valid ones are memoised (failures are not).
+@lru_cache(maxsize=8192)
+def _parse_iin(text: str) -> Iin:
+    if len(text) != 12 or not text.isascii() or not text.isdigit():
+        raise ZholError("InvalidIdentifier", "an IIN is exactly 12 digits")
+    century_sex = ord(text[6]) - 48
+    if century_sex not in _CENTURY:
+        raise ZholError("InvalidIdentifier", "IIN digit 7 (century and sex) must be 1..6")
+    try:
+        dt.date(_CENTURY[century_sex] + int(text[0:2]), int(text[2:4]), int(text[4:6]))
+    except ValueError:
+        raise ZholError("InvalidIdentifier", "IIN does not start with a valid date") from None
+    if check_digit(text[:11]) != ord(text[11]) - 48:
+        raise ZholError("InvalidIdentifier", "IIN check digit is wrong") from None
+    return Iin(text)
 
 
 def make_iin(birth_date: dt.date, female: bool, serial: int) -> Iin | None:

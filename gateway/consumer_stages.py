@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from functools import lru_cache
 
 import grpc
 
@@ -11,7 +12,7 @@ from core.clock import Clock
 from core.errors import Hop, ZholError
 from core.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
 from core.grpcerr import error_from_rpc
-from core.ids import GatewayId, SubsystemId, parse_grpc_path
+from core.ids import GatewayId, ServiceId, SubsystemId, parse_grpc_path
 from core.iin import Iin
 from gateway.confsource import ConfSource, now_datetime
 from gateway.exchange import (
@@ -38,6 +39,18 @@ DATA_SUBJECT_KEY = "zhol-data-subject"
 SendFn = Callable[
     [str, GatewayId, bus_pb2.SignedMessage, float | None], Awaitable[bus_pb2.SignedMessage]
 ]
+
+
+@lru_cache(maxsize=1024)
+def _client_pb(client: SubsystemId) -> bus_pb2.SubsystemId:
+    """The header form of a client, built once per client. Read-only: never mutate it."""
+    return subsystem_to_pb(client)
+
+
+@lru_cache(maxsize=1024)
+def _service_pb(service: ServiceId) -> bus_pb2.ServiceId:
+    """The header form of a service, built once per service. Read-only: never mutate it."""
+    return service_to_pb(service)
 
 
 class AuthenticateIsClient:
@@ -150,8 +163,8 @@ class SealRequest:
             message_id=x.message_id,
             protocol_version=1,
             kind=bus_pb2.MESSAGE_KIND_REQUEST,
-            client=subsystem_to_pb(x.client),
-            service=service_to_pb(x.service),
+            client=_client_pb(x.client),  # copied into the header
+            service=_service_pb(x.service),
             user_id=x.user_id,
             purpose=x.purpose,
             data_subject=x.data_subject,
@@ -234,8 +247,8 @@ class VerifyResponse:
             header.kind != bus_pb2.MESSAGE_KIND_RESPONSE
             or header.message_id != x.message_id
             or header.request_digest != x.request_digest
-            or header.client != subsystem_to_pb(x.client)  # type: ignore[arg-type]
-            or header.service != service_to_pb(x.service)
+            or header.client != _client_pb(x.client)  # type: ignore[arg-type]
+            or header.service != _service_pb(x.service)
         ):
             raise ZholError("ResponseMismatch")
         skew_ms = x.trusted.conf.tunables.clock_skew_s * 1000

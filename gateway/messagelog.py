@@ -142,6 +142,8 @@ class MessageLog:
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
         self._commits = 0
+        # Hashes of certificates committed to ``certs`` (writer thread only).
+        self._known_certs: set[bytes] = set()
 
     @property
     def path(self) -> Path:
@@ -294,8 +296,7 @@ class MessageLog:
                 _fail(batch[0], exc)
                 return
         else:
-            for pending in batch:
-                _succeed(pending)
+            _succeed_all(batch)
             return
         for pending in batch:
             try:
@@ -307,16 +308,23 @@ class MessageLog:
 
     def _commit(self, conn: sqlite3.Connection, records: list[LogRecord]) -> None:
         logged_at_ms = self._clock.now_ms()
-        certs = {r.signer_cert_sha256: r.signer_cert_der for r in records if r.signer_cert_der}
+        # A certificate already committed needs no second insert (the table is append-only).
+        known = self._known_certs
+        certs = {
+            r.signer_cert_sha256: r.signer_cert_der
+            for r in records
+            if r.signer_cert_der and r.signer_cert_sha256 not in known
+        }
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_INSERT_MESSAGE, (_row(r, logged_at_ms) for r in records))
+            conn.executemany(_INSERT_MESSAGE, [_row(r, logged_at_ms) for r in records])
             if certs:
                 conn.executemany(_INSERT_CERT, certs.items())
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
+        known.update(certs)
         self._commits += 1
 
     def _fail_queued(self, exc: BaseException) -> None:
@@ -373,6 +381,23 @@ def _resolve(pending: _Pending, exc: BaseException | None) -> None:
 
 def _succeed(pending: _Pending) -> None:
     _resolve(pending, None)
+
+
+def _succeed_all(batch: list[_Pending]) -> None:
+    """Wake every caller of a committed batch: one hand-over per event loop, not per caller."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for pending in batch:
+        by_loop.setdefault(pending.loop, []).append(pending.future)
+
+    def settle(futures: list[asyncio.Future[None]]) -> None:
+        for future in futures:
+            if not future.done():  # a cancelled caller: the outcome stands anyway
+                future.set_result(None)
+
+    for loop, futures in by_loop.items():
+        # RuntimeError: that loop is already closed, so nobody is waiting.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, futures)
 
 
 def _fail(pending: _Pending, cause: BaseException) -> None:

@@ -134,8 +134,11 @@ class PeerChannels:
 class IsChannels:
     """Raw-bytes calls to our IS: the gateway never needs the provider's classes."""
 
+    _MAX_CALLS = 1024
+
     def __init__(self) -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
     async def invoke(
         self,
@@ -145,11 +148,15 @@ class IsChannels:
         metadata: tuple[tuple[str, str], ...],
         timeout: float | None,
     ) -> IsAnswer:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=SIZE_OPTIONS)
-            self._channels[address] = channel
-        call = channel.unary_unary(grpc_path)
+        call = self._calls.get((address, grpc_path))
+        if call is None:
+            channel = self._channels.get(address)
+            if channel is None:
+                channel = grpc.aio.insecure_channel(address, options=SIZE_OPTIONS)
+                self._channels[address] = channel
+            call = channel.unary_unary(grpc_path)
+            if len(self._calls) < self._MAX_CALLS:
+                self._calls[(address, grpc_path)] = call
         try:
             body_out = await call(body, metadata=metadata, timeout=timeout)
         except grpc.aio.AioRpcError as exc:

@@ -8,7 +8,7 @@ SHA-256 of the exact body bytes. Pure functions: bytes in, values out.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -23,6 +23,8 @@ GLOBALCONF_TYPE = "application/vnd.zhol.globalconf+proto"
 CHECKPOINT_TYPE = "application/vnd.zhol.checkpoint"
 
 _PAE_PREFIX = b"ZholPAEv1"
+# The signature algorithm object is immutable: build it once, not per message.
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -51,7 +53,7 @@ def message_signed_bytes(payload_type: str, header: bytes, body: bytes) -> bytes
 def sign_bytes(key: PrivateKey, data: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
-    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return key.sign(data, _ECDSA_SHA256)
 
 
 def verify_bytes(public_key: PublicKey, data: bytes, signature: bytes) -> None:
@@ -62,7 +64,7 @@ def verify_bytes(public_key: PublicKey, data: bytes, signature: bytes) -> None:
         if isinstance(public_key, ed25519.Ed25519PublicKey):
             public_key.verify(signature, data)
         elif isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            public_key.verify(signature, data, _ECDSA_SHA256)
         else:
             raise ZholError("InvalidSignature", "unsupported signer key type")
     except InvalidSignature:
@@ -75,10 +77,11 @@ class Signer:
 
     key: PrivateKey
     cert_der: bytes
+    # Travels with every sealed message: hashed once here, not per message.
+    cert_sha256: bytes = field(init=False, repr=False, compare=False)
 
-    @property
-    def cert_sha256(self) -> bytes:
-        return hashlib.sha256(self.cert_der).digest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cert_sha256", hashlib.sha256(self.cert_der).digest())
 
 
 @dataclass(frozen=True, slots=True)

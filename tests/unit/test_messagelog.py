@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -169,6 +170,48 @@ async def test_duplicate_of_logged_record_fails_whole_call(log: MessageLog, log_
     assert caught.value.code.name == "LoggingFailed"
     assert [r["kind"] for r in list_records(log_path, message_id=request.message_id)] == ["request"]
     await log.append([response])  # the log still works afterwards
+
+
+async def test_certificate_of_a_failed_call_is_stored_by_a_later_one(
+    log: MessageLog, log_path: Path
+) -> None:
+    """Certificates are inserted once; one whose transaction rolled back is not taken as stored."""
+    await log.append(exchange())
+    other_der = b"0\x82\x01\x00 another certificate"
+    other_sha = hashlib.sha256(other_der).digest()
+
+    def signed_by_other(message_id: str, kind: str) -> LogRecord:
+        r = record(message_id, kind)
+        return dataclasses.replace(r, signer_cert_der=other_der, signer_cert_sha256=other_sha)
+
+    bad_id = str(uuid.uuid4())
+    with pytest.raises(ZholError):  # the same record twice: the whole call rolls back
+        await log.append([signed_by_other(bad_id, "request")] * 2)
+    assert count_rows(log_path, "certs") == 1
+    await log.append([signed_by_other(str(uuid.uuid4()), "request")])
+    await log.append([signed_by_other(str(uuid.uuid4()), "request")])
+    conn = sqlite3.connect(log_path)
+    try:
+        stored = dict(conn.execute("SELECT sha256, der FROM certs").fetchall())
+    finally:
+        conn.close()
+    assert stored == {CERT_SHA256: CERT_DER, other_sha: other_der}
+
+
+async def test_callers_on_other_event_loops_are_woken(log: MessageLog, log_path: Path) -> None:
+    """One committed batch may hold callers of several event loops (threads)."""
+    pairs = [exchange() for _ in range(40)]
+
+    def in_other_loop() -> None:
+        async def run() -> None:
+            await asyncio.gather(*(log.append(p) for p in pairs[20:]))
+
+        asyncio.run(run())
+
+    other = asyncio.get_running_loop().run_in_executor(None, in_other_loop)
+    await asyncio.gather(*(log.append(p) for p in pairs[:20]))
+    await asyncio.wait_for(other, 10)
+    assert count_rows(log_path) == 80
 
 
 async def test_update_and_delete_are_refused(log: MessageLog, log_path: Path) -> None:

@@ -96,6 +96,13 @@ def test_empty_signature_is_missing(signer: Signer) -> None:
     assert_code(unsigned, REQUEST_TYPE, signer.key.public_key(), "MissingSignature")
 
 
+def test_signer_hashes_its_certificate_once(signer: Signer) -> None:
+    assert signer.cert_sha256 == hashlib.sha256(signer.cert_der).digest()
+    sealed, _ = seal(signer, REQUEST_TYPE, b"header", b"body")
+    assert sealed.signer_cert_sha256 == hashlib.sha256(b"certificate-der").digest()
+    assert Signer(signer.key, signer.cert_der) == signer
+
+
 def test_pae_is_injective() -> None:
     assert pae("t", b"ab", b"c") != pae("t", b"a", b"bc")
     assert pae("t", b"ab") != pae("t", b"a", b"b")
