@@ -18,9 +18,9 @@ from pathlib import Path
 import grpc
 
 from cli import bench_births
-from cli.demo import CONSUMER_GATEWAY, call_metadata, start_federation
-from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, gateways_of
-from cli.processes import Supervisor, cpu_seconds, rss_peak_mb
+from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
+from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, free_port, gateways_of
+from cli.processes import Supervisor, cpu_seconds, rss_peak_mb, wait_for_port
 from zhol.population.v1 import population_pb2
 
 GET_PERSON = "/zhol.population.v1.PopulationRegistry/GetPerson"
@@ -111,7 +111,9 @@ class CpuMeter:
 
     def __init__(self, pids: dict[str, int]) -> None:
         self._pids = pids
-        self.ms_per_call: dict[str, list[dict[str, float]]] = {"direct": [], "bus": []}
+        self.ms_per_call: dict[str, list[dict[str, float]]] = {
+            "direct": [], "bus": [], "bare": []
+        }
 
     def snapshot(self) -> dict[str, float]:
         return {name: cpu_seconds(pid) for name, pid in self._pids.items()}
@@ -128,38 +130,45 @@ class CpuMeter:
 
 
 async def measure(
-    direct_address: str, bus_address: str, args: argparse.Namespace, cpu: CpuMeter
+    addresses: Addresses, args: argparse.Namespace, cpu: CpuMeter
 ) -> dict:
-    iins = await pick_iins(direct_address, 500)
-    direct = Target(direct_address, None)
-    bus = Target(bus_address, call_metadata("benchmark"))
-    # Warm both paths: channels, TLS sessions, certificate caches.
-    await sequential(direct, iins, 50)
-    await sequential(bus, iins, 50)
-    rounds: dict[str, list[RunResult]] = {"d1": [], "b1": [], "d64": [], "b64": []}
+    iins = await pick_iins(addresses.direct, 500)
+    direct = Target(addresses.direct, None)
+    bus = Target(addresses.bus, call_metadata("benchmark"))
+    bare = Target(addresses.bare, call_metadata("benchmark"))
+    # Warm every path: channels, TLS sessions, certificate caches.
+    for target in (direct, bus, bare):
+        await sequential(target, iins, 50)
+    rounds: dict[str, list[RunResult]] = {
+        "d1": [], "b1": [], "d64": [], "b64": [], "f64": []
+    }
     for _ in range(args.rounds):
         rounds["d1"].append(await sequential(direct, iins, args.sequential))
         rounds["b1"].append(await sequential(bus, iins, args.sequential))
-        before = cpu.snapshot()
-        rounds["d64"].append(await concurrent(direct, iins, args.concurrency, args.seconds))
-        cpu.record("direct", before, rounds["d64"][-1].calls)
-        before = cpu.snapshot()
-        rounds["b64"].append(await concurrent(bus, iins, args.concurrency, args.seconds))
-        cpu.record("bus", before, rounds["b64"][-1].calls)
-    await direct.channel.close()
-    await bus.channel.close()
+        for key, path, target in (("d64", "direct", direct), ("b64", "bus", bus),
+                                  ("f64", "bare", bare)):
+            before = cpu.snapshot()
+            rounds[key].append(await concurrent(target, iins, args.concurrency, args.seconds))
+            cpu.record(path, before, rounds[key][-1].calls)
+    for target in (direct, bus, bare):
+        await target.channel.close()
 
     def med(key: str, f) -> float:  # type: ignore[no-untyped-def]
         return statistics.median(f(r) for r in rounds[key])
 
     direct_rps = med("d64", lambda r: r.rps)
     bus_rps = med("b64", lambda r: r.rps)
+    bare_rps = med("f64", lambda r: r.rps)
     direct_p50 = med("d1", lambda r: r.percentile(0.5))
     bus_p50 = med("b1", lambda r: r.percentile(0.5))
     return {
         "direct_rps": round(direct_rps, 1),
         "bus_rps": round(bus_rps, 1),
         "ratio": round(bus_rps / direct_rps, 3),
+        # The floor: two do-nothing grpc.aio proxies on the same hops (cli/bareproxy.py).
+        "bare_proxy_rps": round(bare_rps, 1),
+        "bare_proxy_ratio": round(bare_rps / direct_rps, 3),
+        "bus_vs_bare_proxy": round(bus_rps / bare_rps, 3),
         "direct_p50_ms": round(direct_p50, 3),
         "bus_p50_ms": round(bus_p50, 3),
         "bus_p99_ms": round(med("b1", lambda r: r.percentile(0.99)), 3),
@@ -168,6 +177,7 @@ async def measure(
         "bus_p99_ms_c64": round(med("b64", lambda r: r.percentile(0.99)), 3),
         "cpu_ms_per_call_direct": cpu.medians("direct"),
         "cpu_ms_per_call_bus": cpu.medians("bus"),
+        "cpu_ms_per_call_bare_proxy": cpu.medians("bare"),
         "concurrency": args.concurrency,
         "rounds": args.rounds,
     }
@@ -180,17 +190,55 @@ def run_bench(args: argparse.Namespace) -> int:
         layout = Layout((args.data_dir or Path(tmp)).resolve())
         with Supervisor(layout.logs) as supervisor:
             ports = start_federation(layout, "127.0.0.1", 10_000, supervisor)
-            direct_address = ports.address(ports.population)
-            bus_address = ports.address(ports.gateway_is[CONSUMER_GATEWAY])
-            pids = {name: supervisor.pid(name) for name in ("population", *_gateway_names())}
-            cpu = CpuMeter(pids)
-            result = asyncio.run(measure(direct_address, bus_address, args, cpu))
+            addresses = Addresses(
+                direct=ports.address(ports.population),
+                bus=ports.address(ports.gateway_is[CONSUMER_GATEWAY]),
+                bare=start_bare_proxies(layout, ports, supervisor),
+            )
+            names = ("population", *_gateway_names(), *BARE_PROXIES)
+            cpu = CpuMeter({name: supervisor.pid(name) for name in names})
+            result = asyncio.run(measure(addresses, args, cpu))
             result["gateway_peak_rss_mb"] = {
                 spec.id: round(rss_peak_mb(supervisor.pid(spec.dir_name)), 1)
                 for spec in _path_gateways()
             }
             result["machine"] = _machine()
     return bench_births.report(args, result)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    direct: str  # the population adapter itself
+    bus: str  # the pension gateway's IS side
+    bare: str  # the first of two do-nothing proxies (the floor)
+
+
+BARE_PROXIES = ("bare-consumer", "bare-provider")
+
+
+def start_bare_proxies(layout: Layout, ports: Ports, supervisor: Supervisor) -> str:
+    """Two plain forwarding proxies on the bus's hops, with the gateways' TLS keys;
+    returns the address an IS would call."""
+    host = "127.0.0.1"
+    consumer, provider = free_port(), free_port()
+    supervisor.start(
+        "bare-provider",
+        ["--listen", f"{host}:{provider}",
+         "--listen-keys", str(layout.gateway(PROVIDER_GATEWAY) / "keys"),
+         "--upstream", ports.address(ports.population)],
+        module="cli.bareproxy",
+    )  # fmt: skip
+    supervisor.start(
+        "bare-consumer",
+        ["--listen", f"{host}:{consumer}",
+         "--upstream", f"{host}:{provider}",
+         "--upstream-keys", str(layout.gateway(CONSUMER_GATEWAY) / "keys"),
+         "--upstream-gateway", PROVIDER_GATEWAY],
+        module="cli.bareproxy",
+    )  # fmt: skip
+    for port in (provider, consumer):
+        wait_for_port(host, port, 30, supervisor)
+    return f"{host}:{consumer}"
 
 
 def _gateway_names() -> list[str]:

@@ -19,14 +19,19 @@ class Supervisor:
 
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], dict[str, str] | None, str]] = field(
+        default_factory=dict
+    )
 
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str] | None = None,
+        *, module: str = "cli.main",
+    ) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.commands[name] = (args, env)
+        self.commands[name] = (args, env, module)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args],
+            [sys.executable, "-m", module, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -63,8 +68,8 @@ class Supervisor:
         proc.wait()
 
     def restart(self, name: str) -> None:
-        args, env = self.commands[name]
-        self.start(name, args, env)
+        args, env, module = self.commands[name]
+        self.start(name, args, env, module=module)
 
     def stop_all(self) -> None:
         for name in reversed(list(self.processes)):
