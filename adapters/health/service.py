@@ -28,18 +28,14 @@ Reads of health's own data run on the event loop against a query-only connection
 writes run one at a time on a dedicated writer thread with its own connection. Reads
 of other agencies go through the bus (``Lookups``) before the write, and the write
 re-checks what it relies on inside its transaction. After a write that enqueued
-events, ``on_events`` (the outbox publisher's ``notify``) is called.
+events, ``on_commit`` (the outbox publisher's ``notify``) is called.
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import grpc
 
@@ -63,15 +59,13 @@ from adapters.health.model import (
     Unavailable,
 )
 from adapters.health.store import HealthStore, date_pb
+from adapters.runtime.service import Notify, RequestParser, StorePair, abort_with_status
 from core.clock import Clock
-from core.errors import ZholError
 from core.iin import Iin
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 
 log = logging.getLogger("zhol.adapters.health")
-
-T = TypeVar("T")
 
 _STATUS: tuple[tuple[type[HealthError], grpc.StatusCode], ...] = (
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
@@ -85,19 +79,11 @@ _STATUS: tuple[tuple[type[HealthError], grpc.StatusCode], ...] = (
 class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
     """Serves one health database: ``reader`` on the loop, ``writer`` on its thread."""
 
-    def __init__(
-        self,
-        reader: HealthStore,
-        writer: HealthStore,
-        lookups: Lookups | None,
-        *,
-        on_events: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, stores: StorePair[HealthStore], lookups: Lookups | None) -> None:
+        self._stores = stores
+        self._reader = stores.reader
+        self._writer = stores.writer
         self._lookups = lookups
-        self._on_events = on_events
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-writer")
 
     @classmethod
     def open(
@@ -106,21 +92,14 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         clock: Clock,
         lookups: Lookups | None,
         *,
-        on_events: Callable[[], None] = lambda: None,
+        on_commit: Notify | None = None,
     ) -> HealthRegistryServicer:
-        writer = HealthStore.open(db_path, clock)
-        try:
-            reader = HealthStore.open(db_path, clock, read_only=True)
-        except BaseException:
-            writer.close()
-            raise
-        return cls(reader, writer, lookups, on_events=on_events)
+        return cls(StorePair.open(HealthStore.open, db_path, clock, agency="health",
+                                  on_commit=on_commit), lookups)
 
     def close(self) -> None:
         """Wait for a running write, then close both connections."""
-        self._writes.shutdown(wait=True)
-        self._writer.close()
-        self._reader.close()
+        self._stores.close()
 
     # -- clinics and attachments -------------------------------------------------------
 
@@ -171,7 +150,7 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                     f"{iin} is not insured: no state-paid category and no contributions"
                     " on record with pension"
                 )
-            decision = await self._write(
+            decision = await self._stores.write(
                 lambda: self._writer.attach_on_request(
                     iin, clinic.clinic_id, region=address.region, district=address.district
                 )
@@ -215,7 +194,7 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             birth = parse_optional_date(person.birth_date, "birth_date") or (
                 conclusion.iin.birth_date
             )
-            recorded = await self._write(
+            recorded = await self._stores.write(
                 lambda: self._writer.record_conclusion(conclusion, birth_date=birth)
             )
             return conclusion_pb(recorded)
@@ -274,49 +253,18 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             PENSION_SUBSYSTEM,
         )
 
-    async def _write(self, operation: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._writes, operation)
-        self._on_events()
-        return result
-
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    """End the call with the status for ``exc`` (never returns)."""
-    if isinstance(exc, ZholError):
-        await context.abort(exc.status, exc.detail)
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            await context.abort(status, str(exc))
-    log.error("health request failed", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-    raise AssertionError("unreachable")  # context.abort raises
+    await abort_with_status(context, exc, _STATUS, log, "health")
 
 
 # -- protobuf to values ------------------------------------------------------------------
 
 
-def parse_iin(text: str, field: str) -> Iin:
-    try:
-        return Iin.parse(text)
-    except ZholError as err:
-        raise InvalidInput(f"{field}: {err.detail}") from None
-
-
-def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
-    if message.year == 0 and message.month == 0 and message.day == 0:
-        return None
-    try:
-        return dt.date(message.year, message.month, message.day)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"{field} is not a valid date") from None
-
-
-def parse_date(message: pb.Date, field: str) -> dt.date:
-    date = parse_optional_date(message, field)
-    if date is None:
-        raise InvalidInput(f"{field} is required")
-    return date
+_parse = RequestParser(InvalidInput)
+parse_iin = _parse.iin
+parse_date = _parse.date
+parse_optional_date = _parse.optional_date
 
 
 # -- values to protobuf ------------------------------------------------------------------

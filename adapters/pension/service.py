@@ -31,16 +31,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import grpc
 
 from adapters.bus.population import PopulationReader, read_current, show_person
 from adapters.pension import decisions, retirement
-from adapters.pension.handlers import status_of
+from adapters.pension.handlers import STATUS
 from adapters.pension.model import (
     Benefit,
     Bin,
@@ -54,20 +52,16 @@ from adapters.pension.model import (
     Payment,
     PensionAssignment,
     PensionCalculation,
-    PensionError,
     SourceRead,
 )
 from adapters.pension.sources import RecordingReader
 from adapters.pension.store import PensionStore
+from adapters.runtime.service import Notify, RequestParser, StorePair, abort_with_status
 from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
 
 log = logging.getLogger("zhol.adapters.pension")
-
-T = TypeVar("T")
 
 # zhol-purpose of the reads that show the person in an answer (logged by both gateways).
 PURPOSE_STATUS_HOLDER = "pension status answer: the holder's name, birth date and address"
@@ -82,18 +76,15 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
 
     def __init__(
         self,
-        reader: PensionStore,
-        writer: PensionStore,
+        stores: StorePair[PensionStore],
         clock: Clock,
         population: PopulationReader | None = None,
-        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self._reader = reader
-        self._writer = writer
+        self._stores = stores
+        self._reader = stores.reader
+        self._writer = stores.writer
         self._clock = clock
         self._population = population
-        self._on_commit = on_commit
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pension-writer")
         self._retirement_lock = asyncio.Lock()
 
     @classmethod
@@ -102,21 +93,15 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
         db_path: Path,
         clock: Clock,
         population: PopulationReader | None = None,
-        on_commit: Callable[[], None] = lambda: None,
+        *,
+        on_commit: Notify | None = None,
     ) -> PensionRegistryServicer:
-        writer = PensionStore.open(db_path, clock)
-        try:
-            reader = PensionStore.open(db_path, clock, read_only=True)
-        except BaseException:
-            writer.close()
-            raise
-        return cls(reader, writer, clock, population, on_commit)
+        return cls(StorePair.open(PensionStore.open, db_path, clock, agency="pension",
+                                  on_commit=on_commit), clock, population)
 
     def close(self) -> None:
         """Wait for a running write, then close both connections."""
-        self._writes.shutdown(wait=True)
-        self._writer.close()
-        self._reader.close()
+        self._stores.close()
 
     # -- contributions -----------------------------------------------------------------
 
@@ -150,7 +135,10 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
                 pension_amount=request.pension_amount,
                 social_amount=request.social_amount,
             )
-            recorded = await self._write(self._writer.record_contribution, report)
+            # No event: a contribution is a fact of pension's own, published to nobody.
+            recorded = await self._stores.write(
+                self._writer.record_contribution, report, notify=False
+            )
             return contribution_pb(recorded)
         except Exception as exc:
             await _abort(context, exc)
@@ -249,9 +237,10 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
     async def _assign_age_pension(
         self, facts: decisions.RetirementFacts
     ) -> PensionAssignment | None:
-        assigned = await self._write(self._write_age_pension, facts)
+        # Only an assignment enqueued an event (None: nothing was decided).
+        assigned = await self._stores.write(self._write_age_pension, facts, notify=False)
         if assigned is not None:
-            self._on_commit()
+            self._stores.committed()
         return assigned
 
     def _write_age_pension(self, facts: decisions.RetirementFacts) -> PensionAssignment | None:
@@ -262,30 +251,17 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
             )
         return None if assignment_id is None else writer.get_assignment(assignment_id)
 
-    async def _write(self, operation: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writes, operation, *args)
-
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    """End the call with the status for ``exc`` (never returns)."""
-    if isinstance(exc, ZholError):
-        await context.abort(exc.status, exc.detail)
-    if isinstance(exc, PensionError):
-        await context.abort(status_of(exc), str(exc))
-    log.error("pension request failed", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-    raise AssertionError("unreachable")  # context.abort raises
+    await abort_with_status(context, exc, STATUS, log, "pension")
 
 
 # -- protobuf to values ------------------------------------------------------------------
 
 
-def parse_iin(text: str, field: str) -> Iin:
-    try:
-        return Iin.parse(text)
-    except ZholError as err:
-        raise InvalidInput(f"{field}: {err.detail}") from None
+_parse = RequestParser(InvalidInput)
+parse_iin = _parse.iin
+parse_optional_date = _parse.optional_date
 
 
 def parse_optional_month(message: pb.Month, field: str) -> Month | None:
@@ -302,15 +278,6 @@ def parse_month(message: pb.Month, field: str) -> Month:
     if month is None:
         raise InvalidInput(f"{field} is required")
     return month
-
-
-def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
-    if message.year == 0 and message.month == 0 and message.day == 0:
-        return None
-    try:
-        return dt.date(message.year, message.month, message.day)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"{field} is not a valid date") from None
 
 
 # -- values to protobuf ------------------------------------------------------------------
