@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NoReturn
 
 import grpc
 
@@ -60,7 +59,7 @@ from adapters.education.model import (
     status_for,
 )
 from adapters.education.store import EducationStore
-from adapters.runtime.service import Notify, RequestParser, StorePair, abort_with_status
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
 from zhol.education.v1 import education_pb2 as pb
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
@@ -77,6 +76,13 @@ _ENROLMENT_TO_PB = {
     EnrolmentStatus.TRANSFERRED: pb.ENROLMENT_STATUS_TRANSFERRED,
     EnrolmentStatus.LEFT: pb.ENROLMENT_STATUS_LEFT,
 }
+
+
+def _status(exc: Exception) -> grpc.StatusCode | None:
+    return status_for(exc) if isinstance(exc, EducationError) else None
+
+
+_rpc = rpc_errors(_status, log, "education")  # each RPC's failures become its status
 
 
 class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
@@ -106,100 +112,77 @@ class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
 
     # -- reads -------------------------------------------------------------------------
 
+    @_rpc
     async def ListKindergartens(self, request: pb.ListKindergartensRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.ListKindergartensResponse:
-        try:
-            found = self._reader.list_kindergartens(request.region, request.district)
-            return pb.ListKindergartensResponse(kindergartens=[kindergarten_pb(k) for k in found])
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_kindergartens(request.region, request.district)
+        return pb.ListKindergartensResponse(kindergartens=[kindergarten_pb(k) for k in found])
 
+    @_rpc
     async def ListSchools(self, request: pb.ListSchoolsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListSchoolsResponse:
-        try:
-            found = self._reader.list_schools(request.region, request.district)
-            return pb.ListSchoolsResponse(schools=[school_pb(s) for s in found])
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_schools(request.region, request.district)
+        return pb.ListSchoolsResponse(schools=[school_pb(s) for s in found])
 
+    @_rpc
     async def GetQueuePosition(self, request: pb.GetQueuePositionRequest,
                                context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            answer = position_pb(self._reader.queue_position(iin))
-            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_QUEUE_ANSWER))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        answer = position_pb(self._reader.queue_position(iin))
+        show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_QUEUE_ANSWER))
+        return answer
 
+    @_rpc
     async def ListEnrolments(self, request: pb.ListEnrolmentsRequest,
                              context: grpc.aio.ServicerContext) -> pb.ListEnrolmentsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            found = self._reader.list_enrolments(iin)
-            answer = pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
-            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_ENROLMENTS_ANSWER))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        found = self._reader.list_enrolments(iin)
+        answer = pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
+        show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_ENROLMENTS_ANSWER))
+        return answer
 
     # -- writes ------------------------------------------------------------------------
 
+    @_rpc
     async def EnqueueForKindergarten(self, request: pb.EnqueueForKindergartenRequest,
                                      context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            kindergarten_id = request.kindergarten_id.strip() or None
-            if kindergarten_id is not None:  # a bad id is refused before asking population
-                self._reader.get_kindergarten(kindergarten_id)
-            child = await self._citizens.read(iin, purpose=PURPOSE_QUEUE_REQUEST)
-            position = await self._stores.write(self._writer.enqueue, child, kindergarten_id)
-            return position_pb(position)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        kindergarten_id = request.kindergarten_id.strip() or None
+        if kindergarten_id is not None:  # a bad id is refused before asking population
+            self._reader.get_kindergarten(kindergarten_id)
+        child = await self._citizens.read(iin, purpose=PURPOSE_QUEUE_REQUEST)
+        position = await self._stores.write(self._writer.enqueue, child, kindergarten_id)
+        return position_pb(position)
 
+    @_rpc
     async def WithdrawFromQueue(self, request: pb.WithdrawFromQueueRequest,
                                 context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            # Withdrawing and placing enqueue no event (adapters.education.events).
-            withdrawn = await self._stores.write(self._writer.withdraw, iin, notify=False)
-            return position_pb(withdrawn)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        # Withdrawing and placing enqueue no event (adapters.education.events).
+        withdrawn = await self._stores.write(self._writer.withdraw, iin, notify=False)
+        return position_pb(withdrawn)
 
+    @_rpc
     async def PlaceInKindergarten(self, request: pb.PlaceInKindergartenRequest,
                                   context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            position = await self._stores.write(
-                self._writer.place, iin, request.kindergarten_id.strip(), notify=False
-            )
-            return position_pb(position)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        position = await self._stores.write(
+            self._writer.place, iin, request.kindergarten_id.strip(), notify=False
+        )
+        return position_pb(position)
 
+    @_rpc
     async def EnrollInSchool(self, request: pb.EnrollInSchoolRequest,
                              context: grpc.aio.ServicerContext) -> pb.Enrolment:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            grade = request.grade or 1
-            school_id = request.school_id.strip()
-            self._reader.get_school(school_id)  # a bad id is refused before asking population
-            child = await self._citizens.read(iin, purpose=PURPOSE_ENROLMENT)
-            enrolment = await self._stores.write(self._writer.enroll, child, school_id, grade)
-            return enrolment_pb(enrolment)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        grade = request.grade or 1
+        school_id = request.school_id.strip()
+        self._reader.get_school(school_id)  # a bad id is refused before asking population
+        child = await self._citizens.read(iin, purpose=PURPOSE_ENROLMENT)
+        enrolment = await self._stores.write(self._writer.enroll, child, school_id, grade)
+        return enrolment_pb(enrolment)
 
-
-def _status(exc: Exception) -> grpc.StatusCode | None:
-    return status_for(exc) if isinstance(exc, EducationError) else None
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    await abort_with_status(context, exc, _status, log, "education")
 
 
 # -- protobuf to values ------------------------------------------------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NoReturn
 
 import grpc
 
@@ -59,7 +58,7 @@ from adapters.health.model import (
     Unavailable,
 )
 from adapters.health.store import HealthStore, date_pb
-from adapters.runtime.service import Notify, RequestParser, StorePair, abort_with_status
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
 from core.iin import Iin
 from zhol.health.v1 import health_pb2 as pb
@@ -74,6 +73,9 @@ _STATUS: tuple[tuple[type[HealthError], grpc.StatusCode], ...] = (
     (NotAllowed, grpc.StatusCode.FAILED_PRECONDITION),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
+
+
+_rpc = rpc_errors(_STATUS, log, "health")  # each RPC's failures become its status
 
 
 class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
@@ -103,114 +105,100 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
 
     # -- clinics and attachments -------------------------------------------------------
 
+    @_rpc
     async def ListClinics(self, request: pb.ListClinicsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListClinicsResponse:
-        try:
-            clinics = self._reader.list_clinics(request.region, request.district)
-            return pb.ListClinicsResponse(clinics=[clinic_pb(c) for c in clinics])
-        except Exception as exc:
-            await _abort(context, exc)
+        clinics = self._reader.list_clinics(request.region, request.district)
+        return pb.ListClinicsResponse(clinics=[clinic_pb(c) for c in clinics])
 
+    @_rpc
     async def GetAttachment(self, request: pb.GetAttachmentRequest,
                             context: grpc.aio.ServicerContext) -> pb.Attachment:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            answer = attachment_pb(self._reader.get_attachment(iin))
-            show_person(answer, await self._person(iin, purposes.PURPOSE_ATTACHMENT_PATIENT))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        answer = attachment_pb(self._reader.get_attachment(iin))
+        show_person(answer, await self._person(iin, purposes.PURPOSE_ATTACHMENT_PATIENT))
+        return answer
 
+    @_rpc
     async def ListAttachments(self, request: pb.ListAttachmentsRequest,
                               context: grpc.aio.ServicerContext) -> pb.ListAttachmentsResponse:
-        try:
-            found = self._reader.list_attachments(parse_iin(request.iin, "iin"))
-            return pb.ListAttachmentsResponse(attachments=[attachment_pb(a) for a in found])
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_attachments(parse_iin(request.iin, "iin"))
+        return pb.ListAttachmentsResponse(attachments=[attachment_pb(a) for a in found])
 
+    @_rpc
     async def AttachToClinic(self, request: pb.AttachToClinicRequest,
                              context: grpc.aio.ServicerContext) -> pb.Attachment:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            clinic = self._reader.get_clinic(request.clinic_id)
-            self._refuse_if_settled(iin, clinic)
-            bus = self._bus()
-            address = await bus.address(iin, purpose=purposes.PURPOSE_ATTACH_DISTRICT)
-            if not address.district:
-                raise NotAllowed(f"{iin} has no registered district")
-            if not clinic.serves(address.region, address.district):
-                raise NotAllowed(
-                    f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
-                    f" the person is registered in {address.district}, {address.region}"
-                )
-            status = await self._insurance(iin, purposes.PURPOSE_ATTACH_INSURANCE)
-            if not status.insured:
-                raise NotAllowed(
-                    f"{iin} is not insured: no state-paid category and no contributions"
-                    " on record with pension"
-                )
-            decision = await self._stores.write(
-                lambda: self._writer.attach_on_request(
-                    iin, clinic.clinic_id, region=address.region, district=address.district
-                )
+        iin = parse_iin(request.iin, "iin")
+        clinic = self._reader.get_clinic(request.clinic_id)
+        self._refuse_if_settled(iin, clinic)
+        bus = self._bus()
+        address = await bus.address(iin, purpose=purposes.PURPOSE_ATTACH_DISTRICT)
+        if not address.district:
+            raise NotAllowed(f"{iin} has no registered district")
+        if not clinic.serves(address.region, address.district):
+            raise NotAllowed(
+                f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
+                f" the person is registered in {address.district}, {address.region}"
             )
-            assert decision.opened is not None
-            return attachment_pb(decision.opened)
-        except Exception as exc:
-            await _abort(context, exc)
+        status = await self._insurance(iin, purposes.PURPOSE_ATTACH_INSURANCE)
+        if not status.insured:
+            raise NotAllowed(
+                f"{iin} is not insured: no state-paid category and no contributions"
+                " on record with pension"
+            )
+        decision = await self._stores.write(
+            lambda: self._writer.attach_on_request(
+                iin, clinic.clinic_id, region=address.region, district=address.district
+            )
+        )
+        assert decision.opened is not None
+        return attachment_pb(decision.opened)
 
     # -- insurance ---------------------------------------------------------------------
 
+    @_rpc
     async def GetInsuranceStatus(self, request: pb.GetInsuranceStatusRequest,
                                  context: grpc.aio.ServicerContext) -> pb.InsuranceStatus:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            status = await self._insurance(iin, purposes.PURPOSE_INSURANCE_STATUS)
-            answer = insurance_pb(status)
-            show_person(answer, await self._person(iin, purposes.PURPOSE_INSURANCE_PERSON))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        status = await self._insurance(iin, purposes.PURPOSE_INSURANCE_STATUS)
+        answer = insurance_pb(status)
+        show_person(answer, await self._person(iin, purposes.PURPOSE_INSURANCE_PERSON))
+        return answer
 
     # -- disability --------------------------------------------------------------------
 
+    @_rpc
     async def RecordDisabilityConclusion(
         self, request: pb.RecordDisabilityConclusionRequest, context: grpc.aio.ServicerContext
     ) -> pb.DisabilityConclusion:
-        try:
-            conclusion = ConclusionRequest(
-                iin=parse_iin(request.iin, "iin"),
-                group=request.group,
-                valid_from=parse_date(request.from_date, "from_date"),
-                valid_to=parse_optional_date(request.to_date, "to_date"),
-            )
-            rules.validate_conclusion(conclusion, self._reader.today())
-            person = await self._bus().person(
-                conclusion.iin, purpose=purposes.PURPOSE_CONCLUSION
-            )
-            if person.deceased:
-                raise NotAllowed(f"{conclusion.iin} is deceased")
-            birth = parse_optional_date(person.birth_date, "birth_date") or (
-                conclusion.iin.birth_date
-            )
-            recorded = await self._stores.write(
-                lambda: self._writer.record_conclusion(conclusion, birth_date=birth)
-            )
-            return conclusion_pb(recorded)
-        except Exception as exc:
-            await _abort(context, exc)
+        conclusion = ConclusionRequest(
+            iin=parse_iin(request.iin, "iin"),
+            group=request.group,
+            valid_from=parse_date(request.from_date, "from_date"),
+            valid_to=parse_optional_date(request.to_date, "to_date"),
+        )
+        rules.validate_conclusion(conclusion, self._reader.today())
+        person = await self._bus().person(
+            conclusion.iin, purpose=purposes.PURPOSE_CONCLUSION
+        )
+        if person.deceased:
+            raise NotAllowed(f"{conclusion.iin} is deceased")
+        birth = parse_optional_date(person.birth_date, "birth_date") or (
+            conclusion.iin.birth_date
+        )
+        recorded = await self._stores.write(
+            lambda: self._writer.record_conclusion(conclusion, birth_date=birth)
+        )
+        return conclusion_pb(recorded)
 
+    @_rpc
     async def ListDisabilityConclusions(
         self, request: pb.ListDisabilityConclusionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDisabilityConclusionsResponse:
-        try:
-            found = self._reader.list_conclusions(parse_iin(request.iin, "iin"))
-            return pb.ListDisabilityConclusionsResponse(
-                conclusions=[conclusion_pb(c) for c in found]
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_conclusions(parse_iin(request.iin, "iin"))
+        return pb.ListDisabilityConclusionsResponse(
+            conclusions=[conclusion_pb(c) for c in found]
+        )
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -253,9 +241,6 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             PENSION_SUBSYSTEM,
         )
 
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    await abort_with_status(context, exc, _STATUS, log, "health")
 
 
 # -- protobuf to values ------------------------------------------------------------------

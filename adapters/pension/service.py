@@ -32,7 +32,6 @@ import asyncio
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import NoReturn
 
 import grpc
 
@@ -56,7 +55,7 @@ from adapters.pension.model import (
 )
 from adapters.pension.sources import RecordingReader
 from adapters.pension.store import PensionStore
-from adapters.runtime.service import Notify, RequestParser, StorePair, abort_with_status
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
@@ -69,6 +68,9 @@ PURPOSE_BENEFITS_PERSON = "benefits answer: the person's name, birth date and ad
 
 EARLIEST_AS_OF = dt.date(1998, 1, 1)
 LATEST_AS_OF = dt.date(2099, 12, 31)
+
+
+_rpc = rpc_errors(STATUS, log, "pension")  # each RPC's failures become its status
 
 
 class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
@@ -105,131 +107,117 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
 
     # -- contributions -----------------------------------------------------------------
 
+    @_rpc
     async def GetContributions(
         self, request: pb.GetContributionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetContributionsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            first = parse_optional_month(request.from_month, "from_month")
-            last = parse_optional_month(request.to_month, "to_month")
-            history = self._reader.get_contributions(iin, first, last)
-            return pb.GetContributionsResponse(
-                iin=history.iin,
-                contributions=[contribution_pb(c) for c in history.contributions],
-                total_pension_amount=history.total_pension_amount,
-                total_social_amount=history.total_social_amount,
-                savings_balance=history.savings_balance,
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        first = parse_optional_month(request.from_month, "from_month")
+        last = parse_optional_month(request.to_month, "to_month")
+        history = self._reader.get_contributions(iin, first, last)
+        return pb.GetContributionsResponse(
+            iin=history.iin,
+            contributions=[contribution_pb(c) for c in history.contributions],
+            total_pension_amount=history.total_pension_amount,
+            total_social_amount=history.total_social_amount,
+            savings_balance=history.savings_balance,
+        )
 
+    @_rpc
     async def RecordContribution(
         self, request: pb.RecordContributionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Contribution:
-        try:
-            report = ContributionReport(
-                employer_bin=Bin.parse(request.employer_bin),
-                iin=parse_iin(request.iin, "iin").value,
-                month=parse_month(request.month, "month"),
-                income=request.income,
-                pension_amount=request.pension_amount,
-                social_amount=request.social_amount,
-            )
-            # No event: a contribution is a fact of pension's own, published to nobody.
-            recorded = await self._stores.write(
-                self._writer.record_contribution, report, notify=False
-            )
-            return contribution_pb(recorded)
-        except Exception as exc:
-            await _abort(context, exc)
+        report = ContributionReport(
+            employer_bin=Bin.parse(request.employer_bin),
+            iin=parse_iin(request.iin, "iin").value,
+            month=parse_month(request.month, "month"),
+            income=request.income,
+            pension_amount=request.pension_amount,
+            social_amount=request.social_amount,
+        )
+        # No event: a contribution is a fact of pension's own, published to nobody.
+        recorded = await self._stores.write(
+            self._writer.record_contribution, report, notify=False
+        )
+        return contribution_pb(recorded)
 
+    @_rpc
     async def GetEmploymentPeriods(
         self, request: pb.GetEmploymentPeriodsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetEmploymentPeriodsResponse:
-        try:
-            periods = self._reader.employment_periods(parse_iin(request.iin, "iin"))
-            return pb.GetEmploymentPeriodsResponse(periods=[period_pb(p) for p in periods])
-        except Exception as exc:
-            await _abort(context, exc)
+        periods = self._reader.employment_periods(parse_iin(request.iin, "iin"))
+        return pb.GetEmploymentPeriodsResponse(periods=[period_pb(p) for p in periods])
 
+    @_rpc
     async def IsInsuredByContributions(
         self, request: pb.IsInsuredByContributionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.IsInsuredByContributionsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
-            check = self._reader.insurance_check(iin, as_of)
-            return pb.IsInsuredByContributionsResponse(
-                iin=check.iin, insured=check.insured, paid_months=check.paid_months,
-                required_months=check.required_months, window_months=check.window_months,
-                window_from=month_pb(check.window_from), window_to=month_pb(check.window_to),
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
+        check = self._reader.insurance_check(iin, as_of)
+        return pb.IsInsuredByContributionsResponse(
+            iin=check.iin, insured=check.insured, paid_months=check.paid_months,
+            required_months=check.required_months, window_months=check.window_months,
+            window_from=month_pb(check.window_from), window_to=month_pb(check.window_to),
+        )
 
     # -- decisions ---------------------------------------------------------------------
 
+    @_rpc
     async def GetPensionStatus(
         self, request: pb.GetPensionStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.PensionStatus:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            status = self._reader.pension_status(iin)
-            answer = pb.PensionStatus(
-                iin=status.iin,
-                receives_pension=status.receives_pension,
-                assignments=[assignment_pb(a) for a in status.assignments],
-                savings_balance=status.savings_balance,
-            )
-            show_person(answer, await read_current(
-                self._population, iin.value, purpose=PURPOSE_STATUS_HOLDER
-            ))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        status = self._reader.pension_status(iin)
+        answer = pb.PensionStatus(
+            iin=status.iin,
+            receives_pension=status.receives_pension,
+            assignments=[assignment_pb(a) for a in status.assignments],
+            savings_balance=status.savings_balance,
+        )
+        show_person(answer, await read_current(
+            self._population, iin.value, purpose=PURPOSE_STATUS_HOLDER
+        ))
+        return answer
 
+    @_rpc
     async def ListBenefits(
         self, request: pb.ListBenefitsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBenefitsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            benefits = self._reader.list_benefits(iin)
-            answer = pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
-            show_person(answer, await read_current(
-                self._population, iin.value, purpose=PURPOSE_BENEFITS_PERSON
-            ))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        benefits = self._reader.list_benefits(iin)
+        answer = pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
+        show_person(answer, await read_current(
+            self._population, iin.value, purpose=PURPOSE_BENEFITS_PERSON
+        ))
+        return answer
 
+    @_rpc
     async def AssignRetirementPensions(
         self, request: pb.AssignRetirementPensionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AssignRetirementPensionsResponse:
-        try:
-            as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
-            if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
-                raise InvalidInput(f"as_of must be between {EARLIEST_AS_OF} and {LATEST_AS_OF}")
-            if request.page_size < 0:
-                raise InvalidInput("page_size must not be negative")
-            if self._population is None:
-                raise NotAllowed("not connected to the bus")
-            reads = RecordingReader(self._population, self._clock)
-            async with self._retirement_lock:
-                run = await retirement.assign_retirement_pensions(
-                    reads, as_of, page_size=request.page_size,
-                    with_age_pension=self._with_age_pension, write=self._assign_age_pension,
-                )
-            log.info("retirement run", extra={"as_of": as_of.isoformat(),
-                                               "assigned": len(run.assigned)})
-            return pb.AssignRetirementPensionsResponse(
-                as_of=date_pb(run.as_of),
-                assigned=[assignment_pb(a) for a in run.assigned],
-                persons_scanned=run.persons_scanned,
-                reached_age=run.reached_age,
-                already_assigned=run.already_assigned,
+        as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
+        if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
+            raise InvalidInput(f"as_of must be between {EARLIEST_AS_OF} and {LATEST_AS_OF}")
+        if request.page_size < 0:
+            raise InvalidInput("page_size must not be negative")
+        if self._population is None:
+            raise NotAllowed("not connected to the bus")
+        reads = RecordingReader(self._population, self._clock)
+        async with self._retirement_lock:
+            run = await retirement.assign_retirement_pensions(
+                reads, as_of, page_size=request.page_size,
+                with_age_pension=self._with_age_pension, write=self._assign_age_pension,
             )
-        except Exception as exc:
-            await _abort(context, exc)
+        log.info("retirement run", extra={"as_of": as_of.isoformat(),
+                                           "assigned": len(run.assigned)})
+        return pb.AssignRetirementPensionsResponse(
+            as_of=date_pb(run.as_of),
+            assigned=[assignment_pb(a) for a in run.assigned],
+            persons_scanned=run.persons_scanned,
+            reached_age=run.reached_age,
+            already_assigned=run.already_assigned,
+        )
 
     async def _with_age_pension(self, iins: list[str]) -> set[str]:
         return self._reader.with_age_pension(iins)
@@ -251,9 +239,6 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
             )
         return None if assignment_id is None else writer.get_assignment(assignment_id)
 
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    await abort_with_status(context, exc, STATUS, log, "pension")
 
 
 # -- protobuf to values ------------------------------------------------------------------

@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import NoReturn
 
 import grpc
 
@@ -55,7 +54,7 @@ from adapters.population.model import (
     Sex,
 )
 from adapters.population.store import PopulationStore
-from adapters.runtime.service import Notify, RequestParser, StorePair, abort_with_status
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
@@ -71,6 +70,9 @@ _STATUS: tuple[tuple[type[RegistryError], grpc.StatusCode], ...] = (
 )
 _SEX_TO_PB = {Sex.MALE: pb.SEX_MALE, Sex.FEMALE: pb.SEX_FEMALE}
 _SEX_FROM_PB = {pb.SEX_MALE: Sex.MALE, pb.SEX_FEMALE: Sex.FEMALE}
+
+
+_rpc = rpc_errors(_STATUS, log, "population")  # each RPC's failures become its status
 
 
 class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
@@ -94,109 +96,90 @@ class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
 
     # -- reads -------------------------------------------------------------------------
 
+    @_rpc
     async def GetPerson(self, request: pb.GetPersonRequest, context: grpc.aio.ServicerContext
                         ) -> pb.Person:
-        try:
-            return person_pb(self._reader.get_person(parse_iin(request.iin, "iin")))
-        except Exception as exc:
-            await _abort(context, exc)
+        return person_pb(self._reader.get_person(parse_iin(request.iin, "iin")))
 
+    @_rpc
     async def ListPersons(self, request: pb.ListPersonsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListPersonsResponse:
-        try:
-            page = self._reader.list_persons(request.page_size, request.page_token)
-            return pb.ListPersonsResponse(
-                persons=[person_pb(p) for p in page.persons],
-                next_page_token=page.next_page_token,
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        page = self._reader.list_persons(request.page_size, request.page_token)
+        return pb.ListPersonsResponse(
+            persons=[person_pb(p) for p in page.persons],
+            next_page_token=page.next_page_token,
+        )
 
+    @_rpc
     async def GetAddress(self, request: pb.GetAddressRequest, context: grpc.aio.ServicerContext
                          ) -> pb.Address:
-        try:
-            return address_pb(self._reader.get_address(parse_iin(request.iin, "iin")))
-        except Exception as exc:
-            await _abort(context, exc)
+        return address_pb(self._reader.get_address(parse_iin(request.iin, "iin")))
 
+    @_rpc
     async def GetFamily(self, request: pb.GetFamilyRequest, context: grpc.aio.ServicerContext
                         ) -> pb.Family:
-        try:
-            return family_pb(self._reader.get_family(parse_iin(request.iin, "iin")))
-        except Exception as exc:
-            await _abort(context, exc)
+        return family_pb(self._reader.get_family(parse_iin(request.iin, "iin")))
 
     # -- writes ------------------------------------------------------------------------
 
+    @_rpc
     async def RegisterBirth(self, request: pb.RegisterBirthRequest,
                             context: grpc.aio.ServicerContext) -> pb.RegisterBirthResponse:
-        try:
-            birth = BirthRegistration(
-                mother=parse_iin(request.mother_iin, "mother_iin"),
-                father=parse_iin(request.father_iin, "father_iin") if request.father_iin else None,
-                last_name=request.last_name,
-                first_name=request.first_name,
-                patronymic=request.patronymic,
-                sex=parse_sex(request.sex),
-                birth_date=parse_date(request.birth_date, "birth_date"),
-            )
-            registered = await self._stores.write(self._writer.register_birth, birth)
-            return pb.RegisterBirthResponse(
-                child=person_pb(registered.child), act=act_pb(registered.act)
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        birth = BirthRegistration(
+            mother=parse_iin(request.mother_iin, "mother_iin"),
+            father=parse_iin(request.father_iin, "father_iin") if request.father_iin else None,
+            last_name=request.last_name,
+            first_name=request.first_name,
+            patronymic=request.patronymic,
+            sex=parse_sex(request.sex),
+            birth_date=parse_date(request.birth_date, "birth_date"),
+        )
+        registered = await self._stores.write(self._writer.register_birth, birth)
+        return pb.RegisterBirthResponse(
+            child=person_pb(registered.child), act=act_pb(registered.act)
+        )
 
+    @_rpc
     async def RegisterDeath(self, request: pb.RegisterDeathRequest,
                             context: grpc.aio.ServicerContext) -> pb.RegisterDeathResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            death_date = parse_date(request.death_date, "death_date")
-            act = await self._stores.write(self._writer.register_death, iin, death_date)
-            return pb.RegisterDeathResponse(act=act_pb(act))
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        death_date = parse_date(request.death_date, "death_date")
+        act = await self._stores.write(self._writer.register_death, iin, death_date)
+        return pb.RegisterDeathResponse(act=act_pb(act))
 
+    @_rpc
     async def ChangeAddress(self, request: pb.ChangeAddressRequest,
                             context: grpc.aio.ServicerContext) -> pb.Address:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            if not request.HasField("address"):
-                raise InvalidInput("address is required")
-            given = request.address
-            change = AddressChange(
-                region=given.region,
-                district=given.district,
-                locality=given.locality,
-                street=given.street,
-                building=given.building,
-                apartment=given.apartment,
-                registered_on=parse_optional_date(given.registered_on, "address.registered_on"),
-            )
-            address = await self._stores.write(self._writer.change_address, iin, change)
-            return address_pb(address)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        if not request.HasField("address"):
+            raise InvalidInput("address is required")
+        given = request.address
+        change = AddressChange(
+            region=given.region,
+            district=given.district,
+            locality=given.locality,
+            street=given.street,
+            building=given.building,
+            apartment=given.apartment,
+            registered_on=parse_optional_date(given.registered_on, "address.registered_on"),
+        )
+        address = await self._stores.write(self._writer.change_address, iin, change)
+        return address_pb(address)
 
+    @_rpc
     async def ChangeName(self, request: pb.ChangeNameRequest,
                          context: grpc.aio.ServicerContext) -> pb.ChangeNameResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            change = NameChange(
-                last_name=request.last_name,
-                first_name=request.first_name,
-                patronymic=request.patronymic,
-                reason=parse_name_reason(request.reason),
-            )
-            changed = await self._stores.write(self._writer.change_name, iin, change)
-            return pb.ChangeNameResponse(person=person_pb(changed.person), act=act_pb(changed.act))
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        change = NameChange(
+            last_name=request.last_name,
+            first_name=request.first_name,
+            patronymic=request.patronymic,
+            reason=parse_name_reason(request.reason),
+        )
+        changed = await self._stores.write(self._writer.change_name, iin, change)
+        return pb.ChangeNameResponse(person=person_pb(changed.person), act=act_pb(changed.act))
 
 
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    await abort_with_status(context, exc, _STATUS, log, "population")
 
 
 # -- protobuf to values ------------------------------------------------------------------

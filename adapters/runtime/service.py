@@ -7,7 +7,8 @@
   (the outbox publisher's ``notify``, so an enqueued event is published at once).
 - ``abort_with_status``: ends a call with the status an exception maps to: a
   ``ZholError`` its own, an agency error the status of its kind, anything else is logged
-  and answered INTERNAL "internal error" (no detail leaves the process).
+  and answered INTERNAL "internal error" (no detail leaves the process). ``rpc_errors``
+  makes the decorator an agency puts on each RPC method to do that for all it raises.
 - ``RequestParser``: request fields every agency parses alike (IINs, ``Date``
   messages), raising the agency's own InvalidInput.
 """
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,10 @@ StatusTable = Sequence[tuple[type[Exception], grpc.StatusCode]]
 StatusOf = Callable[[Exception], "grpc.StatusCode | None"]
 
 T = TypeVar("T")
+Servicer = TypeVar("Servicer")
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Rpc = Callable[[Servicer, Request, grpc.aio.ServicerContext], Awaitable[Response]]
 
 
 class Store(Protocol):
@@ -122,6 +128,28 @@ async def abort_with_status(
     log.error("%s request failed", agency, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
     raise AssertionError("unreachable")  # context.abort raises
+
+
+def rpc_errors(
+    table: StatusTable | StatusOf, log: logging.Logger, agency: str
+) -> Callable[[Rpc[Servicer, Request, Response]], Rpc[Servicer, Request, Response]]:
+    """A decorator for an agency's RPC methods: whatever ``Exception`` the method raises
+    ends the call through ``abort_with_status(context, exc, table, log, agency)``."""
+
+    def decorate(
+        method: Rpc[Servicer, Request, Response],
+    ) -> Rpc[Servicer, Request, Response]:
+        @functools.wraps(method)
+        async def rpc(self: Servicer, request: Request,
+                      context: grpc.aio.ServicerContext) -> Response:
+            try:
+                return await method(self, request, context)
+            except Exception as exc:
+                await abort_with_status(context, exc, table, log, agency)
+
+        return rpc
+
+    return decorate
 
 
 class DateFields(Protocol):

@@ -9,6 +9,7 @@ and the request parsers.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from adapters.runtime.service import (
     RequestParser,
     StorePair,
     abort_with_status,
+    rpc_errors,
     status_in,
 )
 from core.clock import Clock, FixedClock
@@ -125,6 +127,35 @@ async def test_a_status_function_is_used_and_internal_counts_as_unexpected(
     answer = await aborted(Unmapped("odd"), status)
     assert (answer.code, answer.details) == (grpc.StatusCode.INTERNAL, "internal error")
     assert len(caplog.records) == 1
+
+
+class Agency:
+    """An agency servicer's shape: RPC methods taking (request, context)."""
+
+    @rpc_errors(TABLE, logging.getLogger("zhol.test.agency"), "agency")
+    async def Double(self, request: int, context: FakeContext) -> int:
+        if request < 0:
+            raise Missing(f"no {request}")
+        if request == 0:
+            raise RuntimeError("boom")
+        return request * 2
+
+
+async def test_rpc_errors_passes_answers_through_and_aborts_on_errors(
+        caplog: pytest.LogCaptureFixture) -> None:
+    agency, context = Agency(), FakeContext()
+    # grpc.aio runs a handler as a coroutine only if it is one: the decorator keeps that.
+    assert inspect.iscoroutinefunction(agency.Double) and Agency.Double.__name__ == "Double"
+    assert await agency.Double(4, context) == 8
+    with pytest.raises(Aborted) as caught:
+        await agency.Double(-1, context)
+    assert (caught.value.code, caught.value.details) == (grpc.StatusCode.NOT_FOUND, "no -1")
+    assert not caplog.records
+    with pytest.raises(Aborted) as caught:
+        await agency.Double(0, context)
+    assert (caught.value.code, caught.value.details) == (grpc.StatusCode.INTERNAL,
+                                                         "internal error")
+    assert [r.getMessage() for r in caplog.records] == ["agency request failed"]
 
 
 # -- StorePair ---------------------------------------------------------------------------
