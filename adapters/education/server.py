@@ -60,7 +60,7 @@ async def serve(settings: EducationSettings, *, clock: Clock | None = None) -> E
 
     def open_servicer(notify: runtime.Notify) -> EducationRegistryServicer:
         # Opened first (runtime.start_adapter's order): it creates (or checks) the schema.
-        return EducationRegistryServicer.open(db_path, clock, citizens, on_committed=notify)
+        return EducationRegistryServicer.open(db_path, clock, citizens, on_commit=notify)
 
     def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
         handlers = PopulationEvents(citizens, clock).handlers()

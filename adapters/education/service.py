@@ -31,12 +31,8 @@ commit the outbox publisher is told to publish the decision's event.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -63,15 +59,12 @@ from adapters.education.model import (
     status_for,
 )
 from adapters.education.store import EducationStore
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
 from zhol.education.v1 import education_pb2 as pb
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
 
 log = logging.getLogger("zhol.adapters.education")
-
-T = TypeVar("T")
 
 _STATUS_TO_PB = {
     QueueStatus.WAITING: pb.QUEUE_STATUS_WAITING,
@@ -85,22 +78,21 @@ _ENROLMENT_TO_PB = {
 }
 
 
+def _status(exc: Exception) -> grpc.StatusCode | None:
+    return status_for(exc) if isinstance(exc, EducationError) else None
+
+
+_rpc = rpc_errors(_status, log, "education")  # each RPC's failures become its status
+
+
 class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
     """Serves one education database: ``reader`` on the loop, ``writer`` on its thread."""
 
-    def __init__(
-        self,
-        reader: EducationStore,
-        writer: EducationStore,
-        citizens: Citizens,
-        *,
-        on_committed: Callable[[], None] | None = None,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, stores: StorePair[EducationStore], citizens: Citizens) -> None:
+        self._stores = stores
+        self._reader = stores.reader
+        self._writer = stores.writer
         self._citizens = citizens
-        self._on_committed = on_committed
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="education-writer")
 
     @classmethod
     def open(
@@ -109,139 +101,94 @@ class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
         clock: Clock,
         citizens: Citizens,
         *,
-        on_committed: Callable[[], None] | None = None,
+        on_commit: Notify | None = None,
     ) -> EducationRegistryServicer:
-        writer = EducationStore.open(db_path, clock)
-        try:
-            reader = EducationStore.open(db_path, clock, read_only=True)
-        except BaseException:
-            writer.close()
-            raise
-        return cls(reader, writer, citizens, on_committed=on_committed)
+        return cls(StorePair.open(EducationStore.open, db_path, clock, agency="education",
+                                  on_commit=on_commit), citizens)
 
     def close(self) -> None:
         """Wait for a running write, then close both connections."""
-        self._writes.shutdown(wait=True)
-        self._writer.close()
-        self._reader.close()
+        self._stores.close()
 
     # -- reads -------------------------------------------------------------------------
 
+    @_rpc
     async def ListKindergartens(self, request: pb.ListKindergartensRequest,
                                 context: grpc.aio.ServicerContext
                                 ) -> pb.ListKindergartensResponse:
-        try:
-            found = self._reader.list_kindergartens(request.region, request.district)
-            return pb.ListKindergartensResponse(kindergartens=[kindergarten_pb(k) for k in found])
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_kindergartens(request.region, request.district)
+        return pb.ListKindergartensResponse(kindergartens=[kindergarten_pb(k) for k in found])
 
+    @_rpc
     async def ListSchools(self, request: pb.ListSchoolsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListSchoolsResponse:
-        try:
-            found = self._reader.list_schools(request.region, request.district)
-            return pb.ListSchoolsResponse(schools=[school_pb(s) for s in found])
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_schools(request.region, request.district)
+        return pb.ListSchoolsResponse(schools=[school_pb(s) for s in found])
 
+    @_rpc
     async def GetQueuePosition(self, request: pb.GetQueuePositionRequest,
                                context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            answer = position_pb(self._reader.queue_position(iin))
-            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_QUEUE_ANSWER))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        answer = position_pb(self._reader.queue_position(iin))
+        show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_QUEUE_ANSWER))
+        return answer
 
+    @_rpc
     async def ListEnrolments(self, request: pb.ListEnrolmentsRequest,
                              context: grpc.aio.ServicerContext) -> pb.ListEnrolmentsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            found = self._reader.list_enrolments(iin)
-            answer = pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
-            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_ENROLMENTS_ANSWER))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        found = self._reader.list_enrolments(iin)
+        answer = pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
+        show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_ENROLMENTS_ANSWER))
+        return answer
 
     # -- writes ------------------------------------------------------------------------
 
+    @_rpc
     async def EnqueueForKindergarten(self, request: pb.EnqueueForKindergartenRequest,
                                      context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            kindergarten_id = request.kindergarten_id.strip() or None
-            if kindergarten_id is not None:  # a bad id is refused before asking population
-                self._reader.get_kindergarten(kindergarten_id)
-            child = await self._citizens.read(iin, purpose=PURPOSE_QUEUE_REQUEST)
-            position = await self._write(self._writer.enqueue, child, kindergarten_id)
-            self._committed()
-            return position_pb(position)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        kindergarten_id = request.kindergarten_id.strip() or None
+        if kindergarten_id is not None:  # a bad id is refused before asking population
+            self._reader.get_kindergarten(kindergarten_id)
+        child = await self._citizens.read(iin, purpose=PURPOSE_QUEUE_REQUEST)
+        position = await self._stores.write(self._writer.enqueue, child, kindergarten_id)
+        return position_pb(position)
 
+    @_rpc
     async def WithdrawFromQueue(self, request: pb.WithdrawFromQueueRequest,
                                 context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            return position_pb(await self._write(self._writer.withdraw, iin))
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        # Withdrawing and placing enqueue no event (adapters.education.events).
+        withdrawn = await self._stores.write(self._writer.withdraw, iin, notify=False)
+        return position_pb(withdrawn)
 
+    @_rpc
     async def PlaceInKindergarten(self, request: pb.PlaceInKindergartenRequest,
                                   context: grpc.aio.ServicerContext) -> pb.QueuePosition:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            position = await self._write(self._writer.place, iin, request.kindergarten_id.strip())
-            return position_pb(position)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        position = await self._stores.write(
+            self._writer.place, iin, request.kindergarten_id.strip(), notify=False
+        )
+        return position_pb(position)
 
+    @_rpc
     async def EnrollInSchool(self, request: pb.EnrollInSchoolRequest,
                              context: grpc.aio.ServicerContext) -> pb.Enrolment:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            grade = request.grade or 1
-            school_id = request.school_id.strip()
-            self._reader.get_school(school_id)  # a bad id is refused before asking population
-            child = await self._citizens.read(iin, purpose=PURPOSE_ENROLMENT)
-            enrolment = await self._write(self._writer.enroll, child, school_id, grade)
-            self._committed()
-            return enrolment_pb(enrolment)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        grade = request.grade or 1
+        school_id = request.school_id.strip()
+        self._reader.get_school(school_id)  # a bad id is refused before asking population
+        child = await self._citizens.read(iin, purpose=PURPOSE_ENROLMENT)
+        enrolment = await self._stores.write(self._writer.enroll, child, school_id, grade)
+        return enrolment_pb(enrolment)
 
-    async def _write(self, operation: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writes, operation, *args)
-
-    def _committed(self) -> None:
-        if self._on_committed is not None:
-            self._on_committed()
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    """End the call with the status for ``exc`` (never returns)."""
-    if isinstance(exc, ZholError):
-        await context.abort(exc.status, exc.detail)
-    if isinstance(exc, EducationError):
-        status = status_for(exc)
-        if status is not grpc.StatusCode.INTERNAL:
-            await context.abort(status, str(exc))
-    log.error("education request failed", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-    raise AssertionError("unreachable")  # context.abort raises
 
 
 # -- protobuf to values ------------------------------------------------------------------
 
 
-def parse_iin(text: str, field: str) -> Iin:
-    try:
-        return Iin.parse(text)
-    except ZholError as err:
-        raise InvalidInput(f"{field}: {err.detail}") from None
+parse_iin = RequestParser(InvalidInput).iin
 
 
 # -- values to protobuf ------------------------------------------------------------------

@@ -59,7 +59,7 @@ async def serve(settings: HealthSettings, *, clock: Clock | None = None) -> Heal
     db_path = settings.db_path
 
     def open_servicer(notify: runtime.Notify) -> HealthRegistryServicer:
-        return HealthRegistryServicer.open(db_path, clock, lookups, on_events=notify)
+        return HealthRegistryServicer.open(db_path, clock, lookups, on_commit=notify)
 
     def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
         handlers = event_handlers(lookups, clock)

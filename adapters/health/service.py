@@ -28,18 +28,13 @@ Reads of health's own data run on the event loop against a query-only connection
 writes run one at a time on a dedicated writer thread with its own connection. Reads
 of other agencies go through the bus (``Lookups``) before the write, and the write
 re-checks what it relies on inside its transaction. After a write that enqueued
-events, ``on_events`` (the outbox publisher's ``notify``) is called.
+events, ``on_commit`` (the outbox publisher's ``notify``) is called.
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -63,15 +58,13 @@ from adapters.health.model import (
     Unavailable,
 )
 from adapters.health.store import HealthStore, date_pb
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
-from core.errors import ZholError
 from core.iin import Iin
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 
 log = logging.getLogger("zhol.adapters.health")
-
-T = TypeVar("T")
 
 _STATUS: tuple[tuple[type[HealthError], grpc.StatusCode], ...] = (
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
@@ -82,22 +75,17 @@ _STATUS: tuple[tuple[type[HealthError], grpc.StatusCode], ...] = (
 )
 
 
+_rpc = rpc_errors(_STATUS, log, "health")  # each RPC's failures become its status
+
+
 class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
     """Serves one health database: ``reader`` on the loop, ``writer`` on its thread."""
 
-    def __init__(
-        self,
-        reader: HealthStore,
-        writer: HealthStore,
-        lookups: Lookups | None,
-        *,
-        on_events: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, stores: StorePair[HealthStore], lookups: Lookups | None) -> None:
+        self._stores = stores
+        self._reader = stores.reader
+        self._writer = stores.writer
         self._lookups = lookups
-        self._on_events = on_events
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-writer")
 
     @classmethod
     def open(
@@ -106,132 +94,111 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         clock: Clock,
         lookups: Lookups | None,
         *,
-        on_events: Callable[[], None] = lambda: None,
+        on_commit: Notify | None = None,
     ) -> HealthRegistryServicer:
-        writer = HealthStore.open(db_path, clock)
-        try:
-            reader = HealthStore.open(db_path, clock, read_only=True)
-        except BaseException:
-            writer.close()
-            raise
-        return cls(reader, writer, lookups, on_events=on_events)
+        return cls(StorePair.open(HealthStore.open, db_path, clock, agency="health",
+                                  on_commit=on_commit), lookups)
 
     def close(self) -> None:
         """Wait for a running write, then close both connections."""
-        self._writes.shutdown(wait=True)
-        self._writer.close()
-        self._reader.close()
+        self._stores.close()
 
     # -- clinics and attachments -------------------------------------------------------
 
+    @_rpc
     async def ListClinics(self, request: pb.ListClinicsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListClinicsResponse:
-        try:
-            clinics = self._reader.list_clinics(request.region, request.district)
-            return pb.ListClinicsResponse(clinics=[clinic_pb(c) for c in clinics])
-        except Exception as exc:
-            await _abort(context, exc)
+        clinics = self._reader.list_clinics(request.region, request.district)
+        return pb.ListClinicsResponse(clinics=[clinic_pb(c) for c in clinics])
 
+    @_rpc
     async def GetAttachment(self, request: pb.GetAttachmentRequest,
                             context: grpc.aio.ServicerContext) -> pb.Attachment:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            answer = attachment_pb(self._reader.get_attachment(iin))
-            show_person(answer, await self._person(iin, purposes.PURPOSE_ATTACHMENT_PATIENT))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        answer = attachment_pb(self._reader.get_attachment(iin))
+        show_person(answer, await self._person(iin, purposes.PURPOSE_ATTACHMENT_PATIENT))
+        return answer
 
+    @_rpc
     async def ListAttachments(self, request: pb.ListAttachmentsRequest,
                               context: grpc.aio.ServicerContext) -> pb.ListAttachmentsResponse:
-        try:
-            found = self._reader.list_attachments(parse_iin(request.iin, "iin"))
-            return pb.ListAttachmentsResponse(attachments=[attachment_pb(a) for a in found])
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_attachments(parse_iin(request.iin, "iin"))
+        return pb.ListAttachmentsResponse(attachments=[attachment_pb(a) for a in found])
 
+    @_rpc
     async def AttachToClinic(self, request: pb.AttachToClinicRequest,
                              context: grpc.aio.ServicerContext) -> pb.Attachment:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            clinic = self._reader.get_clinic(request.clinic_id)
-            self._refuse_if_settled(iin, clinic)
-            bus = self._bus()
-            address = await bus.address(iin, purpose=purposes.PURPOSE_ATTACH_DISTRICT)
-            if not address.district:
-                raise NotAllowed(f"{iin} has no registered district")
-            if not clinic.serves(address.region, address.district):
-                raise NotAllowed(
-                    f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
-                    f" the person is registered in {address.district}, {address.region}"
-                )
-            status = await self._insurance(iin, purposes.PURPOSE_ATTACH_INSURANCE)
-            if not status.insured:
-                raise NotAllowed(
-                    f"{iin} is not insured: no state-paid category and no contributions"
-                    " on record with pension"
-                )
-            decision = await self._write(
-                lambda: self._writer.attach_on_request(
-                    iin, clinic.clinic_id, region=address.region, district=address.district
-                )
+        iin = parse_iin(request.iin, "iin")
+        clinic = self._reader.get_clinic(request.clinic_id)
+        self._refuse_if_settled(iin, clinic)
+        bus = self._bus()
+        address = await bus.address(iin, purpose=purposes.PURPOSE_ATTACH_DISTRICT)
+        if not address.district:
+            raise NotAllowed(f"{iin} has no registered district")
+        if not clinic.serves(address.region, address.district):
+            raise NotAllowed(
+                f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
+                f" the person is registered in {address.district}, {address.region}"
             )
-            assert decision.opened is not None
-            return attachment_pb(decision.opened)
-        except Exception as exc:
-            await _abort(context, exc)
+        status = await self._insurance(iin, purposes.PURPOSE_ATTACH_INSURANCE)
+        if not status.insured:
+            raise NotAllowed(
+                f"{iin} is not insured: no state-paid category and no contributions"
+                " on record with pension"
+            )
+        decision = await self._stores.write(
+            lambda: self._writer.attach_on_request(
+                iin, clinic.clinic_id, region=address.region, district=address.district
+            )
+        )
+        assert decision.opened is not None
+        return attachment_pb(decision.opened)
 
     # -- insurance ---------------------------------------------------------------------
 
+    @_rpc
     async def GetInsuranceStatus(self, request: pb.GetInsuranceStatusRequest,
                                  context: grpc.aio.ServicerContext) -> pb.InsuranceStatus:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            status = await self._insurance(iin, purposes.PURPOSE_INSURANCE_STATUS)
-            answer = insurance_pb(status)
-            show_person(answer, await self._person(iin, purposes.PURPOSE_INSURANCE_PERSON))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        status = await self._insurance(iin, purposes.PURPOSE_INSURANCE_STATUS)
+        answer = insurance_pb(status)
+        show_person(answer, await self._person(iin, purposes.PURPOSE_INSURANCE_PERSON))
+        return answer
 
     # -- disability --------------------------------------------------------------------
 
+    @_rpc
     async def RecordDisabilityConclusion(
         self, request: pb.RecordDisabilityConclusionRequest, context: grpc.aio.ServicerContext
     ) -> pb.DisabilityConclusion:
-        try:
-            conclusion = ConclusionRequest(
-                iin=parse_iin(request.iin, "iin"),
-                group=request.group,
-                valid_from=parse_date(request.from_date, "from_date"),
-                valid_to=parse_optional_date(request.to_date, "to_date"),
-            )
-            rules.validate_conclusion(conclusion, self._reader.today())
-            person = await self._bus().person(
-                conclusion.iin, purpose=purposes.PURPOSE_CONCLUSION
-            )
-            if person.deceased:
-                raise NotAllowed(f"{conclusion.iin} is deceased")
-            birth = parse_optional_date(person.birth_date, "birth_date") or (
-                conclusion.iin.birth_date
-            )
-            recorded = await self._write(
-                lambda: self._writer.record_conclusion(conclusion, birth_date=birth)
-            )
-            return conclusion_pb(recorded)
-        except Exception as exc:
-            await _abort(context, exc)
+        conclusion = ConclusionRequest(
+            iin=parse_iin(request.iin, "iin"),
+            group=request.group,
+            valid_from=parse_date(request.from_date, "from_date"),
+            valid_to=parse_optional_date(request.to_date, "to_date"),
+        )
+        rules.validate_conclusion(conclusion, self._reader.today())
+        person = await self._bus().person(
+            conclusion.iin, purpose=purposes.PURPOSE_CONCLUSION
+        )
+        if person.deceased:
+            raise NotAllowed(f"{conclusion.iin} is deceased")
+        birth = parse_optional_date(person.birth_date, "birth_date") or (
+            conclusion.iin.birth_date
+        )
+        recorded = await self._stores.write(
+            lambda: self._writer.record_conclusion(conclusion, birth_date=birth)
+        )
+        return conclusion_pb(recorded)
 
+    @_rpc
     async def ListDisabilityConclusions(
         self, request: pb.ListDisabilityConclusionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDisabilityConclusionsResponse:
-        try:
-            found = self._reader.list_conclusions(parse_iin(request.iin, "iin"))
-            return pb.ListDisabilityConclusionsResponse(
-                conclusions=[conclusion_pb(c) for c in found]
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        found = self._reader.list_conclusions(parse_iin(request.iin, "iin"))
+        return pb.ListDisabilityConclusionsResponse(
+            conclusions=[conclusion_pb(c) for c in found]
+        )
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -274,49 +241,15 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             PENSION_SUBSYSTEM,
         )
 
-    async def _write(self, operation: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._writes, operation)
-        self._on_events()
-        return result
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    """End the call with the status for ``exc`` (never returns)."""
-    if isinstance(exc, ZholError):
-        await context.abort(exc.status, exc.detail)
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            await context.abort(status, str(exc))
-    log.error("health request failed", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-    raise AssertionError("unreachable")  # context.abort raises
 
 
 # -- protobuf to values ------------------------------------------------------------------
 
 
-def parse_iin(text: str, field: str) -> Iin:
-    try:
-        return Iin.parse(text)
-    except ZholError as err:
-        raise InvalidInput(f"{field}: {err.detail}") from None
-
-
-def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
-    if message.year == 0 and message.month == 0 and message.day == 0:
-        return None
-    try:
-        return dt.date(message.year, message.month, message.day)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"{field} is not a valid date") from None
-
-
-def parse_date(message: pb.Date, field: str) -> dt.date:
-    date = parse_optional_date(message, field)
-    if date is None:
-        raise InvalidInput(f"{field} is required")
-    return date
+_parse = RequestParser(InvalidInput)
+parse_iin = _parse.iin
+parse_date = _parse.date
+parse_optional_date = _parse.optional_date
 
 
 # -- values to protobuf ------------------------------------------------------------------

@@ -74,7 +74,7 @@ async def serve(settings: PensionSettings, *, clock: Clock | None = None) -> Pen
     db_path = settings.db_path
 
     def open_servicer(notify: runtime.Notify) -> PensionRegistryServicer:
-        return PensionRegistryServicer.open(db_path, clock, population, notify)
+        return PensionRegistryServicer.open(db_path, clock, population, on_commit=notify)
 
     def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
         handlers = PensionEvents(population, clock).handlers()

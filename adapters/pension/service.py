@@ -31,16 +31,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import grpc
 
 from adapters.bus.population import PopulationReader, read_current, show_person
 from adapters.pension import decisions, retirement
-from adapters.pension.handlers import status_of
+from adapters.pension.handlers import STATUS
 from adapters.pension.model import (
     Benefit,
     Bin,
@@ -54,20 +51,16 @@ from adapters.pension.model import (
     Payment,
     PensionAssignment,
     PensionCalculation,
-    PensionError,
     SourceRead,
 )
 from adapters.pension.sources import RecordingReader
 from adapters.pension.store import PensionStore
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
 
 log = logging.getLogger("zhol.adapters.pension")
-
-T = TypeVar("T")
 
 # zhol-purpose of the reads that show the person in an answer (logged by both gateways).
 PURPOSE_STATUS_HOLDER = "pension status answer: the holder's name, birth date and address"
@@ -77,23 +70,23 @@ EARLIEST_AS_OF = dt.date(1998, 1, 1)
 LATEST_AS_OF = dt.date(2099, 12, 31)
 
 
+_rpc = rpc_errors(STATUS, log, "pension")  # each RPC's failures become its status
+
+
 class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
     """Serves one pension database: ``reader`` on the loop, ``writer`` on its thread."""
 
     def __init__(
         self,
-        reader: PensionStore,
-        writer: PensionStore,
+        stores: StorePair[PensionStore],
         clock: Clock,
         population: PopulationReader | None = None,
-        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self._reader = reader
-        self._writer = writer
+        self._stores = stores
+        self._reader = stores.reader
+        self._writer = stores.writer
         self._clock = clock
         self._population = population
-        self._on_commit = on_commit
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pension-writer")
         self._retirement_lock = asyncio.Lock()
 
     @classmethod
@@ -102,146 +95,129 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
         db_path: Path,
         clock: Clock,
         population: PopulationReader | None = None,
-        on_commit: Callable[[], None] = lambda: None,
+        *,
+        on_commit: Notify | None = None,
     ) -> PensionRegistryServicer:
-        writer = PensionStore.open(db_path, clock)
-        try:
-            reader = PensionStore.open(db_path, clock, read_only=True)
-        except BaseException:
-            writer.close()
-            raise
-        return cls(reader, writer, clock, population, on_commit)
+        return cls(StorePair.open(PensionStore.open, db_path, clock, agency="pension",
+                                  on_commit=on_commit), clock, population)
 
     def close(self) -> None:
         """Wait for a running write, then close both connections."""
-        self._writes.shutdown(wait=True)
-        self._writer.close()
-        self._reader.close()
+        self._stores.close()
 
     # -- contributions -----------------------------------------------------------------
 
+    @_rpc
     async def GetContributions(
         self, request: pb.GetContributionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetContributionsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            first = parse_optional_month(request.from_month, "from_month")
-            last = parse_optional_month(request.to_month, "to_month")
-            history = self._reader.get_contributions(iin, first, last)
-            return pb.GetContributionsResponse(
-                iin=history.iin,
-                contributions=[contribution_pb(c) for c in history.contributions],
-                total_pension_amount=history.total_pension_amount,
-                total_social_amount=history.total_social_amount,
-                savings_balance=history.savings_balance,
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        first = parse_optional_month(request.from_month, "from_month")
+        last = parse_optional_month(request.to_month, "to_month")
+        history = self._reader.get_contributions(iin, first, last)
+        return pb.GetContributionsResponse(
+            iin=history.iin,
+            contributions=[contribution_pb(c) for c in history.contributions],
+            total_pension_amount=history.total_pension_amount,
+            total_social_amount=history.total_social_amount,
+            savings_balance=history.savings_balance,
+        )
 
+    @_rpc
     async def RecordContribution(
         self, request: pb.RecordContributionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Contribution:
-        try:
-            report = ContributionReport(
-                employer_bin=Bin.parse(request.employer_bin),
-                iin=parse_iin(request.iin, "iin").value,
-                month=parse_month(request.month, "month"),
-                income=request.income,
-                pension_amount=request.pension_amount,
-                social_amount=request.social_amount,
-            )
-            recorded = await self._write(self._writer.record_contribution, report)
-            return contribution_pb(recorded)
-        except Exception as exc:
-            await _abort(context, exc)
+        report = ContributionReport(
+            employer_bin=Bin.parse(request.employer_bin),
+            iin=parse_iin(request.iin, "iin").value,
+            month=parse_month(request.month, "month"),
+            income=request.income,
+            pension_amount=request.pension_amount,
+            social_amount=request.social_amount,
+        )
+        # No event: a contribution is a fact of pension's own, published to nobody.
+        recorded = await self._stores.write(
+            self._writer.record_contribution, report, notify=False
+        )
+        return contribution_pb(recorded)
 
+    @_rpc
     async def GetEmploymentPeriods(
         self, request: pb.GetEmploymentPeriodsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetEmploymentPeriodsResponse:
-        try:
-            periods = self._reader.employment_periods(parse_iin(request.iin, "iin"))
-            return pb.GetEmploymentPeriodsResponse(periods=[period_pb(p) for p in periods])
-        except Exception as exc:
-            await _abort(context, exc)
+        periods = self._reader.employment_periods(parse_iin(request.iin, "iin"))
+        return pb.GetEmploymentPeriodsResponse(periods=[period_pb(p) for p in periods])
 
+    @_rpc
     async def IsInsuredByContributions(
         self, request: pb.IsInsuredByContributionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.IsInsuredByContributionsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
-            check = self._reader.insurance_check(iin, as_of)
-            return pb.IsInsuredByContributionsResponse(
-                iin=check.iin, insured=check.insured, paid_months=check.paid_months,
-                required_months=check.required_months, window_months=check.window_months,
-                window_from=month_pb(check.window_from), window_to=month_pb(check.window_to),
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
+        check = self._reader.insurance_check(iin, as_of)
+        return pb.IsInsuredByContributionsResponse(
+            iin=check.iin, insured=check.insured, paid_months=check.paid_months,
+            required_months=check.required_months, window_months=check.window_months,
+            window_from=month_pb(check.window_from), window_to=month_pb(check.window_to),
+        )
 
     # -- decisions ---------------------------------------------------------------------
 
+    @_rpc
     async def GetPensionStatus(
         self, request: pb.GetPensionStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.PensionStatus:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            status = self._reader.pension_status(iin)
-            answer = pb.PensionStatus(
-                iin=status.iin,
-                receives_pension=status.receives_pension,
-                assignments=[assignment_pb(a) for a in status.assignments],
-                savings_balance=status.savings_balance,
-            )
-            show_person(answer, await read_current(
-                self._population, iin.value, purpose=PURPOSE_STATUS_HOLDER
-            ))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        status = self._reader.pension_status(iin)
+        answer = pb.PensionStatus(
+            iin=status.iin,
+            receives_pension=status.receives_pension,
+            assignments=[assignment_pb(a) for a in status.assignments],
+            savings_balance=status.savings_balance,
+        )
+        show_person(answer, await read_current(
+            self._population, iin.value, purpose=PURPOSE_STATUS_HOLDER
+        ))
+        return answer
 
+    @_rpc
     async def ListBenefits(
         self, request: pb.ListBenefitsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBenefitsResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            benefits = self._reader.list_benefits(iin)
-            answer = pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
-            show_person(answer, await read_current(
-                self._population, iin.value, purpose=PURPOSE_BENEFITS_PERSON
-            ))
-            return answer
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        benefits = self._reader.list_benefits(iin)
+        answer = pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
+        show_person(answer, await read_current(
+            self._population, iin.value, purpose=PURPOSE_BENEFITS_PERSON
+        ))
+        return answer
 
+    @_rpc
     async def AssignRetirementPensions(
         self, request: pb.AssignRetirementPensionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AssignRetirementPensionsResponse:
-        try:
-            as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
-            if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
-                raise InvalidInput(f"as_of must be between {EARLIEST_AS_OF} and {LATEST_AS_OF}")
-            if request.page_size < 0:
-                raise InvalidInput("page_size must not be negative")
-            if self._population is None:
-                raise NotAllowed("not connected to the bus")
-            reads = RecordingReader(self._population, self._clock)
-            async with self._retirement_lock:
-                run = await retirement.assign_retirement_pensions(
-                    reads, as_of, page_size=request.page_size,
-                    with_age_pension=self._with_age_pension, write=self._assign_age_pension,
-                )
-            log.info("retirement run", extra={"as_of": as_of.isoformat(),
-                                               "assigned": len(run.assigned)})
-            return pb.AssignRetirementPensionsResponse(
-                as_of=date_pb(run.as_of),
-                assigned=[assignment_pb(a) for a in run.assigned],
-                persons_scanned=run.persons_scanned,
-                reached_age=run.reached_age,
-                already_assigned=run.already_assigned,
+        as_of = parse_optional_date(request.as_of, "as_of") or self._reader.today()
+        if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
+            raise InvalidInput(f"as_of must be between {EARLIEST_AS_OF} and {LATEST_AS_OF}")
+        if request.page_size < 0:
+            raise InvalidInput("page_size must not be negative")
+        if self._population is None:
+            raise NotAllowed("not connected to the bus")
+        reads = RecordingReader(self._population, self._clock)
+        async with self._retirement_lock:
+            run = await retirement.assign_retirement_pensions(
+                reads, as_of, page_size=request.page_size,
+                with_age_pension=self._with_age_pension, write=self._assign_age_pension,
             )
-        except Exception as exc:
-            await _abort(context, exc)
+        log.info("retirement run", extra={"as_of": as_of.isoformat(),
+                                           "assigned": len(run.assigned)})
+        return pb.AssignRetirementPensionsResponse(
+            as_of=date_pb(run.as_of),
+            assigned=[assignment_pb(a) for a in run.assigned],
+            persons_scanned=run.persons_scanned,
+            reached_age=run.reached_age,
+            already_assigned=run.already_assigned,
+        )
 
     async def _with_age_pension(self, iins: list[str]) -> set[str]:
         return self._reader.with_age_pension(iins)
@@ -249,9 +225,10 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
     async def _assign_age_pension(
         self, facts: decisions.RetirementFacts
     ) -> PensionAssignment | None:
-        assigned = await self._write(self._write_age_pension, facts)
+        # Only an assignment enqueued an event (None: nothing was decided).
+        assigned = await self._stores.write(self._write_age_pension, facts, notify=False)
         if assigned is not None:
-            self._on_commit()
+            self._stores.committed()
         return assigned
 
     def _write_age_pension(self, facts: decisions.RetirementFacts) -> PensionAssignment | None:
@@ -262,30 +239,14 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
             )
         return None if assignment_id is None else writer.get_assignment(assignment_id)
 
-    async def _write(self, operation: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writes, operation, *args)
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    """End the call with the status for ``exc`` (never returns)."""
-    if isinstance(exc, ZholError):
-        await context.abort(exc.status, exc.detail)
-    if isinstance(exc, PensionError):
-        await context.abort(status_of(exc), str(exc))
-    log.error("pension request failed", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-    raise AssertionError("unreachable")  # context.abort raises
 
 
 # -- protobuf to values ------------------------------------------------------------------
 
 
-def parse_iin(text: str, field: str) -> Iin:
-    try:
-        return Iin.parse(text)
-    except ZholError as err:
-        raise InvalidInput(f"{field}: {err.detail}") from None
+_parse = RequestParser(InvalidInput)
+parse_iin = _parse.iin
+parse_optional_date = _parse.optional_date
 
 
 def parse_optional_month(message: pb.Month, field: str) -> Month | None:
@@ -302,15 +263,6 @@ def parse_month(message: pb.Month, field: str) -> Month:
     if month is None:
         raise InvalidInput(f"{field} is required")
     return month
-
-
-def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
-    if message.year == 0 and message.month == 0 and message.day == 0:
-        return None
-    try:
-        return dt.date(message.year, message.month, message.day)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"{field} is not a valid date") from None
 
 
 # -- values to protobuf ------------------------------------------------------------------

@@ -47,7 +47,7 @@ async def serve(settings: PopulationSettings, *, clock: Clock | None = None) -> 
     db_path = settings.db_path
 
     def open_servicer(notify: runtime.Notify) -> PopulationRegistryServicer:
-        return PopulationRegistryServicer.open(db_path, clock, on_event=notify)
+        return PopulationRegistryServicer.open(db_path, clock, on_commit=notify)
 
     return await runtime.start_adapter(
         settings, name="population registry", clock=clock, bus=runtime.bus_client(settings),

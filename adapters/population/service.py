@@ -23,19 +23,15 @@ event loop against a query-only connection: a primary-key lookup takes tens of
 microseconds, far less than handing it to a thread. Writes run one at a time on a
 dedicated writer thread with its own connection, off the loop. A write that registers
 a birth, a death or an address change enqueues its event in the same transaction; after
-it commits, ``on_event`` (the outbox publisher's ``notify``) is called so the event is
+it commits, ``on_commit`` (the outbox publisher's ``notify``) is called so the event is
 published at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -58,15 +54,12 @@ from adapters.population.model import (
     Sex,
 )
 from adapters.population.store import PopulationStore
+from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
 from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 
 log = logging.getLogger("zhol.adapters.population")
-
-T = TypeVar("T")
 
 _STATUS: tuple[tuple[type[RegistryError], grpc.StatusCode], ...] = (
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
@@ -79,169 +72,123 @@ _SEX_TO_PB = {Sex.MALE: pb.SEX_MALE, Sex.FEMALE: pb.SEX_FEMALE}
 _SEX_FROM_PB = {pb.SEX_MALE: Sex.MALE, pb.SEX_FEMALE: Sex.FEMALE}
 
 
+_rpc = rpc_errors(_STATUS, log, "population")  # each RPC's failures become its status
+
+
 class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
     """Serves one population database: ``reader`` on the loop, ``writer`` on its thread."""
 
-    def __init__(
-        self,
-        reader: PopulationStore,
-        writer: PopulationStore,
-        *,
-        on_event: Callable[[], None] | None = None,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self.on_event = on_event  # called on the loop after each committed write
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="population-writer")
+    def __init__(self, stores: StorePair[PopulationStore]) -> None:
+        self._stores = stores
+        self._reader = stores.reader
+        self._writer = stores.writer
 
     @classmethod
     def open(
-        cls, db_path: Path, clock: Clock, *, on_event: Callable[[], None] | None = None
+        cls, db_path: Path, clock: Clock, *, on_commit: Notify | None = None
     ) -> PopulationRegistryServicer:
-        writer = PopulationStore.open(db_path, clock)
-        try:
-            reader = PopulationStore.open(db_path, clock, read_only=True)
-        except BaseException:
-            writer.close()
-            raise
-        return cls(reader, writer, on_event=on_event)
+        return cls(StorePair.open(PopulationStore.open, db_path, clock, agency="population",
+                                  on_commit=on_commit))
 
     def close(self) -> None:
         """Wait for a running write, then close both connections."""
-        self._writes.shutdown(wait=True)
-        self._writer.close()
-        self._reader.close()
+        self._stores.close()
 
     # -- reads -------------------------------------------------------------------------
 
+    @_rpc
     async def GetPerson(self, request: pb.GetPersonRequest, context: grpc.aio.ServicerContext
                         ) -> pb.Person:
-        try:
-            return person_pb(self._reader.get_person(parse_iin(request.iin, "iin")))
-        except Exception as exc:
-            await _abort(context, exc)
+        return person_pb(self._reader.get_person(parse_iin(request.iin, "iin")))
 
+    @_rpc
     async def ListPersons(self, request: pb.ListPersonsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListPersonsResponse:
-        try:
-            page = self._reader.list_persons(request.page_size, request.page_token)
-            return pb.ListPersonsResponse(
-                persons=[person_pb(p) for p in page.persons],
-                next_page_token=page.next_page_token,
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        page = self._reader.list_persons(request.page_size, request.page_token)
+        return pb.ListPersonsResponse(
+            persons=[person_pb(p) for p in page.persons],
+            next_page_token=page.next_page_token,
+        )
 
+    @_rpc
     async def GetAddress(self, request: pb.GetAddressRequest, context: grpc.aio.ServicerContext
                          ) -> pb.Address:
-        try:
-            return address_pb(self._reader.get_address(parse_iin(request.iin, "iin")))
-        except Exception as exc:
-            await _abort(context, exc)
+        return address_pb(self._reader.get_address(parse_iin(request.iin, "iin")))
 
+    @_rpc
     async def GetFamily(self, request: pb.GetFamilyRequest, context: grpc.aio.ServicerContext
                         ) -> pb.Family:
-        try:
-            return family_pb(self._reader.get_family(parse_iin(request.iin, "iin")))
-        except Exception as exc:
-            await _abort(context, exc)
+        return family_pb(self._reader.get_family(parse_iin(request.iin, "iin")))
 
     # -- writes ------------------------------------------------------------------------
 
+    @_rpc
     async def RegisterBirth(self, request: pb.RegisterBirthRequest,
                             context: grpc.aio.ServicerContext) -> pb.RegisterBirthResponse:
-        try:
-            birth = BirthRegistration(
-                mother=parse_iin(request.mother_iin, "mother_iin"),
-                father=parse_iin(request.father_iin, "father_iin") if request.father_iin else None,
-                last_name=request.last_name,
-                first_name=request.first_name,
-                patronymic=request.patronymic,
-                sex=parse_sex(request.sex),
-                birth_date=parse_date(request.birth_date, "birth_date"),
-            )
-            registered = await self._write(self._writer.register_birth, birth)
-            return pb.RegisterBirthResponse(
-                child=person_pb(registered.child), act=act_pb(registered.act)
-            )
-        except Exception as exc:
-            await _abort(context, exc)
+        birth = BirthRegistration(
+            mother=parse_iin(request.mother_iin, "mother_iin"),
+            father=parse_iin(request.father_iin, "father_iin") if request.father_iin else None,
+            last_name=request.last_name,
+            first_name=request.first_name,
+            patronymic=request.patronymic,
+            sex=parse_sex(request.sex),
+            birth_date=parse_date(request.birth_date, "birth_date"),
+        )
+        registered = await self._stores.write(self._writer.register_birth, birth)
+        return pb.RegisterBirthResponse(
+            child=person_pb(registered.child), act=act_pb(registered.act)
+        )
 
+    @_rpc
     async def RegisterDeath(self, request: pb.RegisterDeathRequest,
                             context: grpc.aio.ServicerContext) -> pb.RegisterDeathResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            death_date = parse_date(request.death_date, "death_date")
-            act = await self._write(self._writer.register_death, iin, death_date)
-            return pb.RegisterDeathResponse(act=act_pb(act))
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        death_date = parse_date(request.death_date, "death_date")
+        act = await self._stores.write(self._writer.register_death, iin, death_date)
+        return pb.RegisterDeathResponse(act=act_pb(act))
 
+    @_rpc
     async def ChangeAddress(self, request: pb.ChangeAddressRequest,
                             context: grpc.aio.ServicerContext) -> pb.Address:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            if not request.HasField("address"):
-                raise InvalidInput("address is required")
-            given = request.address
-            change = AddressChange(
-                region=given.region,
-                district=given.district,
-                locality=given.locality,
-                street=given.street,
-                building=given.building,
-                apartment=given.apartment,
-                registered_on=parse_optional_date(given.registered_on, "address.registered_on"),
-            )
-            address = await self._write(self._writer.change_address, iin, change)
-            return address_pb(address)
-        except Exception as exc:
-            await _abort(context, exc)
+        iin = parse_iin(request.iin, "iin")
+        if not request.HasField("address"):
+            raise InvalidInput("address is required")
+        given = request.address
+        change = AddressChange(
+            region=given.region,
+            district=given.district,
+            locality=given.locality,
+            street=given.street,
+            building=given.building,
+            apartment=given.apartment,
+            registered_on=parse_optional_date(given.registered_on, "address.registered_on"),
+        )
+        address = await self._stores.write(self._writer.change_address, iin, change)
+        return address_pb(address)
 
+    @_rpc
     async def ChangeName(self, request: pb.ChangeNameRequest,
                          context: grpc.aio.ServicerContext) -> pb.ChangeNameResponse:
-        try:
-            iin = parse_iin(request.iin, "iin")
-            change = NameChange(
-                last_name=request.last_name,
-                first_name=request.first_name,
-                patronymic=request.patronymic,
-                reason=parse_name_reason(request.reason),
-            )
-            changed = await self._write(self._writer.change_name, iin, change)
-            return pb.ChangeNameResponse(person=person_pb(changed.person), act=act_pb(changed.act))
-        except Exception as exc:
-            await _abort(context, exc)
-
-    async def _write(self, operation: Callable[..., T], *args: object) -> T:
-        """Run a write on the writer thread; it enqueued an event when it succeeded."""
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._writes, operation, *args)
-        if self.on_event is not None:
-            self.on_event()
-        return result
+        iin = parse_iin(request.iin, "iin")
+        change = NameChange(
+            last_name=request.last_name,
+            first_name=request.first_name,
+            patronymic=request.patronymic,
+            reason=parse_name_reason(request.reason),
+        )
+        changed = await self._stores.write(self._writer.change_name, iin, change)
+        return pb.ChangeNameResponse(person=person_pb(changed.person), act=act_pb(changed.act))
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    """End the call with the status for ``exc`` (never returns)."""
-    if isinstance(exc, ZholError):
-        await context.abort(exc.status, exc.detail)
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            await context.abort(status, str(exc))
-    log.error("population request failed", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-    raise AssertionError("unreachable")  # context.abort raises
 
 
 # -- protobuf to values ------------------------------------------------------------------
 
 
-def parse_iin(text: str, field: str) -> Iin:
-    try:
-        return Iin.parse(text)
-    except ZholError as err:
-        raise InvalidInput(f"{field}: {err.detail}") from None
+_parse = RequestParser(InvalidInput)
+parse_iin = _parse.iin
+parse_date = _parse.date
+parse_optional_date = _parse.optional_date
 
 
 def parse_sex(value: int) -> Sex:
@@ -256,22 +203,6 @@ def parse_name_reason(text: str) -> NameChangeReason:
         return NameChangeReason(text)
     except ValueError:
         raise InvalidInput("reason must be marriage, divorce or application") from None
-
-
-def parse_optional_date(message: pb.Date, field: str) -> dt.date | None:
-    if message.year == 0 and message.month == 0 and message.day == 0:
-        return None
-    try:
-        return dt.date(message.year, message.month, message.day)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"{field} is not a valid date") from None
-
-
-def parse_date(message: pb.Date, field: str) -> dt.date:
-    date = parse_optional_date(message, field)
-    if date is None:
-        raise InvalidInput(f"{field} is required")
-    return date
 
 
 # -- values to protobuf ------------------------------------------------------------------
