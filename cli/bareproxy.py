@@ -47,12 +47,16 @@ class Forwarder(grpc.GenericRpcHandler):
             call = self._calls[method] = self._upstream.unary_unary(method)
 
         async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            remaining = context.time_remaining()
-            return await call(
-                request,
-                metadata=tuple(context.invocation_metadata() or ()),
-                timeout=remaining,
-            )
+            try:
+                return await call(
+                    request,
+                    metadata=tuple(context.invocation_metadata() or ()),
+                    timeout=context.time_remaining(),
+                )
+            except grpc.aio.AioRpcError as err:  # the upstream's status, passed on as is
+                context.set_trailing_metadata(err.trailing_metadata() or ())
+                await context.abort(err.code(), err.details() or "")
+                raise  # abort raises; this keeps the type checker honest
 
         return grpc.unary_unary_rpc_method_handler(forward)
 
