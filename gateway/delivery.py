@@ -172,18 +172,28 @@ class DeliveryWorker:
             or ack_header.request_digest != digest
         ):
             raise ZholError("ResponseMismatch", "acknowledgement not bound to this delivery")
-        await self._log.append(
-            exchange_records(
-                consumer_side=True,
-                message_id=d.delivery_id,
-                client=publisher,
-                service=f"{publisher}/{d.topic}",
-                data_subject=d.data_subject,
-                user_id=d.user_id,
-                purpose=d.purpose,
-                peer=peer,
-                request=LoggedMessage(sealed, digest, issued_at),
-                response=LoggedMessage(ack, ack_digest, ack_header.issued_at_unix_ms),
-                request_kind="event",
-            )
+        records = exchange_records(
+            consumer_side=True,
+            message_id=d.delivery_id,
+            client=publisher,
+            service=f"{publisher}/{d.topic}",
+            data_subject=d.data_subject,
+            user_id=d.user_id,
+            purpose=d.purpose,
+            peer=peer,
+            request=LoggedMessage(sealed, digest, issued_at),
+            response=LoggedMessage(ack, ack_digest, ack_header.issued_at_unix_ms),
+            request_kind="event",
         )
+        try:
+            await self._log.append(records)
+        except ZholError as err:
+            # An earlier attempt got a verified acknowledgement and logged it, then the
+            # gateway stopped before the outbox said "delivered": the subscriber has
+            # deduplicated this one, and the exchange is on record already.
+            if err.code.name == "LoggingFailed" and await asyncio.to_thread(
+                self._log.holds, d.delivery_id, "response", "in"
+            ):
+                log.info("delivery %s was already logged by an earlier attempt", d.delivery_id)
+                return
+            raise

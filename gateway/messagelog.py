@@ -209,6 +209,25 @@ class MessageLog:
             raise ZholError("LoggingFailed", f"cannot read the message log: {exc}") from exc
         return {row[0] for row in rows}
 
+    def holds(self, message_id: str, kind: str, direction: str) -> bool:
+        """Whether a record of ``message_id`` with this kind and direction is committed.
+
+        Lets a retried event delivery tell "an earlier attempt already logged this
+        exchange" apart from a log that cannot be written.
+        """
+        try:
+            conn = _connect_ro(self._path)
+            try:
+                row = conn.execute(
+                    "SELECT 1 FROM messages WHERE message_id = ? AND kind = ? AND direction = ?",
+                    (message_id, kind, direction),
+                ).fetchone()
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise ZholError("LoggingFailed", f"cannot read the message log: {exc}") from exc
+        return row is not None
+
     def close(self) -> None:
         """Write everything already queued, then stop the writer; later appends fail."""
         with self._state_lock:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -212,3 +213,34 @@ def test_subscriptions_are_listed_and_withdrawn(ev: EventsFixture) -> None:
     assert zhol(["events", "unsubscribe", "--gateway", gateway_dir, "--subscriber", SUBSCRIBER,
                  "--topic", f"{PUBLISHER}/{TOPIC}"]) == 0  # fmt: skip
     assert birth_right not in listed()
+
+
+async def test_a_delivery_logged_but_not_marked_delivered_is_not_dead_lettered(
+    ev: EventsFixture,
+) -> None:
+    """The publisher stopped between logging the acknowledged exchange and marking the
+    outbox row delivered: the retry is deduplicated by the subscriber and must end
+    delivered, with the exchange on record once, not retried into a dead letter."""
+    fed = ev.fed
+    await publish(fed, birth())
+    await until(lambda: status(fed)["delivered"] == 1)
+    message_id = ev.sink.received[0].message_id
+    await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+    events_db = fed.layout.gateway(PROVIDER_GATEWAY) / "events.db"
+    with contextlib.closing(sqlite3.connect(events_db)) as conn, conn:
+        changed = conn.execute(
+            "UPDATE outbox SET state = 'pending', delivered_at_ms = NULL,"
+            " next_attempt_at_ms = 0 WHERE delivery_id = ?", (message_id,),
+        ).rowcount
+    assert changed == 1
+    await fed.start_gateway(PROVIDER_GATEWAY)
+    fed.provider.deliveries.notify()
+    await until(lambda: status(fed)["delivered"] == 1 and status(fed)["retrying"] == 0)
+    assert status(fed)["dead"] == 0
+    assert len(ev.sink.received) == 1  # the subscriber's gateway deduplicated the retry
+    records = list_records(
+        fed.layout.gateway(PROVIDER_GATEWAY) / "messagelog.db", message_id=message_id
+    )
+    assert sorted((r["kind"], r["direction"]) for r in records) == [
+        ("event", "out"), ("response", "in")
+    ]

@@ -418,3 +418,12 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         parse(["log", "list"])  # --gateway is required
     assert exited.value.code == 2
     capsys.readouterr()
+
+
+async def test_holds_tells_which_records_are_committed(log: MessageLog) -> None:
+    request, response = exchange()
+    assert not log.holds(request.message_id, "request", "in")
+    await log.append([request, response])
+    assert log.holds(request.message_id, "request", "in")
+    assert log.holds(request.message_id, "response", "out")
+    assert not log.holds(request.message_id, "response", "in")  # other direction
