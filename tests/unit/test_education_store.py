@@ -38,6 +38,7 @@ from adapters.population import reference
 from adapters.population.seed import seed_database as seed_population
 from core.clock import FixedClock
 from core.iin import Iin, make_iin
+from tests.sqlite_rows import rows
 from zhol.education.v1 import education_pb2 as pb
 
 TODAY = dt.date(2025, 6, 2)
@@ -69,14 +70,6 @@ def store(db: Path) -> Iterator[EducationStore]:
     opened = EducationStore.open(db, FixedClock(NOW_MS))
     yield opened
     opened.close()
-
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def snapshot(db: Path) -> dict[str, list[tuple]]:

@@ -28,6 +28,7 @@ from adapters.population import reference as population_reference
 from adapters.population.seed import seed_database as seed_population
 from core.clock import FixedClock
 from core.iin import Iin, make_iin
+from tests.sqlite_rows import rows
 from zhol.health.v1 import health_pb2 as pb
 
 COUNT = 300
@@ -64,14 +65,6 @@ def store(db: Path) -> Iterator[HealthStore]:
     opened = HealthStore.open(db, clock_on(TODAY))
     yield opened
     opened.close()
-
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def snapshot(db: Path) -> dict[str, list[tuple]]:

@@ -26,6 +26,7 @@ from adapters.population.seed import seed_database
 from adapters.population.store import PopulationStore
 from core.clock import FixedClock
 from core.iin import Iin, make_iin
+from tests.sqlite_rows import rows
 
 TODAY = dt.date(2025, 6, 2)
 NOON = int(dt.datetime(2025, 6, 2, 12, tzinfo=KZ_TIME).timestamp() * 1000)
@@ -43,14 +44,6 @@ def store(db: Path) -> Iterator[PopulationStore]:
     opened = PopulationStore.open(db, FixedClock(NOON))
     yield opened
     opened.close()
-
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def living(db: Path) -> Iin:

@@ -31,6 +31,7 @@ from adapters.population.store import PopulationStore, decode_page_token, encode
 from core.clock import FixedClock
 from core.errors import ZholError
 from core.iin import Iin, make_iin
+from tests.sqlite_rows import rows
 
 COUNT = 400
 TODAY = dt.date(2025, 6, 2)
@@ -53,14 +54,6 @@ def store(db: Path) -> Iterator[PopulationStore]:
     opened = PopulationStore.open(db, clock_on(TODAY))
     yield opened
     opened.close()
-
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def snapshot(db: Path) -> dict[str, list[tuple]]:
