@@ -367,19 +367,23 @@ class Store:
         services: tuple[Service, ...],
         decided_at_ms: int,
         topics: tuple[Topic, ...] = (),
+        signer_cert_sha256: bytes | None = None,
     ) -> Registration:
         """Approve a pending SUBSYSTEM request.
 
         Creates the subsystem if new, appends the gateway to its failover list if it is
         not on it yet, adds its services (a service already offered by the subsystem
         is replaced by the new description) and the event topics it publishes (a topic
-        already listed stays as it is).
+        already listed stays as it is). With ``signer_cert_sha256``, the gateway's
+        current signing certificate must be that one (else SignerMismatch).
         """
         with self._write() as conn:
             reg = _get_pending(conn, request_id, RegistrationKind.SUBSYSTEM)
             if reg.gateway != gateway or reg.subsystem != subsystem:
                 raise _err("InvalidRequest", "subsystem or gateway does not match the request")
-            _require_serving_gateway(conn, gateway, subsystem)
+            serving = _require_serving_gateway(conn, gateway, subsystem)
+            if signer_cert_sha256 is not None and serving.sign_cert_sha256 != signer_cert_sha256:
+                raise _err("SignerMismatch", f"not the current signing certificate of {gateway}")
             conn.execute(
                 "INSERT INTO subsystems (id, member, created_at_ms) VALUES (?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
@@ -424,10 +428,10 @@ class Store:
             _decide(conn, request_id, RegistrationState.REJECTED, decided_at_ms, reason=reason)
             return _get_registration(conn, request_id)
 
-    def check_serving_gateway(self, gateway: GatewayId, subsystem: SubsystemId) -> None:
-        """Raise unless gateway is registered, unrevoked and belongs to subsystem's member."""
+    def check_serving_gateway(self, gateway: GatewayId, subsystem: SubsystemId) -> Gateway:
+        """The gateway, if registered, unrevoked and subsystem's member's; else raise."""
         with self._read() as conn:
-            _require_serving_gateway(conn, gateway, subsystem)
+            return _require_serving_gateway(conn, gateway, subsystem)
 
     # -- revocation -------------------------------------------------------------------------
 
@@ -600,9 +604,10 @@ def _decide(
 
 def _require_serving_gateway(
     conn: sqlite3.Connection, gateway: GatewayId, subsystem: SubsystemId
-) -> None:
+) -> Gateway:
     if gateway.member != subsystem.member:
         raise _err("InvalidRequest", f"gateway {gateway} does not belong to {subsystem.member}")
     found = _get_gateway(conn, gateway)
     if found is None or found.revoked:
         raise _err("NotConfigured", f"gateway {gateway} is not a registered, unrevoked gateway")
+    return found
