@@ -34,6 +34,7 @@ All errors raised here carry the hop Server.Registry.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import uuid
 from collections.abc import Iterator
@@ -222,6 +223,25 @@ def _parse_subsystem_request(
     )
 
 
+def _resubmission_key(request_bytes: bytes) -> tuple[bytes, bytes]:
+    """What makes two SUBSYSTEM requests the same: signer and body, not when it was signed.
+
+    A gateway that retries re-signs with a new issued-at (and ECDSA signatures differ
+    each time): the retry is the pending request, not a second one.
+    """
+    request = registry_pb2.RegistrationRequest.FromString(request_bytes)
+    try:
+        body = registry_pb2.SubsystemRegistration.FromString(request.subsystem_registration)
+    except DecodeError:
+        return bytes(request.signer_cert_der), request_bytes
+    body.ClearField("issued_at_unix_ms")
+    return bytes(request.signer_cert_der), body.SerializeToString(deterministic=True)
+
+
+def same_subsystem_request(a: bytes, b: bytes) -> bool:
+    return a == b or _resubmission_key(a) == _resubmission_key(b)
+
+
 @dataclass(frozen=True, slots=True)
 class RegistrationSigner:
     """Who signed a SUBSYSTEM request, once the signature has verified."""
@@ -383,7 +403,8 @@ class Registrar:
     def submit(self, request: registry_pb2.RegistrationRequest, now_ms: int) -> Registration:
         """Validate and record a request; approve it at once when auto_approve is set.
 
-        Resubmitting a request identical to a pending one returns that one.
+        Resubmitting a request identical to a pending one returns that one (for a
+        SUBSYSTEM request: same signer and body, whatever its issued-at).
         """
         now = datetime_from_ms(now_ms)
         signer = None
@@ -413,7 +434,8 @@ class Registrar:
                 subsystem=parsed.subsystem,
                 request=request.SerializeToString(deterministic=True),
                 created_at_ms=now_ms,
-            )
+            ),
+            same_subsystem_request if signer is not None else operator.eq,
         )
         if not self.auto_approve or registration.state is not RegistrationState.PENDING:
             return registration

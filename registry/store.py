@@ -19,8 +19,9 @@ as a change, so those leave the counter alone.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -262,12 +263,15 @@ class Store:
 
     # -- registrations ----------------------------------------------------------------------
 
-    def add_pending_registration(self, reg: Registration) -> Registration:
+    def add_pending_registration(
+        self, reg: Registration, same_request: Callable[[bytes, bytes], bool] = operator.eq
+    ) -> Registration:
         """Record a new pending request, unless one is pending for the same target.
 
-        Returns the stored request: ``reg`` itself, or the pending one when its request
-        bytes are identical (a resubmission). A different pending request for the same
-        gateway (and subsystem) raises AlreadyRegistered.
+        Returns the stored request: ``reg`` itself, or the pending one when
+        ``same_request(pending bytes, new bytes)`` (a resubmission; by default, identical
+        bytes). A different pending request for the same gateway (and subsystem) raises
+        AlreadyRegistered.
         """
         with self._write() as conn:
             row = conn.execute(
@@ -277,7 +281,7 @@ class Store:
             ).fetchone()
             if row is not None:
                 pending = _registration(row)
-                if pending.request == reg.request:
+                if same_request(pending.request, reg.request):
                     return pending
                 raise _err("AlreadyRegistered", f"registration {pending.id} is already pending")
             _insert_registration(conn, reg)

@@ -15,11 +15,13 @@ from gateway.credentials import load_credentials
 from gateway.provision import ServiceOffer, init_gateway, register_subsystem
 from registry import client
 from registry.provision import init_registry, load_keys
+from registry.registration import datetime_from_ms
 from registry.server import start_registry
 from registry.settings import load_registry_settings
 from registry.store import Store
+from security.keys import generate_private_key
 from security.sealing import Signer
-from tests.registry_signing import service_pb, subsystem_body
+from tests.registry_signing import issue_sign_cert, service_pb, subsystem_body
 from zhol.registry.v1 import registry_pb2
 
 pytestmark = pytest.mark.integration
@@ -99,5 +101,26 @@ async def test_only_the_members_own_gateway_registers_its_subsystem(
         assert conf.resolve_service(SERVICE, "GetPerson", None).subsystem == POPULATION
         kinds = [(r.kind.value, r.state.value) for r in store.list_registrations()]
         assert sorted(kinds) == [("GATEWAY", "APPROVED")] * 2 + [("SUBSYSTEM", "APPROVED")] * 2
+    finally:
+        await server.stop(0)
+
+
+async def test_registry_toml_sets_the_skew_window(tmp_path: Path) -> None:
+    paths = init_registry(tmp_path / "registry", "KZ", auto_approve=True)
+    settings = load_registry_settings(
+        paths.root, overrides={"listen": "127.0.0.1:0", "registration_skew_s": 1}, environ={}
+    )
+    server, port = await start_registry(settings, environ={})
+    key = generate_private_key()
+    now = SystemClock().now_ms()
+    cert = issue_sign_cert(load_keys(paths).ca, key, str(MJ_GW.member), datetime_from_ms(now))
+    try:
+        for issued_at, code in ((now - 5_000, "ClockSkew"), (now, "NotConfigured")):
+            body = subsystem_body(POPULATION, MJ_GW, issued_at)
+            request = client.signed_subsystem_request(body, Signer(key, cert))
+            with pytest.raises(ZholError) as caught:
+                await client.submit_registration(f"127.0.0.1:{port}", request)
+            assert caught.value.full_code == f"Server.Registry.{code}"
+        assert Store(paths.db).counts()["registrations"] == 0
     finally:
         await server.stop(0)

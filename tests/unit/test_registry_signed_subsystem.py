@@ -275,3 +275,13 @@ def test_approval_refuses_a_request_signed_before_the_gateway_was_replaced(env: 
     assert (env.store.counts()["subsystems"], env.store.change_counter()) == before
     assert env.store.get_registration(reg.id).state is RegistrationState.PENDING
 
+
+
+def test_a_re_signed_retry_is_the_pending_request(env: Env) -> None:
+    first = env.registrar.submit(signed_subsystem_request(body(), env.signer(GW1)), NOW_MS)
+    retry = signed_subsystem_request(body(issued_at_ms=NOW_MS + 1_000), env.signer(GW1))
+    assert env.registrar.submit(retry, NOW_MS + 1_000).id == first.id
+    changed = body(issued_at_ms=NOW_MS + 2_000)
+    changed.topics.add(topic="zhol.population.v1.BirthRegistered")
+    assert_refused(env, "AlreadyRegistered", signed_subsystem_request(changed, env.signer(GW1)))
+    assert [r.id for r in env.store.list_registrations(RegistrationState.PENDING)] == [first.id]
