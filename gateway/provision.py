@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.clock import SystemClock
 from core.errors import ZholError
 from core.globalconf import gateway_to_pb, subsystem_to_pb
 from core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
 from core.settings import dump_toml
 from gateway import credentials as files
 from gateway.localconf import LocalConfStore
-from gateway.settings import SETTINGS_FILE
-from registry.client import submit_registration, wait_for_registration
+from gateway.settings import SETTINGS_FILE, load_gateway_settings
+from registry.client import signed_subsystem_request, submit_registration, wait_for_registration
 from security.ca import create_csr
 from security.keys import generate_private_key
 from security.keystore import read_private_key, write_private_key, write_public_file
@@ -113,15 +114,21 @@ async def register_subsystem(
     *,
     topics: Sequence[str] = (),
     timeout_s: float = 60.0,
+    passphrase: bytes | None = None,
+    now_ms: int | None = None,
 ) -> None:
     """Register a subsystem served by this gateway, with the services its IS offers
-    and the event topics (fully qualified event message names) it publishes."""
+    and the event topics (fully qualified event message names) it publishes.
+
+    The request is signed with the gateway's member signing key (keys/sign.key):
+    the registry accepts a subsystem only from its member's own gateway. Encrypted
+    keys are opened with ``passphrase``, else with the variable gateway.toml names.
+    """
     for offer in offers:
         for method in offer.methods:
             ServiceId.of(subsystem, offer.grpc_service, method)  # validate before sending
     topic_names = [parse_topic(t) for t in topics]  # validate before sending
-    request = registry_pb2.RegistrationRequest(
-        kind=registry_pb2.REGISTRATION_KIND_SUBSYSTEM,
+    body = registry_pb2.SubsystemRegistration(
         gateway=gateway_to_pb(gateway_id),
         subsystem=subsystem_to_pb(subsystem),
         services=[
@@ -137,10 +144,16 @@ async def register_subsystem(
             for t in dict.fromkeys(topic_names)
         ],
     )
-    # Keyed by content: the same request is not submitted twice, a changed one
-    # (a service or topic added since) is.
-    digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()[:16]
+    # Keyed by content (before the time and signature, which differ on each run): the
+    # same request is not submitted twice, a changed one (a service or topic added) is.
+    digest = hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()[:16]
     key = f"subsystem:{subsystem}:{digest}"
+    if passphrase is None:
+        env_name = load_gateway_settings(data_dir).key_passphrase_env
+        passphrase = files.key_passphrase(env_name) if env_name else None
+    signer = files.load_credentials(data_dir / "keys", passphrase).signer
+    body.issued_at_unix_ms = SystemClock().now_ms() if now_ms is None else now_ms
+    request = signed_subsystem_request(body, signer)
     await _registered(data_dir, key, registry_address, request, timeout_s)
     local = LocalConfStore(data_dir / "local.db")
     try:

@@ -207,8 +207,18 @@ def _registration_view(reg: Registration) -> dict[str, Any]:
         view["address"] = request.gateway_address
         view["member_name"] = request.member_name
     else:
-        view["services"] = [s.grpc_service for s in request.services]
-        view["topics"] = [t.topic for t in request.topics]
+        # Signed requests carry their body as bytes; requests stored before signing
+        # was required carry it inline (and can no longer be approved).
+        body = (
+            registry_pb2.SubsystemRegistration.FromString(request.subsystem_registration)
+            if request.subsystem_registration
+            else request
+        )
+        view["services"] = [s.grpc_service for s in body.services]
+        view["topics"] = [t.topic for t in body.topics]
+        view["signer_cert_sha256"] = (
+            cert_sha256(request.signer_cert_der).hex() if request.signer_cert_der else None
+        )
     return view
 
 

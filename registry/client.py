@@ -14,6 +14,7 @@ import grpc
 
 from core.errors import Hop, ZholError
 from core.grpcerr import error_from_rpc
+from security.sealing import REGISTRATION_TYPE, Signer, pae, sign_bytes
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
 
 MAX_CONF_BYTES = 64 * 1024 * 1024
@@ -52,6 +53,24 @@ async def fetch_global_conf(address: str, timeout_s: float = 5.0, known_version:
             return bytes(await call(request, timeout=timeout_s))
         except grpc.RpcError as exc:
             raise _from_rpc(exc, address) from None
+
+
+def signed_subsystem_request(
+    body: registry_pb2.SubsystemRegistration, signer: Signer
+) -> registry_pb2.RegistrationRequest:
+    """A SUBSYSTEM request: the body's exact bytes, signed with the gateway's member key.
+
+    The body carries its own issued_at_unix_ms; the registry verifies exactly
+    these bytes and reads the request from them.
+    """
+    data = body.SerializeToString(deterministic=True)
+    return registry_pb2.RegistrationRequest(
+        kind=registry_pb2.REGISTRATION_KIND_SUBSYSTEM,
+        gateway=body.gateway,
+        subsystem_registration=data,
+        signature=sign_bytes(signer.key, pae(REGISTRATION_TYPE, data)),
+        signer_cert_der=signer.cert_der,
+    )
 
 
 async def submit_registration(

@@ -8,9 +8,23 @@ profile ``sign``). A SUBSYSTEM request names a subsystem, the registered
 gateway that serves it, the gRPC services it offers and the event topics it
 publishes (fully qualified event message names).
 
+A SUBSYSTEM request must come from the member's own gateway (as in X-Road, where
+the owner's security server submits and signs it): its body travels as the exact
+bytes of a SubsystemRegistration, signed under PAE(REGISTRATION_TYPE, body) with
+the named gateway's current member signing key. Before anything is believed or
+recorded the registry checks, in order: a signature is there (MissingSignature);
+the signer certificate chains to the federation CA as a signing certificate
+(InvalidCertificate) and is not revoked (RevokedCertificate); the signature
+verifies over those bytes (InvalidSignature); then, with the body parsed, its
+issued-at is within the skew window (ClockSkew), the gateway is registered,
+unrevoked and the subsystem member's (InvalidRequest, NotConfigured), and the
+signer certificate is that gateway's current signing certificate
+(SignerMismatch). Unsigned SUBSYSTEM requests are refused: fail closed.
+
 Everything is validated when the request is submitted (InvalidIdentifier,
-InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured), before anything
-is stored; a request that fails validation leaves no trace. Approval issues the
+InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured and the checks
+above), before anything is stored; a request that fails validation leaves no
+trace. Approval issues the
 certificates and writes the federation entries in one transaction; a rejection
 carries a reason that the requester reads through GetRegistrationStatus.
 
@@ -20,6 +34,7 @@ All errors raised here carry the hop Server.Registry.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import uuid
 from collections.abc import Iterator
@@ -33,7 +48,7 @@ from google.protobuf.message import DecodeError
 
 from core.errors import Hop, ZholError
 from core.globalconf import gateway_from_pb, subsystem_from_pb
-from core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
+from core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_topic
 from registry.model import (
     Gateway,
     Member,
@@ -45,7 +60,8 @@ from registry.model import (
 )
 from registry.store import Store
 from security.ca import CertificateAuthority, issue_certificate
-from security.validation import cert_sha256
+from security.sealing import REGISTRATION_TYPE, pae, verify_bytes
+from security.validation import CertificateValidator, cert_sha256
 from zhol.registry.v1 import registry_pb2
 
 MAX_CSR_BYTES = 16 * 1024
@@ -53,6 +69,8 @@ MAX_NAME_CHARS = 200
 MAX_REASON_CHARS = 1000
 MAX_SERVICES = 256
 MAX_TOPICS = 256
+# How far a SUBSYSTEM request's issued-at may be from the registry's clock.
+REGISTRATION_SKEW_MS = 5 * 60 * 1000
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}))$")
 
 _KIND_FROM_PB = {
@@ -98,6 +116,7 @@ class ParsedRequest:
     subsystem: SubsystemId | None
     services: tuple[Service, ...]
     topics: tuple[Topic, ...] = ()
+    issued_at_ms: int = 0  # SUBSYSTEM: when the gateway signed it
 
 
 def parse_registration_request(
@@ -123,6 +142,8 @@ def _parse_gateway_request(
 ) -> ParsedRequest:
     if request.HasField("subsystem") or request.services or request.topics:
         raise _err("InvalidRequest", "a GATEWAY request carries no subsystem, services or topics")
+    if request.subsystem_registration or request.signature or request.signer_cert_der:
+        raise _err("InvalidRequest", "a GATEWAY request is proven by its CSRs, not signed")
     address = _check_address(request.gateway_address)
     name = request.member_name.strip()
     if len(name) > MAX_NAME_CHARS or not name.isprintable():
@@ -144,30 +165,46 @@ def _parse_gateway_request(
     )
 
 
+def _require_signature(request: registry_pb2.RegistrationRequest) -> None:
+    """Fail closed: a SUBSYSTEM request without its signed body, signature or signer."""
+    if not (request.subsystem_registration and request.signature and request.signer_cert_der):
+        raise _err("MissingSignature", "a SUBSYSTEM request must be signed by its gateway")
+
+
 def _parse_subsystem_request(
     request: registry_pb2.RegistrationRequest, gateway: GatewayId
 ) -> ParsedRequest:
+    _require_signature(request)
     if request.auth_csr_pem or request.sign_csr_pem:
         raise _err("InvalidRequest", "a SUBSYSTEM request carries no CSRs")
-    if not request.HasField("subsystem"):
+    if request.HasField("subsystem") or request.services or request.topics:
+        # Only the signed bytes are believed: nothing may travel beside them.
+        raise _err("InvalidRequest", "subsystem, services and topics travel only signed")
+    try:
+        body = registry_pb2.SubsystemRegistration.FromString(request.subsystem_registration)
+    except DecodeError:
+        raise _err("InvalidRequest", "subsystem_registration does not parse") from None
+    if not body.HasField("gateway") or gateway_from_pb(body.gateway) != gateway:
+        raise _err("InvalidRequest", "the signed request names another gateway")
+    if not body.HasField("subsystem"):
         raise _err("InvalidIdentifier", "the subsystem identifier is missing")
-    subsystem = subsystem_from_pb(request.subsystem)
+    subsystem = subsystem_from_pb(body.subsystem)
     if subsystem.member != gateway.member:
         raise _err("InvalidRequest", f"gateway {gateway} does not belong to {subsystem.member}")
-    if len(request.services) > MAX_SERVICES:
+    if len(body.services) > MAX_SERVICES:
         raise _err("InvalidRequest", "too many services")
     services: list[Service] = []
     seen: set[str] = set()
-    for description in request.services:
+    for description in body.services:
         service = _parse_service(description, subsystem)
         if service.grpc_service in seen:
             raise _err("InvalidRequest", f"service {service.grpc_service} listed twice")
         seen.add(service.grpc_service)
         services.append(service)
-    if len(request.topics) > MAX_TOPICS:
+    if len(body.topics) > MAX_TOPICS:
         raise _err("InvalidRequest", "too many topics")
     topics: list[Topic] = []
-    for description in request.topics:
+    for description in body.topics:
         topic = _parse_topic(description, subsystem)
         if topic in topics:
             raise _err("InvalidRequest", f"topic {topic.topic} listed twice")
@@ -182,7 +219,77 @@ def _parse_subsystem_request(
         subsystem=subsystem,
         services=tuple(services),
         topics=tuple(topics),
+        issued_at_ms=body.issued_at_unix_ms,
     )
+
+
+def _resubmission_key(request_bytes: bytes) -> tuple[bytes, bytes]:
+    """What makes two SUBSYSTEM requests the same: signer and body, not when it was signed.
+
+    A gateway that retries re-signs with a new issued-at (and ECDSA signatures differ
+    each time): the retry is the pending request, not a second one.
+    """
+    request = registry_pb2.RegistrationRequest.FromString(request_bytes)
+    try:
+        body = registry_pb2.SubsystemRegistration.FromString(request.subsystem_registration)
+    except DecodeError:
+        return bytes(request.signer_cert_der), request_bytes
+    body.ClearField("issued_at_unix_ms")
+    return bytes(request.signer_cert_der), body.SerializeToString(deterministic=True)
+
+
+def same_subsystem_request(a: bytes, b: bytes) -> bool:
+    return a == b or _resubmission_key(a) == _resubmission_key(b)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSigner:
+    """Who signed a SUBSYSTEM request, once the signature has verified."""
+
+    member: MemberId
+    cert_sha256: bytes
+
+
+def verify_registration_signature(
+    request: registry_pb2.RegistrationRequest,
+    validator: CertificateValidator,
+    now: dt.datetime,
+) -> RegistrationSigner:
+    """Check the signer certificate and the signature over the exact body bytes; or raise.
+
+    MissingSignature, InvalidCertificate (not a trusted signing certificate),
+    RevokedCertificate, InvalidSignature. Nothing in the body is read here.
+    """
+    with _at_registry():
+        _require_signature(request)
+        cert_der = bytes(request.signer_cert_der)
+        member, key = validator.verify_signing_cert(cert_der, now)
+        signed = pae(REGISTRATION_TYPE, bytes(request.subsystem_registration))
+        verify_bytes(key, signed, bytes(request.signature))
+        return RegistrationSigner(member, cert_sha256(cert_der))
+
+
+def check_subsystem_authority(
+    parsed: ParsedRequest,
+    signer: RegistrationSigner,
+    store: Store,
+    now_ms: int,
+    skew_ms: int = REGISTRATION_SKEW_MS,
+) -> None:
+    """The verified signer may register this subsystem on this gateway now; or raise.
+
+    ClockSkew, SignerMismatch (another member, or not the named gateway's current
+    signing certificate), InvalidRequest / NotConfigured (the gateway).
+    """
+    assert parsed.subsystem is not None
+    if abs(parsed.issued_at_ms - now_ms) > skew_ms:
+        raise _err("ClockSkew", f"issued-at is more than {skew_ms // 1000} s from the registry's")
+    if signer.member != parsed.subsystem.member:
+        raise _err("SignerMismatch", f"signed by {signer.member}, not {parsed.subsystem.member}")
+    with _at_registry():
+        gateway = store.check_serving_gateway(parsed.gateway, parsed.subsystem)
+    if gateway.sign_cert_sha256 != signer.cert_sha256:
+        raise _err("SignerMismatch", f"not the current signing certificate of {parsed.gateway}")
 
 
 def _parse_topic(description: registry_pb2.TopicDescription, subsystem: SubsystemId) -> Topic:
@@ -287,6 +394,7 @@ class Registrar:
     instance: str
     auto_approve: bool = False
     cert_validity_days: int = 365
+    registration_skew_ms: int = REGISTRATION_SKEW_MS
 
     @property
     def ca_cert_pem(self) -> bytes:
@@ -295,10 +403,15 @@ class Registrar:
     def submit(self, request: registry_pb2.RegistrationRequest, now_ms: int) -> Registration:
         """Validate and record a request; approve it at once when auto_approve is set.
 
-        Resubmitting a request identical to a pending one returns that one.
+        Resubmitting a request identical to a pending one returns that one (for a
+        SUBSYSTEM request: same signer and body, whatever its issued-at).
         """
-        parsed = parse_registration_request(request, self.instance)
         now = datetime_from_ms(now_ms)
+        signer = None
+        if request.kind == registry_pb2.REGISTRATION_KIND_SUBSYSTEM:
+            # The signature first: nothing in a SUBSYSTEM body is believed before it verifies.
+            signer = verify_registration_signature(request, self._validator(), now)
+        parsed = parse_registration_request(request, self.instance)
         with _at_registry():
             if parsed.kind is RegistrationKind.GATEWAY:
                 # Dry-run issuance: the same checks approval will make (parse, proof of
@@ -308,8 +421,10 @@ class Registrar:
                 if existing is not None and not existing.revoked:
                     raise _err("AlreadyRegistered", f"gateway {parsed.gateway} is registered")
             else:
-                assert parsed.subsystem is not None
-                self.store.check_serving_gateway(parsed.gateway, parsed.subsystem)
+                assert signer is not None
+                check_subsystem_authority(
+                    parsed, signer, self.store, now_ms, self.registration_skew_ms
+                )
         registration = self.store.add_pending_registration(
             Registration(
                 id=str(uuid.uuid4()),
@@ -319,7 +434,8 @@ class Registrar:
                 subsystem=parsed.subsystem,
                 request=request.SerializeToString(deterministic=True),
                 created_at_ms=now_ms,
-            )
+            ),
+            same_subsystem_request if signer is not None else operator.eq,
         )
         if not self.auto_approve or registration.state is not RegistrationState.PENDING:
             return registration
@@ -355,6 +471,8 @@ class Registrar:
                 member = Member(parsed.gateway.member, parsed.member_name)
                 return self.store.complete_gateway_registration(request_id, member, gateway, now_ms)
             assert parsed.subsystem is not None
+            # Still the gateway's current signing certificate (checked in the writing
+            # transaction): a gateway re-registered since its request was signed is refused.
             return self.store.complete_subsystem_registration(
                 request_id,
                 parsed.subsystem,
@@ -362,6 +480,7 @@ class Registrar:
                 parsed.services,
                 now_ms,
                 topics=parsed.topics,
+                signer_cert_sha256=cert_sha256(bytes(request.signer_cert_der)),
             )
 
     def reject(self, request_id: str, reason: str, now_ms: int) -> Registration:
@@ -371,6 +490,12 @@ class Registrar:
     def revoke_gateway(self, gateway: GatewayId, now_ms: int) -> tuple[Gateway, bool]:
         """Revoke a gateway's certificates (see revoke_gateway)."""
         return revoke_gateway(self.store, gateway, now_ms)
+
+    def _validator(self) -> CertificateValidator:
+        """The federation CA as trust root, with the store's current revocations."""
+        ca_der = self.ca.cert.public_bytes(serialization.Encoding.DER)
+        revoked = [r.sha256 for r in self.store.revoked_certs()]
+        return CertificateValidator([ca_der], revoked, cache_size=0)
 
     def status(self, request_id: str) -> registry_pb2.RegistrationStatus:
         return registration_status_to_pb(self.store.get_registration(request_id), self.ca_cert_pem)

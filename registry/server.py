@@ -60,6 +60,7 @@ async def start_registry(
         instance=settings.instance,
         auto_approve=settings.auto_approve,
         cert_validity_days=settings.cert_validity_days,
+        registration_skew_ms=settings.registration_skew_s * 1000,
     )
     publisher = ConfPublisher(store, keys, settings)
     await asyncio.to_thread(publisher.current, clock.now_ms())

@@ -34,6 +34,7 @@ _PERSISTED = (
     "clock_skew_s",
     "max_message_bytes",
     "cert_validity_days",
+    "registration_skew_s",
     "key_passphrase_env",
 )
 
@@ -52,6 +53,8 @@ class RegistrySettings:
     max_message_bytes: int = 4194304
     # Validity of the authentication and signing certificates the CA issues.
     cert_validity_days: int = 365
+    # How far a signed SUBSYSTEM request's issued-at may be from the registry's clock.
+    registration_skew_s: int = 300
     # Where `serve` writes the bound port (the demo launcher reads it).
     port_file: Path | None = None
     # Name of the environment variable holding the key passphrase ("" = keys unencrypted).
@@ -66,6 +69,8 @@ class RegistrySettings:
             raise ValueError("validity_s must be longer than refresh_interval_s")
         if self.max_message_bytes <= 0 or self.cert_validity_days <= 0:
             raise ValueError("max_message_bytes and cert_validity_days must be positive")
+        if self.registration_skew_s <= 0:
+            raise ValueError("registration_skew_s must be positive")
         if self.key_passphrase_env and not _ENV_NAME.match(self.key_passphrase_env):
             raise ValueError(f"invalid environment variable name {self.key_passphrase_env!r}")
         host, sep, port = self.listen.rpartition(":")

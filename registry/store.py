@@ -19,8 +19,9 @@ as a change, so those leave the counter alone.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -262,12 +263,15 @@ class Store:
 
     # -- registrations ----------------------------------------------------------------------
 
-    def add_pending_registration(self, reg: Registration) -> Registration:
+    def add_pending_registration(
+        self, reg: Registration, same_request: Callable[[bytes, bytes], bool] = operator.eq
+    ) -> Registration:
         """Record a new pending request, unless one is pending for the same target.
 
-        Returns the stored request: ``reg`` itself, or the pending one when its request
-        bytes are identical (a resubmission). A different pending request for the same
-        gateway (and subsystem) raises AlreadyRegistered.
+        Returns the stored request: ``reg`` itself, or the pending one when
+        ``same_request(pending bytes, new bytes)`` (a resubmission; by default, identical
+        bytes). A different pending request for the same gateway (and subsystem) raises
+        AlreadyRegistered.
         """
         with self._write() as conn:
             row = conn.execute(
@@ -277,7 +281,7 @@ class Store:
             ).fetchone()
             if row is not None:
                 pending = _registration(row)
-                if pending.request == reg.request:
+                if same_request(pending.request, reg.request):
                     return pending
                 raise _err("AlreadyRegistered", f"registration {pending.id} is already pending")
             _insert_registration(conn, reg)
@@ -367,19 +371,23 @@ class Store:
         services: tuple[Service, ...],
         decided_at_ms: int,
         topics: tuple[Topic, ...] = (),
+        signer_cert_sha256: bytes | None = None,
     ) -> Registration:
         """Approve a pending SUBSYSTEM request.
 
         Creates the subsystem if new, appends the gateway to its failover list if it is
         not on it yet, adds its services (a service already offered by the subsystem
         is replaced by the new description) and the event topics it publishes (a topic
-        already listed stays as it is).
+        already listed stays as it is). With ``signer_cert_sha256``, the gateway's
+        current signing certificate must be that one (else SignerMismatch).
         """
         with self._write() as conn:
             reg = _get_pending(conn, request_id, RegistrationKind.SUBSYSTEM)
             if reg.gateway != gateway or reg.subsystem != subsystem:
                 raise _err("InvalidRequest", "subsystem or gateway does not match the request")
-            _require_serving_gateway(conn, gateway, subsystem)
+            serving = _require_serving_gateway(conn, gateway, subsystem)
+            if signer_cert_sha256 is not None and serving.sign_cert_sha256 != signer_cert_sha256:
+                raise _err("SignerMismatch", f"not the current signing certificate of {gateway}")
             conn.execute(
                 "INSERT INTO subsystems (id, member, created_at_ms) VALUES (?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
@@ -424,10 +432,10 @@ class Store:
             _decide(conn, request_id, RegistrationState.REJECTED, decided_at_ms, reason=reason)
             return _get_registration(conn, request_id)
 
-    def check_serving_gateway(self, gateway: GatewayId, subsystem: SubsystemId) -> None:
-        """Raise unless gateway is registered, unrevoked and belongs to subsystem's member."""
+    def check_serving_gateway(self, gateway: GatewayId, subsystem: SubsystemId) -> Gateway:
+        """The gateway, if registered, unrevoked and subsystem's member's; else raise."""
         with self._read() as conn:
-            _require_serving_gateway(conn, gateway, subsystem)
+            return _require_serving_gateway(conn, gateway, subsystem)
 
     # -- revocation -------------------------------------------------------------------------
 
@@ -600,9 +608,10 @@ def _decide(
 
 def _require_serving_gateway(
     conn: sqlite3.Connection, gateway: GatewayId, subsystem: SubsystemId
-) -> None:
+) -> Gateway:
     if gateway.member != subsystem.member:
         raise _err("InvalidRequest", f"gateway {gateway} does not belong to {subsystem.member}")
     found = _get_gateway(conn, gateway)
     if found is None or found.revoked:
         raise _err("NotConfigured", f"gateway {gateway} is not a registered, unrevoked gateway")
+    return found

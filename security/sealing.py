@@ -21,6 +21,8 @@ RESPONSE_TYPE = "application/vnd.zhol.response+proto"
 EVENT_TYPE = "application/vnd.zhol.event+proto"
 GLOBALCONF_TYPE = "application/vnd.zhol.globalconf+proto"
 CHECKPOINT_TYPE = "application/vnd.zhol.checkpoint"
+# A gateway's signed SUBSYSTEM registration: never valid as a message seal, nor vice versa.
+REGISTRATION_TYPE = "application/vnd.zhol.registration+proto"
 
 _PAE_PREFIX = b"ZholPAEv1"
 # The signature algorithm object is immutable: build it once, not per message.

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from core.clock import FixedClock
 from core.errors import ZholError
-from core.globalconf import GlobalConf, gateway_to_pb, subsystem_to_pb, verify_global_conf
+from core.globalconf import GlobalConf, gateway_to_pb, verify_global_conf
 from core.ids import GatewayId, SubsystemId
 from registry import client
 from registry.provision import RegistryPaths, init_registry, load_keys
@@ -27,6 +27,7 @@ from registry.store import Store
 from security.ca import create_csr
 from security.keys import generate_private_key
 from security.validation import CertificateValidator, cert_sha256
+from tests.registry_signing import gateway_signer, service_pb, sign_csr, subsystem_body
 from zhol.registry.v1 import registry_pb2
 
 pytestmark = pytest.mark.integration
@@ -95,21 +96,16 @@ def gateway_request(gateway: GatewayId = GW1) -> registry_pb2.RegistrationReques
         gateway_address="127.0.0.1:7001",
         member_name="Ministry of Justice",
         auth_csr_pem=create_csr(generate_private_key(), str(gateway)),
-        sign_csr_pem=create_csr(generate_private_key(), str(gateway.member)),
+        sign_csr_pem=sign_csr(gateway),
     )
 
 
-def subsystem_request() -> registry_pb2.RegistrationRequest:
-    return registry_pb2.RegistrationRequest(
-        kind=registry_pb2.REGISTRATION_KIND_SUBSYSTEM,
-        gateway=gateway_to_pb(GW1),
-        subsystem=subsystem_to_pb(POPULATION),
-        services=[
-            registry_pb2.ServiceDescription(
-                grpc_service=PERSON_SERVICE, methods=["GetPerson", "FindPeople"]
-            )
-        ],
-    )
+def subsystem_request(reg: Running) -> registry_pb2.RegistrationRequest:
+    """Signed by GW1's member key with its current signing certificate, as its gateway does."""
+    service = service_pb(POPULATION, PERSON_SERVICE, ["GetPerson", "FindPeople"])
+    body = subsystem_body(POPULATION, GW1, reg.clock.now_ms(), [service])
+    signer = gateway_signer(Store.open(reg.paths.db), load_keys(reg.paths).ca, GW1, NOW)
+    return client.signed_subsystem_request(body, signer)
 
 
 async def test_auto_approved_gateway_gets_certificates_chaining_to_the_ca(
@@ -174,7 +170,7 @@ async def test_rejection_reaches_the_requester_with_its_reason(start: StartRegis
 async def test_subsystem_and_services_reach_the_configuration(start: StartRegistry) -> None:
     reg = await start(True)
     await client.submit_registration(reg.address, gateway_request())
-    request_id = await client.submit_registration(reg.address, subsystem_request())
+    request_id = await client.submit_registration(reg.address, subsystem_request(reg))
     status = await client.wait_for_registration(reg.address, request_id, timeout_s=5)
     assert status.state == registry_pb2.REGISTRATION_STATE_APPROVED
     conf = await reg.conf()
@@ -188,7 +184,7 @@ async def test_revocation_publishes_a_new_version_listing_the_hashes(
     reg = await start(True)
     request_id = await client.submit_registration(reg.address, gateway_request())
     status = await client.wait_for_registration(reg.address, request_id, timeout_s=5)
-    await client.submit_registration(reg.address, subsystem_request())
+    await client.submit_registration(reg.address, subsystem_request(reg))
     before = await reg.conf()
     assert GW1 in before.gateways
     assert (await reg.conf()).version == before.version  # nothing changed: same version

@@ -12,15 +12,17 @@ import pytest
 from cryptography import x509
 
 from core.errors import ZholError
-from core.globalconf import gateway_to_pb, subsystem_to_pb
+from core.globalconf import gateway_to_pb
 from core.ids import GatewayId, SubsystemId
+from registry.client import signed_subsystem_request
 from registry.model import RegistrationKind, RegistrationState
 from registry.provision import init_registry, load_keys
 from registry.registration import Registrar, reject_registration, revoke_gateway
 from registry.store import Store
-from security.ca import create_csr
+from security.ca import CertificateAuthority, create_csr
 from security.keys import generate_private_key
 from security.validation import cert_sha256
+from tests.registry_signing import gateway_signer, service_pb, sign_csr, subsystem_body
 from zhol.registry.v1 import registry_pb2
 
 NOW_MS = 1_790_000_000_000
@@ -35,8 +37,23 @@ PERSON_SERVICE = "zhol.population.v1.PopulationRegistry"
 @dataclass(frozen=True)
 class Env:
     store: Store
+    ca: CertificateAuthority
     registrar: Registrar
     auto: Registrar
+
+    def subsystem_request(
+        self,
+        subsystem: SubsystemId = POPULATION,
+        gateway: GatewayId = GW1,
+        methods: tuple[str, ...] = (),
+        edit: Callable[[registry_pb2.SubsystemRegistration], None] | None = None,
+    ) -> registry_pb2.RegistrationRequest:
+        """Signed as the gateway signs it (after ``edit``), with its current certificate."""
+        service = service_pb(subsystem, PERSON_SERVICE, methods or ("GetPerson",))
+        body = subsystem_body(subsystem, gateway, NOW_MS, [service])
+        if edit is not None:
+            edit(body)
+        return signed_subsystem_request(body, gateway_signer(self.store, self.ca, gateway, NOW))
 
 
 @pytest.fixture
@@ -46,6 +63,7 @@ def env(tmp_path: Path) -> Env:
     store = Store.open(paths.db)
     return Env(
         store=store,
+        ca=keys.ca,
         registrar=Registrar(store, keys.ca, "KZ", auto_approve=False),
         auto=Registrar(store, keys.ca, "KZ", auto_approve=True),
     )
@@ -64,24 +82,9 @@ def gateway_request(
         gateway_address=address,
         member_name="Ministry of Justice",
         auth_csr_pem=create_csr(generate_private_key(), auth_cn or str(gateway)),
-        sign_csr_pem=create_csr(generate_private_key(), sign_cn or str(gateway.member)),
-    )
-
-
-def subsystem_request(
-    subsystem: SubsystemId = POPULATION, gateway: GatewayId = GW1, methods: tuple[str, ...] = ()
-) -> registry_pb2.RegistrationRequest:
-    return registry_pb2.RegistrationRequest(
-        kind=registry_pb2.REGISTRATION_KIND_SUBSYSTEM,
-        gateway=gateway_to_pb(gateway),
-        subsystem=subsystem_to_pb(subsystem),
-        services=[
-            registry_pb2.ServiceDescription(
-                provider=subsystem_to_pb(subsystem),
-                grpc_service=PERSON_SERVICE,
-                methods=list(methods or ("GetPerson",)),
-            )
-        ],
+        sign_csr_pem=(
+            create_csr(generate_private_key(), sign_cn) if sign_cn else sign_csr(gateway)
+        ),
     )
 
 
@@ -253,10 +256,10 @@ def test_subsystem_registration_and_failover_order(env: Env) -> None:
     env.auto.submit(gateway_request(GW2, address="127.0.0.1:7002"), NOW_MS)
     counter = env.store.change_counter()
 
-    first = env.registrar.submit(subsystem_request(gateway=GW2), NOW_MS)
+    first = env.registrar.submit(env.subsystem_request(gateway=GW2), NOW_MS)
     assert first.state is RegistrationState.PENDING
     env.registrar.approve(first.id, NOW_MS)
-    env.auto.submit(subsystem_request(gateway=GW1, methods=("GetPerson", "FindPeople")), NOW_MS)
+    env.auto.submit(env.subsystem_request(gateway=GW1, methods=("GetPerson", "FindPeople")), NOW_MS)
     assert env.store.change_counter() == counter + 2
 
     snapshot = env.store.snapshot()
@@ -269,30 +272,35 @@ def test_subsystem_registration_and_failover_order(env: Env) -> None:
 
 
 def test_subsystem_needs_a_registered_gateway_of_its_member(env: Env) -> None:
-    assert_refused(env, "NotConfigured", lambda: env.auto.submit(subsystem_request(), NOW_MS))
+    assert_refused(env, "NotConfigured", lambda: env.auto.submit(env.subsystem_request(), NOW_MS))
     env.auto.submit(gateway_request(PENSION_GW), NOW_MS)
     assert_refused(
         env,
         "InvalidRequest",
-        lambda: env.auto.submit(subsystem_request(gateway=PENSION_GW), NOW_MS),
+        lambda: env.auto.submit(env.subsystem_request(gateway=PENSION_GW), NOW_MS),
     )
 
 
 def test_subsystem_with_bad_service_is_refused(env: Env) -> None:
     env.auto.submit(gateway_request(), NOW_MS)
-    bad_method = subsystem_request(methods=("Get Person",))
+    bad_method = env.subsystem_request(methods=("Get Person",))
     assert_refused(env, "InvalidIdentifier", lambda: env.auto.submit(bad_method, NOW_MS))
-    other_provider = subsystem_request()
-    other_provider.services[0].provider.subsystem_code = "civil"
+
+    def other_provider_edit(body: registry_pb2.SubsystemRegistration) -> None:
+        body.services[0].provider.subsystem_code = "civil"
+
+    def bad_descriptors_edit(body: registry_pb2.SubsystemRegistration) -> None:
+        body.services[0].descriptor_set = b"\xff\xff"
+
+    other_provider = env.subsystem_request(edit=other_provider_edit)
     assert_refused(env, "InvalidRequest", lambda: env.auto.submit(other_provider, NOW_MS))
-    bad_descriptors = subsystem_request()
-    bad_descriptors.services[0].descriptor_set = b"\xff\xff"
+    bad_descriptors = env.subsystem_request(edit=bad_descriptors_edit)
     assert_refused(env, "InvalidRequest", lambda: env.auto.submit(bad_descriptors, NOW_MS))
 
 
 def test_revocation(env: Env) -> None:
     reg = env.auto.submit(gateway_request(), NOW_MS)
-    env.auto.submit(subsystem_request(), NOW_MS)
+    env.auto.submit(env.subsystem_request(), NOW_MS)
     counter = env.store.change_counter()
 
     gateway, changed = revoke_gateway(env.store, GW1, NOW_MS + 10)
@@ -304,7 +312,7 @@ def test_revocation(env: Env) -> None:
     # Revoking again changes nothing; a revoked gateway serves no new subsystem.
     assert revoke_gateway(env.store, GW1, NOW_MS + 20) == (gateway, False)
     assert env.store.change_counter() == counter + 1
-    other = subsystem_request(SubsystemId.parse("KZ/GOV/MJ/civil"))
+    other = env.subsystem_request(SubsystemId.parse("KZ/GOV/MJ/civil"))
     assert_refused(env, "NotConfigured", lambda: env.auto.submit(other, NOW_MS))
     assert_refused(env, "NotConfigured", lambda: revoke_gateway(env.store, GW2, NOW_MS))
 

@@ -21,6 +21,7 @@ from core.globalconf import (
 )
 from core.ids import GatewayId, SubsystemId, parse_topic
 from registry.cli import main as registry_cli
+from registry.client import signed_subsystem_request
 from registry.globalconf import build_global_conf, build_signed_global_conf
 from registry.model import RegistrationKind, RegistrationState, Topic
 from registry.provision import RegistryKeys, RegistryPaths, init_registry, load_keys
@@ -28,6 +29,7 @@ from registry.registration import MAX_TOPICS, Registrar, parse_registration_requ
 from registry.store import Store
 from security.ca import create_csr
 from security.keys import generate_private_key
+from tests.registry_signing import gateway_signer, sign_csr, subsystem_body
 from zhol.registry.v1 import registry_pb2
 
 NOW_MS = 1_790_000_000_000
@@ -63,6 +65,15 @@ class Env:
     registrar: Registrar
     auto: Registrar
 
+    def sign(self, body: registry_pb2.SubsystemRegistration) -> registry_pb2.RegistrationRequest:
+        """Signed by GW1 with its current signing certificate."""
+        return signed_subsystem_request(body, gateway_signer(self.store, self.keys.ca, GW1, NOW))
+
+    def subsystem_request(
+        self, *topics: registry_pb2.TopicDescription | str, subsystem: SubsystemId = POPULATION
+    ) -> registry_pb2.RegistrationRequest:
+        return self.sign(body(*topics, subsystem=subsystem))
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
@@ -88,7 +99,7 @@ def gateway_request(**fields: object) -> registry_pb2.RegistrationRequest:
         gateway_address="127.0.0.1:7001",
         member_name="Ministry of Justice",
         auth_csr_pem=create_csr(generate_private_key(), str(GW1)),
-        sign_csr_pem=create_csr(generate_private_key(), str(GW1.member)),
+        sign_csr_pem=sign_csr(GW1),
         **fields,  # type: ignore[arg-type]
     )
 
@@ -102,15 +113,11 @@ def topic_pb(
     return description
 
 
-def subsystem_request(
+def body(
     *topics: registry_pb2.TopicDescription | str, subsystem: SubsystemId = POPULATION
-) -> registry_pb2.RegistrationRequest:
-    return registry_pb2.RegistrationRequest(
-        kind=registry_pb2.REGISTRATION_KIND_SUBSYSTEM,
-        gateway=gateway_to_pb(GW1),
-        subsystem=subsystem_to_pb(subsystem),
-        topics=[topic_pb(t, subsystem) if isinstance(t, str) else t for t in topics],
-    )
+) -> registry_pb2.SubsystemRegistration:
+    described = [topic_pb(t, subsystem) if isinstance(t, str) else t for t in topics]
+    return subsystem_body(subsystem, GW1, NOW_MS, topics=described)
 
 
 def state(env: Env) -> tuple[dict[str, int], int]:
@@ -150,37 +157,41 @@ def test_parse_topic_rejects_malformed_names(text: str) -> None:
 # -- parsing a registration request -----------------------------------------------------------
 
 
-def test_subsystem_request_carries_its_topics() -> None:
+def test_subsystem_request_carries_its_topics(env: Env) -> None:
     parsed = parse_registration_request(
-        subsystem_request(BIRTH, topic_pb(DEATH, publisher=None)), "KZ"
+        env.subsystem_request(BIRTH, topic_pb(DEATH, publisher=None)), "KZ"
     )
     assert parsed.kind is RegistrationKind.SUBSYSTEM
     # A topic without a publisher is the registered subsystem's.
     assert parsed.topics == (Topic(POPULATION, BIRTH), Topic(POPULATION, DEATH))
 
 
-def test_a_request_without_topics_has_none() -> None:
-    assert parse_registration_request(subsystem_request(), "KZ").topics == ()
+def test_a_request_without_topics_has_none(env: Env) -> None:
+    assert parse_registration_request(env.subsystem_request(), "KZ").topics == ()
     assert parse_registration_request(gateway_request(), "KZ").topics == ()
 
 
 @pytest.mark.parametrize(
     ("request_", "code"),
     [
-        *((subsystem_request(bad), "InvalidIdentifier") for bad in BAD_TOPICS),
-        (subsystem_request(topic_pb(BIRTH, publisher=CIVIL)), "InvalidRequest"),
-        (subsystem_request(topic_pb(BIRTH, publisher=PENSION)), "InvalidRequest"),
-        (subsystem_request(BIRTH, DEATH, BIRTH), "InvalidRequest"),
+        *((body(bad), "InvalidIdentifier") for bad in BAD_TOPICS),
+        (body(topic_pb(BIRTH, publisher=CIVIL)), "InvalidRequest"),
+        (body(topic_pb(BIRTH, publisher=PENSION)), "InvalidRequest"),
+        (body(BIRTH, DEATH, BIRTH), "InvalidRequest"),
         (
-            subsystem_request(*(f"zhol.population.v1.E{i}" for i in range(MAX_TOPICS + 1))),
+            body(*(f"zhol.population.v1.E{i}" for i in range(MAX_TOPICS + 1))),
             "InvalidRequest",
         ),
         (gateway_request(topics=[topic_pb(BIRTH)]), "InvalidRequest"),
     ],
 )
 def test_bad_topics_are_refused_and_change_nothing(
-    env: Env, request_: registry_pb2.RegistrationRequest, code: str
+    env: Env,
+    request_: registry_pb2.RegistrationRequest | registry_pb2.SubsystemRegistration,
+    code: str,
 ) -> None:
+    if isinstance(request_, registry_pb2.SubsystemRegistration):
+        request_ = env.sign(request_)
     before = state(env)
     for registrar in (env.registrar, env.auto):
         with pytest.raises(ZholError) as caught:
@@ -190,9 +201,11 @@ def test_bad_topics_are_refused_and_change_nothing(
     assert env.store.snapshot().topics == ()
 
 
-def test_the_bound_is_inclusive() -> None:
+def test_the_bound_is_inclusive(env: Env) -> None:
     topics = [f"zhol.population.v1.E{i}" for i in range(MAX_TOPICS)]
-    assert len(parse_registration_request(subsystem_request(*topics), "KZ").topics) == MAX_TOPICS
+    assert (
+        len(parse_registration_request(env.subsystem_request(*topics), "KZ").topics) == MAX_TOPICS
+    )
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -200,7 +213,7 @@ def test_the_bound_is_inclusive() -> None:
 
 def test_approval_writes_the_topics_and_moves_the_counter(env: Env) -> None:
     counter = env.store.change_counter()
-    reg = env.registrar.submit(subsystem_request(BIRTH, DEATH), NOW_MS + 1)
+    reg = env.registrar.submit(env.subsystem_request(BIRTH, DEATH), NOW_MS + 1)
     assert reg.state is RegistrationState.PENDING
     assert env.store.counts()["topics"] == 0
     assert env.store.change_counter() == counter  # a request alone changes nothing
@@ -211,9 +224,9 @@ def test_approval_writes_the_topics_and_moves_the_counter(env: Env) -> None:
 
 
 def test_a_second_registration_adds_topics_and_keeps_the_first(env: Env) -> None:
-    env.auto.submit(subsystem_request(BIRTH, DEATH), NOW_MS + 1)
+    env.auto.submit(env.subsystem_request(BIRTH, DEATH), NOW_MS + 1)
     counter = env.store.change_counter()
-    reg = env.auto.submit(subsystem_request(DEATH, ADDRESS), NOW_MS + 2)
+    reg = env.auto.submit(env.subsystem_request(DEATH, ADDRESS), NOW_MS + 2)
     assert reg.state is RegistrationState.APPROVED
     assert env.store.snapshot().topics == (
         Topic(POPULATION, ADDRESS),
@@ -224,7 +237,7 @@ def test_a_second_registration_adds_topics_and_keeps_the_first(env: Env) -> None
 
 
 def test_store_refuses_a_foreign_publisher_and_rolls_back(env: Env) -> None:
-    reg = env.registrar.submit(subsystem_request(BIRTH), NOW_MS + 1)
+    reg = env.registrar.submit(env.subsystem_request(BIRTH), NOW_MS + 1)
     before = state(env)
     with pytest.raises(ZholError) as caught:
         env.store.complete_subsystem_registration(
@@ -241,7 +254,7 @@ def test_store_refuses_a_foreign_publisher_and_rolls_back(env: Env) -> None:
 
 
 def test_rejection_writes_no_topics(env: Env) -> None:
-    reg = env.registrar.submit(subsystem_request(BIRTH), NOW_MS + 1)
+    reg = env.registrar.submit(env.subsystem_request(BIRTH), NOW_MS + 1)
     counter = env.store.change_counter()
     env.registrar.reject(reg.id, "not yet", NOW_MS + 2)
     assert env.store.snapshot().topics == ()
@@ -252,8 +265,10 @@ def test_rejection_writes_no_topics(env: Env) -> None:
 
 
 def test_topics_round_trip_through_the_signed_configuration(env: Env) -> None:
-    env.auto.submit(subsystem_request(DEATH, BIRTH), NOW_MS + 1)
-    env.auto.submit(subsystem_request("zhol.civil.v1.MarriageRegistered", subsystem=CIVIL), NOW_MS)
+    env.auto.submit(env.subsystem_request(DEATH, BIRTH), NOW_MS + 1)
+    env.auto.submit(
+        env.subsystem_request("zhol.civil.v1.MarriageRegistered", subsystem=CIVIL), NOW_MS
+    )
 
     raw = build_global_conf(
         env.store.snapshot(),
@@ -289,10 +304,10 @@ def test_a_configuration_without_topics_publishes_nothing(env: Env) -> None:
 
 
 def test_a_bad_topic_leaves_the_configuration_unchanged(env: Env) -> None:
-    env.auto.submit(subsystem_request(BIRTH), NOW_MS + 1)
+    env.auto.submit(env.subsystem_request(BIRTH), NOW_MS + 1)
     before = (env.store.snapshot(), env.store.counts())
     with pytest.raises(ZholError) as caught:
-        env.auto.submit(subsystem_request(DEATH, "not a topic"), NOW_MS + 2)
+        env.auto.submit(env.subsystem_request(DEATH, "not a topic"), NOW_MS + 2)
     assert caught.value.code.name == "InvalidIdentifier"
     assert (env.store.snapshot(), env.store.counts()) == before
     assert conf_of(env).topics == {POPULATION: frozenset({BIRTH})}
@@ -302,8 +317,8 @@ def test_a_bad_topic_leaves_the_configuration_unchanged(env: Env) -> None:
 
 
 def test_members_json_lists_each_subsystems_topics(env: Env) -> None:
-    env.auto.submit(subsystem_request(DEATH, BIRTH), NOW_MS + 1)
-    env.auto.submit(subsystem_request(subsystem=CIVIL), NOW_MS + 2)
+    env.auto.submit(env.subsystem_request(DEATH, BIRTH), NOW_MS + 1)
+    env.auto.submit(env.subsystem_request(subsystem=CIVIL), NOW_MS + 2)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = registry_cli(["registry", "members", "--dir", str(env.paths.root), "--json"])

@@ -1,0 +1,72 @@
+"""SUBSYSTEM registration requests signed the way a gateway signs them (registry tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from core.globalconf import gateway_to_pb, subsystem_to_pb
+from core.ids import GatewayId, SubsystemId
+from registry.store import Store
+from security.ca import CertificateAuthority, create_csr, issue_certificate
+from security.keys import PrivateKey, generate_private_key
+from security.sealing import Signer
+from zhol.registry.v1 import registry_pb2
+
+
+@functools.cache
+def sign_key(gateway: GatewayId) -> PrivateKey:
+    """One member signing key per gateway id: its CSR and its signed requests share it."""
+    return generate_private_key()
+
+
+def sign_csr(gateway: GatewayId) -> bytes:
+    return create_csr(sign_key(gateway), str(gateway.member))
+
+
+def issue_sign_cert(
+    ca: CertificateAuthority, key: PrivateKey, member: str, now: dt.datetime
+) -> bytes:
+    """A genuine CA-issued signing certificate that no registered gateway holds."""
+    cert = issue_certificate(ca, create_csr(key, member), "sign", member, now, 365)
+    return cert.public_bytes(Encoding.DER)
+
+
+def gateway_signer(
+    store: Store, ca: CertificateAuthority, gateway: GatewayId, now: dt.datetime
+) -> Signer:
+    """The gateway's key with its current signing certificate from the store; for a
+    gateway not registered (or revoked), a valid certificate the store does not know."""
+    found = store.get_gateway(gateway)
+    if found is not None and not found.revoked:
+        return Signer(sign_key(gateway), found.sign_cert_der)
+    return Signer(
+        sign_key(gateway), issue_sign_cert(ca, sign_key(gateway), str(gateway.member), now)
+    )
+
+
+def service_pb(
+    subsystem: SubsystemId, grpc_service: str, methods: Sequence[str]
+) -> registry_pb2.ServiceDescription:
+    return registry_pb2.ServiceDescription(
+        provider=subsystem_to_pb(subsystem), grpc_service=grpc_service, methods=list(methods)
+    )
+
+
+def subsystem_body(
+    subsystem: SubsystemId,
+    gateway: GatewayId,
+    issued_at_ms: int,
+    services: Sequence[registry_pb2.ServiceDescription] = (),
+    topics: Sequence[registry_pb2.TopicDescription] = (),
+) -> registry_pb2.SubsystemRegistration:
+    return registry_pb2.SubsystemRegistration(
+        gateway=gateway_to_pb(gateway),
+        subsystem=subsystem_to_pb(subsystem),
+        services=list(services),
+        topics=list(topics),
+        issued_at_unix_ms=issued_at_ms,
+    )
