@@ -396,44 +396,93 @@ async def scenario_address(c: Clients, timeout: float) -> bool:
 
 # ---------------------------------------------------------------- death
 
-async def scenario_death(c: Clients, timeout: float) -> bool:
-    today = dt.date.today()
+async def _children_by_age(c: Clients, fam: pop.Family, today: dt.date
+                           ) -> tuple[list[pop.Person], list[pop.Person]]:
+    """The living children of a family read: (under 18 today, 18 and over)."""
+    minors: list[pop.Person] = []
+    adults: list[pop.Person] = []
+    for rel in fam.children:
+        child = await c.person(rel.iin)
+        if not child.deceased:
+            (minors if _age(child, today) < 18 else adults).append(child)
+    return minors, adults
+
+
+async def _pick_deceased(c: Clients, today: dt.date
+                         ) -> tuple[pop.Person, pop.Person, pop.Family] | None:
+    """A living married adult with a living spouse (no burial benefit yet) and an open
+    clinic attachment; one with a living child under 18 if there is one among the first
+    candidates, else the first such person whose couple could have a child now."""
     people = await c.persons()
     candidates = [p for p in people if not p.deceased and _age(p, today) >= 30]
-    deceased = spouse = None
-    for p in candidates[::-1]:
+    fallback = None
+    for p in candidates[::-1][:200]:
         fam = await c.family(p.iin)
         if not fam.spouse.iin:
             continue
         sp = await c.person(fam.spouse.iin)
-        if sp.deceased:
+        if sp.deceased or sp.sex == p.sex:
             continue
         att = await c.attachment(p.iin)
         if att is None or att.detached_on.year:
             continue
         if any(b.kind == "burial_benefit" for b in await c.benefits(sp.iin)):
             continue
-        deceased, spouse = p, sp
-        break
-    if deceased is None or spouse is None:
+        minors, _ = await _children_by_age(c, fam, today)
+        if minors:
+            return p, sp, fam
+        mother = p if p.sex == pop.SEX_FEMALE else sp
+        if fallback is None and _age(mother, today) <= 45:
+            fallback = (p, sp)
+    if fallback is None:
+        return None
+    p, sp = fallback
+    mother, father = (p, sp) if p.sex == pop.SEX_FEMALE else (sp, p)
+    r = await c.call(
+        "population", "/zhol.population.v1.PopulationRegistry/RegisterBirth",
+        pop.RegisterBirthRequest(mother_iin=mother.iin, father_iin=father.iin,
+                                 first_name=_unique_name(), last_name=father.last_name,
+                                 sex=pop.SEX_MALE, birth_date=_date(today)),
+        pop.RegisterBirthResponse)
+    print(f"no candidate with a child under 18: registered the birth of {r.child.iin} "
+          f"(act {r.act.act_id}) to {mother.iin} and {father.iin} first")
+    return p, sp, await c.family(p.iin)
+
+
+async def scenario_death(c: Clients, timeout: float) -> bool:
+    today = dt.date.today()
+    picked = await _pick_deceased(c, today)
+    if picked is None:
         print("no living married adult with an open clinic attachment")
         return False
+    deceased, spouse, fam = picked
+    minors, adults = await _children_by_age(c, fam, today)
     started = _now_ms()
     r = await c.call("population", "/zhol.population.v1.PopulationRegistry/RegisterDeath",
                      pop.RegisterDeathRequest(iin=deceased.iin, death_date=_date(today)),
                      pop.RegisterDeathResponse)
     print(f"population: death registered, act {r.act.act_id}: {deceased.iin} "
           f"{deceased.first_name} {deceased.last_name} ({_age(deceased, today)}), "
-          f"spouse {spouse.iin} {spouse.first_name} {spouse.last_name}")
+          f"spouse {spouse.iin} {spouse.first_name} {spouse.last_name}; living children "
+          f"under 18: {', '.join(f'{m.iin} ({_age(m, today)})' for m in minors) or 'none'}; "
+          f"18 and over: {len(adults)}")
 
     state: dict[str, Any] = {}
+
+    async def survivor_pensions(iin: str) -> list[pen.PensionAssignment]:
+        st = await c.call("pension", "/zhol.pension.v1.PensionRegistry/GetPensionStatus",
+                          pen.GetPensionStatusRequest(iin=iin), pen.PensionStatus)
+        return [a for a in st.assignments
+                if a.kind == "survivor" and a.breadwinner_iin == deceased.iin]
 
     async def check() -> list[str]:
         bs = [b for b in await c.benefits(deceased.iin)
               if b.kind == "burial_benefit" and b.subject_iin == deceased.iin]
         att = await c.attachment(deceased.iin)
         atts = await c.attachments(deceased.iin)
-        state.update(burial=bs, att=att, atts=atts)
+        survivors = {m.iin: await survivor_pensions(m.iin) for m in minors}
+        of_adults = {a.iin: await survivor_pensions(a.iin) for a in adults}
+        state.update(burial=bs, att=att, atts=atts, survivors=survivors)
         missing = []
         if len(bs) != 1:
             missing.append(f"pension: {len(bs)} burial benefits for the deceased (want 1)")
@@ -443,6 +492,17 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
             missing.append("health: the attachment is still open")
         elif not any(a.detach_reason == "death" for a in atts):
             missing.append("health: no attachment closed for death")
+        for child, got in survivors.items():
+            if len(got) != 1:
+                missing.append(f"pension: {len(got)} survivor pensions for {child} (want 1)")
+            elif not got[0].calculation.items or not got[0].ends_on.year \
+                    or not got[0].sources or got[0].status != "active":
+                missing.append(f"pension: the survivor pension of {child} has no breakdown, "
+                               "end date or sources, or is not active")
+        for child, got in of_adults.items():
+            if got:
+                missing.append(f"pension: {len(got)} survivor pensions for {child}, 18 or over "
+                               "(want none)")
         return missing
 
     missing = await _poll(timeout, check)
@@ -450,6 +510,18 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
     for b in state.get("burial", []):
         print(f"  pension:   {b.kind} {b.amount} {b.currency} {b.frequency} to {b.recipient_iin} "
               f"[{b.status}] basis {b.basis}")
+    shown = False
+    for child, got in state.get("survivors", {}).items():
+        for a in got:
+            srcs = ", ".join(f"{s.service.rsplit('/', 1)[-1]}({s.data_subject})"
+                             for s in a.sources)
+            print(f"  pension:   survivor pension {a.monthly_amount} {a.currency}/month to "
+                  f"{child} from {_fmt(a.effective_from)} until {_fmt(a.ends_on)} "
+                  f"[{a.status}]; sources: {srcs}")
+            if not shown:
+                shown = True
+                for line in a.calculation.explanation:
+                    print(f"             {line}")
     for a in state.get("atts", []):
         if a.detached_on.year:
             print(f"  health:    {a.clinic_id} detached {_fmt(a.detached_on)} ({a.detach_reason})")

@@ -106,6 +106,61 @@ def disability_benefit(group: int, from_date: dt.date) -> Amount:
     ))
 
 
+@dataclass(frozen=True, slots=True)
+class SurvivorPension:
+    calculation: PensionCalculation
+    ends_on: dt.date  # inclusive: the day before the child's birthday of the end age
+
+
+def birthday(born: dt.date, years: int) -> dt.date:
+    """The day a person born on ``born`` turns ``years`` (``sources.age_on`` agrees: one
+    born on 29 February turns it on 1 March of a common year)."""
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:
+        return dt.date(born.year + years, 3, 1)
+
+
+def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
+                     ) -> SurvivorPension:
+    """One child's monthly share of the family's survivor pension (rule table SURVIVOR
+    and the subsistence minimum of the death year), due until the day before the child
+    turns the end age. ``dependants``: the deceased's children who qualify."""
+    year = death_date.year
+    rule = rules.SURVIVOR
+    row = rule.row(year, dependants)
+    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    family = tenge(subsistence * row.pm_share)  # the family's, then each child's share
+    amount = tenge(Decimal(family) / dependants)
+    ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
+    last = row is rule.family_share.at(year)[-1]
+    items = (
+        CalcItem("dependants", str(dependants), "", "the deceased's living children under "
+                 f"{rule.end_age} on the death date (population GetFamily, GetPerson of each)"),
+        CalcItem("family_share", _d(row.pm_share), "PM", f"rule table SURVIVOR {year}, for "
+                 f"{row.first_count}{'+' if last else ''} dependants"),
+        CalcItem("subsistence_minimum", str(subsistence), "KZT",
+                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+        CalcItem("family_amount", str(family), "KZT", "subsistence_minimum x family_share"),
+        CalcItem("monthly_amount", str(amount), "KZT",
+                 "family_amount / dependants: an equal share, a month"),
+        CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
+        CalcItem("ends_on", ends_on.isoformat(), "date",
+                 f"the day before the child's {rule.end_age}th birthday (rule table SURVIVOR)"),
+    )
+    explanation = (
+        f"{dependants} dependant{'s' if dependants > 1 else ''}: the deceased's living children "
+        f"under {rule.end_age} on {death_date.isoformat()}.",
+        f"Family amount {family} = subsistence minimum {subsistence} x "
+        f"{_d(row.pm_share)} for {dependants} dependant{'s' if dependants > 1 else ''}.",
+        f"Monthly pension {amount} = {family} / {dependants}, due until "
+        f"{ends_on.isoformat()} (the day before the {rule.end_age}th birthday).",
+        "Not considered: full-time students up to 23 (the population registry does not "
+        "record study status).",
+    )
+    return SurvivorPension(PensionCalculation.by_items(amount, year, items, explanation), ends_on)
+
+
 def monthly_payments(first: Month, amount: int, count: int) -> tuple[Payment, ...]:
     return tuple(Payment(first.plus(i), amount) for i in range(count))
 

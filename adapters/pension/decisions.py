@@ -41,8 +41,20 @@ class BirthFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Survivor:
+    """A child of the deceased due a survivor pension: living and under the rule's end
+    age on the death date, as read from population (``sources``: the reads for this
+    child's decision)."""
+
+    iin: str
+    birth_date: dt.date
+    sources: tuple[SourceRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DeathFacts:
-    """A registered death and who, by the family read, receives the burial benefit."""
+    """A registered death and, by the family read, who receives the burial benefit
+    (``sources``: the reads for that decision) and which children a survivor pension."""
 
     iin: str
     death_date: dt.date
@@ -50,6 +62,7 @@ class DeathFacts:
     burial_recipient: str | None
     recipient_relation: str  # spouse, child, "" when nobody qualifies
     sources: tuple[SourceRead, ...]
+    survivors: tuple[Survivor, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,7 @@ class RetirementFacts:
 class DeathOutcome:
     payments_stopped: bool
     burial_benefit_id: str | None
+    survivor_pension_ids: tuple[str, ...] = ()  # written now (not those that existed)
 
 
 def decide_birth(conn: sqlite3.Connection, facts: BirthFacts, *, today: dt.date,
@@ -117,20 +131,52 @@ def decide_birth(conn: sqlite3.Connection, facts: BirthFacts, *, today: dt.date,
 
 def decide_death(conn: sqlite3.Connection, facts: DeathFacts, *, today: dt.date,
                  now_ms: int) -> DeathOutcome:
-    """Stop the deceased's pensions and benefits; the burial benefit to the family."""
+    """Stop the deceased's pensions and benefits; the burial benefit to the family; a
+    survivor pension to each qualifying child (once per child and deceased: the schema's
+    unique index, so a repeated death writes and publishes nothing more)."""
     stopped = store.stop_payments(conn, facts.iin, facts.death_date, "death", now_ms=now_ms)
+    basis = death_basis(facts.act_id)
     burial_id = None
     if facts.burial_recipient is not None:
         amount = calculation.burial_benefit(facts.death_date, facts.recipient_relation)
-        basis = f"population DeathRegistered, act {facts.act_id}" if facts.act_id else (
-            "population DeathRegistered")
         decision = BenefitDecision(
             BenefitKind.BURIAL_BENEFIT, facts.burial_recipient, facts.iin, amount.amount,
             Frequency.ONE_OFF, facts.death_date, facts.death_date, basis, amount.items,
             facts.sources, (Payment(Month.of(max(facts.death_date, today)), amount.amount),),
         )
         burial_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
-    return DeathOutcome(stopped, burial_id)
+    survivor_ids = []
+    for child in facts.survivors:
+        pension = survivor_pension_decision(facts, child, today=today)
+        assignment_id = store.insert_pension(conn, pension, today=today, now_ms=now_ms)
+        if assignment_id is not None:
+            survivor_ids.append(assignment_id)
+    return DeathOutcome(stopped, burial_id, tuple(survivor_ids))
+
+
+def death_basis(act_id: str) -> str:
+    return f"population DeathRegistered, act {act_id}" if act_id else (
+        "population DeathRegistered")
+
+
+def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.date
+                              ) -> PensionDecision:
+    """The child's survivor pension. Payments start the month after the death (the
+    deceased's own payments run to the death month), or this month when decided later,
+    and end with the month of ``ends_on``; at most ``SCHEDULE.horizon_months`` ahead."""
+    result = calculation.survivor_pension(len(facts.survivors), facts.death_date,
+                                          child.birth_date)
+    first = max(Month.of(facts.death_date).plus(1), Month.of(today))
+    count = min(rules.SCHEDULE.horizon_months,
+                calculation.months_between(first, Month.of(result.ends_on)))
+    basis = (f"loss of the breadwinner: {death_basis(facts.act_id)}, died on"
+             f" {facts.death_date.isoformat()}; due until {result.ends_on.isoformat()}")
+    return PensionDecision(
+        child.iin, PensionKind.SURVIVOR, max(facts.death_date, child.birth_date), basis,
+        result.calculation, child.sources,
+        calculation.monthly_payments(first, result.calculation.monthly_amount, count),
+        ends_on=result.ends_on, breadwinner_iin=facts.iin,
+    )
 
 
 def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today: dt.date,

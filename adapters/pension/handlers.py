@@ -4,9 +4,11 @@
   child's birth order -> the childbirth lump sum and the child-care allowance to the
   mother, each once per child.
 - ``zhol.population.v1.DeathRegistered``: GetPerson(deceased) confirms the death;
-  GetFamily, then GetPerson of the spouse or of adult children (living?) -> the
-  deceased's pensions, benefits and their later payments stop; the burial benefit goes
-  to the spouse, else the eldest living adult child (once per deceased).
+  GetFamily, then GetPerson of the spouse or of adult children (living?) and of each
+  child under 18 by the birth date in its IIN (living, birth date) -> the deceased's
+  pensions, benefits and their later payments stop; the burial benefit goes to the
+  spouse, else the eldest living adult child (once per deceased); each living child
+  under 18 on the death date gets a survivor pension (once per child and deceased).
 - ``zhol.health.v1.DisabilityEstablished``: GetPerson(iin), known and living -> the
   disability benefit by group, once per conclusion.
 
@@ -136,12 +138,23 @@ class PensionEvents:
             )
             if not person.deceased:
                 raise NotAllowed(f"population does not record the death of {iin}")
-            recipient, relation = await burial_recipient(reads, iin, death_date, act)
-            facts = decisions.DeathFacts(
-                iin, death_date, event.act_id, recipient, relation, reads.sources
+            family = await reads.get_family(
+                iin, purpose=f"pension: burial benefit and survivor pensions to the family{act}",
+                fact="spouse and children of the deceased",
             )
+            # Each decision lists the reads it rests on: the two above and its own.
+            burial_reads = reads.fork()
+            recipient, relation = await burial_recipient(burial_reads, family, death_date, act)
+            survivors = await survivor_children(reads, family, death_date, act)
+            facts = decisions.DeathFacts(
+                iin, death_date, event.act_id, recipient, relation, burial_reads.sources,
+                survivors,
+            )
+            # Refuse now (not in the transaction) when no rule covers the death year.
             if recipient is not None:
                 calculation.burial_benefit(death_date, relation)
+            if survivors:
+                calculation.survivor_pension(len(survivors), death_date, survivors[0].birth_date)
         except PensionError as err:
             raise rejected(err) from None
         return self._apply(lambda conn, today, now: decisions.decide_death(
@@ -209,13 +222,9 @@ def birth_order(child: str, birth_date: dt.date, children: list[str]) -> int:
 
 
 async def burial_recipient(
-    reads: RecordingReader, iin: str, death_date: dt.date, act: str
+    reads: RecordingReader, family: population_pb2.Family, death_date: dt.date, act: str
 ) -> tuple[str | None, str]:
     """The spouse if living, else the eldest living adult child; (None, "") if nobody."""
-    family = await reads.get_family(
-        iin, purpose=f"pension: burial benefit to the family{act}",
-        fact="spouse and children of the deceased",
-    )
     if family.HasField("spouse") and family.spouse.iin:
         spouse = await reads.get_person(
             family.spouse.iin, purpose=f"pension: burial benefit{act}, is the spouse living",
@@ -238,6 +247,36 @@ async def burial_recipient(
         if not child.deceased and age_on(birth_date_of(child), death_date) >= adult:
             return child.iin, "child"
     return None, ""
+
+
+async def survivor_children(
+    reads: RecordingReader, family: population_pb2.Family, death_date: dt.date, act: str
+) -> tuple[decisions.Survivor, ...]:
+    """The deceased's children due a survivor pension: living (now) and under the end
+    age on the death date by population's birth date, youngest first. A child whose IIN
+    says it was of age on the death date is not read (nothing of it is needed); each
+    other child is read once, in a reader forked from ``reads`` (its decision's
+    sources)."""
+    end_age = rules.SURVIVOR.end_age
+    children = sorted(
+        ((born, c.iin) for c in family.children
+         if (born := birth_date_in_iin(c.iin)) is not None and age_on(born, death_date) < end_age),
+        reverse=True,
+    )
+    found: list[decisions.Survivor] = []
+    for _born, child_iin in children:
+        child_reads = reads.fork()
+        child = await child_reads.get_person(
+            child_iin, purpose=f"pension: survivor pension on a parent's death{act},"
+            " the child's birth date and whether living",
+            fact=f"the child is living and under {end_age} on the death date",
+        )
+        if child.deceased:
+            continue
+        born = birth_date_of(child)
+        if age_on(born, death_date) < end_age:
+            found.append(decisions.Survivor(child.iin, born, child_reads.sources))
+    return tuple(found)
 
 
 def _decode(message_type: type[M], delivery: bus_pb2.EventDelivery) -> M:

@@ -229,6 +229,10 @@ class Payment:
 
 @dataclass(frozen=True, slots=True)
 class PensionCalculation:
+    """A pension's calculation. The age pension fills every field; a pension calculated
+    otherwise (survivor) has the age pension's parts at zero, no retirement age and no
+    ``reached_age_on``, and its breakdown in ``items`` and ``explanation`` alone."""
+
     base_pension: int
     solidarity_part: int
     accumulative_part: int
@@ -241,14 +245,23 @@ class PensionCalculation:
     contribution_months: int
     savings_balance: int
     retirement_age_months: int
-    reached_age_on: dt.date
+    reached_age_on: dt.date | None
     rule_year: int
     items: tuple[CalcItem, ...]
     explanation: tuple[str, ...]
 
+    @classmethod
+    def by_items(cls, monthly_amount: int, rule_year: int, items: tuple[CalcItem, ...],
+                 explanation: tuple[str, ...]) -> PensionCalculation:
+        """A calculation that is its items alone (not an age pension)."""
+        return cls(0, 0, 0, monthly_amount, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, None, rule_year,
+                   items, explanation)
+
     @property
     def retirement_age(self) -> str:
-        """Years as text: "63" or "61.5"."""
+        """Years as text: "63" or "61.5"; "" when no retirement age applies."""
+        if self.retirement_age_months == 0:
+            return ""
         years, months = divmod(self.retirement_age_months, 12)
         return str(years) if months == 0 else f"{years + months / 12:g}"
 
@@ -256,7 +269,8 @@ class PensionCalculation:
         data: dict[str, Any] = {
             name: getattr(self, name) for name in _CALCULATION_SCALARS
         }
-        data["reached_age_on"] = self.reached_age_on.isoformat()
+        reached = self.reached_age_on
+        data["reached_age_on"] = reached.isoformat() if reached else None
         data["items"] = [items_row(item) for item in self.items]
         data["explanation"] = list(self.explanation)
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -266,7 +280,8 @@ class PensionCalculation:
         data = json.loads(text)
         return cls(
             **{name: data[name] for name in _CALCULATION_SCALARS},
-            reached_age_on=dt.date.fromisoformat(data["reached_age_on"]),
+            reached_age_on=(dt.date.fromisoformat(data["reached_age_on"])
+                            if data["reached_age_on"] else None),
             items=tuple(CalcItem(*row) for row in data["items"]),
             explanation=tuple(data["explanation"]),
         )
@@ -294,7 +309,9 @@ def items_from_json(text: str) -> tuple[CalcItem, ...]:
 
 @dataclass(frozen=True, slots=True)
 class PensionDecision:
-    """An age (or other) pension about to be written."""
+    """An age (or survivor) pension about to be written. ``ends_on`` (inclusive) is the
+    last day it is due, None: for life; ``breadwinner_iin`` the deceased a survivor
+    pension is paid for, "" for other kinds."""
 
     iin: str
     kind: PensionKind
@@ -303,6 +320,8 @@ class PensionDecision:
     calculation: PensionCalculation
     sources: tuple[SourceRead, ...]
     payments: tuple[Payment, ...]
+    ends_on: dt.date | None = None
+    breadwinner_iin: str = ""
 
     @property
     def monthly_amount(self) -> int:
@@ -324,6 +343,8 @@ class PensionAssignment:
     calculation: PensionCalculation
     sources: tuple[SourceRead, ...]
     payments: tuple[Payment, ...]
+    ends_on: dt.date | None = None  # inclusive; None: for life
+    breadwinner_iin: str = ""  # survivor pensions: the deceased
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,16 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``BURIAL``                 | 52 MCI to the spouse, else the eldest living adult (18+)  |
 |                            | child                                                     |
 | ``DISABILITY_BENEFIT``     | monthly, by group: 1: 22.5 MCI, 2: 18 MCI, 3: 12.3 MCI    |
+| ``SURVIVOR``               | survivor ("loss of the breadwinner") pension to each      |
+|                            | living child under 18 on the death date: the family's     |
+|                            | share of PM by the number of such children, split equally |
+|                            | (2026: 1: 0.92, 2: 1.7, 3: 2.25, 4: 2.6, 5: 2.75, 6+: 3   |
+|                            | PM; 2023: 0.86, 1.49, 1.85, 1.96, 2.03, 2.11), PM of the  |
+|                            | death year; monthly until the day before the child's 18th |
+|                            | birthday. Not applied: full-time students up to 23        |
+|                            | (population does not hold study status), orphans' 1.18 PM |
+|                            | each (both parents), the social insurance fund's extra    |
+|                            | payment from the deceased's contributions                 |
 | ``BASE_PENSION``           | share of PM by years of service: from 2018 54% up to 10   |
 |                            | years, +2% per full year above, at most 100%; from 2024   |
 |                            | 65% and at most 120%                                      |
@@ -282,6 +292,42 @@ DISABILITY_BENEFIT: dict[int, Decimal] = {
     2: Decimal(18),
     3: Decimal("12.3"),
 }
+
+
+
+@dataclass(frozen=True, slots=True)
+class ByDependants:
+    first_count: int  # applies from this number of dependants on
+    pm_share: Decimal  # of the subsistence minimum, for all the dependants together
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivorRule:
+    end_age: int  # a child is due the pension until the day before this birthday
+    # By year: rows by the number of dependants, ascending from 1.
+    family_share: YearTable[tuple[ByDependants, ...]]
+
+    def row(self, year: int, dependants: int) -> ByDependants:
+        """The last row whose ``first_count`` ``dependants`` reaches (NotAllowed: no
+        rule for the year)."""
+        if dependants < 1:
+            raise ValueError("a survivor pension needs at least one dependant")
+        rows = self.family_share.at(year)
+        return [row for row in rows if row.first_count <= dependants][-1]
+
+
+def _shares(*shares: str) -> tuple[ByDependants, ...]:
+    return tuple(ByDependants(count, Decimal(share)) for count, share in enumerate(shares, 1))
+
+
+# The state social benefit on the loss of the breadwinner, as published for 2023 and
+# 2026 (the tenge figures in the press are these shares of that year's PM); the 2023
+# row stands for the years before it too (an approximation).
+SURVIVOR = SurvivorRule(18, _by_year("survivor pension", {
+    2010: _shares("0.86", "1.49", "1.85", "1.96", "2.03", "2.11"),
+    2026: _shares("0.92", "1.7", "2.25", "2.6", "2.75", "3"),
+}))
+
 
 # Which benefits a subject can have only once (UNIQUE(kind, subject_iin)); a disability
 # benefit is once per commission conclusion instead.

@@ -15,7 +15,10 @@ Money is whole tenge (INTEGER).
   pension contribution, social contribution (PRIMARY KEY iin, month, employer).
 - pension_savings: the accumulative fund balance per IIN.
 - pension_assignments: one row per decision, with its calculation (JSON) and basis; one
-  age pension per person (a partial unique index).
+  age pension per person, one survivor pension per (child, deceased breadwinner) (partial
+  unique indexes). ``ends_on`` (inclusive) is the last day a pension is due, NULL for
+  life (a survivor pension ends the day before the child turns 18);
+  ``breadwinner_iin`` is the deceased a survivor pension is paid for, NULL otherwise.
 - benefits: one row per decision with its calculation (JSON). Once only, in the schema:
   UNIQUE(kind, subject_iin) for the childbirth lump sum, the child-care allowance and
   the burial benefit; UNIQUE(kind, basis) (the commission's conclusion) for a
@@ -33,7 +36,14 @@ from pathlib import Path
 from adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
 from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: pension_assignments.ends_on and breadwinner_iin (survivor pensions)
+
+# Added to pension_assignments by version 2: the same text creates a new table and
+# migrates a version 1 file (ALTER TABLE ADD COLUMN keeps the existing rows, NULL in both).
+ASSIGNMENT_COLUMNS_V2: tuple[str, ...] = (
+    "ends_on TEXT",
+    "breadwinner_iin TEXT CHECK (breadwinner_iin IS NULL OR length(breadwinner_iin) = 12)",
+)
 
 TABLES: tuple[str, ...] = (
     """
@@ -71,7 +81,7 @@ TABLES: tuple[str, ...] = (
         updated_on TEXT NOT NULL
     ) WITHOUT ROWID
     """,
-    """
+    f"""
     CREATE TABLE IF NOT EXISTS pension_assignments (
         assignment_id  TEXT PRIMARY KEY,
         iin            TEXT NOT NULL CHECK (length(iin) = 12),
@@ -87,7 +97,9 @@ TABLES: tuple[str, ...] = (
         stopped_on     TEXT,
         stop_reason    TEXT NOT NULL DEFAULT '',
         basis          TEXT NOT NULL,
-        calculation    TEXT NOT NULL
+        calculation    TEXT NOT NULL,
+        {ASSIGNMENT_COLUMNS_V2[0]},
+        {ASSIGNMENT_COLUMNS_V2[1]}
     ) WITHOUT ROWID
     """,
     """
@@ -148,6 +160,8 @@ INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS employment_by_iin ON employment_periods (iin, started_on)",
     "CREATE UNIQUE INDEX IF NOT EXISTS pension_once_age ON pension_assignments (iin)"
     " WHERE kind = 'age'",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pension_once_survivor"
+    " ON pension_assignments (iin, breadwinner_iin) WHERE kind = 'survivor'",
     "CREATE INDEX IF NOT EXISTS pension_by_iin ON pension_assignments (iin)",
     "CREATE UNIQUE INDEX IF NOT EXISTS benefit_once_per_subject ON benefits (kind, subject_iin)"
     " WHERE kind != 'disability_benefit'",
@@ -181,12 +195,30 @@ def create_indexes(conn: sqlite3.Connection) -> None:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create whatever is missing; refuse a file written by another schema version."""
+    """Create whatever is missing, upgrade a version 1 file; refuse any other version."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, SCHEMA_VERSION):
+    if version not in (0, 1, SCHEMA_VERSION):
         raise RuntimeError(f"pension database schema {version}, expected {SCHEMA_VERSION}")
+    if version == 1:
+        _add_survivor_columns(conn)
     create_tables(conn)
     create_indexes(conn)
+
+
+def _add_survivor_columns(conn: sqlite3.Connection) -> None:
+    """Version 1 to 2 in one transaction: two nullable columns, existing rows kept as
+    they are (their pensions are age pensions: for life, no breadwinner)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(pension_assignments)")}
+        for column in ASSIGNMENT_COLUMNS_V2:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE pension_assignments ADD COLUMN {column}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:

@@ -336,6 +336,7 @@ def assignment_pb(a: PensionAssignment) -> pb.PensionAssignment:
         status=a.status, stopped_on=date_pb(a.stopped_on), stop_reason=a.stop_reason,
         basis=a.basis, calculation=calculation_pb(a.calculation),
         sources=[source_pb(s) for s in a.sources], payments=[payment_pb(p) for p in a.payments],
+        ends_on=date_pb(a.ends_on), breadwinner_iin=a.breadwinner_iin,
     )
 
 

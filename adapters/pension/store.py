@@ -59,7 +59,7 @@ MAX_INCOME = 10_000_000_000  # tenge a month: anything above is a typing error
 
 _ASSIGNMENT_COLUMNS = (
     "assignment_id, iin, kind, monthly_amount, effective_from, assigned_on, status,"
-    " stopped_on, stop_reason, basis, calculation"
+    " stopped_on, stop_reason, basis, calculation, ends_on, breadwinner_iin"
 )
 _BENEFIT_COLUMNS = (
     "benefit_id, kind, recipient_iin, subject_iin, amount, frequency, period_from,"
@@ -380,14 +380,17 @@ def insert_pension(
     conn: sqlite3.Connection, decision: PensionDecision, *, today: dt.date, now_ms: int
 ) -> str | None:
     """Write a pension assignment with its sources and payments and enqueue
-    ``PensionAssigned``; None when an age pension exists already (nothing written)."""
+    ``PensionAssigned``; None when it exists already (nothing written): an age pension
+    for the person, a survivor pension for the person and that breadwinner."""
     assignment_id = f"PA-{uuid.uuid4()}"
     inserted = conn.execute(
         f"INSERT INTO pension_assignments ({_ASSIGNMENT_COLUMNS})"
-        " VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, '', ?, ?) ON CONFLICT DO NOTHING",
+        " VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, '', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (assignment_id, decision.iin, decision.kind.value, decision.monthly_amount,
          decision.effective_from.isoformat(), today.isoformat(), decision.basis,
-         decision.calculation.to_json()),
+         decision.calculation.to_json(),
+         decision.ends_on.isoformat() if decision.ends_on else None,
+         decision.breadwinner_iin or None),
     ).rowcount
     if not inserted:
         return None
@@ -517,12 +520,13 @@ def _optional_date(text: str | None) -> dt.date | None:
 
 def _assignment(conn: sqlite3.Connection, row: tuple) -> PensionAssignment:
     (assignment_id, iin, kind, amount, effective, assigned, status, stopped, reason, basis,
-     calculation) = row
+     calculation, ends_on, breadwinner) = row
     return PensionAssignment(
         assignment_id, iin, PensionKind(kind), amount, dt.date.fromisoformat(effective),
         dt.date.fromisoformat(assigned), status, _optional_date(stopped), reason, basis,
         PensionCalculation.from_json(calculation), _sources(conn, assignment_id),
-        _payments(conn, "assignment_id", assignment_id),
+        _payments(conn, "assignment_id", assignment_id), _optional_date(ends_on),
+        breadwinner or "",
     )
 
 

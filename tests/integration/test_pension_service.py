@@ -284,8 +284,84 @@ async def test_death_stops_payments_and_assigns_burial_to_the_spouse(world: Worl
     assert reads == [("GetPerson", deceased), ("GetFamily", deceased), ("GetPerson", spouse)]
     assert world.events() == [("zhol.pension.v1.PaymentsStopped", deceased),
                               ("zhol.pension.v1.BenefitAssigned", spouse)]
+    # No child under 18: no survivor pension.
+    assert world.rows("SELECT count(*) FROM pension_assignments WHERE kind = 'survivor'") == [
+        (0,)]
     before = world.snapshot()
     await world.deliver(DEATH, event)  # a second delivery of the same death
+    after = world.snapshot()
+    assert {t: v for t, v in after.items() if t != "bus_inbox"} == {
+        t: v for t, v in before.items() if t != "bus_inbox"}
+
+
+async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world: World
+                                                                          ) -> None:
+    father, mother = world.people(
+        "SELECT h.iin, w.iin FROM family_links f JOIN persons h ON h.iin = f.iin"
+        " JOIN persons w ON w.iin = f.relative_iin WHERE f.relation = 'spouse'"
+        " AND h.sex = 'M' AND h.death_date IS NULL AND w.death_date IS NULL"
+        " AND h.birth_date < '1980-01-01' AND w.birth_date < '1980-01-01'"
+        " ORDER BY h.iin LIMIT 1")[0]
+
+    async def birth(years: int, name: str) -> str:
+        registered = await world.population.RegisterBirth(ppb.RegisterBirthRequest(
+            mother_iin=mother, father_iin=father, last_name="Test", first_name=name,
+            sex=ppb.SEX_MALE, birth_date=date_pb(TODAY.replace(year=TODAY.year - years)),
+        ))
+        return registered.child.iin
+
+    adult, minor, another, gone = [await birth(y, n) for y, n in (
+        (20, "Arman"), (10, "Bolat"), (3, "Dauren"), (5, "Erlan"))]
+    await world.population.RegisterDeath(ppb.RegisterDeathRequest(
+        iin=gone, death_date=date_pb(TODAY - dt.timedelta(days=30))))
+    death_day = TODAY - dt.timedelta(days=1)
+    died = await world.population.RegisterDeath(
+        ppb.RegisterDeathRequest(iin=father, death_date=date_pb(death_day)))
+    # Who qualifies, by population's own tables: the father's living children under 18.
+    cutoff = death_day.replace(year=death_day.year - 18).isoformat()
+    minors = {iin for (iin,) in world.people(
+        "SELECT c.iin FROM family_links f JOIN persons c ON c.iin = f.relative_iin"
+        " WHERE f.iin = ? AND f.relation = 'child' AND c.death_date IS NULL"
+        " AND c.birth_date > ?", father, cutoff)}
+    assert {minor, another} <= minors and not {adult, gone} & minors
+    event = ppb.DeathRegistered(iin=father, death_date=date_pb(death_day),
+                                act_id=died.act.act_id)
+    message_id = str(uuid.uuid4())
+    await world.deliver(DEATH, event, message_id=message_id)
+
+    survivors = world.rows("SELECT iin, breadwinner_iin, ends_on FROM pension_assignments"
+                           " WHERE kind = 'survivor'")
+    assert sorted(iin for iin, _, _ in survivors) == sorted(minors)  # once each
+    assert {b for _, b, _ in survivors} == {father}
+    share = rules.SURVIVOR.row(TODAY.year, len(minors)).pm_share
+    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(TODAY.year) * share)
+    status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=minor))
+    (pension,) = status.assignments
+    assert status.receives_pension and (pension.kind, pension.status) == ("survivor", "active")
+    assert (pension.breadwinner_iin, pension.monthly_amount) == (
+        father, rules.tenge(Decimal(family) / len(minors)))
+    turns_18 = TODAY.replace(year=TODAY.year + 8) - dt.timedelta(days=1)
+    assert (pension.ends_on.year, pension.ends_on.month, pension.ends_on.day) == (
+        turns_18.year, turns_18.month, turns_18.day)
+    items = {i.name: i.value for i in pension.calculation.items}
+    assert (items["dependants"], items["family_amount"]) == (str(len(minors)), str(family))
+    assert pension.calculation.monthly_amount == pension.monthly_amount
+    assert pension.calculation.explanation and not pension.calculation.retirement_age
+    reads = [(s.service.rpartition("/")[2], s.data_subject) for s in pension.sources]
+    assert reads == [("GetPerson", father), ("GetFamily", father), ("GetPerson", minor)]
+    assert all(s.purpose and s.fact for s in pension.sources)
+    assert pension.payments[0].month == pb.Month(year=2026, month=7)
+    for nobody in (adult, gone):
+        none = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=nobody))
+        assert not none.assignments
+    published = [subject for topic, subject in world.events()
+                 if topic == "zhol.pension.v1.PensionAssigned"]
+    assert sorted(published) == sorted(minors)
+
+    before = world.snapshot()
+    await world.deliver(DEATH, event, message_id=message_id)  # the same delivery again
+    assert world.snapshot() == before
+    await world.deliver(DEATH, event)  # the same death under a new message id
     after = world.snapshot()
     assert {t: v for t, v in after.items() if t != "bus_inbox"} == {
         t: v for t, v in before.items() if t != "bus_inbox"}

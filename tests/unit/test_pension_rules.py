@@ -9,6 +9,7 @@ import pytest
 
 from adapters.pension import calculation, rules
 from adapters.pension.model import Bin, InvalidInput, Month, NotAllowed, make_bin
+from adapters.pension.sources import age_on
 from core.iin import make_iin
 
 
@@ -148,3 +149,63 @@ def test_bin_validation() -> None:
     for bad in ("", "12345", "05034000001x", wrong_check, "051340000017", iin.value):
         with pytest.raises(InvalidInput):
             Bin.parse(bad)
+
+
+# The published tenge figures of the loss-of-breadwinner benefit for the family, by the
+# number of dependants (2023 and 2026; 6+: 6 shown). The 2026 figures are rounded up,
+# ours half up (as every amount here): they may differ by one tenge.
+SURVIVOR_FAMILY = {
+    2023: (34888, 60445, 75049, 79511, 82351, 85596),
+    2026: (46783, 86447, 114415, 132213, 139841, 152553),
+}
+
+
+@pytest.mark.parametrize("year", sorted(SURVIVOR_FAMILY))
+def test_survivor_pension_is_an_equal_share_of_the_family_amount(year: int) -> None:
+    death = dt.date(year, 4, 10)
+    for dependants in range(1, 8):
+        result = calculation.survivor_pension(dependants, death, dt.date(year - 5, 1, 1))
+        calc = result.calculation
+        items = {i.name: i.value for i in calc.items}
+        family = SURVIVOR_FAMILY[year][min(dependants, 6) - 1]
+        share = rules.SURVIVOR.row(year, dependants).pm_share
+        expected = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(year) * share)
+        assert int(items["family_amount"]) == expected and abs(expected - family) <= 1
+        assert calc.monthly_amount == rules.tenge(Decimal(expected) / dependants)
+        assert items["monthly_amount"] == str(calc.monthly_amount)
+        assert items["subsistence_minimum"] == str(rules.SUBSISTENCE_MINIMUM.at(year))
+        assert items["dependants"] == str(dependants)
+        assert calc.rule_year == year
+    # The 2023 row stands for the years before it; before the PM table nothing applies.
+    early = calculation.survivor_pension(1, dt.date(2015, 1, 1), dt.date(2010, 1, 1))
+    assert early.calculation.monthly_amount == round(21364 * Decimal("0.86"))
+    with pytest.raises(NotAllowed):
+        calculation.survivor_pension(1, dt.date(2009, 12, 31), dt.date(2005, 1, 1))
+    with pytest.raises(ValueError):
+        rules.SURVIVOR.row(2026, 0)
+
+
+@pytest.mark.parametrize(
+    ("born", "ends_on"),
+    [
+        (dt.date(2015, 9, 30), dt.date(2033, 9, 29)),
+        (dt.date(2016, 3, 1), dt.date(2034, 2, 28)),
+        (dt.date(2016, 2, 29), dt.date(2034, 2, 28)),  # turns 18 on 1 March of a common year
+        (dt.date(2012, 2, 29), dt.date(2030, 2, 28)),
+    ],
+)
+def test_survivor_pension_ends_the_day_before_the_18th_birthday(born: dt.date,
+                                                                ends_on: dt.date) -> None:
+    result = calculation.survivor_pension(2, dt.date(2026, 6, 1), born)
+    assert result.ends_on == ends_on
+    assert age_on(born, ends_on) == 17 and age_on(born, ends_on + dt.timedelta(days=1)) == 18
+    assert {i.name: i.value for i in result.calculation.items}["ends_on"] == ends_on.isoformat()
+
+
+def test_survivor_calculation_is_its_items_and_survives_json() -> None:
+    calc = calculation.survivor_pension(3, dt.date(2026, 6, 1), dt.date(2020, 1, 1)).calculation
+    assert (calc.base_pension, calc.solidarity_part, calc.accumulative_part) == (0, 0, 0)
+    assert calc.retirement_age == "" and calc.reached_age_on is None
+    assert calc.explanation[0].startswith("3 dependants")
+    assert any("students up to 23" in line for line in calc.explanation)
+    assert type(calc).from_json(calc.to_json()) == calc

@@ -6,6 +6,7 @@ import datetime as dt
 import sqlite3
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -325,3 +326,101 @@ def test_age_pension_once(db: Path, store: PensionStore) -> None:
     assert in_transaction(db, lambda c: decisions.decide_age_pension(
         c, facts, today=TODAY, now_ms=NOW_MS)) is None
     assert snapshot(db) == before
+
+
+def test_survivor_pensions_once_per_child_and_deceased(db: Path, store: PensionStore) -> None:
+    father, mother = make_iin(dt.date(1985, 1, 1), False, 60), make_iin(dt.date(1986, 1, 1),
+                                                                       True, 61)
+    young, older = make_iin(dt.date(2020, 9, 9), True, 62), make_iin(dt.date(2012, 1, 20),
+                                                                      False, 63)
+    assert father and mother and young and older
+    death = dt.date(2026, 6, 3)
+    survivors = tuple(decisions.Survivor(c.value, c.birth_date, (source(c.value),))
+                      for c in (young, older))
+    facts = decisions.DeathFacts(father.value, death, "MJ-3", None, "", (), survivors)
+    outcome = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
+                                                                  now_ms=NOW_MS))
+    assert len(outcome.survivor_pension_ids) == 2 and outcome.burial_benefit_id is None
+    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026) * rules.SURVIVOR.row(2026, 2).pm_share)
+    for child, ends_on in ((young, dt.date(2038, 9, 8)), (older, dt.date(2030, 1, 19))):
+        status = store.pension_status(child)
+        (pension,) = status.assignments
+        assert status.receives_pension and pension.kind.value == "survivor"
+        assert (pension.iin, pension.breadwinner_iin, pension.ends_on) == (
+            child.value, father.value, ends_on)
+        assert pension.monthly_amount == rules.tenge(Decimal(family) / 2)
+        assert pension.sources == (source(child.value),)
+        assert pension.effective_from == death and "MJ-3" in pension.basis
+        assert [str(p.month) for p in pension.payments][:2] == ["2026-07", "2026-08"]
+        assert len(pension.payments) == rules.SCHEDULE.horizon_months
+    conn = schema.connect(db)
+    try:
+        events = read_outbox(conn)
+    finally:
+        conn.close()
+    assert [(e.topic, e.data_subject) for e in events] == [
+        ("zhol.pension.v1.PensionAssigned", young.value),
+        ("zhol.pension.v1.PensionAssigned", older.value)]
+    assigned = pension_pb2.PensionAssigned.FromString(events[0].payload)
+    assert (assigned.iin, assigned.kind) == (young.value, "survivor")
+    before = snapshot(db)
+    again = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
+                                                                now_ms=NOW_MS))
+    assert again == decisions.DeathOutcome(False, None, ())
+    assert snapshot(db) == before
+    # The other parent's death is another breadwinner lost: one more each.
+    second = decisions.DeathFacts(mother.value, death, "MJ-4", None, "", (), survivors[:1])
+    outcome = in_transaction(db, lambda c: decisions.decide_death(c, second, today=TODAY,
+                                                                  now_ms=NOW_MS))
+    assert len(outcome.survivor_pension_ids) == 1
+    assert {a.breadwinner_iin for a in store.pension_status(young).assignments} == {
+        father.value, mother.value}
+
+
+def test_a_survivor_pension_decided_late_pays_from_this_month_to_the_18th_birthday(
+        db: Path, store: PensionStore) -> None:
+    child = make_iin(dt.date(2008, 11, 5), False, 64)
+    assert child is not None
+    facts = decisions.DeathFacts("0" * 12, dt.date(2025, 3, 1), "", None, "",
+                                 (), (decisions.Survivor(child.value, child.birth_date, ()),))
+    in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY, now_ms=NOW_MS))
+    (pension,) = store.pension_status(child).assignments
+    assert pension.ends_on == dt.date(2026, 11, 4)
+    assert pension.monthly_amount == rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2025)
+                                                 * Decimal("0.86"))
+    assert [str(p.month) for p in pension.payments] == [
+        "2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11"]
+
+
+def test_a_version_1_database_gains_the_survivor_columns_and_keeps_its_rows(db: Path) -> None:
+    conn = schema.connect(db)  # make the file what version 1 wrote
+    conn.execute("DROP INDEX pension_once_survivor")
+    for column in schema.ASSIGNMENT_COLUMNS_V2:
+        conn.execute(f"ALTER TABLE pension_assignments DROP COLUMN {column.split()[0]}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    before = snapshot(db)
+    assert len(before["pension_assignments"][0]) == 11
+    store = PensionStore.open(db, FixedClock(NOW_MS))
+    try:
+        after = snapshot(db)
+        assert [row[:11] for row in after["pension_assignments"]] == \
+            before["pension_assignments"]
+        assert {row[11:] for row in after["pension_assignments"]} == {(None, None)}
+        assert {t: v for t, v in after.items() if t != "pension_assignments"} == {
+            t: v for t, v in before.items() if t != "pension_assignments"}
+        assert rows(db, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
+        assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'pension_once_survivor'"
+                    ) == [(1,)]
+        (pensioner,) = before["pension_assignments"][0][1:2]
+        (assignment,) = store.pension_status(Iin(pensioner)).assignments
+        assert (assignment.ends_on, assignment.breadwinner_iin) == (None, "")
+    finally:
+        store.close()
+    with pytest.raises(RuntimeError):  # a file from a newer version is refused
+        conn = schema.connect(db)
+        try:
+            conn.execute("PRAGMA user_version = 3")
+            schema.ensure_schema(conn)
+        finally:
+            conn.close()
