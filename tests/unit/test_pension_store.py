@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -29,6 +28,7 @@ from adapters.pension.store import PensionStore
 from adapters.population.seed import seed_database as seed_population
 from core.clock import FixedClock
 from core.iin import Iin, make_iin
+from tests.sqlite_rows import rows
 from zhol.pension.v1 import pension_pb2
 
 TODAY = dt.date(2026, 6, 15)
@@ -58,14 +58,6 @@ def store(db: Path) -> Iterator[PensionStore]:
     opened = PensionStore.open(db, FixedClock(NOW_MS))
     yield opened
     opened.close()
-
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def snapshot(db: Path) -> dict[str, list[tuple]]:
