@@ -352,10 +352,16 @@ class PensionStatus:
     iin: str
     assignments: tuple[PensionAssignment, ...]
     savings_balance: int
+    as_of: dt.date  # the day the status describes
 
     @property
     def receives_pension(self) -> bool:
-        return any(a.status == "active" for a in self.assignments)
+        """An active assignment that has not reached its end (a survivor pension ends
+        the day before the child turns 18, with no one needing to stop it)."""
+        return any(
+            a.status == "active" and (a.ends_on is None or a.ends_on >= self.as_of)
+            for a in self.assignments
+        )
 
 
 @dataclass(frozen=True, slots=True)

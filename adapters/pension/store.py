@@ -164,7 +164,7 @@ class PensionStore:
             ).fetchall()
             assignments = tuple(_assignment(self._conn, row) for row in rows)
             balance = savings_of(self._conn, iin.value)
-        return PensionStatus(iin.value, assignments, balance)
+        return PensionStatus(iin.value, assignments, balance, self.today())
 
     def get_assignment(self, assignment_id: str) -> PensionAssignment:
         with self._read():

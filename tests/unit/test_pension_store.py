@@ -416,3 +416,20 @@ def test_a_version_1_database_gains_the_survivor_columns_and_keeps_its_rows(db: 
             schema.ensure_schema(conn)
         finally:
             conn.close()
+
+
+def test_a_survivor_pension_past_its_end_is_no_longer_received(db: Path) -> None:
+    child = make_iin(dt.date(2008, 11, 5), False, 65)
+    assert child is not None
+    facts = decisions.DeathFacts("0" * 12, dt.date(2025, 3, 1), "", None, "",
+                                 (), (decisions.Survivor(child.value, child.birth_date, ()),))
+    in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY, now_ms=NOW_MS))
+    last_day = dt.datetime(2026, 11, 4, 12, tzinfo=dt.UTC)
+    for moment, receives in ((last_day, True), (last_day + dt.timedelta(days=1), False)):
+        store = PensionStore.open(db, FixedClock(int(moment.timestamp() * 1000)))
+        try:
+            status = store.pension_status(child)
+        finally:
+            store.close()
+        assert status.receives_pension is receives
+        assert [a.status for a in status.assignments] == ["active"]  # stored as decided
