@@ -42,6 +42,9 @@ from security.keystore import write_public_file
 
 IS_SERVER_KEY = "is-server.key"
 IS_SERVER_CERT = "is-server.pem"
+# What the gateway presents to an IS it calls over mtls; is-server.* when these are absent.
+IS_CLIENT_KEY = "is-client.key"
+IS_CLIENT_CERT = "is-client.pem"
 IS_CLIENTS_DIR = "is-clients"
 IS_TLS_MODES = ("plaintext", "tls", "mtls")
 
@@ -62,6 +65,27 @@ class IsPin:
     @property
     def sha256_hex(self) -> str:
         return self.sha256.hex()
+
+
+def is_client_identity(keys_dir: Path) -> tuple[bytes, bytes] | None:
+    """(key, certificate) PEM the gateway presents to an IS it calls over mtls.
+
+    A dedicated is-client pair when there is one, else the IS-facing server pair
+    (its certificate allows both TLS roles); None when neither exists.
+    """
+    for key_name, cert_name in ((IS_CLIENT_KEY, IS_CLIENT_CERT), (IS_SERVER_KEY, IS_SERVER_CERT)):
+        key_path, cert_path = keys_dir / key_name, keys_dir / cert_name
+        if key_path.exists() and cert_path.exists():
+            return key_path.read_bytes(), cert_path.read_bytes()
+    return None
+
+
+def pem_sha256_hexes(pem: bytes) -> list[str]:
+    """SHA-256 (hex) of the DER of every certificate in a PEM bundle."""
+    return [
+        hashlib.sha256(c.public_bytes(Encoding.DER)).hexdigest()
+        for c in x509.load_pem_x509_certificates(pem)
+    ]
 
 
 def cert_pem_sha256(pem: bytes) -> bytes:

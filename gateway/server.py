@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from gateway.ispins import (
     IS_SERVER_KEY,
     IS_TLS_MODES,
     IsPin,
+    is_client_identity,
     load_is_pins,
 )
 from gateway.localconf import LocalConfStore
@@ -110,7 +112,7 @@ async def start_gateway(
         undo.callback(local.close)
         peers = PeerChannels(creds.ca_pem, creds.auth_key_pem, creds.auth_cert_pem)
         undo.push_async_callback(peers.close)
-        is_channels = IsChannels()
+        is_channels = IsChannels(functools.partial(is_client_identity, settings.keys_dir))
         undo.push_async_callback(is_channels.close)
         events = EventStore(settings.data_dir / "events.db")
         events.open()
