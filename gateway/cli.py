@@ -15,7 +15,7 @@ from core.clock import SystemClock
 from core.errors import ZholError
 from core.exitcodes import report
 from core.ids import GatewayId, SubsystemId
-from gateway.ispins import IS_TLS_MODES, is_client_identity, pem_sha256_hexes
+from gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
 from gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
 from gateway.settings import load_gateway_settings
 
@@ -173,7 +173,7 @@ def read_is_tls_options(args: argparse.Namespace, data_dir: Path) -> tuple[str, 
                 "InvalidRequest", f"cannot read {args.server_cert}: {exc.strerror}"
             ) from None
     pem = check_is_tls(args.tls_mode, pem)
-    if args.tls_mode == "mtls" and is_client_identity(data_dir / "keys") is None:
+    if args.tls_mode == "mtls" and is_client_identity_files(data_dir / "keys") is None:
         raise ZholError(
             "NotConfigured", "mtls needs the gateway's IS-facing certificate (zhol gateway is-cert)"
         )
@@ -370,10 +370,11 @@ def _require_gateway(data_dir: Path) -> None:
 
 
 def _is_cert(args: argparse.Namespace) -> int:
-    from gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256
+    from gateway.credentials import key_passphrase
+    from gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256, read_tls_key
     from security.ca import create_self_signed_tls_cert
-    from security.keys import generate_private_key
-    from security.keystore import read_private_key, write_certificate, write_private_key
+    from security.keys import generate_private_key, load_private_key_pem
+    from security.keystore import write_certificate, write_private_key
 
     keys = args.dir / "keys"
     key_path, cert_path = keys / IS_SERVER_KEY, keys / IS_SERVER_CERT
@@ -385,12 +386,16 @@ def _is_cert(args: argparse.Namespace) -> int:
             digest = cert_pem_sha256(cert_path.read_bytes()).hex()
             print(f"{cert_path} exists (sha256 {digest}); --force replaces it")
             return 0
+        # Encrypted like the gateway's other keys when it has a passphrase; the
+        # gateway decrypts it in memory for the TLS stack. Owner-only (0600).
+        env = load_gateway_settings(args.dir).key_passphrase_env
+        passphrase = key_passphrase(env) if env else None
         if key_path.exists() and not args.force:
-            key = read_private_key(key_path)  # a run interrupted before the certificate
+            # A run interrupted before the certificate.
+            key = load_private_key_pem(read_tls_key(key_path, passphrase))
         else:
             key = generate_private_key()
-            # Unencrypted: the TLS stack reads the file as is. Owner-only (0600).
-            write_private_key(key_path, key)
+            write_private_key(key_path, key, passphrase)
         now = datetime.datetime.now(datetime.UTC)
         cert = create_self_signed_tls_cert(key, args.host, now, args.days)
         write_certificate(cert_path, cert)
