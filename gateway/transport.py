@@ -152,6 +152,8 @@ class IsChannels:
     ) -> None:
         self._client_identity = client_identity
         self._channels: dict[IsEndpoint, grpc.aio.Channel] = {}
+        self._retired: set[grpc.aio.Channel] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self._calls: dict[tuple[IsEndpoint, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
     def _channel(self, endpoint: IsEndpoint) -> grpc.aio.Channel:
@@ -204,8 +206,8 @@ class IsChannels:
                 self._retire(endpoint)
                 raise ZholError(
                     "ServiceFailed",
-                    f"TLS with the IS at {endpoint.address} failed: its certificate "
-                    "does not match the pinned one, or it refused ours",
+                    f"TLS with the IS at {endpoint.address} failed: its certificate does "
+                    "not match the pinned one, or it refused ours or closed the connection",
                 ) from None
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise
@@ -219,15 +221,24 @@ class IsChannels:
         for key in [k for k in self._calls if k[0] == endpoint]:
             del self._calls[key]
         if channel is not None:
+            # Closed later, not now: closing cancels the calls still waiting on it.
+            self._retired.add(channel)
             asyncio.get_running_loop().call_later(
-                PeerChannels.RETIRED_CHANNEL_CLOSE_S,
-                lambda: asyncio.ensure_future(channel.close(grace=None)),
+                PeerChannels.RETIRED_CHANNEL_CLOSE_S, self._close_retired, channel
             )
 
+    def _close_retired(self, channel: grpc.aio.Channel) -> None:
+        if channel in self._retired:
+            self._retired.discard(channel)
+            task = asyncio.get_running_loop().create_task(channel.close(grace=None))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
-        for channel in self._channels.values():
+        for channel in (*self._channels.values(), *self._retired):
             await channel.close()
         self._channels.clear()
+        self._retired.clear()
         self._calls.clear()
 
 
