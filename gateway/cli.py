@@ -150,9 +150,9 @@ def add_is_tls_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls-mode",
         choices=IS_TLS_MODES,
-        default="plaintext",
-        help="plaintext (default); tls: verify the IS against --server-cert; mtls: also "
-        "present keys/is-client.pem (or is-server.pem) so the IS can pin the gateway",
+        help="plaintext; tls: verify the IS against --server-cert; mtls: also present "
+        "keys/is-client.pem (or is-server.pem) so the IS can pin the gateway "
+        "(default: keep the current mode; plaintext for a new event sink)",
     )
     parser.add_argument(
         "--server-cert",
@@ -162,8 +162,9 @@ def add_is_tls_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_is_tls_options(args: argparse.Namespace, data_dir: Path) -> tuple[str, bytes]:
-    """(mode, pinned PEM) from the flags, refused now rather than at the first call."""
+def read_is_tls_options(args: argparse.Namespace, data_dir: Path) -> tuple[str | None, bytes]:
+    """(mode or None to keep it, pinned PEM) from the flags, refused now rather than at
+    the first call."""
     pem = b""
     if args.server_cert is not None:
         try:
@@ -172,6 +173,10 @@ def read_is_tls_options(args: argparse.Namespace, data_dir: Path) -> tuple[str, 
             raise ZholError(
                 "InvalidRequest", f"cannot read {args.server_cert}: {exc.strerror}"
             ) from None
+    if args.tls_mode is None:
+        if pem:
+            raise ZholError("InvalidRequest", "--server-cert needs --tls-mode tls or mtls")
+        return None, b""
     pem = check_is_tls(args.tls_mode, pem)
     if args.tls_mode == "mtls" and is_client_identity_files(data_dir / "keys") is None:
         raise ZholError(

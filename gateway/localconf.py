@@ -192,6 +192,15 @@ def parse_service_target(text: str) -> tuple[SubsystemId, str, str]:
     return service.subsystem, service.grpc_service, service.method
 
 
+def _checked_pin(tls_mode: str | None, server_cert_pem: bytes) -> str | None:
+    """The pin to store (None with no mode: keep the stored one)."""
+    if tls_mode is None:
+        if server_cert_pem:
+            raise ZholError("InvalidRequest", "a server certificate needs a TLS mode")
+        return None
+    return check_is_tls(tls_mode, server_cert_pem).decode()
+
+
 def check_is_address(address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
@@ -291,19 +300,23 @@ class LocalConfStore:
         self,
         subsystem: SubsystemId,
         grpc_service: str,
-        tls_mode: str,
+        tls_mode: str | None,
         server_cert_pem: bytes = b"",
         *,
         is_address: str | None = None,
     ) -> ExposedService:
-        """How the gateway reaches an exposed service's IS (and, if given, where)."""
-        pem = check_is_tls(tls_mode, server_cert_pem)
+        """How the gateway reaches an exposed service's IS (and, if given, where).
+
+        ``tls_mode`` None keeps the mode and pin: moving an IS never drops its TLS.
+        """
+        pem = _checked_pin(tls_mode, server_cert_pem)
         if is_address is not None:
             check_is_address(is_address)
         cursor = self._db.execute(
-            "UPDATE services SET tls_mode = ?, server_cert = ?, "
-            "is_address = coalesce(?, is_address) WHERE subsystem = ? AND grpc_service = ?",
-            (tls_mode, pem.decode(), is_address, str(subsystem), grpc_service),
+            "UPDATE services SET tls_mode = coalesce(?, tls_mode), "
+            "server_cert = coalesce(?, server_cert), is_address = coalesce(?, is_address) "
+            "WHERE subsystem = ? AND grpc_service = ?",
+            (tls_mode, pem, is_address, str(subsystem), grpc_service),
         )
         self._cached = None
         if cursor.rowcount == 0:
@@ -363,19 +376,21 @@ class LocalConfStore:
         self,
         subsystem: SubsystemId,
         address: str,
-        tls_mode: str = "plaintext",
+        tls_mode: str | None = None,
         server_cert_pem: bytes = b"",
     ) -> IsEndpoint:
-        pem = check_is_tls(tls_mode, server_cert_pem)
+        """Where (and how) a subscriber's IS receives events; ``tls_mode`` None keeps
+        an existing sink's mode and pin (plaintext for a new one)."""
+        pem = _checked_pin(tls_mode, server_cert_pem)
         check_is_address(address)
         self._db.execute(
-            "INSERT INTO event_sinks VALUES (?, ?, ?, ?) ON CONFLICT(subsystem) "
-            "DO UPDATE SET address = excluded.address, tls_mode = excluded.tls_mode, "
-            "server_cert = excluded.server_cert",
-            (str(subsystem), address, tls_mode, pem.decode()),
+            "INSERT INTO event_sinks VALUES (?, ?, coalesce(?, 'plaintext'), coalesce(?, '')) "
+            "ON CONFLICT(subsystem) DO UPDATE SET address = excluded.address, "
+            "tls_mode = coalesce(?, tls_mode), server_cert = coalesce(?, server_cert)",
+            (str(subsystem), address, tls_mode, pem, tls_mode, pem),
         )
         self._cached = None
-        return IsEndpoint(address, tls_mode, pem)
+        return self.current().event_sink(subsystem)
 
     def event_sinks(self) -> dict[SubsystemId, IsEndpoint]:
         return dict(sorted(self.current().event_sinks.items(), key=lambda kv: str(kv[0])))

@@ -161,9 +161,27 @@ def test_service_command_sets_and_lists_the_mode(
     assert out == f"{TARGET} [GetPerson] -> 127.0.0.1:5000 tls=tls server_cert_sha256={digest}\n"
 
 
+def test_moving_an_is_keeps_its_tls(
+    gateway_dir: Path, cert_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = cert_file.read_bytes()
+    base = ["gateway", "service", "--dir", str(gateway_dir), "--service", TARGET]
+    assert run(capsys, *base, "--tls-mode", "tls", "--server-cert", str(cert_file))[0] == 0
+    assert run(capsys, *base, "--address", "127.0.0.1:5001")[0] == 0
+    sink = ["events", "sink", "--gateway", str(gateway_dir), "--subsystem", str(PENSION)]
+    assert run(capsys, *sink, "--address", "127.0.0.1:6000", "--tls-mode", "tls",
+               "--server-cert", str(cert_file))[0] == 0  # fmt: skip
+    assert run(capsys, *sink, "--address", "127.0.0.1:6001")[0] == 0
+    store = LocalConfStore(gateway_dir / "local.db")
+    assert store.services()[0].endpoint == IsEndpoint("127.0.0.1:5001", "tls", pem)
+    assert store.current().event_sink(PENSION) == IsEndpoint("127.0.0.1:6001", "tls", pem)
+    store.close()
+
+
 @pytest.mark.parametrize(
     ("flags", "code_name"),
     [
+        (["--server-cert", "CERT"], "Client.InvalidRequest"),  # a pin needs a mode
         (["--tls-mode", "tls"], "Client.InvalidRequest"),  # no pin
         (["--tls-mode", "tls", "--server-cert", "/nonexistent.pem"], "Client.InvalidRequest"),
         (["--tls-mode", "tls", "--server-cert", "SELF"], "Client.InvalidRequest"),  # not PEM
