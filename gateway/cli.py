@@ -15,7 +15,8 @@ from core.clock import SystemClock
 from core.errors import ZholError
 from core.exitcodes import report
 from core.ids import GatewayId, SubsystemId
-from gateway.localconf import LocalConfStore
+from gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
+from gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
 from gateway.settings import load_gateway_settings
 
 
@@ -81,6 +82,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         )
         p.set_defaults(func=func)
 
+    service = sub.add_parser(
+        "service", help="how the gateway reaches an exposed service's IS (plaintext, tls, mtls)"
+    )
+    service.add_argument("--dir", type=Path, required=True)
+    service.add_argument(
+        "--service",
+        required=True,
+        help="KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry (exposed here)",
+    )
+    service.add_argument("--address", metavar="HOST:PORT", help="move the IS (default: keep)")
+    add_is_tls_options(service)
+    service.set_defaults(func=_service)
+
+    services = sub.add_parser("services", help="list exposed services and how ISs are reached")
+    services.add_argument("--dir", type=Path, required=True)
+    services.add_argument("--json", action="store_true")
+    services.set_defaults(func=_services)
+
     rights = sub.add_parser("rights", help="list access rights")
     rights.add_argument("--dir", type=Path, required=True)
     rights.add_argument("--json", action="store_true")
@@ -124,6 +143,62 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help='one object a line ("clients": null means any)'
     )
     pinned.set_defaults(func=_pinned_is)
+
+
+def add_is_tls_options(parser: argparse.ArgumentParser) -> None:
+    """--tls-mode and --server-cert: how the gateway connects to an IS it calls."""
+    parser.add_argument(
+        "--tls-mode",
+        choices=IS_TLS_MODES,
+        help="plaintext; tls: verify the IS against --server-cert; mtls: also present "
+        "keys/is-client.pem (or is-server.pem) so the IS can pin the gateway "
+        "(default: keep the current mode; plaintext for a new event sink)",
+    )
+    parser.add_argument(
+        "--server-cert",
+        type=Path,
+        metavar="PEM_FILE",
+        help="the IS's certificate, or the CA that issued it (required for tls and mtls)",
+    )
+
+
+def read_is_tls_options(args: argparse.Namespace, data_dir: Path) -> tuple[str | None, bytes]:
+    """(mode or None to keep it, pinned PEM) from the flags, refused now rather than at
+    the first call."""
+    pem = b""
+    if args.server_cert is not None:
+        try:
+            pem = args.server_cert.read_bytes()
+        except OSError as exc:
+            raise ZholError(
+                "InvalidRequest", f"cannot read {args.server_cert}: {exc.strerror}"
+            ) from None
+    if args.tls_mode is None:
+        if pem:
+            raise ZholError("InvalidRequest", "--server-cert needs --tls-mode tls or mtls")
+        return None, b""
+    pem = check_is_tls(args.tls_mode, pem)
+    if args.tls_mode == "mtls" and is_client_identity_files(data_dir / "keys") is None:
+        raise ZholError(
+            "NotConfigured", "mtls needs the gateway's IS-facing certificate (zhol gateway is-cert)"
+        )
+    return args.tls_mode, pem
+
+
+def endpoint_fields(endpoint: IsEndpoint) -> dict[str, object]:
+    hashes = pem_sha256_hexes(endpoint.server_cert_pem) if endpoint.server_cert_pem else None
+    return {
+        "address": endpoint.address,
+        "tls_mode": endpoint.tls_mode,
+        "server_cert_sha256": hashes,
+    }
+
+
+def endpoint_text(endpoint: IsEndpoint) -> str:
+    text = f"{endpoint.address} tls={endpoint.tls_mode}"
+    if endpoint.server_cert_pem:
+        text += f" server_cert_sha256={','.join(pem_sha256_hexes(endpoint.server_cert_pem))}"
+    return text
 
 
 def _fail(err: ZholError) -> int:
@@ -231,6 +306,45 @@ def _deny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service(args: argparse.Namespace) -> int:
+    try:
+        local = _open_local(args)
+        try:
+            provider, grpc_service, method = parse_service_target(args.service)
+            if method:
+                raise ZholError("InvalidRequest", "name the gRPC service, not one method")
+            mode, pem = read_is_tls_options(args, args.dir)
+            exposed = local.set_service_tls(
+                provider, grpc_service, mode, pem, is_address=args.address
+            )
+        finally:
+            local.close()
+    except ZholError as err:
+        return _fail(err)
+    print(f"{provider}/{grpc_service} -> {endpoint_text(exposed.endpoint)}")
+    print("the running gateway applies it within a second")
+    return 0
+
+
+def _services(args: argparse.Namespace) -> int:
+    try:
+        local = _open_local(args)
+        services = sorted(local.services(), key=lambda s: (str(s.subsystem), s.grpc_service))
+        local.close()
+    except ZholError as err:
+        return _fail(err)
+    for s in services:
+        if args.json:
+            print(json.dumps({
+                "subsystem": str(s.subsystem), "grpc_service": s.grpc_service,
+                "methods": list(s.methods), **endpoint_fields(s.endpoint),
+            }))  # fmt: skip
+        else:
+            methods = ",".join(s.methods) or "*"
+            print(f"{s.subsystem}/{s.grpc_service} [{methods}] -> {endpoint_text(s.endpoint)}")
+    return 0
+
+
 def _rights(args: argparse.Namespace) -> int:
     try:
         local = _open_local(args)
@@ -261,10 +375,11 @@ def _require_gateway(data_dir: Path) -> None:
 
 
 def _is_cert(args: argparse.Namespace) -> int:
-    from gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256
+    from gateway.credentials import key_passphrase
+    from gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256, read_tls_key
     from security.ca import create_self_signed_tls_cert
-    from security.keys import generate_private_key
-    from security.keystore import read_private_key, write_certificate, write_private_key
+    from security.keys import generate_private_key, load_private_key_pem
+    from security.keystore import write_certificate, write_private_key
 
     keys = args.dir / "keys"
     key_path, cert_path = keys / IS_SERVER_KEY, keys / IS_SERVER_CERT
@@ -276,12 +391,16 @@ def _is_cert(args: argparse.Namespace) -> int:
             digest = cert_pem_sha256(cert_path.read_bytes()).hex()
             print(f"{cert_path} exists (sha256 {digest}); --force replaces it")
             return 0
+        # Encrypted like the gateway's other keys when it has a passphrase; the
+        # gateway decrypts it in memory for the TLS stack. Owner-only (0600).
+        env = load_gateway_settings(args.dir).key_passphrase_env
+        passphrase = key_passphrase(env) if env else None
         if key_path.exists() and not args.force:
-            key = read_private_key(key_path)  # a run interrupted before the certificate
+            # A run interrupted before the certificate.
+            key = load_private_key_pem(read_tls_key(key_path, passphrase))
         else:
             key = generate_private_key()
-            # Unencrypted: the TLS stack reads the file as is. Owner-only (0600).
-            write_private_key(key_path, key)
+            write_private_key(key_path, key, passphrase)
         now = datetime.datetime.now(datetime.UTC)
         cert = create_self_signed_tls_cert(key, args.host, now, args.days)
         write_certificate(cert_path, cert)

@@ -192,7 +192,7 @@ class HandToSubscriber:
         if x.duplicate:
             return
         h = x.header
-        address = self._local.current().event_sink(x.recipient)
+        endpoint = self._local.current().event_sink(x.recipient)
         delivery = bus_pb2.EventDelivery(
             event_id=h.event_id,
             message_id=h.message_id,
@@ -212,7 +212,7 @@ class HandToSubscriber:
         )
         try:
             answer = await self._invoke(
-                address, RECEIVE_PATH, delivery.SerializeToString(), metadata, self.TIMEOUT_S
+                endpoint, RECEIVE_PATH, delivery.SerializeToString(), metadata, self.TIMEOUT_S
             )
         except grpc.RpcError:
             raise ZholError("ServiceFailed", "the subscribing IS is unreachable") from None

@@ -14,6 +14,7 @@ from core.clock import SystemClock
 from core.errors import ZholError
 from core.exitcodes import EXIT_CANNOT_CHECK, EXIT_OK, report
 from core.ids import SubsystemId
+from gateway.cli import add_is_tls_options, endpoint_fields, endpoint_text, read_is_tls_options
 from gateway.eventstore import read_status, requeue_dead
 from gateway.localconf import LocalConfStore
 
@@ -42,6 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = command("sink", _sink, "where a subscribing subsystem's IS receives its events")
     p.add_argument("--subsystem", required=True)
     p.add_argument("--address", required=True, help="host:port of its zhol.bus.v1.EventSink")
+    add_is_tls_options(p)
+    p = command("sinks", _sinks, "list event sinks and how they are reached")
+    p.add_argument("--json", action="store_true")
     p = command("status", _status, "backlog, retries and dead letters of the outbox")
     p.add_argument("--json", action="store_true")
     p = command("retry", _retry, "re-queue dead letters (all, or one)")
@@ -94,10 +98,26 @@ def _subscriptions(args: argparse.Namespace) -> int:
 def _sink(args: argparse.Namespace) -> int:
     try:
         with contextlib.closing(_local(args)) as local:
-            local.set_event_sink(SubsystemId.parse(args.subsystem), args.address)
+            mode, pem = read_is_tls_options(args, args.gateway)
+            subsystem = SubsystemId.parse(args.subsystem)
+            endpoint = local.set_event_sink(subsystem, args.address, mode, pem)
     except ZholError as err:
         return report(err)
-    print(f"events for {args.subsystem} go to {args.address}")
+    print(f"events for {args.subsystem} go to {endpoint_text(endpoint)}")
+    return EXIT_OK
+
+
+def _sinks(args: argparse.Namespace) -> int:
+    try:
+        with contextlib.closing(_local(args)) as local:
+            sinks = local.event_sinks()
+    except ZholError as err:
+        return report(err)
+    for subsystem, endpoint in sinks.items():
+        if args.json:
+            print(json.dumps({"subsystem": str(subsystem), **endpoint_fields(endpoint)}))
+        else:
+            print(f"{subsystem} -> {endpoint_text(endpoint)}")
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.globalconf import GatewayEntry
 from core.ids import GatewayId, ServiceId, SubsystemId
 from gateway.confsource import TrustedConf
+from gateway.localconf import IsEndpoint
 from gateway.messagelog import LogRecord
 from security.sealing import Seal
 from zhol.bus.v1 import bus_pb2
@@ -59,7 +60,7 @@ class ProviderExchange:
     header: bus_pb2.MessageHeader | None = None
     client: SubsystemId | None = None
     service: ServiceId | None = None
-    is_address: str = ""
+    is_endpoint: IsEndpoint | None = None
     response_body: bytes = b""
     status_code: int = 0
     status_message: str = ""

@@ -4,9 +4,11 @@ DESIGN.md section 2: an IS connects to its own gateway over plaintext (loopback
 development), TLS, or mutual TLS "with the IS certificate pinned in the
 gateway's local configuration". Files, all under DATA_DIR/keys/:
 
-- ``is-server.key`` / ``is-server.pem``: the IS listener's key (0600, unencrypted
-  because the TLS stack reads it as is) and self-signed certificate
-  (``zhol gateway is-cert``).
+- ``is-server.key`` / ``is-server.pem``: the IS listener's key (0600; encrypted
+  with the gateway's key passphrase when ``key_passphrase_env`` is set, and then
+  decrypted in memory only) and self-signed certificate (``zhol gateway is-cert``).
+  The gateway also presents them to ISs it calls over mtls, unless a dedicated
+  ``is-client.key`` / ``is-client.pem`` pair exists.
 - ``is-clients/<sha256-hex>.pem``: a pinned IS client certificate
   (``zhol gateway pin-is``), and optionally ``<sha256-hex>.json``
   (``{"clients": ["KZ/GOV/MLSPP/pension", ...]}``): the only subsystems an IS
@@ -38,10 +40,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.errors import ZholError
 from core.ids import SubsystemId
-from security.keystore import write_public_file
+from security.keystore import read_private_key_for_tls, write_public_file
 
 IS_SERVER_KEY = "is-server.key"
 IS_SERVER_CERT = "is-server.pem"
+# What the gateway presents to an IS it calls over mtls; is-server.* when these are absent.
+IS_CLIENT_KEY = "is-client.key"
+IS_CLIENT_CERT = "is-client.pem"
 IS_CLIENTS_DIR = "is-clients"
 IS_TLS_MODES = ("plaintext", "tls", "mtls")
 
@@ -62,6 +67,45 @@ class IsPin:
     @property
     def sha256_hex(self) -> str:
         return self.sha256.hex()
+
+
+def is_client_identity_files(keys_dir: Path) -> tuple[Path, Path] | None:
+    """(key, certificate) files the gateway presents to an IS it calls over mtls.
+
+    A dedicated is-client pair when there is one, else the IS-facing server pair
+    (its certificate allows both TLS roles); None when neither exists.
+    """
+    for key_name, cert_name in ((IS_CLIENT_KEY, IS_CLIENT_CERT), (IS_SERVER_KEY, IS_SERVER_CERT)):
+        key_path, cert_path = keys_dir / key_name, keys_dir / cert_name
+        if key_path.exists() and cert_path.exists():
+            return key_path, cert_path
+    return None
+
+
+def read_tls_key(path: Path, passphrase: bytes | None) -> bytes:
+    """An IS-facing key as unencrypted PEM in memory; NotConfigured if it cannot be read."""
+    try:
+        return read_private_key_for_tls(path, passphrase)
+    except (OSError, ValueError) as exc:
+        hint = "" if passphrase else " (an encrypted key needs key_passphrase_env)"
+        raise ZholError("NotConfigured", f"{path}: {exc}{hint}") from None
+
+
+def is_client_identity(keys_dir: Path, passphrase: bytes | None) -> tuple[bytes, bytes] | None:
+    """(key, certificate) PEM from ``is_client_identity_files``, the key decrypted."""
+    files = is_client_identity_files(keys_dir)
+    if files is None:
+        return None
+    key_path, cert_path = files
+    return read_tls_key(key_path, passphrase), cert_path.read_bytes()
+
+
+def pem_sha256_hexes(pem: bytes) -> list[str]:
+    """SHA-256 (hex) of the DER of every certificate in a PEM bundle."""
+    return [
+        hashlib.sha256(c.public_bytes(Encoding.DER)).hexdigest()
+        for c in x509.load_pem_x509_certificates(pem)
+    ]
 
 
 def cert_pem_sha256(pem: bytes) -> bytes:

@@ -14,8 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from core.errors import ZholError
 from core.ids import ServiceId, SubsystemId
+from gateway.ispins import IS_TLS_MODES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS services (
@@ -23,6 +27,8 @@ CREATE TABLE IF NOT EXISTS services (
     grpc_service TEXT NOT NULL,
     is_address TEXT NOT NULL,
     methods TEXT NOT NULL DEFAULT '',
+    tls_mode TEXT NOT NULL DEFAULT 'plaintext',
+    server_cert TEXT NOT NULL DEFAULT '',  -- pinned IS certificate or CA (PEM)
     PRIMARY KEY (subsystem, grpc_service)
 );
 CREATE TABLE IF NOT EXISTS access_rights (
@@ -44,9 +50,57 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 -- Where a subscribing subsystem's IS receives events (zhol.bus.v1.EventSink).
 CREATE TABLE IF NOT EXISTS event_sinks (
     subsystem TEXT PRIMARY KEY,
-    address TEXT NOT NULL
+    address TEXT NOT NULL,
+    tls_mode TEXT NOT NULL DEFAULT 'plaintext',
+    server_cert TEXT NOT NULL DEFAULT ''
 );
 """
+
+# Columns added after the first release: (table, column, definition). A database
+# created before them gains them with their defaults, every row kept.
+_ADDED_COLUMNS = (
+    ("services", "tls_mode", "TEXT NOT NULL DEFAULT 'plaintext'"),
+    ("services", "server_cert", "TEXT NOT NULL DEFAULT ''"),
+    ("event_sinks", "tls_mode", "TEXT NOT NULL DEFAULT 'plaintext'"),
+    ("event_sinks", "server_cert", "TEXT NOT NULL DEFAULT ''"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IsEndpoint:
+    """Where and how the gateway reaches an IS (a provider service or an event sink).
+
+    ``tls``: the IS must present a certificate that chains to ``server_cert_pem`` (a
+    pinned self-signed certificate, or a CA); ``mtls``: the gateway also presents its
+    IS-facing certificate, so the IS can pin the gateway.
+    """
+
+    address: str
+    tls_mode: str = "plaintext"
+    server_cert_pem: bytes = b""
+
+    def __str__(self) -> str:
+        return self.address if self.tls_mode == "plaintext" else f"{self.address} ({self.tls_mode})"
+
+
+def check_is_tls(tls_mode: str, server_cert_pem: bytes) -> bytes:
+    """Fail closed at configuration time: a TLS mode needs a readable pinned certificate.
+
+    Returns the certificate(s) re-encoded as PEM ('' for plaintext, which pins nothing).
+    """
+    if tls_mode not in IS_TLS_MODES:
+        raise ZholError("InvalidRequest", f"TLS mode must be one of {', '.join(IS_TLS_MODES)}")
+    if tls_mode == "plaintext":
+        if server_cert_pem:
+            raise ZholError("InvalidRequest", "a server certificate needs TLS mode tls or mtls")
+        return b""
+    if not server_cert_pem:
+        raise ZholError("InvalidRequest", f"TLS mode {tls_mode} needs the IS server certificate")
+    try:
+        certs = x509.load_pem_x509_certificates(server_cert_pem)
+    except ValueError as exc:
+        raise ZholError("InvalidRequest", f"not a PEM certificate: {exc}") from None
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +109,12 @@ class ExposedService:
     grpc_service: str
     is_address: str
     methods: tuple[str, ...]
+    tls_mode: str = "plaintext"
+    server_cert_pem: bytes = b""
+
+    @property
+    def endpoint(self) -> IsEndpoint:
+        return IsEndpoint(self.is_address, self.tls_mode, self.server_cert_pem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +136,17 @@ class LocalConf:
     subscriptions: dict[tuple[SubsystemId, str], tuple[SubsystemId, ...]] = field(
         default_factory=dict
     )
-    event_sinks: dict[SubsystemId, str] = field(default_factory=dict)
+    event_sinks: dict[SubsystemId, IsEndpoint] = field(default_factory=dict)
 
     def subscribers(self, publisher: SubsystemId, topic: str) -> tuple[SubsystemId, ...]:
         """Who this gateway lets receive the publisher's topic (nobody by default)."""
         return self.subscriptions.get((publisher, topic), ())
 
-    def event_sink(self, subsystem: SubsystemId) -> str:
-        address = self.event_sinks.get(subsystem)
-        if address is None:
+    def event_sink(self, subsystem: SubsystemId) -> IsEndpoint:
+        endpoint = self.event_sinks.get(subsystem)
+        if endpoint is None:
             raise ZholError("UnknownService", f"{subsystem} has no event sink here")
-        return address
+        return endpoint
 
     def exposed(self, service: ServiceId) -> ExposedService:
         found = self.services.get((service.subsystem, service.grpc_service))
@@ -132,6 +192,35 @@ def parse_service_target(text: str) -> tuple[SubsystemId, str, str]:
     return service.subsystem, service.grpc_service, service.method
 
 
+def _checked_pin(tls_mode: str | None, server_cert_pem: bytes) -> str | None:
+    """The pin to store (None with no mode: keep the stored one)."""
+    if tls_mode is None:
+        if server_cert_pem:
+            raise ZholError("InvalidRequest", "a server certificate needs a TLS mode")
+        return None
+    return check_is_tls(tls_mode, server_cert_pem).decode()
+
+
+def check_is_address(address: str) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ZholError("InvalidRequest", f"IS address must be HOST:PORT, got {address[:80]!r}")
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Migrate in one write transaction: two processes opening an old file never both add."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, definition in _ADDED_COLUMNS:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class LocalConfStore:
     """Read and edit local.db; ``current()`` is cheap and reloads only after a commit."""
 
@@ -144,6 +233,7 @@ class LocalConfStore:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        _add_missing_columns(self._db)
         self._version = -1
         self._cached: LocalConf | None = None
 
@@ -164,12 +254,15 @@ class LocalConfStore:
 
     def _load(self) -> LocalConf:
         services = {}
-        for subsystem, grpc_service, address, methods in self._db.execute(
-            "SELECT subsystem, grpc_service, is_address, methods FROM services"
+        for subsystem, grpc_service, address, methods, mode, cert in self._db.execute(
+            "SELECT subsystem, grpc_service, is_address, methods, tls_mode, server_cert "
+            "FROM services"
         ):
             sub = SubsystemId.parse(subsystem)
             names = tuple(m for m in methods.split(",") if m)
-            services[(sub, grpc_service)] = ExposedService(sub, grpc_service, address, names)
+            services[(sub, grpc_service)] = ExposedService(
+                sub, grpc_service, address, names, mode, cert.encode()
+            )
         rights = frozenset(
             (SubsystemId.parse(c), SubsystemId.parse(p), s, m)
             for c, p, s, m in self._db.execute(
@@ -183,21 +276,52 @@ class LocalConfStore:
             key = (SubsystemId.parse(publisher), topic)
             subscriptions[key] = (*subscriptions.get(key, ()), SubsystemId.parse(subscriber))
         sinks = {
-            SubsystemId.parse(sub): address
-            for sub, address in self._db.execute("SELECT subsystem, address FROM event_sinks")
+            SubsystemId.parse(sub): IsEndpoint(address, mode, cert.encode())
+            for sub, address, mode, cert in self._db.execute(
+                "SELECT subsystem, address, tls_mode, server_cert FROM event_sinks"
+            )
         }
         return LocalConf(services, rights, subscriptions, sinks)
 
     def expose(
         self, subsystem: SubsystemId, grpc_service: str, is_address: str, methods: Iterable[str]
     ) -> None:
+        """Add or update a service; its TLS mode (set_service_tls) is kept."""
         ServiceId.of(subsystem, grpc_service, "Any")  # validates the service name
         self._db.execute(
-            "INSERT INTO services VALUES (?, ?, ?, ?) ON CONFLICT(subsystem, grpc_service) "
+            "INSERT INTO services (subsystem, grpc_service, is_address, methods) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(subsystem, grpc_service) "
             "DO UPDATE SET is_address = excluded.is_address, methods = excluded.methods",
             (str(subsystem), grpc_service, is_address, ",".join(methods)),
         )
         self._cached = None
+
+    def set_service_tls(
+        self,
+        subsystem: SubsystemId,
+        grpc_service: str,
+        tls_mode: str | None,
+        server_cert_pem: bytes = b"",
+        *,
+        is_address: str | None = None,
+    ) -> ExposedService:
+        """How the gateway reaches an exposed service's IS (and, if given, where).
+
+        ``tls_mode`` None keeps the mode and pin: moving an IS never drops its TLS.
+        """
+        pem = _checked_pin(tls_mode, server_cert_pem)
+        if is_address is not None:
+            check_is_address(is_address)
+        cursor = self._db.execute(
+            "UPDATE services SET tls_mode = coalesce(?, tls_mode), "
+            "server_cert = coalesce(?, server_cert), is_address = coalesce(?, is_address) "
+            "WHERE subsystem = ? AND grpc_service = ?",
+            (tls_mode, pem, is_address, str(subsystem), grpc_service),
+        )
+        self._cached = None
+        if cursor.rowcount == 0:
+            raise ZholError("UnknownService", f"{subsystem}/{grpc_service} is not exposed here")
+        return self.current().services[(subsystem, grpc_service)]
 
     def allow(self, client: SubsystemId, target: str, now_ms: int) -> AccessRight:
         provider, grpc_service, method = parse_service_target(target)
@@ -248,13 +372,28 @@ class LocalConfStore:
             key=str,
         )
 
-    def set_event_sink(self, subsystem: SubsystemId, address: str) -> None:
+    def set_event_sink(
+        self,
+        subsystem: SubsystemId,
+        address: str,
+        tls_mode: str | None = None,
+        server_cert_pem: bytes = b"",
+    ) -> IsEndpoint:
+        """Where (and how) a subscriber's IS receives events; ``tls_mode`` None keeps
+        an existing sink's mode and pin (plaintext for a new one)."""
+        pem = _checked_pin(tls_mode, server_cert_pem)
+        check_is_address(address)
         self._db.execute(
-            "INSERT INTO event_sinks VALUES (?, ?) ON CONFLICT(subsystem) "
-            "DO UPDATE SET address = excluded.address",
-            (str(subsystem), address),
+            "INSERT INTO event_sinks VALUES (?, ?, coalesce(?, 'plaintext'), coalesce(?, '')) "
+            "ON CONFLICT(subsystem) DO UPDATE SET address = excluded.address, "
+            "tls_mode = coalesce(?, tls_mode), server_cert = coalesce(?, server_cert)",
+            (str(subsystem), address, tls_mode, pem, tls_mode, pem),
         )
         self._cached = None
+        return self.current().event_sink(subsystem)
+
+    def event_sinks(self) -> dict[SubsystemId, IsEndpoint]:
+        return dict(sorted(self.current().event_sinks.items(), key=lambda kv: str(kv[0])))
 
     def rights(self) -> list[AccessRight]:
         return sorted((AccessRight(c, p, s, m) for c, p, s, m in self.current().rights), key=str)

@@ -17,7 +17,7 @@ from core.ids import GatewayId
 from core.iin import Iin
 from gateway.confsource import ConfSource, now_datetime
 from gateway.exchange import LoggedMessage, ProviderExchange, exchange_records, seal_from_pb
-from gateway.localconf import LocalConfStore
+from gateway.localconf import IsEndpoint, LocalConfStore
 from gateway.messagelog import MessageLog
 from gateway.replay import ReplayGuard, check_clock_skew
 from gateway.verify import open_verified
@@ -34,9 +34,9 @@ class IsAnswer:
     status_message: str
 
 
-# Invoke the IS: (address, grpc path, body, metadata, timeout seconds) -> its answer.
+# Invoke the IS: (endpoint, grpc path, body, metadata, timeout seconds) -> its answer.
 InvokeFn = Callable[
-    [str, str, bytes, tuple[tuple[str, str], ...], float | None], Awaitable[IsAnswer]
+    [IsEndpoint, str, bytes, tuple[tuple[str, str], ...], float | None], Awaitable[IsAnswer]
 ]
 
 
@@ -146,7 +146,7 @@ class Authorize:
         if exposed.methods and x.service.method not in exposed.methods:
             raise ZholError("UnknownService", f"{x.service} is not exposed")
         local.authorize(x.client, x.service)
-        x.is_address = exposed.is_address
+        x.is_endpoint = exposed.endpoint
 
 
 class InvokeProvider:
@@ -159,7 +159,7 @@ class InvokeProvider:
         self._clock = clock
 
     async def __call__(self, x: ProviderExchange) -> None:
-        assert x.header is not None and x.service is not None
+        assert x.header is not None and x.service is not None and x.is_endpoint is not None
         h = x.header
         metadata = (
             ("zhol-client", str(x.client)),
@@ -176,7 +176,7 @@ class InvokeProvider:
             timeout = remaining / 1000
         try:
             answer = await self._invoke(
-                x.is_address, x.service.grpc_path, x.message.body, metadata, timeout
+                x.is_endpoint, x.service.grpc_path, x.message.body, metadata, timeout
             )
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None

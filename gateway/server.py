@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -27,7 +28,9 @@ from gateway.ispins import (
     IS_SERVER_KEY,
     IS_TLS_MODES,
     IsPin,
+    is_client_identity,
     load_is_pins,
+    read_tls_key,
 )
 from gateway.localconf import LocalConfStore
 from gateway.messagelog import MessageLog
@@ -85,7 +88,8 @@ async def start_gateway(
     """Start the IS-facing and peer servers; returns once both listen."""
     clock = clock or SystemClock()
     gateway_id = GatewayId.parse(settings.gateway_id)
-    creds = load_credentials(settings.keys_dir, _passphrase(settings))
+    passphrase = _passphrase(settings)
+    creds = load_credentials(settings.keys_dir, passphrase)
     is_pins = _load_is_pins(settings)
     anchor_der = read_certificate(settings.anchor_path).public_bytes(Encoding.DER)
 
@@ -110,7 +114,9 @@ async def start_gateway(
         undo.callback(local.close)
         peers = PeerChannels(creds.ca_pem, creds.auth_key_pem, creds.auth_cert_pem)
         undo.push_async_callback(peers.close)
-        is_channels = IsChannels()
+        is_channels = IsChannels(
+            functools.partial(is_client_identity, settings.keys_dir, passphrase)
+        )
         undo.push_async_callback(is_channels.close)
         events = EventStore(settings.data_dir / "events.db")
         events.open()
@@ -149,7 +155,7 @@ async def start_gateway(
             publish=publish_pipeline(parts),
         )
         is_server.add_generic_rpc_handlers((is_proxy,))
-        is_port = _bind_is_port(is_server, settings)
+        is_port = _bind_is_port(is_server, settings, passphrase)
 
         peer_server = grpc.aio.server(options=SERVER_OPTIONS)
         undo.push_async_callback(peer_server.stop, 0)
@@ -209,10 +215,12 @@ def _load_is_pins(settings: GatewaySettings) -> dict[bytes, IsPin]:
     return pins
 
 
-def _bind_is_port(server: grpc.aio.Server, settings: GatewaySettings) -> int:
+def _bind_is_port(
+    server: grpc.aio.Server, settings: GatewaySettings, passphrase: bytes | None
+) -> int:
     if settings.is_tls == "plaintext":
         return server.add_insecure_port(settings.is_listen)
-    key_pem = (settings.keys_dir / IS_SERVER_KEY).read_bytes()
+    key_pem = read_tls_key(settings.keys_dir / IS_SERVER_KEY, passphrase)
     cert_pem = (settings.keys_dir / IS_SERVER_CERT).read_bytes()
     if settings.is_tls == "tls":
         credentials = grpc.ssl_server_credentials(((key_pem, cert_pem),))

@@ -1,13 +1,17 @@
-"""Channels out of the gateway: mutual TLS to peer gateways, and to our own IS."""
+"""Channels out of the gateway: mutual TLS to peer gateways; plaintext, TLS or mTLS to our ISs."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
 
+from core.errors import ZholError
 from core.ids import GatewayId
+from gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
+from gateway.localconf import IsEndpoint
 from gateway.provider_stages import IsAnswer
 from security.ca import auth_dns_name
 from zhol.bus.v1 import bus_pb2
@@ -132,39 +136,118 @@ class PeerChannels:
 
 
 class IsChannels:
-    """Raw-bytes calls to our IS: the gateway never needs the provider's classes."""
+    """Raw-bytes calls to our IS: the gateway never needs the provider's classes.
+
+    Each endpoint (address, TLS mode, pinned certificate) gets its own channel: the
+    operator changing a pin makes a new channel rather than reusing a trusted one.
+    For ``mtls`` the gateway presents what ``client_identity`` returns (key PEM,
+    certificate PEM), read when such a channel is made: a certificate created after
+    the gateway started (``zhol gateway is-cert``) serves without a restart.
+    """
 
     _MAX_CALLS = 1024
 
-    def __init__(self) -> None:
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._calls: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+    def __init__(
+        self, client_identity: Callable[[], tuple[bytes, bytes] | None] = lambda: None
+    ) -> None:
+        self._client_identity = client_identity
+        self._channels: dict[IsEndpoint, grpc.aio.Channel] = {}
+        self._retired: set[grpc.aio.Channel] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._calls: dict[tuple[IsEndpoint, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+
+    def _channel(self, endpoint: IsEndpoint) -> grpc.aio.Channel:
+        if endpoint.tls_mode == "plaintext":
+            return grpc.aio.insecure_channel(endpoint.address, options=SIZE_OPTIONS)
+        if endpoint.tls_mode not in ("tls", "mtls") or not endpoint.server_cert_pem:
+            # Never downgrade: a TLS endpoint without its pin is not called at all.
+            raise ZholError("NotConfigured", f"IS endpoint {endpoint} has no pinned certificate")
+        key_pem = cert_pem = None
+        if endpoint.tls_mode == "mtls":
+            identity = self._client_identity()
+            if identity is None:
+                raise ZholError(
+                    "NotConfigured",
+                    f"mtls to {endpoint.address} needs keys/{IS_CLIENT_CERT} or "
+                    f"keys/{IS_SERVER_CERT} (zhol gateway is-cert)",
+                )
+            key_pem, cert_pem = identity
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=endpoint.server_cert_pem,
+            private_key=key_pem,
+            certificate_chain=cert_pem,
+        )
+        return grpc.aio.secure_channel(endpoint.address, credentials, options=SIZE_OPTIONS)
 
     async def invoke(
         self,
-        address: str,
+        endpoint: IsEndpoint,
         grpc_path: str,
         body: bytes,
         metadata: tuple[tuple[str, str], ...],
         timeout: float | None,
     ) -> IsAnswer:
-        call = self._calls.get((address, grpc_path))
+        call = self._calls.get((endpoint, grpc_path))
         if call is None:
-            channel = self._channels.get(address)
+            channel = self._channels.get(endpoint)
             if channel is None:
-                channel = grpc.aio.insecure_channel(address, options=SIZE_OPTIONS)
-                self._channels[address] = channel
+                channel = self._channels[endpoint] = self._channel(endpoint)
             call = channel.unary_unary(grpc_path)
             if len(self._calls) < self._MAX_CALLS:
-                self._calls[(address, grpc_path)] = call
+                self._calls[(endpoint, grpc_path)] = call
         try:
             body_out = await call(body, metadata=metadata, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
+            if (
+                exc.code() == grpc.StatusCode.UNAVAILABLE
+                and endpoint.tls_mode != "plaintext"
+                and _tls_refused(exc.details() or "")
+            ):
+                self._retire(endpoint)
+                raise ZholError(
+                    "ServiceFailed",
+                    f"TLS with the IS at {endpoint.address} failed: its certificate does "
+                    "not match the pinned one, or it refused ours or closed the connection",
+                ) from None
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise
             return IsAnswer(b"", exc.code().value[0], exc.details() or "")
         return IsAnswer(body_out, 0, "")
 
+    def _retire(self, endpoint: IsEndpoint) -> None:
+        """Forget a channel whose handshake failed: once the IS is fixed, the next
+        call dials afresh instead of waiting out gRPC's reconnect backoff."""
+        channel = self._channels.pop(endpoint, None)
+        for key in [k for k in self._calls if k[0] == endpoint]:
+            del self._calls[key]
+        if channel is not None:
+            # Closed later, not now: closing cancels the calls still waiting on it.
+            self._retired.add(channel)
+            asyncio.get_running_loop().call_later(
+                PeerChannels.RETIRED_CHANNEL_CLOSE_S, self._close_retired, channel
+            )
+
+    def _close_retired(self, channel: grpc.aio.Channel) -> None:
+        if channel in self._retired:
+            self._retired.discard(channel)
+            task = asyncio.get_running_loop().create_task(channel.close(grace=None))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
-        for channel in self._channels.values():
+        for channel in (*self._channels.values(), *self._retired):
             await channel.close()
+        self._channels.clear()
+        self._retired.clear()
+        self._calls.clear()
+
+
+# What gRPC core reports when a TLS handshake fails, as opposed to a refused
+# connection: the IS's certificate failing verification names the handshake; an
+# IS refusing our certificate just closes the socket mid-handshake.
+_TLS_FAILURE_MARKERS = ("handshake", "ssl", "certificate", "tls", "socket closed")
+
+
+def _tls_refused(details: str) -> bool:
+    lowered = details.lower()
+    return any(marker in lowered for marker in _TLS_FAILURE_MARKERS)

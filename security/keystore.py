@@ -23,6 +23,7 @@ from security.keys import PrivateKey, load_private_key_pem, private_key_to_pem
 __all__ = [
     "read_certificate",
     "read_private_key",
+    "read_private_key_for_tls",
     "write_certificate",
     "write_private_key",
     "write_public_file",
@@ -42,7 +43,25 @@ def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = No
 
 def read_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
     """Load a key, refusing (PermissionError) a file that group or others may access."""
-    path = Path(path)
+    return load_private_key_pem(_read_owner_only(Path(path)), passphrase)
+
+
+_ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
+def read_private_key_for_tls(path: Path, passphrase: bytes | None = None) -> bytes:
+    """A key as unencrypted PEM, to hand to a TLS stack in memory (never written so).
+
+    An encrypted file needs the passphrase (ValueError without it or with a wrong
+    one); an unencrypted one, written before its keys were encrypted, loads as is.
+    """
+    data = _read_owner_only(Path(path))
+    encrypted = data.lstrip().startswith(_ENCRYPTED_PEM)
+    key = load_private_key_pem(data, passphrase if encrypted else None)
+    return private_key_to_pem(key)
+
+
+def _read_owner_only(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = stat.S_IMODE(os.fstat(fd).st_mode)
@@ -53,11 +72,10 @@ def read_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
             )
         with os.fdopen(fd, "rb") as handle:
             fd = -1  # now owned by the file object
-            data = handle.read()
+            return handle.read()
     finally:
         if fd >= 0:
             os.close(fd)
-    return load_private_key_pem(data, passphrase)
 
 
 def write_public_file(path: Path, data: bytes) -> None:

@@ -4,7 +4,8 @@ An adapter's cli.py registers its group with ``add_agency_parser``, its ``seed``
 command with ``add_seed_parser`` (``--db``, then its own options, then ``--seed``,
 ``--replace``, ``--json``) and ``seed_command`` (the checks before seeding, the report
 as JSON or one line), and its ``serve`` command with ``add_serve_parser`` (``--db``,
-``--listen``, ``--port-file``, ``--gateway``, ``--config``, handled by
+``--listen``, ``--port-file``, ``--gateway``, ``--config``, ``--tls-cert``, ``--tls-key``,
+``--tls-client-ca``, handled by
 ``serve_command``).
 
 Exit codes (core/exitcodes.py): 0 ok, 1 failed, 2 usage or configuration (no such
@@ -116,7 +117,7 @@ def add_serve_parser(
     run: Callable[[S], int],
     seed_usage: str = "--db PATH",
 ) -> argparse.ArgumentParser:
-    """``serve [--db] [--listen] [--port-file] [--gateway] [--config]``, handled by
+    """``serve [--db] [--listen] [--port-file] [--gateway] [--config] [--tls-*]``, handled by
     ``serve_command`` with the agency's settings loader and ``run``."""
     serve = commands.add_parser("serve", help=help)
     serve.add_argument("--db", type=Path, help="the seeded SQLite file")
@@ -126,6 +127,12 @@ def add_serve_parser(
     serve.add_argument(
         "--config", type=Path, help=f"TOML settings (ZHOL_{agency.upper()}_* override)"
     )
+    serve.add_argument("--tls-cert", type=Path, metavar="PEM",
+                       help="serve TLS with this certificate (with --tls-key)")
+    serve.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's key")
+    serve.add_argument("--tls-client-ca", type=Path, metavar="PEM",
+                       help="mutual TLS: admit only clients whose certificate chains to this "
+                       "(e.g. the gateway's is-server.pem)")
     serve.set_defaults(func=functools.partial(
         serve_command, agency=agency, load=load, run=run, seed_usage=seed_usage,
     ))
@@ -142,7 +149,8 @@ def serve_command(
 ) -> int:
     """Settings from ``--config``, the environment and the flags; then ``run`` them."""
     overrides = {"db_path": args.db, "listen": args.listen, "port_file": args.port_file,
-                 "gateway_address": args.gateway}
+                 "gateway_address": args.gateway, "tls_cert": args.tls_cert,
+                 "tls_key": args.tls_key, "tls_client_ca": args.tls_client_ca}
     if args.config is not None and not args.config.is_file():
         return _usage(f"no settings file {args.config}")
     try:

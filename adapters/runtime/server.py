@@ -66,6 +66,12 @@ class AdapterSettings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     gateway_address: str = ""  # our gateway's IS side, HOST:PORT; "" = bus off
     subsystem: str = ""  # an agency's subclass sets its own default
+    # Serve TLS with this certificate and key (PEM) instead of plaintext; with
+    # tls_client_ca too, mutual TLS: only a client (our gateway) whose certificate
+    # chains to tls_client_ca (e.g. the gateway's pinned is-server.pem) gets in.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     def __post_init__(self) -> None:
         check_address(self.listen, "listen")
@@ -77,6 +83,10 @@ class AdapterSettings:
             raise ValueError("grace_seconds must not be negative")
         if self.max_message_bytes <= 0:
             raise ValueError("max_message_bytes must be positive")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key")
         self.check()
 
     def check(self) -> None:
@@ -88,6 +98,12 @@ class AdapterSettings:
     @property
     def host(self) -> str:
         return self.listen.rpartition(":")[0]
+
+    @property
+    def tls_mode(self) -> str:
+        if self.tls_cert is None:
+            return "plaintext"
+        return "tls" if self.tls_client_ca is None else "mtls"
 
 
 S = TypeVar("S", bound=AdapterSettings)
@@ -177,6 +193,21 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
         # Never share a port with another process (grpc enables SO_REUSEPORT by default).
         ("grpc.so_reuseport", 0),
     ]
+
+
+def bind_port(server: grpc.aio.Server, settings: AdapterSettings) -> int:
+    """Listen plaintext, TLS or mutual TLS as the settings say; an unreadable file is
+    an OSError naming it (nothing listens)."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return server.add_insecure_port(settings.listen)
+    pair = ((settings.tls_key.read_bytes(), settings.tls_cert.read_bytes()),)
+    if settings.tls_client_ca is None:
+        credentials = grpc.ssl_server_credentials(pair)
+    else:
+        credentials = grpc.ssl_server_credentials(
+            pair, root_certificates=settings.tls_client_ca.read_bytes(), require_client_auth=True
+        )
+    return server.add_secure_port(settings.listen, credentials)
 
 
 def write_port_file(path: Path, port: int) -> None:
@@ -278,7 +309,7 @@ async def start_adapter(
         add_servicer(servicer, server)
         if sink is not None:
             bus_pb2_grpc.add_EventSinkServicer_to_server(sink, server)
-        port = server.add_insecure_port(settings.listen)
+        port = bind_port(server, settings)
         if port == 0:
             raise OSError(f"cannot listen on {settings.listen}")
         await server.start()
@@ -291,7 +322,7 @@ async def start_adapter(
         raise
     log.info(
         "%s serving", name,
-        extra={"subsystem": settings.subsystem, "port": port,
+        extra={"subsystem": settings.subsystem, "port": port, "tls": settings.tls_mode,
                "gateway": settings.gateway_address or None},
     )
     return AdapterServer(server, port, settings, servicer, sink, bus, publisher)

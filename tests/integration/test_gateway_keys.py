@@ -8,6 +8,7 @@ import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 import pytest_asyncio
 
@@ -71,9 +72,21 @@ async def test_keys_are_encrypted_and_need_the_variable_to_start(
     assert settings.key_passphrase_env == VARIABLE
     assert f'key_passphrase_env = "{VARIABLE}"' in (data_dir / "gateway.toml").read_text()
 
+    # The IS-facing key is encrypted too; the gateway serves TLS with it decrypted in memory.
+    assert await asyncio.to_thread(zhol, ["gateway", "is-cert", "--dir", str(data_dir)]) == 0
+    is_key = data_dir / "keys" / "is-server.key"
+    assert b"ENCRYPTED PRIVATE KEY" in is_key.read_bytes()
+    assert stat.S_IMODE(is_key.stat().st_mode) == 0o600
+    with (data_dir / "gateway.toml").open("a") as toml:
+        toml.write('is_tls = "tls"\n')
+    settings = load_gateway_settings(data_dir)
     running = await start_gateway(settings)
     try:
         assert running.conf.current().conf.version > 0
+        root = (data_dir / "keys" / "is-server.pem").read_bytes()
+        credentials = grpc.ssl_channel_credentials(root_certificates=root)
+        async with grpc.aio.secure_channel(f"127.0.0.1:{running.is_port}", credentials) as ch:
+            await asyncio.wait_for(ch.channel_ready(), 5)  # the TLS handshake succeeded
     finally:
         await running.stop(0)
 

@@ -69,11 +69,44 @@ def test_settings_defaults_and_host(tmp_path: Path) -> None:
         {"grace_seconds": -0.1},
         {"max_message_bytes": 0},
         {"bus_timeout": 0},  # the agency's own check runs too
+        {"tls_key": Path("is.key")},  # tls_cert and tls_key go together
+        {"tls_cert": Path("is.pem")},
+        {"tls_client_ca": Path("gateway.pem")},  # mutual TLS needs a server certificate
     ],
 )
 def test_bad_settings_are_refused(tmp_path: Path, bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         AgencySettings(db_path=tmp_path / "a.db", **bad)  # type: ignore[arg-type]
+
+
+def test_tls_mode_follows_the_files_given(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    assert AgencySettings(db_path=db).tls_mode == "plaintext"
+    tls = AgencySettings(db_path=db, tls_cert=Path("is.pem"), tls_key=Path("is.key"))
+    assert tls.tls_mode == "tls"
+    assert AgencySettings(
+        db_path=db, tls_cert=Path("is.pem"), tls_key=Path("is.key"), tls_client_ca=Path("g.pem")
+    ).tls_mode == "mtls"
+
+
+async def test_an_unreadable_tls_file_fails_the_start_and_closes_what_it_opened(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "agency.db"
+    db.touch()
+    settings = AgencySettings(
+        db_path=db, port_file=tmp_path / "agency.port",
+        tls_cert=tmp_path / "missing.pem", tls_key=tmp_path / "missing.key",
+    )  # fmt: skip
+    log: list[str] = []
+    with pytest.raises(FileNotFoundError, match="missing"):
+        await runtime.start_adapter(
+            settings, name="agency", clock=FixedClock(1), bus=None,
+            open_servicer=lambda _notify: Recorder("servicer", log),
+            add_servicer=lambda _servicer, _server: None,
+        )  # fmt: skip
+    assert log == ["servicer.close"]
+    assert not settings.port_file.exists()  # type: ignore[union-attr]
 
 
 def test_settings_loader_reads_toml_then_environment_then_overrides(tmp_path: Path) -> None:

@@ -183,10 +183,24 @@ def test_serve_runs_with_flags_over_the_environment_over_the_file(
     )]
 
 
+def test_serve_tls_flags_become_settings(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    db.write_bytes(b"")
+    agency = Agency()
+    assert agency(AGENCY, "serve", "--db", str(db), "--tls-cert", "is.pem", "--tls-key", "is.key",
+                  "--tls-client-ca", "gw.pem") == EXIT_OK  # fmt: skip
+    (settings,) = agency.served
+    assert (settings.tls_cert, settings.tls_key, settings.tls_client_ca) == (
+        Path("is.pem"), Path("is.key"), Path("gw.pem")
+    )
+    assert settings.tls_mode == "mtls"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--config", "missing.toml"], "error: no settings file"),
+        (["--tls-key", "is.key"], "error: bad testagency settings: tls_cert and tls_key"),
         (["--gateway", "nowhere"], "error: bad testagency settings: gateway_address"),
         (["--listen", "nowhere"], "error: bad testagency settings: listen"),
     ],

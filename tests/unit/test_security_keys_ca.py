@@ -28,6 +28,7 @@ from security.keys import generate_private_key, load_private_key_pem, private_ke
 from security.keystore import (
     read_certificate,
     read_private_key,
+    read_private_key_for_tls,
     write_certificate,
     write_private_key,
     write_public_file,
@@ -126,6 +127,24 @@ def test_keystore_refuses_key_readable_by_others(tmp_path: Path) -> None:
     os.chmod(path, 0o640)
     with pytest.raises(PermissionError):
         read_private_key(path)
+
+
+def test_key_for_tls_is_decrypted_in_memory_only(tmp_path: Path) -> None:
+    key = generate_private_key()
+    encrypted, plain = tmp_path / "is-server.key", tmp_path / "legacy.key"
+    write_private_key(encrypted, key, b"pass")
+    write_private_key(plain, key)
+    pem = read_private_key_for_tls(encrypted, b"pass")
+    assert pem == private_key_to_pem(key) and b"ENCRYPTED" not in pem
+    assert b"ENCRYPTED PRIVATE KEY" in encrypted.read_bytes()
+    # A key written before the gateway had a passphrase still loads.
+    assert read_private_key_for_tls(plain, b"pass") == pem
+    for wrong in (None, b"wrong"):
+        with pytest.raises(ValueError):
+            read_private_key_for_tls(encrypted, wrong)
+    os.chmod(encrypted, 0o640)
+    with pytest.raises(PermissionError):
+        read_private_key_for_tls(encrypted, b"pass")
 
 
 def test_keystore_public_files(tmp_path: Path, ca: CertificateAuthority) -> None:
