@@ -36,6 +36,7 @@ from adapters.population.service import PopulationRegistryServicer
 from core.clock import FixedClock
 from core.grpcerr import ERROR_KEY
 from core.iin import make_iin
+from tests.sqlite_rows import rows
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
@@ -125,10 +126,10 @@ class World:
     # -- reading the databases directly (test only) --
 
     def health_rows(self, sql: str, *args: object) -> list[tuple]:
-        return _rows(self.health_db, sql, *args)
+        return rows(self.health_db, sql, *args)
 
     def population_rows(self, sql: str, *args: object) -> list[tuple]:
-        return _rows(self.population_db, sql, *args)
+        return rows(self.population_db, sql, *args)
 
     def snapshot(self) -> dict[str, list[tuple]]:
         """Health's tables, its inbox and its outbox's events (not their publish state)."""
@@ -177,14 +178,6 @@ class World:
     async def deliver_population_event(self, topic: str, subject: str) -> None:
         event_id, payload = self.population_event(topic, subject)
         await self.deliver(topic, subject, payload, event_id=event_id)
-
-
-def _rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 @dataclass
@@ -710,5 +703,5 @@ async def test_without_the_bus_only_health_own_data_is_served(tmp_path: Path) ->
                 assert (await rpc_error(call)).code() == grpc.StatusCode.FAILED_PRECONDITION
     finally:
         await running.stop(0)
-    assert _rows(db, "SELECT count(*) FROM attachments") == [(0,)]
-    assert _rows(db, "SELECT count(*) FROM bus_inbox") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM attachments") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM bus_inbox") == [(0,)]

@@ -40,6 +40,7 @@ from adapters.population.store import PopulationStore
 from core.clock import FixedClock
 from core.iin import Iin, make_iin
 from tests.integration.test_bus_client import Gateway, events_gateway
+from tests.sqlite_rows import rows
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 
@@ -67,14 +68,6 @@ def store(db: Path) -> Iterator[PopulationStore]:
     opened.close()
 
 
-def query(db: Path, sql: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
 def events(db: Path) -> list[OutboxEntry]:
     conn = sqlite3.connect(db)
     try:
@@ -84,7 +77,7 @@ def events(db: Path) -> list[OutboxEntry]:
 
 
 def a_mother(db: Path) -> Iin:
-    ((iin,),) = query(
+    ((iin,),) = rows(
         db,
         "SELECT p.iin FROM persons p JOIN addresses a ON a.iin = p.iin AND a.valid_to IS NULL"
         " WHERE p.sex = 'F' AND p.death_date IS NULL AND p.birth_date BETWEEN ? AND ?"
@@ -95,7 +88,7 @@ def a_mother(db: Path) -> Iin:
 
 
 def a_man(db: Path) -> Iin:
-    ((iin,),) = query(
+    ((iin,),) = rows(
         db,
         "SELECT iin FROM persons WHERE sex = 'M' AND death_date IS NULL"
         " AND birth_date < '1990-01-01' ORDER BY iin LIMIT 1",
@@ -159,15 +152,15 @@ def test_refused_acts_enqueue_nothing(db: Path, store: PopulationStore) -> None:
 def test_a_birth_whose_event_cannot_be_stored_is_not_registered(
     db: Path, store: PopulationStore
 ) -> None:
-    persons = query(db, "SELECT count(*) FROM persons")
-    acts = query(db, "SELECT count(*) FROM civil_acts")
+    persons = rows(db, "SELECT count(*) FROM persons")
+    acts = rows(db, "SELECT count(*) FROM civil_acts")
     conn = sqlite3.connect(db)
     conn.execute("DROP TABLE bus_outbox")
     conn.close()
     with pytest.raises(sqlite3.OperationalError):
         store.register_birth(a_birth(a_mother(db)))
-    assert query(db, "SELECT count(*) FROM persons") == persons
-    assert query(db, "SELECT count(*) FROM civil_acts") == acts
+    assert rows(db, "SELECT count(*) FROM persons") == persons
+    assert rows(db, "SELECT count(*) FROM civil_acts") == acts
 
 
 def test_a_death_and_a_move_enqueue_their_events(db: Path, store: PopulationStore) -> None:
