@@ -19,7 +19,8 @@ import grpc
 
 from cli import bench_births
 from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
-from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, free_port, gateways_of
+from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
+from cli.ports import free_port
 from cli.processes import Supervisor, cpu_seconds, rss_peak_mb, wait_for_port
 from zhol.population.v1 import population_pb2
 

@@ -10,11 +10,11 @@ import contextlib
 import importlib
 import json
 import os
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cli.ports import free_port
 from core.clock import SystemClock
 from core.ids import GatewayId, SubsystemId
 from gateway.localconf import LocalConfStore
@@ -142,12 +142,6 @@ def subsystems_of(agencies: Sequence[str]) -> tuple[SubsystemSpec, ...]:
 def gateways_of(agencies: Sequence[str]) -> tuple[GatewaySpec, ...]:
     ids = {s.gateway for s in subsystems_of(agencies)}
     return tuple(g for g in GATEWAYS if g.id in ids)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import socket
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from adapters.bus.population import PopulationReader
 from adapters.population.model import KZ_TIME
 from adapters.population.seed import seed_database
 from adapters.population.server import PopulationServer, PopulationSettings, serve
+from cli.ports import free_port
 from core.clock import FixedClock
 from core.grpcerr import ERROR_ID_KEY, ERROR_KEY
 from core.iin import make_iin
@@ -117,13 +117,6 @@ async def events_gateway() -> AsyncIterator[Gateway]:
 async def gateway() -> AsyncIterator[Gateway]:
     async with events_gateway() as running:
         yield running
-
-
-def free_address() -> str:
-    """A loopback address nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 # -- the population registry, as a provider reached "through the bus" ------------------------
@@ -269,7 +262,7 @@ async def test_the_call_metadata_names_client_user_purpose_and_subject(
 
 
 async def test_an_unreachable_gateway_is_unavailable() -> None:
-    client = BusClient(BusIdentity(free_address(), PENSION))
+    client = BusClient(BusIdentity(f"127.0.0.1:{free_port()}", PENSION))
     try:
         with pytest.raises(BusCallError) as caught:
             await PopulationReader(client).get_person("250602600019", purpose="p")

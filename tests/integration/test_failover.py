@@ -11,7 +11,8 @@ import pytest
 import pytest_asyncio
 
 from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.federation import POPULATION_METHODS, POPULATION_SERVICE, RIGHTS, free_port
+from cli.federation import POPULATION_METHODS, POPULATION_SERVICE, RIGHTS
+from cli.ports import free_port
 from core.clock import SystemClock
 from core.ids import GatewayId, SubsystemId
 from gateway.localconf import LocalConfStore

@@ -12,8 +12,8 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.federation import free_port
 from cli.main import main as zhol
+from cli.ports import free_port
 from core.errors import ZholError
 from gateway import credentials as files
 from gateway.server import start_gateway

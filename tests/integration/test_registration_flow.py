@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.federation import free_port
 from cli.main import main as zhol
+from cli.ports import free_port
 from core.errors import ZholError
 from core.ids import GatewayId
 from gateway.provision import init_gateway
