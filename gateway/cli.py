@@ -59,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="an event topic the subsystem publishes (fully qualified event message name, "
         "e.g. zhol.population.v1.BirthRegistered); repeatable",
     )
+    add_is_tls_options(subsystem)  # applies to every --service; default plaintext
     subsystem.set_defaults(func=_add_subsystem)
 
     serve = sub.add_parser("serve", help="run the gateway until interrupted")
@@ -247,19 +248,33 @@ def _add_subsystem(args: argparse.Namespace) -> int:
         for text in args.service:
             name, address, methods = parse_service_option(text)
             offers.append(ServiceOffer(name, methods, address))
+        # Refused here, before the registry hears of the subsystem.
+        tls_mode, server_pem = read_is_tls_options(args, args.dir)
+        if tls_mode is not None and not offers:
+            raise ZholError("InvalidRequest", "--tls-mode applies to --service; none given")
+        subsystem_id = SubsystemId.parse(args.subsystem)
         asyncio.run(
             register_subsystem(
                 args.dir,
                 GatewayId.parse(settings.gateway_id),
                 settings.registry_address,
-                SubsystemId.parse(args.subsystem),
+                subsystem_id,
                 offers,
                 topics=args.topic,
             )
         )
+        if tls_mode is not None:
+            local = _open_local(args)
+            try:
+                for offer in offers:
+                    local.set_service_tls(subsystem_id, offer.grpc_service, tls_mode, server_pem)
+            finally:
+                local.close()
     except ZholError as err:
         return _fail(err)
     print(f"subsystem {args.subsystem} registered")
+    if tls_mode is not None:
+        print(f"its services are reached with tls={tls_mode}")
     return 0
 
 

@@ -8,6 +8,7 @@ whole way: IS -> consumer gateway -> provider gateway -> population adapter.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import AsyncIterator
@@ -230,3 +231,33 @@ async def test_events_reach_a_subscriber_sink_over_mtls(
         assert sink.received[0].topic == TOPIC
     finally:
         await server.stop(0)
+
+
+async def test_add_subsystem_sets_the_is_tls_mode_or_refuses_before_registering(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    def subsystem_requests() -> list[str]:
+        capsys.readouterr()
+        registry = str(setup.fed.layout.registry)
+        assert zhol(["registry", "requests", "--dir", registry, "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)["registrations"]
+        return sorted(r["subsystem"] for r in rows if r["kind"] == "SUBSYSTEM")
+
+    offer = f"{POPULATION_SERVICE}={setup.tls_population.address}:GetPerson"
+    add = ("add-subsystem", "--dir", setup.provider_dir, "--service", offer)
+    before = subsystem_requests()
+    # tls without the certificate to verify the IS against: refused, the registry never asked.
+    archive = (*add, "--subsystem", "KZ/GOV/MJ/archive", "--tls-mode", "tls")
+    assert await asyncio.to_thread(gateway, *archive) == 2
+    assert subsystem_requests() == before
+
+    civil = (*add, "--subsystem", "KZ/GOV/MJ/civil", "--tls-mode", "tls")
+    assert await asyncio.to_thread(gateway, *civil, "--server-cert", str(setup.is_cert)) == 0
+    assert subsystem_requests() == sorted([*before, "KZ/GOV/MJ/civil"])
+    capsys.readouterr()
+    assert gateway("services", "--dir", setup.provider_dir, "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (civil,) = [r for r in rows if r["subsystem"] == "KZ/GOV/MJ/civil"]
+    assert (civil["address"], civil["tls_mode"]) == (setup.tls_population.address, "tls")
