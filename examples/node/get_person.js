@@ -90,15 +90,39 @@ function statusName(code) {
   return Object.keys(grpc.status).find((name) => grpc.status[name] === code) || String(code);
 }
 
+// Same options as examples/python/get_person.py (--federation PATH, --iin IIN);
+// bare positional arguments (PATH, then IIN) work too.
+function parseArgs(argv) {
+  const options = { federation: undefined, iin: undefined };
+  const positional = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    const [flag, inline] = arg.split("=", 2);
+    if (flag === "--federation" || flag === "--iin") {
+      const value = inline !== undefined ? inline : argv[(i += 1)];
+      if (value === undefined) throw new Error(`${flag} needs a value`);
+      options[flag.slice(2)] = value;
+    } else if (arg.startsWith("--")) {
+      throw new Error(`unknown option ${arg} (use --federation PATH and --iin IIN)`);
+    } else {
+      positional.push(arg);
+    }
+  }
+  options.federation = options.federation || positional[0];
+  options.iin = options.iin || positional[1];
+  return options;
+}
+
 async function main() {
-  const federationPath = process.argv[2] ? path.resolve(process.argv[2]) : DEFAULT_FEDERATION;
+  const options = parseArgs(process.argv.slice(2));
+  const federationPath = options.federation ? path.resolve(options.federation) : DEFAULT_FEDERATION;
   const address = gatewayAddress(federationPath);
   const PopulationRegistry = loadPopulationRegistry();
   // Plaintext is for a development gateway on loopback; in production the IS
   // connection is TLS or mutual TLS (grpc.credentials.createSsl(...)).
   const client = new PopulationRegistry(address, grpc.credentials.createInsecure());
   try {
-    let iin = process.argv[3];
+    let iin = options.iin;
     if (!iin) {
       const { response } = await call(client, "ListPersons", { page_size: 1 }, busMetadata());
       if (response.persons.length === 0) throw new Error("the population registry is empty");

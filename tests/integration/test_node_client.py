@@ -52,6 +52,7 @@ async def test_node_example_gets_a_person_through_the_bus(tmp_path: Path) -> Non
         proc = await asyncio.create_subprocess_exec(
             node,
             "get_person.js",
+            "--federation",
             str(fed.layout.federation_json),
             cwd=EXAMPLE,
             stdout=asyncio.subprocess.PIPE,
