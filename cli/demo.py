@@ -203,7 +203,7 @@ def run_demo(args: argparse.Namespace) -> int:
         pids = ", ".join(f"{n}={supervisor.pid(n)}" for n in supervisor.processes)
         print(
             f"zhol demo ready in {time.monotonic() - started:.1f}s: "
-            f"{layout.federation_json} ({pids})"
+            f"{layout.federation_json} (pids: {pids})"
         )
         print("try:\n" + example_commands(layout, ports))
         print("Ctrl-C stops every process.")
