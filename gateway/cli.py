@@ -145,6 +145,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     pinned.set_defaults(func=_pinned_is)
 
+    from gateway import statuscli  # its own module: it reads every file of the gateway
+
+    statuscli.add_parser(sub)
+
 
 def add_is_tls_options(parser: argparse.ArgumentParser) -> None:
     """--tls-mode and --server-cert: how the gateway connects to an IS it calls."""

@@ -450,6 +450,19 @@ def format_ms(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
+def log_summary(path: Path) -> tuple[int, int | None]:
+    """(number of records, when the newest was logged or None), read-only.
+
+    Raises FileNotFoundError when there is no log at ``path``.
+    """
+    conn = _connect_ro(path)
+    try:
+        count, last = conn.execute("SELECT COUNT(*), MAX(logged_at_ms) FROM messages").fetchone()
+    finally:
+        conn.close()
+    return int(count), None if last is None else int(last)
+
+
 def list_records(
     path: Path,
     *,

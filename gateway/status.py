@@ -1,0 +1,93 @@
+"""What an operator must act on, from a gateway's facts: pure, time passed in.
+
+`zhol gateway status` gathers the facts from the gateway's files (gateway/statuscli.py);
+this module only judges them, so every rule is tested without files or sockets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_MS = 86_400_000
+# X-Road warns about certificates well before they expire; so do we.
+CERT_WARNING_DAYS = 30
+# Errors use codes of the catalogue (core/errors.py); warnings are not errors and
+# have their own stable codes, listed here.
+EXPIRES_SOON = "CertificateExpiresSoon"
+
+
+@dataclass(frozen=True, slots=True)
+class CertFacts:
+    role: str  # "auth" (TLS between gateways) or "sign" (message signatures)
+    subject: str
+    sha256: bytes
+    not_before_ms: int
+    not_after_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfFacts:
+    """The cached global configuration as the gateway would use it.
+
+    ``state``: "valid", "expired", "missing" (never fetched) or "invalid" (does not
+    verify against the anchor). The other fields are set for valid and expired copies.
+    """
+
+    state: str
+    version: int = 0
+    generated_at_ms: int = 0
+    expires_at_ms: int = 0
+    # The auth-certificate hash the configuration registers for this gateway (b"": none).
+    registered_auth_sha256: bytes = b""
+    revoked_cert_sha256: frozenset[bytes] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    severity: str  # "error": the gateway cannot exchange; "warning": act soon
+    code: str
+    text: str
+
+
+def assess(certs: tuple[CertFacts, ...], conf: ConfFacts, now_ms: int) -> tuple[Finding, ...]:
+    """Every problem, most urgent first; an empty tuple means nothing to do."""
+    findings: list[Finding] = []
+    if conf.state == "missing":
+        findings.append(Finding("error", "NotConfigured", "no global configuration yet"))
+    elif conf.state == "invalid":
+        findings.append(
+            Finding("error", "InvalidGlobalConf", "the cached configuration does not verify")
+        )
+    elif conf.state == "expired" or now_ms >= conf.expires_at_ms:
+        findings.append(
+            Finding("error", "OutdatedGlobalConf", f"global configuration v{conf.version} expired")
+        )
+    for cert in certs:
+        findings.extend(_assess_cert(cert, conf, now_ms))
+    return tuple(sorted(findings, key=lambda f: f.severity != "error"))
+
+
+def _assess_cert(cert: CertFacts, conf: ConfFacts, now_ms: int) -> list[Finding]:
+    out: list[Finding] = []
+    if now_ms >= cert.not_after_ms:
+        out.append(Finding("error", "InvalidCertificate", f"the {cert.role} certificate expired"))
+    elif now_ms < cert.not_before_ms:
+        text = f"the {cert.role} certificate is not valid yet"
+        out.append(Finding("error", "InvalidCertificate", text))
+    elif cert.not_after_ms - now_ms < CERT_WARNING_DAYS * DAY_MS:
+        days = (cert.not_after_ms - now_ms) // DAY_MS
+        text = f"the {cert.role} certificate expires in {days} days"
+        out.append(Finding("warning", EXPIRES_SOON, text))
+    if conf.state in ("valid", "expired"):
+        if cert.sha256 in conf.revoked_cert_sha256:
+            out.append(
+                Finding("error", "RevokedCertificate", f"the {cert.role} certificate was revoked")
+            )
+        if cert.role == "auth" and cert.sha256 != conf.registered_auth_sha256:
+            text = (
+                "this gateway is not in the global configuration"
+                if not conf.registered_auth_sha256
+                else "the configuration registers another auth certificate for this gateway"
+            )
+            out.append(Finding("error", "UntrustedPeer", text))
+    return out

@@ -1,0 +1,194 @@
+"""`zhol gateway status`: one look at a gateway from its files, as an operator needs it.
+
+Reads the gateway's data directory only (the gateway may be running or not):
+identity and addresses, the cached global configuration checked against the
+anchor, the certificates and their expiry, exposed services and rights, the
+message log and the event outbox. gateway/status.py judges what needs action.
+Exit 0: nothing stops exchanges (warnings allowed); 1: something does; 3: no
+gateway here or its files are unreadable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from core.clock import SystemClock
+from core.errors import ZholError
+from core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK
+from core.globalconf import GlobalConf, verify_global_conf
+from core.ids import GatewayId
+from gateway.eventstore import read_status
+from gateway.localconf import LocalConfStore
+from gateway.messagelog import format_ms, log_summary
+from gateway.settings import GatewaySettings, load_gateway_settings
+from gateway.status import DAY_MS, CertFacts, ConfFacts, Finding, assess
+from security.keystore import read_certificate
+from security.validation import cert_sha256
+
+CERT_FILES = (("auth", "auth.pem"), ("sign", "sign.pem"))
+
+
+def add_parser(sub: Any) -> None:
+    status = sub.add_parser(
+        "status",
+        help="identity, configuration, certificates, log and outbox; exit 1 if exchanges "
+        "would fail",
+    )
+    status.add_argument("--dir", type=Path, required=True)
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    status.set_defaults(func=_status)
+
+
+def _read_conf(
+    settings: GatewaySettings, gateway_id: GatewayId
+) -> tuple[ConfFacts, GlobalConf | None]:
+    path = settings.conf_cache_path
+    if not path.exists():
+        return ConfFacts("missing"), None
+    anchor_der = read_certificate(settings.anchor_path).public_bytes(Encoding.DER)
+    try:
+        conf = verify_global_conf(path.read_bytes(), anchor_der)
+    except ZholError:
+        return ConfFacts("invalid"), None
+    entry = conf.gateways.get(gateway_id)
+    state = "valid" if SystemClock().now_ms() < conf.expires_at_ms else "expired"
+    return ConfFacts(
+        state,
+        conf.version,
+        conf.generated_at_ms,
+        conf.expires_at_ms,
+        entry.auth_cert_sha256 if entry else b"",
+        conf.revoked_cert_sha256,
+    ), conf
+
+
+def _read_certs(keys_dir: Path) -> tuple[CertFacts, ...]:
+    certs = []
+    for role, name in CERT_FILES:
+        cert = read_certificate(keys_dir / name)
+        certs.append(
+            CertFacts(
+                role,
+                cert.subject.rfc4514_string(),
+                cert_sha256(cert.public_bytes(Encoding.DER)),
+                int(cert.not_valid_before_utc.timestamp() * 1000),
+                int(cert.not_valid_after_utc.timestamp() * 1000),
+            )
+        )
+    return tuple(certs)
+
+
+def gather(data_dir: Path, now_ms: int) -> dict[str, Any]:
+    """The status document; raises OSError/ZholError/sqlite3.Error when files are unreadable."""
+    settings = load_gateway_settings(data_dir)
+    gateway_id = GatewayId.parse(settings.gateway_id)
+    conf_facts, conf = _read_conf(settings, gateway_id)
+    certs = _read_certs(settings.keys_dir)
+    findings = assess(certs, conf_facts, now_ms)
+    doc: dict[str, Any] = {
+        "gateway": str(gateway_id),
+        "member": str(gateway_id.member),
+        "registry_address": settings.registry_address,
+        "is_listen": settings.is_listen,
+        "peer_listen": settings.peer_listen,
+        "global_conf": {"state": conf_facts.state},
+        "serves": [],
+        "certificates": [
+            {
+                "role": c.role,
+                "subject": c.subject,
+                "sha256": c.sha256.hex(),
+                "not_after": format_ms(c.not_after_ms),
+                "days_left": (c.not_after_ms - now_ms) // DAY_MS,
+            }
+            for c in certs
+        ],
+    }
+    if conf is not None:
+        doc["global_conf"].update(
+            version=conf.version,
+            generated_at=format_ms(conf.generated_at_ms),
+            expires_at=format_ms(conf.expires_at_ms),
+            seconds_left=max(0, (conf.expires_at_ms - now_ms) // 1000),
+        )
+        doc["serves"] = sorted(
+            str(s) for s, gateways in conf.subsystem_gateways.items() if gateway_id in gateways
+        )
+    with contextlib.closing(LocalConfStore(settings.local_db_path)) as local:
+        doc["exposed_services"] = len(local.services())
+        doc["access_rights"] = len(local.rights())
+    try:
+        records, last = log_summary(settings.message_log_path)
+        doc["message_log"] = {
+            "records": records,
+            "last_logged_at": format_ms(last) if last is not None else None,
+        }
+    except FileNotFoundError:
+        doc["message_log"] = {"records": 0, "last_logged_at": None}
+    events = data_dir / "events.db"
+    if events.exists():
+        uri = f"{events.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+            outbox = read_status(db, now_ms, dead_limit=0)
+        doc["events"] = {
+            "pending": outbox.pending, "retrying": outbox.retrying, "dead": outbox.dead,
+        }  # fmt: skip
+    doc["findings"] = [_finding(f) for f in findings]
+    doc["ok"] = not any(f.severity == "error" for f in findings)
+    return doc
+
+
+def _finding(f: Finding) -> dict[str, str]:
+    return {"severity": f.severity, "code": f.code, "text": f.text}
+
+
+def _status(args: argparse.Namespace) -> int:
+    if not (args.dir / "gateway.toml").exists():
+        print(f"no gateway in {args.dir}", file=sys.stderr)
+        return EXIT_CANNOT_CHECK
+    try:
+        doc = gather(args.dir, SystemClock().now_ms())
+    except (OSError, ZholError, sqlite3.Error, ValueError) as exc:
+        print(f"cannot read the gateway in {args.dir}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_CHECK
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        _print_text(doc)
+    return EXIT_OK if doc["ok"] else EXIT_FAILED
+
+
+def _print_text(doc: dict[str, Any]) -> None:
+    conf = doc["global_conf"]
+    print(f"gateway {doc['gateway']} (member {doc['member']})")
+    print(f"  listens  IS {doc['is_listen']}, peers {doc['peer_listen']}")
+    print(f"  registry {doc['registry_address']}")
+    if "version" in conf:
+        print(
+            f"  global configuration v{conf['version']} {conf['state']}, "
+            f"generated {conf['generated_at']}, expires {conf['expires_at']}"
+        )
+    else:
+        print(f"  global configuration {conf['state']}")
+    print(f"  serves   {', '.join(doc['serves']) or '-'}")
+    for c in doc["certificates"]:
+        print(f"  {c['role']:<4} certificate {c['subject']}, until {c['not_after']} "
+              f"({c['days_left']} days), sha256 {c['sha256'][:16]}...")  # fmt: skip
+    print(f"  exposed services {doc['exposed_services']}, access rights {doc['access_rights']}")
+    log = doc["message_log"]
+    print(f"  message log {log['records']} records, last {log['last_logged_at'] or '-'}")
+    if "events" in doc:
+        e = doc["events"]
+        print(f"  event outbox {e['pending']} pending ({e['retrying']} retrying), "
+              f"{e['dead']} dead letters")  # fmt: skip
+    for f in doc["findings"]:
+        print(f"{f['severity'].upper()} {f['code']}: {f['text']}")
+    print("OK" if doc["ok"] else "NOT OK: exchanges through this gateway fail")
