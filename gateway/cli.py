@@ -17,7 +17,7 @@ from core.exitcodes import report
 from core.ids import GatewayId, SubsystemId
 from gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
 from gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
-from gateway.settings import load_gateway_settings
+from gateway.settings import GatewaySettings, load_gateway_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -499,9 +499,8 @@ def _add_health_parser(sub: argparse._SubParsersAction) -> None:
     health.set_defaults(func=_health)
 
 
-def _is_address(data_dir: Path) -> str:
+def _is_address(settings: GatewaySettings) -> str:
     """Where this gateway's IS side listens: is_listen, or port_file when it says port 0."""
-    settings = load_gateway_settings(data_dir)
     host, _, port = settings.is_listen.rpartition(":")
     if port == "0":
         if settings.port_file is None or not settings.port_file.exists():
@@ -519,7 +518,7 @@ def _health(args: argparse.Namespace) -> int:
     try:
         _require_gateway(args.dir)
         settings = load_gateway_settings(args.dir)
-        address = _is_address(args.dir)
+        address = _is_address(settings)
         default_ca = None if settings.is_tls == "plaintext" else args.dir / "keys" / IS_SERVER_CERT
         tls = tls_files(args, default_ca)
         if settings.is_tls == "mtls" and (tls is None or tls.cert is None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import grpc
@@ -21,7 +22,7 @@ from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from cli.main import main as zhol
 from cli.ports import free_port
 from gateway.credentials import load_credentials
-from gateway.health import EXCHANGE_SERVICE
+from gateway.health import EXCHANGE_SERVICE, LOG_CLOSED
 from registry.server import start_registry
 from registry.settings import load_registry_settings
 from security.ca import auth_dns_name
@@ -133,12 +134,20 @@ async def test_expired_configuration_is_not_serving_until_a_fresh_one_arrives(
     assert await cli_in_thread("health", address) == 0
 
 
-async def test_a_message_log_that_cannot_be_written_is_not_serving(fed: Federation) -> None:
+async def test_a_message_log_that_cannot_be_written_is_not_serving(
+    fed: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="zhol.gateway.health")
     fed.provider.message_log.close()
     await wait_for_status(fed.is_address(PROVIDER_GATEWAY), NOT_SERVING)
     assert await check(fed.is_address(PROVIDER_GATEWAY), EXCHANGE_SERVICE) == NOT_SERVING
     assert await check_peer_port(fed, PROVIDER_GATEWAY) == NOT_SERVING
     assert await check(fed.is_address(CONSUMER_GATEWAY)) == SERVING
+    await fed.provider.health.check()  # evaluated again, still the same: no second line
+    changes = [r for r in caplog.records if r.name == "zhol.gateway.health"]
+    assert [(r.levelno, r.args) for r in changes] == [
+        (logging.WARNING, ("NOT_SERVING", LOG_CLOSED))
+    ]
 
 
 async def test_registry_and_adapter_are_serving(fed: Federation) -> None:
