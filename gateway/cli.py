@@ -17,7 +17,7 @@ from core.exitcodes import report
 from core.ids import GatewayId, SubsystemId
 from gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
 from gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
-from gateway.settings import load_gateway_settings
+from gateway.settings import GatewaySettings, load_gateway_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -144,6 +144,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help='one object a line ("clients": null means any)'
     )
     pinned.set_defaults(func=_pinned_is)
+
+    _add_health_parser(sub)
 
     from gateway import statuscli  # its own module: it reads every file of the gateway
 
@@ -499,3 +501,50 @@ def _pinned_is(args: argparse.Namespace) -> int:
                 f"clients={restriction_text(pin.clients)}"
             )
     return 0
+
+
+def _add_health_parser(sub: argparse._SubParsersAction) -> None:
+    from cli.health import add_output_arguments, add_tls_arguments
+
+    health = sub.add_parser(
+        "health",
+        help="ask this gateway's IS-facing health service (exit 0 SERVING, 1 not, 3 could not "
+        "check); tls trusts keys/is-server.pem, mtls also needs --tls-cert/--tls-key of a "
+        "pinned IS certificate",
+    )
+    health.add_argument("--dir", type=Path, required=True)
+    add_output_arguments(health)
+    add_tls_arguments(health)
+    health.set_defaults(func=_health)
+
+
+def _is_address(settings: GatewaySettings) -> str:
+    """Where this gateway's IS side listens: is_listen, or port_file when it says port 0."""
+    host, _, port = settings.is_listen.rpartition(":")
+    if port == "0":
+        if settings.port_file is None or not settings.port_file.exists():
+            raise ZholError("NotConfigured", "is_listen has port 0 and no port_file to read")
+        port = str(json.loads(settings.port_file.read_text())["is_port"])
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1"  # listening everywhere: ask over loopback
+    return f"{host}:{port}"
+
+
+def _health(args: argparse.Namespace) -> int:
+    from cli.health import check_health, print_result, tls_files
+    from gateway.ispins import IS_SERVER_CERT
+
+    try:
+        _require_gateway(args.dir)
+        settings = load_gateway_settings(args.dir)
+        address = _is_address(settings)
+        default_ca = None if settings.is_tls == "plaintext" else args.dir / "keys" / IS_SERVER_CERT
+        tls = tls_files(args, default_ca)
+        if settings.is_tls == "mtls" and (tls is None or tls.cert is None):
+            raise ZholError(
+                "InvalidRequest", "is_tls = mtls: give --tls-cert and --tls-key of a pinned IS"
+            )
+        result = check_health(address, args.service, tls, args.timeout)
+    except ZholError as err:
+        return _fail(err)
+    return print_result(result, args.json)

@@ -53,6 +53,11 @@ class ConfSource:
         except ZholError as err:
             log.warning("cached global configuration rejected: %s", err.full_code)
 
+    @property
+    def loaded(self) -> TrustedConf | None:
+        """The verified configuration held, even if expired (health reporting); None if none."""
+        return self._trusted
+
     def current(self) -> TrustedConf:
         """The configuration in force, or raise NotConfigured / OutdatedGlobalConf."""
         trusted = self._trusted

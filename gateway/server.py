@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
+from grpc_health.v1 import health_pb2_grpc
 
 from core.clock import Clock, SystemClock
 from core.errors import ZholError
@@ -21,6 +22,7 @@ from gateway.confsource import ConfSource, Fetch
 from gateway.credentials import key_passphrase, load_credentials
 from gateway.delivery import DeliveryWorker
 from gateway.eventstore import EventStore
+from gateway.health import HealthWatch, WatchedMessageLog
 from gateway.is_server import IsProxy
 from gateway.ispins import (
     IS_CLIENTS_DIR,
@@ -33,7 +35,6 @@ from gateway.ispins import (
     read_tls_key,
 )
 from gateway.localconf import LocalConfStore
-from gateway.messagelog import MessageLog
 from gateway.peer_server import ExchangeService
 from gateway.pipeline import (
     GatewayParts,
@@ -61,15 +62,17 @@ class RunningGateway:
     is_port: int
     peer_port: int
     conf: ConfSource
-    message_log: MessageLog
+    message_log: WatchedMessageLog
     local: LocalConfStore
     events: EventStore
     deliveries: DeliveryWorker
+    health: HealthWatch
     _servers: list[grpc.aio.Server]
     _parts: contextlib.AsyncExitStack  # everything started, stopped in reverse order
 
     async def stop(self, grace: float = 1.0) -> None:
         """Let calls in flight finish (grace seconds), then stop every part."""
+        await self.health.stop()  # probes see NOT_SERVING while calls drain
         for server in self._servers:
             await server.stop(grace)
         await self._parts.aclose()
@@ -104,7 +107,8 @@ async def start_gateway(
         conf.start(settings.conf_poll_s)
         undo.push_async_callback(conf.stop)
 
-        message_log = MessageLog(settings.message_log_path, clock)
+        # Watched: a failed write turns the health status NOT_SERVING.
+        message_log = WatchedMessageLog(settings.message_log_path, clock)
         message_log.open()
         undo.callback(message_log.close)
         replay = ReplayGuard(REPLAY_WINDOW_MS)
@@ -146,8 +150,14 @@ async def start_gateway(
             notify_deliveries=deliveries.notify,
         )
 
+        health = HealthWatch(conf, message_log, clock)
+        await health.start()
+        undo.push_async_callback(health.stop)
+
         is_server = grpc.aio.server(options=SERVER_OPTIONS)
         undo.push_async_callback(is_server.stop, 0)
+        # Before the proxy, which accepts every method path: health is answered here.
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, is_server)
         is_proxy = IsProxy(
             consumer_pipeline(parts),
             clock,
@@ -159,6 +169,7 @@ async def start_gateway(
 
         peer_server = grpc.aio.server(options=SERVER_OPTIONS)
         undo.push_async_callback(peer_server.stop, 0)
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, peer_server)
         bus_pb2_grpc.add_ExchangeServicer_to_server(
             ExchangeService(provider_pipeline(parts), event_pipeline(parts)), peer_server
         )
@@ -181,6 +192,7 @@ async def start_gateway(
             local,
             events,
             deliveries,
+            health,
             [is_server, peer_server],
             undo.pop_all(),  # started: from now on RunningGateway.stop owns all of it
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -23,18 +24,36 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from core.clock import Clock, SystemClock
+from core.healthcheck import ProbedHealth
 from registry.provision import load_keys, require_initialised
 from registry.registration import Registrar
 from registry.service import ConfPublisher, RegistryService, log_event
 from registry.settings import RegistrySettings, read_key_passphrase
 from registry.store import Store
-from zhol.registry.v1 import registry_pb2_grpc
+from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+
+log = logging.getLogger("zhol.registry.health")
 
 # Requests carry CSRs and descriptor sets; configurations can grow with descriptor sets.
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+REGISTRY_SERVICE = registry_pb2.DESCRIPTOR.services_by_name["Registry"].full_name
+
+
+def conf_can_be_served(store: Store, publisher: ConfPublisher, clock: Clock) -> bool:
+    """The health probe: the database reads and a signed, unexpired configuration comes out."""
+    try:
+        store.counts()
+        now_ms = clock.now_ms()
+        return publisher.current(now_ms).expires_at_ms > now_ms
+    except Exception as exc:  # any failure to read or sign: not serving
+        log.warning("health probe failed: %s", type(exc).__name__)
+        return False
 
 
 async def start_registry(
@@ -75,6 +94,11 @@ async def start_registry(
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryService(registrar, publisher, clock), server
     )
+    health = ProbedHealth(
+        functools.partial(conf_can_be_served, store, publisher, clock), log, ("", REGISTRY_SERVICE)
+    )
+    await health.refresh()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError:  # grpc reports a failed bind as RuntimeError

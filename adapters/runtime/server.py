@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -27,11 +28,13 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from adapters.bus.client import BusClient, BusIdentity
 from adapters.bus.inbox import EventSinkServicer, Handler
 from adapters.bus.outbox import OutboxPublisher, connect_default
 from core.clock import Clock
+from core.healthcheck import ProbedHealth
 from core.settings import load_settings
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 
@@ -186,6 +189,19 @@ class NotifyingEventSink(EventSinkServicer):
         return applied
 
 
+def database_opens(path: Path) -> bool:
+    """Whether the adapter's SQLite database opens and reads (read-only, writes nothing)."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError):
+        return False
+    return True
+
+
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -307,6 +323,9 @@ async def start_adapter(
             notifier.publisher = publisher
         server = grpc.aio.server(options=server_options(settings.max_message_bytes))
         add_servicer(servicer, server)
+        health = ProbedHealth(functools.partial(database_opens, settings.db_path), log)
+        await health.refresh()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
         if sink is not None:
             bus_pb2_grpc.add_EventSinkServicer_to_server(sink, server)
         port = bind_port(server, settings)

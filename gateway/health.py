@@ -1,0 +1,199 @@
+"""The gateway's standard gRPC health status (grpc.health.v1.Health, Check and Watch).
+
+Load balancers, Kubernetes gRPC probes, Envoy and grpc_health_probe ask it. The
+gateway answers SERVING only while an exchange could succeed as far as the gateway
+itself is concerned: a verified global configuration that has not expired (the rule
+LoadConfiguration applies: fail closed) and a message log that accepts writes.
+``decide`` is the rule, pure; ``HealthWatch`` feeds it every second and pushes the
+result into the servicer both gRPC servers carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from grpc_health.v1 import health_pb2
+from grpc_health.v1.health import aio as health_aio
+
+from core.clock import Clock
+from core.errors import ZholError
+from gateway.confsource import ConfSource
+from gateway.messagelog import LogRecord, MessageLog
+from zhol.bus.v1 import bus_pb2
+
+log = logging.getLogger("zhol.gateway.health")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+EXCHANGE_SERVICE = bus_pb2.DESCRIPTOR.services_by_name["Exchange"].full_name
+# "" is the server as a whole; both names get the same status.
+SERVICES = ("", EXCHANGE_SERVICE)
+
+# Why the gateway is not serving: stable words for logs and operators (no personal data).
+NO_CONFIGURATION = "no-global-conf"
+CONFIGURATION_EXPIRED = "global-conf-expired"
+LOG_CLOSED = "message-log-closed"
+LOG_WRITE_FAILED = "message-log-write-failed"
+
+CHECK_INTERVAL_S = 1.0
+# A failed write keeps the gateway NOT_SERVING at least this long; after it a
+# successful probe (the log is open and its write lock can be taken) clears it, so a
+# gateway that a load balancer stopped sending traffic to can come back by itself.
+LOG_FAILURE_HOLD_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class HealthInputs:
+    now_ms: int
+    # Expiry of the verified configuration in force (expired or not); None: none loaded.
+    conf_expires_at_ms: int | None
+    log_accepting: bool
+    # When the last write failed, unless a write or a probe succeeded since.
+    log_failed_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    status: int  # health_pb2.HealthCheckResponse.ServingStatus
+    reasons: tuple[str, ...]
+
+    @property
+    def serving(self) -> bool:
+        return self.status == SERVING
+
+
+def decide(inputs: HealthInputs) -> Health:
+    """SERVING when nothing stands in an exchange's way, else NOT_SERVING and why."""
+    reasons: list[str] = []
+    if inputs.conf_expires_at_ms is None:
+        reasons.append(NO_CONFIGURATION)
+    elif inputs.now_ms >= inputs.conf_expires_at_ms:  # GlobalConf.check_fresh's rule
+        reasons.append(CONFIGURATION_EXPIRED)
+    if not inputs.log_accepting:
+        reasons.append(LOG_CLOSED)
+    elif inputs.log_failed_at_ms is not None:
+        reasons.append(LOG_WRITE_FAILED)
+    return Health(NOT_SERVING if reasons else SERVING, tuple(reasons))
+
+
+class WatchedMessageLog(MessageLog):
+    """The message log, remembering whether its last write failed."""
+
+    def __init__(self, path: Path, clock: Clock, *, max_batch: int = 1024) -> None:
+        super().__init__(path, clock, max_batch=max_batch)
+        self.failed_at_ms: int | None = None
+
+    async def append(self, records: Sequence[LogRecord]) -> None:
+        try:
+            await super().append(records)
+        except ZholError as err:
+            if err.code.name == "LoggingFailed":
+                self.failed_at_ms = self._clock.now_ms()
+            raise
+        self.failed_at_ms = None
+
+    @property
+    def accepting(self) -> bool:
+        """False once closed, or once its writer stopped: every later append fails."""
+        return self._accepting
+
+    def probe(self) -> bool:
+        """Whether the log could take a write now: open, and its write lock obtainable.
+
+        Writes nothing (the log is append-only evidence). Blocking: run it in a thread.
+        """
+        if not self.accepting:
+            return False
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=1.0)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return False
+        return True
+
+
+def conf_expiry(conf: ConfSource) -> int | None:
+    """Expiry of the verified configuration loaded, expired or not; None if none."""
+    trusted = conf.loaded
+    return None if trusted is None else trusted.conf.expires_at_ms
+
+
+class HealthWatch:
+    """Re-evaluates the gateway's health every second and tells the servicer."""
+
+    def __init__(
+        self,
+        conf: ConfSource,
+        message_log: WatchedMessageLog,
+        clock: Clock,
+        interval_s: float = CHECK_INTERVAL_S,
+    ) -> None:
+        self.servicer = health_aio.HealthServicer()
+        self._conf = conf
+        self._log = message_log
+        self._clock = clock
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+        self.current: Health | None = None
+
+    async def check(self) -> Health:
+        """Evaluate once and publish the result; logs a WARNING when the status changes."""
+        await self._retry_failed_log()
+        health = decide(
+            HealthInputs(
+                now_ms=self._clock.now_ms(),
+                conf_expires_at_ms=conf_expiry(self._conf),
+                log_accepting=self._log.accepting,
+                log_failed_at_ms=self._log.failed_at_ms,
+            )
+        )
+        previous, self.current = self.current, health
+        if previous is None or previous.status != health.status:
+            for service in SERVICES:
+                await self.servicer.set(service, health.status)
+            if previous is not None or not health.serving:
+                log.warning(
+                    "health %s reasons=%s",
+                    health_pb2.HealthCheckResponse.ServingStatus.Name(health.status),
+                    ",".join(health.reasons) or "-",
+                )
+        return health
+
+    async def _retry_failed_log(self) -> None:
+        """Clear a write failure older than the hold once the log could take writes again."""
+        failed_at = self._log.failed_at_ms
+        if failed_at is None or self._clock.now_ms() - failed_at < LOG_FAILURE_HOLD_MS:
+            return
+        # Unless a newer failure came while the probe ran.
+        if await asyncio.to_thread(self._log.probe) and self._log.failed_at_ms == failed_at:
+            self._log.failed_at_ms = None
+
+    async def start(self) -> None:
+        await self.check()  # the servers start with the real status, never a default
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.servicer.enter_graceful_shutdown()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.check()
+            except Exception:  # keep watching; a bug here must not stop the probes
+                log.exception("health check failed")
