@@ -1,0 +1,68 @@
+"""`zhol gateway status` on a real gateway's files: exit codes and the facts it reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from cli.federation import POPULATION
+from cli.main import main as zhol
+from tests.integration.bus_federation import get_person, start_federation
+from tests.integration.test_bus import some_iin
+
+pytestmark = pytest.mark.asyncio
+
+
+def status(directory: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = zhol(["gateway", "status", "--dir", str(directory), "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}
+
+
+async def test_status_of_a_working_gateway_and_of_broken_copies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fed = await start_federation(tmp_path / "fed", persons=5)
+    try:
+        await get_person(fed.is_address(), some_iin(fed))
+        provider = fed.layout.gateway(PROVIDER_GATEWAY)
+        code, doc = status(provider, capsys)
+        assert code == 0 and doc["ok"] is True and doc["findings"] == []
+        assert doc["gateway"] == PROVIDER_GATEWAY
+        assert doc["global_conf"]["state"] == "valid" and doc["global_conf"]["version"] >= 1
+        assert POPULATION in doc["serves"]
+        assert sorted(c["role"] for c in doc["certificates"]) == ["auth", "sign"]
+        assert all(c["days_left"] > 300 for c in doc["certificates"])
+        assert doc["message_log"]["records"] >= 2  # the request and the response
+        assert doc["exposed_services"] >= 1
+        assert zhol(["gateway", "status", "--dir", str(provider)]) == 0  # the text form
+
+        # Copies of the consumer's directory, broken one way each.
+        consumer = fed.layout.gateway(CONSUMER_GATEWAY)
+        tampered = tmp_path / "tampered"
+        shutil.copytree(consumer, tampered)
+        conf_file = tampered / "globalconf.bin"
+        conf_file.write_bytes(conf_file.read_bytes()[:-7] + b"forged!")
+        code, doc = status(tampered, capsys)
+        assert code == 1 and doc["ok"] is False
+        assert [f["code"] for f in doc["findings"]] == ["InvalidGlobalConf"]
+
+        conf_file.unlink()
+        code, doc = status(tampered, capsys)
+        assert code == 1 and [f["code"] for f in doc["findings"]] == ["NotConfigured"]
+
+        # The provider's configuration does not register the consumer's certificate for it.
+        swapped = tmp_path / "swapped"
+        shutil.copytree(provider, swapped)
+        shutil.copy(consumer / "keys" / "auth.pem", swapped / "keys" / "auth.pem")
+        code, doc = status(swapped, capsys)
+        assert code == 1 and "UntrustedPeer" in [f["code"] for f in doc["findings"]]
+    finally:
+        await fed.stop()
+
+    assert zhol(["gateway", "status", "--dir", str(tmp_path / "nowhere")]) == 3
