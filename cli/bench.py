@@ -21,7 +21,13 @@ from cli import bench_births
 from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
 from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
 from cli.ports import free_port
-from cli.processes import Supervisor, cpu_seconds, rss_peak_mb, wait_for_port
+from cli.processes import (
+    Supervisor,
+    cpu_seconds,
+    machine_cpu_ticks,
+    rss_peak_mb,
+    wait_for_port,
+)
 from zhol.population.v1 import population_pb2
 
 GET_PERSON = "/zhol.population.v1.PopulationRegistry/GetPerson"
@@ -107,27 +113,46 @@ async def pick_iins(address: str, count: int) -> list[str]:
         return [p.iin for p in page.persons]
 
 
+LOAD_GENERATOR = "load-generator"  # this process: the clients of every run
+
+
 class CpuMeter:
-    """CPU seconds each component process spends on a run (less noisy than wall time)."""
+    """CPU seconds each component process spends on a run (less noisy than wall time),
+    and how busy the whole machine was: CPU left idle under load means the path waits
+    on something other than CPU."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self._pids = pids
+        self._names = (*pids, LOAD_GENERATOR)
         self.ms_per_call: dict[str, list[dict[str, float]]] = {
             "direct": [], "bus": [], "bare": []
         }
+        self.busy: dict[str, list[float]] = {"direct": [], "bus": [], "bare": []}
 
     def snapshot(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        times = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        times[LOAD_GENERATOR] = time.process_time()
+        ticks = machine_cpu_ticks()
+        if ticks is not None:
+            times["machine_busy"], times["machine_total"] = ticks
+        return times
 
     def record(self, path: str, before: dict[str, float], calls: int) -> None:
         after = self.snapshot()
         self.ms_per_call[path].append(
-            {n: (after[n] - before[n]) * 1000 / calls for n in self._pids}
+            {n: (after[n] - before[n]) * 1000 / calls for n in self._names}
         )
+        if "machine_total" in after and after["machine_total"] > before["machine_total"]:
+            busy = after["machine_busy"] - before["machine_busy"]
+            self.busy[path].append(busy / (after["machine_total"] - before["machine_total"]))
 
     def medians(self, path: str) -> dict[str, float]:
         runs = self.ms_per_call[path]
-        return {n: round(statistics.median(r[n] for r in runs), 3) for n in self._pids}
+        return {n: round(statistics.median(r[n] for r in runs), 3) for n in self._names}
+
+    def busy_share(self, path: str) -> float | None:
+        runs = self.busy[path]
+        return round(statistics.median(runs), 3) if runs else None
 
 
 async def measure(
@@ -179,6 +204,8 @@ async def measure(
         "cpu_ms_per_call_direct": cpu.medians("direct"),
         "cpu_ms_per_call_bus": cpu.medians("bus"),
         "cpu_ms_per_call_bare_proxy": cpu.medians("bare"),
+        # Share of all CPUs busy during each c=64 run (the whole machine, /proc/stat).
+        "machine_busy_share": {p: cpu.busy_share(p) for p in ("direct", "bus", "bare")},
         "concurrency": args.concurrency,
         "rounds": args.rounds,
     }
