@@ -12,7 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     from adapters.health import cli as health_cli
     from adapters.pension import cli as pension_cli
     from adapters.population import cli as population_cli
-    from cli import bench, demo, health, scenario
+    from cli import bench, conformance, demo, health, scenario
     from gateway import cli as gateway_cli
     from gateway import eventscli, logcli
     from registry import cli as registry_cli
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     scenario.add_parser(sub)
     health.add_parser(sub)
+    conformance.add_parser(sub)
     return parser
 
 
