@@ -32,10 +32,10 @@ from gateway.exchange import (
 )
 from gateway.localconf import LocalConfStore
 from gateway.messagelog import MessageLog
-from gateway.provider_stages import InvokeFn
+from gateway.provider_stages import InvokeFn, seal_answer
 from gateway.replay import check_clock_skew
 from gateway.verify import open_verified
-from security.sealing import EVENT_TYPE, RESPONSE_TYPE, Signer, seal
+from security.sealing import EVENT_TYPE, Signer
 from zhol.bus.v1 import bus_pb2
 
 PUBLISH_PATH = "/zhol.bus.v1.Events/Publish"
@@ -244,25 +244,11 @@ class SealAck:
     async def __call__(self, x: ProviderExchange) -> None:
         assert x.header is not None
         h = x.header
-        header = bus_pb2.MessageHeader(
-            message_id=h.message_id,
-            protocol_version=1,
-            kind=bus_pb2.MESSAGE_KIND_RESPONSE,
-            client=h.client,
-            user_id=h.user_id,
-            purpose=h.purpose,
-            data_subject=h.data_subject,
-            issued_at_unix_ms=self._clock.now_ms(),
-            request_digest=x.request_digest,
-            sender_gateway=self._gateway_pb,
-            topic=h.topic,
-            event_id=h.event_id,
-            recipient=h.recipient,
-        )
-        x.response_issued_at_ms = header.issued_at_unix_ms
-        x.response, x.response_digest = seal(
-            self._signer, RESPONSE_TYPE, header.SerializeToString(), b""
-        )
+        x.response_issued_at_ms = self._clock.now_ms()
+        x.response, x.response_digest = seal_answer(
+            self._signer, self._gateway_pb, x.response_issued_at_ms, h, x.request_digest, b"",
+            topic=h.topic, event_id=h.event_id, recipient=h.recipient,
+        )  # fmt: skip
 
 
 class LogDelivery:

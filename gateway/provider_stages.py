@@ -21,7 +21,7 @@ from gateway.localconf import IsEndpoint, LocalConfStore
 from gateway.messagelog import MessageLog
 from gateway.replay import ReplayGuard, check_clock_skew
 from gateway.verify import open_verified
-from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
+from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Seal, Signer, seal
 from zhol.bus.v1 import bus_pb2
 
 
@@ -191,6 +191,33 @@ class InvokeProvider:
             raise ZholError("MessageTooLarge", "the provider's answer is too large")
 
 
+def seal_answer(
+    signer: Signer,
+    gateway_pb: bus_pb2.GatewayId,
+    issued_at_ms: int,
+    request: bus_pb2.MessageHeader,
+    request_digest: bytes,
+    body: bytes,
+    **fields: object,
+) -> tuple[Seal, bytes]:
+    """Our signed answer to a verified request: its identity fields copied, bound to the
+    request's digest, plus ``fields`` (a call's service and status, an event's topic...)."""
+    header = bus_pb2.MessageHeader(
+        message_id=request.message_id,
+        protocol_version=1,
+        kind=bus_pb2.MESSAGE_KIND_RESPONSE,
+        client=request.client,
+        user_id=request.user_id,
+        purpose=request.purpose,
+        data_subject=request.data_subject,
+        issued_at_unix_ms=issued_at_ms,
+        request_digest=request_digest,
+        sender_gateway=gateway_pb,
+        **fields,  # type: ignore[arg-type]
+    )
+    return seal(signer, RESPONSE_TYPE, header.SerializeToString(), body)
+
+
 class SealResponse:
     def __init__(self, signer: Signer, gateway_id: GatewayId, clock: Clock) -> None:
         self._signer = signer
@@ -199,26 +226,12 @@ class SealResponse:
 
     async def __call__(self, x: ProviderExchange) -> None:
         assert x.header is not None
-        h = x.header
-        header = bus_pb2.MessageHeader(
-            message_id=h.message_id,
-            protocol_version=1,
-            kind=bus_pb2.MESSAGE_KIND_RESPONSE,
-            client=h.client,
-            service=h.service,
-            user_id=h.user_id,
-            purpose=h.purpose,
-            data_subject=h.data_subject,
-            issued_at_unix_ms=self._clock.now_ms(),
-            request_digest=x.request_digest,
-            status_code=x.status_code,
-            status_message=x.status_message,
-            sender_gateway=self._gateway_pb,
-        )
-        x.response_issued_at_ms = header.issued_at_unix_ms
-        x.response, x.response_digest = seal(
-            self._signer, RESPONSE_TYPE, header.SerializeToString(), x.response_body
-        )
+        x.response_issued_at_ms = self._clock.now_ms()
+        x.response, x.response_digest = seal_answer(
+            self._signer, self._gateway_pb, x.response_issued_at_ms, x.header,
+            x.request_digest, x.response_body, service=x.header.service,
+            status_code=x.status_code, status_message=x.status_message,
+        )  # fmt: skip
 
 
 class LogExchange:
