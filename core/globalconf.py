@@ -9,7 +9,7 @@ they were given out of band and then only ever look things up in the frozen
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -64,6 +64,8 @@ class GatewayEntry:
     address: str
     auth_cert_sha256: bytes
     auth_cert_der: bytes
+    # Earlier auth certificates peers still accept during a renewal's changeover.
+    previous_auth_cert_sha256: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,8 @@ class GlobalConf:
         )
 
     def gateway_by_auth_hash(self, cert_sha256: bytes) -> GatewayEntry | None:
-        """The registered, unrevoked gateway whose TLS certificate has this hash."""
+        """The registered, unrevoked gateway whose TLS certificate has this hash: its
+        current one, or a previous one still accepted during a renewal's changeover."""
         if cert_sha256 in self.revoked_cert_sha256:
             return None
         return self._by_auth_hash.get(cert_sha256)
@@ -173,12 +176,23 @@ def verify_global_conf(signed: bytes, anchor_der: bytes, now_ms: int | None = No
     return conf
 
 
+def _index_auth_hashes(entries: Collection[GatewayEntry]) -> dict[bytes, GatewayEntry]:
+    """Auth-certificate hash -> gateway, previous ones first: a current one always wins."""
+    index = {h: e for e in entries for h in e.previous_auth_cert_sha256}
+    index.update((e.auth_cert_sha256, e) for e in entries)
+    return index
+
+
 def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
     pb = registry_pb2.GlobalConfiguration.FromString(configuration)
     gateways: dict[GatewayId, GatewayEntry] = {}
     for g in pb.gateways:
         entry = GatewayEntry(
-            gateway_from_pb(g.id), g.address, bytes(g.auth_cert_sha256), bytes(g.auth_cert_der)
+            gateway_from_pb(g.id),
+            g.address,
+            bytes(g.auth_cert_sha256),
+            bytes(g.auth_cert_der),
+            tuple(bytes(h) for h in g.previous_auth_cert_sha256),
         )
         gateways[entry.id] = entry
     providers: dict[str, list[SubsystemId]] = {}
@@ -218,6 +232,6 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
         tsa_certs_der=tuple(bytes(c) for c in pb.tsa_certs_der),
         revoked_cert_sha256=frozenset(bytes(h) for h in pb.revoked_cert_sha256),
         signed_bytes=signed,
-        _by_auth_hash={e.auth_cert_sha256: e for e in gateways.values()},
+        _by_auth_hash=_index_auth_hashes(gateways.values()),
         topics=topics,
     )

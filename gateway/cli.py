@@ -41,6 +41,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     init.set_defaults(func=_init)
 
+    renew = sub.add_parser(
+        "renew",
+        help="new keys and certificates from the registry (auth, sign, or both by default); "
+        "used after a restart",
+    )
+    renew.add_argument("--dir", type=Path, required=True)
+    renew.add_argument("--auth", action="store_true", help="renew the TLS authentication cert")
+    renew.add_argument("--sign", action="store_true", help="renew the member signing cert")
+    renew.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait this long for the decision; rerun to keep waiting on the same request",
+    )
+    renew.add_argument("--json", action="store_true", help="one JSON object")
+    renew.set_defaults(func=_renew)
+
     subsystem = sub.add_parser("add-subsystem", help="register a subsystem served here")
     subsystem.add_argument("--dir", type=Path, required=True)
     subsystem.add_argument("--subsystem", required=True, help="e.g. KZ/GOV/MJ/population")
@@ -232,6 +250,38 @@ def _init(args: argparse.Namespace) -> int:
     except ZholError as err:
         return _fail(err)
     print(f"gateway {gateway_id} registered; certificates in {args.dir / 'keys'}")
+    return 0
+
+
+def _renew(args: argparse.Namespace) -> int:
+    from gateway.provision import renew_gateway
+
+    roles = tuple(r for r, chosen in (("auth", args.auth), ("sign", args.sign)) if chosen)
+    if not (args.dir / "gateway.toml").exists():
+        return _fail(ZholError("NotConfigured", f"no gateway in {args.dir}"))
+    try:
+        done = asyncio.run(
+            renew_gateway(args.dir, roles or ("auth", "sign"), timeout_s=args.timeout)
+        )
+    except ZholError as err:
+        return _fail(err)
+    not_after = {r: t.isoformat(timespec="seconds") for r, t in done.not_after.items()}
+    if args.json:
+        doc = {
+            "renewed": list(done.roles),
+            "not_after": not_after,
+            "previous_dir": str(done.previous_dir),
+            "restart_required": True,
+        }
+        print(json.dumps(doc))
+        return 0
+    for role in done.roles:
+        print(f"renewed the {role} certificate: valid until {not_after[role]}")
+    print(f"the replaced keys and certificates are in {done.previous_dir}")
+    print(
+        "restart the gateway to use them (no hot reload): until then it keeps the previous "
+        "ones, which peers accept until they expire or `zhol registry end-overlap`"
+    )
     return 0
 
 

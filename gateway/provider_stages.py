@@ -49,7 +49,9 @@ class LoadConfiguration:
 
 
 class AuthenticatePeer:
-    """The TLS peer's certificate must be registered for an unrevoked gateway."""
+    """The TLS peer's certificate must be registered for an unrevoked gateway: its current
+    auth certificate, or a previous one the configuration still accepts while a renewal
+    changes over (GlobalConf.gateway_by_auth_hash)."""
 
     def __init__(self) -> None:
         self._hashes: dict[bytes, bytes] = {}

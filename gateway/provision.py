@@ -6,26 +6,44 @@ requests (which prove possession) go to the registry.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from core.clock import SystemClock
 from core.errors import ZholError
-from core.globalconf import gateway_to_pb, subsystem_to_pb
+from core.globalconf import gateway_to_pb, subsystem_to_pb, verify_global_conf
 from core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
 from core.settings import dump_toml
 from gateway import credentials as files
 from gateway.localconf import LocalConfStore
 from gateway.settings import SETTINGS_FILE, load_gateway_settings
-from registry.client import signed_subsystem_request, submit_registration, wait_for_registration
+from registry.client import (
+    fetch_global_conf,
+    signed_renewal_request,
+    signed_subsystem_request,
+    submit_registration,
+    wait_for_registration,
+)
 from security.ca import create_csr
 from security.keys import generate_private_key
-from security.keystore import read_private_key, write_private_key, write_public_file
+from security.keystore import (
+    read_certificate,
+    read_private_key,
+    write_private_key,
+    write_public_file,
+)
 from zhol.registry.v1 import registry_pb2
+
+REGISTRATIONS_FILE = "registrations.json"
+RENEWAL_KEY = "renewal:"  # + the renewed roles, e.g. renewal:auth+sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +117,7 @@ async def init_gateway(
         auth_csr_pem=create_csr(auth_key, str(gateway_id)),
         sign_csr_pem=create_csr(sign_key, str(gateway_id.member)),
     )
-    status = await _registered(data_dir, "gateway", registry_address, request, timeout_s)
+    status = await _registered(data_dir, "gateway", registry_address, lambda: request, timeout_s)
     write_public_file(keys / files.CA_CERT, status.ca_cert_pem)
     write_public_file(keys / files.SIGN_CERT, status.sign_cert_pem)
     write_public_file(keys / files.AUTH_CERT, status.auth_cert_pem)
@@ -154,7 +172,7 @@ async def register_subsystem(
     signer = files.load_credentials(data_dir / "keys", passphrase).signer
     body.issued_at_unix_ms = SystemClock().now_ms() if now_ms is None else now_ms
     request = signed_subsystem_request(body, signer)
-    await _registered(data_dir, key, registry_address, request, timeout_s)
+    await _registered(data_dir, key, registry_address, lambda: request, timeout_s)
     local = LocalConfStore(data_dir / "local.db")
     try:
         for offer in offers:
@@ -163,22 +181,35 @@ async def register_subsystem(
         local.close()
 
 
+def _known_registrations(data_dir: Path) -> dict[str, str]:
+    """Requests this gateway submitted, by what they ask (DATA_DIR/registrations.json)."""
+    path = data_dir / REGISTRATIONS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _forget_registration(data_dir: Path, key: str) -> None:
+    known = _known_registrations(data_dir)
+    if known.pop(key, None) is not None:
+        (data_dir / REGISTRATIONS_FILE).write_text(json.dumps(known, indent=2))
+
+
 async def _registered(
     data_dir: Path,
     key: str,
     registry_address: str,
-    request: registry_pb2.RegistrationRequest,
+    make_request: Callable[[], registry_pb2.RegistrationRequest],
     timeout_s: float,
 ) -> registry_pb2.RegistrationStatus:
-    """Submit once and wait for the decision; a rerun waits on the request already submitted.
+    """Submit once and wait for the decision; a rerun waits on the request already submitted
+    (``make_request`` is called only when there is none).
 
     A rejection is forgotten here (and raised with the operator's reason), so the
     next run submits a new request instead of waiting on the rejected one.
     """
-    path = data_dir / "registrations.json"
-    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    path = data_dir / REGISTRATIONS_FILE
+    known = _known_registrations(data_dir)
     if key not in known:
-        known[key] = await submit_registration(registry_address, request)
+        known[key] = await submit_registration(registry_address, make_request())
         path.write_text(json.dumps(known, indent=2))
     try:
         return await wait_for_registration(registry_address, known[key], timeout_s)
@@ -187,3 +218,118 @@ async def _registered(
             del known[key]
             path.write_text(json.dumps(known, indent=2))
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """What ``renew_gateway`` did: the roles renewed and the new certificates' expiry."""
+
+    roles: tuple[str, ...]
+    not_after: dict[str, dt.datetime]
+    previous_dir: Path
+    conf_refreshed: bool
+
+
+def _gateway_passphrase(data_dir: Path, passphrase: bytes | None) -> bytes | None:
+    if passphrase is None:
+        env_name = load_gateway_settings(data_dir).key_passphrase_env
+        passphrase = files.key_passphrase(env_name) if env_name else None
+    return passphrase
+
+
+async def renew_gateway(
+    data_dir: Path,
+    roles: Sequence[str] = ("auth", "sign"),
+    *,
+    timeout_s: float = 60.0,
+    passphrase: bytes | None = None,
+    now_ms: int | None = None,
+) -> Renewal:
+    """Renew the gateway's authentication and/or signing certificate with new keys.
+
+    New keys are made in keys/renewal/ (encrypted like the current ones), their CSRs
+    sent in a RENEWAL request signed with the current signing key, and the decision
+    awaited like ``init_gateway`` does: a rerun after a timeout waits on the request
+    already submitted (whatever roles it names). Once approved, the new keys and
+    certificates are installed atomically (credentials.install_renewal); a rejection
+    (RegistrationRejected, with the operator's reason) or any failure leaves the
+    current keys untouched. A running gateway uses the new ones after a restart.
+    """
+    settings = load_gateway_settings(data_dir)
+    gateway_id = GatewayId.parse(settings.gateway_id)
+    keys = settings.keys_dir
+    passphrase = _gateway_passphrase(data_dir, passphrase)
+    files.finish_install(keys)  # a crash mid-install of an earlier renewal: complete it
+    signer = files.load_credentials(keys, passphrase).signer  # wrong passphrase: fail now
+    pending = [k for k in _known_registrations(data_dir) if k.startswith(RENEWAL_KEY)]
+    if pending:
+        key = pending[0]
+        roles = tuple(key.removeprefix(RENEWAL_KEY).split("+"))
+    else:
+        roles = tuple(r for r in files.ROLE_FILES if r in roles)
+        if not roles:
+            raise ZholError("InvalidRequest", "nothing to renew: name auth and/or sign")
+        key = RENEWAL_KEY + "+".join(roles)
+    new_dir = keys / files.RENEWAL_DIR
+
+    def make_request() -> registry_pb2.RegistrationRequest:
+        # Only now are new keys made (a rerun after a failed submission reuses them).
+        csrs = {
+            role: create_csr(
+                _key(new_dir / files.ROLE_FILES[role][0], passphrase),
+                str(gateway_id) if role == "auth" else str(gateway_id.member),
+            )
+            for role in roles
+        }
+        body = registry_pb2.RenewalRegistration(
+            gateway=gateway_to_pb(gateway_id),
+            auth_csr_pem=csrs.get("auth", b""),
+            sign_csr_pem=csrs.get("sign", b""),
+            issued_at_unix_ms=SystemClock().now_ms() if now_ms is None else now_ms,
+        )
+        return signed_renewal_request(body, signer)
+
+    try:
+        status = await _registered(
+            data_dir, key, settings.registry_address, make_request, timeout_s
+        )
+    except ZholError as err:
+        if err.code.name == "RegistrationRejected":
+            files.discard_renewal(keys)  # the next run starts afresh, with other keys
+        raise
+    certs = {"auth": status.auth_cert_pem, "sign": status.sign_cert_pem}
+    not_after: dict[str, dt.datetime] = {}
+    for role in roles:
+        key_name, cert_name = files.ROLE_FILES[role]
+        if not certs[role]:
+            raise ZholError("InvalidRequest", f"the approved renewal carries no {role} certificate")
+        cert = x509.load_pem_x509_certificate(certs[role])
+        # The registry certified our CSR: the new key must be the certificate's.
+        files.check_key_matches(read_private_key(new_dir / key_name, passphrase), cert, role)
+        write_public_file(new_dir / cert_name, certs[role])
+        not_after[role] = cert.not_valid_after_utc
+    files.install_renewal(keys, roles)
+    _forget_registration(data_dir, key)
+    refreshed = await _refresh_conf_cache(data_dir)
+    return Renewal(roles, not_after, keys / files.PREVIOUS_DIR, refreshed)
+
+
+async def _refresh_conf_cache(data_dir: Path) -> bool:
+    """Store the registry's newest configuration (the one naming the new certificate)
+    when it verifies against the anchor and is newer than the cached one; best effort:
+    a running gateway fetches it on its own within its poll interval."""
+    settings = load_gateway_settings(data_dir)
+    anchor_der = read_certificate(settings.anchor_path).public_bytes(Encoding.DER)
+    try:
+        signed = await fetch_global_conf(settings.registry_address)
+        fresh = verify_global_conf(signed, anchor_der, SystemClock().now_ms())
+    except ZholError:
+        return False
+    cache = settings.conf_cache_path
+    try:
+        if verify_global_conf(cache.read_bytes(), anchor_der).version >= fresh.version:
+            return False
+    except (OSError, ZholError):
+        pass  # missing or unreadable: the fresh one replaces it
+    write_public_file(cache, signed)
+    return True

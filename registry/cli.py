@@ -23,7 +23,7 @@ from core.clock import SystemClock
 from core.errors import Hop, ZholError
 from core.globalconf import verify_global_conf
 from core.ids import GatewayId
-from registry.model import Registration, RegistrationState, Snapshot
+from registry.model import Registration, RegistrationKind, RegistrationState, Snapshot
 from registry.provision import (
     RegistryKeys,
     RegistryPaths,
@@ -203,7 +203,13 @@ def _registration_view(reg: Registration) -> dict[str, Any]:
         "decided_at": _iso(reg.decided_at_ms),
         "reason": reg.reason,
     }
-    if reg.subsystem is None:
+    if reg.kind is RegistrationKind.RENEWAL:
+        body = registry_pb2.RenewalRegistration.FromString(request.renewal_registration)
+        view["renews"] = [
+            role for role, csr in (("auth", body.auth_csr_pem), ("sign", body.sign_csr_pem)) if csr
+        ]
+        view["signer_cert_sha256"] = cert_sha256(request.signer_cert_der).hex()
+    elif reg.subsystem is None:
         view["address"] = request.gateway_address
         view["member_name"] = request.member_name
     else:
@@ -233,7 +239,10 @@ def cmd_requests(args: argparse.Namespace) -> int:
     if not views:
         print("no registration requests")
     for v in views:
-        target = v["subsystem"] or f"{v['gateway']} at {v.get('address', '')}"
+        if "renews" in v:
+            target = f"{v['gateway']} renews {'+'.join(v['renews'])}"
+        else:
+            target = v["subsystem"] or f"{v['gateway']} at {v.get('address', '')}"
         line = f"{v['id']}  {v['state']:<8}  {v['kind']:<9}  {target}  {v['created_at']}"
         if v["reason"]:
             line += f"  reason: {v['reason']}"
@@ -277,6 +286,20 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_guarded
+def cmd_end_overlap(args: argparse.Namespace) -> int:
+    gateway_id = GatewayId.parse(args.gateway)
+    ended = _store(args).end_auth_overlap(gateway_id, _now_ms())
+    if ended:
+        print(
+            f"{gateway_id}: {ended} previous auth certificate(s) no longer accepted; "
+            "effective with the next configuration version"
+        )
+    else:
+        print(f"{gateway_id}: no previous auth certificate was still accepted")
+    return EXIT_OK
+
+
 def _members_view(snapshot: Snapshot) -> list[dict[str, Any]]:
     out = []
     for member in snapshot.members:
@@ -288,6 +311,17 @@ def _members_view(snapshot: Snapshot) -> list[dict[str, Any]]:
                 "sign_cert_sha256": g.sign_cert_sha256.hex(),
                 "registered_at": _iso(g.registered_at_ms),
                 "revoked_at": _iso(g.revoked_at_ms),
+                "previous_certs": [
+                    {
+                        "role": p.role,
+                        "sha256": p.sha256.hex(),
+                        "not_after": _iso(p.not_after_ms),
+                        "replaced_at": _iso(p.replaced_at_ms),
+                        "overlap_ended_at": _iso(p.overlap_ended_at_ms),
+                    }
+                    for p in snapshot.previous_certs
+                    if p.gateway == g.id
+                ],
             }
             for g in snapshot.gateways
             if g.member == member.id
@@ -370,7 +404,12 @@ def cmd_conf(args: argparse.Namespace) -> int:
         "services": sum(len(m) for m in conf.methods.values()),
         "topics": sum(len(t) for t in conf.topics.values()),
         "gateways": [
-            {"id": str(g.id), "address": g.address, "auth_cert_sha256": g.auth_cert_sha256.hex()}
+            {
+                "id": str(g.id),
+                "address": g.address,
+                "auth_cert_sha256": g.auth_cert_sha256.hex(),
+                "previous_auth_cert_sha256": [h.hex() for h in g.previous_auth_cert_sha256],
+            }
             for g in sorted(conf.gateways.values(), key=lambda g: g.id)
         ],
         "revoked_cert_sha256": sorted(h.hex() for h in conf.revoked_cert_sha256),
@@ -391,6 +430,8 @@ def cmd_conf(args: argparse.Namespace) -> int:
     )
     for g in view["gateways"]:
         print(f"  gateway {g['id']}  {g['address']}  auth {g['auth_cert_sha256'][:16]}...")
+        for h in g["previous_auth_cert_sha256"]:
+            print(f"    also accepted (previous auth) {h[:16]}...")
     return EXIT_OK
 
 
@@ -437,6 +478,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--reason", required=True, help="why (shown to the requester)")
 
     p = command("revoke", cmd_revoke, "revoke a gateway's certificates")
+    p.add_argument("--gateway", required=True, metavar="GATEWAY_ID", help="e.g. KZ/GOV/MJ/gw1")
+
+    p = command(
+        "end-overlap",
+        cmd_end_overlap,
+        "stop accepting a renewed gateway's previous auth certificates",
+    )
     p.add_argument("--gateway", required=True, metavar="GATEWAY_ID", help="e.g. KZ/GOV/MJ/gw1")
 
     p = command("members", cmd_members, "members, their gateways, subsystems, services and topics")

@@ -14,7 +14,7 @@ import grpc
 
 from core.errors import Hop, ZholError
 from core.grpcerr import error_from_rpc
-from security.sealing import REGISTRATION_TYPE, Signer, pae, sign_bytes
+from security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, Signer, pae, sign_bytes
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
 
 MAX_CONF_BYTES = 64 * 1024 * 1024
@@ -69,6 +69,21 @@ def signed_subsystem_request(
         gateway=body.gateway,
         subsystem_registration=data,
         signature=sign_bytes(signer.key, pae(REGISTRATION_TYPE, data)),
+        signer_cert_der=signer.cert_der,
+    )
+
+
+def signed_renewal_request(
+    body: registry_pb2.RenewalRegistration, signer: Signer
+) -> registry_pb2.RegistrationRequest:
+    """A RENEWAL request: the body's exact bytes (new CSRs, issued-at), signed with the
+    gateway's current member signing key."""
+    data = body.SerializeToString(deterministic=True)
+    return registry_pb2.RegistrationRequest(
+        kind=registry_pb2.REGISTRATION_KIND_RENEWAL,
+        gateway=body.gateway,
+        renewal_registration=data,
+        signature=sign_bytes(signer.key, pae(RENEWAL_TYPE, data)),
         signer_cert_der=signer.cert_der,
     )
 

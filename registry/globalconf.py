@@ -7,7 +7,12 @@ core.globalconf.verify_global_conf against the anchor.
 
 A revoked gateway is left out of ``gateways`` and of every subsystem's failover
 list; the hashes of its authentication and signing certificates are listed in
-``revoked_cert_sha256``.
+``revoked_cert_sha256``, with the certificates renewals replaced for it.
+
+An active gateway's certificates that a renewal replaced stay accepted for TLS
+during the changeover: the hashes of its previous auth certificates that have
+not expired and whose overlap the operator has not ended are listed in its
+``previous_auth_cert_sha256``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from core.globalconf import (
     sign_global_conf,
     subsystem_to_pb,
 )
+from core.ids import GatewayId
 from registry.model import Snapshot
 from security.sealing import PrivateKey
 from zhol.registry.v1 import registry_pb2
@@ -53,6 +59,11 @@ def build_global_conf(
     for g in snapshot.gateways:
         if g.revoked:
             revoked.update((g.auth_cert_sha256, g.sign_cert_sha256))
+    revoked.update(p.sha256 for p in snapshot.previous_certs if p.gateway not in active)
+    overlap: dict[GatewayId, list[bytes]] = {}
+    for p in sorted(snapshot.previous_certs, key=lambda p: p.sha256):
+        if p.gateway in active and p.sha256 not in revoked and p.accepted_for_auth(now_ms):
+            overlap.setdefault(p.gateway, []).append(p.sha256)
     pb = registry_pb2.GlobalConfiguration(
         instance=instance,
         version=version,
@@ -75,6 +86,7 @@ def build_global_conf(
                 address=g.address,
                 auth_cert_sha256=g.auth_cert_sha256,
                 auth_cert_der=g.auth_cert_der,
+                previous_auth_cert_sha256=overlap.get(g.id, []),
             )
             for g in sorted(active.values(), key=lambda g: g.id)
         ],

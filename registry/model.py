@@ -11,6 +11,7 @@ from core.ids import GatewayId, MemberId, SubsystemId
 class RegistrationKind(enum.Enum):
     GATEWAY = "GATEWAY"  # a gateway with its authentication and signing CSRs
     SUBSYSTEM = "SUBSYSTEM"  # a subsystem served by an existing gateway, with its services
+    RENEWAL = "RENEWAL"  # new auth and/or signing certificates for a registered gateway
 
 
 class RegistrationState(enum.Enum):
@@ -93,6 +94,29 @@ class RevokedCert:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviousCert:
+    """A certificate a renewal replaced.
+
+    An ``auth`` one is still accepted by peers until it expires (``not_after_ms``) or
+    the operator ends the overlap (``overlap_ended_at_ms``); a ``sign`` one is not
+    revoked (what it signed stays verifiable) but is no longer the gateway's current.
+    Both are revoked with their gateway.
+    """
+
+    sha256: bytes
+    gateway: GatewayId
+    role: str  # "auth" or "sign"
+    not_after_ms: int
+    replaced_at_ms: int
+    overlap_ended_at_ms: int | None = None
+
+    def accepted_for_auth(self, now_ms: int) -> bool:
+        """Whether peers still accept it as the gateway's TLS certificate at now_ms."""
+        ended = self.overlap_ended_at_ms is not None
+        return self.role == "auth" and not ended and now_ms < self.not_after_ms
+
+
+@dataclass(frozen=True, slots=True)
 class ConfVersion:
     """One published global configuration."""
 
@@ -114,3 +138,4 @@ class Snapshot:
     services: tuple[Service, ...]
     revoked_cert_sha256: tuple[bytes, ...]
     topics: tuple[Topic, ...] = ()
+    previous_certs: tuple[PreviousCert, ...] = ()

@@ -21,6 +21,19 @@ unrevoked and the subsystem member's (InvalidRequest, NotConfigured), and the
 signer certificate is that gateway's current signing certificate
 (SignerMismatch). Unsigned SUBSYSTEM requests are refused: fail closed.
 
+A RENEWAL request asks new certificates for a registered gateway: new auth
+and/or signing CSRs (proof of possession as for GATEWAY) inside the exact bytes
+of a RenewalRegistration, signed under PAE(RENEWAL_TYPE, body) with the
+gateway's current signing key, so only the registered, unrevoked gateway itself
+can renew. The checks are those of a SUBSYSTEM request (MissingSignature,
+InvalidCertificate, RevokedCertificate, InvalidSignature, ClockSkew,
+NotConfigured, SignerMismatch), then the CSRs (InvalidCsr: none given, malformed,
+unproven, or reusing the current key). On approval the new certificates become
+the gateway's current ones; the replaced auth certificate stays accepted by
+peers until it expires or the operator ends the overlap, the replaced signing
+certificate stays valid (what it signed stays verifiable) but no longer counts
+as current.
+
 Everything is validated when the request is submitted (InvalidIdentifier,
 InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured and the checks
 above), before anything is stored; a request that fails validation leaves no
@@ -59,8 +72,8 @@ from registry.model import (
     Topic,
 )
 from registry.store import Store
-from security.ca import CertificateAuthority, issue_certificate
-from security.sealing import REGISTRATION_TYPE, pae, verify_bytes
+from security.ca import CertificateAuthority, CertProfile, issue_certificate
+from security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, pae, verify_bytes
 from security.validation import CertificateValidator, cert_sha256
 from zhol.registry.v1 import registry_pb2
 
@@ -76,6 +89,12 @@ _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}))$")
 _KIND_FROM_PB = {
     registry_pb2.REGISTRATION_KIND_GATEWAY: RegistrationKind.GATEWAY,
     registry_pb2.REGISTRATION_KIND_SUBSYSTEM: RegistrationKind.SUBSYSTEM,
+    registry_pb2.REGISTRATION_KIND_RENEWAL: RegistrationKind.RENEWAL,
+}
+# Requests a registered gateway signs with its current signing key: the body's payload type.
+_SIGNED_KINDS = {
+    registry_pb2.REGISTRATION_KIND_SUBSYSTEM: REGISTRATION_TYPE,
+    registry_pb2.REGISTRATION_KIND_RENEWAL: RENEWAL_TYPE,
 }
 _STATE_TO_PB = {
     RegistrationState.PENDING: registry_pb2.REGISTRATION_STATE_PENDING,
@@ -116,7 +135,7 @@ class ParsedRequest:
     subsystem: SubsystemId | None
     services: tuple[Service, ...]
     topics: tuple[Topic, ...] = ()
-    issued_at_ms: int = 0  # SUBSYSTEM: when the gateway signed it
+    issued_at_ms: int = 0  # SUBSYSTEM, RENEWAL: when the gateway signed it
 
 
 def parse_registration_request(
@@ -134,6 +153,8 @@ def parse_registration_request(
             raise _err("InvalidIdentifier", f"gateway {gateway} is not in instance {instance}")
         if kind is RegistrationKind.GATEWAY:
             return _parse_gateway_request(request, gateway)
+        if kind is RegistrationKind.RENEWAL:
+            return _parse_renewal_request(request, gateway)
         return _parse_subsystem_request(request, gateway)
 
 
@@ -142,17 +163,18 @@ def _parse_gateway_request(
 ) -> ParsedRequest:
     if request.HasField("subsystem") or request.services or request.topics:
         raise _err("InvalidRequest", "a GATEWAY request carries no subsystem, services or topics")
-    if request.subsystem_registration or request.signature or request.signer_cert_der:
+    if (
+        request.subsystem_registration
+        or request.renewal_registration
+        or request.signature
+        or request.signer_cert_der
+    ):
         raise _err("InvalidRequest", "a GATEWAY request is proven by its CSRs, not signed")
     address = _check_address(request.gateway_address)
     name = request.member_name.strip()
     if len(name) > MAX_NAME_CHARS or not name.isprintable():
         raise _err("InvalidRequest", "member name too long or not printable")
-    for label, pem in (("authentication", request.auth_csr_pem), ("signing", request.sign_csr_pem)):
-        if not pem:
-            raise _err("InvalidCsr", f"the {label} CSR is missing")
-        if len(pem) > MAX_CSR_BYTES:
-            raise _err("InvalidCsr", f"the {label} CSR is too large")
+    _check_csr_sizes(request.auth_csr_pem, request.sign_csr_pem, both=True)
     return ParsedRequest(
         kind=RegistrationKind.GATEWAY,
         gateway=gateway,
@@ -165,17 +187,72 @@ def _parse_gateway_request(
     )
 
 
+def _signed_body(request: registry_pb2.RegistrationRequest) -> tuple[str, bytes]:
+    """(payload type, exact body bytes) of a SUBSYSTEM or RENEWAL request."""
+    payload_type = _SIGNED_KINDS[request.kind]
+    if payload_type == RENEWAL_TYPE:
+        return payload_type, bytes(request.renewal_registration)
+    return payload_type, bytes(request.subsystem_registration)
+
+
 def _require_signature(request: registry_pb2.RegistrationRequest) -> None:
-    """Fail closed: a SUBSYSTEM request without its signed body, signature or signer."""
-    if not (request.subsystem_registration and request.signature and request.signer_cert_der):
-        raise _err("MissingSignature", "a SUBSYSTEM request must be signed by its gateway")
+    """Fail closed: a signed kind of request without its signed body, signature or signer."""
+    if not (_signed_body(request)[1] and request.signature and request.signer_cert_der):
+        kind = _KIND_FROM_PB[request.kind].value
+        raise _err("MissingSignature", f"a {kind} request must be signed by its gateway")
+
+
+def _check_csr_sizes(auth_csr_pem: bytes, sign_csr_pem: bytes, *, both: bool) -> None:
+    for label, pem in (("authentication", auth_csr_pem), ("signing", sign_csr_pem)):
+        if not pem and both:
+            raise _err("InvalidCsr", f"the {label} CSR is missing")
+        if len(pem) > MAX_CSR_BYTES:
+            raise _err("InvalidCsr", f"the {label} CSR is too large")
+
+
+def _parse_renewal_request(
+    request: registry_pb2.RegistrationRequest, gateway: GatewayId
+) -> ParsedRequest:
+    _require_signature(request)
+    if (
+        request.auth_csr_pem
+        or request.sign_csr_pem
+        or request.gateway_address
+        or request.member_name
+        or request.subsystem_registration
+        or request.HasField("subsystem")
+        or request.services
+        or request.topics
+    ):
+        # Only the signed bytes are believed: nothing may travel beside them.
+        raise _err("InvalidRequest", "a RENEWAL request carries its CSRs only signed")
+    try:
+        body = registry_pb2.RenewalRegistration.FromString(request.renewal_registration)
+    except DecodeError:
+        raise _err("InvalidRequest", "renewal_registration does not parse") from None
+    if not body.HasField("gateway") or gateway_from_pb(body.gateway) != gateway:
+        raise _err("InvalidRequest", "the signed request names another gateway")
+    if not body.auth_csr_pem and not body.sign_csr_pem:
+        raise _err("InvalidCsr", "a renewal carries at least one CSR")
+    _check_csr_sizes(body.auth_csr_pem, body.sign_csr_pem, both=False)
+    return ParsedRequest(
+        kind=RegistrationKind.RENEWAL,
+        gateway=gateway,
+        gateway_address="",
+        member_name="",
+        auth_csr_pem=bytes(body.auth_csr_pem),
+        sign_csr_pem=bytes(body.sign_csr_pem),
+        subsystem=None,
+        services=(),
+        issued_at_ms=body.issued_at_unix_ms,
+    )
 
 
 def _parse_subsystem_request(
     request: registry_pb2.RegistrationRequest, gateway: GatewayId
 ) -> ParsedRequest:
     _require_signature(request)
-    if request.auth_csr_pem or request.sign_csr_pem:
+    if request.auth_csr_pem or request.sign_csr_pem or request.renewal_registration:
         raise _err("InvalidRequest", "a SUBSYSTEM request carries no CSRs")
     if request.HasField("subsystem") or request.services or request.topics:
         # Only the signed bytes are believed: nothing may travel beside them.
@@ -224,27 +301,31 @@ def _parse_subsystem_request(
 
 
 def _resubmission_key(request_bytes: bytes) -> tuple[bytes, bytes]:
-    """What makes two SUBSYSTEM requests the same: signer and body, not when it was signed.
+    """What makes two signed requests the same: signer and body, not when it was signed.
 
     A gateway that retries re-signs with a new issued-at (and ECDSA signatures differ
     each time): the retry is the pending request, not a second one.
     """
     request = registry_pb2.RegistrationRequest.FromString(request_bytes)
+    body: registry_pb2.SubsystemRegistration | registry_pb2.RenewalRegistration
     try:
-        body = registry_pb2.SubsystemRegistration.FromString(request.subsystem_registration)
+        if request.kind == registry_pb2.REGISTRATION_KIND_RENEWAL:
+            body = registry_pb2.RenewalRegistration.FromString(request.renewal_registration)
+        else:
+            body = registry_pb2.SubsystemRegistration.FromString(request.subsystem_registration)
     except DecodeError:
         return bytes(request.signer_cert_der), request_bytes
     body.ClearField("issued_at_unix_ms")
     return bytes(request.signer_cert_der), body.SerializeToString(deterministic=True)
 
 
-def same_subsystem_request(a: bytes, b: bytes) -> bool:
+def same_signed_request(a: bytes, b: bytes) -> bool:
     return a == b or _resubmission_key(a) == _resubmission_key(b)
 
 
 @dataclass(frozen=True, slots=True)
 class RegistrationSigner:
-    """Who signed a SUBSYSTEM request, once the signature has verified."""
+    """Who signed a SUBSYSTEM or RENEWAL request, once the signature has verified."""
 
     member: MemberId
     cert_sha256: bytes
@@ -264,8 +345,7 @@ def verify_registration_signature(
         _require_signature(request)
         cert_der = bytes(request.signer_cert_der)
         member, key = validator.verify_signing_cert(cert_der, now)
-        signed = pae(REGISTRATION_TYPE, bytes(request.subsystem_registration))
-        verify_bytes(key, signed, bytes(request.signature))
+        verify_bytes(key, pae(*_signed_body(request)), bytes(request.signature))
         return RegistrationSigner(member, cert_sha256(cert_der))
 
 
@@ -290,6 +370,52 @@ def check_subsystem_authority(
         gateway = store.check_serving_gateway(parsed.gateway, parsed.subsystem)
     if gateway.sign_cert_sha256 != signer.cert_sha256:
         raise _err("SignerMismatch", f"not the current signing certificate of {parsed.gateway}")
+
+
+def check_renewal_authority(
+    parsed: ParsedRequest,
+    signer: RegistrationSigner,
+    store: Store,
+    now_ms: int,
+    skew_ms: int = REGISTRATION_SKEW_MS,
+) -> Gateway:
+    """The verified signer is the named gateway's current signing certificate, now; or raise.
+
+    ClockSkew, NotConfigured (not a registered, unrevoked gateway), SignerMismatch.
+    Returns the gateway as registered.
+    """
+    if abs(parsed.issued_at_ms - now_ms) > skew_ms:
+        raise _err("ClockSkew", f"issued-at is more than {skew_ms // 1000} s from the registry's")
+    gateway = store.get_gateway(parsed.gateway)
+    if gateway is None or gateway.revoked:
+        raise _err("NotConfigured", f"gateway {parsed.gateway} is not registered and unrevoked")
+    if signer.member != gateway.member or gateway.sign_cert_sha256 != signer.cert_sha256:
+        raise _err("SignerMismatch", f"not the current signing certificate of {parsed.gateway}")
+    return gateway
+
+
+def _check_new_keys(parsed: ParsedRequest, gateway: Gateway) -> None:
+    """A renewal brings new keys: a CSR for the key already certified is refused."""
+    for csr_pem, cert_der, label in (
+        (parsed.auth_csr_pem, gateway.auth_cert_der, "authentication"),
+        (parsed.sign_csr_pem, gateway.sign_cert_der, "signing"),
+    ):
+        if csr_pem and _spki(x509.load_pem_x509_csr(csr_pem).public_key()) == _spki(
+            x509.load_der_x509_certificate(cert_der).public_key()
+        ):
+            raise _err("InvalidCsr", f"the {label} CSR reuses the current key; use a new one")
+
+
+def _spki(key: object) -> bytes:
+    return key.public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def not_after_ms(cert_der: bytes) -> int:
+    """A certificate's expiry, in ms since the epoch."""
+    cert = x509.load_der_x509_certificate(cert_der)
+    return int(cert.not_valid_after_utc.timestamp() * 1000)
 
 
 def _parse_topic(description: registry_pb2.TopicDescription, subsystem: SubsystemId) -> Topic:
@@ -408,8 +534,8 @@ class Registrar:
         """
         now = datetime_from_ms(now_ms)
         signer = None
-        if request.kind == registry_pb2.REGISTRATION_KIND_SUBSYSTEM:
-            # The signature first: nothing in a SUBSYSTEM body is believed before it verifies.
+        if request.kind in _SIGNED_KINDS:
+            # The signature first: nothing in a signed body is believed before it verifies.
             signer = verify_registration_signature(request, self._validator(), now)
         parsed = parse_registration_request(request, self.instance)
         with _at_registry():
@@ -420,6 +546,13 @@ class Registrar:
                 existing = self.store.get_gateway(parsed.gateway)
                 if existing is not None and not existing.revoked:
                     raise _err("AlreadyRegistered", f"gateway {parsed.gateway} is registered")
+            elif parsed.kind is RegistrationKind.RENEWAL:
+                assert signer is not None
+                gateway = check_renewal_authority(
+                    parsed, signer, self.store, now_ms, self.registration_skew_ms
+                )
+                self._issue(parsed, now)  # dry run, as for GATEWAY: InvalidCsr now, not later
+                _check_new_keys(parsed, gateway)
             else:
                 assert signer is not None
                 check_subsystem_authority(
@@ -435,7 +568,7 @@ class Registrar:
                 request=request.SerializeToString(deterministic=True),
                 created_at_ms=now_ms,
             ),
-            same_subsystem_request if signer is not None else operator.eq,
+            same_signed_request if signer is not None else operator.eq,
         )
         if not self.auto_approve or registration.state is not RegistrationState.PENDING:
             return registration
@@ -470,6 +603,8 @@ class Registrar:
                 )
                 member = Member(parsed.gateway.member, parsed.member_name)
                 return self.store.complete_gateway_registration(request_id, member, gateway, now_ms)
+            if parsed.kind is RegistrationKind.RENEWAL:
+                return self._approve_renewal(reg.id, parsed, request, now_ms)
             assert parsed.subsystem is not None
             # Still the gateway's current signing certificate (checked in the writing
             # transaction): a gateway re-registered since its request was signed is refused.
@@ -482,6 +617,33 @@ class Registrar:
                 topics=parsed.topics,
                 signer_cert_sha256=cert_sha256(bytes(request.signer_cert_der)),
             )
+
+    def _approve_renewal(
+        self,
+        request_id: str,
+        parsed: ParsedRequest,
+        request: registry_pb2.RegistrationRequest,
+        now_ms: int,
+    ) -> Registration:
+        """Issue the renewed certificates; the store makes them current in one transaction
+        (if the signer is still the gateway's current signing certificate)."""
+        current = self.store.get_gateway(parsed.gateway)
+        if current is None or current.revoked:
+            raise _err("NotConfigured", f"gateway {parsed.gateway} is not registered and unrevoked")
+        auth_der, sign_der = self._issue(parsed, datetime_from_ms(now_ms))
+        return self.store.complete_renewal(
+            request_id,
+            parsed.gateway,
+            cert_sha256(bytes(request.signer_cert_der)),
+            (auth_der, cert_sha256(auth_der)) if auth_der else None,
+            (sign_der, cert_sha256(sign_der)) if sign_der else None,
+            (not_after_ms(current.auth_cert_der), not_after_ms(current.sign_cert_der)),
+            now_ms,
+        )
+
+    def end_auth_overlap(self, gateway: GatewayId, now_ms: int) -> int:
+        """Peers stop accepting the gateway's previous auth certificates (next version)."""
+        return self.store.end_auth_overlap(gateway, now_ms)
 
     def reject(self, request_id: str, reason: str, now_ms: int) -> Registration:
         """Reject a pending request; the reason reaches the requester."""
@@ -501,23 +663,17 @@ class Registrar:
         return registration_status_to_pb(self.store.get_registration(request_id), self.ca_cert_pem)
 
     def _issue(self, parsed: ParsedRequest, now: dt.datetime) -> tuple[bytes, bytes]:
-        auth = issue_certificate(
-            self.ca,
-            parsed.auth_csr_pem,
-            "auth",
-            str(parsed.gateway),
-            now,
-            self.cert_validity_days,
-        )
-        sign = issue_certificate(
-            self.ca,
-            parsed.sign_csr_pem,
-            "sign",
-            str(parsed.gateway.member),
-            now,
-            self.cert_validity_days,
-        )
+        """(auth, sign) certificates as DER for the request's CSRs; b"" where none was sent
+        (a RENEWAL may renew one only)."""
         return (
-            auth.public_bytes(serialization.Encoding.DER),
-            sign.public_bytes(serialization.Encoding.DER),
+            self._issue_one(parsed.auth_csr_pem, "auth", str(parsed.gateway), now),
+            self._issue_one(parsed.sign_csr_pem, "sign", str(parsed.gateway.member), now),
         )
+
+    def _issue_one(
+        self, csr_pem: bytes, profile: CertProfile, identity: str, now: dt.datetime
+    ) -> bytes:
+        if not csr_pem:
+            return b""
+        cert = issue_certificate(self.ca, csr_pem, profile, identity, now, self.cert_validity_days)
+        return cert.public_bytes(serialization.Encoding.DER)

@@ -31,6 +31,7 @@ from registry.model import (
     ConfVersion,
     Gateway,
     Member,
+    PreviousCert,
     Registration,
     RegistrationKind,
     RegistrationState,
@@ -42,7 +43,7 @@ from registry.model import (
 )
 
 DB_FILE = "registry.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: RENEWAL registrations and previous_certs
 # Published configurations kept for inspection; older ones are pruned.
 KEEP_CONF_VERSIONS = 50
 
@@ -90,24 +91,21 @@ CREATE TABLE IF NOT EXISTS topics (
     topic TEXT NOT NULL,
     PRIMARY KEY (publisher, topic)
 );
-CREATE TABLE IF NOT EXISTS registrations (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('GATEWAY', 'SUBSYSTEM')),
-    gateway TEXT NOT NULL,
-    subsystem TEXT,
-    request BLOB NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('PENDING', 'APPROVED', 'REJECTED')),
-    reason TEXT NOT NULL DEFAULT '',
-    auth_cert_der BLOB NOT NULL DEFAULT x'',
-    sign_cert_der BLOB NOT NULL DEFAULT x'',
-    created_at_ms INTEGER NOT NULL,
-    decided_at_ms INTEGER
-);
+{registrations}
 CREATE INDEX IF NOT EXISTS registrations_by_state ON registrations (state, created_at_ms);
 CREATE TABLE IF NOT EXISTS revoked_certs (
     sha256 BLOB PRIMARY KEY,
     gateway TEXT NOT NULL,
     revoked_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS previous_certs (
+    sha256 BLOB PRIMARY KEY,
+    gateway TEXT NOT NULL REFERENCES gateways(id),
+    role TEXT NOT NULL CHECK (role IN ('auth', 'sign')),
+    cert_der BLOB NOT NULL,
+    not_after_ms INTEGER NOT NULL,
+    replaced_at_ms INTEGER NOT NULL,
+    overlap_ended_at_ms INTEGER
 );
 CREATE TABLE IF NOT EXISTS conf_versions (
     version INTEGER PRIMARY KEY,
@@ -119,6 +117,39 @@ CREATE TABLE IF NOT EXISTS conf_versions (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('change_counter', 0);
 """
 
+# Kept apart: schema 2 rebuilds the table to widen its kind CHECK (SQLite cannot alter one).
+_REGISTRATIONS = """
+CREATE TABLE IF NOT EXISTS {name} (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('GATEWAY', 'SUBSYSTEM', 'RENEWAL')),
+    gateway TEXT NOT NULL,
+    subsystem TEXT,
+    request BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('PENDING', 'APPROVED', 'REJECTED')),
+    reason TEXT NOT NULL DEFAULT '',
+    auth_cert_der BLOB NOT NULL DEFAULT x'',
+    sign_cert_der BLOB NOT NULL DEFAULT x'',
+    created_at_ms INTEGER NOT NULL,
+    decided_at_ms INTEGER
+);
+"""
+_SCHEMA = _SCHEMA.format(registrations=_REGISTRATIONS.format(name="registrations"))
+
+_REG_COPY_COLS = (
+    "id, kind, gateway, subsystem, request, state, reason, auth_cert_der, sign_cert_der,"
+    " created_at_ms, decided_at_ms"
+)
+# Schema 1 -> 2 (certificate renewal): RENEWAL requests, and previous_certs (created by
+# _SCHEMA). Runs in the transaction that checks the version, so a second process that
+# opens the same file meanwhile finds version 2 and does nothing.
+_MIGRATE_1_TO_2 = (
+    _REGISTRATIONS.format(name="registrations_v2"),
+    f"INSERT INTO registrations_v2 ({_REG_COPY_COLS}) SELECT {_REG_COPY_COLS} FROM registrations",
+    "DROP TABLE registrations",
+    "ALTER TABLE registrations_v2 RENAME TO registrations",
+    "CREATE INDEX IF NOT EXISTS registrations_by_state ON registrations (state, created_at_ms)",
+)
+
 TABLES = (
     "members",
     "gateways",
@@ -128,6 +159,7 @@ TABLES = (
     "topics",
     "registrations",
     "revoked_certs",
+    "previous_certs",
     "conf_versions",
 )
 
@@ -149,14 +181,28 @@ class Store:
         with closing(store._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        with store._write() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
+            elif row[0] == 1:
+                # Upgraded in place, in one transaction: all of it or none of it.
+                for statement in _MIGRATE_1_TO_2:
+                    conn.execute(statement)
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
+                )
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(f"{path}: unsupported schema version {row[0]}")
         return store
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return int(
+                conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            )
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -237,8 +283,14 @@ class Store:
                     "SELECT publisher, topic FROM topics ORDER BY publisher, topic"
                 )
             )
+            previous = tuple(
+                _previous(r)
+                for r in conn.execute(
+                    f"SELECT {_PREV_COLS} FROM previous_certs ORDER BY gateway, replaced_at_ms"
+                )
+            )
             return Snapshot(
-                _counter(conn), members, gateways, subsystems, services, revoked, topics
+                _counter(conn), members, gateways, subsystems, services, revoked, topics, previous
             )
 
     def get_member(self, member: MemberId) -> Member | None:
@@ -250,6 +302,18 @@ class Store:
     def get_gateway(self, gateway: GatewayId) -> Gateway | None:
         with self._read() as conn:
             return _get_gateway(conn, gateway)
+
+    def previous_certs(self, gateway: GatewayId) -> tuple[PreviousCert, ...]:
+        """Certificates renewals replaced for this gateway, oldest first."""
+        with self._read() as conn:
+            return tuple(
+                _previous(r)
+                for r in conn.execute(
+                    f"SELECT {_PREV_COLS} FROM previous_certs WHERE gateway = ?"
+                    " ORDER BY replaced_at_ms, sha256",
+                    (str(gateway),),
+                )
+            )
 
     def revoked_certs(self) -> tuple[RevokedCert, ...]:
         with self._read() as conn:
@@ -352,6 +416,12 @@ class Store:
                     gateway.registered_at_ms,
                 ),
             )
+            # A re-registered gateway starts afresh: nothing of its revoked past overlaps.
+            conn.execute(
+                "UPDATE previous_certs SET overlap_ended_at_ms = ?"
+                " WHERE gateway = ? AND overlap_ended_at_ms IS NULL",
+                (decided_at_ms, str(gateway.id)),
+            )
             _decide(
                 conn,
                 request_id,
@@ -425,6 +495,76 @@ class Store:
             self._bump(conn)
             return _get_registration(conn, request_id)
 
+    def complete_renewal(
+        self,
+        request_id: str,
+        gateway: GatewayId,
+        signer_cert_sha256: bytes,
+        new_auth: tuple[bytes, bytes] | None,
+        new_sign: tuple[bytes, bytes] | None,
+        previous_not_after_ms: tuple[int, int],
+        decided_at_ms: int,
+    ) -> Registration:
+        """Approve a pending RENEWAL: the new certificates become the gateway's current ones.
+
+        ``new_auth`` / ``new_sign`` are (DER, SHA-256) or None to keep that certificate;
+        ``previous_not_after_ms`` the (auth, sign) expiry of the certificates replaced.
+        The replaced ones go to previous_certs (the auth one still accepted during the
+        changeover). The gateway must still be registered, unrevoked, and hold the
+        signing certificate that signed the request (else NotConfigured, SignerMismatch).
+        """
+        with self._write() as conn:
+            reg = _get_pending(conn, request_id, RegistrationKind.RENEWAL)
+            if reg.gateway != gateway:
+                raise _err("InvalidRequest", "gateway does not match the request")
+            current = _get_gateway(conn, gateway)
+            if current is None or current.revoked:
+                raise _err("NotConfigured", f"gateway {gateway} is not registered and unrevoked")
+            if current.sign_cert_sha256 != signer_cert_sha256:
+                raise _err("SignerMismatch", f"not the current signing certificate of {gateway}")
+            replaced = (
+                ("auth", new_auth, current.auth_cert_der, current.auth_cert_sha256),
+                ("sign", new_sign, current.sign_cert_der, current.sign_cert_sha256),
+            )
+            for (role, new, old_der, old_sha256), not_after_ms in zip(
+                replaced, previous_not_after_ms, strict=True
+            ):
+                if new is None:
+                    continue
+                conn.execute(
+                    "INSERT INTO previous_certs (sha256, gateway, role, cert_der, not_after_ms,"
+                    " replaced_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                    (old_sha256, str(gateway), role, old_der, not_after_ms, decided_at_ms),
+                )
+                conn.execute(
+                    f"UPDATE gateways SET {role}_cert_der = ?, {role}_cert_sha256 = ? WHERE id = ?",
+                    (new[0], new[1], str(gateway)),
+                )
+            _decide(
+                conn,
+                request_id,
+                RegistrationState.APPROVED,
+                decided_at_ms,
+                auth_cert_der=new_auth[0] if new_auth else b"",
+                sign_cert_der=new_sign[0] if new_sign else b"",
+            )
+            self._bump(conn)
+            return _get_registration(conn, request_id)
+
+    def end_auth_overlap(self, gateway: GatewayId, now_ms: int) -> int:
+        """Stop accepting the gateway's previous auth certificates; returns how many ended."""
+        with self._write() as conn:
+            if _get_gateway(conn, gateway) is None:
+                raise _err("NotConfigured", f"no registered gateway {gateway}")
+            ended = conn.execute(
+                "UPDATE previous_certs SET overlap_ended_at_ms = ? WHERE gateway = ?"
+                " AND role = 'auth' AND overlap_ended_at_ms IS NULL AND not_after_ms > ?",
+                (now_ms, str(gateway), now_ms),
+            ).rowcount
+            if ended:
+                self._bump(conn)
+            return ended
+
     def reject_registration(self, request_id: str, reason: str, decided_at_ms: int) -> Registration:
         """Reject a pending request with a reason the requester will see."""
         with self._write() as conn:
@@ -453,7 +593,14 @@ class Store:
             conn.execute(
                 "UPDATE gateways SET revoked_at_ms = ? WHERE id = ?", (now_ms, str(gateway))
             )
-            for digest in (existing.auth_cert_sha256, existing.sign_cert_sha256):
+            # Its earlier certificates too: a revoked gateway signs and connects with none.
+            earlier = [
+                bytes(r[0])
+                for r in conn.execute(
+                    "SELECT sha256 FROM previous_certs WHERE gateway = ?", (str(gateway),)
+                )
+            ]
+            for digest in (existing.auth_cert_sha256, existing.sign_cert_sha256, *earlier):
                 conn.execute(
                     "INSERT INTO revoked_certs (sha256, gateway, revoked_at_ms) VALUES (?, ?, ?)"
                     " ON CONFLICT (sha256) DO NOTHING",
@@ -502,6 +649,7 @@ _GW_COLS = (
     "id, address, auth_cert_der, auth_cert_sha256, sign_cert_der, sign_cert_sha256,"
     " registered_at_ms, revoked_at_ms"
 )
+_PREV_COLS = "sha256, gateway, role, not_after_ms, replaced_at_ms, overlap_ended_at_ms"
 _REG_COLS = (
     "id, kind, state, gateway, subsystem, request, created_at_ms, reason, auth_cert_der,"
     " sign_cert_der, decided_at_ms"
@@ -522,6 +670,17 @@ def _gateway(r: sqlite3.Row | tuple) -> Gateway:
         sign_cert_sha256=bytes(r[5]),
         registered_at_ms=r[6],
         revoked_at_ms=r[7],
+    )
+
+
+def _previous(r: sqlite3.Row | tuple) -> PreviousCert:
+    return PreviousCert(
+        sha256=bytes(r[0]),
+        gateway=GatewayId.parse(r[1]),
+        role=r[2],
+        not_after_ms=r[3],
+        replaced_at_ms=r[4],
+        overlap_ended_at_ms=r[5],
     )
 
 

@@ -23,6 +23,9 @@ GLOBALCONF_TYPE = "application/vnd.zhol.globalconf+proto"
 CHECKPOINT_TYPE = "application/vnd.zhol.checkpoint"
 # A gateway's signed SUBSYSTEM registration: never valid as a message seal, nor vice versa.
 REGISTRATION_TYPE = "application/vnd.zhol.registration+proto"
+# A gateway's signed RENEWAL request (new CSRs): its own domain, so a signed SUBSYSTEM
+# body can never be replayed as a renewal, nor the reverse.
+RENEWAL_TYPE = "application/vnd.zhol.renewal+proto"
 
 _PAE_PREFIX = b"ZholPAEv1"
 # The signature algorithm object is immutable: build it once, not per message.
