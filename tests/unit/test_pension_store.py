@@ -405,6 +405,8 @@ def test_a_version_1_database_gains_the_survivor_columns_and_keeps_its_rows(db: 
         assert rows(db, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
         assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'pension_once_survivor'"
                     ) == [(1,)]
+        assert "carer_of_disabled_child" in rows(  # and the version 3 benefits table
+            db, "SELECT sql FROM sqlite_master WHERE name = 'benefits'")[0][0]
         (pensioner,) = before["pension_assignments"][0][1:2]
         (assignment,) = store.pension_status(Iin(pensioner)).assignments
         assert (assignment.ends_on, assignment.breadwinner_iin) == (None, "")
