@@ -643,15 +643,62 @@ async def scenario_disability(c: Clients, timeout: float) -> bool:
 
     missing = await _poll(timeout, check)
     print("decisions:")
-    for b in state.get("benefits", []):
-        print(f"  pension:   {b.kind} {b.amount} {b.currency} {b.frequency} to {b.recipient_iin} "
-              f"from {_fmt(b.period_from)} to {_fmt(b.period_to)} [{b.status}] basis {b.basis}")
+    _print_benefits(state.get("benefits", []))
     ins = state.get("ins")
     if ins is not None:
         print(f"  health:    insured={ins.insured} {ins.category} {ins.social_category} "
               f"from {_fmt(ins.valid_from)} to {_fmt(ins.valid_to)}, source {ins.source}")
+    missing += await _disabled_child(c, timeout, people, today)
     _print_bus(c.fed, started)
     return _report(missing)
+
+
+def _print_benefits(benefits: list[pen.Benefit]) -> None:
+    for b in benefits:
+        print(f"  pension:   {b.kind} {b.amount} {b.currency} {b.frequency} to {b.recipient_iin} "
+              f"from {_fmt(b.period_from)} to {_fmt(b.period_to)} [{b.status}] basis {b.basis}")
+
+
+async def _disabled_child(c: Clients, timeout: float, people: list[pop.Person],
+                          today: dt.date) -> list[str]:
+    """A child's conclusion: pension pays the child and, once, the living mother the
+    carer's benefit (health's reaction is the adult case's, not checked again)."""
+    child = mother = None
+    for p in people[::-1]:
+        if p.deceased or not 1 <= _age(p, today) <= 15:
+            continue
+        if await c.benefits(p.iin):
+            continue
+        mothers = [r.iin for r in (await c.family(p.iin)).parents if r.relation == "mother"]
+        if mothers and not (await c.person(mothers[0])).deceased:
+            child, mother = p, mothers[0]
+            break
+    if child is None:
+        return ["no living child aged 1-15 with a living mother and no benefits"]
+    concl = await c.call(
+        "health", "/zhol.health.v1.HealthRegistry/RecordDisabilityConclusion",
+        hl.RecordDisabilityConclusionRequest(
+            iin=child.iin, group=2,
+            from_date=hl.Date(year=today.year, month=today.month, day=today.day)),
+        hl.DisabilityConclusion)
+    print(f"health: disability conclusion {concl.conclusion_id}: child {child.iin} "
+          f"({_age(child, today)}), mother {mother}, group {concl.group}")
+    found: list[pen.Benefit] = []
+
+    async def check() -> list[str]:
+        found[:] = [b for b in await c.benefits(child.iin) if b.subject_iin == child.iin]
+        missing = []
+        for kind, recipient in (("disability_benefit", child.iin),
+                                ("carer_of_disabled_child", mother)):
+            got = [b for b in found if b.kind == kind and b.recipient_iin == recipient]
+            if len(got) != 1:
+                missing.append(f"pension: {len(got)} {kind} to {recipient} (want 1)")
+        return missing
+
+    missing = await _poll(timeout, check)
+    print("decisions (child):")
+    _print_benefits(found)
+    return missing
 
 
 # ---------------------------------------------------------------- clinic

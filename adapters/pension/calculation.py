@@ -106,6 +106,46 @@ def disability_benefit(group: int, from_date: dt.date) -> Amount:
     ))
 
 
+def is_child_on(born: dt.date, day: dt.date) -> bool:
+    """Under the carer rule's age (18) on ``day``, by the birth date population holds."""
+    return day < birthday(born, rules.CARER_OF_DISABLED_CHILD.child_under)
+
+
+@dataclass(frozen=True, slots=True)
+class CarerBenefit:
+    amount: Amount
+    ends_on: dt.date  # inclusive: the conclusion's to_date or the day before 18, earlier
+
+
+def carer_of_disabled_child(relation: str, from_date: dt.date, to_date: dt.date | None,
+                            child_born: dt.date) -> CarerBenefit:
+    """The monthly benefit to the parent (``relation``: mother, father) raising a child
+    disabled from ``from_date``: a share of the subsistence minimum of that year, due
+    until ``to_date`` or the day before the child turns 18, whichever is earlier."""
+    rule = rules.CARER_OF_DISABLED_CHILD
+    year = from_date.year
+    share = rule.pm_share.at(year)
+    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    amount = tenge(subsistence * share)
+    last_child_day = birthday(child_born, rule.child_under) - dt.timedelta(days=1)
+    ends_on = last_child_day if to_date is None else min(to_date, last_child_day)
+    return CarerBenefit(Amount(amount, (
+        CalcItem("carer", relation, "", f"the first living of {', '.join(rule.parents)}"
+                 " (population GetFamily of the child, GetPerson of the parent)"),
+        CalcItem("carer_share", _d(share), "PM", f"rule table CARER_OF_DISABLED_CHILD {year}"),
+        CalcItem("subsistence_minimum", str(subsistence), "KZT",
+                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+        CalcItem("amount", str(amount), "KZT", "subsistence_minimum x carer_share a month"),
+        CalcItem("conclusion_to", to_date.isoformat() if to_date else "", "date",
+                 "the commission's conclusion (empty: no end date)"),
+        CalcItem("child_until", last_child_day.isoformat(), "date",
+                 f"the day before the child's {rule.child_under}th birthday (population "
+                 "GetPerson)"),
+        CalcItem("ends_on", ends_on.isoformat(), "date",
+                 "the earlier of conclusion_to and child_until"),
+    )), ends_on)
+
+
 @dataclass(frozen=True, slots=True)
 class SurvivorPension:
     calculation: PensionCalculation

@@ -66,13 +66,28 @@ class DeathFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class CarerFacts:
+    """The parent who raises a disabled child (the first living of the rule's parents,
+    read from population: ``sources``, the reads for that decision)."""
+
+    parent_iin: str
+    relation: str  # mother, father
+    child_born: dt.date
+    sources: tuple[SourceRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DisabilityFacts:
+    """A commission's conclusion. ``carer``: for a child, the parent due the carer's
+    benefit; None for an adult or a child with no living parent known."""
+
     iin: str
     group: int
     from_date: dt.date
     to_date: dt.date | None
     conclusion_id: str
     sources: tuple[SourceRead, ...]
+    carer: CarerFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +100,14 @@ class RetirementFacts:
     children_birth_dates: tuple[dt.date, ...]
     as_of: dt.date
     sources: tuple[SourceRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DisabilityOutcome:
+    """The benefits written now (None: not written, it existed or is not due)."""
+
+    benefit_id: str | None
+    carer_benefit_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,23 +203,44 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
 
 
 def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today: dt.date,
-                      now_ms: int) -> str | None:
-    """The monthly disability benefit by group, once per conclusion; it supersedes the
-    person's earlier disability benefits."""
+                      now_ms: int) -> DisabilityOutcome:
+    """The monthly disability benefit by group and, for a child with a living parent,
+    the carer's benefit to that parent; each once per conclusion. A conclusion not seen
+    before supersedes the subject's benefits of both kinds from earlier conclusions (a
+    child's earlier carer's benefit ends even when no parent is due a new one)."""
     amount = calculation.disability_benefit(facts.group, facts.from_date)
-    first = Month.of(facts.from_date)
-    count = rules.SCHEDULE.horizon_months
-    if facts.to_date is not None:
-        count = min(count, calculation.months_between(first, Month.of(facts.to_date)))
-    decision = BenefitDecision(
+    basis = disability_basis(facts.conclusion_id)
+    benefit_id = store.insert_benefit(conn, BenefitDecision(
         BenefitKind.DISABILITY_BENEFIT, facts.iin, facts.iin, amount.amount, Frequency.MONTHLY,
-        facts.from_date, facts.to_date, disability_basis(facts.conclusion_id), amount.items,
-        facts.sources, calculation.monthly_payments(first, amount.amount, count),
-    )
-    benefit_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
-    if benefit_id is not None:
-        store.supersede_disability_benefits(conn, facts.iin, facts.from_date, benefit_id)
-    return benefit_id
+        facts.from_date, facts.to_date, basis, amount.items, facts.sources,
+        monthly_until(facts.from_date, facts.to_date, amount.amount),
+    ), today=today, now_ms=now_ms)
+    carer_id = None
+    if facts.carer is not None:
+        carer = facts.carer
+        due = calculation.carer_of_disabled_child(carer.relation, facts.from_date,
+                                                  facts.to_date, carer.child_born)
+        carer_id = store.insert_benefit(conn, BenefitDecision(
+            BenefitKind.CARER_OF_DISABLED_CHILD, carer.parent_iin, facts.iin,
+            due.amount.amount, Frequency.MONTHLY, facts.from_date, due.ends_on, basis,
+            due.amount.items, carer.sources,
+            monthly_until(facts.from_date, due.ends_on, due.amount.amount),
+        ), today=today, now_ms=now_ms)
+    if benefit_id is not None or carer_id is not None:
+        for kind in sorted(rules.ONCE_PER_CONCLUSION, key=lambda k: k.value):
+            store.supersede_benefits(conn, kind, facts.iin, facts.from_date, basis)
+    return DisabilityOutcome(benefit_id, carer_id)
+
+
+def monthly_until(from_date: dt.date, last_day: dt.date | None, amount: int
+                  ) -> tuple[Payment, ...]:
+    """Monthly payments from ``from_date``'s month to ``last_day``'s (None: open-ended),
+    at most ``SCHEDULE.horizon_months``."""
+    first = Month.of(from_date)
+    count = rules.SCHEDULE.horizon_months
+    if last_day is not None:
+        count = min(count, calculation.months_between(first, Month.of(last_day)))
+    return calculation.monthly_payments(first, amount, count)
 
 
 def disability_basis(conclusion_id: str) -> str:

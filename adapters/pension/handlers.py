@@ -10,7 +10,10 @@
   spouse, else the eldest living adult child (once per deceased); each living child
   under 18 on the death date gets a survivor pension (once per child and deceased).
 - ``zhol.health.v1.DisabilityEstablished``: GetPerson(iin), known and living -> the
-  disability benefit by group, once per conclusion.
+  disability benefit by group, once per conclusion. A child (under 18 on from_date by
+  population's birth date): GetFamily(child), GetPerson of the mother, else the father
+  -> the carer's benefit to the first living one, once per conclusion (none, and an INFO
+  line, when no parent is living or known).
 
 A handler parses and checks the payload, makes its reads (no transaction open) and
 returns the write (``Apply``) that the inbox runs in one transaction with its own
@@ -26,6 +29,7 @@ the birth date their IINs encode, twins ordered by IIN; the child must be one of
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -59,6 +63,8 @@ from zhol.health.v1 import health_pb2
 from zhol.population.v1 import population_pb2
 
 M = TypeVar("M", bound=Message)
+
+log = logging.getLogger("zhol.adapters.pension")
 
 BIRTH_REGISTERED = population_pb2.BirthRegistered.DESCRIPTOR.full_name
 DEATH_REGISTERED = population_pb2.DeathRegistered.DESCRIPTOR.full_name
@@ -176,13 +182,23 @@ class PensionEvents:
             reads = self._reads()
             person = await reads.get_person(
                 iin, purpose=f"pension: disability benefit (conclusion {conclusion})",
-                fact="person registered and living",
+                fact="person registered and living; birth date: a child or not",
             )
             if person.deceased:
                 raise NotAllowed(f"person {iin} is deceased")
             calculation.disability_benefit(event.group, from_date)
+            born = birth_date_of(person)
+            carer = None
+            if calculation.is_child_on(born, from_date):
+                carer = await carer_of(reads.fork(), iin, born, conclusion)
+                if carer is None:
+                    log.info("disability of a child: no living parent known, no carer's"
+                             " benefit", extra={"event_id": delivery.event_id})
+                else:  # refuse now (not in the transaction) when no rule covers the year
+                    calculation.carer_of_disabled_child(carer.relation, from_date, to_date,
+                                                        born)
             facts = decisions.DisabilityFacts(
-                iin, event.group, from_date, to_date, conclusion, reads.sources
+                iin, event.group, from_date, to_date, conclusion, reads.sources, carer
             )
         except PensionError as err:
             raise rejected(err) from None
@@ -277,6 +293,36 @@ async def survivor_children(
         if age_on(born, death_date) < end_age:
             found.append(decisions.Survivor(child.iin, born, child_reads.sources))
     return tuple(found)
+
+
+def carer_candidates(family: population_pb2.Family) -> list[tuple[str, str]]:
+    """(relation, iin) of the child's parents in the rule's order of preference (mother,
+    then father); a relation population does not record is left out."""
+    return [(relation, parent.iin) for relation in rules.CARER_OF_DISABLED_CHILD.parents
+            for parent in family.parents if parent.relation == relation and parent.iin]
+
+
+async def carer_of(reads: RecordingReader, child: str, born: dt.date, conclusion: str
+                   ) -> decisions.CarerFacts | None:
+    """The parent due the carer's benefit: the first living of the child's parents in
+    the rule's order, each read only if the one before is not living; None if nobody.
+    ``reads``: the carer decision's own (it starts with the child's read)."""
+    family = await reads.get_family(
+        child, purpose=f"pension: benefit to a parent raising a disabled child (conclusion"
+        f" {conclusion}), the child's parents", fact="the child's mother and father",
+    )
+    for relation, parent_iin in carer_candidates(family):
+        try:
+            parent = await reads.get_person(
+                parent_iin, purpose=f"pension: benefit to a parent raising a disabled child"
+                f" (conclusion {conclusion}), is the {relation} living",
+                fact=f"the {relation} is living",
+            )
+        except NotFound:  # a link population cannot resolve: that parent is not known
+            continue
+        if not parent.deceased:
+            return decisions.CarerFacts(parent.iin, relation, born, reads.sources)
+    return None
 
 
 def _decode(message_type: type[M], delivery: bus_pb2.EventDelivery) -> M:

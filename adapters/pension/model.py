@@ -47,6 +47,7 @@ class BenefitKind(enum.Enum):
     CHILD_CARE_ALLOWANCE = "child_care_allowance"
     DISABILITY_BENEFIT = "disability_benefit"
     BURIAL_BENEFIT = "burial_benefit"
+    CARER_OF_DISABLED_CHILD = "carer_of_disabled_child"  # to a parent raising the child
 
 
 class Frequency(enum.Enum):

@@ -27,6 +27,11 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``BURIAL``                 | 52 MCI to the spouse, else the eldest living adult (18+)  |
 |                            | child                                                     |
 | ``DISABILITY_BENEFIT``     | monthly, by group: 1: 22.5 MCI, 2: 18 MCI, 3: 12.3 MCI    |
+| ``CARER_OF_DISABLED_CHILD``| monthly to a parent raising a disabled child (under 18 on |
+|                            | the conclusion's from_date): the mother if living, else   |
+|                            | the father; 1.4 PM of the from_date's year (an example    |
+|                            | parameter); until the conclusion's to_date or the day     |
+|                            | before the child's 18th birthday, whichever is earlier    |
 | ``SURVIVOR``               | survivor ("loss of the breadwinner") pension to each      |
 |                            | living child under 18 on the death date: the family's     |
 |                            | share of PM by the number of such children, split equally |
@@ -294,6 +299,18 @@ DISABILITY_BENEFIT: dict[int, Decimal] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class CarerRule:
+    child_under: int  # a child is under this age on the from_date; paid until that birthday
+    parents: tuple[str, ...]  # population's relations, in order of preference (if living)
+    pm_share: YearTable[Decimal]  # of the subsistence minimum, a month
+
+
+# 1.4 PM is the figure published for recent years; the row stands for the years before
+# it too. An example parameter (DOMAIN.md), not legal advice.
+CARER_OF_DISABLED_CHILD = CarerRule(18, ("mother", "father"), _by_year(
+    "carer of a disabled child", {2010: Decimal("1.4")}))
+
 
 @dataclass(frozen=True, slots=True)
 class ByDependants:
@@ -330,10 +347,13 @@ SURVIVOR = SurvivorRule(18, _by_year("survivor pension", {
 
 
 # Which benefits a subject can have only once (UNIQUE(kind, subject_iin)); a disability
-# benefit is once per commission conclusion instead.
+# benefit and the carer's benefit are once per commission conclusion instead.
 ONCE_PER_SUBJECT: frozenset[BenefitKind] = frozenset({
     BenefitKind.CHILDBIRTH_LUMP_SUM, BenefitKind.CHILD_CARE_ALLOWANCE,
     BenefitKind.BURIAL_BENEFIT,
+})
+ONCE_PER_CONCLUSION: frozenset[BenefitKind] = frozenset({
+    BenefitKind.DISABILITY_BENEFIT, BenefitKind.CARER_OF_DISABLED_CHILD,
 })
 
 

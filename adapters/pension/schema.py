@@ -22,7 +22,8 @@ Money is whole tenge (INTEGER).
 - benefits: one row per decision with its calculation (JSON). Once only, in the schema:
   UNIQUE(kind, subject_iin) for the childbirth lump sum, the child-care allowance and
   the burial benefit; UNIQUE(kind, basis) (the commission's conclusion) for a
-  disability benefit.
+  disability benefit and the carer's benefit for a disabled child (subject: the child,
+  recipient: the parent).
 - sources_read: the reads over the bus a decision rests on (decision id, order).
 - payments: the payment schedule of an assignment or a benefit, one row per month.
 - bus_outbox / bus_inbox: the transactional outbox and the inbox of the bus library.
@@ -36,7 +37,9 @@ from pathlib import Path
 from adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
 from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 
-SCHEMA_VERSION = 2  # 2: pension_assignments.ends_on and breadwinner_iin (survivor pensions)
+# 2: pension_assignments.ends_on and breadwinner_iin (survivor pensions);
+# 3: benefits.kind 'carer_of_disabled_child' (the CHECK and the partial unique indexes).
+SCHEMA_VERSION = 3
 
 # Added to pension_assignments by version 2: the same text creates a new table and
 # migrates a version 1 file (ALTER TABLE ADD COLUMN keeps the existing rows, NULL in both).
@@ -44,6 +47,34 @@ ASSIGNMENT_COLUMNS_V2: tuple[str, ...] = (
     "ends_on TEXT",
     "breadwinner_iin TEXT CHECK (breadwinner_iin IS NULL OR length(breadwinner_iin) = 12)",
 )
+
+# The benefits table, by name: version 3 rebuilds a file's table under a new name (SQLite
+# cannot alter a CHECK) and renames it.
+BENEFITS = """
+    CREATE TABLE IF NOT EXISTS {name} (
+        benefit_id    TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL CHECK (
+            kind = 'childbirth_lump_sum' OR kind = 'child_care_allowance'
+            OR kind = 'disability_benefit' OR kind = 'burial_benefit'
+            OR kind = 'carer_of_disabled_child'
+        ),
+        recipient_iin TEXT NOT NULL CHECK (length(recipient_iin) = 12),
+        subject_iin   TEXT NOT NULL CHECK (length(subject_iin) = 12),
+        amount        INTEGER NOT NULL CHECK (amount >= 0),
+        frequency     TEXT NOT NULL CHECK (frequency = 'monthly' OR frequency = 'one_off'),
+        period_from   TEXT NOT NULL,
+        period_to     TEXT,
+        status        TEXT NOT NULL DEFAULT 'active' CHECK (
+            status = 'active' OR status = 'completed' OR status = 'stopped'
+            OR status = 'superseded'
+        ),
+        assigned_on   TEXT NOT NULL,
+        stopped_on    TEXT,
+        stop_reason   TEXT NOT NULL DEFAULT '',
+        basis         TEXT NOT NULL,
+        calculation   TEXT NOT NULL
+    ) WITHOUT ROWID
+    """
 
 TABLES: tuple[str, ...] = (
     """
@@ -102,30 +133,7 @@ TABLES: tuple[str, ...] = (
         {ASSIGNMENT_COLUMNS_V2[1]}
     ) WITHOUT ROWID
     """,
-    """
-    CREATE TABLE IF NOT EXISTS benefits (
-        benefit_id    TEXT PRIMARY KEY,
-        kind          TEXT NOT NULL CHECK (
-            kind = 'childbirth_lump_sum' OR kind = 'child_care_allowance'
-            OR kind = 'disability_benefit' OR kind = 'burial_benefit'
-        ),
-        recipient_iin TEXT NOT NULL CHECK (length(recipient_iin) = 12),
-        subject_iin   TEXT NOT NULL CHECK (length(subject_iin) = 12),
-        amount        INTEGER NOT NULL CHECK (amount >= 0),
-        frequency     TEXT NOT NULL CHECK (frequency = 'monthly' OR frequency = 'one_off'),
-        period_from   TEXT NOT NULL,
-        period_to     TEXT,
-        status        TEXT NOT NULL DEFAULT 'active' CHECK (
-            status = 'active' OR status = 'completed' OR status = 'stopped'
-            OR status = 'superseded'
-        ),
-        assigned_on   TEXT NOT NULL,
-        stopped_on    TEXT,
-        stop_reason   TEXT NOT NULL DEFAULT '',
-        basis         TEXT NOT NULL,
-        calculation   TEXT NOT NULL
-    ) WITHOUT ROWID
-    """,
+    BENEFITS.format(name="benefits"),
     """
     CREATE TABLE IF NOT EXISTS sources_read (
         decision_id  TEXT NOT NULL,
@@ -156,6 +164,15 @@ TABLES: tuple[str, ...] = (
     INBOX_SCHEMA,
 )
 
+BENEFIT_INDEXES: tuple[str, ...] = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS benefit_once_per_subject ON benefits (kind, subject_iin)"
+    " WHERE kind != 'disability_benefit' AND kind != 'carer_of_disabled_child'",
+    "CREATE UNIQUE INDEX IF NOT EXISTS benefit_once_per_conclusion ON benefits (kind, basis)"
+    " WHERE kind = 'disability_benefit' OR kind = 'carer_of_disabled_child'",
+    "CREATE INDEX IF NOT EXISTS benefit_by_recipient ON benefits (recipient_iin)",
+    "CREATE INDEX IF NOT EXISTS benefit_by_subject ON benefits (subject_iin)",
+)
+
 INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS employment_by_iin ON employment_periods (iin, started_on)",
     "CREATE UNIQUE INDEX IF NOT EXISTS pension_once_age ON pension_assignments (iin)"
@@ -163,12 +180,7 @@ INDEXES: tuple[str, ...] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS pension_once_survivor"
     " ON pension_assignments (iin, breadwinner_iin) WHERE kind = 'survivor'",
     "CREATE INDEX IF NOT EXISTS pension_by_iin ON pension_assignments (iin)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS benefit_once_per_subject ON benefits (kind, subject_iin)"
-    " WHERE kind != 'disability_benefit'",
-    "CREATE UNIQUE INDEX IF NOT EXISTS benefit_once_per_conclusion ON benefits (kind, basis)"
-    " WHERE kind = 'disability_benefit'",
-    "CREATE INDEX IF NOT EXISTS benefit_by_recipient ON benefits (recipient_iin)",
-    "CREATE INDEX IF NOT EXISTS benefit_by_subject ON benefits (subject_iin)",
+    *BENEFIT_INDEXES,
     "CREATE UNIQUE INDEX IF NOT EXISTS payment_of_assignment ON payments (assignment_id, month)"
     " WHERE assignment_id IS NOT NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS payment_of_benefit ON payments (benefit_id, month)"
@@ -195,30 +207,65 @@ def create_indexes(conn: sqlite3.Connection) -> None:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create whatever is missing, upgrade a version 1 file; refuse any other version."""
+    """Create whatever is missing, upgrade a version 1 or 2 file; refuse any other."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, 1, SCHEMA_VERSION):
+    if version not in (0, 1, 2, SCHEMA_VERSION):
         raise RuntimeError(f"pension database schema {version}, expected {SCHEMA_VERSION}")
-    if version == 1:
-        _add_survivor_columns(conn)
+    if version in (1, 2):
+        _upgrade(conn, version)
     create_tables(conn)
     create_indexes(conn)
 
 
-def _add_survivor_columns(conn: sqlite3.Connection) -> None:
-    """Version 1 to 2 in one transaction: two nullable columns, existing rows kept as
-    they are (their pensions are age pensions: for life, no breadwinner)."""
-    conn.execute("BEGIN IMMEDIATE")
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Version 1 or 2 to 3 in one transaction, every row kept: version 1 gains the two
+    survivor columns (NULL: its pensions are age pensions, for life, no breadwinner);
+    the benefits table is rebuilt with the new CHECK and its indexes recreated.
+
+    Rebuilding a table that payments reference is SQLite's documented procedure:
+    foreign keys off (outside the transaction: the pragma is a no-op inside one), the new
+    table, the rows copied, the old one dropped, the new one renamed, then
+    ``foreign_key_check`` before the commit (a dangling payment refuses the upgrade).
+    """
+    enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
     try:
-        have = {row[1] for row in conn.execute("PRAGMA table_info(pension_assignments)")}
-        for column in ASSIGNMENT_COLUMNS_V2:
-            if column.split()[0] not in have:
-                conn.execute(f"ALTER TABLE pension_assignments ADD COLUMN {column}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if version == 1:
+                _add_survivor_columns(conn)
+            _rebuild_benefits(conn)
+            for ddl in BENEFIT_INDEXES:
+                conn.execute(ddl)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"pension database upgrade: {len(broken)} rows refer to "
+                                   f"missing rows (first in {broken[0][0]})")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
+
+
+def _add_survivor_columns(conn: sqlite3.Connection) -> None:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(pension_assignments)")}
+    for column in ASSIGNMENT_COLUMNS_V2:
+        if column.split()[0] not in have:
+            conn.execute(f"ALTER TABLE pension_assignments ADD COLUMN {column}")
+
+
+def _rebuild_benefits(conn: sqlite3.Connection) -> None:
+    """The benefits table under the current DDL, with the same rows (its indexes go with
+    the old table: the caller recreates them, ``BENEFIT_INDEXES``)."""
+    columns = ", ".join(row[1] for row in conn.execute("PRAGMA table_info(benefits)"))
+    conn.execute("DROP TABLE IF EXISTS benefits_rebuilt")
+    conn.execute(BENEFITS.format(name="benefits_rebuilt"))
+    conn.execute(f"INSERT INTO benefits_rebuilt ({columns}) SELECT {columns} FROM benefits")
+    conn.execute("DROP TABLE benefits")
+    conn.execute("ALTER TABLE benefits_rebuilt RENAME TO benefits")
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:

@@ -84,7 +84,11 @@ class PensionStore:
             raise FileNotFoundError(f"no pension database at {path}")
         conn = schema.connect(path, read_only=read_only)
         if not read_only:
-            schema.ensure_schema(conn)
+            try:
+                schema.ensure_schema(conn)
+            except BaseException:  # a refused or failed upgrade: no connection left open
+                conn.close()
+                raise
         return cls(conn, clock)
 
     @property
@@ -453,15 +457,17 @@ def stop_payments(
     return True
 
 
-def supersede_disability_benefits(
-    conn: sqlite3.Connection, iin: str, from_date: dt.date, keep: str
+def supersede_benefits(
+    conn: sqlite3.Connection, kind: BenefitKind, subject_iin: str, from_date: dt.date,
+    basis: str
 ) -> int:
-    """A new conclusion replaces the person's earlier active disability benefits: they
-    end the day before it starts and their payments from its first month are stopped."""
+    """A new conclusion (``basis``) replaces the subject's active benefits of ``kind``
+    (the disability benefit, the carer's benefit for the child) from other conclusions:
+    they end the day before it starts and their payments from its first month stop."""
     rows = [row[0] for row in conn.execute(
-        "SELECT benefit_id FROM benefits WHERE kind = 'disability_benefit'"
-        " AND subject_iin = ? AND status = 'active' AND benefit_id != ?",
-        (iin, keep),
+        "SELECT benefit_id FROM benefits WHERE kind = ?"
+        " AND subject_iin = ? AND status = 'active' AND basis != ?",
+        (kind.value, subject_iin, basis),
     )]
     for benefit_id in rows:
         conn.execute(
@@ -550,6 +556,6 @@ __all__ = [
     "monthly_incomes",
     "savings_of",
     "stop_payments",
-    "supersede_disability_benefits",
+    "supersede_benefits",
     "today_in_kz",
 ]

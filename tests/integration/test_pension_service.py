@@ -9,6 +9,7 @@ and deaths really registered in that population server. Nothing of ours is mocke
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -45,6 +46,8 @@ MCI = rules.MCI.at(2026)
 BIRTH = ppb.BirthRegistered.DESCRIPTOR.full_name
 DEATH = ppb.DeathRegistered.DESCRIPTOR.full_name
 DISABILITY = health_pb2.DisabilityEstablished.DESCRIPTOR.full_name
+BENEFIT_ASSIGNED = pb.BenefitAssigned.DESCRIPTOR.full_name
+CARER = "carer_of_disabled_child"
 
 
 def noon(day: dt.date) -> int:
@@ -407,6 +410,130 @@ async def test_disability_benefit_by_group(world: World) -> None:
     error = await rpc_error(world.deliver(DISABILITY, event))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert world.snapshot() == before
+    assert [s.service.rpartition("/")[2] for s in benefit.sources] == ["GetPerson"]
+
+
+def living_couples(world: World) -> list[tuple[str, str]]:
+    """(father, mother), both living, married, born before 1990."""
+    return world.people(
+        "SELECT h.iin, w.iin FROM family_links f JOIN persons h ON h.iin = f.iin"
+        " JOIN persons w ON w.iin = f.relative_iin WHERE f.relation = 'spouse'"
+        " AND h.sex = 'M' AND h.death_date IS NULL AND w.death_date IS NULL"
+        " AND h.birth_date < '1990-01-01' AND w.birth_date < '1990-01-01' ORDER BY h.iin")
+
+
+async def a_child_of(world: World, father: str, mother: str, years: int) -> str:
+    registered = await world.population.RegisterBirth(ppb.RegisterBirthRequest(
+        mother_iin=mother, father_iin=father, last_name="Test", first_name="Aru",
+        sex=ppb.SEX_FEMALE, birth_date=date_pb(TODAY.replace(year=TODAY.year - years)),
+    ))
+    return registered.child.iin
+
+
+def conclusion_of(child: str, conclusion_id: str) -> health_pb2.DisabilityEstablished:
+    return health_pb2.DisabilityEstablished(
+        iin=child, group=2, from_date=health_pb2.Date(year=2026, month=6, day=1),
+        conclusion_id=conclusion_id)
+
+
+def reads_of(benefit: pb.Benefit) -> list[tuple[str, str]]:
+    return [(s.service.rpartition("/")[2], s.data_subject) for s in benefit.sources]
+
+
+async def test_a_disabled_child_s_mother_is_paid_the_carer_s_benefit_once(world: World
+                                                                         ) -> None:
+    father, mother = living_couples(world)[0]
+    child = await a_child_of(world, father, mother, 10)
+    event = conclusion_of(child, "MSE-2026-0000010")
+    await world.deliver(DISABILITY, event)
+    before = world.snapshot()
+    await world.deliver(DISABILITY, event)  # a new message id, the same conclusion
+    after = world.snapshot()
+    assert {t: v for t, v in after.items() if t != "bus_inbox"} == {
+        t: v for t, v in before.items() if t != "bus_inbox"}
+
+    listed = (await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=child))).benefits
+    assert sorted(b.kind for b in listed) == sorted(["disability_benefit", CARER])  # once each
+    own = (await world.benefits(child))["disability_benefit"]
+    assert (own.recipient_iin, own.amount) == (child, 18 * MCI)
+    carer = (await world.benefits(mother))[CARER]
+    assert (carer.recipient_iin, carer.subject_iin, carer.frequency, carer.status) == (
+        mother, child, "monthly", "active")
+    assert carer.amount == rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026) * Decimal("1.4"))
+    assert carer.basis == own.basis
+    turns_18 = TODAY.replace(year=TODAY.year + 8) - dt.timedelta(days=1)  # born 10 years ago
+    assert (carer.period_to.year, carer.period_to.month, carer.period_to.day) == (
+        turns_18.year, turns_18.month, turns_18.day)
+    assert len(carer.payments) == rules.SCHEDULE.horizon_months
+    assert carer.payments[0].month == pb.Month(year=2026, month=6)
+    items = {i.name: i.value for i in carer.calculation}
+    assert (items["carer"], items["ends_on"]) == ("mother", turns_18.isoformat())
+    assert reads_of(own) == [("GetPerson", child)]
+    assert reads_of(carer) == [("GetPerson", child), ("GetFamily", child),
+                               ("GetPerson", mother)]  # the father was not read
+    assert all(s.purpose and s.fact for s in carer.sources)
+    assert world.events() == [(BENEFIT_ASSIGNED, child), (BENEFIT_ASSIGNED, mother)]
+    assert not (await world.benefits(father))
+
+    # The child dies: the carer's benefit stops as the child's own does.
+    died = TODAY - dt.timedelta(days=1)
+    act = await world.population.RegisterDeath(
+        ppb.RegisterDeathRequest(iin=child, death_date=date_pb(died)))
+    await world.deliver(DEATH, ppb.DeathRegistered(iin=child, death_date=date_pb(died),
+                                                   act_id=act.act.act_id))
+    for benefit in (await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=child))
+                    ).benefits:
+        assert (benefit.status, benefit.stop_reason) == ("stopped", "death"), benefit.kind
+        assert {p.status for p in benefit.payments
+                if (p.month.year, p.month.month) > (2026, 6)} == {"stopped"}
+
+
+async def test_an_adult_s_conclusion_pays_no_carer_s_benefit(world: World) -> None:
+    father, mother = living_couples(world)[2]
+    registered = await world.population.RegisterBirth(ppb.RegisterBirthRequest(
+        mother_iin=mother, father_iin=father, last_name="Test", first_name="Asel",
+        sex=ppb.SEX_FEMALE, birth_date=date_pb(dt.date(2008, 6, 1)),
+    ))
+    adult = registered.child.iin  # 18 on the conclusion's first day, both parents living
+    await world.deliver(DISABILITY, conclusion_of(adult, "MSE-2026-0000013"))
+    (own,) = (await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=adult))).benefits
+    assert (own.kind, own.recipient_iin) == ("disability_benefit", adult)
+    assert reads_of(own) == [("GetPerson", adult)]  # no family read for an adult
+    assert world.rows("SELECT count(*) FROM benefits WHERE kind = ?", CARER) == [(0,)]
+    assert world.events() == [(BENEFIT_ASSIGNED, adult)]
+
+
+async def test_a_disabled_child_whose_mother_died_the_father_is_paid(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    father, mother = living_couples(world)[1]
+    child = await a_child_of(world, father, mother, 4)
+    await world.population.RegisterDeath(ppb.RegisterDeathRequest(
+        iin=mother, death_date=date_pb(TODAY - dt.timedelta(days=40))))
+    await world.deliver(DISABILITY, conclusion_of(child, "MSE-2026-0000011"))
+    carer = (await world.benefits(father))[CARER]
+    assert (carer.recipient_iin, carer.subject_iin) == (father, child)
+    assert {i.name: i.value for i in carer.calculation}["carer"] == "father"
+    assert reads_of(carer) == [("GetPerson", child), ("GetFamily", child),
+                               ("GetPerson", mother), ("GetPerson", father)]
+    assert not (await world.benefits(mother))
+
+    # Neither parent living: a new conclusion pays the child alone, ends the father's
+    # benefit and says so at INFO with no personal data.
+    await world.population.RegisterDeath(ppb.RegisterDeathRequest(
+        iin=father, death_date=date_pb(TODAY - dt.timedelta(days=2))))
+    later = conclusion_of(child, "MSE-2026-0000012")
+    later.from_date.month = 7
+    with caplog.at_level(logging.INFO, logger="zhol.adapters.pension"):
+        await world.deliver(DISABILITY, later)
+    (line,) = [r for r in caplog.records if "carer" in r.getMessage()]
+    assert line.levelno == logging.INFO
+    assert not {child, father, mother, "MSE-2026-0000012"} & set(
+        " ".join(map(str, (line.getMessage(), *vars(line).values()))).split())
+    statuses = world.rows("SELECT kind, basis, status FROM benefits WHERE subject_iin = ?"
+                          " ORDER BY kind, basis", child)
+    assert [(k, st) for k, _b, st in statuses] == [
+        (CARER, "superseded"), ("disability_benefit", "superseded"),
+        ("disability_benefit", "active")]
 
 
 # -- retirement --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -404,6 +405,8 @@ def test_a_version_1_database_gains_the_survivor_columns_and_keeps_its_rows(db: 
         assert rows(db, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
         assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'pension_once_survivor'"
                     ) == [(1,)]
+        assert "carer_of_disabled_child" in rows(  # and the version 3 benefits table
+            db, "SELECT sql FROM sqlite_master WHERE name = 'benefits'")[0][0]
         (pensioner,) = before["pension_assignments"][0][1:2]
         (assignment,) = store.pension_status(Iin(pensioner)).assignments
         assert (assignment.ends_on, assignment.breadwinner_iin) == (None, "")
@@ -412,7 +415,7 @@ def test_a_version_1_database_gains_the_survivor_columns_and_keeps_its_rows(db: 
     with pytest.raises(RuntimeError):  # a file from a newer version is refused
         conn = schema.connect(db)
         try:
-            conn.execute("PRAGMA user_version = 3")
+            conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
             schema.ensure_schema(conn)
         finally:
             conn.close()
@@ -433,3 +436,98 @@ def test_a_survivor_pension_past_its_end_is_no_longer_received(db: Path) -> None
             store.close()
         assert status.receives_pension is receives
         assert [a.status for a in status.assignments] == ["active"]  # stored as decided
+
+
+def make_version_2(db: Path) -> None:
+    """Turn the file into what version 2 wrote: the benefits CHECK and indexes without
+    the carer's benefit (the same rebuild, backwards)."""
+    carer = "\n            OR kind = 'carer_of_disabled_child'"
+    assert carer in schema.BENEFITS
+    conn = schema.connect(db)
+    try:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(schema.BENEFITS.replace(carer, "").format(name="benefits_v2"))
+        conn.execute("INSERT INTO benefits_v2 SELECT * FROM benefits")
+        conn.execute("DROP TABLE benefits")
+        conn.execute("ALTER TABLE benefits_v2 RENAME TO benefits")
+        conn.execute("CREATE UNIQUE INDEX benefit_once_per_subject ON benefits (kind,"
+                     " subject_iin) WHERE kind != 'disability_benefit'")
+        conn.execute("CREATE UNIQUE INDEX benefit_once_per_conclusion ON benefits (kind,"
+                     " basis) WHERE kind = 'disability_benefit'")
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def benefits_and_payments(db: Path) -> tuple[str, str]:
+    """A disability benefit and a birth's two benefits, with their payments and sources."""
+    iin, _ = an_employed(db)
+    child = make_iin(dt.date(2026, 5, 1), True, 71)
+    assert child is not None
+    in_transaction(db, lambda c: decisions.decide_disability(c, decisions.DisabilityFacts(
+        iin, 2, dt.date(2026, 6, 1), None, "MSE-V2", (source(iin),)),
+        today=TODAY, now_ms=NOW_MS))
+    in_transaction(db, lambda c: decisions.decide_birth(c, decisions.BirthFacts(
+        iin, child.value, dt.date(2026, 5, 1), 1, "MJ-V2", (source(iin),)),
+        today=TODAY, now_ms=NOW_MS))
+    return iin, child.value
+
+
+def test_a_version_2_database_upgrades_its_benefits_and_keeps_every_row(db: Path) -> None:
+    iin, _child = benefits_and_payments(db)
+    make_version_2(db)
+    conn = schema.connect(db)
+    try:  # the version 2 CHECK refuses the new kind: the file really is version 2
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE benefits SET kind = 'carer_of_disabled_child'")
+    finally:
+        conn.close()
+    before = snapshot(db)
+    assert len(before["benefits"]) == 3 and len(before["payments"]) > 12
+    store = PensionStore.open(db, FixedClock(NOW_MS))
+    try:
+        assert snapshot(db) == before
+        assert rows(db, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)] == [(3,)]
+        assert rows(db, "PRAGMA foreign_key_check") == []
+        assert store.connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        ddl = dict(rows(db, "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'benefits'"
+                            " AND sql IS NOT NULL"))
+        assert "carer_of_disabled_child" in ddl["benefits"]
+        assert set(ddl) == {"benefits", "benefit_once_per_subject",
+                            "benefit_once_per_conclusion", "benefit_by_recipient",
+                            "benefit_by_subject"}
+        assert "carer_of_disabled_child" in ddl["benefit_once_per_conclusion"]
+        assert {b.kind.value for b in store.list_benefits(Iin(iin))} == {
+            "disability_benefit", "childbirth_lump_sum", "child_care_allowance"}
+        # The upgraded file takes the new kind, once per conclusion.
+        carer = decisions.DisabilityFacts(
+            iin, 2, dt.date(2026, 7, 1), None, "MSE-V3", (source(iin),),
+            decisions.CarerFacts(an_employed(db)[0], "mother", dt.date(2026, 5, 1), ()))
+        for _ in range(2):
+            in_transaction(db, lambda c: decisions.decide_disability(
+                c, carer, today=TODAY, now_ms=NOW_MS))
+        assert rows(db, "SELECT count(*) FROM benefits WHERE kind = "
+                        "'carer_of_disabled_child'") == [(1,)]
+    finally:
+        store.close()
+
+
+def test_an_upgrade_that_would_break_a_reference_changes_nothing(db: Path) -> None:
+    benefits_and_payments(db)
+    make_version_2(db)
+    conn = schema.connect(db)
+    try:  # a payment of a benefit that is not there (written with foreign keys off)
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("INSERT INTO payments (benefit_id, month, amount) VALUES"
+                     " ('BN-missing', '2026-06', 1)")
+    finally:
+        conn.close()
+    before = snapshot(db)
+    with pytest.raises(RuntimeError):
+        PensionStore.open(db, FixedClock(NOW_MS))
+    assert snapshot(db) == before
+    assert rows(db, "PRAGMA user_version") == [(2,)]
+    assert "carer" not in rows(db, "SELECT sql FROM sqlite_master WHERE name = 'benefits'"
+                               )[0][0]
