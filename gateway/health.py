@@ -94,14 +94,9 @@ class WatchedMessageLog(MessageLog):
             await super().append(records)
         except ZholError as err:
             if err.code.name == "LoggingFailed":
-                self.failed_at_ms = self._clock.now_ms()
+                self.failed_at_ms = self.clock.now_ms()
             raise
         self.failed_at_ms = None
-
-    @property
-    def accepting(self) -> bool:
-        """False once closed, or once its writer stopped: every later append fails."""
-        return self._accepting
 
     def probe(self) -> bool:
         """Whether the log could take a write now: open, and its write lock obtainable.

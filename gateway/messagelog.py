@@ -150,6 +150,15 @@ class MessageLog:
         return self._path
 
     @property
+    def accepting(self) -> bool:
+        """False until opened, once closed, or once its writer stopped: appends fail."""
+        return self._accepting
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
     def commits(self) -> int:
         """Transactions committed so far: shows that writes are grouped."""
         return self._commits
