@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from core.errors import CODES, Hop, ZholError, parse_full_code
+from zhol.bus.v1 import bus_pb2
 
 ERROR_KEY = "zhol-error"
 ERROR_ID_KEY = "zhol-error-id"
@@ -24,9 +25,35 @@ async def abort_with(
 
     An internal error's detail is not sent: only its code and id, which the log holds.
     """
-    detail = err.code.summary if err.code.name == "InternalError" else err.detail
     trailers = error_trailers(err) + extra_trailers
-    await context.abort(err.status, f"{err.full_code}: {detail}", trailers)
+    await context.abort(err.status, f"{err.full_code}: {public_detail(err)}", trailers)
+
+
+def public_detail(err: ZholError) -> str:
+    """What another party may read: an internal error's detail stays in our log."""
+    return err.code.summary if err.code.name == "InternalError" else err.detail
+
+
+def error_to_detail(err: ZholError) -> bus_pb2.ErrorDetail:
+    """The error as Exchange.CallStream carries it: what abort_with puts in trailers."""
+    return bus_pb2.ErrorDetail(
+        code=err.full_code, error_id=err.error_id, message=public_detail(err)
+    )
+
+
+def error_from_detail(detail: bus_pb2.ErrorDetail) -> ZholError:
+    """A peer's ErrorDetail as the catalogued error it names (passed through, never
+    re-attributed); an unknown code is the peer's internal error."""
+    try:
+        hop, code = parse_full_code(detail.code)
+    except (KeyError, ValueError):
+        return ZholError(
+            "InternalError", f"unknown error code {detail.code!r}", hop=Hop.SERVER_PROXY,
+            error_id=detail.error_id or None, remote=True,
+        )  # fmt: skip
+    return ZholError(
+        code.name, detail.message, hop=hop, error_id=detail.error_id or None, remote=True
+    )
 
 
 def trailer_value(metadata: object, key: str) -> str | None:
@@ -61,7 +88,10 @@ __all__ = [
     "MESSAGE_ID_KEY",
     "Hop",
     "abort_with",
+    "error_from_detail",
     "error_from_rpc",
+    "error_to_detail",
     "error_trailers",
+    "public_detail",
     "trailer_value",
 ]

@@ -36,6 +36,8 @@ PURPOSE_KEY = "zhol-purpose"
 DATA_SUBJECT_KEY = "zhol-data-subject"
 
 # What forwarding needs: send a sealed request to a peer address, get the sealed answer.
+# A bus error the peer reports arrives as a remote ZholError or as an RpcError whose
+# trailers carry it; any other RpcError is a transport failure.
 SendFn = Callable[
     [str, GatewayId, bus_pb2.SignedMessage, float | None], Awaitable[bus_pb2.SignedMessage]
 ]
@@ -207,6 +209,9 @@ class Forward:
                 timeout = remaining / 1000
             try:
                 answer = await self._send(target.address, target.id, message, timeout)
+            except ZholError:  # the provider gateway reported it: no failover
+                self._down_until.pop(target.id, None)
+                raise
             except grpc.RpcError as exc:
                 remote = error_from_rpc(exc)
                 if remote is not None:

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
-from core.errors import ZholError
-from core.grpcerr import abort_with
+from core.errors import Hop, ZholError
+from core.grpcerr import abort_with, error_to_detail
+from gateway.callstream import FrameOutbox
 from gateway.exchange import ProviderExchange, seal_to_pb
 from gateway.pipeline import Pipeline
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 
 log = logging.getLogger("zhol.gateway.peer")
 
+# Calls one CallStream may have in the provider pipeline at once; beyond it the
+# stream is not read further (gRPC flow control then holds the consumer back).
+MAX_STREAM_IN_FLIGHT = 1024
+
 
 class ExchangeService(bus_pb2_grpc.ExchangeServicer):
     def __init__(
-        self, calls: Pipeline[ProviderExchange], deliveries: Pipeline[ProviderExchange]
+        self,
+        calls: Pipeline[ProviderExchange],
+        deliveries: Pipeline[ProviderExchange],
+        *,
+        call_stream: bool = True,
     ) -> None:
         self._calls = calls
         self._deliveries = deliveries
+        self._call_stream = call_stream
 
     async def Call(  # noqa: N802 - gRPC method name
         self, request: bus_pb2.SignedMessage, context: grpc.aio.ServicerContext
@@ -32,14 +44,55 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
     ) -> bus_pb2.SignedMessage:
         return await _serve(self._deliveries, request, context)
 
+    async def CallStream(  # noqa: N802 - gRPC method name
+        self,
+        request_iterator: AsyncIterator[bus_pb2.CallFrame],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[bus_pb2.CallFrame]:
+        """Each streamed call runs the same provider pipeline as Call, concurrently;
+        answers go back batched as they are ready."""
+        if not self._call_stream:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "CallStream is turned off on this gateway"
+            )
+        peer_cert_pem = _peer_cert_pem(context)
+        outbox = FrameOutbox()
+        slots = asyncio.Semaphore(MAX_STREAM_IN_FLIGHT)
+        running: set[asyncio.Task[None]] = set()
 
-async def _serve(
-    pipeline: Pipeline[ProviderExchange],
-    request: bus_pb2.SignedMessage,
-    context: grpc.aio.ServicerContext,
-) -> bus_pb2.SignedMessage:
-    peer_certs = context.auth_context().get("x509_pem_cert") or [b""]
-    exchange = ProviderExchange(message=request, peer_cert_pem=peer_certs[0])
+        async def answer(streamed: bus_pb2.StreamedCall) -> None:
+            try:
+                outbox.put(await _answer_streamed(self._calls, streamed, peer_cert_pem))
+            finally:
+                slots.release()
+
+        async def read() -> None:
+            try:
+                async for frame in request_iterator:
+                    for streamed in frame.calls:
+                        await slots.acquire()
+                        task = asyncio.create_task(answer(streamed))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                if running:  # the consumer is done sending: answer what it sent, then end
+                    await asyncio.wait(set(running))
+            finally:
+                outbox.close()
+
+        reader = asyncio.create_task(read())
+        log.info("call stream opened from %s", context.peer())
+        try:
+            async for frame in outbox.frames():
+                yield frame
+        finally:
+            # Calls already accepted finish (and are logged) even if the stream is gone.
+            reader.cancel()
+            log.info("call stream from %s closed", context.peer())
+
+
+async def _run(
+    pipeline: Pipeline[ProviderExchange], exchange: ProviderExchange
+) -> ZholError | None:
     try:
         await pipeline.run(exchange)
     except ZholError as err:
@@ -51,6 +104,38 @@ async def _serve(
             message_id,
             exchange.peer or "-",
         )
+        return err
+    return None
+
+
+async def _serve(
+    pipeline: Pipeline[ProviderExchange],
+    request: bus_pb2.SignedMessage,
+    context: grpc.aio.ServicerContext,
+) -> bus_pb2.SignedMessage:
+    exchange = ProviderExchange(message=request, peer_cert_pem=_peer_cert_pem(context))
+    err = await _run(pipeline, exchange)
+    if err is not None:
         await abort_with(context, err)
     assert exchange.response is not None
     return seal_to_pb(exchange.response)
+
+
+async def _answer_streamed(
+    pipeline: Pipeline[ProviderExchange], streamed: bus_pb2.StreamedCall, peer_cert_pem: bytes
+) -> bus_pb2.StreamedCall:
+    if streamed.WhichOneof("outcome") != "message":
+        err: ZholError | None = ZholError(
+            "InvalidMessage", "a streamed call must carry a request", hop=Hop.SERVER_PROXY
+        )
+    else:
+        exchange = ProviderExchange(message=streamed.message, peer_cert_pem=peer_cert_pem)
+        err = await _run(pipeline, exchange)
+    if err is not None:
+        return bus_pb2.StreamedCall(call_id=streamed.call_id, error=error_to_detail(err))
+    assert exchange.response is not None
+    return bus_pb2.StreamedCall(call_id=streamed.call_id, message=seal_to_pb(exchange.response))
+
+
+def _peer_cert_pem(context: grpc.aio.ServicerContext) -> bytes:
+    return (context.auth_context().get("x509_pem_cert") or [b""])[0]

@@ -67,6 +67,7 @@ class RunningGateway:
     events: EventStore
     deliveries: DeliveryWorker
     health: HealthWatch
+    peers: PeerChannels
     _servers: list[grpc.aio.Server]
     _parts: contextlib.AsyncExitStack  # everything started, stopped in reverse order
 
@@ -116,7 +117,12 @@ async def start_gateway(
         replay.remember(sorted(message_log.recent_request_ids(since)), clock.now_ms())
         local = LocalConfStore(settings.local_db_path)
         undo.callback(local.close)
-        peers = PeerChannels(creds.ca_pem, creds.auth_key_pem, creds.auth_cert_pem)
+        peers = PeerChannels(
+            creds.ca_pem,
+            creds.auth_key_pem,
+            creds.auth_cert_pem,
+            call_stream=settings.peer_call_stream,
+        )
         undo.push_async_callback(peers.close)
         is_channels = IsChannels(
             functools.partial(is_client_identity, settings.keys_dir, passphrase)
@@ -171,7 +177,12 @@ async def start_gateway(
         undo.push_async_callback(peer_server.stop, 0)
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, peer_server)
         bus_pb2_grpc.add_ExchangeServicer_to_server(
-            ExchangeService(provider_pipeline(parts), event_pipeline(parts)), peer_server
+            ExchangeService(
+                provider_pipeline(parts),
+                event_pipeline(parts),
+                call_stream=settings.peer_call_stream,
+            ),
+            peer_server,
         )
         server_credentials = grpc.ssl_server_credentials(
             ((creds.auth_key_pem, creds.auth_cert_pem),),
@@ -193,6 +204,7 @@ async def start_gateway(
             events,
             deliveries,
             health,
+            peers,
             [is_server, peer_server],
             undo.pop_all(),  # started: from now on RunningGateway.stop owns all of it
         )

@@ -24,6 +24,9 @@ class GatewaySettings:
     conf_poll_s: float = 60.0
     # Passphrase for the private keys comes from this environment variable, if named.
     key_passphrase_env: str = ""
+    # Exchanges with peer gateways on one multiplexed Exchange.CallStream per peer
+    # (served and used; faster under load, measured), or each as a unary Exchange.Call.
+    peer_call_stream: bool = True
     # "uvloop" (faster, measured) or "asyncio".
     event_loop: str = "uvloop"
     # Where to write the bound ports (the demo launcher reads them).

@@ -10,6 +10,7 @@ import grpc
 
 from core.errors import ZholError
 from core.ids import GatewayId
+from gateway.callstream import CallStream, StreamUnsupported
 from gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
 from gateway.localconf import IsEndpoint
 from gateway.provider_stages import IsAnswer
@@ -41,24 +42,35 @@ def status_from_int(code: int) -> grpc.StatusCode:
 class _Peer:
     channel: grpc.aio.Channel
     calls: dict[str, grpc.aio.UnaryUnaryMultiCallable]
+    stream: CallStream | None = None
+    # Until then (event loop time) calls go by unary Call: the peer lacks CallStream.
+    unary_until: float = 0.0
 
 
 class PeerChannels:
     """One mTLS channel per peer gateway, authenticated with our auth certificate.
+
+    Calls go on one CallStream per peer (``call_stream``, the default), or as unary
+    Exchange.Call; a peer that does not serve CallStream is called with Call for
+    UNARY_FALLBACK_S before the stream is tried again. Deliveries are always unary.
 
     A channel whose peer cannot be reached (TRANSIENT_FAILURE) is dropped: gRPC would
     fail every call on it at once until its reconnect backoff (up to two minutes)
     expires, so a restarted gateway would stay unused; a fresh channel dials at once.
     """
 
-    def __init__(self, ca_pem: bytes, key_pem: bytes, cert_pem: bytes) -> None:
+    def __init__(
+        self, ca_pem: bytes, key_pem: bytes, cert_pem: bytes, *, call_stream: bool = True
+    ) -> None:
         self._credentials = grpc.ssl_channel_credentials(
             root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
         )
+        self._call_stream = call_stream
         self._peers: dict[tuple[str, GatewayId], _Peer] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     RETIRED_CHANNEL_CLOSE_S = 30.0
+    UNARY_FALLBACK_S = 600.0
 
     def _close_later(self, channel: grpc.aio.Channel) -> None:
         task = asyncio.get_running_loop().create_task(channel.close(grace=None))
@@ -72,7 +84,23 @@ class PeerChannels:
         message: bus_pb2.SignedMessage,
         timeout: float | None,
     ) -> bus_pb2.SignedMessage:
-        """Exchange.Call: one request and its signed response."""
+        """One request and its signed response, on the peer's CallStream or by Call.
+
+        Transport failures raise grpc.RpcError, as a unary call does; a bus error
+        the peer reports raises it (a ZholError, remote) on either transport.
+        """
+        if self._call_stream:
+            key = (address, gateway)
+            peer = self._peer(key)
+            loop = asyncio.get_running_loop()
+            if peer.unary_until <= loop.time():
+                try:
+                    return await self._stream_call(peer, message, timeout)
+                except StreamUnsupported:
+                    peer.unary_until = loop.time() + self.UNARY_FALLBACK_S
+                except grpc.aio.AioRpcError as exc:
+                    self._after_failure(key, peer, exc)
+                    raise
         return await self._invoke(address, gateway, EXCHANGE_CALL, message, timeout)
 
     async def deliver(
@@ -94,17 +122,7 @@ class PeerChannels:
         timeout: float | None,
     ) -> bus_pb2.SignedMessage:
         key = (address, gateway)
-        peer = self._peers.get(key)
-        if peer is None:
-            channel = grpc.aio.secure_channel(
-                address,
-                self._credentials,
-                options=(
-                    ("grpc.ssl_target_name_override", auth_dns_name(str(gateway))),
-                    *SIZE_OPTIONS,
-                ),
-            )
-            peer = self._peers[key] = _Peer(channel, {})
+        peer = self._peer(key)
         call = peer.calls.get(method)
         if call is None:
             call = peer.calls[method] = peer.channel.unary_unary(
@@ -115,22 +133,73 @@ class PeerChannels:
         try:
             return await call(message, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
-            channel = peer.channel
-            if (
-                exc.code() == grpc.StatusCode.UNAVAILABLE
-                and self._peers.get(key) is peer
-                and channel.get_state() == grpc.ChannelConnectivity.TRANSIENT_FAILURE
-            ):
-                # Closed later, not now: closing cancels the calls still waiting on
-                # it, and their callers would see a cancellation instead of an error.
-                del self._peers[key]
-                asyncio.get_running_loop().call_later(
-                    self.RETIRED_CHANNEL_CLOSE_S, self._close_later, channel
-                )
+            self._after_failure(key, peer, exc)
             raise
+
+    async def _stream_call(
+        self, peer: _Peer, message: bus_pb2.SignedMessage, timeout: float | None
+    ) -> bus_pb2.SignedMessage:
+        stream = peer.stream
+        if stream is None or stream.broken:
+            stream = peer.stream = CallStream(peer.channel)
+            return await stream.call(message, timeout)
+        try:
+            return await stream.call(message, timeout)
+        except grpc.aio.AioRpcError as exc:
+            # A stream opened earlier may have died unnoticed (the peer restarted): once,
+            # on a fresh stream, as a unary call would reconnect. Were the request already
+            # taken, the peer's replay guard refuses it the second time.
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                raise
+            if peer.stream is stream:
+                peer.stream = CallStream(peer.channel)
+            return await peer.stream.call(message, timeout)
+
+    def transport(self, address: str, gateway: GatewayId) -> str:
+        """How calls to this peer go now: "stream" (open), "unary" (the peer lacks
+        CallStream, or streams are off), or "" (nothing sent yet, or it failed)."""
+        peer = self._peers.get((address, gateway))
+        if peer is None:
+            return ""
+        if not self._call_stream or peer.unary_until > asyncio.get_running_loop().time():
+            return "unary"
+        return "stream" if peer.stream is not None and not peer.stream.broken else ""
+
+    def _peer(self, key: tuple[str, GatewayId]) -> _Peer:
+        peer = self._peers.get(key)
+        if peer is None:
+            address, gateway = key
+            channel = grpc.aio.secure_channel(
+                address,
+                self._credentials,
+                options=(
+                    ("grpc.ssl_target_name_override", auth_dns_name(str(gateway))),
+                    *SIZE_OPTIONS,
+                ),
+            )
+            peer = self._peers[key] = _Peer(channel, {})
+        return peer
+
+    def _after_failure(
+        self, key: tuple[str, GatewayId], peer: _Peer, exc: grpc.aio.AioRpcError
+    ) -> None:
+        channel = peer.channel
+        if (
+            exc.code() == grpc.StatusCode.UNAVAILABLE
+            and self._peers.get(key) is peer
+            and channel.get_state() == grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        ):
+            # Closed later, not now: closing cancels the calls still waiting on
+            # it, and their callers would see a cancellation instead of an error.
+            del self._peers[key]
+            asyncio.get_running_loop().call_later(
+                self.RETIRED_CHANNEL_CLOSE_S, self._close_later, channel
+            )
 
     async def close(self) -> None:
         for peer in self._peers.values():
+            if peer.stream is not None:
+                await peer.stream.close()
             await peer.channel.close()
         self._peers.clear()
 

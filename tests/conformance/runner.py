@@ -545,7 +545,10 @@ async def call_peer(setup: PeerSetup, case: Case, variables: Mapping[str, str]) 
         msg.header = msg.header.replace(base.purpose.encode(), base.purpose.upper().encode())
     elif case.mutation == "tamper-body":
         msg.body = msg.body + b"\x00"
-    channels = PeerChannels(sender.ca_pem, sender.auth_key_pem, sender.auth_cert_pem)
+    # The cases state Exchange.Call's contract (status and trailers): unary.
+    channels = PeerChannels(
+        sender.ca_pem, sender.auth_key_pem, sender.auth_cert_pem, call_stream=False
+    )
     receiver = GatewayId.parse(base.receiver_gateway)
     try:
         sends = 2 if case.mutation == "replay" else 1

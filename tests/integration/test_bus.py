@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from core.errors import ZholError
 from gateway.messagelog import list_records
 from tests.integration.bus_federation import (
     GET_PERSON,
@@ -47,10 +48,15 @@ def log_count(fed: Federation, gateway_id: str) -> int:
 
 async def expect_error(fed: Federation, coro, code: str, status: grpc.StatusCode) -> None:  # type: ignore[no-untyped-def]
     before = {g: log_count(fed, g) for g in (CONSUMER_GATEWAY, PROVIDER_GATEWAY)}
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
+    # A unary Call reports the error in trailers; a CallStream as the remote ZholError.
+    with pytest.raises((grpc.aio.AioRpcError, ZholError)) as caught:
         await coro
-    assert error_code(caught.value) == code
-    assert caught.value.code() == status
+    if isinstance(caught.value, ZholError):
+        assert caught.value.remote
+        assert (caught.value.full_code, caught.value.status) == (code, status)
+    else:
+        assert error_code(caught.value) == code
+        assert caught.value.code() == status
     # Nothing half-done: no message was logged for a failed exchange.
     assert {g: log_count(fed, g) for g in before} == before
 
@@ -185,13 +191,26 @@ async def test_oversized_message(fed: Federation) -> None:
 # --- A peer that speaks Exchange directly, with the consumer gateway's real credentials ---
 
 
-def _peer(fed: Federation, key_pem: bytes | None = None, cert_pem: bytes | None = None):  # type: ignore[no-untyped-def]
+# Peer-level cases run on both transports: unary Exchange.Call and Exchange.CallStream.
+TRANSPORTS = pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+
+
+def _peer(  # type: ignore[no-untyped-def]
+    fed: Federation,
+    key_pem: bytes | None = None,
+    cert_pem: bytes | None = None,
+    *,
+    stream: bool = False,
+):
     from gateway.credentials import load_credentials
     from gateway.transport import PeerChannels
 
     creds = load_credentials(fed.layout.gateway(CONSUMER_GATEWAY) / "keys", None)
     channels = PeerChannels(
-        creds.ca_pem, key_pem or creds.auth_key_pem, cert_pem or creds.auth_cert_pem
+        creds.ca_pem,
+        key_pem or creds.auth_key_pem,
+        cert_pem or creds.auth_cert_pem,
+        call_stream=stream,
     )
     return creds, channels
 
@@ -239,15 +258,17 @@ async def _send(fed: Federation, channels, message):  # type: ignore[no-untyped-
         await channels.close()
 
 
-async def test_a_well_formed_peer_request_is_answered(fed: Federation) -> None:
-    creds, channels = _peer(fed)
+@TRANSPORTS
+async def test_a_well_formed_peer_request_is_answered(fed: Federation, stream: bool) -> None:
+    creds, channels = _peer(fed, stream=stream)
     answer = await _send(fed, channels, _request(fed, creds.signer))
     assert answer.signature and answer.body
 
 
+@TRANSPORTS
 @pytest.mark.parametrize("tamper", ["signature", "header", "body", "missing"])
-async def test_forged_or_missing_signature(fed: Federation, tamper: str) -> None:
-    creds, channels = _peer(fed)
+async def test_forged_or_missing_signature(fed: Federation, tamper: str, stream: bool) -> None:
+    creds, channels = _peer(fed, stream=stream)
     message = _request(fed, creds.signer)
     if tamper == "signature":
         message.signature = message.signature[:-1] + bytes([message.signature[-1] ^ 1])
@@ -266,11 +287,12 @@ async def test_forged_or_missing_signature(fed: Federation, tamper: str) -> None
     )
 
 
-async def test_replayed_message_id(fed: Federation) -> None:
-    creds, channels = _peer(fed)
+@TRANSPORTS
+async def test_replayed_message_id(fed: Federation, stream: bool) -> None:
+    creds, channels = _peer(fed, stream=stream)
     message = _request(fed, creds.signer)
     await _send(fed, channels, message)
-    _, channels = _peer(fed)
+    _, channels = _peer(fed, stream=stream)
     await expect_error(
         fed,
         _send(fed, channels, message),
@@ -279,7 +301,8 @@ async def test_replayed_message_id(fed: Federation) -> None:
     )
 
 
-async def test_peer_certificate_not_in_configuration(fed: Federation) -> None:
+@TRANSPORTS
+async def test_peer_certificate_not_in_configuration(fed: Federation, stream: bool) -> None:
     import datetime as dt
 
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -297,7 +320,9 @@ async def test_peer_certificate_not_in_configuration(fed: Federation) -> None:
     cert = issue_certificate(
         ca, create_csr(rogue_key, rogue_id), "auth", rogue_id, dt.datetime.now(dt.UTC)
     )
-    creds, channels = _peer(fed, private_key_to_pem(rogue_key), cert.public_bytes(Encoding.PEM))
+    creds, channels = _peer(
+        fed, private_key_to_pem(rogue_key), cert.public_bytes(Encoding.PEM), stream=stream
+    )
     await expect_error(
         fed,
         _send(fed, channels, _request(fed, creds.signer)),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from core.errors import ZholError
+from core.errors import Hop, ZholError
 from core.globalconf import GatewayEntry
 from core.grpcerr import ERROR_ID_KEY, ERROR_KEY
 from core.ids import GatewayId
@@ -47,7 +47,7 @@ class Clock:
 class Peers:
     """Each address answers, or raises the error set for it; records the call order."""
 
-    failing: dict[str, grpc.RpcError] = field(default_factory=dict)
+    failing: dict[str, Exception] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
 
     async def send(
@@ -125,4 +125,17 @@ async def test_deadline_is_not_failed_over() -> None:
     with pytest.raises(ZholError) as caught:
         await Forward(peers.send, Clock())(exchange())
     assert caught.value.code.name == "Timeout"
+    assert peers.calls == [GW1.address]
+
+
+async def test_error_a_call_stream_reports_is_returned_as_is() -> None:
+    """On a CallStream the peer's bus error arrives as a remote ZholError: no failover."""
+    reported = ZholError(
+        "AccessDenied", "no right", hop=Hop.SERVER_PROXY, error_id="id-18", remote=True
+    )
+    peers = Peers(failing={GW1.address: reported})
+    forward = Forward(peers.send, Clock())
+    with pytest.raises(ZholError) as caught:
+        await forward(exchange())
+    assert caught.value is reported
     assert peers.calls == [GW1.address]
