@@ -14,6 +14,7 @@ import uvloop
 from core.clock import SystemClock
 from core.errors import ZholError
 from core.exitcodes import report
+from core.grpcruntime import ensure_grpc_experiments
 from core.ids import GatewayId, SubsystemId
 from gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
 from gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
@@ -340,6 +341,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging()
     overrides = {"port_file": args.port_file} if args.port_file else {}
     settings = load_gateway_settings(args.dir, **overrides)
+    ensure_grpc_experiments(settings.grpc_experiments)  # may restart the process, same pid
     # uvloop cuts the event loop's share of each exchange by about a fifth (measured).
     runner = uvloop.run if settings.event_loop == "uvloop" else asyncio.run
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS
 from core.settings import load_settings
 
 SETTINGS_FILE = "gateway.toml"
@@ -27,6 +28,9 @@ class GatewaySettings:
     # Exchanges with peer gateways on one multiplexed Exchange.CallStream per peer
     # (served and used; faster under load, measured), or each as a unary Exchange.Call.
     peer_call_stream: bool = True
+    # gRPC core experiments the gateway process runs with ("" for gRPC's defaults);
+    # a GRPC_EXPERIMENTS environment variable wins. See core/grpcruntime.py.
+    grpc_experiments: str = GATEWAY_GRPC_EXPERIMENTS
     # "uvloop" (faster, measured) or "asyncio".
     event_loop: str = "uvloop"
     # Where to write the bound ports (the demo launcher reads them).

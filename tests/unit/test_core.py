@@ -119,3 +119,13 @@ def test_service_target_parsing() -> None:
         "KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson"
     )[2] == "GetPerson"
     assert code_of(lambda: parse_service_target("KZ/GOV/MJ")) == "InvalidIdentifier"
+
+
+
+def test_grpc_experiments_apply_unless_the_environment_sets_them() -> None:
+    from core.grpcruntime import ENV_KEY, experiments_to_apply
+
+    assert experiments_to_apply("-event_engine_client", {}) == "-event_engine_client"
+    assert experiments_to_apply("-event_engine_client", {ENV_KEY: ""}) is None
+    assert experiments_to_apply("-event_engine_client", {ENV_KEY: "-x"}) is None
+    assert experiments_to_apply("", {}) is None

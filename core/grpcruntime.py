@@ -1,0 +1,42 @@
+"""gRPC core's runtime options, which a process must have before it imports grpc.
+
+gRPC core reads GRPC_EXPERIMENTS once, when grpc is imported: long before a
+gateway has parsed its command line and read gateway.toml. So a process whose
+settings ask for experiments the environment does not already carry starts itself
+again (os.execv: same pid, same arguments) with them in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+# What gateways run with unless told otherwise (gateway.toml grpc_experiments): gRPC
+# core's iomgr TCP endpoints instead of the EventEngine ones. In grpcio 1.85 they cost
+# the gateway less CPU per exchange, measured with `zhol bench` (README).
+GATEWAY_GRPC_EXPERIMENTS = "-event_engine_client,-event_engine_listener"
+ENV_KEY = "GRPC_EXPERIMENTS"
+
+
+def experiments_to_apply(experiments: str, environ: Mapping[str, str]) -> str | None:
+    """The GRPC_EXPERIMENTS value the process must be restarted with, or None when
+    nothing is to change: the environment already sets it (the operator's choice wins),
+    or neither asks for any."""
+    if ENV_KEY in environ or not experiments:
+        return None
+    return experiments
+
+
+def ensure_grpc_experiments(experiments: str) -> None:
+    """Restart this process with ``experiments`` in GRPC_EXPERIMENTS if it lacks them.
+
+    Call first thing, before any channel or server and before threads or files that
+    matter exist; a second call in the restarted process does nothing."""
+    value = experiments_to_apply(experiments, os.environ)
+    if value is None:
+        return
+    os.environ[ENV_KEY] = value
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
