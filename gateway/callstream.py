@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -23,14 +23,32 @@ from zhol.bus.v1 import bus_pb2
 
 EXCHANGE_CALL_STREAM = "/zhol.bus.v1.Exchange/CallStream"
 
+# With this many calls in flight on a stream it is busy: a ready call waits LINGER_S
+# for others to share its frame (measured with `zhol bench`: frames of 2-5 calls
+# instead of 1-2, about a sixth more exchanges per second). Below it (a lone call,
+# light load) a call goes at once, so latency at low load is untouched.
+LINGER_FROM_PENDING = 16
+LINGER_S = 0.002
+
+
+def linger_for(calls_in_flight: int) -> float:
+    """How long a ready call waits for company, given the calls in flight on its stream."""
+    return LINGER_S if calls_in_flight >= LINGER_FROM_PENDING else 0.0
+
 
 class FrameOutbox:
-    """Calls waiting to be written; ``frames()`` yields them batched until closed."""
+    """Calls waiting to be written; ``frames()`` yields them batched until closed.
 
-    def __init__(self) -> None:
+    ``linger`` says how long to wait for company once a call is ready (seconds; 0 to
+    send at once). It lets a busy sender fill frames: each frame costs the gRPC layer
+    about what one unary call does, whatever it holds.
+    """
+
+    def __init__(self, linger: Callable[[], float] = lambda: 0.0) -> None:
         self._ready: deque[bus_pb2.StreamedCall] = deque()
         self._wake = asyncio.Event()
         self._closed = False
+        self._linger = linger
 
     def put(self, call: bus_pb2.StreamedCall) -> None:
         self._ready.append(call)
@@ -48,6 +66,9 @@ class FrameOutbox:
                     return
                 self._wake.clear()
                 await self._wake.wait()
+            delay = self._linger()
+            if delay > 0 and not self._closed:
+                await asyncio.sleep(delay)
             yield take_frame(self._ready)
 
 
@@ -76,13 +97,16 @@ class CallStream:
             request_serializer=bus_pb2.CallFrame.SerializeToString,
             response_deserializer=bus_pb2.CallFrame.FromString,
         )
-        self._outbox = FrameOutbox()
         self._pending: dict[int, asyncio.Future[bus_pb2.SignedMessage]] = {}
+        self._outbox = FrameOutbox(self._linger)
         self._ids = itertools.count(1)
         self.broken = False
         self._call = method(self._outbox.frames())
         self._failure: BaseException | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def _linger(self) -> float:
+        return linger_for(len(self._pending))
 
     async def call(
         self, message: bus_pb2.SignedMessage, timeout: float | None

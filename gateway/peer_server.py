@@ -10,7 +10,7 @@ import grpc
 
 from core.errors import Hop, ZholError
 from core.grpcerr import abort_with, error_to_detail
-from gateway.callstream import FrameOutbox
+from gateway.callstream import FrameOutbox, linger_for
 from gateway.exchange import ProviderExchange, seal_to_pb
 from gateway.pipeline import Pipeline
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
@@ -56,9 +56,9 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
                 grpc.StatusCode.UNIMPLEMENTED, "CallStream is turned off on this gateway"
             )
         peer_cert_pem = _peer_cert_pem(context)
-        outbox = FrameOutbox()
-        slots = asyncio.Semaphore(MAX_STREAM_IN_FLIGHT)
         running: set[asyncio.Task[None]] = set()
+        outbox = FrameOutbox(lambda: linger_for(len(running)))
+        slots = asyncio.Semaphore(MAX_STREAM_IN_FLIGHT)
 
         async def answer(streamed: bus_pb2.StreamedCall) -> None:
             try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 import pytest
 
 from core.errors import Hop, ZholError
 from core.grpcerr import error_from_detail, error_to_detail
-from gateway.callstream import FrameOutbox
+from gateway.callstream import LINGER_FROM_PENDING, LINGER_S, FrameOutbox, linger_for
 from gateway.framing import take_frame
 from zhol.bus.v1 import bus_pb2
 
@@ -71,3 +72,22 @@ def test_an_unknown_error_code_from_a_peer_is_its_internal_error() -> None:
     back = error_from_detail(bus_pb2.ErrorDetail(code="Server.ServerProxy.Nope", error_id="e1"))
     assert back.full_code == "Server.ServerProxy.InternalError"
     assert back.remote and back.error_id == "e1"
+
+
+def test_a_busy_stream_lingers_and_a_quiet_one_does_not() -> None:
+    assert linger_for(1) == 0.0
+    assert linger_for(LINGER_FROM_PENDING - 1) == 0.0
+    assert linger_for(LINGER_FROM_PENDING) == LINGER_S > 0
+
+
+async def test_calls_ready_while_the_outbox_lingers_share_the_frame() -> None:
+    outbox = FrameOutbox(lambda: 0.05)
+    frames = outbox.frames()
+    outbox.put(call(1))
+    first = asyncio.ensure_future(anext(frames))
+    await asyncio.sleep(0.01)  # the outbox is lingering over call 1
+    outbox.put(call(2))
+    outbox.put(call(3))
+    assert [c.call_id for c in (await first).calls] == [1, 2, 3]
+    outbox.close()
+    assert [f async for f in frames] == []
