@@ -29,6 +29,8 @@ EXCHANGE_CALL_STREAM = "/zhol.bus.v1.Exchange/CallStream"
 # light load) a call goes at once, so latency at low load is untouched.
 LINGER_FROM_PENDING = 16
 LINGER_S = 0.002
+# A lingering frame goes as soon as this many calls are ready.
+FULL_FRAME_CALLS = 8
 
 
 def linger_for(calls_in_flight: int) -> float:
@@ -47,17 +49,21 @@ class FrameOutbox:
     def __init__(self, linger: Callable[[], float] = lambda: 0.0) -> None:
         self._ready: deque[bus_pb2.StreamedCall] = deque()
         self._wake = asyncio.Event()
+        self._full = asyncio.Event()
         self._closed = False
         self._linger = linger
 
     def put(self, call: bus_pb2.StreamedCall) -> None:
         self._ready.append(call)
         self._wake.set()
+        if len(self._ready) >= FULL_FRAME_CALLS:
+            self._full.set()
 
     def close(self) -> None:
         """No more calls: ``frames()`` ends once what is ready has gone out."""
         self._closed = True
         self._wake.set()
+        self._full.set()
 
     async def frames(self) -> AsyncIterator[bus_pb2.CallFrame]:
         while True:
@@ -67,8 +73,11 @@ class FrameOutbox:
                 self._wake.clear()
                 await self._wake.wait()
             delay = self._linger()
-            if delay > 0 and not self._closed:
-                await asyncio.sleep(delay)
+            if delay > 0 and len(self._ready) < FULL_FRAME_CALLS and not self._closed:
+                self._full.clear()
+                timer = asyncio.get_running_loop().call_later(delay, self._full.set)
+                await self._full.wait()
+                timer.cancel()
             yield take_frame(self._ready)
 
 
