@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -153,3 +154,23 @@ def parse_topic(text: str) -> str:
     if not _GRPC_SERVICE.fullmatch(text):  # fullmatch: "$" alone lets a final newline through
         raise _invalid("topic", text)
     return text
+
+
+def new_message_id(now_ms: int, random: bytes) -> str:
+    """A UUIDv7 (RFC 9562) message id: the time in ms, then 74 random bits.
+
+    Still a UUID, as DESIGN.md asks, but ordered by time: message-log records of one
+    period sit together in its message_id index (fewer pages touched per commit,
+    measured), and an auditor can sort ids. ``random`` is at least 10 random bytes.
+    """
+    if len(random) < 10 or not 0 <= now_ms < 1 << 48:
+        raise ValueError("new_message_id needs a 48-bit ms time and 10 random bytes")
+    bits = int.from_bytes(random[:10], "big")
+    value = (
+        (now_ms << 80)
+        | (0x7 << 76)  # version 7
+        | ((bits >> 68) & 0xFFF) << 64  # rand_a: 12 bits
+        | (0b10 << 62)  # RFC 9562 variant
+        | (bits & ((1 << 62) - 1))  # rand_b: 62 bits
+    )
+    return str(uuid.UUID(int=value))

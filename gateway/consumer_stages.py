@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 
@@ -12,7 +12,7 @@ from core.clock import Clock
 from core.errors import Hop, ZholError
 from core.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
 from core.grpcerr import error_from_rpc
-from core.ids import GatewayId, ServiceId, SubsystemId, parse_grpc_path
+from core.ids import GatewayId, ServiceId, SubsystemId, new_message_id, parse_grpc_path
 from core.iin import Iin
 from gateway.confsource import ConfSource, now_datetime
 from gateway.exchange import (
@@ -159,8 +159,8 @@ class SealRequest:
 
     async def __call__(self, x: ConsumerExchange) -> None:
         assert x.client is not None and x.service is not None
-        x.message_id = str(uuid.uuid4())
         x.issued_at_ms = self._clock.now_ms()
+        x.message_id = new_message_id(x.issued_at_ms, os.urandom(10))
         header = bus_pb2.MessageHeader(
             message_id=x.message_id,
             protocol_version=1,

@@ -129,3 +129,24 @@ def test_grpc_experiments_apply_unless_the_environment_sets_them() -> None:
     assert experiments_to_apply("-event_engine_client", {ENV_KEY: ""}) is None
     assert experiments_to_apply("-event_engine_client", {ENV_KEY: "-x"}) is None
     assert experiments_to_apply("", {}) is None
+
+
+def test_message_ids_are_uuid7_ordered_by_time() -> None:
+    import uuid
+
+    from core.ids import new_message_id
+
+    now = 1_796_000_000_000
+    first = uuid.UUID(new_message_id(now, bytes(10)))
+    assert (first.version, first.variant) == (7, uuid.RFC_4122)
+    assert first.int >> 80 == now
+    later = new_message_id(now + 1, bytes(10))
+    same_ms = [new_message_id(now, bytes([i]) * 10) for i in range(1, 4)]
+    assert all(str(first) < m < later for m in same_ms)
+    assert len(set(same_ms)) == 3
+    full = uuid.UUID(new_message_id(now, b"\xff" * 10))
+    assert (full.version, full.variant) == (7, uuid.RFC_4122)
+    with pytest.raises(ValueError):
+        new_message_id(now, bytes(9))
+    with pytest.raises(ValueError):
+        new_message_id(-1, bytes(10))

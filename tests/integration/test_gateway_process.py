@@ -1,0 +1,66 @@
+"""A gateway run as its own process (`zhol gateway serve`) applies its gRPC runtime
+settings by restarting itself once, keeping its pid, and then serves the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cli.demo import PROVIDER_GATEWAY
+from core.grpcruntime import ENV_KEY, GATEWAY_GRPC_EXPERIMENTS
+from tests.integration.bus_federation import get_person, start_federation
+from tests.integration.test_bus import some_iin
+
+pytestmark = pytest.mark.integration
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(): v.decode() for k, v in pairs}
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+async def test_a_gateway_process_restarts_itself_with_its_grpc_experiments(
+    tmp_path: Path,
+) -> None:
+    fed = await start_federation(tmp_path, persons=20)
+    process = None
+    try:
+        await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+        env = {k: v for k, v in os.environ.items() if k != ENV_KEY}
+        data_dir = fed.layout.gateway(PROVIDER_GATEWAY)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "gateway", "serve", "--dir", str(data_dir)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        iin = some_iin(fed)
+        for _ in range(100):  # up to about 20 s on a busy machine
+            try:
+                person = await get_person(fed.is_address(), iin)
+                break
+            except grpc.aio.AioRpcError:
+                await asyncio.sleep(0.2)
+        else:
+            pytest.fail("the gateway process did not serve")
+        assert person.iin == iin
+        assert process.poll() is None  # the same process (pid) serves, restarted in place
+        assert environ_of(process.pid).get(ENV_KEY) == GATEWAY_GRPC_EXPERIMENTS
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        await fed.stop()
