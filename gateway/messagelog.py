@@ -133,7 +133,8 @@ class MessageLog:
         self._path = Path(path)
         self._clock = clock
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        # Groups of appends (list[_Pending]), or the stop marker.
+        self._queue: queue.SimpleQueue[list[_Pending] | object] = queue.SimpleQueue()
         # Guards the open/closed state so nothing is queued behind the stop marker.
         self._state_lock = threading.Lock()
         self._accepting = False
@@ -144,6 +145,8 @@ class MessageLog:
         self._commits = 0
         # Hashes of certificates committed to ``certs`` (writer thread only).
         self._known_certs: set[bytes] = set()
+        # Appends of the current event-loop iteration, per loop (that loop's thread only).
+        self._staged: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
 
     @property
     def path(self) -> Path:
@@ -191,13 +194,43 @@ class MessageLog:
         if not batch:
             return
         _check_records(batch)
+        if not self._accepting:
+            raise ZholError("LoggingFailed", "the message log is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        with self._state_lock:
-            if not self._accepting:
-                raise ZholError("LoggingFailed", "the message log is not open")
-            self._queue.put(_Pending(batch, future, loop))
+        staged = self._staged.get(loop)
+        if staged is None:
+            staged = self._staged[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        staged.append(_Pending(batch, future, loop))
         await future
+
+    def _split(self, group: list[_Pending]) -> list[list[_Pending]]:
+        """Groups of at most max_batch records (a larger single append stays whole)."""
+        parts: list[list[_Pending]] = []
+        size = self._max_batch
+        for pending in group:
+            if size + len(pending.records) > self._max_batch:
+                parts.append([])
+                size = 0
+            parts[-1].append(pending)
+            size += len(pending.records)
+        return parts
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Give the writer what this loop appended during one iteration, as one group:
+        one wake-up of the writer thread for all of it, not one per append."""
+        group = self._staged.pop(loop, None)
+        if not group:
+            return
+        with self._state_lock:
+            if self._accepting:
+                for part in self._split(group):
+                    self._queue.put(part)
+                return
+        closed = ZholError("LoggingFailed", "the message log is not open")
+        for pending in group:
+            _resolve(pending, closed)
 
     def recent_request_ids(self, since_ms: int) -> set[str]:
         """Ids of requests received ("in") logged at or after ``since_ms``.
@@ -238,11 +271,16 @@ class MessageLog:
         return row is not None
 
     def close(self) -> None:
-        """Write everything already queued, then stop the writer; later appends fail."""
+        """Write everything already appended, then stop the writer; later appends fail."""
         with self._state_lock:
             self._accepting = False
             self._closed = True
             thread = self._thread
+            # Appends of this iteration not yet handed over go before the stop marker.
+            for group in self._staged.values():
+                for part in self._split(group):
+                    self._queue.put(part)
+            self._staged.clear()
             if thread is not None and thread.is_alive():
                 self._queue.put(_STOP)
         if thread is not None:
@@ -258,7 +296,7 @@ class MessageLog:
             self._ready.set()
             return
         self._ready.set()
-        carry: _Pending | None = None
+        carry: list[_Pending] | None = None
         batch: list[_Pending] = []
         try:
             while True:
@@ -266,9 +304,10 @@ class MessageLog:
                 carry = None
                 if first is _STOP:
                     return
-                assert isinstance(first, _Pending)
-                batch = [first]
-                size = len(first.records)
+                assert isinstance(first, list)
+                # A group (part of one loop iteration's appends) stays whole.
+                batch = list(first)
+                size = sum(len(p.records) for p in batch)
                 stop = False
                 while size < self._max_batch:
                     try:
@@ -278,12 +317,13 @@ class MessageLog:
                     if item is _STOP:
                         stop = True
                         break
-                    assert isinstance(item, _Pending)
-                    if size + len(item.records) > self._max_batch:
+                    assert isinstance(item, list)
+                    records = sum(len(p.records) for p in item)
+                    if size + records > self._max_batch:
                         carry = item
                         break
-                    batch.append(item)
-                    size += len(item.records)
+                    batch.extend(item)
+                    size += records
                 self._write_batch(conn, batch)
                 if stop:
                     return
@@ -294,7 +334,7 @@ class MessageLog:
                 self._accepting = False
                 self._closed = True
             # Settling twice is harmless: a future already resolved is left alone.
-            for pending in [*batch, *([carry] if carry is not None else [])]:
+            for pending in [*batch, *(carry or ())]:
                 _fail(pending, exc)
             self._fail_queued(exc)
         finally:
@@ -361,8 +401,9 @@ class MessageLog:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _Pending):
-                _fail(item, exc)
+            if isinstance(item, list):
+                for pending in item:
+                    _fail(pending, exc)
 
 
 def _check_records(records: tuple[LogRecord, ...]) -> None:

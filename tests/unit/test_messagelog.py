@@ -427,3 +427,30 @@ async def test_holds_tells_which_records_are_committed(log: MessageLog) -> None:
     assert log.holds(request.message_id, "request", "in")
     assert log.holds(request.message_id, "response", "out")
     assert not log.holds(request.message_id, "response", "in")  # other direction
+
+
+async def test_appends_of_one_loop_iteration_share_one_commit(
+    log_path: Path, clock: FixedClock
+) -> None:
+    message_log = MessageLog(log_path, clock)
+    message_log.open()
+    try:
+        await asyncio.gather(*(message_log.append(exchange()) for _ in range(10)))
+        assert message_log.commits == 1
+        await message_log.append(exchange())
+        assert message_log.commits == 2
+    finally:
+        message_log.close()
+    assert count_rows(log_path) == 22
+
+
+async def test_an_append_staged_when_the_log_closes_is_still_written(
+    log_path: Path, clock: FixedClock
+) -> None:
+    message_log = MessageLog(log_path, clock)
+    message_log.open()
+    pending = asyncio.ensure_future(message_log.append(exchange()))
+    await asyncio.sleep(0)  # staged, not yet handed to the writer
+    message_log.close()
+    await pending
+    assert count_rows(log_path) == 2
