@@ -10,7 +10,7 @@ import grpc
 
 from core.errors import ZholError
 from core.ids import GatewayId
-from gateway.callstream import CallStream, StreamUnsupported
+from gateway.callstream import CallStream, StreamUnsupported, transport_error
 from gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
 from gateway.localconf import IsEndpoint
 from gateway.provider_stages import IsAnswer
@@ -95,7 +95,7 @@ class PeerChannels:
             loop = asyncio.get_running_loop()
             if peer.unary_until <= loop.time():
                 try:
-                    return await self._stream_call(peer, message, timeout)
+                    return await self._stream_call(key, peer, message, timeout)
                 except StreamUnsupported:
                     peer.unary_until = loop.time() + self.UNARY_FALLBACK_S
                 except grpc.aio.AioRpcError as exc:
@@ -137,23 +137,37 @@ class PeerChannels:
             raise
 
     async def _stream_call(
-        self, peer: _Peer, message: bus_pb2.SignedMessage, timeout: float | None
+        self,
+        key: tuple[str, GatewayId],
+        peer: _Peer,
+        message: bus_pb2.SignedMessage,
+        timeout: float | None,
     ) -> bus_pb2.SignedMessage:
         stream = peer.stream
         if stream is None or stream.broken:
             stream = peer.stream = CallStream(peer.channel)
             return await stream.call(message, timeout)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             return await stream.call(message, timeout)
         except grpc.aio.AioRpcError as exc:
             # A stream opened earlier may have died unnoticed (the peer restarted): once,
-            # on a fresh stream, as a unary call would reconnect. Were the request already
-            # taken, the peer's replay guard refuses it the second time.
+            # on a fresh stream of the same channel, as a unary call would reconnect.
+            # Were the request already taken, the peer's replay guard refuses it then.
             if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
                 raise
-            if peer.stream is stream:
-                peer.stream = CallStream(peer.channel)
-            return await peer.stream.call(message, timeout)
+            if self._peers.get(key) is not peer:
+                raise  # the channel itself was retired meanwhile
+            left = None if timeout is None else timeout - (loop.time() - started)
+            if left is not None and left <= 0:
+                raise transport_error(
+                    grpc.StatusCode.DEADLINE_EXCEEDED, "no time left to resend"
+                ) from None
+            retry = peer.stream
+            if retry is None or retry is stream or retry.broken:
+                retry = peer.stream = CallStream(peer.channel)
+            return await retry.call(message, left)
 
     def transport(self, address: str, gateway: GatewayId) -> str:
         """How calls to this peer go now: "stream" (open), "unary" (the peer lacks

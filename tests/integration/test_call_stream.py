@@ -65,6 +65,19 @@ async def test_a_streamed_call_without_a_request_gets_its_own_error(fed: Federat
     assert log_count(fed, PROVIDER_GATEWAY) == before
 
 
+async def test_a_restarted_provider_gets_a_new_stream_and_no_call_fails(
+    fed: Federation,
+) -> None:
+    iin = some_iin(fed, 5)
+    assert (await get_person(fed.is_address(), iin)).iin == iin
+    assert transport_to_provider(fed) == "stream"
+    await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+    await fed.start_gateway(PROVIDER_GATEWAY)
+    # The consumer's stream died with the old gateway: the call goes on a new one.
+    assert (await get_person(fed.is_address(), iin)).iin == iin
+    assert transport_to_provider(fed) == "stream"
+
+
 async def test_a_provider_without_call_stream_is_called_with_call(
     fed: Federation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
