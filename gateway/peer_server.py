@@ -80,14 +80,17 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
                 outbox.close()
 
         reader = asyncio.create_task(read())
-        log.info("call stream opened from %s", context.peer())
+        # Read once, now: the context must not be touched once the call is gone (after
+        # a server stop, grpc has freed it and context.peer() would crash the process).
+        peer_address = context.peer()
+        log.info("call stream opened from %s", peer_address)
         try:
             async for frame in outbox.frames():
                 yield frame
         finally:
             # Calls already accepted finish (and are logged) even if the stream is gone.
             reader.cancel()
-            log.info("call stream from %s closed", context.peer())
+            log.info("call stream from %s closed", peer_address)
 
 
 async def _run(

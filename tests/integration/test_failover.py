@@ -161,3 +161,33 @@ async def test_error_reported_by_a_provider_gateway_is_not_failed_over(fed: Fede
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert gw2_log(fed) == []
     assert log_count(fed, CONSUMER_GATEWAY) == before
+
+
+async def test_a_provider_gateway_stopped_under_load_loses_no_call_silently(
+    fed: Federation,
+) -> None:
+    """Calls in flight on gw1's call stream when gw1 stops: each one ends, in time,
+    either answered (by gw1 before it stopped, or by gw2 after failover) or with a
+    catalogued bus error; none hangs, and once gw1 is gone gw2 answers everything."""
+    outcomes: list[str] = []
+    stop_at = time.monotonic() + 2.0
+
+    async def caller() -> None:
+        while time.monotonic() < stop_at:
+            try:
+                await asyncio.wait_for(call(fed), 8)
+                outcomes.append("ok")
+            except grpc.aio.AioRpcError as err:
+                outcomes.append(error_code(err) or f"status:{err.code().name}")
+
+    callers = [asyncio.create_task(caller()) for _ in range(24)]
+    await asyncio.sleep(0.7)
+    await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+    await asyncio.gather(*callers)  # wait_for above: a hung call would raise TimeoutError
+    failures = {o for o in outcomes if o != "ok"}
+    assert failures <= {"Server.ClientProxy.NetworkError", "Server.ClientProxy.Timeout"}
+    assert outcomes.count("ok") > len(outcomes) // 2
+    # After the stop every call is answered by gw2.
+    for _ in range(5):
+        _, message_id = await call(fed)
+        assert gw2_log(fed, message_id)
