@@ -63,6 +63,12 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
         async def answer(streamed: bus_pb2.StreamedCall) -> None:
             try:
                 outbox.put(await _answer_streamed(self._calls, streamed, peer_cert_pem))
+            except Exception:
+                # A bug of ours must not leave the consumer waiting: it gets InternalError.
+                err = ZholError("InternalError", hop=Hop.SERVER_PROXY)
+                log.exception("internal error %s", err.error_id)
+                detail = error_to_detail(err)
+                outbox.put(bus_pb2.StreamedCall(call_id=streamed.call_id, error=detail))
             finally:
                 slots.release()
 
@@ -131,6 +137,8 @@ async def _answer_streamed(
         err: ZholError | None = ZholError(
             "InvalidMessage", "a streamed call must carry a request", hop=Hop.SERVER_PROXY
         )
+        # Its error id goes to the log like any other failed exchange's.
+        log.warning("exchange failed code=%s error_id=%s", err.full_code, err.error_id)
     else:
         exchange = ProviderExchange(message=streamed.message, peer_cert_pem=peer_cert_pem)
         err = await _run(pipeline, exchange)

@@ -48,7 +48,9 @@ async def test_concurrent_calls_share_the_stream_and_each_gets_its_own_answer(
     }
 
 
-async def test_a_streamed_call_without_a_request_gets_its_own_error(fed: Federation) -> None:
+async def test_a_streamed_call_without_a_request_gets_its_own_error(
+    fed: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
     creds = load_credentials(fed.layout.gateway(CONSUMER_GATEWAY) / "keys", None)
     credentials = grpc.ssl_channel_credentials(
         creds.ca_pem, creds.auth_key_pem, creds.auth_cert_pem
@@ -62,6 +64,7 @@ async def test_a_streamed_call_without_a_request_gets_its_own_error(fed: Federat
     [answer] = [c for f in answers for c in f.calls]
     assert answer.call_id == 7 and answer.WhichOneof("outcome") == "error"
     assert answer.error.code == "Server.ServerProxy.InvalidMessage"
+    assert answer.error.error_id in caplog.text  # an operator can find it in the log
     assert log_count(fed, PROVIDER_GATEWAY) == before
 
 
