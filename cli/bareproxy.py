@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 import uvloop
 
+from core.cpupolicy import DEFAULT_CPU_POLICY, apply_cpu_policy
 from core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS, ensure_grpc_experiments
 from gateway.credentials import AUTH_CERT, AUTH_KEY, CA_CERT
 from security.ca import auth_dns_name
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-gateway", default="", help="gateway id the upstream is")
     args = parser.parse_args(argv)
     ensure_grpc_experiments(GATEWAY_GRPC_EXPERIMENTS)  # gRPC as the gateways run it
+    apply_cpu_policy(DEFAULT_CPU_POLICY)  # scheduled as the gateways are
     uvloop.run(serve(args))  # as the gateways run
     return 0
 

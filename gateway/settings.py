@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.cpupolicy import DEFAULT_CPU_POLICY
 from core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS
 from core.settings import load_settings
 
@@ -31,6 +32,9 @@ class GatewaySettings:
     # gRPC core experiments the gateway process runs with ("" for gRPC's defaults);
     # a GRPC_EXPERIMENTS environment variable wins. See core/grpcruntime.py.
     grpc_experiments: str = GATEWAY_GRPC_EXPERIMENTS
+    # "batch": helper threads' wake-ups do not preempt the event loop (Linux SCHED_BATCH;
+    # less CPU per exchange, measured), or "normal". See core/cpupolicy.py.
+    cpu_policy: str = DEFAULT_CPU_POLICY
     # "uvloop" (faster, measured) or "asyncio".
     event_loop: str = "uvloop"
     # Where to write the bound ports (the demo launcher reads them).

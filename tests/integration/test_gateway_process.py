@@ -1,5 +1,6 @@
 """A gateway run as its own process (`zhol gateway serve`) applies its gRPC runtime
-settings by restarting itself once, keeping its pid, and then serves the bus."""
+settings by restarting itself once, keeping its pid, runs every thread under its
+CPU policy, and serves the bus; a CPU policy it does not know stops it at once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import grpc
 import pytest
 
 from cli.demo import PROVIDER_GATEWAY
+from core.errors import ZholError
+from core.exitcodes import exit_code_for
 from core.grpcruntime import ENV_KEY, GATEWAY_GRPC_EXPERIMENTS
 from tests.integration.bus_federation import get_person, start_federation
 from tests.integration.test_bus import some_iin
@@ -25,6 +28,10 @@ def environ_of(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
     return {k.decode(): v.decode() for k, v in pairs}
+
+
+def thread_policies(pid: int) -> list[int]:
+    return [os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
@@ -55,6 +62,10 @@ async def test_a_gateway_process_restarts_itself_with_its_grpc_experiments(
         assert person.iin == iin
         assert process.poll() is None  # the same process (pid) serves, restarted in place
         assert environ_of(process.pid).get(ENV_KEY) == GATEWAY_GRPC_EXPERIMENTS
+        # Every thread, those started after the policy was set too (gRPC's poller,
+        # the message-log writer), runs under SCHED_BATCH.
+        policies = thread_policies(process.pid)
+        assert len(policies) > 1 and set(policies) == {os.SCHED_BATCH}
     finally:
         if process is not None:
             process.send_signal(signal.SIGTERM)
@@ -64,3 +75,19 @@ async def test_a_gateway_process_restarts_itself_with_its_grpc_experiments(
                 process.kill()
                 process.wait()
         await fed.stop()
+
+
+def test_a_gateway_with_an_unknown_cpu_policy_does_not_start(tmp_path: Path) -> None:
+    env = {**os.environ, "ZHOL_GATEWAY_CPU_POLICY": "turbo"}
+    (tmp_path / "gateway.toml").write_text(
+        'gateway_id = "KZ/GOV/MJ/gw1"\nregistry_address = "127.0.0.1:9"\n', encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "gateway", "serve", "--dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == exit_code_for(ZholError("NotConfigured"))
+    assert ZholError("NotConfigured").full_code in done.stderr

@@ -1,0 +1,71 @@
+"""The gateway's CPU policy: known names only, applied to the threads it is given."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from core.cpupolicy import CPU_POLICIES, apply_cpu_policy, check_cpu_policy
+from core.errors import ZholError
+
+linux_only = pytest.mark.skipif(
+    not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only"
+)
+
+
+def test_known_policies_pass_and_others_are_not_configured() -> None:
+    for policy in CPU_POLICIES:
+        assert check_cpu_policy(policy) == policy
+    for bad in ("", "BATCH", "turbo"):
+        with pytest.raises(ZholError) as caught:
+            check_cpu_policy(bad)
+        assert caught.value.code.name == "NotConfigured"
+
+
+def test_an_unknown_policy_changes_nothing() -> None:
+    touched: list[int] = []
+    with pytest.raises(ZholError):
+        apply_cpu_policy("turbo", thread_ids=lambda: touched)
+    assert touched == []
+
+
+class ParkedThread:
+    """A thread that waits until released, so its scheduling policy can be read."""
+
+    def __init__(self) -> None:
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._release.wait, daemon=True)
+
+    def __enter__(self) -> int:
+        self._thread.start()
+        assert self._thread.native_id is not None
+        return self._thread.native_id
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._thread.join()
+
+
+@linux_only
+def test_batch_puts_the_given_threads_under_sched_batch() -> None:
+    with ParkedThread() as tid:
+        assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+        assert apply_cpu_policy("batch", thread_ids=lambda: [tid]) is True
+        assert os.sched_getscheduler(tid) == os.SCHED_BATCH
+    # The test process itself is untouched.
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@linux_only
+def test_normal_leaves_threads_as_they_are() -> None:
+    with ParkedThread() as tid:
+        assert apply_cpu_policy("normal", thread_ids=lambda: [tid]) is False
+        assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+
+
+@linux_only
+def test_a_thread_that_cannot_be_changed_is_reported_not_raised() -> None:
+    # A thread id that does not exist: the kernel refuses, the gateway still starts.
+    assert apply_cpu_policy("batch", thread_ids=lambda: [2**22 + 12345]) is False
