@@ -12,7 +12,7 @@ from pathlib import Path
 import uvloop
 
 from core.clock import SystemClock
-from core.cpupolicy import apply_cpu_policy
+from core.cpupolicy import check_cpu_policy
 from core.errors import ZholError
 from core.exitcodes import report
 from core.grpcruntime import ensure_grpc_experiments
@@ -344,7 +344,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_gateway_settings(args.dir, **overrides)
     ensure_grpc_experiments(settings.grpc_experiments)  # may restart the process, same pid
     try:
-        apply_cpu_policy(settings.cpu_policy)
+        check_cpu_policy(settings.cpu_policy)  # applied once the gateway serves
     except ZholError as err:
         return _fail(err)
     # uvloop cuts the event loop's share of each exchange by about a fifth (measured).

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from grpc_health.v1 import health_pb2_grpc
 
 from core.clock import Clock, SystemClock
+from core.cpupolicy import apply_cpu_policy
 from core.errors import ZholError
 from core.ids import GatewayId
 from gateway.confsource import ConfSource, Fetch
@@ -263,6 +264,8 @@ def _bind_is_port(
 async def run_gateway(settings: GatewaySettings) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly."""
     running = await start_gateway(settings)
+    # Serving from here on: every thread (gRPC's, the log writer) under the CPU policy.
+    apply_cpu_policy(settings.cpu_policy)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -100,7 +101,11 @@ async def test_keys_are_encrypted_and_need_the_variable_to_start(
         await start_gateway(settings)
     assert unset.value.code.name == "NotConfigured" and VARIABLE in unset.value.detail
     serve = ["gateway", "serve", "--dir", str(data_dir)]
+    policy_before = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
     assert await asyncio.to_thread(zhol, serve) != 0
+    # A gateway that never served leaves the process's CPU policy as it was.
+    if policy_before is not None:
+        assert os.sched_getscheduler(0) == policy_before
     err = capsys.readouterr().err
     assert "NotConfigured" in err and VARIABLE in err
 
