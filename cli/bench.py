@@ -36,7 +36,7 @@ GET_PERSON = "/zhol.population.v1.PopulationRegistry/GetPerson"
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench = subparsers.add_parser("bench", help="measure the bus against direct calls")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--rounds", type=int, default=3, help="alternating rounds (median kept)")
+    bench.add_argument("--rounds", type=int, default=5, help="alternating rounds (median kept)")
     bench.add_argument("--seconds", type=float, default=3.0, help="duration of each c=64 run")
     bench.add_argument("--sequential", type=int, default=300, help="calls per c=1 run")
     bench.add_argument("--concurrency", type=int, default=64)
@@ -191,6 +191,10 @@ async def measure(
         "direct_rps": round(direct_rps, 1),
         "bus_rps": round(bus_rps, 1),
         "ratio": round(bus_rps / direct_rps, 3),
+        # Each round's own bus/direct (run back to back): the spread behind the median.
+        "ratio_rounds": [
+            round(b.rps / d.rps, 3) for b, d in zip(rounds["b64"], rounds["d64"], strict=True)
+        ],
         # The floor: two do-nothing grpc.aio proxies on the same hops (cli/bareproxy.py).
         "bare_proxy_rps": round(bare_rps, 1),
         "bare_proxy_ratio": round(bare_rps / direct_rps, 3),
