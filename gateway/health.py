@@ -46,6 +46,18 @@ CHECK_INTERVAL_S = 1.0
 # successful probe (the log is open and its write lock can be taken) clears it, so a
 # gateway that a load balancer stopped sending traffic to can come back by itself.
 LOG_FAILURE_HOLD_MS = 10_000
+# A fault the probe cannot see (a full disk takes the lock but not the rows) would
+# otherwise flip the status every hold: each failure since the last real write that
+# succeeded doubles the hold, up to this.
+LOG_FAILURE_MAX_HOLD_MS = 300_000
+
+
+def log_failure_hold_ms(failures_in_a_row: int) -> int:
+    """How long a write failure holds NOT_SERVING, given the failures (each cleared by
+    a probe) since the last write that succeeded: 10 s, 20 s, 40 s... up to 5 min."""
+    if failures_in_a_row <= 1:
+        return LOG_FAILURE_HOLD_MS
+    return min(LOG_FAILURE_HOLD_MS << min(failures_in_a_row - 1, 16), LOG_FAILURE_MAX_HOLD_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +95,25 @@ def decide(inputs: HealthInputs) -> Health:
 
 
 class WatchedMessageLog(MessageLog):
-    """The message log, remembering whether its last write failed."""
+    """The message log, remembering whether its last write failed, and how many
+    failures (each cleared by a probe since) came in a row without a write succeeding."""
 
     def __init__(self, path: Path, clock: Clock, *, max_batch: int = 1024) -> None:
         super().__init__(path, clock, max_batch=max_batch)
         self.failed_at_ms: int | None = None
+        self.failures_in_a_row = 0
 
     async def append(self, records: Sequence[LogRecord]) -> None:
         try:
             await super().append(records)
         except ZholError as err:
             if err.code.name == "LoggingFailed":
+                if self.failed_at_ms is None:
+                    self.failures_in_a_row += 1
                 self.failed_at_ms = self.clock.now_ms()
             raise
         self.failed_at_ms = None
+        self.failures_in_a_row = 0
 
     def probe(self) -> bool:
         """Whether the log could take a write now: open, and its write lock obtainable.
@@ -165,9 +182,10 @@ class HealthWatch:
         return health
 
     async def _retry_failed_log(self) -> None:
-        """Clear a write failure older than the hold once the log could take writes again."""
+        """Clear a write failure older than its hold once the log could take writes again."""
         failed_at = self._log.failed_at_ms
-        if failed_at is None or self._clock.now_ms() - failed_at < LOG_FAILURE_HOLD_MS:
+        hold_ms = log_failure_hold_ms(self._log.failures_in_a_row)
+        if failed_at is None or self._clock.now_ms() - failed_at < hold_ms:
             return
         # Unless a newer failure came while the probe ran.
         if await asyncio.to_thread(self._log.probe) and self._log.failed_at_ms == failed_at:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,14 +14,19 @@ from core.errors import ZholError
 from gateway.health import (
     CONFIGURATION_EXPIRED,
     LOG_CLOSED,
+    LOG_FAILURE_HOLD_MS,
+    LOG_FAILURE_MAX_HOLD_MS,
     LOG_WRITE_FAILED,
     NO_CONFIGURATION,
     NOT_SERVING,
     SERVING,
     HealthInputs,
+    HealthWatch,
     WatchedMessageLog,
     decide,
+    log_failure_hold_ms,
 )
+from gateway.messagelog import LogRecord
 from tests.unit.test_messagelog import record
 
 NOW = 1_790_000_000_000
@@ -96,3 +102,69 @@ async def test_a_closed_log_neither_accepts_nor_probes_well(watched: WatchedMess
     with pytest.raises(ZholError):
         await watched.append([record(str(uuid.uuid4()))])
     assert (watched.accepting, watched.failed_at_ms, watched.probe()) == (False, NOW, False)
+
+
+def test_the_hold_doubles_with_each_failure_in_a_row_up_to_five_minutes() -> None:
+    holds = [log_failure_hold_ms(n) for n in range(0, 8)]
+    assert holds[:5] == [LOG_FAILURE_HOLD_MS, LOG_FAILURE_HOLD_MS, 20_000, 40_000, 80_000]
+    assert holds[-1] == LOG_FAILURE_MAX_HOLD_MS == log_failure_hold_ms(10_000)
+
+
+async def already_logged(log: WatchedMessageLog) -> LogRecord:
+    logged = record(str(uuid.uuid4()))
+    await log.append([logged])
+    return logged
+
+
+async def fail_once(log: WatchedMessageLog, logged: LogRecord) -> None:
+    with pytest.raises(ZholError):
+        await log.append([logged])  # a duplicate: the log refuses it
+
+
+async def test_failures_count_in_a_row_until_a_write_succeeds(
+    watched: WatchedMessageLog,
+) -> None:
+    logged = await already_logged(watched)
+    await fail_once(watched, logged)
+    await fail_once(watched, logged)  # the same failure still standing: not a new one
+    assert watched.failures_in_a_row == 1
+    watched.failed_at_ms = None  # what a successful probe does
+    await fail_once(watched, logged)
+    assert watched.failures_in_a_row == 2
+    await watched.append([record(str(uuid.uuid4()))])
+    assert (watched.failed_at_ms, watched.failures_in_a_row) == (None, 0)
+
+
+def stand_in_conf(expires_at_ms: int) -> SimpleNamespace:
+    """What HealthWatch reads of a ConfSource: the loaded configuration's expiry."""
+    conf = SimpleNamespace(expires_at_ms=expires_at_ms)
+    return SimpleNamespace(loaded=SimpleNamespace(conf=conf))
+
+
+async def test_a_failure_that_comes_back_holds_not_serving_twice_as_long(
+    tmp_path: Path,
+) -> None:
+    clock = FixedClock(NOW)
+    log = WatchedMessageLog(tmp_path / "messagelog.db", clock)
+    log.open()
+    watch = HealthWatch(stand_in_conf(NOW + 10**9), log, clock)  # type: ignore[arg-type]
+    try:
+        logged = await already_logged(log)
+        await fail_once(log, logged)
+        assert (await watch.check()).reasons == (LOG_WRITE_FAILED,)
+        clock.advance(LOG_FAILURE_HOLD_MS / 1000)
+        assert (await watch.check()).serving  # the probe found the log writable
+        # Traffic comes back and the write fails again: now held for 20 s.
+        await fail_once(log, logged)
+        clock.advance(LOG_FAILURE_HOLD_MS / 1000)
+        assert not (await watch.check()).serving
+        clock.advance(LOG_FAILURE_HOLD_MS / 1000)
+        assert (await watch.check()).serving
+        # A write that succeeds starts the count again.
+        await log.append([record(str(uuid.uuid4()))])
+        await fail_once(log, logged)
+        clock.advance(LOG_FAILURE_HOLD_MS / 1000)
+        assert (await watch.check()).serving
+    finally:
+        await watch.stop()
+        log.close()
