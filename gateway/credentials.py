@@ -83,16 +83,26 @@ def load_credentials(keys_dir: Path, passphrase: bytes | None) -> GatewayCredent
     except ValueError as exc:
         hint = "" if passphrase else " (encrypted keys need key_passphrase_env in gateway.toml)"
         raise ZholError("NotConfigured", f"keys in {keys_dir}: {exc}{hint}") from None
-    sign_cert = read_certificate(keys_dir / SIGN_CERT)
-    auth_cert = read_certificate(keys_dir / AUTH_CERT)
+    except OSError as exc:  # missing, unreadable, or open to group or others
+        raise ZholError("NotConfigured", f"keys in {keys_dir}: {exc}{_INIT_HINT}") from None
+    try:
+        sign_cert = read_certificate(keys_dir / SIGN_CERT)
+        auth_cert = read_certificate(keys_dir / AUTH_CERT)
+        auth_cert_pem = (keys_dir / AUTH_CERT).read_bytes()
+        ca_pem = (keys_dir / CA_CERT).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise ZholError("NotConfigured", f"certificates in {keys_dir}: {exc}{_INIT_HINT}") from None
     check_key_matches(sign_key, sign_cert, "sign")
     check_key_matches(auth_key, auth_cert, "auth")
     return GatewayCredentials(
         signer=Signer(sign_key, sign_cert.public_bytes(Encoding.DER)),
         auth_key_pem=private_key_to_pem(auth_key),
-        auth_cert_pem=(keys_dir / AUTH_CERT).read_bytes(),
-        ca_pem=(keys_dir / CA_CERT).read_bytes(),
+        auth_cert_pem=auth_cert_pem,
+        ca_pem=ca_pem,
     )
+
+
+_INIT_HINT = " (a gateway's keys are made by `zhol gateway init`)"
 
 
 def check_key_matches(key: PrivateKey, cert: x509.Certificate, role: str) -> None:

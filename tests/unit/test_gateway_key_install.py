@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,25 @@ def test_a_key_with_another_keys_certificate_is_refused(keys: Path) -> None:
     with pytest.raises(ZholError) as caught:
         files.load_credentials(keys, None)
     assert caught.value.code.name == "NotConfigured"
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda keys: (keys / "sign.key").unlink(),  # never initialised, or half removed
+        lambda keys: (keys / "auth.key").chmod(0o644),  # a key others may read
+        lambda keys: (keys / "auth.pem").unlink(),
+        lambda keys: (keys / "ca.pem").unlink(),
+        lambda keys: (keys / "sign.pem").write_bytes(b"not a certificate"),
+    ],
+    ids=["key-missing", "key-open-to-others", "cert-missing", "ca-missing", "cert-garbled"],
+)
+def test_a_key_set_that_cannot_be_read_is_not_configured(
+    keys: Path, spoil: Callable[[Path], object]
+) -> None:
+    spoil(keys)
+    before = {p: p.read_bytes() for p in keys.rglob("*") if p.is_file()}
+    with pytest.raises(ZholError) as caught:
+        files.load_credentials(keys, None)
+    assert caught.value.code.name == "NotConfigured"
+    assert {p: p.read_bytes() for p in keys.rglob("*") if p.is_file()} == before
