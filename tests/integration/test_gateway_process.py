@@ -77,17 +77,22 @@ async def test_a_gateway_process_restarts_itself_with_its_grpc_experiments(
         await fed.stop()
 
 
-def test_a_gateway_with_an_unknown_cpu_policy_does_not_start(tmp_path: Path) -> None:
-    env = {**os.environ, "ZHOL_GATEWAY_CPU_POLICY": "turbo"}
-    (tmp_path / "gateway.toml").write_text(
-        'gateway_id = "KZ/GOV/MJ/gw1"\nregistry_address = "127.0.0.1:9"\n', encoding="utf-8"
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "gateway", "serve", "--dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+async def test_a_gateway_with_an_unknown_cpu_policy_does_not_start(tmp_path: Path) -> None:
+    # A gateway that could serve (keys, registry, all there), but for its CPU policy.
+    fed = await start_federation(tmp_path, persons=20)
+    try:
+        await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+        env = {**os.environ, "ZHOL_GATEWAY_CPU_POLICY": "turbo"}
+        data_dir = fed.layout.gateway(PROVIDER_GATEWAY)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli.main", "gateway", "serve", "--dir", str(data_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        await fed.stop()
     assert done.returncode == exit_code_for(ZholError("NotConfigured"))
     assert ZholError("NotConfigured").full_code in done.stderr
