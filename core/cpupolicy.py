@@ -47,13 +47,14 @@ def apply_cpu_policy(
         log.warning("cpu_policy %s is not available on this platform; left as it is", policy)
         return False
     param = os.sched_param(0)
-    try:
-        for tid in (thread_ids or _thread_ids)():
+    refused = 0
+    for tid in (thread_ids or _thread_ids)():
+        try:
             os.sched_setscheduler(tid, batch, param)
-    except OSError as exc:
-        log.warning("cpu_policy %s not applied: %s", policy, exc)
-        return False
-    return True
+        except OSError as exc:  # one refusal (a thread gone meanwhile) spares the others
+            refused += 1
+            log.warning("cpu_policy %s not applied to thread %s: %s", policy, tid, exc)
+    return refused == 0
 
 
 def _thread_ids() -> list[int]:

@@ -72,3 +72,10 @@ def test_normal_leaves_threads_as_they_are() -> None:
 def test_a_thread_that_cannot_be_changed_is_reported_not_raised() -> None:
     # A thread id that does not exist: the kernel refuses, the gateway still starts.
     assert apply_cpu_policy("batch", thread_ids=lambda: [2**22 + 12345]) is False
+
+
+@linux_only
+def test_a_refused_thread_does_not_spare_the_others() -> None:
+    with ParkedThread() as tid:
+        assert apply_cpu_policy("batch", thread_ids=lambda: [2**22 + 12345, tid]) is False
+        assert os.sched_getscheduler(tid) == os.SCHED_BATCH
