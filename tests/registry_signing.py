@@ -1,15 +1,20 @@
-"""SUBSYSTEM registration requests signed the way a gateway signs them (registry tests)."""
+"""SUBSYSTEM registration requests signed the way a gateway signs them, and the
+refusal check the registry tests share."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 from collections.abc import Sequence
+from typing import Protocol
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from core.errors import ZholError
 from core.globalconf import gateway_to_pb, subsystem_to_pb
 from core.ids import GatewayId, SubsystemId
+from registry.registration import Registrar
 from registry.store import Store
 from security.ca import CertificateAuthority, create_csr, issue_certificate
 from security.keys import PrivateKey, generate_private_key
@@ -70,3 +75,24 @@ def subsystem_body(
         topics=list(topics),
         issued_at_unix_ms=issued_at_ms,
     )
+
+
+class RegistryEnv(Protocol):
+    """A registry under test: its store, a registrar that holds requests for approval
+    and one that approves them automatically."""
+
+    store: Store
+    registrar: Registrar
+    auto: Registrar
+
+
+def assert_refused(
+    env: RegistryEnv, code: str, request: registry_pb2.RegistrationRequest, now_ms: int
+) -> None:
+    """Both registrars refuse it with Server.Registry.<code>; the store is unchanged."""
+    before = (env.store.counts(), env.store.change_counter(), env.store.snapshot())
+    for registrar in (env.registrar, env.auto):
+        with pytest.raises(ZholError) as info:
+            registrar.submit(request, now_ms)
+        assert info.value.full_code == f"Server.Registry.{code}"
+    assert (env.store.counts(), env.store.change_counter(), env.store.snapshot()) == before

@@ -26,6 +26,7 @@ from security.ca import CertificateAuthority, create_csr
 from security.keys import PrivateKey, generate_private_key
 from security.sealing import REGISTRATION_TYPE, Signer, pae, sign_bytes
 from security.validation import CertificateValidator
+from tests.registry_signing import assert_refused as shared_assert_refused
 from tests.registry_signing import subsystem_body
 from zhol.registry.v1 import registry_pb2
 
@@ -123,13 +124,7 @@ def renewal(
 
 
 def assert_refused(env: Env, code: str, request: registry_pb2.RegistrationRequest) -> None:
-    """Both registrars refuse it with Server.Registry.<code>; the store is unchanged."""
-    before = (env.store.counts(), env.store.change_counter(), env.store.snapshot())
-    for registrar in (env.registrar, env.auto):
-        with pytest.raises(ZholError) as info:
-            registrar.submit(request, NOW_MS)
-        assert info.value.full_code == f"Server.Registry.{code}"
-    assert (env.store.counts(), env.store.change_counter(), env.store.snapshot()) == before
+    shared_assert_refused(env, code, request, NOW_MS)
 
 
 def test_an_approved_renewal_makes_the_new_certificates_current(env: Env) -> None:

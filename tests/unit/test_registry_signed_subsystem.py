@@ -24,6 +24,9 @@ from security.ca import CertificateAuthority, create_csr, create_root_ca
 from security.keys import PrivateKey, generate_private_key
 from security.sealing import REQUEST_TYPE, Signer, message_signed_bytes, pae, sign_bytes
 from tests.registry_signing import (
+    assert_refused as shared_assert_refused,
+)
+from tests.registry_signing import (
     gateway_signer,
     issue_sign_cert,
     service_pb,
@@ -98,13 +101,7 @@ def body(
 
 
 def assert_refused(env: Env, code: str, request: registry_pb2.RegistrationRequest) -> None:
-    """Both registrars refuse it with Server.Registry.<code>; the store is unchanged."""
-    before = (env.store.counts(), env.store.change_counter(), env.store.snapshot())
-    for registrar in (env.registrar, env.auto):
-        with pytest.raises(ZholError) as info:
-            registrar.submit(request, NOW_MS)
-        assert info.value.full_code == f"Server.Registry.{code}"
-    assert (env.store.counts(), env.store.change_counter(), env.store.snapshot()) == before
+    shared_assert_refused(env, code, request, NOW_MS)
 
 
 def test_the_gateways_own_signed_request_is_accepted(env: Env) -> None:
