@@ -8,17 +8,18 @@ STAMP  := $(VENV)/.installed
 
 NODE_EXAMPLE := examples/node/node_modules/.installed
 
-.PHONY: demo test setup gen lint bench clean node-example
+.PHONY: demo test setup gen lint bench clean node-example wheel-check
 
 setup: $(STAMP) gen
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# The one command that generates Python code from protos/ (both targets run it).
+# The one command that generates Python code from protos/ (both targets run it; a
+# wheel or sdist build runs it through setup.py).
 gen: $(STAMP)
 	$(BIN)/python protos/generate.py
 
@@ -40,9 +41,16 @@ test: setup node-example
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+	$(BIN)/python tests/packaging/check_wheel.py
+
+# Build the sdist and wheel from the tracked files alone, install the wheel into a new
+# virtual environment and run `zhol demo --check` from an empty folder.
+wheel-check: setup
+	$(BIN)/python tests/packaging/check_wheel.py
 
 bench: setup
 	$(BIN)/zhol bench --json
 
 clean:
-	rm -rf $(VENV) zhol *.egg-info examples/node/node_modules
+	rm -rf $(VENV) *.egg-info dist build examples/node/node_modules registry/v1
+	find zhol -mindepth 1 -maxdepth 1 -type d ! -type l -exec rm -rf {} +

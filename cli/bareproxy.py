@@ -8,7 +8,7 @@ no message log, no access rights: what is left is the cost of grpc.aio carrying 
 call twice. Comparing the bus with this floor, in the same run, says how much of the
 bus's price is our own work and how much is the gRPC layer any two-hop design pays.
 
-Not part of the bus and never to be deployed: ``python -m cli.bareproxy``.
+Not part of the bus and never to be deployed: ``python -m zhol.cli.bareproxy``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 import grpc
 import uvloop
 
-from core.cpupolicy import DEFAULT_CPU_POLICY, apply_cpu_policy
-from core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS, ensure_grpc_experiments
-from gateway.credentials import AUTH_CERT, AUTH_KEY, CA_CERT
-from security.ca import auth_dns_name
+from zhol.core.cpupolicy import DEFAULT_CPU_POLICY, apply_cpu_policy
+from zhol.core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS, ensure_grpc_experiments
+from zhol.gateway.credentials import AUTH_CERT, AUTH_KEY, CA_CERT
+from zhol.security.ca import auth_dns_name
 
 _LIMIT = 4 * 1024 * 1024
 _OPTIONS = (
@@ -106,7 +106,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cli.bareproxy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m zhol.cli.bareproxy", description=__doc__)
     parser.add_argument("--listen", required=True, help="host:port to accept calls on")
     parser.add_argument("--listen-keys", type=Path, help="keys dir: accept mutual TLS")
     parser.add_argument("--upstream", required=True, help="host:port to forward to")

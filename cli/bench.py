@@ -17,11 +17,11 @@ from pathlib import Path
 
 import grpc
 
-from cli import bench_births
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
-from cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
-from cli.ports import free_port
-from cli.processes import (
+from zhol.cli import bench_births
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
+from zhol.cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
+from zhol.cli.ports import free_port
+from zhol.cli.processes import (
     Supervisor,
     cpu_seconds,
     machine_cpu_ticks,
@@ -258,7 +258,7 @@ def start_bare_proxies(layout: Layout, ports: Ports, supervisor: Supervisor) -> 
         ["--listen", f"{host}:{provider}",
          "--listen-keys", str(layout.gateway(PROVIDER_GATEWAY) / "keys"),
          "--upstream", ports.address(ports.population)],
-        module="cli.bareproxy",
+        module="zhol.cli.bareproxy",
     )  # fmt: skip
     supervisor.start(
         "bare-consumer",
@@ -266,7 +266,7 @@ def start_bare_proxies(layout: Layout, ports: Ports, supervisor: Supervisor) -> 
          "--upstream", f"{host}:{provider}",
          "--upstream-keys", str(layout.gateway(CONSUMER_GATEWAY) / "keys"),
          "--upstream-gateway", PROVIDER_GATEWAY],
-        module="cli.bareproxy",
+        module="zhol.cli.bareproxy",
     )  # fmt: skip
     for port in (provider, consumer):
         wait_for_port(host, port, 30, supervisor)

@@ -34,9 +34,9 @@ from typing import Any
 
 import grpc
 
-from cli.demo import start_federation
-from cli.federation import ALL_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
-from cli.processes import Supervisor, cpu_seconds
+from zhol.cli.demo import start_federation
+from zhol.cli.federation import ALL_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
+from zhol.cli.processes import Supervisor, cpu_seconds
 from zhol.population.v1 import population_pb2 as pop
 
 # Enough citizens for a few hundred mothers; small enough to seed in seconds.
@@ -103,7 +103,7 @@ def report(args: argparse.Namespace, result: dict[str, Any] | None = None) -> in
                 print(f"births bench failed: {exc}", file=sys.stderr)
                 return 1
     if "machine" not in result:
-        from cli.bench import _machine  # bench.py imports this module
+        from zhol.cli.bench import _machine  # bench.py imports this module
 
         result["machine"] = _machine()
     if args.json:

@@ -19,9 +19,9 @@ from typing import Any
 
 import grpc
 
-from core.errors import ZholError
-from core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from core.grpcerr import ERROR_KEY, trailer_value
+from zhol.core.errors import ZholError
+from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from zhol.core.grpcerr import ERROR_KEY, trailer_value
 
 DEFAULT_CASES = Path(__file__).resolve().parents[1] / "tests" / "conformance" / "cases"
 
@@ -92,10 +92,10 @@ async def _limits(fed: dict[str, Any]) -> Any:
     anchor; None when the registry cannot be asked (cases needing them are skipped)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from core.globalconf import verify_global_conf
-    from registry.client import fetch_global_conf
-    from security.keystore import read_certificate
     from tests.conformance.runner import Limits
+    from zhol.registry.client import fetch_global_conf
+    from zhol.security.globalconf import verify_global_conf
+    from zhol.security.keystore import read_certificate
 
     try:
         anchor = read_certificate(Path(fed["anchor"])).public_bytes(Encoding.DER)

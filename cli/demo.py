@@ -16,8 +16,8 @@ from pathlib import Path
 
 import grpc
 
-from cli import scenario
-from cli.federation import (
+from zhol.cli import scenario
+from zhol.cli.federation import (
     ALL_AGENCIES,
     Layout,
     Ports,
@@ -27,8 +27,8 @@ from cli.federation import (
     subsystems_of,
     write_federation_json,
 )
-from cli.processes import Supervisor, wait_for_port
-from gateway.messagelog import list_records
+from zhol.cli.processes import Supervisor, wait_for_port
+from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
 # The agencies `zhol demo` runs.

@@ -14,13 +14,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cli.ports import free_port
-from core.clock import SystemClock
-from core.ids import GatewayId, SubsystemId
-from gateway.localconf import LocalConfStore
-from gateway.provision import ServiceOffer, init_gateway, register_subsystem
-from registry.provision import init_registry
+from zhol.cli.ports import free_port
+from zhol.core.clock import SystemClock
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
 from zhol.population.v1 import population_pb2
+from zhol.registry.provision import init_registry
 
 INSTANCE = "KZ"
 POPULATION_SERVICE = "zhol.population.v1.PopulationRegistry"

@@ -17,8 +17,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from core.errors import ZholError
-from core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, report
+from zhol.core.errors import ZholError
+from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, report
 
 DEFAULT_TIMEOUT_S = 5.0
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.ServingStatus.Name(

@@ -8,14 +8,15 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from adapters.education import cli as education_cli
-    from adapters.health import cli as health_cli
-    from adapters.pension import cli as pension_cli
-    from adapters.population import cli as population_cli
-    from cli import bench, conformance, demo, health, scenario
-    from gateway import cli as gateway_cli
-    from gateway import eventscli, logcli
-    from registry import cli as registry_cli
+    from zhol.adapters.education import cli as education_cli
+    from zhol.adapters.health import cli as health_cli
+    from zhol.adapters.pension import cli as pension_cli
+    from zhol.adapters.population import cli as population_cli
+    from zhol.cli import bench, conformance, demo, health, scenario
+    from zhol.cli import gateway as gateway_cli
+    from zhol.cli import gateway_events as eventscli
+    from zhol.cli import gateway_log as logcli
+    from zhol.registry import cli as registry_cli
 
     parser = argparse.ArgumentParser(prog="zhol", description="Zhol data-exchange bus")
     sub = parser.add_subparsers(dest="command", required=True)

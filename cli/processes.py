@@ -25,7 +25,7 @@ class Supervisor:
 
     def start(
         self, name: str, args: list[str], env: dict[str, str] | None = None,
-        *, module: str = "cli.main",
+        *, module: str = "zhol.cli.main",
     ) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.commands[name] = (args, env, module)

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from adapters.population import reference
-from gateway import messagelog
+from zhol.adapters.population import reference
 from zhol.education.v1 import education_pb2 as ed
+from zhol.gateway import messagelog
 from zhol.health.v1 import health_pb2 as hl
 from zhol.pension.v1 import pension_pb2 as pen
 from zhol.population.v1 import population_pb2 as pop

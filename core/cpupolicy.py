@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 
-from core.errors import ZholError
+from zhol.core.errors import ZholError
 
 CPU_POLICIES = ("batch", "normal")
 DEFAULT_CPU_POLICY = "batch"

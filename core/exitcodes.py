@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from core.errors import Category, ZholError
+from zhol.core.errors import Category, ZholError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_CHECK = 0, 1, 2, 3
 

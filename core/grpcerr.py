@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from core.errors import CODES, Hop, ZholError, parse_full_code
 from zhol.bus.v1 import bus_pb2
+from zhol.core.errors import CODES, Hop, ZholError, parse_full_code
 
 ERROR_KEY = "zhol-error"
 ERROR_ID_KEY = "zhol-error-id"

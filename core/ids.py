@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
-from core.errors import ZholError
+from zhol.core.errors import ZholError
 
 MEMBER_CLASSES = frozenset({"GOV", "COM", "NGO"})
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 
-from core.errors import ZholError
+from zhol.core.errors import ZholError
 
 _WEIGHTS_1 = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 _WEIGHTS_2 = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)

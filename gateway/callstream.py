@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from core.grpcerr import error_from_detail
-from gateway.framing import take_frame
 from zhol.bus.v1 import bus_pb2
+from zhol.core.grpcerr import error_from_detail
+from zhol.gateway.framing import take_frame
 
 EXCHANGE_CALL_STREAM = "/zhol.bus.v1.Exchange/CallStream"
 

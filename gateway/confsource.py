@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.clock import Clock
-from core.errors import ZholError
-from core.globalconf import GlobalConf, verify_global_conf
-from security.validation import CertificateValidator
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.security.globalconf import GlobalConf, verify_global_conf
+from zhol.security.validation import CertificateValidator
 
 log = logging.getLogger("zhol.gateway.conf")
 

@@ -8,26 +8,26 @@ from functools import lru_cache
 
 import grpc
 
-from core.clock import Clock
-from core.errors import Hop, ZholError
-from core.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
-from core.grpcerr import error_from_rpc
-from core.ids import GatewayId, ServiceId, SubsystemId, new_message_id, parse_grpc_path
-from core.iin import Iin
-from gateway.confsource import ConfSource, now_datetime
-from gateway.exchange import (
+from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcerr import error_from_rpc
+from zhol.core.ids import GatewayId, ServiceId, SubsystemId, new_message_id, parse_grpc_path
+from zhol.core.iin import Iin
+from zhol.gateway.confsource import ConfSource, now_datetime
+from zhol.gateway.exchange import (
     ConsumerExchange,
     LoggedMessage,
     exchange_records,
     seal_from_pb,
     seal_to_pb,
 )
-from gateway.ispins import IS_TLS_MODES, IsPin, cert_pem_sha256
-from gateway.messagelog import MessageLog
-from gateway.replay import check_clock_skew
-from gateway.verify import open_verified
-from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
-from zhol.bus.v1 import bus_pb2
+from zhol.gateway.ispins import IS_TLS_MODES, IsPin, cert_pem_sha256
+from zhol.gateway.messagelog import MessageLog
+from zhol.gateway.replay import check_clock_skew
+from zhol.gateway.verify import open_verified
+from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
+from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
 
 CLIENT_KEY = "zhol-client"
 PROVIDER_KEY = "zhol-provider"

@@ -29,10 +29,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from core.errors import ZholError
-from security.keys import PrivateKey, private_key_to_pem
-from security.keystore import read_certificate, read_private_key
-from security.sealing import Signer
+from zhol.core.errors import ZholError
+from zhol.security.keys import PrivateKey, private_key_to_pem
+from zhol.security.keystore import read_certificate, read_private_key
+from zhol.security.sealing import Signer
 
 AUTH_KEY = "auth.key"
 AUTH_CERT = "auth.pem"

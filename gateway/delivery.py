@@ -14,19 +14,19 @@ import logging
 
 import grpc
 
-from core.clock import Clock
-from core.errors import Hop, ZholError
-from core.globalconf import gateway_to_pb, subsystem_to_pb
-from core.grpcerr import error_from_rpc
-from core.ids import GatewayId, SubsystemId
-from gateway.confsource import ConfSource, now_datetime
-from gateway.consumer_stages import SendFn
-from gateway.eventstore import Delivery, EventStore
-from gateway.exchange import LoggedMessage, exchange_records, seal_from_pb, seal_to_pb
-from gateway.messagelog import MessageLog
-from gateway.verify import open_verified
-from security.sealing import EVENT_TYPE, RESPONSE_TYPE, Signer, seal
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcerr import error_from_rpc
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.gateway.confsource import ConfSource, now_datetime
+from zhol.gateway.consumer_stages import SendFn
+from zhol.gateway.eventstore import Delivery, EventStore
+from zhol.gateway.exchange import LoggedMessage, exchange_records, seal_from_pb, seal_to_pb
+from zhol.gateway.messagelog import MessageLog
+from zhol.gateway.verify import open_verified
+from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
+from zhol.security.sealing import EVENT_TYPE, RESPONSE_TYPE, Signer, seal
 
 log = logging.getLogger("zhol.gateway.delivery")
 

@@ -16,27 +16,27 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf.message import DecodeError
 
-from core.clock import Clock
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb, subsystem_from_pb
-from core.ids import GatewayId, SubsystemId, parse_grpc_path
-from core.iin import Iin
-from gateway.confsource import now_datetime
-from gateway.eventstore import Delivery, EventStore
-from gateway.exchange import (
+from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId, parse_grpc_path
+from zhol.core.iin import Iin
+from zhol.gateway.confsource import now_datetime
+from zhol.gateway.eventstore import Delivery, EventStore
+from zhol.gateway.exchange import (
     ConsumerExchange,
     LoggedMessage,
     ProviderExchange,
     exchange_records,
     seal_from_pb,
 )
-from gateway.localconf import LocalConfStore
-from gateway.messagelog import MessageLog
-from gateway.provider_stages import InvokeFn, seal_answer
-from gateway.replay import check_clock_skew
-from gateway.verify import open_verified
-from security.sealing import EVENT_TYPE, Signer
-from zhol.bus.v1 import bus_pb2
+from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.messagelog import MessageLog
+from zhol.gateway.provider_stages import InvokeFn, seal_answer
+from zhol.gateway.replay import check_clock_skew
+from zhol.gateway.verify import open_verified
+from zhol.security.globalconf import gateway_to_pb, subsystem_from_pb
+from zhol.security.sealing import EVENT_TYPE, Signer
 
 PUBLISH_PATH = "/zhol.bus.v1.Events/Publish"
 RECEIVE_PATH = "/zhol.bus.v1.EventSink/Receive"

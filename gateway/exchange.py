@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.globalconf import GatewayEntry
-from core.ids import GatewayId, ServiceId, SubsystemId
-from gateway.confsource import TrustedConf
-from gateway.localconf import IsEndpoint
-from gateway.messagelog import LogRecord
-from security.sealing import Seal
 from zhol.bus.v1 import bus_pb2
+from zhol.core.ids import GatewayId, ServiceId, SubsystemId
+from zhol.gateway.confsource import TrustedConf
+from zhol.gateway.localconf import IsEndpoint
+from zhol.gateway.messagelog import LogRecord
+from zhol.security.globalconf import GatewayEntry
+from zhol.security.sealing import Seal
 
 
 @dataclass(slots=True)

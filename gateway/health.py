@@ -21,11 +21,11 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
-from core.clock import Clock
-from core.errors import ZholError
-from gateway.confsource import ConfSource
-from gateway.messagelog import LogRecord, MessageLog
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.gateway.confsource import ConfSource
+from zhol.gateway.messagelog import LogRecord, MessageLog
 
 log = logging.getLogger("zhol.gateway.health")
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import grpc
 
-from core.clock import Clock
-from core.errors import ZholError
-from core.grpcerr import MESSAGE_ID_KEY, abort_with
-from gateway.event_stages import PUBLISH_PATH, PublishExchange
-from gateway.exchange import ConsumerExchange
-from gateway.pipeline import Pipeline
-from gateway.transport import status_from_int
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.grpcerr import MESSAGE_ID_KEY, abort_with
+from zhol.gateway.event_stages import PUBLISH_PATH, PublishExchange
+from zhol.gateway.exchange import ConsumerExchange
+from zhol.gateway.pipeline import Pipeline
+from zhol.gateway.transport import status_from_int
 
 log = logging.getLogger("zhol.gateway.is")
 

@@ -38,9 +38,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.errors import ZholError
-from core.ids import SubsystemId
-from security.keystore import read_private_key_for_tls, write_public_file
+from zhol.core.errors import ZholError
+from zhol.core.ids import SubsystemId
+from zhol.security.keystore import read_private_key_for_tls, write_public_file
 
 IS_SERVER_KEY = "is-server.key"
 IS_SERVER_CERT = "is-server.pem"

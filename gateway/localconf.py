@@ -17,9 +17,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.errors import ZholError
-from core.ids import ServiceId, SubsystemId
-from gateway.ispins import IS_TLS_MODES
+from zhol.core.errors import ZholError
+from zhol.core.ids import ServiceId, SubsystemId
+from zhol.gateway.ispins import IS_TLS_MODES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS services (

@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.clock import Clock
-from core.errors import ZholError
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
 
 _log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from core.errors import Hop, ZholError
-from core.grpcerr import abort_with, error_to_detail
-from gateway.callstream import FrameOutbox, linger_for
-from gateway.exchange import ProviderExchange, seal_to_pb
-from gateway.pipeline import Pipeline
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcerr import abort_with, error_to_detail
+from zhol.gateway.callstream import FrameOutbox, linger_for
+from zhol.gateway.exchange import ProviderExchange, seal_to_pb
+from zhol.gateway.pipeline import Pipeline
 
 log = logging.getLogger("zhol.gateway.peer")
 

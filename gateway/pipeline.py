@@ -11,21 +11,21 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from core.clock import Clock
-from core.errors import Hop, ZholError
-from core.ids import GatewayId
-from gateway import consumer_stages as cs
-from gateway import event_stages as ev
-from gateway import provider_stages as ps
-from gateway.confsource import ConfSource
-from gateway.event_stages import PublishExchange
-from gateway.eventstore import EventStore
-from gateway.exchange import ConsumerExchange, ProviderExchange
-from gateway.ispins import IsPin
-from gateway.localconf import LocalConfStore
-from gateway.messagelog import MessageLog
-from gateway.replay import ReplayGuard
-from security.sealing import Signer
+from zhol.core.clock import Clock
+from zhol.core.errors import Hop, ZholError
+from zhol.core.ids import GatewayId
+from zhol.gateway import consumer_stages as cs
+from zhol.gateway import event_stages as ev
+from zhol.gateway import provider_stages as ps
+from zhol.gateway.confsource import ConfSource
+from zhol.gateway.event_stages import PublishExchange
+from zhol.gateway.eventstore import EventStore
+from zhol.gateway.exchange import ConsumerExchange, ProviderExchange
+from zhol.gateway.ispins import IsPin
+from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.messagelog import MessageLog
+from zhol.gateway.replay import ReplayGuard
+from zhol.security.sealing import Signer
 
 log = logging.getLogger("zhol.gateway.exchange")
 

@@ -10,19 +10,19 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.clock import Clock
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb, service_from_pb, subsystem_from_pb
-from core.ids import GatewayId
-from core.iin import Iin
-from gateway.confsource import ConfSource, now_datetime
-from gateway.exchange import LoggedMessage, ProviderExchange, exchange_records, seal_from_pb
-from gateway.localconf import IsEndpoint, LocalConfStore
-from gateway.messagelog import MessageLog
-from gateway.replay import ReplayGuard, check_clock_skew
-from gateway.verify import open_verified
-from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Seal, Signer, seal
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
+from zhol.core.iin import Iin
+from zhol.gateway.confsource import ConfSource, now_datetime
+from zhol.gateway.exchange import LoggedMessage, ProviderExchange, exchange_records, seal_from_pb
+from zhol.gateway.localconf import IsEndpoint, LocalConfStore
+from zhol.gateway.messagelog import MessageLog
+from zhol.gateway.replay import ReplayGuard, check_clock_skew
+from zhol.gateway.verify import open_verified
+from zhol.security.globalconf import gateway_to_pb, service_from_pb, subsystem_from_pb
+from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Seal, Signer, seal
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,30 +17,30 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.clock import SystemClock
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb, subsystem_to_pb, verify_global_conf
-from core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
-from core.settings import dump_toml
-from gateway import credentials as files
-from gateway.localconf import LocalConfStore
-from gateway.settings import SETTINGS_FILE, load_gateway_settings
-from registry.client import (
+from zhol.core.clock import SystemClock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
+from zhol.core.settings import dump_toml
+from zhol.gateway import credentials as files
+from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.settings import SETTINGS_FILE, load_gateway_settings
+from zhol.registry.client import (
     fetch_global_conf,
     signed_renewal_request,
     signed_subsystem_request,
     submit_registration,
     wait_for_registration,
 )
-from security.ca import create_csr
-from security.keys import generate_private_key
-from security.keystore import (
+from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import create_csr
+from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb, verify_global_conf
+from zhol.security.keys import generate_private_key
+from zhol.security.keystore import (
     read_certificate,
     read_private_key,
     write_private_key,
     write_public_file,
 )
-from zhol.registry.v1 import registry_pb2
 
 REGISTRATIONS_FILE = "registrations.json"
 RENEWAL_KEY = "renewal:"  # + the renewed roles, e.g. renewal:auth+sign

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from core.errors import ZholError
+from zhol.core.errors import ZholError
 
 
 class ReplayGuard:

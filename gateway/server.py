@@ -15,17 +15,18 @@ import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
 from grpc_health.v1 import health_pb2_grpc
 
-from core.clock import Clock, SystemClock
-from core.cpupolicy import apply_cpu_policy
-from core.errors import ZholError
-from core.ids import GatewayId
-from gateway.confsource import ConfSource, Fetch
-from gateway.credentials import key_passphrase, load_credentials
-from gateway.delivery import DeliveryWorker
-from gateway.eventstore import EventStore
-from gateway.health import HealthWatch, WatchedMessageLog
-from gateway.is_server import IsProxy
-from gateway.ispins import (
+from zhol.bus.v1 import bus_pb2_grpc
+from zhol.core.clock import Clock, SystemClock
+from zhol.core.cpupolicy import apply_cpu_policy
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
+from zhol.gateway.confsource import ConfSource, Fetch
+from zhol.gateway.credentials import key_passphrase, load_credentials
+from zhol.gateway.delivery import DeliveryWorker
+from zhol.gateway.eventstore import EventStore
+from zhol.gateway.health import HealthWatch, WatchedMessageLog
+from zhol.gateway.is_server import IsProxy
+from zhol.gateway.ispins import (
     IS_CLIENTS_DIR,
     IS_SERVER_CERT,
     IS_SERVER_KEY,
@@ -35,21 +36,20 @@ from gateway.ispins import (
     load_is_pins,
     read_tls_key,
 )
-from gateway.localconf import LocalConfStore
-from gateway.peer_server import ExchangeService
-from gateway.pipeline import (
+from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.peer_server import ExchangeService
+from zhol.gateway.pipeline import (
     GatewayParts,
     consumer_pipeline,
     event_pipeline,
     provider_pipeline,
     publish_pipeline,
 )
-from gateway.replay import ReplayGuard
-from gateway.settings import GatewaySettings
-from gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
-from registry.client import fetch_global_conf
-from security.keystore import read_certificate
-from zhol.bus.v1 import bus_pb2_grpc
+from zhol.gateway.replay import ReplayGuard
+from zhol.gateway.settings import GatewaySettings
+from zhol.gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
+from zhol.registry.client import fetch_global_conf
+from zhol.security.keystore import read_certificate
 
 log = logging.getLogger("zhol.gateway")
 

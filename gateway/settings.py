@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.cpupolicy import DEFAULT_CPU_POLICY
-from core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS
-from core.settings import load_settings
+from zhol.core.cpupolicy import DEFAULT_CPU_POLICY
+from zhol.core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS
+from zhol.core.settings import load_settings
 
 SETTINGS_FILE = "gateway.toml"
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 import grpc
 
-from core.errors import ZholError
-from core.ids import GatewayId
-from gateway.callstream import CallStream, StreamUnsupported, transport_error
-from gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
-from gateway.localconf import IsEndpoint
-from gateway.provider_stages import IsAnswer
-from security.ca import auth_dns_name
 from zhol.bus.v1 import bus_pb2
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
+from zhol.gateway.callstream import CallStream, StreamUnsupported, transport_error
+from zhol.gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
+from zhol.gateway.localconf import IsEndpoint
+from zhol.gateway.provider_stages import IsAnswer
+from zhol.security.ca import auth_dns_name
 
 EXCHANGE_CALL = "/zhol.bus.v1.Exchange/Call"
 EXCHANGE_DELIVER = "/zhol.bus.v1.Exchange/Deliver"

@@ -8,11 +8,11 @@ import hmac
 
 from google.protobuf.message import DecodeError
 
-from core.errors import ZholError
-from core.ids import MemberId
-from gateway.confsource import TrustedConf
-from security.sealing import Seal, verify_seal
 from zhol.bus.v1 import bus_pb2
+from zhol.core.errors import ZholError
+from zhol.core.ids import MemberId
+from zhol.gateway.confsource import TrustedConf
+from zhol.security.sealing import Seal, verify_seal
 
 
 def open_verified(

@@ -19,12 +19,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from core.clock import SystemClock
-from core.errors import Hop, ZholError
-from core.globalconf import verify_global_conf
-from core.ids import GatewayId
-from registry.model import Registration, RegistrationKind, RegistrationState, Snapshot
-from registry.provision import (
+from zhol.core.clock import SystemClock
+from zhol.core.errors import Hop, ZholError
+from zhol.core.ids import GatewayId
+from zhol.registry.model import Registration, RegistrationKind, RegistrationState, Snapshot
+from zhol.registry.provision import (
     RegistryKeys,
     RegistryPaths,
     init_registry,
@@ -32,17 +31,18 @@ from registry.provision import (
     load_keys,
     require_initialised,
 )
-from registry.registration import Registrar, reject_registration, revoke_gateway
-from registry.settings import (
+from zhol.registry.registration import Registrar, reject_registration, revoke_gateway
+from zhol.registry.settings import (
     RegistrySettings,
     load_registry_settings,
     read_key_passphrase,
     read_passphrase_env,
 )
-from registry.store import Store
-from security.keystore import read_certificate
-from security.validation import cert_sha256
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.globalconf import verify_global_conf
+from zhol.security.keystore import read_certificate
+from zhol.security.validation import cert_sha256
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_CHECK = 0, 1, 2, 3
 
@@ -178,7 +178,7 @@ def _cert_der(path: Path) -> bytes:
 
 @_guarded
 def cmd_serve(args: argparse.Namespace) -> int:
-    from registry.server import run
+    from zhol.registry.server import run
 
     _paths(args)
     overrides: dict[str, Any] = {}
@@ -495,7 +495,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point (``python -m registry.cli registry ...``)."""
+    """Standalone entry point (``python -m zhol.registry.cli registry ...``)."""
     parser = argparse.ArgumentParser(prog="zhol")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

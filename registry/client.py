@@ -12,10 +12,10 @@ import asyncio
 
 import grpc
 
-from core.errors import Hop, ZholError
-from core.grpcerr import error_from_rpc
-from security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, Signer, pae, sign_bytes
+from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcerr import error_from_rpc
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+from zhol.security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, Signer, pae, sign_bytes
 
 MAX_CONF_BYTES = 64 * 1024 * 1024
 _GET_CONF = "/zhol.registry.v1.Registry/GetGlobalConfiguration"

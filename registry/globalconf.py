@@ -19,17 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.globalconf import (
+from zhol.core.ids import GatewayId
+from zhol.registry.model import Snapshot
+from zhol.registry.v1 import registry_pb2
+from zhol.security.globalconf import (
     Tunables,
     gateway_to_pb,
     member_to_pb,
     sign_global_conf,
     subsystem_to_pb,
 )
-from core.ids import GatewayId
-from registry.model import Snapshot
-from security.sealing import PrivateKey
-from zhol.registry.v1 import registry_pb2
+from zhol.security.sealing import PrivateKey
 
 
 def tunables_to_pb(t: Tunables) -> registry_pb2.Tunables:

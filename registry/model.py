@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from core.ids import GatewayId, MemberId, SubsystemId
+from zhol.core.ids import GatewayId, MemberId, SubsystemId
 
 
 class RegistrationKind(enum.Enum):

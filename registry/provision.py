@@ -21,19 +21,19 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from core.errors import Hop, ZholError
-from registry.settings import SETTINGS_FILE, RegistrySettings, settings_toml
-from registry.store import DB_FILE, Store
-from security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
-from security.keys import PrivateKey, generate_private_key
-from security.keystore import (
+from zhol.core.errors import Hop, ZholError
+from zhol.registry.settings import SETTINGS_FILE, RegistrySettings, settings_toml
+from zhol.registry.store import DB_FILE, Store
+from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
+from zhol.security.keys import PrivateKey, generate_private_key
+from zhol.security.keystore import (
     read_certificate,
     read_private_key,
     write_certificate,
     write_private_key,
     write_public_file,
 )
-from security.validation import cert_sha256
+from zhol.security.validation import cert_sha256
 
 ANCHOR_VALIDITY_DAYS = 3650
 

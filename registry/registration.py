@@ -59,10 +59,9 @@ from cryptography.hazmat.primitives import serialization
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from core.errors import Hop, ZholError
-from core.globalconf import gateway_from_pb, subsystem_from_pb
-from core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_topic
-from registry.model import (
+from zhol.core.errors import Hop, ZholError
+from zhol.core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_topic
+from zhol.registry.model import (
     Gateway,
     Member,
     Registration,
@@ -71,11 +70,12 @@ from registry.model import (
     Service,
     Topic,
 )
-from registry.store import Store
-from security.ca import CertificateAuthority, CertProfile, issue_certificate
-from security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, pae, verify_bytes
-from security.validation import CertificateValidator, cert_sha256
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import CertificateAuthority, CertProfile, issue_certificate
+from zhol.security.globalconf import gateway_from_pb, subsystem_from_pb
+from zhol.security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, pae, verify_bytes
+from zhol.security.validation import CertificateValidator, cert_sha256
 
 MAX_CSR_BYTES = 16 * 1024
 MAX_NAME_CHARS = 200

@@ -26,13 +26,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from core.clock import Clock, SystemClock
-from core.healthcheck import ProbedHealth
-from registry.provision import load_keys, require_initialised
-from registry.registration import Registrar
-from registry.service import ConfPublisher, RegistryService, log_event
-from registry.settings import RegistrySettings, read_key_passphrase
-from registry.store import Store
+from zhol.core.clock import Clock, SystemClock
+from zhol.core.healthcheck import ProbedHealth
+from zhol.registry.provision import load_keys, require_initialised
+from zhol.registry.registration import Registrar
+from zhol.registry.service import ConfPublisher, RegistryService, log_event
+from zhol.registry.settings import RegistrySettings, read_key_passphrase
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger("zhol.registry.health")

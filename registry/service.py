@@ -18,17 +18,17 @@ from typing import Any, TypeVar
 
 import grpc
 
-from core.clock import Clock
-from core.errors import Hop, ZholError
-from core.globalconf import Tunables
-from core.grpcerr import abort_with
-from registry.globalconf import build_signed_global_conf
-from registry.model import ConfVersion
-from registry.provision import RegistryKeys
-from registry.registration import Registrar, registration_state_to_pb
-from registry.settings import RegistrySettings
-from registry.store import Store
+from zhol.core.clock import Clock
+from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcerr import abort_with
+from zhol.registry.globalconf import build_signed_global_conf
+from zhol.registry.model import ConfVersion
+from zhol.registry.provision import RegistryKeys
+from zhol.registry.registration import Registrar, registration_state_to_pb
+from zhol.registry.settings import RegistrySettings
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+from zhol.security.globalconf import Tunables
 
 log = logging.getLogger("zhol.registry")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.settings import dump_toml, load_settings
+from zhol.core.settings import dump_toml, load_settings
 
 SETTINGS_FILE = "registry.toml"
 ENV_PREFIX = "ZHOL_REGISTRY_"

@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from core.errors import Hop, ZholError
-from core.ids import GatewayId, MemberId, SubsystemId
-from registry.model import (
+from zhol.core.errors import Hop, ZholError
+from zhol.core.ids import GatewayId, MemberId, SubsystemId
+from zhol.registry.model import (
     ConfVersion,
     Gateway,
     Member,

@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from core.errors import ZholError
-from core.ids import GatewayId, MemberId
-from security.keys import PrivateKey, PublicKey, require_supported_public_key
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, MemberId
+from zhol.security.keys import PrivateKey, PublicKey, require_supported_public_key
 
 __all__ = [
     "AUTH_EKUS",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from security.sealing import PrivateKey, PublicKey
+from zhol.security.sealing import PrivateKey, PublicKey
 
 __all__ = [
     "ALGORITHMS",

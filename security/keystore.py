@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from security.keys import PrivateKey, load_private_key_pem, private_key_to_pem
+from zhol.security.keys import PrivateKey, load_private_key_pem, private_key_to_pem
 
 __all__ = [
     "read_certificate",

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from core.errors import ZholError
+from zhol.core.errors import ZholError
 
 REQUEST_TYPE = "application/vnd.zhol.request+proto"
 RESPONSE_TYPE = "application/vnd.zhol.response+proto"

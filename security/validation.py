@@ -38,9 +38,9 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from core.errors import ZholError
-from core.ids import GatewayId, MemberId
-from security.ca import (
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, MemberId
+from zhol.security.ca import (
     AUTH_EKUS,
     CONFIG_EKU,
     CONFIG_URI_PREFIX,
@@ -48,7 +48,7 @@ from security.ca import (
     MEMBER_URI_PREFIX,
     SIGN_EKU,
 )
-from security.keys import PublicKey, require_supported_public_key
+from zhol.security.keys import PublicKey, require_supported_public_key
 
 __all__ = ["CacheStats", "CertificateValidator", "cert_sha256"]
 

@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-from core.grpcruntime import ENV_KEY, GATEWAY_GRPC_EXPERIMENTS, experiments_to_apply
+from zhol.core.grpcruntime import ENV_KEY, GATEWAY_GRPC_EXPERIMENTS, experiments_to_apply
 
 _value = experiments_to_apply(GATEWAY_GRPC_EXPERIMENTS, os.environ)
 if _value is not None:

@@ -11,15 +11,15 @@ from typing import Protocol
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb, subsystem_to_pb
-from core.ids import GatewayId, SubsystemId
-from registry.registration import Registrar
-from registry.store import Store
-from security.ca import CertificateAuthority, create_csr, issue_certificate
-from security.keys import PrivateKey, generate_private_key
-from security.sealing import Signer
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.registry.registration import Registrar
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import CertificateAuthority, create_csr, issue_certificate
+from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
+from zhol.security.keys import PrivateKey, generate_private_key
+from zhol.security.sealing import Signer
 
 
 @functools.cache

@@ -6,16 +6,16 @@ Adapters import the modules (``from adapters.bus.client import BusClient``); the
 names below are re-exported for convenience.
 """
 
-from adapters.bus.client import BusCallError, BusClient, BusIdentity, BusReply
-from adapters.bus.inbox import (
+from zhol.adapters.bus.client import BusCallError, BusClient, BusIdentity, BusReply
+from zhol.adapters.bus.inbox import (
     INBOX_SCHEMA,
     Apply,
     EventRejected,
     EventSinkServicer,
     Handler,
 )
-from adapters.bus.outbox import OUTBOX_SCHEMA, OutboxPublisher, enqueue_event
-from adapters.bus.population import PopulationReader
+from zhol.adapters.bus.outbox import OUTBOX_SCHEMA, OutboxPublisher, enqueue_event
+from zhol.adapters.bus.population import PopulationReader
 
 __all__ = [
     "INBOX_SCHEMA",

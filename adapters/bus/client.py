@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from core.grpcerr import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY, trailer_value
+from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY, trailer_value
 
 M = TypeVar("M", bound=Message)
 

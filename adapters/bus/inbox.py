@@ -50,10 +50,10 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
-from adapters.bus.client import BusCallError
-from adapters.bus.outbox import connect_default
-from core.clock import Clock
+from zhol.adapters.bus.client import BusCallError
+from zhol.adapters.bus.outbox import connect_default
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.core.clock import Clock
 
 T = TypeVar("T")
 

@@ -44,11 +44,11 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from adapters.bus.client import BusCallError, BusClient
-from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
+from zhol.adapters.bus.client import BusCallError, BusClient
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from adapters.bus.client import BusCallError, BusClient
+from zhol.adapters.bus.client import BusCallError, BusClient
 from zhol.population.v1 import population_pb2
 
 SERVICE = "/zhol.population.v1.PopulationRegistry"

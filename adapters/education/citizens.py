@@ -23,10 +23,10 @@ import datetime as dt
 
 import grpc
 
-from adapters.bus.client import BusCallError
-from adapters.bus.population import PersonRead, PopulationReader, read_current
-from adapters.education.model import Citizen, NotAllowed, NotFound, SourceFailed
-from core.iin import Iin
+from zhol.adapters.bus.client import BusCallError
+from zhol.adapters.bus.population import PersonRead, PopulationReader, read_current
+from zhol.adapters.education.model import Citizen, NotAllowed, NotFound, SourceFailed
+from zhol.core.iin import Iin
 from zhol.population.v1 import population_pb2
 
 PURPOSE_QUEUE_REQUEST = "kindergarten queue application: age and district of the child"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adapters.education.seed import SeedReport, seed_database
-from adapters.education.server import load_education_settings, run
-from adapters.runtime import cli as runtime_cli
+from zhol.adapters.education.seed import SeedReport, seed_database
+from zhol.adapters.education.server import load_education_settings, run
+from zhol.adapters.runtime import cli as runtime_cli
 
 
 def _summary(db: Path, report: SeedReport) -> str:

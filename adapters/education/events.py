@@ -17,8 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from adapters.bus.outbox import enqueue_event
-from adapters.education.model import Enrolment, QueueEntry, QueueMove, QueueReason
+from zhol.adapters.bus.outbox import enqueue_event
+from zhol.adapters.education.model import Enrolment, QueueEntry, QueueMove, QueueReason
 from zhol.education.v1 import education_pb2 as pb
 
 QUEUED_FOR_KINDERGARTEN = pb.QueuedForKindergarten.DESCRIPTOR.full_name

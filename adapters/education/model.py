@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from core.iin import Iin
+from zhol.core.iin import Iin
 
 KZ_TIME = dt.timezone(dt.timedelta(hours=5), "Asia/Almaty")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from adapters.education.model import Citizen, NotAllowed
+from zhol.adapters.education.model import Citizen, NotAllowed
 
 
 @dataclass(frozen=True, slots=True)

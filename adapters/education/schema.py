@@ -28,8 +28,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
-from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
+from zhol.adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
+from zhol.adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 
 SCHEMA_VERSION = 1
 

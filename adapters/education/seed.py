@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.education import rules, schema
-from adapters.population import reference
-from core.errors import ZholError
-from core.iin import Iin
+from zhol.adapters.education import rules, schema
+from zhol.adapters.population import reference
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 
 AS_OF = dt.date(2025, 1, 1)  # the population seed's date: everything seeded is before it
 

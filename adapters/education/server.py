@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.bus.population import PopulationReader
-from adapters.education.citizens import Citizens
-from adapters.education.service import EducationRegistryServicer
-from adapters.education.subscriptions import PopulationEvents
-from adapters.runtime import server as runtime
-from core.clock import Clock, SystemClock
+from zhol.adapters.bus.population import PopulationReader
+from zhol.adapters.education.citizens import Citizens
+from zhol.adapters.education.service import EducationRegistryServicer
+from zhol.adapters.education.subscriptions import PopulationEvents
+from zhol.adapters.runtime import server as runtime
+from zhol.core.clock import Clock, SystemClock
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
 
 ENV_PREFIX = "ZHOL_EDUCATION_"

@@ -36,16 +36,16 @@ from pathlib import Path
 
 import grpc
 
-from adapters.bus.population import show_person
-from adapters.education.citizens import (
+from zhol.adapters.bus.population import show_person
+from zhol.adapters.education.citizens import (
     PURPOSE_ENROLMENT,
     PURPOSE_ENROLMENTS_ANSWER,
     PURPOSE_QUEUE_ANSWER,
     PURPOSE_QUEUE_REQUEST,
     Citizens,
 )
-from adapters.education.events import REASON_TO_PB, date_pb
-from adapters.education.model import (
+from zhol.adapters.education.events import REASON_TO_PB, date_pb
+from zhol.adapters.education.model import (
     EducationError,
     Enrolment,
     EnrolmentStatus,
@@ -58,9 +58,9 @@ from adapters.education.model import (
     School,
     status_for,
 )
-from adapters.education.store import EducationStore
-from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
-from core.clock import Clock
+from zhol.adapters.education.store import EducationStore
+from zhol.adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
+from zhol.core.clock import Clock
 from zhol.education.v1 import education_pb2 as pb
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.education import events, rules, schema
-from adapters.education.model import (
+from zhol.adapters.education import events, rules, schema
+from zhol.adapters.education.model import (
     KZ_TIME,
     AlreadyRecorded,
     Citizen,
@@ -48,8 +48,8 @@ from adapters.education.model import (
     School,
     WithdrawalCause,
 )
-from core.clock import Clock
-from core.iin import Iin
+from zhol.core.clock import Clock
+from zhol.core.iin import Iin
 
 T = TypeVar("T")
 

@@ -32,26 +32,26 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from adapters.bus.inbox import Apply, EventRejected, Handler
-from adapters.bus.population import ADDRESS_CHANGED, BIRTH_REGISTERED, DEATH_REGISTERED
-from adapters.education.citizens import (
+from zhol.adapters.bus.inbox import Apply, EventRejected, Handler
+from zhol.adapters.bus.population import ADDRESS_CHANGED, BIRTH_REGISTERED, DEATH_REGISTERED
+from zhol.adapters.education.citizens import (
     PURPOSE_ADDRESS_CHANGED,
     PURPOSE_DEATH,
     PURPOSE_NEWBORN,
     Citizens,
 )
-from adapters.education.model import Citizen, EducationError, status_for
-from adapters.education.store import (
+from zhol.adapters.education.model import Citizen, EducationError, status_for
+from zhol.adapters.education.store import (
     date_at,
     record_address_change,
     record_death,
     record_newborn,
     today_by,
 )
-from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 from zhol.population.v1 import population_pb2
 
 E = TypeVar("E", bound=Message)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adapters.health.seed import SeedReport, seed_database
-from adapters.health.server import load_health_settings, run
-from adapters.runtime import cli as runtime_cli
-from core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from zhol.adapters.health.seed import SeedReport, seed_database
+from zhol.adapters.health.server import load_health_settings, run
+from zhol.adapters.runtime import cli as runtime_cli
+from zhol.core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 # The exit codes stay importable from here (tests/unit/test_health_cli.py reads them).
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_parser", "seed_command"]

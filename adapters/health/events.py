@@ -35,22 +35,22 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from adapters.bus.inbox import Apply, EventRejected, Handler
-from adapters.bus.population import ADDRESS_CHANGED, BIRTH_REGISTERED, DEATH_REGISTERED
-from adapters.health import lookups as purposes
-from adapters.health.lookups import Lookups
-from adapters.health.model import (
+from zhol.adapters.bus.inbox import Apply, EventRejected, Handler
+from zhol.adapters.bus.population import ADDRESS_CHANGED, BIRTH_REGISTERED, DEATH_REGISTERED
+from zhol.adapters.health import lookups as purposes
+from zhol.adapters.health.lookups import Lookups
+from zhol.adapters.health.model import (
     HealthError,
     InvalidInput,
     NotAllowed,
     NotFound,
     Unavailable,
 )
-from adapters.health.store import Decisions
-from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
+from zhol.adapters.health.store import Decisions
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 from zhol.population.v1 import population_pb2
 
 T = TypeVar("T")

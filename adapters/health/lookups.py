@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import grpc
 
-from adapters.bus.client import BusCallError, BusClient
-from adapters.bus.population import PersonRead, PopulationReader, read_current
-from adapters.health.model import NotFound, Unavailable
-from core.iin import Iin
+from zhol.adapters.bus.client import BusCallError, BusClient
+from zhol.adapters.bus.population import PersonRead, PopulationReader, read_current
+from zhol.adapters.health.model import NotFound, Unavailable
+from zhol.core.iin import Iin
 from zhol.pension.v1 import pension_pb2
 from zhol.population.v1 import population_pb2
 

@@ -29,7 +29,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from core.iin import Iin
+from zhol.core.iin import Iin
 
 KZ_TIME = dt.timezone(dt.timedelta(hours=5), "Asia/Almaty")
 SUBSYSTEM = "KZ/GOV/MOH/health"

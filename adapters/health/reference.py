@@ -13,7 +13,7 @@ outpatient clinic. Clinic ids are ``PHC-<region KATO code>-<serial>``.
 
 from __future__ import annotations
 
-from adapters.health.model import Clinic
+from zhol.adapters.health.model import Clinic
 
 # region -> (KATO region code, ((district, locality), ...)).
 PLACES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {

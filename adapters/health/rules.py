@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from adapters.health.model import Clinic, ConclusionRequest, InvalidInput
+from zhol.adapters.health.model import Clinic, ConclusionRequest, InvalidInput
 
 # social category -> description. The state pays the premium for each of these.
 SOCIAL_CATEGORIES: dict[str, str] = {

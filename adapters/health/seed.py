@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.health import reference, rules, schema
-from core.iin import Iin
+from zhol.adapters.health import reference, rules, schema
+from zhol.core.iin import Iin
 
 AS_OF = dt.date(2025, 1, 1)  # everything seeded happened before this day
 INSURANCE_START = dt.date(2020, 1, 1)  # compulsory health insurance began

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.health import schema
-from adapters.health.events import event_handlers
-from adapters.health.lookups import PURPOSE_PUBLISH, Lookups
-from adapters.health.model import SUBSYSTEM
-from adapters.health.service import HealthRegistryServicer
-from adapters.runtime import server as runtime
-from core.clock import Clock, SystemClock
+from zhol.adapters.health import schema
+from zhol.adapters.health.events import event_handlers
+from zhol.adapters.health.lookups import PURPOSE_PUBLISH, Lookups
+from zhol.adapters.health.model import SUBSYSTEM
+from zhol.adapters.health.service import HealthRegistryServicer
+from zhol.adapters.runtime import server as runtime
+from zhol.core.clock import Clock, SystemClock
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 
 ENV_PREFIX = "ZHOL_HEALTH_"

@@ -38,11 +38,11 @@ from pathlib import Path
 
 import grpc
 
-from adapters.bus.population import NOT_CONNECTED, PersonRead, show_person
-from adapters.health import lookups as purposes
-from adapters.health import rules
-from adapters.health.lookups import PENSION_SUBSYSTEM, Lookups
-from adapters.health.model import (
+from zhol.adapters.bus.population import NOT_CONNECTED, PersonRead, show_person
+from zhol.adapters.health import lookups as purposes
+from zhol.adapters.health import rules
+from zhol.adapters.health.lookups import PENSION_SUBSYSTEM, Lookups
+from zhol.adapters.health.model import (
     AlreadyRecorded,
     Attachment,
     Clinic,
@@ -57,10 +57,10 @@ from adapters.health.model import (
     NotFound,
     Unavailable,
 )
-from adapters.health.store import HealthStore, date_pb
-from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
-from core.clock import Clock
-from core.iin import Iin
+from zhol.adapters.health.store import HealthStore, date_pb
+from zhol.adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
+from zhol.core.clock import Clock
+from zhol.core.iin import Iin
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 

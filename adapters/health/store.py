@@ -36,9 +36,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.bus.outbox import enqueue_event
-from adapters.health import rules, schema
-from adapters.health.model import (
+from zhol.adapters.bus.outbox import enqueue_event
+from zhol.adapters.health import rules, schema
+from zhol.adapters.health.model import (
     KZ_TIME,
     AlreadyRecorded,
     Attachment,
@@ -53,8 +53,8 @@ from adapters.health.model import (
     NotAllowed,
     NotFound,
 )
-from core.clock import Clock
-from core.iin import Iin
+from zhol.core.clock import Clock
+from zhol.core.iin import Iin
 from zhol.health.v1 import health_pb2 as pb
 
 T = TypeVar("T")

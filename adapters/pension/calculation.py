@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from adapters.pension import rules
-from adapters.pension.model import CalcItem, Month, Payment, PensionCalculation
-from adapters.pension.rules import DAYS_PER_YEAR, tenge
+from zhol.adapters.pension import rules
+from zhol.adapters.pension.model import CalcItem, Month, Payment, PensionCalculation
+from zhol.adapters.pension.rules import DAYS_PER_YEAR, tenge
 
 Interval = tuple[dt.date, dt.date]  # [start, end): end exclusive
 

@@ -16,10 +16,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from adapters.pension.model import KZ_TIME
-from adapters.pension.seed import SeedReport, seed_database
-from adapters.pension.server import load_pension_settings, run
-from adapters.runtime import cli as runtime_cli
+from zhol.adapters.pension.model import KZ_TIME
+from zhol.adapters.pension.seed import SeedReport, seed_database
+from zhol.adapters.pension.server import load_pension_settings, run
+from zhol.adapters.runtime import cli as runtime_cli
 
 
 def add_parser(subparsers: Any) -> None:

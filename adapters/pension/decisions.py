@@ -15,8 +15,8 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
-from adapters.pension import calculation, rules, store
-from adapters.pension.model import (
+from zhol.adapters.pension import calculation, rules, store
+from zhol.adapters.pension.model import (
     BenefitDecision,
     BenefitKind,
     Frequency,

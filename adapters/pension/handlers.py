@@ -37,10 +37,10 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from adapters.bus.inbox import Apply, EventRejected, Handler
-from adapters.bus.population import PopulationReader
-from adapters.pension import calculation, decisions, rules
-from adapters.pension.model import (
+from zhol.adapters.bus.inbox import Apply, EventRejected, Handler
+from zhol.adapters.bus.population import PopulationReader
+from zhol.adapters.pension import calculation, decisions, rules
+from zhol.adapters.pension.model import (
     AlreadyRecorded,
     InvalidInput,
     NotAllowed,
@@ -48,17 +48,17 @@ from adapters.pension.model import (
     PensionError,
     Unavailable,
 )
-from adapters.pension.sources import (
+from zhol.adapters.pension.sources import (
     RecordingReader,
     age_on,
     birth_date_in_iin,
     birth_date_of,
 )
-from adapters.pension.store import today_in_kz
-from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
+from zhol.adapters.pension.store import today_in_kz
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 from zhol.health.v1 import health_pb2
 from zhol.population.v1 import population_pb2
 

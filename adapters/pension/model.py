@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.iin import check_digit
+from zhol.core.iin import check_digit
 
 KZ_TIME = dt.timezone(dt.timedelta(hours=5), "Asia/Almaty")
 SUBSYSTEM = "KZ/GOV/MLSPP/pension"

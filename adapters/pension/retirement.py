@@ -23,10 +23,10 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from adapters.pension import rules
-from adapters.pension.decisions import RetirementFacts
-from adapters.pension.model import NotFound, PensionAssignment, PensionError, RetirementRun
-from adapters.pension.sources import RecordingReader, birth_date_in_iin, birth_date_of
+from zhol.adapters.pension import rules
+from zhol.adapters.pension.decisions import RetirementFacts
+from zhol.adapters.pension.model import NotFound, PensionAssignment, PensionError, RetirementRun
+from zhol.adapters.pension.sources import RecordingReader, birth_date_in_iin, birth_date_of
 from zhol.population.v1 import population_pb2
 
 DEFAULT_PAGE_SIZE = 500

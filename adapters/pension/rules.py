@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Generic, TypeVar
 
-from adapters.pension.model import BenefitKind, NotAllowed
+from zhol.adapters.pension.model import BenefitKind, NotAllowed
 
 T = TypeVar("T")
 

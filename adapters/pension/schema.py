@@ -34,8 +34,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
-from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
+from zhol.adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
+from zhol.adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 
 # 2: pension_assignments.ends_on and breadwinner_iin (survivor pensions);
 # 3: benefits.kind 'carer_of_disabled_child' (the CHECK and the partial unique indexes).

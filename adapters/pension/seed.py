@@ -41,10 +41,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.pension import calculation, rules, schema
-from adapters.pension.model import Month, PaymentStatus, make_bin
-from core.errors import ZholError
-from core.iin import Iin
+from zhol.adapters.pension import calculation, rules, schema
+from zhol.adapters.pension.model import Month, PaymentStatus, make_bin
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 
 CONTRIBUTION_MONTHS = 36
 PERSONS_PER_EMPLOYER = 40

@@ -36,12 +36,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.bus.population import PopulationReader
-from adapters.pension.handlers import PensionEvents
-from adapters.pension.model import SUBSYSTEM
-from adapters.pension.service import PensionRegistryServicer
-from adapters.runtime import server as runtime
-from core.clock import Clock, SystemClock
+from zhol.adapters.bus.population import PopulationReader
+from zhol.adapters.pension.handlers import PensionEvents
+from zhol.adapters.pension.model import SUBSYSTEM
+from zhol.adapters.pension.service import PensionRegistryServicer
+from zhol.adapters.runtime import server as runtime
+from zhol.core.clock import Clock, SystemClock
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
 
 ENV_PREFIX = "ZHOL_PENSION_"

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import grpc
 
-from adapters.bus.population import PopulationReader, read_current, show_person
-from adapters.pension import decisions, retirement
-from adapters.pension.handlers import STATUS
-from adapters.pension.model import (
+from zhol.adapters.bus.population import PopulationReader, read_current, show_person
+from zhol.adapters.pension import decisions, retirement
+from zhol.adapters.pension.handlers import STATUS
+from zhol.adapters.pension.model import (
     Benefit,
     Bin,
     CalcItem,
@@ -53,10 +53,10 @@ from adapters.pension.model import (
     PensionCalculation,
     SourceRead,
 )
-from adapters.pension.sources import RecordingReader
-from adapters.pension.store import PensionStore
-from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
-from core.clock import Clock
+from zhol.adapters.pension.sources import RecordingReader
+from zhol.adapters.pension.store import PensionStore
+from zhol.adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
+from zhol.core.clock import Clock
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
 

@@ -17,12 +17,12 @@ import datetime as dt
 
 import grpc
 
-from adapters.bus.client import BusCallError
-from adapters.bus.population import PopulationReader
-from adapters.pension.model import NotAllowed, NotFound, PensionError, SourceRead, Unavailable
-from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
+from zhol.adapters.bus.client import BusCallError
+from zhol.adapters.bus.population import PopulationReader
+from zhol.adapters.pension.model import NotAllowed, NotFound, PensionError, SourceRead, Unavailable
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 from zhol.population.v1 import population_pb2
 
 POPULATION = "KZ/GOV/MJ/population"

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from adapters.bus.outbox import enqueue_event
-from adapters.pension import rules, schema
-from adapters.pension.model import (
+from zhol.adapters.bus.outbox import enqueue_event
+from zhol.adapters.pension import rules, schema
+from zhol.adapters.pension.model import (
     CURRENCY,
     KZ_TIME,
     AlreadyRecorded,
@@ -51,8 +51,8 @@ from adapters.pension.model import (
     items_from_json,
     items_to_json,
 )
-from core.clock import Clock
-from core.iin import Iin
+from zhol.core.clock import Clock
+from zhol.core.iin import Iin
 from zhol.pension.v1 import pension_pb2 as pb
 
 MAX_INCOME = 10_000_000_000  # tenge a month: anything above is a typing error

@@ -10,9 +10,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from adapters.population.seed import SeedReport, seed_database
-from adapters.population.server import load_population_settings, run
-from adapters.runtime import cli as runtime_cli
+from zhol.adapters.population.seed import SeedReport, seed_database
+from zhol.adapters.population.server import load_population_settings, run
+from zhol.adapters.runtime import cli as runtime_cli
 
 
 def add_parser(subparsers: Any) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
+from zhol.adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 
 SCHEMA_VERSION = 2  # 2: civil_acts may hold name_change acts
 

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.population import reference, schema
-from core.iin import make_iin
+from zhol.adapters.population import reference, schema
+from zhol.core.iin import make_iin
 
 AS_OF = dt.date(2025, 1, 1)
 FIRST_BIRTH_YEAR = 1940

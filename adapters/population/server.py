@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.population.service import PopulationRegistryServicer
-from adapters.runtime import server as runtime
-from core.clock import Clock, SystemClock
+from zhol.adapters.population.service import PopulationRegistryServicer
+from zhol.adapters.runtime import server as runtime
+from zhol.core.clock import Clock, SystemClock
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 
 ENV_PREFIX = "ZHOL_POPULATION_"

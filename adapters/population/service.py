@@ -35,7 +35,7 @@ from pathlib import Path
 
 import grpc
 
-from adapters.population.model import (
+from zhol.adapters.population.model import (
     Address,
     AddressChange,
     AlreadyRecorded,
@@ -53,9 +53,9 @@ from adapters.population.model import (
     Relative,
     Sex,
 )
-from adapters.population.store import PopulationStore
-from adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
-from core.clock import Clock
+from zhol.adapters.population.store import PopulationStore
+from zhol.adapters.runtime.service import Notify, RequestParser, StorePair, rpc_errors
+from zhol.core.clock import Clock
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
-from adapters.bus.outbox import enqueue_event
-from adapters.population import schema
-from adapters.population.model import (
+from zhol.adapters.bus.outbox import enqueue_event
+from zhol.adapters.population import schema
+from zhol.adapters.population.model import (
     CITIZENSHIP_KZ,
     KZ_TIME,
     ActKind,
@@ -52,9 +52,9 @@ from adapters.population.model import (
     Relative,
     Sex,
 )
-from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin, make_iin
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin, make_iin
 from zhol.population.v1 import population_pb2 as events
 
 DEFAULT_PAGE_SIZE = 100

@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.runtime.server import AdapterSettings, SettingsLoader
-from core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from zhol.adapters.runtime.server import AdapterSettings, SettingsLoader
+from zhol.core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 Progress = Callable[[str], None]
 S = TypeVar("S", bound=AdapterSettings)

@@ -30,13 +30,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from adapters.bus.client import BusClient, BusIdentity
-from adapters.bus.inbox import EventSinkServicer, Handler
-from adapters.bus.outbox import OutboxPublisher, connect_default
-from core.clock import Clock
-from core.healthcheck import ProbedHealth
-from core.settings import load_settings
+from zhol.adapters.bus.client import BusClient, BusIdentity
+from zhol.adapters.bus.inbox import EventSinkServicer, Handler
+from zhol.adapters.bus.outbox import OutboxPublisher, connect_default
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.core.clock import Clock
+from zhol.core.healthcheck import ProbedHealth
+from zhol.core.settings import load_settings
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SIGNALS = (signal.SIGTERM, signal.SIGINT)

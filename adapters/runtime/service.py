@@ -27,9 +27,9 @@ from typing import Generic, NoReturn, Protocol, TypeVar
 
 import grpc
 
-from core.clock import Clock
-from core.errors import ZholError
-from core.iin import Iin
+from zhol.core.clock import Clock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
 
 Notify = Callable[[], None]
 # The first kind an exception is an instance of gives its status (order: specific first).

@@ -24,7 +24,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, message, symbol_database
 
-from core.grpcerr import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
+from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 PEER_METHOD = "/zhol.bus.v1.Exchange/Call"
@@ -519,11 +519,11 @@ class PeerSetup:
 
 async def call_peer(setup: PeerSetup, case: Case, variables: Mapping[str, str]) -> Outcome:
     """Seal the base request with the sender's real keys, mutate it, send it over mTLS."""
-    from core.ids import GatewayId
-    from gateway.credentials import load_credentials
-    from gateway.exchange import seal_to_pb
-    from gateway.transport import PeerChannels
-    from security.sealing import REQUEST_TYPE, RESPONSE_TYPE, seal
+    from zhol.core.ids import GatewayId
+    from zhol.gateway.credentials import load_credentials
+    from zhol.gateway.exchange import seal_to_pb
+    from zhol.gateway.transport import PeerChannels
+    from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, seal
 
     assert case.base is not None
     base = case.base
@@ -568,9 +568,9 @@ async def call_peer(setup: PeerSetup, case: Case, variables: Mapping[str, str]) 
 
 
 def _base_header(base: PeerBase, variables: Mapping[str, str]) -> Any:
-    from core.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
-    from core.ids import GatewayId, ServiceId, SubsystemId
     from zhol.bus.v1 import bus_pb2
+    from zhol.core.ids import GatewayId, ServiceId, SubsystemId
+    from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
 
     return bus_pb2.MessageHeader(
         message_id=str(uuid.uuid4()),

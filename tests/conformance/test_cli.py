@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from cli.conformance import DEFAULT_CASES
-from cli.federation import CORE_AGENCIES, write_federation_json
-from cli.main import main as zhol
 from tests.integration.bus_federation import Federation, start_federation
+from zhol.cli.conformance import DEFAULT_CASES
+from zhol.cli.federation import CORE_AGENCIES, write_federation_json
+from zhol.cli.main import main as zhol
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,7 @@ async def fed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Federat
 async def conformance(*args: str) -> tuple[int, str, str]:
     # A subprocess, so this event loop keeps serving the in-process federation.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli.main", "conformance", *args, cwd=ROOT,
+        sys.executable, "-m", "zhol.cli.main", "conformance", *args, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)

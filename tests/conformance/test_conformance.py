@@ -15,10 +15,6 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from core.errors import CODES, parse_full_code
-from core.grpcerr import MESSAGE_ID_KEY
-from gateway.messagelog import list_records
 from tests.conformance.runner import (
     Case,
     CaseFileError,
@@ -35,6 +31,10 @@ from tests.conformance.runner import (
 )
 from tests.integration.bus_federation import Federation, start_federation
 from tests.integration.test_bus import log_count
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.core.errors import CODES, parse_full_code
+from zhol.core.grpcerr import MESSAGE_ID_KEY
+from zhol.gateway.messagelog import list_records
 
 CASES = load_cases()
 

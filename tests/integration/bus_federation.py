@@ -13,22 +13,22 @@ from pathlib import Path
 
 import grpc
 
-from adapters.population.seed import seed_database
-from adapters.population.server import PopulationServer, PopulationSettings, serve
-from cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.federation import (
+from zhol.adapters.population.seed import seed_database
+from zhol.adapters.population.server import PopulationServer, PopulationSettings, serve
+from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.federation import (
     CORE_AGENCIES,
     Layout,
     Ports,
     init_registry_dir,
     provision_gateways,
 )
-from core.grpcerr import ERROR_KEY, trailer_value
-from gateway.server import RunningGateway, start_gateway
-from gateway.settings import load_gateway_settings
-from registry.server import start_registry
-from registry.settings import load_registry_settings
+from zhol.core.grpcerr import ERROR_KEY, trailer_value
+from zhol.gateway.server import RunningGateway, start_gateway
+from zhol.gateway.settings import load_gateway_settings
 from zhol.population.v1 import population_pb2
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
 
 GET_PERSON = "/zhol.population.v1.PopulationRegistry/GetPerson"
 MAX_MESSAGE_BYTES = 64 * 1024

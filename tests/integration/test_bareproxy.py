@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cli.bench import BARE_PROXIES, start_bare_proxies
-from cli.processes import Supervisor
 from tests.integration.bus_federation import start_federation
+from zhol.cli.bench import BARE_PROXIES, start_bare_proxies
+from zhol.cli.processes import Supervisor
 from zhol.population.v1 import population_pb2
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_reports_direct_bus_and_floor_from_the_same_run(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "bench", "--json", "--rounds", "2",
+        [sys.executable, "-m", "zhol.cli.main", "bench", "--json", "--rounds", "2",
          "--seconds", "0.3", "--sequential", "5", "--concurrency", "4", "--births", "0",
          "--data-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,

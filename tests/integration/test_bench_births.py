@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_births_bench_reports_every_decision_exactly_once(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "bench", "--births-only", "--births", "5",
+        [sys.executable, "-m", "zhol.cli.main", "bench", "--births-only", "--births", "5",
          "--birth-concurrency", "3", "--json", "--data-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import grpc
 
-from cli.demo import start_federation
-from cli.federation import ALL_AGENCIES, Layout
-from cli.processes import Supervisor
+from zhol.cli.demo import start_federation
+from zhol.cli.federation import ALL_AGENCIES, Layout
+from zhol.cli.processes import Supervisor
 from zhol.population.v1 import population_pb2 as pop
 
 BIRTHS = 12

@@ -9,9 +9,6 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from core.errors import ZholError
-from gateway.messagelog import list_records
 from tests.integration.bus_federation import (
     GET_PERSON,
     MAX_MESSAGE_BYTES,
@@ -22,6 +19,9 @@ from tests.integration.bus_federation import (
     get_person,
     start_federation,
 )
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.core.errors import ZholError
+from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -202,8 +202,8 @@ def _peer(  # type: ignore[no-untyped-def]
     *,
     stream: bool = False,
 ):
-    from gateway.credentials import load_credentials
-    from gateway.transport import PeerChannels
+    from zhol.gateway.credentials import load_credentials
+    from zhol.gateway.transport import PeerChannels
 
     creds = load_credentials(fed.layout.gateway(CONSUMER_GATEWAY) / "keys", None)
     channels = PeerChannels(
@@ -219,11 +219,11 @@ def _request(fed: Federation, signer, message_id: str | None = None):  # type: i
     import time
     import uuid
 
-    from core.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
-    from core.ids import GatewayId, ServiceId, SubsystemId
-    from gateway.exchange import seal_to_pb
-    from security.sealing import REQUEST_TYPE, seal
     from zhol.bus.v1 import bus_pb2
+    from zhol.core.ids import GatewayId, ServiceId, SubsystemId
+    from zhol.gateway.exchange import seal_to_pb
+    from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
+    from zhol.security.sealing import REQUEST_TYPE, seal
 
     iin = some_iin(fed)
     header = bus_pb2.MessageHeader(
@@ -248,7 +248,7 @@ def _request(fed: Federation, signer, message_id: str | None = None):  # type: i
 
 
 async def _send(fed: Federation, channels, message):  # type: ignore[no-untyped-def]
-    from core.ids import GatewayId
+    from zhol.core.ids import GatewayId
 
     try:
         return await channels.send(
@@ -307,9 +307,9 @@ async def test_peer_certificate_not_in_configuration(fed: Federation, stream: bo
 
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from security.ca import CertificateAuthority, create_csr, issue_certificate
-    from security.keys import generate_private_key, private_key_to_pem
-    from security.keystore import read_certificate, read_private_key
+    from zhol.security.ca import CertificateAuthority, create_csr, issue_certificate
+    from zhol.security.keys import generate_private_key, private_key_to_pem
+    from zhol.security.keystore import read_certificate, read_private_key
 
     ca_dir = fed.layout.registry / "ca"
     ca = CertificateAuthority(

@@ -22,24 +22,24 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.bus.client import BusCallError, BusClient, BusIdentity
-from adapters.bus.inbox import INBOX_SCHEMA, Apply, EventRejected, EventSinkServicer
-from adapters.bus.outbox import (
+from zhol.adapters.bus.client import BusCallError, BusClient, BusIdentity
+from zhol.adapters.bus.inbox import INBOX_SCHEMA, Apply, EventRejected, EventSinkServicer
+from zhol.adapters.bus.outbox import (
     OUTBOX_SCHEMA,
     OutboxPublisher,
     connect_default,
     enqueue_event,
     read_outbox,
 )
-from adapters.bus.population import PopulationReader
-from adapters.population.model import KZ_TIME
-from adapters.population.seed import seed_database
-from adapters.population.server import PopulationServer, PopulationSettings, serve
-from cli.ports import free_port
-from core.clock import FixedClock
-from core.grpcerr import ERROR_ID_KEY, ERROR_KEY
-from core.iin import make_iin
+from zhol.adapters.bus.population import PopulationReader
+from zhol.adapters.population.model import KZ_TIME
+from zhol.adapters.population.seed import seed_database
+from zhol.adapters.population.server import PopulationServer, PopulationSettings, serve
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.cli.ports import free_port
+from zhol.core.clock import FixedClock
+from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY
+from zhol.core.iin import make_iin
 from zhol.population.v1 import population_pb2 as pb
 
 pytestmark = pytest.mark.integration

@@ -10,12 +10,12 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.federation import POPULATION_METHODS, POPULATION_SERVICE
-from cli.main import main as zhol
-from core.ids import SubsystemId
 from tests.integration.bus_federation import Federation, error_code, get_person, start_federation
 from tests.integration.test_bus import log_count, some_iin
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.federation import POPULATION_METHODS, POPULATION_SERVICE
+from zhol.cli.main import main as zhol
+from zhol.core.ids import SubsystemId
 
 
 @pytest_asyncio.fixture
@@ -126,8 +126,8 @@ async def test_gateway_restarts_on_its_cached_configuration_without_registry(
 async def test_a_second_gateway_on_a_taken_port_fails_and_stops_what_it_started(
     fed: Federation,
 ) -> None:
-    from gateway.server import start_gateway
-    from gateway.settings import load_gateway_settings
+    from zhol.gateway.server import start_gateway
+    from zhol.gateway.settings import load_gateway_settings
 
     settings = load_gateway_settings(
         fed.layout.gateway(CONSUMER_GATEWAY), is_listen=f"127.0.0.1:{fed.consumer.is_port}"

@@ -10,13 +10,13 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from core.ids import GatewayId
-from gateway.credentials import load_credentials
-from security.ca import auth_dns_name
 from tests.integration.bus_federation import Federation, get_person, start_federation
 from tests.integration.test_bus import log_count, some_iin
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.core.ids import GatewayId
+from zhol.gateway.credentials import load_credentials
+from zhol.security.ca import auth_dns_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

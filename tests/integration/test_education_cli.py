@@ -14,8 +14,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.education import cli
-from adapters.population.seed import seed_database as seed_population
+from zhol.adapters.education import cli
+from zhol.adapters.population.seed import seed_database as seed_population
 from zhol.education.v1 import education_pb2 as pb
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The education commands under a bare parser, as cli/main.py registers them.
 ENTRY = (
     "import argparse, sys\n"
-    "from adapters.education import cli\n"
+    "from zhol.adapters.education import cli\n"
     "parser = argparse.ArgumentParser(prog='zhol adapter')\n"
     "cli.add_parser(parser.add_subparsers(dest='adapter', required=True))\n"
     "args = parser.parse_args(sys.argv[1:])\n"

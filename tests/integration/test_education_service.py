@@ -21,18 +21,18 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from adapters.bus.outbox import read_outbox
-from adapters.education import events
-from adapters.education.seed import seed_database
-from adapters.education.server import EducationServer, EducationSettings, serve
-from adapters.population.model import KZ_TIME
-from adapters.population.seed import seed_database as seed_population
-from adapters.population.server import PopulationSettings
-from adapters.population.server import serve as serve_population
-from core.clock import FixedClock
-from core.grpcerr import ERROR_KEY
-from core.iin import make_iin
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.education import events
+from zhol.adapters.education.seed import seed_database
+from zhol.adapters.education.server import EducationServer, EducationSettings, serve
+from zhol.adapters.population.model import KZ_TIME
+from zhol.adapters.population.seed import seed_database as seed_population
+from zhol.adapters.population.server import PopulationSettings
+from zhol.adapters.population.server import serve as serve_population
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.core.clock import FixedClock
+from zhol.core.grpcerr import ERROR_KEY
+from zhol.core.iin import make_iin
 from zhol.education.v1 import education_pb2 as pb
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
 from zhol.population.v1 import population_pb2 as ppb

@@ -15,11 +15,11 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.main import main as zhol
-from gateway.messagelog import list_records
 from tests.integration.bus_federation import Federation, error_code, start_federation
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.main import main as zhol
+from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
 PUBLISHER = "KZ/GOV/MJ/population"

@@ -10,16 +10,6 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.federation import POPULATION_METHODS, POPULATION_SERVICE, RIGHTS
-from cli.ports import free_port
-from core.clock import SystemClock
-from core.ids import GatewayId, SubsystemId
-from gateway.localconf import LocalConfStore
-from gateway.messagelog import list_records
-from gateway.provision import ServiceOffer, init_gateway, register_subsystem
-from gateway.server import start_gateway
-from gateway.settings import load_gateway_settings
 from tests.integration.bus_federation import (
     GET_PERSON,
     Federation,
@@ -29,6 +19,16 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from tests.integration.test_bus import log_count, some_iin
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.federation import POPULATION_METHODS, POPULATION_SERVICE, RIGHTS
+from zhol.cli.ports import free_port
+from zhol.core.clock import SystemClock
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.messagelog import list_records
+from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
+from zhol.gateway.server import start_gateway
+from zhol.gateway.settings import load_gateway_settings
 from zhol.population.v1 import population_pb2
 
 pytestmark = pytest.mark.integration

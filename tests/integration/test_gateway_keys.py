@@ -13,13 +13,13 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from cli.main import main as zhol
-from cli.ports import free_port
-from core.errors import ZholError
-from gateway import credentials as files
-from gateway.server import start_gateway
-from gateway.settings import load_gateway_settings
 from tests.integration.bus_federation import Federation, start_federation
+from zhol.cli.main import main as zhol
+from zhol.cli.ports import free_port
+from zhol.core.errors import ZholError
+from zhol.gateway import credentials as files
+from zhol.gateway.server import start_gateway
+from zhol.gateway.settings import load_gateway_settings
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cli.demo import PROVIDER_GATEWAY
-from core.errors import ZholError
-from core.exitcodes import exit_code_for
-from core.grpcruntime import ENV_KEY, GATEWAY_GRPC_EXPERIMENTS
 from tests.integration.bus_federation import get_person, start_federation
 from tests.integration.test_bus import some_iin
+from zhol.cli.demo import PROVIDER_GATEWAY
+from zhol.core.errors import ZholError
+from zhol.core.exitcodes import exit_code_for
+from zhol.core.grpcruntime import ENV_KEY, GATEWAY_GRPC_EXPERIMENTS
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ async def test_a_gateway_process_restarts_itself_with_its_grpc_experiments(
         env = {k: v for k, v in os.environ.items() if k != ENV_KEY}
         data_dir = fed.layout.gateway(PROVIDER_GATEWAY)
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "gateway", "serve", "--dir", str(data_dir)],
+            [sys.executable, "-m", "zhol.cli.main", "gateway", "serve", "--dir", str(data_dir)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -86,7 +86,7 @@ async def test_a_gateway_with_an_unknown_cpu_policy_does_not_start(tmp_path: Pat
         data_dir = fed.layout.gateway(PROVIDER_GATEWAY)
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "cli.main", "gateway", "serve", "--dir", str(data_dir)],
+            [sys.executable, "-m", "zhol.cli.main", "gateway", "serve", "--dir", str(data_dir)],
             env=env,
             capture_output=True,
             text=True,

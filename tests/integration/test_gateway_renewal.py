@@ -14,22 +14,22 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.main import main as zhol
-from core.clock import SystemClock
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb
-from core.ids import GatewayId
-from gateway.credentials import load_credentials
-from registry import client
-from registry.store import Store
-from security.ca import auth_dns_name, create_csr
-from security.keys import generate_private_key
-from security.keystore import read_certificate, read_private_key_for_tls
 from tests.integration.bus_federation import Federation, error_code, get_person, start_federation
 from tests.integration.test_bus import some_iin
 from zhol.bus.v1 import bus_pb2
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.main import main as zhol
+from zhol.core.clock import SystemClock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
+from zhol.gateway.credentials import load_credentials
+from zhol.registry import client
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import auth_dns_name, create_csr
+from zhol.security.globalconf import gateway_to_pb
+from zhol.security.keys import generate_private_key
+from zhol.security.keystore import read_certificate, read_private_key_for_tls
 
 pytestmark = pytest.mark.asyncio
 

@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main as zhol
-from cli.ports import free_port
-from core.errors import ZholError
-from core.ids import GatewayId
-from core.settings import dump_toml
-from gateway.credentials import load_credentials
-from gateway.provision import init_gateway, renew_gateway
-from registry.provision import init_registry
-from registry.server import start_registry
-from registry.settings import load_registry_settings
 from tests.integration.test_gateway_renewal import key_files
 from tests.integration.test_registration_flow import decide
+from zhol.cli.main import main as zhol
+from zhol.cli.ports import free_port
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
+from zhol.core.settings import dump_toml
+from zhol.gateway.credentials import load_credentials
+from zhol.gateway.provision import init_gateway, renew_gateway
+from zhol.registry.provision import init_registry
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
 
 GATEWAY = "KZ/GOV/MOH/gw1"
 PASSPHRASE_ENV = "ZHOL_TEST_RENEWAL_KEYS"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.federation import POPULATION
-from cli.main import main as zhol
 from tests.integration.bus_federation import get_person, start_federation
 from tests.integration.test_bus import some_iin
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.federation import POPULATION
+from zhol.cli.main import main as zhol
 
 pytestmark = pytest.mark.asyncio
 

@@ -18,14 +18,6 @@ import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.main import main as zhol
-from cli.ports import free_port
-from gateway.credentials import load_credentials
-from gateway.health import EXCHANGE_SERVICE, LOG_CLOSED
-from registry.server import start_registry
-from registry.settings import load_registry_settings
-from security.ca import auth_dns_name
 from tests.integration.bus_federation import (
     MAX_MESSAGE_BYTES,
     Federation,
@@ -34,6 +26,14 @@ from tests.integration.bus_federation import (
 )
 from tests.integration.test_bus import log_count
 from tests.integration.test_is_tls import IsIdentity, restart_consumer, self_signed
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.main import main as zhol
+from zhol.cli.ports import free_port
+from zhol.gateway.credentials import load_credentials
+from zhol.gateway.health import EXCHANGE_SERVICE, LOG_CLOSED
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
+from zhol.security.ca import auth_dns_name
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -27,17 +27,17 @@ from typing import Any
 import grpc
 import pytest
 
-from adapters.bus.outbox import read_outbox
-from adapters.health.model import KZ_TIME
-from adapters.health.seed import seed_database as seed_health
-from adapters.health.server import HealthServer, HealthSettings, serve
-from adapters.population.seed import seed_database as seed_population
-from adapters.population.service import PopulationRegistryServicer
-from core.clock import FixedClock
-from core.grpcerr import ERROR_KEY
-from core.iin import make_iin
 from tests.sqlite_rows import rows
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.health.model import KZ_TIME
+from zhol.adapters.health.seed import seed_database as seed_health
+from zhol.adapters.health.server import HealthServer, HealthSettings, serve
+from zhol.adapters.population.seed import seed_database as seed_population
+from zhol.adapters.population.service import PopulationRegistryServicer
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.core.clock import FixedClock
+from zhol.core.grpcerr import ERROR_KEY
+from zhol.core.iin import make_iin
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 from zhol.pension.v1 import pension_pb2
@@ -197,8 +197,8 @@ def pension_servicer(tmp_path: Path, population_db: Path, clock: FixedClock
                      ) -> PensionSide | None:
     """The pension side, or None while ``adapters.pension`` is not importable."""
     try:
-        from adapters.pension.seed import seed_database as seed_pension
-        from adapters.pension.service import PensionRegistryServicer
+        from zhol.adapters.pension.seed import seed_database as seed_pension
+        from zhol.adapters.pension.service import PensionRegistryServicer
     except ImportError:
         return None
     db = tmp_path / "pension.db"

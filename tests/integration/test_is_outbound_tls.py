@@ -20,14 +20,14 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from adapters.population.server import PopulationServer, serve
-from cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.federation import POPULATION, POPULATION_SERVICE
-from cli.main import main as zhol
-from security.ca import create_self_signed_tls_cert
-from security.keys import generate_private_key, private_key_to_pem
 from tests.integration.bus_federation import Federation, error_code, get_person, start_federation
 from tests.integration.test_bus import some_iin
+from zhol.adapters.population.server import PopulationServer, serve
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.federation import POPULATION, POPULATION_SERVICE
+from zhol.cli.main import main as zhol
+from zhol.security.ca import create_self_signed_tls_cert
+from zhol.security.keys import generate_private_key, private_key_to_pem
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -177,7 +177,7 @@ async def test_services_lists_the_mode_and_pin(
 ) -> None:
     import json
 
-    from gateway.ispins import cert_pem_sha256
+    from zhol.gateway.ispins import cert_pem_sha256
 
     configure(
         setup, setup.tls_population.address, "--tls-mode", "tls",

@@ -25,17 +25,6 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from cli.main import main as zhol
-from gateway.ispins import cert_pem_sha256
-from security.ca import (
-    CertificateAuthority,
-    create_csr,
-    create_root_ca,
-    create_self_signed_tls_cert,
-    issue_certificate,
-)
-from security.keys import generate_private_key, private_key_to_pem
 from tests.integration.bus_federation import (
     GET_PERSON,
     Federation,
@@ -45,7 +34,18 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from tests.integration.test_bus import log_count, some_iin
+from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.main import main as zhol
+from zhol.gateway.ispins import cert_pem_sha256
 from zhol.population.v1 import population_pb2
+from zhol.security.ca import (
+    CertificateAuthority,
+    create_csr,
+    create_root_ca,
+    create_self_signed_tls_cert,
+    issue_certificate,
+)
+from zhol.security.keys import generate_private_key, private_key_to_pem
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

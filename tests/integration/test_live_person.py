@@ -27,20 +27,20 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from adapters.education.seed import seed_database as seed_education
-from adapters.education.server import EducationSettings
-from adapters.education.server import serve as serve_education
-from adapters.health.seed import seed_database as seed_health
-from adapters.health.server import HealthSettings
-from adapters.health.server import serve as serve_health
-from adapters.pension.seed import seed_database as seed_pension
-from adapters.pension.server import PensionSettings
-from adapters.pension.server import serve as serve_pension
-from cli.federation import ALL_AGENCIES, EDUCATION, HEALTH, PENSION, SUBSYSTEMS
-from gateway.messagelog import list_records
 from tests.integration.bus_federation import Federation, start_federation
+from zhol.adapters.education.seed import seed_database as seed_education
+from zhol.adapters.education.server import EducationSettings
+from zhol.adapters.education.server import serve as serve_education
+from zhol.adapters.health.seed import seed_database as seed_health
+from zhol.adapters.health.server import HealthSettings
+from zhol.adapters.health.server import serve as serve_health
+from zhol.adapters.pension.seed import seed_database as seed_pension
+from zhol.adapters.pension.server import PensionSettings
+from zhol.adapters.pension.server import serve as serve_pension
+from zhol.cli.federation import ALL_AGENCIES, EDUCATION, HEALTH, PENSION, SUBSYSTEMS
 from zhol.education.v1 import education_pb2 as ed
 from zhol.education.v1 import education_pb2_grpc as ed_grpc
+from zhol.gateway.messagelog import list_records
 from zhol.health.v1 import health_pb2 as hl
 from zhol.health.v1 import health_pb2_grpc as hl_grpc
 from zhol.pension.v1 import pension_pb2 as pen

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.demo import CLIENT, CONSUMER_GATEWAY
-from cli.federation import write_federation_json
-from gateway.messagelog import list_records
 from tests.integration.bus_federation import start_federation
+from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY
+from zhol.cli.federation import write_federation_json
+from zhol.gateway.messagelog import list_records
 
 pytestmark = pytest.mark.integration
 

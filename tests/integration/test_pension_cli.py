@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.pension import cli
-from adapters.pension.server import load_pension_settings
-from adapters.population.seed import seed_database as seed_population
+from zhol.adapters.pension import cli
+from zhol.adapters.pension.server import load_pension_settings
+from zhol.adapters.population.seed import seed_database as seed_population
 
 pytestmark = pytest.mark.integration
 

@@ -21,18 +21,18 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from adapters.bus.outbox import read_outbox
-from adapters.pension import rules, schema
-from adapters.pension.model import KZ_TIME, Month, make_bin
-from adapters.pension.seed import seed_database
-from adapters.pension.server import PensionServer, PensionSettings, serve
-from adapters.population.seed import seed_database as seed_population
-from adapters.population.server import PopulationServer, PopulationSettings
-from adapters.population.server import serve as serve_population
-from core.clock import FixedClock
-from core.grpcerr import ERROR_KEY
-from core.iin import make_iin
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.pension import rules, schema
+from zhol.adapters.pension.model import KZ_TIME, Month, make_bin
+from zhol.adapters.pension.seed import seed_database
+from zhol.adapters.pension.server import PensionServer, PensionSettings, serve
+from zhol.adapters.population.seed import seed_database as seed_population
+from zhol.adapters.population.server import PopulationServer, PopulationSettings
+from zhol.adapters.population.server import serve as serve_population
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.core.clock import FixedClock
+from zhol.core.grpcerr import ERROR_KEY
+from zhol.core.iin import make_iin
 from zhol.health.v1 import health_pb2
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc

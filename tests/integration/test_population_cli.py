@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.population import cli
+from zhol.adapters.population import cli
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The population commands under a bare parser, as cli/main.py registers them.
 ENTRY = (
     "import argparse, sys\n"
-    "from adapters.population import cli\n"
+    "from zhol.adapters.population import cli\n"
     "parser = argparse.ArgumentParser(prog='zhol adapter')\n"
     "cli.add_parser(parser.add_subparsers(dest='adapter', required=True))\n"
     "args = parser.parse_args(sys.argv[1:])\n"

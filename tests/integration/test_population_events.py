@@ -18,8 +18,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.bus.outbox import OutboxEntry, read_outbox
-from adapters.population.model import (
+from tests.integration.test_bus_client import Gateway, events_gateway
+from tests.sqlite_rows import rows
+from zhol.adapters.bus.outbox import OutboxEntry, read_outbox
+from zhol.adapters.population.model import (
     KZ_TIME,
     AddressChange,
     AlreadyRecorded,
@@ -27,8 +29,8 @@ from adapters.population.model import (
     NotFound,
     Sex,
 )
-from adapters.population.seed import seed_database
-from adapters.population.server import (
+from zhol.adapters.population.seed import seed_database
+from zhol.adapters.population.server import (
     EVENT_PURPOSE,
     SUBSYSTEM,
     PopulationServer,
@@ -36,11 +38,9 @@ from adapters.population.server import (
     load_population_settings,
     serve,
 )
-from adapters.population.store import PopulationStore
-from core.clock import FixedClock
-from core.iin import Iin, make_iin
-from tests.integration.test_bus_client import Gateway, events_gateway
-from tests.sqlite_rows import rows
+from zhol.adapters.population.store import PopulationStore
+from zhol.core.clock import FixedClock
+from zhol.core.iin import Iin, make_iin
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.population.model import KZ_TIME
-from adapters.population.seed import seed_database
-from adapters.population.server import PopulationServer, PopulationSettings, serve
-from core.clock import FixedClock
-from core.grpcerr import ERROR_KEY
-from core.iin import make_iin
+from zhol.adapters.population.model import KZ_TIME
+from zhol.adapters.population.seed import seed_database
+from zhol.adapters.population.server import PopulationServer, PopulationSettings, serve
+from zhol.core.clock import FixedClock
+from zhol.core.grpcerr import ERROR_KEY
+from zhol.core.iin import make_iin
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from cli.ports import _ephemeral_low, free_port
+from zhol.cli.ports import _ephemeral_low, free_port
 
 
 def test_ports_are_below_the_ephemeral_range_distinct_and_bindable() -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main as zhol
-from cli.ports import free_port
-from core.errors import ZholError
-from core.ids import GatewayId
-from gateway.provision import init_gateway
-from registry.provision import init_registry
-from registry.server import start_registry
-from registry.settings import load_registry_settings
+from zhol.cli.main import main as zhol
+from zhol.cli.ports import free_port
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
+from zhol.gateway.provision import init_gateway
+from zhol.registry.provision import init_registry
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
 
 GATEWAY = "KZ/GOV/MOH/gw1"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from core.globalconf import verify_global_conf
-from registry import client
-from registry.provision import init_registry
-from security.keystore import read_certificate
+from zhol.registry import client
+from zhol.registry.provision import init_registry
+from zhol.security.globalconf import verify_global_conf
+from zhol.security.keystore import read_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ async def test_serve_writes_the_port_and_stops_on_sigterm(tmp_path: Path) -> Non
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "registry.cli",
+        "zhol.registry.cli",
         "registry",
         "serve",
         "--dir",

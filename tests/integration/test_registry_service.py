@@ -14,21 +14,21 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from core.clock import FixedClock
-from core.errors import ZholError
-from core.globalconf import GlobalConf, gateway_to_pb, verify_global_conf
-from core.ids import GatewayId, SubsystemId
-from registry import client
-from registry.provision import RegistryPaths, init_registry, load_keys
-from registry.registration import Registrar, reject_registration, revoke_gateway
-from registry.server import start_registry
-from registry.settings import RegistrySettings, load_registry_settings
-from registry.store import Store
-from security.ca import create_csr
-from security.keys import generate_private_key
-from security.validation import CertificateValidator, cert_sha256
 from tests.registry_signing import gateway_signer, service_pb, sign_csr, subsystem_body
+from zhol.core.clock import FixedClock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.registry import client
+from zhol.registry.provision import RegistryPaths, init_registry, load_keys
+from zhol.registry.registration import Registrar, reject_registration, revoke_gateway
+from zhol.registry.server import start_registry
+from zhol.registry.settings import RegistrySettings, load_registry_settings
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import create_csr
+from zhol.security.globalconf import GlobalConf, gateway_to_pb, verify_global_conf
+from zhol.security.keys import generate_private_key
+from zhol.security.validation import CertificateValidator, cert_sha256
 
 pytestmark = pytest.mark.integration
 

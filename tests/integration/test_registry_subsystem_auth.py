@@ -7,22 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from core.clock import SystemClock
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb, subsystem_to_pb, verify_global_conf
-from core.ids import GatewayId, SubsystemId
-from gateway.credentials import load_credentials
-from gateway.provision import ServiceOffer, init_gateway, register_subsystem
-from registry import client
-from registry.provision import init_registry, load_keys
-from registry.registration import datetime_from_ms
-from registry.server import start_registry
-from registry.settings import load_registry_settings
-from registry.store import Store
-from security.keys import generate_private_key
-from security.sealing import Signer
 from tests.registry_signing import issue_sign_cert, service_pb, subsystem_body
+from zhol.core.clock import SystemClock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.gateway.credentials import load_credentials
+from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
+from zhol.registry import client
+from zhol.registry.provision import init_registry, load_keys
+from zhol.registry.registration import datetime_from_ms
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb, verify_global_conf
+from zhol.security.keys import generate_private_key
+from zhol.security.sealing import Signer
 
 pytestmark = pytest.mark.integration
 

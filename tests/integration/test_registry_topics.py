@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from core.clock import SystemClock
-from core.errors import ZholError
-from core.globalconf import verify_global_conf
-from core.ids import GatewayId, SubsystemId
-from gateway import cli as gateway_cli
-from gateway.provision import init_gateway, register_subsystem
-from registry import client
-from registry.cli import main as registry_cli
-from registry.provision import init_registry, load_keys
-from registry.server import start_registry
-from registry.settings import load_registry_settings
+from zhol.cli import gateway as gateway_cli
+from zhol.core.clock import SystemClock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.gateway.provision import init_gateway, register_subsystem
+from zhol.registry import client
+from zhol.registry.cli import main as registry_cli
+from zhol.registry.provision import init_registry, load_keys
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
+from zhol.security.globalconf import verify_global_conf
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ def _start_demo(
     data_dir: Path,
 ) -> tuple[subprocess.Popen[str], list[str], threading.Thread]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "demo", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "zhol.cli.main", "demo", "--data-dir", str(data_dir),
          "--persons", "1500"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -49,7 +49,7 @@ def test_birth_scenario_passes(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "demo not ready in 60 s:\n" + "".join(lines)
             time.sleep(0.2)
         result = subprocess.run(
-            [sys.executable, "-m", "cli.main", "scenario", "birth",
+            [sys.executable, "-m", "zhol.cli.main", "scenario", "birth",
              "--federation", str(data_dir / "federation.json")],
             cwd=ROOT, capture_output=True, text=True, timeout=90,
         )

@@ -17,10 +17,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.bus.inbox import INBOX_SCHEMA, Apply
-from adapters.runtime import server as runtime
-from core.clock import FixedClock
+from zhol.adapters.bus.inbox import INBOX_SCHEMA, Apply
+from zhol.adapters.runtime import server as runtime
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import FixedClock
 
 SUBSYSTEM = "KZ/GOV/TEST/agency"
 PREFIX = "ZHOL_TESTAGENCY_"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.runtime import cli as runtime_cli
-from adapters.runtime import server as runtime
-from core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from zhol.adapters.runtime import cli as runtime_cli
+from zhol.adapters.runtime import server as runtime
+from zhol.core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 AGENCY = "testagency"
 

@@ -18,15 +18,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.runtime.service import (
+from zhol.adapters.runtime.service import (
     RequestParser,
     StorePair,
     abort_with_status,
     rpc_errors,
     status_in,
 )
-from core.clock import Clock, FixedClock
-from core.errors import ZholError
+from zhol.core.clock import Clock, FixedClock
+from zhol.core.errors import ZholError
 from zhol.population.v1 import population_pb2 as pb
 
 VALID_IIN = "900101300017"  # an IIN the core parser accepts (check digit right)

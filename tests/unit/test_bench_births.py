@@ -6,8 +6,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from cli.bench_births import BirthsResult, Decisions
-from cli.federation import Layout
+from zhol.cli.bench_births import BirthsResult, Decisions
+from zhol.cli.federation import Layout
 
 A, B = "000101500011", "000101600012"
 
@@ -49,7 +49,7 @@ def test_a_dead_letter_or_an_unpublished_event_fails_the_run() -> None:
 def test_the_bench_exits_non_zero_unless_exactly_once() -> None:
     from argparse import Namespace
 
-    from cli.bench_births import report
+    from zhol.cli.bench_births import report
 
     args = Namespace(births=0, json=True, data_dir=None)
     assert report(args, {"births_exactly_once": False, "machine": "test"}) == 1

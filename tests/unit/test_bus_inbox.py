@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.bus.inbox import (
+from zhol.adapters.bus.inbox import (
     INBOX_SCHEMA,
     Apply,
     EventRejected,
@@ -22,9 +22,9 @@ from adapters.bus.inbox import (
     Handler,
     ensure_inbox,
 )
-from adapters.bus.outbox import connect_default
-from core.clock import FixedClock
+from zhol.adapters.bus.outbox import connect_default
 from zhol.bus.v1 import bus_pb2
+from zhol.core.clock import FixedClock
 from zhol.population.v1 import population_pb2 as pb
 
 TOPIC = "zhol.population.v1.BirthRegistered"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bus.client import BusClient, BusIdentity
-from adapters.bus.outbox import (
+from zhol.adapters.bus.client import BusClient, BusIdentity
+from zhol.adapters.bus.outbox import (
     MAX_BACKOFF_MS,
     OUTBOX_SCHEMA,
     OutboxPublisher,
@@ -26,8 +26,8 @@ from adapters.bus.outbox import (
     ensure_outbox,
     read_outbox,
 )
-from core.clock import FixedClock
-from core.iin import make_iin
+from zhol.core.clock import FixedClock
+from zhol.core.iin import make_iin
 from zhol.population.v1 import population_pb2 as pb
 
 TOPIC = "zhol.population.v1.BirthRegistered"

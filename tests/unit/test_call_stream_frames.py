@@ -7,11 +7,11 @@ from collections import deque
 
 import pytest
 
-from core.errors import Hop, ZholError
-from core.grpcerr import error_from_detail, error_to_detail
-from gateway.callstream import LINGER_FROM_PENDING, LINGER_S, FrameOutbox, linger_for
-from gateway.framing import take_frame
 from zhol.bus.v1 import bus_pb2
+from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcerr import error_from_detail, error_to_detail
+from zhol.gateway.callstream import LINGER_FROM_PENDING, LINGER_S, FrameOutbox, linger_for
+from zhol.gateway.framing import take_frame
 
 
 def call(call_id: int, body_bytes: int = 10) -> bus_pb2.StreamedCall:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from core.errors import CATALOGUE, CODES, Category, Hop, ZholError, parse_full_code
-from core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_grpc_path
-from gateway.localconf import LocalConf, parse_service_target
-from gateway.replay import ReplayGuard, check_clock_skew
+from zhol.core.errors import CATALOGUE, CODES, Category, Hop, ZholError, parse_full_code
+from zhol.core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_grpc_path
+from zhol.gateway.localconf import LocalConf, parse_service_target
+from zhol.gateway.replay import ReplayGuard, check_clock_skew
 
 
 def code_of(call) -> str:  # type: ignore[no-untyped-def]
@@ -123,7 +123,7 @@ def test_service_target_parsing() -> None:
 
 
 def test_grpc_experiments_apply_unless_the_environment_sets_them() -> None:
-    from core.grpcruntime import ENV_KEY, experiments_to_apply
+    from zhol.core.grpcruntime import ENV_KEY, experiments_to_apply
 
     assert experiments_to_apply("-event_engine_client", {}) == "-event_engine_client"
     assert experiments_to_apply("-event_engine_client", {ENV_KEY: ""}) is None
@@ -134,7 +134,7 @@ def test_grpc_experiments_apply_unless_the_environment_sets_them() -> None:
 def test_message_ids_are_uuid7_ordered_by_time() -> None:
     import uuid
 
-    from core.ids import new_message_id
+    from zhol.core.ids import new_message_id
 
     now = 1_796_000_000_000
     first = uuid.UUID(new_message_id(now, bytes(10)))

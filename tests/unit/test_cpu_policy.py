@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from core.cpupolicy import CPU_POLICIES, apply_cpu_policy, check_cpu_policy
-from core.errors import ZholError
+from zhol.core.cpupolicy import CPU_POLICIES, apply_cpu_policy, check_cpu_policy
+from zhol.core.errors import ZholError
 
 linux_only = pytest.mark.skipif(
     not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only"

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from adapters.education import rules
-from adapters.education.model import Citizen, NotAllowed
-from core.iin import make_iin
+from zhol.adapters.education import rules
+from zhol.adapters.education.model import Citizen, NotAllowed
+from zhol.core.iin import make_iin
 
 
 def child(born: dt.date, *, deceased: bool = False, district: str | None = "Medeu district"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bus.outbox import read_outbox
-from adapters.education import events, schema
-from adapters.education.model import (
+from tests.sqlite_rows import rows
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.education import events, schema
+from zhol.adapters.education.model import (
     KZ_TIME,
     AlreadyRecorded,
     Citizen,
@@ -27,18 +28,17 @@ from adapters.education.model import (
     QueueStatus,
     WithdrawalCause,
 )
-from adapters.education.seed import seed_database
-from adapters.education.store import (
+from zhol.adapters.education.seed import seed_database
+from zhol.adapters.education.store import (
     EducationStore,
     record_address_change,
     record_death,
     record_newborn,
 )
-from adapters.population import reference
-from adapters.population.seed import seed_database as seed_population
-from core.clock import FixedClock
-from core.iin import Iin, make_iin
-from tests.sqlite_rows import rows
+from zhol.adapters.population import reference
+from zhol.adapters.population.seed import seed_database as seed_population
+from zhol.core.clock import FixedClock
+from zhol.core.iin import Iin, make_iin
 from zhol.education.v1 import education_pb2 as pb
 
 TODAY = dt.date(2025, 6, 2)

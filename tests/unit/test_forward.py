@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from core.errors import Hop, ZholError
-from core.globalconf import GatewayEntry
-from core.grpcerr import ERROR_ID_KEY, ERROR_KEY
-from core.ids import GatewayId
-from gateway.consumer_stages import Forward
-from gateway.exchange import ConsumerExchange
-from security.sealing import Seal
 from zhol.bus.v1 import bus_pb2
+from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY
+from zhol.core.ids import GatewayId
+from zhol.gateway.consumer_stages import Forward
+from zhol.gateway.exchange import ConsumerExchange
+from zhol.security.globalconf import GatewayEntry
+from zhol.security.sealing import Seal
 
 GW1 = GatewayEntry(GatewayId.parse("KZ/GOV/MJ/gw1"), "127.0.0.1:1", b"1", b"")
 GW2 = GatewayEntry(GatewayId.parse("KZ/GOV/MJ/gw2"), "127.0.0.1:2", b"2", b"")

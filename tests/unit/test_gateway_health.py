@@ -9,9 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.clock import FixedClock
-from core.errors import ZholError
-from gateway.health import (
+from tests.unit.test_messagelog import record
+from zhol.core.clock import FixedClock
+from zhol.core.errors import ZholError
+from zhol.gateway.health import (
     CONFIGURATION_EXPIRED,
     LOG_CLOSED,
     LOG_FAILURE_HOLD_MS,
@@ -26,8 +27,7 @@ from gateway.health import (
     decide,
     log_failure_hold_ms,
 )
-from gateway.messagelog import LogRecord
-from tests.unit.test_messagelog import record
+from zhol.gateway.messagelog import LogRecord
 
 NOW = 1_790_000_000_000
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.errors import ZholError
-from gateway import credentials as files
-from security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
-from security.keys import generate_private_key
-from security.keystore import (
+from zhol.core.errors import ZholError
+from zhol.gateway import credentials as files
+from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
+from zhol.security.keys import generate_private_key
+from zhol.security.keystore import (
     read_certificate,
     read_private_key,
     write_private_key,

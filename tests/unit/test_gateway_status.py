@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.errors import ZholError
-from gateway.status import DAY_MS, EXPIRES_SOON, CertFacts, ConfFacts, assess
+from zhol.core.errors import ZholError
+from zhol.gateway.status import DAY_MS, EXPIRES_SOON, CertFacts, ConfFacts, assess
 
 NOW = 1_800_000_000_000
 AUTH_HASH, SIGN_HASH = b"a" * 32, b"s" * 32

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.health import cli
-from adapters.health.server import HealthSettings, load_health_settings
-from adapters.population.seed import seed_database as seed_population
+from zhol.adapters.health import cli
+from zhol.adapters.health.server import HealthSettings, load_health_settings
+from zhol.adapters.population.seed import seed_database as seed_population
 
 
 def run(*argv: str) -> int:

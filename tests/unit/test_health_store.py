@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bus.outbox import read_outbox
-from adapters.health import reference, rules, schema
-from adapters.health.model import (
+from tests.sqlite_rows import rows
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.health import reference, rules, schema
+from zhol.adapters.health.model import (
     KZ_TIME,
     AlreadyRecorded,
     AttachReason,
@@ -22,13 +23,12 @@ from adapters.health.model import (
     NotAllowed,
     NotFound,
 )
-from adapters.health.seed import UNATTACHED_SHARE, seed_database
-from adapters.health.store import HealthStore
-from adapters.population import reference as population_reference
-from adapters.population.seed import seed_database as seed_population
-from core.clock import FixedClock
-from core.iin import Iin, make_iin
-from tests.sqlite_rows import rows
+from zhol.adapters.health.seed import UNATTACHED_SHARE, seed_database
+from zhol.adapters.health.store import HealthStore
+from zhol.adapters.population import reference as population_reference
+from zhol.adapters.population.seed import seed_database as seed_population
+from zhol.core.clock import FixedClock
+from zhol.core.iin import Iin, make_iin
 from zhol.health.v1 import health_pb2 as pb
 
 COUNT = 300

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from core.errors import ZholError
-from core.iin import Iin, check_digit, make_iin
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin, check_digit, make_iin
 
 
 def _reference_check_digit(first_eleven: str) -> int | None:

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cli.main import main as zhol
-from core.errors import ZholError
-from core.ids import SubsystemId
-from gateway.ispins import cert_pem_sha256
-from gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls
-from gateway.transport import IsChannels
-from security.ca import create_self_signed_tls_cert
-from security.keys import generate_private_key
+from zhol.cli.main import main as zhol
+from zhol.core.errors import ZholError
+from zhol.core.ids import SubsystemId
+from zhol.gateway.ispins import cert_pem_sha256
+from zhol.gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls
+from zhol.gateway.transport import IsChannels
+from zhol.security.ca import create_self_signed_tls_cert
+from zhol.security.keys import generate_private_key
 
 POPULATION = SubsystemId.parse("KZ/GOV/MJ/population")
 PENSION = SubsystemId.parse("KZ/GOV/MLSPP/pension")

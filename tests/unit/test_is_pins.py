@@ -11,20 +11,20 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cli.main import main as zhol
-from core.errors import ZholError
-from core.ids import SubsystemId
-from gateway.consumer_stages import AuthenticateIsClient
-from gateway.exchange import ConsumerExchange
-from gateway.ispins import (
+from zhol.cli.main import main as zhol
+from zhol.core.errors import ZholError
+from zhol.core.ids import SubsystemId
+from zhol.gateway.consumer_stages import AuthenticateIsClient
+from zhol.gateway.exchange import ConsumerExchange
+from zhol.gateway.ispins import (
     cert_pem_sha256,
     load_is_pins,
     pin_is_client,
     pinned_is_clients,
     unpin_is_client,
 )
-from security.ca import create_self_signed_tls_cert
-from security.keys import generate_private_key
+from zhol.security.ca import create_self_signed_tls_cert
+from zhol.security.keys import generate_private_key
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 PENSION = SubsystemId.parse("KZ/GOV/MLSPP/pension")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core.clock import FixedClock
-from core.errors import ZholError
-from gateway import logcli
-from gateway.messagelog import LogRecord, MessageLog, format_ms, list_records
+from zhol.cli import gateway_log as logcli
+from zhol.core.clock import FixedClock
+from zhol.core.errors import ZholError
+from zhol.gateway.messagelog import LogRecord, MessageLog, format_ms, list_records
 
 CERT_DER = b"0\x82\x01\x00 not really a certificate"
 CERT_SHA256 = hashlib.sha256(CERT_DER).digest()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ZholError
-from core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_grpc_path
-from core.iin import Iin
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_grpc_path
+from zhol.core.iin import Iin
 
 VALID_IIN = "900101301233"
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.bus.client import BusCallError
-from adapters.bus.outbox import read_outbox
-from adapters.pension import calculation, decisions, handlers, rules, schema
-from adapters.pension.model import KZ_TIME, Month, NotAllowed
-from adapters.pension.sources import RecordingReader
-from adapters.pension.store import PensionStore
-from core.clock import FixedClock
-from core.iin import Iin, make_iin
 from tests.sqlite_rows import rows
+from zhol.adapters.bus.client import BusCallError
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.pension import calculation, decisions, handlers, rules, schema
+from zhol.adapters.pension.model import KZ_TIME, Month, NotAllowed
+from zhol.adapters.pension.sources import RecordingReader
+from zhol.adapters.pension.store import PensionStore
+from zhol.core.clock import FixedClock
+from zhol.core.iin import Iin, make_iin
 from zhol.population.v1 import population_pb2 as ppb
 
 TODAY = dt.date(2026, 6, 15)

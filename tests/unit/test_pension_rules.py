@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.pension import calculation, rules
-from adapters.pension.model import Bin, InvalidInput, Month, NotAllowed, make_bin
-from adapters.pension.sources import age_on
-from core.iin import make_iin
+from zhol.adapters.pension import calculation, rules
+from zhol.adapters.pension.model import Bin, InvalidInput, Month, NotAllowed, make_bin
+from zhol.adapters.pension.sources import age_on
+from zhol.core.iin import make_iin
 
 
 def test_mci_is_a_table_by_year() -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bus.outbox import read_outbox
-from adapters.pension import decisions, rules, schema
-from adapters.pension.model import (
+from tests.sqlite_rows import rows
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.pension import decisions, rules, schema
+from zhol.adapters.pension.model import (
     KZ_TIME,
     AlreadyRecorded,
     Bin,
@@ -24,12 +25,11 @@ from adapters.pension.model import (
     SourceRead,
     make_bin,
 )
-from adapters.pension.seed import seed_database
-from adapters.pension.store import PensionStore
-from adapters.population.seed import seed_database as seed_population
-from core.clock import FixedClock
-from core.iin import Iin, make_iin
-from tests.sqlite_rows import rows
+from zhol.adapters.pension.seed import seed_database
+from zhol.adapters.pension.store import PensionStore
+from zhol.adapters.population.seed import seed_database as seed_population
+from zhol.core.clock import FixedClock
+from zhol.core.iin import Iin, make_iin
 from zhol.pension.v1 import pension_pb2
 
 TODAY = dt.date(2026, 6, 15)

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from adapters.bus.client import BusCallError
-from adapters.bus.population import (
+from zhol.adapters.bus.client import BusCallError
+from zhol.adapters.bus.population import (
     NOT_CONNECTED,
     PersonRead,
     PersonStatus,

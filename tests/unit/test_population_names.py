@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.population import schema
-from adapters.population.model import (
+from tests.sqlite_rows import rows
+from zhol.adapters.population import schema
+from zhol.adapters.population.model import (
     KZ_TIME,
     ActKind,
     AlreadyRecorded,
@@ -22,11 +23,10 @@ from adapters.population.model import (
     NotAllowed,
     NotFound,
 )
-from adapters.population.seed import seed_database
-from adapters.population.store import PopulationStore
-from core.clock import FixedClock
-from core.iin import Iin, make_iin
-from tests.sqlite_rows import rows
+from zhol.adapters.population.seed import seed_database
+from zhol.adapters.population.store import PopulationStore
+from zhol.core.clock import FixedClock
+from zhol.core.iin import Iin, make_iin
 
 TODAY = dt.date(2025, 6, 2)
 NOON = int(dt.datetime(2025, 6, 2, 12, tzinfo=KZ_TIME).timestamp() * 1000)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.population import reference
-from adapters.population.model import (
+from tests.sqlite_rows import rows
+from zhol.adapters.population import reference
+from zhol.adapters.population.model import (
     KZ_TIME,
     ActKind,
     AddressChange,
@@ -25,13 +26,12 @@ from adapters.population.model import (
     Relation,
     Sex,
 )
-from adapters.population.schema import TABLE_NAMES
-from adapters.population.seed import AS_OF, seed_database
-from adapters.population.store import PopulationStore, decode_page_token, encode_page_token
-from core.clock import FixedClock
-from core.errors import ZholError
-from core.iin import Iin, make_iin
-from tests.sqlite_rows import rows
+from zhol.adapters.population.schema import TABLE_NAMES
+from zhol.adapters.population.seed import AS_OF, seed_database
+from zhol.adapters.population.store import PopulationStore, decode_page_token, encode_page_token
+from zhol.core.clock import FixedClock
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin, make_iin
 
 COUNT = 400
 TODAY = dt.date(2025, 6, 2)

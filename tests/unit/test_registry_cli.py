@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from core.clock import SystemClock
-from core.globalconf import gateway_to_pb
-from core.ids import GatewayId
-from registry import cli
-from registry.provision import load_keys, require_initialised
-from registry.registration import Registrar
-from registry.service import ConfPublisher
-from registry.settings import load_registry_settings
-from registry.store import Store
-from security.ca import create_csr
-from security.keys import generate_private_key
+from zhol.core.clock import SystemClock
+from zhol.core.ids import GatewayId
+from zhol.registry import cli
+from zhol.registry.provision import load_keys, require_initialised
+from zhol.registry.registration import Registrar
+from zhol.registry.service import ConfPublisher
+from zhol.registry.settings import load_registry_settings
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import create_csr
+from zhol.security.globalconf import gateway_to_pb
+from zhol.security.keys import generate_private_key
 
 GW1 = GatewayId.parse("KZ/GOV/MJ/gw1")
 

@@ -10,20 +10,20 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from core.clock import FixedClock
-from core.errors import ZholError
-from core.globalconf import Tunables, gateway_to_pb, verify_global_conf
-from core.ids import GatewayId, MemberId, SubsystemId
-from registry.globalconf import build_global_conf, build_signed_global_conf
-from registry.model import Gateway, Member, Service, Snapshot, Subsystem
-from registry.provision import init_registry, load_keys
-from registry.registration import Registrar, revoke_gateway
-from registry.service import ConfPublisher
-from registry.settings import load_registry_settings
-from registry.store import Store
-from security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
-from security.keys import PrivateKey, generate_private_key
+from zhol.core.clock import FixedClock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, MemberId, SubsystemId
+from zhol.registry.globalconf import build_global_conf, build_signed_global_conf
+from zhol.registry.model import Gateway, Member, Service, Snapshot, Subsystem
+from zhol.registry.provision import init_registry, load_keys
+from zhol.registry.registration import Registrar, revoke_gateway
+from zhol.registry.service import ConfPublisher
+from zhol.registry.settings import load_registry_settings
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
+from zhol.security.globalconf import Tunables, gateway_to_pb, verify_global_conf
+from zhol.security.keys import PrivateKey, generate_private_key
 
 NOW_MS = 1_790_000_000_000
 NOW = dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC)

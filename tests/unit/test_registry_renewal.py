@@ -13,22 +13,22 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.errors import ZholError
-from core.globalconf import Tunables, gateway_to_pb, parse_global_conf
-from core.ids import GatewayId, SubsystemId
-from registry.client import signed_renewal_request, signed_subsystem_request
-from registry.globalconf import build_global_conf
-from registry.model import Gateway, RegistrationKind, RegistrationState
-from registry.provision import init_registry, load_keys
-from registry.registration import REGISTRATION_SKEW_MS, Registrar, not_after_ms
-from registry.store import Store
-from security.ca import CertificateAuthority, create_csr
-from security.keys import PrivateKey, generate_private_key
-from security.sealing import REGISTRATION_TYPE, Signer, pae, sign_bytes
-from security.validation import CertificateValidator
 from tests.registry_signing import assert_refused as shared_assert_refused
 from tests.registry_signing import subsystem_body
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.registry.client import signed_renewal_request, signed_subsystem_request
+from zhol.registry.globalconf import build_global_conf
+from zhol.registry.model import Gateway, RegistrationKind, RegistrationState
+from zhol.registry.provision import init_registry, load_keys
+from zhol.registry.registration import REGISTRATION_SKEW_MS, Registrar, not_after_ms
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import CertificateAuthority, create_csr
+from zhol.security.globalconf import Tunables, gateway_to_pb, parse_global_conf
+from zhol.security.keys import PrivateKey, generate_private_key
+from zhol.security.sealing import REGISTRATION_TYPE, Signer, pae, sign_bytes
+from zhol.security.validation import CertificateValidator
 
 NOW_MS = 1_790_000_000_000
 NOW = dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from core.errors import ZholError
-from registry.provision import init_registry, is_initialised, load_keys, require_initialised
-from registry.settings import load_registry_settings, read_key_passphrase
-from security.keystore import read_certificate
-from security.validation import CertificateValidator
+from zhol.core.errors import ZholError
+from zhol.registry.provision import init_registry, is_initialised, load_keys, require_initialised
+from zhol.registry.settings import load_registry_settings, read_key_passphrase
+from zhol.security.keystore import read_certificate
+from zhol.security.validation import CertificateValidator
 
 NOW = dt.datetime(2026, 9, 21, 12, 0, tzinfo=dt.UTC)
 

@@ -12,17 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb, subsystem_to_pb
-from core.ids import GatewayId, SubsystemId
-from registry.client import signed_subsystem_request
-from registry.model import RegistrationState
-from registry.provision import init_registry, load_keys
-from registry.registration import REGISTRATION_SKEW_MS, Registrar
-from registry.store import Store
-from security.ca import CertificateAuthority, create_csr, create_root_ca
-from security.keys import PrivateKey, generate_private_key
-from security.sealing import REQUEST_TYPE, Signer, message_signed_bytes, pae, sign_bytes
 from tests.registry_signing import (
     assert_refused as shared_assert_refused,
 )
@@ -34,7 +23,18 @@ from tests.registry_signing import (
     sign_key,
     subsystem_body,
 )
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.registry.client import signed_subsystem_request
+from zhol.registry.model import RegistrationState
+from zhol.registry.provision import init_registry, load_keys
+from zhol.registry.registration import REGISTRATION_SKEW_MS, Registrar
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca
+from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
+from zhol.security.keys import PrivateKey, generate_private_key
+from zhol.security.sealing import REQUEST_TYPE, Signer, message_signed_bytes, pae, sign_bytes
 
 NOW_MS = 1_790_000_000_000
 NOW = dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC)

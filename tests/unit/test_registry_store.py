@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from core.errors import ZholError
-from core.globalconf import gateway_to_pb
-from core.ids import GatewayId, SubsystemId
-from registry.client import signed_subsystem_request
-from registry.model import RegistrationKind, RegistrationState
-from registry.provision import init_registry, load_keys
-from registry.registration import Registrar, reject_registration, revoke_gateway
-from registry.store import Store
-from security.ca import CertificateAuthority, create_csr
-from security.keys import generate_private_key
-from security.validation import cert_sha256
 from tests.registry_signing import gateway_signer, service_pb, sign_csr, subsystem_body
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.registry.client import signed_subsystem_request
+from zhol.registry.model import RegistrationKind, RegistrationState
+from zhol.registry.provision import init_registry, load_keys
+from zhol.registry.registration import Registrar, reject_registration, revoke_gateway
+from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import CertificateAuthority, create_csr
+from zhol.security.globalconf import gateway_to_pb
+from zhol.security.keys import generate_private_key
+from zhol.security.validation import cert_sha256
 
 NOW_MS = 1_790_000_000_000
 NOW = dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC)

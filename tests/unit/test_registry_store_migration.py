@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.ids import GatewayId
-from registry.model import RegistrationKind, RegistrationState
-from registry.store import SCHEMA_VERSION, TABLES, Store
+from zhol.core.ids import GatewayId
+from zhol.registry.model import RegistrationKind, RegistrationState
+from zhol.registry.store import SCHEMA_VERSION, TABLES, Store
 
 GW1 = GatewayId.parse("KZ/GOV/MJ/gw1")
 

@@ -11,26 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ZholError
-from core.globalconf import (
+from tests.registry_signing import gateway_signer, sign_csr, subsystem_body
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, SubsystemId, parse_topic
+from zhol.registry.cli import main as registry_cli
+from zhol.registry.client import signed_subsystem_request
+from zhol.registry.globalconf import build_global_conf, build_signed_global_conf
+from zhol.registry.model import RegistrationKind, RegistrationState, Topic
+from zhol.registry.provision import RegistryKeys, RegistryPaths, init_registry, load_keys
+from zhol.registry.registration import MAX_TOPICS, Registrar, parse_registration_request
+from zhol.registry.store import Store
+from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import create_csr
+from zhol.security.globalconf import (
     GlobalConf,
     Tunables,
     gateway_to_pb,
     subsystem_to_pb,
     verify_global_conf,
 )
-from core.ids import GatewayId, SubsystemId, parse_topic
-from registry.cli import main as registry_cli
-from registry.client import signed_subsystem_request
-from registry.globalconf import build_global_conf, build_signed_global_conf
-from registry.model import RegistrationKind, RegistrationState, Topic
-from registry.provision import RegistryKeys, RegistryPaths, init_registry, load_keys
-from registry.registration import MAX_TOPICS, Registrar, parse_registration_request
-from registry.store import Store
-from security.ca import create_csr
-from security.keys import generate_private_key
-from tests.registry_signing import gateway_signer, sign_csr, subsystem_body
-from zhol.registry.v1 import registry_pb2
+from zhol.security.keys import generate_private_key
 
 NOW_MS = 1_790_000_000_000
 TUNABLES = Tunables(refresh_interval_s=60, validity_s=600, clock_skew_s=60, max_message_bytes=1024)

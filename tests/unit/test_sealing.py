@@ -8,9 +8,9 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from core.errors import ZholError
-from security.keys import generate_private_key
-from security.sealing import (
+from zhol.core.errors import ZholError
+from zhol.security.keys import generate_private_key
+from zhol.security.sealing import (
     EVENT_TYPE,
     REQUEST_TYPE,
     RESPONSE_TYPE,

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from core.errors import ZholError
-from core.ids import GatewayId, MemberId
-from security.ca import (
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, MemberId
+from zhol.security.ca import (
     CONFIG_EKU,
     SIGN_EKU,
     CertificateAuthority,
@@ -24,8 +24,8 @@ from security.ca import (
     create_root_ca,
     issue_certificate,
 )
-from security.keys import generate_private_key, load_private_key_pem, private_key_to_pem
-from security.keystore import (
+from zhol.security.keys import generate_private_key, load_private_key_pem, private_key_to_pem
+from zhol.security.keystore import (
     read_certificate,
     read_private_key,
     read_private_key_for_tls,
@@ -33,8 +33,8 @@ from security.keystore import (
     write_private_key,
     write_public_file,
 )
-from security.sealing import sign_bytes, verify_bytes
-from security.validation import CertificateValidator, cert_sha256
+from zhol.security.sealing import sign_bytes, verify_bytes
+from zhol.security.validation import CertificateValidator, cert_sha256
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 DAY = datetime.timedelta(days=1)

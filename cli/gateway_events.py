@@ -10,13 +10,13 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from core.clock import SystemClock
-from core.errors import ZholError
-from core.exitcodes import EXIT_CANNOT_CHECK, EXIT_OK, report
-from core.ids import SubsystemId
-from gateway.cli import add_is_tls_options, endpoint_fields, endpoint_text, read_is_tls_options
-from gateway.eventstore import read_status, requeue_dead
-from gateway.localconf import LocalConfStore
+from zhol.cli.gateway import add_is_tls_options, endpoint_fields, endpoint_text, read_is_tls_options
+from zhol.core.clock import SystemClock
+from zhol.core.errors import ZholError
+from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_OK, report
+from zhol.core.ids import SubsystemId
+from zhol.gateway.eventstore import read_status, requeue_dead
+from zhol.gateway.localconf import LocalConfStore
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

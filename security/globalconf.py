@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from google.protobuf.message import DecodeError
 
-from core.errors import ZholError
-from core.ids import GatewayId, MemberId, ServiceId, SubsystemId
-from security.sealing import GLOBALCONF_TYPE, PrivateKey, pae, sign_bytes, verify_bytes
 from zhol.bus.v1 import bus_pb2
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, MemberId, ServiceId, SubsystemId
 from zhol.registry.v1 import registry_pb2
+from zhol.security.sealing import GLOBALCONF_TYPE, PrivateKey, pae, sign_bytes, verify_bytes
 
 
 def member_from_pb(m: bus_pb2.MemberId) -> MemberId:

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import uvloop
 
-from core.clock import SystemClock
-from core.cpupolicy import check_cpu_policy
-from core.errors import ZholError
-from core.exitcodes import report
-from core.grpcruntime import ensure_grpc_experiments
-from core.ids import GatewayId, SubsystemId
-from gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
-from gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
-from gateway.settings import GatewaySettings, load_gateway_settings
+from zhol.core.clock import SystemClock
+from zhol.core.cpupolicy import check_cpu_policy
+from zhol.core.errors import ZholError
+from zhol.core.exitcodes import report
+from zhol.core.grpcruntime import ensure_grpc_experiments
+from zhol.core.ids import GatewayId, SubsystemId
+from zhol.gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
+from zhol.gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
+from zhol.gateway.settings import GatewaySettings, load_gateway_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -167,7 +167,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     _add_health_parser(sub)
 
-    from gateway import statuscli  # its own module: it reads every file of the gateway
+    from zhol.cli import (
+        gateway_status as statuscli,  # its own module: it reads every file of the gateway
+    )
 
     statuscli.add_parser(sub)
 
@@ -233,7 +235,7 @@ def _fail(err: ZholError) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from gateway.provision import init_gateway
+    from zhol.gateway.provision import init_gateway
 
     try:
         gateway_id = GatewayId.parse(args.id)
@@ -256,7 +258,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _renew(args: argparse.Namespace) -> int:
-    from gateway.provision import renew_gateway
+    from zhol.gateway.provision import renew_gateway
 
     roles = tuple(r for r, chosen in (("auth", args.auth), ("sign", args.sign)) if chosen)
     if not (args.dir / "gateway.toml").exists():
@@ -298,7 +300,7 @@ def parse_service_option(text: str) -> tuple[str, str, tuple[str, ...]]:
 
 
 def _add_subsystem(args: argparse.Namespace) -> int:
-    from gateway.provision import ServiceOffer, register_subsystem
+    from zhol.gateway.provision import ServiceOffer, register_subsystem
 
     try:
         settings = load_gateway_settings(args.dir)
@@ -337,7 +339,7 @@ def _add_subsystem(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.server import configure_logging, run_gateway
+    from zhol.gateway.server import configure_logging, run_gateway
 
     configure_logging()
     overrides = {"port_file": args.port_file} if args.port_file else {}
@@ -453,11 +455,11 @@ def _require_gateway(data_dir: Path) -> None:
 
 
 def _is_cert(args: argparse.Namespace) -> int:
-    from gateway.credentials import key_passphrase
-    from gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256, read_tls_key
-    from security.ca import create_self_signed_tls_cert
-    from security.keys import generate_private_key, load_private_key_pem
-    from security.keystore import write_certificate, write_private_key
+    from zhol.gateway.credentials import key_passphrase
+    from zhol.gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256, read_tls_key
+    from zhol.security.ca import create_self_signed_tls_cert
+    from zhol.security.keys import generate_private_key, load_private_key_pem
+    from zhol.security.keystore import write_certificate, write_private_key
 
     keys = args.dir / "keys"
     key_path, cert_path = keys / IS_SERVER_KEY, keys / IS_SERVER_CERT
@@ -491,7 +493,7 @@ def _is_cert(args: argparse.Namespace) -> int:
 
 
 def _pin_is(args: argparse.Namespace) -> int:
-    from gateway.ispins import pin_is_client, restriction_text
+    from zhol.gateway.ispins import pin_is_client, restriction_text
 
     try:
         _require_gateway(args.dir)
@@ -520,7 +522,7 @@ def _pin_is(args: argparse.Namespace) -> int:
 
 
 def _unpin_is(args: argparse.Namespace) -> int:
-    from gateway.ispins import unpin_is_client
+    from zhol.gateway.ispins import unpin_is_client
 
     try:
         _require_gateway(args.dir)
@@ -532,7 +534,7 @@ def _unpin_is(args: argparse.Namespace) -> int:
 
 
 def _pinned_is(args: argparse.Namespace) -> int:
-    from gateway.ispins import pinned_is_clients, restriction_text
+    from zhol.gateway.ispins import pinned_is_clients, restriction_text
 
     try:
         _require_gateway(args.dir)
@@ -561,7 +563,7 @@ def _pinned_is(args: argparse.Namespace) -> int:
 
 
 def _add_health_parser(sub: argparse._SubParsersAction) -> None:
-    from cli.health import add_output_arguments, add_tls_arguments
+    from zhol.cli.health import add_output_arguments, add_tls_arguments
 
     health = sub.add_parser(
         "health",
@@ -588,8 +590,8 @@ def _is_address(settings: GatewaySettings) -> str:
 
 
 def _health(args: argparse.Namespace) -> int:
-    from cli.health import check_health, print_result, tls_files
-    from gateway.ispins import IS_SERVER_CERT
+    from zhol.cli.health import check_health, print_result, tls_files
+    from zhol.gateway.ispins import IS_SERVER_CERT
 
     try:
         _require_gateway(args.dir)

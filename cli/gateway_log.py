@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.messagelog import list_records
+from zhol.gateway.messagelog import list_records
 
 LOG_FILE = "messagelog.db"
 EXIT_OK = 0

@@ -20,18 +20,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from core.clock import SystemClock
-from core.errors import ZholError
-from core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK
-from core.globalconf import GlobalConf, verify_global_conf
-from core.ids import GatewayId
-from gateway.eventstore import read_status
-from gateway.localconf import LocalConfStore
-from gateway.messagelog import format_ms, log_summary
-from gateway.settings import GatewaySettings, load_gateway_settings
-from gateway.status import DAY_MS, CertFacts, ConfFacts, Finding, assess
-from security.keystore import read_certificate
-from security.validation import cert_sha256
+from zhol.core.clock import SystemClock
+from zhol.core.errors import ZholError
+from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK
+from zhol.core.ids import GatewayId
+from zhol.gateway.eventstore import read_status
+from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.messagelog import format_ms, log_summary
+from zhol.gateway.settings import GatewaySettings, load_gateway_settings
+from zhol.gateway.status import DAY_MS, CertFacts, ConfFacts, Finding, assess
+from zhol.security.globalconf import GlobalConf, verify_global_conf
+from zhol.security.keystore import read_certificate
+from zhol.security.validation import cert_sha256
 
 CERT_FILES = (("auth", "auth.pem"), ("sign", "sign.pem"))
 

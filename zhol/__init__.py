@@ -1,0 +1,1 @@
+"""Zhol: an X-Road style interoperability data-exchange bus."""
