@@ -46,9 +46,9 @@ class Pipeline(Generic[X]):
         except ZholError as err:
             raise self._attribute(err) from None
         except Exception:
-            err = ZholError("InternalError", hop=self.hop)
-            log.exception("internal error %s", err.error_id)
-            raise err from None
+            internal = ZholError("InternalError", hop=self.hop)
+            log.exception("internal error %s", internal.error_id)
+            raise internal from None
 
     def _attribute(self, err: ZholError) -> ZholError:
         # A gateway-detected error names the hop that found it; client mistakes and

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
@@ -96,7 +97,7 @@ _SIGNED_KINDS = {
     registry_pb2.REGISTRATION_KIND_SUBSYSTEM: REGISTRATION_TYPE,
     registry_pb2.REGISTRATION_KIND_RENEWAL: RENEWAL_TYPE,
 }
-_STATE_TO_PB = {
+_STATE_TO_PB: dict[RegistrationState, registry_pb2.RegistrationState] = {
     RegistrationState.PENDING: registry_pb2.REGISTRATION_STATE_PENDING,
     RegistrationState.APPROVED: registry_pb2.REGISTRATION_STATE_APPROVED,
     RegistrationState.REJECTED: registry_pb2.REGISTRATION_STATE_REJECTED,
@@ -272,8 +273,8 @@ def _parse_subsystem_request(
         raise _err("InvalidRequest", "too many services")
     services: list[Service] = []
     seen: set[str] = set()
-    for description in body.services:
-        service = _parse_service(description, subsystem)
+    for service_pb in body.services:
+        service = _parse_service(service_pb, subsystem)
         if service.grpc_service in seen:
             raise _err("InvalidRequest", f"service {service.grpc_service} listed twice")
         seen.add(service.grpc_service)
@@ -281,8 +282,8 @@ def _parse_subsystem_request(
     if len(body.topics) > MAX_TOPICS:
         raise _err("InvalidRequest", "too many topics")
     topics: list[Topic] = []
-    for description in body.topics:
-        topic = _parse_topic(description, subsystem)
+    for topic_pb in body.topics:
+        topic = _parse_topic(topic_pb, subsystem)
         if topic in topics:
             raise _err("InvalidRequest", f"topic {topic.topic} listed twice")
         topics.append(topic)
@@ -406,8 +407,8 @@ def _check_new_keys(parsed: ParsedRequest, gateway: Gateway) -> None:
             raise _err("InvalidCsr", f"the {label} CSR reuses the current key; use a new one")
 
 
-def _spki(key: object) -> bytes:
-    return key.public_bytes(  # type: ignore[attr-defined]
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -486,7 +487,7 @@ def registration_status_to_pb(
     return status
 
 
-def registration_state_to_pb(state: RegistrationState) -> int:
+def registration_state_to_pb(state: RegistrationState) -> registry_pb2.RegistrationState:
     return _STATE_TO_PB[state]
 
 

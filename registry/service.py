@@ -142,13 +142,19 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def GetGlobalConfiguration(
         self,
         request: registry_pb2.GetGlobalConfigurationRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            registry_pb2.GetGlobalConfigurationRequest, registry_pb2.SignedGlobalConfiguration
+        ],
     ) -> registry_pb2.SignedGlobalConfiguration:
         published = await self._run(context, self._publisher.current, self._clock.now_ms())
         return registry_pb2.SignedGlobalConfiguration.FromString(published.signed)
 
     async def SubmitRegistration(
-        self, request: registry_pb2.RegistrationRequest, context: grpc.aio.ServicerContext
+        self,
+        request: registry_pb2.RegistrationRequest,
+        context: grpc.aio.ServicerContext[
+            registry_pb2.RegistrationRequest, registry_pb2.RegistrationTicket
+        ],
     ) -> registry_pb2.RegistrationTicket:
         reg = await self._run(context, self._registrar.submit, request, self._clock.now_ms())
         log_event(
@@ -166,17 +172,21 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def GetRegistrationStatus(
         self,
         request: registry_pb2.GetRegistrationStatusRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            registry_pb2.GetRegistrationStatusRequest, registry_pb2.RegistrationStatus
+        ],
     ) -> registry_pb2.RegistrationStatus:
         return await self._run(context, self._registrar.status, request.request_id)
 
-    async def _run(self, context: grpc.aio.ServicerContext, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(
+        self, context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any
+    ) -> T:
         try:
             return await asyncio.to_thread(fn, *args)
         except ZholError as err:
             await abort_with(context, err if err.hop is Hop.REGISTRY else err.at(Hop.REGISTRY))
         except Exception as exc:
-            err = ZholError("InternalError", type(exc).__name__, hop=Hop.REGISTRY)
-            log.exception("registry internal error %s", err.error_id)
-            await abort_with(context, err)
+            internal = ZholError("InternalError", type(exc).__name__, hop=Hop.REGISTRY)
+            log.exception("registry internal error %s", internal.error_id)
+            await abort_with(context, internal)
         raise AssertionError("unreachable: abort_with raises")

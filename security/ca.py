@@ -84,8 +84,9 @@ class CertificateAuthority:
     cert: x509.Certificate
 
 
-def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm | None:
-    # Ed25519 signs the message itself; cryptography requires algorithm None.
+def _hash_for(key: PrivateKey) -> hashes.SHA256 | None:
+    # Ed25519 signs the message itself; cryptography requires algorithm None. The
+    # concrete type, not HashAlgorithm: X.509 signing accepts only the SHA-2/SHA-3 family.
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return None
     return hashes.SHA256()

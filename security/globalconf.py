@@ -208,17 +208,17 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
     for t in pb.topics:
         publisher = subsystem_from_pb(t.publisher)
         topics[publisher] = topics.get(publisher, frozenset()) | {t.topic}
-    t = pb.tunables
+    tunables = pb.tunables
     return GlobalConf(
         instance=pb.instance,
         version=pb.version,
         generated_at_ms=pb.generated_at_unix_ms,
         expires_at_ms=pb.expires_at_unix_ms,
         tunables=Tunables(
-            refresh_interval_s=t.refresh_interval_s or 60,
-            validity_s=t.validity_s or 600,
-            clock_skew_s=t.clock_skew_s or 60,
-            max_message_bytes=t.max_message_bytes or 4 * 1024 * 1024,
+            refresh_interval_s=tunables.refresh_interval_s or 60,
+            validity_s=tunables.validity_s or 600,
+            clock_skew_s=tunables.clock_skew_s or 60,
+            max_message_bytes=tunables.max_message_bytes or 4 * 1024 * 1024,
         ),
         members={member_from_pb(m.id): m.name for m in pb.members},
         gateways=gateways,
