@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, NoReturn, cast
+
 import grpc
 
 from zhol.bus.v1 import bus_pb2
@@ -11,16 +14,19 @@ ERROR_KEY = "zhol-error"
 ERROR_ID_KEY = "zhol-error-id"
 MESSAGE_ID_KEY = "zhol-message-id"
 
+# Metadata as grpc hands it over: (key, value) pairs, a binary (-bin) key's value in bytes.
+Trailers = Iterable[tuple[str, str | bytes]]
+
 
 def error_trailers(err: ZholError) -> tuple[tuple[str, str], ...]:
     return ((ERROR_KEY, err.full_code), (ERROR_ID_KEY, err.error_id))
 
 
 async def abort_with(
-    context: grpc.aio.ServicerContext,
+    context: grpc.aio.ServicerContext[Any, Any],
     err: ZholError,
     extra_trailers: tuple[tuple[str, str], ...] = (),
-) -> None:
+) -> NoReturn:
     """Abort the call with the error's status, its code and id as trailers (never returns).
 
     An internal error's detail is not sent: only its code and id, which the log holds.
@@ -56,8 +62,8 @@ def error_from_detail(detail: bus_pb2.ErrorDetail) -> ZholError:
     )
 
 
-def trailer_value(metadata: object, key: str) -> str | None:
-    for k, v in metadata or ():  # type: ignore[attr-defined]
+def trailer_value(metadata: Trailers | None, key: str) -> str | None:
+    for k, v in metadata or ():
         if k == key:
             return v if isinstance(v, str) else v.decode()
     return None
@@ -65,7 +71,11 @@ def trailer_value(metadata: object, key: str) -> str | None:
 
 def error_from_rpc(exc: grpc.RpcError) -> ZholError | None:
     """The catalogued error an RpcError carries in its trailers, or None (provider answered)."""
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    # The grpcio stubs type RpcError.trailing_metadata() as _Metadatum objects (their own
+    # comment doubts it); grpc returns (key, value) tuples, like all its metadata.
+    trailing = (
+        cast(Trailers, exc.trailing_metadata()) if hasattr(exc, "trailing_metadata") else None
+    )
     full = trailer_value(trailing, ERROR_KEY)
     if not full:
         return None

@@ -252,7 +252,7 @@ class VerifyResponse:
             header.kind != bus_pb2.MESSAGE_KIND_RESPONSE
             or header.message_id != x.message_id
             or header.request_digest != x.request_digest
-            or header.client != _client_pb(x.client)  # type: ignore[arg-type]
+            or header.client != _client_pb(x.client)
             or header.service != _service_pb(x.service)
         ):
             raise ZholError("ResponseMismatch")

@@ -82,7 +82,7 @@ class OutboxStatus:
 
 def backoff_ms(attempts: int) -> int:
     """Delay before the next attempt: 0.5 s doubling, at most 60 s."""
-    return min(60_000, 500 * 2 ** max(0, attempts - 1))
+    return min(60_000, 500 << max(0, attempts - 1))
 
 
 class EventStore:

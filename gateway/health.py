@@ -72,7 +72,7 @@ class HealthInputs:
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    status: int  # health_pb2.HealthCheckResponse.ServingStatus
+    status: health_pb2.HealthCheckResponse.ServingStatus
     reasons: tuple[str, ...]
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
 
 import grpc
 
@@ -20,6 +19,9 @@ from zhol.gateway.transport import status_from_int
 log = logging.getLogger("zhol.gateway.is")
 
 _MAX_CACHED_METHODS = 1024
+
+# No (de)serializers on this side: requests and responses are raw bytes.
+_Context = grpc.aio.ServicerContext[bytes, bytes]
 
 
 class IsProxy(grpc.GenericRpcHandler):
@@ -41,10 +43,12 @@ class IsProxy(grpc.GenericRpcHandler):
         self._publish = publish
         self._clock = clock
         self._peer_certs = peer_certs
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self._handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method  # type: ignore[attr-defined]
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[bytes, bytes]:
+        method = handler_call_details.method
         if method == PUBLISH_PATH and self._publish is not None:
             return self._publish_handler
         handler = self._handlers.get(method)
@@ -55,7 +59,7 @@ class IsProxy(grpc.GenericRpcHandler):
                 self._handlers[method] = handler
         return handler
 
-    async def _handle(self, method: str, request: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def _handle(self, method: str, request: bytes, context: _Context) -> bytes:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         remaining = context.time_remaining()
         deadline_ms = None
@@ -89,10 +93,10 @@ class IsProxy(grpc.GenericRpcHandler):
         return exchange.response.body
 
     @functools.cached_property
-    def _publish_handler(self) -> grpc.RpcMethodHandler:
+    def _publish_handler(self) -> grpc.RpcMethodHandler[bytes, bytes]:
         return grpc.unary_unary_rpc_method_handler(self._handle_publish)
 
-    async def _handle_publish(self, request: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def _handle_publish(self, request: bytes, context: _Context) -> bytes:
         """Events.Publish is the gateway's own service: answered here, never forwarded."""
         assert self._publish is not None
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
@@ -110,7 +114,7 @@ class IsProxy(grpc.GenericRpcHandler):
         ).SerializeToString()
 
 
-def _peer_cert_pem(context: grpc.aio.ServicerContext) -> bytes:
+def _peer_cert_pem(context: _Context) -> bytes:
     """The TLS client certificate the IS presented, or b"" if none."""
     certs = (context.auth_context() or {}).get("x509_pem_cert") or ()
-    return certs[0] if certs else b""
+    return next(iter(certs), b"")

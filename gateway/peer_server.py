@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -21,6 +22,8 @@ log = logging.getLogger("zhol.gateway.peer")
 # stream is not read further (gRPC flow control then holds the consumer back).
 MAX_STREAM_IN_FLIGHT = 1024
 
+_UnaryContext = grpc.aio.ServicerContext[bus_pb2.SignedMessage, bus_pb2.SignedMessage]
+
 
 class ExchangeService(bus_pb2_grpc.ExchangeServicer):
     def __init__(
@@ -35,19 +38,19 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
         self._call_stream = call_stream
 
     async def Call(  # noqa: N802 - gRPC method name
-        self, request: bus_pb2.SignedMessage, context: grpc.aio.ServicerContext
+        self, request: bus_pb2.SignedMessage, context: _UnaryContext
     ) -> bus_pb2.SignedMessage:
         return await _serve(self._calls, request, context)
 
     async def Deliver(  # noqa: N802 - gRPC method name
-        self, request: bus_pb2.SignedMessage, context: grpc.aio.ServicerContext
+        self, request: bus_pb2.SignedMessage, context: _UnaryContext
     ) -> bus_pb2.SignedMessage:
         return await _serve(self._deliveries, request, context)
 
     async def CallStream(  # noqa: N802 - gRPC method name
         self,
         request_iterator: AsyncIterator[bus_pb2.CallFrame],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[bus_pb2.CallFrame, bus_pb2.CallFrame],
     ) -> AsyncIterator[bus_pb2.CallFrame]:
         """Each streamed call runs the same provider pipeline as Call, concurrently;
         answers go back batched as they are ready."""
@@ -120,7 +123,7 @@ async def _run(
 async def _serve(
     pipeline: Pipeline[ProviderExchange],
     request: bus_pb2.SignedMessage,
-    context: grpc.aio.ServicerContext,
+    context: _UnaryContext,
 ) -> bus_pb2.SignedMessage:
     exchange = ProviderExchange(message=request, peer_cert_pem=_peer_cert_pem(context))
     err = await _run(pipeline, exchange)
@@ -134,19 +137,19 @@ async def _answer_streamed(
     pipeline: Pipeline[ProviderExchange], streamed: bus_pb2.StreamedCall, peer_cert_pem: bytes
 ) -> bus_pb2.StreamedCall:
     if streamed.WhichOneof("outcome") != "message":
-        err: ZholError | None = ZholError(
+        refused = ZholError(
             "InvalidMessage", "a streamed call must carry a request", hop=Hop.SERVER_PROXY
         )
         # Its error id goes to the log like any other failed exchange's.
-        log.warning("exchange failed code=%s error_id=%s", err.full_code, err.error_id)
-    else:
-        exchange = ProviderExchange(message=streamed.message, peer_cert_pem=peer_cert_pem)
-        err = await _run(pipeline, exchange)
+        log.warning("exchange failed code=%s error_id=%s", refused.full_code, refused.error_id)
+        return bus_pb2.StreamedCall(call_id=streamed.call_id, error=error_to_detail(refused))
+    exchange = ProviderExchange(message=streamed.message, peer_cert_pem=peer_cert_pem)
+    err = await _run(pipeline, exchange)
     if err is not None:
         return bus_pb2.StreamedCall(call_id=streamed.call_id, error=error_to_detail(err))
     assert exchange.response is not None
     return bus_pb2.StreamedCall(call_id=streamed.call_id, message=seal_to_pb(exchange.response))
 
 
-def _peer_cert_pem(context: grpc.aio.ServicerContext) -> bytes:
-    return (context.auth_context().get("x509_pem_cert") or [b""])[0]
+def _peer_cert_pem(context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+    return next(iter(context.auth_context().get("x509_pem_cert") or ()), b"")

@@ -186,7 +186,7 @@ async def start_gateway(
             peer_server,
         )
         server_credentials = grpc.ssl_server_credentials(
-            ((creds.auth_key_pem, creds.auth_cert_pem),),
+            [(creds.auth_key_pem, creds.auth_cert_pem)],
             root_certificates=creds.ca_pem,
             require_client_auth=True,
         )
@@ -248,13 +248,13 @@ def _bind_is_port(
     key_pem = read_tls_key(settings.keys_dir / IS_SERVER_KEY, passphrase)
     cert_pem = (settings.keys_dir / IS_SERVER_CERT).read_bytes()
     if settings.is_tls == "tls":
-        credentials = grpc.ssl_server_credentials(((key_pem, cert_pem),))
+        credentials = grpc.ssl_server_credentials([(key_pem, cert_pem)])
     elif settings.is_tls == "mtls":
         pinned = b"".join(
             p.read_bytes() for p in sorted((settings.keys_dir / IS_CLIENTS_DIR).glob("*.pem"))
         )
         credentials = grpc.ssl_server_credentials(
-            ((key_pem, cert_pem),), root_certificates=pinned, require_client_auth=True
+            [(key_pem, cert_pem)], root_certificates=pinned, require_client_auth=True
         )
     else:
         raise ValueError(f"is_tls must be plaintext, tls or mtls, not {settings.is_tls!r}")

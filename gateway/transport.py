@@ -38,10 +38,15 @@ def status_from_int(code: int) -> grpc.StatusCode:
     return _STATUS_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
 
 
+_SignedCall = grpc.aio.UnaryUnaryMultiCallable[bus_pb2.SignedMessage, bus_pb2.SignedMessage]
+# No (de)serializers towards the IS: its requests and responses stay raw bytes.
+_RawCall = grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]
+
+
 @dataclass
 class _Peer:
     channel: grpc.aio.Channel
-    calls: dict[str, grpc.aio.UnaryUnaryMultiCallable]
+    calls: dict[str, _SignedCall]
     stream: CallStream | None = None
     # Until then (event loop time) calls go by unary Call: the peer lacks CallStream.
     unary_until: float = 0.0
@@ -237,7 +242,7 @@ class IsChannels:
         self._channels: dict[IsEndpoint, grpc.aio.Channel] = {}
         self._retired: set[grpc.aio.Channel] = set()
         self._closing: set[asyncio.Task[None]] = set()
-        self._calls: dict[tuple[IsEndpoint, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._calls: dict[tuple[IsEndpoint, str], _RawCall] = {}
 
     def _channel(self, endpoint: IsEndpoint) -> grpc.aio.Channel:
         if endpoint.tls_mode == "plaintext":

@@ -215,13 +215,13 @@ def _registration_view(reg: Registration) -> dict[str, Any]:
     else:
         # Signed requests carry their body as bytes; requests stored before signing
         # was required carry it inline (and can no longer be approved).
-        body = (
+        listing = (
             registry_pb2.SubsystemRegistration.FromString(request.subsystem_registration)
             if request.subsystem_registration
             else request
         )
-        view["services"] = [s.grpc_service for s in body.services]
-        view["topics"] = [t.topic for t in body.topics]
+        view["services"] = [s.grpc_service for s in listing.services]
+        view["topics"] = [t.topic for t in listing.topics]
         view["signer_cert_sha256"] = (
             cert_sha256(request.signer_cert_der).hex() if request.signer_cert_der else None
         )
@@ -391,7 +391,7 @@ def cmd_conf(args: argparse.Namespace) -> int:
     anchor_der = _cert_der(paths.anchor)
     conf = verify_global_conf(latest.signed, anchor_der)  # what gateways will check
     now_ms = _now_ms()
-    view = {
+    view: dict[str, Any] = {
         "instance": conf.instance,
         "version": conf.version,
         "generated_at": _iso(conf.generated_at_ms),
@@ -438,7 +438,7 @@ def cmd_conf(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------------
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``registry`` and its subcommands to a ``zhol`` parser's subparsers."""
     registry = subparsers.add_parser(
         "registry", help="the central registry: CA, registration, global configuration"

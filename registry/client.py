@@ -44,7 +44,9 @@ async def fetch_global_conf(address: str, timeout_s: float = 5.0, known_version:
     """
     request = registry_pb2.GetGlobalConfigurationRequest(known_version=known_version)
     async with _channel(address) as channel:
-        call = channel.unary_unary(
+        call: grpc.aio.UnaryUnaryMultiCallable[
+            registry_pb2.GetGlobalConfigurationRequest, bytes
+        ] = channel.unary_unary(
             _GET_CONF,
             request_serializer=registry_pb2.GetGlobalConfigurationRequest.SerializeToString,
             response_deserializer=None,  # raw bytes: nothing is re-serialised
@@ -108,10 +110,11 @@ async def get_registration_status(
     async with _channel(address) as channel:
         stub = registry_pb2_grpc.RegistryStub(channel)
         try:
-            return await stub.GetRegistrationStatus(
+            status: registry_pb2.RegistrationStatus = await stub.GetRegistrationStatus(
                 registry_pb2.GetRegistrationStatusRequest(request_id=request_id),
                 timeout=timeout_s,
             )
+            return status
         except grpc.RpcError as exc:
             raise _from_rpc(exc, address) from None
 
@@ -134,7 +137,7 @@ async def wait_for_registration(
         while True:
             remaining = deadline - loop.time()
             try:
-                status = await stub.GetRegistrationStatus(
+                status: registry_pb2.RegistrationStatus = await stub.GetRegistrationStatus(
                     request, timeout=max(min(remaining, 5.0), 0.5)
                 )
             except grpc.RpcError as exc:

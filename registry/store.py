@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 from zhol.core.errors import Hop, ZholError
 from zhol.core.ids import GatewayId, MemberId, SubsystemId
@@ -660,7 +661,7 @@ def _counter(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM meta WHERE key = 'change_counter'").fetchone()[0])
 
 
-def _gateway(r: sqlite3.Row | tuple) -> Gateway:
+def _gateway(r: sqlite3.Row | tuple[Any, ...]) -> Gateway:
     return Gateway(
         id=GatewayId.parse(r[0]),
         address=r[1],
@@ -673,7 +674,7 @@ def _gateway(r: sqlite3.Row | tuple) -> Gateway:
     )
 
 
-def _previous(r: sqlite3.Row | tuple) -> PreviousCert:
+def _previous(r: sqlite3.Row | tuple[Any, ...]) -> PreviousCert:
     return PreviousCert(
         sha256=bytes(r[0]),
         gateway=GatewayId.parse(r[1]),
@@ -684,7 +685,7 @@ def _previous(r: sqlite3.Row | tuple) -> PreviousCert:
     )
 
 
-def _registration(r: sqlite3.Row | tuple) -> Registration:
+def _registration(r: sqlite3.Row | tuple[Any, ...]) -> Registration:
     return Registration(
         id=r[0],
         kind=RegistrationKind(r[1]),
