@@ -90,7 +90,7 @@ async def serve(args: argparse.Namespace) -> None:
     else:
         key, cert, ca = _keys(args.listen_keys)
         credentials = grpc.ssl_server_credentials(
-            ((key, cert),), root_certificates=ca, require_client_auth=True
+            [(key, cert)], root_certificates=ca, require_client_auth=True
         )
         port = server.add_secure_port(args.listen, credentials)
     if port == 0:

@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +180,7 @@ async def measure(
     for target in (direct, bus, bare):
         await target.channel.close()
 
-    def med(key: str, f) -> float:  # type: ignore[no-untyped-def]
+    def med(key: str, f: Callable[[RunResult], float]) -> float:
         return statistics.median(f(r) for r in rounds[key])
 
     direct_rps = med("d64", lambda r: r.rps)

@@ -34,7 +34,7 @@ class Verdict:
     why: tuple[str, ...] = ()
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "conformance",
         help="run the IS-facing conformance cases against a running gateway",

@@ -305,7 +305,7 @@ def write_federation_json(
     layout: Layout, ports: Ports, agencies: Sequence[str] = ALL_AGENCIES
 ) -> dict[str, object]:
     """federation.json: what an IS developer in any language needs to find the bus."""
-    document = {
+    document: dict[str, object] = {
         "instance": INSTANCE,
         "anchor": str(layout.anchor.resolve()),
         "registry": {"address": ports.address(ports.registry)},

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from zhol.cli.gateway import add_is_tls_options, endpoint_fields, endpoint_text, read_is_tls_options
@@ -23,7 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     events = subparsers.add_parser("events", help="publish/subscribe: rights, sinks, outbox")
     sub = events.add_subparsers(dest="events_command", required=True)
 
-    def command(name: str, func, text: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def command(
+        name: str, func: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--gateway", type=Path, required=True, help="the gateway's data dir")
         p.set_defaults(func=func)

@@ -118,7 +118,7 @@ def check_health(
         try:
             answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as err:
-            code = err.code()  # type: ignore[attr-defined]
+            code = err.code()
             if code == grpc.StatusCode.NOT_FOUND:  # the protocol's "no such service"
                 return HealthResult(address, service, SERVICE_UNKNOWN)
             return HealthResult(address, service, None, code.name)

@@ -36,7 +36,7 @@ NOT_YET: tuple[str, ...] = ()
 T = TypeVar("T", bound=Message)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "scenario",
         help="run a life event end to end against a running demo",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
@@ -115,8 +116,10 @@ async def read_current(reader: PopulationReader | None, iin: str, *, purpose: st
     return PersonRead(PersonStatus.CURRENT, person)
 
 
-def show_person(answer: Message, read: PersonRead) -> None:
+def show_person(answer: Any, read: PersonRead) -> None:
     """Set ``answer``'s ``person``, ``person_status`` and ``person_reason`` from ``read``."""
+    # Any: each agency's answer is its own generated message type; protobuf gives the
+    # ones with these three fields no common type to name.
     status = answer.DESCRIPTOR.fields_by_name["person_status"].enum_type
     answer.person_status = status.values_by_name[f"PERSON_STATUS_{read.status.name}"].number
     answer.person_reason = read.reason

@@ -272,9 +272,10 @@ class Decisions:
         if mothers is not None:
             clinic = mothers.clinic
         elif home is not None:
-            clinic = rules.choose_clinic(list_clinics(self._conn, *home))
-            if clinic is None:
+            chosen = rules.choose_clinic(list_clinics(self._conn, *home))
+            if chosen is None:
                 return Decision()
+            clinic = chosen
         else:
             return Decision()
         return self._move(child, None, clinic, AttachReason.NEWBORN, DetachReason.REQUEST,

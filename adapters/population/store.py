@@ -20,7 +20,7 @@ import binascii
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -399,7 +399,7 @@ class PopulationStore:
         iin: Iin,
         related: Iin | None,
         registered_on: dt.date,
-        details: dict[str, str | None],
+        details: Mapping[str, str | None],
     ) -> CivilAct:
         (highest,) = self._conn.execute("SELECT max(act_id) FROM civil_acts").fetchone()
         number = int(highest[len(ACT_PREFIX):]) + 1 if highest else 1

@@ -21,14 +21,17 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from zhol.adapters.runtime.server import AdapterSettings, SettingsLoader
 from zhol.core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance  # typing only: no such module at run time
+
 Progress = Callable[[str], None]
 S = TypeVar("S", bound=AdapterSettings)
-R = TypeVar("R")
+R = TypeVar("R", bound="DataclassInstance")  # a report: printed through dataclasses.asdict
 
 
 def add_agency_parser(subparsers: Any, agency: str, *, help: str, description: str) -> Any:
@@ -45,7 +48,7 @@ def add_seed_parser(
     *,
     help: str,
     description: str | None = None,
-    options: Callable[[argparse.ArgumentParser], None] = lambda _parser: None,
+    options: Callable[[argparse.ArgumentParser], object] = lambda _parser: None,
 ) -> argparse.ArgumentParser:
     """``seed --db PATH [the agency's options] [--seed N] [--replace] [--json]``."""
     seed = commands.add_parser("seed", help=help, description=description)

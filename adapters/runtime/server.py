@@ -216,7 +216,7 @@ def bind_port(server: grpc.aio.Server, settings: AdapterSettings) -> int:
     an OSError naming it (nothing listens)."""
     if settings.tls_cert is None or settings.tls_key is None:
         return server.add_insecure_port(settings.listen)
-    pair = ((settings.tls_key.read_bytes(), settings.tls_cert.read_bytes()),)
+    pair = [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
     if settings.tls_client_ca is None:
         credentials = grpc.ssl_server_credentials(pair)
     else:
