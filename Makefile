@@ -40,6 +40,7 @@ $(NODE_EXAMPLE): examples/node/package.json examples/node/package-lock.json
 test: setup node-example
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy -p zhol
 	$(BIN)/python -m pytest -q
 	$(BIN)/python tests/packaging/check_wheel.py
 
