@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from zhol.core.clock import SystemClock
-from zhol.core.errors import Hop, ZholError
+from zhol.core.errors import ErrorName, Hop, ZholError
 from zhol.core.ids import GatewayId
 from zhol.registry.model import Registration, RegistrationKind, RegistrationState, Snapshot
 from zhol.registry.provision import (
@@ -56,7 +56,7 @@ class _Exit(Exception):
         self.err = err
 
 
-def _registry_error(code: str, detail: str) -> ZholError:
+def _registry_error(code: ErrorName, detail: str) -> ZholError:
     return ZholError(code, detail, hop=Hop.REGISTRY)
 
 

@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from zhol.core.errors import Hop, ZholError
+from zhol.core.errors import ErrorName, Hop, ZholError
 from zhol.core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_topic
 from zhol.registry.model import (
     Gateway,
@@ -104,7 +104,7 @@ _STATE_TO_PB: dict[RegistrationState, registry_pb2.RegistrationState] = {
 }
 
 
-def _err(code: str, detail: str) -> ZholError:
+def _err(code: ErrorName, detail: str) -> ZholError:
     return ZholError(code, detail, hop=Hop.REGISTRY)
 
 
@@ -586,7 +586,7 @@ class Registrar:
         reg = self.store.get_registration(request_id)
         if reg.state is not RegistrationState.PENDING:
             approved = reg.state is RegistrationState.APPROVED
-            code = "AlreadyRegistered" if approved else "InvalidRequest"
+            code: ErrorName = "AlreadyRegistered" if approved else "InvalidRequest"
             raise _err(code, f"registration {request_id} was already {reg.state.value}")
         request = registry_pb2.RegistrationRequest.FromString(reg.request)
         parsed = parse_registration_request(request, self.instance)

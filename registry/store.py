@@ -26,7 +26,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from zhol.core.errors import Hop, ZholError
+from zhol.core.errors import ErrorName, Hop, ZholError
 from zhol.core.ids import GatewayId, MemberId, SubsystemId
 from zhol.registry.model import (
     ConfVersion,
@@ -165,7 +165,7 @@ TABLES = (
 )
 
 
-def _err(code: str, detail: str) -> ZholError:
+def _err(code: ErrorName, detail: str) -> ZholError:
     return ZholError(code, detail, hop=Hop.REGISTRY)
 
 
