@@ -14,9 +14,12 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance  # typing only: no such module at run time
+
+T = TypeVar("T", bound="DataclassInstance")  # a frozen settings dataclass
 
 
 def _convert(value: Any, kind: Any) -> Any:
@@ -55,13 +58,13 @@ def load_settings(
     if path is not None and path.exists():
         values.update(tomllib.loads(path.read_text(encoding="utf-8")))
     hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for field in dataclasses.fields(cls):
         env_key = prefix + field.name.upper()
         if env_key in environ:
             values[field.name] = environ[env_key]
     if overrides:
         values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"unknown settings for {cls.__name__}: {sorted(unknown)}")

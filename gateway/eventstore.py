@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
@@ -101,7 +102,7 @@ class EventStore:
             self._db = db
         return self._db
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _run(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
@@ -124,7 +125,7 @@ class EventStore:
 
         Returns the subscribers queued for this event (now or by an earlier publish).
         """
-        return await self._run(self._queue, deliveries, now_ms)  # type: ignore[no-any-return]
+        return await self._run(self._queue, deliveries, now_ms)
 
     def _queue(self, deliveries: Sequence[Delivery], now_ms: int) -> list[str]:
         db = self._connect()
@@ -157,7 +158,7 @@ class EventStore:
         return [r[0] for r in rows]
 
     async def due(self, now_ms: int, limit: int) -> list[Delivery]:
-        return await self._run(self._due, now_ms, limit)  # type: ignore[no-any-return]
+        return await self._run(self._due, now_ms, limit)
 
     def _due(self, now_ms: int, limit: int) -> list[Delivery]:
         rows = (
@@ -174,7 +175,7 @@ class EventStore:
         return [Delivery(*row) for row in rows]
 
     async def next_due_ms(self) -> int | None:
-        return await self._run(self._next_due_ms)  # type: ignore[no-any-return]
+        return await self._run(self._next_due_ms)
 
     def _next_due_ms(self) -> int | None:
         row = (
@@ -196,7 +197,7 @@ class EventStore:
         self, delivery_id: str, error_code: str, now_ms: int, max_attempts: int
     ) -> bool:
         """Record a failed attempt; returns True when it became a dead letter."""
-        return await self._run(  # type: ignore[no-any-return]
+        return await self._run(
             self._mark_failed, delivery_id, error_code, now_ms, max_attempts
         )
 
@@ -228,12 +229,12 @@ class EventStore:
         return self._connect().execute(sql, params).rowcount
 
     async def status(self, now_ms: int) -> OutboxStatus:
-        return await self._run(read_status, self._connect(), now_ms)  # type: ignore[no-any-return]
+        return await self._run(read_status, self._connect(), now_ms)
 
     # Subscriber side.
 
     async def seen(self, delivery_id: str) -> bool:
-        return await self._run(self._seen, delivery_id)  # type: ignore[no-any-return]
+        return await self._run(self._seen, delivery_id)
 
     def _seen(self, delivery_id: str) -> bool:
         row = (

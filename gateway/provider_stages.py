@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import grpc
 from cryptography import x509
@@ -193,6 +194,17 @@ class InvokeProvider:
             raise ZholError("MessageTooLarge", "the provider's answer is too large")
 
 
+class AnswerFields(TypedDict, total=False):
+    """What an answer's header carries beyond the request's identity fields."""
+
+    service: bus_pb2.ServiceId
+    status_code: int
+    status_message: str
+    topic: str
+    event_id: str
+    recipient: bus_pb2.SubsystemId
+
+
 def seal_answer(
     signer: Signer,
     gateway_pb: bus_pb2.GatewayId,
@@ -200,7 +212,7 @@ def seal_answer(
     request: bus_pb2.MessageHeader,
     request_digest: bytes,
     body: bytes,
-    **fields: object,
+    **fields: Unpack[AnswerFields],
 ) -> tuple[Seal, bytes]:
     """Our signed answer to a verified request: its identity fields copied, bound to the
     request's digest, plus ``fields`` (a call's service and status, an event's topic...)."""
@@ -215,7 +227,7 @@ def seal_answer(
         issued_at_unix_ms=issued_at_ms,
         request_digest=request_digest,
         sender_gateway=gateway_pb,
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
     return seal(signer, RESPONSE_TYPE, header.SerializeToString(), body)
 

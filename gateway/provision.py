@@ -41,6 +41,7 @@ from zhol.security.keystore import (
     write_private_key,
     write_public_file,
 )
+from zhol.security.sealing import PrivateKey
 
 REGISTRATIONS_FILE = "registrations.json"
 RENEWAL_KEY = "renewal:"  # + the renewed roles, e.g. renewal:auth+sign
@@ -55,7 +56,7 @@ class ServiceOffer:
     is_address: str
 
 
-def _key(path: Path, passphrase: bytes | None):  # type: ignore[no-untyped-def]
+def _key(path: Path, passphrase: bytes | None) -> PrivateKey:
     if not path.exists():
         write_private_key(path, generate_private_key(), passphrase)
     try:

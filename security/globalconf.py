@@ -164,7 +164,7 @@ def verify_global_conf(signed: bytes, anchor_der: bytes, now_ms: int | None = No
         raise ZholError("InvalidGlobalConf", "signed by a certificate other than the anchor")
     anchor_key = x509.load_der_x509_certificate(anchor_der).public_key()
     try:
-        verify_bytes(anchor_key, pae(GLOBALCONF_TYPE, envelope.configuration), envelope.signature)  # type: ignore[arg-type]
+        verify_bytes(anchor_key, pae(GLOBALCONF_TYPE, envelope.configuration), envelope.signature)
     except ZholError:
         raise ZholError("InvalidGlobalConf", "configuration signature does not verify") from None
     try:

@@ -66,8 +66,7 @@ def load_private_key_pem(data: bytes, passphrase: bytes | None = None) -> Privat
         raise ValueError(f"cannot load private key: {exc}") from None
     except ValueError as exc:
         raise ValueError(f"cannot load private key (wrong passphrase?): {exc}") from None
-    _require_supported_private_key(key)
-    return key  # type: ignore[return-value]
+    return _require_supported_private_key(key)
 
 
 def public_key_to_pem(key: PublicKey) -> bytes:
@@ -78,11 +77,11 @@ def public_key_to_pem(key: PublicKey) -> bytes:
     )
 
 
-def _require_supported_private_key(key: object) -> None:
+def _require_supported_private_key(key: object) -> PrivateKey:
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        return
+        return key
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, _EC_CURVES):
-        return
+        return key
     raise ValueError(f"unsupported private key type {type(key).__name__}")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from zhol.core.errors import ZholError
 
@@ -61,8 +62,11 @@ def sign_bytes(key: PrivateKey, data: bytes) -> bytes:
     return key.sign(data, _ECDSA_SHA256)
 
 
-def verify_bytes(public_key: PublicKey, data: bytes, signature: bytes) -> None:
-    """Raise ZholError(InvalidSignature) unless signature is valid for data."""
+def verify_bytes(
+    public_key: CertificatePublicKeyTypes, data: bytes, signature: bytes
+) -> None:
+    """Raise ZholError(InvalidSignature) unless signature is valid for data (and the key
+    one sealing uses: any other key of a certificate is refused the same way)."""
     if not signature:
         raise ZholError("MissingSignature")
     try:
