@@ -32,7 +32,7 @@ import datetime as dt
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -341,8 +341,19 @@ def _iin(text: str, field: str) -> str:
         raise InvalidInput(f"{field}: {err.detail}") from None
 
 
-def _optional_date(message: Message, field: str) -> dt.date | None:
-    year, month, day = message.year, message.month, message.day  # type: ignore[attr-defined]
+class _DateMessage(Protocol):
+    """A Date of any agency's proto package (population's, health's...): the same fields."""
+
+    @property
+    def year(self) -> int: ...
+    @property
+    def month(self) -> int: ...
+    @property
+    def day(self) -> int: ...
+
+
+def _optional_date(message: _DateMessage, field: str) -> dt.date | None:
+    year, month, day = message.year, message.month, message.day
     if year == 0 and month == 0 and day == 0:
         return None
     try:
@@ -351,7 +362,7 @@ def _optional_date(message: Message, field: str) -> dt.date | None:
         raise InvalidInput(f"{field} is not a valid date") from None
 
 
-def _date(message: Message, field: str) -> dt.date:
+def _date(message: _DateMessage, field: str) -> dt.date:
     day = _optional_date(message, field)
     if day is None:
         raise InvalidInput(f"{field} is required")

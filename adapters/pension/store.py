@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from google.protobuf.message import Message
+
 from zhol.adapters.bus.outbox import enqueue_event
 from zhol.adapters.pension import rules, schema
 from zhol.adapters.pension.model import (
@@ -492,8 +494,8 @@ def _insert_sources(conn: sqlite3.Connection, decision_id: str,
     )
 
 
-def _topic(message: object) -> str:
-    return message.DESCRIPTOR.full_name  # type: ignore[attr-defined]
+def _topic(message: Message) -> str:
+    return message.DESCRIPTOR.full_name
 
 
 def _date_pb(day: dt.date) -> pb.Date:

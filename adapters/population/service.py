@@ -69,7 +69,7 @@ _STATUS: tuple[tuple[type[RegistryError], grpc.StatusCode], ...] = (
     (Exhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
 _SEX_TO_PB = {Sex.MALE: pb.SEX_MALE, Sex.FEMALE: pb.SEX_FEMALE}
-_SEX_FROM_PB = {pb.SEX_MALE: Sex.MALE, pb.SEX_FEMALE: Sex.FEMALE}
+_SEX_FROM_PB: dict[int, Sex] = {pb.SEX_MALE: Sex.MALE, pb.SEX_FEMALE: Sex.FEMALE}
 
 
 _rpc = rpc_errors(_STATUS, log, "population")  # each RPC's failures become its status
@@ -192,7 +192,7 @@ parse_optional_date = _parse.optional_date
 
 
 def parse_sex(value: int) -> Sex:
-    sex = _SEX_FROM_PB.get(value)  # type: ignore[call-overload]
+    sex = _SEX_FROM_PB.get(value)
     if sex is None:
         raise InvalidInput("sex must be SEX_MALE or SEX_FEMALE")
     return sex
