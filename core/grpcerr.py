@@ -6,10 +6,7 @@ import grpc
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import CODES, Hop, ZholError, parse_full_code
-
-ERROR_KEY = "zhol-error"
-ERROR_ID_KEY = "zhol-error-id"
-MESSAGE_ID_KEY = "zhol-message-id"
+from zhol.core.metadata import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
 
 
 def error_trailers(err: ZholError) -> tuple[tuple[str, str], ...]:
