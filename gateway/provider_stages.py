@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
@@ -17,6 +14,7 @@ from zhol.core.ids import GatewayId
 from zhol.core.iin import Iin
 from zhol.gateway.confsource import ConfSource, now_datetime
 from zhol.gateway.exchange import LoggedMessage, ProviderExchange, exchange_records, seal_from_pb
+from zhol.gateway.ispins import cert_pem_sha256
 from zhol.gateway.localconf import IsEndpoint, LocalConfStore
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.replay import ReplayGuard, check_clock_skew
@@ -59,8 +57,7 @@ class AuthenticatePeer:
     def _cert_hash(self, pem: bytes) -> bytes:
         digest = self._hashes.get(pem)
         if digest is None:
-            der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
-            digest = hashlib.sha256(der).digest()
+            digest = cert_pem_sha256(pem)
             if len(self._hashes) > 4096:
                 self._hashes.clear()
             self._hashes[pem] = digest
