@@ -20,6 +20,7 @@ from zhol.core.clock import Clock, SystemClock
 from zhol.core.cpupolicy import apply_cpu_policy
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
+from zhol.core.jsonlog import configure_json_logging
 from zhol.gateway.confsource import ConfSource, Fetch
 from zhol.gateway.credentials import key_passphrase, load_credentials
 from zhol.gateway.delivery import DeliveryWorker
@@ -276,7 +277,4 @@ async def run_gateway(settings: GatewaySettings) -> None:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    configure_json_logging(level)
