@@ -22,7 +22,7 @@ from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
 from zhol.core.jsonlog import configure_json_logging
 from zhol.gateway.confsource import ConfSource, Fetch
-from zhol.gateway.credentials import key_passphrase, load_credentials
+from zhol.gateway.credentials import load_credentials
 from zhol.gateway.delivery import DeliveryWorker
 from zhol.gateway.eventstore import EventStore
 from zhol.gateway.health import HealthWatch, WatchedMessageLog
@@ -47,7 +47,7 @@ from zhol.gateway.pipeline import (
     publish_pipeline,
 )
 from zhol.gateway.replay import ReplayGuard
-from zhol.gateway.settings import GatewaySettings
+from zhol.gateway.settings import GatewaySettings, key_passphrase
 from zhol.gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
 from zhol.registry.client import fetch_global_conf
 from zhol.security.keystore import read_certificate
