@@ -29,6 +29,7 @@ from zhol.cli.processes import (
     rss_peak_mb,
     wait_for_port,
 )
+from zhol.core.metadata import DATA_SUBJECT_KEY
 from zhol.population.v1 import population_pb2
 
 GET_PERSON = "/zhol.population.v1.PopulationRegistry/GetPerson"
@@ -72,7 +73,7 @@ class Target:
         self.metadata = metadata
 
     async def get(self, iin: str) -> None:
-        metadata = self.metadata + (("zhol-data-subject", iin),) if self.metadata else None
+        metadata = self.metadata + ((DATA_SUBJECT_KEY, iin),) if self.metadata else None
         await self.call(population_pb2.GetPersonRequest(iin=iin), metadata=metadata, timeout=10)
 
 

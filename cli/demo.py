@@ -28,6 +28,13 @@ from zhol.cli.federation import (
     write_federation_json,
 )
 from zhol.cli.processes import Supervisor, wait_for_port
+from zhol.core.metadata import (
+    CLIENT_KEY,
+    DATA_SUBJECT_KEY,
+    MESSAGE_ID_KEY,
+    PURPOSE_KEY,
+    USER_ID_KEY,
+)
 from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
@@ -97,12 +104,12 @@ def start_federation(
 
 def call_metadata(purpose: str, data_subject: str = "") -> tuple[tuple[str, str], ...]:
     metadata = [
-        ("zhol-client", CLIENT),
-        ("zhol-user-id", "EE:demo-officer"),
-        ("zhol-purpose", purpose),
+        (CLIENT_KEY, CLIENT),
+        (USER_ID_KEY, "EE:demo-officer"),
+        (PURPOSE_KEY, purpose),
     ]
     if data_subject:
-        metadata.append(("zhol-data-subject", data_subject))
+        metadata.append((DATA_SUBJECT_KEY, data_subject))
     return tuple(metadata)
 
 
@@ -144,7 +151,7 @@ async def example_exchange(is_address: str) -> tuple[str, str]:
             f"GetPerson({iin}) -> {person.last_name} {person.first_name}, "
             f"{person.address.region}, {person.address.district}"
         )
-        return iin, str(trailers.get("zhol-message-id", ""))
+        return iin, str(trailers.get(MESSAGE_ID_KEY, ""))
 
 
 def print_exchange(layout: Layout, message_id: str) -> bool:

@@ -455,8 +455,8 @@ def _require_gateway(data_dir: Path) -> None:
 
 
 def _is_cert(args: argparse.Namespace) -> int:
-    from zhol.gateway.credentials import key_passphrase
     from zhol.gateway.ispins import IS_SERVER_CERT, IS_SERVER_KEY, cert_pem_sha256, read_tls_key
+    from zhol.gateway.settings import key_passphrase
     from zhol.security.ca import create_self_signed_tls_cert
     from zhol.security.keys import generate_private_key, load_private_key_pem
     from zhol.security.keystore import write_certificate, write_private_key

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zhol.core.settings import child_environment
+
 
 @dataclass
 class Supervisor:
@@ -35,7 +37,7 @@ class Supervisor:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=child_environment(env),
             start_new_session=True,  # Ctrl-C in the terminal reaches only the demo, which stops us
         )
         log.close()

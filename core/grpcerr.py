@@ -9,10 +9,7 @@ import grpc
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import CODES, Hop, ZholError, parse_full_code
-
-ERROR_KEY = "zhol-error"
-ERROR_ID_KEY = "zhol-error-id"
-MESSAGE_ID_KEY = "zhol-message-id"
+from zhol.core.metadata import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
 
 # Metadata as grpc hands it over: (key, value) pairs, a binary (-bin) key's value in bytes.
 Trailers = Iterable[tuple[str, str | bytes]]

@@ -33,6 +33,10 @@ def ensure_grpc_experiments(experiments: str) -> None:
 
     Call first thing, before any channel or server and before threads or files that
     matter exist; a second call in the restarted process does nothing."""
+    # The one read of os.environ outside the settings modules, on purpose: gRPC core
+    # takes GRPC_EXPERIMENTS from the process environment when grpc is first imported,
+    # before any settings object exists, so the variable is checked and set here, in the
+    # environment itself, and the process restarted with it.
     value = experiments_to_apply(experiments, os.environ)
     if value is None:
         return

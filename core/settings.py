@@ -3,7 +3,8 @@
 ``load_settings(GatewaySettings, path, prefix="ZHOL_GATEWAY_")`` reads the TOML
 table, overrides each field from ``ZHOL_GATEWAY_<FIELD>`` when set, converts to
 the field's type and returns the frozen instance. The only place that reads
-os.environ for settings.
+os.environ for settings (with the gateway's and the registry's passphrase readers, and
+child_environment for the processes a launcher starts).
 """
 
 from __future__ import annotations
@@ -91,3 +92,8 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a child process starts with: this process's, plus ``extra``."""
+    return {**os.environ, **(extra or {})}

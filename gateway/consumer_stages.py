@@ -14,6 +14,13 @@ from zhol.core.errors import Hop, ZholError
 from zhol.core.grpcerr import error_from_rpc
 from zhol.core.ids import GatewayId, ServiceId, SubsystemId, new_message_id, parse_grpc_path
 from zhol.core.iin import Iin
+from zhol.core.metadata import (
+    CLIENT_KEY,
+    DATA_SUBJECT_KEY,
+    PROVIDER_KEY,
+    PURPOSE_KEY,
+    USER_ID_KEY,
+)
 from zhol.gateway.confsource import ConfSource, now_datetime
 from zhol.gateway.exchange import (
     ConsumerExchange,
@@ -28,12 +35,6 @@ from zhol.gateway.replay import check_clock_skew
 from zhol.gateway.verify import open_verified
 from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
 from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
-
-CLIENT_KEY = "zhol-client"
-PROVIDER_KEY = "zhol-provider"
-USER_ID_KEY = "zhol-user-id"
-PURPOSE_KEY = "zhol-purpose"
-DATA_SUBJECT_KEY = "zhol-data-subject"
 
 # What forwarding needs: send a sealed request to a peer address, get the sealed answer.
 # A bus error the peer reports arrives as a remote ZholError or as an RpcError whose

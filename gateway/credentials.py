@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterable
@@ -45,8 +44,6 @@ INSTALL_JOURNAL = "INSTALL"
 # The key and certificate files of each renewable role.
 ROLE_FILES = {"auth": (AUTH_KEY, AUTH_CERT), "sign": (SIGN_KEY, SIGN_CERT)}
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 
 @dataclass(frozen=True)
 class GatewayCredentials:
@@ -54,25 +51,6 @@ class GatewayCredentials:
     auth_key_pem: bytes  # unencrypted, held in memory only for the TLS stack
     auth_cert_pem: bytes
     ca_pem: bytes
-
-
-def key_passphrase(env_name: str) -> bytes:
-    """The private keys' passphrase, from the environment variable named env_name.
-
-    Only the variable's name is ever stored (gateway.toml) or reported; its value is not.
-    """
-    if not _ENV_NAME.match(env_name):
-        # Not echoed: it may be the passphrase itself, given by mistake.
-        raise ZholError(
-            "InvalidRequest", "the passphrase variable must be named [A-Za-z_][A-Za-z0-9_]*"
-        )
-    value = os.environ.get(env_name, "")
-    if not value:
-        raise ZholError(
-            "NotConfigured",
-            f"environment variable {env_name} must hold the passphrase of the gateway's keys",
-        )
-    return value.encode()
 
 
 def load_credentials(keys_dir: Path, passphrase: bytes | None) -> GatewayCredentials:

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
 from google.protobuf.message import DecodeError
 
 from zhol.bus.v1 import bus_pb2
@@ -21,22 +20,20 @@ from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId, parse_grpc_path
 from zhol.core.iin import Iin
-from zhol.gateway.confsource import now_datetime
 from zhol.gateway.eventstore import Delivery, EventStore
-from zhol.gateway.exchange import (
-    ConsumerExchange,
-    LoggedMessage,
-    ProviderExchange,
-    exchange_records,
-    seal_from_pb,
-)
+from zhol.gateway.exchange import ConsumerExchange, ProviderExchange
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.messagelog import MessageLog
-from zhol.gateway.provider_stages import InvokeFn, seal_answer
+from zhol.gateway.provider_stages import (
+    InvokeFn,
+    SealResponse,
+    is_metadata,
+    log_provider_exchange,
+    open_from_peer,
+)
 from zhol.gateway.replay import check_clock_skew
-from zhol.gateway.verify import open_verified
-from zhol.security.globalconf import gateway_to_pb, subsystem_from_pb
-from zhol.security.sealing import EVENT_TYPE, Signer
+from zhol.security.globalconf import subsystem_from_pb
+from zhol.security.sealing import EVENT_TYPE
 
 PUBLISH_PATH = "/zhol.bus.v1.Events/Publish"
 RECEIVE_PATH = "/zhol.bus.v1.EventSink/Receive"
@@ -132,26 +129,15 @@ class VerifyEvent:
         self._clock = clock
 
     async def __call__(self, x: ProviderExchange) -> None:
-        assert x.trusted is not None and x.peer is not None
-        x.request = seal_from_pb(x.message)
-        signer, header, x.request_digest = open_verified(
-            x.request, EVENT_TYPE, x.trusted, now_datetime(self._clock)
-        )
-        if header.kind != bus_pb2.MESSAGE_KIND_EVENT or not header.message_id:
-            raise ZholError("InvalidMessage", "not an event")
-        try:
-            x.client = subsystem_from_pb(header.client)
+        def parse(header: bus_pb2.MessageHeader) -> None:
             x.recipient = subsystem_from_pb(header.recipient)
             parse_topic(header.topic)
-            if header.data_subject:
-                Iin.parse(header.data_subject)
-        except ZholError:
-            raise ZholError("InvalidMessage", "malformed identifier in the header") from None
-        if signer != x.client.member:
-            raise ZholError("SignerMismatch", "event not signed by the publisher's member")
+
+        header = open_from_peer(
+            x, EVENT_TYPE, bus_pb2.MESSAGE_KIND_EVENT, "event", self._clock, parse
+        )
+        assert x.trusted is not None and x.client is not None and x.recipient is not None
         conf = x.trusted.conf
-        if x.peer.member != x.client.member or not conf.serves(x.peer, x.client):
-            raise ZholError("UntrustedPeer", "the sending gateway does not serve the publisher")
         if not conf.publishes(x.client, header.topic):
             raise ZholError("UnknownTopic", f"{x.client} does not publish {header.topic}")
         if not conf.serves(self._gateway_id, x.recipient):
@@ -203,19 +189,16 @@ class HandToSubscriber:
             payload=x.message.body,
             occurred_at_unix_ms=h.issued_at_unix_ms,
         )
-        metadata = (
-            ("zhol-client", str(x.client)),
-            ("zhol-user-id", h.user_id),
-            ("zhol-purpose", h.purpose),
-            ("zhol-data-subject", h.data_subject),
-            ("zhol-message-id", h.message_id),
-        )
         try:
             answer = await self._invoke(
-                endpoint, RECEIVE_PATH, delivery.SerializeToString(), metadata, self.TIMEOUT_S
-            )
-        except grpc.RpcError:
-            raise ZholError("ServiceFailed", "the subscribing IS is unreachable") from None
+                endpoint, RECEIVE_PATH, delivery.SerializeToString(), is_metadata(x),
+                self.TIMEOUT_S,
+            )  # fmt: skip
+        except ZholError as err:
+            if err.code.name != "Timeout":
+                raise
+            # The publisher retries, then dead-letters: a slow subscriber has failed too.
+            raise ZholError("ServiceFailed", "the subscribing IS did not answer in time") from None
         if answer.status_code != 0:
             # The IS refused (an unknown person, say): the publisher retries, then dead-letters.
             raise ZholError("ServiceFailed", f"the subscribing IS refused: {answer.status_code}")
@@ -235,20 +218,13 @@ class RememberDelivery:
             )
 
 
-class SealAck:
-    def __init__(self, signer: Signer, gateway_id: GatewayId, clock: Clock) -> None:
-        self._signer = signer
-        self._gateway_pb = gateway_to_pb(gateway_id)
-        self._clock = clock
+class SealAck(SealResponse):
+    """Our signed acknowledgement: no body, the event's topic, id and recipient."""
 
-    async def __call__(self, x: ProviderExchange) -> None:
+    def answer(self, x: ProviderExchange) -> tuple[bytes, dict[str, object]]:
         assert x.header is not None
         h = x.header
-        x.response_issued_at_ms = self._clock.now_ms()
-        x.response, x.response_digest = seal_answer(
-            self._signer, self._gateway_pb, x.response_issued_at_ms, h, x.request_digest, b"",
-            topic=h.topic, event_id=h.event_id, recipient=h.recipient,
-        )  # fmt: skip
+        return b"", {"topic": h.topic, "event_id": h.event_id, "recipient": h.recipient}
 
 
 class LogDelivery:
@@ -258,21 +234,8 @@ class LogDelivery:
         self._log = log
 
     async def __call__(self, x: ProviderExchange) -> None:
-        assert x.header is not None and x.request is not None and x.response is not None
+        assert x.header is not None
         if x.duplicate:
             return  # the first delivery's records are the evidence
-        h = x.header
-        records = exchange_records(
-            consumer_side=False,
-            message_id=h.message_id,
-            client=x.client,
-            service=f"{x.client}/{h.topic}",
-            data_subject=h.data_subject,
-            user_id=h.user_id,
-            purpose=h.purpose,
-            peer=x.peer,
-            request=LoggedMessage(x.request, x.request_digest, h.issued_at_unix_ms),
-            response=LoggedMessage(x.response, x.response_digest, x.response_issued_at_ms),
-            request_kind="event",
-        )
-        await self._log.append(records)
+        service = f"{x.client}/{x.header.topic}"
+        await log_provider_exchange(self._log, x, service, request_kind="event")

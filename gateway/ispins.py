@@ -28,7 +28,6 @@ effect at the next restart (the TLS layer's roots are fixed when the port binds)
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from zhol.core.errors import ZholError
 from zhol.core.ids import SubsystemId
 from zhol.security.keystore import read_private_key_for_tls, write_public_file
+from zhol.security.validation import cert_sha256
 
 IS_SERVER_KEY = "is-server.key"
 IS_SERVER_CERT = "is-server.pem"
@@ -103,7 +103,7 @@ def is_client_identity(keys_dir: Path, passphrase: bytes | None) -> tuple[bytes,
 def pem_sha256_hexes(pem: bytes) -> list[str]:
     """SHA-256 (hex) of the DER of every certificate in a PEM bundle."""
     return [
-        hashlib.sha256(c.public_bytes(Encoding.DER)).hexdigest()
+        cert_sha256(c.public_bytes(Encoding.DER)).hex()
         for c in x509.load_pem_x509_certificates(pem)
     ]
 
@@ -111,7 +111,7 @@ def pem_sha256_hexes(pem: bytes) -> list[str]:
 def cert_pem_sha256(pem: bytes) -> bytes:
     """SHA-256 of the DER encoding of the (first) certificate in a PEM."""
     der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
-    return hashlib.sha256(der).digest()
+    return cert_sha256(der)
 
 
 def normalize_sha256_hex(text: str) -> str:
@@ -139,7 +139,7 @@ def pin_is_client(
         raise ZholError("InvalidRequest", f"expected one certificate, found {len(certs)}")
     cert = certs[0]
     der = cert.public_bytes(Encoding.DER)
-    hex_digest = hashlib.sha256(der).hexdigest()
+    hex_digest = cert_sha256(der).hex()
     directory = keys_dir / IS_CLIENTS_DIR
     restriction = frozenset(clients) if clients is not None else None
     if restriction is not None and not restriction:
@@ -193,7 +193,7 @@ def load_is_pins(keys_dir: Path) -> dict[bytes, IsPin]:
 
 def _pin(cert: x509.Certificate, clients: frozenset[SubsystemId] | None, path: Path) -> IsPin:
     return IsPin(
-        sha256=hashlib.sha256(cert.public_bytes(Encoding.DER)).digest(),
+        sha256=cert_sha256(cert.public_bytes(Encoding.DER)),
         subject=cert.subject.rfc4514_string(),
         not_after=cert.not_valid_after_utc,
         clients=clients,

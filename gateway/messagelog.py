@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import queue
 import sqlite3
@@ -32,6 +31,7 @@ from typing import Any
 
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
+from zhol.security.validation import cert_sha256
 
 _log = logging.getLogger(__name__)
 
@@ -412,9 +412,7 @@ def _check_records(records: tuple[LogRecord, ...]) -> None:
         if r.kind not in KINDS or r.direction not in DIRECTIONS:
             raise ZholError("LoggingFailed", f"bad record kind/direction {r.kind}/{r.direction}")
         # A wrong hash would file the certificate under someone else's name for good.
-        if r.signer_cert_der and hashlib.sha256(r.signer_cert_der).digest() != (
-            r.signer_cert_sha256
-        ):
+        if r.signer_cert_der and cert_sha256(r.signer_cert_der) != r.signer_cert_sha256:
             raise ZholError("LoggingFailed", "signer certificate does not match its hash")
 
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
-
-import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
 from zhol.core.iin import Iin
+from zhol.core.metadata import (
+    CLIENT_KEY,
+    DATA_SUBJECT_KEY,
+    MESSAGE_ID_KEY,
+    PURPOSE_KEY,
+    USER_ID_KEY,
+)
 from zhol.gateway.confsource import ConfSource, now_datetime
 from zhol.gateway.exchange import LoggedMessage, ProviderExchange, exchange_records, seal_from_pb
+from zhol.gateway.ispins import cert_pem_sha256
 from zhol.gateway.localconf import IsEndpoint, LocalConfStore
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.replay import ReplayGuard, check_clock_skew
@@ -35,7 +38,9 @@ class IsAnswer:
     status_message: str
 
 
-# Invoke the IS: (endpoint, grpc path, body, metadata, timeout seconds) -> its answer.
+# Invoke the IS: (endpoint, grpc path, body, metadata, timeout seconds) -> its answer. A
+# call that got no answer of the IS's own raises a catalogued error (ServiceFailed, or
+# Timeout): gateway/transport.py, IsChannels.invoke.
 InvokeFn = Callable[
     [IsEndpoint, str, bytes, tuple[tuple[str, str], ...], float | None], Awaitable[IsAnswer]
 ]
@@ -60,8 +65,7 @@ class AuthenticatePeer:
     def _cert_hash(self, pem: bytes) -> bytes:
         digest = self._hashes.get(pem)
         if digest is None:
-            der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
-            digest = hashlib.sha256(der).digest()
+            digest = cert_pem_sha256(pem)
             if len(self._hashes) > 4096:
                 self._hashes.clear()
             self._hashes[pem] = digest
@@ -87,6 +91,38 @@ class LimitRequestSize:
             raise ZholError("MessageTooLarge", f"request of {len(x.message.body)} bytes")
 
 
+def open_from_peer(
+    x: ProviderExchange,
+    payload_type: str,
+    kind: bus_pb2.MessageKind,
+    what: str,
+    clock: Clock,
+    parse: Callable[[bus_pb2.MessageHeader], None],
+) -> bus_pb2.MessageHeader:
+    """The peer's message opened: its signature verified, of ``kind``, its client (and
+    what ``parse`` reads) well-formed, signed by the client's member and sent by a
+    gateway that serves that client. Sets ``x.request``, its digest and ``x.client``."""
+    assert x.trusted is not None and x.peer is not None
+    x.request = seal_from_pb(x.message)
+    signer, header, x.request_digest = open_verified(
+        x.request, payload_type, x.trusted, now_datetime(clock)
+    )
+    if header.kind != kind or not header.message_id:
+        raise ZholError("InvalidMessage", f"not a {what}")
+    try:
+        x.client = subsystem_from_pb(header.client)
+        parse(header)
+        if header.data_subject:
+            Iin.parse(header.data_subject)
+    except ZholError:
+        raise ZholError("InvalidMessage", "malformed identifier in the header") from None
+    if signer != x.client.member:
+        raise ZholError("SignerMismatch", f"{what} not signed by the client's member")
+    if x.peer.member != x.client.member or not x.trusted.conf.serves(x.peer, x.client):
+        raise ZholError("UntrustedPeer", "the sending gateway does not serve this client")
+    return header
+
+
 class VerifyRequest:
     """Signature by the client's member, sent by a gateway that serves that client."""
 
@@ -94,25 +130,12 @@ class VerifyRequest:
         self._clock = clock
 
     async def __call__(self, x: ProviderExchange) -> None:
-        assert x.trusted is not None and x.peer is not None
-        x.request = seal_from_pb(x.message)
-        signer, header, x.request_digest = open_verified(
-            x.request, REQUEST_TYPE, x.trusted, now_datetime(self._clock)
-        )
-        if header.kind != bus_pb2.MESSAGE_KIND_REQUEST or not header.message_id:
-            raise ZholError("InvalidMessage", "not a request")
-        try:
-            x.client = subsystem_from_pb(header.client)
+        def parse(header: bus_pb2.MessageHeader) -> None:
             x.service = service_from_pb(header.service)
-            if header.data_subject:
-                Iin.parse(header.data_subject)
-        except ZholError:
-            raise ZholError("InvalidMessage", "malformed identifier in the header") from None
-        if signer != x.client.member:
-            raise ZholError("SignerMismatch", "request not signed by the client's member")
-        if x.peer.member != x.client.member or not x.trusted.conf.serves(x.peer, x.client):
-            raise ZholError("UntrustedPeer", "the sending gateway does not serve this client")
-        x.header = header
+
+        x.header = open_from_peer(
+            x, REQUEST_TYPE, bus_pb2.MESSAGE_KIND_REQUEST, "request", self._clock, parse
+        )
 
 
 class CheckFreshness:
@@ -152,6 +175,20 @@ class Authorize:
         x.is_endpoint = exposed.endpoint
 
 
+def is_metadata(x: ProviderExchange) -> tuple[tuple[str, str], ...]:
+    """What our IS is told of a verified message: who asks, acting as whom, why, about
+    whom, and the exchange's id."""
+    assert x.header is not None
+    h = x.header
+    return (
+        (CLIENT_KEY, str(x.client)),
+        (USER_ID_KEY, h.user_id),
+        (PURPOSE_KEY, h.purpose),
+        (DATA_SUBJECT_KEY, h.data_subject),
+        (MESSAGE_ID_KEY, h.message_id),
+    )
+
+
 class InvokeProvider:
     """Call our IS with the raw bytes; its own answer (even an error status) is signed."""
 
@@ -164,28 +201,15 @@ class InvokeProvider:
     async def __call__(self, x: ProviderExchange) -> None:
         assert x.header is not None and x.service is not None and x.is_endpoint is not None
         h = x.header
-        metadata = (
-            ("zhol-client", str(x.client)),
-            ("zhol-user-id", h.user_id),
-            ("zhol-purpose", h.purpose),
-            ("zhol-data-subject", h.data_subject),
-            ("zhol-message-id", h.message_id),
-        )
         timeout = None
         if h.deadline_unix_ms:
             remaining = h.deadline_unix_ms - self._clock.now_ms() - self.DEADLINE_MARGIN_MS
             if remaining <= 0:
                 raise ZholError("Timeout", "no time left to invoke the service")
             timeout = remaining / 1000
-        try:
-            answer = await self._invoke(
-                x.is_endpoint, x.service.grpc_path, x.message.body, metadata, timeout
-            )
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ZholError("Timeout", "the provider IS did not answer in time") from None
-            raise ZholError("ServiceFailed", "the provider IS is unreachable") from None
+        answer = await self._invoke(
+            x.is_endpoint, x.service.grpc_path, x.message.body, is_metadata(x), timeout
+        )
         x.response_body = answer.body
         x.status_code = answer.status_code
         x.status_message = answer.status_message
@@ -233,19 +257,56 @@ def seal_answer(
 
 
 class SealResponse:
+    """Our signed answer: the IS's body and status, for the service called."""
+
     def __init__(self, signer: Signer, gateway_id: GatewayId, clock: Clock) -> None:
         self._signer = signer
         self._gateway_pb = gateway_to_pb(gateway_id)
         self._clock = clock
 
+    def answer(self, x: ProviderExchange) -> tuple[bytes, dict[str, object]]:
+        """The answer's body and the header fields of its own."""
+        assert x.header is not None
+        fields = {
+            "service": x.header.service,
+            "status_code": x.status_code,
+            "status_message": x.status_message,
+        }
+        return x.response_body, fields
+
     async def __call__(self, x: ProviderExchange) -> None:
         assert x.header is not None
+        body, fields = self.answer(x)
         x.response_issued_at_ms = self._clock.now_ms()
         x.response, x.response_digest = seal_answer(
             self._signer, self._gateway_pb, x.response_issued_at_ms, x.header,
-            x.request_digest, x.response_body, service=x.header.service,
-            status_code=x.status_code, status_message=x.status_message,
+            x.request_digest, body, **fields,
         )  # fmt: skip
+
+
+async def log_provider_exchange(
+    log: MessageLog, x: ProviderExchange, service: object, request_kind: str = "request"
+) -> None:
+    """The peer's message and our answer, logged before the answer leaves."""
+    assert x.header is not None and x.request is not None and x.response is not None
+    h = x.header
+    await log.append(
+        exchange_records(
+            consumer_side=False,
+            message_id=h.message_id,
+            client=x.client,
+            service=service,
+            data_subject=h.data_subject,
+            user_id=h.user_id,
+            purpose=h.purpose,
+            peer=x.peer,
+            request=LoggedMessage(x.request, x.request_digest, h.issued_at_unix_ms),
+            response=LoggedMessage(
+                x.response, x.response_digest, x.response_issued_at_ms, x.status_code
+            ),
+            request_kind=request_kind,
+        )
+    )
 
 
 class LogExchange:
@@ -253,21 +314,4 @@ class LogExchange:
         self._log = log
 
     async def __call__(self, x: ProviderExchange) -> None:
-        assert x.header is not None and x.request is not None and x.response is not None
-        h = x.header
-        await self._log.append(
-            exchange_records(
-                consumer_side=False,
-                message_id=h.message_id,
-                client=x.client,
-                service=x.service,
-                data_subject=h.data_subject,
-                user_id=h.user_id,
-                purpose=h.purpose,
-                peer=x.peer,
-                request=LoggedMessage(x.request, x.request_digest, h.issued_at_unix_ms),
-                response=LoggedMessage(
-                    x.response, x.response_digest, x.response_issued_at_ms, x.status_code
-                ),
-            )
-        )
+        await log_provider_exchange(self._log, x, x.service)

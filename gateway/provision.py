@@ -23,7 +23,7 @@ from zhol.core.ids import GatewayId, ServiceId, SubsystemId, parse_topic
 from zhol.core.settings import dump_toml
 from zhol.gateway import credentials as files
 from zhol.gateway.localconf import LocalConfStore
-from zhol.gateway.settings import SETTINGS_FILE, load_gateway_settings
+from zhol.gateway.settings import SETTINGS_FILE, key_passphrase, load_gateway_settings
 from zhol.registry.client import (
     fetch_global_conf,
     signed_renewal_request,
@@ -87,7 +87,7 @@ async def init_gateway(
     from that variable.
     """
     if passphrase_env and passphrase is None:
-        passphrase = files.key_passphrase(passphrase_env)
+        passphrase = key_passphrase(passphrase_env)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     keys = data_dir / "keys"
     keys.mkdir(exist_ok=True, mode=0o700)
@@ -169,7 +169,7 @@ async def register_subsystem(
     key = f"subsystem:{subsystem}:{digest}"
     if passphrase is None:
         env_name = load_gateway_settings(data_dir).key_passphrase_env
-        passphrase = files.key_passphrase(env_name) if env_name else None
+        passphrase = key_passphrase(env_name) if env_name else None
     signer = files.load_credentials(data_dir / "keys", passphrase).signer
     body.issued_at_unix_ms = SystemClock().now_ms() if now_ms is None else now_ms
     request = signed_subsystem_request(body, signer)
@@ -234,7 +234,7 @@ class Renewal:
 def _gateway_passphrase(data_dir: Path, passphrase: bytes | None) -> bytes | None:
     if passphrase is None:
         env_name = load_gateway_settings(data_dir).key_passphrase_env
-        passphrase = files.key_passphrase(env_name) if env_name else None
+        passphrase = key_passphrase(env_name) if env_name else None
     return passphrase
 
 

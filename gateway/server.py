@@ -20,8 +20,9 @@ from zhol.core.clock import Clock, SystemClock
 from zhol.core.cpupolicy import apply_cpu_policy
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
+from zhol.core.jsonlog import configure_json_logging
 from zhol.gateway.confsource import ConfSource, Fetch
-from zhol.gateway.credentials import key_passphrase, load_credentials
+from zhol.gateway.credentials import load_credentials
 from zhol.gateway.delivery import DeliveryWorker
 from zhol.gateway.eventstore import EventStore
 from zhol.gateway.health import HealthWatch, WatchedMessageLog
@@ -46,7 +47,7 @@ from zhol.gateway.pipeline import (
     publish_pipeline,
 )
 from zhol.gateway.replay import ReplayGuard
-from zhol.gateway.settings import GatewaySettings
+from zhol.gateway.settings import GatewaySettings, key_passphrase
 from zhol.gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
 from zhol.registry.client import fetch_global_conf
 from zhol.security.keystore import read_certificate
@@ -276,7 +277,4 @@ async def run_gateway(settings: GatewaySettings) -> None:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    configure_json_logging(level)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from zhol.core.cpupolicy import DEFAULT_CPU_POLICY
+from zhol.core.errors import ZholError
 from zhol.core.grpcruntime import GATEWAY_GRPC_EXPERIMENTS
 from zhol.core.settings import load_settings
 
 SETTINGS_FILE = "gateway.toml"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +73,23 @@ def load_gateway_settings(data_dir: Path, **overrides: object) -> GatewaySetting
         prefix="ZHOL_GATEWAY_",
         overrides={"data_dir": data_dir, **overrides},
     )
+
+
+def key_passphrase(env_name: str, environ: Mapping[str, str] | None = None) -> bytes:
+    """The private keys' passphrase, from the environment variable named env_name.
+
+    This module and core.settings are the gateway's only readers of the environment.
+    Only the variable's name is ever stored (gateway.toml) or reported; its value is not.
+    """
+    if not _ENV_NAME.match(env_name):
+        # Not echoed: it may be the passphrase itself, given by mistake.
+        raise ZholError(
+            "InvalidRequest", "the passphrase variable must be named [A-Za-z_][A-Za-z0-9_]*"
+        )
+    value = (os.environ if environ is None else environ).get(env_name, "")
+    if not value:
+        raise ZholError(
+            "NotConfigured",
+            f"environment variable {env_name} must hold the passphrase of the gateway's keys",
+        )
+    return value.encode()

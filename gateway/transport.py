@@ -286,20 +286,12 @@ class IsChannels:
         try:
             body_out = await call(body, metadata=metadata, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
-            if (
-                exc.code() == grpc.StatusCode.UNAVAILABLE
-                and endpoint.tls_mode != "plaintext"
-                and _tls_refused(exc.details() or "")
-            ):
+            failure = is_call_failure(exc.code(), endpoint)
+            if failure is None:
+                return IsAnswer(b"", exc.code().value[0], exc.details() or "")
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and endpoint.tls_mode != "plaintext":
                 self._retire(endpoint)
-                raise ZholError(
-                    "ServiceFailed",
-                    f"TLS with the IS at {endpoint.address} failed: its certificate does "
-                    "not match the pinned one, or it refused ours or closed the connection",
-                ) from None
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise
-            return IsAnswer(b"", exc.code().value[0], exc.details() or "")
+            raise failure from None
         return IsAnswer(body_out, 0, "")
 
     def _retire(self, endpoint: IsEndpoint) -> None:
@@ -330,12 +322,22 @@ class IsChannels:
         self._calls.clear()
 
 
-# What gRPC core reports when a TLS handshake fails, as opposed to a refused
-# connection: the IS's certificate failing verification names the handshake; an
-# IS refusing our certificate just closes the socket mid-handshake.
-_TLS_FAILURE_MARKERS = ("handshake", "ssl", "certificate", "tls", "socket closed")
+def is_call_failure(code: grpc.StatusCode, endpoint: IsEndpoint) -> ZholError | None:
+    """A call to our IS that got no answer of the IS's own, as a catalogued error; None
+    when the status is the IS's own answer (passed on, signed, to the client).
 
-
-def _tls_refused(details: str) -> bool:
-    lowered = details.lower()
-    return any(marker in lowered for marker in _TLS_FAILURE_MARKERS)
+    Told by the status code alone: gRPC reports a refused or lost connection and a failed
+    TLS handshake (the IS's certificate not the pinned one, or ours refused) all as
+    UNAVAILABLE, and a call the IS did not answer in time as DEADLINE_EXCEEDED.
+    """
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ZholError("Timeout", f"the IS at {endpoint.address} did not answer in time")
+    if code != grpc.StatusCode.UNAVAILABLE:
+        return None
+    if endpoint.tls_mode == "plaintext":
+        return ZholError("ServiceFailed", f"the IS at {endpoint.address} is unreachable")
+    return ZholError(
+        "ServiceFailed",
+        f"no {endpoint.tls_mode} connection to the IS at {endpoint.address}: it is "
+        "unreachable, its certificate does not match the pinned one, or it refused ours",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 
 from google.protobuf.message import DecodeError
@@ -13,6 +12,7 @@ from zhol.core.errors import ZholError
 from zhol.core.ids import MemberId
 from zhol.gateway.confsource import TrustedConf
 from zhol.security.sealing import Seal, verify_seal
+from zhol.security.validation import cert_sha256
 
 
 def open_verified(
@@ -29,7 +29,7 @@ def open_verified(
     if not seal.signer_cert_der:
         raise ZholError("InvalidCertificate", "no signer certificate")
     if seal.signer_cert_sha256 and not hmac.compare_digest(
-        hashlib.sha256(seal.signer_cert_der).digest(), seal.signer_cert_sha256
+        cert_sha256(seal.signer_cert_der), seal.signer_cert_sha256
     ):
         raise ZholError("InvalidCertificate", "signer certificate hash mismatch")
     member, public_key = trusted.validator.verify_signing_cert(seal.signer_cert_der, now)

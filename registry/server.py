@@ -19,7 +19,6 @@ import functools
 import logging
 import os
 import signal
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from zhol.core.clock import Clock, SystemClock
 from zhol.core.healthcheck import ProbedHealth
+from zhol.core.jsonlog import configure_json_logging
 from zhol.registry.provision import load_keys, require_initialised
 from zhol.registry.registration import Registrar
 from zhol.registry.service import ConfPublisher, RegistryService, log_event
@@ -159,6 +159,4 @@ def _write_port_file(path: Path, port: int) -> None:
 
 
 def _configure_logging() -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    configure_json_logging(logging.INFO)

@@ -9,8 +9,6 @@ InternalError with no detail (the error id is in the registry's log).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -36,17 +34,9 @@ T = TypeVar("T")
 
 
 def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """One structured (JSON) log line. Never pass secrets or payloads."""
-    if not log.isEnabledFor(level):
-        return
-    record = {
-        "ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        "level": logging.getLevelName(level).lower(),
-        "logger": log.name,
-        "event": event,
-        **fields,
-    }
-    log.log(level, json.dumps(record, default=str))
+    """One structured log record: ``event`` and ``fields`` as its own JSON fields
+    (zhol.core.jsonlog). Never pass secrets or payloads."""
+    log.log(level, event, extra={"event": event, **fields})
 
 
 def tunables_from_settings(settings: RegistrySettings) -> Tunables:

@@ -80,6 +80,15 @@ def verify_bytes(
         raise ZholError("InvalidSignature") from None
 
 
+def cert_sha256(cert_der: bytes) -> bytes:
+    """The certificate's identity everywhere in Zhol: SHA-256 of its DER encoding.
+
+    Defined here, where a signer's certificate is hashed, and used everywhere else as
+    ``zhol.security.validation.cert_sha256`` (this module is below validation's imports).
+    """
+    return hashlib.sha256(cert_der).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class Signer:
     """A private key with the DER certificate that vouches for it."""
@@ -90,7 +99,7 @@ class Signer:
     cert_sha256: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cert_sha256", hashlib.sha256(self.cert_der).digest())
+        object.__setattr__(self, "cert_sha256", cert_sha256(self.cert_der))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ Ed25519. A root with an Ed25519 key is refused when the validator is built.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
@@ -27,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ObjectIdentifier
 from cryptography.x509.verification import (
     Criticality,
@@ -49,15 +48,11 @@ from zhol.security.ca import (
     SIGN_EKU,
 )
 from zhol.security.keys import PublicKey, require_supported_public_key
+from zhol.security.sealing import cert_sha256
 
 __all__ = ["CacheStats", "CertificateValidator", "cert_sha256"]
 
 DEFAULT_CACHE_SIZE = 4096
-
-
-def cert_sha256(cert_der: bytes) -> bytes:
-    """The certificate's identity everywhere in Zhol: SHA-256 of its DER encoding."""
-    return hashlib.sha256(cert_der).digest()
 
 
 class _PolicyViolation(Exception):
@@ -270,5 +265,5 @@ class CertificateValidator:
             public_key=public_key,
             not_before=max(cert.not_valid_before_utc for cert in chain),
             not_after=min(cert.not_valid_after_utc for cert in chain),
-            issuer_sha256=tuple(cert.fingerprint(hashes.SHA256()) for cert in chain[1:]),
+            issuer_sha256=tuple(cert_sha256(cert.public_bytes(Encoding.DER)) for cert in chain[1:]),
         )

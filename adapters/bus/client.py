@@ -32,15 +32,20 @@ from typing import Any, Generic, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY, trailer_value
+from zhol.core.grpcerr import trailer_value
+from zhol.core.metadata import (
+    CLIENT_KEY,
+    DATA_SUBJECT_KEY,
+    ERROR_ID_KEY,
+    ERROR_KEY,
+    MESSAGE_ID_KEY,
+    PROVIDER_KEY,
+    PURPOSE_KEY,
+    USER_ID_KEY,
+)
 
 M = TypeVar("M", bound=Message)
 
-CLIENT_KEY = "zhol-client"
-USER_ID_KEY = "zhol-user-id"
-PURPOSE_KEY = "zhol-purpose"
-DATA_SUBJECT_KEY = "zhol-data-subject"
-PROVIDER_KEY = "zhol-provider"
 
 MAX_PURPOSE_LENGTH = 1024  # what the gateway accepts
 MAX_USER_ID_LENGTH = 256

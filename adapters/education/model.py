@@ -33,9 +33,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from zhol.adapters.runtime.store import KZ_TIME as KZ_TIME  # re-exported
 from zhol.core.iin import Iin
-
-KZ_TIME = dt.timezone(dt.timedelta(hours=5), "Asia/Almaty")
 
 
 class QueueStatus(enum.Enum):

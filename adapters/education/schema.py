@@ -26,10 +26,10 @@ own name and district: institutions, not citizens.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 from zhol.adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
 from zhol.adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
+from zhol.adapters.runtime.store import connect as connect  # the shared connection
 
 SCHEMA_VERSION = 1
 
@@ -159,20 +159,3 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         raise RuntimeError(f"education database schema {version}, expected {SCHEMA_VERSION}")
     create_tables(conn)
     create_indexes(conn)
-
-
-def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
-    """A connection in autocommit mode (explicit BEGIN), WAL journal, foreign keys on.
-
-    ``read_only`` sets ``query_only`` (any write through it fails). It may be used from
-    another thread than the one that opened it, one thread at a time.
-    """
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 5000")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if read_only:
-        conn.execute("PRAGMA query_only = 1")
-    return conn

@@ -35,7 +35,6 @@ PUBLISH_PURPOSE = "notify subscribers of kindergarten queue and school enrolment
 @dataclass(frozen=True, slots=True)
 class EducationSettings(runtime.AdapterSettings):
     subsystem: str = SUBSYSTEM
-    user_id: str = "system"
     bus_timeout_seconds: float = 5.0
     publish_events: bool = True  # run the outbox publisher when the bus is on
 
@@ -53,7 +52,7 @@ async def serve(settings: EducationSettings, *, clock: Clock | None = None) -> E
     """Start serving ``settings.db_path`` (which must exist: seed it first)."""
     clock = clock or SystemClock()
     runtime.require_database(settings.db_path, "education")
-    bus = runtime.bus_client(settings, settings.user_id)
+    bus = runtime.bus_client(settings)
     reader = None if bus is None else PopulationReader(bus, timeout=settings.bus_timeout_seconds)
     citizens = Citizens(reader)
     db_path = settings.db_path

@@ -25,12 +25,10 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 from zhol.adapters.education import events, rules, schema
 from zhol.adapters.education.model import (
-    KZ_TIME,
     AlreadyRecorded,
     Citizen,
     District,
@@ -48,7 +46,7 @@ from zhol.adapters.education.model import (
     School,
     WithdrawalCause,
 )
-from zhol.core.clock import Clock
+from zhol.adapters.runtime.store import AgencyStore
 from zhol.core.iin import Iin
 
 T = TypeVar("T")
@@ -104,39 +102,7 @@ class DeathOutcome:
     enrolment_ended: Enrolment | None
 
 
-class EducationStore:
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        self._conn = conn
-        self._clock = clock
-
-    @classmethod
-    def open(cls, path: Path, clock: Clock, *, read_only: bool = False) -> EducationStore:
-        """Open an existing database (``FileNotFoundError`` when there is none)."""
-        if not path.is_file():
-            raise FileNotFoundError(f"no education database at {path}")
-        conn = schema.connect(path, read_only=read_only)
-        try:
-            if not read_only:
-                schema.ensure_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, clock)
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def today(self) -> dt.date:
-        """Today's date in Kazakhstan (UTC+5) by the injected clock."""
-        return today_by(self._clock)
-
-    def counts(self) -> dict[str, int]:
-        """Rows per table (for reports and tests)."""
-        return {
-            table: self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in schema.TABLE_NAMES
-        }
-
+class EducationStore(AgencyStore, agency="education", schema=schema):
     # -- reads -------------------------------------------------------------------------
 
     def find_district(self, region: str, district: str) -> District | None:
@@ -238,15 +204,6 @@ class EducationStore:
             yield
         finally:
             self._conn.execute("COMMIT")
-
-
-def today_by(clock: Clock) -> dt.date:
-    """Today's date in Kazakhstan (UTC+5) by ``clock``."""
-    return date_at(clock.now_ms())
-
-
-def date_at(unix_ms: int) -> dt.date:
-    return dt.datetime.fromtimestamp(unix_ms / 1000, KZ_TIME).date()
 
 
 # -- decisions (on a connection inside the caller's transaction) -------------------------

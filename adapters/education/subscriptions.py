@@ -42,12 +42,11 @@ from zhol.adapters.education.citizens import (
 )
 from zhol.adapters.education.model import Citizen, EducationError, status_for
 from zhol.adapters.education.store import (
-    date_at,
     record_address_change,
     record_death,
     record_newborn,
-    today_by,
 )
+from zhol.adapters.runtime.store import date_in_kz, today_in_kz
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
@@ -77,8 +76,8 @@ class PopulationEvents:
         event = _payload(delivery, population_pb2.BirthRegistered)
         child = await self._read(_iin(event.child_iin, "child_iin"), PURPOSE_NEWBORN)
         now = self._clock.now_ms()
-        today = today_by(self._clock)
-        occurred = date_at(delivery.occurred_at_unix_ms) if delivery.occurred_at_unix_ms > 0 \
+        today = today_in_kz(self._clock)
+        occurred = date_in_kz(delivery.occurred_at_unix_ms) if delivery.occurred_at_unix_ms > 0 \
             else today
         return _guarded(lambda conn: record_newborn(conn, child, occurred, today, now))
 
@@ -86,7 +85,7 @@ class PopulationEvents:
         event = _payload(delivery, population_pb2.AddressChanged)
         child = await self._read(_iin(event.iin, "iin"), PURPOSE_ADDRESS_CHANGED)
         now = self._clock.now_ms()
-        today = today_by(self._clock)
+        today = today_in_kz(self._clock)
         return _guarded(lambda conn: record_address_change(conn, child, today, now))
 
     async def death_registered(self, delivery: bus_pb2.EventDelivery) -> Apply:
@@ -95,7 +94,7 @@ class PopulationEvents:
         if not person.deceased:
             raise EventRejected(grpc.StatusCode.FAILED_PRECONDITION,
                                 "population does not record this death")
-        today = today_by(self._clock)
+        today = today_in_kz(self._clock)
         return _guarded(lambda conn: record_death(conn, person.iin, today))
 
     async def _read(self, iin: Iin, purpose: str) -> Citizen:

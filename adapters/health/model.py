@@ -29,9 +29,9 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from zhol.adapters.runtime.store import KZ_TIME as KZ_TIME  # re-exported
 from zhol.core.iin import Iin
 
-KZ_TIME = dt.timezone(dt.timedelta(hours=5), "Asia/Almaty")
 SUBSYSTEM = "KZ/GOV/MOH/health"
 
 

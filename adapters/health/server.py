@@ -37,7 +37,6 @@ ENV_PREFIX = "ZHOL_HEALTH_"
 @dataclass(frozen=True, slots=True)
 class HealthSettings(runtime.AdapterSettings):
     subsystem: str = SUBSYSTEM
-    user_id: str = "system"
     bus_timeout: float = 5.0
 
     def check(self) -> None:
@@ -54,7 +53,7 @@ async def serve(settings: HealthSettings, *, clock: Clock | None = None) -> Heal
     """Start serving ``settings.db_path`` (which must exist: seed it first)."""
     clock = clock or SystemClock()
     runtime.require_database(settings.db_path, "health")
-    bus = runtime.bus_client(settings, settings.user_id)
+    bus = runtime.bus_client(settings)
     lookups = None if bus is None else Lookups(bus, timeout=settings.bus_timeout)
     db_path = settings.db_path
 

@@ -33,13 +33,11 @@ import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TypeVar
 
 from zhol.adapters.bus.outbox import enqueue_event
 from zhol.adapters.health import rules, schema
 from zhol.adapters.health.model import (
-    KZ_TIME,
     AlreadyRecorded,
     Attachment,
     AttachReason,
@@ -53,6 +51,7 @@ from zhol.adapters.health.model import (
     NotAllowed,
     NotFound,
 )
+from zhol.adapters.runtime.store import AgencyStore, today_in_kz
 from zhol.core.clock import Clock
 from zhol.core.iin import Iin
 from zhol.health.v1 import health_pb2 as pb
@@ -86,39 +85,7 @@ _CONCLUSION_COLUMNS = """
 """
 
 
-def today_in_kazakhstan(clock: Clock) -> dt.date:
-    """Today's date in Kazakhstan (UTC+5) by the clock."""
-    return dt.datetime.fromtimestamp(clock.now_ms() / 1000, KZ_TIME).date()
-
-
-class HealthStore:
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        self._conn = conn
-        self._clock = clock
-
-    @classmethod
-    def open(cls, path: Path, clock: Clock, *, read_only: bool = False) -> HealthStore:
-        """Open an existing database (``FileNotFoundError`` when there is none)."""
-        if not path.is_file():
-            raise FileNotFoundError(f"no health database at {path}")
-        conn = schema.connect(path, read_only=read_only)
-        if not read_only:
-            schema.ensure_schema(conn)
-        return cls(conn, clock)
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def today(self) -> dt.date:
-        return today_in_kazakhstan(self._clock)
-
-    def counts(self) -> dict[str, int]:
-        """Rows per table of the health system's own (for reports and tests)."""
-        return {
-            table: self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in schema.TABLE_NAMES
-        }
-
+class HealthStore(AgencyStore, agency="health", schema=schema):
     # -- reads -------------------------------------------------------------------------
 
     def list_clinics(self, region: str = "", district: str = "") -> tuple[Clinic, ...]:
@@ -218,7 +185,7 @@ class Decisions:
             raise RuntimeError("Decisions needs an open write transaction")
         self._conn = conn
         self._clock = clock
-        self._today = today_in_kazakhstan(clock)
+        self._today = today_in_kz(clock)
 
     @property
     def today(self) -> dt.date:
@@ -543,5 +510,4 @@ __all__ = [
     "list_clinics",
     "open_attachment",
     "parse_clinic_id",
-    "today_in_kazakhstan",
 ]

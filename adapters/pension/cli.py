@@ -16,10 +16,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from zhol.adapters.pension.model import KZ_TIME
 from zhol.adapters.pension.seed import SeedReport, seed_database
 from zhol.adapters.pension.server import load_pension_settings, run
 from zhol.adapters.runtime import cli as runtime_cli
+from zhol.adapters.runtime.store import today_in_kz
+from zhol.core.clock import SystemClock
 
 
 def add_parser(subparsers: Any) -> None:
@@ -49,7 +50,7 @@ def _seed_options(seed: argparse.ArgumentParser) -> None:
 
 
 def seed_command(args: argparse.Namespace) -> int:
-    as_of: dt.date = args.as_of or dt.datetime.now(KZ_TIME).date()
+    as_of: dt.date = args.as_of or today_in_kz(SystemClock())
 
     def summary(db: Path, report: SeedReport) -> str:
         return (

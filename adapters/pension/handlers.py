@@ -54,7 +54,7 @@ from zhol.adapters.pension.sources import (
     birth_date_in_iin,
     birth_date_of,
 )
-from zhol.adapters.pension.store import today_in_kz
+from zhol.adapters.runtime.store import today_in_kz
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError

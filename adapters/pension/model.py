@@ -29,9 +29,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from zhol.adapters.runtime.store import KZ_TIME as KZ_TIME  # re-exported
 from zhol.core.iin import check_digit
 
-KZ_TIME = dt.timezone(dt.timedelta(hours=5), "Asia/Almaty")
 SUBSYSTEM = "KZ/GOV/MLSPP/pension"
 CURRENCY = "KZT"
 

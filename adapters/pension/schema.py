@@ -36,6 +36,7 @@ from pathlib import Path
 
 from zhol.adapters.bus.inbox import INBOX_INDEX, INBOX_SCHEMA
 from zhol.adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
+from zhol.adapters.runtime.store import connect as connect  # the shared connection
 
 # 2: pension_assignments.ends_on and breadwinner_iin (survivor pensions);
 # 3: benefits.kind 'carer_of_disabled_child' (the CHECK and the partial unique indexes).
@@ -266,20 +267,6 @@ def _rebuild_benefits(conn: sqlite3.Connection) -> None:
     conn.execute(f"INSERT INTO benefits_rebuilt ({columns}) SELECT {columns} FROM benefits")
     conn.execute("DROP TABLE benefits")
     conn.execute("ALTER TABLE benefits_rebuilt RENAME TO benefits")
-
-
-def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
-    """A connection in autocommit mode (explicit BEGIN), WAL journal, foreign keys on;
-    ``read_only`` sets ``query_only``. Usable from one thread at a time (any thread)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 5000")
-    if not read_only and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if read_only:
-        conn.execute("PRAGMA query_only = 1")
-    return conn
 
 
 def create_database(path: Path) -> None:

@@ -51,7 +51,6 @@ PUBLISH_PURPOSE = "pension: publish decisions (benefits, pensions, stopped payme
 @dataclass(frozen=True, slots=True)
 class PensionSettings(runtime.AdapterSettings):
     subsystem: str = SUBSYSTEM
-    user_id: str = "system"
     bus_timeout: float = 5.0
     publish_events: bool = True
 
@@ -69,7 +68,7 @@ async def serve(settings: PensionSettings, *, clock: Clock | None = None) -> Pen
     """Start serving ``settings.db_path`` (which must exist: seed it first)."""
     clock = clock or SystemClock()
     runtime.require_database(settings.db_path, "pension")
-    bus = runtime.bus_client(settings, settings.user_id)
+    bus = runtime.bus_client(settings)
     population = None if bus is None else PopulationReader(bus, timeout=settings.bus_timeout)
     db_path = settings.db_path
 

@@ -20,7 +20,6 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from google.protobuf.message import Message
 
@@ -28,7 +27,6 @@ from zhol.adapters.bus.outbox import enqueue_event
 from zhol.adapters.pension import rules, schema
 from zhol.adapters.pension.model import (
     CURRENCY,
-    KZ_TIME,
     AlreadyRecorded,
     Benefit,
     BenefitDecision,
@@ -53,7 +51,7 @@ from zhol.adapters.pension.model import (
     items_from_json,
     items_to_json,
 )
-from zhol.core.clock import Clock
+from zhol.adapters.runtime.store import AgencyStore
 from zhol.core.iin import Iin
 from zhol.pension.v1 import pension_pb2 as pb
 
@@ -69,46 +67,10 @@ _BENEFIT_COLUMNS = (
 )
 
 
-def today_in_kz(clock: Clock) -> dt.date:
-    """Today's date in Kazakhstan (UTC+5) by the clock."""
-    return dt.datetime.fromtimestamp(clock.now_ms() / 1000, KZ_TIME).date()
-
-
-class PensionStore:
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        self._conn = conn
-        self._clock = clock
-
-    @classmethod
-    def open(cls, path: Path, clock: Clock, *, read_only: bool = False) -> PensionStore:
-        """Open an existing database (``FileNotFoundError`` when there is none)."""
-        if not path.is_file():
-            raise FileNotFoundError(f"no pension database at {path}")
-        conn = schema.connect(path, read_only=read_only)
-        if not read_only:
-            try:
-                schema.ensure_schema(conn)
-            except BaseException:  # a refused or failed upgrade: no connection left open
-                conn.close()
-                raise
-        return cls(conn, clock)
-
+class PensionStore(AgencyStore, agency="pension", schema=schema):
     @property
     def connection(self) -> sqlite3.Connection:
         return self._conn
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def today(self) -> dt.date:
-        return today_in_kz(self._clock)
-
-    def counts(self) -> dict[str, int]:
-        """Rows per table (for reports and tests)."""
-        return {
-            table: self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in schema.TABLE_NAMES
-        }
 
     # -- reads -------------------------------------------------------------------------
 
@@ -559,5 +521,4 @@ __all__ = [
     "savings_of",
     "stop_payments",
     "supersede_benefits",
-    "today_in_kz",
 ]

@@ -26,10 +26,10 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from zhol.adapters.runtime.store import KZ_TIME as KZ_TIME  # re-exported
 from zhol.core.iin import Iin
 
 CITIZENSHIP_KZ = "KAZ"
-KZ_TIME = dt.timezone(dt.timedelta(hours=5), "Asia/Almaty")
 
 
 class Sex(enum.Enum):

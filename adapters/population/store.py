@@ -22,7 +22,6 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 
 from google.protobuf.message import Message
 
@@ -30,7 +29,6 @@ from zhol.adapters.bus.outbox import enqueue_event
 from zhol.adapters.population import schema
 from zhol.adapters.population.model import (
     CITIZENSHIP_KZ,
-    KZ_TIME,
     ActKind,
     Address,
     AddressChange,
@@ -52,7 +50,7 @@ from zhol.adapters.population.model import (
     Relative,
     Sex,
 )
-from zhol.core.clock import Clock
+from zhol.adapters.runtime.store import AgencyStore
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin, make_iin
 from zhol.population.v1 import population_pb2 as events
@@ -86,35 +84,7 @@ _GET_LINKS = """
 _SEX = {"M": Sex.MALE, "F": Sex.FEMALE}
 
 
-class PopulationStore:
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        self._conn = conn
-        self._clock = clock
-
-    @classmethod
-    def open(cls, path: Path, clock: Clock, *, read_only: bool = False) -> PopulationStore:
-        """Open an existing database (``FileNotFoundError`` when there is none)."""
-        if not path.is_file():
-            raise FileNotFoundError(f"no population database at {path}")
-        conn = schema.connect(path, read_only=read_only)
-        if not read_only:
-            schema.ensure_schema(conn)
-        return cls(conn, clock)
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def today(self) -> dt.date:
-        """Today's date in Kazakhstan (UTC+5) by the injected clock."""
-        return dt.datetime.fromtimestamp(self._clock.now_ms() / 1000, KZ_TIME).date()
-
-    def counts(self) -> dict[str, int]:
-        """Rows per table (for reports and tests)."""
-        return {
-            table: self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in schema.TABLE_NAMES
-        }
-
+class PopulationStore(AgencyStore, agency="population", schema=schema):
     # -- reads -------------------------------------------------------------------------
 
     def get_person(self, iin: Iin) -> Person:

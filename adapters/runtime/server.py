@@ -69,6 +69,7 @@ class AdapterSettings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     gateway_address: str = ""  # our gateway's IS side, HOST:PORT; "" = bus off
     subsystem: str = ""  # an agency's subclass sets its own default
+    user_id: str = "system"  # the zhol-user-id of the adapter's own calls on the bus
     # Serve TLS with this certificate and key (PEM) instead of plaintext; with
     # tls_client_ca too, mutual TLS: only a client (our gateway) whose certificate
     # chains to tls_client_ca (e.g. the gateway's pinned is-server.pem) gets in.
@@ -145,10 +146,12 @@ def require_database(path: Path, agency: str) -> None:
         raise FileNotFoundError(f"no {agency} database at {path}")
 
 
-def bus_client(settings: AdapterSettings, user_id: str = "system") -> BusClient | None:
-    """A client of our gateway when the bus is on (``gateway_address`` set), else None."""
+def bus_client(settings: AdapterSettings, user_id: str = "") -> BusClient | None:
+    """A client of our gateway when the bus is on (``gateway_address`` set), else None;
+    it calls as ``user_id``, by default the settings' own."""
     if not settings.gateway_address:
         return None
+    user_id = user_id or settings.user_id
     return BusClient(BusIdentity(settings.gateway_address, settings.subsystem, user_id))
 
 

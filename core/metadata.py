@@ -1,0 +1,26 @@
+"""The zhol-* gRPC metadata keys (DESIGN.md section 2): the wire names that an IS, the
+gateways, the adapters and the command line all use, defined once here."""
+
+from __future__ import annotations
+
+# What an IS sends its own gateway with a call (and a provider gateway its IS).
+CLIENT_KEY = "zhol-client"
+PROVIDER_KEY = "zhol-provider"
+USER_ID_KEY = "zhol-user-id"
+PURPOSE_KEY = "zhol-purpose"
+DATA_SUBJECT_KEY = "zhol-data-subject"
+# What comes back in trailing metadata.
+MESSAGE_ID_KEY = "zhol-message-id"
+ERROR_KEY = "zhol-error"
+ERROR_ID_KEY = "zhol-error-id"
+
+__all__ = [
+    "CLIENT_KEY",
+    "DATA_SUBJECT_KEY",
+    "ERROR_ID_KEY",
+    "ERROR_KEY",
+    "MESSAGE_ID_KEY",
+    "PROVIDER_KEY",
+    "PURPOSE_KEY",
+    "USER_ID_KEY",
+]
