@@ -25,6 +25,7 @@ from zhol.gateway.exchange import ConsumerExchange, ProviderExchange
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.provider_stages import (
+    AnswerFields,
     InvokeFn,
     SealResponse,
     is_metadata,
@@ -221,7 +222,7 @@ class RememberDelivery:
 class SealAck(SealResponse):
     """Our signed acknowledgement: no body, the event's topic, id and recipient."""
 
-    def answer(self, x: ProviderExchange) -> tuple[bytes, dict[str, object]]:
+    def answer(self, x: ProviderExchange) -> tuple[bytes, AnswerFields]:
         assert x.header is not None
         h = x.header
         return b"", {"topic": h.topic, "event_id": h.event_id, "recipient": h.recipient}

@@ -264,10 +264,10 @@ class SealResponse:
         self._gateway_pb = gateway_to_pb(gateway_id)
         self._clock = clock
 
-    def answer(self, x: ProviderExchange) -> tuple[bytes, dict[str, object]]:
+    def answer(self, x: ProviderExchange) -> tuple[bytes, AnswerFields]:
         """The answer's body and the header fields of its own."""
         assert x.header is not None
-        fields = {
+        fields: AnswerFields = {
             "service": x.header.service,
             "status_code": x.status_code,
             "status_message": x.status_message,
