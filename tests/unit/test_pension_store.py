@@ -14,7 +14,6 @@ import pytest
 from tests.sqlite_rows import rows
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.pension import decisions, rules, schema
-from zhol.adapters.pension import seed as pension_seed
 from zhol.adapters.pension.model import (
     KZ_TIME,
     AlreadyRecorded,
@@ -137,11 +136,11 @@ class CountingConnection(sqlite3.Connection):
 
     calls: list[tuple[str, bool]]  # (first word of the SQL, in a transaction)
 
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         self.calls.append((sql.split()[0].upper(), self.in_transaction))
         return super().execute(sql, *args)
 
-    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
         self.calls.append((sql.split()[0].upper(), self.in_transaction))
         return super().executemany(sql, *args)
 
@@ -155,12 +154,12 @@ def seed_counting(
     real_connect = sqlite3.connect
 
     def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = real_connect(*args, factory=CountingConnection, **kwargs)
-        conn.calls = calls  # type: ignore[attr-defined]
+        conn: CountingConnection = real_connect(*args, factory=CountingConnection, **kwargs)
+        conn.calls = calls
         return conn
 
     with monkeypatch.context() as patch:
-        patch.setattr(pension_seed.sqlite3, "connect", connect)
+        patch.setattr(sqlite3, "connect", connect)  # the seed's own calls, and only them
         report = seed_database(tmp_path / f"pension-{persons}.db", population, as_of=TODAY)
     return report, calls
 

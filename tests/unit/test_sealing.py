@@ -14,6 +14,7 @@ from zhol.security.sealing import (
     EVENT_TYPE,
     REQUEST_TYPE,
     RESPONSE_TYPE,
+    PublicKey,
     Seal,
     Signer,
     message_signed_bytes,
@@ -35,7 +36,7 @@ def flip(data: bytes, index: int) -> bytes:
     return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
 
 
-def assert_code(sealed: Seal, payload_type: str, public_key, code: str) -> None:
+def assert_code(sealed: Seal, payload_type: str, public_key: PublicKey, code: str) -> None:
     with pytest.raises(ZholError) as excinfo:
         verify_seal(sealed, payload_type, public_key)
     assert excinfo.value.code.name == code
