@@ -26,12 +26,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.pki import issue_der, new_ca
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
-from zhol.core.ids import GatewayId, MemberId, SubsystemId, new_message_id
+from zhol.core.ids import GatewayId, SubsystemId, new_message_id
 from zhol.gateway.confsource import ConfSource
 from zhol.gateway.consumer_stages import (
     CLIENT_KEY,
@@ -47,7 +49,7 @@ from zhol.gateway.pipeline import GatewayParts, Pipeline, consumer_pipeline, pro
 from zhol.gateway.provider_stages import IsAnswer
 from zhol.gateway.replay import ReplayGuard
 from zhol.registry.v1 import registry_pb2
-from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
+from zhol.security.ca import CertificateAuthority, create_root_ca
 from zhol.security.globalconf import gateway_to_pb, member_to_pb, subsystem_to_pb
 from zhol.security.globalconf import sign_global_conf as sign_conf
 from zhol.security.keys import PrivateKey, generate_private_key
@@ -79,8 +81,8 @@ Invoke = Callable[
 ]
 
 
-def der(cert: object) -> bytes:
-    return cert.public_bytes(Encoding.DER)  # type: ignore[attr-defined, no-any-return]
+def der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
 
 
 @dataclass(frozen=True)
@@ -102,33 +104,20 @@ class Trust:
     anchor_der: bytes
     gateways: dict[GatewayId, GatewayKeys]
 
-    def issue_signer(self, member: MemberId, *, days: int = 365) -> Signer:
-        """A fresh signing key for ``member`` with a CA-issued certificate."""
-        key = generate_private_key()
-        cert = issue_certificate(
-            self.ca, create_csr(key, str(member)), "sign", str(member), START, days
-        )
-        return Signer(key, der(cert))
-
 
 def _gateway_keys(ca: CertificateAuthority, gateway_id: GatewayId) -> GatewayKeys:
     auth_key = generate_private_key()
-    auth = issue_certificate(
-        ca, create_csr(auth_key, str(gateway_id)), "auth", str(gateway_id), START
-    )
+    auth_der = issue_der(ca, auth_key, "auth", str(gateway_id), START)
+    auth_pem = x509.load_der_x509_certificate(auth_der).public_bytes(Encoding.PEM)
     sign_key = generate_private_key()
-    member = str(gateway_id.member)
-    sign = issue_certificate(ca, create_csr(sign_key, member), "sign", member, START)
-    return GatewayKeys(gateway_id, der(auth), auth.public_bytes(Encoding.PEM), Signer(
-        sign_key, der(sign)
-    ))
+    sign_der = issue_der(ca, sign_key, "sign", str(gateway_id.member), START)
+    return GatewayKeys(gateway_id, auth_der, auth_pem, Signer(sign_key, sign_der))
 
 
 @functools.cache
 def federation_trust() -> Trust:
     """One CA and set of keys per test process (key generation is the slow part)."""
-    ca_key = generate_private_key()
-    ca = CertificateAuthority(ca_key, create_root_ca(ca_key, "Zhol test CA", START))
+    ca = new_ca("Zhol test CA", START)
     anchor_key = generate_private_key()
     anchor = create_root_ca(anchor_key, "Zhol test configuration anchor", START)
     gateways = {

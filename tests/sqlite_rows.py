@@ -13,3 +13,12 @@ def rows(db: Path, sql: str, *args: object) -> list[tuple]:
         return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
+
+
+def one(db: Path, sql: str, *args: object) -> tuple:
+    """The first row ``sql`` selects from ``db`` (None if there is none)."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchone()
+    finally:
+        conn.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.sqlite_rows import one
 from tests.waiting import until
 from zhol.adapters.bus.client import BusCallError, BusClient, BusIdentity
 from zhol.adapters.bus.inbox import INBOX_SCHEMA, Apply, EventRejected, EventSinkServicer
@@ -129,11 +130,7 @@ class Population:
     db: Path
 
     def one(self, sql: str, *args: object) -> tuple:
-        conn = sqlite3.connect(self.db)
-        try:
-            return conn.execute(sql, args).fetchone()
-        finally:
-            conn.close()
+        return one(self.db, sql, *args)
 
 
 @pytest.fixture

@@ -24,18 +24,17 @@ from tests.pipeline_harness import (
     START_MS,
     SUBJECT,
     Bus,
-    der,
     header,
     in_memory_bus,
     sealed_request,
 )
+from tests.pki import issue_der, new_ca
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import CODES, Hop, ZholError
 from zhol.core.ids import GatewayId
 from zhol.gateway.exchange import ProviderExchange, seal_from_pb, seal_to_pb
 from zhol.gateway.pipeline import Pipeline
 from zhol.gateway.provider_stages import seal_answer
-from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
 from zhol.security.keys import generate_private_key
 from zhol.security.sealing import RESPONSE_TYPE, Signer, seal
@@ -136,12 +135,9 @@ async def test_a_request_signed_by_another_member_is_a_signer_mismatch(bus: Bus)
 
 
 async def test_a_signer_certificate_from_another_ca_is_invalid(bus: Bus) -> None:
-    rogue_key = generate_private_key()
-    rogue = CertificateAuthority(rogue_key, create_root_ca(rogue_key, "Rogue CA", START))
+    rogue = new_ca("Rogue CA", START)
     key = generate_private_key()
-    member = str(CLIENT.member)
-    cert = issue_certificate(rogue, create_csr(key, member), "sign", member, START)
-    signer = Signer(key, der(cert))
+    signer = Signer(key, issue_der(rogue, key, "sign", str(CLIENT.member), START))
     assert await served_code(bus, sealed_request(signer)) == (
         "Server.ServerProxy.InvalidCertificate"
     )

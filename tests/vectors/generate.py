@@ -104,12 +104,12 @@ def pae_vectors() -> dict[str, Any]:
     }
 
 
-def request_header() -> bytes:
-    """The request header's exact bytes (fixed once; a verifier never re-serialises)."""
+def _header(kind: int, issued_at_ms: int, sender: str, request_digest: bytes = b"") -> bytes:
+    """A header's exact bytes (fixed once; a verifier never re-serialises)."""
     return bus_pb2.MessageHeader(
         message_id=MESSAGE_ID,
         protocol_version=1,
-        kind=bus_pb2.MESSAGE_KIND_REQUEST,
+        kind=kind,  # type: ignore[arg-type]
         client=subsystem_to_pb(SubsystemId.parse("KZ/GOV/MLSPP/pension")),
         service=service_to_pb(
             ServiceId.parse("KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson")
@@ -117,9 +117,14 @@ def request_header() -> bytes:
         user_id="KZ:officer-7",
         purpose="pension case 17",
         data_subject="900101400013",
-        issued_at_unix_ms=ISSUED_AT_MS,
-        sender_gateway=gateway_to_pb(GatewayId.parse("KZ/GOV/MLSPP/gw1")),
+        issued_at_unix_ms=issued_at_ms,
+        sender_gateway=gateway_to_pb(GatewayId.parse(sender)),
+        request_digest=request_digest,
     ).SerializeToString()
+
+
+def request_header() -> bytes:
+    return _header(bus_pb2.MESSAGE_KIND_REQUEST, ISSUED_AT_MS, "KZ/GOV/MLSPP/gw1")
 
 
 REQUEST_BODY = b"\x0a\x0c900101400013"  # GetPersonRequest{iin: "900101400013"}
@@ -127,21 +132,10 @@ RESPONSE_BODY = b"\x0a\x0c900101400013\x12\x04Asel"
 
 
 def response_header(request_digest: bytes) -> bytes:
-    return bus_pb2.MessageHeader(
-        message_id=MESSAGE_ID,
-        protocol_version=1,
-        kind=bus_pb2.MESSAGE_KIND_RESPONSE,
-        client=subsystem_to_pb(SubsystemId.parse("KZ/GOV/MLSPP/pension")),
-        service=service_to_pb(
-            ServiceId.parse("KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson")
-        ),
-        user_id="KZ:officer-7",
-        purpose="pension case 17",
-        data_subject="900101400013",
-        issued_at_unix_ms=ISSUED_AT_MS + 25,
+    return _header(
+        bus_pb2.MESSAGE_KIND_RESPONSE, ISSUED_AT_MS + 25, "KZ/GOV/MJ/gw1",
         request_digest=request_digest,
-        sender_gateway=gateway_to_pb(GatewayId.parse("KZ/GOV/MJ/gw1")),
-    ).SerializeToString()
+    )
 
 
 def _seal_vector(
