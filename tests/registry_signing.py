@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.pki import issue_der
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.registry.registration import Registrar
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
-from zhol.security.ca import CertificateAuthority, create_csr, issue_certificate
+from zhol.security.ca import CertificateAuthority, create_csr
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
 from zhol.security.keys import PrivateKey, generate_private_key
 from zhol.security.sealing import Signer
@@ -36,8 +36,7 @@ def issue_sign_cert(
     ca: CertificateAuthority, key: PrivateKey, member: str, now: dt.datetime
 ) -> bytes:
     """A genuine CA-issued signing certificate that no registered gateway holds."""
-    cert = issue_certificate(ca, create_csr(key, member), "sign", member, now, 365)
-    return cert.public_bytes(Encoding.DER)
+    return issue_der(ca, key, "sign", member, now)
 
 
 def gateway_signer(

@@ -11,6 +11,7 @@ compares what came back with the case's expectation (DESIGN.md sections 2 and 5)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -45,6 +46,7 @@ MUTATIONS = frozenset(
         "deadline-passed",
         "signer-other-member",
         "malformed-data-subject",
+        "sealed-per-vectors",
     }
 )
 OVER_LIMIT = "max_message_bytes+1"
@@ -535,8 +537,11 @@ async def call_peer(setup: PeerSetup, case: Case, variables: Mapping[str, str]) 
     _mutate_header(header, case.mutation, setup.limits)
     payload_type = RESPONSE_TYPE if case.mutation == "wrong-payload-type" else REQUEST_TYPE
     body = encode_body(base.body_type, base.body_json, variables)
-    sealed, digest = seal(signer, payload_type, header.SerializeToString(), body)
-    msg = seal_to_pb(sealed)
+    if case.mutation == "sealed-per-vectors":
+        msg, digest = seal_per_vectors(signer, header.SerializeToString(), body)
+    else:
+        sealed, digest = seal(signer, payload_type, header.SerializeToString(), body)
+        msg = seal_to_pb(sealed)
     if case.mutation == "flip-signature-bit":
         msg.signature = msg.signature[:-1] + bytes([msg.signature[-1] ^ 1])
     elif case.mutation == "drop-signature":
@@ -565,6 +570,30 @@ async def call_peer(setup: PeerSetup, case: Case, variables: Mapping[str, str]) 
         )
     finally:
         await channels.close()
+
+
+def seal_per_vectors(signer: Any, header: bytes, body: bytes) -> tuple[Any, bytes]:
+    """A request sealed with tests/vectors/spec.py, the encoding as tests/vectors/README.md
+    states it, signed with the raw key: none of the gateway's own sealing code."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.vectors.spec import spec_signed_bytes
+    from zhol.bus.v1 import bus_pb2
+
+    signed = spec_signed_bytes("application/vnd.zhol.request+proto", header, body)
+    if isinstance(signer.key, ec.EllipticCurvePrivateKey):
+        signature = signer.key.sign(signed, ec.ECDSA(hashes.SHA256()))
+    else:
+        signature = signer.key.sign(signed)
+    message = bus_pb2.SignedMessage(
+        header=header,
+        body=body,
+        signature=signature,
+        signer_cert_sha256=hashlib.sha256(signer.cert_der).digest(),
+        signer_cert_der=signer.cert_der,
+    )
+    return message, hashlib.sha256(signed).digest()
 
 
 def _base_header(base: PeerBase, variables: Mapping[str, str]) -> Any:

@@ -31,6 +31,7 @@ from tests.conformance.runner import (
 )
 from tests.integration.bus_federation import Federation, start_federation
 from tests.integration.test_bus import log_count
+from tests.vectors.spec import load, spec_pae, spec_signed_bytes
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.core.errors import CODES, parse_full_code
 from zhol.core.grpcerr import MESSAGE_ID_KEY
@@ -141,6 +142,21 @@ def test_the_brief_s_contract_is_covered() -> None:
     outcomes = {(c.expect.outcome, c.expect.status) for c in CASES}
     assert {("ok", "OK"), ("provider-error", "NOT_FOUND"),
             ("provider-error", "INVALID_ARGUMENT"), ("deadline", "DEADLINE_EXCEEDED")} <= outcomes
+
+
+def test_the_vector_sealed_case_seals_as_the_vectors_say() -> None:
+    """peer.sealed-per-vectors seals with tests/vectors/spec.py: that encoder must
+    reproduce every known-answer vector, or the case would prove nothing."""
+    assert any(c.mutation == "sealed-per-vectors" and c.expect.outcome == "ok" for c in CASES)
+    for case in load("pae.json")["cases"]:
+        parts = [bytes.fromhex(p) for p in case["parts_hex"]]
+        assert spec_pae(case["payload_type"], parts).hex() == case["pae_hex"], case["name"]
+    for name in ("request_seal.json", "response_binding.json"):
+        v = load(name)
+        signed = spec_signed_bytes(
+            v["payload_type"], bytes.fromhex(v["header_hex"]), bytes.fromhex(v["body_hex"])
+        )
+        assert signed.hex() == v["signed_bytes_hex"], name
 
 
 # --- the loader's errors name the file, the case and the field -----------------------

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import grpc
 import pytest
 
+from tests.adapter_helpers import parse_adapter, serve_adapter
 from zhol.adapters.education import cli
 from zhol.adapters.population.seed import seed_database as seed_population
 from zhol.education.v1 import education_pb2 as pb
@@ -21,23 +17,9 @@ from zhol.education.v1 import education_pb2_grpc as pb_grpc
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-
-# The education commands under a bare parser, as cli/main.py registers them.
-ENTRY = (
-    "import argparse, sys\n"
-    "from zhol.adapters.education import cli\n"
-    "parser = argparse.ArgumentParser(prog='zhol adapter')\n"
-    "cli.add_parser(parser.add_subparsers(dest='adapter', required=True))\n"
-    "args = parser.parse_args(sys.argv[1:])\n"
-    "sys.exit(args.func(args))\n"
-)
-
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="zhol adapter")
-    cli.add_parser(parser.add_subparsers(dest="adapter", required=True))
-    return parser.parse_args(list(argv))
+    return parse_adapter(cli, *argv)
 
 
 def test_seed_command_reads_population_and_refuses_to_overwrite(
@@ -75,33 +57,14 @@ def test_serve_writes_the_port_file_and_stops_on_sigterm(tmp_path: Path) -> None
     db = tmp_path / "e.db"
     seeded = parse("education", "seed", "--db", str(db))
     assert seeded.func(seeded) == 0
-    port_file = tmp_path / "education.port"
-    config = tmp_path / "education.toml"
-    config.write_text('grace_seconds = 1.0\nlisten = "127.0.0.1:0"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHOL_EDUCATION_")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", ENTRY, "education", "serve", "--db", str(db),
-         "--port-file", str(port_file), "--config", str(config)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no port file"
-            time.sleep(0.05)
-        port = int(port_file.read_text())
+    with serve_adapter(cli, "education", db, tmp_path) as served:
+        port = served.port
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             found = pb_grpc.EducationRegistryStub(channel).ListSchools(
                 pb.ListSchoolsRequest(region="Astana city"), timeout=10
             )
         assert len(found.schools) >= 10
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
+        returncode, out, err = served.stop()
+    assert returncode == 0, err
     assert f"127.0.0.1:{port}" in out
-    assert not port_file.exists()
+    assert not served.port_file.exists()

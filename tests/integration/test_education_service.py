@@ -21,6 +21,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
+from tests.adapter_helpers import date_pb, rpc_error
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.education import events
 from zhol.adapters.education.seed import seed_database
@@ -31,7 +32,6 @@ from zhol.adapters.population.server import PopulationSettings
 from zhol.adapters.population.server import serve as serve_population
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
-from zhol.core.grpcerr import ERROR_KEY
 from zhol.core.iin import make_iin
 from zhol.education.v1 import education_pb2 as pb
 from zhol.education.v1 import education_pb2_grpc as pb_grpc
@@ -106,19 +106,6 @@ async def setup(tmp_path: Path, seeded_population: Path) -> AsyncIterator[Setup]
         await running.stop(0)
         await population.stop(0)
     assert not settings.port_file.exists()  # type: ignore[union-attr]
-
-
-async def rpc_error(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    error = caught.value
-    trailers = {key for key, _value in (error.trailing_metadata() or ())}
-    assert ERROR_KEY not in trailers, "the provider itself answers: no zhol-error trailer"
-    return error
-
-
-def date_pb(day: dt.date) -> ppb.Date:
-    return ppb.Date(year=day.year, month=day.month, day=day.day)
 
 
 def delivery(topic_message: Message, subject: str, *, message_id: str | None = None,

@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.adapter_helpers import rpc_error
 from tests.sqlite_rows import rows
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.health.model import KZ_TIME
@@ -36,7 +37,6 @@ from zhol.adapters.population.seed import seed_database as seed_population
 from zhol.adapters.population.service import PopulationRegistryServicer
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
-from zhol.core.grpcerr import ERROR_KEY
 from zhol.core.iin import make_iin
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
@@ -261,15 +261,6 @@ async def world_with_pension(tmp_path: Path) -> AsyncIterator[World]:
         # The pension registry is part of the project: its absence is a failure, not a skip.
         assert running.with_pension, "adapters.pension is not importable"
         yield running
-
-
-async def rpc_error(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    error = caught.value
-    trailers = {key for key, _value in (error.trailing_metadata() or ())}
-    assert ERROR_KEY not in trailers, "the health system itself answers: no zhol-error"
-    return error
 
 
 def date_of(message: pb.Date | pop.Date) -> dt.date | None:

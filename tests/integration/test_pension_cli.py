@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.adapter_helpers import parse_adapter
 from zhol.adapters.pension import cli
 from zhol.adapters.pension.server import load_pension_settings
 from zhol.adapters.population.seed import seed_database as seed_population
@@ -16,9 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="zhol adapter")
-    cli.add_parser(parser.add_subparsers(dest="adapter", required=True))
-    return parser.parse_args(list(argv))
+    return parse_adapter(cli, *argv)
 
 
 def test_seed_command_reports_json_and_refuses_to_overwrite(

@@ -21,6 +21,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
+from tests.adapter_helpers import date_pb, rpc_error
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.pension import rules, schema
 from zhol.adapters.pension.model import KZ_TIME, Month, make_bin
@@ -31,7 +32,6 @@ from zhol.adapters.population.server import PopulationServer, PopulationSettings
 from zhol.adapters.population.server import serve as serve_population
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
-from zhol.core.grpcerr import ERROR_KEY
 from zhol.core.iin import make_iin
 from zhol.health.v1 import health_pb2
 from zhol.pension.v1 import pension_pb2 as pb
@@ -144,19 +144,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     finally:
         await stop(running, servers)
     assert not (tmp_path / "run" / "pension.port").exists()
-
-
-async def rpc_error(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    error = caught.value
-    trailers = {key for key, _value in (error.trailing_metadata() or ())}
-    assert ERROR_KEY not in trailers, "the provider itself answers: no zhol-error trailer"
-    return error
-
-
-def date_pb(day: dt.date) -> ppb.Date:
-    return ppb.Date(year=day.year, month=day.month, day=day.day)
 
 
 def a_childless_woman(world: World) -> str:

@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import grpc
 import pytest
 
+from tests.adapter_helpers import parse_adapter, serve_adapter
 from zhol.adapters.population import cli
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-
-# The population commands under a bare parser, as cli/main.py registers them.
-ENTRY = (
-    "import argparse, sys\n"
-    "from zhol.adapters.population import cli\n"
-    "parser = argparse.ArgumentParser(prog='zhol adapter')\n"
-    "cli.add_parser(parser.add_subparsers(dest='adapter', required=True))\n"
-    "args = parser.parse_args(sys.argv[1:])\n"
-    "sys.exit(args.func(args))\n"
-)
-
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="zhol adapter")
-    cli.add_parser(parser.add_subparsers(dest="adapter", required=True))
-    return parser.parse_args(list(argv))
+    return parse_adapter(cli, *argv)
 
 
 def test_seed_command_reports_json_and_refuses_to_overwrite(
@@ -68,33 +50,14 @@ def test_serve_writes_the_port_file_and_stops_on_sigterm(tmp_path: Path) -> None
     db = tmp_path / "p.db"
     seeded = parse("population", "seed", "--db", str(db), "--count", "50")
     assert seeded.func(seeded) == 0
-    port_file = tmp_path / "population.port"
-    config = tmp_path / "population.toml"
-    config.write_text('grace_seconds = 1.0\nlisten = "127.0.0.1:0"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHOL_POPULATION_")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", ENTRY, "population", "serve", "--db", str(db),
-         "--port-file", str(port_file), "--config", str(config)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no port file"
-            time.sleep(0.05)
-        port = int(port_file.read_text())
+    with serve_adapter(cli, "population", db, tmp_path) as served:
+        port = served.port
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             page = pb_grpc.PopulationRegistryStub(channel).ListPersons(
                 pb.ListPersonsRequest(page_size=10), timeout=10
             )
         assert len(page.persons) == 10
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
+        returncode, out, err = served.stop()
+    assert returncode == 0, err
     assert f"127.0.0.1:{port}" in out
-    assert not port_file.exists()
+    assert not served.port_file.exists()

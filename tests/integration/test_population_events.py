@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.adapter_helpers import date_pb
 from tests.integration.test_bus_client import Gateway, events_gateway
 from tests.sqlite_rows import rows
 from zhol.adapters.bus.outbox import OutboxEntry, read_outbox
@@ -101,10 +102,6 @@ def a_birth(mother: Iin, father: Iin | None = None) -> BirthRegistration:
         mother=mother, father=father, last_name="Akhmetova", first_name="Aruzhan",
         patronymic="Nurlanovna", sex=Sex.FEMALE, birth_date=TODAY - dt.timedelta(days=3),
     )
-
-
-def date_pb(day: dt.date) -> pb.Date:
-    return pb.Date(year=day.year, month=day.month, day=day.day)
 
 
 def test_a_birth_enqueues_one_birth_registered(db: Path, store: PopulationStore) -> None:

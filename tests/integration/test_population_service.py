@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +11,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.adapter_helpers import date_pb, rpc_error
+from tests.sqlite_rows import one
 from zhol.adapters.population.model import KZ_TIME
 from zhol.adapters.population.seed import seed_database
 from zhol.adapters.population.server import PopulationServer, PopulationSettings, serve
 from zhol.core.clock import FixedClock
-from zhol.core.grpcerr import ERROR_KEY
 from zhol.core.iin import make_iin
 from zhol.population.v1 import population_pb2 as pb
 from zhol.population.v1 import population_pb2_grpc as pb_grpc
@@ -35,11 +35,7 @@ class Registry:
     db: Path
 
     def one(self, sql: str, *args: object) -> tuple:
-        conn = sqlite3.connect(self.db)
-        try:
-            return conn.execute(sql, args).fetchone()
-        finally:
-            conn.close()
+        return one(self.db, sql, *args)
 
 
 @pytest.fixture
@@ -54,19 +50,6 @@ async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
     finally:
         await running.stop(0)
     assert not settings.port_file.exists()  # type: ignore[union-attr]
-
-
-async def rpc_error(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    error = caught.value
-    trailers = {key for key, _value in (error.trailing_metadata() or ())}
-    assert ERROR_KEY not in trailers, "the provider itself answers: no zhol-error trailer"
-    return error
-
-
-def date_pb(day: dt.date) -> pb.Date:
-    return pb.Date(year=day.year, month=day.month, day=day.day)
 
 
 def a_mother(registry: Registry) -> str:

@@ -24,11 +24,29 @@ def test_known_policies_pass_and_others_are_not_configured() -> None:
         assert caught.value.code.name == "NotConfigured"
 
 
-def test_an_unknown_policy_changes_nothing() -> None:
-    touched: list[int] = []
-    with pytest.raises(ZholError):
-        apply_cpu_policy("turbo", thread_ids=lambda: touched)
-    assert touched == []
+def test_an_unknown_policy_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before anything is asked of the kernel: no thread is listed, none changed."""
+    listed: list[str] = []
+    changed: list[tuple[int, int]] = []
+
+    def thread_ids() -> list[int]:
+        listed.append("listed")
+        return [threading.get_native_id()]
+
+    def sched_setscheduler(tid: int, policy: int, param: object) -> None:
+        changed.append((tid, policy))
+
+    # Recorded instead of applied, so this runs (and would catch a change) on any platform.
+    monkeypatch.setattr(os, "SCHED_BATCH", 3, raising=False)
+    monkeypatch.setattr(os, "sched_setscheduler", sched_setscheduler, raising=False)
+    for policy in ("turbo", "BATCH", ""):
+        with pytest.raises(ZholError) as caught:
+            apply_cpu_policy(policy, thread_ids=thread_ids)
+        assert caught.value.code.name == "NotConfigured"
+    assert listed == [] and changed == []
+    # The recorder does see a known policy at work (the check above is not vacuous).
+    assert apply_cpu_policy("batch", thread_ids=thread_ids) is True
+    assert listed == ["listed"] and changed == [(threading.get_native_id(), 3)]
 
 
 class ParkedThread:

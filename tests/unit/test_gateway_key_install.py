@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.pki import new_ca
 from zhol.core.errors import ZholError
 from zhol.gateway import credentials as files
-from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
+from zhol.security.ca import CertificateAuthority, create_csr, issue_certificate
 from zhol.security.keys import generate_private_key
 from zhol.security.keystore import (
     read_certificate,
@@ -39,8 +40,7 @@ def make_keys(directory: Path, ca: CertificateAuthority) -> None:
 
 @pytest.fixture
 def ca() -> CertificateAuthority:
-    key = generate_private_key()
-    return CertificateAuthority(key, create_root_ca(key, "test CA", NOW))
+    return new_ca("test CA", NOW)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tests.pki import issue_der, new_ca
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, MemberId, SubsystemId
@@ -21,7 +22,7 @@ from zhol.registry.service import ConfPublisher
 from zhol.registry.settings import load_registry_settings
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
-from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca, issue_certificate
+from zhol.security.ca import CertificateAuthority, create_csr
 from zhol.security.globalconf import Tunables, gateway_to_pb, verify_global_conf
 from zhol.security.keys import PrivateKey, generate_private_key
 
@@ -45,11 +46,9 @@ Signer = tuple[CertificateAuthority, PrivateKey, bytes]
 
 def _signer(instance: str = "KZ") -> Signer:
     """A CA and a configuration-signing key with its certificate (the anchor)."""
-    ca_key = generate_private_key()
-    ca = CertificateAuthority(ca_key, create_root_ca(ca_key, "Test CA", NOW))
+    ca = new_ca("Test CA", NOW)
     conf_key = generate_private_key()
-    anchor = issue_certificate(ca, create_csr(conf_key, instance), "config", instance, NOW)
-    return ca, conf_key, _der(anchor)
+    return ca, conf_key, issue_der(ca, conf_key, "config", instance, NOW)
 
 
 def _gateway(gid: GatewayId, seed: str, revoked_at_ms: int | None = None) -> Gateway:

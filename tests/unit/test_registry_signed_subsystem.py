@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pki import new_ca
 from tests.registry_signing import (
     assert_refused as shared_assert_refused,
 )
@@ -31,7 +32,7 @@ from zhol.registry.provision import init_registry, load_keys
 from zhol.registry.registration import REGISTRATION_SKEW_MS, Registrar
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
-from zhol.security.ca import CertificateAuthority, create_csr, create_root_ca
+from zhol.security.ca import CertificateAuthority, create_csr
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
 from zhol.security.keys import PrivateKey, generate_private_key
 from zhol.security.sealing import REQUEST_TYPE, Signer, message_signed_bytes, pae, sign_bytes
@@ -200,8 +201,7 @@ def test_a_member_key_that_is_not_the_gateways_current_one_is_refused(env: Env) 
 
 
 def test_certificates_outside_the_federation_are_refused(env: Env) -> None:
-    rogue_key = generate_private_key()
-    rogue_ca = CertificateAuthority(rogue_key, create_root_ca(rogue_key, "Rogue CA", NOW))
+    rogue_ca = new_ca("Rogue CA", NOW)
     key = sign_key(GW1)
     rogue = Signer(key, issue_sign_cert(rogue_ca, key, str(GW1.member), NOW))
     assert_refused(env, "InvalidCertificate", signed_subsystem_request(body(), rogue))

@@ -14,6 +14,7 @@ from zhol.security.sealing import (
     EVENT_TYPE,
     REQUEST_TYPE,
     RESPONSE_TYPE,
+    PublicKey,
     Seal,
     Signer,
     message_signed_bytes,
@@ -35,7 +36,7 @@ def flip(data: bytes, index: int) -> bytes:
     return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
 
 
-def assert_code(sealed: Seal, payload_type: str, public_key, code: str) -> None:
+def assert_code(sealed: Seal, payload_type: str, public_key: PublicKey, code: str) -> None:
     with pytest.raises(ZholError) as excinfo:
         verify_seal(sealed, payload_type, public_key)
     assert excinfo.value.code.name == code
@@ -96,10 +97,25 @@ def test_empty_signature_is_missing(signer: Signer) -> None:
     assert_code(unsigned, REQUEST_TYPE, signer.key.public_key(), "MissingSignature")
 
 
-def test_signer_hashes_its_certificate_once(signer: Signer) -> None:
-    assert signer.cert_sha256 == hashlib.sha256(signer.cert_der).digest()
-    sealed, _ = seal(signer, REQUEST_TYPE, b"header", b"body")
-    assert sealed.signer_cert_sha256 == hashlib.sha256(b"certificate-der").digest()
+def test_signer_hashes_its_certificate_once(
+    signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate is hashed when the Signer is made, not again for each message."""
+    hashed: list[bytes] = []
+    real_sha256 = hashlib.sha256
+
+    def counting_sha256(data: bytes = b"", **kwargs: bool) -> hashlib._Hash:
+        hashed.append(bytes(data))
+        return real_sha256(data, **kwargs)
+
+    monkeypatch.setattr(hashlib, "sha256", counting_sha256)
+    made = Signer(signer.key, b"another-certificate-der")
+    assert hashed.count(b"another-certificate-der") == 1
+    for body in (b"one", b"two", b"three"):
+        sealed, _ = seal(made, REQUEST_TYPE, b"header", body)
+        assert sealed.signer_cert_sha256 == real_sha256(b"another-certificate-der").digest()
+    assert hashed.count(b"another-certificate-der") == 1
+    assert b"three" in hashed  # the counter does see what sealing hashes
     assert Signer(signer.key, signer.cert_der) == signer
 
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.pki import new_ca
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, MemberId
 from zhol.security.ca import (
@@ -45,8 +46,7 @@ def der(cert: x509.Certificate) -> bytes:
 
 
 def make_ca(common_name: str = "Zhol Test Root", validity_days: int = 3650) -> CertificateAuthority:
-    key = generate_private_key()
-    return CertificateAuthority(key, create_root_ca(key, common_name, NOW, validity_days))
+    return new_ca(common_name, NOW, validity_days)
 
 
 @pytest.fixture(scope="module")
