@@ -1,6 +1,7 @@
 """`zhol conformance`: run the IS-facing conformance cases against a running gateway.
 
-The cases live in tests/conformance/cases/ (a source checkout); the format is in
+The cases ship with the package (zhol/cli/conformance_cases/, read by
+zhol.cli.conformance_runner), so a pip-installed zhol runs them; the format is in
 tests/conformance/README.md. Only the cases an IS can send run here: the peer
 cases need a gateway's private keys and are reported as skipped, never as passed.
 Exit codes (DESIGN.md section 7): 0 every case run passed, 1 a case failed,
@@ -19,11 +20,22 @@ from typing import Any
 
 import grpc
 
+from zhol.cli.conformance_runner import (
+    CASES_DIR,
+    PROFILE_CLIENT,
+    Case,
+    CaseFileError,
+    Limits,
+    call_is,
+    find_known_iin,
+    judge,
+    load_cases,
+)
 from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from zhol.core.grpcerr import ERROR_KEY, trailer_value
 
-DEFAULT_CASES = Path(__file__).resolve().parents[1] / "tests" / "conformance" / "cases"
+DEFAULT_CASES = CASES_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--gateway", help="gateway id to test (default: the one serving "
                    "the profile client KZ/GOV/MLSPP/pension)")
     p.add_argument("--cases", type=Path, default=DEFAULT_CASES,
-                   help="directory of case files (default: tests/conformance/cases)")
+                   help="directory of *.toml case files (default: the cases shipped "
+                   "with zhol, %(default)s)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds per call and for connecting (default %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -57,22 +70,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from tests.conformance import runner
-    except ImportError:
-        print("the conformance cases need a source checkout (tests/conformance/)",
-              file=sys.stderr)
-        return EXIT_CANNOT_CHECK
-    try:
         fed = json.loads(Path(args.federation).read_text())
     except (OSError, ValueError) as exc:
         print(f"cannot read federation {args.federation}: {exc}", file=sys.stderr)
         return EXIT_CANNOT_CHECK
     try:
-        cases = runner.load_cases(args.cases)
-    except runner.CaseFileError as exc:
+        cases = load_cases(args.cases)
+    except CaseFileError as exc:
         print(f"malformed case file: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    gateway_id = args.gateway or _profile_gateway(fed, runner.PROFILE_CLIENT)
+    gateway_id = args.gateway or _profile_gateway(fed, PROFILE_CLIENT)
     address = next(
         (g.get("is_address") for g in fed.get("gateways", ()) if g.get("id") == gateway_id), None
     )
@@ -87,12 +94,11 @@ def _profile_gateway(fed: dict[str, Any], client: str) -> str | None:
                 None)
 
 
-async def _limits(fed: dict[str, Any]) -> Any:
+async def _limits(fed: dict[str, Any]) -> Limits | None:
     """The federation's tunables from the registry's configuration, verified against the
     anchor; None when the registry cannot be asked (cases needing them are skipped)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tests.conformance.runner import Limits
     from zhol.registry.client import fetch_global_conf
     from zhol.security.globalconf import verify_global_conf
     from zhol.security.keystore import read_certificate
@@ -107,21 +113,19 @@ async def _limits(fed: dict[str, Any]) -> Any:
 
 
 async def _run(
-    fed: dict[str, Any], gateway_id: str, address: str, cases: tuple[Any, ...],
+    fed: dict[str, Any], gateway_id: str, address: str, cases: tuple[Case, ...],
     args: argparse.Namespace,
 ) -> int:
-    from tests.conformance import runner
-
     async with grpc.aio.insecure_channel(address) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), args.timeout)
-            variables = {"known_iin": await runner.find_known_iin(channel, args.timeout)}
+            variables = {"known_iin": await find_known_iin(channel, args.timeout)}
         except (TimeoutError, grpc.aio.AioRpcError, LookupError) as exc:
-            print(f"cannot use gateway {gateway_id} at {address} as {runner.PROFILE_CLIENT}: "
+            print(f"cannot use gateway {gateway_id} at {address} as {PROFILE_CLIENT}: "
                   f"{_why(exc, args.timeout)}", file=sys.stderr)
             return EXIT_CANNOT_CHECK
         limits = await _limits(fed)
-        verdicts = [await _one(runner, channel, case, variables, limits, args.timeout)
+        verdicts = [await _one(channel, case, variables, limits, args.timeout)
                     for case in cases]
     counts = {
         word: sum(1 for v in verdicts if v.verdict == verdict)
@@ -149,14 +153,14 @@ def _why(exc: Exception, timeout: float) -> str:
 
 
 async def _one(
-    runner: Any, channel: grpc.aio.Channel, case: Any, variables: dict[str, str],
-    limits: Any, timeout: float,
+    channel: grpc.aio.Channel, case: Case, variables: dict[str, str],
+    limits: Limits | None, timeout: float,
 ) -> Verdict:
     if case.is_peer:
         return Verdict(case.id, "SKIP", case.description, ("skipped: needs gateway keys",))
     try:
-        got = await runner.call_is(channel, case, variables, limits, timeout)
+        got = await call_is(channel, case, variables, limits, timeout)
     except LookupError as exc:
         return Verdict(case.id, "SKIP", case.description, (f"skipped: {exc}",))
-    problems = runner.judge(case, got, variables)
+    problems = judge(case, got, variables)
     return Verdict(case.id, "FAIL" if problems else "PASS", case.description, problems)

@@ -1,7 +1,8 @@
 """`zhol conformance` against the in-process federation, as a separate process.
 
 The command gets only what an implementer has: federation.json (written by
-cli/federation.py) and the case files.
+cli/federation.py) and the case files that ship with the package. It runs from an
+empty folder, so nothing of the source checkout (tests/) is importable.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import json
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,10 +20,9 @@ import pytest_asyncio
 
 from tests.integration.bus_federation import Federation, start_federation
 from zhol.cli.conformance import DEFAULT_CASES
+from zhol.cli.conformance_runner import CASES_DIR
 from zhol.cli.federation import CORE_AGENCIES, write_federation_json
 from zhol.cli.main import main as zhol
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -33,12 +34,15 @@ async def fed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Federat
 
 
 async def conformance(*args: str) -> tuple[int, str, str]:
-    # A subprocess, so this event loop keeps serving the in-process federation.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "zhol.cli.main", "conformance", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    # A subprocess, so this event loop keeps serving the in-process federation; run from
+    # an empty folder (`-m` puts the working folder on sys.path), so that only the
+    # installed package is importable, as for an agency's developer.
+    with tempfile.TemporaryDirectory(prefix="zhol-conformance-cwd-") as cwd:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "zhol.cli.main", "conformance", *args, cwd=cwd,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -104,3 +108,16 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     (tmp_path / "broken.toml").write_text('[[case]]\nid = "x"\n')
     assert zhol(["conformance", "--federation", str(path), "--cases", str(tmp_path)]) == 2
     assert zhol(["conformance", "--federation", str(tmp_path / "absent.json")]) == 3
+
+
+def test_the_default_cases_are_the_package_s_own() -> None:
+    """The cases ship in the package (package data), not in tests/: an installed zhol
+    finds them without a source checkout."""
+    import zhol.cli
+
+    assert DEFAULT_CASES == CASES_DIR
+    assert CASES_DIR.parent == Path(zhol.cli.__file__).resolve().parent
+    assert {p.name for p in CASES_DIR.glob("*.toml")} >= {
+        "is_metadata.toml", "identifiers.toml", "services.toml", "sizes_deadlines.toml",
+        "peer.toml",
+    }

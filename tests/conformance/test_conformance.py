@@ -1,4 +1,6 @@
-"""Every conformance case (tests/conformance/cases/) against the in-process federation.
+"""Every conformance case (the package's cli/conformance_cases/) against the in-process
+federation: the IS-facing ones through zhol.cli.conformance_runner, the peer ones
+through tests/conformance/peer.py.
 
 Also checks the case data against the code's catalogue, so neither can drift: every
 expected error code exists in core/errors.py, and its gRPC status is the one the
@@ -15,23 +17,22 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from tests.conformance.runner import (
+from tests.conformance.peer import PeerSetup, call_peer
+from tests.integration.bus_federation import Federation, start_federation
+from tests.integration.test_bus import log_count
+from tests.vectors.spec import load, spec_pae, spec_signed_bytes
+from zhol.cli.conformance_runner import (
     Case,
     CaseFileError,
     Limits,
     Outcome,
-    PeerSetup,
     call_is,
-    call_peer,
     find_known_iin,
     judge,
     load_cases,
     parse_case_document,
     sized_body,
 )
-from tests.integration.bus_federation import Federation, start_federation
-from tests.integration.test_bus import log_count
-from tests.vectors.spec import load, spec_pae, spec_signed_bytes
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.core.errors import CODES, parse_full_code
 from zhol.core.grpcerr import MESSAGE_ID_KEY

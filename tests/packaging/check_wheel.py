@@ -3,9 +3,13 @@
 1. Copy the tracked files (as a fresh clone has them: no generated code) to a
    scratch folder and build the sdist and, from it, the wheel with ``python -m build``.
 2. Check the wheel: one top-level package (``zhol``), the generated protocol code,
-   ``py.typed``; the sdist: the generated code and the protos it came from.
+   ``py.typed``, every tracked conformance case file (package data); the sdist: the
+   generated code and the protos it came from.
 3. Install the wheel into a new virtual environment (dependencies pinned by
-   constraints.txt) and run ``zhol demo --check`` from an empty folder.
+   constraints.txt) and, from an empty folder, run ``zhol demo --check``,
+   ``zhol conformance --help``, and ``zhol conformance`` against a ``zhol demo``
+   federation started from the installed wheel (what an agency developer who
+   pip-installed zhol does: no source checkout, no tests/ to import).
 
 Exit 0 when all of it holds; otherwise the failing step and exit 1. Needs the
 package index, as ``make setup`` does; everything else stays on 127.0.0.1.
@@ -13,15 +17,22 @@ package index, as ``make setup`` does; everything else stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The conformance cases are package data (pyproject.toml): every tracked one ships.
+CASES = "cli/conformance_cases"
+DEMO_READY = "zhol demo ready"
+DEMO_START_TIMEOUT_S = 120
 REQUIRED_IN_WHEEL = (
     "zhol/__init__.py",
     "zhol/py.typed",
@@ -52,6 +63,15 @@ def copy_tracked_files(destination: Path) -> None:
     )
 
 
+def tracked_case_files() -> list[str]:
+    """The conformance case files as the wheel must hold them (zhol/cli/...)."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--", f"{CASES}/*.toml"], cwd=ROOT, check=True,
+        capture_output=True,
+    ).stdout
+    return [f"zhol/{p}" for p in listing.decode().split("\0") if p]
+
+
 def check_wheel(wheel: Path) -> list[str]:
     problems = []
     with zipfile.ZipFile(wheel) as archive:
@@ -60,7 +80,12 @@ def check_wheel(wheel: Path) -> list[str]:
     extra = sorted(t for t in top_level if t != "zhol" and not t.endswith(".dist-info"))
     if extra:
         problems.append(f"wheel installs more than zhol: {extra}")
-    problems += [f"wheel lacks {name}" for name in REQUIRED_IN_WHEEL if name not in names]
+    cases = tracked_case_files()
+    if not cases:
+        problems.append(f"no tracked case files in {CASES}/")
+    problems += [
+        f"wheel lacks {name}" for name in (*REQUIRED_IN_WHEEL, *cases) if name not in names
+    ]
     return problems
 
 
@@ -91,14 +116,72 @@ def main() -> int:
         run([sys.executable, "-m", "venv", venv], cwd=base)
         pip = venv / "bin" / "pip"
         run([pip, "install", "--quiet", "-c", ROOT / "constraints.txt", wheels[0]], cwd=base)
-        run([venv / "bin" / "zhol", "demo", "--check"], cwd=empty)
+        zhol = venv / "bin" / "zhol"
+        run([zhol, "demo", "--check"], cwd=empty)
+        run([zhol, "conformance", "--help"], cwd=empty)
+        if not conformance_against_demo(zhol, base / "demo", empty):
+            return 1
         leftovers = sorted(p.name for p in empty.iterdir())
         if leftovers:
-            print(f"FAIL: zhol demo --check left files in its working folder: {leftovers}")
+            print(f"FAIL: zhol demo --check or zhol conformance left files in their working "
+                  f"folder: {leftovers}")
             return 1
-    print("wheel check: OK (one top-level package, generated code, demo --check from an "
-          "empty folder)")
+    print("wheel check: OK (one top-level package, generated code, conformance cases; "
+          "demo --check and conformance against a demo federation from an empty folder)")
     return 0
+
+
+def conformance_against_demo(zhol: Path, data_dir: Path, cwd: Path) -> bool:
+    """Start `zhol demo` from the installed wheel, run `zhol conformance` against it (the
+    shipped cases: every IS-facing one must pass), and stop the demo with SIGINT."""
+    log = data_dir.with_suffix(".log")
+    args = [str(zhol), "demo", "--data-dir", str(data_dir), "--persons", "200"]
+    print("+", *args, "&", flush=True)
+    with open(log, "wb") as out:
+        demo = subprocess.Popen(
+            args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    started = time.monotonic()
+    try:
+        if not wait_for_demo(demo, log):
+            print(f"FAIL: zhol demo did not get ready; its output:\n{log.read_text()}")
+            return False
+        run([zhol, "conformance", "--federation", data_dir / "federation.json"], cwd=cwd)
+        return True
+    finally:
+        stop_demo(demo, log)
+        print(f"zhol demo exited {demo.returncode} after {time.monotonic() - started:.1f} s",
+              flush=True)
+
+
+def wait_for_demo(demo: subprocess.Popen[bytes], log: Path) -> bool:
+    deadline = time.monotonic() + DEMO_START_TIMEOUT_S
+    while time.monotonic() < deadline and demo.poll() is None:
+        if DEMO_READY in log.read_text(errors="replace"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def stop_demo(demo: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGINT, as Ctrl-C: the demo stops its components. Should it hang, kill it and the
+    components its ready line named (each runs in a session of its own)."""
+    if demo.poll() is not None:
+        return  # it stopped its components on its way out
+    demo.send_signal(signal.SIGINT)
+    try:
+        demo.wait(30)
+        return
+    except subprocess.TimeoutExpired:
+        print("zhol demo did not stop on SIGINT within 30 s: killing it and its components")
+        demo.kill()
+        demo.wait()
+    ready = next((line for line in log.read_text(errors="replace").splitlines()
+                  if DEMO_READY in line and "(pids: " in line), "")
+    for item in ready.split("(pids: ", 1)[-1].rstrip(")").split(", ") if ready else ():
+        with contextlib.suppress(ValueError, ProcessLookupError):
+            os.kill(int(item.rpartition("=")[2]), signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
-"""The conformance suite's runner: case files in, verdicts out (tests/conformance/README.md).
+"""The conformance cases' runner, the half an IS needs: case files in, verdicts out.
 
-Two halves. Loading (``load_cases``) is pure: it reads the TOML case files with
-tomllib and validates every field, raising CaseFileError that names the file, the
-case and the field. Running talks to real servers: ``call_is`` sends an IS-facing
-case to a gateway's IS port exactly as an IS in any language would; ``call_peer``
-builds a well-formed sealed request with a gateway's real keys, applies the case's
-named mutation, and sends it over mutual TLS to the provider gateway. ``judge``
-compares what came back with the case's expectation (DESIGN.md sections 2 and 5).
+``zhol conformance`` runs it against a running gateway; the test suite
+(tests/conformance/) runs it against the in-process federation. The format of the
+case files is in tests/conformance/README.md; the cases themselves ship with the
+package, next to this module (``conformance_cases/``).
+
+Loading (``load_cases``) is pure: it reads the TOML case files with tomllib and
+validates every field, raising CaseFileError that names the file, the case and the
+field. Running talks to a real gateway: ``call_is`` sends an IS-facing case to a
+gateway's IS port exactly as an IS in any language would, and ``judge`` compares what
+came back with the case's expectation (DESIGN.md sections 2 and 5). The peer cases
+(gateway to gateway, ``method = PEER_METHOD``) are loaded and validated here too, but
+sending them needs a gateway's private keys: that half is tests/conformance/peer.py,
+in a source checkout only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import time
 import tomllib
 import uuid
 from collections.abc import Iterable, Mapping
@@ -25,9 +29,13 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, message, symbol_database
 
+from zhol.bus.v1 import bus_pb2
 from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
+from zhol.population.v1 import population_pb2
 
-CASES_DIR = Path(__file__).resolve().parent / "cases"
+# Package data (pyproject.toml [tool.setuptools.package-data]): in the wheel and,
+# through the zhol/cli link, in a source checkout.
+CASES_DIR = Path(__file__).resolve().parent / "conformance_cases"
 PEER_METHOD = "/zhol.bus.v1.Exchange/Call"
 OUTCOMES = frozenset({"ok", "bus-error", "provider-error", "deadline"})
 MUTATIONS = frozenset(
@@ -58,6 +66,9 @@ STATUS_NAMES = frozenset(s.name for s in grpc.StatusCode)
 # may read the population registry; {known_iin} is the first person it lists.
 PROFILE_CLIENT = "KZ/GOV/MLSPP/pension"
 LIST_PERSONS = "/zhol.population.v1.PopulationRegistry/ListPersons"
+
+# A call with no (de)serialiser: bytes in, bytes out, as an IS in any language sends.
+_RawCall = grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _METHOD = re.compile(r"^/[A-Za-z_][A-Za-z0-9_.]*/[A-Za-z_][A-Za-z0-9_]*$")
@@ -339,7 +350,7 @@ def message_class(full_name: str) -> type[message.Message]:
         __import__(f"{package}.{parts[1]}_pb2")
     except ImportError:
         raise KeyError(full_name) from None
-    return symbol_database.Default().GetSymbol(full_name)  # type: ignore[no-any-return]
+    return symbol_database.Default().GetSymbol(full_name)
 
 
 # --- running: talks to real servers ------------------------------------------------
@@ -400,7 +411,10 @@ def request_body(case: Case, variables: Mapping[str, str], limits: Limits | None
     return sized_body(case.body_size)
 
 
-def _trailers(metadata: Any) -> tuple[tuple[str, str], ...]:
+def trailer_pairs(
+    metadata: Iterable[tuple[str, str | bytes]] | None,
+) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata (str or bytes values; None when there was none) as (key, text) pairs."""
     return tuple(
         (k, v if isinstance(v, str) else v.decode(errors="replace")) for k, v in metadata or ()
     )
@@ -417,12 +431,13 @@ async def call_is(
     body = request_body(case, variables, limits)
     metadata = tuple((k, fill(v, variables)) for k, v in case.metadata)
     timeout = case.deadline_ms / 1000 if case.deadline_ms else timeout_s
-    call = channel.unary_unary(case.method)(body, metadata=metadata, timeout=timeout)
+    method: _RawCall = channel.unary_unary(case.method)
+    call = method(body, metadata=metadata, timeout=timeout)
     try:
         answer = await call
     except grpc.aio.AioRpcError as exc:
-        return Outcome(exc.code().name, _trailers(exc.trailing_metadata()))
-    return Outcome("OK", _trailers(await call.trailing_metadata()), answer)
+        return Outcome(exc.code().name, trailer_pairs(exc.trailing_metadata()))
+    return Outcome("OK", trailer_pairs(await call.trailing_metadata()), answer)
 
 
 async def find_known_iin(channel: grpc.aio.Channel, timeout_s: float = 10.0) -> str:
@@ -430,18 +445,18 @@ async def find_known_iin(channel: grpc.aio.Channel, timeout_s: float = 10.0) -> 
 
     Raises grpc.aio.AioRpcError when the gateway cannot be reached or refuses.
     """
-    list_type = "zhol.population.v1.ListPersonsRequest"
-    body = encode_body(list_type, '{"page_size": 1}', {})
+    request = population_pb2.ListPersonsRequest(page_size=1)
     metadata = (
         ("zhol-client", PROFILE_CLIENT),
         ("zhol-user-id", "EE:conformance"),
         ("zhol-purpose", "conformance suite: find a known person"),
     )
-    answer = await channel.unary_unary(LIST_PERSONS)(body, metadata=metadata, timeout=timeout_s)
-    persons = message_class("zhol.population.v1.ListPersonsResponse").FromString(answer)
-    if not persons.persons:  # type: ignore[attr-defined]
+    method: _RawCall = channel.unary_unary(LIST_PERSONS)
+    answer = await method(request.SerializeToString(), metadata=metadata, timeout=timeout_s)
+    persons = population_pb2.ListPersonsResponse.FromString(answer)
+    if not persons.persons:
         raise LookupError("the population registry lists nobody")
-    return str(persons.persons[0].iin)  # type: ignore[attr-defined]
+    return persons.persons[0].iin
 
 
 def _is_uuid(text: str | None) -> bool:
@@ -494,8 +509,6 @@ def _judge_response(e: Expect, body: bytes, variables: Mapping[str, str]) -> lis
 
 
 def _judge_peer_answer(got: Outcome) -> list[str]:
-    from zhol.bus.v1 import bus_pb2
-
     if got.status != "OK":
         return []
     answer = bus_pb2.SignedMessage.FromString(got.body)
@@ -508,128 +521,3 @@ def _judge_peer_answer(got: Outcome) -> list[str]:
     if header.request_digest != got.request_digest:
         problems.append("the answer is not bound to the request's signed bytes")
     return problems
-
-
-@dataclass(frozen=True, slots=True)
-class PeerSetup:
-    """What peer cases need: gateways' key directories and the receiver's peer address."""
-
-    keys_dirs: Mapping[str, Path]  # gateway id -> its keys/ directory
-    receiver_address: str
-    limits: Limits
-
-
-async def call_peer(setup: PeerSetup, case: Case, variables: Mapping[str, str]) -> Outcome:
-    """Seal the base request with the sender's real keys, mutate it, send it over mTLS."""
-    from zhol.core.ids import GatewayId
-    from zhol.gateway.credentials import load_credentials
-    from zhol.gateway.exchange import seal_to_pb
-    from zhol.gateway.transport import PeerChannels
-    from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, seal
-
-    assert case.base is not None
-    base = case.base
-    sender = load_credentials(setup.keys_dirs[base.sender_gateway], None)
-    signer = sender.signer
-    if case.mutation == "signer-other-member":
-        signer = load_credentials(setup.keys_dirs[case.signer_gateway], None).signer
-    header = _base_header(base, variables)
-    _mutate_header(header, case.mutation, setup.limits)
-    payload_type = RESPONSE_TYPE if case.mutation == "wrong-payload-type" else REQUEST_TYPE
-    body = encode_body(base.body_type, base.body_json, variables)
-    if case.mutation == "sealed-per-vectors":
-        msg, digest = seal_per_vectors(signer, header.SerializeToString(), body)
-    else:
-        sealed, digest = seal(signer, payload_type, header.SerializeToString(), body)
-        msg = seal_to_pb(sealed)
-    if case.mutation == "flip-signature-bit":
-        msg.signature = msg.signature[:-1] + bytes([msg.signature[-1] ^ 1])
-    elif case.mutation == "drop-signature":
-        msg.signature = b""
-    elif case.mutation == "tamper-header":
-        msg.header = msg.header.replace(base.purpose.encode(), base.purpose.upper().encode())
-    elif case.mutation == "tamper-body":
-        msg.body = msg.body + b"\x00"
-    # The cases state Exchange.Call's contract (status and trailers): unary.
-    channels = PeerChannels(
-        sender.ca_pem, sender.auth_key_pem, sender.auth_cert_pem, call_stream=False
-    )
-    receiver = GatewayId.parse(base.receiver_gateway)
-    try:
-        sends = 2 if case.mutation == "replay" else 1
-        for attempt in range(sends):
-            try:
-                answer = await channels.send(setup.receiver_address, receiver, msg, 10)
-            except grpc.aio.AioRpcError as exc:
-                if attempt + 1 < sends:
-                    raise LookupError(f"a replay's first send failed: {exc.code().name}") from None
-                return Outcome(exc.code().name, _trailers(exc.trailing_metadata()))
-        return Outcome(
-            "OK", body=answer.SerializeToString(), request_id=header.message_id,
-            request_digest=digest,
-        )
-    finally:
-        await channels.close()
-
-
-def seal_per_vectors(signer: Any, header: bytes, body: bytes) -> tuple[Any, bytes]:
-    """A request sealed with tests/vectors/spec.py, the encoding as tests/vectors/README.md
-    states it, signed with the raw key: none of the gateway's own sealing code."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from tests.vectors.spec import spec_signed_bytes
-    from zhol.bus.v1 import bus_pb2
-
-    signed = spec_signed_bytes("application/vnd.zhol.request+proto", header, body)
-    if isinstance(signer.key, ec.EllipticCurvePrivateKey):
-        signature = signer.key.sign(signed, ec.ECDSA(hashes.SHA256()))
-    else:
-        signature = signer.key.sign(signed)
-    message = bus_pb2.SignedMessage(
-        header=header,
-        body=body,
-        signature=signature,
-        signer_cert_sha256=hashlib.sha256(signer.cert_der).digest(),
-        signer_cert_der=signer.cert_der,
-    )
-    return message, hashlib.sha256(signed).digest()
-
-
-def _base_header(base: PeerBase, variables: Mapping[str, str]) -> Any:
-    from zhol.bus.v1 import bus_pb2
-    from zhol.core.ids import GatewayId, ServiceId, SubsystemId
-    from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
-
-    return bus_pb2.MessageHeader(
-        message_id=str(uuid.uuid4()),
-        protocol_version=1,
-        kind=bus_pb2.MESSAGE_KIND_REQUEST,
-        client=subsystem_to_pb(SubsystemId.parse(base.client)),
-        service=service_to_pb(ServiceId.parse(base.service)),
-        user_id=fill(base.user_id, variables),
-        purpose=fill(base.purpose, variables),
-        data_subject=fill(base.data_subject, variables),
-        issued_at_unix_ms=time.time_ns() // 1_000_000,
-        sender_gateway=gateway_to_pb(GatewayId.parse(base.sender_gateway)),
-    )
-
-
-def _mutate_header(header: Any, mutation: str, limits: Limits) -> None:
-    """Mutations made before signing: the signature is right, the content is not."""
-    from zhol.bus.v1 import bus_pb2
-
-    beyond_skew_ms = (limits.clock_skew_s + 60) * 1000
-    if mutation == "kind-response":
-        header.kind = bus_pb2.MESSAGE_KIND_RESPONSE
-    elif mutation == "protocol-version-2":
-        header.protocol_version = 2
-    elif mutation == "issued-at-past":
-        header.issued_at_unix_ms -= beyond_skew_ms
-    elif mutation == "issued-at-future":
-        header.issued_at_unix_ms += beyond_skew_ms
-    elif mutation == "deadline-passed":
-        header.deadline_unix_ms = header.issued_at_unix_ms - 1000
-    elif mutation == "malformed-data-subject":
-        iin = header.data_subject
-        header.data_subject = iin[:11] + str((int(iin[11]) + 1) % 10)
