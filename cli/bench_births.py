@@ -34,9 +34,11 @@ from typing import Any
 
 import grpc
 
+from zhol.adapters.runtime.store import today_in_kz
 from zhol.cli.demo import start_federation
 from zhol.cli.federation import ALL_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
 from zhol.cli.processes import Supervisor, cpu_seconds
+from zhol.core.clock import SystemClock
 from zhol.population.v1 import population_pb2 as pop
 
 # Enough citizens for a few hundred mothers; small enough to seed in seconds.
@@ -175,7 +177,7 @@ async def parents(channel: grpc.aio.Channel) -> tuple[list[str], list[str]]:
         request_serializer=pop.ListPersonsRequest.SerializeToString,
         response_deserializer=pop.ListPersonsResponse.FromString,
     )
-    today = dt.date.today()
+    today = today_in_kz(SystemClock())
     mothers: list[str] = []
     fathers: list[str] = []
     token = ""
@@ -199,7 +201,7 @@ async def parents(channel: grpc.aio.Channel) -> tuple[list[str], list[str]]:
 
 
 def birth_request(mother: str, father: str) -> pop.RegisterBirthRequest:
-    today = dt.date.today()
+    today = today_in_kz(SystemClock())
     return pop.RegisterBirthRequest(
         mother_iin=mother,
         father_iin=father,

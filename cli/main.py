@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
+
+
+def installed_version() -> str:
+    """The installed distribution's version (the one in pyproject.toml)."""
+    try:
+        return importlib.metadata.version("zhol")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree that is not installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from zhol.registry import cli as registry_cli
 
     parser = argparse.ArgumentParser(prog="zhol", description="Zhol data-exchange bus")
+    parser.add_argument("--version", action="version", version=f"zhol {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo.add_parser(sub)
     registry_cli.add_parser(sub)

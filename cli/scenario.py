@@ -24,6 +24,8 @@ import grpc
 from google.protobuf.message import Message
 
 from zhol.adapters.population import reference
+from zhol.adapters.runtime.store import today_in_kz
+from zhol.core.clock import SystemClock
 from zhol.education.v1 import education_pb2 as ed
 from zhol.gateway import messagelog
 from zhol.health.v1 import health_pb2 as hl
@@ -231,7 +233,7 @@ def _unique_name() -> str:
 # ---------------------------------------------------------------- birth
 
 async def _birth(c: Clients, timeout: float, *, quiet_bus: bool = False) -> tuple[bool, str]:
-    today = dt.date.today()
+    today = today_in_kz(SystemClock())
     people = await c.persons()
     mothers = [p for p in people if p.sex == pop.SEX_FEMALE and not p.deceased
                and 18 <= _age(p, today) <= 45]
@@ -450,7 +452,7 @@ async def _pick_deceased(c: Clients, today: dt.date
 
 
 async def scenario_death(c: Clients, timeout: float) -> bool:
-    today = dt.date.today()
+    today = today_in_kz(SystemClock())
     picked = await _pick_deceased(c, today)
     if picked is None:
         print("no living married adult with an open clinic attachment")
@@ -545,7 +547,7 @@ async def _assign(c: Clients, as_of: dt.date) -> pen.AssignRetirementPensionsRes
 
 
 async def scenario_retirement(c: Clients, timeout: float) -> bool:
-    as_of = _two_months_ahead(dt.date.today())
+    as_of = _two_months_ahead(today_in_kz(SystemClock()))
     started = _now_ms()
     r = await _assign(c, as_of)
     print(f"pension: AssignRetirementPensions as of {as_of}: scanned {r.persons_scanned}, "
@@ -600,7 +602,7 @@ async def scenario_retirement(c: Clients, timeout: float) -> bool:
 # ---------------------------------------------------------------- disability
 
 async def scenario_disability(c: Clients, timeout: float) -> bool:
-    today = dt.date.today()
+    today = today_in_kz(SystemClock())
     people = await c.persons()
     person = None
     for p in people[::-1]:
@@ -704,7 +706,7 @@ async def _disabled_child(c: Clients, timeout: float, people: list[pop.Person],
 # ---------------------------------------------------------------- clinic
 
 async def scenario_clinic(c: Clients, timeout: float) -> bool:
-    today = dt.date.today()
+    today = today_in_kz(SystemClock())
     people = await c.persons()
     chosen = None
     for p in people:
