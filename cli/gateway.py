@@ -41,23 +41,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="encrypt the private keys with the passphrase in environment variable NAME "
         "(the gateway reads NAME again when it starts)",
     )
+    add_wait_option(init)
     init.set_defaults(func=_init)
 
     renew = sub.add_parser(
         "renew",
         help="new keys and certificates from the registry (auth, sign, or both by default); "
-        "used after a restart",
+        "the gateway uses them after a restart",
     )
     renew.add_argument("--dir", type=Path, required=True)
     renew.add_argument("--auth", action="store_true", help="renew the TLS authentication cert")
     renew.add_argument("--sign", action="store_true", help="renew the member signing cert")
-    renew.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="wait this long for the decision; rerun to keep waiting on the same request",
-    )
+    add_wait_option(renew)
     renew.add_argument("--json", action="store_true", help="one JSON object")
     renew.set_defaults(func=_renew)
 
@@ -80,6 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "e.g. zhol.population.v1.BirthRegistered); repeatable",
     )
     add_is_tls_options(subsystem)  # applies to every --service; default plaintext
+    add_wait_option(subsystem)
     subsystem.set_defaults(func=_add_subsystem)
 
     serve = sub.add_parser("serve", help="run the gateway until interrupted")
@@ -174,6 +170,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     statuscli.add_parser(sub)
 
 
+
+def add_wait_option(parser: argparse.ArgumentParser) -> None:
+    """--timeout: how long a registering command waits for the registry's decision."""
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait this long for the decision; rerun to keep waiting on the same request",
+    )
+
 def add_is_tls_options(parser: argparse.ArgumentParser) -> None:
     """--tls-mode and --server-cert: how the gateway connects to an IS it calls."""
     parser.add_argument(
@@ -181,7 +188,7 @@ def add_is_tls_options(parser: argparse.ArgumentParser) -> None:
         choices=IS_TLS_MODES,
         help="plaintext; tls: verify the IS against --server-cert; mtls: also present "
         "keys/is-client.pem (or is-server.pem) so the IS can pin the gateway "
-        "(default: keep the current mode; plaintext for a new event sink)",
+        "(default: keep the current mode; plaintext where none is set yet)",
     )
     parser.add_argument(
         "--server-cert",
@@ -234,6 +241,18 @@ def _fail(err: ZholError) -> int:
     return report(err)
 
 
+def _waiting(request_id: str, timeout_s: float) -> None:
+    """What an operator needs while the command waits for the registry's decision."""
+    print(
+        f"registration request {request_id} is with the registry; waiting up to "
+        f"{timeout_s:.0f} s for a decision (the registry's operator runs "
+        f"`zhol registry approve {request_id}` unless it approves automatically). "
+        "If this times out, run the same command again to keep waiting.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _init(args: argparse.Namespace) -> int:
     from zhol.gateway.provision import init_gateway
 
@@ -249,6 +268,8 @@ def _init(args: argparse.Namespace) -> int:
                 member_name=args.member_name,
                 is_listen=args.is_listen,
                 passphrase_env=args.passphrase_env,
+                timeout_s=args.timeout,
+                on_wait=_waiting,
             )
         )
     except ZholError as err:
@@ -265,7 +286,9 @@ def _renew(args: argparse.Namespace) -> int:
         return _fail(ZholError("NotConfigured", f"no gateway in {args.dir}"))
     try:
         done = asyncio.run(
-            renew_gateway(args.dir, roles or ("auth", "sign"), timeout_s=args.timeout)
+            renew_gateway(
+                args.dir, roles or ("auth", "sign"), timeout_s=args.timeout, on_wait=_waiting
+            )
         )
     except ZholError as err:
         return _fail(err)
@@ -321,6 +344,8 @@ def _add_subsystem(args: argparse.Namespace) -> int:
                 subsystem_id,
                 offers,
                 topics=args.topic,
+                timeout_s=args.timeout,
+                on_wait=_waiting,
             )
         )
         if tls_mode is not None:

@@ -44,6 +44,8 @@ from zhol.security.keystore import (
 from zhol.security.sealing import PrivateKey
 
 REGISTRATIONS_FILE = "registrations.json"
+# Told the registration request's id and the seconds it will wait, before waiting.
+WaitNotice = Callable[[str, float], None]
 RENEWAL_KEY = "renewal:"  # + the renewed roles, e.g. renewal:auth+sign
 
 
@@ -78,6 +80,7 @@ async def init_gateway(
     passphrase: bytes | None = None,
     passphrase_env: str = "",
     timeout_s: float = 60.0,
+    on_wait: WaitNotice | None = None,
 ) -> None:
     """Create keys, register the gateway and store its certificates. Idempotent.
 
@@ -118,7 +121,9 @@ async def init_gateway(
         auth_csr_pem=create_csr(auth_key, str(gateway_id)),
         sign_csr_pem=create_csr(sign_key, str(gateway_id.member)),
     )
-    status = await _registered(data_dir, "gateway", registry_address, lambda: request, timeout_s)
+    status = await _registered(
+        data_dir, "gateway", registry_address, lambda: request, timeout_s, on_wait
+    )
     write_public_file(keys / files.CA_CERT, status.ca_cert_pem)
     write_public_file(keys / files.SIGN_CERT, status.sign_cert_pem)
     write_public_file(keys / files.AUTH_CERT, status.auth_cert_pem)
@@ -133,6 +138,7 @@ async def register_subsystem(
     *,
     topics: Sequence[str] = (),
     timeout_s: float = 60.0,
+    on_wait: WaitNotice | None = None,
     passphrase: bytes | None = None,
     now_ms: int | None = None,
 ) -> None:
@@ -173,7 +179,7 @@ async def register_subsystem(
     signer = files.load_credentials(data_dir / "keys", passphrase).signer
     body.issued_at_unix_ms = SystemClock().now_ms() if now_ms is None else now_ms
     request = signed_subsystem_request(body, signer)
-    await _registered(data_dir, key, registry_address, lambda: request, timeout_s)
+    await _registered(data_dir, key, registry_address, lambda: request, timeout_s, on_wait)
     local = LocalConfStore(data_dir / "local.db")
     try:
         for offer in offers:
@@ -200,9 +206,11 @@ async def _registered(
     registry_address: str,
     make_request: Callable[[], registry_pb2.RegistrationRequest],
     timeout_s: float,
+    on_wait: WaitNotice | None = None,
 ) -> registry_pb2.RegistrationStatus:
     """Submit once and wait for the decision; a rerun waits on the request already submitted
-    (``make_request`` is called only when there is none).
+    (``make_request`` is called only when there is none). ``on_wait`` hears the request
+    id and the wait before it starts, so an operator knows what to approve.
 
     A rejection is forgotten here (and raised with the operator's reason), so the
     next run submits a new request instead of waiting on the rejected one.
@@ -212,6 +220,8 @@ async def _registered(
     if key not in known:
         known[key] = await submit_registration(registry_address, make_request())
         path.write_text(json.dumps(known, indent=2))
+    if on_wait is not None:
+        on_wait(known[key], timeout_s)
     try:
         return await wait_for_registration(registry_address, known[key], timeout_s)
     except ZholError as err:
@@ -245,6 +255,7 @@ async def renew_gateway(
     timeout_s: float = 60.0,
     passphrase: bytes | None = None,
     now_ms: int | None = None,
+    on_wait: WaitNotice | None = None,
 ) -> Renewal:
     """Renew the gateway's authentication and/or signing certificate with new keys.
 
@@ -292,7 +303,7 @@ async def renew_gateway(
 
     try:
         status = await _registered(
-            data_dir, key, settings.registry_address, make_request, timeout_s
+            data_dir, key, settings.registry_address, make_request, timeout_s, on_wait
         )
     except ZholError as err:
         if err.code.name == "RegistrationRejected":

@@ -78,3 +78,40 @@ async def test_rejection_reaches_the_requester_and_a_rerun_submits_again(tmp_pat
         assert (gateway_dir / "keys" / "sign.pem").exists()
     finally:
         await server.stop(0)
+
+
+async def test_the_wait_names_the_pending_request_and_a_rerun_waits_on_it(
+    tmp_path: Path,
+) -> None:
+    """Before it waits, the requester is told the id an operator approves; after a
+    timeout, running it again announces and waits on that same request."""
+    registry_dir = tmp_path / "registry"
+    init_registry(registry_dir, "KZ", auto_approve=False)
+    port = free_port()
+    server, _ = await start_registry(
+        load_registry_settings(registry_dir, overrides={"listen": f"127.0.0.1:{port}"})
+    )
+    notices: list[tuple[str, float]] = []
+
+    async def init(timeout_s: float) -> None:
+        await init_gateway(
+            tmp_path / "moh-gw1",
+            GatewayId.parse(GATEWAY),
+            f"127.0.0.1:{port}",
+            registry_dir / "anchor.pem",
+            f"127.0.0.1:{free_port()}",
+            timeout_s=timeout_s,
+            on_wait=lambda request_id, wait_s: notices.append((request_id, wait_s)),
+        )
+
+    try:
+        with pytest.raises(ZholError):
+            await init(0.3)  # no decision yet: the wait ends, the request stays pending
+        pending = pending_request_id(registry_dir)
+        assert notices == [(pending, 0.3)]
+        attempt = asyncio.create_task(init(20))
+        await decide(registry_dir, "approve")
+        await attempt
+        assert notices == [(pending, 0.3), (pending, 20)]
+    finally:
+        await server.stop(0)

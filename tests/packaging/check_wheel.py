@@ -25,6 +25,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -93,7 +94,9 @@ def check_sdist(sdist: Path) -> list[str]:
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     needed = ("zhol/bus/v1/bus_pb2.py", "zhol/registry/v1/registry_pb2.py",
-              "protos/zhol/bus/v1/bus.proto", "protos/generate.py", "setup.py", "LICENSE")
+              "protos/zhol/bus/v1/bus.proto", "protos/generate.py", "setup.py", "LICENSE",
+              "constraints.txt", "docs/protocol.md", "tests/vectors/request_seal.json",
+              "deploy/zhol-gateway.service")
     return [f"sdist lacks {name}" for name in needed if name not in names]
 
 
@@ -117,6 +120,13 @@ def main() -> int:
         pip = venv / "bin" / "pip"
         run([pip, "install", "--quiet", "-c", ROOT / "constraints.txt", wheels[0]], cwd=base)
         zhol = venv / "bin" / "zhol"
+        version = subprocess.run([zhol, "--version"], cwd=empty, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        expected = f"zhol {project['version']}"
+        if version != expected:
+            print(f"FAIL: the installed zhol --version says {version!r}, not {expected!r}")
+            return 1
         run([zhol, "demo", "--check"], cwd=empty)
         run([zhol, "conformance", "--help"], cwd=empty)
         if not conformance_against_demo(zhol, base / "demo", empty):
