@@ -4,7 +4,7 @@ The cases ship with the package (zhol/cli/conformance_cases/, read by
 zhol.cli.conformance_runner), so a pip-installed zhol runs them; the format is in
 tests/conformance/README.md. Only the cases an IS can send run here: the peer
 cases need a gateway's private keys and are reported as skipped, never as passed.
-Exit codes (DESIGN.md section 7): 0 every case run passed, 1 a case failed,
+Exit codes (those of docs/operators.md): 0 every case run passed, 1 a case failed,
 2 usage (bad arguments or a malformed case file), 3 the gateway could not be reached.
 """
 
@@ -52,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run the IS-facing conformance cases against a running gateway",
         description="Send every IS-facing conformance case to a gateway's IS port and "
         "check the answer against the contract (zhol-* metadata, zhol-error trailers). "
-        "Exit 0 when every case run passed, 1 when one failed, 3 when the gateway "
-        "cannot be reached.",
+        "Exit 0 when every case run passed, 1 when one failed, 2 for a usage error "
+        "(bad arguments or a malformed case file), 3 when the gateway cannot be reached.",
     )
     p.add_argument("--federation", default="demo-data/federation.json",
                    help="federation.json written by zhol demo (default %(default)s)")

@@ -9,7 +9,8 @@ Loading (``load_cases``) is pure: it reads the TOML case files with tomllib and
 validates every field, raising CaseFileError that names the file, the case and the
 field. Running talks to a real gateway: ``call_is`` sends an IS-facing case to a
 gateway's IS port exactly as an IS in any language would, and ``judge`` compares what
-came back with the case's expectation (DESIGN.md sections 2 and 5). The peer cases
+came back with the case's expectation (the trailers of docs/protocol.md, 'An IS and its
+own gateway', and the codes and statuses of the README's error table). The peer cases
 (gateway to gateway, ``method = PEER_METHOD``) are loaded and validated here too, but
 sending them needs a gateway's private keys: that half is tests/conformance/peer.py,
 in a source checkout only.

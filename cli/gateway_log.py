@@ -1,7 +1,7 @@
 """``zhol log``: read a gateway's message log from the command line.
 
 Reads DIR/messagelog.db through a read-only connection, so it is safe to run
-next to a live gateway. Exit codes (DESIGN.md section 7): 0 ok, 2 usage,
+next to a live gateway. Exit codes (those of docs/operators.md): 0 ok, 2 usage,
 3 could not check.
 """
 

@@ -1,7 +1,8 @@
 """`zhol health ADDRESS`: ask a server's standard gRPC health service (grpc.health.v1).
 
 Works against gateways (IS and peer ports), the registry and the adapters, and
-against any other server that speaks the protocol. Exit codes (DESIGN.md section 7):
+against any other server that speaks the protocol. Exit codes (docs/operators.md,
+'Health checks'):
 0 SERVING; 1 NOT_SERVING, UNKNOWN or SERVICE_UNKNOWN; 2 usage; 3 could not check
 (unreachable, timeout, no health service, TLS handshake refused).
 """

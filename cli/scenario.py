@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         fed = json.loads(Path(args.federation).read_text())
     except (OSError, ValueError) as exc:
         print(f"cannot read federation {args.federation}: {exc}", file=sys.stderr)
-        return 3  # could not check (DESIGN.md section 7)
+        return 3  # could not check (docs/operators.md's exit codes)
     return asyncio.run(_run(fed, args.name, args.timeout))
 
 

@@ -1,4 +1,4 @@
-"""The one error catalogue (DESIGN.md section 5).
+"""The one error catalogue (the README's error table summarises it).
 
 A code is a stable name plus a category; the hop that detected the error is kept
 separately and joined only at the edge: ``Server.ServerProxy.AccessDenied``.

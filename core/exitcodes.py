@@ -1,4 +1,4 @@
-"""Command-line exit codes (DESIGN.md section 7) and how catalogued errors map to them."""
+"""Command-line exit codes (docs/operators.md) and how catalogued errors map to them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed identifiers of the federation, parsed once at the edge (DESIGN.md section 1)."""
+"""Typed identifiers of the federation, parsed once at the edge (docs/protocol.md, 'Names')."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def parse_topic(text: str) -> str:
 def new_message_id(now_ms: int, random: bytes) -> str:
     """A UUIDv7 (RFC 9562) message id: the time in ms, then 74 random bits.
 
-    Still a UUID, as DESIGN.md asks, but ordered by time: message-log records of one
+    Still a UUID (docs/protocol.md, 'Message ids'), but ordered by time: message-log records of one
     period sit together in its message_id index (fewer pages touched per commit,
     measured), and an auditor can sort ids. ``random`` is at least 10 random bytes.
     """

@@ -1,5 +1,6 @@
-"""The zhol-* gRPC metadata keys (DESIGN.md section 2): the wire names that an IS, the
-gateways, the adapters and the command line all use, defined once here."""
+"""The zhol-* gRPC metadata keys (the README's zhol-* table; docs/protocol.md, 'An IS and
+its own gateway'): the wire names that an IS, the gateways, the adapters and the command
+line all use, defined once here."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The IS-facing side's TLS material: the server certificate and pinned IS clients.
 
-DESIGN.md section 2: an IS connects to its own gateway over plaintext (loopback
-development), TLS, or mutual TLS "with the IS certificate pinned in the
-gateway's local configuration". Files, all under DATA_DIR/keys/:
+docs/operators.md, 'TLS between a gateway and its ISs': an IS connects to its own
+gateway over plaintext (loopback development only), TLS, or mutual TLS with its
+client certificate pinned at the gateway. Files, all under DATA_DIR/keys/:
 
 - ``is-server.key`` / ``is-server.pem``: the IS listener's key (0600; encrypted
   with the gateway's key passphrase when ``key_passphrase_env`` is set, and then

@@ -1,14 +1,15 @@
 """The gateway's message log: append-only evidence of every message sent or received.
 
-DESIGN.md section 4. Every record holds the exact signed header and body bytes,
-the signature and a reference to the signer's certificate (the DER is stored once
-per distinct hash in ``certs``). The bus never answers without a record, so
-``append`` returns only after the commit and raises ``LoggingFailed`` otherwise.
+Every record holds the exact signed header and body bytes, the signature and a
+reference to the signer's certificate (the DER is stored once per distinct hash in
+``certs``). The bus never answers without a record (the README, 'How a message
+travels'), so ``append`` returns only after the commit and raises ``LoggingFailed``
+otherwise.
 
 Writes go through one writer thread with its own connection (SQLite writes are
-blocking; DESIGN.md section 7) and are group-committed: whatever callers queued
-while the previous transaction ran is written in the next one, so the hot path
-never pays one commit per message.
+blocking, and blocking calls stay off the event loop) and are group-committed:
+whatever callers queued while the previous transaction ran is written in the next
+one, so the hot path never pays one commit per message.
 
 ``seq`` has no gaps (nothing is deleted, and a rolled-back insert rolls back
 ``sqlite_sequence`` too), so it can serve as the Merkle leaf index later

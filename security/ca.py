@@ -1,7 +1,7 @@
 """The federation CA: root certificate, CSRs, and the three certificate profiles.
 
-DESIGN.md section 3: a gateway generates its keys locally and sends CSRs; the
-CSR's self-signature is the proof of possession. The registry issues:
+docs/protocol.md, 'Registration': a gateway generates its keys locally and sends
+CSRs; the CSR's self-signature is the proof of possession. The registry issues:
 
 - ``auth``: a gateway's TLS certificate (mutual TLS between gateways). Its SAN
   carries a DNS name for hostname checks and the URI ``urn:zhol:gateway:<id>``.
@@ -15,7 +15,8 @@ certificate of one profile is never accepted as another. Time is a parameter.
 
 Outside the federation CA, ``create_self_signed_tls_cert`` makes the
 certificates of the IS-facing side (a gateway's IS listener, an IS client):
-self-signed, trusted only by being pinned (DESIGN.md section 2).
+self-signed, trusted only by being pinned (docs/operators.md, 'TLS between a gateway
+and its ISs').
 """
 
 from __future__ import annotations

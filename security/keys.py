@@ -1,4 +1,4 @@
-"""Private keys: generation and PEM encoding (DESIGN.md sections 2 and 7).
+"""Private keys: generation and PEM encoding (docs/operators.md, 'Setting up a federation').
 
 Keys are generated where they are used (a gateway never receives a private key
 from anyone) and are encrypted at rest when the operator sets a passphrase.

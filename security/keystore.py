@@ -1,4 +1,4 @@
-"""Keys and certificates on disk: the only file I/O in ``security`` (DESIGN.md section 7).
+"""Keys and certificates on disk: the only file I/O in ``security`` (the rest is pure).
 
 Private keys are readable by the owner only, from the first byte written: the
 file is created 0o600 (never created wider and narrowed later), written to a

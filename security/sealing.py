@@ -1,4 +1,5 @@
-"""Sealing and verifying messages (DESIGN.md section 2).
+"""Sealing and verifying messages (docs/protocol.md, 'The signed message' and 'What is
+signed'; byte for byte in tests/vectors/README.md).
 
 The signed unit is never a re-serialised protobuf: it is a domain-separated
 pre-authentication encoding (DSSE style) of the exact header bytes and the

@@ -1,4 +1,7 @@
-"""Certificate validation against the federation's trust list (DESIGN.md sections 2 and 3).
+"""Certificate validation against the federation's trust list.
+
+What is checked where: docs/protocol.md, 'The signed message', 'Gateway to gateway' and
+'Global configuration'.
 
 Chain building and the RFC 5280 / CA-B-Forum checks are delegated to
 ``cryptography.x509.verification``; this module adds what is ours: which

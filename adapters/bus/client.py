@@ -2,7 +2,7 @@
 
 An adapter never talks to another agency directly: it calls the provider's own gRPC
 method on a channel to *its own* gateway and names itself, the acting user, the
-purpose and the data subject in metadata (DESIGN.md section 2). ``BusClient`` does
+purpose and the data subject in metadata (the README's zhol-* table). ``BusClient`` does
 exactly that with raw protobuf serializers, so any generated message type works:
 
     bus = BusClient(BusIdentity("127.0.0.1:7001", "KZ/GOV/MLSPP/pension"))

@@ -5,7 +5,7 @@
 // Everything it needs: the provider's .proto (protos/zhol/population/v1) and
 // federation.json. It generates nothing from Zhol's Python code: the IS speaks
 // plain gRPC to the pension gateway's IS address and names itself with zhol-*
-// metadata (DESIGN.md section 2); the gateways do the signing, verifying and
+// metadata (the README's zhol-* table); the gateways do the signing, verifying and
 // logging.
 //
 //     npm ci

@@ -130,7 +130,8 @@ def test_expected_error_is_catalogued_with_its_status(case: Case) -> None:
 
 
 def test_the_brief_s_contract_is_covered() -> None:
-    """The cases DESIGN.md sections 2 and 5 call for are all there (none lost by an edit)."""
+    """The cases the IS-side contract and the error table call for are all there
+    (docs/protocol.md, the README's error table; none lost by an edit)."""
     errors = {c.expect.error for c in CASES}
     assert {
         "Client.MissingHeader", "Client.InvalidIdentifier", "Client.UnknownClient",

@@ -25,9 +25,10 @@ def test_catalogue_codes_are_unique_and_mapped() -> None:
         assert isinstance(code.status, grpc.StatusCode)
 
 
-# DESIGN.md section 5, in its own words: what went wrong -> one code of that kind and the
-# gRPC status the design names for it. The property checked is that the catalogue agrees,
-# through whatever category the code is filed under, not that Category repeats this table.
+# The README's error table, by kind of failure: what went wrong -> one code of that kind
+# and the gRPC status the table names for it. The property checked is that the
+# catalogue agrees, through whatever category the code is filed under, not that Category
+# repeats this table.
 DESIGN_STATUSES = {
     "bad request": ("InvalidIdentifier", grpc.StatusCode.INVALID_ARGUMENT),
     "unknown member": ("UnknownMember", grpc.StatusCode.NOT_FOUND),
@@ -39,8 +40,8 @@ DESIGN_STATUSES = {
     "transport": ("NetworkError", grpc.StatusCode.UNAVAILABLE),
     "bug": ("InternalError", grpc.StatusCode.INTERNAL),
 }
-# Categories the catalogue has beyond the design's table (a new one must be added here,
-# or to the table above, on purpose).
+# The README's table has these two too (limit, conflict); they are kept apart so that a
+# new category must be added here, or to the table above, on purpose.
 BEYOND_SECTION_5 = {Category.LIMIT, Category.CONFLICT}
 
 

@@ -1,5 +1,5 @@
 """The catalogued code names as a type: mypy refuses a misspelt code before a caller
-ever sees KeyError (DESIGN.md section 5)."""
+ever sees KeyError (core/errors.py is the one catalogue)."""
 
 from __future__ import annotations
 
