@@ -33,7 +33,8 @@ from zhol.cli.conformance_runner import (
 )
 from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from zhol.core.grpcerr import ERROR_KEY, trailer_value
+from zhol.core.grpcerr import trailer_value
+from zhol.core.metadata import ERROR_KEY
 
 DEFAULT_CASES = CASES_DIR
 

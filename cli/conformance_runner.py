@@ -31,7 +31,7 @@ import grpc
 from google.protobuf import json_format, message, symbol_database
 
 from zhol.bus.v1 import bus_pb2
-from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
+from zhol.core.metadata import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
 from zhol.population.v1 import population_pb2
 
 # Package data (pyproject.toml [tool.setuptools.package-data]): in the wheel and,

@@ -9,7 +9,7 @@ import grpc
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import CODES, Hop, ZholError, parse_full_code
-from zhol.core.metadata import ERROR_ID_KEY, ERROR_KEY, MESSAGE_ID_KEY
+from zhol.core.metadata import ERROR_ID_KEY, ERROR_KEY
 
 # Metadata as grpc hands it over: (key, value) pairs, a binary (-bin) key's value in bytes.
 Trailers = Iterable[tuple[str, str | bytes]]
@@ -90,9 +90,6 @@ def error_from_rpc(exc: grpc.RpcError) -> ZholError | None:
 
 __all__ = [
     "CODES",
-    "ERROR_ID_KEY",
-    "ERROR_KEY",
-    "MESSAGE_ID_KEY",
     "Hop",
     "abort_with",
     "error_from_detail",

@@ -10,7 +10,8 @@ import grpc
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
-from zhol.core.grpcerr import MESSAGE_ID_KEY, abort_with
+from zhol.core.grpcerr import abort_with
+from zhol.core.metadata import MESSAGE_ID_KEY
 from zhol.gateway.event_stages import PUBLISH_PATH, PublishExchange
 from zhol.gateway.exchange import ConsumerExchange
 from zhol.gateway.pipeline import Pipeline

@@ -19,7 +19,7 @@ from types import ModuleType
 import grpc
 import pytest
 
-from zhol.core.grpcerr import ERROR_KEY
+from zhol.core.metadata import ERROR_KEY
 from zhol.population.v1 import population_pb2
 
 ROOT = Path(__file__).resolve().parents[1]

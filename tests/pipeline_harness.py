@@ -34,13 +34,8 @@ from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId, new_message_id
+from zhol.core.metadata import CLIENT_KEY, DATA_SUBJECT_KEY, PURPOSE_KEY, USER_ID_KEY
 from zhol.gateway.confsource import ConfSource
-from zhol.gateway.consumer_stages import (
-    CLIENT_KEY,
-    DATA_SUBJECT_KEY,
-    PURPOSE_KEY,
-    USER_ID_KEY,
-)
 from zhol.gateway.eventstore import EventStore
 from zhol.gateway.exchange import ConsumerExchange, ProviderExchange, seal_to_pb
 from zhol.gateway.localconf import IsEndpoint, LocalConfStore

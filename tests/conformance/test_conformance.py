@@ -35,7 +35,7 @@ from zhol.cli.conformance_runner import (
 )
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.core.errors import CODES, parse_full_code
-from zhol.core.grpcerr import MESSAGE_ID_KEY
+from zhol.core.metadata import MESSAGE_ID_KEY
 from zhol.gateway.messagelog import list_records
 
 CASES = load_cases()

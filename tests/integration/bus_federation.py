@@ -23,7 +23,8 @@ from zhol.cli.federation import (
     init_registry_dir,
     provision_gateways,
 )
-from zhol.core.grpcerr import ERROR_KEY, trailer_value
+from zhol.core.grpcerr import trailer_value
+from zhol.core.metadata import ERROR_KEY
 from zhol.gateway.server import RunningGateway, start_gateway
 from zhol.gateway.settings import load_gateway_settings
 from zhol.population.v1 import population_pb2

@@ -40,8 +40,8 @@ from zhol.adapters.population.server import PopulationServer, PopulationSettings
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.cli.ports import free_port
 from zhol.core.clock import FixedClock
-from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY
 from zhol.core.iin import make_iin
+from zhol.core.metadata import ERROR_ID_KEY, ERROR_KEY
 from zhol.population.v1 import population_pb2 as pb
 
 pytestmark = pytest.mark.integration

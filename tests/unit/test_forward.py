@@ -9,8 +9,8 @@ import pytest
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import Hop, ZholError
-from zhol.core.grpcerr import ERROR_ID_KEY, ERROR_KEY
 from zhol.core.ids import GatewayId
+from zhol.core.metadata import ERROR_ID_KEY, ERROR_KEY
 from zhol.gateway.consumer_stages import Forward
 from zhol.gateway.exchange import ConsumerExchange
 from zhol.security.globalconf import GatewayEntry
