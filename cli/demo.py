@@ -27,7 +27,7 @@ from zhol.cli.federation import (
     subsystems_of,
     write_federation_json,
 )
-from zhol.cli.processes import Supervisor, wait_for_port
+from zhol.cli.processes import ComponentGaveUp, Keeper, Supervisor, wait_for_port
 from zhol.core.metadata import (
     CLIENT_KEY,
     DATA_SUBJECT_KEY,
@@ -213,7 +213,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"{layout.federation_json} (pids: {pids})"
         )
         print("try:\n" + example_commands(layout, ports))
-        print("Ctrl-C stops every process.")
+        print("A component that exits is restarted; Ctrl-C stops every process.")
         stop = {"now": False}
 
         def request_stop(*_: object) -> None:
@@ -221,13 +221,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        keeper = Keeper(supervisor, say=lambda line: print(line, flush=True))
         while not stop["now"]:
             try:
-                supervisor.check_alive()
-            except RuntimeError as exc:
+                keeper.tick()
+            except ComponentGaveUp as exc:
                 print(f"demo stopping: {exc}", file=sys.stderr)
                 return 1
-            time.sleep(0.5)
+            time.sleep(0.2)
     print("zhol demo stopped")
     return 0
 

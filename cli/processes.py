@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zhol.core.settings import child_environment
@@ -82,6 +83,123 @@ class Supervisor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
+
+
+# ---------------------------------------------------------------- restart policy
+# Pure: times are parameters, nothing sleeps. ``Keeper`` below applies it to processes.
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a component that exited is started again, after what delay, and when to
+    give up (as systemd's RestartSec, StartLimitBurst and StartLimitIntervalSec)."""
+
+    first_delay_s: float = 0.5
+    max_delay_s: float = 15.0
+    # A run this long counts as healthy: the next exit starts the backoff afresh.
+    stable_after_s: float = 60.0
+    # More than ``burst`` exits within ``interval_s`` and the component is given up.
+    burst: int = 5
+    interval_s: float = 60.0
+
+    def delay_s(self, failures: int) -> float:
+        """The wait before restarting after the ``failures``-th exit in a row (1-based)."""
+        return min(self.max_delay_s, self.first_delay_s * 2 ** max(0, failures - 1))
+
+
+@dataclass(frozen=True)
+class RestartState:
+    """One component's record: when it last started and how it has been exiting."""
+
+    started_at: float
+    failures: int = 0  # exits in a row, each after a run shorter than stable_after_s
+    restarts: int = 0  # restarts so far (numbers the restart lines)
+    exits: tuple[float, ...] = ()  # exit times within the policy's interval
+
+
+@dataclass(frozen=True)
+class Restart:
+    delay_s: float
+    number: int
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    exits: int
+    interval_s: float
+
+
+def on_exit(
+    policy: RestartPolicy, state: RestartState, exited_at: float
+) -> tuple[RestartState, Restart | GiveUp]:
+    """What to do about a component that exited at ``exited_at``, and its new record."""
+    exits = (*[t for t in state.exits if exited_at - t < policy.interval_s], exited_at)
+    stable = exited_at - state.started_at >= policy.stable_after_s
+    failures = 1 if stable else state.failures + 1
+    state = replace(state, failures=failures, exits=exits)
+    if len(exits) > policy.burst:
+        return state, GiveUp(len(exits), policy.interval_s)
+    state = replace(state, restarts=state.restarts + 1)
+    return state, Restart(policy.delay_s(failures), state.restarts)
+
+
+def describe_exit(returncode: int) -> str:
+    """How a process ended, from Popen's returncode (negative: the signal)."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+class ComponentGaveUp(RuntimeError):
+    """A component kept dying: the caller stops everything."""
+
+
+@dataclass
+class Keeper:
+    """Restarts the supervisor's components that exit, as ``policy`` says; ``say``
+    prints one line for each exit and each restart. Call ``tick`` periodically."""
+
+    supervisor: Supervisor
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    say: Callable[[str], None] = print
+    clock: Callable[[], float] = time.monotonic
+    states: dict[str, RestartState] = field(default_factory=dict)
+    due: dict[str, float] = field(default_factory=dict)  # name -> when to restart
+
+    def __post_init__(self) -> None:
+        now = self.clock()
+        for name in self.supervisor.processes:
+            self.states[name] = RestartState(started_at=now)
+
+    def tick(self) -> None:
+        """Notice exits, restart what is due; ComponentGaveUp if one keeps dying."""
+        now = self.clock()
+        for name, proc in list(self.supervisor.processes.items()):
+            if name in self.due or proc.poll() is None:
+                continue
+            state = self.states.get(name) or RestartState(started_at=now)
+            self.states[name], decision = on_exit(self.policy, state, now)
+            how = describe_exit(proc.returncode)
+            log = self.supervisor.log_dir / f"{name}.log"
+            if isinstance(decision, GiveUp):
+                raise ComponentGaveUp(
+                    f"{name} keeps dying: {decision.exits} exits within "
+                    f"{decision.interval_s:.0f}s, the last {how}; see {log}"
+                )
+            self.say(
+                f"demo: {name} {how}; restart {decision.number} in {decision.delay_s:.1f}s "
+                f"(see {log})"
+            )
+            self.due[name] = now + decision.delay_s
+        for name, at in list(self.due.items()):
+            if at <= now:
+                del self.due[name]
+                self.supervisor.restart(name)
+                self.states[name] = replace(self.states[name], started_at=self.clock())
+                self.say(f"demo: {name} restarted (pid {self.supervisor.pid(name)})")
 
 
 def wait_for_port(host: str, port: int, timeout: float, supervisor: Supervisor) -> None:

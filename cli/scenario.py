@@ -5,6 +5,14 @@ calls its population adapter directly), then waits for the other agencies to rea
 to the events that crossed the bus, prints their decisions and the bus messages from
 every gateway's message log, and checks the end state: exit 0 when every expected
 decision was made exactly once, 1 otherwise.
+
+An agency that is briefly down (its adapter or a gateway on the way restarting) answers
+UNAVAILABLE or DEADLINE_EXCEEDED, as the bus does for NetworkError, ServiceFailed and
+Timeout: such a step is tried again, 0.2 s doubling up to 2 s as the outbox does, for
+at most ``--retry-for`` seconds, then the scenario fails with the last code. Any other
+answer is the agency's decision and is never retried. A write retried after an answer
+that was lost cannot act twice: population refuses a second identical birth, and the
+end-state checks count every decision.
 """
 
 from __future__ import annotations
@@ -37,6 +45,32 @@ NOT_YET: tuple[str, ...] = ()
 
 T = TypeVar("T", bound=Message)
 
+# What an agency answers while it, or the bus behind it, is briefly down (the bus's
+# TRANSPORT and TIMEOUT categories; the outbox retries the same two).
+TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+RETRY_FOR_S = 30.0
+FIRST_RETRY_S = 0.2
+MAX_RETRY_S = 2.0
+# A restarted adapter is dialled again within a second, not after gRPC's reconnect
+# backoff (up to two minutes), which would outlast the retries.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
+
+
+def retry_delay(code: grpc.StatusCode, failures: int, waited_s: float,
+                budget_s: float) -> float | None:
+    """Seconds to wait before trying a step again after its ``failures``-th failure in a
+    row (1-based) with ``code``, ``waited_s`` after its first try; None: fail now."""
+    if code not in TRANSIENT:
+        return None
+    delay = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** max(0, failures - 1))
+    if waited_s + delay > budget_s:
+        return None
+    return delay
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -50,6 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="federation.json written by zhol demo (default %(default)s)")
     p.add_argument("--timeout", type=float, default=20.0,
                    help="seconds to wait for the agencies' decisions (default %(default)s)")
+    p.add_argument("--retry-for", type=float, default=RETRY_FOR_S,
+                   help="seconds to keep retrying a step an agency answers UNAVAILABLE "
+                   "or DEADLINE_EXCEEDED (default %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -59,13 +96,15 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"cannot read federation {args.federation}: {exc}", file=sys.stderr)
         return 3  # could not check (docs/operators.md's exit codes)
-    return asyncio.run(_run(fed, args.name, args.timeout))
+    retry_for = getattr(args, "retry_for", RETRY_FOR_S)
+    return asyncio.run(_run(fed, args.name, args.timeout, retry_for))
 
 
-async def _run(fed: dict[str, Any], name: str, timeout: float) -> int:
+async def _run(fed: dict[str, Any], name: str, timeout: float,
+               retry_for: float = RETRY_FOR_S) -> int:
     names = [*IMPLEMENTED, *NOT_YET] if name == "all" else [name]
     results: dict[str, str] = {}
-    async with Clients(fed) as c:
+    async with Clients(fed, retry_for) as c:
         for n in names:
             if n in NOT_YET:
                 print(f"NOT IMPLEMENTED YET: {n}")
@@ -89,14 +128,15 @@ async def _run(fed: dict[str, Any], name: str, timeout: float) -> int:
 class Clients:
     """Raw unary calls to the four agencies' adapters (their own systems, not the bus)."""
 
-    def __init__(self, fed: dict[str, Any]) -> None:
+    def __init__(self, fed: dict[str, Any], retry_for: float = RETRY_FOR_S) -> None:
         self.fed = fed
+        self.retry_for = retry_for
         self._addr = {k: v["address"] for k, v in fed["adapters"].items()}
         self._ch: dict[str, grpc.aio.Channel] = {}
 
     async def __aenter__(self) -> Clients:
         for name, addr in self._addr.items():
-            self._ch[name] = grpc.aio.insecure_channel(addr)
+            self._ch[name] = grpc.aio.insecure_channel(addr, CHANNEL_OPTIONS)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -107,7 +147,26 @@ class Clients:
         fn = self._ch[adapter].unary_unary(
             method, request_serializer=type(req).SerializeToString,
             response_deserializer=resp.FromString)
-        return await fn(req, timeout=10)
+        first = time.monotonic()
+        failures = 0
+        while True:
+            try:
+                answer = await fn(req, timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                failures += 1
+                delay = retry_delay(exc.code(), failures, time.monotonic() - first,
+                                    self.retry_for)
+                if delay is None:
+                    raise
+                if failures == 1:
+                    print(f"{adapter}: {exc.code().name} ({exc.details()}); retrying for up "
+                          f"to {self.retry_for:.0f}s")
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                print(f"{adapter}: answered after {failures} retries "
+                      f"({time.monotonic() - first:.1f}s)")
+            return answer
 
     # population
     async def person(self, iin: str) -> pop.Person:
