@@ -24,8 +24,9 @@ from zhol.core.metadata import (
 from zhol.gateway.confsource import ConfSource, now_datetime
 from zhol.gateway.exchange import (
     ConsumerExchange,
+    ExchangeParties,
     LoggedMessage,
-    exchange_records,
+    log_record,
     seal_from_pb,
     seal_to_pb,
 )
@@ -266,30 +267,41 @@ class VerifyResponse:
         x.response_digest = digest
 
 
-class LogExchange:
-    """Request and response are logged together before the answer is released."""
+def _parties(x: ConsumerExchange) -> ExchangeParties:
+    return ExchangeParties(
+        message_id=x.message_id,
+        client=x.client,
+        service=x.service,
+        data_subject=x.data_subject,
+        user_id=x.user_id,
+        purpose=x.purpose,
+    )
+
+
+class LogRequest:
+    """The sealed request is committed to our log before it leaves: a gateway whose log
+    cannot be written forwards nothing (LoggingFailed), and every request a provider
+    could act on is on record here. It names no peer: failover may send it to more
+    than one of the provider's gateways; the response record names the one that
+    answered."""
 
     def __init__(self, log: MessageLog) -> None:
         self._log = log
 
     async def __call__(self, x: ConsumerExchange) -> None:
-        assert x.request is not None and x.response is not None and x.response_header is not None
-        await self._log.append(
-            exchange_records(
-                consumer_side=True,
-                message_id=x.message_id,
-                client=x.client,
-                service=x.service,
-                data_subject=x.data_subject,
-                user_id=x.user_id,
-                purpose=x.purpose,
-                peer=x.peer,
-                request=LoggedMessage(x.request, x.request_digest, x.issued_at_ms),
-                response=LoggedMessage(
-                    x.response,
-                    x.response_digest,
-                    x.response_header.issued_at_unix_ms,
-                    x.response_header.status_code,
-                ),
-            )
-        )
+        assert x.request is not None
+        logged = LoggedMessage(x.request, x.request_digest, x.issued_at_ms)
+        await self._log.append((log_record(_parties(x), "request", "out", None, logged),))
+
+
+class LogResponse:
+    """The verified response is committed to our log before it is released to our IS."""
+
+    def __init__(self, log: MessageLog) -> None:
+        self._log = log
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.response is not None and x.response_header is not None
+        h = x.response_header
+        logged = LoggedMessage(x.response, x.response_digest, h.issued_at_unix_ms, h.status_code)
+        await self._log.append((log_record(_parties(x), "response", "in", x.peer, logged),))

@@ -2,7 +2,8 @@
 
 Each due delivery is sealed as an event for its subscriber, sent to the
 subscriber's gateways in failover order, and counts as delivered only when a
-signed acknowledgement bound to it has been verified and both are logged.
+signed acknowledgement bound to it has been verified and logged. The event is
+logged before it is sent: an outbox whose log cannot be written sends nothing.
 Failures back off (gateway/eventstore.py) and end as dead letters.
 """
 
@@ -22,7 +23,13 @@ from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.confsource import ConfSource, now_datetime
 from zhol.gateway.consumer_stages import SendFn
 from zhol.gateway.eventstore import Delivery, EventStore
-from zhol.gateway.exchange import LoggedMessage, exchange_records, seal_from_pb, seal_to_pb
+from zhol.gateway.exchange import (
+    ExchangeParties,
+    LoggedMessage,
+    log_record,
+    seal_from_pb,
+    seal_to_pb,
+)
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.verify import open_verified
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
@@ -149,6 +156,18 @@ class DeliveryWorker:
             recipient=subsystem_to_pb(subscriber),
         )
         sealed, digest = seal(self._signer, EVENT_TYPE, header.SerializeToString(), d.payload)
+        parties = ExchangeParties(
+            message_id=d.delivery_id,
+            client=publisher,
+            service=f"{publisher}/{d.topic}",
+            data_subject=d.data_subject,
+            user_id=d.user_id,
+            purpose=d.purpose,
+        )
+        # Each attempt is sealed afresh, so each is its own record; none leaves unlogged.
+        await self._log.append(
+            (log_record(parties, "event", "out", None, LoggedMessage(sealed, digest, issued_at)),)
+        )
         message = seal_to_pb(sealed)
         answer = None
         for target in targets:
@@ -172,28 +191,5 @@ class DeliveryWorker:
             or ack_header.request_digest != digest
         ):
             raise ZholError("ResponseMismatch", "acknowledgement not bound to this delivery")
-        records = exchange_records(
-            consumer_side=True,
-            message_id=d.delivery_id,
-            client=publisher,
-            service=f"{publisher}/{d.topic}",
-            data_subject=d.data_subject,
-            user_id=d.user_id,
-            purpose=d.purpose,
-            peer=peer,
-            request=LoggedMessage(sealed, digest, issued_at),
-            response=LoggedMessage(ack, ack_digest, ack_header.issued_at_unix_ms),
-            request_kind="event",
-        )
-        try:
-            await self._log.append(records)
-        except ZholError as err:
-            # An earlier attempt got a verified acknowledgement and logged it, then the
-            # gateway stopped before the outbox said "delivered": the subscriber has
-            # deduplicated this one, and the exchange is on record already.
-            if err.code.name == "LoggingFailed" and await asyncio.to_thread(
-                self._log.holds, d.delivery_id, "response", "in"
-            ):
-                log.info("delivery %s was already logged by an earlier attempt", d.delivery_id)
-                return
-            raise
+        logged_ack = LoggedMessage(ack, ack_digest, ack_header.issued_at_unix_ms)
+        await self._log.append((log_record(parties, "response", "in", peer, logged_ack),))

@@ -3,8 +3,8 @@
 Publishing: the publisher's gateway checks who publishes what, then queues one
 durable delivery per subscriber its local rights allow (gateway/eventstore.py)
 before answering; gateway/delivery.py sends them. Receiving: the subscriber's
-gateway authenticates, verifies and deduplicates the delivery, hands it to its
-IS, then seals, logs and returns a signed acknowledgement.
+gateway authenticates, verifies and deduplicates the delivery, logs it, hands it
+to its IS, then seals, logs and returns a signed acknowledgement.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from zhol.gateway.provider_stages import (
     InvokeFn,
     SealResponse,
     is_metadata,
-    log_provider_exchange,
+    log_answer,
+    log_incoming,
     open_from_peer,
 )
 from zhol.gateway.replay import check_clock_skew
@@ -228,15 +229,30 @@ class SealAck(SealResponse):
         return b"", {"topic": h.topic, "event_id": h.event_id, "recipient": h.recipient}
 
 
-class LogDelivery:
-    """The event and our acknowledgement, logged before the acknowledgement leaves."""
+def _event_service(x: ProviderExchange) -> str:
+    assert x.header is not None
+    return f"{x.client}/{x.header.topic}"
+
+
+class LogEvent:
+    """Every delivery attempt's event, committed before the subscribing IS sees it.
+
+    A redelivery is logged too (it is a new sealed message: the publisher seals each
+    attempt afresh), even though the IS does not get it a second time.
+    """
 
     def __init__(self, log: MessageLog) -> None:
         self._log = log
 
     async def __call__(self, x: ProviderExchange) -> None:
-        assert x.header is not None
-        if x.duplicate:
-            return  # the first delivery's records are the evidence
-        service = f"{x.client}/{x.header.topic}"
-        await log_provider_exchange(self._log, x, service, request_kind="event")
+        await log_incoming(self._log, x, _event_service(x), kind="event")
+
+
+class LogAck:
+    """Our acknowledgement, committed before it leaves (for a redelivery too)."""
+
+    def __init__(self, log: MessageLog) -> None:
+        self._log = log
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        await log_answer(self._log, x, _event_service(x))

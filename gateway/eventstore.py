@@ -13,12 +13,17 @@ SQLite work runs on one worker thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
+
+from zhol.core.errors import ZholError
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -103,8 +108,16 @@ class EventStore:
         return self._db
 
     async def _run(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        """Run ``fn`` on the store's thread. A store that cannot be read or written (a
+        full disk, an I/O error) fails like the message log does: LoggingFailed."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            _log.warning("event store write failed", extra={"error": type(exc).__name__})
+            raise ZholError(
+                "LoggingFailed", f"the event store failed: {type(exc).__name__}"
+            ) from exc
 
     def open(self) -> None:
         self._executor.submit(self._connect).result()
@@ -147,7 +160,8 @@ class EventStore:
             )  # fmt: skip
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                db.execute("ROLLBACK")
             raise
         if not deliveries:
             return []
@@ -197,9 +211,7 @@ class EventStore:
         self, delivery_id: str, error_code: str, now_ms: int, max_attempts: int
     ) -> bool:
         """Record a failed attempt; returns True when it became a dead letter."""
-        return await self._run(
-            self._mark_failed, delivery_id, error_code, now_ms, max_attempts
-        )
+        return await self._run(self._mark_failed, delivery_id, error_code, now_ms, max_attempts)
 
     def _mark_failed(
         self, delivery_id: str, error_code: str, now_ms: int, max_attempts: int

@@ -102,44 +102,44 @@ class LoggedMessage:
     status_code: int = 0
 
 
-def exchange_records(
-    *,
-    consumer_side: bool,
-    message_id: str,
-    client: object,
-    service: object,
-    data_subject: str,
-    user_id: str,
-    purpose: str,
-    peer: object,
-    request: LoggedMessage,
-    response: LoggedMessage,
-    request_kind: str = "request",
-) -> tuple[LogRecord, LogRecord]:
-    """The request and response records of one exchange, as seen from this gateway."""
+@dataclass(frozen=True, slots=True)
+class ExchangeParties:
+    """Who and what an exchange is about, as every record of it states."""
 
-    def record(kind: str, direction: str, m: LoggedMessage) -> LogRecord:
-        return LogRecord(
-            message_id=message_id,
-            kind=kind,
-            direction=direction,
-            client=str(client),
-            service=str(service),
-            data_subject=data_subject,
-            user_id=user_id,
-            purpose=purpose,
-            issued_at_ms=m.issued_at_ms,
-            peer=str(peer),
-            status_code=m.status_code,
-            header=m.seal.header,
-            body=m.seal.body,
-            signature=m.seal.signature,
-            signer_cert_sha256=m.seal.signer_cert_sha256,
-            signer_cert_der=m.seal.signer_cert_der,
-            signed_digest=m.signed_digest,
-        )
+    message_id: str
+    client: object
+    service: object
+    data_subject: str
+    user_id: str
+    purpose: str
 
-    request_direction, response_direction = ("out", "in") if consumer_side else ("in", "out")
-    return record(request_kind, request_direction, request), record(
-        "response", response_direction, response
+
+def log_record(
+    parties: ExchangeParties, kind: str, direction: str, peer: object, m: LoggedMessage
+) -> LogRecord:
+    """One record of an exchange, as seen from this gateway.
+
+    A request is logged before it is forwarded (or handed to our IS) and its answer
+    after it is verified (or sealed), each in its own commit: the log holds every
+    message that left or reached this gateway, whatever happened to the exchange
+    after it (docs/protocol.md, 'The message log').
+    """
+    return LogRecord(
+        message_id=parties.message_id,
+        kind=kind,
+        direction=direction,
+        client=str(parties.client),
+        service=str(parties.service),
+        data_subject=parties.data_subject,
+        user_id=parties.user_id,
+        purpose=parties.purpose,
+        issued_at_ms=m.issued_at_ms,
+        peer="" if peer is None else str(peer),
+        status_code=m.status_code,
+        header=m.seal.header,
+        body=m.seal.body,
+        signature=m.seal.signature,
+        signer_cert_sha256=m.seal.signer_cert_sha256,
+        signer_cert_der=m.seal.signer_cert_der,
+        signed_digest=m.signed_digest,
     )

@@ -2,9 +2,9 @@
 
 Every record holds the exact signed header and body bytes, the signature and a
 reference to the signer's certificate (the DER is stored once per distinct hash in
-``certs``). The bus never answers without a record (the README, 'How a message
-travels'), so ``append`` returns only after the commit and raises ``LoggingFailed``
-otherwise.
+``certs``). A gateway forwards no message it has not logged and releases no answer
+it has not logged (docs/protocol.md, 'The message log'), so ``append`` returns only
+after the commit and raises ``LoggingFailed`` otherwise.
 
 Writes go through one writer thread with its own connection (SQLite writes are
 blocking, and blocking calls stay off the event loop) and are group-committed:
@@ -38,7 +38,7 @@ _log = logging.getLogger(__name__)
 
 KINDS = frozenset({"request", "response", "event"})
 DIRECTIONS = frozenset({"in", "out"})
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
 
@@ -63,8 +63,10 @@ class LogRecord:
     signed_digest: bytes  # SHA-256 of the signed (PAE) bytes
 
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS messages (
+# One sealed message is one record; a message id has several (the request and its
+# response; an event delivery's attempts, each sealed afresh, and their acks).
+_MESSAGES_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('request', 'response', 'event')),
@@ -84,8 +86,13 @@ CREATE TABLE IF NOT EXISTS messages (
     signer_cert_sha256 BLOB NOT NULL,
     signed_digest BLOB NOT NULL,
     -- Its index (message_id first) also serves lookups by message id.
-    UNIQUE (message_id, kind, direction)
+    UNIQUE (message_id, kind, direction, signed_digest)
 ) STRICT;
+"""
+
+_SCHEMA = (
+    _MESSAGES_TABLE.format(name="messages")
+    + f"""
 CREATE INDEX IF NOT EXISTS messages_by_subject ON messages (data_subject, logged_at_ms);
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (logged_at_ms);
 CREATE TABLE IF NOT EXISTS certs (
@@ -102,6 +109,7 @@ CREATE TRIGGER IF NOT EXISTS certs_no_delete BEFORE DELETE ON certs
 BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+)
 
 _INSERT_MESSAGE = """
 INSERT INTO messages (
@@ -346,6 +354,7 @@ class MessageLog:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            _migrate(conn)
             conn.executescript(_SCHEMA)
         except BaseException:
             conn.close()
@@ -405,6 +414,39 @@ class MessageLog:
             if isinstance(item, list):
                 for pending in item:
                     _fail(pending, exc)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring an older log's schema to this version, keeping every record and its seq.
+
+    Version 1 allowed one record per (message id, kind, direction); version 2 one per
+    sealed message, since a request is now logged before it is sent and each event
+    delivery attempt is sealed afresh. The table is rebuilt in one transaction: its
+    rows are copied as they are, so nothing is lost or changed.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"message log schema {version} is newer than this gateway's {SCHEMA_VERSION}"
+        )
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
+    ).fetchone()
+    if not exists or version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # DROP TABLE drops the table's triggers before its rows, so none fires.
+        conn.execute(_MESSAGES_TABLE.format(name="messages_v2"))
+        conn.execute("INSERT INTO messages_v2 SELECT * FROM messages ORDER BY seq")
+        conn.execute("DROP TABLE messages")
+        conn.execute("ALTER TABLE messages_v2 RENAME TO messages")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    _log.info("message log schema upgraded", extra={"from_version": version})
 
 
 def _check_records(records: tuple[LogRecord, ...]) -> None:

@@ -91,9 +91,10 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
             cs.LimitRequestSize(),
             cs.ResolveProvider(),
             cs.SealRequest(p.signer, p.gateway_id, p.clock),
+            cs.LogRequest(p.log),
             cs.Forward(p.send, p.clock),
             cs.VerifyResponse(p.clock),
-            cs.LogExchange(p.log),
+            cs.LogResponse(p.log),
         ),
     )
 
@@ -108,9 +109,10 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.VerifyRequest(p.clock),
             ps.CheckFreshness(p.clock, p.replay),
             ps.Authorize(p.gateway_id, p.local),
+            ps.LogRequest(p.log),
             ps.InvokeProvider(p.invoke, p.clock),
             ps.SealResponse(p.signer, p.gateway_id, p.clock),
-            ps.LogExchange(p.log),
+            ps.LogResponse(p.log),
         ),
     )
 
@@ -140,9 +142,10 @@ def event_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.LimitRequestSize(),
             ev.VerifyEvent(p.gateway_id, p.clock),
             ev.CheckEventFreshness(p.clock, p.events),
+            ev.LogEvent(p.log),
             ev.HandToSubscriber(p.local, p.invoke, p.clock),
             ev.RememberDelivery(p.events, p.clock),
             ev.SealAck(p.signer, p.gateway_id, p.clock),
-            ev.LogDelivery(p.log),
+            ev.LogAck(p.log),
         ),
     )

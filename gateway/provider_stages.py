@@ -19,7 +19,13 @@ from zhol.core.metadata import (
     USER_ID_KEY,
 )
 from zhol.gateway.confsource import ConfSource, now_datetime
-from zhol.gateway.exchange import LoggedMessage, ProviderExchange, exchange_records, seal_from_pb
+from zhol.gateway.exchange import (
+    ExchangeParties,
+    LoggedMessage,
+    ProviderExchange,
+    log_record,
+    seal_from_pb,
+)
 from zhol.gateway.ispins import cert_pem_sha256
 from zhol.gateway.localconf import IsEndpoint, LocalConfStore
 from zhol.gateway.messagelog import MessageLog
@@ -284,34 +290,47 @@ class SealResponse:
         )  # fmt: skip
 
 
-async def log_provider_exchange(
-    log: MessageLog, x: ProviderExchange, service: object, request_kind: str = "request"
-) -> None:
-    """The peer's message and our answer, logged before the answer leaves."""
-    assert x.header is not None and x.request is not None and x.response is not None
+def provider_parties(x: ProviderExchange, service: object) -> ExchangeParties:
+    assert x.header is not None
     h = x.header
-    await log.append(
-        exchange_records(
-            consumer_side=False,
-            message_id=h.message_id,
-            client=x.client,
-            service=service,
-            data_subject=h.data_subject,
-            user_id=h.user_id,
-            purpose=h.purpose,
-            peer=x.peer,
-            request=LoggedMessage(x.request, x.request_digest, h.issued_at_unix_ms),
-            response=LoggedMessage(
-                x.response, x.response_digest, x.response_issued_at_ms, x.status_code
-            ),
-            request_kind=request_kind,
-        )
+    return ExchangeParties(
+        message_id=h.message_id,
+        client=x.client,
+        service=service,
+        data_subject=h.data_subject,
+        user_id=h.user_id,
+        purpose=h.purpose,
     )
 
 
-class LogExchange:
+async def log_incoming(
+    log: MessageLog, x: ProviderExchange, service: object, kind: str = "request"
+) -> None:
+    """The peer's verified message, committed before our IS sees it: nothing reaches
+    the IS that this gateway's log does not hold (LoggingFailed otherwise)."""
+    assert x.header is not None and x.request is not None
+    logged = LoggedMessage(x.request, x.request_digest, x.header.issued_at_unix_ms)
+    await log.append((log_record(provider_parties(x, service), kind, "in", x.peer, logged),))
+
+
+async def log_answer(log: MessageLog, x: ProviderExchange, service: object) -> None:
+    """Our sealed answer, committed before it leaves."""
+    assert x.response is not None
+    logged = LoggedMessage(x.response, x.response_digest, x.response_issued_at_ms, x.status_code)
+    await log.append((log_record(provider_parties(x, service), "response", "out", x.peer, logged),))
+
+
+class LogRequest:
     def __init__(self, log: MessageLog) -> None:
         self._log = log
 
     async def __call__(self, x: ProviderExchange) -> None:
-        await log_provider_exchange(self._log, x, x.service)
+        await log_incoming(self._log, x, x.service)
+
+
+class LogResponse:
+    def __init__(self, log: MessageLog) -> None:
+        self._log = log
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        await log_answer(self._log, x, x.service)

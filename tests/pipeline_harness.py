@@ -171,6 +171,8 @@ class FakeIs:
 
     answer: IsAnswer = field(default_factory=lambda: IsAnswer(b"\x0a\x05hello", 0, ""))
     calls: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+    # Runs on each call, before the answer (a fault that strikes while the IS works).
+    on_call: Callable[[], None] | None = None
 
     async def invoke(
         self,
@@ -181,6 +183,8 @@ class FakeIs:
         timeout: float | None,
     ) -> IsAnswer:
         self.calls.append((grpc_path, body, dict(metadata)))
+        if self.on_call is not None:
+            self.on_call()
         return self.answer
 
 
@@ -308,8 +312,9 @@ class Bus:
         await self.consumer.consumer.run(x)
         return x
 
-    def grant(self, target: str = f"{PROVIDER}/{GRPC_SERVICE}/GetPerson",
-              client: SubsystemId = CLIENT) -> None:
+    def grant(
+        self, target: str = f"{PROVIDER}/{GRPC_SERVICE}/GetPerson", client: SubsystemId = CLIENT
+    ) -> None:
         self.provider.local.allow(client, target, START_MS)
 
 
@@ -340,18 +345,28 @@ def in_memory_bus(tmp_path: Path) -> Iterator[Bus]:
         holder: list[Bus] = []
 
         async def send(
-            address: str, gateway: GatewayId, message: bus_pb2.SignedMessage,
+            address: str,
+            gateway: GatewayId,
+            message: bus_pb2.SignedMessage,
             timeout: float | None,
         ) -> bus_pb2.SignedMessage:
             return await holder[0].send(address, gateway, message, timeout)
 
         consumer = _open_side(
-            stack, tmp_path / "consumer", trust.gateways[CONSUMER_GATEWAY], trust, send,
+            stack,
+            tmp_path / "consumer",
+            trust.gateways[CONSUMER_GATEWAY],
+            trust,
+            send,
             FakeIs().invoke,
         )
         provider = _open_side(
-            stack, tmp_path / "provider", trust.gateways[PROVIDER_GATEWAY], trust,
-            _not_sending, provider_is.invoke,
+            stack,
+            tmp_path / "provider",
+            trust.gateways[PROVIDER_GATEWAY],
+            trust,
+            _not_sending,
+            provider_is.invoke,
         )
         provider.local.expose(PROVIDER, GRPC_SERVICE, IS_ADDRESS, METHODS)
         bus = Bus(trust, consumer, provider, provider_is)

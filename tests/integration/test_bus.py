@@ -20,7 +20,7 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
-from zhol.core.errors import ZholError
+from zhol.core.errors import Hop, ZholError, parse_full_code
 from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
@@ -46,7 +46,36 @@ def log_count(fed: Federation, gateway_id: str) -> int:
     return len(list_records(fed.layout.gateway(gateway_id) / "messagelog.db"))
 
 
-async def expect_error(fed: Federation, coro, code: str, status: grpc.StatusCode) -> None:  # type: ignore[no-untyped-def]
+def assert_refusal_evidence(
+    fed: Federation, before: dict[str, int], *, forwarded: bool | None, peer_port: bool = False
+) -> None:
+    """What a refused call leaves in the logs (docs/protocol.md, 'The message log').
+
+    No response on either side. The consumer gateway holds the request (out) if it was
+    forwarded (None: it may have been); the provider gateway holds it (in) only if it
+    was handed on towards the IS, and never a request the consumer does not hold. With
+    ``peer_port`` the test itself played the consumer gateway, so ours logged nothing.
+    """
+    new = {
+        g: list_records(fed.layout.gateway(g) / "messagelog.db")[count:]
+        for g, count in before.items()
+    }
+    consumer = [(r["kind"], r["direction"]) for r in new[CONSUMER_GATEWAY]]
+    provider = [(r["kind"], r["direction"]) for r in new[PROVIDER_GATEWAY]]
+    if forwarded is False or peer_port:
+        assert consumer == [], "a call refused before it was forwarded was logged"
+    elif forwarded:
+        assert consumer == [("request", "out")]
+    else:
+        assert consumer in ([], [("request", "out")])
+    assert provider in ([], [("request", "in")])
+    if provider and not peer_port:
+        assert new[PROVIDER_GATEWAY][0]["message_id"] == new[CONSUMER_GATEWAY][0]["message_id"]
+
+
+async def expect_error(
+    fed: Federation, coro, code: str, status: grpc.StatusCode, *, peer_port: bool = False
+) -> None:  # type: ignore[no-untyped-def]
     before = {g: log_count(fed, g) for g in (CONSUMER_GATEWAY, PROVIDER_GATEWAY)}
     # A unary Call reports the error in trailers; a CallStream as the remote ZholError.
     with pytest.raises((grpc.aio.AioRpcError, ZholError)) as caught:
@@ -57,8 +86,9 @@ async def expect_error(fed: Federation, coro, code: str, status: grpc.StatusCode
     else:
         assert error_code(caught.value) == code
         assert caught.value.code() == status
-    # Nothing half-done: no message was logged for a failed exchange.
-    assert {g: log_count(fed, g) for g in before} == before
+    hop, _ = parse_full_code(code)
+    forwarded = {Hop.CLIENT: False, Hop.SERVER_PROXY: True}.get(hop)
+    assert_refusal_evidence(fed, before, forwarded=forwarded, peer_port=peer_port)
 
 
 async def test_call_through_two_gateways_is_logged_on_both(fed: Federation) -> None:
@@ -232,9 +262,7 @@ def _request(fed: Federation, signer, message_id: str | None = None):  # type: i
         kind=bus_pb2.MESSAGE_KIND_REQUEST,
         client=subsystem_to_pb(SubsystemId.parse("KZ/GOV/MLSPP/pension")),
         service=service_to_pb(
-            ServiceId.parse(
-                "KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson"
-            )
+            ServiceId.parse("KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson")
         ),
         user_id="EE:tester",
         purpose="peer test",
@@ -284,6 +312,7 @@ async def test_forged_or_missing_signature(fed: Federation, tamper: str, stream:
         _send(fed, channels, message),
         f"Server.ServerProxy.{expected}",
         grpc.StatusCode.UNAUTHENTICATED,
+        peer_port=True,
     )
 
 
@@ -298,6 +327,7 @@ async def test_replayed_message_id(fed: Federation, stream: bool) -> None:
         _send(fed, channels, message),
         "Server.ServerProxy.ReplayedMessage",
         grpc.StatusCode.UNAUTHENTICATED,
+        peer_port=True,
     )
 
 
@@ -328,4 +358,5 @@ async def test_peer_certificate_not_in_configuration(fed: Federation, stream: bo
         _send(fed, channels, _request(fed, creds.signer)),
         "Server.ServerProxy.UntrustedPeer",
         grpc.StatusCode.UNAUTHENTICATED,
+        peer_port=True,
     )

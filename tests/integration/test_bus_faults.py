@@ -11,10 +11,11 @@ import pytest
 import pytest_asyncio
 
 from tests.integration.bus_federation import Federation, error_code, get_person, start_federation
-from tests.integration.test_bus import log_count, some_iin
+from tests.integration.test_bus import assert_refusal_evidence, log_count, some_iin
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.federation import POPULATION_METHODS, POPULATION_SERVICE
 from zhol.cli.main import main as zhol
+from zhol.core.errors import Hop, parse_full_code
 from zhol.core.ids import SubsystemId
 
 
@@ -26,18 +27,24 @@ async def fed(tmp_path) -> AsyncIterator[Federation]:  # type: ignore[no-untyped
 
 
 async def expect(fed: Federation, code: str, status: grpc.StatusCode, timeout: float = 10) -> None:
-    before = [log_count(fed, g) for g in (CONSUMER_GATEWAY, PROVIDER_GATEWAY)]
+    before = {g: log_count(fed, g) for g in (CONSUMER_GATEWAY, PROVIDER_GATEWAY)}
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await asyncio.wait_for(get_person(fed.is_address(), some_iin(fed)), timeout)
     assert error_code(caught.value) == code
     assert caught.value.code() == status
-    assert [log_count(fed, g) for g in (CONSUMER_GATEWAY, PROVIDER_GATEWAY)] == before
+    hop, _ = parse_full_code(code)
+    forwarded = {Hop.CLIENT: False, Hop.SERVER_PROXY: True}.get(hop)
+    assert_refusal_evidence(fed, before, forwarded=forwarded)
 
 
 async def test_revoked_gateway_is_refused_with_the_next_configuration(fed: Federation) -> None:
     await get_person(fed.is_address(), some_iin(fed))  # works before
-    assert zhol(["registry", "revoke", "--dir", str(fed.layout.registry), "--gateway",
-                 CONSUMER_GATEWAY]) == 0
+    assert (
+        zhol(
+            ["registry", "revoke", "--dir", str(fed.layout.registry), "--gateway", CONSUMER_GATEWAY]
+        )
+        == 0
+    )
     version = fed.provider.conf.current().conf.version
     assert await fed.provider.conf.refresh()
     assert fed.provider.conf.current().conf.version > version
@@ -87,7 +94,7 @@ async def test_deadline_is_propagated_and_exceeded(fed: Federation) -> None:
             f"127.0.0.1:{port}",
             POPULATION_METHODS,
         )
-        before = log_count(fed, CONSUMER_GATEWAY)
+        before = {g: log_count(fed, g) for g in (CONSUMER_GATEWAY, PROVIDER_GATEWAY)}
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             from tests.integration.bus_federation import GET_PERSON, bus_metadata, call_raw
             from zhol.population.v1 import population_pb2
@@ -102,7 +109,9 @@ async def test_deadline_is_propagated_and_exceeded(fed: Federation) -> None:
             )
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert (error_code(caught.value) or "").endswith(".Timeout")
-        assert log_count(fed, CONSUMER_GATEWAY) == before
+        # Forwarded and handed to the IS, which never answered: the request alone.
+        assert_refusal_evidence(fed, before, forwarded=True)
+        assert log_count(fed, PROVIDER_GATEWAY) == before[PROVIDER_GATEWAY] + 1
     finally:
         with contextlib.suppress(Exception):
             await slow.stop(0)

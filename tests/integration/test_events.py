@@ -220,7 +220,8 @@ async def test_a_delivery_logged_but_not_marked_delivered_is_not_dead_lettered(
 ) -> None:
     """The publisher stopped between logging the acknowledged exchange and marking the
     outbox row delivered: the retry is deduplicated by the subscriber and must end
-    delivered, with the exchange on record once, not retried into a dead letter."""
+    delivered, not retried into a dead letter, with each attempt on record on both sides
+    (each attempt is sealed afresh, so each is a message of its own)."""
     fed = ev.fed
     await publish(fed, birth())
     await until(lambda: status(fed)["delivered"] == 1)
@@ -230,7 +231,8 @@ async def test_a_delivery_logged_but_not_marked_delivered_is_not_dead_lettered(
     with contextlib.closing(sqlite3.connect(events_db)) as conn, conn:
         changed = conn.execute(
             "UPDATE outbox SET state = 'pending', delivered_at_ms = NULL,"
-            " next_attempt_at_ms = 0 WHERE delivery_id = ?", (message_id,),
+            " next_attempt_at_ms = 0 WHERE delivery_id = ?",
+            (message_id,),
         ).rowcount
     assert changed == 1
     await fed.start_gateway(PROVIDER_GATEWAY)
@@ -242,5 +244,18 @@ async def test_a_delivery_logged_but_not_marked_delivered_is_not_dead_lettered(
         fed.layout.gateway(PROVIDER_GATEWAY) / "messagelog.db", message_id=message_id
     )
     assert sorted((r["kind"], r["direction"]) for r in records) == [
-        ("event", "out"), ("response", "in")
+        ("event", "out"),
+        ("event", "out"),
+        ("response", "in"),
+        ("response", "in"),
+    ]
+    assert len({r["signed_digest"] for r in records}) == 4
+    subscriber_side = list_records(
+        fed.layout.gateway(CONSUMER_GATEWAY) / "messagelog.db", message_id=message_id
+    )
+    assert sorted((r["kind"], r["direction"]) for r in subscriber_side) == [
+        ("event", "in"),
+        ("event", "in"),
+        ("response", "out"),
+        ("response", "out"),
     ]

@@ -454,3 +454,79 @@ async def test_an_append_staged_when_the_log_closes_is_still_written(
     message_log.close()
     await pending
     assert count_rows(log_path) == 2
+
+
+# The schema of version 1 (0.1.0), as such a log holds it on disk.
+_V1_SCHEMA = """
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('request', 'response', 'event')),
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    client TEXT NOT NULL, service TEXT NOT NULL, data_subject TEXT NOT NULL,
+    user_id TEXT NOT NULL, purpose TEXT NOT NULL, issued_at_ms INTEGER NOT NULL,
+    logged_at_ms INTEGER NOT NULL, peer TEXT NOT NULL, status_code INTEGER NOT NULL,
+    header BLOB NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL,
+    signer_cert_sha256 BLOB NOT NULL, signed_digest BLOB NOT NULL,
+    UNIQUE (message_id, kind, direction)
+) STRICT;
+CREATE INDEX messages_by_subject ON messages (data_subject, logged_at_ms);
+CREATE INDEX messages_by_time ON messages (logged_at_ms);
+CREATE TABLE certs (sha256 BLOB PRIMARY KEY, der BLOB NOT NULL) STRICT, WITHOUT ROWID;
+CREATE TRIGGER messages_no_update BEFORE UPDATE ON messages
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
+CREATE TRIGGER messages_no_delete BEFORE DELETE ON messages
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_log_is_upgraded_in_place_keeping_every_record_and_seq(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "messagelog.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1_SCHEMA)
+    old = [record("m1", "request", "out"), record("m1", "response", "in")]
+    for seq, r in zip((1, 2), old, strict=True):
+        conn.execute(
+            "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (seq, r.message_id, r.kind, r.direction, r.client, r.service, r.data_subject,
+             r.user_id, r.purpose, r.issued_at_ms, 1_790_000_000_500, r.peer, r.status_code,
+             r.header, r.body, r.signature, r.signer_cert_sha256, r.signed_digest),
+        )  # fmt: skip
+    conn.commit()
+    conn.close()
+    before = list_records(path)
+
+    log = MessageLog(path, FixedClock(1_790_000_001_000))
+    log.open()
+    try:
+        # A second event attempt of the same message id is a record of its own now.
+        again = dataclasses.replace(
+            record("m1", "event", "out"), signed_digest=hashlib.sha256(b"attempt 2").digest()
+        )
+        asyncio.run(log.append([record("m1", "event", "out"), again]))
+    finally:
+        log.close()
+
+    after = list_records(path)
+    assert after[:2] == before
+    assert [r["seq"] for r in after] == [1, 2, 3, 4]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM messages WHERE seq = 1")
+    finally:
+        conn.close()
+
+
+def test_a_log_of_a_newer_schema_is_not_opened(tmp_path: Path) -> None:
+    path = tmp_path / "messagelog.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(ZholError) as caught:
+        MessageLog(path, FixedClock(0)).open()
+    assert caught.value.code.name == "LoggingFailed"

@@ -20,10 +20,12 @@ from tests.pipeline_harness import (
     OTHER_CLIENT,
     OTHER_GATEWAY,
     PROVIDER,
+    PROVIDER_GATEWAY,
     START,
     START_MS,
     SUBJECT,
     Bus,
+    Side,
     header,
     in_memory_bus,
     sealed_request,
@@ -33,6 +35,7 @@ from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import CODES, Hop, ZholError
 from zhol.core.ids import GatewayId
 from zhol.gateway.exchange import ProviderExchange, seal_from_pb, seal_to_pb
+from zhol.gateway.messagelog import list_records
 from zhol.gateway.pipeline import Pipeline
 from zhol.gateway.provider_stages import seal_answer
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
@@ -61,9 +64,7 @@ async def served_code(
 
 def logged(bus: Bus) -> int:
     """Records in both gateways' logs (written before any answer is released)."""
-    return sum(
-        len(side.log.recent_request_ids(0)) for side in (bus.consumer, bus.provider)
-    )
+    return sum(len(side.log.recent_request_ids(0)) for side in (bus.consumer, bus.provider))
 
 
 # -- the round trip --------------------------------------------------------------------
@@ -81,8 +82,10 @@ async def test_a_call_goes_through_both_pipelines_and_is_logged_on_both_sides(bu
     assert metadata["zhol-client"] == str(CLIENT)
     assert metadata["zhol-message-id"] == x.message_id
     assert metadata["zhol-data-subject"] == SUBJECT
-    for side, request_dir, response_dir in ((bus.consumer, "out", "in"),
-                                            (bus.provider, "in", "out")):
+    for side, request_dir, response_dir in (
+        (bus.consumer, "out", "in"),
+        (bus.provider, "in", "out"),
+    ):
         assert side.log.holds(x.message_id, "request", request_dir)
         assert side.log.holds(x.message_id, "response", response_dir)
 
@@ -95,6 +98,65 @@ async def test_a_providers_refusal_reaches_the_consumer_with_the_providers_hop(
     assert caught.value.full_code == "Server.ServerProxy.AccessDenied"
     assert caught.value.remote
     assert bus.provider_is.calls == [] and logged(bus) == 0
+
+
+# -- the message log comes first ---------------------------------------------------------
+
+
+def kinds_logged(side: Side, message_id: str) -> list[tuple[str, str]]:
+    return [(r["kind"], r["direction"]) for r in list_records(side.log.path, message_id=message_id)]
+
+
+async def test_a_consumer_whose_log_cannot_be_written_forwards_nothing(bus: Bus) -> None:
+    bus.grant()
+    bus.consumer.log.close()
+    with pytest.raises(ZholError) as caught:
+        await bus.call()
+    assert caught.value.full_code == "Server.ClientProxy.LoggingFailed"
+    assert bus.sent == [] and bus.provider_is.calls == []
+    assert list_records(bus.provider.log.path) == []
+
+
+async def test_a_provider_whose_log_cannot_be_written_hands_nothing_to_its_is(
+    bus: Bus,
+) -> None:
+    bus.grant()
+    bus.provider.log.close()
+    with pytest.raises(ZholError) as caught:
+        await bus.call()
+    assert caught.value.full_code == "Server.ServerProxy.LoggingFailed"
+    assert bus.provider_is.calls == []
+    (message,) = bus.sent
+    message_id = bus_pb2.MessageHeader.FromString(message.header).message_id
+    assert kinds_logged(bus.consumer, message_id) == [("request", "out")]
+
+
+async def test_an_answer_that_cannot_be_logged_is_not_released_and_the_request_is_on_record(
+    bus: Bus,
+) -> None:
+    """The window log-first leaves: the IS acted, then the provider's log failed. The
+    caller gets LoggingFailed (outcome unknown), and both logs hold the request."""
+    bus.grant()
+    bus.provider_is.on_call = bus.provider.log.close
+    with pytest.raises(ZholError) as caught:
+        await bus.call()
+    assert caught.value.full_code == "Server.ServerProxy.LoggingFailed"
+    assert len(bus.provider_is.calls) == 1
+    message_id = bus.provider_is.calls[0][2]["zhol-message-id"]
+    assert kinds_logged(bus.consumer, message_id) == [("request", "out")]
+    assert kinds_logged(bus.provider, message_id) == [("request", "in")]
+
+
+async def test_a_request_is_logged_before_it_leaves_and_its_answer_after(bus: Bus) -> None:
+    bus.grant()
+    x = await bus.call()
+    for side in (bus.consumer, bus.provider):
+        records = list_records(side.log.path, message_id=x.message_id)
+        assert [r["kind"] for r in records] == ["request", "response"]
+        assert records[0]["seq"] < records[1]["seq"]
+    # Logged before it was sent, the consumer's request names no peer; its answer does.
+    consumer = list_records(bus.consumer.log.path, message_id=x.message_id)
+    assert [r["peer"] for r in consumer] == ["", str(PROVIDER_GATEWAY)]
 
 
 # -- VerifyRequest ---------------------------------------------------------------------
@@ -185,11 +247,12 @@ async def test_issued_at_within_the_skew_either_way_is_fresh(bus: Bus, offset_s:
     assert len(bus.provider_is.calls) == 1
 
 
-@pytest.mark.parametrize("offset_ms", [-CLOCK_SKEW_S * 1000 - 1, CLOCK_SKEW_S * 1000 + 1],
-                         ids=["from-the-past", "from-the-future"])
-async def test_issued_at_beyond_the_skew_either_way_is_rejected(
-    bus: Bus, offset_ms: int
-) -> None:
+@pytest.mark.parametrize(
+    "offset_ms",
+    [-CLOCK_SKEW_S * 1000 - 1, CLOCK_SKEW_S * 1000 + 1],
+    ids=["from-the-past", "from-the-future"],
+)
+async def test_issued_at_beyond_the_skew_either_way_is_rejected(bus: Bus, offset_ms: int) -> None:
     bus.grant()
     head = header(issued_at_unix_ms=START_MS + offset_ms)
     assert await served_code(bus, sealed_request(consumer_signer(bus), head)) == (
@@ -211,16 +274,15 @@ async def test_a_replayed_message_id_is_rejected(bus: Bus) -> None:
     await bus.serve(message)
     assert await served_code(bus, message) == "Server.ServerProxy.ReplayedMessage"
     # Even re-signed with a new body, the id stays used.
-    again = sealed_request(consumer_signer(bus), header(message_id=header_of(message).message_id),
-                           body=b"other")
+    again = sealed_request(
+        consumer_signer(bus), header(message_id=header_of(message).message_id), body=b"other"
+    )
     assert await served_code(bus, again) == "Server.ServerProxy.ReplayedMessage"
     assert len(bus.provider_is.calls) == 1
 
 
 @pytest.mark.parametrize("deadline_offset_ms", [0, -1], ids=["now", "passed"])
-async def test_a_request_whose_deadline_passed_times_out(
-    bus: Bus, deadline_offset_ms: int
-) -> None:
+async def test_a_request_whose_deadline_passed_times_out(bus: Bus, deadline_offset_ms: int) -> None:
     bus.grant()
     head = header(deadline_unix_ms=START_MS + deadline_offset_ms)
     assert await served_code(bus, sealed_request(consumer_signer(bus), head)) == (
@@ -402,7 +464,8 @@ def after(ran: list[str]) -> Callable[[ProviderExchange], object]:
 async def run_code(hop: Hop, error: BaseException) -> tuple[ZholError, list[str]]:
     ran: list[str] = []
     pipeline: Pipeline[ProviderExchange] = Pipeline(
-        hop, (raising(error), after(ran))  # type: ignore[arg-type]
+        hop,
+        (raising(error), after(ran)),  # type: ignore[arg-type]
     )
     with pytest.raises(ZholError) as caught:
         await pipeline.run(ProviderExchange(bus_pb2.SignedMessage(), b""))
@@ -440,9 +503,7 @@ async def test_a_stage_error_is_attributed_to_the_pipelines_hop(
     ],
     ids=["client", "client-2", "registry", "remote-server", "remote-client"],
 )
-async def test_client_registry_and_remote_errors_keep_their_hop(
-    hop: Hop, error: ZholError
-) -> None:
+async def test_client_registry_and_remote_errors_keep_their_hop(hop: Hop, error: ZholError) -> None:
     err, ran = await run_code(hop, error)
     assert err is error and ran == []
 
@@ -470,7 +531,8 @@ async def test_stages_run_in_order_and_all_run_when_none_fails() -> None:
         return stage
 
     pipeline: Pipeline[ProviderExchange] = Pipeline(
-        Hop.SERVER_PROXY, tuple(named(n) for n in "abc")  # type: ignore[misc]
+        Hop.SERVER_PROXY,
+        tuple(named(n) for n in "abc"),  # type: ignore[misc]
     )
     await pipeline.run(ProviderExchange(bus_pb2.SignedMessage(), b""))
     assert ran == ["a", "b", "c"]
@@ -478,11 +540,26 @@ async def test_stages_run_in_order_and_all_run_when_none_fails() -> None:
 
 def test_no_stage_is_left_out_of_either_pipeline(bus: Bus) -> None:
     assert list(bus.provider.provider.names) == [
-        "LoadConfiguration", "AuthenticatePeer", "LimitRequestSize", "VerifyRequest",
-        "CheckFreshness", "Authorize", "InvokeProvider", "SealResponse", "LogExchange",
+        "LoadConfiguration",
+        "AuthenticatePeer",
+        "LimitRequestSize",
+        "VerifyRequest",
+        "CheckFreshness",
+        "Authorize",
+        "LogRequest",
+        "InvokeProvider",
+        "SealResponse",
+        "LogResponse",
     ]
     assert list(bus.consumer.consumer.names) == [
-        "AuthenticateIsClient", "LoadConfiguration", "ReadCallMetadata", "LimitRequestSize",
-        "ResolveProvider", "SealRequest", "Forward", "VerifyResponse", "LogExchange",
+        "AuthenticateIsClient",
+        "LoadConfiguration",
+        "ReadCallMetadata",
+        "LimitRequestSize",
+        "ResolveProvider",
+        "SealRequest",
+        "LogRequest",
+        "Forward",
+        "VerifyResponse",
+        "LogResponse",
     ]
-
