@@ -54,9 +54,6 @@ from zhol.security.keystore import read_certificate
 
 log = logging.getLogger("zhol.gateway")
 
-# Message ids are remembered this long; older messages fail the clock-skew check anyway.
-REPLAY_WINDOW_MS = 10 * 60 * 1000
-
 
 @dataclass
 class RunningGateway:
@@ -114,9 +111,9 @@ async def start_gateway(
         message_log = WatchedMessageLog(settings.message_log_path, clock)
         message_log.open()
         undo.callback(message_log.close)
-        replay = ReplayGuard(REPLAY_WINDOW_MS)
-        since = clock.now_ms() - REPLAY_WINDOW_MS
-        replay.remember(sorted(message_log.recent_request_ids(since)), clock.now_ms())
+        # Refilled from the log on its first check, with the window of the skew then in
+        # force: ids taken before a restart are refused again.
+        replay = ReplayGuard(message_log.recent_request_ids)
         local = LocalConfStore(settings.local_db_path)
         undo.callback(local.close)
         peers = PeerChannels(
