@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.errors import Hop, ZholError
+from zhol.core.grpcdecode import log_undecodable, undecodable
 from zhol.core.grpcerr import abort_with, error_to_detail
 from zhol.gateway.callstream import FrameOutbox, linger_for
 from zhol.gateway.exchange import ProviderExchange, seal_to_pb
@@ -22,7 +24,38 @@ log = logging.getLogger("zhol.gateway.peer")
 # stream is not read further (gRPC flow control then holds the consumer back).
 MAX_STREAM_IN_FLIGHT = 1024
 
-_UnaryContext = grpc.aio.ServicerContext[bus_pb2.SignedMessage, bus_pb2.SignedMessage]
+EXCHANGE_SERVICE = "zhol.bus.v1.Exchange"
+
+# Requests arrive as bytes and are parsed here (not by gRPC, which would answer bytes
+# that do not parse with UNKNOWN and the decoder's exception): InvalidMessage instead.
+_UnaryContext = grpc.aio.ServicerContext[bytes, bus_pb2.SignedMessage]
+_StreamContext = grpc.aio.ServicerContext[bytes, bus_pb2.CallFrame]
+
+
+def add_exchange_service(service: ExchangeService, server: grpc.aio.Server) -> None:
+    """Serve ``service`` as zhol.bus.v1.Exchange, its requests handed over undecoded."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Call": grpc.unary_unary_rpc_method_handler(
+            service.Call, response_serializer=bus_pb2.SignedMessage.SerializeToString
+        ),
+        "Deliver": grpc.unary_unary_rpc_method_handler(
+            service.Deliver, response_serializer=bus_pb2.SignedMessage.SerializeToString
+        ),
+        "CallStream": grpc.stream_stream_rpc_method_handler(
+            service.CallStream, response_serializer=bus_pb2.CallFrame.SerializeToString
+        ),
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(EXCHANGE_SERVICE, handlers),)
+    )
+    server.add_registered_method_handlers(EXCHANGE_SERVICE, handlers)
+
+
+def _invalid(what: str, method: str) -> ZholError:
+    """A request from a peer that does not parse: InvalidMessage, its id logged."""
+    err = undecodable("InvalidMessage", Hop.SERVER_PROXY, what)
+    log_undecodable(log, err, method)
+    return err
 
 
 class ExchangeService(bus_pb2_grpc.ExchangeServicer):
@@ -38,22 +71,23 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
         self._call_stream = call_stream
 
     async def Call(  # noqa: N802 - gRPC method name
-        self, request: bus_pb2.SignedMessage, context: _UnaryContext
+        self, request: bytes, context: _UnaryContext
     ) -> bus_pb2.SignedMessage:
-        return await _serve(self._calls, request, context)
+        return await _serve(self._calls, request, context, "Call")
 
     async def Deliver(  # noqa: N802 - gRPC method name
-        self, request: bus_pb2.SignedMessage, context: _UnaryContext
+        self, request: bytes, context: _UnaryContext
     ) -> bus_pb2.SignedMessage:
-        return await _serve(self._deliveries, request, context)
+        return await _serve(self._deliveries, request, context, "Deliver")
 
     async def CallStream(  # noqa: N802 - gRPC method name
         self,
-        request_iterator: AsyncIterator[bus_pb2.CallFrame],
-        context: grpc.aio.ServicerContext[bus_pb2.CallFrame, bus_pb2.CallFrame],
+        request_iterator: AsyncIterator[bytes],
+        context: _StreamContext,
     ) -> AsyncIterator[bus_pb2.CallFrame]:
         """Each streamed call runs the same provider pipeline as Call, concurrently;
-        answers go back batched as they are ready."""
+        answers go back batched as they are ready. A frame that does not parse ends
+        the stream with InvalidMessage, once the calls already taken are answered."""
         if not self._call_stream:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED, "CallStream is turned off on this gateway"
@@ -75,9 +109,16 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
             finally:
                 slots.release()
 
+        refused: list[ZholError] = []
+
         async def read() -> None:
             try:
-                async for frame in request_iterator:
+                async for raw in request_iterator:
+                    try:
+                        frame = bus_pb2.CallFrame.FromString(raw)
+                    except DecodeError:
+                        refused.append(_invalid("a call frame", "CallStream"))
+                        break
                     for streamed in frame.calls:
                         await slots.acquire()
                         task = asyncio.create_task(answer(streamed))
@@ -96,6 +137,8 @@ class ExchangeService(bus_pb2_grpc.ExchangeServicer):
         try:
             async for frame in outbox.frames():
                 yield frame
+            if refused:
+                await abort_with(context, refused[0])
         finally:
             # Calls already accepted finish (and are logged) even if the stream is gone.
             reader.cancel()
@@ -122,10 +165,15 @@ async def _run(
 
 async def _serve(
     pipeline: Pipeline[ProviderExchange],
-    request: bus_pb2.SignedMessage,
+    request: bytes,
     context: _UnaryContext,
+    method: str,
 ) -> bus_pb2.SignedMessage:
-    exchange = ProviderExchange(message=request, peer_cert_pem=_peer_cert_pem(context))
+    try:
+        message = bus_pb2.SignedMessage.FromString(request)
+    except DecodeError:
+        await abort_with(context, _invalid("the signed message", method))
+    exchange = ProviderExchange(message=message, peer_cert_pem=_peer_cert_pem(context))
     err = await _run(pipeline, exchange)
     if err is not None:
         await abort_with(context, err)

@@ -154,10 +154,9 @@ class CheckFreshness:
     async def __call__(self, x: ProviderExchange) -> None:
         assert x.header is not None and x.trusted is not None
         now = self._clock.now_ms()
-        check_clock_skew(
-            x.header.issued_at_unix_ms, now, x.trusted.conf.tunables.clock_skew_s * 1000
-        )
-        self._replay.check_and_remember(x.header.message_id, now)
+        skew_ms = x.trusted.conf.tunables.clock_skew_s * 1000
+        check_clock_skew(x.header.issued_at_unix_ms, now, skew_ms)
+        self._replay.check_and_remember(x.header.message_id, now, skew_ms)
         if x.header.deadline_unix_ms and x.header.deadline_unix_ms <= now:
             raise ZholError("Timeout", "the request's deadline has passed")
 

@@ -15,7 +15,6 @@ import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
 from grpc_health.v1 import health_pb2_grpc
 
-from zhol.bus.v1 import bus_pb2_grpc
 from zhol.core.clock import Clock, SystemClock
 from zhol.core.cpupolicy import apply_cpu_policy
 from zhol.core.errors import ZholError
@@ -38,7 +37,7 @@ from zhol.gateway.ispins import (
     read_tls_key,
 )
 from zhol.gateway.localconf import LocalConfStore
-from zhol.gateway.peer_server import ExchangeService
+from zhol.gateway.peer_server import ExchangeService, add_exchange_service
 from zhol.gateway.pipeline import (
     GatewayParts,
     consumer_pipeline,
@@ -53,9 +52,6 @@ from zhol.registry.client import fetch_global_conf
 from zhol.security.keystore import read_certificate
 
 log = logging.getLogger("zhol.gateway")
-
-# Message ids are remembered this long; older messages fail the clock-skew check anyway.
-REPLAY_WINDOW_MS = 10 * 60 * 1000
 
 
 @dataclass
@@ -114,9 +110,9 @@ async def start_gateway(
         message_log = WatchedMessageLog(settings.message_log_path, clock)
         message_log.open()
         undo.callback(message_log.close)
-        replay = ReplayGuard(REPLAY_WINDOW_MS)
-        since = clock.now_ms() - REPLAY_WINDOW_MS
-        replay.remember(sorted(message_log.recent_request_ids(since)), clock.now_ms())
+        # Refilled from the log on its first check, with the window of the skew then in
+        # force: ids taken before a restart are refused again.
+        replay = ReplayGuard(message_log.recent_request_ids)
         local = LocalConfStore(settings.local_db_path)
         undo.callback(local.close)
         peers = PeerChannels(
@@ -178,7 +174,7 @@ async def start_gateway(
         peer_server = grpc.aio.server(options=SERVER_OPTIONS)
         undo.push_async_callback(peer_server.stop, 0)
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, peer_server)
-        bus_pb2_grpc.add_ExchangeServicer_to_server(
+        add_exchange_service(
             ExchangeService(
                 provider_pipeline(parts),
                 event_pipeline(parts),

@@ -16,13 +16,18 @@ from zhol.gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
 from zhol.gateway.localconf import IsEndpoint
 from zhol.gateway.provider_stages import IsAnswer
 from zhol.security.ca import auth_dns_name
+from zhol.security.globalconf import MAX_MESSAGE_BYTES
 
 EXCHANGE_CALL = "/zhol.bus.v1.Exchange/Call"
 EXCHANGE_DELIVER = "/zhol.bus.v1.Exchange/Deliver"
 
-# Room for the envelope around the largest allowed body; the gateway itself
-# enforces the configured limit with a catalogued error.
-TRANSPORT_MAX_BYTES = 64 * 1024 * 1024
+# gRPC's own limit, on every server and channel of the gateway: the largest body a
+# registry may allow (max_message_bytes, read at run time from the global
+# configuration) plus room for the envelope (header, signature, certificate, framing).
+# Up to it the gateway itself answers a body above the configured limit, with
+# MessageTooLarge; above it gRPC refuses the message before the gateway sees it.
+ENVELOPE_BYTES = 1024 * 1024
+TRANSPORT_MAX_BYTES = MAX_MESSAGE_BYTES + ENVELOPE_BYTES
 SIZE_OPTIONS = (
     ("grpc.max_receive_message_length", TRANSPORT_MAX_BYTES),
     ("grpc.max_send_message_length", TRANSPORT_MAX_BYTES),

@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2_grpc
 
 from zhol.core.clock import Clock, SystemClock
+from zhol.core.grpcdecode import CataloguedDecoding
 from zhol.core.healthcheck import ProbedHealth
 from zhol.core.jsonlog import configure_json_logging
 from zhol.registry.provision import load_keys, require_initialised
@@ -89,7 +90,9 @@ async def start_registry(
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
             # Never share a port with another process (grpc enables SO_REUSEPORT by default).
             ("grpc.so_reuseport", 0),
-        ]
+        ],
+        # A request that does not decode: Client.InvalidRequest, not gRPC's UNKNOWN.
+        interceptors=(CataloguedDecoding(logging.getLogger("zhol.registry")),),
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryService(registrar, publisher, clock), server

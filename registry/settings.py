@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zhol.core.settings import dump_toml, load_settings
+from zhol.security.globalconf import MAX_CLOCK_SKEW_S, MAX_MESSAGE_BYTES
 
 SETTINGS_FILE = "registry.toml"
 ENV_PREFIX = "ZHOL_REGISTRY_"
@@ -69,6 +70,10 @@ class RegistrySettings:
             raise ValueError("validity_s must be longer than refresh_interval_s")
         if self.max_message_bytes <= 0 or self.cert_validity_days <= 0:
             raise ValueError("max_message_bytes and cert_validity_days must be positive")
+        if self.clock_skew_s > MAX_CLOCK_SKEW_S:
+            raise ValueError(f"clock_skew_s must be at most {MAX_CLOCK_SKEW_S}")
+        if self.max_message_bytes > MAX_MESSAGE_BYTES:
+            raise ValueError(f"max_message_bytes must be at most {MAX_MESSAGE_BYTES}")
         if self.registration_skew_s <= 0:
             raise ValueError("registration_skew_s must be positive")
         if self.key_passphrase_env and not _ENV_NAME.match(self.key_passphrase_env):

@@ -68,6 +68,14 @@ class GatewayEntry:
     previous_auth_cert_sha256: tuple[bytes, ...] = ()
 
 
+# The largest tunables a registry publishes (registry/settings.py refuses more).
+# Clocks further apart than this are a fault to fix, not to tolerate; it also bounds a
+# gateway's replay memory (gateway/replay.py: twice the skew).
+MAX_CLOCK_SKEW_S = 300
+# The gateways' transport limits are set from it (gateway/transport.py).
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Tunables:
     refresh_interval_s: int

@@ -242,7 +242,7 @@ def _open_side(
         signer=keys.signer,
         log=message_log,
         local=local,
-        replay=ReplayGuard(2 * CLOCK_SKEW_S * 1000),
+        replay=ReplayGuard(message_log.recent_request_ids),
         send=send,
         invoke=invoke,
         is_tls="plaintext",

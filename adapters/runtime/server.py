@@ -35,6 +35,7 @@ from zhol.adapters.bus.inbox import EventSinkServicer, Handler
 from zhol.adapters.bus.outbox import OutboxPublisher, connect_default
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import Clock
+from zhol.core.grpcdecode import CataloguedDecoding
 from zhol.core.healthcheck import ProbedHealth
 from zhol.core.settings import load_settings
 
@@ -324,7 +325,11 @@ async def start_adapter(
                 settings.db_path, bus, purpose=publish_purpose, clock=clock, connect=connect
             )
             notifier.publisher = publisher
-        server = grpc.aio.server(options=server_options(settings.max_message_bytes))
+        # A request that does not decode: Client.InvalidRequest, not gRPC's UNKNOWN.
+        server = grpc.aio.server(
+            options=server_options(settings.max_message_bytes),
+            interceptors=(CataloguedDecoding(log),),
+        )
         add_servicer(servicer, server)
         health = ProbedHealth(functools.partial(database_opens, settings.db_path), log)
         await health.refresh()

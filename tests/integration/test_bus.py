@@ -245,7 +245,7 @@ def _peer(  # type: ignore[no-untyped-def]
     return creds, channels
 
 
-def _request(fed: Federation, signer, message_id: str | None = None):  # type: ignore[no-untyped-def]
+def _request(fed: Federation, signer, message_id: str | None = None, ahead_ms: int = 0):  # type: ignore[no-untyped-def]
     import time
     import uuid
 
@@ -267,7 +267,7 @@ def _request(fed: Federation, signer, message_id: str | None = None):  # type: i
         user_id="EE:tester",
         purpose="peer test",
         data_subject=iin,
-        issued_at_unix_ms=time.time_ns() // 1_000_000,
+        issued_at_unix_ms=time.time_ns() // 1_000_000 + ahead_ms,
         sender_gateway=gateway_to_pb(GatewayId.parse(CONSUMER_GATEWAY)),
     )
     body = population_pb2.GetPersonRequest(iin=iin).SerializeToString()
@@ -329,6 +329,28 @@ async def test_replayed_message_id(fed: Federation, stream: bool) -> None:
         grpc.StatusCode.UNAUTHENTICATED,
         peer_port=True,
     )
+
+
+async def test_a_replay_just_inside_twice_the_skew_is_refused(fed: Federation) -> None:
+    """A message dated the whole skew ahead stays fresh until twice the skew after its
+    receipt: its replay just before then is refused as a replay."""
+    skew_ms = fed.provider.conf.current().conf.tunables.clock_skew_s * 1000
+    clock = fed.clocks[PROVIDER_GATEWAY]
+    creds, channels = _peer(fed)
+    # The sender's clock runs (just under) the whole skew ahead.
+    message = _request(fed, creds.signer, ahead_ms=skew_ms - 1000)
+    await _send(fed, channels, message)
+    try:
+        clock.offset_ms = 2 * skew_ms - 2000  # the message now dated just under a skew behind
+        _, channels = _peer(fed)
+        await expect_error(
+            fed,
+            _send(fed, channels, message),
+            "Server.ServerProxy.ReplayedMessage",
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
+    finally:
+        clock.offset_ms = 0
 
 
 @TRANSPORTS

@@ -103,10 +103,10 @@ def test_malformed_identifiers(parse, text: str) -> None:  # type: ignore[no-unt
 
 
 def test_replay_guard_rejects_a_second_use_within_the_window() -> None:
-    guard = ReplayGuard(window_ms=1000)
-    guard.check_and_remember("a", 0)
-    assert code_of(lambda: guard.check_and_remember("a", 500)) == "ReplayedMessage"
-    guard.check_and_remember("b", 2000)  # prunes "a"
+    guard = ReplayGuard(lambda since: ())
+    guard.check_and_remember("a", 0, 500)  # skew 500 ms: a window of 1000 ms
+    assert code_of(lambda: guard.check_and_remember("a", 500, 500)) == "ReplayedMessage"
+    guard.check_and_remember("b", 2000, 500)  # prunes "a"
     assert len(guard) == 1
 
 

@@ -18,7 +18,7 @@ from zhol.registry.settings import load_registry_settings
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
 from zhol.security.ca import create_csr
-from zhol.security.globalconf import gateway_to_pb
+from zhol.security.globalconf import MAX_CLOCK_SKEW_S, gateway_to_pb
 from zhol.security.keys import generate_private_key
 
 GW1 = GatewayId.parse("KZ/GOV/MJ/gw1")
@@ -186,3 +186,12 @@ def test_wrong_passphrase_could_not_check(
         capsys, "init", "--dir", str(tmp_path / "other"), "--passphrase-env", "UNSET_VAR_X"
     )
     assert code == 2
+
+
+def test_serve_refuses_a_clock_skew_above_the_bound(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Above it a gateway would have to remember message ids for too long (replay window).
+    monkeypatch.setenv("ZHOL_REGISTRY_CLOCK_SKEW_S", str(MAX_CLOCK_SKEW_S + 1))
+    code, _, err = run(capsys, "serve", "--dir", str(data_dir))
+    assert code == 2 and err.startswith("Server.Registry.InvalidRequest")

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from zhol.core.errors import ZholError
 from zhol.registry.provision import init_registry, is_initialised, load_keys, require_initialised
 from zhol.registry.settings import load_registry_settings, read_key_passphrase
+from zhol.security.globalconf import MAX_CLOCK_SKEW_S, MAX_MESSAGE_BYTES
 from zhol.security.keystore import read_certificate
 from zhol.security.validation import CertificateValidator
 
@@ -101,8 +102,22 @@ def test_environment_overrides_the_toml(tmp_path: Path) -> None:
         {"instance": ""},
         {"key_passphrase_env": "NOT A NAME"},
         {"no_such_setting": 1},
+        {"clock_skew_s": MAX_CLOCK_SKEW_S + 1},
+        {"max_message_bytes": MAX_MESSAGE_BYTES + 1},
     ],
 )
 def test_invalid_settings_are_refused(tmp_path: Path, overrides: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         load_registry_settings(tmp_path, overrides=overrides, environ={})
+
+
+def test_the_largest_skew_and_message_size_are_accepted(tmp_path: Path) -> None:
+    settings = load_registry_settings(
+        tmp_path,
+        overrides={"clock_skew_s": MAX_CLOCK_SKEW_S, "max_message_bytes": MAX_MESSAGE_BYTES},
+        environ={},
+    )
+    assert (settings.clock_skew_s, settings.max_message_bytes) == (
+        MAX_CLOCK_SKEW_S,
+        MAX_MESSAGE_BYTES,
+    )
