@@ -348,6 +348,7 @@ async def test_a_replay_just_inside_twice_the_skew_is_refused(fed: Federation) -
             _send(fed, channels, message),
             "Server.ServerProxy.ReplayedMessage",
             grpc.StatusCode.UNAUTHENTICATED,
+            peer_port=True,
         )
     finally:
         clock.offset_ms = 0
