@@ -24,6 +24,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import grpc
+
 from zhol.cli import bench_births
 from zhol.cli.faults_figures import ScenarioFigures, verdict
 from zhol.cli.faults_run import (
@@ -58,13 +60,15 @@ def run_faults(args: argparse.Namespace) -> int:
     names = tuple(args.scenario or (QUICK_SCENARIOS if args.quick else SCENARIOS))
     pace = QUICK_PACE if args.quick else FULL_PACE
     started = time.monotonic()
-    with _data_dir(args.data_dir) as root:
-        try:
-            with Federation.start(root, bench_births.PERSONS) as federation:
-                figures = asyncio.run(run_scenarios(federation, names, pace, uuid.uuid4().hex[:8]))
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            print(f"zhol faults failed: {exc}", file=sys.stderr)
-            return 1
+    try:
+        with (
+            _data_dir(args.data_dir) as root,
+            Federation.start(root, bench_births.PERSONS) as federation,
+        ):
+            figures = asyncio.run(run_scenarios(federation, names, pace, uuid.uuid4().hex[:8]))
+    except (RuntimeError, TimeoutError, OSError, ValueError, grpc.RpcError) as exc:
+        print(f"zhol faults failed: {exc}", file=sys.stderr)
+        return 1
     violations = verdict(figures)
     if args.json:
         print(json.dumps(report(figures, violations, time.monotonic() - started)))
@@ -111,7 +115,13 @@ def table(figures: Sequence[ScenarioFigures]) -> str:
             f"{f.births:>6} {f.decisions_twice:>5} {f.decisions_missing:>7} {serving:>9}"
         )
         codes = ", ".join(f"{code} {n}" for code, n in sorted(f.failed_by_code.items()))
+        first_ok = "-" if f.first_ok_after_s is None else f"{f.first_ok_after_s:.1f} s"
         details.append(f"{f.scenario}: failed {codes or '-'}")
+        details.append(
+            f"  failed but answer logged c/p {f.failed_answer_logged_consumer}/"
+            f"{f.failed_answer_logged_provider}, failed after deadline "
+            f"{f.failed_after_deadline}, first OK after the fault {first_ok}"
+        )
         details += [f"  {note}" for note in f.notes]
     return "\n".join(lines + [""] + details)
 
@@ -119,6 +129,10 @@ def table(figures: Sequence[ScenarioFigures]) -> str:
 @contextlib.contextmanager
 def _data_dir(given: Path | None) -> Iterator[Path]:
     if given is not None:
+        # A federation left by an earlier run would be provisioned over (and its gateway
+        # directories hidden under new mounts): always a fresh one.
+        if given.exists() and any(given.iterdir()):
+            raise ValueError(f"--data-dir {given} is not empty")
         given.mkdir(parents=True, exist_ok=True)
         yield given.resolve()
         return

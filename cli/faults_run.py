@@ -22,7 +22,7 @@ import grpc
 
 from zhol.cli import bench_births
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
-from zhol.cli.faults_figures import CallRecord, LogView, ScenarioFigures, aggregate
+from zhol.cli.faults_figures import OK, CallRecord, LogView, ScenarioFigures, aggregate
 from zhol.cli.federation import (
     ALL_AGENCIES,
     GATEWAYS,
@@ -86,10 +86,14 @@ class Pace:
     pause: float  # each caller's pause between calls
     serving_timeout: float  # the most a component may take to be SERVING again
     decisions_timeout: float  # the most the births' decisions may take after the load
+    # The registry stays down this long after every gateway failed closed: long enough
+    # for the gateways' reconnection to the registry to back off as it would in a real
+    # outage (gRPC's reconnect backoff grows with each failed attempt).
+    outage: float
 
 
-FULL_PACE = Pace(2.0, 1.0, 4.0, 3.0, 0.25, 4, 0.02, 100.0, 60.0)
-QUICK_PACE = Pace(1.0, 0.5, 3.0, 1.5, 0.4, 3, 0.03, 60.0, 40.0)
+FULL_PACE = Pace(2.0, 1.0, 4.0, 3.0, 0.25, 4, 0.02, 100.0, 60.0, 30.0)
+QUICK_PACE = Pace(1.0, 0.5, 3.0, 1.5, 0.4, 3, 0.03, 60.0, 40.0, 2.0)
 
 
 def _dir_name(gateway_id: str) -> str:
@@ -219,8 +223,8 @@ class Load:
         self._pace = pace
         self.calls: list[CallRecord] = []
 
-    def failures(self, code_part: str) -> int:
-        return sum(code_part in c.code for c in self.calls)
+    def failures(self) -> int:
+        return sum(c.code != OK for c in self.calls)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with grpc.aio.insecure_channel(self._address) as channel:
@@ -249,7 +253,7 @@ class Load:
         try:
             await call
             trailers = await call.trailing_metadata()
-            code = "OK"
+            code = OK
         except grpc.aio.AioRpcError as exc:
             trailers = exc.trailing_metadata()
             code = trailer_value(trailers, ERROR_KEY) or f"grpc.{exc.code().name}"
@@ -397,7 +401,7 @@ async def registry_outage(run: Run) -> None:
         if closed is None
         else f"every gateway NOT_SERVING {closed:.1f} s after the registry stopped"
     )
-    await asyncio.sleep(run.pace.down)  # calls meet the expired configuration
+    await asyncio.sleep(run.pace.outage)  # calls meet the expired configuration
     run.lifted_at = time.monotonic()
     await asyncio.to_thread(federation.supervisor.restart, "registry")
     run.serving_again_s = await serving_after(gateways, run.lifted_at, run.pace.serving_timeout)
@@ -444,16 +448,21 @@ def _full_disk(gateway_id: str) -> Fault:
             return
         filler = mount / "filler"
         written = await asyncio.to_thread(fill_disk, filler)
-        failed_before = run.load.failures("LoggingFailed")
-        # The log's WAL may still have room for a while: run until the log fails, bounded.
+        failed_before = run.load.failures()
+        # The log's WAL may still have room for a while: run until calls fail, bounded.
         deadline = time.monotonic() + run.pace.fault * 2
         while time.monotonic() < deadline:
-            if run.load.failures("LoggingFailed") - failed_before >= 5:
+            if run.load.failures() - failed_before >= 5:
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(run.pace.down)
+        address = run.federation.gateway_address(gateway_id)
+        health = await asyncio.to_thread(check_health, address, "", None, 2.0)
         filler.unlink()
-        run.notes.append(f"filled the disk with {written >> 10} KiB, then freed it")
+        run.notes.append(
+            f"filled the disk with {written >> 10} KiB (health then: "
+            f"{health.status or health.error}), then freed it"
+        )
         run.lifted_at = time.monotonic()
         run.serving_again_s = await serving_after(
             [run.federation.gateway_address(gateway_id)], run.lifted_at, run.pace.serving_timeout
