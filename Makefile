@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 NODE_EXAMPLE := examples/node/node_modules/.installed
 
-.PHONY: demo test setup gen lint bench clean node-example wheel-check
+.PHONY: demo test setup gen lint bench faults clean node-example wheel-check
 
 setup: $(STAMP) gen
 
@@ -51,6 +51,11 @@ wheel-check: setup
 
 bench: setup
 	$(BIN)/zhol bench --json
+
+# Every fault scenario against a local federation of real processes (docs/faults.md);
+# `make test` runs the quick part (tests/integration/test_faults.py).
+faults: setup
+	$(BIN)/zhol faults
 
 clean:
 	rm -rf $(VENV) *.egg-info dist build examples/node/node_modules registry/v1

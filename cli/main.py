@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from zhol.adapters.health import cli as health_cli
     from zhol.adapters.pension import cli as pension_cli
     from zhol.adapters.population import cli as population_cli
-    from zhol.cli import bench, conformance, demo, health, scenario
+    from zhol.cli import bench, conformance, demo, faults, health, scenario
     from zhol.cli import gateway as gateway_cli
     from zhol.cli import gateway_events as eventscli
     from zhol.cli import gateway_log as logcli
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     health_cli.add_parser(adapter_sub)
     education_cli.add_parser(adapter_sub)
     bench.add_parser(sub)
+    faults.add_parser(sub)
     scenario.add_parser(sub)
     health.add_parser(sub)
     conformance.add_parser(sub)
