@@ -10,6 +10,7 @@ import grpc
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import ZholError
+from zhol.core.grpcruntime import RECONNECT_OPTIONS
 from zhol.core.ids import GatewayId
 from zhol.gateway.callstream import CallStream, StreamUnsupported, transport_error
 from zhol.gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
@@ -194,6 +195,7 @@ class PeerChannels:
                 options=(
                     ("grpc.ssl_target_name_override", auth_dns_name(str(gateway))),
                     *SIZE_OPTIONS,
+                    *RECONNECT_OPTIONS,  # a fresh channel dials at once (see above)
                 ),
             )
             peer = self._peers[key] = _Peer(channel, {})
