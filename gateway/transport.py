@@ -32,6 +32,9 @@ SIZE_OPTIONS = (
 # Servers refuse to share a port: a second gateway on a taken port must fail loudly.
 SERVER_OPTIONS = (*SIZE_OPTIONS, ("grpc.so_reuseport", 0))
 
+# An IS back from a restart is called at once, not after gRPC's reconnect backoff.
+_IS_OPTIONS = (*SIZE_OPTIONS, *RECONNECT_OPTIONS)
+
 _STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 
 
@@ -248,7 +251,7 @@ class IsChannels:
 
     def _channel(self, endpoint: IsEndpoint) -> grpc.aio.Channel:
         if endpoint.tls_mode == "plaintext":
-            return grpc.aio.insecure_channel(endpoint.address, options=SIZE_OPTIONS)
+            return grpc.aio.insecure_channel(endpoint.address, options=_IS_OPTIONS)
         if endpoint.tls_mode not in ("tls", "mtls") or not endpoint.server_cert_pem:
             # Never downgrade: a TLS endpoint without its pin is not called at all.
             raise ZholError("NotConfigured", f"IS endpoint {endpoint} has no pinned certificate")
@@ -267,7 +270,7 @@ class IsChannels:
             private_key=key_pem,
             certificate_chain=cert_pem,
         )
-        return grpc.aio.secure_channel(endpoint.address, credentials, options=SIZE_OPTIONS)
+        return grpc.aio.secure_channel(endpoint.address, credentials, options=_IS_OPTIONS)
 
     async def invoke(
         self,
