@@ -1,11 +1,12 @@
 """`zhol gateway status`: one look at a gateway from its files, as an operator needs it.
 
 Reads the gateway's data directory only (the gateway may be running or not):
-identity and addresses, the cached global configuration checked against the
-anchor, the certificates and their expiry, exposed services and rights, the
-message log and the event outbox. gateway/status.py judges what needs action.
-Exit 0: nothing stops exchanges (warnings allowed); 1: something does; 3: no
-gateway here or its files are unreadable.
+identity and addresses, whether the gateway runs and the health it publishes (with
+every reason it refuses exchanges, gateway/healthfile.py), the cached global
+configuration checked against the anchor, the certificates and their expiry, exposed
+services and rights, the message log and the event outbox. gateway/status.py judges
+what needs action. Exit 0: nothing stops exchanges (warnings allowed, a stopped
+gateway is one); 1: something does; 3: no gateway here or its files are unreadable.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK
 from zhol.core.ids import GatewayId
 from zhol.gateway.eventstore import read_status
+from zhol.gateway.healthfile import read_health
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.messagelog import format_ms, log_summary
 from zhol.gateway.settings import GatewaySettings, load_gateway_settings
@@ -92,13 +94,19 @@ def gather(data_dir: Path, now_ms: int) -> dict[str, Any]:
     gateway_id = GatewayId.parse(settings.gateway_id)
     conf_facts, conf = _read_conf(settings, gateway_id)
     certs = _read_certs(settings.keys_dir)
-    findings = assess(certs, conf_facts, now_ms)
+    health = read_health(data_dir)
+    findings = assess(certs, conf_facts, now_ms, health)
     doc: dict[str, Any] = {
         "gateway": str(gateway_id),
         "member": str(gateway_id.member),
         "registry_address": settings.registry_address,
         "is_listen": settings.is_listen,
         "peer_listen": settings.peer_listen,
+        "health": {
+            "running": health.running,
+            "status": health.status,
+            "reasons": list(health.reasons),
+        },
         "global_conf": {"state": conf_facts.state},
         "serves": [],
         "certificates": [
@@ -171,6 +179,12 @@ def _print_text(doc: dict[str, Any]) -> None:
     print(f"gateway {doc['gateway']} (member {doc['member']})")
     print(f"  listens  IS {doc['is_listen']}, peers {doc['peer_listen']}")
     print(f"  registry {doc['registry_address']}")
+    health = doc["health"]
+    if not health["running"]:
+        print("  health   not running")
+    else:
+        reasons = ", ".join(health["reasons"])
+        print(f"  health   {health['status'] or 'unknown'}" + (f" ({reasons})" if reasons else ""))
     if "version" in conf:
         print(
             f"  global configuration v{conf['version']} {conf['state']}, "

@@ -18,6 +18,18 @@ from collections.abc import Mapping
 GATEWAY_GRPC_EXPERIMENTS = "-event_engine_client,-event_engine_listener"
 ENV_KEY = "GRPC_EXPERIMENTS"
 
+# Client channels that must reconnect soon after their server comes back. gRPC's own
+# reconnect backoff grows to 120 s, and channels with the same target and options share
+# one subchannel, and its backoff, through the process-wide pool: a fresh channel made
+# to retry would wait out the old one's backoff. Here each channel dials on its own and
+# waits at most 2 s (plus gRPC's 20 % jitter) between connection attempts.
+MAX_RECONNECT_BACKOFF_MS = 2000
+RECONNECT_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 1000),
+    ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+    ("grpc.use_local_subchannel_pool", 1),
+)
+
 
 def experiments_to_apply(experiments: str, environ: Mapping[str, str]) -> str | None:
     """The GRPC_EXPERIMENTS value the process must be restarted with, or None when

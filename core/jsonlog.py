@@ -7,6 +7,9 @@ traceback, one string) and ``stack_info`` when present. Values JSON cannot hold 
 written as their ``str``. What goes into a log is the caller's choice: never secrets or
 payloads.
 
+``error_fields`` names a failure's cause for ``extra=``: its type and, for SQLite and
+OS errors, their own message ("database or disk is full"), never the data involved.
+
 ``configure_json_logging`` installs it on the root logger (stderr), unless the process
 already configured logging.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sqlite3
 import sys
 from typing import Any, TextIO
 
@@ -49,6 +53,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def error_fields(exc: BaseException) -> dict[str, str]:
+    """``extra=`` fields naming ``exc``: ``error`` (its type) and, when it says what failed
+    without quoting data, ``error_detail`` and ``sqlite_error`` (e.g. SQLITE_FULL).
+
+    SQLite's messages name the fault and at most a table or column ("database or disk is
+    full", "UNIQUE constraint failed: messages.message_id"); an OSError gives its strerror
+    only, not the file name. Other exceptions may carry anything: only their type.
+    """
+    fields = {"error": type(exc).__name__}
+    if isinstance(exc, sqlite3.Error):
+        fields["error_detail"] = str(exc)
+        name = getattr(exc, "sqlite_errorname", None)
+        if name:
+            fields["sqlite_error"] = str(name)
+    elif isinstance(exc, OSError) and exc.strerror:
+        fields["error_detail"] = exc.strerror
+    return fields
+
+
 def configure_json_logging(level: int | str = "INFO", stream: TextIO | None = None) -> None:
     """JSON lines on ``stream`` (stderr) from the root logger at ``level``; does nothing
     when the root logger already has a handler (as ``logging.basicConfig``)."""
@@ -57,4 +80,4 @@ def configure_json_logging(level: int | str = "INFO", stream: TextIO | None = No
     logging.basicConfig(level=level, handlers=[handler])
 
 
-__all__ = ["JsonFormatter", "configure_json_logging"]
+__all__ = ["JsonFormatter", "configure_json_logging", "error_fields"]

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,25 @@ from zhol.security.validation import CertificateValidator
 log = logging.getLogger("zhol.gateway.conf")
 
 Fetch = Callable[[], Awaitable[bytes]]
+
+# While the last fetch failed, or no unexpired configuration is held, poll this often:
+# a registry back from an outage is seen within seconds (the target: serving again
+# within 5 s). The jitter spreads a federation's gateways so they do not all call a
+# returning registry at the same instant; one call per gateway every ~2 s is no load.
+RETRY_S = 2.0
+RETRY_JITTER = 0.25
+EXPIRY_CHECK_S = 1.0
+
+
+def poll_interval_s(
+    default_s: float, conf_refresh_s: float | None, urgent: bool, jitter: float
+) -> float:
+    """Seconds to the next poll: the configuration's refresh interval or the default,
+    whichever is shorter; when ``urgent``, at most RETRY_S spread by ``jitter`` (-1 to 1)."""
+    interval = default_s if conf_refresh_s is None else min(default_s, conf_refresh_s)
+    if urgent:
+        return min(interval, RETRY_S * (1 + RETRY_JITTER * jitter))
+    return interval
 
 
 @dataclass(frozen=True)
@@ -70,7 +90,7 @@ class ConfSource:
         """Fetch once; returns True if a newer configuration was accepted."""
         try:
             signed = await self._fetch()
-            return self._accept(signed, persist=True)
+            accepted = self._accept(signed, persist=True)
         except ZholError as err:
             self.last_error = err
             log.warning("global configuration refresh failed: %s", err.full_code)
@@ -79,6 +99,8 @@ class ConfSource:
             self.last_error = ZholError("NetworkError", type(exc).__name__)
             log.warning("global configuration refresh failed: %s", type(exc).__name__)
             return False
+        self.last_error = None  # the registry answered with a valid copy, new or not
+        return accepted
 
     def _accept(self, signed: bytes, *, persist: bool) -> bool:
         conf = verify_global_conf(signed, self._anchor_der)
@@ -104,16 +126,27 @@ class ConfSource:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _urgent(self) -> bool:
+        """Whether to poll at the retry pace: the last fetch failed, or nothing fresh is held."""
+        trusted = self._trusted
+        expired = trusted is None or self._clock.now_ms() >= trusted.conf.expires_at_ms
+        return self.last_error is not None or expired
+
     async def _poll(self, default_interval_s: float) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self.refresh()
             trusted = self._trusted
-            interval = default_interval_s
-            if trusted is not None:
-                interval = min(interval, float(trusted.conf.tunables.refresh_interval_s))
-            if self.last_error is not None:
-                interval = min(interval, 2.0)  # retry soon while failing
-            await asyncio.sleep(interval)
+            refresh_s = None if trusted is None else float(trusted.conf.tunables.refresh_interval_s)
+            urgent = self._urgent()
+            jitter = random.uniform(-1.0, 1.0)
+            deadline = loop.time() + poll_interval_s(default_interval_s, refresh_s, urgent, jitter)
+            # Checked every second: a configuration that expires during a long wait is
+            # fetched again at once, not at the end of the wait.
+            while (left := deadline - loop.time()) > 0:
+                await asyncio.sleep(min(left, EXPIRY_CHECK_S))
+                if not urgent and self._urgent():
+                    break
 
 
 def now_datetime(clock: Clock) -> dt.datetime:

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
@@ -140,8 +141,17 @@ def conf_expiry(conf: ConfSource) -> int | None:
     return None if trusted is None else trusted.conf.expires_at_ms
 
 
+class HealthPublisher(Protocol):
+    """Where the status and its reasons go besides gRPC (gateway/healthfile.py)."""
+
+    def open(self) -> None: ...
+    def publish(self, status: str, reasons: tuple[str, ...], now_ms: int) -> None: ...
+    def close(self) -> None: ...
+
+
 class HealthWatch:
-    """Re-evaluates the gateway's health every second and tells the servicer."""
+    """Re-evaluates the gateway's health every second and tells the servicer, and the
+    publisher (for `zhol gateway status`) whenever the status or its reasons change."""
 
     def __init__(
         self,
@@ -149,12 +159,14 @@ class HealthWatch:
         message_log: WatchedMessageLog,
         clock: Clock,
         interval_s: float = CHECK_INTERVAL_S,
+        publisher: HealthPublisher | None = None,
     ) -> None:
         self.servicer = health_aio.HealthServicer()
         self._conf = conf
         self._log = message_log
         self._clock = clock
         self._interval_s = interval_s
+        self._publisher = publisher
         self._task: asyncio.Task[None] | None = None
         self.current: Health | None = None
 
@@ -170,6 +182,9 @@ class HealthWatch:
             )
         )
         previous, self.current = self.current, health
+        if self._publisher is not None and previous != health:
+            status_name = health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)
+            self._publisher.publish(status_name, health.reasons, self._clock.now_ms())
         if previous is None or previous.status != health.status:
             for service in SERVICES:
                 await self.servicer.set(service, health.status)
@@ -192,6 +207,8 @@ class HealthWatch:
             self._log.failed_at_ms = None
 
     async def start(self) -> None:
+        if self._publisher is not None:
+            self._publisher.open()
         await self.check()  # the servers start with the real status, never a default
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -202,6 +219,8 @@ class HealthWatch:
                 await self._task
             self._task = None
         await self.servicer.enter_graceful_shutdown()
+        if self._publisher is not None:
+            self._publisher.close()
 
     async def _run(self) -> None:
         while True:

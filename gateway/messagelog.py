@@ -32,6 +32,7 @@ from typing import Any
 
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
+from zhol.core.jsonlog import error_fields
 from zhol.security.validation import cert_sha256
 
 _log = logging.getLogger(__name__)
@@ -513,7 +514,7 @@ def _succeed_all(batch: list[_Pending]) -> None:
 def _fail(pending: _Pending, cause: BaseException) -> None:
     _log.warning(
         "message log write failed",
-        extra={"records": len(pending.records), "error": type(cause).__name__},
+        extra={"records": len(pending.records), **error_fields(cause)},  # the cause, no data
     )
     err = ZholError("LoggingFailed", f"message log write failed: {type(cause).__name__}")
     err.__cause__ = cause

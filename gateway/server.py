@@ -25,6 +25,7 @@ from zhol.gateway.credentials import load_credentials
 from zhol.gateway.delivery import DeliveryWorker
 from zhol.gateway.eventstore import EventStore
 from zhol.gateway.health import HealthWatch, WatchedMessageLog
+from zhol.gateway.healthfile import HealthFile
 from zhol.gateway.is_server import IsProxy
 from zhol.gateway.ispins import (
     IS_CLIENTS_DIR,
@@ -154,7 +155,7 @@ async def start_gateway(
             notify_deliveries=deliveries.notify,
         )
 
-        health = HealthWatch(conf, message_log, clock)
+        health = HealthWatch(conf, message_log, clock, publisher=HealthFile(settings.data_dir))
         await health.start()
         undo.push_async_callback(health.stop)
 

@@ -1,12 +1,20 @@
 """What an operator must act on, from a gateway's facts: pure, time passed in.
 
-`zhol gateway status` gathers the facts from the gateway's files (gateway/statuscli.py);
-this module only judges them, so every rule is tested without files or sockets.
+`zhol gateway status` gathers the facts from the gateway's files (cli/gateway_status.py,
+gateway/healthfile.py); this module only judges them, so every rule is tested without
+files or sockets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from zhol.gateway.health import (
+    CONFIGURATION_EXPIRED,
+    LOG_CLOSED,
+    LOG_WRITE_FAILED,
+    NO_CONFIGURATION,
+)
 
 DAY_MS = 86_400_000
 # X-Road warns about certificates well before they expire; so do we.
@@ -14,6 +22,18 @@ CERT_WARNING_DAYS = 30
 # Errors use codes of the catalogue (core/errors.py); warnings are not errors and
 # have their own stable codes, listed here.
 EXPIRES_SOON = "CertificateExpiresSoon"
+# Whether the gateway runs, and what it says of itself, are no exchange errors either.
+NOT_RUNNING = "NotRunning"  # a warning: the files may be fine, but nothing serves them
+HEALTH_UNKNOWN = "HealthUnknown"  # an error: it runs, but cannot say that it serves
+
+# Each reason the running gateway gives for NOT_SERVING (gateway/health.py), as the
+# error code its exchanges fail with.
+REASON_CODES = {
+    NO_CONFIGURATION: "NotConfigured",
+    CONFIGURATION_EXPIRED: "OutdatedGlobalConf",
+    LOG_CLOSED: "LoggingFailed",
+    LOG_WRITE_FAILED: "LoggingFailed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +63,35 @@ class ConfFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthFacts:
+    """What the running gateway says of itself (gateway/healthfile.py).
+
+    ``status`` "SERVING" or "NOT_SERVING" with ``reasons``; None when it does not run,
+    or runs without a readable health file."""
+
+    running: bool
+    status: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     severity: str  # "error": the gateway cannot exchange; "warning": act soon
     code: str
     text: str
 
 
-def assess(certs: tuple[CertFacts, ...], conf: ConfFacts, now_ms: int) -> tuple[Finding, ...]:
-    """Every problem, most urgent first; an empty tuple means nothing to do."""
+def assess(
+    certs: tuple[CertFacts, ...],
+    conf: ConfFacts,
+    now_ms: int,
+    health: HealthFacts | None = None,
+) -> tuple[Finding, ...]:
+    """Every problem, most urgent first; an empty tuple means nothing to do.
+
+    ``health``, when given, adds every reason the running gateway refuses exchanges
+    for (one finding per error code the files do not already show), or that it does
+    not run."""
     findings: list[Finding] = []
     if conf.state == "missing":
         findings.append(Finding("error", "NotConfigured", "no global configuration yet"))
@@ -64,7 +105,26 @@ def assess(certs: tuple[CertFacts, ...], conf: ConfFacts, now_ms: int) -> tuple[
         )
     for cert in certs:
         findings.extend(_assess_cert(cert, conf, now_ms))
+    if health is not None:
+        findings.extend(_assess_health(health, {f.code for f in findings}))
     return tuple(sorted(findings, key=lambda f: f.severity != "error"))
+
+
+def _assess_health(health: HealthFacts, shown: set[str]) -> list[Finding]:
+    if not health.running:
+        return [Finding("warning", NOT_RUNNING, "the gateway is not running")]
+    if health.status is None:
+        text = "the gateway runs but its health cannot be read (zhol gateway health asks it)"
+        return [Finding("error", HEALTH_UNKNOWN, text)]
+    if health.status == "SERVING":
+        return []
+    out: list[Finding] = []
+    for reason in health.reasons or ("unknown",):
+        code = REASON_CODES.get(reason, HEALTH_UNKNOWN)
+        if code not in shown:
+            shown.add(code)
+            out.append(Finding("error", code, f"the gateway is NOT_SERVING: {reason}"))
+    return out
 
 
 def _assess_cert(cert: CertFacts, conf: ConfFacts, now_ms: int) -> list[Finding]:

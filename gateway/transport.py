@@ -10,6 +10,7 @@ import grpc
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import ZholError
+from zhol.core.grpcruntime import RECONNECT_OPTIONS
 from zhol.core.ids import GatewayId
 from zhol.gateway.callstream import CallStream, StreamUnsupported, transport_error
 from zhol.gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
@@ -35,6 +36,9 @@ SIZE_OPTIONS = (
 
 # Servers refuse to share a port: a second gateway on a taken port must fail loudly.
 SERVER_OPTIONS = (*SIZE_OPTIONS, ("grpc.so_reuseport", 0))
+
+# An IS back from a restart is called at once, not after gRPC's reconnect backoff.
+_IS_OPTIONS = (*SIZE_OPTIONS, *RECONNECT_OPTIONS)
 
 _STATUS_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 
@@ -199,6 +203,7 @@ class PeerChannels:
                 options=(
                     ("grpc.ssl_target_name_override", auth_dns_name(str(gateway))),
                     *SIZE_OPTIONS,
+                    *RECONNECT_OPTIONS,  # a fresh channel dials at once (see above)
                 ),
             )
             peer = self._peers[key] = _Peer(channel, {})
@@ -251,7 +256,7 @@ class IsChannels:
 
     def _channel(self, endpoint: IsEndpoint) -> grpc.aio.Channel:
         if endpoint.tls_mode == "plaintext":
-            return grpc.aio.insecure_channel(endpoint.address, options=SIZE_OPTIONS)
+            return grpc.aio.insecure_channel(endpoint.address, options=_IS_OPTIONS)
         if endpoint.tls_mode not in ("tls", "mtls") or not endpoint.server_cert_pem:
             # Never downgrade: a TLS endpoint without its pin is not called at all.
             raise ZholError("NotConfigured", f"IS endpoint {endpoint} has no pinned certificate")
@@ -270,7 +275,7 @@ class IsChannels:
             private_key=key_pem,
             certificate_chain=cert_pem,
         )
-        return grpc.aio.secure_channel(endpoint.address, credentials, options=SIZE_OPTIONS)
+        return grpc.aio.secure_channel(endpoint.address, credentials, options=_IS_OPTIONS)
 
     async def invoke(
         self,

@@ -14,12 +14,14 @@ import grpc
 
 from zhol.core.errors import Hop, ZholError
 from zhol.core.grpcerr import error_from_rpc
+from zhol.core.grpcruntime import RECONNECT_OPTIONS
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
 from zhol.security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, Signer, pae, sign_bytes
 
 MAX_CONF_BYTES = 64 * 1024 * 1024
 _GET_CONF = "/zhol.registry.v1.Registry/GetGlobalConfiguration"
-_CHANNEL_OPTIONS = (("grpc.max_receive_message_length", MAX_CONF_BYTES),)
+# A registry back from an outage is reached at the next poll, not after gRPC's backoff.
+_CHANNEL_OPTIONS = (("grpc.max_receive_message_length", MAX_CONF_BYTES), *RECONNECT_OPTIONS)
 
 
 def _channel(address: str) -> grpc.aio.Channel:

@@ -33,6 +33,7 @@ import grpc
 from google.protobuf.message import Message
 
 from zhol.core.grpcerr import trailer_value
+from zhol.core.grpcruntime import RECONNECT_OPTIONS
 from zhol.core.metadata import (
     CLIENT_KEY,
     DATA_SUBJECT_KEY,
@@ -57,7 +58,8 @@ class BusIdentity:
 
     ``channel_credentials`` None means a plaintext channel (the gateway's IS side on
     loopback); otherwise a TLS channel with those credentials. ``channel_options`` are
-    passed to the channel as they are (e.g. ``grpc.ssl_target_name_override``).
+    passed to the channel (e.g. ``grpc.ssl_target_name_override``), over the
+    reconnect options (core.grpcruntime.RECONNECT_OPTIONS) it has by default.
     """
 
     gateway_address: str  # host:port of our agency's gateway (IS-facing side)
@@ -230,7 +232,9 @@ class BusClient:
     def _ensure_channel(self) -> grpc.aio.Channel:
         if self._channel is None:
             identity = self._identity
-            options = list(identity.channel_options)
+            # A gateway back from a restart is reached within seconds, not after
+            # gRPC's backoff; the identity's own options win.
+            options = list((dict(RECONNECT_OPTIONS) | dict(identity.channel_options)).items())
             if identity.channel_credentials is None:
                 self._channel = grpc.aio.insecure_channel(identity.gateway_address, options)
             else:

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from zhol.core.errors import ZholError
-from zhol.gateway.status import DAY_MS, EXPIRES_SOON, CertFacts, ConfFacts, assess
+from zhol.gateway.health import CONFIGURATION_EXPIRED, LOG_WRITE_FAILED
+from zhol.gateway.status import (
+    DAY_MS,
+    EXPIRES_SOON,
+    HEALTH_UNKNOWN,
+    NOT_RUNNING,
+    REASON_CODES,
+    CertFacts,
+    ConfFacts,
+    HealthFacts,
+    assess,
+)
 
 NOW = 1_800_000_000_000
 AUTH_HASH, SIGN_HASH = b"a" * 32, b"s" * 32
@@ -70,3 +81,25 @@ def test_errors_come_first_and_use_catalogue_codes() -> None:
     for f in findings:
         if f.severity == "error":
             assert ZholError(f.code).code.name == f.code  # an unknown code would raise
+
+
+def health_codes(health: HealthFacts, facts: ConfFacts | None = None) -> list[tuple[str, str]]:
+    return [(f.severity, f.code) for f in assess(HEALTHY, facts or conf(), NOW, health)]
+
+
+def test_every_reason_the_running_gateway_refuses_exchanges_is_an_error() -> None:
+    assert health_codes(HealthFacts(True, "SERVING")) == []
+    for reason, code in REASON_CODES.items():
+        assert health_codes(HealthFacts(True, "NOT_SERVING", (reason,))) == [("error", code)]
+    both = HealthFacts(True, "NOT_SERVING", (CONFIGURATION_EXPIRED, LOG_WRITE_FAILED))
+    assert health_codes(both) == [("error", "OutdatedGlobalConf"), ("error", "LoggingFailed")]
+    # The files show the expiry already: said once.
+    expired = conf("expired", expires_at_ms=NOW - 1)
+    assert health_codes(both, expired) == [
+        ("error", "OutdatedGlobalConf"), ("error", "LoggingFailed"),
+    ]  # fmt: skip
+
+
+def test_a_stopped_gateway_is_a_warning_and_unknown_health_an_error() -> None:
+    assert health_codes(HealthFacts(False)) == [("warning", NOT_RUNNING)]
+    assert health_codes(HealthFacts(True)) == [("error", HEALTH_UNKNOWN)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 
-from zhol.core.jsonlog import JsonFormatter
+from zhol.core.jsonlog import JsonFormatter, error_fields
 
 
 def _record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -57,3 +58,11 @@ def test_a_traceback_is_one_field() -> None:
     assert entry["message"] == "it failed"
     assert entry["exc_info"].startswith("Traceback (most recent call last):")
     assert "ValueError: boom" in entry["exc_info"]
+
+
+def test_error_fields_name_the_cause_and_never_quote_data() -> None:
+    disk = OSError(28, "No space left on device", "/var/lib/zhol/900101300123.db")
+    assert error_fields(disk) == {"error": "OSError", "error_detail": "No space left on device"}
+    assert error_fields(ValueError("900101300123 is not valid")) == {"error": "ValueError"}
+    fields = error_fields(sqlite3.OperationalError("disk I/O error"))
+    assert fields["error"] == "OperationalError" and fields["error_detail"] == "disk I/O error"
