@@ -60,7 +60,10 @@ class ScenarioFigures:
     # Must be 0: calls answered OK whose exchange a gateway's log does not hold.
     ok_not_logged_consumer: int = 0
     ok_not_logged_provider: int = 0
-    # Exchanges only one of the two gateways logged (any record).
+    # Exchanges only one of the two gateways logged (any record). The consumer logs a
+    # request before it sends it, so a request refused or lost before the provider
+    # logged it is the consumer's only; the provider logs nothing before the consumer
+    # has, so an exchange only the provider holds must not exist (must be 0).
     logged_consumer_only: int = 0
     logged_provider_only: int = 0
     # Calls the client saw fail whose answer a gateway logged anyway (a late answer).
@@ -83,7 +86,12 @@ class ScenarioFigures:
     def violations(self) -> tuple[str, ...]:
         """The must-be-0 figures that are not 0, as "scenario: figure=value"."""
         found = []
-        for name in ("ok_not_logged_consumer", "ok_not_logged_provider", "decisions_twice"):
+        for name in (
+            "ok_not_logged_consumer",
+            "ok_not_logged_provider",
+            "logged_provider_only",
+            "decisions_twice",
+        ):
             value = getattr(self, name)
             if value:
                 found.append(f"{self.scenario}: {name}={value}")

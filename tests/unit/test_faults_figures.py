@@ -52,14 +52,24 @@ def test_an_ok_call_missing_from_a_log_or_half_logged_is_a_violation() -> None:
     assert verdict([f]) == ("s: ok_not_logged_consumer=2", "s: ok_not_logged_provider=1")
 
 
-def test_one_sided_exchanges_and_late_answers_are_counted_not_violations() -> None:
+def test_requests_the_consumer_alone_logged_and_late_answers_are_counted_not_violations() -> None:
     calls = [call("OK", "a"), call("Server.ClientProxy.LoggingFailed", "b"),
-             call("Server.ClientProxy.Timeout", "c", seconds=3.5)]  # fmt: skip
-    f = figures(calls, logs("a"), logs("a", "b", "c", side="provider"))
-    assert (f.logged_consumer_only, f.logged_provider_only) == (0, 2)
-    assert (f.failed_answer_logged_consumer, f.failed_answer_logged_provider) == (0, 2)
+             call("Server.ClientProxy.Timeout", "c", seconds=3.5),
+             call("Server.ClientProxy.NetworkError", "d")]  # fmt: skip
+    consumer = LogView(logs("a", "b", "c").records | {("d", "request", "out")})
+    f = figures(calls, consumer, logs("a", "b", "c", side="provider"))
+    assert (f.logged_consumer_only, f.logged_provider_only) == (1, 0)
+    assert (f.failed_answer_logged_consumer, f.failed_answer_logged_provider) == (2, 2)
     assert f.failed_after_deadline == 1  # 3.5 s against a 2 s deadline
     assert verdict([f]) == ()
+
+
+def test_an_exchange_only_the_provider_logged_is_a_violation() -> None:
+    """The provider acted on a request the consumer's log does not hold: the consumer
+    sent something it had not logged."""
+    f = figures([call("Server.ClientProxy.LoggingFailed", "b")], logs(), logs("b", side="provider"))
+    assert f.logged_provider_only == 1
+    assert verdict([f]) == ("s: logged_provider_only=1",)
 
 
 def test_a_decision_made_twice_is_a_violation_and_a_missing_one_is_counted() -> None:
