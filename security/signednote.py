@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 __all__ = [
     "MAX_SIGNATURES",
+    "ORIGIN_PREFIX",
     "REASONS",
     "SIG_TYPE_COSIGNATURE_V1",
     "SIG_TYPE_ED25519",
@@ -52,6 +53,7 @@ __all__ = [
     "format_signature_line",
     "format_skey",
     "format_vkey",
+    "gateway_origin",
     "is_valid_key_name",
     "join_note",
     "key_id",
@@ -468,6 +470,18 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if root is None:
         raise NoteError("malformed", "the root hash is not base64")
     return Checkpoint(origin, int(size), root, tuple(extensions))
+
+
+ORIGIN_PREFIX: Final = "zhol/"
+
+
+def gateway_origin(gateway_id: str) -> str:
+    """The origin (and log key name) of a gateway's log: ``zhol/<gateway id>``, e.g.
+    ``zhol/KZ/GOV/MJ/gw1`` (docs/protocol.md, 'Checkpoints and cosignatures')."""
+    origin = ORIGIN_PREFIX + gateway_id
+    if gateway_id == "" or not is_valid_key_name(origin):
+        raise NoteError("bad-key", "a gateway id has no space, '+' or control character")
+    return origin
 
 
 # --- cosignatures -----------------------------------------------------------------

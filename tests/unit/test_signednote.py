@@ -29,6 +29,7 @@ from zhol.security.signednote import (
     format_checkpoint,
     format_skey,
     format_vkey,
+    gateway_origin,
     is_valid_key_name,
     join_note,
     key_id,
@@ -142,7 +143,7 @@ def test_vkeys_from_transparency_dev() -> None:
     ("name", "valid"),
     [
         ("example.com/log42", True),
-        ("zhol.kz/KZ/GOV/MJ/gw1", True),
+        ("zhol/KZ/GOV/MJ/gw1", True),
         ("", False),
         ("a+b", False),
         ("a b", False),
@@ -301,8 +302,8 @@ def test_the_signed_note_spec_example_verifies() -> None:
 
 
 def test_sign_round_trips_with_two_signers() -> None:
-    a = NoteSigner("zhol.kz/KZ/GOV/MJ/gw1", ed25519.Ed25519PrivateKey.generate())
-    b = NoteSigner("zhol.kz/witness", ed25519.Ed25519PrivateKey.generate())
+    a = NoteSigner("zhol/KZ/GOV/MJ/gw1", ed25519.Ed25519PrivateKey.generate())
+    b = NoteSigner("zhol/KZ/witness", ed25519.Ed25519PrivateKey.generate())
     text = "line one\n\nline three after a blank line\n"
     note = sign_note(text, [a, b])
     opened = open_note(note, [a.verifier, b.verifier])
@@ -345,8 +346,8 @@ def test_the_spec_checkpoint_parses_and_formats_back() -> None:
 @pytest.mark.parametrize(
     "cp",
     [
-        Checkpoint("zhol.kz/KZ/GOV/MJ/gw1", 0, bytes(32)),
-        Checkpoint("zhol.kz/KZ/GOV/MJ/gw1", 2**64 - 1, ROOT),
+        Checkpoint("zhol/KZ/GOV/MJ/gw1", 0, bytes(32)),
+        Checkpoint("zhol/KZ/GOV/MJ/gw1", 2**64 - 1, ROOT),
         Checkpoint("o", 7, ROOT, ("ext one", "ext\u2014two")),
     ],
 )
@@ -410,8 +411,15 @@ def test_a_checkpoint_value_is_checked_when_made(
         Checkpoint(origin, size, root, ext)
 
 
+def test_a_gateway_origin_is_a_valid_key_name() -> None:
+    assert gateway_origin("KZ/GOV/MJ/gw1") == "zhol/KZ/GOV/MJ/gw1"
+    for bad in ("", "KZ/GOV/MJ/gw 1", "KZ+1", "KZ\n"):
+        with refused("bad-key"):
+            gateway_origin(bad)
+
+
 def test_a_signed_checkpoint_opens_and_parses() -> None:
-    log = NoteSigner("zhol.kz/KZ/GOV/MJ/gw1", ed25519.Ed25519PrivateKey.generate())
+    log = NoteSigner(gateway_origin("KZ/GOV/MJ/gw1"), ed25519.Ed25519PrivateKey.generate())
     cp = Checkpoint(log.name, 42, ROOT)
     opened = open_note(sign_note(format_checkpoint(cp), [log]), [log.verifier])
     assert parse_checkpoint(opened.text) == cp
@@ -451,9 +459,9 @@ def test_cosign_pins_our_output_and_verifies() -> None:
 
 
 def test_a_cosigned_checkpoint_opens_with_log_and_witness_keys() -> None:
-    log = NoteSigner("zhol.kz/KZ/GOV/MJ/gw1", ed25519.Ed25519PrivateKey.generate())
+    log = NoteSigner("zhol/KZ/GOV/MJ/gw1", ed25519.Ed25519PrivateKey.generate())
     wkey = ed25519.Ed25519PrivateKey.generate()
-    witness = cosigner_verifier("zhol.kz/witness", wkey.public_key())
+    witness = cosigner_verifier("zhol/KZ/witness", wkey.public_key())
     text = format_checkpoint(Checkpoint(log.name, 3, ROOT))
     signed = sign_note(text, [log])
     _, sigs = parse_note(signed)
