@@ -33,13 +33,23 @@ from typing import Any
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
 from zhol.core.jsonlog import error_fields
+from zhol.security.logleaf import LogLeaf
+from zhol.security.logleaf import encode as encode_leaf
+from zhol.security.merkle import (
+    Node,
+    NodeReader,
+    TreeState,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+)
 from zhol.security.validation import cert_sha256
 
 _log = logging.getLogger(__name__)
 
 KINDS = frozenset({"request", "response", "event"})
 DIRECTIONS = frozenset({"in", "out"})
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 5000
 
 
@@ -100,6 +110,24 @@ CREATE TABLE IF NOT EXISTS certs (
     sha256 BLOB PRIMARY KEY,
     der BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
+-- The log as a Merkle tree (docs/protocol.md, "Evidence: the Merkle tree"): leaf n is
+-- the record seq = n + 1. Every perfect subtree's hash, written with the records that
+-- complete it, so a proof never rereads the log; and the tree's current state (size
+-- and frontier), so the writer resumes without a rescan.
+CREATE TABLE IF NOT EXISTS tree_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tree_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state BLOB NOT NULL
+) STRICT;
+CREATE TRIGGER IF NOT EXISTS tree_nodes_no_update BEFORE UPDATE ON tree_nodes
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tree_nodes_no_delete BEFORE DELETE ON tree_nodes
+BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS messages_no_update BEFORE UPDATE ON messages
 BEGIN SELECT RAISE(ABORT, 'the message log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS messages_no_delete BEFORE DELETE ON messages
@@ -120,6 +148,23 @@ INSERT INTO messages (
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _INSERT_CERT = "INSERT OR IGNORE INTO certs (sha256, der) VALUES (?, ?)"
+_INSERT_NODE = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)"
+_SAVE_TREE = "INSERT OR REPLACE INTO tree_state (id, state) VALUES (1, ?)"
+
+
+def record_leaf_hash(r: LogRecord, logged_at_ms: int) -> bytes:
+    """The Merkle leaf hash of a record as logged at ``logged_at_ms``."""
+    leaf = LogLeaf.of(
+        kind=r.kind,
+        direction=r.direction,
+        logged_at_ms=logged_at_ms,
+        peer=r.peer,
+        header=r.header,
+        body=r.body,
+        signature=r.signature,
+        signer_cert_sha256=r.signer_cert_sha256,
+    )
+    return leaf_hash(encode_leaf(leaf))
 
 
 @dataclass(slots=True)
@@ -155,6 +200,8 @@ class MessageLog:
         self._commits = 0
         # Hashes of certificates committed to ``certs`` (writer thread only).
         self._known_certs: set[bytes] = set()
+        # The tree over every committed record (writer thread only).
+        self._tree = TreeState()
         # Appends of the current event-loop iteration, per loop (that loop's thread only).
         self._staged: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
 
@@ -355,8 +402,9 @@ class MessageLog:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            _migrate(conn)
+            from_version = _migrate(conn)
             conn.executescript(_SCHEMA)
+            self._tree = _load_tree(conn, rebuild=from_version is not None and from_version < 3)
         except BaseException:
             conn.close()
             raise
@@ -394,16 +442,28 @@ class MessageLog:
             for r in records
             if r.signer_cert_der and r.signer_cert_sha256 not in known
         }
+        # The records' leaves, in seq order; the tree advances only if the commit does.
+        tree = self._tree
+        nodes: list[Node] = []
+        for r in records:
+            tree, completed = tree.append_with_nodes(record_leaf_hash(r, logged_at_ms))
+            nodes.extend(completed)
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_INSERT_MESSAGE, [_row(r, logged_at_ms) for r in records])
             if certs:
                 conn.executemany(_INSERT_CERT, certs.items())
+            conn.executemany(_INSERT_NODE, [(n.level, n.index, n.hash) for n in nodes])
+            conn.execute(_SAVE_TREE, (tree.to_bytes(),))
+            (last_seq,) = conn.execute("SELECT max(seq) FROM messages").fetchone()
+            if last_seq != tree.size:  # leaf n must be seq n + 1: never commit otherwise
+                raise sqlite3.IntegrityError(f"seq {last_seq} is not tree size {tree.size}")
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
         known.update(certs)
+        self._tree = tree
         self._commits += 1
 
     def _fail_queued(self, exc: BaseException) -> None:
@@ -417,13 +477,15 @@ class MessageLog:
                     _fail(pending, exc)
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring an older log's schema to this version, keeping every record and its seq.
+def _migrate(conn: sqlite3.Connection) -> int | None:
+    """Bring an older log's schema to this version, keeping every record and its seq;
+    returns the version it upgraded from (None: a new log, or already current).
 
     Version 1 allowed one record per (message id, kind, direction); version 2 one per
-    sealed message, since a request is now logged before it is sent and each event
-    delivery attempt is sealed afresh. The table is rebuilt in one transaction: its
-    rows are copied as they are, so nothing is lost or changed.
+    sealed message, since a request is logged before it is sent and each event
+    delivery attempt is sealed afresh: the table is rebuilt in one transaction, its
+    rows copied as they are. Version 3 adds the Merkle tree's tables, which the writer
+    then builds over the existing records once (``_load_tree``).
     """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
@@ -434,20 +496,58 @@ def _migrate(conn: sqlite3.Connection) -> None:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
     ).fetchone()
     if not exists or version == SCHEMA_VERSION:
-        return
+        return None
+    if version < 2:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # DROP TABLE drops the table's triggers before its rows, so none fires.
+            conn.execute(_MESSAGES_TABLE.format(name="messages_v2"))
+            conn.execute("INSERT INTO messages_v2 SELECT * FROM messages ORDER BY seq")
+            conn.execute("DROP TABLE messages")
+            conn.execute("ALTER TABLE messages_v2 RENAME TO messages")
+            conn.execute("PRAGMA user_version = 2")
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+    _log.info("message log schema upgraded", extra={"from_version": version})
+    return int(version)
+
+
+def _load_tree(conn: sqlite3.Connection, *, rebuild: bool) -> TreeState:
+    """The tree over the committed records: the saved state, or (a log from before the
+    tree, ``rebuild``) built once from every record, in seq order, and saved."""
+    row = conn.execute("SELECT state FROM tree_state WHERE id = 1").fetchone()
+    (count,) = conn.execute("SELECT count(*) FROM messages").fetchone()
+    if not rebuild:
+        # A log kept as a tree from its start: its saved state must match its records
+        # (a state that is gone or differs means the files were altered: fail closed).
+        tree = TreeState() if row is None else TreeState.from_bytes(bytes(row[0]))
+        if tree.size != count:
+            raise sqlite3.DatabaseError(f"tree of {tree.size} leaves over {count} records")
+        return tree
+    tree = TreeState()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        # DROP TABLE drops the table's triggers before its rows, so none fires.
-        conn.execute(_MESSAGES_TABLE.format(name="messages_v2"))
-        conn.execute("INSERT INTO messages_v2 SELECT * FROM messages ORDER BY seq")
-        conn.execute("DROP TABLE messages")
-        conn.execute("ALTER TABLE messages_v2 RENAME TO messages")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        rows = conn.execute(
+            "SELECT seq, kind, direction, logged_at_ms, peer, header, body, signature,"
+            " signer_cert_sha256 FROM messages ORDER BY seq"
+        )
+        for seq, kind, direction, logged_at_ms, peer, header, body, signature, cert in rows:
+            if seq != tree.size + 1:
+                raise sqlite3.DatabaseError(f"seq {seq} follows {tree.size}: a gap")
+            leaf = LogLeaf.of(
+                kind=kind, direction=direction, logged_at_ms=logged_at_ms, peer=peer,
+                header=header, body=body, signature=signature, signer_cert_sha256=cert,
+            )  # fmt: skip
+            tree, completed = tree.append_with_nodes(leaf_hash(encode_leaf(leaf)))
+            conn.executemany(_INSERT_NODE, [(n.level, n.index, n.hash) for n in completed])
+        conn.execute(_SAVE_TREE, (tree.to_bytes(),))
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
-    _log.info("message log schema upgraded", extra={"from_version": version})
+    return tree
 
 
 def _check_records(records: tuple[LogRecord, ...]) -> None:
@@ -534,6 +634,56 @@ def _connect_ro(path: Path) -> sqlite3.Connection:
     )
     conn.row_factory = sqlite3.Row
     return conn
+
+
+@dataclass(frozen=True, slots=True)
+class TreeHead:
+    """The log's Merkle tree as committed: its size (the last seq) and root hash."""
+
+    size: int
+    root_hash: bytes
+
+
+def tree_head(path: Path) -> TreeHead:
+    """The committed tree's size and root, read-only (FileNotFoundError: no log)."""
+    conn = _connect_ro(path)
+    try:
+        row = conn.execute("SELECT state FROM tree_state WHERE id = 1").fetchone()
+    finally:
+        conn.close()
+    tree = TreeState() if row is None else TreeState.from_bytes(bytes(row["state"]))
+    return TreeHead(tree.size, tree.root())
+
+
+def _stored_nodes(conn: sqlite3.Connection) -> NodeReader:
+    def read(level: int, index: int) -> bytes:
+        row = conn.execute(
+            "SELECT hash FROM tree_nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        if row is None:
+            raise sqlite3.DatabaseError(f"tree node {level}/{index} is missing")
+        return bytes(row["hash"])
+
+    return read
+
+
+def record_inclusion_proof(path: Path, seq: int, size: int) -> tuple[bytes, ...]:
+    """The inclusion proof of record ``seq`` (leaf ``seq - 1``) in the tree of ``size``
+    leaves, from the stored subtree hashes (O(log n) reads, no rescan)."""
+    conn = _connect_ro(path)
+    try:
+        return inclusion_proof(seq - 1, size, _stored_nodes(conn))
+    finally:
+        conn.close()
+
+
+def log_consistency_proof(path: Path, size1: int, size2: int) -> tuple[bytes, ...]:
+    """The consistency proof from the tree of ``size1`` leaves to that of ``size2``."""
+    conn = _connect_ro(path)
+    try:
+        return consistency_proof(size1, size2, _stored_nodes(conn))
+    finally:
+        conn.close()
 
 
 def format_ms(ms: int) -> str:

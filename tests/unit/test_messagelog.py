@@ -17,7 +17,18 @@ import pytest
 from zhol.cli import gateway_log as logcli
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
-from zhol.gateway.messagelog import LogRecord, MessageLog, format_ms, list_records
+from zhol.gateway.messagelog import (
+    SCHEMA_VERSION,
+    LogRecord,
+    MessageLog,
+    format_ms,
+    list_records,
+    log_consistency_proof,
+    record_inclusion_proof,
+    tree_head,
+)
+from zhol.security import merkle
+from zhol.security.logleaf import LogLeaf, encode
 
 CERT_DER = b"0\x82\x01\x00 not really a certificate"
 CERT_SHA256 = hashlib.sha256(CERT_DER).digest()
@@ -515,7 +526,7 @@ def test_a_version_1_log_is_upgraded_in_place_keeping_every_record_and_seq(
     assert [r["seq"] for r in after] == [1, 2, 3, 4]
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute("DELETE FROM messages WHERE seq = 1")
     finally:
@@ -529,4 +540,111 @@ def test_a_log_of_a_newer_schema_is_not_opened(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(ZholError) as caught:
         MessageLog(path, FixedClock(0)).open()
+    assert caught.value.code.name == "LoggingFailed"
+
+
+# -- the Merkle tree ---------------------------------------------------------------------
+
+
+def leaves_from_rows(path: Path) -> list[bytes]:
+    """Every record's leaf hash, recomputed from its stored fields (as an auditor would)."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT kind, direction, logged_at_ms, peer, header, body, signature,"
+            " signer_cert_sha256 FROM messages ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [
+        merkle.leaf_hash(encode(LogLeaf.of(
+            kind=k, direction=d, logged_at_ms=t, peer=p, header=h, body=b, signature=s,
+            signer_cert_sha256=c,
+        )))  # fmt: skip
+        for k, d, t, p, h, b, s, c in rows
+    ]
+
+
+def test_the_log_is_a_merkle_tree_of_its_records_with_proofs_for_each(tmp_path: Path) -> None:
+    path = tmp_path / "messagelog.db"
+    log = MessageLog(path, FixedClock(1_790_000_000_000))
+    log.open()
+    try:
+
+        async def fill() -> None:
+            for _ in range(9):  # separate commits, and one group below
+                await log.append(exchange())
+            await asyncio.gather(*(log.append(exchange()) for _ in range(6)))
+
+        asyncio.run(fill())
+    finally:
+        log.close()
+    leaves = leaves_from_rows(path)
+    head = tree_head(path)
+    assert head.size == len(leaves) == 30
+    assert head.root_hash == merkle.root(leaves)
+    for seq in range(1, head.size + 1):
+        proof = record_inclusion_proof(path, seq, head.size)
+        merkle.verify_inclusion(leaves[seq - 1], seq - 1, head.size, proof, head.root_hash)
+    for size1 in (1, 7, 16, 29):
+        proof = log_consistency_proof(path, size1, head.size)
+        merkle.verify_consistency(
+            size1, head.size, proof, merkle.root(leaves[:size1]), head.root_hash
+        )
+
+
+def test_the_tree_resumes_after_a_restart_and_skips_a_failed_commit(tmp_path: Path) -> None:
+    path = tmp_path / "messagelog.db"
+    first = exchange()
+    for attempt in range(2):
+        log = MessageLog(path, FixedClock(1_790_000_000_000 + attempt))
+        log.open()
+        try:
+            asyncio.run(log.append(exchange()))
+            if attempt == 0:
+                asyncio.run(log.append(first))
+            else:
+                with pytest.raises(ZholError):  # the same sealed messages again
+                    asyncio.run(log.append(first))
+            asyncio.run(log.append(exchange()))
+        finally:
+            log.close()
+    leaves = leaves_from_rows(path)
+    assert len(leaves) == 10
+    assert tree_head(path).size == 10
+    assert tree_head(path).root_hash == merkle.root(leaves)
+
+
+def test_a_log_from_before_the_tree_gets_its_tree_built_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "messagelog.db"
+    log = MessageLog(path, FixedClock(1_790_000_000_000))
+    log.open()
+    asyncio.run(log.append(exchange()))
+    log.close()
+    conn = sqlite3.connect(path)  # back to a version 2 log: no tree tables
+    conn.executescript(
+        "DROP TABLE tree_nodes; DROP TABLE tree_state; PRAGMA user_version = 2;"
+    )
+    conn.close()
+    log = MessageLog(path, FixedClock(1_790_000_001_000))
+    log.open()
+    asyncio.run(log.append(exchange()))
+    log.close()
+    leaves = leaves_from_rows(path)
+    assert tree_head(path).size == 4
+    assert tree_head(path).root_hash == merkle.root(leaves)
+
+
+def test_a_log_whose_tree_state_is_gone_is_not_opened(tmp_path: Path) -> None:
+    path = tmp_path / "messagelog.db"
+    log = MessageLog(path, FixedClock(1_790_000_000_000))
+    log.open()
+    asyncio.run(log.append(exchange()))
+    log.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM tree_state")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ZholError) as caught:
+        MessageLog(path, FixedClock(1_790_000_001_000)).open()
     assert caught.value.code.name == "LoggingFailed"
