@@ -14,10 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from zhol.bus.v1 import bus_pb2
 from zhol.cli import gateway_log as logcli
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, ServiceId, SubsystemId
 from zhol.gateway.messagelog import LogRecord, MessageLog, format_ms, list_records
+from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
+from zhol.security.keys import generate_private_key
+from zhol.security.sealing import EVENT_TYPE, REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
 
 CERT_DER = b"0\x82\x01\x00 not really a certificate"
 CERT_SHA256 = hashlib.sha256(CERT_DER).digest()
@@ -29,6 +34,20 @@ REQUIRED_KEYS = {
 }  # fmt: skip
 
 
+CLIENT = SubsystemId.parse("KZ/GOV/MLSPP/pension")
+SERVICE = ServiceId.of(
+    SubsystemId.parse("KZ/GOV/MJ/population"), "zhol.population.v1.PopulationRegistry", "GetPerson"
+)
+TOPIC = "zhol.population.v1.PersonBorn"
+# A real key signs every test record: the records are sealed as a gateway seals them.
+SIGNER = Signer(generate_private_key("ed25519"), CERT_DER)
+_KINDS = {
+    "request": (bus_pb2.MESSAGE_KIND_REQUEST, REQUEST_TYPE),
+    "response": (bus_pb2.MESSAGE_KIND_RESPONSE, RESPONSE_TYPE),
+    "event": (bus_pb2.MESSAGE_KIND_EVENT, EVENT_TYPE),
+}
+
+
 def record(
     message_id: str,
     kind: str = "request",
@@ -37,24 +56,45 @@ def record(
     data_subject: str = SUBJECT,
     body: bytes = b"body",
 ) -> LogRecord:
+    """A sealed message and its record, whose columns say what its signed header does."""
+    issued_at_ms = 1_790_000_000_000
+    kind_pb, payload_type = _KINDS[kind]
+    header = bus_pb2.MessageHeader(
+        message_id=message_id,
+        protocol_version=1,
+        kind=kind_pb,
+        client=subsystem_to_pb(CLIENT),
+        user_id="KZ:officer-17",
+        purpose="pension case 42",
+        data_subject=data_subject,
+        issued_at_unix_ms=issued_at_ms,
+        sender_gateway=gateway_to_pb(GatewayId.parse("KZ/GOV/MJ/gw1")),
+    )
+    if kind == "event":
+        header.topic = TOPIC
+        service = f"{CLIENT}/{TOPIC}"
+    else:
+        header.service.CopyFrom(service_to_pb(SERVICE))
+        service = str(SERVICE)
+    sealed, digest = seal(SIGNER, payload_type, header.SerializeToString(), body)
     return LogRecord(
         message_id=message_id,
         kind=kind,
         direction=direction,
-        client="KZ/GOV/MLSPP/pension",
-        service="KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson",
+        client=str(CLIENT),
+        service=service,
         data_subject=data_subject,
-        user_id="KZ:officer-17",
-        purpose="pension case 42",
-        issued_at_ms=1_790_000_000_000,
+        user_id=header.user_id,
+        purpose=header.purpose,
+        issued_at_ms=issued_at_ms,
         peer="KZ/GOV/MJ/gw1",
         status_code=0,
-        header=b"header:" + message_id.encode(),
-        body=body,
-        signature=b"sig",
-        signer_cert_sha256=CERT_SHA256,
-        signer_cert_der=CERT_DER,
-        signed_digest=hashlib.sha256(message_id.encode() + kind.encode()).digest(),
+        header=sealed.header,
+        body=sealed.body,
+        signature=sealed.signature,
+        signer_cert_sha256=sealed.signer_cert_sha256,
+        signer_cert_der=sealed.signer_cert_der,
+        signed_digest=digest,
     )
 
 
