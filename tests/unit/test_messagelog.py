@@ -570,3 +570,81 @@ def test_a_log_of_a_newer_schema_is_not_opened(tmp_path: Path) -> None:
     with pytest.raises(ZholError) as caught:
         MessageLog(path, FixedClock(0)).open()
     assert caught.value.code.name == "LoggingFailed"
+
+
+# What `zhol log list` checks: each record's columns against its signed header.
+
+
+def tamper(log_path: Path, sql: str, params: tuple[object, ...] = ()) -> None:
+    """Change the log behind the gateway's back, as its operator could."""
+    conn = sqlite3.connect(log_path)
+    try:
+        conn.execute("DROP TRIGGER IF EXISTS messages_no_update")
+        conn.execute(sql, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def test_cli_shows_an_untouched_log_as_signed(
+    log: MessageLog, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = record(str(uuid.uuid4()), "event", "out")
+    await log.append([*exchange(), event])
+    gateway = str(log_path.parent)
+    args = parse(["log", "list", "--gateway", gateway, "--json"])
+    assert args.func(args) == 0
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [obj["mismatch"] for obj in objects] == [[], [], []]
+    assert objects[2]["signed"]["service"] == f"{CLIENT}/{TOPIC}"
+    assert objects[0]["signed"]["purpose"] == "pension case 42"
+    args = parse(["log", "list", "--gateway", gateway])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].rstrip().endswith("CHECK")
+    assert all(line.rstrip().endswith("ok") for line in out[1:])
+
+
+async def test_cli_flags_a_purpose_changed_in_the_database(
+    log: MessageLog, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await log.append(exchange())
+    await log.append(exchange())
+    tamper(log_path, "UPDATE messages SET purpose = ? WHERE seq = 3", ("fraud check",))
+    gateway = str(log_path.parent)
+    args = parse(["log", "list", "--gateway", gateway, "--json"])
+    assert args.func(args) == logcli.EXIT_MISMATCH == 1
+    captured = capsys.readouterr()
+    objects = [json.loads(line) for line in captured.out.splitlines()]
+    assert [obj["mismatch"] for obj in objects] == [[], [], ["purpose"], []]
+    assert objects[2]["purpose"] == "fraud check"  # the column, as stored
+    assert objects[2]["signed"]["purpose"] == "pension case 42"  # what was signed
+    assert "seq 3" in captured.err
+
+    args = parse(["log", "list", "--gateway", gateway])
+    assert args.func(args) == 1
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert rows[2].rstrip().endswith("MISMATCH:purpose")
+    assert "fraud check" not in rows[2] and "pension case 42" in rows[2]  # the signed value
+    assert all(row.rstrip().endswith("ok") for row in rows[:2] + rows[3:])
+
+
+async def test_cli_flags_changed_bytes_and_other_columns(
+    log: MessageLog, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(4):
+        await log.append((record(str(uuid.uuid4())),))
+    # A body byte flipped: the readable columns agree, the signed digest does not.
+    tamper(log_path, "UPDATE messages SET body = ? WHERE seq = 1", (b"bodz",))
+    tamper(log_path, "UPDATE messages SET data_subject = '', kind = 'event' WHERE seq = 2")
+    tamper(log_path, "UPDATE messages SET header = ? WHERE seq = 3", (b"\xff\xff not protobuf",))
+    args = parse(["log", "list", "--gateway", str(log_path.parent), "--json"])
+    assert args.func(args) == 1
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [obj["mismatch"] for obj in objects] == [
+        ["signed_digest"],
+        ["kind", "data_subject"],
+        ["header"],
+        [],
+    ]
+    assert objects[2]["signed"] is None
