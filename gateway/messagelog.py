@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -30,6 +32,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
+from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
 from zhol.core.jsonlog import error_fields
@@ -43,6 +48,7 @@ from zhol.security.merkle import (
     inclusion_proof,
     leaf_hash,
 )
+from zhol.security.sealing import EVENT_TYPE, REQUEST_TYPE, RESPONSE_TYPE, message_signed_bytes
 from zhol.security.validation import cert_sha256
 
 _log = logging.getLogger(__name__)
@@ -715,6 +721,9 @@ def list_records(
 ) -> list[dict[str, Any]]:
     """Records matching every given filter, oldest first, without bodies.
 
+    Each record also carries ``signed`` (the values its signed header states, None
+    when the header cannot be decoded) and ``mismatch`` (the fields whose column
+    disagrees with them; see ``check_record``). Filters select on the columns.
     With ``limit``, the newest ``limit`` matches. Raises FileNotFoundError when
     there is no log at ``path`` and sqlite3.Error when it is not readable.
     """
@@ -732,7 +741,7 @@ def list_records(
     sql = (
         "SELECT seq, message_id, kind, direction, client, service, data_subject, user_id,"
         " purpose, issued_at_ms, logged_at_ms, peer, status_code, signed_digest,"
-        " signer_cert_sha256, length(body) AS body_size FROM messages"
+        " signer_cert_sha256, length(body) AS body_size, header, body FROM messages"
     )
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -752,6 +761,14 @@ def list_records(
 
 
 def _describe(row: sqlite3.Row) -> dict[str, Any]:
+    described = _columns(row)
+    check = check_record(described, bytes(row["header"]), bytes(row["body"]))
+    described["signed"] = check.signed
+    described["mismatch"] = list(check.mismatch)
+    return described
+
+
+def _columns(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "seq": row["seq"],
         "message_id": row["message_id"],
@@ -771,3 +788,138 @@ def _describe(row: sqlite3.Row) -> dict[str, Any]:
         "signer_cert_sha256": bytes(row["signer_cert_sha256"]).hex(),
         "body_size": row["body_size"],
     }
+
+
+# What a record's columns claim, checked against its signed header (no signature check).
+
+# The columns a signed header states, in the order they are reported.
+SIGNED_FIELDS = (
+    "message_id", "kind", "client", "service", "data_subject", "user_id", "purpose",
+    "issued_at_ms", "status_code",
+)  # fmt: skip
+_KIND_NAMES = {
+    bus_pb2.MESSAGE_KIND_REQUEST: "request",
+    bus_pb2.MESSAGE_KIND_RESPONSE: "response",
+    bus_pb2.MESSAGE_KIND_EVENT: "event",
+}
+_PAYLOAD_TYPES = {"request": REQUEST_TYPE, "response": RESPONSE_TYPE, "event": EVENT_TYPE}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCheck:
+    """What a record's signed header states, and which columns disagree with it."""
+
+    signed: dict[str, Any] | None  # None: the header bytes are not a MessageHeader
+    mismatch: tuple[str, ...]  # column names, "header" when it cannot be decoded
+
+
+def _subsystem_text(s: bus_pb2.SubsystemId) -> str:
+    # Formatted, not parsed: a malformed identifier must show up as a mismatch, not raise.
+    m = s.member
+    return f"{m.instance}/{m.member_class}/{m.member_code}/{s.subsystem_code}"
+
+
+def signed_values(header: bytes) -> dict[str, Any] | None:
+    """The record columns as the signed header states them; None if it does not decode.
+
+    A call's service is the header's service; an event's (and its acknowledgement's)
+    is ``<publisher>/<topic>``, as the gateways log it.
+    """
+    try:
+        h = bus_pb2.MessageHeader.FromString(header)
+    except DecodeError:
+        return None
+    client = _subsystem_text(h.client)
+    if h.topic:
+        service = f"{client}/{h.topic}"
+    else:
+        sv = h.service
+        service = f"{_subsystem_text(sv.subsystem)}/{sv.grpc_service}/{sv.method}"
+    return {
+        "message_id": h.message_id,
+        "kind": _KIND_NAMES.get(h.kind, f"unknown({h.kind})"),
+        "client": client,
+        "service": service,
+        "data_subject": h.data_subject,
+        "user_id": h.user_id,
+        "purpose": h.purpose,
+        "issued_at_ms": h.issued_at_unix_ms,
+        "status_code": h.status_code,
+    }
+
+
+def check_record(columns: dict[str, Any], header: bytes, body: bytes) -> RecordCheck:
+    """Compare a record's columns with its signed header and bytes. Pure; no signature check.
+
+    ``signed_digest`` is recomputed from the header and body (the digest of the bytes
+    the signature covers), so a changed body or header byte shows up even when the
+    readable columns were left alone. Whether the signature itself is valid, and by
+    whom, is not checked here: a party holding the signing key could rewrite both.
+    """
+    signed = signed_values(header)
+    if signed is None:
+        return RecordCheck(None, ("header",))
+    mismatch = [name for name in SIGNED_FIELDS if columns[name] != signed[name]]
+    payload_type = _PAYLOAD_TYPES.get(signed["kind"])
+    expected = columns["signed_digest"]
+    if payload_type is None:
+        mismatch.append("signed_digest")
+    else:
+        digest = hashlib.sha256(message_signed_bytes(payload_type, header, body)).hexdigest()
+        if digest != expected:
+            mismatch.append("signed_digest")
+    return RecordCheck(signed, tuple(mismatch))
+
+
+# A consistent copy of a live log.
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSummary:
+    records: int
+    last_seq: int | None  # None: the log is empty
+
+
+def snapshot(source: Path, out: Path) -> SnapshotSummary:
+    """Copy the log at ``source`` to the new file ``out``, consistently, while it is written.
+
+    SQLite's online backup copies the whole database in one read transaction of a
+    read-only connection: the copy holds every record committed before it started
+    (those still in the ``-wal`` file too) and none half-written. The copy is one
+    self-contained file in rollback-journal mode, created with mode 0600 (it holds
+    personal data). Raises FileExistsError if ``out`` exists (it is never
+    overwritten), FileNotFoundError when there is no log at ``source``, and
+    sqlite3.Error or OSError when either side fails; a failed copy is removed.
+    """
+    out = Path(out)
+    src = _connect_ro(source)
+    try:
+        # O_EXCL claims the name: no existing file is ever overwritten, not even in a race.
+        fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # the umask may have narrowed it; it must be exactly 0600
+        finally:
+            os.close(fd)
+        try:
+            summary = _copy(src, out)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                out.unlink()
+            raise
+    finally:
+        src.close()
+    return summary
+
+
+def _copy(src: sqlite3.Connection, out: Path) -> SnapshotSummary:
+    dst = sqlite3.connect(out, isolation_level=None)
+    try:
+        src.backup(dst)  # every page in one step: one read transaction on the source
+        # The source's WAL mode comes with its header; the copy must not need a -wal file.
+        mode = dst.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        if str(mode).lower() != "delete":
+            raise sqlite3.OperationalError(f"the copy stayed in journal mode {mode}")
+        count, last = dst.execute("SELECT COUNT(*), MAX(seq) FROM messages").fetchone()
+    finally:
+        dst.close()
+    return SnapshotSummary(int(count), None if last is None else int(last))

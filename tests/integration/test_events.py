@@ -125,6 +125,9 @@ async def test_an_event_reaches_the_subscriber_signed_and_logged_on_both(
         kinds = {(r["kind"], r["direction"]) for r in records}
         assert ("event", event_dir) in kinds and len(kinds) == 2
         assert all(r["data_subject"] == CHILD for r in records)
+        # Each record's columns say what its signed header does (service: publisher/topic).
+        assert all(r["mismatch"] == [] for r in records)
+        assert {r["signed"]["service"] for r in records} == {f"{PUBLISHER}/{TOPIC}"}
 
 
 async def test_publishing_the_same_event_twice_delivers_once(ev: EventsFixture) -> None:

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from zhol.bus.v1 import bus_pb2
 from zhol.cli import gateway_log as logcli
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId, ServiceId, SubsystemId
 from zhol.gateway.messagelog import (
     SCHEMA_VERSION,
     LogRecord,
@@ -28,7 +30,10 @@ from zhol.gateway.messagelog import (
     tree_head,
 )
 from zhol.security import merkle
+from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
+from zhol.security.keys import generate_private_key
 from zhol.security.logleaf import LogLeaf, encode
+from zhol.security.sealing import EVENT_TYPE, REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
 
 CERT_DER = b"0\x82\x01\x00 not really a certificate"
 CERT_SHA256 = hashlib.sha256(CERT_DER).digest()
@@ -40,6 +45,20 @@ REQUIRED_KEYS = {
 }  # fmt: skip
 
 
+CLIENT = SubsystemId.parse("KZ/GOV/MLSPP/pension")
+SERVICE = ServiceId.of(
+    SubsystemId.parse("KZ/GOV/MJ/population"), "zhol.population.v1.PopulationRegistry", "GetPerson"
+)
+TOPIC = "zhol.population.v1.PersonBorn"
+# A real key signs every test record: the records are sealed as a gateway seals them.
+SIGNER = Signer(generate_private_key("ed25519"), CERT_DER)
+_KINDS = {
+    "request": (bus_pb2.MESSAGE_KIND_REQUEST, REQUEST_TYPE),
+    "response": (bus_pb2.MESSAGE_KIND_RESPONSE, RESPONSE_TYPE),
+    "event": (bus_pb2.MESSAGE_KIND_EVENT, EVENT_TYPE),
+}
+
+
 def record(
     message_id: str,
     kind: str = "request",
@@ -48,24 +67,45 @@ def record(
     data_subject: str = SUBJECT,
     body: bytes = b"body",
 ) -> LogRecord:
+    """A sealed message and its record, whose columns say what its signed header does."""
+    issued_at_ms = 1_790_000_000_000
+    kind_pb, payload_type = _KINDS[kind]
+    header = bus_pb2.MessageHeader(
+        message_id=message_id,
+        protocol_version=1,
+        kind=kind_pb,
+        client=subsystem_to_pb(CLIENT),
+        user_id="KZ:officer-17",
+        purpose="pension case 42",
+        data_subject=data_subject,
+        issued_at_unix_ms=issued_at_ms,
+        sender_gateway=gateway_to_pb(GatewayId.parse("KZ/GOV/MJ/gw1")),
+    )
+    if kind == "event":
+        header.topic = TOPIC
+        service = f"{CLIENT}/{TOPIC}"
+    else:
+        header.service.CopyFrom(service_to_pb(SERVICE))
+        service = str(SERVICE)
+    sealed, digest = seal(SIGNER, payload_type, header.SerializeToString(), body)
     return LogRecord(
         message_id=message_id,
         kind=kind,
         direction=direction,
-        client="KZ/GOV/MLSPP/pension",
-        service="KZ/GOV/MJ/population/zhol.population.v1.PopulationRegistry/GetPerson",
+        client=str(CLIENT),
+        service=service,
         data_subject=data_subject,
-        user_id="KZ:officer-17",
-        purpose="pension case 42",
-        issued_at_ms=1_790_000_000_000,
+        user_id=header.user_id,
+        purpose=header.purpose,
+        issued_at_ms=issued_at_ms,
         peer="KZ/GOV/MJ/gw1",
         status_code=0,
-        header=b"header:" + message_id.encode(),
-        body=body,
-        signature=b"sig",
-        signer_cert_sha256=CERT_SHA256,
-        signer_cert_der=CERT_DER,
-        signed_digest=hashlib.sha256(message_id.encode() + kind.encode()).digest(),
+        header=sealed.header,
+        body=sealed.body,
+        signature=sealed.signature,
+        signer_cert_sha256=sealed.signer_cert_sha256,
+        signer_cert_der=sealed.signer_cert_der,
+        signed_digest=digest,
     )
 
 
@@ -648,3 +688,79 @@ def test_a_log_whose_tree_state_is_gone_is_not_opened(tmp_path: Path) -> None:
     with pytest.raises(ZholError) as caught:
         MessageLog(path, FixedClock(1_790_000_001_000)).open()
     assert caught.value.code.name == "LoggingFailed"
+# What `zhol log list` checks: each record's columns against its signed header.
+
+
+def tamper(log_path: Path, sql: str, params: tuple[object, ...] = ()) -> None:
+    """Change the log behind the gateway's back, as its operator could."""
+    conn = sqlite3.connect(log_path)
+    try:
+        conn.execute("DROP TRIGGER IF EXISTS messages_no_update")
+        conn.execute(sql, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def test_cli_shows_an_untouched_log_as_signed(
+    log: MessageLog, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = record(str(uuid.uuid4()), "event", "out")
+    await log.append([*exchange(), event])
+    gateway = str(log_path.parent)
+    args = parse(["log", "list", "--gateway", gateway, "--json"])
+    assert args.func(args) == 0
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [obj["mismatch"] for obj in objects] == [[], [], []]
+    assert objects[2]["signed"]["service"] == f"{CLIENT}/{TOPIC}"
+    assert objects[0]["signed"]["purpose"] == "pension case 42"
+    args = parse(["log", "list", "--gateway", gateway])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].rstrip().endswith("CHECK")
+    assert all(line.rstrip().endswith("ok") for line in out[1:])
+
+
+async def test_cli_flags_a_purpose_changed_in_the_database(
+    log: MessageLog, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await log.append(exchange())
+    await log.append(exchange())
+    tamper(log_path, "UPDATE messages SET purpose = ? WHERE seq = 3", ("fraud check",))
+    gateway = str(log_path.parent)
+    args = parse(["log", "list", "--gateway", gateway, "--json"])
+    assert args.func(args) == logcli.EXIT_MISMATCH == 1
+    captured = capsys.readouterr()
+    objects = [json.loads(line) for line in captured.out.splitlines()]
+    assert [obj["mismatch"] for obj in objects] == [[], [], ["purpose"], []]
+    assert objects[2]["purpose"] == "fraud check"  # the column, as stored
+    assert objects[2]["signed"]["purpose"] == "pension case 42"  # what was signed
+    assert "seq 3" in captured.err
+
+    args = parse(["log", "list", "--gateway", gateway])
+    assert args.func(args) == 1
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert rows[2].rstrip().endswith("MISMATCH:purpose")
+    assert "fraud check" not in rows[2] and "pension case 42" in rows[2]  # the signed value
+    assert all(row.rstrip().endswith("ok") for row in rows[:2] + rows[3:])
+
+
+async def test_cli_flags_changed_bytes_and_other_columns(
+    log: MessageLog, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(4):
+        await log.append((record(str(uuid.uuid4())),))
+    # A body byte flipped: the readable columns agree, the signed digest does not.
+    tamper(log_path, "UPDATE messages SET body = ? WHERE seq = 1", (b"bodz",))
+    tamper(log_path, "UPDATE messages SET data_subject = '', kind = 'event' WHERE seq = 2")
+    tamper(log_path, "UPDATE messages SET header = ? WHERE seq = 3", (b"\xff\xff not protobuf",))
+    args = parse(["log", "list", "--gateway", str(log_path.parent), "--json"])
+    assert args.func(args) == 1
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [obj["mismatch"] for obj in objects] == [
+        ["signed_digest"],
+        ["kind", "data_subject"],
+        ["header"],
+        [],
+    ]
+    assert objects[2]["signed"] is None
