@@ -69,7 +69,8 @@ def build_global_conf(
         if p.gateway in active and p.sha256 not in revoked and p.accepted_for_auth(now_ms):
             overlap.setdefault(p.gateway, []).append(p.sha256)
     previous_log_keys: dict[GatewayId, list[bytes]] = {}
-    for k in sorted(snapshot.previous_log_keys, key=lambda k: (k.replaced_at_ms, k.public_key)):
+    # The snapshot lists them in the order they were replaced (ties included).
+    for k in sorted(snapshot.previous_log_keys, key=lambda k: k.replaced_at_ms):
         previous_log_keys.setdefault(k.gateway, []).append(k.public_key)
     pb = registry_pb2.GlobalConfiguration(
         instance=instance,

@@ -313,7 +313,7 @@ class Store:
                 PreviousLogKey(GatewayId.parse(r[0]), bytes(r[1]), r[2])
                 for r in conn.execute(
                     "SELECT gateway, public_key, replaced_at_ms FROM previous_log_keys"
-                    " ORDER BY gateway, replaced_at_ms, public_key"
+                    " ORDER BY gateway, replaced_at_ms, rowid"
                 )
             )
             return Snapshot(
@@ -638,7 +638,7 @@ class Store:
                 bytes(r[0])
                 for r in conn.execute(
                     "SELECT public_key FROM previous_log_keys WHERE gateway = ?"
-                    " ORDER BY replaced_at_ms, public_key",
+                    " ORDER BY replaced_at_ms, rowid",
                     (str(gateway),),
                 )
             )
