@@ -12,6 +12,12 @@ install, the new one; never a key with another key's certificate:
 4. keys/renewal/ is removed.
 
 ``load_credentials`` finishes an install a crash interrupted after step 2.
+
+keys/log.key is the gateway's log key (Ed25519; signs its checkpoints). Every
+renewal replaces it like the others (keys/renewal/log.key, installed with them);
+the public half of each replaced one is kept as keys/log.<n>.pub (n = 1, 2, ...,
+oldest first), so checkpoints signed before stay verifiable from the data
+directory alone; the registry publishes them too.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from zhol.core.errors import ZholError
 from zhol.security.keys import PrivateKey, private_key_to_pem
-from zhol.security.keystore import read_certificate, read_private_key
+from zhol.security.keystore import read_certificate, read_private_key, write_public_file
 from zhol.security.sealing import Signer
 
 AUTH_KEY = "auth.key"
@@ -38,6 +44,7 @@ AUTH_CERT = "auth.pem"
 SIGN_KEY = "sign.key"
 SIGN_CERT = "sign.pem"
 CA_CERT = "ca.pem"
+LOG_KEY = "log.key"  # Ed25519, signs checkpoints; registered with the registry
 RENEWAL_DIR = "renewal"  # new keys (and, once approved, certificates) of a renewal
 PREVIOUS_DIR = "previous"  # what the last renewal replaced, kept for the operator
 INSTALL_JOURNAL = "INSTALL"
@@ -90,14 +97,16 @@ def check_key_matches(key: PrivateKey, cert: x509.Certificate, role: str) -> Non
         raise ZholError("NotConfigured", f"the {role} key does not match its certificate")
 
 
-def install_renewal(keys_dir: Path, roles: Iterable[str]) -> None:
-    """Make the prepared keys and certificates of ``roles`` (in keys/renewal/) current.
+def install_renewal(keys_dir: Path, roles: Iterable[str], *, log_key: bool = False) -> None:
+    """Make the prepared keys and certificates of ``roles`` (in keys/renewal/) current,
+    and with ``log_key`` the prepared log key.
 
     Their key and certificate files must all be there. The replaced files are kept
     in keys/previous/ (hard links: never copied through a wider mode).
     """
     pending = keys_dir / RENEWAL_DIR
     names = [name for role in roles for name in ROLE_FILES[role]]
+    names += [LOG_KEY] if log_key else []
     missing = [name for name in names if not (pending / name).exists()]
     if missing:
         raise ZholError("NotConfigured", f"{pending}: {', '.join(missing)} missing")
@@ -105,6 +114,8 @@ def install_renewal(keys_dir: Path, roles: Iterable[str]) -> None:
     previous.mkdir(mode=0o700, exist_ok=True)
     os.chmod(previous, 0o700)  # mkdir's mode is filtered by the umask
     for name in names:
+        if not (keys_dir / name).exists():
+            continue  # a log key added to a gateway that had none: nothing replaced
         tmp = previous / f".{name}.{secrets.token_hex(8)}.tmp"
         os.link(keys_dir / name, tmp)
         os.replace(tmp, previous / name)
@@ -147,3 +158,15 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def keep_log_public_key(keys_dir: Path, public_pem: bytes) -> Path:
+    """Keep a replaced log key's public half as keys/log.<n>.pub (once: a rerun finds it)."""
+    n = 1
+    while (path := keys_dir / f"log.{n}.pub").exists():
+        if path.read_bytes() == public_pem:
+            return path
+        n += 1
+    write_public_file(path, public_pem)
+    return path
+

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from zhol.core.clock import SystemClock
@@ -34,13 +35,14 @@ from zhol.registry.client import (
 from zhol.registry.v1 import registry_pb2
 from zhol.security.ca import create_csr
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb, verify_global_conf
-from zhol.security.keys import generate_private_key
+from zhol.security.keys import generate_private_key, public_key_to_pem
 from zhol.security.keystore import (
     read_certificate,
     read_private_key,
     write_private_key,
     write_public_file,
 )
+from zhol.security.logkey import log_public_key_bytes, prove_log_key
 from zhol.security.sealing import PrivateKey
 
 REGISTRATIONS_FILE = "registrations.json"
@@ -58,13 +60,21 @@ class ServiceOffer:
     is_address: str
 
 
-def _key(path: Path, passphrase: bytes | None) -> PrivateKey:
+def _key(path: Path, passphrase: bytes | None, algorithm: str = "ec-p256") -> PrivateKey:
     if not path.exists():
-        write_private_key(path, generate_private_key(), passphrase)
+        write_private_key(path, generate_private_key(algorithm), passphrase)
     try:
         return read_private_key(path, passphrase)
     except ValueError as exc:  # a rerun with another passphrase than the first run
         raise ZholError("NotConfigured", f"{path}: {exc}") from None
+
+
+def _log_key(path: Path, passphrase: bytes | None) -> ed25519.Ed25519PrivateKey:
+    """The log key at path (made on first use): Ed25519, as signed-note verifiers need."""
+    key = _key(path, passphrase, "ed25519")
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ZholError("NotConfigured", f"{path}: a log key must be Ed25519")
+    return key
 
 
 async def init_gateway(
@@ -113,6 +123,9 @@ async def init_gateway(
         return
     auth_key = _key(keys / files.AUTH_KEY, passphrase)
     sign_key = _key(keys / files.SIGN_KEY, passphrase)
+    log_public_key, log_key_proof = prove_log_key(
+        _log_key(keys / files.LOG_KEY, passphrase), gateway_id
+    )
     request = registry_pb2.RegistrationRequest(
         kind=registry_pb2.REGISTRATION_KIND_GATEWAY,
         gateway=gateway_to_pb(gateway_id),
@@ -120,6 +133,8 @@ async def init_gateway(
         member_name=member_name,
         auth_csr_pem=create_csr(auth_key, str(gateway_id)),
         sign_csr_pem=create_csr(sign_key, str(gateway_id.member)),
+        log_public_key=log_public_key,
+        log_key_proof=log_key_proof,
     )
     status = await _registered(
         data_dir, "gateway", registry_address, lambda: request, timeout_s, on_wait
@@ -239,6 +254,7 @@ class Renewal:
     not_after: dict[str, dt.datetime]
     previous_dir: Path
     conf_refreshed: bool
+    log_public_key: bytes = b""  # the new log key (raw Ed25519), b"" if not renewed
 
 
 def _gateway_passphrase(data_dir: Path, passphrase: bytes | None) -> bytes | None:
@@ -263,7 +279,9 @@ async def renew_gateway(
     sent in a RENEWAL request signed with the current signing key, and the decision
     awaited like ``init_gateway`` does: a rerun after a timeout waits on the request
     already submitted (whatever roles it names). Once approved, the new keys and
-    certificates are installed atomically (credentials.install_renewal); a rejection
+    certificates are installed atomically (credentials.install_renewal); every renewal
+    also brings a new log key (keys/renewal/log.key), installed with them, the replaced
+    one's public half kept as keys/log.<n>.pub (a gateway that had none gains one); a rejection
     (RegistrationRejected, with the operator's reason) or any failure leaves the
     current keys untouched. A running gateway uses the new ones after a restart.
     """
@@ -293,11 +311,16 @@ async def renew_gateway(
             )
             for role in roles
         }
+        log_public_key, log_key_proof = prove_log_key(
+            _log_key(new_dir / files.LOG_KEY, passphrase), gateway_id
+        )
         body = registry_pb2.RenewalRegistration(
             gateway=gateway_to_pb(gateway_id),
             auth_csr_pem=csrs.get("auth", b""),
             sign_csr_pem=csrs.get("sign", b""),
             issued_at_unix_ms=SystemClock().now_ms() if now_ms is None else now_ms,
+            log_public_key=log_public_key,
+            log_key_proof=log_key_proof,
         )
         return signed_renewal_request(body, signer)
 
@@ -320,10 +343,18 @@ async def renew_gateway(
         files.check_key_matches(read_private_key(new_dir / key_name, passphrase), cert, role)
         write_public_file(new_dir / cert_name, certs[role])
         not_after[role] = cert.not_valid_after_utc
-    files.install_renewal(keys, roles)
+    # Made only by make_request: if it is there, the approved request carried it.
+    new_log = new_dir / files.LOG_KEY
+    log_public_key = b""
+    if new_log.exists():
+        log_public_key = log_public_key_bytes(_log_key(new_log, passphrase))
+        if (keys / files.LOG_KEY).exists():
+            old = _log_key(keys / files.LOG_KEY, passphrase)
+            files.keep_log_public_key(keys, public_key_to_pem(old.public_key()))
+    files.install_renewal(keys, roles, log_key=bool(log_public_key))
     _forget_registration(data_dir, key)
     refreshed = await _refresh_conf_cache(data_dir)
-    return Renewal(roles, not_after, keys / files.PREVIOUS_DIR, refreshed)
+    return Renewal(roles, not_after, keys / files.PREVIOUS_DIR, refreshed, log_public_key)
 
 
 async def _refresh_conf_cache(data_dir: Path) -> bool:

@@ -13,6 +13,10 @@ An active gateway's certificates that a renewal replaced stay accepted for TLS
 during the changeover: the hashes of its previous auth certificates that have
 not expired and whose overlap the operator has not ended are listed in its
 ``previous_auth_cert_sha256``.
+
+Each active gateway's log key (raw Ed25519; empty for a gateway registered before
+log keys) is published with the log keys renewals replaced, oldest first, so that
+checkpoints signed before a renewal stay verifiable.
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ def build_global_conf(
     for p in sorted(snapshot.previous_certs, key=lambda p: p.sha256):
         if p.gateway in active and p.sha256 not in revoked and p.accepted_for_auth(now_ms):
             overlap.setdefault(p.gateway, []).append(p.sha256)
+    previous_log_keys: dict[GatewayId, list[bytes]] = {}
+    # The snapshot lists them in the order they were replaced (ties included).
+    for k in sorted(snapshot.previous_log_keys, key=lambda k: k.replaced_at_ms):
+        previous_log_keys.setdefault(k.gateway, []).append(k.public_key)
     pb = registry_pb2.GlobalConfiguration(
         instance=instance,
         version=version,
@@ -87,6 +95,8 @@ def build_global_conf(
                 auth_cert_sha256=g.auth_cert_sha256,
                 auth_cert_der=g.auth_cert_der,
                 previous_auth_cert_sha256=overlap.get(g.id, []),
+                log_public_key=g.log_public_key,
+                previous_log_public_keys=previous_log_keys.get(g.id, []),
             )
             for g in sorted(active.values(), key=lambda g: g.id)
         ],

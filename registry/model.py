@@ -36,6 +36,8 @@ class Gateway:
     sign_cert_sha256: bytes
     registered_at_ms: int
     revoked_at_ms: int | None = None
+    # Raw Ed25519 public key of its log key; b"" for a gateway registered before log keys.
+    log_public_key: bytes = b""
 
     @property
     def member(self) -> MemberId:
@@ -117,6 +119,16 @@ class PreviousCert:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviousLogKey:
+    """A log key a renewal (or a re-registration) replaced: published so that the
+    checkpoints it signed stay verifiable."""
+
+    gateway: GatewayId
+    public_key: bytes
+    replaced_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConfVersion:
     """One published global configuration."""
 
@@ -139,3 +151,4 @@ class Snapshot:
     revoked_cert_sha256: tuple[bytes, ...]
     topics: tuple[Topic, ...] = ()
     previous_certs: tuple[PreviousCert, ...] = ()
+    previous_log_keys: tuple[PreviousLogKey, ...] = ()

@@ -34,6 +34,17 @@ peers until it expires or the operator ends the overlap, the replaced signing
 certificate stays valid (what it signed stays verifiable) but no longer counts
 as current.
 
+A GATEWAY or RENEWAL request may carry the gateway's log key (the Ed25519 key
+that signs its checkpoints; security/logkey.py): the raw 32-byte public key with a
+proof of possession, the key's signature over PAE(LOG_KEY_TYPE, gateway id, key).
+A key of another length (InvalidRequest), a key without its proof
+(MissingSignature), a proof that does not verify (InvalidSignature, e.g. made for
+another gateway or by another key), a proof without a key (InvalidRequest) or a
+key any gateway holds or held (AlreadyRegistered) is refused. A RENEWAL's log key
+travels inside its signed body, so only the gateway itself can replace it. A
+GATEWAY request without a log key is still accepted (clients from before log keys):
+that gateway has none until its next renewal brings one.
+
 Everything is validated when the request is submitted (InvalidIdentifier,
 InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured and the checks
 above), before anything is stored; a request that fails validation leaves no
@@ -75,6 +86,7 @@ from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
 from zhol.security.ca import CertificateAuthority, CertProfile, issue_certificate
 from zhol.security.globalconf import gateway_from_pb, subsystem_from_pb
+from zhol.security.logkey import verify_log_key_proof
 from zhol.security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, pae, verify_bytes
 from zhol.security.validation import CertificateValidator, cert_sha256
 
@@ -137,6 +149,7 @@ class ParsedRequest:
     services: tuple[Service, ...]
     topics: tuple[Topic, ...] = ()
     issued_at_ms: int = 0  # SUBSYSTEM, RENEWAL: when the gateway signed it
+    log_public_key: bytes = b""  # GATEWAY, RENEWAL: proven (raw Ed25519), or b"" for none
 
 
 def parse_registration_request(
@@ -176,6 +189,7 @@ def _parse_gateway_request(
     if len(name) > MAX_NAME_CHARS or not name.isprintable():
         raise _err("InvalidRequest", "member name too long or not printable")
     _check_csr_sizes(request.auth_csr_pem, request.sign_csr_pem, both=True)
+    log_key = _proven_log_key(gateway, request.log_public_key, request.log_key_proof)
     return ParsedRequest(
         kind=RegistrationKind.GATEWAY,
         gateway=gateway,
@@ -185,7 +199,19 @@ def _parse_gateway_request(
         sign_csr_pem=bytes(request.sign_csr_pem),
         subsystem=None,
         services=(),
+        log_public_key=log_key,
     )
+
+
+def _proven_log_key(gateway: GatewayId, public_key: bytes, proof: bytes) -> bytes:
+    """The log key if it comes with a valid proof of possession; b"" if there is none."""
+    if not public_key:
+        if proof:
+            raise _err("InvalidRequest", "a log key proof without a log key")
+        return b""
+    with _at_registry():
+        verify_log_key_proof(gateway, bytes(public_key), bytes(proof))
+    return bytes(public_key)
 
 
 def _signed_body(request: registry_pb2.RegistrationRequest) -> tuple[str, bytes]:
@@ -224,18 +250,21 @@ def _parse_renewal_request(
         or request.HasField("subsystem")
         or request.services
         or request.topics
+        or request.log_public_key
+        or request.log_key_proof
     ):
         # Only the signed bytes are believed: nothing may travel beside them.
-        raise _err("InvalidRequest", "a RENEWAL request carries its CSRs only signed")
+        raise _err("InvalidRequest", "a RENEWAL request carries its keys only signed")
     try:
         body = registry_pb2.RenewalRegistration.FromString(request.renewal_registration)
     except DecodeError:
         raise _err("InvalidRequest", "renewal_registration does not parse") from None
     if not body.HasField("gateway") or gateway_from_pb(body.gateway) != gateway:
         raise _err("InvalidRequest", "the signed request names another gateway")
-    if not body.auth_csr_pem and not body.sign_csr_pem:
-        raise _err("InvalidCsr", "a renewal carries at least one CSR")
+    if not body.auth_csr_pem and not body.sign_csr_pem and not body.log_public_key:
+        raise _err("InvalidCsr", "a renewal carries at least one CSR or a log key")
     _check_csr_sizes(body.auth_csr_pem, body.sign_csr_pem, both=False)
+    log_key = _proven_log_key(gateway, body.log_public_key, body.log_key_proof)
     return ParsedRequest(
         kind=RegistrationKind.RENEWAL,
         gateway=gateway,
@@ -246,6 +275,7 @@ def _parse_renewal_request(
         subsystem=None,
         services=(),
         issued_at_ms=body.issued_at_unix_ms,
+        log_public_key=log_key,
     )
 
 
@@ -253,8 +283,14 @@ def _parse_subsystem_request(
     request: registry_pb2.RegistrationRequest, gateway: GatewayId
 ) -> ParsedRequest:
     _require_signature(request)
-    if request.auth_csr_pem or request.sign_csr_pem or request.renewal_registration:
-        raise _err("InvalidRequest", "a SUBSYSTEM request carries no CSRs")
+    if (
+        request.auth_csr_pem
+        or request.sign_csr_pem
+        or request.renewal_registration
+        or request.log_public_key
+        or request.log_key_proof
+    ):
+        raise _err("InvalidRequest", "a SUBSYSTEM request carries no CSRs or log key")
     if request.HasField("subsystem") or request.services or request.topics:
         # Only the signed bytes are believed: nothing may travel beside them.
         raise _err("InvalidRequest", "subsystem, services and topics travel only signed")
@@ -547,6 +583,7 @@ class Registrar:
                 existing = self.store.get_gateway(parsed.gateway)
                 if existing is not None and not existing.revoked:
                     raise _err("AlreadyRegistered", f"gateway {parsed.gateway} is registered")
+                self._check_log_key_unused(parsed)
             elif parsed.kind is RegistrationKind.RENEWAL:
                 assert signer is not None
                 gateway = check_renewal_authority(
@@ -554,6 +591,7 @@ class Registrar:
                 )
                 self._issue(parsed, now)  # dry run, as for GATEWAY: InvalidCsr now, not later
                 _check_new_keys(parsed, gateway)
+                self._check_log_key_unused(parsed)
             else:
                 assert signer is not None
                 check_subsystem_authority(
@@ -601,6 +639,7 @@ class Registrar:
                     sign_cert_der=sign_der,
                     sign_cert_sha256=cert_sha256(sign_der),
                     registered_at_ms=now_ms,
+                    log_public_key=parsed.log_public_key,
                 )
                 member = Member(parsed.gateway.member, parsed.member_name)
                 return self.store.complete_gateway_registration(request_id, member, gateway, now_ms)
@@ -640,7 +679,13 @@ class Registrar:
             (sign_der, cert_sha256(sign_der)) if sign_der else None,
             (not_after_ms(current.auth_cert_der), not_after_ms(current.sign_cert_der)),
             now_ms,
+            new_log_key=parsed.log_public_key,
         )
+
+    def _check_log_key_unused(self, parsed: ParsedRequest) -> None:
+        """Checked again in the approving transaction: this is the early refusal."""
+        if parsed.log_public_key and self.store.log_key_in_use(parsed.log_public_key):
+            raise _err("AlreadyRegistered", "this log key is already registered")
 
     def end_auth_overlap(self, gateway: GatewayId, now_ms: int) -> int:
         """Peers stop accepting the gateway's previous auth certificates (next version)."""

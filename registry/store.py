@@ -33,6 +33,7 @@ from zhol.registry.model import (
     Gateway,
     Member,
     PreviousCert,
+    PreviousLogKey,
     Registration,
     RegistrationKind,
     RegistrationState,
@@ -44,7 +45,7 @@ from zhol.registry.model import (
 )
 
 DB_FILE = "registry.db"
-SCHEMA_VERSION = 2  # 2: RENEWAL registrations and previous_certs
+SCHEMA_VERSION = 3  # 2: RENEWAL registrations and previous_certs; 3: log keys
 # Published configurations kept for inspection; older ones are pruned.
 KEEP_CONF_VERSIONS = 50
 
@@ -67,7 +68,8 @@ CREATE TABLE IF NOT EXISTS gateways (
     sign_cert_der BLOB NOT NULL,
     sign_cert_sha256 BLOB NOT NULL,
     registered_at_ms INTEGER NOT NULL,
-    revoked_at_ms INTEGER
+    revoked_at_ms INTEGER,
+    log_public_key BLOB NOT NULL DEFAULT x''
 );
 CREATE TABLE IF NOT EXISTS subsystems (
     id TEXT PRIMARY KEY,
@@ -107,6 +109,11 @@ CREATE TABLE IF NOT EXISTS previous_certs (
     not_after_ms INTEGER NOT NULL,
     replaced_at_ms INTEGER NOT NULL,
     overlap_ended_at_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS previous_log_keys (
+    public_key BLOB PRIMARY KEY,
+    gateway TEXT NOT NULL REFERENCES gateways(id),
+    replaced_at_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS conf_versions (
     version INTEGER PRIMARY KEY,
@@ -151,6 +158,15 @@ _MIGRATE_1_TO_2 = (
     "CREATE INDEX IF NOT EXISTS registrations_by_state ON registrations (state, created_at_ms)",
 )
 
+# Schema 2 -> 3 (log keys): the gateways' log key column; previous_log_keys comes from
+# _SCHEMA. Same transaction as the version check, as for 1 -> 2.
+_MIGRATE_2_TO_3 = ("ALTER TABLE gateways ADD COLUMN log_public_key BLOB NOT NULL DEFAULT x''",)
+# After any migration (the column must exist first): one gateway per log key.
+_LOG_KEY_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS gateways_by_log_key ON gateways (log_public_key)"
+    " WHERE log_public_key != x''"
+)
+
 TABLES = (
     "members",
     "gateways",
@@ -161,6 +177,7 @@ TABLES = (
     "registrations",
     "revoked_certs",
     "previous_certs",
+    "previous_log_keys",
     "conf_versions",
 )
 
@@ -188,15 +205,17 @@ class Store:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
-            elif row[0] == 1:
+            elif row[0] in (1, 2):
                 # Upgraded in place, in one transaction: all of it or none of it.
-                for statement in _MIGRATE_1_TO_2:
+                steps = (_MIGRATE_1_TO_2 if row[0] == 1 else ()) + _MIGRATE_2_TO_3
+                for statement in steps:
                     conn.execute(statement)
                 conn.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
                 )
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(f"{path}: unsupported schema version {row[0]}")
+            conn.execute(_LOG_KEY_INDEX)
         return store
 
     def schema_version(self) -> int:
@@ -290,8 +309,23 @@ class Store:
                     f"SELECT {_PREV_COLS} FROM previous_certs ORDER BY gateway, replaced_at_ms"
                 )
             )
+            previous_log_keys = tuple(
+                PreviousLogKey(GatewayId.parse(r[0]), bytes(r[1]), r[2])
+                for r in conn.execute(
+                    "SELECT gateway, public_key, replaced_at_ms FROM previous_log_keys"
+                    " ORDER BY gateway, replaced_at_ms, rowid"
+                )
+            )
             return Snapshot(
-                _counter(conn), members, gateways, subsystems, services, revoked, topics, previous
+                _counter(conn),
+                members,
+                gateways,
+                subsystems,
+                services,
+                revoked,
+                topics,
+                previous,
+                previous_log_keys,
             )
 
     def get_member(self, member: MemberId) -> Member | None:
@@ -391,6 +425,10 @@ class Store:
             ).fetchone()
             if clash:
                 raise _err("AlreadyRegistered", "authentication certificate already in use")
+            _check_log_key_unused(conn, gateway.log_public_key)
+            if existing is not None and existing.log_public_key:
+                # A re-registered gateway's earlier log key: what it signed stays verifiable.
+                _retire_log_key(conn, existing, decided_at_ms)
             conn.execute(
                 "INSERT INTO members (id, name, created_at_ms) VALUES (?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
@@ -398,14 +436,15 @@ class Store:
             )
             conn.execute(
                 "INSERT INTO gateways (id, member, address, auth_cert_der, auth_cert_sha256,"
-                " sign_cert_der, sign_cert_sha256, registered_at_ms, revoked_at_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+                " sign_cert_der, sign_cert_sha256, registered_at_ms, revoked_at_ms,"
+                " log_public_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
                 " ON CONFLICT (id) DO UPDATE SET address = excluded.address,"
                 " auth_cert_der = excluded.auth_cert_der,"
                 " auth_cert_sha256 = excluded.auth_cert_sha256,"
                 " sign_cert_der = excluded.sign_cert_der,"
                 " sign_cert_sha256 = excluded.sign_cert_sha256,"
-                " registered_at_ms = excluded.registered_at_ms, revoked_at_ms = NULL",
+                " registered_at_ms = excluded.registered_at_ms, revoked_at_ms = NULL,"
+                " log_public_key = excluded.log_public_key",
                 (
                     str(gateway.id),
                     str(gateway.member),
@@ -415,6 +454,7 @@ class Store:
                     gateway.sign_cert_der,
                     gateway.sign_cert_sha256,
                     gateway.registered_at_ms,
+                    gateway.log_public_key,
                 ),
             )
             # A re-registered gateway starts afresh: nothing of its revoked past overlaps.
@@ -505,8 +545,13 @@ class Store:
         new_sign: tuple[bytes, bytes] | None,
         previous_not_after_ms: tuple[int, int],
         decided_at_ms: int,
+        new_log_key: bytes = b"",
     ) -> Registration:
         """Approve a pending RENEWAL: the new certificates become the gateway's current ones.
+
+        ``new_log_key`` (raw Ed25519, proven at submission) replaces the gateway's log
+        key; the replaced one is kept in previous_log_keys. A log key in use by any
+        gateway, now or before, is refused (AlreadyRegistered).
 
         ``new_auth`` / ``new_sign`` are (DER, SHA-256) or None to keep that certificate;
         ``previous_not_after_ms`` the (auth, sign) expiry of the certificates replaced.
@@ -541,6 +586,14 @@ class Store:
                     f"UPDATE gateways SET {role}_cert_der = ?, {role}_cert_sha256 = ? WHERE id = ?",
                     (new[0], new[1], str(gateway)),
                 )
+            if new_log_key:
+                _check_log_key_unused(conn, new_log_key)
+                if current.log_public_key:
+                    _retire_log_key(conn, current, decided_at_ms)
+                conn.execute(
+                    "UPDATE gateways SET log_public_key = ? WHERE id = ?",
+                    (new_log_key, str(gateway)),
+                )
             _decide(
                 conn,
                 request_id,
@@ -572,6 +625,23 @@ class Store:
             _get_pending(conn, request_id, None)
             _decide(conn, request_id, RegistrationState.REJECTED, decided_at_ms, reason=reason)
             return _get_registration(conn, request_id)
+
+    def log_key_in_use(self, public_key: bytes) -> bool:
+        """Whether a gateway holds this log key, or held it before a renewal."""
+        with self._read() as conn:
+            return _log_key_in_use(conn, public_key)
+
+    def previous_log_keys(self, gateway: GatewayId) -> tuple[bytes, ...]:
+        """The gateway's replaced log keys, oldest first."""
+        with self._read() as conn:
+            return tuple(
+                bytes(r[0])
+                for r in conn.execute(
+                    "SELECT public_key FROM previous_log_keys WHERE gateway = ?"
+                    " ORDER BY replaced_at_ms, rowid",
+                    (str(gateway),),
+                )
+            )
 
     def check_serving_gateway(self, gateway: GatewayId, subsystem: SubsystemId) -> Gateway:
         """The gateway, if registered, unrevoked and subsystem's member's; else raise."""
@@ -648,7 +718,7 @@ class Store:
 
 _GW_COLS = (
     "id, address, auth_cert_der, auth_cert_sha256, sign_cert_der, sign_cert_sha256,"
-    " registered_at_ms, revoked_at_ms"
+    " registered_at_ms, revoked_at_ms, log_public_key"
 )
 _PREV_COLS = "sha256, gateway, role, not_after_ms, replaced_at_ms, overlap_ended_at_ms"
 _REG_COLS = (
@@ -671,6 +741,7 @@ def _gateway(r: sqlite3.Row | tuple[Any, ...]) -> Gateway:
         sign_cert_sha256=bytes(r[5]),
         registered_at_ms=r[6],
         revoked_at_ms=r[7],
+        log_public_key=bytes(r[8]),
     )
 
 
@@ -775,3 +846,28 @@ def _require_serving_gateway(
     if found is None or found.revoked:
         raise _err("NotConfigured", f"gateway {gateway} is not a registered, unrevoked gateway")
     return found
+
+
+def _log_key_in_use(conn: sqlite3.Connection, public_key: bytes) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM gateways WHERE log_public_key = ?1"
+            " UNION ALL SELECT 1 FROM previous_log_keys WHERE public_key = ?1 LIMIT 1",
+            (public_key,),
+        ).fetchone()
+        is not None
+    )
+
+
+def _check_log_key_unused(conn: sqlite3.Connection, public_key: bytes) -> None:
+    """A log key names one gateway for ever: its checkpoints must not verify as another's."""
+    if public_key and _log_key_in_use(conn, public_key):
+        raise _err("AlreadyRegistered", "this log key is already registered")
+
+
+def _retire_log_key(conn: sqlite3.Connection, gateway: Gateway, now_ms: int) -> None:
+    conn.execute(
+        "INSERT INTO previous_log_keys (public_key, gateway, replaced_at_ms) VALUES (?, ?, ?)"
+        " ON CONFLICT (public_key) DO NOTHING",
+        (gateway.log_public_key, str(gateway.id), now_ms),
+    )

@@ -66,6 +66,10 @@ class GatewayEntry:
     auth_cert_der: bytes
     # Earlier auth certificates peers still accept during a renewal's changeover.
     previous_auth_cert_sha256: tuple[bytes, ...] = ()
+    # Raw Ed25519 public key of its log key (checkpoints); b"" if it has none yet.
+    log_public_key: bytes = b""
+    # Log keys renewals replaced, oldest first: old checkpoints verify with them.
+    previous_log_public_keys: tuple[bytes, ...] = ()
 
 
 # The largest tunables a registry publishes (registry/settings.py refuses more).
@@ -201,6 +205,8 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
             bytes(g.auth_cert_sha256),
             bytes(g.auth_cert_der),
             tuple(bytes(h) for h in g.previous_auth_cert_sha256),
+            bytes(g.log_public_key),
+            tuple(bytes(k) for k in g.previous_log_public_keys),
         )
         gateways[entry.id] = entry
     providers: dict[str, list[SubsystemId]] = {}

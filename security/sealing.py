@@ -28,6 +28,9 @@ REGISTRATION_TYPE = "application/vnd.zhol.registration+proto"
 # A gateway's signed RENEWAL request (new CSRs): its own domain, so a signed SUBSYSTEM
 # body can never be replayed as a renewal, nor the reverse.
 RENEWAL_TYPE = "application/vnd.zhol.renewal+proto"
+# A log key's proof of possession (security/logkey.py): the key signs its gateway's id
+# and itself, in a domain no message, registration or checkpoint signature shares.
+LOG_KEY_TYPE = "application/vnd.zhol.logkey"
 
 _PAE_PREFIX = b"ZholPAEv1"
 # The signature algorithm object is immutable: build it once, not per message.

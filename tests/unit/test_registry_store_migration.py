@@ -1,4 +1,5 @@
-"""registry.db written by the schema before renewals (version 1) is upgraded in place."""
+"""registry.db written by earlier schemas (1: before renewals, 2: before log keys) is
+upgraded in place."""
 
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_everything(tmp_path: 
     path = tmp_path / "registry.db"
     make_v1_database(path)
     store = Store.open(path)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     assert store.change_counter() == 7  # the upgrade is not a configuration change
     regs = store.list_registrations()
     assert [(r.id, r.kind, r.state, r.reason) for r in regs] == [
@@ -123,7 +124,9 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_everything(tmp_path: 
     ]
     gateway = store.get_gateway(GW1)
     assert gateway is not None and gateway.auth_cert_sha256 == b"\xaa"
+    assert gateway.log_public_key == b""  # registered before log keys: none yet
     assert set(store.counts()) == set(TABLES) and store.counts()["previous_certs"] == 0
+    assert store.counts()["previous_log_keys"] == 0
     # The widened kind check: a RENEWAL request can be stored now.
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(
@@ -136,6 +139,66 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_everything(tmp_path: 
     assert store.get_registration("r3").kind is RegistrationKind.RENEWAL
     # Opening again is a no-op.
     assert Store.open(path).list_registrations() == store.list_registrations()
+
+
+# What schema 2 added to schema 1, verbatim (as released before log keys).
+SCHEMA_V2_ADDITIONS = """
+CREATE TABLE registrations_v2 (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('GATEWAY', 'SUBSYSTEM', 'RENEWAL')),
+    gateway TEXT NOT NULL,
+    subsystem TEXT,
+    request BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('PENDING', 'APPROVED', 'REJECTED')),
+    reason TEXT NOT NULL DEFAULT '',
+    auth_cert_der BLOB NOT NULL DEFAULT x'',
+    sign_cert_der BLOB NOT NULL DEFAULT x'',
+    created_at_ms INTEGER NOT NULL,
+    decided_at_ms INTEGER
+);
+INSERT INTO registrations_v2 SELECT * FROM registrations;
+DROP TABLE registrations;
+ALTER TABLE registrations_v2 RENAME TO registrations;
+CREATE INDEX registrations_by_state ON registrations (state, created_at_ms);
+CREATE TABLE previous_certs (
+    sha256 BLOB PRIMARY KEY,
+    gateway TEXT NOT NULL REFERENCES gateways(id),
+    role TEXT NOT NULL CHECK (role IN ('auth', 'sign')),
+    cert_der BLOB NOT NULL,
+    not_after_ms INTEGER NOT NULL,
+    replaced_at_ms INTEGER NOT NULL,
+    overlap_ended_at_ms INTEGER
+);
+UPDATE meta SET value = 2 WHERE key = 'schema_version';
+"""
+
+
+def test_a_version_2_database_gains_log_keys_keeping_everything(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    make_v1_database(path)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.executescript("BEGIN;" + SCHEMA_V2_ADDITIONS + "COMMIT;")
+    store = Store.open(path)
+    assert store.schema_version() == 3
+    assert store.change_counter() == 7
+    gateway = store.get_gateway(GW1)
+    assert gateway is not None and gateway.auth_cert_sha256 == b"\xaa"
+    assert gateway.log_public_key == b""
+    assert [r.id for r in store.list_registrations()] == ["r1", "r2"]
+    # The new column and its uniqueness: one gateway per log key, empty ones exempt.
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE gateways SET log_public_key = ? WHERE id = ?", (b"k" * 32, str(GW1)))
+        conn.execute(
+            "INSERT INTO gateways VALUES ('KZ/GOV/MJ/gw2', 'KZ/GOV/MJ', '127.0.0.1:7002',"
+            " x'03', x'cc', x'04', x'dd', 1, NULL, x'')"
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(
+                "UPDATE gateways SET log_public_key = ? WHERE id = 'KZ/GOV/MJ/gw2'", (b"k" * 32,)
+            )
+        conn.commit()
+    assert store.log_key_in_use(b"k" * 32) and not store.log_key_in_use(b"j" * 32)
+    assert Store.open(path).get_gateway(GW1) == store.get_gateway(GW1)
 
 
 def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:

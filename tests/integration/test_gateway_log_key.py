@@ -1,0 +1,125 @@
+"""A gateway's log key through the real registry: `init` registers it, the signed global
+configuration publishes it, `renew` replaces it (the old one listed as previous), and a
+registration whose proof of possession fails is refused and changes nothing."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, load_pem_public_key
+
+from zhol.cli.ports import free_port
+from zhol.core.clock import SystemClock
+from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
+from zhol.gateway.credentials import load_credentials
+from zhol.gateway.provision import init_gateway, renew_gateway
+from zhol.registry import client
+from zhol.registry.provision import init_registry
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
+from zhol.registry.store import Store
+from zhol.registry.v1 import registry_pb2
+from zhol.security.ca import create_csr
+from zhol.security.globalconf import GatewayEntry, gateway_to_pb, verify_global_conf
+from zhol.security.keys import generate_private_key
+from zhol.security.keystore import read_certificate, read_private_key
+from zhol.security.logkey import log_public_key_bytes, prove_log_key
+
+pytestmark = pytest.mark.asyncio
+
+GATEWAY = GatewayId.parse("KZ/GOV/MOH/gw1")
+INTRUDER = GatewayId.parse("KZ/GOV/MOH/gw2")
+PASSPHRASE_ENV = "ZHOL_TEST_LOG_KEY_PASSPHRASE"
+PASSPHRASE = "log key passphrase for tests"
+
+
+def log_key(path: Path) -> bytes:
+    key = read_private_key(path, PASSPHRASE.encode())
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    return log_public_key_bytes(key)
+
+
+async def published(registry: str, anchor: Path, gateway: GatewayId) -> GatewayEntry:
+    signed = await client.fetch_global_conf(registry)
+    conf = verify_global_conf(signed, read_certificate(anchor).public_bytes(Encoding.DER))
+    return conf.gateways[gateway]
+
+
+async def test_init_registers_the_log_key_and_renew_replaces_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    registry_dir = tmp_path / "registry"
+    init_registry(registry_dir, "KZ", auto_approve=True)
+    port = free_port()
+    server, _ = await start_registry(
+        load_registry_settings(registry_dir, overrides={"listen": f"127.0.0.1:{port}"})
+    )
+    registry = f"127.0.0.1:{port}"
+    anchor = registry_dir / "anchor.pem"
+    gateway_dir = tmp_path / "moh-gw1"
+    keys = gateway_dir / "keys"
+    try:
+        await init_gateway(
+            gateway_dir,
+            GATEWAY,
+            registry,
+            anchor,
+            f"127.0.0.1:{free_port()}",
+            passphrase_env=PASSPHRASE_ENV,
+            timeout_s=20,
+        )
+        log_file = keys / "log.key"
+        assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o600
+        assert log_file.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        first = log_key(log_file)
+        entry = await published(registry, anchor, GATEWAY)
+        assert entry.log_public_key == first and entry.previous_log_public_keys == ()
+
+        done = await renew_gateway(gateway_dir, ("sign",), timeout_s=20)
+        second = log_key(log_file)
+        assert done.log_public_key == second != first
+        entry = await published(registry, anchor, GATEWAY)
+        assert entry.log_public_key == second and entry.previous_log_public_keys == (first,)
+        # The replaced key's public half stays in the data directory.
+        kept = load_pem_public_key((keys / "log.1.pub").read_bytes())
+        assert isinstance(kept, ed25519.Ed25519PublicKey)
+        assert log_public_key_bytes(kept) == first
+        assert not (keys / "renewal").exists()
+
+        # A proof that fails is refused with its code, before anything is stored.
+        store = Store(registry_dir / "registry.db")
+        before = (store.counts(), store.change_counter(), store.snapshot())
+        public, _ = prove_log_key(ed25519.Ed25519PrivateKey.generate(), INTRUDER)
+        _, forged = prove_log_key(ed25519.Ed25519PrivateKey.generate(), INTRUDER)
+        request = registry_pb2.RegistrationRequest(
+            kind=registry_pb2.REGISTRATION_KIND_GATEWAY,
+            gateway=gateway_to_pb(INTRUDER),
+            gateway_address=f"127.0.0.1:{free_port()}",
+            auth_csr_pem=create_csr(generate_private_key(), str(INTRUDER)),
+            sign_csr_pem=create_csr(generate_private_key(), str(INTRUDER.member)),
+            log_public_key=public,
+            log_key_proof=forged,
+        )
+        with pytest.raises(ZholError) as caught:
+            await client.submit_registration(registry, request)
+        assert caught.value.full_code == "Server.Registry.InvalidSignature"
+        # The gateway's own renewal, signed by it, but proving a key for another gateway.
+        body = registry_pb2.RenewalRegistration(
+            gateway=gateway_to_pb(GATEWAY),
+            log_public_key=public,
+            log_key_proof=prove_log_key(ed25519.Ed25519PrivateKey.generate(), GATEWAY)[1],
+            issued_at_unix_ms=SystemClock().now_ms(),
+        )
+        signer = load_credentials(keys, PASSPHRASE.encode()).signer
+        with pytest.raises(ZholError) as caught:
+            await client.submit_registration(registry, client.signed_renewal_request(body, signer))
+        assert caught.value.full_code == "Server.Registry.InvalidSignature"
+        assert (store.counts(), store.change_counter(), store.snapshot()) == before
+    finally:
+        await server.stop(0)
