@@ -101,6 +101,15 @@ _MAX_NONCE_BITS = 512
 _ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
 
 
+class _TimeStampResp(tsp.TimeStampResp):  # type: ignore[misc]
+    # RFC 3161: timeStampToken is OPTIONAL (absent in a rejection); asn1crypto 1.5.1
+    # declares it required, so neither a rejection could be written nor read.
+    _fields = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
 class TimestampError(Exception):
     """A token or answer that is not accepted; ``reason`` is one of ``TimestampFailure``."""
 
@@ -187,7 +196,7 @@ def build_request(
 
 def rejection(failure: PkiFailure, text: str) -> TimestampReply:
     """A TimeStampResp with status rejection, ``failure`` set and a short reason text."""
-    resp = tsp.TimeStampResp(
+    resp = _TimeStampResp(
         {
             "status": {
                 "status": "rejection",
@@ -280,7 +289,7 @@ def respond(
         tst["nonce"] = request.nonce
     tst_der = bytes(tsp.TSTInfo(tst).dump())
     token = _sign(tst_der, signer, gen_time if signing_time else None, request.cert_req)
-    resp = tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token})
+    resp = _TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token})
     return TimestampReply(bytes(resp.dump()), granted=True, serial_number=serial_number)
 
 
@@ -363,7 +372,7 @@ def _sign(
 def parse_response(der: bytes) -> TimestampResponse:
     """A TimeStampResp's status, failure bits, text and token; ``malformed`` if not one."""
     try:
-        resp = tsp.TimeStampResp.load(der, strict=True)
+        resp = _TimeStampResp.load(der, strict=True)
         status = resp["status"]
         name = str(status["status"].native)
         fail_info = status["fail_info"].native
