@@ -226,7 +226,16 @@ def test_a_token_signed_under_a_non_timestamping_certificate_is_refused(
     assert reason(exc) == "wrong_key_usage"
 
 
-def test_a_non_critical_timestamping_eku_is_refused(ca: CertificateAuthority) -> None:
+TS_ONLY = [x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]
+TS_AND_TLS = [*TS_ONLY, x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+
+
+@pytest.mark.parametrize(
+    ("usages", "critical"), [(TS_ONLY, False), (TS_AND_TLS, True)], ids=["non-critical", "extra"]
+)
+def test_an_eku_other_than_critical_timestamping_only_is_refused(
+    ca: CertificateAuthority, usages: list[x509.ObjectIdentifier], critical: bool
+) -> None:
     key = generate_private_key()
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "lax-tsa")])
@@ -239,9 +248,7 @@ def test_a_non_critical_timestamping_eku_is_refused(ca: CertificateAuthority) ->
         .not_valid_before(NOW - dt.timedelta(days=1))
         .not_valid_after(NOW + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]), critical=False
-        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=critical)
         .sign(ca.key, hashes.SHA256())  # type: ignore[arg-type]
     )
     with pytest.raises(TimestampError) as exc:
