@@ -9,6 +9,9 @@ CSRs; the CSR's self-signature is the proof of possession. The registry issues:
 - ``config``: the registry's configuration-signing certificate (the anchor),
   SAN ``urn:zhol:config:<instance>``.
 
+``issue_tsa_certificate`` issues the fourth kind, a timestamping authority's
+certificate (RFC 3161: critical extended key usage id-kp-timeStamping alone).
+
 The identity lives in the SAN URI (what validators read) and in the subject CN
 (what operators read). Each profile has its own extended key usage, so a
 certificate of one profile is never accepted as another. Time is a parameter.
