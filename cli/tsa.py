@@ -4,7 +4,8 @@
 has the federation CA (in the registry's directory) issue its certificate;
 ``zhol tsa serve --dir DIR`` answers timestamp requests over the RFC 3161 HTTP
 transport (POST, ``application/timestamp-query`` in, ``application/timestamp-reply``
-out). The tokens themselves are made by zhol.security.timestamp.
+out; the aiohttp application is in zhol.cli.tsa_server). The tokens themselves are
+made by zhol.security.timestamp.
 
 Layout (DIR is 0700)::
 
@@ -17,23 +18,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
 import os
-import secrets
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from zhol.core.errors import Hop, ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_OK, EXIT_USAGE
-from zhol.core.jsonlog import configure_json_logging, error_fields
+from zhol.core.jsonlog import configure_json_logging
 from zhol.registry.provision import load_keys, require_initialised
 from zhol.registry.settings import load_registry_settings, read_key_passphrase
 from zhol.security.ca import create_csr, issue_tsa_certificate
@@ -44,25 +41,9 @@ from zhol.security.keystore import (
     write_certificate,
     write_private_key,
 )
-from zhol.security.timestamp import (
-    CONTENT_TYPE,
-    REPLY_CONTENT_TYPE,
-    TimestampReply,
-    TsaSigner,
-    rejection,
-    respond,
-)
-
-log = logging.getLogger("zhol.tsa")
+from zhol.security.timestamp import TsaSigner
 
 DEFAULT_LISTEN = "127.0.0.1:3318"
-# A TimeStampReq is about 100 bytes (SHA-512, a nonce and a policy stay under 200);
-# anything larger is refused before it is read.
-MAX_REQUEST_BYTES = 4096
-# genTime keeps whole seconds, so the true time is within one second of it.
-ACCURACY = dt.timedelta(seconds=1)
-# Made once, so that answering a bug cannot itself fail.
-_SYSTEM_FAILURE = rejection("system_failure", "internal error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,101 +104,6 @@ def load_signer(data_dir: Path) -> TsaSigner:
     return TsaSigner(key, cert)
 
 
-# -- the HTTP transport ----------------------------------------------------------------------
-
-
-def new_serial() -> int:
-    """A 127-bit random serial: unique without state to keep (RFC 3161 allows 160 bits)."""
-    return secrets.randbits(127) or 1
-
-
-def build_app(signer: TsaSigner) -> web.Application:
-    """The aiohttp application: POST / answers one timestamp request."""
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-
-    async def timestamp(request: web.Request) -> web.Response:
-        reply = await _answer(request, signer)
-        fields = {"event": "tsa.granted" if reply.granted else "tsa.refused"}
-        if reply.granted:
-            fields["serial"] = f"{reply.serial_number:x}"
-        else:
-            fields["failure"] = str(reply.failure)
-        log.info(fields["event"], extra={**fields, "remote": request.remote})
-        return web.Response(body=reply.der, content_type=REPLY_CONTENT_TYPE)
-
-    app.router.add_post("/", timestamp)
-    return app
-
-
-async def _answer(request: web.Request, signer: TsaSigner) -> TimestampReply:
-    # Every bad request gets an RFC 3161 rejection a client can parse, never a 500.
-    if request.content_type != CONTENT_TYPE:
-        return rejection("bad_request", f"Content-Type must be {CONTENT_TYPE}")
-    if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
-        return rejection("bad_data_format", "request too large")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return rejection("bad_data_format", "request too large")
-    try:
-        return respond(
-            body,
-            signer,
-            gen_time=dt.datetime.now(dt.UTC),
-            serial_number=new_serial(),
-            accuracy=ACCURACY,
-        )
-    except Exception as exc:  # a bug must still answer in the protocol, and be logged
-        log.error("tsa.failed", extra={"event": "tsa.failed", **error_fields(exc)})
-        return _SYSTEM_FAILURE
-
-
-async def serve(data_dir: Path, listen: str, port_file: Path | None) -> int:
-    """Serve until SIGTERM or SIGINT; returns the process exit code."""
-    signer = load_signer(data_dir)
-    host, _, port_text = listen.rpartition(":")
-    runner = web.AppRunner(build_app(signer), access_log=None)
-    await runner.setup()
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        site = web.TCPSite(runner, host or "127.0.0.1", int(port_text), reuse_port=False)
-        await site.start()
-        port = int(runner.addresses[0][1])
-        if port_file is not None:
-            _write_port_file(port_file, port)
-        log.info(
-            "tsa.started",
-            extra={
-                "event": "tsa.started",
-                "address": f"{host}:{port}",
-                "subject": signer.cert.subject.rfc4514_string(),
-                "policy": signer.policy,
-                "pid": os.getpid(),
-            },
-        )
-        await stop.wait()
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-        await runner.cleanup()
-        if port_file is not None:
-            with contextlib.suppress(FileNotFoundError):
-                port_file.unlink()
-        log.info("tsa.stopped", extra={"event": "tsa.stopped"})
-    return EXIT_OK
-
-
-def _write_port_file(path: Path, port: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{port}\n", encoding="ascii")
-    os.replace(tmp, path)
-
-
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -258,6 +144,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # aiohttp is imported only here: it would add 0.2 s to every other zhol command.
+    from zhol.cli.tsa_server import serve
+
     configure_json_logging(logging.INFO)
     try:
         load_signer(Path(args.dir))

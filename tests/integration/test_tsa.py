@@ -17,7 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from zhol.cli.tsa import MAX_REQUEST_BYTES, TsaPaths, build_app, init_tsa, load_signer
+from zhol.cli.tsa import TsaPaths, init_tsa, load_signer
+from zhol.cli.tsa_server import MAX_REQUEST_BYTES, build_app
 from zhol.registry.provision import init_registry
 from zhol.security.keystore import read_certificate
 from zhol.security.timestamp import (
