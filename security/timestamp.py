@@ -432,10 +432,15 @@ def verify_token(
         raise TimestampError("nonce_mismatch", "the token does not echo the request's nonce")
     if policy is not None and parsed.policy != policy:
         raise TimestampError("policy_mismatch", f"token policy {parsed.policy}")
-    signer_cert = _find_signer(parsed, tsa_certs)
-    _check_signed_attributes(parsed, signer_cert)
-    _check_signature(parsed, signer_cert)
-    _check_signer_certificate(signer_cert, trusted_cas, parsed.gen_time)
+    try:
+        signer_cert = _find_signer(parsed, tsa_certs)
+        _check_signed_attributes(parsed, signer_cert)
+        _check_signature(parsed, signer_cert)
+        _check_signer_certificate(signer_cert, trusted_cas, parsed.gen_time)
+    except _ASN1_ERRORS:
+        # asn1crypto decodes lazily: a broken inner part (a certificate in the token,
+        # an empty ESSCertID list) shows only when read. Fail closed, with a reason.
+        raise TimestampError("malformed", "a part of the token does not parse") from None
     return VerifiedTimestamp(
         gen_time=parsed.gen_time,
         serial_number=parsed.serial_number,

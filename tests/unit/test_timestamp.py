@@ -307,6 +307,8 @@ def _resign(
                 ess["cert_hash"] = b"\x00" * 32
             elif change == "serial":
                 ess["issuer_serial"]["serial_number"] = 12345
+            elif change == "empty":
+                attr["values"][0]["certs"] = []
     new_attrs = cms.CMSAttributes(list(attrs))
     signature = signer.key.sign(new_attrs.dump(force=True), ec.ECDSA(hashes.SHA256()))
     signer_info["signed_attrs"] = new_attrs
@@ -322,6 +324,15 @@ def test_an_ess_cert_id_naming_another_certificate_is_refused(
     with pytest.raises(TimestampError) as exc:
         verify_token(token, DATA, [ca.cert])
     assert reason(exc) == "certificate_binding"
+
+
+def test_an_empty_ess_cert_id_list_is_malformed(
+    ca: CertificateAuthority, signer: TsaSigner
+) -> None:
+    token = _resign(signer, token_of(grant(signer)), "empty")
+    with pytest.raises(TimestampError) as exc:
+        verify_token(token, DATA, [ca.cert])
+    assert reason(exc) == "malformed"
 
 
 def test_a_resigned_token_that_keeps_the_binding_still_verifies(
