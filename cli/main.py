@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from zhol.adapters.health import cli as health_cli
     from zhol.adapters.pension import cli as pension_cli
     from zhol.adapters.population import cli as population_cli
-    from zhol.cli import bench, conformance, demo, faults, health, scenario
+    from zhol.cli import bench, conformance, demo, faults, health, scenario, tsa
     from zhol.cli import gateway as gateway_cli
     from zhol.cli import gateway_events as eventscli
     from zhol.cli import gateway_log as logcli
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_parser(sub)
     health.add_parser(sub)
     conformance.add_parser(sub)
+    tsa.add_parser(sub)
     return parser
 
 

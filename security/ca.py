@@ -9,6 +9,9 @@ CSRs; the CSR's self-signature is the proof of possession. The registry issues:
 - ``config``: the registry's configuration-signing certificate (the anchor),
   SAN ``urn:zhol:config:<instance>``.
 
+``issue_tsa_certificate`` issues the fourth kind, a timestamping authority's
+certificate (RFC 3161: critical extended key usage id-kp-timeStamping alone).
+
 The identity lives in the SAN URI (what validators read) and in the subject CN
 (what operators read). Each profile has its own extended key usage, so a
 certificate of one profile is never accepted as another. Time is a parameter.
@@ -44,6 +47,7 @@ __all__ = [
     "GATEWAY_URI_PREFIX",
     "MEMBER_URI_PREFIX",
     "SIGN_EKU",
+    "TSA_EKU",
     "CertProfile",
     "CertificateAuthority",
     "auth_dns_name",
@@ -51,6 +55,7 @@ __all__ = [
     "create_root_ca",
     "create_self_signed_tls_cert",
     "issue_certificate",
+    "issue_tsa_certificate",
 ]
 
 CertProfile = Literal["auth", "sign", "config"]
@@ -69,6 +74,9 @@ SIGN_EKU = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 # needs no registration.
 CONFIG_EKU = ObjectIdentifier("2.25.194814987655572882468620915516322139960")
 AUTH_EKUS = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
+# id-kp-timeStamping (RFC 3161 2.3): the only purpose a TSA certificate may carry.
+TSA_EKU = ExtendedKeyUsageOID.TIME_STAMPING
+TSA_URI_PREFIX = "urn:zhol:tsa:"
 
 CLOCK_SKEW_ALLOWANCE = datetime.timedelta(minutes=5)
 _INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -265,9 +273,49 @@ def issue_certificate(
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown certificate profile {profile!r}; expected one of {PROFILES}")
-    now = _utc(now)
     _, public_key = _load_csr(csr_pem, identity)
     extensions = _profile_extensions(profile, identity, public_key)
+    return _issue(ca, public_key, identity, extensions, now, validity_days)
+
+
+def issue_tsa_certificate(
+    ca: CertificateAuthority,
+    csr_pem: bytes,
+    name: str,
+    now: datetime.datetime,
+    validity_days: int = 1825,
+) -> x509.Certificate:
+    """Issue a timestamping authority's certificate (RFC 3161 section 2.3).
+
+    Its extended key usage is id-kp-timeStamping alone and critical, as RFC 3161
+    requires (so openssl ts -verify accepts it and nothing else accepts it); key usage
+    digitalSignature (with contentCommitment: a token is evidence). ``name`` is the
+    subject CN, a short identifier (the instance-code syntax), also in the SAN as
+    ``urn:zhol:tsa:<name>``. Errors as ``issue_certificate``.
+    """
+    if not _INSTANCE.match(name):
+        raise ZholError("InvalidIdentifier", f"malformed TSA name: {name!r}")
+    _, public_key = _load_csr(csr_pem, name)
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(TSA_URI_PREFIX + name)]),
+            False,
+        ),
+        (_key_usage(digital_signature=True, content_commitment=True), True),
+        (x509.ExtendedKeyUsage([TSA_EKU]), True),
+    ]
+    return _issue(ca, public_key, name, extensions, now, validity_days)
+
+
+def _issue(
+    ca: CertificateAuthority,
+    public_key: PublicKey,
+    identity: str,
+    extensions: list[tuple[x509.ExtensionType, bool]],
+    now: datetime.datetime,
+    validity_days: int,
+) -> x509.Certificate:
+    now = _utc(now)
     not_after = min(now + datetime.timedelta(days=validity_days), ca.cert.not_valid_after_utc)
     ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
