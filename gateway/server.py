@@ -12,6 +12,7 @@ import signal
 from dataclasses import dataclass
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
 from grpc_health.v1 import health_pb2_grpc
 
@@ -20,8 +21,9 @@ from zhol.core.cpupolicy import apply_cpu_policy
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
 from zhol.core.jsonlog import configure_json_logging
+from zhol.gateway.checkpoints import Checkpointer, CheckpointPolicy, CheckpointStore
 from zhol.gateway.confsource import ConfSource, Fetch
-from zhol.gateway.credentials import load_credentials
+from zhol.gateway.credentials import LOG_KEY, load_credentials
 from zhol.gateway.delivery import DeliveryWorker
 from zhol.gateway.eventstore import EventStore
 from zhol.gateway.health import HealthWatch, WatchedMessageLog
@@ -50,7 +52,8 @@ from zhol.gateway.replay import ReplayGuard
 from zhol.gateway.settings import GatewaySettings, key_passphrase
 from zhol.gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
 from zhol.registry.client import fetch_global_conf
-from zhol.security.keystore import read_certificate
+from zhol.security.keystore import read_certificate, read_private_key
+from zhol.security.signednote import NoteSigner, gateway_origin
 
 log = logging.getLogger("zhol.gateway")
 
@@ -107,10 +110,17 @@ async def start_gateway(
         conf.start(settings.conf_poll_s)
         undo.push_async_callback(conf.stop)
 
+        checkpointer = _checkpointer(settings, gateway_id, passphrase, clock)
+        if checkpointer is not None:
+            # Registered first, so it runs after the log is closed: the last checkpoint
+            # covers every record.
+            undo.push_async_callback(checkpointer.stop)
         # Watched: a failed write turns the health status NOT_SERVING.
         message_log = WatchedMessageLog(settings.message_log_path, clock)
         message_log.open()
         undo.callback(message_log.close)
+        if checkpointer is not None:
+            checkpointer.start()
         # Refilled from the log on its first check, with the window of the skew then in
         # force: ids taken before a restart are refused again.
         replay = ReplayGuard(message_log.recent_request_ids)
@@ -213,6 +223,31 @@ async def start_gateway(
         os.replace(tmp, settings.port_file)
     log.info("gateway %s listening is_port=%d peer_port=%d", gateway_id, is_port, peer_port)
     return running
+
+
+def _checkpointer(
+    settings: GatewaySettings, gateway_id: GatewayId, passphrase: bytes | None, clock: Clock
+) -> Checkpointer | None:
+    """Signs the log's checkpoints with keys/log.key; None for a gateway without one
+    (registered before log keys: `zhol gateway renew` gives it one)."""
+    path = settings.keys_dir / LOG_KEY
+    if not path.exists():
+        log.warning("no log key in %s: checkpoints are not signed until a renewal", path)
+        return None
+    try:
+        key = read_private_key(path, passphrase)
+    except (OSError, ValueError) as exc:
+        raise ZholError("NotConfigured", f"log key {path}: {exc}") from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ZholError("NotConfigured", f"log key {path} is not an Ed25519 key")
+    return Checkpointer(
+        gateway_id=str(gateway_id),
+        log_path=settings.message_log_path,
+        store=CheckpointStore(settings.checkpoints_dir),
+        signer_key=NoteSigner(gateway_origin(str(gateway_id)), key),
+        policy=CheckpointPolicy(settings.checkpoint_interval_s, settings.checkpoint_every_records),
+        now_ms=clock.now_ms,
+    )
 
 
 def _load_is_pins(settings: GatewaySettings) -> dict[bytes, IsPin]:

@@ -44,6 +44,11 @@ class GatewaySettings:
     event_loop: str = "uvloop"
     # Where to write the bound ports (the demo launcher reads them).
     port_file: Path | None = None
+    # A signed checkpoint of the message log is due once the log grew and this many
+    # seconds passed, or this many records were added, since the last one (and one
+    # is signed when the gateway stops). See gateway/checkpoints.py.
+    checkpoint_interval_s: float = 10.0
+    checkpoint_every_records: int = 1000
 
     @property
     def keys_dir(self) -> Path:
@@ -64,6 +69,10 @@ class GatewaySettings:
     @property
     def message_log_path(self) -> Path:
         return self.data_dir / "messagelog.db"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
 
 
 def load_gateway_settings(data_dir: Path, **overrides: object) -> GatewaySettings:
