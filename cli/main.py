@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from zhol.adapters.health import cli as health_cli
     from zhol.adapters.pension import cli as pension_cli
     from zhol.adapters.population import cli as population_cli
+    from zhol.cli import audit as audit_cli
     from zhol.cli import bench, conformance, demo, faults, health, scenario, tsa
     from zhol.cli import gateway as gateway_cli
     from zhol.cli import gateway_events as eventscli
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_parser(sub)
     conformance.add_parser(sub)
     tsa.add_parser(sub)
+    audit_cli.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,329 @@
+"""`zhol audit log` on a real gateway's log: an untouched log verifies, every tampering is
+caught with exit 1 and its own reason, unreadable evidence exits 3.
+
+One federation per module: the consumer gateway logs some calls, signs periodic
+checkpoints (so proofs link them) and a last one when it stops; each test tampers
+with its own copy of the stopped gateway's directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.integration.bus_federation import get_person, start_federation
+from tests.integration.test_bus import some_iin
+from tests.pki import new_ca
+from tests.waiting import until
+from zhol.cli.demo import CONSUMER_GATEWAY
+from zhol.cli.main import main
+from zhol.gateway.checkpoints import CheckpointStore, parse_proof_text, proof_text
+from zhol.security.logleaf import LogLeaf
+from zhol.security.logleaf import encode as encode_leaf
+from zhol.security.merkle import TreeState, leaf_hash
+from zhol.security.signednote import open_note, parse_note, parse_vkey
+
+
+@dataclass(frozen=True)
+class Evidence:
+    gateway: Path  # the stopped consumer gateway's data directory
+    anchor: Path
+
+
+async def _write_evidence(root: Path) -> Evidence:
+    fed = await start_federation(root, persons=20)
+    try:
+        data = fed.layout.gateway(CONSUMER_GATEWAY)
+        await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
+        toml = data / "gateway.toml"
+        toml.write_text(toml.read_text() + "checkpoint_interval_s = 0.3\n")
+        await fed.start_gateway(CONSUMER_GATEWAY)
+        store = CheckpointStore(data / "checkpoints")
+        for _ in range(4):
+            await get_person(fed.is_address(), some_iin(fed))
+        await until(lambda: bool(store.sizes()), timeout=15, what="a periodic checkpoint")
+        for _ in range(4):
+            await get_person(fed.is_address(), some_iin(fed))
+        await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)  # the last checkpoint
+    finally:
+        await fed.stop()
+    return Evidence(data, fed.layout.anchor)
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory: pytest.TempPathFactory) -> Evidence:
+    return asyncio.run(_write_evidence(tmp_path_factory.mktemp("audit")))
+
+
+@pytest.fixture
+def gateway(evidence: Evidence, tmp_path: Path) -> Path:
+    """A copy of the stopped gateway's directory, free to tamper with."""
+    copy = tmp_path / "gateway"
+    shutil.copytree(evidence.gateway, copy)
+    return copy
+
+
+def audit(
+    capsys: pytest.CaptureFixture[str], gateway: Path, anchor: Path, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = main(["audit", "log", "--gateway", str(gateway), "--anchor", str(anchor), "--json", *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}
+
+
+def reasons(report: dict[str, Any]) -> set[str]:
+    return {f["reason"] for f in report["failures"]}
+
+
+def tamper(gateway: Path, *sql: str, params: tuple[Any, ...] = ()) -> None:
+    """What an operator can do to its own log: drop the append-only triggers, then edit."""
+    db = sqlite3.connect(gateway / "messagelog.db")
+    try:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+        for name in names:
+            db.execute(f"DROP TRIGGER {name}")
+        for statement in sql:
+            db.execute(statement, params if "?" in statement else ())
+        db.commit()
+    finally:
+        db.close()
+
+
+def edit_blob(gateway: Path, column: str, seq: int, change: Callable[[bytes], bytes]) -> None:
+    with sqlite3.connect(gateway / "messagelog.db") as db:
+        (value,) = db.execute(f"SELECT {column} FROM messages WHERE seq = ?", (seq,)).fetchone()
+    tamper(gateway, f"UPDATE messages SET {column} = ? WHERE seq = {seq}", params=(change(value),))
+
+
+def flip_last(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+def record_count(gateway: Path) -> int:
+    with sqlite3.connect(gateway / "messagelog.db") as db:
+        return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+
+def test_an_untouched_log_verifies(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert (code, report["failures"]) == (0, [])
+    assert report["result"] == "verified"
+    assert report["counts"]["records"] == record_count(gateway) > 0
+    assert report["counts"]["checkpoints"] >= 2  # so a consistency proof was checked
+    assert {n["what"] for n in report["not_checked"]} >= {"timestamps", "witness"}
+    # The people's report says the same, and what is not checked.
+    assert main(["audit", "log", "--gateway", str(gateway), "--anchor", str(evidence.anchor)]) == 0
+    out = capsys.readouterr().out
+    assert "RESULT: verified" in out and "not checked: RFC 3161" in out
+
+
+@pytest.mark.parametrize(
+    ("column", "reason"),
+    [("body", "bad-signature"), ("header", "bad-signature"), ("signature", "bad-signature")],
+)
+def test_a_changed_byte_is_caught(
+    evidence: Evidence,
+    gateway: Path,
+    capsys: pytest.CaptureFixture[str],
+    column: str,
+    reason: str,
+) -> None:
+    edit_blob(gateway, column, 3, flip_last)
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert {(f["reason"], f["seq"]) for f in report["failures"]} >= {(reason, 3)}
+    # The leaf changed too: the signed checkpoints no longer match the records.
+    assert "checkpoint-root-mismatch" in reasons(report)
+
+
+def test_a_changed_header_field_re_encoded_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit_blob(gateway, "header", 2, lambda h: h.replace(b"integration test", b"integration TEST"))
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert {(f["reason"], f["seq"]) for f in report["failures"]} >= {
+        ("bad-signature", 2),
+        ("column-mismatch", 2),  # the purpose column no longer says what the header says
+        ("signed-digest-mismatch", 2),
+    }
+
+
+def test_a_changed_column_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(gateway, "UPDATE messages SET purpose = 'something else' WHERE seq = 4")
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert [(f["reason"], f["seq"]) for f in report["failures"]] == [("column-mismatch", 4)]
+
+
+def test_a_record_deleted_in_the_middle_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(gateway, "DELETE FROM messages WHERE seq = 3")
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert {(f["reason"], f["seq"]) for f in report["failures"]} >= {("seq-gap", 4)}
+
+
+def test_a_record_deleted_and_the_rest_renumbered_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(
+        gateway,
+        "DELETE FROM messages WHERE seq = 2",
+        "UPDATE messages SET seq = seq - 1 WHERE seq > 2",
+    )
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert "seq-gap" not in reasons(report)  # the numbering looks fine...
+    assert {"checkpoint-root-mismatch", "log-truncated"} <= reasons(report)  # ...the tree not
+
+
+def test_a_deleted_tail_is_caught_even_with_the_tree_state_rewritten(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = record_count(gateway) - 2
+    tamper(gateway, f"DELETE FROM messages WHERE seq > {kept}")
+    tamper(gateway, "UPDATE tree_state SET state = ?", params=(_rebuilt_state(gateway),))
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert reasons(report) == {"log-truncated"}
+
+
+def _rebuilt_state(gateway: Path) -> bytes:
+    """The tree state over the records as they now are: a careful operator's cover-up."""
+    tree = TreeState()
+    with sqlite3.connect(gateway / "messagelog.db") as db:
+        for row in db.execute(
+            "SELECT kind, direction, logged_at_ms, peer, header, body, signature,"
+            " signer_cert_sha256 FROM messages ORDER BY seq"
+        ):
+            leaf = LogLeaf.of(
+                kind=row[0], direction=row[1], logged_at_ms=row[2], peer=row[3], header=row[4],
+                body=row[5], signature=row[6], signer_cert_sha256=row[7],
+            )  # fmt: skip
+            tree = tree.append(leaf_hash(encode_leaf(leaf)))
+    return tree.to_bytes()
+
+
+def test_reordered_records_are_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(
+        gateway,
+        "UPDATE messages SET seq = -1 WHERE seq = 1",
+        "UPDATE messages SET seq = 1 WHERE seq = 2",
+        "UPDATE messages SET seq = 2 WHERE seq = -1",
+    )
+    tamper(gateway, "UPDATE tree_state SET state = ?", params=(_rebuilt_state(gateway),))
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert reasons(report) == {"checkpoint-root-mismatch"}
+
+
+def test_a_checkpoint_with_a_broken_signature_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = CheckpointStore(gateway / "checkpoints")
+    size = store.sizes()[0]
+    text, (sig,) = parse_note(store.note_path(size).read_bytes())
+    raw = sig.key_id.to_bytes(4, "big") + flip_last(sig.signature)
+    line = f"\u2014 {sig.name} {base64.b64encode(raw).decode()}\n"
+    store.note_path(size).write_bytes(f"{text}\n{line}".encode())
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert [(f["reason"], f["checkpoint"]) for f in report["failures"]] == [
+        ("checkpoint-bad-signature", size)
+    ]
+
+
+def test_a_proof_with_a_changed_hash_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = CheckpointStore(gateway / "checkpoints")
+    size = store.sizes()[1]
+    old, hashes = parse_proof_text(store.proof_path(size).read_text())
+    store.proof_path(size).write_text(proof_text(old, [flip_last(hashes[0]), *hashes[1:]]))
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert [(f["reason"], f["checkpoint"]) for f in report["failures"]] == [
+        ("proof-root-mismatch", size)
+    ]
+
+
+def test_a_malformed_checkpoint_note_is_evidence_invalid(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = CheckpointStore(gateway / "checkpoints")
+    store.note_path(store.sizes()[-1]).write_bytes(b"\x00 not a note")
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert "checkpoint-malformed" in reasons(report)
+
+
+def test_the_wrong_anchor_is_evidence_invalid(
+    evidence: Evidence, gateway: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other-anchor.pem"
+    other.write_bytes(new_ca("other", dt.datetime.now(dt.UTC)).cert.public_bytes(Encoding.PEM))
+    code, report = audit(capsys, gateway, other)
+    assert code == 1
+    assert reasons(report) == {"configuration-untrusted"}
+
+
+@pytest.mark.parametrize("broken", ["no-log", "garbage-log", "no-conf", "garbage-anchor"])
+def test_unreadable_evidence_cannot_be_checked(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str], broken: str
+) -> None:
+    anchor = gateway / "given-anchor.pem"
+    shutil.copyfile(evidence.anchor, anchor)
+    if broken == "no-log":
+        (gateway / "messagelog.db").unlink()
+    elif broken == "garbage-log":
+        for suffix in ("", "-wal", "-shm"):
+            (gateway / f"messagelog.db{suffix}").unlink(missing_ok=True)
+        (gateway / "messagelog.db").write_bytes(b"not a database" * 100)
+    elif broken == "no-conf":
+        (gateway / "globalconf.bin").unlink()
+    else:
+        anchor.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    capsys.readouterr()
+    args = ["audit", "log", "--gateway", str(gateway), "--anchor", str(anchor), "--json"]
+    assert main(args) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and "could not check" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["audit", "log", "--anchor", "a.pem"])
+    assert exit_.value.code == 2
+
+
+def test_audit_keys_prints_the_log_key_that_opens_the_checkpoints(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    conf = gateway / "globalconf.bin"
+    assert main(["audit", "keys", "--anchor", str(evidence.anchor), "--conf", str(conf)]) == 0
+    verifiers = [parse_vkey(line) for line in capsys.readouterr().out.splitlines()]
+    store = CheckpointStore(gateway / "checkpoints")
+    opened = open_note(store.note_path(store.sizes()[-1]).read_bytes(), verifiers)
+    assert opened.verified[0].name == f"zhol/{CONSUMER_GATEWAY}"
