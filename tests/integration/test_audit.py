@@ -78,7 +78,9 @@ def audit(
     capsys: pytest.CaptureFixture[str], gateway: Path, anchor: Path, *extra: str
 ) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
-    code = main(["audit", "log", "--gateway", str(gateway), "--anchor", str(anchor), "--json", *extra])
+    code = main(
+        ["audit", "log", "--gateway", str(gateway), "--anchor", str(anchor), "--json", *extra]
+    )
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
 
@@ -327,3 +329,12 @@ def test_audit_keys_prints_the_log_key_that_opens_the_checkpoints(
     store = CheckpointStore(gateway / "checkpoints")
     opened = open_note(store.note_path(store.sizes()[-1]).read_bytes(), verifiers)
     assert opened.verified[0].name == f"zhol/{CONSUMER_GATEWAY}"
+
+
+def test_a_stored_tree_state_that_differs_from_the_records_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper(gateway, "UPDATE tree_state SET state = ?", params=(TreeState().to_bytes(),))
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert reasons(report) == {"tree-state-mismatch"}
