@@ -27,7 +27,7 @@ The columns shown are the values each record's signed header states (its
 seq, logged time, direction and peer are not signed). A record whose database
 columns disagree with its signed header, or whose signed_digest does not match its
 header and body, is flagged (CHECK column; "mismatch" in --json) and the exit
-code is 1. Signatures are NOT verified (that is `zhol audit`, not built yet), nor
+code is 1. Signatures are NOT verified (that is `zhol audit log`), nor
 are deleted or reordered records noticed: an operator holding the signing key could
 rewrite a record and re-sign it. Filters select on the stored columns.
 Exit codes: 0 every record agrees, 1 some do not, 2 usage, 3 could not read the log.
