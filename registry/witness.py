@@ -73,12 +73,10 @@ def decide(
     - from a cosigned checkpoint the proof must verify; the first one needs none.
     """
     if latest is not None:
+        if new.size == latest.size and new.root_hash != latest.root_hash:
+            return Refusal("InconsistentCheckpoint", "fork")
         if new.size == latest.size:
-            return (
-                None
-                if new.root_hash == latest.root_hash
-                else Refusal("InconsistentCheckpoint", "fork")
-            )
+            return None
         if new.size < latest.size:
             return Refusal("InconsistentCheckpoint", "truncation")
     latest_size = latest.size if latest is not None else 0
