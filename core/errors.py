@@ -72,6 +72,8 @@ ErrorName = Literal[
     "UnknownRegistration",
     "AlreadyRegistered",
     "InvalidCsr",
+    "InconsistentCheckpoint",
+    "CheckpointOldSizeMismatch",
     "InternalError",
 ]
 
@@ -132,6 +134,9 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("UnknownRegistration", Category.NOT_FOUND, _R, "no such registration request"),
     ErrorCode("AlreadyRegistered", Category.CONFLICT, _R, "already registered"),
     ErrorCode("InvalidCsr", Category.BAD_REQUEST, _R, "CSR malformed or unproven"),
+    # The registry's witness.
+    ErrorCode("InconsistentCheckpoint", Category.VERIFICATION, _R, "checkpoint rewrites the log"),
+    ErrorCode("CheckpointOldSizeMismatch", Category.CONFLICT, _R, "not the witness's last size"),
     # Anything unexpected: no detail leaks.
     ErrorCode("InternalError", Category.BUG, _CP, "internal error"),
 )

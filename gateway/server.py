@@ -51,9 +51,10 @@ from zhol.gateway.pipeline import (
 from zhol.gateway.replay import ReplayGuard
 from zhol.gateway.settings import GatewaySettings, key_passphrase
 from zhol.gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
-from zhol.registry.client import fetch_global_conf
+from zhol.gateway.witnessing import Witnessing
+from zhol.registry.client import add_checkpoint, fetch_global_conf
 from zhol.security.keystore import read_certificate, read_private_key
-from zhol.security.signednote import NoteSigner, gateway_origin
+from zhol.security.signednote import NoteSigner, Verifier, gateway_origin
 
 log = logging.getLogger("zhol.gateway")
 
@@ -121,6 +122,10 @@ async def start_gateway(
         undo.callback(message_log.close)
         if checkpointer is not None:
             checkpointer.start()
+            # Off the message path: cosignatures by the registry's witness (.cosig files).
+            witnessing = _witnessing(settings, conf)
+            witnessing.start()
+            undo.push_async_callback(witnessing.stop)
         # Refilled from the log on its first check, with the window of the skew then in
         # force: ids taken before a restart are refused again.
         replay = ReplayGuard(message_log.recent_request_ids)
@@ -247,6 +252,19 @@ def _checkpointer(
         signer_key=NoteSigner(gateway_origin(str(gateway_id)), key),
         policy=CheckpointPolicy(settings.checkpoint_interval_s, settings.checkpoint_every_records),
         now_ms=clock.now_ms,
+    )
+
+
+def _witnessing(settings: GatewaySettings, conf: ConfSource) -> Witnessing:
+    def witness() -> Verifier | None:
+        trusted = conf.loaded
+        return trusted.conf.witness_verifier() if trusted is not None else None
+
+    return Witnessing(
+        store=CheckpointStore(settings.checkpoints_dir),
+        log_path=settings.message_log_path,
+        submit=functools.partial(add_checkpoint, settings.registry_address),
+        witness=witness,
     )
 
 

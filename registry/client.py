@@ -161,3 +161,27 @@ async def wait_for_registration(
                     )
             await asyncio.sleep(max(0.0, min(interval, deadline - loop.time())))
             interval = min(interval * 2, poll_interval_s)
+
+
+async def add_checkpoint(
+    address: str,
+    note: bytes,
+    old_size: int,
+    proof: tuple[bytes, ...],
+    timeout_s: float = 10.0,
+) -> str:
+    """Submit a signed checkpoint to the registry's witness; returns its cosignature line.
+
+    Refusals come back as the witness's catalogued codes (InconsistentCheckpoint,
+    CheckpointOldSizeMismatch, InvalidSignature, NotConfigured, InvalidRequest).
+    """
+    request = registry_pb2.AddCheckpointRequest(
+        checkpoint=note, old_size=old_size, consistency_proof=list(proof)
+    )
+    async with _channel(address) as channel:
+        stub = registry_pb2_grpc.RegistryStub(channel)
+        try:
+            response = await stub.AddCheckpoint(request, timeout=timeout_s)
+        except grpc.RpcError as exc:
+            raise _from_rpc(exc, address) from None
+    return str(response.cosignature)

@@ -54,6 +54,8 @@ def build_global_conf(
     tunables: Tunables,
     ca_certs_der: Sequence[bytes],
     tsa_certs_der: Sequence[bytes] = (),
+    witness_public_key: bytes = b"",
+    witness_name: str = "",
 ) -> bytes:
     """The GlobalConfiguration message bytes; it expires validity_s after now_ms."""
     if version <= 0:
@@ -117,6 +119,8 @@ def build_global_conf(
             registry_pb2.TopicDescription(publisher=subsystem_to_pb(t.publisher), topic=t.topic)
             for t in sorted(set(snapshot.topics))
         ],
+        witness_public_key=witness_public_key,
+        witness_name=witness_name,
     )
     return pb.SerializeToString(deterministic=True)
 
@@ -132,6 +136,8 @@ def build_signed_global_conf(
     signing_key: PrivateKey,
     anchor_der: bytes,
     tsa_certs_der: Sequence[bytes] = (),
+    witness_public_key: bytes = b"",
+    witness_name: str = "",
 ) -> bytes:
     """Build and seal: SignedGlobalConfiguration bytes, as served to gateways."""
     configuration = build_global_conf(
@@ -142,5 +148,7 @@ def build_signed_global_conf(
         tunables=tunables,
         ca_certs_der=ca_certs_der,
         tsa_certs_der=tsa_certs_der,
+        witness_public_key=witness_public_key,
+        witness_name=witness_name,
     )
     return sign_global_conf(signing_key, anchor_der, configuration)

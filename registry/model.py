@@ -152,3 +152,26 @@ class Snapshot:
     topics: tuple[Topic, ...] = ()
     previous_certs: tuple[PreviousCert, ...] = ()
     previous_log_keys: tuple[PreviousLogKey, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessedCheckpoint:
+    """The last checkpoint the registry's witness cosigned for one log origin."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    note: bytes = field(repr=False)  # the signed note as the gateway sent it
+    cosigned_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessRefusal:
+    """A checkpoint the witness refused: origin, size (None if unreadable), catalogued
+    code and a short reason (no personal data: a checkpoint holds none)."""
+
+    origin: str
+    size: int | None
+    code: str
+    reason: str
+    refused_at_ms: int

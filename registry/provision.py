@@ -9,6 +9,8 @@ Layout (DATA_DIR is 0700)::
     DATA_DIR/conf-signing.key   configuration-signing private key (0600)
     DATA_DIR/anchor.pem         configuration-signing certificate, issued by the CA with
                                 profile "config": the anchor handed to gateways out of band
+    DATA_DIR/witness.key        the witness's Ed25519 key (0600): cosigns gateways'
+                                checkpoints; its public key is in the global configuration
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from zhol.core.errors import Hop, ZholError
 from zhol.registry.settings import SETTINGS_FILE, RegistrySettings, settings_toml
@@ -66,6 +69,10 @@ class RegistryPaths:
     def anchor(self) -> Path:
         return self.root / "anchor.pem"
 
+    @property
+    def witness_key(self) -> Path:
+        return self.root / "witness.key"
+
 
 @dataclass(frozen=True)
 class RegistryKeys:
@@ -74,6 +81,9 @@ class RegistryKeys:
     ca: CertificateAuthority
     conf_key: PrivateKey
     anchor_der: bytes
+    # The witness's key; None for a registry directory made before the witness existed
+    # (serve creates it: ensure_witness_key).
+    witness_key: ed25519.Ed25519PrivateKey | None = None
 
     @property
     def ca_cert_der(self) -> bytes:
@@ -160,6 +170,7 @@ def init_registry(
         )
         write_certificate(paths.anchor, anchor)
 
+    ensure_witness_key(paths, passphrase)
     Store.open(paths.db)
     os.chmod(paths.db, 0o600)
     write_public_file(paths.settings, settings_toml(settings).encode("utf-8"))
@@ -178,11 +189,32 @@ def load_keys(paths: RegistryPaths, passphrase: bytes | None = None) -> Registry
     conf_key = read_private_key(paths.conf_key, passphrase)
     anchor = read_certificate(paths.anchor)
     _require_same_key(anchor, conf_key, paths.anchor)
+    witness_key = None
+    if paths.witness_key.exists():
+        witness_key = _require_ed25519(read_private_key(paths.witness_key, passphrase))
     return RegistryKeys(
         ca=CertificateAuthority(ca_key, ca_cert),
         conf_key=conf_key,
         anchor_der=anchor.public_bytes(serialization.Encoding.DER),
+        witness_key=witness_key,
     )
+
+
+def ensure_witness_key(
+    paths: RegistryPaths, passphrase: bytes | None = None
+) -> ed25519.Ed25519PrivateKey:
+    """The witness's Ed25519 key, created (0600, encrypted like the others) if missing."""
+    if paths.witness_key.exists():
+        return _require_ed25519(read_private_key(paths.witness_key, passphrase))
+    key = ed25519.Ed25519PrivateKey.generate()
+    write_private_key(paths.witness_key, key, passphrase)
+    return key
+
+
+def _require_ed25519(key: PrivateKey) -> ed25519.Ed25519PrivateKey:
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ValueError("the witness key is not an Ed25519 key")
+    return key
 
 
 def _load_or_create_key(path: Path, passphrase: bytes | None) -> PrivateKey:

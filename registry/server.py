@@ -29,12 +29,13 @@ from zhol.core.clock import Clock, SystemClock
 from zhol.core.grpcdecode import CataloguedDecoding
 from zhol.core.healthcheck import ProbedHealth
 from zhol.core.jsonlog import configure_json_logging
-from zhol.registry.provision import load_keys, require_initialised
+from zhol.registry.provision import ensure_witness_key, load_keys, require_initialised
 from zhol.registry.registration import Registrar
 from zhol.registry.service import ConfPublisher, RegistryService, log_event
 from zhol.registry.settings import RegistrySettings, read_key_passphrase
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+from zhol.registry.witness import Witness, witness_name
 
 log = logging.getLogger("zhol.registry.health")
 
@@ -72,6 +73,8 @@ async def start_registry(
     clock = clock or SystemClock()
     paths = require_initialised(settings.data_dir)
     passphrase = read_key_passphrase(settings, environ)
+    # A registry made before the witness existed gets its key now.
+    await asyncio.to_thread(ensure_witness_key, paths, passphrase)
     keys = await asyncio.to_thread(load_keys, paths, passphrase)
     store = await asyncio.to_thread(Store.open, paths.db)
     registrar = Registrar(
@@ -94,8 +97,10 @@ async def start_registry(
         # A request that does not decode: Client.InvalidRequest, not gRPC's UNKNOWN.
         interceptors=(CataloguedDecoding(logging.getLogger("zhol.registry")),),
     )
+    assert keys.witness_key is not None  # ensured above
+    witness = Witness(store, keys.witness_key, witness_name(settings.instance))
     registry_pb2_grpc.add_RegistryServicer_to_server(
-        RegistryService(registrar, publisher, clock), server
+        RegistryService(registrar, publisher, clock, witness), server
     )
     health = ProbedHealth(
         functools.partial(conf_can_be_served, store, publisher, clock), log, ("", REGISTRY_SERVICE)

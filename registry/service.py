@@ -26,7 +26,9 @@ from zhol.registry.registration import Registrar, registration_state_to_pb
 from zhol.registry.settings import RegistrySettings
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+from zhol.registry.witness import Witness, witness_name
 from zhol.security.globalconf import Tunables
+from zhol.security.logkey import log_public_key_bytes
 
 log = logging.getLogger("zhol.registry")
 
@@ -88,6 +90,14 @@ class ConfPublisher:
         age_ms = now_ms - latest.generated_at_ms
         return age_ms >= self._tunables.refresh_interval_s * 1000 or now_ms >= latest.expires_at_ms
 
+    def _witness_fields(self) -> dict[str, Any]:
+        if self._keys.witness_key is None:
+            return {}
+        return {
+            "witness_public_key": log_public_key_bytes(self._keys.witness_key),
+            "witness_name": witness_name(self._instance),
+        }
+
     def _publish(self, latest: ConfVersion | None, now_ms: int) -> ConfVersion:
         stored = self._store.latest_conf()  # another process may have published meanwhile
         previous = max(latest.version if latest else 0, stored.version if stored else 0)
@@ -103,6 +113,7 @@ class ConfPublisher:
             signing_key=self._keys.conf_key,
             anchor_der=self._keys.anchor_der,
             tsa_certs_der=self._tsa_certs_der,
+            **self._witness_fields(),
         )
         published = ConfVersion(
             version=version,
@@ -124,10 +135,17 @@ class ConfPublisher:
 class RegistryService(registry_pb2_grpc.RegistryServicer):
     """grpc.aio servicer for zhol.registry.v1.Registry."""
 
-    def __init__(self, registrar: Registrar, publisher: ConfPublisher, clock: Clock) -> None:
+    def __init__(
+        self,
+        registrar: Registrar,
+        publisher: ConfPublisher,
+        clock: Clock,
+        witness: Witness | None = None,
+    ) -> None:
         self._registrar = registrar
         self._publisher = publisher
         self._clock = clock
+        self._witness = witness
 
     async def GetGlobalConfiguration(
         self,
@@ -167,6 +185,30 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         ],
     ) -> registry_pb2.RegistrationStatus:
         return await self._run(context, self._registrar.status, request.request_id)
+
+    async def AddCheckpoint(
+        self,
+        request: registry_pb2.AddCheckpointRequest,
+        context: grpc.aio.ServicerContext[
+            registry_pb2.AddCheckpointRequest, registry_pb2.AddCheckpointResponse
+        ],
+    ) -> registry_pb2.AddCheckpointResponse:
+        """C2SP tlog-witness add-checkpoint (registry/witness.py)."""
+        if self._witness is None:
+            await abort_with(
+                context,
+                ZholError("NotConfigured", "this registry has no witness key", hop=Hop.REGISTRY),
+            )
+            raise AssertionError("unreachable: abort_with raises")
+        cosignature = await self._run(
+            context,
+            self._witness.add_checkpoint,
+            bytes(request.checkpoint),
+            request.old_size,
+            tuple(bytes(h) for h in request.consistency_proof),
+            self._clock.now_ms(),
+        )
+        return registry_pb2.AddCheckpointResponse(cosignature=cosignature)
 
     async def _run(
         self, context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any

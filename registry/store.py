@@ -42,10 +42,12 @@ from zhol.registry.model import (
     Snapshot,
     Subsystem,
     Topic,
+    WitnessedCheckpoint,
+    WitnessRefusal,
 )
 
 DB_FILE = "registry.db"
-SCHEMA_VERSION = 3  # 2: RENEWAL registrations and previous_certs; 3: log keys
+SCHEMA_VERSION = 4  # 2: RENEWAL registrations and previous_certs; 3: log keys; 4: witness
 # Published configurations kept for inspection; older ones are pruned.
 KEEP_CONF_VERSIONS = 50
 
@@ -122,6 +124,21 @@ CREATE TABLE IF NOT EXISTS conf_versions (
     change_counter INTEGER NOT NULL,
     signed BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS witness_checkpoints (
+    origin TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    root_hash BLOB NOT NULL,
+    note BLOB NOT NULL,
+    cosigned_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS witness_refusals (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    size INTEGER,
+    code TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    refused_at_ms INTEGER NOT NULL
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('change_counter', 0);
 """
 
@@ -161,6 +178,8 @@ _MIGRATE_1_TO_2 = (
 # Schema 2 -> 3 (log keys): the gateways' log key column; previous_log_keys comes from
 # _SCHEMA. Same transaction as the version check, as for 1 -> 2.
 _MIGRATE_2_TO_3 = ("ALTER TABLE gateways ADD COLUMN log_public_key BLOB NOT NULL DEFAULT x''",)
+# Schema 3 -> 4 (witness): witness_checkpoints and witness_refusals come from _SCHEMA;
+# nothing else changes.
 # After any migration (the column must exist first): one gateway per log key.
 _LOG_KEY_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS gateways_by_log_key ON gateways (log_public_key)"
@@ -179,6 +198,8 @@ TABLES = (
     "previous_certs",
     "previous_log_keys",
     "conf_versions",
+    "witness_checkpoints",
+    "witness_refusals",
 )
 
 
@@ -205,9 +226,11 @@ class Store:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
-            elif row[0] in (1, 2):
+            elif row[0] in (1, 2, 3):
                 # Upgraded in place, in one transaction: all of it or none of it.
-                steps = (_MIGRATE_1_TO_2 if row[0] == 1 else ()) + _MIGRATE_2_TO_3
+                steps = (_MIGRATE_1_TO_2 if row[0] == 1 else ()) + (
+                    _MIGRATE_2_TO_3 if row[0] < 3 else ()
+                )
                 for statement in steps:
                     conn.execute(statement)
                 conn.execute(
@@ -681,6 +704,58 @@ class Store:
             revoked = _get_gateway(conn, gateway)
             assert revoked is not None
             return revoked, True
+
+    # -- the witness ------------------------------------------------------------------------
+
+    def witness_latest(self, origin: str) -> WitnessedCheckpoint | None:
+        """The last checkpoint the witness cosigned for ``origin``."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT origin, size, root_hash, note, cosigned_at_ms FROM witness_checkpoints"
+                " WHERE origin = ?",
+                (origin,),
+            ).fetchone()
+            return (
+                WitnessedCheckpoint(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4])
+                if row
+                else None
+            )
+
+    def witness_advance(self, new: WitnessedCheckpoint, expected_size: int | None) -> bool:
+        """Store ``new`` as the origin's latest if the stored one still has
+        ``expected_size`` (None: none stored); False if another request moved it."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT size FROM witness_checkpoints WHERE origin = ?", (new.origin,)
+            ).fetchone()
+            if (row[0] if row else None) != expected_size:
+                return False
+            conn.execute(
+                "INSERT INTO witness_checkpoints (origin, size, root_hash, note, cosigned_at_ms)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET size = excluded.size,"
+                " root_hash = excluded.root_hash, note = excluded.note,"
+                " cosigned_at_ms = excluded.cosigned_at_ms",
+                (new.origin, new.size, new.root_hash, new.note, new.cosigned_at_ms),
+            )
+            return True
+
+    def witness_refuse(self, refusal: WitnessRefusal) -> None:
+        """Record a refused checkpoint (kept: the evidence of an attempted rewrite)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO witness_refusals (origin, size, code, reason, refused_at_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (refusal.origin, refusal.size, refusal.code, refusal.reason, refusal.refused_at_ms),
+            )
+
+    def witness_refusals(self, origin: str | None = None) -> tuple[WitnessRefusal, ...]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT origin, size, code, reason, refused_at_ms FROM witness_refusals"
+                " WHERE ?1 IS NULL OR origin = ?1 ORDER BY id",
+                (origin,),
+            ).fetchall()
+            return tuple(WitnessRefusal(r[0], r[1], r[2], r[3], r[4]) for r in rows)
 
     # -- published configurations -----------------------------------------------------------
 

@@ -20,6 +20,7 @@ from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, MemberId, ServiceId, SubsystemId
 from zhol.registry.v1 import registry_pb2
 from zhol.security.sealing import GLOBALCONF_TYPE, PrivateKey, pae, sign_bytes, verify_bytes
+from zhol.security.signednote import Verifier, cosigner_verifier
 
 
 def member_from_pb(m: bus_pb2.MemberId) -> MemberId:
@@ -108,6 +109,15 @@ class GlobalConf:
     _by_auth_hash: Mapping[bytes, GatewayEntry] = field(repr=False, default_factory=dict)
     # publisher -> the event topics (fully qualified event message names) it publishes
     topics: Mapping[SubsystemId, frozenset[str]] = field(default_factory=dict)
+    # The registry's witness: raw Ed25519 key and note key name; empty if it has none.
+    witness_public_key: bytes = b""
+    witness_name: str = ""
+
+    def witness_verifier(self) -> Verifier | None:
+        """The witness's cosignature/v1 verifier, or None if none is published."""
+        if not self.witness_public_key:
+            return None
+        return cosigner_verifier(self.witness_name, self.witness_public_key)
 
     def check_fresh(self, now_ms: int) -> None:
         """Fail closed once the configuration has expired."""
@@ -248,4 +258,6 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
         signed_bytes=signed,
         _by_auth_hash=_index_auth_hashes(gateways.values()),
         topics=topics,
+        witness_public_key=bytes(pb.witness_public_key),
+        witness_name=pb.witness_name,
     )

@@ -115,7 +115,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_everything(tmp_path: 
     path = tmp_path / "registry.db"
     make_v1_database(path)
     store = Store.open(path)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     assert store.change_counter() == 7  # the upgrade is not a configuration change
     regs = store.list_registrations()
     assert [(r.id, r.kind, r.state, r.reason) for r in regs] == [
@@ -179,7 +179,7 @@ def test_a_version_2_database_gains_log_keys_keeping_everything(tmp_path: Path) 
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.executescript("BEGIN;" + SCHEMA_V2_ADDITIONS + "COMMIT;")
     store = Store.open(path)
-    assert store.schema_version() == 3
+    assert store.schema_version() == SCHEMA_VERSION
     assert store.change_counter() == 7
     gateway = store.get_gateway(GW1)
     assert gateway is not None and gateway.auth_cert_sha256 == b"\xaa"
