@@ -31,6 +31,7 @@ from zhol.cli.audit_checks import (
     Failure,
     Row,
     check_checkpoints,
+    check_cosignatures,
     check_rows,
     check_sequence,
     check_tree_state,
@@ -220,7 +221,10 @@ def _read_checkpoints(directory: Path) -> list[CheckpointFiles]:
         for size in store.sizes():
             proof_path = store.proof_path(size)
             proof = proof_path.read_text("ascii") if proof_path.exists() else None
-            files.append(CheckpointFiles(size, store.note_path(size).read_bytes(), proof))
+            cosig_path = store.note_path(size).with_suffix(".cosig")
+            cosig = cosig_path.read_text("utf-8") if cosig_path.exists() else None
+            note = store.note_path(size).read_bytes()
+            files.append(CheckpointFiles(size, note, proof, cosig))
     except (OSError, UnicodeDecodeError) as exc:
         raise CannotCheck(f"cannot read the checkpoints in {directory}: {exc}") from None
     return files
@@ -326,11 +330,18 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
             f"{cps.checked} checkpoints: log-key signature, root against the rebuilt tree,"
             " consistency proof from the previous one, log no shorter than each"
         )
+    cosigs = check_cosignatures(checkpoints, conf.witness_verifier())
+    report.failures.extend(cosigs.failures)
+    report.checked.append(
+        f"{cosigs.cosigned} witness cosignatures, by the configuration's witness key"
+        + (f"; not cosigned (yet): {len(cosigs.not_cosigned)}" if cosigs.not_cosigned else "")
+    )
     if not checkpoints and rows:
         report.failures.append(Failure("checkpoint-missing", "records but no checkpoint"))
     report.counts = {
         "records": len(rows),
         "checkpoints": len(checkpoints),
+        "cosigned": cosigs.cosigned,
         "signer_certificates": len(signers.keys) + len(signers.refused),
         "failures": len(report.failures),
     }

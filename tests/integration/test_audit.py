@@ -55,6 +55,8 @@ async def _write_evidence(root: Path) -> Evidence:
         await until(lambda: bool(store.sizes()), timeout=15, what="a periodic checkpoint")
         for _ in range(4):
             await get_person(fed.is_address(), some_iin(fed))
+        await until(lambda: any(True for _ in store.directory.glob("*.cosig")), timeout=15,
+                    what="a checkpoint cosigned by the registry's witness")  # fmt: skip
         await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)  # the last checkpoint
     finally:
         await fed.stop()
@@ -126,7 +128,8 @@ def test_an_untouched_log_verifies(
     assert report["result"] == "verified"
     assert report["counts"]["records"] == record_count(gateway) > 0
     assert report["counts"]["checkpoints"] >= 2  # so a consistency proof was checked
-    assert {n["what"] for n in report["not_checked"]} >= {"timestamps", "witness"}
+    assert {n["what"] for n in report["not_checked"]} >= {"timestamps"}
+    assert report["counts"]["cosigned"] >= 1
     # The people's report says the same, and what is not checked.
     assert main(["audit", "log", "--gateway", str(gateway), "--anchor", str(evidence.anchor)]) == 0
     out = capsys.readouterr().out
@@ -338,3 +341,32 @@ def test_a_stored_tree_state_that_differs_from_the_records_is_caught(
     code, report = audit(capsys, gateway, evidence.anchor)
     assert code == 1
     assert reasons(report) == {"tree-state-mismatch"}
+
+
+def _cosigs(gateway: Path) -> list[Path]:
+    return sorted((gateway / "checkpoints").glob("*.cosig"))
+
+
+def test_a_broken_cosignature_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cosig = _cosigs(gateway)[0]
+    line = cosig.read_text()
+    name, _, sig = line.rstrip("\n").rpartition(" ")
+    flipped = sig[:-3] + ("A" if sig[-3] != "A" else "B") + sig[-2:]
+    cosig.write_text(f"{name} {flipped}\n")
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert any(f["reason"].startswith("cosignature-") for f in report["failures"])
+
+
+def test_a_cosignature_moved_to_another_checkpoint_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cosig = _cosigs(gateway)[0]
+    notes = sorted((gateway / "checkpoints").glob("*.note"))
+    other = next(n for n in notes if n.with_suffix(".cosig") != cosig)
+    other.with_suffix(".cosig").write_text(cosig.read_text())
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert any(f["reason"].startswith("cosignature-") for f in report["failures"])
