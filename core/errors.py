@@ -73,6 +73,7 @@ ErrorName = Literal[
     "AlreadyRegistered",
     "InvalidCsr",
     "InternalError",
+    "TimestampingFailed",
 ]
 
 
@@ -134,6 +135,13 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("InvalidCsr", Category.BAD_REQUEST, _R, "CSR malformed or unproven"),
     # Anything unexpected: no detail leaks.
     ErrorCode("InternalError", Category.BUG, _CP, "internal error"),
+    # Like an expired configuration: the gateway's own state, not the request, is wrong.
+    ErrorCode(
+        "TimestampingFailed",
+        Category.CONFIGURATION,
+        _CP,
+        "no checkpoint timestamped within the limit; exchanges refused",
+    ),
 )
 
 CODES: dict[str, ErrorCode] = {code.name: code for code in CATALOGUE}

@@ -50,6 +50,7 @@ from zhol.gateway.pipeline import (
 )
 from zhol.gateway.replay import ReplayGuard
 from zhol.gateway.settings import GatewaySettings, key_passphrase
+from zhol.gateway.timestamping import Timestamper, TimestampingPolicy
 from zhol.gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
 from zhol.registry.client import fetch_global_conf
 from zhol.security.keystore import read_certificate, read_private_key
@@ -121,6 +122,10 @@ async def start_gateway(
         undo.callback(message_log.close)
         if checkpointer is not None:
             checkpointer.start()
+        timestamper = _timestamper(settings, conf, clock) if checkpointer is not None else None
+        if timestamper is not None:
+            timestamper.start()
+            undo.push_async_callback(timestamper.stop)
         # Refilled from the log on its first check, with the window of the skew then in
         # force: ids taken before a restart are refused again.
         replay = ReplayGuard(message_log.recent_request_ids)
@@ -163,9 +168,16 @@ async def start_gateway(
             is_pins=is_pins,
             events=events,
             notify_deliveries=deliveries.notify,
+            evidence_gate=timestamper.check if timestamper is not None else None,
         )
 
-        health = HealthWatch(conf, message_log, clock, publisher=HealthFile(settings.data_dir))
+        health = HealthWatch(
+            conf,
+            message_log,
+            clock,
+            publisher=HealthFile(settings.data_dir),
+            timestamping_overdue=timestamper.overdue if timestamper is not None else None,
+        )
         await health.start()
         undo.push_async_callback(health.stop)
 
@@ -246,6 +258,22 @@ def _checkpointer(
         store=CheckpointStore(settings.checkpoints_dir),
         signer_key=NoteSigner(gateway_origin(str(gateway_id)), key),
         policy=CheckpointPolicy(settings.checkpoint_interval_s, settings.checkpoint_every_records),
+        now_ms=clock.now_ms,
+    )
+
+
+def _timestamper(settings: GatewaySettings, conf: ConfSource, clock: Clock) -> Timestamper:
+    """Timestamps the checkpoints with the configuration's approved authorities."""
+    try:
+        policy = TimestampingPolicy(
+            settings.timestamp_limit_s, settings.timestamp_interval_s, settings.timestamp_timeout_s
+        )
+    except ValueError as exc:
+        raise ZholError("NotConfigured", f"gateway.toml: {exc}") from None
+    return Timestamper(
+        store=CheckpointStore(settings.checkpoints_dir),
+        conf=conf,
+        policy=policy,
         now_ms=clock.now_ms,
     )
 

@@ -88,6 +88,16 @@ class Tunables:
     max_message_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class TimestampAuthority:
+    """An approved RFC 3161 authority: where to POST, the certificate its tokens must be
+    signed with, and the CA that issued it (b"": one of the federation's CAs)."""
+
+    url: str
+    cert_der: bytes
+    ca_cert_der: bytes = b""
+
+
 @dataclass(frozen=True)
 class GlobalConf:
     instance: str
@@ -108,6 +118,8 @@ class GlobalConf:
     _by_auth_hash: Mapping[bytes, GatewayEntry] = field(repr=False, default_factory=dict)
     # publisher -> the event topics (fully qualified event message names) it publishes
     topics: Mapping[SubsystemId, frozenset[str]] = field(default_factory=dict)
+    # Approved timestamping authorities, in the registry's order of preference.
+    timestamp_authorities: tuple[TimestampAuthority, ...] = ()
 
     def check_fresh(self, now_ms: int) -> None:
         """Fail closed once the configuration has expired."""
@@ -248,4 +260,8 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
         signed_bytes=signed,
         _by_auth_hash=_index_auth_hashes(gateways.values()),
         topics=topics,
+        timestamp_authorities=tuple(
+            TimestampAuthority(a.url, bytes(a.cert_der), bytes(a.ca_cert_der))
+            for a in pb.timestamp_authorities
+        ),
     )
