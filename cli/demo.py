@@ -21,6 +21,7 @@ from zhol.cli.federation import (
     ALL_AGENCIES,
     Layout,
     Ports,
+    approve_tsa,
     gateways_of,
     init_registry_dir,
     provision_gateways,
@@ -72,6 +73,9 @@ def start_federation(
     """Provision (or reuse) everything in layout and start each component as a process."""
     init_registry_dir(layout)
     ports = Ports.load_or_choose(layout.ports_file, host)
+    approve_tsa(layout, ports)
+    supervisor.start("tsa", ["tsa", "serve", "--dir", str(layout.tsa),
+                             "--listen", ports.address(ports.tsa)])  # fmt: skip
     registry_args = ["registry", "serve", "--dir", str(layout.registry)]
     supervisor.start("registry", [*registry_args, "--listen", ports.address(ports.registry)])
     for name in agencies:  # population first: the others' seeds read it
@@ -93,7 +97,7 @@ def start_federation(
              "--listen", ports.adapter_address(sub.adapter),
              "--gateway", ports.is_address(sub.gateway)],
         )  # fmt: skip
-    listening = [ports.adapters[name] for name in agencies]
+    listening = [ports.tsa, *(ports.adapters[name] for name in agencies)]
     listening += [ports.gateway_is[g.id] for g in gateways]
     listening += [ports.gateway_peer[g.id] for g in gateways]
     for port in listening:

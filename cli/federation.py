@@ -7,6 +7,7 @@ build the same federation the same way; only how components are started differs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
@@ -15,12 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zhol.cli.ports import free_port
+from zhol.cli.tsa import TsaPaths, init_tsa
 from zhol.core.clock import SystemClock
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
 from zhol.population.v1 import population_pb2
 from zhol.registry.provision import init_registry
+from zhol.registry.settings import load_registry_settings, settings_toml
 
 INSTANCE = "KZ"
 POPULATION_SERVICE = "zhol.population.v1.PopulationRegistry"
@@ -151,6 +154,8 @@ class Ports:
     adapters: dict[str, int]
     gateway_is: dict[str, int]
     gateway_peer: dict[str, int]
+    # The timestamping authority (zhol tsa serve); 0 in a ports.json from before it.
+    tsa: int = 0
 
     @property
     def population(self) -> int:
@@ -164,6 +169,7 @@ class Ports:
             adapters={s.adapter: free_port() for s in SUBSYSTEMS},
             gateway_is={g.id: free_port() for g in GATEWAYS},
             gateway_peer={g.id: free_port() for g in GATEWAYS},
+            tsa=free_port(),
         )
 
     @classmethod
@@ -183,6 +189,7 @@ class Ports:
                 adapters={**fresh.adapters, **saved["adapters"]},
                 gateway_is={**fresh.gateway_is, **saved["gateway_is"]},
                 gateway_peer={**fresh.gateway_peer, **saved["gateway_peer"]},
+                tsa=saved.get("tsa") or fresh.tsa,
             )
         path.write_text(json.dumps(asdict(fresh), indent=2))
         return fresh
@@ -195,6 +202,10 @@ class Ports:
 
     def is_address(self, gateway_id: str) -> str:
         return self.address(self.gateway_is[gateway_id])
+
+    @property
+    def tsa_url(self) -> str:
+        return f"http://{self.address(self.tsa)}/"
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,10 @@ class Layout:
     @property
     def anchor(self) -> Path:
         return self.registry / "anchor.pem"
+
+    @property
+    def tsa(self) -> Path:
+        return self.root / "tsa"
 
     def gateway(self, gateway_id: str) -> Path:
         spec = next(g for g in GATEWAYS if g.id == gateway_id)
@@ -236,8 +251,22 @@ class Layout:
 
 
 def init_registry_dir(layout: Layout) -> None:
+    """The registry (with the federation CA) and the timestamping authority its CA certifies."""
     layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     init_registry(layout.registry, INSTANCE, auto_approve=True)
+    init_tsa(layout.tsa, layout.registry, f"{INSTANCE}-tsa")
+
+
+def approve_tsa(layout: Layout, ports: Ports) -> None:
+    """List the federation's own TSA, at its port, as the one approved authority in
+    registry.toml (the registry publishes it in the global configuration)."""
+    settings = load_registry_settings(layout.registry)
+    entry = f"{ports.tsa_url} {os.path.relpath(TsaPaths(layout.tsa).cert, layout.registry)}"
+    if settings.timestamp_authorities != (entry,):
+        approved = dataclasses.replace(settings, timestamp_authorities=(entry,))
+        tmp = settings.settings_path.with_suffix(".tmp")
+        tmp.write_text(settings_toml(approved))
+        os.replace(tmp, settings.settings_path)
 
 
 async def provision_gateways(
@@ -309,6 +338,11 @@ def write_federation_json(
         "instance": INSTANCE,
         "anchor": str(layout.anchor.resolve()),
         "registry": {"address": ports.address(ports.registry)},
+        "tsa": {
+            "url": ports.tsa_url,
+            "certificate": str(TsaPaths(layout.tsa).cert.resolve()),
+            "ca": str(TsaPaths(layout.tsa).ca_cert.resolve()),
+        },
         "gateways": [
             {
                 "id": spec.id,

@@ -75,6 +75,7 @@ ErrorName = Literal[
     "InconsistentCheckpoint",
     "CheckpointOldSizeMismatch",
     "InternalError",
+    "TimestampingFailed",
 ]
 
 
@@ -139,6 +140,13 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("CheckpointOldSizeMismatch", Category.CONFLICT, _R, "not the witness's last size"),
     # Anything unexpected: no detail leaks.
     ErrorCode("InternalError", Category.BUG, _CP, "internal error"),
+    # Like an expired configuration: the gateway's own state, not the request, is wrong.
+    ErrorCode(
+        "TimestampingFailed",
+        Category.CONFIGURATION,
+        _CP,
+        "no checkpoint timestamped within the limit; exchanges refused",
+    ),
 )
 
 CODES: dict[str, ErrorCode] = {code.name: code for code in CATALOGUE}

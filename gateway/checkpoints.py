@@ -103,11 +103,11 @@ class CheckpointStore:
         durably: a crash leaves either a whole checkpoint or none."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if proof is not None:
-            _write_durably(self.proof_path(size), proof.encode("ascii"))
-        _write_durably(self.note_path(size), note)
+            write_durably(self.proof_path(size), proof.encode("ascii"))
+        write_durably(self.note_path(size), note)
 
 
-def _write_durably(path: Path, data: bytes) -> None:
+def write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("wb") as out:
         out.write(data)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -41,6 +41,7 @@ NO_CONFIGURATION = "no-global-conf"
 CONFIGURATION_EXPIRED = "global-conf-expired"
 LOG_CLOSED = "message-log-closed"
 LOG_WRITE_FAILED = "message-log-write-failed"
+TIMESTAMPING_OVERDUE = "timestamping-overdue"
 
 CHECK_INTERVAL_S = 1.0
 # A failed write keeps the gateway NOT_SERVING at least this long; after it a
@@ -69,6 +70,8 @@ class HealthInputs:
     log_accepting: bool
     # When the last write failed, unless a write or a probe succeeded since.
     log_failed_at_ms: int | None
+    # A checkpoint waited longer than the limit for its timestamp (gateway/timestamping.py).
+    timestamping_overdue: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,8 @@ def decide(inputs: HealthInputs) -> Health:
         reasons.append(LOG_CLOSED)
     elif inputs.log_failed_at_ms is not None:
         reasons.append(LOG_WRITE_FAILED)
+    if inputs.timestamping_overdue:
+        reasons.append(TIMESTAMPING_OVERDUE)
     return Health(NOT_SERVING if reasons else SERVING, tuple(reasons))
 
 
@@ -160,6 +165,7 @@ class HealthWatch:
         clock: Clock,
         interval_s: float = CHECK_INTERVAL_S,
         publisher: HealthPublisher | None = None,
+        timestamping_overdue: Callable[[], bool] | None = None,
     ) -> None:
         self.servicer = health_aio.HealthServicer()
         self._conf = conf
@@ -167,6 +173,7 @@ class HealthWatch:
         self._clock = clock
         self._interval_s = interval_s
         self._publisher = publisher
+        self._timestamping_overdue = timestamping_overdue
         self._task: asyncio.Task[None] | None = None
         self.current: Health | None = None
 
@@ -179,6 +186,9 @@ class HealthWatch:
                 conf_expires_at_ms=conf_expiry(self._conf),
                 log_accepting=self._log.accepting,
                 log_failed_at_ms=self._log.failed_at_ms,
+                timestamping_overdue=(
+                    self._timestamping_overdue is not None and self._timestamping_overdue()
+                ),
             )
         )
         previous, self.current = self.current, health

@@ -79,6 +79,9 @@ class GatewayParts:
     # Events: the durable outbox and inbox, and how to wake the delivery worker.
     events: EventStore
     notify_deliveries: Callable[[], None]
+    # Raises while the gateway must refuse exchanges for its evidence's sake (overdue
+    # timestamps: gateway/timestamping.py); None for none.
+    evidence_gate: Callable[[], None] | None = None
 
 
 def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
@@ -86,7 +89,7 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
         Hop.CLIENT_PROXY,
         (
             cs.AuthenticateIsClient(p.is_tls, p.is_pins),
-            cs.LoadConfiguration(p.conf),
+            cs.LoadConfiguration(p.conf, p.evidence_gate),
             cs.ReadCallMetadata(p.gateway_id),
             cs.LimitRequestSize(),
             cs.ResolveProvider(),
@@ -103,7 +106,7 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
     return Pipeline(
         Hop.SERVER_PROXY,
         (
-            ps.LoadConfiguration(p.conf),
+            ps.LoadConfiguration(p.conf, p.evidence_gate),
             ps.AuthenticatePeer(),
             ps.LimitRequestSize(),
             ps.VerifyRequest(p.clock),
@@ -123,7 +126,7 @@ def publish_pipeline(p: GatewayParts) -> Pipeline[PublishExchange]:
         Hop.CLIENT_PROXY,
         (
             cs.AuthenticateIsClient(p.is_tls, p.is_pins),
-            cs.LoadConfiguration(p.conf),
+            cs.LoadConfiguration(p.conf, p.evidence_gate),
             cs.ReadCallMetadata(p.gateway_id),
             cs.LimitRequestSize(),
             ev.ParsePublication(),
@@ -137,7 +140,7 @@ def event_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
     return Pipeline(
         Hop.SERVER_PROXY,
         (
-            ps.LoadConfiguration(p.conf),
+            ps.LoadConfiguration(p.conf, p.evidence_gate),
             ps.AuthenticatePeer(),
             ps.LimitRequestSize(),
             ev.VerifyEvent(p.gateway_id, p.clock),

@@ -53,11 +53,17 @@ InvokeFn = Callable[
 
 
 class LoadConfiguration:
-    def __init__(self, source: ConfSource) -> None:
+    """The configuration in force; and the gateway's own evidence in order (``gate``
+    raises TimestampingFailed while checkpoints go untimestamped too long)."""
+
+    def __init__(self, source: ConfSource, gate: Callable[[], None] | None = None) -> None:
         self._source = source
+        self._gate = gate
 
     async def __call__(self, x: ProviderExchange) -> None:
         x.trusted = self._source.current()
+        if self._gate is not None:
+            self._gate()
 
 
 class AuthenticatePeer:

@@ -50,6 +50,7 @@ from zhol.gateway.pipeline import (
 )
 from zhol.gateway.replay import ReplayGuard
 from zhol.gateway.settings import GatewaySettings, key_passphrase
+from zhol.gateway.timestamping import Timestamper, TimestampingPolicy
 from zhol.gateway.transport import SERVER_OPTIONS, IsChannels, PeerChannels
 from zhol.gateway.witnessing import Witnessing
 from zhol.registry.client import add_checkpoint, fetch_global_conf
@@ -126,6 +127,10 @@ async def start_gateway(
             witnessing = _witnessing(settings, conf)
             witnessing.start()
             undo.push_async_callback(witnessing.stop)
+        timestamper = _timestamper(settings, conf, clock) if checkpointer is not None else None
+        if timestamper is not None:
+            timestamper.start()
+            undo.push_async_callback(timestamper.stop)
         # Refilled from the log on its first check, with the window of the skew then in
         # force: ids taken before a restart are refused again.
         replay = ReplayGuard(message_log.recent_request_ids)
@@ -168,9 +173,16 @@ async def start_gateway(
             is_pins=is_pins,
             events=events,
             notify_deliveries=deliveries.notify,
+            evidence_gate=timestamper.check if timestamper is not None else None,
         )
 
-        health = HealthWatch(conf, message_log, clock, publisher=HealthFile(settings.data_dir))
+        health = HealthWatch(
+            conf,
+            message_log,
+            clock,
+            publisher=HealthFile(settings.data_dir),
+            timestamping_overdue=timestamper.overdue if timestamper is not None else None,
+        )
         await health.start()
         undo.push_async_callback(health.stop)
 
@@ -265,6 +277,22 @@ def _witnessing(settings: GatewaySettings, conf: ConfSource) -> Witnessing:
         log_path=settings.message_log_path,
         submit=functools.partial(add_checkpoint, settings.registry_address),
         witness=witness,
+    )
+
+
+def _timestamper(settings: GatewaySettings, conf: ConfSource, clock: Clock) -> Timestamper:
+    """Timestamps the checkpoints with the configuration's approved authorities."""
+    try:
+        policy = TimestampingPolicy(
+            settings.timestamp_limit_s, settings.timestamp_interval_s, settings.timestamp_timeout_s
+        )
+    except ValueError as exc:
+        raise ZholError("NotConfigured", f"gateway.toml: {exc}") from None
+    return Timestamper(
+        store=CheckpointStore(settings.checkpoints_dir),
+        conf=conf,
+        policy=policy,
+        now_ms=clock.now_ms,
     )
 
 

@@ -49,6 +49,13 @@ class GatewaySettings:
     # is signed when the gateway stops). See gateway/checkpoints.py.
     checkpoint_interval_s: float = 10.0
     checkpoint_every_records: int = 1000
+    # RFC 3161 timestamps of the checkpoints (gateway/timestamping.py): once a checkpoint
+    # waited this long for a token the gateway refuses exchanges (TimestampingFailed)
+    # until a timestamp succeeds; untimestamped checkpoints are retried every
+    # timestamp_interval_s, each request to an authority given timestamp_timeout_s.
+    timestamp_limit_s: float = 14_400.0
+    timestamp_interval_s: float = 5.0
+    timestamp_timeout_s: float = 10.0
 
     @property
     def keys_dir(self) -> Path:

@@ -14,6 +14,7 @@ from zhol.gateway.health import (
     LOG_CLOSED,
     LOG_WRITE_FAILED,
     NO_CONFIGURATION,
+    TIMESTAMPING_OVERDUE,
 )
 
 DAY_MS = 86_400_000
@@ -33,6 +34,7 @@ REASON_CODES = {
     CONFIGURATION_EXPIRED: "OutdatedGlobalConf",
     LOG_CLOSED: "LoggingFailed",
     LOG_WRITE_FAILED: "LoggingFailed",
+    TIMESTAMPING_OVERDUE: "TimestampingFailed",
 }
 
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from zhol.core.errors import ZholError
-from zhol.gateway.checkpoints import CheckpointStore, _write_durably, parse_proof_text
+from zhol.gateway.checkpoints import CheckpointStore, parse_proof_text, write_durably
 from zhol.gateway.messagelog import log_consistency_proof
 from zhol.security.signednote import NoteError, Verifier, parse_note, verify_cosignature
 
@@ -84,7 +84,7 @@ class Witnessing:
             except NoteError as exc:
                 raise ZholError("InvalidSignature", f"cosignature refused: {exc.reason}") from None
             await asyncio.to_thread(
-                _write_durably, cosig_path(self._store, size), line.encode("utf-8")
+                write_durably, cosig_path(self._store, size), line.encode("utf-8")
             )
             cosigned.add(size)
             done += 1

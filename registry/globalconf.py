@@ -27,6 +27,7 @@ from zhol.core.ids import GatewayId
 from zhol.registry.model import Snapshot
 from zhol.registry.v1 import registry_pb2
 from zhol.security.globalconf import (
+    TimestampAuthority,
     Tunables,
     gateway_to_pb,
     member_to_pb,
@@ -56,8 +57,13 @@ def build_global_conf(
     tsa_certs_der: Sequence[bytes] = (),
     witness_public_key: bytes = b"",
     witness_name: str = "",
+    timestamp_authorities: Sequence[TimestampAuthority] = (),
 ) -> bytes:
-    """The GlobalConfiguration message bytes; it expires validity_s after now_ms."""
+    """The GlobalConfiguration message bytes; it expires validity_s after now_ms.
+
+    ``tsa_certs_der`` (field 10, the older plain list of certificates) also lists the
+    certificates of ``timestamp_authorities``, for readers that know only it.
+    """
     if version <= 0:
         raise ValueError("configuration versions start at 1")
     active = {g.id: g for g in snapshot.gateways if not g.revoked}
@@ -112,7 +118,15 @@ def build_global_conf(
             for s in sorted(snapshot.services, key=lambda s: (s.provider, s.grpc_service))
         ],
         ca_certs_der=list(ca_certs_der),
-        tsa_certs_der=list(tsa_certs_der),
+        tsa_certs_der=list(
+            dict.fromkeys([*tsa_certs_der, *(a.cert_der for a in timestamp_authorities)])
+        ),
+        timestamp_authorities=[
+            registry_pb2.TimestampAuthority(
+                url=a.url, cert_der=a.cert_der, ca_cert_der=a.ca_cert_der
+            )
+            for a in timestamp_authorities
+        ],
         revoked_cert_sha256=sorted(revoked),
         tunables=tunables_to_pb(tunables),
         topics=[
@@ -138,6 +152,7 @@ def build_signed_global_conf(
     tsa_certs_der: Sequence[bytes] = (),
     witness_public_key: bytes = b"",
     witness_name: str = "",
+    timestamp_authorities: Sequence[TimestampAuthority] = (),
 ) -> bytes:
     """Build and seal: SignedGlobalConfiguration bytes, as served to gateways."""
     configuration = build_global_conf(
@@ -150,5 +165,6 @@ def build_signed_global_conf(
         tsa_certs_der=tsa_certs_der,
         witness_public_key=witness_public_key,
         witness_name=witness_name,
+        timestamp_authorities=timestamp_authorities,
     )
     return sign_global_conf(signing_key, anchor_der, configuration)

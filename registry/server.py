@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import os
@@ -32,7 +33,11 @@ from zhol.core.jsonlog import configure_json_logging
 from zhol.registry.provision import ensure_witness_key, load_keys, require_initialised
 from zhol.registry.registration import Registrar
 from zhol.registry.service import ConfPublisher, RegistryService, log_event
-from zhol.registry.settings import RegistrySettings, read_key_passphrase
+from zhol.registry.settings import (
+    RegistrySettings,
+    load_timestamp_authorities,
+    read_key_passphrase,
+)
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
 from zhol.registry.witness import Witness, witness_name
@@ -85,7 +90,10 @@ async def start_registry(
         cert_validity_days=settings.cert_validity_days,
         registration_skew_ms=settings.registration_skew_s * 1000,
     )
-    publisher = ConfPublisher(store, keys, settings)
+    authorities = load_timestamp_authorities(
+        settings, keys.ca.cert, dt.datetime.fromtimestamp(clock.now_ms() / 1000, dt.UTC)
+    )
+    publisher = ConfPublisher(store, keys, settings, timestamp_authorities=authorities)
     await asyncio.to_thread(publisher.current, clock.now_ms())
     server = grpc.aio.server(
         options=[

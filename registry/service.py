@@ -27,7 +27,7 @@ from zhol.registry.settings import RegistrySettings
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
 from zhol.registry.witness import Witness, witness_name
-from zhol.security.globalconf import Tunables
+from zhol.security.globalconf import TimestampAuthority, Tunables
 from zhol.security.logkey import log_public_key_bytes
 
 log = logging.getLogger("zhol.registry")
@@ -65,12 +65,14 @@ class ConfPublisher:
         keys: RegistryKeys,
         settings: RegistrySettings,
         tsa_certs_der: Sequence[bytes] = (),
+        timestamp_authorities: Sequence[TimestampAuthority] = (),
     ) -> None:
         self._store = store
         self._keys = keys
         self._instance = settings.instance
         self._tunables = tunables_from_settings(settings)
         self._tsa_certs_der = tuple(tsa_certs_der)
+        self._timestamp_authorities = tuple(timestamp_authorities)
         self._lock = threading.Lock()
         self._latest: ConfVersion | None = None
 
@@ -114,6 +116,7 @@ class ConfPublisher:
             anchor_der=self._keys.anchor_der,
             tsa_certs_der=self._tsa_certs_der,
             **self._witness_fields(),
+            timestamp_authorities=self._timestamp_authorities,
         )
         published = ConfVersion(
             version=version,

@@ -8,6 +8,7 @@ places that look at the environment.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Mapping
@@ -15,8 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from zhol.core.errors import Hop, ZholError
 from zhol.core.settings import dump_toml, load_settings
-from zhol.security.globalconf import MAX_CLOCK_SKEW_S, MAX_MESSAGE_BYTES
+from zhol.security.globalconf import MAX_CLOCK_SKEW_S, MAX_MESSAGE_BYTES, TimestampAuthority
+from zhol.security.timestamp import TimestampError, check_authority_certificate
 
 SETTINGS_FILE = "registry.toml"
 ENV_PREFIX = "ZHOL_REGISTRY_"
@@ -37,6 +43,7 @@ _PERSISTED = (
     "cert_validity_days",
     "registration_skew_s",
     "key_passphrase_env",
+    "timestamp_authorities",
 )
 
 
@@ -60,6 +67,11 @@ class RegistrySettings:
     port_file: Path | None = None
     # Name of the environment variable holding the key passphrase ("" = keys unencrypted).
     key_passphrase_env: str = ""
+    # Approved RFC 3161 timestamping authorities, published in the global configuration
+    # in this order: each "URL CERT_FILE", the certificate file (PEM, relative to the
+    # data directory) holding the authority's certificate, then the CA that issued it
+    # when that is not the federation CA. See load_timestamp_authorities.
+    timestamp_authorities: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _INSTANCE.match(self.instance):
@@ -78,6 +90,8 @@ class RegistrySettings:
             raise ValueError("registration_skew_s must be positive")
         if self.key_passphrase_env and not _ENV_NAME.match(self.key_passphrase_env):
             raise ValueError(f"invalid environment variable name {self.key_passphrase_env!r}")
+        for entry in self.timestamp_authorities:
+            _split_authority(entry)
         host, sep, port = self.listen.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"listen must be host:port, got {self.listen!r}")
@@ -85,6 +99,48 @@ class RegistrySettings:
     @property
     def settings_path(self) -> Path:
         return self.data_dir / SETTINGS_FILE
+
+
+def _split_authority(entry: str) -> tuple[str, str]:
+    """An authority entry's URL and certificate file; ValueError if it is not one."""
+    parts = entry.split()
+    if len(parts) != 2 or not parts[0].startswith(("http://", "https://")):
+        raise ValueError(f"a timestamp authority is 'http(s)://URL CERT_FILE', got {entry!r}")
+    return parts[0], parts[1]
+
+
+def load_timestamp_authorities(
+    settings: RegistrySettings, federation_ca: x509.Certificate, now: dt.datetime
+) -> tuple[TimestampAuthority, ...]:
+    """The approved authorities with their certificates, each checked as a token's signer
+    must be (critical EKU timeStamping only, issued by its CA, valid now).
+
+    A certificate that is not fit is refused with InvalidCertificate and an unreadable
+    file with NotConfigured: the registry does not start rather than publish it.
+    """
+    out: list[TimestampAuthority] = []
+    for entry in settings.timestamp_authorities:
+        url, name = _split_authority(entry)
+        path = settings.data_dir / name
+        try:
+            certs = x509.load_pem_x509_certificates(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ZholError(
+                "NotConfigured", f"timestamp authority certificate {path}: {exc}", hop=Hop.REGISTRY
+            ) from None
+        cert, *chain = certs
+        issuer = chain[0] if chain else federation_ca
+        try:
+            check_authority_certificate(cert, [issuer], now)
+        except TimestampError as err:
+            raise ZholError(
+                "InvalidCertificate",
+                f"timestamp authority {url}: {err.reason}: {err.detail}",
+                hop=Hop.REGISTRY,
+            ) from None
+        ca_der = issuer.public_bytes(Encoding.DER) if chain else b""
+        out.append(TimestampAuthority(url, cert.public_bytes(Encoding.DER), ca_der))
+    return tuple(out)
 
 
 def load_registry_settings(

@@ -89,6 +89,16 @@ class Tunables:
     max_message_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class TimestampAuthority:
+    """An approved RFC 3161 authority: where to POST, the certificate its tokens must be
+    signed with, and the CA that issued it (b"": one of the federation's CAs)."""
+
+    url: str
+    cert_der: bytes
+    ca_cert_der: bytes = b""
+
+
 @dataclass(frozen=True)
 class GlobalConf:
     instance: str
@@ -109,6 +119,8 @@ class GlobalConf:
     _by_auth_hash: Mapping[bytes, GatewayEntry] = field(repr=False, default_factory=dict)
     # publisher -> the event topics (fully qualified event message names) it publishes
     topics: Mapping[SubsystemId, frozenset[str]] = field(default_factory=dict)
+    # Approved timestamping authorities, in the registry's order of preference.
+    timestamp_authorities: tuple[TimestampAuthority, ...] = ()
     # The registry's witness: raw Ed25519 key and note key name; empty if it has none.
     witness_public_key: bytes = b""
     witness_name: str = ""
@@ -260,4 +272,8 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
         topics=topics,
         witness_public_key=bytes(pb.witness_public_key),
         witness_name=pb.witness_name,
+        timestamp_authorities=tuple(
+            TimestampAuthority(a.url, bytes(a.cert_der), bytes(a.ca_cert_der))
+            for a in pb.timestamp_authorities
+        ),
     )

@@ -46,6 +46,7 @@ __all__ = [
     "TsaSigner",
     "VerifiedTimestamp",
     "build_request",
+    "check_authority_certificate",
     "parse_response",
     "rejection",
     "respond",
@@ -626,6 +627,16 @@ def _check_signature(token: _Token, signer_cert: x509.Certificate) -> None:
             raise TimestampError("unsupported_algorithm", f"signature scheme {scheme}")
     except InvalidSignature:
         raise TimestampError("bad_signature", "the token's signature does not verify") from None
+
+
+def check_authority_certificate(
+    cert: x509.Certificate,
+    trusted_cas: Sequence[x509.Certificate],
+    at: datetime.datetime,
+) -> None:
+    """What a token's signer certificate must be, checked before approving an authority:
+    issued by one of ``trusted_cas``, valid at ``at``, critical EKU timeStamping only."""
+    _check_signer_certificate(cert, trusted_cas, _utc(at))
 
 
 def _check_signer_certificate(

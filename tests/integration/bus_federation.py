@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -89,7 +91,10 @@ class Federation:
 
 
 async def start_federation(
-    root: Path, persons: int = 200, agencies: tuple[str, ...] = CORE_AGENCIES
+    root: Path,
+    persons: int = 200,
+    agencies: tuple[str, ...] = CORE_AGENCIES,
+    registry_overrides: Mapping[str, Any] | None = None,
 ) -> Federation:
     layout = Layout(root)
     init_registry_dir(layout)
@@ -99,6 +104,7 @@ async def start_federation(
         overrides={
             "listen": ports.address(ports.registry),
             "max_message_bytes": MAX_MESSAGE_BYTES,
+            **(registry_overrides or {}),
         },
     )
     registry, _ = await start_registry(settings)
