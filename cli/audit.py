@@ -34,6 +34,7 @@ from zhol.cli.audit_checks import (
     check_cosignatures,
     check_rows,
     check_sequence,
+    check_timestamps,
     check_tree_state,
     chunked,
     rebuild_tree,
@@ -224,7 +225,9 @@ def _read_checkpoints(directory: Path) -> list[CheckpointFiles]:
             cosig_path = store.note_path(size).with_suffix(".cosig")
             cosig = cosig_path.read_text("utf-8") if cosig_path.exists() else None
             note = store.note_path(size).read_bytes()
-            files.append(CheckpointFiles(size, note, proof, cosig))
+            tsr_path = store.note_path(size).with_suffix(".tsr")
+            tsr = tsr_path.read_bytes() if tsr_path.exists() else None
+            files.append(CheckpointFiles(size, note, proof, cosig, tsr))
     except (OSError, UnicodeDecodeError) as exc:
         raise CannotCheck(f"cannot read the checkpoints in {directory}: {exc}") from None
     return files
@@ -330,6 +333,17 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
             f"{cps.checked} checkpoints: log-key signature, root against the rebuilt tree,"
             " consistency proof from the previous one, log no shorter than each"
         )
+    stamps = check_timestamps(checkpoints, conf)
+    report.failures.extend(stamps.failures)
+    report.checked.append(
+        f"{stamps.timestamped} RFC 3161 timestamps, each by an authority the configuration"
+        " approves, over the exact checkpoint note"
+        + (
+            f"; not timestamped (yet): {len(stamps.not_timestamped)}"
+            if stamps.not_timestamped
+            else ""
+        )
+    )
     cosigs = check_cosignatures(checkpoints, conf.witness_verifier())
     report.failures.extend(cosigs.failures)
     report.checked.append(
@@ -342,6 +356,7 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
         "records": len(rows),
         "checkpoints": len(checkpoints),
         "cosigned": cosigs.cosigned,
+        "timestamped": stamps.timestamped,
         "signer_certificates": len(signers.keys) + len(signers.refused),
         "failures": len(report.failures),
     }

@@ -24,10 +24,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.integration.bus_federation import get_person, start_federation
 from tests.integration.test_bus import some_iin
+from tests.integration.test_checkpoint_timestamps import TsaServer
 from tests.pki import new_ca
 from tests.waiting import until
 from zhol.cli.demo import CONSUMER_GATEWAY
+from zhol.cli.federation import Layout, init_registry_dir
 from zhol.cli.main import main
+from zhol.cli.ports import free_port
+from zhol.cli.tsa import init_tsa
 from zhol.gateway.checkpoints import CheckpointStore, parse_proof_text, proof_text
 from zhol.security.logleaf import LogLeaf
 from zhol.security.logleaf import encode as encode_leaf
@@ -42,12 +46,22 @@ class Evidence:
 
 
 async def _write_evidence(root: Path) -> Evidence:
-    fed = await start_federation(root, persons=20)
+    layout = Layout(root)
+    init_registry_dir(layout)
+    tsa = TsaServer(init_tsa(root / "tsa", layout.registry, "KZ-tsa"), free_port())
+    await tsa.start()
+    fed = await start_federation(
+        root,
+        persons=20,
+        registry_overrides={"timestamp_authorities": (f"{tsa.url} {tsa.paths.cert}",)},
+    )
     try:
         data = fed.layout.gateway(CONSUMER_GATEWAY)
         await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
         toml = data / "gateway.toml"
-        toml.write_text(toml.read_text() + "checkpoint_interval_s = 0.3\n")
+        toml.write_text(
+            toml.read_text() + "checkpoint_interval_s = 0.3\ntimestamp_interval_s = 0.2\n"
+        )
         await fed.start_gateway(CONSUMER_GATEWAY)
         store = CheckpointStore(data / "checkpoints")
         for _ in range(4):
@@ -57,9 +71,12 @@ async def _write_evidence(root: Path) -> Evidence:
             await get_person(fed.is_address(), some_iin(fed))
         await until(lambda: any(True for _ in store.directory.glob("*.cosig")), timeout=15,
                     what="a checkpoint cosigned by the registry's witness")  # fmt: skip
+        await until(lambda: any(True for _ in store.directory.glob("*.tsr")), timeout=15,
+                    what="a checkpoint timestamped by the authority")  # fmt: skip
         await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)  # the last checkpoint
     finally:
         await fed.stop()
+        await tsa.stop()
     return Evidence(data, fed.layout.anchor)
 
 
@@ -128,12 +145,13 @@ def test_an_untouched_log_verifies(
     assert report["result"] == "verified"
     assert report["counts"]["records"] == record_count(gateway) > 0
     assert report["counts"]["checkpoints"] >= 2  # so a consistency proof was checked
-    assert {n["what"] for n in report["not_checked"]} >= {"timestamps"}
     assert report["counts"]["cosigned"] >= 1
+    assert report["counts"]["timestamped"] >= 1
     # The people's report says the same, and what is not checked.
     assert main(["audit", "log", "--gateway", str(gateway), "--anchor", str(evidence.anchor)]) == 0
     out = capsys.readouterr().out
-    assert "RESULT: verified" in out and "not checked: RFC 3161" in out
+    assert "RESULT: verified" in out and "not checked: that the signer" in out
+    assert "RFC 3161 timestamps" in out
 
 
 @pytest.mark.parametrize(
@@ -253,9 +271,11 @@ def test_a_checkpoint_with_a_broken_signature_is_caught(
     store.note_path(size).write_bytes(f"{text}\n{line}".encode())
     code, report = audit(capsys, gateway, evidence.anchor)
     assert code == 1
-    assert [(f["reason"], f["checkpoint"]) for f in report["failures"]] == [
-        ("checkpoint-bad-signature", size)
-    ]
+    reasons = {(f["reason"], f["checkpoint"]) for f in report["failures"]}
+    assert ("checkpoint-bad-signature", size) in reasons
+    # The note's bytes changed, so its timestamp (over those exact bytes) no longer
+    # matches either; nothing else fails.
+    assert reasons <= {("checkpoint-bad-signature", size), ("timestamp-imprint-mismatch", size)}
 
 
 def test_a_proof_with_a_changed_hash_is_caught(
@@ -370,3 +390,31 @@ def test_a_cosignature_moved_to_another_checkpoint_is_caught(
     code, report = audit(capsys, gateway, evidence.anchor)
     assert code == 1
     assert any(f["reason"].startswith("cosignature-") for f in report["failures"])
+
+
+def _tokens(gateway: Path) -> list[Path]:
+    return sorted((gateway / "checkpoints").glob("*.tsr"))
+
+
+def test_a_broken_timestamp_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tsr = _tokens(gateway)[0]
+    data = bytearray(tsr.read_bytes())
+    data[-10] ^= 0x01  # inside the token's signature
+    tsr.write_bytes(bytes(data))
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert any(f["reason"].startswith("timestamp-") for f in report["failures"])
+
+
+def test_a_timestamp_for_other_data_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tsr = _tokens(gateway)[0]
+    notes = sorted((gateway / "checkpoints").glob("*.note"))
+    other = next(n for n in notes if n.with_suffix(".tsr") != tsr)
+    other.with_suffix(".tsr").write_bytes(tsr.read_bytes())
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert any(f["reason"].startswith("timestamp-") for f in report["failures"])
