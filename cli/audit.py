@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from zhol.cli.audit_checks import (
     Row,
     check_checkpoints,
     check_cosignatures,
+    check_pair,
     check_rows,
     check_sequence,
     check_timestamps,
@@ -44,9 +46,19 @@ from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from zhol.core.ids import GatewayId
 from zhol.gateway.checkpoints import CheckpointStore
-from zhol.gateway.messagelog import SCHEMA_VERSION
+from zhol.gateway.messagelog import SCHEMA_VERSION, log_consistency_proof, tree_head
 from zhol.security.globalconf import GlobalConf, verify_global_conf
-from zhol.security.signednote import NoteError, ed25519_verifier, format_vkey, gateway_origin
+from zhol.security.merkle import MerkleError, TreeState, verify_consistency
+from zhol.security.signednote import (
+    Checkpoint,
+    NoteError,
+    Verifier,
+    ed25519_verifier,
+    format_vkey,
+    gateway_origin,
+    open_note,
+    parse_checkpoint,
+)
 from zhol.security.validation import CertificateValidator
 
 LOG_FILE = "messagelog.db"
@@ -67,6 +79,24 @@ signature by the gateway's log key (from the configuration) and each consistency
 proof between consecutive checkpoints; the log no shorter than the last checkpoint.
 What is not checked yet is listed in the output.
 Exit codes: 0 verified, 1 evidence invalid, 2 usage, 3 could not check.
+"""
+
+
+_CONSISTENCY_HELP = """\
+Proves offline that NEW_CHECKPOINT extends OLD_CHECKPOINT: both notes signed by the
+gateway's log key from the configuration verified against the anchor, for its origin;
+the log in DIR holds at least NEW's size; a consistency proof computed from the log's
+stored tree proves NEW extends OLD; the log's tree at NEW's size has NEW's root.
+The records themselves are checked by `zhol audit log`.
+Exit codes: 0 verified, 1 evidence invalid, 2 usage, 3 could not check.
+"""
+
+_PAIR_HELP = """\
+Compares two gateways' logs offline: for every message id both logged, each record
+one sent to the other has the same header, body, signature and signed digest at the
+other end. Records logged by one side only are counted, not failed (a request
+refused before the other end logged it is legitimate). Both configurations verify
+against the anchor. Exit codes: 0 verified, 1 evidence invalid, 2 usage, 3 could not check.
 """
 
 
@@ -116,6 +146,52 @@ def add_parser(subparsers: Any) -> None:
     )
     keys.add_argument("--json", action="store_true", help="one JSON object per key")
     keys.set_defaults(func=run_keys)
+
+    consistency = sub.add_parser(
+        "consistency",
+        help="prove from a gateway's log that one signed checkpoint extends another",
+        description=_CONSISTENCY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    consistency.add_argument("old", type=Path, metavar="OLD_CHECKPOINT", help="the older .note")
+    consistency.add_argument("new", type=Path, metavar="NEW_CHECKPOINT", help="the newer .note")
+    consistency.add_argument(
+        "--gateway", required=True, type=Path, metavar="DIR", help="the gateway's data directory"
+    )
+    consistency.add_argument(
+        "--anchor", required=True, type=Path, metavar="PEM", help="the federation's anchor.pem"
+    )
+    consistency.add_argument(
+        "--conf",
+        type=Path,
+        metavar="FILE",
+        help="signed configuration (default DIR/globalconf.bin)",
+    )
+    consistency.add_argument(
+        "--gateway-id", metavar="ID", help="the gateway's id (default: from DIR/gateway.toml)"
+    )
+    consistency.add_argument("--json", action="store_true", help="the report as one JSON object")
+    consistency.set_defaults(func=run_consistency)
+
+    pair = sub.add_parser(
+        "pair",
+        help="compare the two ends of every exchange between two gateways' logs",
+        description=_PAIR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pair.add_argument(
+        "--gateway",
+        required=True,
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a gateway's data directory (give exactly two)",
+    )
+    pair.add_argument(
+        "--anchor", required=True, type=Path, metavar="PEM", help="the federation's anchor.pem"
+    )
+    pair.add_argument("--json", action="store_true", help="the report as one JSON object")
+    pair.set_defaults(func=run_pair)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -176,21 +252,34 @@ class LogContents:
 def _read_log(path: Path) -> LogContents:
     """Everything in the log, read in one read transaction (the backup API) into memory:
     a live gateway's later commits and its -wal file cannot change what is checked."""
+    mem = _snapshot(path, ":memory:")
+    try:
+        return _load(mem)
+    except sqlite3.Error as exc:
+        raise CannotCheck(f"cannot read the message log {path}: {exc}") from None
+    finally:
+        mem.close()
+
+
+def _snapshot(path: Path, target: str) -> sqlite3.Connection:
+    """A copy of the log at ``target`` (a file or ":memory:") through the backup API:
+    one read transaction on a read-only connection, the -wal file's records included."""
     if not path.is_file():
         raise CannotCheck(f"no message log at {path}")
     try:
         src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        mem = sqlite3.connect(":memory:")
+        copy = sqlite3.connect(target)
         try:
-            src.backup(mem)
+            src.backup(copy)
         finally:
             src.close()
-        try:
-            return _load(mem)
-        finally:
-            mem.close()
+        version = copy.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as exc:
         raise CannotCheck(f"cannot read the message log {path}: {exc}") from None
+    if version != SCHEMA_VERSION:
+        copy.close()
+        raise CannotCheck(f"message log schema {version}, this auditor reads {SCHEMA_VERSION}")
+    return copy
 
 
 def _load(conn: sqlite3.Connection) -> LogContents:
@@ -425,3 +514,234 @@ def run_keys(args: argparse.Namespace) -> int:
             else:
                 print(vkey)  # previous keys too: old checkpoints verify with them
     return EXIT_OK
+
+
+# ``zhol audit consistency`` and ``zhol audit pair``.
+
+
+@dataclass(slots=True)
+class SmallReport:
+    """The report of ``consistency`` and ``pair``: what was checked, counts, failures."""
+
+    command: str
+    gateways: list[str]
+    checked: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "result": "invalid" if self.failures else "verified",
+            "gateways": self.gateways,
+            "counts": self.counts,
+            "checked": self.checked,
+            "failures": [f.as_json() for f in self.failures],
+        }
+
+
+def _finish(report: SmallReport, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(report.as_json(), sort_keys=True))
+    else:
+        print(f"zhol audit {report.command}: {', '.join(report.gateways)}")
+        for line in report.checked:
+            print(f"  checked: {line}")
+        for name, value in report.counts.items():
+            print(f"  {name}: {value}")
+        for f in report.failures:
+            where = (
+                f"seq {f.seq}"
+                if f.seq is not None
+                else (f"checkpoint {f.checkpoint}" if f.checkpoint is not None else "log")
+            )
+            print(f"  FAILED {where}: {f.reason}: {f.detail}")
+        print(
+            f"RESULT: evidence invalid ({len(report.failures)} failures)"
+            if report.failures
+            else "RESULT: verified"
+        )
+    return EXIT_FAILED if report.failures else EXIT_OK
+
+
+def _log_verifiers(conf: GlobalConf, gateway_id: str) -> tuple[str, list[Verifier] | Failure]:
+    """The gateway's checkpoint origin and its log keys (current and previous) from the
+    verified configuration, or why there are none."""
+    try:
+        origin = gateway_origin(gateway_id)
+        entry = conf.gateways.get(GatewayId.parse(gateway_id))
+    except (NoteError, ValueError, ZholError):
+        raise CannotCheck(f"{gateway_id!r} is not a gateway id") from None
+    if entry is None:
+        return origin, Failure("gateway-unknown", f"{gateway_id} is not in the configuration")
+    if not entry.log_public_key:
+        return origin, Failure("log-key-missing", f"{gateway_id} has no log key")
+    keys = (entry.log_public_key, *entry.previous_log_public_keys)
+    return origin, [ed25519_verifier(origin, key) for key in dict.fromkeys(keys)]
+
+
+def _open_checkpoint(
+    path: Path, origin: str, verifiers: Sequence[Verifier]
+) -> Checkpoint | Failure:
+    note = _read_bytes(path, "the checkpoint")
+    try:
+        checkpoint = parse_checkpoint(open_note(note, verifiers).text)
+    except NoteError as err:
+        return Failure(f"checkpoint-{err.reason}", f"{path.name}: {err.detail}")
+    if checkpoint.origin != origin:
+        return Failure("checkpoint-origin", f"{path.name}: origin {checkpoint.origin!r}")
+    return checkpoint
+
+
+def run_consistency(args: argparse.Namespace) -> int:
+    """``zhol audit consistency``: NEW extends OLD, proved from the gateway's log."""
+    directory = Path(args.gateway)
+    try:
+        report = audit_consistency(
+            directory,
+            Path(args.old),
+            Path(args.new),
+            Path(args.anchor),
+            Path(args.conf) if args.conf else directory / CONF_FILE,
+            _gateway_id(args, directory),
+        )
+    except CannotCheck as exc:
+        print(f"zhol audit consistency: could not check: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_CHECK
+    return _finish(report, args.json)
+
+
+def audit_consistency(
+    directory: Path, old_path: Path, new_path: Path, anchor: Path, conf_path: Path, gateway_id: str
+) -> SmallReport:
+    """Every check of ``zhol audit consistency``; raises CannotCheck when unreadable."""
+    report = SmallReport("consistency", [gateway_id])
+    conf, untrusted = _verified_conf(conf_path, anchor)
+    if conf is None:
+        assert untrusted is not None
+        report.failures.append(untrusted)
+        return report
+    report.checked.append(f"configuration v{conf.version} verified against the anchor")
+    origin, verifiers = _log_verifiers(conf, gateway_id)
+    if isinstance(verifiers, Failure):
+        report.failures.append(verifiers)
+        return report
+    old = _open_checkpoint(old_path, origin, verifiers)
+    new = _open_checkpoint(new_path, origin, verifiers)
+    bad = [c for c in (old, new) if isinstance(c, Failure)]
+    if bad or isinstance(old, Failure) or isinstance(new, Failure):
+        report.failures.extend(bad)
+        return report
+    report.checked.append(
+        f"checkpoints of {old.size} and {new.size} records signed by the gateway's log key"
+    )
+    report.counts = {"old_size": old.size, "new_size": new.size}
+    if old.size > new.size:
+        report.failures.append(
+            Failure("checkpoint-order", f"OLD has {old.size} records, NEW only {new.size}")
+        )
+        return report
+    with tempfile.TemporaryDirectory(prefix="zhol-audit-") as tmp:
+        copy = Path(tmp) / LOG_FILE
+        _snapshot(directory / LOG_FILE, str(copy)).close()
+        report.failures.extend(_prove_from_log(copy, old, new, report))
+    return report
+
+
+def _prove_from_log(
+    copy: Path, old: Checkpoint, new: Checkpoint, report: SmallReport
+) -> list[Failure]:
+    try:
+        head = tree_head(copy)
+        report.counts["log_size"] = head.size
+        if head.size < new.size:
+            return [
+                Failure(
+                    "log-truncated",
+                    f"the log has {head.size} records, the checkpoint {new.size}",
+                    checkpoint=new.size,
+                )
+            ]
+        failures: list[Failure] = []
+        if old.size > 0:  # every tree extends the empty one
+            proof = log_consistency_proof(copy, old.size, new.size)
+            try:
+                verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+            except MerkleError as err:
+                failures.append(
+                    Failure("not-consistent", f"{err.reason}: {err.detail}", checkpoint=new.size)
+                )
+        report.checked.append(
+            f"consistency proof from {old.size} to {new.size} computed from the log's tree"
+        )
+        if new.size == head.size:
+            ok = new.root_hash == head.root_hash
+        elif new.size == 0:
+            ok = new.root_hash == TreeState().root()
+        else:
+            try:
+                proof = log_consistency_proof(copy, new.size, head.size)
+                verify_consistency(new.size, head.size, proof, new.root_hash, head.root_hash)
+                ok = True
+            except MerkleError:
+                ok = False
+        if not ok:
+            failures.append(
+                Failure(
+                    "log-root-mismatch",
+                    f"the log's tree at {new.size} records has another root",
+                    checkpoint=new.size,
+                )
+            )
+        report.checked.append(f"the log's tree at {new.size} records has NEW's root")
+        return failures
+    except (sqlite3.Error, MerkleError) as exc:
+        raise CannotCheck(f"cannot read the log's tree: {exc}") from None
+
+
+def run_pair(args: argparse.Namespace) -> int:
+    """``zhol audit pair``: the two ends of every exchange carry the same signed bytes."""
+    if len(args.gateway) != 2:
+        print("zhol audit pair: give --gateway exactly twice", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = audit_pair(Path(args.gateway[0]), Path(args.gateway[1]), Path(args.anchor))
+    except CannotCheck as exc:
+        print(f"zhol audit pair: could not check: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_CHECK
+    return _finish(report, args.json)
+
+
+def audit_pair(first: Path, second: Path, anchor: Path) -> SmallReport:
+    """Every check of ``zhol audit pair``; raises CannotCheck when unreadable."""
+    ids = [_gateway_id(argparse.Namespace(), d) for d in (first, second)]
+    report = SmallReport("pair", ids)
+    if ids[0] == ids[1]:
+        raise CannotCheck(f"both directories are gateway {ids[0]}")
+    for directory, gateway_id in zip((first, second), ids, strict=True):
+        conf, untrusted = _verified_conf(directory / CONF_FILE, anchor)
+        if conf is None:
+            assert untrusted is not None
+            report.failures.append(untrusted)
+            continue
+        if GatewayId.parse(gateway_id) not in conf.gateways:
+            report.failures.append(
+                Failure("gateway-unknown", f"{gateway_id} is not in the configuration")
+            )
+    if report.failures:
+        return report
+    report.checked.append("both configurations verified against the anchor")
+    pair = check_pair(
+        _read_log(first / LOG_FILE).rows, ids[0], _read_log(second / LOG_FILE).rows, ids[1]
+    )
+    report.failures.extend(pair.failures)
+    report.checked.append(
+        "every record one gateway sent the other, for message ids both logged:"
+        " header, body, signature and signed digest equal at both ends"
+    )
+    report.counts = {
+        "matched": pair.matched,
+        f"only_{ids[0]}": pair.only_first,
+        f"only_{ids[1]}": pair.only_second,
+        "failures": len(report.failures),
+    }
+    return report

@@ -426,3 +426,109 @@ def _proof_link(
 
 def chunked(items: Sequence[Row], size: int) -> list[Sequence[Row]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# ``zhol audit pair``: the two ends of each exchange.
+
+
+@dataclass(frozen=True, slots=True)
+class PairReport:
+    matched: int  # records that crossed and are byte-identical at both ends
+    only_first: int  # crossing records the first gateway logged, the second did not
+    only_second: int
+    failures: tuple[Failure, ...]
+
+
+_SIGNED_PARTS = ("header", "body", "signature", "signed_digest")
+
+
+def _signed_bytes(row: Row) -> tuple[bytes, bytes, bytes, str]:
+    return (row.header, row.body, row.signature, str(row.columns["signed_digest"]))
+
+
+def crossing_rows(rows: Sequence[Row], other: str) -> list[Row]:
+    """The records of exchanges with gateway ``other``: those whose peer names it, and a
+    request sent before any peer was chosen whose response names it."""
+    answered = {
+        r.columns["message_id"]
+        for r in rows
+        if r.columns["kind"] == "response" and r.columns["peer"] == other
+    }
+    return [
+        r
+        for r in rows
+        if r.columns["peer"] == other
+        or (
+            not r.columns["peer"]
+            and r.columns["kind"] == "request"
+            and r.columns["message_id"] in answered
+        )
+    ]
+
+
+def _by_key(rows: Sequence[Row], direction: str) -> dict[tuple[str, str], list[Row]]:
+    grouped: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        if r.columns["direction"] == direction:
+            grouped.setdefault((r.columns["message_id"], r.columns["kind"]), []).append(r)
+    return grouped
+
+
+def check_pair(
+    first: Sequence[Row], first_id: str, second: Sequence[Row], second_id: str
+) -> PairReport:
+    """For every message id both gateways logged, each record one sent to the other
+    (``out``) has a byte-identical record at the other end (``in``, same message id and
+    kind): header, body, signature, signed digest. A record with no counterpart at all is
+    counted (an exchange refused before the other end logged it is legitimate); records
+    left over at both ends for the same message id and kind differ: ``pair-mismatch``."""
+    a = crossing_rows(first, second_id)
+    b = crossing_rows(second, first_id)
+    shared = {r.columns["message_id"] for r in first} & {r.columns["message_id"] for r in second}
+    failures: list[Failure] = []
+    matched = only_first = only_second = 0
+    for sender, receiver, sender_id, receiver_id, sender_is_first in (
+        (a, b, first_id, second_id, True),
+        (b, a, second_id, first_id, False),
+    ):
+        received = _by_key(receiver, "in")
+        sent_by = _by_key(sender, "out")
+        for key in sorted(set(sent_by) | set(received)):
+            if key[0] not in shared:
+                continue
+            sent = sent_by.get(key, [])
+            left = list(received.get(key, ()))
+            unmatched: list[Row] = []
+            for row in sent:
+                same = next((r for r in left if _signed_bytes(r) == _signed_bytes(row)), None)
+                if same is None:
+                    unmatched.append(row)
+                else:
+                    left.remove(same)
+                    matched += 1
+            if unmatched and left:
+                differ = [
+                    name
+                    for name, x, y in zip(
+                        _SIGNED_PARTS,
+                        _signed_bytes(unmatched[0]),
+                        _signed_bytes(left[0]),
+                        strict=True,
+                    )
+                    if x != y
+                ]
+                failures.append(
+                    Failure(
+                        "pair-mismatch",
+                        f"message {key[0]} {key[1]} {sender_id} -> {receiver_id}:"
+                        f" {', '.join(differ)} differ between the two logs",
+                        seq=unmatched[0].seq if sender_is_first else left[0].seq,
+                    )
+                )
+                continue
+            sent_only, received_only = len(unmatched), len(left)
+            if sender_is_first:
+                only_first, only_second = only_first + sent_only, only_second + received_only
+            else:
+                only_first, only_second = only_first + received_only, only_second + sent_only
+    return PairReport(matched, only_first, only_second, tuple(failures))
