@@ -1,7 +1,9 @@
 """``zhol audit``: the auditor's offline checks of a gateway's evidence (docs/audit.md).
 
 ``zhol audit log`` verifies a whole message log against the federation's anchor
-alone; ``zhol audit keys`` prints the gateways' log keys as C2SP verifier keys.
+alone; ``zhol audit keys`` prints the gateways' log keys as C2SP verifier keys;
+``zhol audit consistency`` proves from the log that one checkpoint extends another;
+``zhol audit pair`` compares the two ends of every exchange between two gateways.
 This module reads the files (read-only; the log through SQLite's backup API into
 memory, one read transaction) and prints; the checks are in ``cli/audit_checks.py``.
 Exit codes: 0 verified, 1 evidence invalid, 2 usage, 3 could not check.
@@ -105,7 +107,7 @@ class CannotCheck(Exception):
 
 
 def add_parser(subparsers: Any) -> None:
-    """Add ``audit`` (``log``, ``keys``) to the ``zhol`` command's subparsers."""
+    """Add ``audit`` (log, keys, consistency, pair) to the ``zhol`` command's subparsers."""
     audit = subparsers.add_parser("audit", help="verify a gateway's evidence offline")
     audit.set_defaults(func=lambda _args: _usage(audit))
     sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND")

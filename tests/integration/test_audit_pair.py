@@ -140,3 +140,18 @@ def test_a_checkpoint_of_another_gateway_is_refused(
     code, report = consistency(capsys, logs, notes[0], other)
     assert code == 1
     assert reasons(report) == ["checkpoint-no-verified-signature"]
+
+
+def test_a_changed_stored_tree_is_not_consistent(
+    logs: Logs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_audit import tamper
+
+    consumer = tmp_path / "consumer"
+    shutil.copytree(logs.consumer, consumer)
+    tamper(consumer, "UPDATE tree_nodes SET hash = zeroblob(32)")
+    notes = checkpoints(consumer)
+    code, report = run(capsys, "consistency", str(notes[0]), str(notes[-1]), "--gateway",
+                       str(consumer), "--anchor", str(logs.anchor))  # fmt: skip
+    assert code == 1
+    assert "not-consistent" in reasons(report)
