@@ -118,31 +118,14 @@ def add_parser(subparsers: Any) -> None:
         description=_LOG_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    log.add_argument(
-        "--gateway", required=True, type=Path, metavar="DIR", help="the gateway's data directory"
-    )
-    log.add_argument(
-        "--anchor", required=True, type=Path, metavar="PEM", help="the federation's anchor.pem"
-    )
-    log.add_argument(
-        "--conf",
-        type=Path,
-        metavar="FILE",
-        help="signed configuration (default DIR/globalconf.bin)",
-    )
-    log.add_argument(
-        "--gateway-id", metavar="ID", help="the gateway's id (default: from DIR/gateway.toml)"
-    )
-    log.add_argument("--json", action="store_true", help="the report as one JSON object")
+    _add_gateway_arguments(log)
     log.set_defaults(func=run_log)
 
     keys = sub.add_parser(
         "keys",
         help="print every gateway's log keys from the verified configuration (C2SP vkeys)",
     )
-    keys.add_argument(
-        "--anchor", required=True, type=Path, metavar="PEM", help="the federation's anchor.pem"
-    )
+    _add_anchor_argument(keys)
     keys.add_argument(
         "--conf", required=True, type=Path, metavar="FILE", help="a signed global configuration"
     )
@@ -157,22 +140,7 @@ def add_parser(subparsers: Any) -> None:
     )
     consistency.add_argument("old", type=Path, metavar="OLD_CHECKPOINT", help="the older .note")
     consistency.add_argument("new", type=Path, metavar="NEW_CHECKPOINT", help="the newer .note")
-    consistency.add_argument(
-        "--gateway", required=True, type=Path, metavar="DIR", help="the gateway's data directory"
-    )
-    consistency.add_argument(
-        "--anchor", required=True, type=Path, metavar="PEM", help="the federation's anchor.pem"
-    )
-    consistency.add_argument(
-        "--conf",
-        type=Path,
-        metavar="FILE",
-        help="signed configuration (default DIR/globalconf.bin)",
-    )
-    consistency.add_argument(
-        "--gateway-id", metavar="ID", help="the gateway's id (default: from DIR/gateway.toml)"
-    )
-    consistency.add_argument("--json", action="store_true", help="the report as one JSON object")
+    _add_gateway_arguments(consistency)
     consistency.set_defaults(func=run_consistency)
 
     pair = sub.add_parser(
@@ -189,11 +157,33 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         help="a gateway's data directory (give exactly two)",
     )
-    pair.add_argument(
-        "--anchor", required=True, type=Path, metavar="PEM", help="the federation's anchor.pem"
-    )
+    _add_anchor_argument(pair)
     pair.add_argument("--json", action="store_true", help="the report as one JSON object")
     pair.set_defaults(func=run_pair)
+
+
+def _add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that checks one gateway's evidence (log, consistency)."""
+    parser.add_argument(
+        "--gateway", required=True, type=Path, metavar="DIR", help="the gateway's data directory"
+    )
+    _add_anchor_argument(parser)
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        metavar="FILE",
+        help="signed configuration (default DIR/globalconf.bin)",
+    )
+    parser.add_argument(
+        "--gateway-id", metavar="ID", help="the gateway's id (default: from DIR/gateway.toml)"
+    )
+    parser.add_argument("--json", action="store_true", help="the report as one JSON object")
+
+
+def _add_anchor_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--anchor", required=True, type=Path, metavar="PEM", help="the federation's anchor.pem"
+    )
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
