@@ -67,6 +67,14 @@ class Federation:
     def is_address(self, gateway_id: str = CONSUMER_GATEWAY) -> str:
         return f"127.0.0.1:{self.gateways[gateway_id].is_port}"
 
+    async def restart_gateway(self, gateway_id: str, settings: str = "") -> RunningGateway:
+        """Stop ``gateway_id``, add ``settings`` (gateway.toml lines) and start it again."""
+        await self.gateways.pop(gateway_id).stop(0)
+        if settings:
+            toml = self.layout.gateway(gateway_id) / "gateway.toml"
+            toml.write_text(toml.read_text() + settings)
+        return await self.start_gateway(gateway_id)
+
     async def start_gateway(self, gateway_id: str) -> RunningGateway:
         clock = self.clocks.setdefault(gateway_id, ShiftableClock())
         settings = load_gateway_settings(self.layout.gateway(gateway_id))

@@ -57,12 +57,9 @@ async def _write_evidence(root: Path) -> Evidence:
     )
     try:
         data = fed.layout.gateway(CONSUMER_GATEWAY)
-        await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
-        toml = data / "gateway.toml"
-        toml.write_text(
-            toml.read_text() + "checkpoint_interval_s = 0.3\ntimestamp_interval_s = 0.2\n"
+        await fed.restart_gateway(
+            CONSUMER_GATEWAY, "checkpoint_interval_s = 0.3\ntimestamp_interval_s = 0.2\n"
         )
-        await fed.start_gateway(CONSUMER_GATEWAY)
         store = CheckpointStore(data / "checkpoints")
         for _ in range(4):
             await get_person(fed.is_address(), some_iin(fed))

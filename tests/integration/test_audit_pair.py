@@ -35,10 +35,7 @@ async def _write_logs(root: Path) -> Logs:
     fed = await start_federation(root, persons=20)
     try:
         consumer = fed.layout.gateway(CONSUMER_GATEWAY)
-        await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
-        toml = consumer / "gateway.toml"
-        toml.write_text(toml.read_text() + "checkpoint_interval_s = 0.3\n")
-        await fed.start_gateway(CONSUMER_GATEWAY)
+        await fed.restart_gateway(CONSUMER_GATEWAY, "checkpoint_interval_s = 0.3\n")
         store = CheckpointStore(consumer / "checkpoints")
         for _ in range(3):
             await get_person(fed.is_address(), some_iin(fed))

@@ -93,14 +93,11 @@ async def test_checkpoints_are_timestamped_and_the_gateway_fails_closed_without_
     )
     try:
         data = fed.layout.gateway(CONSUMER_GATEWAY)
-        await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
-        toml = data / "gateway.toml"
-        toml.write_text(
-            toml.read_text()
-            + "checkpoint_interval_s = 0.3\ntimestamp_interval_s = 0.2\n"
-            + "timestamp_limit_s = 5\ntimestamp_timeout_s = 2\n"
+        await fed.restart_gateway(
+            CONSUMER_GATEWAY,
+            "checkpoint_interval_s = 0.3\ntimestamp_interval_s = 0.2\n"
+            "timestamp_limit_s = 5\ntimestamp_timeout_s = 2\n",
         )
-        await fed.start_gateway(CONSUMER_GATEWAY)
         store = CheckpointStore(data / "checkpoints")
 
         await get_person(fed.is_address(), some_iin(fed))

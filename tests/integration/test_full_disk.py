@@ -136,11 +136,7 @@ def inject_at_sqlite(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SmallDisk
 
 async def restart_with(bed: Bed, gateway_id: str, *, call_stream: bool = True) -> None:
     """Restart ``gateway_id``, calling its peers on CallStream or on unary Call."""
-    await bed.fed.gateways.pop(gateway_id).stop(0)
-    if not call_stream:
-        toml = bed.fed.layout.gateway(gateway_id) / "gateway.toml"
-        toml.write_text(toml.read_text() + "peer_call_stream = false\n")
-    await bed.fed.start_gateway(gateway_id)
+    await bed.fed.restart_gateway(gateway_id, "" if call_stream else "peer_call_stream = false\n")
 
 
 async def move_to_small_disk(bed: Bed, gateway_id: str, *, call_stream: bool = True) -> SmallDisk:

@@ -40,10 +40,7 @@ async def test_the_registry_cosigns_checkpoints_and_refuses_a_rewritten_history(
     fed = await start_federation(tmp_path, persons=20)
     try:
         data = fed.layout.gateway(CONSUMER_GATEWAY)
-        await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
-        toml = data / "gateway.toml"
-        toml.write_text(toml.read_text() + "checkpoint_interval_s = 0.5\n")
-        await fed.start_gateway(CONSUMER_GATEWAY)
+        await fed.restart_gateway(CONSUMER_GATEWAY, "checkpoint_interval_s = 0.5\n")
         store = CheckpointStore(data / "checkpoints")
         for _ in range(3):
             await get_person(fed.is_address(), some_iin(fed))
