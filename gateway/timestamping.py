@@ -146,13 +146,14 @@ class Timestamper:
 
     def _pending(self) -> list[int]:
         """Checkpoint sizes without a token, oldest first; remembers the timestamped ones."""
-        for size in self._store.sizes():
+        sizes = self._store.sizes()  # one directory scan per pass
+        for size in sizes:
             if size not in self._done and token_path(self._store, size).exists():
                 self._done.add(size)
                 # Across a restart: the newest token's time is the last success.
                 mtime = token_path(self._store, size).stat().st_mtime_ns // 1_000_000
                 self.last_success_ms = max(self.last_success_ms or 0, mtime)
-        return [s for s in self._store.sizes() if s not in self._done]
+        return [s for s in sizes if s not in self._done]
 
     async def run_once(self) -> int:
         """One pass: timestamp every pending checkpoint; returns how many got a token."""
