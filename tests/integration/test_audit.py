@@ -22,16 +22,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.integration.bus_federation import get_person, start_federation
+from tests.integration.bus_federation import get_person
 from tests.integration.test_bus import some_iin
-from tests.integration.test_checkpoint_timestamps import TsaServer
+from tests.integration.test_checkpoint_timestamps import start_federation_with_tsa
 from tests.pki import new_ca
 from tests.waiting import until
 from zhol.cli.demo import CONSUMER_GATEWAY
-from zhol.cli.federation import Layout, init_registry_dir
 from zhol.cli.main import main
-from zhol.cli.ports import free_port
-from zhol.cli.tsa import init_tsa
 from zhol.gateway.checkpoints import CheckpointStore, parse_proof_text, proof_text
 from zhol.security.logleaf import LogLeaf
 from zhol.security.logleaf import encode as encode_leaf
@@ -46,15 +43,7 @@ class Evidence:
 
 
 async def _write_evidence(root: Path) -> Evidence:
-    layout = Layout(root)
-    init_registry_dir(layout)
-    tsa = TsaServer(init_tsa(root / "tsa", layout.registry, "KZ-tsa"), free_port())
-    await tsa.start()
-    fed = await start_federation(
-        root,
-        persons=20,
-        registry_overrides={"timestamp_authorities": (f"{tsa.url} {tsa.paths.cert}",)},
-    )
+    fed, tsa = await start_federation_with_tsa(root)
     try:
         data = fed.layout.gateway(CONSUMER_GATEWAY)
         await fed.restart_gateway(

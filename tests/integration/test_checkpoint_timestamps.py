@@ -13,7 +13,12 @@ import grpc
 import pytest
 from aiohttp import web
 
-from tests.integration.bus_federation import error_code, get_person, start_federation
+from tests.integration.bus_federation import (
+    Federation,
+    error_code,
+    get_person,
+    start_federation,
+)
 from tests.integration.test_bus import some_iin
 from tests.waiting import until
 from zhol.cli.demo import CONSUMER_GATEWAY
@@ -52,6 +57,24 @@ class TsaServer:
             self._runner = None
 
 
+async def start_federation_with_tsa(root: Path) -> tuple[Federation, TsaServer]:
+    """A federation whose registry approves a running authority (created under root)."""
+    layout = Layout(root)
+    init_registry_dir(layout)
+    tsa = TsaServer(init_tsa(root / "tsa", layout.registry, "KZ-tsa"), free_port())
+    await tsa.start()
+    try:
+        fed = await start_federation(
+            root,
+            persons=20,
+            registry_overrides={"timestamp_authorities": (f"{tsa.url} {tsa.paths.cert}",)},
+        )
+    except BaseException:
+        await tsa.stop()
+        raise
+    return fed, tsa
+
+
 def untimestamped(store: CheckpointStore) -> list[int]:
     return [s for s in store.sizes() if not token_path(store, s).exists()]
 
@@ -82,15 +105,7 @@ def check_tokens(store: CheckpointStore, tsa: TsaPaths) -> None:
 async def test_checkpoints_are_timestamped_and_the_gateway_fails_closed_without_the_tsa(
     tmp_path: Path,
 ) -> None:
-    layout = Layout(tmp_path)
-    init_registry_dir(layout)
-    tsa = TsaServer(init_tsa(tmp_path / "tsa", layout.registry, "KZ-tsa"), free_port())
-    await tsa.start()
-    fed = await start_federation(
-        tmp_path,
-        persons=20,
-        registry_overrides={"timestamp_authorities": (f"{tsa.url} {tsa.paths.cert}",)},
-    )
+    fed, tsa = await start_federation_with_tsa(tmp_path)
     try:
         data = fed.layout.gateway(CONSUMER_GATEWAY)
         await fed.restart_gateway(
