@@ -41,6 +41,7 @@ from zhol.cli.audit_checks import (
     check_timestamps,
     check_tree_state,
     chunked,
+    evidence_times,
     rebuild_tree,
     validate_signers,
 )
@@ -375,10 +376,12 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
         raise CannotCheck(f"{gateway_id!r} is not a gateway id") from None
     contents = _read_log(directory / LOG_FILE)
     checkpoints = _read_checkpoints(directory / CHECKPOINTS_DIR)
+    stamps = check_timestamps(checkpoints, conf)
     started = time.perf_counter()
     rows = contents.rows
     report.failures.extend(check_sequence([r.seq for r in rows]))
-    signers = validate_signers(contents.certs, _cert_use(rows), _validator(conf))
+    times = evidence_times(rows, stamps.times_ms)
+    signers = validate_signers(contents.certs, times.by_cert, _validator(conf))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = list(
             pool.map(lambda chunk: check_rows(chunk, signers), chunked(rows, CHUNK_ROWS))
@@ -389,11 +392,19 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
     elapsed = time.perf_counter() - started
     report.records_per_s = round(len(rows) / elapsed) if rows and elapsed > 0 else None
     report.checked.append(
-        f"{len(rows)} records: signature, signed digest, columns against the signed header"
+        f"{len(rows)} records: signature, signer is the member the signed header names,"
+        " signed digest, columns against the signed header"
     )
     report.checked.append(
         f"{len(signers.keys) + len(signers.refused)} signer certificates, each validated once"
-        " against the configuration's CA at the records' logged times"
+        " against the configuration's CA: at the time a timestamp vouches for"
+        f" ({times.timestamped} records)"
+        + (
+            f", at the logged time where no timestamped checkpoint covers the record yet"
+            f" ({times.logged} records)"
+            if times.logged
+            else ""
+        )
     )
     report.checked.append("seq numbered 1..n without gaps")
     rebuilt = rebuild_tree(leaves, [cp.size for cp in checkpoints])
@@ -414,7 +425,6 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
             f"{cps.checked} checkpoints: log-key signature, root against the rebuilt tree,"
             " consistency proof from the previous one, log no shorter than each"
         )
-    stamps = check_timestamps(checkpoints, conf)
     report.failures.extend(stamps.failures)
     report.checked.append(
         f"{stamps.timestamped} RFC 3161 timestamps, each by an authority the configuration"
@@ -442,15 +452,6 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
         "failures": len(report.failures),
     }
     return report
-
-
-def _cert_use(rows: Sequence[Row]) -> dict[bytes, tuple[int, int]]:
-    use: dict[bytes, tuple[int, int]] = {}
-    for row in rows:
-        ms = int(row.columns["logged_at_ms"])
-        first, last = use.get(row.signer_cert_sha256, (ms, ms))
-        use[row.signer_cert_sha256] = (min(first, ms), max(last, ms))
-    return use
 
 
 def _validator(conf: GlobalConf) -> CertificateValidator:

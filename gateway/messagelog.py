@@ -815,15 +815,29 @@ class RecordCheck:
 
 def _subsystem_text(s: bus_pb2.SubsystemId) -> str:
     # Formatted, not parsed: a malformed identifier must show up as a mismatch, not raise.
-    m = s.member
-    return f"{m.instance}/{m.member_class}/{m.member_code}/{s.subsystem_code}"
+    return f"{_member_text(s.member)}/{s.subsystem_code}"
+
+
+def _member_text(m: bus_pb2.MemberId) -> str:
+    return f"{m.instance}/{m.member_class}/{m.member_code}"
+
+
+def _signer_text(h: bus_pb2.MessageHeader) -> str:
+    """The member whose key must have signed this header: a request's or an event's
+    client; an event acknowledgement's recipient (the subscriber); a response's provider."""
+    if h.kind != bus_pb2.MESSAGE_KIND_RESPONSE:
+        return _member_text(h.client.member)
+    if h.HasField("recipient"):
+        return _member_text(h.recipient.member)
+    return _member_text(h.service.subsystem.member)
 
 
 def signed_values(header: bytes) -> dict[str, Any] | None:
     """The record columns as the signed header states them; None if it does not decode.
 
     A call's service is the header's service; an event's (and its acknowledgement's)
-    is ``<publisher>/<topic>``, as the gateways log it.
+    is ``<publisher>/<topic>``, as the gateways log it. ``signer`` is the member whose
+    signing key must have sealed it (no column holds it).
     """
     try:
         h = bus_pb2.MessageHeader.FromString(header)
@@ -845,6 +859,7 @@ def signed_values(header: bytes) -> dict[str, Any] | None:
         "purpose": h.purpose,
         "issued_at_ms": h.issued_at_unix_ms,
         "status_code": h.status_code,
+        "signer": _signer_text(h),
     }
 
 
