@@ -18,21 +18,15 @@ import sqlite3
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from zhol.cli.audit_checks import (
     NOT_CHECKED,
-    CheckpointFiles,
     Failure,
-    Row,
     check_checkpoints,
     check_cosignatures,
     check_pair,
@@ -45,12 +39,24 @@ from zhol.cli.audit_checks import (
     rebuild_tree,
     validate_signers,
 )
+from zhol.cli.audit_files import (
+    CHECKPOINTS_DIR,
+    CONF_FILE,
+    LOG_FILE,
+    CannotCheck,
+    gateway_id_of,
+    read_bytes,
+    read_checkpoints,
+    read_log,
+    snapshot_log,
+    validator_for,
+    verified_conf,
+)
 from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from zhol.core.ids import GatewayId
-from zhol.gateway.checkpoints import CheckpointStore
-from zhol.gateway.messagelog import SCHEMA_VERSION, log_consistency_proof, tree_head
-from zhol.security.globalconf import GlobalConf, verify_global_conf
+from zhol.gateway.messagelog import log_consistency_proof, tree_head
+from zhol.security.globalconf import GlobalConf
 from zhol.security.merkle import MerkleError, TreeState, verify_consistency
 from zhol.security.signednote import (
     Checkpoint,
@@ -62,12 +68,7 @@ from zhol.security.signednote import (
     open_note,
     parse_checkpoint,
 )
-from zhol.security.validation import CertificateValidator
 
-LOG_FILE = "messagelog.db"
-CONF_FILE = "globalconf.bin"
-SETTINGS_FILE = "gateway.toml"
-CHECKPOINTS_DIR = "checkpoints"
 # Records per unit of work for the signature threads (cryptography releases the GIL).
 CHUNK_ROWS = 2000
 
@@ -101,10 +102,6 @@ other end. Records logged by one side only are counted, not failed (a request
 refused before the other end logged it is legitimate). Both configurations verify
 against the anchor. Exit codes: 0 verified, 1 evidence invalid, 2 usage, 3 could not check.
 """
-
-
-class CannotCheck(Exception):
-    """Evidence that could not be read at all (exit 3): missing or unreadable files."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -192,129 +189,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return EXIT_USAGE
 
 
-# Reading the evidence.
-
-
-def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise CannotCheck(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-
-
-def _anchor_der(path: Path) -> bytes:
-    data = _read_bytes(path, "the anchor")
-    try:
-        return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
-    except ValueError:
-        raise CannotCheck(f"the anchor {path} is not a PEM certificate") from None
-
-
-def _verified_conf(conf_path: Path, anchor_path: Path) -> tuple[GlobalConf | None, Failure | None]:
-    """The configuration verified against the anchor (no expiry check: an audit looks
-    at the past), or the failure that says why it is not trusted."""
-    anchor = _anchor_der(anchor_path)
-    signed = _read_bytes(conf_path, "the configuration")
-    try:
-        return verify_global_conf(signed, anchor), None
-    except ZholError as err:
-        return None, Failure("configuration-untrusted", f"{conf_path}: {err.detail}")
-
-
-def _gateway_id(args: argparse.Namespace, directory: Path) -> str:
-    given: str | None = getattr(args, "gateway_id", None)
-    if given:
-        return given
-    path = directory / SETTINGS_FILE
-    try:
-        value = tomllib.loads(_read_bytes(path, "the settings").decode("utf-8"))["gateway_id"]
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError):
-        raise CannotCheck(f"no gateway_id in {path}; give --gateway-id") from None
-    if not isinstance(value, str):
-        raise CannotCheck(f"no gateway_id in {path}; give --gateway-id")
-    return value
-
-
-@dataclass(slots=True)
-class LogContents:
-    rows: list[Row]
-    certs: dict[bytes, bytes]
-    tree_state: bytes | None
-
-
-def _read_log(path: Path) -> LogContents:
-    """Everything in the log, read in one read transaction (the backup API) into memory:
-    a live gateway's later commits and its -wal file cannot change what is checked."""
-    mem = _snapshot(path, ":memory:")
-    try:
-        return _load(mem)
-    except sqlite3.Error as exc:
-        raise CannotCheck(f"cannot read the message log {path}: {exc}") from None
-    finally:
-        mem.close()
-
-
-def _snapshot(path: Path, target: str) -> sqlite3.Connection:
-    """A copy of the log at ``target`` (a file or ":memory:") through the backup API:
-    one read transaction on a read-only connection, the -wal file's records included."""
-    if not path.is_file():
-        raise CannotCheck(f"no message log at {path}")
-    try:
-        src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        copy = sqlite3.connect(target)
-        try:
-            src.backup(copy)
-        finally:
-            src.close()
-        version = copy.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.Error as exc:
-        raise CannotCheck(f"cannot read the message log {path}: {exc}") from None
-    if version != SCHEMA_VERSION:
-        copy.close()
-        raise CannotCheck(f"message log schema {version}, this auditor reads {SCHEMA_VERSION}")
-    return copy
-
-
-def _load(conn: sqlite3.Connection) -> LogContents:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version != SCHEMA_VERSION:
-        raise CannotCheck(f"message log schema {version}, this auditor reads {SCHEMA_VERSION}")
-    rows: list[Row] = []
-    for r in conn.execute(
-        "SELECT seq, message_id, kind, direction, client, service, data_subject, user_id,"
-        " purpose, issued_at_ms, logged_at_ms, peer, status_code, signed_digest,"
-        " signer_cert_sha256, header, body, signature FROM messages ORDER BY rowid"
-    ):
-        columns = {
-            "seq": r[0], "message_id": r[1], "kind": r[2], "direction": r[3], "client": r[4],
-            "service": r[5], "data_subject": r[6], "user_id": r[7], "purpose": r[8],
-            "issued_at_ms": r[9], "logged_at_ms": r[10], "peer": r[11], "status_code": r[12],
-            "signed_digest": bytes(r[13]).hex(),
-        }  # fmt: skip
-        rows.append(Row(columns, bytes(r[15]), bytes(r[16]), bytes(r[17]), bytes(r[14])))
-    certs = {bytes(h): bytes(d) for h, d in conn.execute("SELECT sha256, der FROM certs")}
-    state = conn.execute("SELECT state FROM tree_state WHERE id = 1").fetchone()
-    return LogContents(rows, certs, None if state is None else bytes(state[0]))
-
-
-def _read_checkpoints(directory: Path) -> list[CheckpointFiles]:
-    store = CheckpointStore(directory)
-    files: list[CheckpointFiles] = []
-    try:
-        for size in store.sizes():
-            proof_path = store.proof_path(size)
-            proof = proof_path.read_text("ascii") if proof_path.exists() else None
-            cosig_path = store.note_path(size).with_suffix(".cosig")
-            cosig = cosig_path.read_text("utf-8") if cosig_path.exists() else None
-            note = store.note_path(size).read_bytes()
-            tsr_path = store.note_path(size).with_suffix(".tsr")
-            tsr = tsr_path.read_bytes() if tsr_path.exists() else None
-            files.append(CheckpointFiles(size, note, proof, cosig, tsr))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CannotCheck(f"cannot read the checkpoints in {directory}: {exc}") from None
-    return files
-
-
 # ``zhol audit log``.
 
 
@@ -348,7 +222,7 @@ def run_log(args: argparse.Namespace) -> int:
             directory,
             Path(args.anchor),
             Path(args.conf) if args.conf else directory / CONF_FILE,
-            _gateway_id(args, directory),
+            gateway_id_of(args, directory),
         )
     except CannotCheck as exc:
         print(f"zhol audit log: could not check: {exc}", file=sys.stderr)
@@ -363,7 +237,7 @@ def run_log(args: argparse.Namespace) -> int:
 def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -> Report:
     """Every check of ``zhol audit log``; raises CannotCheck when evidence is unreadable."""
     report = Report(gateway_id, str(directory))
-    conf, untrusted = _verified_conf(conf_path, anchor)
+    conf, untrusted = verified_conf(conf_path, anchor)
     if conf is None:
         assert untrusted is not None
         report.failures.append(untrusted)
@@ -374,14 +248,14 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
         entry = conf.gateways.get(GatewayId.parse(gateway_id))
     except (NoteError, ValueError, ZholError):
         raise CannotCheck(f"{gateway_id!r} is not a gateway id") from None
-    contents = _read_log(directory / LOG_FILE)
-    checkpoints = _read_checkpoints(directory / CHECKPOINTS_DIR)
+    contents = read_log(directory / LOG_FILE)
+    checkpoints = read_checkpoints(directory / CHECKPOINTS_DIR)
     stamps = check_timestamps(checkpoints, conf)
     started = time.perf_counter()
     rows = contents.rows
     report.failures.extend(check_sequence([r.seq for r in rows]))
     times = evidence_times(rows, stamps.times_ms)
-    signers = validate_signers(contents.certs, times.by_cert, _validator(conf))
+    signers = validate_signers(contents.certs, times.by_cert, validator_for(conf))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = list(
             pool.map(lambda chunk: check_rows(chunk, signers), chunked(rows, CHUNK_ROWS))
@@ -454,13 +328,6 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
     return report
 
 
-def _validator(conf: GlobalConf) -> CertificateValidator:
-    try:
-        return CertificateValidator(conf.ca_certs_der, conf.revoked_cert_sha256)
-    except ValueError as exc:
-        raise CannotCheck(f"the configuration's CA certificates are unusable: {exc}") from None
-
-
 def _print_report(report: Report) -> None:
     print(f"zhol audit log: gateway {report.gateway} ({report.directory})")
     for line in report.checked:
@@ -488,7 +355,7 @@ def _print_report(report: Report) -> None:
 def run_keys(args: argparse.Namespace) -> int:
     """``zhol audit keys``: the log keys of every gateway, as C2SP vkeys."""
     try:
-        conf, untrusted = _verified_conf(Path(args.conf), Path(args.anchor))
+        conf, untrusted = verified_conf(Path(args.conf), Path(args.anchor))
     except CannotCheck as exc:
         print(f"zhol audit keys: could not check: {exc}", file=sys.stderr)
         return EXIT_CANNOT_CHECK
@@ -575,7 +442,7 @@ def _log_verifiers(conf: GlobalConf, gateway_id: str) -> tuple[str, list[Verifie
 def _open_checkpoint(
     path: Path, origin: str, verifiers: Sequence[Verifier]
 ) -> Checkpoint | Failure:
-    note = _read_bytes(path, "the checkpoint")
+    note = read_bytes(path, "the checkpoint")
     try:
         checkpoint = parse_checkpoint(open_note(note, verifiers).text)
     except NoteError as err:
@@ -595,7 +462,7 @@ def run_consistency(args: argparse.Namespace) -> int:
             Path(args.new),
             Path(args.anchor),
             Path(args.conf) if args.conf else directory / CONF_FILE,
-            _gateway_id(args, directory),
+            gateway_id_of(args, directory),
         )
     except CannotCheck as exc:
         print(f"zhol audit consistency: could not check: {exc}", file=sys.stderr)
@@ -608,7 +475,7 @@ def audit_consistency(
 ) -> SmallReport:
     """Every check of ``zhol audit consistency``; raises CannotCheck when unreadable."""
     report = SmallReport("consistency", [gateway_id])
-    conf, untrusted = _verified_conf(conf_path, anchor)
+    conf, untrusted = verified_conf(conf_path, anchor)
     if conf is None:
         assert untrusted is not None
         report.failures.append(untrusted)
@@ -635,7 +502,7 @@ def audit_consistency(
         return report
     with tempfile.TemporaryDirectory(prefix="zhol-audit-") as tmp:
         copy = Path(tmp) / LOG_FILE
-        _snapshot(directory / LOG_FILE, str(copy)).close()
+        snapshot_log(directory / LOG_FILE, str(copy)).close()
         report.failures.extend(_prove_from_log(copy, old, new, report))
     return report
 
@@ -706,12 +573,12 @@ def run_pair(args: argparse.Namespace) -> int:
 
 def audit_pair(first: Path, second: Path, anchor: Path) -> SmallReport:
     """Every check of ``zhol audit pair``; raises CannotCheck when unreadable."""
-    ids = [_gateway_id(argparse.Namespace(), d) for d in (first, second)]
+    ids = [gateway_id_of(argparse.Namespace(), d) for d in (first, second)]
     report = SmallReport("pair", ids)
     if ids[0] == ids[1]:
         raise CannotCheck(f"both directories are gateway {ids[0]}")
     for directory, gateway_id in zip((first, second), ids, strict=True):
-        conf, untrusted = _verified_conf(directory / CONF_FILE, anchor)
+        conf, untrusted = verified_conf(directory / CONF_FILE, anchor)
         if conf is None:
             assert untrusted is not None
             report.failures.append(untrusted)
@@ -724,7 +591,7 @@ def audit_pair(first: Path, second: Path, anchor: Path) -> SmallReport:
         return report
     report.checked.append("both configurations verified against the anchor")
     pair = check_pair(
-        _read_log(first / LOG_FILE).rows, ids[0], _read_log(second / LOG_FILE).rows, ids[1]
+        read_log(first / LOG_FILE).rows, ids[0], read_log(second / LOG_FILE).rows, ids[1]
     )
     report.failures.extend(pair.failures)
     report.checked.append(
