@@ -36,6 +36,7 @@ from zhol.cli.audit_checks import (
     check_tree_state,
     chunked,
     evidence_times,
+    log_verifiers,
     rebuild_tree,
     validate_signers,
 )
@@ -52,7 +53,6 @@ from zhol.cli.audit_files import (
     validator_for,
     verified_conf,
 )
-from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from zhol.core.ids import GatewayId
 from zhol.gateway.messagelog import log_consistency_proof, tree_head
@@ -243,11 +243,7 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
         report.failures.append(untrusted)
         return report  # nothing is trustworthy without a trusted configuration
     report.checked.append(f"configuration v{conf.version} verified against the anchor")
-    try:
-        origin = gateway_origin(gateway_id)
-        entry = conf.gateways.get(GatewayId.parse(gateway_id))
-    except (NoteError, ValueError, ZholError):
-        raise CannotCheck(f"{gateway_id!r} is not a gateway id") from None
+    origin, verifiers = _log_verifiers(conf, gateway_id)
     contents = read_log(directory / LOG_FILE)
     checkpoints = read_checkpoints(directory / CHECKPOINTS_DIR)
     stamps = check_timestamps(checkpoints, conf)
@@ -284,15 +280,9 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
     rebuilt = rebuild_tree(leaves, [cp.size for cp in checkpoints])
     report.failures.extend(check_tree_state(rebuilt, contents.tree_state))
     report.checked.append(f"Merkle tree of {rebuilt.size} records rebuilt, equal to the stored one")
-    if entry is None:
-        report.failures.append(
-            Failure("gateway-unknown", f"{gateway_id} is not in the configuration")
-        )
-    elif not entry.log_public_key:
-        report.failures.append(Failure("log-key-missing", f"{gateway_id} has no log key"))
+    if isinstance(verifiers, Failure):
+        report.failures.append(verifiers)
     else:
-        keys = (entry.log_public_key, *entry.previous_log_public_keys)
-        verifiers = [ed25519_verifier(origin, key) for key in dict.fromkeys(keys)]
         cps = check_checkpoints(checkpoints, origin, verifiers, rebuilt)
         report.failures.extend(cps.failures)
         report.checked.append(
@@ -424,19 +414,10 @@ def _finish(report: SmallReport, as_json: bool) -> int:
 
 
 def _log_verifiers(conf: GlobalConf, gateway_id: str) -> tuple[str, list[Verifier] | Failure]:
-    """The gateway's checkpoint origin and its log keys (current and previous) from the
-    verified configuration, or why there are none."""
     try:
-        origin = gateway_origin(gateway_id)
-        entry = conf.gateways.get(GatewayId.parse(gateway_id))
-    except (NoteError, ValueError, ZholError):
-        raise CannotCheck(f"{gateway_id!r} is not a gateway id") from None
-    if entry is None:
-        return origin, Failure("gateway-unknown", f"{gateway_id} is not in the configuration")
-    if not entry.log_public_key:
-        return origin, Failure("log-key-missing", f"{gateway_id} has no log key")
-    keys = (entry.log_public_key, *entry.previous_log_public_keys)
-    return origin, [ed25519_verifier(origin, key) for key in dict.fromkeys(keys)]
+        return log_verifiers(conf, gateway_id)
+    except ValueError as exc:
+        raise CannotCheck(str(exc)) from None
 
 
 def _open_checkpoint(

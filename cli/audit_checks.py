@@ -19,6 +19,7 @@ from typing import Any
 from cryptography import x509
 
 from zhol.core.errors import ZholError
+from zhol.core.ids import GatewayId
 from zhol.gateway.checkpoints import parse_proof_text
 from zhol.gateway.messagelog import check_record
 from zhol.gateway.timestamping import trusted_cas_for
@@ -35,8 +36,11 @@ from zhol.security.sealing import (
     verify_bytes,
 )
 from zhol.security.signednote import (
+    Checkpoint,
     NoteError,
     Verifier,
+    ed25519_verifier,
+    gateway_origin,
     open_note,
     parse_checkpoint,
     verify_cosignature,
@@ -396,6 +400,39 @@ def check_cosignatures(
     return CosignatureReport(cosigned, tuple(missing), tuple(failures))
 
 
+def open_checkpoint(
+    note: bytes, size: int, origin: str, verifiers: Sequence[Verifier]
+) -> Checkpoint | Failure:
+    """The checkpoint in ``note`` if the gateway's log key signed it, for its origin and
+    the ``size`` it is filed under; else why not."""
+    try:
+        checkpoint = parse_checkpoint(open_note(note, verifiers).text)
+    except NoteError as err:
+        return Failure(f"checkpoint-{err.reason}", err.detail, checkpoint=size)
+    if checkpoint.origin != origin:
+        return Failure("checkpoint-origin", f"origin {checkpoint.origin!r}", checkpoint=size)
+    if checkpoint.size != size:
+        return Failure("checkpoint-size", f"note says {checkpoint.size}", checkpoint=size)
+    return checkpoint
+
+
+def log_verifiers(conf: GlobalConf, gateway_id: str) -> tuple[str, list[Verifier] | Failure]:
+    """The gateway's checkpoint origin and its log keys (current, then previous ones,
+    which older checkpoints verify with) from the verified configuration, or why there
+    are none. ValueError if ``gateway_id`` is not a gateway id."""
+    try:
+        origin = gateway_origin(gateway_id)
+        entry = conf.gateways.get(GatewayId.parse(gateway_id))
+    except (ValueError, ZholError):  # NoteError is a ValueError
+        raise ValueError(f"{gateway_id!r} is not a gateway id") from None
+    if entry is None:
+        return origin, Failure("gateway-unknown", f"{gateway_id} is not in the configuration")
+    if not entry.log_public_key:
+        return origin, Failure("log-key-missing", f"{gateway_id} has no log key")
+    keys = (entry.log_public_key, *entry.previous_log_public_keys)
+    return origin, [ed25519_verifier(origin, key) for key in dict.fromkeys(keys)]
+
+
 def check_checkpoints(
     files: Sequence[CheckpointFiles],
     origin: str,
@@ -408,21 +445,9 @@ def check_checkpoints(
     failures: list[Failure] = []
     roots: dict[int, bytes] = {}
     for cp in sorted(files, key=lambda f: f.size):
-        try:
-            opened = open_note(cp.note, verifiers)
-            checkpoint = parse_checkpoint(opened.text)
-        except NoteError as err:
-            failures.append(Failure(f"checkpoint-{err.reason}", err.detail, checkpoint=cp.size))
-            continue
-        if checkpoint.origin != origin:
-            failures.append(
-                Failure("checkpoint-origin", f"origin {checkpoint.origin!r}", checkpoint=cp.size)
-            )
-            continue
-        if checkpoint.size != cp.size:
-            failures.append(
-                Failure("checkpoint-size", f"note says {checkpoint.size}", checkpoint=cp.size)
-            )
+        checkpoint = open_checkpoint(cp.note, cp.size, origin, verifiers)
+        if isinstance(checkpoint, Failure):
+            failures.append(checkpoint)
             continue
         roots[cp.size] = checkpoint.root_hash
         if cp.size > rebuilt.size:
