@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zhol.cli.audit_bundle import add_parsers as add_bundle_parsers
 from zhol.cli.audit_checks import (
     NOT_CHECKED,
     Failure,
@@ -158,6 +159,8 @@ def add_parser(subparsers: Any) -> None:
     _add_anchor_argument(pair)
     pair.add_argument("--json", action="store_true", help="the report as one JSON object")
     pair.set_defaults(func=run_pair)
+
+    add_bundle_parsers(sub)
 
 
 def _add_gateway_arguments(parser: argparse.ArgumentParser) -> None:

@@ -118,11 +118,22 @@ def load_log(conn: sqlite3.Connection) -> LogContents:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA_VERSION:
         raise CannotCheck(f"message log schema {version}, this auditor reads {SCHEMA_VERSION}")
+    rows = select_rows(conn)
+    certs = {bytes(h): bytes(d) for h, d in conn.execute("SELECT sha256, der FROM certs")}
+    state = conn.execute("SELECT state FROM tree_state WHERE id = 1").fetchone()
+    return LogContents(rows, certs, None if state is None else bytes(state[0]))
+
+
+def select_rows(
+    conn: sqlite3.Connection, where: str = "", params: tuple[object, ...] = ()
+) -> list[Row]:
+    """The records (all, or those ``where`` selects), in log order."""
     rows: list[Row] = []
     for r in conn.execute(
         "SELECT seq, message_id, kind, direction, client, service, data_subject, user_id,"
         " purpose, issued_at_ms, logged_at_ms, peer, status_code, signed_digest,"
-        " signer_cert_sha256, header, body, signature FROM messages ORDER BY rowid"
+        f" signer_cert_sha256, header, body, signature FROM messages {where} ORDER BY rowid",
+        params,
     ):
         columns = {
             "seq": r[0], "message_id": r[1], "kind": r[2], "direction": r[3], "client": r[4],
@@ -131,9 +142,7 @@ def load_log(conn: sqlite3.Connection) -> LogContents:
             "signed_digest": bytes(r[13]).hex(),
         }  # fmt: skip
         rows.append(Row(columns, bytes(r[15]), bytes(r[16]), bytes(r[17]), bytes(r[14])))
-    certs = {bytes(h): bytes(d) for h, d in conn.execute("SELECT sha256, der FROM certs")}
-    state = conn.execute("SELECT state FROM tree_state WHERE id = 1").fetchone()
-    return LogContents(rows, certs, None if state is None else bytes(state[0]))
+    return rows
 
 
 def read_checkpoints(directory: Path) -> list[CheckpointFiles]:
