@@ -435,6 +435,30 @@ def cmd_conf(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_guarded
+def cmd_witness_refusals(args: argparse.Namespace) -> int:
+    refusals = _store(args).witness_refusals(args.origin or None)
+    views = [
+        {
+            "refused_at": _iso(r.refused_at_ms),
+            "origin": r.origin,
+            "size": r.size,
+            "code": r.code,
+            "reason": r.reason,
+        }
+        for r in refusals
+    ]
+    if args.json:
+        _print_json({"refusals": views})
+        return EXIT_OK
+    if not views:
+        print("no refused checkpoints")
+    for v in views:
+        size = "-" if v["size"] is None else v["size"]
+        print(f"{v['refused_at']}  {v['origin']}  size {size}  {v['code']}  {v['reason']}")
+    return EXIT_OK
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -491,6 +515,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = command("conf", cmd_conf, "the current global configuration")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = command(
+        "witness-refusals",
+        cmd_witness_refusals,
+        "checkpoints the witness refused (oldest first): time (UTC), origin, size, code, reason",
+    )
+    p.add_argument("--origin", default="", help="only this log, e.g. zhol/KZ/GOV/MJ/gw1")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import json
+import secrets
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -20,26 +22,46 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.integration.bus_federation import get_person
 from tests.integration.test_bus import some_iin
-from tests.integration.test_checkpoint_timestamps import start_federation_with_tsa
+from tests.integration.test_checkpoint_timestamps import TsaServer, start_federation_with_tsa
+from tests.integration.test_tsa import post
 from tests.pki import new_ca
 from tests.waiting import until
 from zhol.cli.demo import CONSUMER_GATEWAY
 from zhol.cli.main import main
+from zhol.cli.ports import free_port
+from zhol.cli.tsa import TsaPaths, init_tsa
 from zhol.gateway.checkpoints import CheckpointStore, parse_proof_text, proof_text
+from zhol.gateway.credentials import LOG_KEY, SIGN_CERT, SIGN_KEY
+from zhol.registry.provision import init_registry
+from zhol.security import merkle
+from zhol.security.keystore import read_certificate, read_private_key
 from zhol.security.logleaf import LogLeaf
 from zhol.security.logleaf import encode as encode_leaf
 from zhol.security.merkle import TreeState, leaf_hash
-from zhol.security.signednote import open_note, parse_note, parse_vkey
+from zhol.security.sealing import REQUEST_TYPE, message_signed_bytes, sign_bytes
+from zhol.security.signednote import (
+    Checkpoint,
+    NoteSigner,
+    format_checkpoint,
+    gateway_origin,
+    open_note,
+    parse_note,
+    parse_vkey,
+    sign_note,
+)
+from zhol.security.timestamp import build_request
 
 
 @dataclass(frozen=True)
 class Evidence:
     gateway: Path  # the stopped consumer gateway's data directory
     anchor: Path
+    registry: Path  # the stopped registry's data directory (its CA issues a second TSA)
 
 
 async def _write_evidence(root: Path) -> Evidence:
@@ -63,7 +85,7 @@ async def _write_evidence(root: Path) -> Evidence:
     finally:
         await fed.stop()
         await tsa.stop()
-    return Evidence(data, fed.layout.anchor)
+    return Evidence(data, fed.layout.anchor, fed.layout.registry)
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +239,12 @@ def test_a_deleted_tail_is_caught_even_with_the_tree_state_rewritten(
 
 def _rebuilt_state(gateway: Path) -> bytes:
     """The tree state over the records as they now are: a careful operator's cover-up."""
-    tree = TreeState()
+    return TreeState().extend(_leaves(gateway)).to_bytes()
+
+
+def _leaves(gateway: Path) -> list[bytes]:
+    """The Merkle leaf hashes of the records as they now are, in seq order."""
+    leaves: list[bytes] = []
     with sqlite3.connect(gateway / "messagelog.db") as db:
         for row in db.execute(
             "SELECT kind, direction, logged_at_ms, peer, header, body, signature,"
@@ -227,8 +254,8 @@ def _rebuilt_state(gateway: Path) -> bytes:
                 kind=row[0], direction=row[1], logged_at_ms=row[2], peer=row[3], header=row[4],
                 body=row[5], signature=row[6], signer_cert_sha256=row[7],
             )  # fmt: skip
-            tree = tree.append(leaf_hash(encode_leaf(leaf)))
-    return tree.to_bytes()
+            leaves.append(leaf_hash(encode_leaf(leaf)))
+    return leaves
 
 
 def test_reordered_records_are_caught(
@@ -404,3 +431,202 @@ def test_a_timestamp_for_other_data_is_caught(
     code, report = audit(capsys, gateway, evidence.anchor)
     assert code == 1
     assert any(f["reason"].startswith("timestamp-") for f in report["failures"])
+
+
+# An operator rewriting its own evidence with every key it holds.
+
+
+def _log_signer(gateway: Path) -> NoteSigner:
+    key = read_private_key(gateway / "keys" / LOG_KEY)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    return NoteSigner(gateway_origin(CONSUMER_GATEWAY), key)
+
+
+def _resign_checkpoints(gateway: Path) -> None:
+    """Every checkpoint note signed again with the gateway's log key over the records as
+    they now are, and every consistency proof recomputed: all but the witness's and the
+    authority's signatures, which the operator cannot make."""
+    store = CheckpointStore(gateway / "checkpoints")
+    leaves = _leaves(gateway)
+    nodes = merkle.nodes_from_leaves(leaves)
+    signer = _log_signer(gateway)
+    previous = 0
+    for size in store.sizes():
+        text = format_checkpoint(Checkpoint(signer.name, size, merkle.root(leaves[:size])))
+        store.note_path(size).write_bytes(sign_note(text, [signer]))
+        if previous:
+            proof = merkle.consistency_proof(previous, size, nodes)
+            store.proof_path(size).write_text(proof_text(previous, proof))
+        previous = size
+
+
+def test_a_record_re_signed_by_the_operator_after_it_was_cosigned_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sign_cert = read_certificate(gateway / "keys" / SIGN_CERT).public_bytes(Encoding.DER)
+    with sqlite3.connect(gateway / "messagelog.db") as db:
+        seq, header, body = db.execute(
+            "SELECT seq, header, body FROM messages WHERE kind = 'request' AND direction = 'out'"
+            " AND signer_cert_sha256 = ? ORDER BY seq LIMIT 1",
+            (hashlib.sha256(sign_cert).digest(),),
+        ).fetchone()
+    # Another body (the request now names someone else), validly signed by the
+    # gateway's own member signing key, with its digest and the tree state to match.
+    body = flip_last(body)
+    signed = message_signed_bytes(REQUEST_TYPE, header, body)
+    key = read_private_key(gateway / "keys" / SIGN_KEY)
+    tamper(
+        gateway,
+        f"UPDATE messages SET body = ?, signature = ?, signed_digest = ? WHERE seq = {seq}",
+        params=(body, sign_bytes(key, signed), hashlib.sha256(signed).digest()),
+    )
+    tamper(gateway, "UPDATE tree_state SET state = ?", params=(_rebuilt_state(gateway),))
+    _resign_checkpoints(gateway)
+    cosigned = {int(p.stem) for p in _cosigs(gateway)}
+    timestamped = {int(p.stem) for p in _tokens(gateway)}
+    assert cosigned and seq <= min(cosigned)  # the record was cosigned before the rewrite
+
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    failures = {(f["reason"], f["checkpoint"]) for f in report["failures"]}
+    # Every record and checkpoint is consistent and validly signed by the gateway's own
+    # keys; only the witness's cosignatures (and the authority's tokens, over the old
+    # note bytes) no longer match.
+    assert failures == {("cosignature-bad-signature", s) for s in cosigned} | {
+        ("timestamp-imprint-mismatch", s) for s in timestamped
+    }
+
+
+def test_a_forked_checkpoint_signed_with_the_log_key_is_caught(
+    evidence: Evidence, gateway: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = CheckpointStore(gateway / "checkpoints")
+    size = int(_cosigs(gateway)[0].stem)
+    signer = _log_signer(gateway)
+    forged_root = merkle.leaf_hash(b"another history")
+    fork = sign_note(format_checkpoint(Checkpoint(signer.name, size, forged_root)), [signer])
+    store.note_path(size).write_bytes(fork)
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    failures = {(f["reason"], f["checkpoint"]) for f in report["failures"]}
+    assert {("checkpoint-root-mismatch", size), ("cosignature-bad-signature", size)} <= failures
+    # The proofs to and from the forked root fail too; nothing else does.
+    assert {f for f in failures if f[1] != size} <= {
+        ("proof-root-mismatch", s) for s in store.sizes() if s > size
+    }
+
+
+async def _token_from(tsa: TsaPaths, data: bytes) -> bytes:
+    """A granted token over ``data`` from a running authority with ``tsa``'s key."""
+    server = TsaServer(tsa, free_port())
+    await server.start()
+    try:
+        return await post(server.url, build_request(data, nonce=secrets.randbits(64)))
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("issuer", "reason"),
+    [
+        # An authority of its own, with a CA the configuration does not know.
+        ("own-ca", "timestamp-untrusted-signer"),
+        # An authority the federation CA certified, but not the one the configuration approves.
+        ("federation-ca", "timestamp-untrusted-signer"),
+    ],
+)
+def test_a_timestamp_from_an_unapproved_authority_is_caught(
+    evidence: Evidence,
+    gateway: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    issuer: str,
+    reason: str,
+) -> None:
+    if issuer == "own-ca":
+        registry = tmp_path / "other-registry"
+        init_registry(registry, "KZ", True)
+    else:
+        registry = evidence.registry
+    rogue = init_tsa(tmp_path / "rogue-tsa", registry, "KZ-rogue-tsa")
+    tsr = _tokens(gateway)[0]
+    note = tsr.with_suffix(".note").read_bytes()
+    tsr.write_bytes(asyncio.run(_token_from(rogue, note)))
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert [(f["reason"], f["checkpoint"]) for f in report["failures"]] == [(reason, int(tsr.stem))]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "content", "reason"),
+    [
+        (".note", b"", "checkpoint-malformed"),
+        (".proof", b"not a proof\n", "proof-malformed"),
+        (".proof", b"", "proof-malformed"),
+        (".cosig", b"not a cosignature\n", "cosignature-malformed"),
+        (".cosig", b"", "cosignature-malformed"),
+        (".tsr", b"\x30\x03\x02\x01\x00", "timestamp-malformed"),
+        (".tsr", b"not DER at all", "timestamp-malformed"),
+        (".tsr", b"", "timestamp-malformed"),
+    ],
+)
+def test_a_malformed_checkpoint_file_is_evidence_invalid(
+    evidence: Evidence,
+    gateway: Path,
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+    content: bytes,
+    reason: str,
+) -> None:
+    store = CheckpointStore(gateway / "checkpoints")
+    # The newest checkpoint with a file of that kind (every kind exists in the evidence).
+    path = next(
+        p
+        for size in reversed(store.sizes())
+        if (p := store.note_path(size).with_suffix(suffix)).exists()
+    )
+    path.write_bytes(content)
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert code == 1
+    assert (reason, int(path.stem)) in {(f["reason"], f["checkpoint"]) for f in report["failures"]}
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        # Read, and not signed by the federation: evidence invalid.
+        ("garbage-conf", 1),
+        ("empty-conf", 1),
+        # Not what the auditor can read: could not check.
+        ("log-of-another-schema", 3),
+        ("undecodable-cosig", 3),
+    ],
+)
+def test_more_broken_evidence_is_refused_without_a_traceback(
+    evidence: Evidence,
+    gateway: Path,
+    capsys: pytest.CaptureFixture[str],
+    broken: str,
+    expected: int,
+) -> None:
+    if broken in ("garbage-conf", "empty-conf"):
+        garbage = b"\x0a\xff garbage" if broken == "garbage-conf" else b""
+        (gateway / "globalconf.bin").write_bytes(garbage)
+    elif broken == "log-of-another-schema":
+        for suffix in ("", "-wal", "-shm"):
+            (gateway / f"messagelog.db{suffix}").unlink(missing_ok=True)
+        with sqlite3.connect(gateway / "messagelog.db") as db:
+            db.execute("CREATE TABLE messages (seq INTEGER)")
+    else:
+        _cosigs(gateway)[0].write_bytes(b"\xff\xfe not utf-8\n")
+    capsys.readouterr()
+    code = main(
+        ["audit", "log", "--gateway", str(gateway), "--anchor", str(evidence.anchor), "--json"]
+    )
+    out, err = capsys.readouterr()
+    assert code == expected
+    if expected == 1:
+        assert reasons(json.loads(out)) == {"configuration-untrusted"}
+    else:
+        assert out == "" and err.startswith("zhol audit log: could not check: ")
+        assert "Traceback" not in err

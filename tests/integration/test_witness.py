@@ -5,6 +5,7 @@ gateway's real log key, is refused with its code, recorded, and changes nothing.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.integration.bus_federation import get_person, start_federation
 from tests.integration.test_bus import some_iin
 from tests.waiting import until
 from zhol.cli.demo import CONSUMER_GATEWAY
+from zhol.cli.main import main
 from zhol.core.errors import ZholError
 from zhol.gateway.checkpoints import CheckpointStore
 from zhol.gateway.credentials import LOG_KEY
@@ -35,7 +37,7 @@ from zhol.security.signednote import (
 
 
 async def test_the_registry_cosigns_checkpoints_and_refuses_a_rewritten_history(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fed = await start_federation(tmp_path, persons=20)
     try:
@@ -90,5 +92,22 @@ async def test_the_registry_cosigns_checkpoints_and_refuses_a_rewritten_history(
             (latest.size, "InconsistentCheckpoint"),
             (1, "InconsistentCheckpoint"),
         ]
+
+        # The operator lists them with the registry's command, from its data directory.
+        capsys.readouterr()
+        registry_dir = str(fed.layout.registry)
+        args = ["registry", "witness-refusals", "--dir", registry_dir, "--origin", origin]
+        assert main([*args, "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)["refusals"]
+        assert [(r["origin"], r["size"], r["code"]) for r in listed] == [
+            (origin, latest.size, "InconsistentCheckpoint"),
+            (origin, 1, "InconsistentCheckpoint"),
+        ]
+        assert all(r["reason"] and r["refused_at"].endswith("+00:00") for r in listed)
+        assert main(args) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 2 and f"{origin}  size 1  InconsistentCheckpoint" in lines[1]
+        assert main([*args[:-1], "zhol/KZ/GOV/OTHER/gw9", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"refusals": []}
     finally:
         await fed.stop()

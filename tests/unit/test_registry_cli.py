@@ -67,6 +67,7 @@ def test_add_parser_sets_a_func_for_every_command(tmp_path: Path) -> None:
         ["revoke", "--dir", d, "--gateway", str(GW1)],
         ["members", "--dir", d, "--json"],
         ["conf", "--dir", d, "--json"],
+        ["witness-refusals", "--dir", d, "--origin", "zhol/KZ/GOV/MJ/gw1", "--json"],
     ):
         args = parser.parse_args(["registry", *argv])
         assert callable(args.func)
@@ -195,3 +196,25 @@ def test_serve_refuses_a_clock_skew_above_the_bound(
     monkeypatch.setenv("ZHOL_REGISTRY_CLOCK_SKEW_S", str(MAX_CLOCK_SKEW_S + 1))
     code, _, err = run(capsys, "serve", "--dir", str(data_dir))
     assert code == 2 and err.startswith("Server.Registry.InvalidRequest")
+
+
+def test_witness_refusals_lists_none_then_cannot_read_a_broken_store(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A real refusal is listed in tests/integration/test_witness.py.
+    assert run(capsys, "witness-refusals", "--dir", str(data_dir), "--json")[:2] == (
+        0,
+        '{\n  "refusals": []\n}\n',
+    )
+    assert run(capsys, "witness-refusals", "--dir", str(data_dir))[:2] == (
+        0,
+        "no refused checkpoints\n",
+    )
+    code, out, err = run(capsys, "witness-refusals", "--dir", str(tmp_path / "nothing"))
+    assert (code, out) == (3, "") and err.startswith("Server.Registry.")
+    db = require_initialised(data_dir).db
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"not a database" * 500)
+    code, out, err = run(capsys, "witness-refusals", "--dir", str(data_dir), "--json")
+    assert (code, out) == (3, "") and "Traceback" not in err
