@@ -35,9 +35,11 @@ from zhol.cli.audit_checks import (
     check_sequence,
     check_timestamps,
     check_tree_state,
+    check_witnessed,
     chunked,
     evidence_times,
     log_verifiers,
+    open_witnessed,
     rebuild_tree,
     validate_signers,
 )
@@ -118,6 +120,13 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_gateway_arguments(log)
+    log.add_argument(
+        "--witnessed",
+        action="append",
+        type=Path,
+        metavar="NOTE",
+        help="a checkpoint from the witness (zhol registry witness-checkpoint) the log must hold",
+    )
     log.set_defaults(func=run_log)
 
     keys = sub.add_parser(
@@ -226,6 +235,7 @@ def run_log(args: argparse.Namespace) -> int:
             Path(args.anchor),
             Path(args.conf) if args.conf else directory / CONF_FILE,
             gateway_id_of(args, directory),
+            [Path(p) for p in args.witnessed or ()],
         )
     except CannotCheck as exc:
         print(f"zhol audit log: could not check: {exc}", file=sys.stderr)
@@ -237,7 +247,13 @@ def run_log(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failures else EXIT_OK
 
 
-def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -> Report:
+def audit_log(
+    directory: Path,
+    anchor: Path,
+    conf_path: Path,
+    gateway_id: str,
+    witnessed_paths: Sequence[Path] = (),
+) -> Report:
     """Every check of ``zhol audit log``; raises CannotCheck when evidence is unreadable."""
     report = Report(gateway_id, str(directory))
     conf, untrusted = verified_conf(conf_path, anchor)
@@ -280,7 +296,22 @@ def audit_log(directory: Path, anchor: Path, conf_path: Path, gateway_id: str) -
         )
     )
     report.checked.append("seq numbered 1..n without gaps")
-    rebuilt = rebuild_tree(leaves, [cp.size for cp in checkpoints])
+    witnessed = [
+        open_witnessed(read_bytes(path, "the witnessed checkpoint"), origin,
+                       verifiers if isinstance(verifiers, list) else [], conf.witness_verifier())
+        for path in witnessed_paths
+    ]  # fmt: skip
+    rebuilt = rebuild_tree(
+        leaves,
+        [cp.size for cp in checkpoints] + [w.size for w in witnessed if isinstance(w, Checkpoint)],
+    )
+    for w in witnessed:
+        report.failures.extend(check_witnessed(w, rebuilt) if isinstance(w, Checkpoint) else [w])
+    if witnessed:
+        report.checked.append(
+            f"{len(witnessed)} checkpoints the witness handed out: gateway signature, witness"
+            " cosignature, the log holds them (size and root)"
+        )
     report.failures.extend(check_tree_state(rebuilt, contents.tree_state))
     report.checked.append(f"Merkle tree of {rebuilt.size} records rebuilt, equal to the stored one")
     if isinstance(verifiers, Failure):

@@ -43,6 +43,7 @@ from zhol.security.signednote import (
     gateway_origin,
     open_note,
     parse_checkpoint,
+    parse_note,
     verify_cosignature,
 )
 from zhol.security.timestamp import TimestampError, VerifiedTimestamp, verify_response
@@ -414,6 +415,50 @@ def open_checkpoint(
     if checkpoint.size != size:
         return Failure("checkpoint-size", f"note says {checkpoint.size}", checkpoint=size)
     return checkpoint
+
+
+def open_witnessed(
+    note: bytes, origin: str, verifiers: Sequence[Verifier], witness: Verifier | None
+) -> Checkpoint | Failure:
+    """A checkpoint the witness hands out (``zhol registry witness-checkpoint``): signed by
+    the gateway's log key and cosigned by the configuration's witness, or why not."""
+    try:
+        checkpoint = parse_checkpoint(open_note(note, verifiers).text)
+        if checkpoint.origin != origin:
+            return Failure("witnessed-origin", f"origin {checkpoint.origin!r}")
+        if witness is None:
+            return Failure("witness-unknown", "the configuration names no witness")
+        text, signatures = parse_note(note)
+        lines = [s.line for s in signatures if (s.name, s.key_id) == (witness.name, witness.key_id)]
+        if not lines:
+            return Failure("witnessed-not-cosigned", "no cosignature by the witness's key")
+        for line in lines:
+            verify_cosignature(text, line, witness)
+    except NoteError as err:
+        return Failure(f"witnessed-{err.reason}", err.detail)
+    return checkpoint
+
+
+def check_witnessed(checkpoint: Checkpoint, rebuilt: RebuiltTree) -> list[Failure]:
+    """The log holds the witness's checkpoint: at least its size, and the same root there.
+    Unlike the gateway's own files, an operator cannot delete it."""
+    if checkpoint.size > rebuilt.size:
+        return [
+            Failure(
+                "witnessed-log-truncated",
+                f"the log has {rebuilt.size} records, the witnessed checkpoint {checkpoint.size}",
+                checkpoint=checkpoint.size,
+            )
+        ]
+    if checkpoint.size and rebuilt.roots.get(checkpoint.size) != checkpoint.root_hash:
+        return [
+            Failure(
+                "witnessed-root-mismatch",
+                "the records do not rebuild the root the witness cosigned",
+                checkpoint=checkpoint.size,
+            )
+        ]
+    return []
 
 
 def log_verifiers(conf: GlobalConf, gateway_id: str) -> tuple[str, list[Verifier] | Failure]:

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -40,8 +41,10 @@ from zhol.registry.settings import (
 )
 from zhol.registry.store import Store
 from zhol.registry.v1 import registry_pb2
+from zhol.registry.witness import witness_name
 from zhol.security.globalconf import verify_global_conf
 from zhol.security.keystore import read_certificate
+from zhol.security.signednote import cosign, gateway_origin, join_note, parse_note
 from zhol.security.validation import cert_sha256
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_CHECK = 0, 1, 2, 3
@@ -459,6 +462,38 @@ def cmd_witness_refusals(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_guarded
+def cmd_witness_checkpoint(args: argparse.Namespace) -> int:
+    """The last checkpoint the witness cosigned for a gateway, cosigned afresh: what an
+    auditor checks the gateway's own files against (``zhol audit log --witnessed``)."""
+    gateway = GatewayId.parse(args.gateway)  # InvalidIdentifier: exit 2
+    origin = gateway_origin(str(gateway))
+    store = _store(args)
+    latest = store.witness_latest(origin)
+    if latest is None:
+        raise _Exit(
+            EXIT_FAILED,
+            _registry_error("UnknownMember", f"the witness cosigned no checkpoint of {gateway}"),
+        )
+    keys = _keys(args, _settings(args))
+    if keys.witness_key is None:
+        raise _Exit(EXIT_CANNOT_CHECK, _registry_error("NotConfigured", "no witness.key"))
+    text, signatures = parse_note(latest.note)
+    line = cosign(text, keys.witness_key, witness_name(_settings(args).instance), _now_ms() // 1000)
+    cosigned = join_note(text, [*signatures, line])
+    out = Path(args.out)
+    try:
+        fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise _Exit(
+            EXIT_CANNOT_CHECK, _registry_error("InvalidRequest", f"{out} exists; not overwritten")
+        ) from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(cosigned)
+    print(f"{origin}: checkpoint of {latest.size} records, cosigned {_iso(latest.cosigned_at_ms)}")
+    return EXIT_OK
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -524,6 +559,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--origin", default="", help="only this log, e.g. zhol/KZ/GOV/MJ/gw1")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = command(
+        "witness-checkpoint",
+        cmd_witness_checkpoint,
+        "write the last checkpoint the witness cosigned for a gateway (a cosigned C2SP note)",
+    )
+    p.add_argument("--gateway", required=True, metavar="GATEWAY_ID", help="e.g. KZ/GOV/MJ/gw1")
+    p.add_argument("--out", required=True, metavar="FILE", help="the note file to create")
 
 
 def main(argv: list[str] | None = None) -> int:

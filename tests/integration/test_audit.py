@@ -630,3 +630,52 @@ def test_more_broken_evidence_is_refused_without_a_traceback(
     else:
         assert out == "" and err.startswith("zhol audit log: could not check: ")
         assert "Traceback" not in err
+
+
+def _witnessed(evidence: Evidence, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """The last checkpoint the registry's witness cosigned for the gateway, from the registry."""
+    note = tmp_path / "witnessed.note"
+    assert main(["registry", "witness-checkpoint", "--dir", str(evidence.registry),
+                 "--gateway", CONSUMER_GATEWAY, "--out", str(note)]) == 0  # fmt: skip
+    assert main(["registry", "witness-checkpoint", "--dir", str(evidence.registry),
+                 "--gateway", CONSUMER_GATEWAY, "--out", str(note)]) == 3  # fmt: skip  (exists)
+    capsys.readouterr()
+    return note
+
+
+def test_the_witness_checkpoint_catches_a_rewrite_whose_cosignatures_were_deleted(
+    evidence: Evidence, gateway: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    witnessed = _witnessed(evidence, tmp_path, capsys)
+    code, report = audit(capsys, gateway, evidence.anchor, "--witnessed", str(witnessed))
+    assert (code, report["failures"]) == (0, [])
+    # The operator rewrites an unsigned part of a record cosigned long ago (the peer its
+    # leaf binds), rebuilds the tree, re-signs every checkpoint with its log key and
+    # deletes the cosignatures and tokens it cannot forge.
+    with sqlite3.connect(gateway / "messagelog.db") as db:
+        (seq,) = db.execute("SELECT MIN(seq) FROM messages WHERE kind = 'request'").fetchone()
+    tamper(gateway, f"UPDATE messages SET peer = 'x' WHERE seq = {seq}")
+    tamper(gateway, "UPDATE tree_state SET state = ?", params=(_rebuilt_state(gateway),))
+    _resign_checkpoints(gateway)
+    for path in [*_cosigs(gateway), *_tokens(gateway)]:
+        path.unlink()
+    code, report = audit(capsys, gateway, evidence.anchor)
+    assert "witnessed-root-mismatch" not in reasons(report)  # its own files cannot show it
+    code, report = audit(capsys, gateway, evidence.anchor, "--witnessed", str(witnessed))
+    assert code == 1 and "witnessed-root-mismatch" in reasons(report)
+
+
+def test_the_witness_checkpoint_catches_a_truncated_log(
+    evidence: Evidence, gateway: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    witnessed = _witnessed(evidence, tmp_path, capsys)
+    tamper(gateway, "DELETE FROM messages WHERE seq > 1", "DELETE FROM tree_nodes")
+    tamper(gateway, "UPDATE tree_state SET state = ?", params=(_rebuilt_state(gateway),))
+    shutil.rmtree(gateway / "checkpoints")
+    code, report = audit(capsys, gateway, evidence.anchor, "--witnessed", str(witnessed))
+    assert code == 1 and "witnessed-log-truncated" in reasons(report)
+    # A note that is not the witness's is refused as such.
+    forged = tmp_path / "forged.note"
+    forged.write_bytes(witnessed.read_bytes().rsplit(b"\n\xe2\x80\x94", 1)[0] + b"\n")
+    code, report = audit(capsys, gateway, evidence.anchor, "--witnessed", str(forged))
+    assert code == 1 and "witnessed-not-cosigned" in reasons(report)
