@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 from zhol.cli.audit_bundle import add_parsers as add_bundle_parsers
 from zhol.cli.audit_checks import (
     NOT_CHECKED,
+    ChunkResult,
     Failure,
     check_checkpoints,
     check_cosignatures,
@@ -74,6 +75,7 @@ from zhol.security.signednote import (
 
 # Records per unit of work for the signature threads (cryptography releases the GIL).
 CHUNK_ROWS = 2000
+PROGRESS_EVERY_S = 2.0
 
 _LOG_HELP = """\
 Verifies a gateway's message log offline, trusting only the anchor given: the
@@ -126,6 +128,11 @@ def add_parser(subparsers: Any) -> None:
         type=Path,
         metavar="NOTE",
         help="a checkpoint from the witness (zhol registry witness-checkpoint) the log must hold",
+    )
+    log.add_argument(
+        "--progress",
+        action="store_true",
+        help="report progress on stderr every few seconds (the default on a terminal)",
     )
     log.set_defaults(func=run_log)
 
@@ -236,6 +243,7 @@ def run_log(args: argparse.Namespace) -> int:
             Path(args.conf) if args.conf else directory / CONF_FILE,
             gateway_id_of(args, directory),
             [Path(p) for p in args.witnessed or ()],
+            _print_progress if args.progress or sys.stderr.isatty() else None,
         )
     except CannotCheck as exc:
         print(f"zhol audit log: could not check: {exc}", file=sys.stderr)
@@ -247,12 +255,17 @@ def run_log(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failures else EXIT_OK
 
 
+def _print_progress(done: int, total: int) -> None:
+    print(f"zhol audit log: {done}/{total} records checked", file=sys.stderr, flush=True)
+
+
 def audit_log(
     directory: Path,
     anchor: Path,
     conf_path: Path,
     gateway_id: str,
     witnessed_paths: Sequence[Path] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Every check of ``zhol audit log``; raises CannotCheck when evidence is unreadable."""
     report = Report(gateway_id, str(directory))
@@ -271,10 +284,16 @@ def audit_log(
     report.failures.extend(check_sequence([r.seq for r in rows]))
     times = evidence_times(rows, stamps.times_ms)
     signers = validate_signers(contents.certs, times.by_cert, validator_for(conf))
+    results: list[ChunkResult] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = list(
-            pool.map(lambda chunk: check_rows(chunk, signers), chunked(rows, CHUNK_ROWS))
-        )
+        done, shown = 0, time.perf_counter()
+        chunks = chunked(rows, CHUNK_ROWS)
+        for result in pool.map(lambda chunk: check_rows(chunk, signers), chunks):
+            results.append(result)
+            done += len(result.leaves)
+            if progress is not None and time.perf_counter() - shown >= PROGRESS_EVERY_S:
+                progress(done, len(rows))
+                shown = time.perf_counter()
     leaves = [leaf for result in results for leaf in result.leaves]
     for result in results:
         report.failures.extend(result.failures)

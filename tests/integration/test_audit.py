@@ -679,3 +679,22 @@ def test_the_witness_checkpoint_catches_a_truncated_log(
     forged.write_bytes(witnessed.read_bytes().rsplit(b"\n\xe2\x80\x94", 1)[0] + b"\n")
     code, report = audit(capsys, gateway, evidence.anchor, "--witnessed", str(forged))
     assert code == 1 and "witnessed-not-cosigned" in reasons(report)
+
+
+def test_progress_is_reported_on_long_runs(
+    evidence: Evidence,
+    gateway: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import zhol.cli.audit as audit_cli
+
+    # Every chunk of one record reports (the interval is the only thing changed).
+    monkeypatch.setattr(audit_cli, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(audit_cli, "PROGRESS_EVERY_S", 0.0)
+    code = main(["audit", "log", "--gateway", str(gateway), "--anchor", str(evidence.anchor),
+                 "--json", "--progress"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["result"] == "verified"
+    total = record_count(gateway)
+    assert f"{total}/{total} records checked" in captured.err
