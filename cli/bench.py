@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Any
 import grpc
 
 from zhol.cli import bench_births
-from zhol.cli.audit import CONF_FILE, audit_log
+from zhol.cli.audit import CHECKPOINTS_DIR, CONF_FILE, audit_log
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
 from zhol.cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
 from zhol.cli.ports import free_port
@@ -184,7 +186,27 @@ class PathGateways:
 
     supervisor: Supervisor
     ports: Ports
+    layout: Layout
     evidence_on: bool = False
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait (bounded) until every checkpoint has its timestamp and cosignature: the
+        one each gateway signed as it stopped is not work of the runs that follow."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            files = self.evidence_files()
+            if files[".tsr"] >= files[".note"] and files[".cosig"] >= files[".note"]:
+                return
+            time.sleep(0.1)
+
+    def evidence_files(self) -> Counter[str]:
+        """Checkpoints (.note), timestamps (.tsr), cosignatures (.cosig) on both gateways."""
+        files: Counter[str] = Counter()
+        for spec in _path_gateways():
+            directory = self.layout.gateway(spec.id) / CHECKPOINTS_DIR
+            if directory.is_dir():
+                files.update(Path(name).suffix for name in os.listdir(directory))
+        return files
 
     def restart(self, evidence_on: bool) -> None:
         specs = _path_gateways()
@@ -198,6 +220,7 @@ class PathGateways:
             for port in (self.ports.gateway_is[spec.id], self.ports.gateway_peer[spec.id]):
                 wait_for_port("127.0.0.1", port, 30, self.supervisor)
         self.evidence_on = evidence_on
+        self.settle()
 
 
 async def open_bus(address: str, iins: list[str], gateways: PathGateways, on: bool) -> Target:
@@ -236,10 +259,18 @@ async def measure(
         "b64off": [],
     }
 
-    async def evidence_off_run() -> None:
+    # Evidence files the gateways wrote during the c=64 bus runs, with it on and off.
+    made = {"on": Counter[str](), "off": Counter[str]()}
+
+    async def bus_run(key: str, path: str) -> None:
+        files = gateways.evidence_files()
         before = cpu.snapshot()
-        rounds["b64off"].append(await concurrent(bus, iins, args.concurrency, args.seconds))
-        cpu.record("bus_evidence_off", before, rounds["b64off"][-1].calls)
+        rounds[key].append(await concurrent(bus, iins, args.concurrency, args.seconds))
+        cpu.record(path, before, rounds[key][-1].calls)
+        made["on" if gateways.evidence_on else "off"] += gateways.evidence_files() - files
+
+    async def evidence_off_run() -> None:
+        await bus_run("b64off", "bus_evidence_off")
 
     for n in range(args.rounds):
         # ABBA: on then off, then off then on; one restart of the gateways per round.
@@ -250,14 +281,12 @@ async def measure(
             bus = await open_bus(addresses.bus, iins, gateways, on=True)
         rounds["d1"].append(await sequential(direct, iins, args.sequential))
         rounds["b1"].append(await sequential(bus, iins, args.sequential))
-        for key, path, target in (
-            ("d64", "direct", direct),
-            ("b64", "bus", bus),
-            ("f64", "bare", bare),
-        ):
+        for key, path, target in (("d64", "direct", direct), ("f64", "bare", bare)):
             before = cpu.snapshot()
             rounds[key].append(await concurrent(target, iins, args.concurrency, args.seconds))
             cpu.record(path, before, rounds[key][-1].calls)
+            if key == "d64":
+                await bus_run("b64", "bus")
         if not off_first:
             await bus.channel.close()
             bus = await open_bus(addresses.bus, iins, gateways, on=False)
@@ -287,6 +316,14 @@ async def measure(
         "ratio_evidence_on": round(bus_rps / direct_rps, 3),
         "ratio_evidence_off": round(bus_off_rps / direct_rps, 3),
         "evidence_cost_ratio": round(bus_rps / bus_off_rps, 3),  # on / off; 1.0: free
+        "evidence_made_during_runs": {
+            state: {
+                "checkpoints": files[".note"],
+                "timestamps": files[".tsr"],
+                "cosignatures": files[".cosig"],
+            }
+            for state, files in made.items()
+        },
         "evidence_cost_ratio_rounds": [
             round(on.rps / off.rps, 3)
             for on, off in zip(rounds["b64"], rounds["b64off"], strict=True)
@@ -356,9 +393,10 @@ def run_bench(args: argparse.Namespace) -> int:
                 bus=ports.address(ports.gateway_is[CONSUMER_GATEWAY]),
                 bare=start_bare_proxies(layout, ports, supervisor),
             )
-            names = ("population", *_gateway_names(), *BARE_PROXIES)
+            # The registry (the witness) and the TSA: where the evidence's other work runs.
+            names = ("population", *_gateway_names(), *BARE_PROXIES, "registry", "tsa")
             cpu = CpuMeter(names, supervisor.pid)
-            gateways = PathGateways(supervisor, ports)
+            gateways = PathGateways(supervisor, ports, layout)
             result = asyncio.run(measure(addresses, args, cpu, gateways))
             # The gateways running last (restarted once a round): their own peaks.
             result["gateway_peak_rss_mb"] = {
@@ -417,7 +455,6 @@ def _path_gateways() -> tuple[GatewaySpec, ...]:
 
 
 def _machine() -> str:
-    import os
     import platform
 
     return f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}"
