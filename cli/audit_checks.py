@@ -184,7 +184,7 @@ def check_rows(rows: Sequence[Row], signers: SignerKeys) -> ChunkResult:
     leaves: list[bytes] = []
     for row in rows:
         seq = row.seq
-        check = check_record(dict(row.columns), row.header, row.body)
+        check = check_record(row.columns, row.header, row.body)  # read, never changed
         kind = check.signed["kind"] if check.signed is not None else row.columns["kind"]
         for name in check.mismatch:
             if name == "header":
@@ -203,7 +203,9 @@ def check_rows(rows: Sequence[Row], signers: SignerKeys) -> ChunkResult:
         if refused is not None:
             failures.append(Failure(refused.reason, refused.detail, seq=seq))
         elif key is not None and payload_type is not None:
-            signed = message_signed_bytes(payload_type, row.header, row.body)
+            signed = check.signed_bytes  # built for the signed kind's payload type
+            if signed is None:  # the header did not decode: the column's kind
+                signed = message_signed_bytes(payload_type, row.header, row.body)
             try:
                 verify_bytes(key, signed, row.signature)
             except ZholError:

@@ -3,22 +3,32 @@
 One run, one machine, real processes: the adapter alone, then the adapter behind
 two gateways (signing, verifying and logging on). Figures are medians of
 several alternating rounds, so a noisy neighbour hurts both sides alike.
+
+The bus is measured twice per round: with the log's evidence on (signed checkpoints,
+RFC 3161 timestamps from the federation's TSA, witness cosigning) and off (no
+checkpoint falls due, so nothing is timestamped or cosigned); the two gateways on the
+path are restarted between the two, in ABBA order. Last, ``zhol audit log``'s checks
+verify both gateways' whole logs, every record the run sealed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from zhol.cli import bench_births
+from zhol.cli.audit import CHECKPOINTS_DIR, CONF_FILE, audit_log
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
 from zhol.cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
 from zhol.cli.ports import free_port
@@ -123,16 +133,18 @@ class CpuMeter:
     and how busy the whole machine was: CPU left idle under load means the path waits
     on something other than CPU."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self._pids = pids
-        self._names = (*pids, LOAD_GENERATOR)
-        self.ms_per_call: dict[str, list[dict[str, float]]] = {
-            "direct": [], "bus": [], "bare": []
-        }
-        self.busy: dict[str, list[float]] = {"direct": [], "bus": [], "bare": []}
+    PATHS = ("direct", "bus", "bus_evidence_off", "bare")
+
+    def __init__(self, names: tuple[str, ...], pid: Callable[[str], int]) -> None:
+        # Looked up at each snapshot: the gateways are restarted between runs.
+        self._pid = pid
+        self._processes = names
+        self._names = (*names, LOAD_GENERATOR)
+        self.ms_per_call: dict[str, list[dict[str, float]]] = {p: [] for p in self.PATHS}
+        self.busy: dict[str, list[float]] = {p: [] for p in self.PATHS}
 
     def snapshot(self) -> dict[str, float]:
-        times = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        times = {name: cpu_seconds(self._pid(name)) for name in self._processes}
         times[LOAD_GENERATOR] = time.process_time()
         ticks = machine_cpu_ticks()
         if ticks is not None:
@@ -157,27 +169,128 @@ class CpuMeter:
         return round(statistics.median(runs), 3) if runs else None
 
 
+# The bus with the log's evidence on: the shipped checkpoint policy (one due every 1000
+# records, or 10 s: about one a second under this load), a timestamp asked for every
+# second (shipped: 5 s) so that every run has some, the witness cosigning as shipped.
+EVIDENCE_ON = {"ZHOL_GATEWAY_TIMESTAMP_INTERVAL_S": "1"}
+# Off: no checkpoint falls due during the run, so nothing is timestamped or cosigned.
+EVIDENCE_OFF = {
+    "ZHOL_GATEWAY_CHECKPOINT_INTERVAL_S": "1e9",
+    "ZHOL_GATEWAY_CHECKPOINT_EVERY_RECORDS": str(10**12),
+}
+
+
+@dataclass
+class PathGateways:
+    """The two gateways on the bus path, restarted with the evidence on or off."""
+
+    supervisor: Supervisor
+    ports: Ports
+    layout: Layout
+    evidence_on: bool = False
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait (bounded) until every checkpoint has its timestamp and cosignature: the
+        one each gateway signed as it stopped is not work of the runs that follow."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            files = self.evidence_files()
+            if files[".tsr"] >= files[".note"] and files[".cosig"] >= files[".note"]:
+                return
+            time.sleep(0.1)
+
+    def evidence_files(self) -> Counter[str]:
+        """Checkpoints (.note), timestamps (.tsr), cosignatures (.cosig) on both gateways."""
+        files: Counter[str] = Counter()
+        for spec in _path_gateways():
+            directory = self.layout.gateway(spec.id) / CHECKPOINTS_DIR
+            if directory.is_dir():
+                files.update(Path(name).suffix for name in os.listdir(directory))
+        return files
+
+    def restart(self, evidence_on: bool) -> None:
+        specs = _path_gateways()
+        for spec in specs:  # SIGTERM: each signs its last checkpoint, then exits
+            self.supervisor.stop(spec.dir_name)
+        for spec in specs:
+            args = self.supervisor.commands[spec.dir_name][0]
+            env = EVIDENCE_ON if evidence_on else EVIDENCE_OFF
+            self.supervisor.start(spec.dir_name, args, env)
+        for spec in specs:
+            for port in (self.ports.gateway_is[spec.id], self.ports.gateway_peer[spec.id]):
+                wait_for_port("127.0.0.1", port, 30, self.supervisor)
+        self.evidence_on = evidence_on
+        self.settle()
+
+
+async def open_bus(address: str, iins: list[str], gateways: PathGateways, on: bool) -> Target:
+    """(Re)start the path's gateways with the evidence ``on`` or off; a warm channel to them."""
+    gateways.restart(on)
+    bus = Target(address, call_metadata("benchmark"))
+    deadline = time.monotonic() + 60
+    while True:  # the restarted gateways may need a moment before their first exchange
+        try:
+            await bus.get(iins[0])
+            break
+        except grpc.RpcError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    await sequential(bus, iins, 50)
+    return bus
+
+
 async def measure(
-    addresses: Addresses, args: argparse.Namespace, cpu: CpuMeter
+    addresses: Addresses, args: argparse.Namespace, cpu: CpuMeter, gateways: PathGateways
 ) -> dict:
     iins = await pick_iins(addresses.direct, 500)
     direct = Target(addresses.direct, None)
-    bus = Target(addresses.bus, call_metadata("benchmark"))
     bare = Target(addresses.bare, call_metadata("benchmark"))
+    bus = await open_bus(addresses.bus, iins, gateways, on=True)
     # Warm every path: channels, TLS sessions, certificate caches.
-    for target in (direct, bus, bare):
+    for target in (direct, bare):
         await sequential(target, iins, 50)
     rounds: dict[str, list[RunResult]] = {
-        "d1": [], "b1": [], "d64": [], "b64": [], "f64": []
+        "d1": [],
+        "b1": [],
+        "d64": [],
+        "b64": [],
+        "f64": [],
+        "b64off": [],
     }
-    for _ in range(args.rounds):
+
+    # Evidence files the gateways wrote during the c=64 bus runs, with it on and off.
+    made = {"on": Counter[str](), "off": Counter[str]()}
+
+    async def bus_run(key: str, path: str) -> None:
+        files = gateways.evidence_files()
+        before = cpu.snapshot()
+        rounds[key].append(await concurrent(bus, iins, args.concurrency, args.seconds))
+        cpu.record(path, before, rounds[key][-1].calls)
+        made["on" if gateways.evidence_on else "off"] += gateways.evidence_files() - files
+
+    async def evidence_off_run() -> None:
+        await bus_run("b64off", "bus_evidence_off")
+
+    for n in range(args.rounds):
+        # ABBA: on then off, then off then on; one restart of the gateways per round.
+        off_first = n % 2 == 1
+        if off_first:
+            await evidence_off_run()
+            await bus.channel.close()
+            bus = await open_bus(addresses.bus, iins, gateways, on=True)
         rounds["d1"].append(await sequential(direct, iins, args.sequential))
         rounds["b1"].append(await sequential(bus, iins, args.sequential))
-        for key, path, target in (("d64", "direct", direct), ("b64", "bus", bus),
-                                  ("f64", "bare", bare)):
+        for key, path, target in (("d64", "direct", direct), ("f64", "bare", bare)):
             before = cpu.snapshot()
             rounds[key].append(await concurrent(target, iins, args.concurrency, args.seconds))
             cpu.record(path, before, rounds[key][-1].calls)
+            if key == "d64":
+                await bus_run("b64", "bus")
+        if not off_first:
+            await bus.channel.close()
+            bus = await open_bus(addresses.bus, iins, gateways, on=False)
+            await evidence_off_run()
     for target in (direct, bus, bare):
         await target.channel.close()
 
@@ -186,6 +299,7 @@ async def measure(
 
     direct_rps = med("d64", lambda r: r.rps)
     bus_rps = med("b64", lambda r: r.rps)
+    bus_off_rps = med("b64off", lambda r: r.rps)
     bare_rps = med("f64", lambda r: r.rps)
     direct_p50 = med("d1", lambda r: r.percentile(0.5))
     bus_p50 = med("b1", lambda r: r.percentile(0.5))
@@ -196,6 +310,23 @@ async def measure(
         # Each round's own bus/direct (run back to back): the spread behind the median.
         "ratio_rounds": [
             round(b.rps / d.rps, 3) for b, d in zip(rounds["b64"], rounds["d64"], strict=True)
+        ],
+        # The bus with the log's evidence on (the figures above) and off, same run.
+        "bus_rps_evidence_off": round(bus_off_rps, 1),
+        "ratio_evidence_on": round(bus_rps / direct_rps, 3),
+        "ratio_evidence_off": round(bus_off_rps / direct_rps, 3),
+        "evidence_cost_ratio": round(bus_rps / bus_off_rps, 3),  # on / off; 1.0: free
+        "evidence_made_during_runs": {
+            state: {
+                "checkpoints": files[".note"],
+                "timestamps": files[".tsr"],
+                "cosignatures": files[".cosig"],
+            }
+            for state, files in made.items()
+        },
+        "evidence_cost_ratio_rounds": [
+            round(on.rps / off.rps, 3)
+            for on, off in zip(rounds["b64"], rounds["b64off"], strict=True)
         ],
         # The floor: two do-nothing grpc.aio proxies on the same hops (cli/bareproxy.py).
         "bare_proxy_rps": round(bare_rps, 1),
@@ -209,11 +340,44 @@ async def measure(
         "bus_p99_ms_c64": round(med("b64", lambda r: r.percentile(0.99)), 3),
         "cpu_ms_per_call_direct": cpu.medians("direct"),
         "cpu_ms_per_call_bus": cpu.medians("bus"),
+        "cpu_ms_per_call_bus_evidence_off": cpu.medians("bus_evidence_off"),
         "cpu_ms_per_call_bare_proxy": cpu.medians("bare"),
         # Share of all CPUs busy during each c=64 run (the whole machine, /proc/stat).
-        "machine_busy_share": {p: cpu.busy_share(p) for p in ("direct", "bus", "bare")},
+        "machine_busy_share": {p: cpu.busy_share(p) for p in CpuMeter.PATHS},
         "concurrency": args.concurrency,
         "rounds": args.rounds,
+    }
+
+
+def audit_figures(layout: Layout) -> dict[str, Any]:
+    """``zhol audit log`` (the same function) over both path gateways' whole logs, once
+    they stopped: every record the run sealed. The rate counts everything the audit
+    does (reading the file, the checks, the tree, the checkpoints and timestamps)."""
+    records = checkpoints = timestamped = cosigned = 0
+    seconds = 0.0
+    check_rates: list[float] = []
+    failures: list[str] = []
+    for spec in _path_gateways():
+        directory = layout.gateway(spec.id)
+        started = time.perf_counter()
+        report = audit_log(directory, layout.anchor, directory / CONF_FILE, spec.id)
+        seconds += time.perf_counter() - started
+        records += report.counts.get("records", 0)
+        checkpoints += report.counts.get("checkpoints", 0)
+        timestamped += report.counts.get("timestamped", 0)
+        cosigned += report.counts.get("cosigned", 0)
+        if report.records_per_s:
+            check_rates.append(report.records_per_s)
+        failures += [f"{spec.id}: {f.reason}" for f in report.failures]
+    return {
+        "audit_records": records,
+        "audit_records_per_s": round(records / seconds) if records and seconds > 0 else 0,
+        # Only the per-record checks (signatures in threads), as `zhol audit log` reports.
+        "audit_check_records_per_s": round(statistics.median(check_rates)) if check_rates else 0,
+        "audit_checkpoints": checkpoints,
+        "audit_timestamped": timestamped,
+        "audit_cosigned": cosigned,
+        "audit_failures": failures[:10],
     }
 
 
@@ -229,13 +393,19 @@ def run_bench(args: argparse.Namespace) -> int:
                 bus=ports.address(ports.gateway_is[CONSUMER_GATEWAY]),
                 bare=start_bare_proxies(layout, ports, supervisor),
             )
-            names = ("population", *_gateway_names(), *BARE_PROXIES)
-            cpu = CpuMeter({name: supervisor.pid(name) for name in names})
-            result = asyncio.run(measure(addresses, args, cpu))
+            # The registry (the witness) and the TSA: where the evidence's other work runs.
+            names = ("population", *_gateway_names(), *BARE_PROXIES, "registry", "tsa")
+            cpu = CpuMeter(names, supervisor.pid)
+            gateways = PathGateways(supervisor, ports, layout)
+            result = asyncio.run(measure(addresses, args, cpu, gateways))
+            # The gateways running last (restarted once a round): their own peaks.
             result["gateway_peak_rss_mb"] = {
                 spec.id: round(rss_peak_mb(supervisor.pid(spec.dir_name)), 1)
                 for spec in _path_gateways()
             }
+            for spec in _path_gateways():  # the logs as final: last checkpoints signed
+                supervisor.stop(spec.dir_name)
+            result.update(audit_figures(layout))
             result["machine"] = _machine()
     return bench_births.report(args, result)
 
@@ -285,7 +455,6 @@ def _path_gateways() -> tuple[GatewaySpec, ...]:
 
 
 def _machine() -> str:
-    import os
     import platform
 
     return f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}"

@@ -26,7 +26,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -811,6 +811,9 @@ class RecordCheck:
 
     signed: dict[str, Any] | None  # None: the header bytes are not a MessageHeader
     mismatch: tuple[str, ...]  # column names, "header" when it cannot be decoded
+    # The bytes the signature covers (PAE of the signed kind), when the kind is known:
+    # computed for the digest, kept so a signature check does not build them again.
+    signed_bytes: bytes | None = None
 
 
 def _subsystem_text(s: bus_pb2.SubsystemId) -> str:
@@ -863,7 +866,7 @@ def signed_values(header: bytes) -> dict[str, Any] | None:
     }
 
 
-def check_record(columns: dict[str, Any], header: bytes, body: bytes) -> RecordCheck:
+def check_record(columns: Mapping[str, Any], header: bytes, body: bytes) -> RecordCheck:
     """Compare a record's columns with its signed header and bytes. Pure; no signature check.
 
     ``signed_digest`` is recomputed from the header and body (the digest of the bytes
@@ -877,13 +880,14 @@ def check_record(columns: dict[str, Any], header: bytes, body: bytes) -> RecordC
     mismatch = [name for name in SIGNED_FIELDS if columns[name] != signed[name]]
     payload_type = _PAYLOAD_TYPES.get(signed["kind"])
     expected = columns["signed_digest"]
+    signed_bytes = None
     if payload_type is None:
         mismatch.append("signed_digest")
     else:
-        digest = hashlib.sha256(message_signed_bytes(payload_type, header, body)).hexdigest()
-        if digest != expected:
+        signed_bytes = message_signed_bytes(payload_type, header, body)
+        if hashlib.sha256(signed_bytes).hexdigest() != expected:
             mismatch.append("signed_digest")
-    return RecordCheck(signed, tuple(mismatch))
+    return RecordCheck(signed, tuple(mismatch), signed_bytes)
 
 
 # A consistent copy of a live log.

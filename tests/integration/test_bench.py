@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,15 +16,23 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_reports_direct_bus_and_floor_from_the_same_run(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One small bench run, shared by the tests below."""
+    tmp_path = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
+        # Runs of 1.1 s: each spans a tick of the gateways' checkpointer (1 s).
         [sys.executable, "-m", "zhol.cli.main", "bench", "--json", "--rounds", "2",
-         "--seconds", "0.3", "--sequential", "5", "--concurrency", "4", "--births", "0",
+         "--seconds", "1.1", "--sequential", "5", "--concurrency", "4", "--births", "0",
          "--data-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads(result.stdout)
+    return figures
+
+
+def test_bench_reports_direct_bus_and_floor_from_the_same_run(figures: dict[str, Any]) -> None:
     for key in ("direct_rps", "bus_rps", "bare_proxy_rps"):
         assert figures[key] > 0
     assert figures["ratio"] == pytest.approx(figures["bus_rps"] / figures["direct_rps"], abs=1e-3)
@@ -37,3 +46,24 @@ def test_bench_reports_direct_bus_and_floor_from_the_same_run(tmp_path: Path) ->
     assert cpu["mj-gw1"] > 0 and cpu["mlspp-gw1"] > 0 and cpu["population"] > 0
     assert figures["concurrency"] == 4 and figures["rounds"] == 2
     assert "births" not in figures  # --births 0 skips the births part
+
+
+def test_bench_reports_evidence_on_and_off_and_the_audit_of_its_own_logs(
+    figures: dict[str, Any],
+) -> None:
+    """The bus with the log's evidence on and off from the same run, and `zhol audit log`
+    over the records the run sealed: present, positive, and the logs verify."""
+    for key in ("bus_rps_evidence_off", "ratio_evidence_on", "ratio_evidence_off",
+                "evidence_cost_ratio", "audit_records_per_s", "audit_check_records_per_s"):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    assert figures["ratio_evidence_on"] == figures["ratio"]
+    assert len(figures["evidence_cost_ratio_rounds"]) == 2
+    assert figures["cpu_ms_per_call_bus_evidence_off"]["mj-gw1"] > 0
+    # "Off" is off: no checkpoint, timestamp or cosignature while the bus ran without them.
+    assert figures["evidence_made_during_runs"]["off"] == {
+        "checkpoints": 0, "timestamps": 0, "cosignatures": 0
+    }
+    # Every record of both path gateways was audited and verified; their logs have
+    # checkpoints (one at each restart) that the run's TSA timestamped.
+    assert figures["audit_records"] > 0 and figures["audit_failures"] == []
+    assert figures["audit_checkpoints"] > 0 and figures["audit_timestamped"] > 0
