@@ -189,7 +189,8 @@ class Timestamper:
                 reply = await self._send(
                     authority.url, build_request(note, nonce=nonce, cert_req=True)
                 )
-                verify_reply(reply, note, nonce, authority, conf)
+                # Off the event loop: parsing and checking a token is milliseconds of CPU.
+                await asyncio.to_thread(verify_reply, reply, note, nonce, authority, conf)
             except TimestampError as err:
                 log.warning(
                     "timestamp of checkpoint %d refused by %s: %s",
