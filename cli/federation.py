@@ -15,12 +15,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from google.protobuf.descriptor import FileDescriptor
+
 from zhol.cli.ports import free_port
 from zhol.cli.tsa import TsaPaths, init_tsa
 from zhol.core.clock import SystemClock
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
+from zhol.gateway.subjects import file_descriptor_set
 from zhol.population.v1 import population_pb2
 from zhol.registry.provision import init_registry
 from zhol.registry.settings import load_registry_settings, settings_toml
@@ -62,12 +65,22 @@ class SubsystemSpec:
         return tuple(m for service in self.services for m in service_methods(service))
 
 
+def _service_file(grpc_service: str) -> FileDescriptor:
+    package = grpc_service.rpartition(".")[0]
+    agency = package.split(".")[1]
+    return importlib.import_module(f"zhol.{agency}.v1.{agency}_pb2").DESCRIPTOR
+
+
 def service_methods(grpc_service: str) -> tuple[str, ...]:
     """Method names of a gRPC service, from its generated descriptor."""
-    package, _, name = grpc_service.rpartition(".")
-    agency = package.split(".")[1]
-    module = importlib.import_module(f"zhol.{agency}.v1.{agency}_pb2")
-    return tuple(m.name for m in module.DESCRIPTOR.services_by_name[name].methods)
+    name = grpc_service.rpartition(".")[2]
+    return tuple(m.name for m in _service_file(grpc_service).services_by_name[name].methods)
+
+
+def service_descriptor_set(grpc_service: str) -> bytes:
+    """The FileDescriptorSet a registry's service is registered with: gateways read each
+    request's data subject from its marked fields (gateway/subjects.py)."""
+    return file_descriptor_set(_service_file(grpc_service))
 
 
 def _reads(provider: str, service: str, methods: tuple[str, ...]) -> tuple[str, ...]:
@@ -291,7 +304,12 @@ async def provision_gateways(
         )
     for sub in subsystems:
         offers = [
-            ServiceOffer(service, service_methods(service), ports.adapter_address(sub.adapter))
+            ServiceOffer(
+                service,
+                service_methods(service),
+                ports.adapter_address(sub.adapter),
+                service_descriptor_set(service),
+            )
             for service in sub.services
         ]
         await register_subsystem(
