@@ -6,7 +6,9 @@ of a citizen is filed under another citizen or under no one."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,12 +31,21 @@ from tests.integration.test_bus import (
     log_count,
     some_iin,
 )
+from tests.integration.test_registry_topics import CIVIL, gateway_command
+from tests.integration.test_registry_topics import GW1 as MJ_GW1
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.federation import ALL_AGENCIES, SUBSYSTEMS, service_methods
+from zhol.core.clock import SystemClock
 from zhol.core.ids import SubsystemId
 from zhol.gateway.messagelog import list_records
-from zhol.gateway.subjects import subject_reader
+from zhol.gateway.provision import init_gateway
+from zhol.gateway.subjects import file_descriptor_set, subject_reader
 from zhol.population.v1 import population_pb2
+from zhol.registry import client
+from zhol.registry.provision import init_registry, load_keys
+from zhol.registry.server import start_registry
+from zhol.registry.settings import load_registry_settings
+from zhol.security.globalconf import verify_global_conf
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -196,3 +207,38 @@ async def test_no_registry_request_naming_a_citizen_can_be_declared_as_another(
                     tried += 1
     assert tried >= 30
     assert {g: log_count(fed, g) for g in GATEWAYS} == before
+
+
+async def test_add_subsystem_registers_a_service_with_its_descriptor_set(tmp_path: Path) -> None:
+    """An agency's own service, registered from the command line with the file protoc
+    writes (--include_imports --descriptor_set_out), reaches the configuration."""
+    registry_dir = tmp_path / "registry"
+    paths = init_registry(registry_dir, "KZ", auto_approve=True)
+    anchor_der = load_keys(paths).anchor_der
+    settings = load_registry_settings(registry_dir, overrides={"listen": "127.0.0.1:0"}, environ={})
+    server, port = await start_registry(settings, environ={})
+    registry = f"127.0.0.1:{port}"
+    gateway_dir = tmp_path / "mj-gw1"
+    service = "zhol.population.v1.PopulationRegistry"
+    descriptors = tmp_path / "population.binpb"
+    descriptors.write_bytes(file_descriptor_set(population_pb2.DESCRIPTOR))
+    (tmp_path / "garbage.binpb").write_bytes(b"\xff not a descriptor set")
+    try:
+        await init_gateway(
+            gateway_dir, MJ_GW1, registry, paths.anchor, "127.0.0.1:7001", timeout_s=20
+        )
+        args = ("add-subsystem", "--dir", str(gateway_dir), "--subsystem", str(CIVIL))
+        offer = ("--service", f"{service}=127.0.0.1:5000:GetPerson,ListPersons")
+        # A set the registry cannot read is refused; nothing is registered.
+        garbage = ("--descriptor-set", str(tmp_path / "garbage.binpb"))
+        assert await asyncio.to_thread(gateway_command, *args, *offer, *garbage) != 0
+        good = ("--descriptor-set", str(descriptors))
+        assert await asyncio.to_thread(gateway_command, *args, *offer, *good) == 0
+        conf = verify_global_conf(
+            await client.fetch_global_conf(registry), anchor_der, SystemClock().now_ms()
+        )
+        assert conf.descriptor_sets == {(CIVIL, service): descriptors.read_bytes()}
+        reader = subject_reader(conf.descriptor_sets[(CIVIL, service)], service, "GetPerson")
+        assert reader.marked == {"zhol.population.v1.GetPersonRequest": frozenset({"iin"})}
+    finally:
+        await server.stop(0)
