@@ -15,7 +15,7 @@ Pure: no I/O. A reader per (descriptor set, service, method) is built once and c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -44,7 +44,7 @@ class SubjectReader:
     message_class: type[Message]
     # Full names of the message types whose marked fields (or nested ones) name a subject,
     # with the names of their marked string fields.
-    marked: dict[str, frozenset[str]]
+    marked: Mapping[str, frozenset[str]]
     names_no_subject: bool  # the request type is marked as about nobody
 
     def subjects(self, body: bytes) -> tuple[str, ...]:
@@ -67,7 +67,7 @@ def _is_iin(text: str) -> bool:
     return True
 
 
-def _values(message: Message, marked: dict[str, frozenset[str]]) -> Iterator[str]:
+def _values(message: Message, marked: Mapping[str, frozenset[str]]) -> Iterator[str]:
     names = marked.get(message.DESCRIPTOR.full_name)
     if names is None:
         return
