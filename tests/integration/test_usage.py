@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,8 +19,10 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from tests.integration.test_bus import some_iin
+from tests.waiting import until
 from zhol.bus.v1 import usage_pb2
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.main import main as zhol
 from zhol.core.clock import SystemClock
 from zhol.core.errors import parse_full_code
 from zhol.core.ids import SubsystemId
@@ -198,3 +201,40 @@ async def test_the_query_itself_is_logged_at_both_ends(usage: Usage) -> None:
 async def test_a_query_pinned_to_another_gateway_finds_no_route(usage: Usage) -> None:
     request = usage_pb2.FindUsageRequest(data_subject=usage.a, gateway=CONSUMER_GATEWAY)
     assert await refused(find_usage(usage.fed, PROVIDER_GATEWAY, request)) == "UnknownService"
+
+
+async def test_the_operator_grants_the_right_and_reads_the_same_entries(
+    usage: Usage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fed = usage.fed
+    directory = str(fed.layout.gateway(PROVIDER_GATEWAY))
+    request = usage_pb2.FindUsageRequest(data_subject=usage.a, limit=1000)
+    base = ["gateway", "allow-usage", "--dir", directory, "--client", POPULATION]
+    assert zhol(base) == 0
+    # The running gateway applies the operator's commit within a second.
+    ok: list[usage_pb2.FindUsageResponse] = []
+
+    async def granted() -> bool:
+        try:
+            ok.append(
+                (await find_usage(fed, PROVIDER_GATEWAY, request, client=POPULATION,
+                                  via=PROVIDER_GATEWAY))[0]
+            )  # fmt: skip
+        except grpc.aio.AioRpcError:
+            return False
+        return True
+
+    await until(granted, timeout=30, what="the usage right applied")
+    capsys.readouterr()
+    assert zhol(["gateway", "usage-rights", "--dir", directory, "--json"]) == 0
+    assert capsys.readouterr().out.split() == [f'"{POPULATION}"', f'"{CLIENT}"']
+    assert zhol(["gateway", "deny-usage", "--dir", directory, "--client", POPULATION]) == 0
+    capsys.readouterr()
+    log_args = ["log", "usage", "--gateway", directory, "--data-subject", usage.a, "--json"]
+    assert zhol([*log_args, "--limit", "1000"]) == 0
+    local = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # The log holds what the bus answered, and the answer's own exchange after it.
+    remote_ids = [e.message_id + e.kind + e.direction for e in ok[-1].entries]
+    local_ids = [e["message_id"] + e["kind"] + e["direction"] for e in local]
+    assert local_ids[-len(remote_ids) :] == remote_ids
+    assert zhol([*log_args[:-3], "--data-subject", "12345"]) == 2
