@@ -236,5 +236,8 @@ async def test_the_operator_grants_the_right_and_reads_the_same_entries(
     # The log holds what the bus answered, and the answer's own exchange after it.
     remote_ids = [e.message_id + e.kind + e.direction for e in ok[-1].entries]
     local_ids = [e["message_id"] + e["kind"] + e["direction"] for e in local]
-    assert local_ids[-len(remote_ids) :] == remote_ids
+    assert [i for i in local_ids if i in set(remote_ids)] == remote_ids
+    assert {(e["client"], e["user_id"], e["method"], e["access"]) for e in local} >= {
+        (CLIENT, "EE:tester", "GetPerson", "USAGE_ACCESS_READ")
+    }
     assert zhol([*log_args[:-3], "--data-subject", "12345"]) == 2
