@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 import pytest
@@ -21,11 +21,10 @@ from tests.integration.bus_federation import (
 from tests.integration.test_bus import some_iin
 from tests.waiting import until
 from zhol.bus.v1 import usage_pb2
+from zhol.cli import federation
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
-from zhol.core.clock import SystemClock
 from zhol.core.errors import parse_full_code
-from zhol.core.ids import SubsystemId
 from zhol.gateway.messagelog import list_records
 from zhol.gateway.usage import FIND_USAGE_PATH
 
@@ -47,11 +46,17 @@ class Usage:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def usage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Usage]:
-    fed = await start_federation(tmp_path_factory.mktemp("usage"))
+    # The demo's provisioning grants a subsystem marked reads_usage the right on every
+    # gateway (the portal, in the demo); here the pension system plays that client.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            federation,
+            "SUBSYSTEMS",
+            tuple(replace(s, reads_usage=s.id == CLIENT) for s in federation.SUBSYSTEMS),
+        )
+        fed = await start_federation(tmp_path_factory.mktemp("usage"))
     try:
         a, b = some_iin(fed, 0), some_iin(fed, 1)
-        for gateway in fed.gateways.values():
-            gateway.local.allow_usage(SubsystemId.parse(CLIENT), SystemClock().now_ms())
         for _ in range(GET_PERSON_CALLS):
             await get_person(fed.is_address(), a)
         await get_person(fed.is_address(), b)
