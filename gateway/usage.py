@@ -152,8 +152,9 @@ def find_usage(path: Path, query: UsageQuery, max_bytes: int) -> usage_pb2.FindU
         where.append("logged_at_ms < ?")
         params.append(query.to_ms)
     if query.after is not None:
-        where.append("(logged_at_ms < ? OR (logged_at_ms = ? AND seq < ?))")
-        params += [query.after.logged_at_ms, query.after.logged_at_ms, query.after.seq]
+        # A row value, so that the index serves it as a range (no scan of newer pages).
+        where.append("(logged_at_ms, seq) < (?, ?)")
+        params += [query.after.logged_at_ms, query.after.seq]
     sql = (
         "SELECT seq, message_id, kind, direction, client, service, user_id, purpose,"
         " issued_at_ms, logged_at_ms, peer, status_code FROM messages"
