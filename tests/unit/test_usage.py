@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.pipeline_harness import (
+    CLIENT,
+    CONSUMER_GATEWAY,
+    PROVIDER,
+    PROVIDER_GATEWAY,
+    START_MS,
+    Bus,
+    header,
+    in_memory_bus,
+    sealed_request,
+)
+from tests.pipeline_harness import SUBJECT as HARNESS_SUBJECT
 from tests.unit.test_messagelog import record
-from zhol.bus.v1 import usage_pb2
+from zhol.bus.v1 import bus_pb2, usage_pb2
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.usage import (
+    FIND_USAGE,
+    USAGE_SERVICE,
     Cursor,
     UsageQuery,
     check_subject,
@@ -23,6 +38,7 @@ from zhol.gateway.usage import (
     find_usage,
     parse_query,
 )
+from zhol.security.globalconf import subsystem_to_pb
 
 SUBJECT = "900101300126"
 OTHER = "900101300136"
@@ -191,3 +207,50 @@ def test_the_usage_right_is_denied_by_default_and_granted_locally(tmp_path: Path
             store.current().authorize_usage(portal)
     finally:
         store.close()
+
+
+# -- the target gateway's own checks, whatever the consumer gateway did ------------------
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[Bus]:
+    with in_memory_bus(tmp_path) as running:
+        yield running
+
+
+def usage_request(bus: Bus, body: bytes, **fields: object) -> bus_pb2.SignedMessage:
+    """A FindUsage request sealed by the consumer's gateway, as a careless or hostile
+    one might seal it: nothing checked on its side."""
+    service = bus_pb2.ServiceId(
+        subsystem=subsystem_to_pb(PROVIDER), grpc_service=USAGE_SERVICE, method=FIND_USAGE
+    )
+    signer = bus.trust.gateways[CONSUMER_GATEWAY].signer
+    return sealed_request(signer, header(service=service, **fields), body)
+
+
+async def served(bus: Bus, message: bus_pb2.SignedMessage) -> str:
+    try:
+        await bus.serve(message)
+    except ZholError as err:
+        return err.full_code
+    return "ok"
+
+
+async def test_the_target_gateway_checks_a_usage_query_itself(bus: Bus) -> None:
+    mine = request(data_subject=HARNESS_SUBJECT)
+    before = len(bus.provider.log.recent_request_ids(0))
+    assert await served(bus, usage_request(bus, mine)) == "Server.ServerProxy.AccessDenied"
+    bus.provider.local.allow_usage(CLIENT, START_MS)
+    other = request(data_subject=SUBJECT)
+    assert await served(bus, usage_request(bus, other)) == "Server.ServerProxy.AccessDenied"
+    assert await served(bus, usage_request(bus, mine, data_subject="")) == (
+        "Server.ServerProxy.AccessDenied"
+    )
+    pinned = request(data_subject=HARNESS_SUBJECT, gateway=str(CONSUMER_GATEWAY))
+    assert await served(bus, usage_request(bus, pinned)) == "Server.ServerProxy.UnknownService"
+    assert await served(bus, usage_request(bus, b"\xff")) == "Client.InvalidRequest"
+    assert len(bus.provider.log.recent_request_ids(0)) == before, "a refusal was logged"
+    x = await bus.serve(usage_request(bus, mine))
+    assert x.response is not None
+    assert usage_pb2.FindUsageResponse.FromString(x.response.body).gateway == str(PROVIDER_GATEWAY)
+    assert bus.provider_is.calls == [], "a usage query never reaches an IS"
