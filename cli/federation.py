@@ -59,6 +59,8 @@ class SubsystemSpec:
     topics: tuple[str, ...] = ()  # event topics it publishes
     subscribes: tuple[str, ...] = ()  # "publisher/topic" it receives
     calls: tuple[str, ...] = ()  # "provider/service/Method" it may call
+    # May ask every gateway "who used my data" (zhol.bus.v1.Usage; the portal).
+    reads_usage: bool = False
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -337,6 +339,10 @@ async def provision_gateways(
         if sub.subscribes:
             with _local(layout, sub.gateway) as local:
                 local.set_event_sink(client, ports.adapter_address(sub.adapter))
+        if sub.reads_usage:
+            for spec in gateways_of(agencies):
+                with _local(layout, spec.id) as local:
+                    local.allow_usage(client, now)
 
 
 @contextlib.contextmanager
