@@ -19,6 +19,7 @@ import grpc
 from zhol.cli import scenario
 from zhol.cli.federation import (
     ALL_AGENCIES,
+    PORTAL_AGENCY,
     Layout,
     Ports,
     approve_tsa,
@@ -39,8 +40,8 @@ from zhol.core.metadata import (
 from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
-# The agencies `zhol demo` runs.
-DEMO_AGENCIES = ALL_AGENCIES
+# The agencies `zhol demo` runs, and the citizen portal.
+DEMO_AGENCIES = (*ALL_AGENCIES, PORTAL_AGENCY)
 CLIENT = "KZ/GOV/MLSPP/pension"
 CONSUMER_GATEWAY = "KZ/GOV/MLSPP/gw1"
 PROVIDER_GATEWAY = "KZ/GOV/MJ/gw1"
@@ -79,7 +80,7 @@ def start_federation(
     registry_args = ["registry", "serve", "--dir", str(layout.registry)]
     supervisor.start("registry", [*registry_args, "--listen", ports.address(ports.registry)])
     for name in agencies:  # population first: the others' seeds read it
-        if not layout.adapter_db(name).exists():
+        if name != PORTAL_AGENCY and not layout.adapter_db(name).exists():
             layout.adapter_db(name).parent.mkdir(parents=True, exist_ok=True)
             supervisor.start(f"{name}-seed", seed_command(name, layout, persons))
             if supervisor.processes.pop(f"{name}-seed").wait() != 0:
@@ -90,6 +91,9 @@ def start_federation(
     for spec in gateways:
         supervisor.start(spec.dir_name, ["gateway", "serve", "--dir", str(layout.gateway(spec.id))])
     for sub in subsystems_of(agencies):
+        if sub.adapter == PORTAL_AGENCY:
+            supervisor.start(sub.adapter, portal_command(ports, sub.gateway))
+            continue
         # Each adapter reaches the bus only through its own agency's gateway.
         supervisor.start(
             sub.adapter,
@@ -104,6 +108,16 @@ def start_federation(
         wait_for_port(host, port, 30, supervisor)
     write_federation_json(layout, ports, agencies)
     return ports
+
+
+def portal_command(ports: Ports, gateway_id: str) -> list[str]:
+    """The portal in demo mode: codes in the SMS outbox page, and cookies without the
+    Secure flag, since the demo serves plain http://127.0.0.1 (docs/portal.md)."""
+    return [
+        "portal", "serve", "--demo", "--insecure-cookies",
+        "--listen", ports.adapter_address(PORTAL_AGENCY),
+        "--gateway", ports.is_address(gateway_id),
+    ]  # fmt: skip
 
 
 def call_metadata(purpose: str, data_subject: str = "") -> tuple[tuple[str, str], ...]:
@@ -214,7 +228,8 @@ def run_demo(args: argparse.Namespace) -> int:
         pids = ", ".join(f"{n}={supervisor.pid(n)}" for n in supervisor.processes)
         print(
             f"zhol demo ready in {time.monotonic() - started:.1f}s: "
-            f"{layout.federation_json} (pids: {pids})"
+            f"{layout.federation_json}, citizen portal "
+            f"http://{ports.adapter_address(PORTAL_AGENCY)}/ (pids: {pids})"
         )
         print("try:\n" + example_commands(layout, ports))
         print("A component that exits is restarted; Ctrl-C stops every process.")

@@ -22,6 +22,7 @@ from zhol.cli.federation import (
     CORE_AGENCIES,
     Layout,
     Ports,
+    gateways_of,
     init_registry_dir,
     provision_gateways,
 )
@@ -123,8 +124,8 @@ async def start_federation(
     )
     await provision_gateways(layout, ports, agencies)
     federation = Federation(layout, ports, registry, population, {})
-    for gateway_id in (PROVIDER_GATEWAY, CONSUMER_GATEWAY):
-        await federation.start_gateway(gateway_id)
+    for spec in gateways_of(agencies):
+        await federation.start_gateway(spec.id)
     return federation
 
 
