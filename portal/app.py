@@ -93,7 +93,7 @@ def create_app(
     sender: CodeSender | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
-    today: Callable[[], dt.date] = dt.date.today,
+    today: Callable[[], dt.date] | None = None,
 ) -> web.Application:
     """The portal. In demo mode the code sender is the SMS outbox (shown at /dev/outbox);
     in production mode a ``sender`` (a real identity provider) is required."""
@@ -109,7 +109,7 @@ def create_app(
     app[SENDER] = sender
     app[OUTBOX] = outbox if settings.demo else None
     app[BUS] = BusClient(BusIdentity(settings.gateway, settings.client))
-    app[TODAY] = today
+    app[TODAY] = today or _today_in_kazakhstan
     window = settings.rate_window_s
     app[LIMITS] = {
         "iin": RateLimiter(clock, settings.signin_per_iin, window),
@@ -135,6 +135,11 @@ def create_app(
     app.router.add_static("/static/", HERE / "static", name="static")
     app.on_cleanup.append(_close_bus)
     return app
+
+
+def _today_in_kazakhstan() -> dt.date:
+    """Today's date in Kazakhstan (one time zone, UTC+5, since 2024): who is a minor."""
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=5))).date()
 
 
 async def _close_bus(app: web.Application) -> None:
