@@ -18,6 +18,7 @@ _EN = {
     "signin_intro": "Sign in with your IIN. We will send a one-time code to the phone "
     "number registered for it.",
     "iin": "IIN (12 digits)",
+    "iin_short": "IIN",
     "send_code": "Send code",
     "code": "One-time code (6 digits)",
     "code_sent": "If this IIN is registered, a code has been sent. It is valid for a few "
@@ -76,6 +77,7 @@ _RU = {
     "signin_intro": "Войдите по ИИН. Мы отправим одноразовый код на номер телефона, "
     "зарегистрированный за ним.",
     "iin": "ИИН (12 цифр)",
+    "iin_short": "ИИН",
     "send_code": "Получить код",
     "code": "Одноразовый код (6 цифр)",
     "code_sent": "Если этот ИИН зарегистрирован, код отправлен. Он действует несколько "
@@ -133,6 +135,7 @@ _KK = {
     "signin": "Кіру",
     "signin_intro": "ЖСН арқылы кіріңіз. Оған тіркелген телефон нөміріне бір реттік код жібереміз.",
     "iin": "ЖСН (12 сан)",
+    "iin_short": "ЖСН",
     "send_code": "Код алу",
     "code": "Бір реттік код (6 сан)",
     "code_sent": "Бұл ЖСН тіркелген болса, код жіберілді. Ол бірнеше минут жарамды және "
