@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import aiohttp
 import grpc
 
 from zhol.cli import scenario
@@ -29,6 +30,7 @@ from zhol.cli.federation import (
     subsystems_of,
     write_federation_json,
 )
+from zhol.cli.portal_check import check_portal
 from zhol.cli.processes import ComponentGaveUp, Keeper, Supervisor, wait_for_port
 from zhol.core.metadata import (
     CLIENT_KEY,
@@ -131,8 +133,9 @@ def call_metadata(purpose: str, data_subject: str = "") -> tuple[tuple[str, str]
     return tuple(metadata)
 
 
-async def example_exchange(is_address: str) -> tuple[str, str]:
-    """ListPersons then GetPerson through the pension gateway; returns (iin, message id)."""
+async def example_exchange(is_address: str) -> tuple[str, str, str]:
+    """ListPersons then GetPerson through the pension gateway; returns (iin, message id,
+    last name)."""
     async with grpc.aio.insecure_channel(is_address) as channel:
         list_persons = channel.unary_unary(
             "/zhol.population.v1.PopulationRegistry/ListPersons",
@@ -169,7 +172,7 @@ async def example_exchange(is_address: str) -> tuple[str, str]:
             f"GetPerson({iin}) -> {person.last_name} {person.first_name}, "
             f"{person.address.region}, {person.address.district}"
         )
-        return iin, str(trailers.get(MESSAGE_ID_KEY, ""))
+        return iin, str(trailers.get(MESSAGE_ID_KEY, "")), person.last_name
 
 
 def print_exchange(layout: Layout, message_id: str) -> bool:
@@ -257,8 +260,11 @@ def _check(layout: Layout, args: argparse.Namespace) -> int:
         try:
             ports = start_federation(layout, args.host, min(args.persons, 2000), supervisor)
             address = ports.address(ports.gateway_is[CONSUMER_GATEWAY])
-            iin, message_id = asyncio.run(example_exchange(address))
-        except (RuntimeError, TimeoutError, grpc.RpcError) as exc:
+            iin, message_id, last_name = asyncio.run(example_exchange(address))
+            portal = f"http://{ports.adapter_address(PORTAL_AGENCY)}/"
+            asyncio.run(check_portal(portal, iin, last_name))
+            print(f"citizen portal {portal}: signed in through the SMS outbox, 'me' read")
+        except (RuntimeError, TimeoutError, grpc.RpcError, aiohttp.ClientError) as exc:
             print(f"demo check FAILED: {exc}", file=sys.stderr)
             return 1
         print(f"exchange {message_id} crossed the bus:")
