@@ -22,6 +22,7 @@ from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
 from zhol.population.v1 import population_pb2
+from zhol.portal.reads import PORTAL_READS
 from zhol.registry.provision import init_registry
 from zhol.registry.settings import load_registry_settings, settings_toml
 
@@ -144,7 +145,7 @@ SUBSYSTEMS = (
         "KZ/GOV/MDDIAI/gw1",
         (),
         PORTAL_AGENCY,
-        calls=_reads(POPULATION, POPULATION_SERVICE, ("GetPerson", "GetFamily")),
+        calls=PORTAL_READS,
     ),
 )
 # The bus of issue 2: population and the pension system reading it.

@@ -1,5 +1,6 @@
 """`zhol demo --check`'s look at the citizen portal: a real HTTP sign-in through the demo's
-SMS outbox, then the "me" page read over the bus, as a citizen without JavaScript would."""
+SMS outbox, then the "me" page read over the bus from the four registries, as a citizen
+without JavaScript would."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import re
 
 import aiohttp
+
+from zhol.portal.i18n import text
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _OUTBOX_ROW = re.compile(r'<td class="to">(\d{12})</td><td class="code">(\d{6})</td>')
@@ -42,9 +45,13 @@ async def check_portal(url: str, iin: str, last_name: str, timeout: float = 30.0
             raise PortalCheckFailed("the code did not sign in")
         # The portal's gateway may still be fetching its first configuration: a part
         # "could not be read" until then.
+        # Every registry must answer: a part that could not be read, or that a provider
+        # refused the portal (its access rights), fails the check.
+        missing = (text("kk", "part_unavailable"), text("kk", "part_refused"))
         for _ in range(50):
             async with http.get(f"{base}/me") as me:
-                if me.status == 200 and last_name in await me.text():
+                page = await me.text()
+                if me.status == 200 and last_name in page and not any(m in page for m in missing):
                     return
             await asyncio.sleep(0.2)
-        raise PortalCheckFailed(f"/me: HTTP {me.status}, the citizen's name not on it")
+        raise PortalCheckFailed(f"/me: HTTP {me.status}, a part missing or not read")

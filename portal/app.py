@@ -420,11 +420,8 @@ async def _person(
     request: web.Request, citizen: str, subject: str, page: str
 ) -> web.StreamResponse:
     bus, timeout = request.app[BUS], request.app[SETTINGS].bus_timeout_s
-    person, family = await asyncio.gather(
-        reads.read_person(bus, citizen, subject, timeout),
-        reads.read_family(bus, citizen, subject, timeout),
-    )
-    return _page(request, "me.html", {"page": page, "person": person, "family": family})
+    account = await reads.read_account(bus, citizen, subject, timeout)
+    return _page(request, "me.html", {"page": page, "account": account})
 
 
 async def family_page(request: web.Request) -> web.StreamResponse:

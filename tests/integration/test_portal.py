@@ -75,6 +75,10 @@ async def test_me_family_and_child_pages_read_over_the_bus(
     html = await me.text()
     assert me.status == 200 and last_name in html
     assert CATALOGUES["kk"]["KZ/GOV/MJ/population"] in html  # the owner is named
+    # Only population runs here: the other registries' parts say they could not be
+    # read, naming their owners, and the rest of the page is there.
+    assert CATALOGUES["kk"]["KZ/GOV/MOH/health"] in html
+    assert CATALOGUES["kk"]["part_unavailable"] in html
     family = await client.get("/family?lang=en")
     html = await family.text()
     assert family.status == 200 and f'href="/person/{child}"' in html
