@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.integration.bus_federation import Federation, start_federation
-from tests.integration.test_portal import PORTAL_GATEWAY, parent_of_minor, stranger
+from tests.integration.bus_federation import PORTAL_GATEWAY, Federation, start_federation
+from tests.integration.test_portal import parent_of_minor, stranger
 from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
 from zhol.portal.settings import PortalSettings

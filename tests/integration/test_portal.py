@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.integration.bus_federation import Federation, start_federation
+from tests.integration.bus_federation import PORTAL_GATEWAY, Federation, start_federation
 from tests.portal_client import sign_in
 from zhol.gateway.messagelog import list_records
 from zhol.portal.app import create_app
@@ -22,8 +22,6 @@ from zhol.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.integration
 
-PORTAL_GATEWAY = "KZ/GOV/MDDIAI/gw1"
-PROVIDER_GATEWAY = "KZ/GOV/MJ/gw1"
 
 
 @pytest.fixture
