@@ -70,42 +70,50 @@ def new_code() -> str:
 
 
 class SessionStore:
-    """Sessions by id, in memory, the least recently used dropped past ``limit``."""
+    """Sessions by id, in memory. Anonymous sessions (before sign-in) and signed-in ones
+    are kept apart, each dropping its least recently used past ``limit``: a flood of
+    anonymous visits can never push a signed-in citizen out."""
 
     def __init__(self, clock: Callable[[], float], idle_s: int, limit: int) -> None:
         self._clock = clock
         self._idle_s = idle_s
         self._limit = limit
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._anonymous: OrderedDict[str, Session] = OrderedDict()
+        self._signed_in: OrderedDict[str, Session] = OrderedDict()
 
-    def new(self) -> Session:
+    def new(self, iin: str | None = None) -> Session:
         session = Session(
             id=secrets.token_urlsafe(32),
             csrf=secrets.token_urlsafe(32),
             expires_at=self._clock() + self._idle_s,
+            iin=iin,
         )
-        self._sessions[session.id] = session
-        while len(self._sessions) > self._limit:
-            self._sessions.popitem(last=False)
+        kept = self._anonymous if iin is None else self._signed_in
+        kept[session.id] = session
+        while len(kept) > self._limit:
+            kept.popitem(last=False)
         return session
 
     def get(self, session_id: str | None) -> Session | None:
         """The live session with this id (its idle time restarted), or None."""
         if not session_id or len(session_id) > 128:
             return None
-        session = self._sessions.get(session_id)
-        if session is None:
-            return None
-        now = self._clock()
-        if session.expires_at <= now:
-            del self._sessions[session_id]
-            return None
-        session.expires_at = now + self._idle_s
-        self._sessions.move_to_end(session_id)
-        return session
+        for kept in (self._signed_in, self._anonymous):
+            session = kept.get(session_id)
+            if session is None:
+                continue
+            now = self._clock()
+            if session.expires_at <= now:
+                del kept[session_id]
+                return None
+            session.expires_at = now + self._idle_s
+            kept.move_to_end(session_id)
+            return session
+        return None
 
     def drop(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
+        self._anonymous.pop(session_id, None)
+        self._signed_in.pop(session_id, None)
 
     def start_sign_in(
         self, session: Session, iin: str, code: str, ttl_s: int, attempts: int
@@ -129,9 +137,7 @@ class SessionStore:
             return CodeCheck.WRONG, session
         iin = session.pending_iin
         self.drop(session.id)
-        signed_in = self.new()
-        signed_in.iin = iin
-        return CodeCheck.OK, signed_in
+        return CodeCheck.OK, self.new(iin)
 
 
 def _clear_pending(session: Session) -> None:

@@ -13,7 +13,7 @@ from tests.portal_client import ask_code, csrf_of, outbox_code, send_code, sign_
 from zhol.portal.app import OUTBOX, SESSION_COOKIE, create_app
 from zhol.portal.i18n import CATALOGUES, choose_language
 from zhol.portal.settings import PortalSettings
-from zhol.portal.signin import DemoOutbox
+from zhol.portal.signin import DemoOutbox, SessionStore
 
 IIN = "900101300017"  # a valid IIN (check digit), for nobody in particular
 OTHER = "850505400018"
@@ -197,3 +197,13 @@ async def test_no_iin_or_code_in_the_portal_log(
 
 def test_the_three_catalogues_have_the_same_keys() -> None:
     assert set(CATALOGUES["kk"]) == set(CATALOGUES["ru"]) == set(CATALOGUES["en"])
+
+
+def test_a_flood_of_anonymous_visits_never_signs_a_citizen_out(clock: Clock) -> None:
+    store = SessionStore(clock, idle_s=900, limit=3)
+    citizen = store.new(IIN)
+    first = store.new()
+    for _ in range(10):  # new visitors, each a new anonymous session
+        store.new()
+    assert store.get(citizen.id) is citizen
+    assert store.get(first.id) is None  # the oldest anonymous ones make room
