@@ -118,6 +118,11 @@ async def test_citizen_signs_in_reads_me_switches_language(
                 await page.get_by_role("link", name=CATALOGUES["ru"]["family"]).click()
                 await page.wait_for_url("**/family")
                 await page.screenshot(path=artifacts / "family-ru.png", full_page=True)
+                await page.locator(f'a[href="/person/{child}"]').click()
+                await page.wait_for_url(f"**/person/{child}")
+                heading = await page.get_by_role("heading", level=1).inner_text()
+                assert heading == CATALOGUES["ru"]["child_page"]
+                await page.screenshot(path=artifacts / "child-ru.png", full_page=True)
                 answer = await page.goto(f"{base}/person/{other}")
                 assert answer is not None and answer.status == 403
                 await page.screenshot(path=artifacts / "other-citizen-403.png", full_page=True)
@@ -126,6 +131,6 @@ async def test_citizen_signs_in_reads_me_switches_language(
     finally:
         await server.close()
     assert sorted(p.name for p in artifacts.glob("*.png")) == [
-        "family-ru.png", "me-kk.png", "me-ru.png", "other-citizen-403.png", "outbox.png",
-        "signin.png",
+        "child-ru.png", "family-ru.png", "me-kk.png", "me-ru.png", "other-citizen-403.png",
+        "outbox.png", "signin.png",
     ]  # fmt: skip
