@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 NODE_EXAMPLE := examples/node/node_modules/.installed
 
-.PHONY: demo test setup gen lint bench faults clean node-example wheel-check
+.PHONY: demo test setup gen lint bench faults clean node-example wheel-check browser
 
 setup: $(STAMP) gen
 
@@ -37,7 +37,19 @@ $(NODE_EXAMPLE): examples/node/package.json examples/node/package-lock.json
 		echo "npm not found: tests/integration/test_node_client.py will be skipped"; \
 	fi
 
-test: setup node-example
+# Debian's Chromium for the portal's browser tests (tests/browser/, Playwright drives it;
+# Playwright's own browser download cannot work here). Installed when running as root
+# with apt (as CI does); elsewhere those tests are skipped, and this says so in one line.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
+	else \
+		echo "no Chromium and no root apt-get: tests/browser/ will be skipped"; \
+	fi
+
+test: setup node-example browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy -p zhol

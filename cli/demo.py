@@ -14,11 +14,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import aiohttp
 import grpc
 
 from zhol.cli import scenario
 from zhol.cli.federation import (
     ALL_AGENCIES,
+    PORTAL_AGENCY,
     Layout,
     Ports,
     approve_tsa,
@@ -28,6 +30,7 @@ from zhol.cli.federation import (
     subsystems_of,
     write_federation_json,
 )
+from zhol.cli.portal_check import check_portal
 from zhol.cli.processes import ComponentGaveUp, Keeper, Supervisor, wait_for_port
 from zhol.core.metadata import (
     CLIENT_KEY,
@@ -39,8 +42,8 @@ from zhol.core.metadata import (
 from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
-# The agencies `zhol demo` runs.
-DEMO_AGENCIES = ALL_AGENCIES
+# The agencies `zhol demo` runs, and the citizen portal.
+DEMO_AGENCIES = (*ALL_AGENCIES, PORTAL_AGENCY)
 CLIENT = "KZ/GOV/MLSPP/pension"
 CONSUMER_GATEWAY = "KZ/GOV/MLSPP/gw1"
 PROVIDER_GATEWAY = "KZ/GOV/MJ/gw1"
@@ -79,7 +82,7 @@ def start_federation(
     registry_args = ["registry", "serve", "--dir", str(layout.registry)]
     supervisor.start("registry", [*registry_args, "--listen", ports.address(ports.registry)])
     for name in agencies:  # population first: the others' seeds read it
-        if not layout.adapter_db(name).exists():
+        if name != PORTAL_AGENCY and not layout.adapter_db(name).exists():
             layout.adapter_db(name).parent.mkdir(parents=True, exist_ok=True)
             supervisor.start(f"{name}-seed", seed_command(name, layout, persons))
             if supervisor.processes.pop(f"{name}-seed").wait() != 0:
@@ -90,6 +93,9 @@ def start_federation(
     for spec in gateways:
         supervisor.start(spec.dir_name, ["gateway", "serve", "--dir", str(layout.gateway(spec.id))])
     for sub in subsystems_of(agencies):
+        if sub.adapter == PORTAL_AGENCY:
+            supervisor.start(sub.adapter, portal_command(ports, sub.gateway))
+            continue
         # Each adapter reaches the bus only through its own agency's gateway.
         supervisor.start(
             sub.adapter,
@@ -106,6 +112,16 @@ def start_federation(
     return ports
 
 
+def portal_command(ports: Ports, gateway_id: str) -> list[str]:
+    """The portal in demo mode: codes in the SMS outbox page, and cookies without the
+    Secure flag, since the demo serves plain http://127.0.0.1 (docs/portal.md)."""
+    return [
+        "portal", "serve", "--demo", "--insecure-cookies",
+        "--listen", ports.adapter_address(PORTAL_AGENCY),
+        "--gateway", ports.is_address(gateway_id),
+    ]  # fmt: skip
+
+
 def call_metadata(purpose: str, data_subject: str = "") -> tuple[tuple[str, str], ...]:
     metadata = [
         (CLIENT_KEY, CLIENT),
@@ -117,8 +133,9 @@ def call_metadata(purpose: str, data_subject: str = "") -> tuple[tuple[str, str]
     return tuple(metadata)
 
 
-async def example_exchange(is_address: str) -> tuple[str, str]:
-    """ListPersons then GetPerson through the pension gateway; returns (iin, message id)."""
+async def example_exchange(is_address: str) -> tuple[str, str, str]:
+    """ListPersons then GetPerson through the pension gateway; returns (iin, message id,
+    last name)."""
     async with grpc.aio.insecure_channel(is_address) as channel:
         list_persons = channel.unary_unary(
             "/zhol.population.v1.PopulationRegistry/ListPersons",
@@ -155,7 +172,7 @@ async def example_exchange(is_address: str) -> tuple[str, str]:
             f"GetPerson({iin}) -> {person.last_name} {person.first_name}, "
             f"{person.address.region}, {person.address.district}"
         )
-        return iin, str(trailers.get(MESSAGE_ID_KEY, ""))
+        return iin, str(trailers.get(MESSAGE_ID_KEY, "")), person.last_name
 
 
 def print_exchange(layout: Layout, message_id: str) -> bool:
@@ -214,7 +231,8 @@ def run_demo(args: argparse.Namespace) -> int:
         pids = ", ".join(f"{n}={supervisor.pid(n)}" for n in supervisor.processes)
         print(
             f"zhol demo ready in {time.monotonic() - started:.1f}s: "
-            f"{layout.federation_json} (pids: {pids})"
+            f"{layout.federation_json}, citizen portal "
+            f"http://{ports.adapter_address(PORTAL_AGENCY)}/ (pids: {pids})"
         )
         print("try:\n" + example_commands(layout, ports))
         print("A component that exits is restarted; Ctrl-C stops every process.")
@@ -242,8 +260,11 @@ def _check(layout: Layout, args: argparse.Namespace) -> int:
         try:
             ports = start_federation(layout, args.host, min(args.persons, 2000), supervisor)
             address = ports.address(ports.gateway_is[CONSUMER_GATEWAY])
-            iin, message_id = asyncio.run(example_exchange(address))
-        except (RuntimeError, TimeoutError, grpc.RpcError) as exc:
+            iin, message_id, last_name = asyncio.run(example_exchange(address))
+            portal = f"http://{ports.adapter_address(PORTAL_AGENCY)}/"
+            asyncio.run(check_portal(portal, iin, last_name))
+            print(f"citizen portal {portal}: signed in through the SMS outbox, 'me' read")
+        except (RuntimeError, TimeoutError, grpc.RpcError, aiohttp.ClientError) as exc:
             print(f"demo check FAILED: {exc}", file=sys.stderr)
             return 1
         print(f"exchange {message_id} crossed the bus:")

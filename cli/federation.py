@@ -25,6 +25,7 @@ from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
 from zhol.gateway.subjects import file_descriptor_set
 from zhol.population.v1 import population_pb2
+from zhol.portal.reads import PORTAL_READS
 from zhol.registry.provision import init_registry
 from zhol.registry.settings import load_registry_settings, settings_toml
 
@@ -93,6 +94,10 @@ POPULATION = "KZ/GOV/MJ/population"
 PENSION = "KZ/GOV/MLSPP/pension"
 HEALTH = "KZ/GOV/MOH/health"
 EDUCATION = "KZ/GOV/MES/education"
+# The citizen portal (zhol.portal): a consumer only, reading the registries for the
+# signed-in citizen; its "adapter" port is the portal's HTTP port.
+PORTAL = "KZ/GOV/MDDIAI/portal"
+PORTAL_AGENCY = "portal"
 _BIRTH, _DEATH, _ADDRESS = (f"{POPULATION}/{t}" for t in POPULATION_TOPICS)
 
 GATEWAYS = (
@@ -100,6 +105,11 @@ GATEWAYS = (
     GatewaySpec("KZ/GOV/MLSPP/gw1", "Ministry of Labour and Social Protection", "mlspp-gw1"),
     GatewaySpec("KZ/GOV/MOH/gw1", "Ministry of Health", "moh-gw1"),
     GatewaySpec("KZ/GOV/MES/gw1", "Ministry of Education and Science", "mes-gw1"),
+    GatewaySpec(
+        "KZ/GOV/MDDIAI/gw1",
+        "Ministry of Digital Development, Innovations and Aerospace Industry",
+        "mddiai-gw1",
+    ),
 )
 SUBSYSTEMS = (
     SubsystemSpec(
@@ -145,10 +155,18 @@ SUBSYSTEMS = (
         (_BIRTH, _DEATH, _ADDRESS),
         _reads(POPULATION, POPULATION_SERVICE, ("GetPerson", "GetAddress", "GetFamily")),
     ),
+    SubsystemSpec(
+        PORTAL,
+        "KZ/GOV/MDDIAI/gw1",
+        (),
+        PORTAL_AGENCY,
+        calls=PORTAL_READS,
+    ),
 )
 # The bus of issue 2: population and the pension system reading it.
 CORE_AGENCIES = ("population", "pension")
-ALL_AGENCIES = tuple(s.adapter for s in SUBSYSTEMS)
+# The four registries' systems (each an adapter process with a database).
+ALL_AGENCIES = tuple(s.adapter for s in SUBSYSTEMS if s.services)
 # (client, provider method) pairs every provider gateway grants.
 RIGHTS = tuple((s.id, target) for s in SUBSYSTEMS for target in s.calls)
 
@@ -393,8 +411,14 @@ def write_federation_json(
         "adapters": {
             sub.adapter: {"address": ports.adapter_address(sub.adapter), "subsystem": sub.id}
             for sub in subsystems_of(agencies)
+            if sub.services
         },
     }
+    if PORTAL_AGENCY in agencies:
+        document["portal"] = {
+            "url": f"http://{ports.adapter_address(PORTAL_AGENCY)}/",
+            "subsystem": PORTAL,
+        }
     tmp = layout.federation_json.with_suffix(".tmp")
     tmp.write_text(json.dumps(document, indent=2) + "\n")
     os.replace(tmp, layout.federation_json)

@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from zhol.cli import gateway as gateway_cli
     from zhol.cli import gateway_events as eventscli
     from zhol.cli import gateway_log as logcli
+    from zhol.portal import cli as portal_cli
     from zhol.registry import cli as registry_cli
 
     parser = argparse.ArgumentParser(prog="zhol", description="Zhol data-exchange bus")
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.add_parser(sub)
     tsa.add_parser(sub)
     audit_cli.add_parser(sub)
+    portal_cli.add_parser(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from zhol.cli.federation import (
     CORE_AGENCIES,
     Layout,
     Ports,
+    gateways_of,
     init_registry_dir,
     provision_gateways,
 )
@@ -34,6 +35,7 @@ from zhol.registry.server import start_registry
 from zhol.registry.settings import load_registry_settings
 
 GET_PERSON = "/zhol.population.v1.PopulationRegistry/GetPerson"
+PORTAL_GATEWAY = "KZ/GOV/MDDIAI/gw1"
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
@@ -123,8 +125,12 @@ async def start_federation(
     )
     await provision_gateways(layout, ports, agencies)
     federation = Federation(layout, ports, registry, population, {})
-    for gateway_id in (PROVIDER_GATEWAY, CONSUMER_GATEWAY):
-        await federation.start_gateway(gateway_id)
+    # The population and pension gateways, and the portal's when it is asked for; a
+    # test starts any other agency's gateway itself.
+    started = (PROVIDER_GATEWAY, CONSUMER_GATEWAY, PORTAL_GATEWAY)
+    for spec in gateways_of(agencies):
+        if spec.id in started:
+            await federation.start_gateway(spec.id)
     return federation
 
 

@@ -1,0 +1,70 @@
+"""`zhol portal serve`: the citizen portal as its own process (docs/portal.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from zhol.core.jsonlog import configure_json_logging
+from zhol.portal.app import create_app
+from zhol.portal.settings import PORTAL_SUBSYSTEM, PortalSettings
+
+log = logging.getLogger("zhol.portal")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    portal = subparsers.add_parser("portal", help="the citizen portal (web application)")
+    sub = portal.add_subparsers(dest="portal_command", required=True)
+    serve = sub.add_parser("serve", help="serve the portal over HTTP")
+    serve.add_argument("--listen", default="127.0.0.1:8080", help="host:port to listen on")
+    serve.add_argument("--gateway", required=True, help="host:port of the portal's gateway")
+    serve.add_argument("--client", default=PORTAL_SUBSYSTEM, help="the portal's subsystem")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="demo mode: one-time codes go to the SMS outbox page /dev/outbox",
+    )
+    serve.add_argument(
+        "--insecure-cookies",
+        action="store_true",
+        help="demo mode only: cookies without the Secure flag, for http://127.0.0.1",
+    )
+    serve.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    configure_json_logging()
+    host, _, port = args.listen.rpartition(":")
+    try:
+        settings = PortalSettings(
+            gateway=args.gateway,
+            client=args.client,
+            demo=args.demo,
+            secure_cookies=not args.insecure_cookies,
+        )
+    except ValueError as exc:
+        log.error("portal settings refused: %s", exc)
+        return 2
+    if not settings.demo:
+        # No identity provider is built yet: only the demo's SMS outbox delivers codes.
+        log.error("no identity provider is configured; run with --demo (docs/portal.md)")
+        return 2
+    asyncio.run(_serve(settings, host or "127.0.0.1", int(port)))
+    return 0
+
+
+async def _serve(settings: PortalSettings, host: str, port: int) -> None:
+    runner = web.AppRunner(create_app(settings), access_log=None)  # no paths (IINs) logged
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("portal listening", extra={"listen": f"{host}:{port}", "demo": settings.demo})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
