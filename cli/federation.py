@@ -15,12 +15,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from google.protobuf.descriptor import FileDescriptor
+
 from zhol.cli.ports import free_port
 from zhol.cli.tsa import TsaPaths, init_tsa
 from zhol.core.clock import SystemClock
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
+from zhol.gateway.subjects import file_descriptor_set
 from zhol.population.v1 import population_pb2
 from zhol.portal.reads import PORTAL_READS
 from zhol.registry.provision import init_registry
@@ -57,18 +60,30 @@ class SubsystemSpec:
     topics: tuple[str, ...] = ()  # event topics it publishes
     subscribes: tuple[str, ...] = ()  # "publisher/topic" it receives
     calls: tuple[str, ...] = ()  # "provider/service/Method" it may call
+    # May ask every gateway "who used my data" (zhol.bus.v1.Usage; the portal).
+    reads_usage: bool = False
 
     @property
     def methods(self) -> tuple[str, ...]:
         return tuple(m for service in self.services for m in service_methods(service))
 
 
+def _service_file(grpc_service: str) -> FileDescriptor:
+    package = grpc_service.rpartition(".")[0]
+    agency = package.split(".")[1]
+    return importlib.import_module(f"zhol.{agency}.v1.{agency}_pb2").DESCRIPTOR
+
+
 def service_methods(grpc_service: str) -> tuple[str, ...]:
     """Method names of a gRPC service, from its generated descriptor."""
-    package, _, name = grpc_service.rpartition(".")
-    agency = package.split(".")[1]
-    module = importlib.import_module(f"zhol.{agency}.v1.{agency}_pb2")
-    return tuple(m.name for m in module.DESCRIPTOR.services_by_name[name].methods)
+    name = grpc_service.rpartition(".")[2]
+    return tuple(m.name for m in _service_file(grpc_service).services_by_name[name].methods)
+
+
+def service_descriptor_set(grpc_service: str) -> bytes:
+    """The FileDescriptorSet a registry's service is registered with: gateways read each
+    request's data subject from its marked fields (gateway/subjects.py)."""
+    return file_descriptor_set(_service_file(grpc_service))
 
 
 def _reads(provider: str, service: str, methods: tuple[str, ...]) -> tuple[str, ...]:
@@ -309,7 +324,12 @@ async def provision_gateways(
         )
     for sub in subsystems:
         offers = [
-            ServiceOffer(service, service_methods(service), ports.adapter_address(sub.adapter))
+            ServiceOffer(
+                service,
+                service_methods(service),
+                ports.adapter_address(sub.adapter),
+                service_descriptor_set(service),
+            )
             for service in sub.services
         ]
         await register_subsystem(
@@ -337,6 +357,10 @@ async def provision_gateways(
         if sub.subscribes:
             with _local(layout, sub.gateway) as local:
                 local.set_event_sink(client, ports.adapter_address(sub.adapter))
+        if sub.reads_usage:
+            for spec in gateways_of(agencies):
+                with _local(layout, spec.id) as local:
+                    local.allow_usage(client, now)
 
 
 @contextlib.contextmanager

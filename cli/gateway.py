@@ -67,6 +67,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="pkg.Service=host:port:Method1,Method2 offered by the IS at host:port",
     )
     subsystem.add_argument(
+        "--descriptor-set",
+        type=Path,
+        metavar="FILE",
+        help="a FileDescriptorSet declaring the --service services (protoc --include_imports "
+        "--descriptor_set_out=FILE): gateways then bind each request's zhol-data-subject "
+        "to its fields marked (zhol.bus.v1.data_subject)",
+    )
+    subsystem.add_argument(
         "--topic",
         action="append",
         default=[],
@@ -168,6 +176,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
 
     statuscli.add_parser(sub)
+
+    from zhol.cli import gateway_usage
+
+    gateway_usage.add_gateway_parsers(sub)
 
 
 
@@ -322,15 +334,28 @@ def parse_service_option(text: str) -> tuple[str, str, tuple[str, ...]]:
     return name, f"{address}:{port}", tuple(m for m in tail.split(",") if m)
 
 
+def _read_descriptor_set(path: Path | None) -> bytes:
+    """The file's bytes (the registry checks that they declare each service), or b""."""
+    if path is None:
+        return b""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ZholError("InvalidRequest", f"--descriptor-set {path}: {exc.strerror}") from None
+
+
 def _add_subsystem(args: argparse.Namespace) -> int:
     from zhol.gateway.provision import ServiceOffer, register_subsystem
 
     try:
         settings = load_gateway_settings(args.dir)
         offers = []
+        descriptor_set = _read_descriptor_set(args.descriptor_set)
         for text in args.service:
             name, address, methods = parse_service_option(text)
-            offers.append(ServiceOffer(name, methods, address))
+            offers.append(ServiceOffer(name, methods, address, descriptor_set))
+        if descriptor_set and not offers:
+            raise ZholError("InvalidRequest", "--descriptor-set applies to --service; none given")
         # Refused here, before the registry hears of the subsystem.
         tls_mode, server_pem = read_is_tls_options(args, args.dir)
         if tls_mode is not None and not offers:

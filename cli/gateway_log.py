@@ -95,6 +95,10 @@ def add_parser(subparsers: Any) -> None:
     snap_parser.add_argument("--json", action="store_true", help="the summary as one JSON object")
     snap_parser.set_defaults(func=run_snapshot)
 
+    from zhol.cli import gateway_usage
+
+    gateway_usage.add_log_parser(log_sub)
+
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_usage(sys.stderr)

@@ -76,6 +76,7 @@ ErrorName = Literal[
     "CheckpointOldSizeMismatch",
     "InternalError",
     "TimestampingFailed",
+    "DataSubjectMismatch",
 ]
 
 
@@ -146,6 +147,14 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         Category.CONFIGURATION,
         _CP,
         "no checkpoint timestamped within the limit; exchanges refused",
+    ),
+    # The declared zhol-data-subject is not whom the request's marked fields name
+    # (options.proto): refused before the provider IS sees it.
+    ErrorCode(
+        "DataSubjectMismatch",
+        Category.BAD_REQUEST,
+        _SP,
+        "declared data subject does not match the request",
     ),
 )
 

@@ -33,6 +33,7 @@ from zhol.gateway.exchange import (
 from zhol.gateway.ispins import IS_TLS_MODES, IsPin, cert_pem_sha256
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.replay import check_clock_skew
+from zhol.gateway.subjects import bind_subject, subject_reader
 from zhol.gateway.verify import open_verified
 from zhol.security.globalconf import gateway_to_pb, service_to_pb, subsystem_to_pb
 from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
@@ -157,6 +158,24 @@ class ResolveProvider:
         x.targets = x.trusted.conf.gateways_for(x.service.subsystem)
         if not x.targets:
             raise ZholError("NetworkError", f"no gateway serves {x.service.subsystem}")
+
+
+class BindDataSubject:
+    """For a service registered with descriptors, the data subject is read from the
+    request (gateway/subjects.py): filled in when the IS declared none, refused when the
+    IS declared someone the request does not name, before anything is signed or logged."""
+
+    async def __call__(self, x: ConsumerExchange) -> None:
+        assert x.trusted is not None and x.service is not None
+        service = x.service
+        descriptors = x.trusted.conf.descriptor_sets.get((service.subsystem, service.grpc_service))
+        if descriptors is None:
+            return
+        try:
+            reader = subject_reader(descriptors, service.grpc_service, service.method)
+            x.data_subject = bind_subject(reader.subjects(x.body), x.data_subject)
+        except ZholError as err:
+            raise err.at(Hop.CLIENT) from None  # the IS's request, not this gateway, is wrong
 
 
 class SealRequest:

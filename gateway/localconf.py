@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS event_sinks (
     tls_mode TEXT NOT NULL DEFAULT 'plaintext',
     server_cert TEXT NOT NULL DEFAULT ''
 );
+-- Who may ask this gateway "who used my data" (zhol.bus.v1.Usage): its whole log.
+CREATE TABLE IF NOT EXISTS usage_rights (
+    client TEXT PRIMARY KEY,
+    granted_at_ms INTEGER NOT NULL
+);
 """
 
 # Columns added after the first release: (table, column, definition). A database
@@ -137,6 +142,12 @@ class LocalConf:
         default_factory=dict
     )
     event_sinks: dict[SubsystemId, IsEndpoint] = field(default_factory=dict)
+    usage_clients: frozenset[SubsystemId] = frozenset()
+
+    def authorize_usage(self, client: SubsystemId) -> None:
+        """Deny by default: only a client granted ``usage`` may read this gateway's log."""
+        if client not in self.usage_clients:
+            raise ZholError("AccessDenied", f"{client} may not ask this gateway for usage")
 
     def subscribers(self, publisher: SubsystemId, topic: str) -> tuple[SubsystemId, ...]:
         """Who this gateway lets receive the publisher's topic (nobody by default)."""
@@ -281,7 +292,10 @@ class LocalConfStore:
                 "SELECT subsystem, address, tls_mode, server_cert FROM event_sinks"
             )
         }
-        return LocalConf(services, rights, subscriptions, sinks)
+        usage = frozenset(
+            SubsystemId.parse(c) for (c,) in self._db.execute("SELECT client FROM usage_rights")
+        )
+        return LocalConf(services, rights, subscriptions, sinks, usage)
 
     def expose(
         self, subsystem: SubsystemId, grpc_service: str, is_address: str, methods: Iterable[str]
@@ -342,6 +356,19 @@ class LocalConfStore:
         )
         self._cached = None
         return cursor.rowcount
+
+    def allow_usage(self, client: SubsystemId, now_ms: int) -> None:
+        """Let ``client`` call zhol.bus.v1.Usage on this gateway (docs/operators.md)."""
+        self._db.execute("INSERT OR IGNORE INTO usage_rights VALUES (?, ?)", (str(client), now_ms))
+        self._cached = None
+
+    def deny_usage(self, client: SubsystemId) -> int:
+        cursor = self._db.execute("DELETE FROM usage_rights WHERE client = ?", (str(client),))
+        self._cached = None
+        return cursor.rowcount
+
+    def usage_rights(self) -> list[SubsystemId]:
+        return sorted(self.current().usage_clients, key=str)
 
     def allow_topic(self, subscriber: SubsystemId, target: str, now_ms: int) -> Subscription:
         """Let a subsystem receive 'KZ/GOV/MJ/population/zhol.population.v1.BirthRegistered'."""

@@ -17,6 +17,7 @@ from zhol.core.ids import GatewayId
 from zhol.gateway import consumer_stages as cs
 from zhol.gateway import event_stages as ev
 from zhol.gateway import provider_stages as ps
+from zhol.gateway import usage as us
 from zhol.gateway.confsource import ConfSource
 from zhol.gateway.event_stages import PublishExchange
 from zhol.gateway.eventstore import EventStore
@@ -92,7 +93,8 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
             cs.LoadConfiguration(p.conf, p.evidence_gate),
             cs.ReadCallMetadata(p.gateway_id),
             cs.LimitRequestSize(),
-            cs.ResolveProvider(),
+            us.UsageOrResolveProvider(cs.ResolveProvider()),
+            cs.BindDataSubject(),
             cs.SealRequest(p.signer, p.gateway_id, p.clock),
             cs.LogRequest(p.log),
             cs.Forward(p.send, p.clock),
@@ -111,9 +113,10 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.LimitRequestSize(),
             ps.VerifyRequest(p.clock),
             ps.CheckFreshness(p.clock, p.replay),
-            ps.Authorize(p.gateway_id, p.local),
+            us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
+            ps.CheckDataSubject(),
             ps.LogRequest(p.log),
-            ps.InvokeProvider(p.invoke, p.clock),
+            us.UsageOrInvokeProvider(ps.InvokeProvider(p.invoke, p.clock), p.gateway_id, p.log),
             ps.SealResponse(p.signer, p.gateway_id, p.clock),
             ps.LogResponse(p.log),
         ),

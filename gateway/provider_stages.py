@@ -30,6 +30,7 @@ from zhol.gateway.ispins import cert_pem_sha256
 from zhol.gateway.localconf import IsEndpoint, LocalConfStore
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.replay import ReplayGuard, check_clock_skew
+from zhol.gateway.subjects import check_declared, subject_reader
 from zhol.gateway.verify import open_verified
 from zhol.security.globalconf import gateway_to_pb, service_from_pb, subsystem_from_pb
 from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Seal, Signer, seal
@@ -184,6 +185,22 @@ class Authorize:
             raise ZholError("UnknownService", f"{x.service} is not exposed")
         local.authorize(x.client, x.service)
         x.is_endpoint = exposed.endpoint
+
+
+class CheckDataSubject:
+    """The declared data subject must be whom the request names (gateway/subjects.py),
+    for services registered with descriptors; checked before anything is logged as
+    read or the IS sees the request. Services registered without descriptors are
+    taken at their caller's word (docs/protocol.md)."""
+
+    async def __call__(self, x: ProviderExchange) -> None:
+        assert x.trusted is not None and x.service is not None and x.header is not None
+        service = x.service
+        descriptors = x.trusted.conf.descriptor_sets.get((service.subsystem, service.grpc_service))
+        if descriptors is None:
+            return
+        reader = subject_reader(descriptors, service.grpc_service, service.method)
+        check_declared(reader.subjects(x.message.body), x.header.data_subject)
 
 
 def is_metadata(x: ProviderExchange) -> tuple[tuple[str, str], ...]:

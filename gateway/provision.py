@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -58,6 +58,10 @@ class ServiceOffer:
     grpc_service: str
     methods: tuple[str, ...]
     is_address: str
+    # A FileDescriptorSet declaring the service, its request types and the files they
+    # import (the zhol.bus.v1 options among them): gateways then bind each request's
+    # data subject to its marked fields (gateway/subjects.py). Empty: none registered.
+    descriptor_set: bytes = field(default=b"", repr=False)
 
 
 def _key(path: Path, passphrase: bytes | None, algorithm: str = "ec-p256") -> PrivateKey:
@@ -176,6 +180,7 @@ async def register_subsystem(
                 provider=subsystem_to_pb(subsystem),
                 grpc_service=o.grpc_service,
                 methods=list(o.methods),
+                descriptor_set=o.descriptor_set,
             )
             for o in offers
         ],

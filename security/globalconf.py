@@ -124,6 +124,9 @@ class GlobalConf:
     # The registry's witness: raw Ed25519 key and note key name; empty if it has none.
     witness_public_key: bytes = b""
     witness_name: str = ""
+    # (provider, grpc service) -> its FileDescriptorSet, for services registered with one:
+    # how a gateway reads whom a request is about (zhol.gateway.subjects).
+    descriptor_sets: Mapping[tuple[SubsystemId, str], bytes] = field(default_factory=dict)
 
     def witness_verifier(self) -> Verifier | None:
         """The witness's cosignature/v1 verifier, or None if none is published."""
@@ -233,6 +236,7 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
         gateways[entry.id] = entry
     providers: dict[str, list[SubsystemId]] = {}
     methods: dict[tuple[SubsystemId, str], frozenset[str]] = {}
+    descriptor_sets: dict[tuple[SubsystemId, str], bytes] = {}
     for s in pb.services:
         provider = subsystem_from_pb(s.provider)
         providers.setdefault(s.grpc_service, [])
@@ -240,6 +244,8 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
             providers[s.grpc_service].append(provider)
         key = (provider, s.grpc_service)
         methods[key] = methods.get(key, frozenset()) | frozenset(s.methods)
+        if s.descriptor_set:
+            descriptor_sets[key] = bytes(s.descriptor_set)
     topics: dict[SubsystemId, frozenset[str]] = {}
     for t in pb.topics:
         publisher = subsystem_from_pb(t.publisher)
@@ -272,6 +278,7 @@ def parse_global_conf(configuration: bytes, signed: bytes) -> GlobalConf:
         topics=topics,
         witness_public_key=bytes(pb.witness_public_key),
         witness_name=pb.witness_name,
+        descriptor_sets=descriptor_sets,
         timestamp_authorities=tuple(
             TimestampAuthority(a.url, bytes(a.cert_der), bytes(a.ca_cert_der))
             for a in pb.timestamp_authorities

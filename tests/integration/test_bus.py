@@ -245,7 +245,17 @@ def _peer(  # type: ignore[no-untyped-def]
     return creds, channels
 
 
-def _request(fed: Federation, signer, message_id: str | None = None, ahead_ms: int = 0):  # type: ignore[no-untyped-def]
+def _request(  # type: ignore[no-untyped-def]
+    fed: Federation,
+    signer,
+    message_id: str | None = None,
+    ahead_ms: int = 0,
+    *,
+    data_subject: str | None = None,
+    body_iin: str | None = None,
+):
+    """A GetPerson sealed as the consumer gateway would; ``data_subject`` and ``body_iin``
+    replace the declared subject and the IIN asked for (both some_iin by default)."""
     import time
     import uuid
 
@@ -266,12 +276,12 @@ def _request(fed: Federation, signer, message_id: str | None = None, ahead_ms: i
         ),
         user_id="EE:tester",
         purpose="peer test",
-        data_subject=iin,
+        data_subject=iin if data_subject is None else data_subject,
         issued_at_unix_ms=time.time_ns() // 1_000_000 + ahead_ms,
         sender_gateway=gateway_to_pb(GatewayId.parse(CONSUMER_GATEWAY)),
     )
-    body = population_pb2.GetPersonRequest(iin=iin).SerializeToString()
-    sealed, _ = seal(signer, REQUEST_TYPE, header.SerializeToString(), body)
+    body = population_pb2.GetPersonRequest(iin=iin if body_iin is None else body_iin)
+    sealed, _ = seal(signer, REQUEST_TYPE, header.SerializeToString(), body.SerializeToString())
     return seal_to_pb(sealed)
 
 

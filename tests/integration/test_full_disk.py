@@ -63,14 +63,16 @@ class SmallDisk:
         if not self.mounted:
             return
         filler = self.path / "filler"
-        with filler.open("wb") as out:
-            chunk = b"\0" * 65536
-            try:
+        chunk = b"\0" * 65536
+        # The close may fail too (a partly written chunk still buffered), whatever the
+        # free space left: both inside the try.
+        try:
+            with filler.open("wb") as out:
                 while True:
                     out.write(chunk)
                     out.flush()
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
         # Leave not even a partial page free.
         for n in range(64):
             try:

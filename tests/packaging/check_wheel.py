@@ -39,6 +39,7 @@ REQUIRED_IN_WHEEL = (
     "zhol/py.typed",
     "zhol/bus/v1/bus_pb2.py",
     "zhol/bus/v1/bus_pb2_grpc.py",
+    "zhol/bus/v1/options_pb2.py",  # the data_subject option the registries import
     "zhol/registry/v1/registry_pb2.py",
     "zhol/gateway/pipeline.py",
     "zhol/cli/main.py",

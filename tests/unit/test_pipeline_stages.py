@@ -90,6 +90,18 @@ async def test_a_call_goes_through_both_pipelines_and_is_logged_on_both_sides(bu
         assert side.log.holds(x.message_id, "response", response_dir)
 
 
+async def test_a_service_registered_without_descriptors_is_taken_at_its_callers_word(
+    bus: Bus,
+) -> None:
+    # The harness's configuration lists GetPerson with no descriptor set: neither gateway
+    # can read whom the body names, so the declaration goes through as given
+    # (docs/protocol.md, "The data subject is bound to the data").
+    bus.grant()
+    await bus.call(body=b"not a GetPersonRequest")
+    ((_, _, metadata),) = bus.provider_is.calls
+    assert metadata["zhol-data-subject"] == SUBJECT
+
+
 async def test_a_providers_refusal_reaches_the_consumer_with_the_providers_hop(
     bus: Bus,
 ) -> None:
@@ -545,9 +557,10 @@ def test_no_stage_is_left_out_of_either_pipeline(bus: Bus) -> None:
         "LimitRequestSize",
         "VerifyRequest",
         "CheckFreshness",
-        "Authorize",
+        "UsageOrAuthorize",
+        "CheckDataSubject",
         "LogRequest",
-        "InvokeProvider",
+        "UsageOrInvokeProvider",
         "SealResponse",
         "LogResponse",
     ]
@@ -556,7 +569,8 @@ def test_no_stage_is_left_out_of_either_pipeline(bus: Bus) -> None:
         "LoadConfiguration",
         "ReadCallMetadata",
         "LimitRequestSize",
-        "ResolveProvider",
+        "UsageOrResolveProvider",
+        "BindDataSubject",
         "SealRequest",
         "LogRequest",
         "Forward",
