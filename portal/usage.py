@@ -25,7 +25,8 @@ from aiohttp import web
 from zhol.bus.v1 import usage_pb2
 from zhol.core.busclient import BusCallError, BusClient
 
-FIND_USAGE = "/zhol.bus.v1.Usage/FindUsage"
+USAGE_SERVICE = "zhol.bus.v1.Usage"
+FIND_USAGE = f"/{USAGE_SERVICE}/FindUsage"
 USAGE_PURPOSE = "citizen's own request in the e-government portal: who used my data"
 PAGE_SIZE = 50
 # A gateway answers at most 1000 records a query; the portal asks for one page of them
@@ -157,6 +158,7 @@ class Row:
     client_member: str
     user_id: str
     service: str
+    grpc_service: str
     method: str
     purpose: str
     access: int
@@ -166,6 +168,11 @@ class Row:
     def provider(self) -> str:
         """The subsystem whose service or event it was (KZ/GOV/MJ/population)."""
         return "/".join(self.service.split("/")[:4])
+
+    @property
+    def is_usage_query(self) -> bool:
+        """A "who used my data" query of a gateway's own log (a use too)."""
+        return self.grpc_service == USAGE_SERVICE
 
     @property
     def local_time(self) -> str:
@@ -221,6 +228,7 @@ def merge(answers: Sequence[Answer], filters: Filters) -> Timeline:
                 client_member=first.client_member,
                 user_id=first.user_id,
                 service=first.service,
+                grpc_service=first.grpc_service,
                 method=first.method or first.grpc_service,
                 purpose=first.purpose,
                 access=first.access,
