@@ -133,7 +133,7 @@ def _date(text: str) -> dt.date | None:
     if len(text) != 10:
         raise ValueError("bad date")
     day = dt.date.fromisoformat(text)  # ValueError when malformed
-    if day.year < 2000:
+    if not 2000 <= day.year <= 2999:  # and no overflow at the range's end
         raise ValueError("bad date")
     return day
 

@@ -88,6 +88,7 @@ def test_the_form_is_checked() -> None:
         {"agency": "KZ/GOV/XX"},
         {"from": "2026-02-30"},
         {"from": "20260101"},
+        {"to": "9999-12-31"},
         {"from": "2026-01-02", "to": "2026-01-01"},
         {"page": "0"},
         {"page": str(MAX_PAGE + 1)},
