@@ -161,6 +161,7 @@ SUBSYSTEMS = (
         (),
         PORTAL_AGENCY,
         calls=PORTAL_READS,
+        reads_usage=True,
     ),
 )
 # The bus of issue 2: population and the pension system reading it.

@@ -20,7 +20,8 @@ class PortalCheckFailed(RuntimeError):
 
 
 async def check_portal(url: str, iin: str, last_name: str, timeout: float = 30.0) -> None:
-    """Sign in as ``iin`` at the portal ``url`` and find ``last_name`` on the "me" page."""
+    """Sign in as ``iin`` at the portal ``url``, find ``last_name`` on the "me" page and
+    the reads on "who used my data", asked of every gateway."""
     base = url.rstrip("/")
     jar = aiohttp.CookieJar(unsafe=True)  # cookies for an IP address (127.0.0.1)
     limits = aiohttp.ClientTimeout(total=timeout)
@@ -52,6 +53,12 @@ async def check_portal(url: str, iin: str, last_name: str, timeout: float = 30.0
             async with http.get(f"{base}/me") as me:
                 page = await me.text()
                 if me.status == 200 and last_name in page and not any(m in page for m in missing):
-                    return
+                    break
             await asyncio.sleep(0.2)
-        raise PortalCheckFailed(f"/me: HTTP {me.status}, a part missing or not read")
+        else:
+            raise PortalCheckFailed(f"/me: HTTP {me.status}, a part missing or not read")
+        # "Who used my data": every gateway answers, and the reads just made are there.
+        async with http.get(f"{base}/usage") as usage:
+            page = await usage.text()
+        if usage.status != 200 or text("kk", "usage_missing") in page or "GetPerson" not in page:
+            raise PortalCheckFailed(f"/usage: HTTP {usage.status}, a gateway missing or no reads")

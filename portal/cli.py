@@ -12,6 +12,7 @@ from aiohttp import web
 from zhol.core.jsonlog import configure_json_logging
 from zhol.portal.app import create_app
 from zhol.portal.settings import PORTAL_SUBSYSTEM, PortalSettings
+from zhol.portal.usage import DEFAULT_USAGE_TARGETS, parse_target
 
 log = logging.getLogger("zhol.portal")
 
@@ -33,6 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         action="store_true",
         help="demo mode only: cookies without the Secure flag, for http://127.0.0.1",
     )
+    serve.add_argument(
+        "--usage-target",
+        action="append",
+        metavar="GATEWAY=SUBSYSTEM",
+        help="a gateway 'who used my data' asks, and a subsystem it serves (repeat; "
+        "default: the demo federation's five gateways)",
+    )
     serve.set_defaults(func=run_serve)
 
 
@@ -45,6 +53,8 @@ def run_serve(args: argparse.Namespace) -> int:
             client=args.client,
             demo=args.demo,
             secure_cookies=not args.insecure_cookies,
+            usage_targets=tuple(parse_target(t) for t in args.usage_target or ())
+            or DEFAULT_USAGE_TARGETS,
         )
     except ValueError as exc:
         log.error("portal settings refused: %s", exc)

@@ -6,6 +6,8 @@ A page asks ``text(lang, key)``; a key missing in one language falls back to Eng
 
 from __future__ import annotations
 
+from zhol.portal.usage_texts import USAGE_TEXTS
+
 LANGUAGES = ("kk", "ru", "en")
 DEFAULT_LANGUAGE = "kk"
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
@@ -254,6 +256,8 @@ _KK = {
 }
 
 CATALOGUES = {"en": _EN, "ru": _RU, "kk": _KK}
+for _lang, _texts in USAGE_TEXTS.items():  # the "who used my data" page's
+    CATALOGUES[_lang].update(_texts)
 
 
 def text(lang: str, key: str) -> str:

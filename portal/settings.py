@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zhol.portal.usage import DEFAULT_USAGE_TARGETS, UsageTarget
+
 PORTAL_SUBSYSTEM = "KZ/GOV/MDDIAI/portal"
 
 
@@ -28,6 +30,8 @@ class PortalSettings:
     code_checks_per_iin: int = 10
     rate_window_s: int = 15 * 60
     bus_timeout_s: float = 5.0
+    # The gateways "who used my data" asks (zhol.portal.usage).
+    usage_targets: tuple[UsageTarget, ...] = DEFAULT_USAGE_TARGETS
 
     def __post_init__(self) -> None:
         if not self.gateway.strip():

@@ -1,0 +1,315 @@
+"""'Who used my data': the signed-in citizen's timeline, gathered live from every gateway.
+
+The portal asks each gateway of the federation (``PortalSettings.usage_targets``) for
+the records of its own message log about the citizen, through the portal's own gateway
+(``/zhol.bus.v1.Usage/FindUsage``, ``zhol-provider`` naming a subsystem that gateway
+serves, the request's ``gateway`` pinning it), all in parallel. Every query declares the
+citizen as data subject and acting user, so each is itself on record. The answers are
+merged into one timeline, newest first, one row per exchange (a request and its response,
+logged at both ends, share a message id). A gateway that cannot be asked is named on
+the page; the rest renders. The data subject is always the signed-in citizen: nothing
+the browser sends can name anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from zhol.bus.v1 import usage_pb2
+from zhol.core.busclient import BusCallError, BusClient
+
+USAGE_SERVICE = "zhol.bus.v1.Usage"
+FIND_USAGE = f"/{USAGE_SERVICE}/FindUsage"
+USAGE_PURPOSE = "citizen's own request in the e-government portal: who used my data"
+PAGE_SIZE = 50
+# A gateway answers at most 1000 records a query; the portal asks for one page of them
+# per gateway, so the timeline goes back at most this many pages (then: narrow the range).
+MAX_RECORDS = 1000
+MAX_PAGE = MAX_RECORDS // (2 * PAGE_SIZE)
+KAZAKHSTAN = dt.timezone(dt.timedelta(hours=5))  # one time zone, UTC+5, since 2024
+ACCESS_KEYS: dict[int, str] = {
+    usage_pb2.USAGE_ACCESS_READ: "usage_read",
+    usage_pb2.USAGE_ACCESS_CHANGE: "usage_change",
+    usage_pb2.USAGE_ACCESS_EVENT: "usage_event",
+}
+
+
+@dataclass(frozen=True)
+class UsageTarget:
+    """One gateway to ask, and a subsystem it serves (how a FindUsage query names it)."""
+
+    gateway: str  # KZ/GOV/MJ/gw1
+    subsystem: str  # KZ/GOV/MJ/population
+
+    @property
+    def member(self) -> str:
+        return self.gateway.rpartition("/")[0]
+
+
+# The demo federation's gateways (cli/federation.py); `zhol portal serve --usage-target`
+# names others.
+DEFAULT_USAGE_TARGETS = (
+    UsageTarget("KZ/GOV/MJ/gw1", "KZ/GOV/MJ/population"),
+    UsageTarget("KZ/GOV/MLSPP/gw1", "KZ/GOV/MLSPP/pension"),
+    UsageTarget("KZ/GOV/MOH/gw1", "KZ/GOV/MOH/health"),
+    UsageTarget("KZ/GOV/MES/gw1", "KZ/GOV/MES/education"),
+    UsageTarget("KZ/GOV/MDDIAI/gw1", "KZ/GOV/MDDIAI/portal"),
+)
+
+
+def parse_target(text: str) -> UsageTarget:
+    """``GATEWAY=SUBSYSTEM`` (``KZ/GOV/MJ/gw1=KZ/GOV/MJ/population``); ValueError if not."""
+    gateway, eq, subsystem = text.partition("=")
+    g, s = gateway.strip().split("/"), subsystem.strip().split("/")
+    if not eq or len(g) != 4 or len(s) != 4 or g[:3] != s[:3] or not all(g + s):
+        raise ValueError(f"not GATEWAY=SUBSYSTEM of one member: {text!r}")
+    return UsageTarget("/".join(g), "/".join(s))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The page's checked GET form: agency (a member id or ""), days, page."""
+
+    agency: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None  # inclusive
+    page: int = 1
+
+    @property
+    def from_ms(self) -> int:
+        return _day_start_ms(self.date_from) if self.date_from else 0
+
+    @property
+    def to_ms(self) -> int:
+        return _day_start_ms(self.date_to + dt.timedelta(days=1)) if self.date_to else 0
+
+    def query(self, **changes: object) -> str:
+        """This form's query string, with ``changes`` (for the paging links)."""
+        values: dict[str, object] = {
+            "agency": self.agency,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "page": self.page,
+        }
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+def _day_start_ms(day: dt.date) -> int:
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=KAZAKHSTAN)
+    return int(start.timestamp() * 1000)
+
+
+def parse_filters(query: Mapping[str, str], agencies: Iterable[str]) -> Filters:
+    """The form's fields, each checked; anything malformed is ValueError (a 400 page).
+    Fields the form does not have (an IIN, say) are ignored: the subject is the citizen."""
+    agency = query.get("agency", "").strip()
+    if agency and agency not in set(agencies):
+        raise ValueError("unknown agency")
+    date_from = _date(query.get("from", ""))
+    date_to = _date(query.get("to", ""))
+    if date_from and date_to and date_from > date_to:
+        raise ValueError("empty time range")
+    page_text = query.get("page", "1").strip() or "1"
+    if not page_text.isascii() or not page_text.isdigit() or len(page_text) > 3:
+        raise ValueError("bad page")
+    page = int(page_text)
+    if not 1 <= page <= MAX_PAGE:
+        raise ValueError("bad page")
+    return Filters(agency, date_from, date_to, page)
+
+
+def _date(text: str) -> dt.date | None:
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) != 10:
+        raise ValueError("bad date")
+    day = dt.date.fromisoformat(text)  # ValueError when malformed
+    if not 2000 <= day.year <= 2999:  # and no overflow at the range's end
+        raise ValueError("bad date")
+    return day
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One gateway's answer: its records, whether it had more, or why it could not be asked."""
+
+    target: UsageTarget
+    entries: tuple[usage_pb2.UsageEntry, ...] = ()
+    more: bool = False
+    problem: str | None = None  # "unavailable" | "refused"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One use of the data: an exchange (or event delivery), seen by ``gateways``."""
+
+    at_ms: int
+    message_id: str
+    client: str
+    client_member: str
+    user_id: str
+    service: str
+    grpc_service: str
+    method: str
+    purpose: str
+    access: int
+    gateways: tuple[str, ...]
+
+    @property
+    def provider(self) -> str:
+        """The subsystem whose service or event it was (KZ/GOV/MJ/population)."""
+        return "/".join(self.service.split("/")[:4])
+
+    @property
+    def is_usage_query(self) -> bool:
+        """A "who used my data" query of a gateway's own log (a use too)."""
+        return self.grpc_service == USAGE_SERVICE
+
+    @property
+    def local_time(self) -> str:
+        at = dt.datetime.fromtimestamp(self.at_ms / 1000, KAZAKHSTAN)
+        return at.strftime("%d.%m.%Y %H:%M:%S")
+
+    @property
+    def iso_time(self) -> str:
+        return dt.datetime.fromtimestamp(self.at_ms / 1000, KAZAKHSTAN).isoformat(
+            timespec="seconds"
+        )
+
+    @property
+    def access_key(self) -> str:
+        return ACCESS_KEYS.get(self.access, "usage_other")
+
+
+@dataclass(frozen=True)
+class Timeline:
+    rows: tuple[Row, ...]  # this page's
+    has_more: bool  # an older page exists
+    truncated: bool  # older records exist beyond what the portal may page to
+
+
+_KIND_ORDER = {"request": 0, "event": 0, "response": 1}
+
+
+def merge(answers: Sequence[Answer], filters: Filters) -> Timeline:
+    """One timeline from every answer: a row per message id, newest first; this page's
+    rows, and whether more exist. A gateway that had more records than it gave covers
+    only back to its oldest given record: rows older than that are not shown yet, since
+    that gateway's part of them is unknown."""
+    by_id: dict[str, list[tuple[usage_pb2.UsageEntry, str]]] = {}
+    cutoff = 0
+    for answer in answers:
+        for entry in answer.entries:
+            by_id.setdefault(entry.message_id, []).append((entry, answer.target.gateway))
+        if answer.more and answer.entries:
+            cutoff = max(cutoff, min(e.logged_at_unix_ms for e in answer.entries))
+    rows = []
+    for message_id, seen in by_id.items():
+        first = min(seen, key=lambda s: (_KIND_ORDER.get(s[0].kind, 2), s[0].logged_at_unix_ms))[0]
+        at = min(e.logged_at_unix_ms for e, _ in seen)
+        if at <= cutoff and cutoff:
+            continue
+        if filters.agency and first.client_member != filters.agency:
+            continue
+        rows.append(
+            Row(
+                at_ms=at,
+                message_id=message_id,
+                client=first.client,
+                client_member=first.client_member,
+                user_id=first.user_id,
+                service=first.service,
+                grpc_service=first.grpc_service,
+                method=first.method or first.grpc_service,
+                purpose=first.purpose,
+                access=first.access,
+                gateways=tuple(sorted({g for _, g in seen})),
+            )
+        )
+    rows.sort(key=lambda r: (r.at_ms, r.message_id), reverse=True)
+    start = (filters.page - 1) * PAGE_SIZE
+    page = tuple(rows[start : start + PAGE_SIZE])
+    more_here = len(rows) > start + PAGE_SIZE
+    truncated = bool(cutoff) and not more_here
+    return Timeline(
+        page,
+        more_here and filters.page < MAX_PAGE,
+        truncated or (more_here and filters.page >= MAX_PAGE),
+    )
+
+
+async def ask(
+    bus: BusClient, target: UsageTarget, citizen: str, filters: Filters, timeout: float
+) -> Answer:
+    """One gateway's records about the citizen (enough of them for the page asked)."""
+    limit = min(MAX_RECORDS, 2 * filters.page * PAGE_SIZE + 2)
+    request = usage_pb2.FindUsageRequest(
+        data_subject=citizen,
+        limit=limit,
+        from_unix_ms=filters.from_ms,
+        to_unix_ms=filters.to_ms,
+        gateway=target.gateway,
+    )
+    try:
+        answer = await bus.call(
+            FIND_USAGE,
+            request,
+            usage_pb2.FindUsageResponse,
+            purpose=USAGE_PURPOSE,
+            data_subject=citizen,
+            user_id=f"citizen:{citizen}",
+            timeout=timeout,
+            provider=target.subsystem,
+        )
+    except BusCallError as err:
+        problem = (
+            "refused" if err.zhol_error and "AccessDenied" in err.zhol_error else "unavailable"
+        )
+        return Answer(target, problem=problem)
+    return Answer(target, tuple(answer.entries), bool(answer.next_page_token))
+
+
+async def gather(
+    bus: BusClient,
+    targets: Sequence[UsageTarget],
+    citizen: str,
+    filters: Filters,
+    timeout: float,
+) -> tuple[Answer, ...]:
+    return tuple(await asyncio.gather(*(ask(bus, t, citizen, filters, timeout) for t in targets)))
+
+
+async def usage_page(request: web.Request) -> web.StreamResponse:
+    """GET /usage: the signed-in citizen's timeline (never anyone else's)."""
+    # The page helpers live in app.py, which routes here: imported late (no cycle).
+    from zhol.portal import app as portal
+
+    citizen = portal._citizen(request)
+    settings = request.app[portal.SETTINGS]
+    targets = settings.usage_targets
+    agencies = tuple(dict.fromkeys(t.member for t in targets))
+    try:
+        filters = parse_filters(request.query, agencies)
+    except ValueError:
+        raise portal.PageError(400, "error_400") from None
+    answers = await gather(
+        request.app[portal.BUS], targets, citizen, filters, settings.bus_timeout_s
+    )
+    timeline = merge(answers, filters)
+    context: dict[str, Any] = {
+        "filters": filters,
+        "agencies": agencies,
+        "timeline": timeline,
+        "missing": [a for a in answers if a.problem],
+        "page_size": PAGE_SIZE,
+    }
+    return portal._page(request, "usage.html", context)
