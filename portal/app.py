@@ -26,7 +26,7 @@ from zhol.core.busclient import BusClient, BusIdentity
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
 from zhol.population.v1 import population_pb2
-from zhol.portal import reads, usage
+from zhol.portal import pages, reads, usage
 from zhol.portal.i18n import LANGUAGE_NAMES, LANGUAGES, choose_language, text
 from zhol.portal.settings import PortalSettings
 from zhol.portal.signin import (
@@ -131,6 +131,7 @@ def create_app(
     app.router.add_get("/family", family_page, name="family")
     app.router.add_get("/person/{iin}", person_page, name="person")
     app.router.add_get("/usage", usage.usage_page, name="usage")
+    pages.add_routes(app)  # pension, health, education; the actions
     if app[OUTBOX] is not None:  # demo mode only: never routed in production
         app.router.add_get("/dev/outbox", outbox_page, name="outbox")
     app.router.add_static("/static/", HERE / "static", name="static")
@@ -436,20 +437,26 @@ async def family_page(request: web.Request) -> web.StreamResponse:
         if value.spouse.iin:
             relatives.append(("spouse", value.spouse))
         relatives += [("children", r) for r in value.children]
-    people = await asyncio.gather(
-        *(
-            reads.read_person(bus, citizen, r.iin, timeout, reads.FAMILY_PURPOSE)
-            for _, r in relatives
-        )
-    )
     minors = (
-        set(reads.minor_children(family.value, request.app[TODAY]()))
-        if family.value is not None
-        else set()
+        reads.minor_children(family.value, request.app[TODAY]()) if family.value is not None else ()
+    )
+    people, children = await asyncio.gather(  # names, and each minor's blocks, in parallel
+        asyncio.gather(
+            *(
+                reads.read_person(bus, citizen, r.iin, timeout, reads.FAMILY_PURPOSE)
+                for _, r in relatives
+            )
+        ),
+        pages.read_children(bus, citizen, minors, timeout),
     )
     groups: dict[str, list[dict[str, Any]]] = {"parents": [], "spouse": [], "children": []}
     for (group, relative), person in zip(relatives, people, strict=True):
         groups[group].append(
-            {"iin": relative.iin, "person": person, "minor": relative.iin in minors}
+            {
+                "iin": relative.iin,
+                "person": person,
+                "minor": relative.iin in minors,
+                "blocks": children.get(relative.iin) if group == "children" else None,
+            }
         )
     return _page(request, "family.html", {"family": family, "groups": groups})

@@ -24,6 +24,7 @@ from zhol.education.v1 import education_pb2
 from zhol.health.v1 import health_pb2
 from zhol.pension.v1 import pension_pb2
 from zhol.population.v1 import population_pb2
+from zhol.portal import methods
 
 M = TypeVar("M", bound=Message)
 
@@ -51,6 +52,12 @@ PORTAL_READS = tuple(
         (PENSION, LIST_BENEFITS),
         (EDUCATION, GET_QUEUE_POSITION),
         (EDUCATION, LIST_ENROLMENTS),
+        # The pension, health and education pages and the actions (zhol.portal.pages).
+        (PENSION, methods.GET_CONTRIBUTIONS),
+        (HEALTH, methods.LIST_CONCLUSIONS),
+        (HEALTH, methods.LIST_CLINICS),
+        (HEALTH, methods.ATTACH_TO_CLINIC),
+        (POPULATION, methods.CHANGE_ADDRESS),
     )
 )
 

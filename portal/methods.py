@@ -1,0 +1,11 @@
+"""The registry methods the portal's pension, health and education pages read and its
+actions call (constants only, so that ``zhol.portal.reads.PORTAL_READS`` can list them
+without an import cycle)."""
+
+from __future__ import annotations
+
+GET_CONTRIBUTIONS = "/zhol.pension.v1.PensionRegistry/GetContributions"
+LIST_CONCLUSIONS = "/zhol.health.v1.HealthRegistry/ListDisabilityConclusions"
+LIST_CLINICS = "/zhol.health.v1.HealthRegistry/ListClinics"
+ATTACH_TO_CLINIC = "/zhol.health.v1.HealthRegistry/AttachToClinic"
+CHANGE_ADDRESS = "/zhol.population.v1.PopulationRegistry/ChangeAddress"

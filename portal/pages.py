@@ -1,0 +1,410 @@
+"""The pension, health and education pages, the children's blocks of the family page,
+and the two actions (ask for a clinic attachment, report an address change).
+
+Every page reads its parts in parallel over the bus (``zhol.portal.reads.read``), each
+part naming its owner and blanking only itself when the owner cannot be read. An
+action is a POST form with the session's CSRF token; whom it is about comes from the
+form but is never trusted: it must be the signed-in citizen or one of their minor
+children, as population says now (403 otherwise), checked before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp_jinja2
+import grpc
+from aiohttp import web
+from google.protobuf.message import Message
+
+from zhol.core.busclient import BusCallError, BusClient
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
+from zhol.education.v1 import education_pb2
+from zhol.health.v1 import health_pb2
+from zhol.pension.v1 import pension_pb2
+from zhol.population.v1 import population_pb2
+from zhol.portal import methods, reads
+from zhol.portal.reads import Part
+
+CONTRIBUTION_MONTHS = 24  # the contributions table shows the last two years
+ACTION_PURPOSE = "citizen's own request in the e-government portal: an application"
+CHILD_ACTION_PURPOSE = (
+    "citizen's request in the e-government portal about their minor child: an application"
+)
+CLINIC_ID = re.compile(r"PHC-\d{2}-\d{3}")
+ADDRESS_FIELDS = ("region", "district", "locality", "street", "building", "apartment")
+REQUIRED_ADDRESS = ("region", "locality", "street", "building")
+MAX_FIELD = 100
+
+
+def add_routes(app: web.Application) -> None:
+    aiohttp_jinja2.get_env(app).filters["utc"] = format_utc
+    app.router.add_get("/pension", pension_page, name="pension")
+    app.router.add_get("/health", health_page, name="health")
+    app.router.add_get("/education", education_page, name="education")
+    app.router.add_get("/actions/clinic", clinic_form, name="clinic_form")
+    app.router.add_post("/actions/clinic", clinic_submit, name="clinic_submit")
+    app.router.add_get("/actions/address", address_form, name="address_form")
+    app.router.add_post("/actions/address", address_submit, name="address_submit")
+
+
+def format_utc(unix_ms: int) -> str:
+    if not unix_ms:
+        return ""
+    return dt.datetime.fromtimestamp(unix_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _bus(request: web.Request) -> tuple[BusClient, float]:
+    from zhol.portal import app as portal  # app.py routes here: imported late (no cycle)
+
+    return request.app[portal.BUS], request.app[portal.SETTINGS].bus_timeout_s
+
+
+def _months_back(today: dt.date, months: int) -> pension_pb2.Month:
+    index = today.year * 12 + today.month - 1 - (months - 1)
+    return pension_pb2.Month(year=index // 12, month=index % 12 + 1)
+
+
+# -- pages -------------------------------------------------------------------------
+
+
+async def pension_page(request: web.Request) -> web.StreamResponse:
+    """GET /pension: contributions by month, pension status with its calculation and
+    sources, benefits and their payments (all from pension, in parallel)."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    bus, timeout = _bus(request)
+    today = request.app[portal.TODAY]()
+
+    def one(method: str, message: Message, answer: type[Any]) -> Awaitable[Part[Any]]:
+        return reads.read(bus, reads.PENSION, method, message, answer, citizen=citizen,
+                          subject=citizen, timeout=timeout)  # fmt: skip
+
+    contributions, status, benefits = await asyncio.gather(
+        one(methods.GET_CONTRIBUTIONS, pension_pb2.GetContributionsRequest(
+            iin=citizen, from_month=_months_back(today, CONTRIBUTION_MONTHS)),
+            pension_pb2.GetContributionsResponse),
+        one(reads.GET_PENSION_STATUS, pension_pb2.GetPensionStatusRequest(iin=citizen),
+            pension_pb2.PensionStatus),
+        one(reads.LIST_BENEFITS, pension_pb2.ListBenefitsRequest(iin=citizen),
+            pension_pb2.ListBenefitsResponse),
+    )  # fmt: skip
+    context = {"contributions": contributions, "status": status, "benefits": benefits,
+               "months": CONTRIBUTION_MONTHS}  # fmt: skip
+    return portal._page(request, "pension.html", context)
+
+
+@dataclass(frozen=True)
+class HealthParts:
+    attachment: Part[health_pb2.Attachment]
+    insurance: Part[health_pb2.InsuranceStatus]
+    conclusions: Part[health_pb2.ListDisabilityConclusionsResponse]
+
+
+async def read_health(bus: BusClient, citizen: str, subject: str, timeout: float) -> HealthParts:
+    def one(method: str, message: Message, answer: type[Any]) -> Awaitable[Part[Any]]:
+        return reads.read(bus, reads.HEALTH, method, message, answer, citizen=citizen,
+                          subject=subject, timeout=timeout)  # fmt: skip
+
+    parts = await asyncio.gather(
+        one(reads.GET_ATTACHMENT, health_pb2.GetAttachmentRequest(iin=subject),
+            health_pb2.Attachment),
+        one(reads.GET_INSURANCE, health_pb2.GetInsuranceStatusRequest(iin=subject),
+            health_pb2.InsuranceStatus),
+        one(methods.LIST_CONCLUSIONS, health_pb2.ListDisabilityConclusionsRequest(iin=subject),
+            health_pb2.ListDisabilityConclusionsResponse),
+    )  # fmt: skip
+    return HealthParts(*parts)
+
+
+async def health_page(request: web.Request) -> web.StreamResponse:
+    """GET /health: clinic attachment, insurance and its category, disability conclusions."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    bus, timeout = _bus(request)
+    health = await read_health(bus, citizen, citizen, timeout)
+    return portal._page(request, "health.html", {"health": health})
+
+
+@dataclass(frozen=True)
+class EducationParts:
+    iin: str
+    person: Part[population_pb2.Person] | None  # the child's name; None for the citizen
+    queue: Part[education_pb2.QueuePosition]
+    enrolments: Part[education_pb2.ListEnrolmentsResponse]
+
+
+async def read_education(
+    bus: BusClient, citizen: str, subject: str, timeout: float
+) -> tuple[Part[education_pb2.QueuePosition], Part[education_pb2.ListEnrolmentsResponse]]:
+    queue, enrolments = await asyncio.gather(
+        reads.read(bus, reads.EDUCATION, reads.GET_QUEUE_POSITION,
+                   education_pb2.GetQueuePositionRequest(iin=subject),
+                   education_pb2.QueuePosition, citizen=citizen, subject=subject,
+                   timeout=timeout),
+        reads.read(bus, reads.EDUCATION, reads.LIST_ENROLMENTS,
+                   education_pb2.ListEnrolmentsRequest(iin=subject),
+                   education_pb2.ListEnrolmentsResponse, citizen=citizen, subject=subject,
+                   timeout=timeout),
+    )  # fmt: skip
+    return queue, enrolments
+
+
+async def education_page(request: web.Request) -> web.StreamResponse:
+    """GET /education: the citizen's and each minor child's kindergarten queue place and
+    school enrolments (the children from population, then every read in parallel)."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    bus, timeout = _bus(request)
+    family = await reads.read_family(bus, citizen, citizen, timeout)
+    children = (
+        reads.minor_children(family.value, request.app[portal.TODAY]())
+        if family.value is not None
+        else ()
+    )
+    subjects = (citizen, *children)
+    people, found = await asyncio.gather(
+        asyncio.gather(*(reads.read_person(bus, citizen, c, timeout, reads.FAMILY_PURPOSE)
+                         for c in children)),
+        asyncio.gather(*(read_education(bus, citizen, s, timeout) for s in subjects)),
+    )  # fmt: skip
+    names: list[Part[population_pb2.Person] | None] = [None, *people]
+    blocks = [
+        EducationParts(subject, person, queue, enrolments)
+        for subject, person, (queue, enrolments) in zip(subjects, names, found, strict=True)
+    ]
+    return portal._page(request, "education.html", {"family": family, "blocks": blocks})
+
+
+@dataclass(frozen=True)
+class ChildParts:
+    """A minor child's block on the family page: clinic, insurance, kindergarten, school."""
+
+    attachment: Part[health_pb2.Attachment]
+    insurance: Part[health_pb2.InsuranceStatus]
+    queue: Part[education_pb2.QueuePosition]
+    enrolments: Part[education_pb2.ListEnrolmentsResponse]
+
+
+async def read_children(
+    bus: BusClient, citizen: str, children: tuple[str, ...], timeout: float
+) -> dict[str, ChildParts]:
+    """Every minor child's four parts, all read in parallel, each about that child."""
+
+    async def one(child: str) -> ChildParts:
+        def part(owner: str, method: str, message: Message, answer: type[Any]) -> Any:
+            return reads.read(bus, owner, method, message, answer, citizen=citizen,
+                              subject=child, timeout=timeout)  # fmt: skip
+
+        parts = await asyncio.gather(
+            part(reads.HEALTH, reads.GET_ATTACHMENT, health_pb2.GetAttachmentRequest(iin=child),
+                 health_pb2.Attachment),
+            part(reads.HEALTH, reads.GET_INSURANCE,
+                 health_pb2.GetInsuranceStatusRequest(iin=child), health_pb2.InsuranceStatus),
+            part(reads.EDUCATION, reads.GET_QUEUE_POSITION,
+                 education_pb2.GetQueuePositionRequest(iin=child), education_pb2.QueuePosition),
+            part(reads.EDUCATION, reads.LIST_ENROLMENTS,
+                 education_pb2.ListEnrolmentsRequest(iin=child),
+                 education_pb2.ListEnrolmentsResponse),
+        )  # fmt: skip
+        return ChildParts(*parts)
+
+    found = await asyncio.gather(*(one(child) for child in children))
+    return dict(zip(children, found, strict=True))
+
+
+# -- actions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The owner's answer to an action: ``value`` or why it did not happen."""
+
+    owner: str
+    value: Message | None = None
+    problem: str | None = None  # refused_by_owner, invalid_by_owner, unavailable, refused
+    reason: str = ""  # the owner's own words (FAILED_PRECONDITION, INVALID_ARGUMENT)
+
+
+async def _whom(request: web.Request, citizen: str) -> list[tuple[str, str]]:
+    """(IIN, name) of the citizen and their minor children, for the forms' choice."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    bus, timeout = _bus(request)
+    family = await reads.read_family(bus, citizen, citizen, timeout)
+    children = (
+        reads.minor_children(family.value, request.app[portal.TODAY]())
+        if family.value is not None
+        else ()
+    )
+    people = await asyncio.gather(
+        *(reads.read_person(bus, citizen, c, timeout, reads.FAMILY_PURPOSE) for c in children)
+    )
+    choice = [(citizen, "")]
+    for child, person in zip(children, people, strict=True):
+        name = f"{person.value.last_name} {person.value.first_name}" if person.value else child
+        choice.append((child, name))
+    return choice
+
+
+async def _subject(request: web.Request, citizen: str, given: str) -> str:
+    """Whom a form is about: the citizen or a minor child of theirs, else 403/400/503."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    try:
+        subject = Iin.parse(given.strip()).value
+    except ZholError:
+        raise portal.PageError(400, "error_bad_iin") from None
+    if subject == citizen:
+        return subject
+    bus, timeout = _bus(request)
+    family = await reads.read_family(bus, citizen, citizen, timeout)
+    if family.value is None:
+        raise portal.PageError(503, "error_503")
+    if subject not in reads.minor_children(family.value, request.app[portal.TODAY]()):
+        raise portal.PageError(403, "error_403")
+    return subject
+
+
+async def _call(
+    request: web.Request, owner: str, method: str, message: Message, answer: type[Any],
+    citizen: str, subject: str,
+) -> Outcome:  # fmt: skip
+    bus, timeout = _bus(request)
+    try:
+        value = await bus.call(
+            method, message, answer,
+            purpose=ACTION_PURPOSE if subject == citizen else CHILD_ACTION_PURPOSE,
+            data_subject=subject, user_id=reads.citizen_user_id(citizen), timeout=timeout,
+            provider=owner,
+        )  # fmt: skip
+    except BusCallError as err:
+        return _outcome(owner, err)
+    return Outcome(owner, value)
+
+
+def _outcome(owner: str, err: BusCallError) -> Outcome:
+    if err.from_provider and err.status in (
+        grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.NOT_FOUND,
+    ):  # fmt: skip
+        return Outcome(owner, problem="refused_by_owner", reason=err.details)
+    if err.from_provider and err.status == grpc.StatusCode.INVALID_ARGUMENT:
+        return Outcome(owner, problem="invalid_by_owner", reason=err.details)
+    if err.status == grpc.StatusCode.PERMISSION_DENIED:
+        return Outcome(owner, problem="refused")
+    return Outcome(owner, problem="unavailable")
+
+
+_STATUS = {"refused_by_owner": 409, "invalid_by_owner": 400, "refused": 403, "unavailable": 503}
+
+
+def _result(
+    request: web.Request, action: str, outcome: Outcome, subject: str, citizen: str
+) -> web.Response:
+    status = 200 if outcome.problem is None else _STATUS[outcome.problem]
+    context = {
+        "action": action, "outcome": outcome, "subject": subject,
+        "subject_is_citizen": subject == citizen,
+    }  # fmt: skip
+    from zhol.portal import app as portal
+
+    return portal._page(request, "action_result.html", context, status)
+
+
+async def clinic_form(request: web.Request) -> web.StreamResponse:
+    """GET /actions/clinic: whom (the citizen or a minor child) and which clinic, from
+    the clinics of the citizen's registered district."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    bus, timeout = _bus(request)
+    whom, person = await asyncio.gather(
+        _whom(request, citizen), reads.read_person(bus, citizen, citizen, timeout)
+    )
+    clinics: Part[health_pb2.ListClinicsResponse] = Part(reads.HEALTH, problem="unavailable")
+    if person.value is not None:
+        address = person.value.address
+        try:
+            found = await bus.call(
+                methods.LIST_CLINICS,
+                health_pb2.ListClinicsRequest(region=address.region, district=address.district),
+                health_pb2.ListClinicsResponse,
+                purpose=reads.OWN_PURPOSE,  # a catalogue: about nobody, no data subject
+                user_id=reads.citizen_user_id(citizen),
+                timeout=timeout,
+                provider=reads.HEALTH,
+            )
+            clinics = Part(reads.HEALTH, found)
+        except BusCallError as err:
+            clinics = Part(reads.HEALTH, problem=reads._problem(err))
+    context = {"whom": whom, "person": person, "clinics": clinics}
+    return portal._page(request, "clinic_form.html", context)
+
+
+async def clinic_submit(request: web.Request) -> web.StreamResponse:
+    """POST /actions/clinic: AttachToClinic at health, for the citizen or a minor child."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    form = await portal._form(request)
+    clinic_id = form.get("clinic", "").strip()
+    if not CLINIC_ID.fullmatch(clinic_id):
+        raise portal.PageError(400, "error_bad_clinic")
+    subject = await _subject(request, citizen, form.get("iin", ""))
+    outcome = await _call(
+        request, reads.HEALTH, methods.ATTACH_TO_CLINIC,
+        health_pb2.AttachToClinicRequest(iin=subject, clinic_id=clinic_id),
+        health_pb2.Attachment, citizen, subject,
+    )  # fmt: skip
+    return _result(request, "clinic", outcome, subject, citizen)
+
+
+async def address_form(request: web.Request) -> web.StreamResponse:
+    """GET /actions/address: the new registered address, for the citizen or a minor child."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    whom = await _whom(request, citizen)
+    return portal._page(request, "address_form.html", {"whom": whom, "fields": ADDRESS_FIELDS})
+
+
+def parse_address(form: Mapping[str, str]) -> population_pb2.Address:
+    """The form's address: required parts present, each at most 100 printable characters
+    (ValueError otherwise). The owner checks the rest."""
+    values = {name: " ".join(form.get(name, "").split()) for name in ADDRESS_FIELDS}
+    for name, value in values.items():
+        if len(value) > MAX_FIELD or not value.isprintable():
+            raise ValueError(name)
+        if name in REQUIRED_ADDRESS and not value:
+            raise ValueError(name)
+    return population_pb2.Address(**values)  # type: ignore[arg-type]
+
+
+async def address_submit(request: web.Request) -> web.StreamResponse:
+    """POST /actions/address: ChangeAddress at population (the registration of the new
+    address; health and education follow population's AddressChanged event)."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    form = await portal._form(request)
+    try:
+        address = parse_address(form)
+    except ValueError:
+        raise portal.PageError(400, "error_bad_address") from None
+    subject = await _subject(request, citizen, form.get("iin", ""))
+    outcome = await _call(
+        request, reads.POPULATION, methods.CHANGE_ADDRESS,
+        population_pb2.ChangeAddressRequest(iin=subject, address=address),
+        population_pb2.Address, citizen, subject,
+    )  # fmt: skip
+    return _result(request, "address", outcome, subject, citizen)

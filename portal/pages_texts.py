@@ -1,0 +1,358 @@
+"""The pension, health and education pages' and the actions' texts, in Kazakh, Russian
+and English, the registries' codes (benefit kinds, statuses, categories) translated;
+zhol.portal.i18n adds them to its catalogues."""
+
+from __future__ import annotations
+
+# key: (en, ru, kk)
+_TEXTS: dict[str, tuple[str, str, str]] = {
+    "pension_page": ("Pension and benefits", "Пенсия и пособия", "Зейнетақы және жәрдемақылар"),
+    "health_page": ("Health", "Здоровье", "Денсаулық"),
+    "education_page": ("Education", "Образование", "Білім"),
+    "contributions": (
+        "Pension contributions by month",
+        "Пенсионные взносы по месяцам",
+        "Айлар бойынша зейнетақы жарналары",
+    ),
+    "contributions_caption": (
+        "Contributions of the last {n} months, oldest first (tenge)",
+        "Взносы за последние {n} месяцев, сначала ранние (тенге)",
+        "Соңғы {n} айдағы жарналар, ерте айлар алдымен (теңге)",
+    ),
+    "month": ("Month", "Месяц", "Ай"),
+    "employer": ("Employer (BIN)", "Работодатель (БИН)", "Жұмыс беруші (БСН)"),
+    "income": ("Income", "Доход", "Табыс"),
+    "pension_contribution": ("Pension contribution", "Пенсионный взнос", "Зейнетақы жарнасы"),
+    "social_contribution": ("Social contribution", "Социальное отчисление", "Әлеуметтік аударым"),
+    "total_pension": (
+        "Pension contributions in total",
+        "Всего пенсионных взносов",
+        "Зейнетақы жарналарының барлығы",
+    ),
+    "savings": (
+        "Pension savings now",
+        "Пенсионные накопления сейчас",
+        "Қазіргі зейнетақы жинақтары",
+    ),
+    "no_contributions": (
+        "No contributions recorded in these months.",
+        "За эти месяцы взносов нет.",
+        "Осы айларда жарналар жоқ.",
+    ),
+    "pension_status": ("Pension status", "Статус пенсии", "Зейнетақы мәртебесі"),
+    "assignment": ("Pension", "Пенсия", "Зейнетақы"),
+    "monthly_amount": ("Per month", "В месяц", "Айына"),
+    "effective_from": ("Paid from", "Выплачивается с", "Төленеді"),
+    "basis": ("Basis", "Основание", "Негіздеме"),
+    "calculation": ("How it was calculated", "Как рассчитано", "Қалай есептелді"),
+    "calculation_caption": (
+        "Inputs and coefficients of the calculation, in order",
+        "Данные и коэффициенты расчёта по порядку",
+        "Есептеудің деректері мен коэффициенттері ретімен",
+    ),
+    "item": ("Item", "Показатель", "Көрсеткіш"),
+    "value": ("Value", "Значение", "Мәні"),
+    "note": ("Where it comes from", "Откуда", "Қайдан алынды"),
+    "explanation": (
+        "The calculation in the owner's words (as the registry gives it)",
+        "Расчёт словами владельца данных (как его даёт регистр)",
+        "Есептеу деректер иесінің сөзімен (тізілім бергендей)",
+    ),
+    "sources": (
+        "Sources the decision read over the bus",
+        "Источники, прочитанные через шину",
+        "Шешім шина арқылы оқыған көздер",
+    ),
+    "sources_caption": (
+        "Reads the decision rests on",
+        "Чтения, на которых основано решение",
+        "Шешім негізделген оқулар",
+    ),
+    "service": ("Service", "Сервис", "Сервис"),
+    "fact": ("What was used", "Что использовано", "Не пайдаланылды"),
+    "read_at": ("Read at (UTC)", "Прочитано (UTC)", "Оқылған уақыты (UTC)"),
+    "benefits_caption": (
+        "Your benefits, newest first",
+        "Ваши пособия, сначала новые",
+        "Сіздің жәрдемақыларыңыз, жаңалары алдымен",
+    ),
+    "kind": ("Kind", "Вид", "Түрі"),
+    "amount": ("Amount (tenge)", "Сумма (тенге)", "Сомасы (теңге)"),
+    "frequency": ("How often", "Периодичность", "Жиілігі"),
+    "period": ("Period", "Период", "Кезең"),
+    "payments": ("Payments", "Выплаты", "Төлемдер"),
+    "status_col": ("Status", "Статус", "Мәртебесі"),
+    "no_benefits": ("No benefits.", "Пособий нет.", "Жәрдемақылар жоқ."),
+    "no_pension_assigned": (
+        "No pension is assigned.",
+        "Пенсия не назначена.",
+        "Зейнетақы тағайындалмаған.",
+    ),
+    "attachment": ("Clinic attachment", "Прикрепление к поликлинике", "Емханаға тіркелу"),
+    "not_attached": (
+        "Not attached to any clinic.",
+        "Не прикреплён ни к одной поликлинике.",
+        "Ешбір емханаға тіркелмеген.",
+    ),
+    "attach_reason": ("Why", "Причина", "Себебі"),
+    "category": ("Category", "Категория", "Санаты"),
+    "valid": ("Valid", "Действует", "Жарамды"),
+    "conclusions": (
+        "Disability conclusions",
+        "Заключения об инвалидности",
+        "Мүгедектік туралы қорытындылар",
+    ),
+    "conclusions_caption": (
+        "Conclusions of the medical advisory commission",
+        "Заключения медико-социальной экспертизы",
+        "Медициналық-әлеуметтік сараптама қорытындылары",
+    ),
+    "conclusion_id": ("Conclusion", "Заключение", "Қорытынды"),
+    "group": ("Group", "Группа", "Тобы"),
+    "from": ("From", "С", "Бастап"),
+    "until": ("Until", "По", "Дейін"),
+    "indefinite": ("indefinite", "бессрочно", "мерзімсіз"),
+    "decided_on": ("Decided on", "Дата решения", "Шешім күні"),
+    "no_conclusions": (
+        "No disability conclusions.",
+        "Заключений об инвалидности нет.",
+        "Мүгедектік туралы қорытындылар жоқ.",
+    ),
+    "queue_place": ("Kindergarten queue", "Очередь в детский сад", "Балабақша кезегі"),
+    "district": ("District", "Район", "Аудан"),
+    "queued_on": ("In the queue since", "В очереди с", "Кезекте"),
+    "place_in_queue": ("Place", "Место", "Орны"),
+    "of_waiting": ("of {n} waiting", "из {n} ожидающих", "{n} күтушіден"),
+    "placed_in": ("Placed in", "Направлен в", "Жолданды"),
+    "no_queue": (
+        "Not in the kindergarten queue.",
+        "Не стоит в очереди в детский сад.",
+        "Балабақша кезегінде жоқ.",
+    ),
+    "enrolments": ("School enrolments", "Зачисления в школу", "Мектепке қабылдау"),
+    "enrolments_caption": (
+        "School enrolments, newest first",
+        "Зачисления, сначала новые",
+        "Мектепке қабылдау, жаңалары алдымен",
+    ),
+    "enrolled_on": ("Enrolled on", "Дата зачисления", "Қабылданған күні"),
+    "no_enrolments": ("No school enrolments.", "Зачислений в школу нет.", "Мектепке қабылдау жоқ."),
+    "yourself": ("You", "Вы", "Сіз"),
+    "child_block": (
+        "Clinic, insurance, kindergarten and school",
+        "Поликлиника, страховка, детский сад и школа",
+        "Емхана, сақтандыру, балабақша және мектеп",
+    ),
+    # actions
+    "actions": ("Applications", "Заявления", "Өтініштер"),
+    "ask_attachment": (
+        "Ask for a clinic attachment",
+        "Подать заявку на прикрепление к поликлинике",
+        "Емханаға тіркелуге өтініш беру",
+    ),
+    "change_address": (
+        "Report an address change",
+        "Сообщить о смене адреса",
+        "Мекенжайдың өзгергенін хабарлау",
+    ),
+    "whom": ("For whom", "Для кого", "Кім үшін"),
+    "clinic_choice": (
+        "Clinic (of your registered district)",
+        "Поликлиника (вашего района регистрации)",
+        "Емхана (тіркелген ауданыңыздағы)",
+    ),
+    "free_places": ("free places", "свободных мест", "бос орын"),
+    "campaign_rule": (
+        "The clinic must serve the registered district of the person and the "
+        "person must be insured; the Ministry of Health checks both.",
+        "Поликлиника должна обслуживать район регистрации, а человек должен "
+        "быть застрахован; Минздрав проверяет оба условия.",
+        "Емхана тіркелген ауданға қызмет көрсетуі және адам сақтандырылған "
+        "болуы керек; екеуін де Денсаулық сақтау министрлігі тексереді.",
+    ),
+    "no_clinics": (
+        "No clinics could be listed for your registered district.",
+        "Поликлиники вашего района не удалось получить.",
+        "Тіркелген ауданыңыздың емханалары алынбады.",
+    ),
+    "send": ("Send the application", "Отправить заявление", "Өтінішті жіберу"),
+    "region": ("Region or city", "Область или город", "Облыс немесе қала"),
+    "locality": ("Locality", "Населённый пункт", "Елді мекен"),
+    "street": ("Street", "Улица", "Көше"),
+    "building": ("Building", "Дом", "Үй"),
+    "apartment": ("Apartment (if any)", "Квартира (если есть)", "Пәтер (болса)"),
+    "required": ("required", "обязательно", "міндетті"),
+    "address_rule": (
+        "The Ministry of Justice registers the new address from today; the "
+        "clinic and the kindergarten queue follow it by themselves.",
+        "Минюст регистрирует новый адрес с сегодняшнего дня; поликлиника и "
+        "очередь в детский сад следуют за ним сами.",
+        "Әділет министрлігі жаңа мекенжайды бүгіннен бастап тіркейді; емхана "
+        "мен балабақша кезегі оған өздері ілеседі.",
+    ),
+    "result_done": (
+        "Done: the owner of the data accepted the application.",
+        "Готово: владелец данных принял заявление.",
+        "Дайын: деректер иесі өтінішті қабылдады.",
+    ),
+    "result_refused_by_owner": (
+        "Refused by the owner of the data.",
+        "Владелец данных отказал.",
+        "Деректер иесі бас тартты.",
+    ),
+    "result_invalid_by_owner": (
+        "The owner of the data found the application not valid.",
+        "Владелец данных счёл заявление неверным.",
+        "Деректер иесі өтінішті жарамсыз деп тапты.",
+    ),
+    "result_refused": (
+        "The bus refused the portal this application.",
+        "Шина отказала порталу в этом заявлении.",
+        "Шина порталға бұл өтінішті жіберуден бас тартты.",
+    ),
+    "result_unavailable": (
+        "The owner of the data is not answering now; nothing was changed. Try again later.",
+        "Владелец данных сейчас не отвечает; ничего не изменено. Попробуйте позже.",
+        "Деректер иесі қазір жауап бермейді; ештеңе өзгертілмеді. Кейінірек қайталаңыз.",
+    ),
+    "owner_reason": (
+        "The owner's reason (in the registry's words)",
+        "Причина владельца данных (словами регистра)",
+        "Деректер иесінің себебі (тізілім сөзімен)",
+    ),
+    "new_attachment": ("New attachment", "Новое прикрепление", "Жаңа тіркелу"),
+    "new_address": (
+        "Registered address now",
+        "Адрес регистрации теперь",
+        "Қазіргі тіркелген мекенжай",
+    ),
+    "see_updated": (
+        "See the updated page",
+        "Открыть обновлённую страницу",
+        "Жаңартылған бетті ашу",
+    ),
+    "error_bad_clinic": (
+        "Choose a clinic from the list.",
+        "Выберите поликлинику из списка.",
+        "Тізімнен емхананы таңдаңыз.",
+    ),
+    "error_bad_address": (
+        "The address is not complete or too long: region, locality, street "
+        "and building are required, each at most 100 characters.",
+        "Адрес неполный или слишком длинный: область, населённый пункт, "
+        "улица и дом обязательны, каждое не длиннее 100 знаков.",
+        "Мекенжай толық емес немесе тым ұзын: облыс, елді мекен, көше және "
+        "үй міндетті, әрқайсысы 100 таңбадан аспайды.",
+    ),
+    "error_409": (
+        "The owner of the data refused.",
+        "Владелец данных отказал.",
+        "Деректер иесі бас тартты.",
+    ),
+    # codes of the registries
+    "benefit_childbirth_lump_sum": (
+        "Lump sum at childbirth",
+        "Единовременное пособие на рождение",
+        "Бала тууына біржолғы жәрдемақы",
+    ),
+    "benefit_child_care_allowance": (
+        "Childcare allowance (up to 1 year)",
+        "Пособие по уходу за ребёнком до 1 года",
+        "Бала күтіміне жәрдемақы (1 жасқа дейін)",
+    ),
+    "benefit_disability_benefit": (
+        "Disability benefit",
+        "Пособие по инвалидности",
+        "Мүгедектік бойынша жәрдемақы",
+    ),
+    "benefit_burial_benefit": ("Burial benefit", "Пособие на погребение", "Жерлеуге жәрдемақы"),
+    "benefit_carer_of_disabled_child": (
+        "Benefit to the parent raising a disabled child",
+        "Пособие родителю, воспитывающему ребёнка с инвалидностью",
+        "Мүгедек баланы тәрбиелеп отырған ата-анаға жәрдемақы",
+    ),
+    "bstatus_active": ("active", "действует", "белсенді"),
+    "bstatus_completed": ("completed", "завершено", "аяқталды"),
+    "bstatus_stopped": ("stopped", "прекращено", "тоқтатылды"),
+    "bstatus_superseded": (
+        "replaced by a newer decision",
+        "заменено новым решением",
+        "жаңа шешіммен ауыстырылды",
+    ),
+    "freq_monthly": ("monthly", "ежемесячно", "ай сайын"),
+    "freq_one_off": ("once", "единовременно", "біржолғы"),
+    "pay_scheduled": ("scheduled", "запланирована", "жоспарланған"),
+    "pay_paid": ("paid", "выплачена", "төленді"),
+    "pay_stopped": ("stopped", "прекращена", "тоқтатылды"),
+    "pkind_age": ("Age pension", "Пенсия по возрасту", "Жасына байланысты зейнетақы"),
+    "pkind_disability": (
+        "Disability pension",
+        "Пенсия по инвалидности",
+        "Мүгедектік бойынша зейнетақы",
+    ),
+    "pkind_survivor": (
+        "Survivor's pension",
+        "Пенсия по потере кормильца",
+        "Асыраушысынан айырылу бойынша зейнетақы",
+    ),
+    "unit_KZT": ("tenge", "тенге", "теңге"),
+    "unit_MCI": ("MCI", "МРП", "АЕК"),
+    "unit_years": ("years", "лет", "жыл"),
+    "unit_months": ("months", "месяцев", "ай"),
+    "unit_share": ("share", "доля", "үлес"),
+    "ins_state_paid": ("paid by the state", "за счёт государства", "мемлекет есебінен"),
+    "ins_contributions": ("through contributions", "за счёт взносов", "жарналар есебінен"),
+    "soc_child_under_1": ("child under one year", "ребёнок до года", "бір жасқа дейінгі бала"),
+    "soc_preschool_child": (
+        "preschool child",
+        "ребёнок дошкольного возраста",
+        "мектепке дейінгі бала",
+    ),
+    "soc_pupil": ("pupil", "школьник", "оқушы"),
+    "soc_student": ("full-time student", "студент очной формы", "күндізгі бөлім студенті"),
+    "soc_conscript": ("conscript", "военнослужащий срочной службы", "мерзімді әскери қызметші"),
+    "soc_disabled_group_1_2": (
+        "disability of group 1 or 2",
+        "инвалидность 1 или 2 группы",
+        "1 немесе 2 топтағы мүгедектік",
+    ),
+    "soc_parent_on_leave": (
+        "parent on childcare leave",
+        "родитель в отпуске по уходу",
+        "бала күтімі демалысындағы ата-ана",
+    ),
+    "soc_pregnant": ("pregnant woman", "беременная", "жүкті әйел"),
+    "soc_unemployed": (
+        "registered unemployed",
+        "зарегистрированный безработный",
+        "тіркелген жұмыссыз",
+    ),
+    "soc_targeted_assistance": (
+        "targeted social assistance",
+        "адресная социальная помощь",
+        "атаулы әлеуметтік көмек",
+    ),
+    "soc_pensioner": ("age pensioner", "пенсионер по возрасту", "жасына байланысты зейнеткер"),
+    "soc_mother_of_many": ("mother of many children", "многодетная мать", "көп балалы ана"),
+    "soc_carer_of_disabled_child": (
+        "parent caring for a disabled child",
+        "родитель, ухаживающий за ребёнком с инвалидностью",
+        "мүгедек баланы күтетін ата-ана",
+    ),
+    "soc_war_veteran": ("war veteran", "ветеран войны", "соғыс ардагері"),
+    "soc_disabled_child": ("child with a disability", "ребёнок с инвалидностью", "мүгедек бала"),
+    "reason_request": ("on request", "по заявлению", "өтініш бойынша"),
+    "reason_newborn": ("at birth", "при рождении", "туған кезде"),
+    "reason_address_change": ("after a move", "после переезда", "көшкеннен кейін"),
+    "queue_1": ("waiting", "ожидает", "күтуде"),
+    "queue_2": ("placed", "направлен", "жолданды"),
+    "queue_3": ("withdrawn", "снят с очереди", "кезектен шығарылды"),
+    "enrol_1": ("studying", "обучается", "оқиды"),
+    "enrol_2": ("transferred", "переведён", "ауыстырылды"),
+    "enrol_3": ("left", "выбыл", "шықты"),
+}
+
+PAGES_TEXTS: dict[str, dict[str, str]] = {
+    lang: {key: texts[i] for key, texts in _TEXTS.items()}
+    for i, lang in enumerate(("en", "ru", "kk"))
+}

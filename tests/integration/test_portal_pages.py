@@ -1,0 +1,326 @@
+"""The portal's pension, health and education pages, the children on the family page and
+the two actions, against a real in-process federation: the registry, the five gateways
+and the four registries' systems as real gRPC servers on 127.0.0.1, each on its own
+seeded SQLite file; the portal on a real socket, driven as a browser without
+JavaScript would (forms posted with the page's CSRF token)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+from markupsafe import escape
+
+from tests.integration.bus_federation import PORTAL_GATEWAY, Federation, start_federation
+from tests.portal_client import csrf_of, sign_in
+from zhol.adapters.education.seed import seed_database as seed_education
+from zhol.adapters.education.server import EducationSettings
+from zhol.adapters.education.server import serve as serve_education
+from zhol.adapters.health.seed import seed_database as seed_health
+from zhol.adapters.health.server import HealthSettings
+from zhol.adapters.health.server import serve as serve_health
+from zhol.adapters.pension.model import (
+    BenefitDecision,
+    BenefitKind,
+    CalcItem,
+    Frequency,
+    Month,
+    Payment,
+    SourceRead,
+)
+from zhol.adapters.pension.seed import seed_database as seed_pension
+from zhol.adapters.pension.server import PensionSettings
+from zhol.adapters.pension.server import serve as serve_pension
+from zhol.adapters.pension.store import insert_benefit
+from zhol.cli.federation import ALL_AGENCIES, SUBSYSTEMS
+from zhol.gateway.messagelog import list_records
+from zhol.portal.app import create_app
+from zhol.portal.i18n import CATALOGUES
+from zhol.portal.settings import PortalSettings
+
+pytestmark = pytest.mark.integration
+
+KZ_TIME = dt.timezone(dt.timedelta(hours=5))
+GATEWAY_OF = {s.adapter: s.gateway for s in SUBSYSTEMS}
+AGENCIES = ("pension", "health", "education")
+EN = CATALOGUES["en"]
+
+
+@dataclass
+class World:
+    fed: Federation
+    servers: dict[str, Any]
+    client: TestClient
+
+    def rows(self, agency: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        db = self.fed.layout.population_db if agency == "population" else (
+            self.fed.layout.adapter_db(agency))  # fmt: skip
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def logged_subjects(self) -> set[str]:
+        log = self.fed.layout.gateway(PORTAL_GATEWAY) / "messagelog.db"
+        return {r["data_subject"] for r in list_records(log, limit=100_000)}
+
+
+_SERVE = {
+    "pension": lambda db, listen, gw: serve_pension(
+        PensionSettings(db_path=db, listen=listen, gateway_address=gw)),
+    "health": lambda db, listen, gw: serve_health(
+        HealthSettings(db_path=db, listen=listen, gateway_address=gw)),
+    "education": lambda db, listen, gw: serve_education(
+        EducationSettings(db_path=db, listen=listen, gateway_address=gw)),
+}  # fmt: skip
+
+
+@pytest_asyncio.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    fed = await start_federation(tmp_path, persons=300, agencies=(*ALL_AGENCIES, "portal"))
+    servers: dict[str, Any] = {}
+    try:
+        for gateway_id in {GATEWAY_OF["health"], GATEWAY_OF["education"]}:
+            await fed.start_gateway(gateway_id)
+        layout, ports = fed.layout, fed.ports
+        today = dt.datetime.now(KZ_TIME).date()
+        for agency in AGENCIES:
+            layout.adapter_db(agency).parent.mkdir(parents=True, exist_ok=True)
+        seed_pension(layout.adapter_db("pension"), layout.population_db, as_of=today)
+        seed_health(layout.adapter_db("health"), layout.population_db)
+        seed_education(layout.adapter_db("education"), layout.population_db, as_of=today)
+        for agency in AGENCIES:
+            servers[agency] = await _SERVE[agency](
+                layout.adapter_db(agency), ports.adapter_address(agency),
+                ports.is_address(GATEWAY_OF[agency]),
+            )  # fmt: skip
+        settings = PortalSettings(
+            gateway=fed.is_address(PORTAL_GATEWAY), demo=True, secure_cookies=False
+        )
+        async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+            yield World(fed, servers, client)
+    finally:
+        for running in servers.values():
+            await running.stop(0)
+        await fed.stop()
+
+
+def minor_cutoff() -> str:
+    return (dt.datetime.now(KZ_TIME).date() - dt.timedelta(days=17 * 366)).isoformat()
+
+
+def family_with_attached_child(world: World) -> tuple[str, str]:
+    """(parent, minor child) where the child has an open clinic attachment."""
+    attached = {iin for (iin,) in world.rows(
+        "health", "SELECT iin FROM attachments WHERE detached_on IS NULL")}  # fmt: skip
+    pairs = world.rows(
+        "population",
+        "SELECT f.iin, f.relative_iin FROM family_links f JOIN persons c ON c.iin ="
+        " f.relative_iin JOIN persons p ON p.iin = f.iin WHERE f.relation = 'child'"
+        " AND c.birth_date > ? AND p.death_date IS NULL AND c.death_date IS NULL"
+        " ORDER BY f.iin",
+        minor_cutoff(),
+    )
+    return next((p, c) for p, c in pairs if c in attached and p in attached)
+
+
+def record_benefit(world: World, recipient: str, child: str) -> None:
+    """A childcare allowance for ``recipient``, written as pension writes its decisions."""
+    today = dt.datetime.now(KZ_TIME).date()
+    decision = BenefitDecision(
+        BenefitKind.CHILD_CARE_ALLOWANCE, recipient, child, 50_000, Frequency.MONTHLY,
+        today, None, "test birth act", (CalcItem("mci", "3692", "KZT", "rule table"),),
+        (SourceRead("zhol.population.v1.PopulationRegistry/GetFamily", "KZ/GOV/MJ/population",
+                    "test", child, "Test source fact", 0),),
+        (Payment(Month(today.year, today.month), 50_000),),
+    )  # fmt: skip
+    db = world.fed.layout.adapter_db("pension")
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        assert insert_benefit(conn, decision, today=today, now_ms=0)
+
+
+def open_clinic(world: World, iin: str) -> str:
+    return world.rows(
+        "health", "SELECT clinic_id FROM attachments WHERE iin = ? AND detached_on IS NULL", iin
+    )[0][0]
+
+
+def another_clinic(world: World, iin: str, same_district: bool) -> str:
+    """A clinic other than the person's current one, in (or outside) their district."""
+    region, district = world.rows(
+        "population",
+        "SELECT region, district FROM addresses WHERE iin = ? AND valid_to IS NULL", iin,
+    )[0]  # fmt: skip
+    current = open_clinic(world, iin)
+    for clinic_id, c_region, c_district in world.rows(
+        "health", "SELECT clinic_id, region, district FROM clinics ORDER BY clinic_id"
+    ):
+        if clinic_id != current and ((c_region, c_district) == (region, district)) == same_district:
+            return clinic_id
+    raise AssertionError("the seed has no such clinic")
+
+
+async def post_form(client: TestClient, page: str, form: dict[str, str]) -> tuple[int, str]:
+    html = await (await client.get(page)).text()
+    answer = await client.post(page, data={"csrf": csrf_of(html), **form})
+    return answer.status, await answer.text()
+
+
+async def test_pages_render_the_owners_data_and_the_family_shows_each_child(
+    world: World,
+) -> None:
+    parent, child = family_with_attached_child(world)
+    await sign_in(world.client, parent)
+    pension = await world.client.get("/pension?lang=en")
+    html = await pension.text()
+    assert pension.status == 200
+    assert EN["KZ/GOV/MLSPP/pension"] in html and EN["contributions"] in html
+    months = world.rows("pension", "SELECT DISTINCT month FROM contributions WHERE iin = ?"
+                        " ORDER BY month DESC LIMIT 1", parent)  # fmt: skip
+    assert months, "the seeded parent has no contributions"
+    # the seed's contributions run to this month: the newest is in the table
+    assert f'<th scope="row">{months[0][0]}</th>' in html
+    assert "<caption>" in html and "part_" not in html and EN["part_unavailable"] not in html
+    # A benefit's kind, status and payments are translated, never the raw codes.
+    record_benefit(world, parent, child)
+    html = await (await world.client.get("/pension?lang=ru")).text()
+    ru = CATALOGUES["ru"]
+    assert ru["benefit_child_care_allowance"] in html and ru["bstatus_active"] in html
+    assert ru["pay_scheduled"] in html and ru["freq_monthly"] in html
+    assert ">child_care_allowance<" not in html and "Test source fact" in html
+    # A pensioner's page explains the calculation, with the sources it read.
+    pensioner = world.rows("pension", "SELECT iin FROM pension_assignments WHERE kind = 'age'"
+                           " AND status = 'active' LIMIT 1")  # fmt: skip
+    assert pensioner, "the seed has no age pensioner"
+    world.client.session.cookie_jar.clear()
+    await sign_in(world.client, pensioner[0][0])
+    html = await (await world.client.get("/pension?lang=en")).text()
+    assert EN["pkind_age"] in html and 'class="calculation"' in html
+    assert 'class="explanation"' in html
+    world.client.session.cookie_jar.clear()
+    await sign_in(world.client, parent)
+
+    health = await world.client.get("/health?lang=en")
+    html = await health.text()
+    assert health.status == 200 and EN["KZ/GOV/MOH/health"] in html
+    assert open_clinic(world, parent) in html and EN["conclusions"] in html
+    assert EN["part_unavailable"] not in html
+
+    education = await world.client.get("/education?lang=en")
+    html = await education.text()
+    assert education.status == 200 and EN["KZ/GOV/MES/education"] in html
+    assert EN["part_unavailable"] not in html
+    queue = world.rows("education", "SELECT status FROM queue_entries WHERE iin = ?", child)
+    school = world.rows("education", "SELECT school_id FROM school_enrolments WHERE iin = ?", child)
+    assert queue or school, "the seeded child is neither queued nor enrolled"
+    if school:
+        assert school[0][0] in html
+
+    family = await world.client.get("/family?lang=en")
+    html = await family.text()
+    assert family.status == 200
+    block = html[html.index(f'id="child-{child}"') :]
+    assert open_clinic(world, child) in block  # the child's clinic on the family page
+    assert EN["insurance"] in block and EN["part_unavailable"] not in html
+    # The child's reads were filed under the child in the portal gateway's log.
+    assert child in world.logged_subjects()
+
+
+async def test_actions_change_the_owners_data_and_the_pages_show_it(world: World) -> None:
+    parent, child = family_with_attached_child(world)
+    await sign_in(world.client, parent)
+    # An address change, for the citizen: population registers it; "me" shows it.
+    street = "Portal street 12"
+    status, html = await post_form(world.client, "/actions/address?lang=en", {
+        "iin": parent, "region": "Astana", "district": "Yesil district", "locality": "Astana",
+        "street": street, "building": "3", "apartment": "",
+    })  # fmt: skip
+    assert status == 200 and EN["result_done"] in html and street in html
+    assert world.rows("population", "SELECT street FROM addresses WHERE iin = ?"
+                      " AND valid_to IS NULL", parent) == [(street,)]  # fmt: skip
+    assert street in await (await world.client.get("/me")).text()
+
+    # A clinic attachment for the minor child, in the child's district.
+    target = another_clinic(world, child, same_district=True)
+    status, html = await post_form(world.client, "/actions/clinic?lang=en",
+                                   {"iin": child, "clinic": target})  # fmt: skip
+    assert status == 200 and EN["result_done"] in html and target in html
+    assert open_clinic(world, child) == target
+    family = await (await world.client.get("/family")).text()
+    assert target in family[family.index(f'id="child-{child}"') :]
+
+    # A clinic outside the district: the owner refuses, the page says so and why.
+    before = world.rows("health", "SELECT * FROM attachments")
+    elsewhere = another_clinic(world, child, same_district=False)
+    status, html = await post_form(world.client, "/actions/clinic?lang=en",
+                                   {"iin": child, "clinic": elsewhere})  # fmt: skip
+    assert status == 409 and EN["result_refused_by_owner"] in html
+    assert 'class="owner-reason"' in html and "serves" in html
+    assert world.rows("health", "SELECT * FROM attachments") == before
+
+
+async def test_bad_input_in_an_action_changes_nothing(world: World) -> None:
+    parent, child = family_with_attached_child(world)
+    other = world.rows(
+        "population", "SELECT iin FROM persons WHERE iin NOT IN (?, ?) AND death_date IS NULL"
+        " ORDER BY iin LIMIT 1", parent, child)[0][0]  # fmt: skip
+    await sign_in(world.client, parent)
+    attachments = world.rows("health", "SELECT * FROM attachments")
+    addresses = world.rows("population", "SELECT * FROM addresses")
+    clinic = another_clinic(world, other, same_district=True)
+    address = {"region": "Astana", "locality": "Astana", "street": "X", "building": "1"}
+
+    status, html = await post_form(world.client, "/actions/clinic?lang=en",
+                                   {"iin": other, "clinic": clinic})  # fmt: skip
+    assert status == 403 and str(escape(EN["error_403"])) in html
+    status, html = await post_form(world.client, "/actions/address", {"iin": other, **address})
+    assert status == 403
+    assert other not in world.logged_subjects()  # nothing was even read about them
+
+    page = "/actions/clinic"
+    assert (await world.client.post(page, data={"iin": parent, "clinic": clinic})).status == 403
+    status, html = await post_form(world.client, page + "?lang=en",
+                                   {"iin": parent, "clinic": "PHC-x"})  # fmt: skip
+    assert status == 400 and EN["error_bad_clinic"] in html
+    status, _ = await post_form(world.client, page, {"iin": "12345", "clinic": clinic})
+    assert status == 400
+    status, html = await post_form(world.client, "/actions/address?lang=en",
+                                   {"iin": parent, **address, "street": ""})  # fmt: skip
+    assert status == 400 and EN["error_bad_address"] in html
+    status, _ = await post_form(world.client, "/actions/address",
+                                {"iin": parent, **address, "street": "y" * 101})  # fmt: skip
+    assert status == 400
+    status, _ = await post_form(world.client, "/actions/address",
+                                {"iin": parent, **address, "pad": "z" * 5000})  # fmt: skip
+    assert status == 413
+    assert world.rows("health", "SELECT * FROM attachments") == attachments
+    assert world.rows("population", "SELECT * FROM addresses") == addresses
+
+
+async def test_a_registry_down_blanks_only_its_part(world: World) -> None:
+    parent, child = family_with_attached_child(world)
+    await sign_in(world.client, parent)
+    await world.servers.pop("health").stop(0)
+    health = await world.client.get("/health?lang=en")
+    html = await health.text()
+    assert health.status == 200 and EN["part_unavailable"] in html
+    assert EN["KZ/GOV/MOH/health"] in html
+    pension = await world.client.get("/pension?lang=en")
+    assert pension.status == 200 and EN["part_unavailable"] not in await pension.text()
+    family = await world.client.get("/family?lang=en")
+    html = await family.text()
+    block = html[html.index(f'id="child-{child}"') :]
+    assert family.status == 200 and EN["part_unavailable"] in block
+    assert re.search(r"queue-status|class=\"enrolments\"|" + re.escape(EN["no_queue"]), block)
+    # An action whose owner is down says so and changes nothing.
+    target = another_clinic(world, parent, same_district=True)
+    status, html = await post_form(world.client, "/actions/clinic?lang=en",
+                                   {"iin": parent, "clinic": target})  # fmt: skip
+    assert status == 503 and EN["result_unavailable"] in html
