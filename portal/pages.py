@@ -300,9 +300,18 @@ def _outcome(owner: str, err: BusCallError) -> Outcome:
         return Outcome(owner, problem="refused_by_owner", reason=err.details)
     if err.from_provider and err.status == grpc.StatusCode.INVALID_ARGUMENT:
         return Outcome(owner, problem="invalid_by_owner", reason=err.details)
-    if err.status == grpc.StatusCode.PERMISSION_DENIED:
+    if err.status == grpc.StatusCode.PERMISSION_DENIED or not (
+        err.from_provider or err.status in _NOT_ANSWERING
+    ):  # the bus itself refused (a right, the data subject, the request)
         return Outcome(owner, problem="refused")
     return Outcome(owner, problem="unavailable")
+
+
+_NOT_ANSWERING = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+)
 
 
 _STATUS = {"refused_by_owner": 409, "invalid_by_owner": 400, "refused": 403, "unavailable": 503}
