@@ -156,6 +156,7 @@ SUBSYSTEMS = (
             "zhol.education.v1.QueuedForKindergarten",
             "zhol.education.v1.QueueEntryMoved",
             "zhol.education.v1.EnrolledInSchool",
+            "zhol.education.v1.PlacedInKindergarten",
         ),
         (_BIRTH, _DEATH, _ADDRESS),
         _reads(POPULATION, POPULATION_SERVICE, ("GetPerson", "GetAddress", "GetFamily")),

@@ -2,13 +2,14 @@
 
 The agencies publish their decisions as bus events (identifiers and facts only:
 ``zhol.pension.v1.BenefitAssigned``, ``PensionAssigned``, ``zhol.health.v1.ClinicAttached``,
-``zhol.education.v1.QueuedForKindergarten``, ``QueueEntryMoved``). The portal's
-subsystem subscribes to them; its gateway delivers each to the portal's
-``zhol.bus.v1.EventSink`` (``FeedSink``), at least once. The sink keeps each event as it
-came (its payload bytes, which by the protocol carry no copies of personal data), with
-the IINs it is about, in a small SQLite inbox (``FeedStore``): the portal's inbox of
-decisions addressed to citizens, kept ``retention_days`` and then deleted. Nothing else
-of the citizen's is stored; names and the rest are read over the bus when a page is shown.
+``zhol.education.v1.QueuedForKindergarten``, ``QueueEntryMoved``,
+``PlacedInKindergarten``). The portal's subsystem subscribes to them; its gateway
+delivers each to the portal's ``zhol.bus.v1.EventSink`` (``FeedSink``), at least
+once. The sink keeps each event as it came (its payload bytes, which by the protocol
+carry no copies of personal data), with the IINs it is about, in a small SQLite inbox
+(``FeedStore``): the portal's inbox of decisions addressed to citizens, kept
+``retention_days`` and then deleted. Nothing else of the citizen's is stored; the
+family is read over the bus when a page is shown.
 
 The feed page shows the signed-in citizen the entries about themselves and about their
 minor children (parenthood read from population at that moment), newest first; each
@@ -72,6 +73,9 @@ FEED_TOPICS: dict[str, FeedTopic] = {
     ),
     "zhol.education.v1.QueueEntryMoved": FeedTopic(
         EDUCATION, education_pb2.QueueEntryMoved, ("iin",)
+    ),
+    "zhol.education.v1.PlacedInKindergarten": FeedTopic(
+        EDUCATION, education_pb2.PlacedInKindergarten, ("iin",)
     ),
 }
 # "publisher/topic", as the portal's subsystem subscribes (cli/federation.py).
@@ -347,6 +351,12 @@ def describe(entry: FeedEntry, citizen: str) -> EntryView:
     elif isinstance(event, education_pb2.QueueEntryMoved):
         what, why = "feed_queue_moved", "feed_why_queue_moved"
         facts.append(("feed_district", f"{event.to_district}, {event.to_region}", False))
+        facts.append(("feed_queued_on", _date(event.queued_on), False))
+    elif isinstance(event, education_pb2.PlacedInKindergarten):
+        what, why = "feed_placed", "feed_why_placed"
+        facts.append(("feed_kindergarten", event.kindergarten_id, False))
+        facts.append(("feed_district", f"{event.district}, {event.region}", False))
+        facts.append(("feed_on", _date(event.placed_on), False))
         facts.append(("feed_queued_on", _date(event.queued_on), False))
     else:  # pragma: no cover - FEED_TOPICS names only the types above
         what, why = "feed_decision", "feed_why_unknown"

@@ -65,6 +65,10 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_why_queue_moved": "The registered address changed: the place moved to the new "
         "district, keeping its seniority.",
         "feed_why_unknown": "See the agency's decision.",
+        "feed_kindergarten": "Kindergarten",
+        "feed_placed": "Kindergarten place given",
+        "feed_why_placed": "Your child's turn in the kindergarten queue came: a place in "
+        "a kindergarten of the district is given.",
     },
     "ru": {
         "feed": "Жизненные события и решения",
@@ -129,6 +133,10 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_why_queue_moved": "Изменился адрес регистрации: место перенесено в новый "
         "район с сохранением стажа очереди.",
         "feed_why_unknown": "См. решение ведомства.",
+        "feed_kindergarten": "Детский сад",
+        "feed_placed": "Предоставлено место в детском саду",
+        "feed_why_placed": "Подошла очередь ребёнка в детский сад: предоставлено место в "
+        "детском саду района.",
     },
     "kk": {
         "feed": "Өмірлік оқиғалар мен шешімдер",
@@ -192,5 +200,9 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_why_queue_moved": "Тіркелген мекенжай өзгерді: орын кезектегі өтілі "
         "сақталып жаңа ауданға ауыстырылды.",
         "feed_why_unknown": "Ведомствоның шешімін қараңыз.",
+        "feed_kindergarten": "Балабақша",
+        "feed_placed": "Балабақшадан орын берілді",
+        "feed_why_placed": "Баланың балабақша кезегі жетті: аудандағы балабақшадан орын "
+        "берілді.",
     },
 }

@@ -180,4 +180,27 @@ def test_the_portal_subscribes_to_every_decision_topic_it_shows() -> None:
         "KZ/GOV/MOH/health/zhol.health.v1.ClinicAttached",
         "KZ/GOV/MES/education/zhol.education.v1.QueuedForKindergarten",
         "KZ/GOV/MES/education/zhol.education.v1.QueueEntryMoved",
+        "KZ/GOV/MES/education/zhol.education.v1.PlacedInKindergarten",
     }
+
+
+async def test_a_kindergarten_place_reads_in_every_language(store: FeedStore) -> None:
+    placed = education_pb2.PlacedInKindergarten(
+        iin=CHILD, kindergarten_id="KG-3", district="Yesil", region="Astana",
+        placed_on=education_pb2.Date(year=2029, month=9, day=1),
+    )  # fmt: skip
+    await FeedSink(store).handle(
+        bus_pb2.EventDelivery(
+            message_id="p1", topic="zhol.education.v1.PlacedInKindergarten",
+            publisher="KZ/GOV/MES/education", payload=placed.SerializeToString(),
+        )  # fmt: skip
+    )
+    (entry,) = await store.entries([FATHER, CHILD])
+    view = describe(entry, FATHER)
+    assert (view.what, view.why, view.whom) == ("feed_placed", "feed_why_placed", CHILD)
+    assert ("feed_kindergarten", "KG-3", False) in view.facts
+    assert ("feed_on", "01.09.2029", False) in view.facts
+    for lang in ("kk", "ru", "en"):
+        assert {view.what, view.why, *(label for label, _, _ in view.facts)} <= CATALOGUES[
+            lang
+        ].keys()
