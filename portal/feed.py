@@ -299,7 +299,8 @@ async def start_sink(store: FeedStore, listen: str) -> tuple[grpc.aio.Server, in
 class EntryView:
     """One entry as the page shows it, in the citizen's language."""
 
-    when: str
+    when: str  # dd.mm.yyyy HH:MM, Kazakhstan's time
+    when_iso: str  # for <time datetime>
     agency: str  # the publisher subsystem (its name is in the catalogues)
     what: str  # a text key
     whom: str  # "" for the citizen, else the child's IIN
@@ -362,6 +363,7 @@ def describe(entry: FeedEntry, citizen: str) -> EntryView:
         what, why = "feed_decision", "feed_why_unknown"
     return EntryView(
         when=when.strftime("%d.%m.%Y %H:%M"),
+        when_iso=when.isoformat(timespec="minutes"),
         agency=entry.publisher,
         what=what,
         whom=whom,
