@@ -21,6 +21,7 @@ from zhol.cli import scenario
 from zhol.cli.federation import (
     ALL_AGENCIES,
     PORTAL_AGENCY,
+    PORTAL_EVENTS,
     Layout,
     Ports,
     approve_tsa,
@@ -94,7 +95,7 @@ def start_federation(
         supervisor.start(spec.dir_name, ["gateway", "serve", "--dir", str(layout.gateway(spec.id))])
     for sub in subsystems_of(agencies):
         if sub.adapter == PORTAL_AGENCY:
-            supervisor.start(sub.adapter, portal_command(ports, sub.gateway))
+            supervisor.start(sub.adapter, portal_command(ports, sub.gateway, layout))
             continue
         # Each adapter reaches the bus only through its own agency's gateway.
         supervisor.start(
@@ -104,6 +105,8 @@ def start_federation(
              "--gateway", ports.is_address(sub.gateway)],
         )  # fmt: skip
     listening = [ports.tsa, *(ports.adapters[name] for name in agencies)]
+    if PORTAL_AGENCY in agencies:
+        listening.append(ports.adapters[PORTAL_EVENTS])
     listening += [ports.gateway_is[g.id] for g in gateways]
     listening += [ports.gateway_peer[g.id] for g in gateways]
     for port in listening:
@@ -112,13 +115,16 @@ def start_federation(
     return ports
 
 
-def portal_command(ports: Ports, gateway_id: str) -> list[str]:
+def portal_command(ports: Ports, gateway_id: str, layout: Layout) -> list[str]:
     """The portal in demo mode: codes in the SMS outbox page, and cookies without the
-    Secure flag, since the demo serves plain http://127.0.0.1 (docs/portal.md)."""
+    Secure flag, since the demo serves plain http://127.0.0.1 (docs/portal.md); its
+    gateway delivers the decision events of its life-events feed to --events-listen."""
     return [
         "portal", "serve", "--demo", "--insecure-cookies",
         "--listen", ports.adapter_address(PORTAL_AGENCY),
         "--gateway", ports.is_address(gateway_id),
+        "--feed-db", str(layout.adapter_db(PORTAL_AGENCY).with_name("feed.db")),
+        "--events-listen", ports.adapter_address(PORTAL_EVENTS),
     ]  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.provision import ServiceOffer, init_gateway, register_subsystem
 from zhol.gateway.subjects import file_descriptor_set
 from zhol.population.v1 import population_pb2
+from zhol.portal.feed import FEED_SUBSCRIPTIONS
 from zhol.portal.reads import PORTAL_READS
 from zhol.registry.provision import init_registry
 from zhol.registry.settings import load_registry_settings, settings_toml
@@ -62,6 +63,8 @@ class SubsystemSpec:
     calls: tuple[str, ...] = ()  # "provider/service/Method" it may call
     # May ask every gateway "who used my data" (zhol.bus.v1.Usage; the portal).
     reads_usage: bool = False
+    # The Ports.adapters key of its EventSink when not its adapter's port (the portal).
+    sink: str = ""
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -98,6 +101,8 @@ EDUCATION = "KZ/GOV/MES/education"
 # signed-in citizen; its "adapter" port is the portal's HTTP port.
 PORTAL = "KZ/GOV/MDDIAI/portal"
 PORTAL_AGENCY = "portal"
+# The portal's EventSink (its life-events feed), a gRPC port beside its HTTP one.
+PORTAL_EVENTS = "portal-events"
 _BIRTH, _DEATH, _ADDRESS = (f"{POPULATION}/{t}" for t in POPULATION_TOPICS)
 
 GATEWAYS = (
@@ -151,6 +156,7 @@ SUBSYSTEMS = (
             "zhol.education.v1.QueuedForKindergarten",
             "zhol.education.v1.QueueEntryMoved",
             "zhol.education.v1.EnrolledInSchool",
+            "zhol.education.v1.PlacedInKindergarten",
         ),
         (_BIRTH, _DEATH, _ADDRESS),
         _reads(POPULATION, POPULATION_SERVICE, ("GetPerson", "GetAddress", "GetFamily")),
@@ -160,8 +166,10 @@ SUBSYSTEMS = (
         "KZ/GOV/MDDIAI/gw1",
         (),
         PORTAL_AGENCY,
+        subscribes=FEED_SUBSCRIPTIONS,
         calls=PORTAL_READS,
         reads_usage=True,
+        sink=PORTAL_EVENTS,
     ),
 )
 # The bus of issue 2: population and the pension system reading it.
@@ -200,7 +208,7 @@ class Ports:
         return cls(
             host=host,
             registry=free_port(),
-            adapters={s.adapter: free_port() for s in SUBSYSTEMS},
+            adapters={n: free_port() for s in SUBSYSTEMS for n in (s.adapter, s.sink) if n},
             gateway_is={g.id: free_port() for g in GATEWAYS},
             gateway_peer={g.id: free_port() for g in GATEWAYS},
             tsa=free_port(),
@@ -357,7 +365,7 @@ async def provision_gateways(
                     local.allow_topic(client, subscription, now)
         if sub.subscribes:
             with _local(layout, sub.gateway) as local:
-                local.set_event_sink(client, ports.adapter_address(sub.adapter))
+                local.set_event_sink(client, ports.adapter_address(sub.sink or sub.adapter))
         if sub.reads_usage:
             for spec in gateways_of(agencies):
                 with _local(layout, spec.id) as local:

@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
 from zhol.core.jsonlog import configure_json_logging
 from zhol.portal.app import create_app
+from zhol.portal.feed import FEED_STORE, start_sink
 from zhol.portal.settings import PORTAL_SUBSYSTEM, PortalSettings
 from zhol.portal.usage import DEFAULT_USAGE_TARGETS, parse_target
 
@@ -41,6 +43,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="a gateway 'who used my data' asks, and a subsystem it serves (repeat; "
         "default: the demo federation's five gateways)",
     )
+    serve.add_argument(
+        "--feed-db",
+        type=Path,
+        help="the life-events feed's inbox (SQLite); with --events-listen",
+    )
+    serve.add_argument(
+        "--events-listen",
+        help="host:port where the portal's gateway delivers decision events (EventSink)",
+    )
     serve.set_defaults(func=run_serve)
 
 
@@ -55,21 +66,32 @@ def run_serve(args: argparse.Namespace) -> int:
             secure_cookies=not args.insecure_cookies,
             usage_targets=tuple(parse_target(t) for t in args.usage_target or ())
             or DEFAULT_USAGE_TARGETS,
+            feed_db=args.feed_db,
         )
     except ValueError as exc:
         log.error("portal settings refused: %s", exc)
+        return 2
+    if (args.feed_db is None) != (args.events_listen is None):
+        log.error("--feed-db and --events-listen go together")
         return 2
     if not settings.demo:
         # No identity provider is built yet: only the demo's SMS outbox delivers codes.
         log.error("no identity provider is configured; run with --demo (docs/portal.md)")
         return 2
-    asyncio.run(_serve(settings, host or "127.0.0.1", int(port)))
+    asyncio.run(_serve(settings, host or "127.0.0.1", int(port), args.events_listen))
     return 0
 
 
-async def _serve(settings: PortalSettings, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None)  # no paths (IINs) logged
+async def _serve(
+    settings: PortalSettings, host: str, port: int, events_listen: str | None
+) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)  # no paths (IINs) logged
     await runner.setup()
+    sink = None
+    if events_listen is not None:  # the feed's EventSink, for the portal's gateway
+        sink, _ = await start_sink(app[FEED_STORE], events_listen)
+        log.info("portal event sink listening", extra={"listen": events_listen})
     await web.TCPSite(runner, host, port).start()
     log.info("portal listening", extra={"listen": f"{host}:{port}", "demo": settings.demo})
     stop = asyncio.Event()
@@ -77,4 +99,6 @@ async def _serve(settings: PortalSettings, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if sink is not None:
+        await sink.stop(5)
     await runner.cleanup()

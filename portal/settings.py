@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from zhol.portal.feed import RETENTION_DAYS
 from zhol.portal.usage import DEFAULT_USAGE_TARGETS, UsageTarget
 
 PORTAL_SUBSYSTEM = "KZ/GOV/MDDIAI/portal"
@@ -32,6 +34,9 @@ class PortalSettings:
     bus_timeout_s: float = 5.0
     # The gateways "who used my data" asks (zhol.portal.usage).
     usage_targets: tuple[UsageTarget, ...] = DEFAULT_USAGE_TARGETS
+    # The life-events feed's inbox (zhol.portal.feed); None: no feed page.
+    feed_db: Path | None = None
+    feed_retention_days: int = RETENTION_DAYS
 
     def __post_init__(self) -> None:
         if not self.gateway.strip():

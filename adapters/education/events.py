@@ -9,6 +9,7 @@ at all. Payloads carry identifiers and education's own facts, never personal dat
 |-----------------------------------------|---------------------------------------------|
 | zhol.education.v1.QueuedForKindergarten | a child got a place in the queue            |
 | zhol.education.v1.QueueEntryMoved       | the place moved to another district         |
+| zhol.education.v1.PlacedInKindergarten  | a waiting child was given a kindergarten    |
 | zhol.education.v1.EnrolledInSchool      | a child was enrolled in a school            |
 """
 
@@ -24,8 +25,11 @@ from zhol.education.v1 import education_pb2 as pb
 QUEUED_FOR_KINDERGARTEN = pb.QueuedForKindergarten.DESCRIPTOR.full_name
 QUEUE_ENTRY_MOVED = pb.QueueEntryMoved.DESCRIPTOR.full_name
 ENROLLED_IN_SCHOOL = pb.EnrolledInSchool.DESCRIPTOR.full_name
+PLACED_IN_KINDERGARTEN = pb.PlacedInKindergarten.DESCRIPTOR.full_name
 
-TOPICS: tuple[str, ...] = (QUEUED_FOR_KINDERGARTEN, QUEUE_ENTRY_MOVED, ENROLLED_IN_SCHOOL)
+TOPICS: tuple[str, ...] = (
+    QUEUED_FOR_KINDERGARTEN, QUEUE_ENTRY_MOVED, ENROLLED_IN_SCHOOL, PLACED_IN_KINDERGARTEN
+)
 
 REASON_TO_PB = {
     QueueReason.NEWBORN: pb.QUEUE_REASON_NEWBORN,
@@ -62,6 +66,20 @@ def moved(conn: sqlite3.Connection, entry: QueueEntry, move: QueueMove, now_ms: 
         queued_on=date_pb(entry.queued_on),
     )
     return enqueue_event(conn, QUEUE_ENTRY_MOVED, payload,
+                         data_subject=entry.iin.value, occurred_at_ms=now_ms)
+
+
+def placed(conn: sqlite3.Connection, entry: QueueEntry, placed_on: dt.date, now_ms: int) -> str:
+    payload = pb.PlacedInKindergarten(
+        queue_entry_id=entry.queue_entry_id,
+        iin=entry.iin.value,
+        kindergarten_id=entry.placed_in or "",
+        district=entry.district.name,
+        region=entry.district.region,
+        placed_on=date_pb(placed_on),
+        queued_on=date_pb(entry.queued_on),
+    )
+    return enqueue_event(conn, PLACED_IN_KINDERGARTEN, payload,
                          data_subject=entry.iin.value, occurred_at_ms=now_ms)
 
 

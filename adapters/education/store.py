@@ -164,7 +164,8 @@ class EducationStore(AgencyStore, agency="education", schema=schema):
         """Give a waiting child a place in a kindergarten of its queue's district."""
         today = self.today()
         with self._transaction():
-            entry = record_placement(self._conn, iin, kindergarten_id, today)
+            entry = record_placement(self._conn, iin, kindergarten_id, today,
+                                     self._clock.now_ms())
             return position_of(self._conn, entry)
 
     def enroll(self, child: Citizen, school_id: str, grade: int) -> Enrolment:
@@ -313,10 +314,11 @@ def record_death(conn: sqlite3.Connection, iin: Iin, today: dt.date) -> DeathOut
 
 
 def record_placement(
-    conn: sqlite3.Connection, iin: Iin, kindergarten_id: str, today: dt.date
+    conn: sqlite3.Connection, iin: Iin, kindergarten_id: str, today: dt.date, now_ms: int
 ) -> QueueEntry:
     """Place a waiting child: the kindergarten stands in the entry's district, has a free
-    place, and no child ahead in that district waits for it (or for any kindergarten)."""
+    place, and no child ahead in that district waits for it (or for any kindergarten).
+    Enqueues ``PlacedInKindergarten``."""
     entry = _active_entry(conn, iin)
     if entry is None:
         raise NotFound(f"child {iin} has no active place in the kindergarten queue")
@@ -344,7 +346,9 @@ def record_placement(
         " WHERE queue_entry_id = ?",
         (kindergarten_id, today.isoformat(), entry.queue_entry_id),
     )
-    return _entry_by_id(conn, entry.queue_entry_id)
+    placed = _entry_by_id(conn, entry.queue_entry_id)
+    events.placed(conn, placed, today, now_ms)
+    return placed
 
 
 def record_enrolment(

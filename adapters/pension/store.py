@@ -337,7 +337,7 @@ def insert_benefit(
     event = pb.BenefitAssigned(
         benefit_id=benefit_id, kind=decision.kind.value, recipient_iin=decision.recipient_iin,
         subject_iin=decision.subject_iin, amount=decision.amount, currency=CURRENCY,
-        frequency=decision.frequency.value,
+        frequency=decision.frequency.value, basis=decision.basis,
     )
     enqueue_event(conn, _topic(event), event, data_subject=decision.recipient_iin,
                   occurred_at_ms=now_ms)
@@ -370,6 +370,7 @@ def insert_pension(
     event = pb.PensionAssigned(
         assignment_id=assignment_id, iin=decision.iin, kind=decision.kind.value,
         monthly_amount=decision.monthly_amount, effective_from=_date_pb(decision.effective_from),
+        basis=decision.basis,
     )
     enqueue_event(conn, _topic(event), event, data_subject=decision.iin, occurred_at_ms=now_ms)
     return assignment_id

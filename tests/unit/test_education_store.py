@@ -453,6 +453,15 @@ def test_placement_follows_the_queue_and_capacity(db: Path, store: EducationStor
     assert (placed.entry.status, placed.entry.placed_in, placed.position) == (
         QueueStatus.PLACED, small, 0
     )
+    # The decision is published (the portal's life-events feed shows it).
+    topic, payload, subject = outbox(db)[-1]
+    assert (topic, subject) == ("zhol.education.v1.PlacedInKindergarten", first.iin.value)
+    assert pb.PlacedInKindergarten.FromString(payload) == pb.PlacedInKindergarten(
+        queue_entry_id=placed.entry.queue_entry_id, iin=first.iin.value,
+        kindergarten_id=small, district=district, region=region,
+        placed_on=pb.Date(year=TODAY.year, month=TODAY.month, day=TODAY.day),
+        queued_on=pb.Date(year=2022, month=1, day=5),
+    )  # fmt: skip
     assert store.queue_position(second.iin).position == 1
     with pytest.raises(AlreadyRecorded):
         store.place(first.iin, other)
