@@ -92,13 +92,40 @@ async def run(fed: Federation, iins: list[str], args: argparse.Namespace) -> dic
         # Warm-up: the portal's gateway fetching its configuration, channels, TLS sessions.
         for http in sessions:
             await _until_complete(http, f"{fed.portal_url}/me", ACCOUNT_MISSING)
+        idle = await _idle_cpu(fed)
+        alone = await _alone(fed, sessions[0])
         account = await _account_run(fed, sessions, args.portal_seconds)
         usage = await _usage_run(fed, sessions[0], citizens[0], args)
     finally:
         for http in sessions:
             await http.close()
     # The whole portal part: sign-ins, warm-up, both runs and the filling of the logs.
-    return {**account, **usage, "portal_bench_seconds": round(time.perf_counter() - started, 1)}
+    spent = round(time.perf_counter() - started, 1)
+    return {**alone, **account, **usage, **idle, "portal_bench_seconds": spent}
+
+
+async def _idle_cpu(fed: Federation, seconds: float = 1.0) -> dict[str, Any]:
+    """CPU each process spends per second with no load (timers, polling): the part of
+    ``cpu_ms_per_account_page`` that is not the pages' own work."""
+    names = _process_names()
+    before = {name: cpu_seconds(fed.pid(name)) for name in names}
+    await asyncio.sleep(seconds)
+    return {
+        "cpu_ms_per_s_idle": {
+            n: round((cpu_seconds(fed.pid(n)) - before[n]) * 1000 / seconds, 1) for n in names
+        }
+    }
+
+
+async def _alone(fed: Federation, http: aiohttp.ClientSession, loads: int = 20) -> dict[str, Any]:
+    """/me for one citizen alone, one load at a time: the page's own path, no queueing."""
+    latencies = []
+    for _ in range(loads):
+        t0 = time.perf_counter()
+        async with http.get(f"{fed.portal_url}/me") as page:
+            await page.read()
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return {"portal_account_p50_ms_c1": round(percentile(latencies, 0.5), 1)}
 
 
 async def _account_run(
@@ -164,7 +191,7 @@ async def _usage_run(
         "portal_usage_loads": len(latencies),
         "portal_usage_incomplete": incomplete,
         # The citizen's records in every gateway's log when the loads began.
-        "portal_usage_log_entries": _log_entries(fed.layout, iin),
+        "portal_usage_log_entries": entries,
         "portal_usage_fill_seconds": round(fill_s, 1),
     }
 
