@@ -27,10 +27,17 @@ from typing import Any
 
 import grpc
 
-from zhol.cli import bench_births
+from zhol.cli import bench_births, bench_portal
 from zhol.cli.audit import CHECKPOINTS_DIR, CONF_FILE, audit_log
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY, call_metadata, start_federation
-from zhol.cli.federation import CORE_AGENCIES, GatewaySpec, Layout, Ports, gateways_of
+from zhol.cli.federation import (
+    CORE_AGENCIES,
+    PORTAL_AGENCY,
+    GatewaySpec,
+    Layout,
+    Ports,
+    gateways_of,
+)
 from zhol.cli.ports import free_port
 from zhol.cli.processes import (
     Supervisor,
@@ -54,6 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--concurrency", type=int, default=64)
     bench.add_argument("--data-dir", type=Path, help="default: a temporary directory")
     bench_births.add_arguments(bench)
+    bench_portal.add_arguments(bench)
     bench.set_defaults(func=run_bench)
 
 
@@ -68,8 +76,7 @@ class RunResult:
         return self.calls / self.seconds
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return bench_portal.percentile(list(self.latencies_ms), q)
 
 
 class Target:
@@ -397,7 +404,9 @@ def run_bench(args: argparse.Namespace) -> int:
             names = ("population", *_gateway_names(), *BARE_PROXIES, "registry", "tsa")
             cpu = CpuMeter(names, supervisor.pid)
             gateways = PathGateways(supervisor, ports, layout)
+            portal = run_portal(layout, ports, supervisor, addresses, args)
             result = asyncio.run(measure(addresses, args, cpu, gateways))
+            result.update(portal)
             # The gateways running last (restarted once a round): their own peaks.
             result["gateway_peak_rss_mb"] = {
                 spec.id: round(rss_peak_mb(supervisor.pid(spec.dir_name)), 1)
@@ -408,6 +417,30 @@ def run_bench(args: argparse.Namespace) -> int:
             result.update(audit_figures(layout))
             result["machine"] = _machine()
     return bench_births.report(args, result)
+
+
+def run_portal(
+    layout: Layout,
+    ports: Ports,
+    supervisor: Supervisor,
+    addresses: Addresses,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The portal's figures (cli/bench_portal.py), first: every gateway as started, with
+    the shipped evidence policy. Its records are in the logs the audit checks last."""
+    if args.portal_seconds <= 0:
+        return {}
+    fed = bench_portal.Federation(
+        portal_url=f"http://{ports.adapter_address(PORTAL_AGENCY)}",
+        bus=addresses.bus,
+        layout=layout,
+        pid=supervisor.pid,
+    )
+
+    async def go() -> dict[str, Any]:
+        return await bench_portal.run(fed, await pick_iins(addresses.direct, 500), args)
+
+    return asyncio.run(go())
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,29 @@ class PortalCheckFailed(RuntimeError):
     pass
 
 
+async def sign_in(http: aiohttp.ClientSession, base: str, iin: str) -> None:
+    """Sign in as ``iin`` on the demo portal at ``base`` (the session's cookies keep it):
+    the IIN, then the code from the SMS outbox page, each form with its CSRF token."""
+
+    async def form(path: str, fields: dict[str, str]) -> str:
+        async with http.get(f"{base}{path}") as page:
+            token = _CSRF.search(await page.text())
+        if token is None:
+            raise PortalCheckFailed(f"{path}: no form")
+        async with http.post(f"{base}{path}", data={**fields, "csrf": token.group(1)}) as r:
+            if r.status != 200:
+                raise PortalCheckFailed(f"{path}: HTTP {r.status}")
+            return str(r.url.path)
+
+    await form("/signin", {"iin": iin})
+    async with http.get(f"{base}/dev/outbox") as outbox:
+        codes = [c for to, c in _OUTBOX_ROW.findall(await outbox.text()) if to == iin]
+    if not codes:
+        raise PortalCheckFailed("no code in the SMS outbox")
+    if await form("/signin/code", {"code": codes[0]}) != "/me":
+        raise PortalCheckFailed("the code did not sign in")
+
+
 async def check_portal(url: str, iin: str, last_name: str, timeout: float = 30.0) -> None:
     """Sign in as ``iin`` at the portal ``url``, find ``last_name`` on the "me" page and
     the reads on "who used my data", asked of every gateway."""
@@ -26,24 +49,7 @@ async def check_portal(url: str, iin: str, last_name: str, timeout: float = 30.0
     jar = aiohttp.CookieJar(unsafe=True)  # cookies for an IP address (127.0.0.1)
     limits = aiohttp.ClientTimeout(total=timeout)
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=limits) as http:
-
-        async def form(path: str, fields: dict[str, str]) -> str:
-            async with http.get(f"{base}{path}") as page:
-                token = _CSRF.search(await page.text())
-            if token is None:
-                raise PortalCheckFailed(f"{path}: no form")
-            async with http.post(f"{base}{path}", data={**fields, "csrf": token.group(1)}) as r:
-                if r.status != 200:
-                    raise PortalCheckFailed(f"{path}: HTTP {r.status}")
-                return str(r.url.path)
-
-        await form("/signin", {"iin": iin})
-        async with http.get(f"{base}/dev/outbox") as outbox:
-            codes = [c for to, c in _OUTBOX_ROW.findall(await outbox.text()) if to == iin]
-        if not codes:
-            raise PortalCheckFailed("no code in the SMS outbox")
-        if await form("/signin/code", {"code": codes[0]}) != "/me":
-            raise PortalCheckFailed("the code did not sign in")
+        await sign_in(http, base, iin)
         # The portal's gateway may still be fetching its first configuration: a part
         # "could not be read" until then.
         # Every registry must answer: a part that could not be read, or that a provider

@@ -24,6 +24,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         # Runs of 1.1 s: each spans a tick of the gateways' checkpointer (1 s).
         [sys.executable, "-m", "zhol.cli.main", "bench", "--json", "--rounds", "2",
          "--seconds", "1.1", "--sequential", "5", "--concurrency", "4", "--births", "0",
+         "--portal-seconds", "1", "--usage-entries", "400", "--usage-loads", "5",
          "--data-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
@@ -67,3 +68,20 @@ def test_bench_reports_evidence_on_and_off_and_the_audit_of_its_own_logs(
     # checkpoints (one at each restart) that the run's TSA timestamped.
     assert figures["audit_records"] > 0 and figures["audit_failures"] == []
     assert figures["audit_checkpoints"] > 0 and figures["audit_timestamped"] > 0
+
+
+def test_bench_reports_the_portal_pages_over_http_from_the_same_run(
+    figures: dict[str, Any],
+) -> None:
+    """The citizen portal's "me" (16 signed-in citizens at once) and "who used my data"
+    over real HTTP, every registry's part and every gateway's answer read: the figures
+    are there and positive (their speed is the bench's report, not a test's)."""
+    for key in ("portal_account_p50_ms", "portal_account_p95_ms", "portal_account_pages",
+                "portal_account_p50_ms_c1", "portal_usage_p50_ms", "portal_usage_p95_ms"):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    assert figures["portal_citizens"] == 16
+    assert figures["portal_account_incomplete"] == 0 and figures["portal_usage_incomplete"] == 0
+    # Real exchanges about the citizen filled the gateways' logs before "who used my data".
+    assert figures["portal_usage_log_entries"] >= 400 and figures["portal_usage_loads"] == 5
+    cpu = figures["cpu_ms_per_account_page"]
+    assert cpu["portal"] > 0 and cpu["mddiai-gw1"] > 0 and cpu["population"] > 0
