@@ -15,7 +15,6 @@ the reason given.
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -28,16 +27,10 @@ import pytest
 import pytest_asyncio
 
 from tests.integration.bus_federation import Federation, start_federation
-from zhol.adapters.education.seed import seed_database as seed_education
+from tests.integration.seeded_agencies import AGENCIES, serve_seeded_agencies
 from zhol.adapters.education.server import EducationSettings
 from zhol.adapters.education.server import serve as serve_education
-from zhol.adapters.health.seed import seed_database as seed_health
-from zhol.adapters.health.server import HealthSettings
-from zhol.adapters.health.server import serve as serve_health
-from zhol.adapters.pension.seed import seed_database as seed_pension
-from zhol.adapters.pension.server import PensionSettings
-from zhol.adapters.pension.server import serve as serve_pension
-from zhol.cli.federation import ALL_AGENCIES, EDUCATION, HEALTH, PENSION, SUBSYSTEMS
+from zhol.cli.federation import ALL_AGENCIES, EDUCATION, HEALTH, PENSION
 from zhol.education.v1 import education_pb2 as ed
 from zhol.education.v1 import education_pb2_grpc as ed_grpc
 from zhol.gateway.messagelog import list_records
@@ -50,10 +43,7 @@ from zhol.population.v1 import population_pb2_grpc as pop_grpc
 
 pytestmark = pytest.mark.integration
 
-KZ_TIME = dt.timezone(dt.timedelta(hours=5))
 POPULATION_GATEWAY = "KZ/GOV/MJ/gw1"
-GATEWAY_OF = {s.adapter: s.gateway for s in SUBSYSTEMS}
-AGENCIES = ("pension", "health", "education")
 
 
 @dataclass
@@ -83,39 +73,16 @@ class World:
                    if f.name.startswith(self.db(agency).name))
 
 
-_SERVE = {
-    "pension": lambda db, listen, gw: serve_pension(
-        PensionSettings(db_path=db, listen=listen, gateway_address=gw)),
-    "health": lambda db, listen, gw: serve_health(
-        HealthSettings(db_path=db, listen=listen, gateway_address=gw)),
-    "education": lambda db, listen, gw: serve_education(
-        EducationSettings(db_path=db, listen=listen, gateway_address=gw)),
-}
-
-
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     fed = await start_federation(tmp_path, persons=300, agencies=ALL_AGENCIES)
     servers: dict[str, Any] = {}
     channels: list[grpc.aio.Channel] = []
     try:
-        for gateway_id in {GATEWAY_OF["health"], GATEWAY_OF["education"]}:
-            await fed.start_gateway(gateway_id)
-        layout, ports = fed.layout, fed.ports
-        today = dt.datetime.now(KZ_TIME).date()
-        for agency in AGENCIES:
-            layout.adapter_db(agency).parent.mkdir(parents=True, exist_ok=True)
-        seed_pension(layout.adapter_db("pension"), layout.population_db, as_of=today)
-        seed_health(layout.adapter_db("health"), layout.population_db)
-        seed_education(layout.adapter_db("education"), layout.population_db, as_of=today)
-        for agency in AGENCIES:
-            servers[agency] = await _SERVE[agency](
-                layout.adapter_db(agency), ports.adapter_address(agency),
-                ports.is_address(GATEWAY_OF[agency]),
-            )
+        await serve_seeded_agencies(fed, servers)
 
         def channel(name: str) -> grpc.aio.Channel:
-            channels.append(grpc.aio.insecure_channel(ports.adapter_address(name)))
+            channels.append(grpc.aio.insecure_channel(fed.ports.adapter_address(name)))
             return channels[-1]
 
         yield World(

@@ -21,13 +21,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from markupsafe import escape
 
 from tests.integration.bus_federation import PORTAL_GATEWAY, Federation, start_federation
+from tests.integration.seeded_agencies import KZ_TIME, serve_seeded_agencies
 from tests.portal_client import csrf_of, sign_in
-from zhol.adapters.education.seed import seed_database as seed_education
-from zhol.adapters.education.server import EducationSettings
-from zhol.adapters.education.server import serve as serve_education
-from zhol.adapters.health.seed import seed_database as seed_health
-from zhol.adapters.health.server import HealthSettings
-from zhol.adapters.health.server import serve as serve_health
 from zhol.adapters.pension.model import (
     BenefitDecision,
     BenefitKind,
@@ -37,11 +32,8 @@ from zhol.adapters.pension.model import (
     Payment,
     SourceRead,
 )
-from zhol.adapters.pension.seed import seed_database as seed_pension
-from zhol.adapters.pension.server import PensionSettings
-from zhol.adapters.pension.server import serve as serve_pension
 from zhol.adapters.pension.store import insert_benefit
-from zhol.cli.federation import ALL_AGENCIES, SUBSYSTEMS
+from zhol.cli.federation import ALL_AGENCIES
 from zhol.gateway.messagelog import list_records
 from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
@@ -49,9 +41,6 @@ from zhol.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.integration
 
-KZ_TIME = dt.timezone(dt.timedelta(hours=5))
-GATEWAY_OF = {s.adapter: s.gateway for s in SUBSYSTEMS}
-AGENCIES = ("pension", "health", "education")
 EN = CATALOGUES["en"]
 
 
@@ -72,35 +61,12 @@ class World:
         return {r["data_subject"] for r in list_records(log, limit=100_000)}
 
 
-_SERVE = {
-    "pension": lambda db, listen, gw: serve_pension(
-        PensionSettings(db_path=db, listen=listen, gateway_address=gw)),
-    "health": lambda db, listen, gw: serve_health(
-        HealthSettings(db_path=db, listen=listen, gateway_address=gw)),
-    "education": lambda db, listen, gw: serve_education(
-        EducationSettings(db_path=db, listen=listen, gateway_address=gw)),
-}  # fmt: skip
-
-
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     fed = await start_federation(tmp_path, persons=300, agencies=(*ALL_AGENCIES, "portal"))
     servers: dict[str, Any] = {}
     try:
-        for gateway_id in {GATEWAY_OF["health"], GATEWAY_OF["education"]}:
-            await fed.start_gateway(gateway_id)
-        layout, ports = fed.layout, fed.ports
-        today = dt.datetime.now(KZ_TIME).date()
-        for agency in AGENCIES:
-            layout.adapter_db(agency).parent.mkdir(parents=True, exist_ok=True)
-        seed_pension(layout.adapter_db("pension"), layout.population_db, as_of=today)
-        seed_health(layout.adapter_db("health"), layout.population_db)
-        seed_education(layout.adapter_db("education"), layout.population_db, as_of=today)
-        for agency in AGENCIES:
-            servers[agency] = await _SERVE[agency](
-                layout.adapter_db(agency), ports.adapter_address(agency),
-                ports.is_address(GATEWAY_OF[agency]),
-            )  # fmt: skip
+        await serve_seeded_agencies(fed, servers)
         settings = PortalSettings(
             gateway=fed.is_address(PORTAL_GATEWAY), demo=True, secure_cookies=False
         )
