@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ from zhol.gateway.messagelog import record_inclusion_proof, tree_head
 from zhol.security.globalconf import verify_global_conf
 from zhol.security.logleaf import LeafError, LogLeaf
 from zhol.security.logleaf import encode as encode_leaf
+from zhol.security.merkle import MerkleError
 
 _EXPORT_HELP = """\
 Writes the evidence for one message (--message-id), one data subject (--data-subject
@@ -259,15 +261,20 @@ def export_bundle(
             conn.close()
         if not rows:
             raise CannotCheck("no record in the log matches")
-        size = tree_head(copy).size
-        checkpoints = [
-            cp for cp in read_checkpoints(directory / CHECKPOINTS_DIR) if cp.size <= size
-        ]
-        chosen = _covering(rows, checkpoints)
-        records = tuple(
-            _record(row, chosen[row.seq], record_inclusion_proof(copy, row.seq, chosen[row.seq]))
-            for row in rows
-        )
+        try:
+            size = tree_head(copy).size
+            checkpoints = [
+                cp for cp in read_checkpoints(directory / CHECKPOINTS_DIR) if cp.size <= size
+            ]
+            chosen = _covering(rows, checkpoints)
+            records = tuple(
+                _record(
+                    row, chosen[row.seq], record_inclusion_proof(copy, row.seq, chosen[row.seq])
+                )
+                for row in rows
+            )
+        except (sqlite3.Error, MerkleError) as exc:  # a tree that cannot give a proof
+            raise CannotCheck(f"cannot read the log's tree: {exc}") from None
     by_size = {cp.size: cp for cp in checkpoints}
     copies = published(conf, gateway_id)
     return Bundle(

@@ -218,6 +218,17 @@ def test_export_refuses_bad_input_and_changes_nothing(
     assert main(["audit", "export", "--gateway", str(uncosigned), "--data-subject", exported.iin,
                  "--out", str(tmp_path / "d.json")]) == 3  # fmt: skip
     assert not (tmp_path / "d.json").exists()
+    # A log whose stored tree cannot give a proof: could not export, no traceback.
+    no_tree = tmp_path / "no-tree"
+    shutil.copytree(exported.gateway, no_tree)
+    with sqlite3.connect(no_tree / "messagelog.db") as db:
+        db.execute("DROP TRIGGER tree_nodes_no_delete")
+        db.execute("DELETE FROM tree_nodes")
+    capsys.readouterr()
+    assert main(["audit", "export", "--gateway", str(no_tree), "--data-subject", exported.iin,
+                 "--out", str(tmp_path / "e.json")]) == 3  # fmt: skip
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "e.json").exists()
 
 
 @pytest.mark.parametrize(
