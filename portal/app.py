@@ -133,6 +133,8 @@ def create_app(
     app.router.add_get("/usage", usage.usage_page, name="usage")
     pages.add_routes(app)  # pension, health, education; the actions
     app.router.add_get("/feed", feed.feed_page, name="feed")
+    app.router.add_post("/feed/read", feed.mark_read, name="feed_read")
+    app.router.add_post("/feed/read-all", feed.mark_all_read, name="feed_read_all")
     feed.open_feed(app, settings.feed_db, settings.feed_retention_days)
     if app[OUTBOX] is not None:  # demo mode only: never routed in production
         app.router.add_get("/dev/outbox", outbox_page, name="outbox")

@@ -1,10 +1,11 @@
 """Life events and decisions: what the state decided for the citizen with no application.
 
 The agencies publish their decisions as bus events (identifiers and facts only:
-``zhol.pension.v1.BenefitAssigned``, ``PensionAssigned``, ``zhol.health.v1.ClinicAttached``,
+``zhol.pension.v1.BenefitAssigned``, ``PensionAssigned``, ``PaymentsStopped``,
+``zhol.health.v1.ClinicAttached``, ``DisabilityEstablished``,
 ``zhol.education.v1.QueuedForKindergarten``, ``QueueEntryMoved``,
-``PlacedInKindergarten``). The portal's subsystem subscribes to them; its gateway
-delivers each to the portal's ``zhol.bus.v1.EventSink`` (``FeedSink``), at least
+``PlacedInKindergarten``, ``EnrolledInSchool``). The portal's subsystem subscribes to
+them; its gateway delivers each to the portal's ``zhol.bus.v1.EventSink`` (``FeedSink``), at least
 once. The sink keeps each event as it came (its payload bytes, which by the protocol
 carry no copies of personal data), with the IINs it is about, in a small SQLite inbox
 (``FeedStore``): the portal's inbox of decisions addressed to citizens, kept
@@ -14,7 +15,10 @@ family is read over the bus when a page is shown.
 The feed page shows the signed-in citizen the entries about themselves and about their
 minor children (parenthood read from population at that moment), newest first; each
 says what happened, when, by which agency and why (the event's facts, with the basis
-the decision rests on when the event carries it).
+the decision rests on when the event carries it). An entry is new until the citizen
+marks it read (``feed_reads``: the reader's IIN and the message id, nothing else); each
+reader's marks are their own, so a parent marking a child's entry marks it for
+themselves only.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ EDUCATION = "KZ/GOV/MES/education"
 KAZAKHSTAN = dt.timezone(dt.timedelta(hours=5))  # one time zone, UTC+5, since 2024
 RETENTION_DAYS = 2 * 366
 FEED_LIMIT = 200  # entries a page shows, newest first
+STOP_REASONS = frozenset({"death"})  # PaymentsStopped reasons with their own sentence
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,11 @@ FEED_TOPICS: dict[str, FeedTopic] = {
         PENSION, pension_pb2.BenefitAssigned, ("recipient_iin", "subject_iin")
     ),
     "zhol.pension.v1.PensionAssigned": FeedTopic(PENSION, pension_pb2.PensionAssigned, ("iin",)),
+    "zhol.pension.v1.PaymentsStopped": FeedTopic(PENSION, pension_pb2.PaymentsStopped, ("iin",)),
     "zhol.health.v1.ClinicAttached": FeedTopic(HEALTH, health_pb2.ClinicAttached, ("iin",)),
+    "zhol.health.v1.DisabilityEstablished": FeedTopic(
+        HEALTH, health_pb2.DisabilityEstablished, ("iin",)
+    ),
     "zhol.education.v1.QueuedForKindergarten": FeedTopic(
         EDUCATION, education_pb2.QueuedForKindergarten, ("iin",)
     ),
@@ -76,6 +85,9 @@ FEED_TOPICS: dict[str, FeedTopic] = {
     ),
     "zhol.education.v1.PlacedInKindergarten": FeedTopic(
         EDUCATION, education_pb2.PlacedInKindergarten, ("iin",)
+    ),
+    "zhol.education.v1.EnrolledInSchool": FeedTopic(
+        EDUCATION, education_pb2.EnrolledInSchool, ("iin",)
     ),
 }
 # "publisher/topic", as the portal's subsystem subscribes (cli/federation.py).
@@ -99,7 +111,16 @@ CREATE TABLE IF NOT EXISTS feed_subjects (
     message_id TEXT NOT NULL REFERENCES feed_events (message_id) ON DELETE CASCADE,
     PRIMARY KEY (iin, message_id)
 ) WITHOUT ROWID;
+-- Which entries a citizen marked read: the reader's IIN and the message id only.
+CREATE TABLE IF NOT EXISTS feed_reads (
+    iin        TEXT NOT NULL,
+    message_id TEXT NOT NULL REFERENCES feed_events (message_id) ON DELETE CASCADE,
+    read_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (iin, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_reads_message ON feed_reads (message_id);
 """
+MAX_MESSAGE_ID = 128  # a bus message id is far shorter; a longer form value is malformed
 
 
 class Refused(Exception):
@@ -133,6 +154,8 @@ class FeedEntry:
     occurred_at_ms: int
     event: Message
     about: tuple[str, ...]  # of the IINs asked for, those this entry is about
+    received_at_ms: int = 0
+    read: bool = False  # marked read by the reader the entries were asked for
 
 
 class FeedStore:
@@ -168,9 +191,28 @@ class FeedStore:
         result: bool = await self._in_db(self._keep, delivery, tuple(subjects))
         return result
 
-    async def entries(self, iins: Iterable[str], limit: int = FEED_LIMIT) -> list[FeedEntry]:
-        """The entries about any of ``iins``, newest first."""
-        result: list[FeedEntry] = await self._in_db(self._entries, tuple(iins), limit)
+    async def entries(
+        self, iins: Iterable[str], limit: int = FEED_LIMIT, *, reader: str = ""
+    ) -> list[FeedEntry]:
+        """The entries about any of ``iins``, newest first; ``read`` as ``reader`` marked."""
+        result: list[FeedEntry] = await self._in_db(self._entries, tuple(iins), limit, reader)
+        return result
+
+    async def unread(self, reader: str, iins: Iterable[str]) -> int:
+        """How many entries about any of ``iins`` ``reader`` has not marked read."""
+        result: int = await self._in_db(self._unread, reader, tuple(iins))
+        return result
+
+    async def mark_read(self, reader: str, message_id: str, iins: Iterable[str]) -> bool:
+        """Mark one entry read for ``reader``, if it is about one of ``iins`` (the reader's
+        feed); False, and nothing written, when it is not (someone else's, or none)."""
+        result: bool = await self._in_db(self._mark_read, reader, message_id, tuple(iins))
+        return result
+
+    async def mark_all_read(self, reader: str, iins: Iterable[str], until_ms: int) -> int:
+        """Mark read for ``reader`` every entry about ``iins`` received by ``until_ms`` (what
+        the page showed; a later arrival stays new). How many were newly marked."""
+        result: int = await self._in_db(self._mark_all, reader, tuple(iins), until_ms)
         return result
 
     def _keep(self, delivery: bus_pb2.EventDelivery, subjects: tuple[str, ...]) -> bool:
@@ -202,28 +244,74 @@ class FeedStore:
                 conn.execute("ROLLBACK")
             raise
 
-    def _entries(self, iins: tuple[str, ...], limit: int) -> list[FeedEntry]:
+    def _entries(self, iins: tuple[str, ...], limit: int, reader: str) -> list[FeedEntry]:
         if not iins:
             return []
         marks = ",".join("?" * len(iins))
         rows = self._conn.execute(
             "SELECT e.message_id, e.topic, e.publisher, e.occurred_at_ms, e.payload,"
-            " group_concat(s.iin) FROM feed_events e"
-            " JOIN feed_subjects s ON s.message_id = e.message_id"
+            " group_concat(s.iin), e.received_at_ms, EXISTS (SELECT 1 FROM feed_reads r"
+            "  WHERE r.iin = ? AND r.message_id = e.message_id)"
+            " FROM feed_events e JOIN feed_subjects s ON s.message_id = e.message_id"
             f" WHERE s.iin IN ({marks}) GROUP BY e.message_id"
             " ORDER BY e.occurred_at_ms DESC, e.message_id LIMIT ?",
-            (*iins, limit),
+            (reader, *iins, limit),
         ).fetchall()
         found = []
-        for message_id, topic, publisher, occurred, payload, about in rows:
+        for message_id, topic, publisher, occurred, payload, about, received, read in rows:
             kind = FEED_TOPICS.get(topic)
             if kind is None:
                 continue  # a topic no longer shown
             found.append(
                 FeedEntry(message_id, topic, publisher, occurred,
-                          kind.message.FromString(payload), tuple(about.split(",")))
+                          kind.message.FromString(payload), tuple(about.split(",")),
+                          received, bool(read))
             )  # fmt: skip
         return found
+
+    def _unread(self, reader: str, iins: tuple[str, ...]) -> int:
+        if not iins:
+            return 0
+        marks = ",".join("?" * len(iins))
+        ((count,),) = self._conn.execute(
+            "SELECT count(DISTINCT s.message_id) FROM feed_subjects s"
+            f" JOIN feed_events e ON e.message_id = s.message_id WHERE s.iin IN ({marks})"
+            f" AND e.topic IN ({','.join('?' * len(FEED_TOPICS))})"
+            " AND NOT EXISTS (SELECT 1 FROM feed_reads r"
+            "  WHERE r.iin = ? AND r.message_id = s.message_id)",
+            (*iins, *FEED_TOPICS, reader),
+        ).fetchall()
+        return int(count)
+
+    def _mark_read(self, reader: str, message_id: str, iins: tuple[str, ...]) -> bool:
+        if not iins:
+            return False
+        marks = ",".join("?" * len(iins))
+        # One statement: the entry is marked only if it is in the reader's feed.
+        self._conn.execute(
+            "INSERT OR IGNORE INTO feed_reads (iin, message_id, read_at_ms)"
+            " SELECT ?, message_id, ? FROM feed_subjects"
+            f" WHERE message_id = ? AND iin IN ({marks}) LIMIT 1",
+            (reader, self._now_ms(), message_id, *iins),
+        )
+        found = self._conn.execute(
+            f"SELECT 1 FROM feed_subjects WHERE message_id = ? AND iin IN ({marks}) LIMIT 1",
+            (message_id, *iins),
+        ).fetchone()
+        return found is not None
+
+    def _mark_all(self, reader: str, iins: tuple[str, ...], until_ms: int) -> int:
+        if not iins:
+            return 0
+        marks = ",".join("?" * len(iins))
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO feed_reads (iin, message_id, read_at_ms)"
+            " SELECT DISTINCT ?, s.message_id, ? FROM feed_subjects s"
+            " JOIN feed_events e ON e.message_id = s.message_id"
+            f" WHERE s.iin IN ({marks}) AND e.received_at_ms <= ?",
+            (reader, self._now_ms(), *iins, until_ms),
+        )
+        return cursor.rowcount
 
 
 class FeedSink(bus_pb2_grpc.EventSinkServicer):
@@ -307,6 +395,8 @@ class EntryView:
     facts: tuple[tuple[str, str, bool], ...]  # (label's text key, value, value is a key)
     why: str  # a text key
     basis: str  # what the decision rests on, as the event says ("" when it does not)
+    message_id: str = ""  # what the "mark as read" form names
+    read: bool = False
 
 
 def _date(value: Any) -> str:
@@ -338,6 +428,25 @@ def describe(entry: FeedEntry, citizen: str) -> EntryView:
         facts.append(("feed_monthly_amount", _money(event.monthly_amount, "KZT"), False))
         facts.append(("feed_effective_from", _date(event.effective_from), False))
         basis = event.basis
+    elif isinstance(event, pension_pb2.PaymentsStopped):
+        what = "feed_payments_stopped"
+        why = f"feed_why_stopped_{event.reason}" if event.reason in STOP_REASONS else (
+            "feed_why_stopped")
+        facts.append(("feed_stopped_from", _date(event.effective), False))
+        basis = event.basis
+    elif isinstance(event, health_pb2.DisabilityEstablished):
+        what, why = "feed_disability", "feed_why_disability"
+        facts.append(("feed_disability_group", str(event.group), False))
+        facts.append(("feed_effective_from", _date(event.from_date), False))
+        until = _date(event.to_date)
+        facts.append(("feed_until", until or "feed_indefinite", not until))
+        basis = event.conclusion_id  # the medical advisory commission's conclusion
+    elif isinstance(event, education_pb2.EnrolledInSchool):
+        what, why = "feed_enrolled", "feed_why_enrolled"
+        facts.append(("feed_school", event.school_id, False))
+        facts.append(("feed_grade", str(event.grade), False))
+        facts.append(("feed_school_year", _date(event.school_year_start), False))
+        facts.append(("feed_enrolment", str(event.enrolment_id), False))
     elif isinstance(event, health_pb2.ClinicAttached):
         what, why = "feed_clinic_attached", f"feed_why_clinic_{event.reason}"
         facts.append(("feed_clinic", event.clinic_id, False))
@@ -370,6 +479,8 @@ def describe(entry: FeedEntry, citizen: str) -> EntryView:
         facts=tuple(facts),
         why=why,
         basis=basis,
+        message_id=entry.message_id,
+        read=entry.read,
     )
 
 
@@ -393,10 +504,74 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
     children: tuple[str, ...] = ()
     if family.value is not None:
         children = reads.minor_children(family.value, request.app[portal.TODAY]())
-    entries = await store.entries((citizen, *children))
+    iins = (citizen, *children)
+    entries = await store.entries(iins, reader=citizen)
+    unread = await store.unread(citizen, iins)
     views = [describe(e, citizen) for e in entries]
-    context = {"entries": views, "family": family, "children": children}
+    context = {
+        "entries": views,
+        "family": family,
+        "children": children,
+        "unread": unread,
+        # "Mark all read" covers what this page showed, not what arrives after it.
+        "until": max((e.received_at_ms for e in entries), default=0),
+    }
     return portal._page(request, "feed.html", context)
+
+
+async def _readers_feed(request: web.Request) -> tuple[str, FeedStore, tuple[str, ...], bool]:
+    """For a mark form: the signed-in citizen, the store, the IINs whose entries are in
+    the citizen's feed now (themselves and their minor children), and whether the
+    children could be read."""
+    from zhol.portal import app as portal
+    from zhol.portal import reads
+
+    citizen = portal._citizen(request)
+    store = request.app.get(FEED_STORE)
+    if store is None:
+        raise portal.PageError(404, "error_404")
+    settings = request.app[portal.SETTINGS]
+    family = await reads.read_family(
+        request.app[portal.BUS], citizen, citizen, settings.bus_timeout_s
+    )
+    if family.value is None:
+        return citizen, store, (citizen,), False
+    children = reads.minor_children(family.value, request.app[portal.TODAY]())
+    return citizen, store, (citizen, *children), True
+
+
+async def mark_read(request: web.Request) -> web.StreamResponse:
+    """POST /feed/read: mark one entry of the citizen's own feed read (CSRF-checked).
+
+    A message id that is not in the citizen's feed (another citizen's entry, or none)
+    is 404 and marks nothing; the answer does not say whether such an entry exists."""
+    from zhol.portal import app as portal
+
+    portal._citizen(request)
+    form = await portal._form(request)
+    message_id = form.get("message_id", "")
+    if not 0 < len(message_id) <= MAX_MESSAGE_ID or not message_id.isprintable():
+        raise portal.PageError(400, "error_400")
+    citizen, store, iins, whole = await _readers_feed(request)
+    if not await store.mark_read(citizen, message_id, iins):
+        # Without the family, a child's entry cannot be told from a stranger's.
+        raise portal.PageError(404 if whole else 503, "error_404" if whole else "error_503")
+    return web.Response(status=303, headers={"Location": "/feed"})
+
+
+async def mark_all_read(request: web.Request) -> web.StreamResponse:
+    """POST /feed/read-all: mark read every entry of the citizen's feed that the page
+    showed (received by its ``until``), the citizen's and their minor children's."""
+    from zhol.portal import app as portal
+
+    portal._citizen(request)
+    form = await portal._form(request)
+    until = form.get("until", "")
+    if not until.isascii() or not until.isdigit() or len(until) > 16:
+        raise portal.PageError(400, "error_400")
+    citizen, store, iins, _ = await _readers_feed(request)
+    await store.mark_all_read(citizen, iins, int(until))
+    return web.Response(status=303, headers={"Location": "/feed"})
 
 
 def open_feed(app: web.Application, path: Path | None, retention_days: int) -> None:

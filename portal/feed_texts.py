@@ -5,6 +5,28 @@ from __future__ import annotations
 
 FEED_TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "feed_payments_stopped": "Payments stopped",
+        "feed_why_stopped_death": "A death was registered: the pensions and benefits paid "
+        "to the person, or for them, stop from the date shown.",
+        "feed_why_stopped": "The pension agency stopped the payments.",
+        "feed_stopped_from": "Stopped from",
+        "feed_disability": "Disability established",
+        "feed_why_disability": "The medical advisory commission examined the person and "
+        "recorded its conclusion; the disability group decides benefits and state-paid "
+        "health insurance.",
+        "feed_disability_group": "Disability group",
+        "feed_until": "Until",
+        "feed_indefinite": "no re-examination date",
+        "feed_enrolled": "Enrolled in school",
+        "feed_why_enrolled": "The school enrolled the pupil for the school year shown.",
+        "feed_school": "School",
+        "feed_grade": "Grade",
+        "feed_school_year": "School year from",
+        "feed_enrolment": "Enrolment number",
+        "feed_new": "New",
+        "feed_unread": "Unread",
+        "feed_mark_read": "Mark as read",
+        "feed_mark_all_read": "Mark all as read",
         "feed": "Life events and decisions",
         "feed_intro": "What the state decided for you and your minor children with no "
         "application: each agency sends its decision to the portal over the bus. The "
@@ -71,6 +93,28 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "a kindergarten of the district is given.",
     },
     "ru": {
+        "feed_payments_stopped": "Выплаты прекращены",
+        "feed_why_stopped_death": "Зарегистрирована смерть: пенсии и пособия, выплачиваемые "
+        "этому человеку или на него, прекращаются с указанной даты.",
+        "feed_why_stopped": "Пенсионное ведомство прекратило выплаты.",
+        "feed_stopped_from": "Прекращены с",
+        "feed_disability": "Установлена инвалидность",
+        "feed_why_disability": "Медико-социальная экспертиза освидетельствовала человека и "
+        "вынесла заключение; от группы инвалидности зависят пособия и страхование за счёт "
+        "государства.",
+        "feed_disability_group": "Группа инвалидности",
+        "feed_until": "До",
+        "feed_indefinite": "без срока переосвидетельствования",
+        "feed_enrolled": "Зачисление в школу",
+        "feed_why_enrolled": "Школа зачислила ученика на указанный учебный год.",
+        "feed_school": "Школа",
+        "feed_grade": "Класс",
+        "feed_school_year": "Учебный год с",
+        "feed_enrolment": "Номер зачисления",
+        "feed_new": "Новое",
+        "feed_unread": "Непрочитанные",
+        "feed_mark_read": "Отметить как прочитанное",
+        "feed_mark_all_read": "Отметить все как прочитанные",
         "feed": "Жизненные события и решения",
         "feed_intro": "Что государство решило для вас и ваших несовершеннолетних детей без "
         "заявления: каждое ведомство передаёт своё решение порталу через шину. Портал "
@@ -139,6 +183,28 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "детском саду района.",
     },
     "kk": {
+        "feed_payments_stopped": "Төлемдер тоқтатылды",
+        "feed_why_stopped_death": "Қайтыс болу тіркелді: осы адамға немесе ол үшін "
+        "төленетін зейнетақылар мен жәрдемақылар көрсетілген күннен бастап тоқтатылады.",
+        "feed_why_stopped": "Зейнетақы ведомствосы төлемдерді тоқтатты.",
+        "feed_stopped_from": "Тоқтатылған күні",
+        "feed_disability": "Мүгедектік белгіленді",
+        "feed_why_disability": "Медициналық-әлеуметтік сараптама адамды куәландырып, "
+        "қорытынды шығарды; жәрдемақылар мен мемлекет есебінен сақтандыру мүгедектік "
+        "тобына байланысты.",
+        "feed_disability_group": "Мүгедектік тобы",
+        "feed_until": "Дейін",
+        "feed_indefinite": "қайта куәландыру мерзімінсіз",
+        "feed_enrolled": "Мектепке қабылдау",
+        "feed_why_enrolled": "Мектеп оқушыны көрсетілген оқу жылына қабылдады.",
+        "feed_school": "Мектеп",
+        "feed_grade": "Сынып",
+        "feed_school_year": "Оқу жылы басталуы",
+        "feed_enrolment": "Қабылдау нөмірі",
+        "feed_new": "Жаңа",
+        "feed_unread": "Оқылмағандар",
+        "feed_mark_read": "Оқылды деп белгілеу",
+        "feed_mark_all_read": "Барлығын оқылды деп белгілеу",
         "feed": "Өмірлік оқиғалар мен шешімдер",
         "feed_intro": "Мемлекет сізге және кәмелетке толмаған балаларыңызға өтінішсіз "
         "қабылдаған шешімдер: әр ведомство өз шешімін порталға шина арқылы жібереді. "

@@ -157,8 +157,9 @@ def decide_death(conn: sqlite3.Connection, facts: DeathFacts, *, today: dt.date,
     """Stop the deceased's pensions and benefits; the burial benefit to the family; a
     survivor pension to each qualifying child (once per child and deceased: the schema's
     unique index, so a repeated death writes and publishes nothing more)."""
-    stopped = store.stop_payments(conn, facts.iin, facts.death_date, "death", now_ms=now_ms)
     basis = death_basis(facts.act_id)
+    stopped = store.stop_payments(conn, facts.iin, facts.death_date, "death", now_ms=now_ms,
+                                  basis=basis)
     burial_id = None
     if facts.burial_recipient is not None:
         amount = calculation.burial_benefit(facts.death_date, facts.recipient_relation)

@@ -377,7 +377,8 @@ def insert_pension(
 
 
 def stop_payments(
-    conn: sqlite3.Connection, iin: str, effective: dt.date, reason: str, *, now_ms: int
+    conn: sqlite3.Connection, iin: str, effective: dt.date, reason: str, *, now_ms: int,
+    basis: str = "",
 ) -> bool:
     """Stop a person's active pensions and benefits (as recipient, or as subject of a
     monthly benefit) from ``effective``: their scheduled payments after that month are
@@ -417,7 +418,9 @@ def stop_payments(
             " AND status = 'scheduled'",
             (benefit_id, after),
         )
-    event = pb.PaymentsStopped(iin=iin, reason=reason, effective=_date_pb(effective))
+    event = pb.PaymentsStopped(
+        iin=iin, reason=reason, effective=_date_pb(effective), basis=basis
+    )
     enqueue_event(conn, _topic(event), event, data_subject=iin, occurred_at_ms=now_ms)
     return True
 

@@ -274,6 +274,13 @@ async def test_death_stops_payments_and_assigns_burial_to_the_spouse(world: Worl
     assert reads == [("GetPerson", deceased), ("GetFamily", deceased), ("GetPerson", spouse)]
     assert world.events() == [("zhol.pension.v1.PaymentsStopped", deceased),
                               ("zhol.pension.v1.BenefitAssigned", spouse)]
+    # The stop names what it rests on (the portal's feed shows it as the basis).
+    conn = sqlite3.connect(world.pension_db)
+    try:
+        stopped = pb.PaymentsStopped.FromString(read_outbox(conn)[0].payload)
+    finally:
+        conn.close()
+    assert stopped.basis == f"population DeathRegistered, act {died.act.act_id}"
     # No child under 18: no survivor pension.
     assert world.rows("SELECT count(*) FROM pension_assignments WHERE kind = 'survivor'") == [
         (0,)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 
 from tests.sqlite_rows import rows
 from zhol.bus.v1 import bus_pb2
@@ -18,6 +19,7 @@ from zhol.health.v1 import health_pb2
 from zhol.pension.v1 import pension_pb2
 from zhol.portal.feed import (
     FEED_SUBSCRIPTIONS,
+    EntryView,
     FeedSink,
     FeedStore,
     Refused,
@@ -177,7 +179,10 @@ def test_the_portal_subscribes_to_every_decision_topic_it_shows() -> None:
     assert set(FEED_SUBSCRIPTIONS) == {
         "KZ/GOV/MLSPP/pension/zhol.pension.v1.BenefitAssigned",
         "KZ/GOV/MLSPP/pension/zhol.pension.v1.PensionAssigned",
+        "KZ/GOV/MLSPP/pension/zhol.pension.v1.PaymentsStopped",
         "KZ/GOV/MOH/health/zhol.health.v1.ClinicAttached",
+        "KZ/GOV/MOH/health/zhol.health.v1.DisabilityEstablished",
+        "KZ/GOV/MES/education/zhol.education.v1.EnrolledInSchool",
         "KZ/GOV/MES/education/zhol.education.v1.QueuedForKindergarten",
         "KZ/GOV/MES/education/zhol.education.v1.QueueEntryMoved",
         "KZ/GOV/MES/education/zhol.education.v1.PlacedInKindergarten",
@@ -204,3 +209,101 @@ async def test_a_kindergarten_place_reads_in_every_language(store: FeedStore) ->
         assert {view.what, view.why, *(label for label, _, _ in view.facts)} <= CATALOGUES[
             lang
         ].keys()
+
+
+def delivery(message_id: str, publisher: str, event: Message, at_ms: int = NOW_MS
+             ) -> bus_pb2.EventDelivery:
+    return bus_pb2.EventDelivery(
+        message_id=message_id, event_id=message_id, topic=event.DESCRIPTOR.full_name,
+        publisher=publisher, payload=event.SerializeToString(), occurred_at_unix_ms=at_ms,
+    )  # fmt: skip
+
+
+def texts_exist(view: EntryView) -> None:
+    keys = {view.what, view.why} | {label for label, _, _ in view.facts}
+    keys |= {value for _, value, is_key in view.facts if is_key}
+    for lang in ("kk", "ru", "en"):
+        assert keys <= CATALOGUES[lang].keys(), lang
+
+
+async def test_payments_stopped_disability_and_school_read_in_every_language(
+    store: FeedStore,
+) -> None:
+    sink = FeedSink(store)
+    stopped = pension_pb2.PaymentsStopped(
+        iin=CHILD, reason="death", effective=pension_pb2.Date(year=2026, month=12, day=2),
+        basis="population DeathRegistered, act D-9",
+    )  # fmt: skip
+    disability = health_pb2.DisabilityEstablished(
+        iin=MOTHER, group=2, from_date=health_pb2.Date(year=2026, month=11, day=1),
+        conclusion_id="MSE-2026-0000007",
+    )  # fmt: skip
+    school = education_pb2.EnrolledInSchool(
+        iin=CHILD, school_id="SCH-71-004", grade=1, enrolment_id=42,
+        school_year_start=education_pb2.Date(year=2033, month=9, day=1),
+    )  # fmt: skip
+    assert await sink.handle(delivery("s1", "KZ/GOV/MLSPP/pension", stopped, NOW_MS))
+    assert await sink.handle(delivery("d1", "KZ/GOV/MOH/health", disability, NOW_MS + 1))
+    assert await sink.handle(delivery("k1", "KZ/GOV/MES/education", school, NOW_MS + 2))
+    views = [describe(e, MOTHER) for e in await store.entries([MOTHER, CHILD])]
+    enrolled, established, payments = views
+    assert (payments.what, payments.why, payments.whom, payments.agency) == (
+        "feed_payments_stopped", "feed_why_stopped_death", CHILD, "KZ/GOV/MLSPP/pension")
+    assert payments.basis == "population DeathRegistered, act D-9"
+    assert ("feed_stopped_from", "02.12.2026", False) in payments.facts
+    assert (established.what, established.why, established.whom) == (
+        "feed_disability", "feed_why_disability", "")
+    assert established.basis == "MSE-2026-0000007" and established.agency == "KZ/GOV/MOH/health"
+    assert ("feed_disability_group", "2", False) in established.facts
+    assert ("feed_until", "feed_indefinite", True) in established.facts  # no end date
+    assert (enrolled.what, enrolled.why, enrolled.whom) == (
+        "feed_enrolled", "feed_why_enrolled", CHILD)
+    assert ("feed_school", "SCH-71-004", False) in enrolled.facts
+    assert ("feed_school_year", "01.09.2033", False) in enrolled.facts
+    for view in views:
+        texts_exist(view)
+    # Another reason than death still reads as a sentence the catalogues have.
+    other = pension_pb2.PaymentsStopped(iin=MOTHER, reason="emigration")
+    await sink.handle(delivery("s2", "KZ/GOV/MLSPP/pension", other, NOW_MS + 3))
+    (latest, *_) = await store.entries([MOTHER])
+    assert describe(latest, MOTHER).why == "feed_why_stopped"
+    # Each comes only from the agency that owns it.
+    with pytest.raises(Refused):
+        await sink.handle(delivery("d2", "KZ/GOV/MLSPP/pension", disability))
+
+
+async def test_marks_are_the_readers_own_and_only_on_their_feed(
+    store: FeedStore, tmp_path: Path, clock: Clock
+) -> None:
+    sink = FeedSink(store)
+    await sink.handle(clinic("child", CHILD))
+    await sink.handle(clinic("mother", MOTHER, at_ms=NOW_MS + 1))
+    await sink.handle(clinic("stranger", STRANGER, at_ms=NOW_MS + 2))
+    mothers = (MOTHER, CHILD)
+    assert await store.unread(MOTHER, mothers) == 2
+    # Someone else's entry, or no entry at all: refused, nothing written.
+    assert await store.mark_read(MOTHER, "stranger", mothers) is False
+    assert await store.mark_read(MOTHER, "no-such", mothers) is False
+    assert rows(tmp_path / "feed.db", "SELECT count(*) FROM feed_reads") == [(0,)]
+    # The child's entry, marked by the mother: read for her, still new for the father.
+    assert await store.mark_read(MOTHER, "child", mothers) is True
+    assert await store.mark_read(MOTHER, "child", mothers) is True  # again: no change
+    assert {e.message_id: e.read for e in await store.entries(mothers, reader=MOTHER)} == {
+        "mother": False, "child": True}
+    assert [e.read for e in await store.entries([FATHER, CHILD], reader=FATHER)] == [False]
+    assert await store.unread(MOTHER, mothers) == 1
+    assert rows(tmp_path / "feed.db", "SELECT iin, message_id FROM feed_reads") == [
+        (MOTHER, "child")]
+    # "Mark all" covers what was received by the page's moment, never the stranger's.
+    clock.ms += 1000
+    await sink.handle(clinic("later", MOTHER, at_ms=NOW_MS + 3))
+    assert await store.mark_all_read(MOTHER, mothers, until_ms=NOW_MS) == 1
+    assert {e.message_id: e.read for e in await store.entries(mothers, reader=MOTHER)} == {
+        "later": False, "mother": True, "child": True}
+    assert await store.mark_all_read(MOTHER, mothers, until_ms=clock.ms) == 1
+    assert await store.unread(MOTHER, mothers) == 0
+    assert await store.unread(STRANGER, [STRANGER]) == 1
+    # Retention takes the marks with their entries.
+    clock.ms += 40 * DAY_MS
+    await sink.handle(clinic("new", FATHER, at_ms=clock.ms))
+    assert rows(tmp_path / "feed.db", "SELECT count(*) FROM feed_reads") == [(0,)]
