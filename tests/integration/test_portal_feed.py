@@ -3,7 +3,12 @@
 A birth registered in population makes pension, health and education decide with no
 application; each decision event reaches the portal through its gateway's EventSink
 delivery. The parents signed in at the portal see the decisions in their feed and
-the child on their family page; another citizen sees none of it.
+the child on their family page; another citizen sees none of it. Pension's retirement
+run assigns the age pension to those who reached the age and health records a
+disability conclusion, and each person sees the decision in their own feed.
+
+One demo federation serves every test of the module (starting one takes seconds); the
+tests use different persons.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import contextlib
 import datetime as dt
 import sqlite3
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import grpc
@@ -22,9 +29,14 @@ import pytest
 
 from tests.portal_client import sign_in
 from zhol.cli.demo import start_federation
-from zhol.cli.federation import PORTAL_AGENCY, Layout
+from zhol.cli.federation import PORTAL, PORTAL_AGENCY, SUBSYSTEMS, Layout, Ports
 from zhol.cli.processes import Supervisor
+from zhol.core.ids import SubsystemId
+from zhol.gateway.localconf import LocalConfStore
+from zhol.health.v1 import health_pb2
+from zhol.pension.v1 import pension_pb2
 from zhol.population.v1 import population_pb2 as pop
+from zhol.portal.feed import FEED_TOPICS
 from zhol.portal.i18n import CATALOGUES
 
 pytestmark = pytest.mark.integration
@@ -105,31 +117,113 @@ async def family_of(url: str, iin: str) -> str:
         return await answer.text()
 
 
-def test_a_birth_brings_the_parents_its_decisions(tmp_path: Path) -> None:
-    layout = Layout(tmp_path)
+@dataclass(frozen=True)
+class Demo:
+    layout: Layout
+    ports: Ports
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ports.adapter_address(PORTAL_AGENCY)}"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    layout = Layout(tmp_path_factory.mktemp("feed-demo"))
     with Supervisor(layout.logs) as supervisor:
-        ports = start_federation(layout, "127.0.0.1", 400, supervisor)
-        url = f"http://{ports.adapter_address(PORTAL_AGENCY)}"
-        mother, father, stranger = parents_and_stranger(layout)
-        child = asyncio.run(register_birth(ports.adapter_address("population"), mother, father))
-        expected = tuple(shown(EN[key]) for key in DECISIONS)
+        yield Demo(layout, start_federation(layout, "127.0.0.1", 400, supervisor))
 
-        page = asyncio.run(feed_of(url, mother, expected))
-        for text in expected:
-            assert text in page, f"the mother's feed lacks {text!r}"
-        assert f'href="/person/{child}"' in page  # the decisions name the child
-        assert EN["KZ/GOV/MLSPP/pension"] in page and EN["KZ/GOV/MOH/health"] in page
-        assert shown(EN["feed_why_benefit_childbirth_lump_sum"]) in page
-        assert "BirthRegistered" in page  # the basis the benefit rests on, from its event
 
-        # The father sees the decisions about his minor child (the benefit is paid to
-        # the mother, about the child), and the child on his family page.
-        page = asyncio.run(feed_of(url, father, expected))
-        for text in expected:
-            assert text in page, f"the father's feed lacks {text!r}"
-        assert f'href="/person/{child}"' in asyncio.run(family_of(url, father))
+def call(address: str, method: str, request: Any, answer: type[Any]) -> Any:
+    """One unary call to an agency's own system (as its staff's tools would)."""
 
-        # Another citizen sees none of it.
-        page = asyncio.run(feed_of(url, stranger, (), timeout=0))
-        assert EN["feed_none"] in page and child not in page
-        assert not any(text in page for text in expected)
+    async def once() -> Any:
+        async with grpc.aio.insecure_channel(address) as channel:
+            rpc = channel.unary_unary(
+                method, request_serializer=type(request).SerializeToString,
+                response_deserializer=answer.FromString,
+            )  # fmt: skip
+            return await rpc(request, timeout=60)
+
+    return asyncio.run(once())
+
+
+def test_a_birth_brings_the_parents_its_decisions(demo: Demo) -> None:
+    layout, ports, url = demo.layout, demo.ports, demo.url
+    mother, father, stranger = parents_and_stranger(layout)
+    child = asyncio.run(register_birth(ports.adapter_address("population"), mother, father))
+    expected = tuple(shown(EN[key]) for key in DECISIONS)
+
+    page = asyncio.run(feed_of(url, mother, expected))
+    for text in expected:
+        assert text in page, f"the mother's feed lacks {text!r}"
+    assert f'href="/person/{child}"' in page  # the decisions name the child
+    assert EN["KZ/GOV/MLSPP/pension"] in page and EN["KZ/GOV/MOH/health"] in page
+    assert shown(EN["feed_why_benefit_childbirth_lump_sum"]) in page
+    assert "BirthRegistered" in page  # the basis the benefit rests on, from its event
+
+    # The father sees the decisions about his minor child (the benefit is paid to
+    # the mother, about the child), and the child on his family page.
+    page = asyncio.run(feed_of(url, father, expected))
+    for text in expected:
+        assert text in page, f"the father's feed lacks {text!r}"
+    assert f'href="/person/{child}"' in asyncio.run(family_of(url, father))
+
+    # Another citizen sees none of it.
+    page = asyncio.run(feed_of(url, stranger, (), timeout=0))
+    assert EN["feed_none"] in page and child not in page
+    assert not any(text in page for text in expected)
+
+
+def test_the_age_pension_and_a_disability_reach_the_persons_feed(demo: Demo) -> None:
+    # Pension's retirement run, as its operators start it: as of a day three years on,
+    # so that the seeded federation surely has persons reaching the age by then with no
+    # age pension yet (the seed assigns the pensions of those who reached it before).
+    as_of = dt.datetime.now(KZ_TIME).date() + dt.timedelta(days=3 * 365)
+    run = call(
+        demo.ports.adapter_address("pension"),
+        "/zhol.pension.v1.PensionRegistry/AssignRetirementPensions",
+        pension_pb2.AssignRetirementPensionsRequest(
+            as_of=pension_pb2.Date(year=as_of.year, month=as_of.month, day=as_of.day)
+        ),
+        pension_pb2.AssignRetirementPensionsResponse,
+    )
+    assert run.assigned, "nobody reaches the retirement age by then in the seed"
+    pensioner = run.assigned[0]
+    assert pensioner.kind == "age"
+    page = asyncio.run(feed_of(demo.url, pensioner.iin, (shown(EN["feed_pension_age"]),)))
+    assert shown(EN["feed_pension_age"]) in page, "the age pension did not reach the feed"
+    assert shown(EN["feed_why_pension_age"]) in page and EN["KZ/GOV/MLSPP/pension"] in page
+    assert shown(pensioner.basis) in page  # the basis, as pension wrote it
+    assert f"{pensioner.monthly_amount:,}".replace(",", "\u00a0") in page
+    eff = pensioner.effective_from
+    assert f"{eff.day:02d}.{eff.month:02d}.{eff.year:04d}" in page
+
+    # Health records the medical advisory commission's conclusion about the same person.
+    today = dt.datetime.now(KZ_TIME).date()
+    conclusion = call(
+        demo.ports.adapter_address("health"),
+        "/zhol.health.v1.HealthRegistry/RecordDisabilityConclusion",
+        health_pb2.RecordDisabilityConclusionRequest(
+            iin=pensioner.iin, group=2,
+            from_date=health_pb2.Date(year=today.year, month=today.month, day=today.day),
+        ),  # fmt: skip
+        health_pb2.DisabilityConclusion,
+    )
+    page = asyncio.run(feed_of(demo.url, pensioner.iin, (shown(EN["feed_disability"]),)))
+    assert shown(EN["feed_disability"]) in page, "the conclusion did not reach the feed"
+    assert conclusion.conclusion_id in page and EN["KZ/GOV/MOH/health"] in page
+
+
+def test_the_publishers_let_the_portal_subscribe_to_every_topic_of_the_feed(
+    demo: Demo,
+) -> None:
+    portal = SubsystemId.parse(PORTAL)
+    gateways = {s.id: s.gateway for s in SUBSYSTEMS}
+    for topic, kind in FEED_TOPICS.items():
+        store = LocalConfStore(demo.layout.gateway(gateways[kind.publisher]) / "local.db")
+        try:
+            subscribers = store.current().subscribers(SubsystemId.parse(kind.publisher), topic)
+        finally:
+            store.close()
+        assert portal in subscribers, topic
