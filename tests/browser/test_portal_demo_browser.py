@@ -1,6 +1,9 @@
 """The portal in a real browser against the real demo federation (every component its
 own process, as `zhol demo` starts it): a birth registered in population reaches the
-mother's feed, and every page of the menu renders and names its source.
+mother's feed, and every page of the menu renders and names its source; the father
+signed in sees the child on his family page and what the birth brought: by the rules
+no decision is his own (the benefits are paid to the mother), so his feed shows the
+decisions about his child, each new until he marks it read.
 
 Debian's Chromium driven by Playwright, skipped or failed and screenshots kept exactly
 as tests/browser/test_portal_browser.py says.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +27,9 @@ from zhol.portal.i18n import CATALOGUES
 from zhol.portal.settings import PORTAL_SUBSYSTEM
 
 pytestmark = pytest.mark.integration
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
 __all__ = ["artifacts"]  # the fixture, shared with the in-process browser test
 
 EN = CATALOGUES["en"]
@@ -35,8 +42,28 @@ MENU = (
 FEED_WAIT = 90  # seconds; the decisions travel through three agencies and two gateways
 
 
+async def sign_in(browser: Browser, base: str, iin: str) -> Page:
+    """A page of a fresh browser context (its own cookies) signed in as ``iin`` through
+    the demo's SMS outbox page, in English."""
+    page = await browser.new_page(locale="en-GB")
+    await page.goto(f"{base}/signin?lang=en")
+    await page.get_by_label(EN["iin"]).fill(iin)
+    await page.get_by_role("button", name=EN["send_code"]).click()
+    await page.wait_for_url("**/signin/code")
+    outbox = await browser.new_page()
+    await outbox.goto(f"{base}/dev/outbox")
+    row = outbox.locator("tr", has=outbox.locator("td.to", has_text=iin))
+    code = await row.locator("td.code").first.inner_text()
+    await outbox.close()
+    await page.get_by_label(EN["code"]).fill(code)
+    await page.get_by_role("button", name=EN["check_code"]).click()
+    await page.wait_for_url("**/me")
+    return page
+
+
 async def walk_the_portal(
-    base: str, executable: Path, artifacts: Path, mother: str, child: str, stranger: str
+    base: str, executable: Path, artifacts: Path, mother: str, child: str, stranger: str,
+    father: str,
 ) -> None:
     from playwright.async_api import async_playwright
 
@@ -45,19 +72,7 @@ async def walk_the_portal(
             executable_path=str(executable), args=CHROMIUM_ARGS, chromium_sandbox=False
         )
         try:
-            page = await browser.new_page(locale="en-GB")
-            await page.goto(f"{base}/signin?lang=en")
-            await page.get_by_label(EN["iin"]).fill(mother)
-            await page.get_by_role("button", name=EN["send_code"]).click()
-            await page.wait_for_url("**/signin/code")
-            outbox = await browser.new_page()
-            await outbox.goto(f"{base}/dev/outbox")
-            row = outbox.locator("tr", has=outbox.locator("td.to", has_text=mother))
-            code = await row.locator("td.code").first.inner_text()
-            await outbox.close()
-            await page.get_by_label(EN["code"]).fill(code)
-            await page.get_by_role("button", name=EN["check_code"]).click()
-            await page.wait_for_url("**/me")
+            page = await sign_in(browser, base, mother)
 
             # The birth's decisions arrive by themselves: reload until they show.
             expected = [EN[key] for key in DECISIONS[:2]]  # the benefit, the clinic
@@ -108,8 +123,53 @@ async def walk_the_portal(
             answer = await page.goto(f"{base}/person/{stranger}")
             assert answer is not None and answer.status == 403
             await page.screenshot(path=artifacts / "demo-other-citizen-403.png", full_page=True)
+
+            await fathers_view(await sign_in(browser, base, father), base, artifacts, child)
         finally:
             await browser.close()
+
+
+async def fathers_view(page: Page, base: str, artifacts: Path, child: str) -> None:
+    """The father: the child on /family, the birth's decisions in /feed, marked read."""
+    await page.goto(f"{base}/family")
+    assert await page.locator(f'main a[href="/person/{child}"]').count() > 0
+    await page.screenshot(path=artifacts / "demo-father-family-en.png", full_page=True)
+
+    expected = [EN[key] for key in DECISIONS]  # the benefit, the clinic, the queue place
+    deadline = time.monotonic() + FEED_WAIT
+    while True:
+        await page.goto(f"{base}/feed")
+        text = await page.locator("main").inner_text()
+        if all(e in text for e in expected) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    for e in expected:
+        assert e in text, f"the father's feed lacks {e!r}"
+    # Every entry is about his child, none his own; each says it is new in words.
+    entries = page.locator("ol.feed > li")
+    count = await entries.count()
+    assert count >= len(expected)
+    for whom in await page.locator("ol.feed dd.whom").all_inner_texts():
+        assert whom == f"{EN['feed_for_child']} {child}", whom
+    badges = page.locator("ol.feed h2 .badge")
+    assert await badges.count() == count
+    assert await badges.first.inner_text() == EN["feed_new"]
+    await page.screenshot(path=artifacts / "demo-father-feed-en.png", full_page=True)
+
+    # One entry marked read: its badge and its button go; the others stay new.
+    first = entries.first
+    await first.get_by_role("button", name=EN["feed_mark_read"]).click()
+    await page.wait_for_url("**/feed")
+    assert await first.locator(".badge").count() == 0
+    assert await first.get_by_role("button", name=EN["feed_mark_read"]).count() == 0
+    assert await badges.count() == count - 1
+    await page.screenshot(path=artifacts / "demo-father-feed-one-read-en.png", full_page=True)
+
+    await page.get_by_role("button", name=EN["feed_mark_all_read"]).click()
+    await page.wait_for_url("**/feed")
+    assert await badges.count() == 0
+    assert f"{EN['feed_unread']}: 0" in await page.locator("main").inner_text()
+    await page.screenshot(path=artifacts / "demo-father-feed-read-en.png", full_page=True)
 
 
 def test_mother_sees_the_birth_and_reads_every_page(tmp_path: Path, artifacts: Path) -> None:
@@ -120,5 +180,8 @@ def test_mother_sees_the_birth_and_reads_every_page(tmp_path: Path, artifacts: P
         base = f"http://{ports.adapter_address(PORTAL_AGENCY)}"
         mother, father, stranger = parents_and_stranger(layout)
         child = asyncio.run(register_birth(ports.adapter_address("population"), mother, father))
-        asyncio.run(walk_the_portal(base, executable, artifacts, mother, child, stranger))
+        asyncio.run(
+            walk_the_portal(base, executable, artifacts, mother, child, stranger, father)
+        )
     assert (artifacts / "demo-usage-en.png").exists()
+    assert (artifacts / "demo-father-feed-read-en.png").exists()
