@@ -153,7 +153,7 @@ def parse_message_id(text: str) -> str:
         canonical = str(uuid.UUID(text)) if len(text) == 36 else ""
     except ValueError:
         canonical = ""
-    if canonical != text:
+    if not canonical or canonical != text:  # "" too: an empty id names no exchange
         raise ZholError("InvalidRequest", "message_id is not a UUID")
     return text
 
