@@ -51,14 +51,13 @@ from zhol.cli.audit_files import (
     CannotCheck,
     gateway_id_of,
     read_bytes,
-    read_checkpoints,
     read_log,
-    snapshot_log,
     validator_for,
     verified_conf,
 )
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from zhol.core.ids import GatewayId
+from zhol.gateway.evidence import read_checkpoints, snapshot_log
 from zhol.gateway.messagelog import log_consistency_proof, tree_head
 from zhol.security.globalconf import GlobalConf
 from zhol.security.merkle import MerkleError, TreeState, verify_consistency

@@ -3,7 +3,8 @@
 ``export`` reads a gateway's log consistently (SQLite's backup API into a private
 temporary copy, one read transaction, safe next to a running gateway) and writes the
 records asked for, each with its inclusion proof against the first checkpoint covering
-it that is timestamped and cosigned, as one JSON file (cli/evidence_bundle.py) and/or
+it that is timestamped and cosigned, as one JSON file (security/evidence_bundle.py,
+built by gateway/evidence.py, as the gateway's GetEvidence does) and/or
 as standard files (cli/evidence_unpack.py). ``verify`` checks a bundle offline against
 the anchor alone (cli/bundle_checks.py). Exit codes: 0 verified or written, 1 evidence
 invalid, 2 usage, 3 could not check or export.
@@ -15,15 +16,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import sqlite3
 import sys
-import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zhol.cli.audit_checks import NOT_CHECKED, CheckpointFiles, Failure, Row
+from zhol.cli.audit_checks import NOT_CHECKED, Failure
 from zhol.cli.audit_files import (
     CHECKPOINTS_DIR,
     CONF_FILE,
@@ -32,29 +30,15 @@ from zhol.cli.audit_files import (
     anchor_der,
     gateway_id_of,
     read_bytes,
-    read_checkpoints,
-    select_rows,
-    snapshot_log,
 )
-from zhol.cli.bundle_checks import BUNDLE_NOT_CHECKED, BundleReport, published, verify_bundle
-from zhol.cli.evidence_bundle import (
-    Bundle,
-    BundleCheckpoint,
-    BundleError,
-    BundleRecord,
-    Selection,
-    decode,
-    encode,
-)
+from zhol.cli.bundle_checks import BUNDLE_NOT_CHECKED, BundleReport, verify_bundle
 from zhol.cli.evidence_unpack import unpack
 from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from zhol.core.iin import Iin
-from zhol.gateway.messagelog import record_inclusion_proof, tree_head
+from zhol.gateway.evidence import export_bundle as build_bundle
+from zhol.security.evidence_bundle import Bundle, BundleError, Selection, decode, encode
 from zhol.security.globalconf import verify_global_conf
-from zhol.security.logleaf import LeafError, LogLeaf
-from zhol.security.logleaf import encode as encode_leaf
-from zhol.security.merkle import MerkleError
 
 _EXPORT_HELP = """\
 Writes the evidence for one message (--message-id), one data subject (--data-subject
@@ -242,96 +226,9 @@ def export_bundle(
         raise CannotCheck(
             f"the configuration does not verify against {anchor}: {err.detail}"
         ) from None
-    with tempfile.TemporaryDirectory(prefix="zhol-export-") as tmp:
-        copy = Path(tmp) / LOG_FILE  # the directory is private (0700): the copy holds personal data
-        conn = snapshot_log(directory / LOG_FILE, str(copy))
-        try:
-            if selection.message_id is not None:
-                rows = select_rows(conn, "WHERE message_id = ?", (selection.message_id,))
-            elif selection.data_subject is not None:
-                rows = select_rows(conn, "WHERE data_subject = ?", (selection.data_subject,))
-            else:
-                rows = select_rows(
-                    conn, "WHERE logged_at_ms >= ? AND logged_at_ms < ?",
-                    (selection.since_ms, selection.until_ms if selection.until_ms is not None
-                     else 2**63 - 1),
-                )  # fmt: skip
-            certs = {bytes(h): bytes(d) for h, d in conn.execute("SELECT sha256, der FROM certs")}
-        finally:
-            conn.close()
-        if not rows:
-            raise CannotCheck("no record in the log matches")
-        try:
-            size = tree_head(copy).size
-            checkpoints = [
-                cp for cp in read_checkpoints(directory / CHECKPOINTS_DIR) if cp.size <= size
-            ]
-            chosen = _covering(rows, checkpoints)
-            records = tuple(
-                _record(
-                    row, chosen[row.seq], record_inclusion_proof(copy, row.seq, chosen[row.seq])
-                )
-                for row in rows
-            )
-        except (sqlite3.Error, MerkleError) as exc:  # a tree that cannot give a proof
-            raise CannotCheck(f"cannot read the log's tree: {exc}") from None
-    by_size = {cp.size: cp for cp in checkpoints}
-    copies = published(conf, gateway_id)
-    return Bundle(
-        gateway=gateway_id,
-        selection=selection,
-        exported_at_ms=now_ms,
-        configuration=signed_conf,
-        ca_certificates=copies.ca_certificates,
-        tsa_certificates=copies.tsa_certificates,
-        vkeys=copies.vkeys,
-        certificates={
-            r.signer_cert_sha256: certs[r.signer_cert_sha256]
-            for r in rows
-            if r.signer_cert_sha256 in certs
-        },  # fmt: skip
-        checkpoints=tuple(
-            BundleCheckpoint(s, by_size[s].note, by_size[s].cosignature, by_size[s].timestamp)
-            for s in sorted(set(chosen.values()))
-        ),
-        records=records,
-    )
-
-
-def _covering(rows: Sequence[Row], checkpoints: Sequence[CheckpointFiles]) -> dict[int, int]:
-    """For each record, the smallest checkpoint covering it that is timestamped and
-    cosigned: the earliest time a token vouches for, and the witness's word on it."""
-    complete = sorted(
-        cp.size for cp in checkpoints if cp.timestamp is not None and cp.cosignature is not None
-    )
-    chosen: dict[int, int] = {}
-    waiting = [row.seq for row in rows if not complete or row.seq > complete[-1]]
-    if waiting:
-        raise CannotCheck(
-            f"{len(waiting)} of the records (seq {min(waiting)}..{max(waiting)}) are in no"
-            " timestamped, cosigned checkpoint yet; retry after the gateway's next checkpoint"
-        )
-    for row in rows:
-        chosen[row.seq] = next(size for size in complete if size >= row.seq)
-    return chosen
-
-
-def _record(row: Row, tree_size: int, proof: tuple[bytes, ...]) -> BundleRecord:
-    c = row.columns
-    try:
-        leaf = encode_leaf(
-            LogLeaf.of(
-                kind=c["kind"], direction=c["direction"], logged_at_ms=c["logged_at_ms"],
-                peer=c["peer"], header=row.header, body=row.body, signature=row.signature,
-                signer_cert_sha256=row.signer_cert_sha256,
-            )
-        )  # fmt: skip
-    except LeafError as err:
-        raise CannotCheck(f"record {row.seq} cannot be encoded as a leaf: {err}") from None
-    return BundleRecord(
-        columns=dict(c), header=row.header, body=row.body, signature=row.signature,
-        signer_cert_sha256=row.signer_cert_sha256, leaf_input=leaf, tree_size=tree_size,
-        audit_path=proof,
+    return build_bundle(
+        directory / LOG_FILE, directory / CHECKPOINTS_DIR, signed_conf, conf, gateway_id,
+        selection, now_ms,
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from zhol.core.ids import GatewayId
 from zhol.gateway.checkpoints import parse_proof_text
 from zhol.gateway.messagelog import check_record
 from zhol.gateway.timestamping import trusted_cas_for
+from zhol.security.evidence_build import CheckpointFiles, Row
 from zhol.security.globalconf import GlobalConf
 from zhol.security.keys import PublicKey
 from zhol.security.logleaf import LeafError, LogLeaf
@@ -77,21 +78,6 @@ class Failure:
             "seq": self.seq,
             "checkpoint": self.checkpoint,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One stored record, exactly as read from the log."""
-
-    columns: Mapping[str, Any]  # as zhol.gateway.messagelog describes a row (hex digests)
-    header: bytes
-    body: bytes
-    signature: bytes
-    signer_cert_sha256: bytes
-
-    @property
-    def seq(self) -> int:
-        return int(self.columns["seq"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,17 +273,6 @@ def check_tree_state(rebuilt: RebuiltTree, stored: bytes | None) -> list[Failure
             )
         ]
     return []
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointFiles:
-    """One checkpoint's files as read: the note, and the proof (None if absent)."""
-
-    size: int  # from the file name
-    note: bytes
-    proof: str | None
-    cosignature: str | None = None  # the witness's line (<size>.cosig), if it cosigned
-    timestamp: bytes | None = None  # the RFC 3161 TimeStampResp (<size>.tsr), if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from zhol.cli.audit_checks import (
-    CheckpointFiles,
     Failure,
-    Row,
     check_cosignatures,
     check_rows,
     check_timestamps,
@@ -27,14 +22,13 @@ from zhol.cli.audit_checks import (
     open_checkpoint,
     validate_signers,
 )
-from zhol.cli.evidence_bundle import Bundle, BundleRecord
 from zhol.core.errors import ZholError
-from zhol.core.ids import GatewayId
+from zhol.security.evidence_build import CheckpointFiles, Row, published
+from zhol.security.evidence_bundle import Bundle, BundleRecord
 from zhol.security.globalconf import GlobalConf, verify_global_conf
 from zhol.security.logleaf import LeafError, LogLeaf
 from zhol.security.logleaf import encode as encode_leaf
 from zhol.security.merkle import MerkleError, verify_inclusion
-from zhol.security.signednote import ed25519_verifier, format_vkey, gateway_origin
 from zhol.security.validation import CertificateValidator
 
 # Said in every report: what a bundle cannot show (never passed silently).
@@ -50,41 +44,6 @@ BUNDLE_NOT_CHECKED = (
         " revoked after it signed fails its old records too (fail closed)",
     ),
 )
-
-
-def pem(der: bytes) -> str:
-    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """What the configuration says, as the bundle copies it for other tools."""
-
-    ca_certificates: tuple[str, ...]
-    tsa_certificates: tuple[str, ...]
-    vkeys: tuple[str, ...]
-
-
-def published(conf: GlobalConf, gateway_id: str) -> Published:
-    """The federation CAs, the approved TSAs' certificates (then their own CAs), the
-    gateway's log keys and the witness key, from a verified configuration."""
-    tsa: list[str] = []
-    for authority in conf.timestamp_authorities:
-        tsa.append(pem(authority.cert_der))
-        if authority.ca_cert_der:
-            tsa.append(pem(authority.ca_cert_der))
-    vkeys: list[str] = []
-    entry = conf.gateways.get(GatewayId.parse(gateway_id))
-    if entry is not None and entry.log_public_key:
-        origin = gateway_origin(gateway_id)
-        keys = (entry.log_public_key, *entry.previous_log_public_keys)
-        vkeys += [format_vkey(ed25519_verifier(origin, k)) for k in dict.fromkeys(keys)]
-    witness = conf.witness_verifier()
-    if witness is not None:
-        vkeys.append(format_vkey(witness))
-    return Published(
-        tuple(pem(der) for der in conf.ca_certs_der), tuple(dict.fromkeys(tsa)), tuple(vkeys)
-    )
 
 
 @dataclass(frozen=True, slots=True)

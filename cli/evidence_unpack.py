@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from zhol.cli.evidence_bundle import Bundle, BundleRecord
+from zhol.security.evidence_bundle import Bundle, BundleRecord
 from zhol.security.sealing import EVENT_TYPE, REQUEST_TYPE, RESPONSE_TYPE, message_signed_bytes
 from zhol.security.signednote import NoteError, join_note, parse_note
 

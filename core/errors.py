@@ -77,6 +77,8 @@ ErrorName = Literal[
     "InternalError",
     "TimestampingFailed",
     "DataSubjectMismatch",
+    "EvidenceNotFound",
+    "EvidenceNotReady",
 ]
 
 
@@ -155,6 +157,22 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         Category.BAD_REQUEST,
         _SP,
         "declared data subject does not match the request",
+    ),
+    # Usage/GetEvidence: no record of that exchange here, or one not about the data
+    # subject asked for; the same answer for both, so nothing says another's exists.
+    ErrorCode(
+        "EvidenceNotFound",
+        Category.NOT_FOUND,
+        _SP,
+        "no evidence of that exchange about this data subject here",
+    ),
+    # Usage/GetEvidence: a record is in no timestamped, cosigned checkpoint yet; it will
+    # be after the gateway's next checkpoint (seconds to minutes): retry then.
+    ErrorCode(
+        "EvidenceNotReady",
+        Category.TRANSPORT,
+        _SP,
+        "not yet in a timestamped, cosigned checkpoint; retry later",
     ),
 )
 

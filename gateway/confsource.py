@@ -52,6 +52,7 @@ class TrustedConf:
 
     conf: GlobalConf
     validator: CertificateValidator
+    signed: bytes = b""  # the exact signed bytes it was verified from (evidence bundles)
 
 
 class ConfSource:
@@ -108,7 +109,7 @@ class ConfSource:
         if current is not None and conf.version <= current.conf.version:
             return False  # never roll back to an older configuration
         validator = CertificateValidator(conf.ca_certs_der, conf.revoked_cert_sha256)
-        self._trusted = TrustedConf(conf, validator)
+        self._trusted = TrustedConf(conf, validator, signed)
         self.last_error = None
         if persist:
             tmp = self._cache_path.with_suffix(".tmp")

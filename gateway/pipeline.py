@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from zhol.core.clock import Clock
@@ -83,6 +84,8 @@ class GatewayParts:
     # Raises while the gateway must refuse exchanges for its evidence's sake (overdue
     # timestamps: gateway/timestamping.py); None for none.
     evidence_gate: Callable[[], None] | None = None
+    # The log's signed checkpoints, for Usage/GetEvidence; None: none served.
+    checkpoints_dir: Path | None = None
 
 
 def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
@@ -116,7 +119,13 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
             ps.CheckDataSubject(),
             ps.LogRequest(p.log),
-            us.UsageOrInvokeProvider(ps.InvokeProvider(p.invoke, p.clock), p.gateway_id, p.log),
+            us.UsageOrInvokeProvider(
+                ps.InvokeProvider(p.invoke, p.clock),
+                p.gateway_id,
+                p.log,
+                p.checkpoints_dir,
+                p.clock,
+            ),
             ps.SealResponse(p.signer, p.gateway_id, p.clock),
             ps.LogResponse(p.log),
         ),

@@ -174,6 +174,7 @@ async def start_gateway(
             events=events,
             notify_deliveries=deliveries.notify,
             evidence_gate=timestamper.check if timestamper is not None else None,
+            checkpoints_dir=settings.checkpoints_dir,
         )
 
         health = HealthWatch(

@@ -9,32 +9,46 @@ from its own message log instead of invoking an IS. The three stages here wrap t
 ordinary ones and hand every other call to them unchanged.
 
 The query side (``find_usage``) reads the log on a read-only connection: one SELECT is
-one consistent snapshot under WAL and never blocks the writer.
+one consistent snapshot under WAL and never blocks the writer. ``GetEvidence`` answers
+with the evidence bundle of one exchange (gateway/evidence.py), only if every record of
+it here is about the data subject asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
 from zhol.bus.v1 import usage_pb2
+from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, ServiceId, parse_grpc_path
 from zhol.core.iin import Iin
 from zhol.gateway.consumer_stages import ResolveProvider
+from zhol.gateway.evidence import NotAboutSubject, export_bundle
 from zhol.gateway.exchange import ConsumerExchange, ProviderExchange
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.messagelog import MessageLog
 from zhol.gateway.provider_stages import Authorize, InvokeProvider
+from zhol.security.evidence_build import EvidenceUnavailable, NotCoveredYet
+from zhol.security.evidence_bundle import Selection, encode
+from zhol.security.globalconf import GlobalConf
+
+log = logging.getLogger(__name__)
 
 USAGE_SERVICE = "zhol.bus.v1.Usage"
 FIND_USAGE = "FindUsage"
 FIND_USAGE_PATH = f"/{USAGE_SERVICE}/{FIND_USAGE}"
+GET_EVIDENCE = "GetEvidence"
+GET_EVIDENCE_PATH = f"/{USAGE_SERVICE}/{GET_EVIDENCE}"
+_METHODS = (FIND_USAGE, GET_EVIDENCE)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 # Room left in a page for the response's other fields and the signed envelope.
@@ -111,7 +125,49 @@ def parse_query(body: bytes) -> UsageQuery:
     )
 
 
-def check_subject(query: UsageQuery, declared: str) -> None:
+@dataclass(frozen=True, slots=True)
+class EvidenceQuery:
+    """A checked GetEvidenceRequest."""
+
+    data_subject: str
+    message_id: str
+    gateway: GatewayId | None
+
+
+def parse_evidence_query(body: bytes) -> EvidenceQuery:
+    """The request's fields, each checked (InvalidRequest / InvalidIdentifier)."""
+    try:
+        request = usage_pb2.GetEvidenceRequest.FromString(body)
+    except DecodeError:
+        raise ZholError("InvalidRequest", "not a GetEvidenceRequest") from None
+    return EvidenceQuery(
+        data_subject=Iin.parse(request.data_subject).value,
+        message_id=parse_message_id(request.message_id),
+        gateway=GatewayId.parse(request.gateway) if request.gateway else None,
+    )
+
+
+def parse_message_id(text: str) -> str:
+    """A message id as the bus writes them: a UUID, lowercase (InvalidRequest if not)."""
+    try:
+        canonical = str(uuid.UUID(text)) if len(text) == 36 else ""
+    except ValueError:
+        canonical = ""
+    if not canonical or canonical != text:  # "" too: an empty id names no exchange
+        raise ZholError("InvalidRequest", "message_id is not a UUID")
+    return text
+
+
+def parse_request(method: str, body: bytes) -> UsageQuery | EvidenceQuery:
+    """The checked request of a Usage method (UnknownService for any other method)."""
+    if method == FIND_USAGE:
+        return parse_query(body)
+    if method == GET_EVIDENCE:
+        return parse_evidence_query(body)
+    raise ZholError("UnknownService", f"{USAGE_SERVICE} has no method {method}")
+
+
+def check_subject(query: UsageQuery | EvidenceQuery, declared: str) -> None:
     """A client may ask only about the data subject it declares (no fishing)."""
     if not declared or declared != query.data_subject:
         raise ZholError("AccessDenied", "a usage query must declare the subject it asks about")
@@ -202,12 +258,12 @@ class UsageOrResolveProvider:
             await self._ordinary(x)
             return
         assert x.trusted is not None
-        if method != FIND_USAGE:
+        if method not in _METHODS:
             raise ZholError("UnknownService", f"{USAGE_SERVICE} has no method {method}")
         if x.provider_hint is None:
             raise ZholError("MissingHeader", "a usage query names the target in zhol-provider")
-        query = parse_query(x.body)
-        x.service = ServiceId.of(x.provider_hint, USAGE_SERVICE, FIND_USAGE)
+        query = parse_request(method, x.body)
+        x.service = ServiceId.of(x.provider_hint, USAGE_SERVICE, method)
         x.targets = tuple(
             t
             for t in x.trusted.conf.gateways_for(x.provider_hint)
@@ -233,13 +289,13 @@ class UsageOrAuthorize:
             return
         assert x.service is not None and x.client is not None and x.trusted is not None
         assert x.header is not None
-        if x.service.method != FIND_USAGE or not x.trusted.conf.serves(
+        if x.service.method not in _METHODS or not x.trusted.conf.serves(
             self._gateway_id, x.service.subsystem
         ):
             raise ZholError("UnknownService", f"{x.service} is not served here")
         # The right first: a client without it learns nothing, not even about its request.
         self._local.current().authorize_usage(x.client)
-        query = parse_query(x.message.body)
+        query = parse_request(x.service.method, x.message.body)
         if query.gateway is not None and query.gateway != self._gateway_id:
             raise ZholError("UnknownService", f"this is not {query.gateway}")
         check_subject(query, x.header.data_subject)
@@ -249,20 +305,58 @@ class UsageOrInvokeProvider:
     """A Usage call is answered from this gateway's own log; everything else goes to
     the IS as usual. The answer is sealed and logged by the ordinary stages after."""
 
-    def __init__(self, ordinary: InvokeProvider, gateway_id: GatewayId, log: MessageLog) -> None:
+    def __init__(
+        self,
+        ordinary: InvokeProvider,
+        gateway_id: GatewayId,
+        log: MessageLog,
+        checkpoints_dir: Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._ordinary = ordinary
         self._gateway_id = gateway_id
         self._log = log
+        self._checkpoints_dir = checkpoints_dir
+        self._clock = clock
 
     async def __call__(self, x: ProviderExchange) -> None:
         if not _is_usage(x.service):
             await self._ordinary(x)
             return
-        assert x.trusted is not None
-        query = parse_query(x.message.body)
+        assert x.trusted is not None and x.service is not None
         max_bytes = x.trusted.conf.tunables.max_message_bytes
-        answer = await asyncio.to_thread(find_usage, self._log.path, query, max_bytes)
-        answer.gateway = str(self._gateway_id)
-        x.response_body = answer.SerializeToString()
+        query = parse_request(x.service.method, x.message.body)
+        if isinstance(query, EvidenceQuery):
+            bundle = await asyncio.to_thread(
+                self._evidence, query, x.trusted.conf, x.trusted.signed
+            )
+            if len(bundle) + _PAGE_MARGIN_BYTES > max_bytes:
+                raise ZholError("MessageTooLarge", "the evidence bundle is too large to send")
+            evidence = usage_pb2.GetEvidenceResponse(bundle=bundle, gateway=str(self._gateway_id))
+            x.response_body = evidence.SerializeToString()
+        else:
+            answer = await asyncio.to_thread(find_usage, self._log.path, query, max_bytes)
+            answer.gateway = str(self._gateway_id)
+            x.response_body = answer.SerializeToString()
         x.status_code = 0
         x.status_message = ""
+
+    def _evidence(self, query: EvidenceQuery, conf: GlobalConf, signed_conf: bytes) -> bytes:
+        """The exchange's bundle from this gateway's log (in a worker thread)."""
+        if self._checkpoints_dir is None or self._clock is None or not signed_conf:
+            raise ZholError("EvidenceNotReady", "this gateway keeps no checkpoints to prove with")
+        try:
+            bundle = export_bundle(
+                self._log.path, self._checkpoints_dir, signed_conf, conf, str(self._gateway_id),
+                Selection(message_id=query.message_id), self._clock.now_ms(),
+                only_about=query.data_subject,
+            )  # fmt: skip
+        except NotAboutSubject:
+            raise ZholError("EvidenceNotFound") from None
+        except NotCoveredYet:
+            raise ZholError("EvidenceNotReady") from None
+        except EvidenceUnavailable as exc:
+            # Paths and seqs stay here: the caller learns only that it failed.
+            log.warning("evidence for a GetEvidence query unreadable: %s", exc)
+            raise ZholError("LoggingFailed", "cannot read this gateway's evidence") from None
+        return encode(bundle)

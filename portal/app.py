@@ -26,7 +26,7 @@ from zhol.core.busclient import BusClient, BusIdentity
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
 from zhol.population.v1 import population_pb2
-from zhol.portal import feed, pages, reads, usage
+from zhol.portal import evidence, feed, pages, reads, usage
 from zhol.portal.i18n import LANGUAGE_NAMES, LANGUAGES, choose_language, text
 from zhol.portal.settings import PortalSettings
 from zhol.portal.signin import (
@@ -131,6 +131,7 @@ def create_app(
     app.router.add_get("/family", family_page, name="family")
     app.router.add_get("/person/{iin}", person_page, name="person")
     app.router.add_get("/usage", usage.usage_page, name="usage")
+    app.router.add_get("/usage/evidence", evidence.evidence_download, name="usage_evidence")
     pages.add_routes(app)  # pension, health, education; the actions
     app.router.add_get("/feed", feed.feed_page, name="feed")
     app.router.add_post("/feed/read", feed.mark_read, name="feed_read")

@@ -6,6 +6,7 @@ A page asks ``text(lang, key)``; a key missing in one language falls back to Eng
 
 from __future__ import annotations
 
+from zhol.portal.evidence_texts import EVIDENCE_TEXTS
 from zhol.portal.feed_texts import FEED_TEXTS
 from zhol.portal.pages_texts import PAGES_TEXTS
 from zhol.portal.usage_texts import USAGE_TEXTS
@@ -263,6 +264,8 @@ for _lang, _texts in USAGE_TEXTS.items():  # the "who used my data" page's
 for _lang, _texts in PAGES_TEXTS.items():  # the pension, health, education pages' and actions'
     CATALOGUES[_lang].update(_texts)
 for _lang, _texts in FEED_TEXTS.items():  # the life-events feed's
+    CATALOGUES[_lang].update(_texts)
+for _lang, _texts in EVIDENCE_TEXTS.items():  # "who used my data": the evidence download's
     CATALOGUES[_lang].update(_texts)
 
 

@@ -22,7 +22,7 @@ from tests.integration.bus_federation import (
 from tests.integration.test_bus import some_iin
 from tests.waiting import until
 from zhol.cli.demo import CONSUMER_GATEWAY
-from zhol.cli.federation import Layout, init_registry_dir
+from zhol.cli.federation import CORE_AGENCIES, Layout, init_registry_dir
 from zhol.cli.ports import free_port
 from zhol.cli.tsa import TsaPaths, init_tsa, load_signer
 from zhol.cli.tsa_server import build_app
@@ -57,7 +57,9 @@ class TsaServer:
             self._runner = None
 
 
-async def start_federation_with_tsa(root: Path) -> tuple[Federation, TsaServer]:
+async def start_federation_with_tsa(
+    root: Path, persons: int = 20, agencies: tuple[str, ...] = CORE_AGENCIES
+) -> tuple[Federation, TsaServer]:
     """A federation whose registry approves a running authority (created under root)."""
     layout = Layout(root)
     init_registry_dir(layout)
@@ -66,7 +68,8 @@ async def start_federation_with_tsa(root: Path) -> tuple[Federation, TsaServer]:
     try:
         fed = await start_federation(
             root,
-            persons=20,
+            persons=persons,
+            agencies=agencies,
             registry_overrides={"timestamp_authorities": (f"{tsa.url} {tsa.paths.cert}",)},
         )
     except BaseException:

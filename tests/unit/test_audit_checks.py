@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.pki import issue_der, new_ca
 from zhol.bus.v1 import bus_pb2
-from zhol.cli.audit_checks import Row, check_rows, evidence_times, validate_signers
+from zhol.cli.audit_checks import check_rows, evidence_times, validate_signers
 from zhol.gateway.messagelog import signed_values
 from zhol.security.ca import CertificateAuthority
+from zhol.security.evidence_build import Row
 from zhol.security.keys import generate_private_key
 from zhol.security.sealing import REQUEST_TYPE, RESPONSE_TYPE, Signer, seal
 from zhol.security.validation import CertificateValidator

@@ -2,7 +2,8 @@
 
 Pure: values in, bytes out, and back. Nothing here is trusted: :func:`decode` only
 checks that a file has the documented shape (``BundleError`` ``bundle-malformed``
-otherwise); ``cli/bundle_checks.py`` decides whether the evidence holds.
+otherwise); ``cli/bundle_checks.py`` decides whether the evidence holds, and
+``security/evidence_build.py`` assembles one from a log's records.
 
 Binary values are base64 (RFC 4648, padded), SHA-256 identifiers lowercase hex. Each
 record carries what RFC 6962 tooling needs on its own: ``leaf_input`` (the canonical
