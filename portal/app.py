@@ -427,8 +427,11 @@ async def _person(
     request: web.Request, citizen: str, subject: str, page: str
 ) -> web.StreamResponse:
     bus, timeout = request.app[BUS], request.app[SETTINGS].bus_timeout_s
-    account = await reads.read_account(bus, citizen, subject, timeout)
-    return _page(request, "me.html", {"page": page, "account": account})
+    account, places = await asyncio.gather(
+        reads.read_account(bus, citizen, subject, timeout), pages.places_of(request, citizen)
+    )
+    context = {"page": page, "account": account, "subject": subject, "places": places}
+    return _page(request, "me.html", context)
 
 
 async def family_page(request: web.Request) -> web.StreamResponse:
@@ -445,7 +448,7 @@ async def family_page(request: web.Request) -> web.StreamResponse:
     minors = (
         reads.minor_children(family.value, request.app[TODAY]()) if family.value is not None else ()
     )
-    people, children = await asyncio.gather(  # names, and each minor's blocks, in parallel
+    people, children, places = await asyncio.gather(  # names, minors' blocks, in parallel
         asyncio.gather(
             *(
                 reads.read_person(bus, citizen, r.iin, timeout, reads.FAMILY_PURPOSE)
@@ -453,6 +456,7 @@ async def family_page(request: web.Request) -> web.StreamResponse:
             )
         ),
         pages.read_children(bus, citizen, minors, timeout),
+        pages.places_of(request, citizen),
     )
     groups: dict[str, list[dict[str, Any]]] = {"parents": [], "spouse": [], "children": []}
     for (group, relative), person in zip(relatives, people, strict=True):
@@ -464,4 +468,4 @@ async def family_page(request: web.Request) -> web.StreamResponse:
                 "blocks": children.get(relative.iin) if group == "children" else None,
             }
         )
-    return _page(request, "family.html", {"family": family, "groups": groups})
+    return _page(request, "family.html", {"family": family, "groups": groups, "places": places})

@@ -350,6 +350,127 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "enrol_1": ("studying", "обучается", "оқиды"),
     "enrol_2": ("transferred", "переведён", "ауыстырылды"),
     "enrol_3": ("left", "выбыл", "шықты"),
+    # A minor child's own pages and the applications for a minor child.
+    "child_pages": ("The child's pages", "Страницы ребёнка", "Баланың беттері"),
+    "about_child": ("About your child", "О вашем ребёнке", "Балаңыз туралы"),
+    "ask_kindergarten": (
+        "Ask for a kindergarten place",
+        "Встать в очередь в детский сад",
+        "Балабақша кезегіне тұру",
+    ),
+    "ask_school": ("Enrol in a school", "Зачислить в школу", "Мектепке қабылдау"),
+    "child_choice": ("Child", "Ребёнок", "Бала"),
+    "grade_choice": ("Grade", "Класс", "Сынып"),
+    "preferred_kindergarten": (
+        "Preferred kindergarten",
+        "Желаемый детский сад",
+        "Қалаған балабақша",
+    ),
+    "any_kindergarten": (
+        "Any kindergarten of the child's district",
+        "Любой детский сад района ребёнка",
+        "Бала ауданының кез келген балабақшасы",
+    ),
+    "school_year": ("School year from", "Учебный год с", "Оқу жылы басталуы"),
+    "kindergarten_rule": (
+        "The Ministry of Education queues children aged 0 to 6 in the district where they"
+        " are registered; the date of the application is their seniority. A child at"
+        " school is not queued.",
+        "Министерство просвещения ставит в очередь детей от 0 до 6 лет в районе их"
+        " регистрации; очерёдность — по дате заявления. Школьника в очередь не ставят.",
+        "Оқу-ағарту министрлігі 0 мен 6 жас аралығындағы балаларды тіркелген ауданында"
+        " кезекке қояды; кезектілік — өтініш күні бойынша. Мектеп оқушысы кезекке"
+        " қойылмайды.",
+    ),
+    "school_rule": (
+        "A child enters grade 1 at 6 or 7 years old on 1 September (each later grade a"
+        " year older); applications for the next school year open on 1 April; the school"
+        " must have a free place.",
+        "В 1 класс принимают детей, которым 1 сентября 6 или 7 лет (в следующие классы —"
+        " на год старше); приём на следующий учебный год с 1 апреля; в школе должно быть"
+        " свободное место.",
+        "1-сыныпқа 1 қыркүйекте 6 немесе 7 жасқа толған балалар қабылданады (келесі"
+        " сыныптарға — бір жас үлкен); келесі оқу жылына қабылдау 1 сәуірден басталады;"
+        " мектепте бос орын болуы керек.",
+    ),
+    "no_minor_children": (
+        "The population registry names no child of yours under 18: this application is"
+        " made for a minor child.",
+        "В регистре населения нет ваших детей до 18 лет: это заявление подают за"
+        " несовершеннолетнего ребёнка.",
+        "Халық тізілімінде 18 жасқа толмаған балаңыз жоқ: бұл өтініш кәмелетке толмаған"
+        " бала үшін беріледі.",
+    ),
+    "no_schools": (
+        "Education has no school in your children's districts.",
+        "В районах ваших детей нет школ.",
+        "Балаларыңыздың аудандарында мектеп жоқ.",
+    ),
+    "places_unavailable": (
+        "The list of kindergartens and schools could not be read now: they are shown by"
+        " their number.",
+        "Список детских садов и школ сейчас не прочитан: они показаны по номеру.",
+        "Балабақшалар мен мектептер тізімі қазір оқылмады: олар нөмірімен көрсетілген.",
+    ),
+    "error_bad_kindergarten": (
+        "Choose a kindergarten from the list (or any).",
+        "Выберите детский сад из списка (или любой).",
+        "Тізімнен балабақшаны таңдаңыз (немесе кез келгенін).",
+    ),
+    "error_bad_school": (
+        "Choose a school from the list.",
+        "Выберите школу из списка.",
+        "Тізімнен мектепті таңдаңыз.",
+    ),
+    "error_bad_grade": (
+        "The grade must be a number from 1 to 11.",
+        "Класс — число от 1 до 11.",
+        "Сынып — 1-ден 11-ге дейінгі сан.",
+    ),
+    # The owner's refusals, by the status it gives (its own words are shown too).
+    "refusal_kindergarten_already_exists": (
+        "The child already has a place in the kindergarten queue or in a kindergarten.",
+        "Ребёнок уже стоит в очереди в детский сад или уже направлен в детский сад.",
+        "Бала балабақша кезегінде тұр немесе балабақшаға жолданған.",
+    ),
+    "refusal_kindergarten_failed_precondition": (
+        "The queue's rules are not met: the child's age (0 to 6), a registered address in"
+        " a district the ministry serves, not at school, alive.",
+        "Не выполнены правила очереди: возраст ребёнка (от 0 до 6 лет), регистрация в"
+        " обслуживаемом районе, ребёнок не учится в школе.",
+        "Кезек ережелері орындалмады: баланың жасы (0-ден 6-ға дейін), қызмет"
+        " көрсетілетін аудандағы тіркеу, бала мектепте оқымайды.",
+    ),
+    "refusal_kindergarten_not_found": (
+        "The ministry does not know this kindergarten, or the population registry does"
+        " not know the child.",
+        "Министерство не знает этот детский сад, или ребёнка нет в регистре населения.",
+        "Министрлік бұл балабақшаны білмейді немесе бала халық тізілімінде жоқ.",
+    ),
+    "refusal_school_already_exists": (
+        "The child is already enrolled in this school.",
+        "Ребёнок уже зачислен в эту школу.",
+        "Бала бұл мектепке қабылданып қойған.",
+    ),
+    "refusal_school_failed_precondition": (
+        "The school's rules are not met: the child's age on 1 September for this grade,"
+        " a registered address, a free place in the school.",
+        "Не выполнены правила приёма: возраст ребёнка на 1 сентября для этого класса,"
+        " регистрация по месту жительства, свободное место в школе.",
+        "Қабылдау ережелері орындалмады: осы сынып үшін баланың 1 қыркүйектегі жасы,"
+        " тұрғылықты жері бойынша тіркеу, мектептегі бос орын.",
+    ),
+    "refusal_school_not_found": (
+        "The ministry does not know this school, or the population registry does not know"
+        " the child.",
+        "Министерство не знает эту школу, или ребёнка нет в регистре населения.",
+        "Министрлік бұл мектепті білмейді немесе бала халық тізілімінде жоқ.",
+    ),
+    "refusal_school_invalid_argument": (
+        "The ministry did not accept the grade.",
+        "Министерство не приняло указанный класс.",
+        "Министрлік көрсетілген сыныпты қабылдамады.",
+    ),
 }
 
 PAGES_TEXTS: dict[str, dict[str, str]] = {

@@ -58,6 +58,12 @@ PORTAL_READS = tuple(
         (HEALTH, methods.LIST_CLINICS),
         (HEALTH, methods.ATTACH_TO_CLINIC),
         (POPULATION, methods.CHANGE_ADDRESS),
+        # Names of kindergartens and schools (catalogues: no data subject) and a minor
+        # child's applications to education (zhol.portal.pages).
+        (EDUCATION, methods.LIST_KINDERGARTENS),
+        (EDUCATION, methods.LIST_SCHOOLS),
+        (EDUCATION, methods.ENQUEUE_FOR_KINDERGARTEN),
+        (EDUCATION, methods.ENROLL_IN_SCHOOL),
     )
 )
 
