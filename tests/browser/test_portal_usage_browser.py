@@ -17,10 +17,12 @@ from tests.integration.test_portal import parent_of_minor
 from tests.integration.test_portal_usage import TARGETS
 from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
+from zhol.portal.service_names import SERVICE_NAMES
 from zhol.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.integration
 EN = CATALOGUES["en"]
+GET_PERSON = "zhol.population.v1.PopulationRegistry/GetPerson"
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ async def test_citizen_sees_who_used_their_data(federation: Federation, tmp_path
                 await page.wait_for_url("**/usage")
                 table = page.get_by_role("table", name=EN["usage_caption"])
                 assert await table.locator("tbody tr").count() > 0
-                assert "GetPerson" in await table.inner_text()
+                assert SERVICE_NAMES["en"][GET_PERSON] in await table.inner_text()
                 await page.screenshot(path=artifacts / "usage-en.png", full_page=True)
                 # The filter form, by its labels: the Ministry of Justice used nothing.
                 await page.get_by_label(EN["usage_agency"]).select_option("KZ/GOV/MJ")
