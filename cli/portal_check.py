@@ -67,7 +67,8 @@ async def check_portal(url: str, iin: str, last_name: str, timeout: float = 30.0
         # "Who used my data": every gateway answers, and the reads just made are there.
         async with http.get(f"{base}/usage") as usage:
             page = await usage.text()
-        read = service_name("kk", "zhol.population.v1.PopulationRegistry", "GetPerson")
+        read = service_name("kk", "zhol.population.v1.PopulationRegistry", "GetPerson") or ""
         problems = ("usage_missing", "usage_discovery_unavailable", "usage_discovery_stale")
-        if usage.status != 200 or any(text("kk", p) in page for p in problems) or read not in page:
+        missing_part = any(text("kk", p) in page for p in problems)
+        if usage.status != 200 or missing_part or not read or read not in page:
             raise PortalCheckFailed(f"/usage: HTTP {usage.status}, a gateway missing or no reads")
