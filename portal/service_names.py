@@ -5,6 +5,10 @@ is shown as its raw gRPC name, marked as English (``service_name`` gives None)."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from zhol.portal.i18n import text
+
 _POP = "zhol.population.v1.PopulationRegistry/"
 _PEN = "zhol.pension.v1.PensionRegistry/"
 _HEA = "zhol.health.v1.HealthRegistry/"
@@ -118,3 +122,10 @@ def service_key(grpc_service: str, method: str) -> str:
 def service_name(lang: str, grpc_service: str, method: str) -> str | None:
     """The readable name in ``lang``, or None for a method or topic not listed."""
     return SERVICE_NAMES.get(lang, SERVICE_NAMES["en"]).get(service_key(grpc_service, method))
+
+
+def agency_label(lang: str, member: str, registered: Mapping[str, str]) -> tuple[str, str]:
+    """A member's name in ``lang`` and "", or, for a member the portal has no name for
+    (one that joined later), its registered name (``registered``, else its id) and "en"."""
+    name = text(lang, member)
+    return (name, "") if name != member else (registered.get(member, member), "en")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,7 @@ from zhol.bus.v1 import usage_pb2
 from zhol.core.busclient import BusCallError, BusClient
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
-from zhol.portal.i18n import text
-from zhol.portal.service_names import service_name
+from zhol.portal.service_names import agency_label, service_name
 
 USAGE_SERVICE = "zhol.bus.v1.Usage"
 FIND_USAGE = f"/{USAGE_SERVICE}/FindUsage"
@@ -337,14 +337,8 @@ async def usage_page(request: web.Request) -> web.StreamResponse:
     children = reads.minor_children(family.value, today) if family.value is not None else ()
     timeline = merge(answers, filters)
     lang = portal._state(request).lang
-
-    def agency(member: str) -> tuple[str, str]:
-        """Its name in the page's language, else as registered (English), and its lang."""
-        name = text(lang, member)
-        return (name, "") if name != member else (directory.names.get(member, member), "en")
-
     context: dict[str, Any] = {
-        "agency": agency,
+        "agency": functools.partial(agency_label, lang, registered=directory.names),
         "service_label": lambda row: service_name(lang, row.grpc_service, row.method),
         "child_view": subject != citizen,
         "filters": filters,
