@@ -152,7 +152,6 @@ async def test_a_parent_sees_their_minor_childs_timeline(
     asked = usage_queries(federation, PROVIDER_GATEWAY, child)
     assert asked and {r["purpose"] for r in asked} == {CHILD_USAGE_PURPOSE}
     assert {r["user_id"] for r in asked} == {f"citizen:{parent}"}
-    # Paging links keep the child.
 
 
 async def test_anyone_elses_timeline_is_refused_and_nothing_asked(
