@@ -3,11 +3,15 @@ the global configuration it holds, on a real in-process federation."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
 import pytest_asyncio
+from google.protobuf.json_format import MessageToDict
 
 from tests.integration.bus_federation import (
     Federation,
@@ -20,6 +24,7 @@ from tests.integration.test_bus import log_count
 from tests.waiting import until
 from zhol.bus.v1 import discovery_pb2
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.main import main as zhol
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.discovery import LIST_MEMBERS_PATH
 from zhol.gateway.provision import ServiceOffer, register_subsystem
@@ -133,3 +138,21 @@ async def test_a_malformed_request_or_unknown_method_is_refused(fed: Federation)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call_raw(fed.is_address(), "/zhol.bus.v1.Discovery/ListNothing", b"", metadata)
     assert error_code(caught.value) == "Server.ClientProxy.UnknownService"
+
+
+async def test_zhol_catalogue_prints_what_discovery_answers(
+    fed: Federation, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    asked = await list_members(fed)
+    directory = str(fed.layout.gateway(CONSUMER_GATEWAY))
+    assert await asyncio.to_thread(zhol, ["catalogue", "--dir", directory, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == MessageToDict(asked, preserving_proto_field_name=True)
+    assert await asyncio.to_thread(zhol, ["catalogue", "--dir", directory]) == 0
+    text = capsys.readouterr().out
+    assert f"v{asked.configuration_version} of KZ, held by {CONSUMER_GATEWAY}" in text
+    assert f"  {POPULATION}  gateways: {PROVIDER_GATEWAY}" in text
+    assert "zhol.population.v1.PopulationRegistry: " in text
+    # No gateway there: could not check (exit 3), nothing printed on stdout.
+    assert await asyncio.to_thread(zhol, ["catalogue", "--dir", str(tmp_path)]) == 3
+    assert capsys.readouterr().out == ""
