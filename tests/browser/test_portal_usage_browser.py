@@ -51,7 +51,7 @@ async def test_citizen_sees_who_used_their_data(federation: Federation, tmp_path
     )
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
-    citizen, _, _ = parent_of_minor(federation.layout.population_db)
+    citizen, _, child = parent_of_minor(federation.layout.population_db)
     base = str(server.make_url("/")).rstrip("/")
     try:
         async with async_playwright() as playwright:
@@ -80,9 +80,16 @@ async def test_citizen_sees_who_used_their_data(federation: Federation, tmp_path
                 # The filter form, by its labels: the Ministry of Justice used nothing.
                 await page.get_by_label(EN["usage_agency"]).select_option("KZ/GOV/MJ")
                 await page.get_by_role("button", name=EN["usage_show"]).click()
-                await page.wait_for_url("**/usage?agency=*")
+                await page.wait_for_url("**/usage?*agency=*")  # after whom= for a parent
                 assert EN["usage_none"] in await page.locator("main").inner_text()
                 await page.screenshot(path=artifacts / "usage-filtered-en.png", full_page=True)
+                # A parent chooses their minor child's timeline, by the labelled choice.
+                await page.get_by_label(EN["usage_agency"]).select_option("")
+                await page.get_by_label(EN["usage_whom"]).select_option(child)
+                await page.get_by_role("button", name=EN["usage_show"]).click()
+                await page.wait_for_url(f"**/usage?*whom={child}*")
+                assert f"{EN['usage_of_child']} {child}" in await page.locator("main").inner_text()
+                await page.screenshot(path=artifacts / "usage-child-en.png", full_page=True)
             finally:
                 await browser.close()
     finally:
