@@ -1,14 +1,16 @@
 """'Who used my data': the signed-in citizen's timeline, gathered live from every gateway.
 
-The portal asks each gateway of the federation (``PortalSettings.usage_targets``) for
-the records of its own message log about the citizen, through the portal's own gateway
+The portal asks each gateway of the federation (as its own gateway's Discovery lists
+them, ``zhol.portal.directory``; or ``PortalSettings.usage_targets``) for the records
+of its own message log about the citizen, through the portal's own gateway
 (``/zhol.bus.v1.Usage/FindUsage``, ``zhol-provider`` naming a subsystem that gateway
 serves, the request's ``gateway`` pinning it), all in parallel. Every query declares the
-citizen as data subject and acting user, so each is itself on record. The answers are
-merged into one timeline, newest first, one row per exchange (a request and its response,
-logged at both ends, share a message id). A gateway that cannot be asked is named on
-the page; the rest renders. The data subject is always the signed-in citizen: nothing
-the browser sends can name anyone else.
+citizen (or their minor child) as data subject and the citizen as acting user, so each
+is itself on record. The answers are merged into one timeline, newest first, one row
+per exchange (a request and its response, logged at both ends, share a message id). A
+gateway that cannot be asked is named on the page; the rest renders. The data subject
+is the signed-in citizen or, checked against their family in population at that
+moment, one of their minor children: nothing the browser sends can name anyone else.
 """
 
 from __future__ import annotations
