@@ -37,7 +37,8 @@ def list_members(conf: GlobalConf, gateway_id: GatewayId) -> discovery_pb2.ListM
     for subsystem in conf.subsystem_gateways:
         subsystems.setdefault(subsystem.member, []).append(subsystem)
     services: dict[SubsystemId, list[discovery_pb2.DiscoveredService]] = {}
-    for (provider, grpc_service), methods in sorted(conf.methods.items(), key=str):
+    by_name = sorted(conf.methods.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+    for (provider, grpc_service), methods in by_name:
         services.setdefault(provider, []).append(
             discovery_pb2.DiscoveredService(grpc_service=grpc_service, methods=sorted(methods))
         )
