@@ -10,6 +10,7 @@ import re
 import aiohttp
 
 from zhol.portal.i18n import text
+from zhol.portal.service_names import service_name
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 _OUTBOX_ROW = re.compile(r'<td class="to">(\d{12})</td><td class="code">(\d{6})</td>')
@@ -66,5 +67,8 @@ async def check_portal(url: str, iin: str, last_name: str, timeout: float = 30.0
         # "Who used my data": every gateway answers, and the reads just made are there.
         async with http.get(f"{base}/usage") as usage:
             page = await usage.text()
-        if usage.status != 200 or text("kk", "usage_missing") in page or "GetPerson" not in page:
+        read = service_name("kk", "zhol.population.v1.PopulationRegistry", "GetPerson") or ""
+        problems = ("usage_missing", "usage_discovery_unavailable", "usage_discovery_stale")
+        missing_part = any(text("kk", p) in page for p in problems)
+        if usage.status != 200 or missing_part or not read or read not in page:
             raise PortalCheckFailed(f"/usage: HTTP {usage.status}, a gateway missing or no reads")

@@ -12,6 +12,7 @@ from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
 from zhol.core.grpcerr import abort_with
 from zhol.core.metadata import MESSAGE_ID_KEY
+from zhol.gateway.discovery import DISCOVERY_SERVICE, DiscoveryExchange
 from zhol.gateway.event_stages import PUBLISH_PATH, PublishExchange
 from zhol.gateway.exchange import ConsumerExchange
 from zhol.gateway.pipeline import Pipeline
@@ -39,9 +40,11 @@ class IsProxy(grpc.GenericRpcHandler):
         *,
         peer_certs: bool = False,
         publish: Pipeline[PublishExchange] | None = None,
+        discovery: Pipeline[DiscoveryExchange] | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._publish = publish
+        self._discovery = discovery
         self._clock = clock
         self._peer_certs = peer_certs
         self._handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
@@ -52,6 +55,10 @@ class IsProxy(grpc.GenericRpcHandler):
         method = handler_call_details.method
         if method == PUBLISH_PATH and self._publish is not None:
             return self._publish_handler
+        if self._discovery is not None and method.startswith(f"/{DISCOVERY_SERVICE}/"):
+            return grpc.unary_unary_rpc_method_handler(
+                functools.partial(self._handle_discovery, method)
+            )
         handler = self._handlers.get(method)
         if handler is None:
             # No (de)serializers: the request and response stay raw bytes.
@@ -96,6 +103,21 @@ class IsProxy(grpc.GenericRpcHandler):
     @functools.cached_property
     def _publish_handler(self) -> grpc.RpcMethodHandler[bytes, bytes]:
         return grpc.unary_unary_rpc_method_handler(self._handle_publish)
+
+    async def _handle_discovery(self, method: str, request: bytes, context: _Context) -> bytes:
+        """Discovery is the gateway's own service: answered here from the global
+        configuration, never forwarded (gateway/discovery.py)."""
+        assert self._discovery is not None
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        exchange = DiscoveryExchange(method, request, metadata, None)
+        if self._peer_certs:
+            exchange.peer_cert_pem = _peer_cert_pem(context)
+        try:
+            await self._discovery.run(exchange)
+        except ZholError as err:
+            log.warning("discovery refused code=%s error_id=%s", err.full_code, err.error_id)
+            await abort_with(context, err)
+        return exchange.answer
 
     async def _handle_publish(self, request: bytes, context: _Context) -> bytes:
         """Events.Publish is the gateway's own service: answered here, never forwarded."""

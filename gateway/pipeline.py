@@ -16,6 +16,7 @@ from zhol.core.clock import Clock
 from zhol.core.errors import Hop, ZholError
 from zhol.core.ids import GatewayId
 from zhol.gateway import consumer_stages as cs
+from zhol.gateway import discovery as dy
 from zhol.gateway import event_stages as ev
 from zhol.gateway import provider_stages as ps
 from zhol.gateway import usage as us
@@ -143,6 +144,22 @@ def publish_pipeline(p: GatewayParts) -> Pipeline[PublishExchange]:
             cs.LimitRequestSize(),
             ev.ParsePublication(),
             ev.QueueDeliveries(p.local, p.events, p.clock, p.notify_deliveries),
+        ),
+    )
+
+
+def discovery_pipeline(p: GatewayParts) -> Pipeline[dy.DiscoveryExchange]:
+    """An IS asking its own gateway about the federation: answered from the global
+    configuration held here; nothing crosses the bus, nothing is logged (no evidence
+    gate either: no exchange is made)."""
+    return Pipeline(
+        Hop.CLIENT_PROXY,
+        (
+            cs.AuthenticateIsClient(p.is_tls, p.is_pins),
+            cs.LoadConfiguration(p.conf),
+            dy.IdentifyDiscoveryClient(p.gateway_id),
+            cs.LimitRequestSize(),
+            dy.AnswerDiscovery(p.gateway_id),
         ),
     )
 

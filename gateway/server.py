@@ -44,6 +44,7 @@ from zhol.gateway.peer_server import ExchangeService, add_exchange_service
 from zhol.gateway.pipeline import (
     GatewayParts,
     consumer_pipeline,
+    discovery_pipeline,
     event_pipeline,
     provider_pipeline,
     publish_pipeline,
@@ -196,6 +197,7 @@ async def start_gateway(
             clock,
             peer_certs=settings.is_tls == "mtls",
             publish=publish_pipeline(parts),
+            discovery=discovery_pipeline(parts),
         )
         is_server.add_generic_rpc_handlers((is_proxy,))
         is_port = _bind_is_port(is_server, settings, passphrase)

@@ -26,7 +26,7 @@ from zhol.core.busclient import BusClient, BusIdentity
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
 from zhol.population.v1 import population_pb2
-from zhol.portal import evidence, feed, pages, reads, usage
+from zhol.portal import directory, evidence, feed, pages, reads, usage
 from zhol.portal.i18n import LANGUAGE_NAMES, LANGUAGES, choose_language, text
 from zhol.portal.settings import PortalSettings
 from zhol.portal.signin import (
@@ -110,6 +110,9 @@ def create_app(
     app[OUTBOX] = outbox if settings.demo else None
     app[BUS] = BusClient(BusIdentity(settings.gateway, settings.client))
     app[TODAY] = today or _today_in_kazakhstan
+    app[directory.DIRECTORY] = directory.UsageDirectory(
+        app[BUS], settings.usage_targets, settings.bus_timeout_s, settings.usage_refresh_s
+    )
     window = settings.rate_window_s
     app[LIMITS] = {
         "iin": RateLimiter(clock, settings.signin_per_iin, window),

@@ -14,7 +14,7 @@ from zhol.core.jsonlog import configure_json_logging
 from zhol.portal.app import create_app
 from zhol.portal.feed import FEED_STORE, start_sink
 from zhol.portal.settings import PORTAL_SUBSYSTEM, PortalSettings
-from zhol.portal.usage import DEFAULT_USAGE_TARGETS, parse_target
+from zhol.portal.usage import parse_target
 
 log = logging.getLogger("zhol.portal")
 
@@ -40,8 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--usage-target",
         action="append",
         metavar="GATEWAY=SUBSYSTEM",
-        help="a gateway 'who used my data' asks, and a subsystem it serves (repeat; "
-        "default: the demo federation's five gateways)",
+        help="ask only these gateways on 'who used my data', each with a subsystem it "
+        "serves, e.g. KZ/GOV/MJ/gw1=KZ/GOV/MJ/population (repeat); default: every gateway "
+        "of the federation, as the portal's gateway lists them (Discovery, read again "
+        "every minute)",
     )
     serve.add_argument(
         "--feed-db",
@@ -64,8 +66,7 @@ def run_serve(args: argparse.Namespace) -> int:
             client=args.client,
             demo=args.demo,
             secure_cookies=not args.insecure_cookies,
-            usage_targets=tuple(parse_target(t) for t in args.usage_target or ())
-            or DEFAULT_USAGE_TARGETS,
+            usage_targets=tuple(parse_target(t) for t in args.usage_target or ()),
             feed_db=args.feed_db,
         )
     except ValueError as exc:

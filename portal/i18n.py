@@ -9,7 +9,7 @@ from __future__ import annotations
 from zhol.portal.evidence_texts import EVIDENCE_TEXTS
 from zhol.portal.feed_texts import FEED_TEXTS
 from zhol.portal.pages_texts import PAGES_TEXTS
-from zhol.portal.usage_texts import USAGE_TEXTS
+from zhol.portal.usage_texts import USAGE_CHOICE_TEXTS, USAGE_TEXTS
 
 LANGUAGES = ("kk", "ru", "en")
 DEFAULT_LANGUAGE = "kk"
@@ -261,6 +261,7 @@ _KK = {
 CATALOGUES = {"en": _EN, "ru": _RU, "kk": _KK}
 for _lang, _texts in USAGE_TEXTS.items():  # the "who used my data" page's
     CATALOGUES[_lang].update(_texts)
+    CATALOGUES[_lang].update(USAGE_CHOICE_TEXTS[_lang])
 for _lang, _texts in PAGES_TEXTS.items():  # the pension, health, education pages' and actions'
     CATALOGUES[_lang].update(_texts)
 for _lang, _texts in FEED_TEXTS.items():  # the life-events feed's

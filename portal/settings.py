@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zhol.portal.feed import RETENTION_DAYS
-from zhol.portal.usage import DEFAULT_USAGE_TARGETS, UsageTarget
+from zhol.portal.usage import UsageTarget
 
 PORTAL_SUBSYSTEM = "KZ/GOV/MDDIAI/portal"
 
@@ -32,8 +32,11 @@ class PortalSettings:
     code_checks_per_iin: int = 10
     rate_window_s: int = 15 * 60
     bus_timeout_s: float = 5.0
-    # The gateways "who used my data" asks (zhol.portal.usage).
-    usage_targets: tuple[UsageTarget, ...] = DEFAULT_USAGE_TARGETS
+    # The gateways "who used my data" asks (zhol.portal.usage); empty: every gateway of
+    # the federation, as the portal's gateway lists them (zhol.portal.directory), read
+    # again every usage_refresh_s.
+    usage_targets: tuple[UsageTarget, ...] = ()
+    usage_refresh_s: float = 60.0
     # The life-events feed's inbox (zhol.portal.feed); None: no feed page.
     feed_db: Path | None = None
     feed_retention_days: int = RETENTION_DAYS

@@ -1,20 +1,23 @@
 """'Who used my data': the signed-in citizen's timeline, gathered live from every gateway.
 
-The portal asks each gateway of the federation (``PortalSettings.usage_targets``) for
-the records of its own message log about the citizen, through the portal's own gateway
+The portal asks each gateway of the federation (as its own gateway's Discovery lists
+them, ``zhol.portal.directory``; or ``PortalSettings.usage_targets``) for the records
+of its own message log about the citizen, through the portal's own gateway
 (``/zhol.bus.v1.Usage/FindUsage``, ``zhol-provider`` naming a subsystem that gateway
 serves, the request's ``gateway`` pinning it), all in parallel. Every query declares the
-citizen as data subject and acting user, so each is itself on record. The answers are
-merged into one timeline, newest first, one row per exchange (a request and its response,
-logged at both ends, share a message id). A gateway that cannot be asked is named on
-the page; the rest renders. The data subject is always the signed-in citizen: nothing
-the browser sends can name anyone else.
+citizen (or their minor child) as data subject and the citizen as acting user, so each
+is itself on record. The answers are merged into one timeline, newest first, one row
+per exchange (a request and its response, logged at both ends, share a message id). A
+gateway that cannot be asked is named on the page; the rest renders. The data subject
+is the signed-in citizen or, checked against their family in population at that
+moment, one of their minor children: nothing the browser sends can name anyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +27,17 @@ from aiohttp import web
 
 from zhol.bus.v1 import usage_pb2
 from zhol.core.busclient import BusCallError, BusClient
+from zhol.core.errors import ZholError
+from zhol.core.iin import Iin
+from zhol.portal.service_names import agency_label, service_name
 
 USAGE_SERVICE = "zhol.bus.v1.Usage"
 FIND_USAGE = f"/{USAGE_SERVICE}/FindUsage"
 USAGE_PURPOSE = "citizen's own request in the e-government portal: who used my data"
+CHILD_USAGE_PURPOSE = (
+    "citizen's request in the e-government portal about their minor child: who used "
+    "my child's data"
+)
 PAGE_SIZE = 50
 # A gateway answers at most 1000 records a query; the portal asks for one page of them
 # per gateway, so the timeline goes back at most this many pages (then: narrow the range).
@@ -53,17 +63,6 @@ class UsageTarget:
         return self.gateway.rpartition("/")[0]
 
 
-# The demo federation's gateways (cli/federation.py); `zhol portal serve --usage-target`
-# names others.
-DEFAULT_USAGE_TARGETS = (
-    UsageTarget("KZ/GOV/MJ/gw1", "KZ/GOV/MJ/population"),
-    UsageTarget("KZ/GOV/MLSPP/gw1", "KZ/GOV/MLSPP/pension"),
-    UsageTarget("KZ/GOV/MOH/gw1", "KZ/GOV/MOH/health"),
-    UsageTarget("KZ/GOV/MES/gw1", "KZ/GOV/MES/education"),
-    UsageTarget("KZ/GOV/MDDIAI/gw1", "KZ/GOV/MDDIAI/portal"),
-)
-
-
 def parse_target(text: str) -> UsageTarget:
     """``GATEWAY=SUBSYSTEM`` (``KZ/GOV/MJ/gw1=KZ/GOV/MJ/population``); ValueError if not."""
     gateway, eq, subsystem = text.partition("=")
@@ -75,12 +74,14 @@ def parse_target(text: str) -> UsageTarget:
 
 @dataclass(frozen=True)
 class Filters:
-    """The page's checked GET form: agency (a member id or ""), days, page."""
+    """The page's checked GET form: agency (a member id or ""), days, page, and whose
+    timeline (``whom``: "" the citizen's, else an IIN, checked against the family)."""
 
     agency: str = ""
     date_from: dt.date | None = None
     date_to: dt.date | None = None  # inclusive
     page: int = 1
+    whom: str = ""
 
     @property
     def from_ms(self) -> int:
@@ -97,6 +98,7 @@ class Filters:
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
             "page": self.page,
+            "whom": self.whom,
         }
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v not in ("", None)})
@@ -123,7 +125,13 @@ def parse_filters(query: Mapping[str, str], agencies: Iterable[str]) -> Filters:
     page = int(page_text)
     if not 1 <= page <= MAX_PAGE:
         raise ValueError("bad page")
-    return Filters(agency, date_from, date_to, page)
+    whom = query.get("whom", "").strip()
+    if whom:
+        try:
+            whom = Iin.parse(whom).value
+        except ZholError:
+            raise ValueError("bad IIN") from None
+    return Filters(agency, date_from, date_to, page, whom)
 
 
 def _date(text: str) -> dt.date | None:
@@ -248,12 +256,19 @@ def merge(answers: Sequence[Answer], filters: Filters) -> Timeline:
 
 
 async def ask(
-    bus: BusClient, target: UsageTarget, citizen: str, filters: Filters, timeout: float
+    bus: BusClient,
+    target: UsageTarget,
+    citizen: str,
+    filters: Filters,
+    timeout: float,
+    subject: str = "",
 ) -> Answer:
-    """One gateway's records about the citizen (enough of them for the page asked)."""
+    """One gateway's records about ``subject`` (the citizen, or their minor child),
+    enough of them for the page asked; the citizen is the acting user."""
+    subject = subject or citizen
     limit = min(MAX_RECORDS, 2 * filters.page * PAGE_SIZE + 2)
     request = usage_pb2.FindUsageRequest(
-        data_subject=citizen,
+        data_subject=subject,
         limit=limit,
         from_unix_ms=filters.from_ms,
         to_unix_ms=filters.to_ms,
@@ -264,8 +279,8 @@ async def ask(
             FIND_USAGE,
             request,
             usage_pb2.FindUsageResponse,
-            purpose=USAGE_PURPOSE,
-            data_subject=citizen,
+            purpose=USAGE_PURPOSE if subject == citizen else CHILD_USAGE_PURPOSE,
+            data_subject=subject,
             user_id=f"citizen:{citizen}",
             timeout=timeout,
             provider=target.subsystem,
@@ -284,30 +299,55 @@ async def gather(
     citizen: str,
     filters: Filters,
     timeout: float,
+    subject: str = "",
 ) -> tuple[Answer, ...]:
-    return tuple(await asyncio.gather(*(ask(bus, t, citizen, filters, timeout) for t in targets)))
+    return tuple(
+        await asyncio.gather(*(ask(bus, t, citizen, filters, timeout, subject) for t in targets))
+    )
 
 
 async def usage_page(request: web.Request) -> web.StreamResponse:
-    """GET /usage: the signed-in citizen's timeline (never anyone else's)."""
+    """GET /usage: the signed-in citizen's timeline, or their minor child's (``whom``,
+    parenthood read from population now); anyone else's IIN is 403, nothing asked."""
     # The page helpers live in app.py, which routes here: imported late (no cycle).
     from zhol.portal import app as portal
+    from zhol.portal import directory as usage_directory
+    from zhol.portal import reads
 
     citizen = portal._citizen(request)
     settings = request.app[portal.SETTINGS]
-    targets = settings.usage_targets
-    agencies = tuple(dict.fromkeys(t.member for t in targets))
+    bus, timeout = request.app[portal.BUS], settings.bus_timeout_s
+    directory = await request.app[usage_directory.DIRECTORY].current()
     try:
-        filters = parse_filters(request.query, agencies)
+        filters = parse_filters(request.query, directory.members)
     except ValueError:
         raise portal.PageError(400, "error_400") from None
-    answers = await gather(
-        request.app[portal.BUS], targets, citizen, filters, settings.bus_timeout_s
-    )
+    today = request.app[portal.TODAY]()
+    family_read = reads.read_family(bus, citizen, citizen, timeout)
+    subject = filters.whom or citizen
+    if subject != citizen:  # parenthood first: nothing is asked about anyone else
+        family = await family_read
+        if family.value is None:
+            raise portal.PageError(503, "error_503")
+        if subject not in reads.minor_children(family.value, today):
+            raise portal.PageError(403, "error_403")
+        answers = await gather(bus, directory.targets, citizen, filters, timeout, subject)
+    else:  # the family only offers the children's timelines: read alongside
+        family, answers = await asyncio.gather(
+            family_read, gather(bus, directory.targets, citizen, filters, timeout)
+        )
+    children = reads.minor_children(family.value, today) if family.value is not None else ()
     timeline = merge(answers, filters)
+    lang = portal._state(request).lang
     context: dict[str, Any] = {
+        "agency": functools.partial(agency_label, lang, registered=directory.names),
+        "service_label": lambda row: service_name(lang, row.grpc_service, row.method),
+        "child_view": subject != citizen,
         "filters": filters,
-        "agencies": agencies,
+        "agencies": directory.members,
+        "directory": directory,
+        "children": children,
+        "subject": subject,
         "timeline": timeline,
         "missing": [a for a in answers if a.problem],
         "page_size": PAGE_SIZE,

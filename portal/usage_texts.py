@@ -119,3 +119,39 @@ USAGE_TEXTS: dict[str, dict[str, str]] = {
         "KZ/GOV/MDDIAI/portal": "Электрондық үкімет порталы",
     },
 }
+
+# Whose timeline (a parent's minor child), and the federation's list of gateways.
+USAGE_CHOICE_TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "usage_whom": "Whose data",
+        "usage_me": "Mine",
+        "usage_child": "My child, IIN",
+        "usage_of_child": "Uses of your minor child's data, IIN",
+        "usage_discovery_unavailable": "The timeline could not be gathered: the list of "
+        "the federation's gateways could not be read from the portal's gateway now. Try "
+        "again later.",
+        "usage_discovery_stale": "The list of the federation's gateways could not be read "
+        "now: the gateways known at the last reading were asked; a gateway that joined "
+        "since then is missing.",
+    },
+    "ru": {
+        "usage_whom": "Чьи данные",
+        "usage_me": "Мои",
+        "usage_child": "Мой ребёнок, ИИН",
+        "usage_of_child": "Использования данных вашего несовершеннолетнего ребёнка, ИИН",
+        "usage_discovery_unavailable": "Историю не удалось собрать: список шлюзов "
+        "федерации сейчас не читается у шлюза портала. Попробуйте позже.",
+        "usage_discovery_stale": "Список шлюзов федерации сейчас не читается: опрошены "
+        "шлюзы, известные при последнем чтении; шлюза, подключившегося после, нет.",
+    },
+    "kk": {
+        "usage_whom": "Кімнің деректері",
+        "usage_me": "Менің",
+        "usage_child": "Менің балам, ЖСН",
+        "usage_of_child": "Кәмелетке толмаған балаңыздың деректерінің пайдаланылуы, ЖСН",
+        "usage_discovery_unavailable": "Тарихты жинау мүмкін болмады: федерация "
+        "шлюздерінің тізімі қазір портал шлюзінен оқылмайды. Кейінірек қайталаңыз.",
+        "usage_discovery_stale": "Федерация шлюздерінің тізімі қазір оқылмайды: соңғы "
+        "оқу кезінде белгілі шлюздер сұралды; одан кейін қосылған шлюз жоқ.",
+    },
+}

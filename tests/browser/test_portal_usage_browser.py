@@ -17,10 +17,12 @@ from tests.integration.test_portal import parent_of_minor
 from tests.integration.test_portal_usage import TARGETS
 from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
+from zhol.portal.service_names import SERVICE_NAMES
 from zhol.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.integration
 EN = CATALOGUES["en"]
+GET_PERSON = "zhol.population.v1.PopulationRegistry/GetPerson"
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ async def test_citizen_sees_who_used_their_data(federation: Federation, tmp_path
     )
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
-    citizen, _, _ = parent_of_minor(federation.layout.population_db)
+    citizen, _, child = parent_of_minor(federation.layout.population_db)
     base = str(server.make_url("/")).rstrip("/")
     try:
         async with async_playwright() as playwright:
@@ -73,14 +75,21 @@ async def test_citizen_sees_who_used_their_data(federation: Federation, tmp_path
                 await page.wait_for_url("**/usage")
                 table = page.get_by_role("table", name=EN["usage_caption"])
                 assert await table.locator("tbody tr").count() > 0
-                assert "GetPerson" in await table.inner_text()
+                assert SERVICE_NAMES["en"][GET_PERSON] in await table.inner_text()
                 await page.screenshot(path=artifacts / "usage-en.png", full_page=True)
                 # The filter form, by its labels: the Ministry of Justice used nothing.
                 await page.get_by_label(EN["usage_agency"]).select_option("KZ/GOV/MJ")
                 await page.get_by_role("button", name=EN["usage_show"]).click()
-                await page.wait_for_url("**/usage?agency=*")
+                await page.wait_for_url("**/usage?*agency=*")  # after whom= for a parent
                 assert EN["usage_none"] in await page.locator("main").inner_text()
                 await page.screenshot(path=artifacts / "usage-filtered-en.png", full_page=True)
+                # A parent chooses their minor child's timeline, by the labelled choice.
+                await page.get_by_label(EN["usage_agency"]).select_option("")
+                await page.get_by_label(EN["usage_whom"]).select_option(child)
+                await page.get_by_role("button", name=EN["usage_show"]).click()
+                await page.wait_for_url(f"**/usage?*whom={child}*")
+                assert f"{EN['usage_of_child']} {child}" in await page.locator("main").inner_text()
+                await page.screenshot(path=artifacts / "usage-child-en.png", full_page=True)
             finally:
                 await browser.close()
     finally:

@@ -34,8 +34,10 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from tests.integration.test_bus import log_count, some_iin
+from zhol.bus.v1 import discovery_pb2
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
+from zhol.gateway.discovery import LIST_MEMBERS_PATH
 from zhol.gateway.ispins import cert_pem_sha256
 from zhol.population.v1 import population_pb2
 from zhol.security.ca import (
@@ -202,6 +204,27 @@ async def test_certificate_chaining_to_a_pin_is_not_itself_pinned(mtls: MtlsFede
     error = await refused(mtls.fed, tls_get_person(mtls.fed, mtls.leaf_of_pinned_ca))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert error_code(error) == "Client.UnknownClient"
+
+
+async def tls_list_members(fed: Federation, identity: IsIdentity, client: str = CLIENT) -> bytes:
+    """Discovery over mutual TLS: answered by the gateway itself, with the same pins."""
+    server_pem = (gateway_dir(fed) / "keys" / "is-server.pem").read_bytes()
+    credentials = grpc.ssl_channel_credentials(server_pem, identity.key_pem, identity.cert_pem)
+    async with grpc.aio.secure_channel(fed.is_address(), credentials) as channel:
+        answer: bytes = await channel.unary_unary(LIST_MEMBERS_PATH)(
+            b"", metadata=(("zhol-client", client),), timeout=5
+        )
+    return answer
+
+
+async def test_discovery_is_for_pinned_clients_only(mtls: MtlsFederation) -> None:
+    answer = discovery_pb2.ListMembersResponse.FromString(
+        await tls_list_members(mtls.fed, mtls.pension_only)
+    )
+    assert answer.gateway == CONSUMER_GATEWAY and answer.members
+    for identity in (mtls.leaf_of_pinned_ca, mtls.other_only):
+        error = await refused(mtls.fed, tls_list_members(mtls.fed, identity))
+        assert error_code(error) == "Client.UnknownClient"
 
 
 @pytest.mark.parametrize("who", ["stranger", "no certificate"])

@@ -22,12 +22,14 @@ from tests.portal_client import sign_in
 from zhol.gateway.messagelog import list_records
 from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
+from zhol.portal.service_names import SERVICE_NAMES
 from zhol.portal.settings import PortalSettings
 from zhol.portal.usage import KAZAKHSTAN, UsageTarget
 
 pytestmark = pytest.mark.integration
 
 EN = CATALOGUES["en"]
+POPULATION_SERVICE = "zhol.population.v1.PopulationRegistry"
 TARGETS = (
     UsageTarget(PROVIDER_GATEWAY, "KZ/GOV/MJ/population"),
     UsageTarget(PORTAL_GATEWAY, "KZ/GOV/MDDIAI/portal"),
@@ -83,7 +85,8 @@ async def test_the_timeline_shows_every_gateways_uses_of_the_citizens_data(
     html = await usage_html(client)
     assert "<caption>" in html and '<th scope="col">' in html and '<label for="agency">' in html
     rows = ROW.findall(html)
-    reads = [r for r in rows if "GetPerson" in r or "GetFamily" in r]
+    names = [SERVICE_NAMES["en"][f"{POPULATION_SERVICE}/{m}"] for m in ("GetPerson", "GetFamily")]
+    reads = [r for r in rows if any(name in r for name in names)]
     assert reads, "the portal's reads of population are on the timeline"
     for row in reads:
         assert EN["KZ/GOV/MDDIAI"] in row  # the agency, by name
