@@ -3,7 +3,9 @@
 ``GET /usage/evidence?gateway=KZ/GOV/MJ/gw1&message_id=<uuid>`` asks that gateway, over
 the bus through the portal's own gateway (``/zhol.bus.v1.Usage/GetEvidence``), for the
 evidence bundle of that exchange in its log, with the signed-in citizen as data
-subject (never anything from the URL), and hands it over as an attachment that
+subject, or (``whom``) one of their minor children, parenthood read from population
+at that moment as on the timeline (anyone else: 403, nothing asked), and hands it
+over as an attachment that
 ``zhol audit verify`` checks offline (docs/portal.md). The gateway gives it only if
 every record of that exchange is about the citizen, and says when it cannot prove it
 yet; each answer becomes a page with its own HTTP status.
@@ -16,10 +18,16 @@ from aiohttp import web
 from zhol.bus.v1 import usage_pb2
 from zhol.core.busclient import BusCallError
 from zhol.core.ids import GatewayId
+from zhol.portal import directory as usage_directory
+from zhol.portal import usage
 from zhol.security.evidence_bundle import BundleError, decode
 
 GET_EVIDENCE = "/zhol.bus.v1.Usage/GetEvidence"
 EVIDENCE_PURPOSE = "citizen's own request in the e-government portal: evidence of a use of my data"
+CHILD_EVIDENCE_PURPOSE = (
+    "citizen's request in the e-government portal about their minor child: evidence of a "
+    "use of the child's data"
+)
 # A gateway signs a checkpoint every few seconds to minutes, and its witness and
 # timestamping authority follow: a minute is a fair first wait.
 RETRY_AFTER_S = 60
@@ -48,19 +56,21 @@ async def evidence_download(request: web.Request) -> web.StreamResponse:
     settings = request.app[portal.SETTINGS]
     gateway = request.query.get("gateway", "")
     message_id = request.query.get("message_id", "")
-    target = next((t for t in settings.usage_targets if t.gateway == gateway), None)
+    directory = await request.app[usage_directory.DIRECTORY].current()
+    target = next((t for t in directory.targets if t.gateway == gateway), None)
     if target is None or not is_message_id(message_id):
         raise portal.PageError(400, "error_400")
+    subject = await usage.checked_subject(request, citizen, request.query.get("whom", ""))
     ask = usage_pb2.GetEvidenceRequest(
-        data_subject=citizen, message_id=message_id, gateway=target.gateway
+        data_subject=subject, message_id=message_id, gateway=target.gateway
     )
     try:
         answer = await request.app[portal.BUS].call(
             GET_EVIDENCE,
             ask,
             usage_pb2.GetEvidenceResponse,
-            purpose=EVIDENCE_PURPOSE,
-            data_subject=citizen,
+            purpose=EVIDENCE_PURPOSE if subject == citizen else CHILD_EVIDENCE_PURPOSE,
+            data_subject=subject,
             user_id=f"citizen:{citizen}",
             timeout=settings.bus_timeout_s,
             provider=target.subsystem,
@@ -74,7 +84,7 @@ async def evidence_download(request: web.Request) -> web.StreamResponse:
             page.headers["Retry-After"] = str(RETRY_AFTER_S)
             return page
         raise portal.PageError(502, "evidence_unavailable") from None
-    if not _is_the_bundle(answer.bundle, target.gateway, message_id, citizen):
+    if not _is_the_bundle(answer.bundle, target.gateway, message_id, subject):
         raise portal.PageError(502, "evidence_unavailable")
     return web.Response(
         body=answer.bundle,
@@ -85,9 +95,9 @@ async def evidence_download(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _is_the_bundle(data: bytes, gateway: str, message_id: str, citizen: str) -> bool:
+def _is_the_bundle(data: bytes, gateway: str, message_id: str, subject: str) -> bool:
     """Whether the answer is a bundle of that gateway's records of that exchange, all
-    about the citizen. Not a verification (that is the citizen's, offline): a guard
+    about the subject asked about. Not a verification (that is the citizen's, offline): a guard
     against handing over anything else."""
     try:
         bundle = decode(data)
@@ -97,7 +107,7 @@ def _is_the_bundle(data: bytes, gateway: str, message_id: str, citizen: str) -> 
         bundle.gateway == gateway
         and bool(bundle.records)
         and all(
-            r.columns["message_id"] == message_id and r.columns["data_subject"] == citizen
+            r.columns["message_id"] == message_id and r.columns["data_subject"] == subject
             for r in bundle.records
         )
     )

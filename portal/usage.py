@@ -306,6 +306,32 @@ async def gather(
     )
 
 
+async def checked_subject(request: web.Request, citizen: str, whom: str) -> str:
+    """Whose data a request is about: the citizen (``whom`` empty or theirs), or one of
+    their minor children as population says now. Anyone else's IIN is 403, a malformed
+    one 400, population down 503: raised before anything is asked about anyone."""
+    from zhol.portal import app as portal  # app.py routes here: imported late (no cycle)
+    from zhol.portal import reads
+
+    if not whom.strip():
+        return citizen
+    try:
+        subject = Iin.parse(whom.strip()).value
+    except ZholError:
+        raise portal.PageError(400, "error_400") from None
+    if subject == citizen:
+        return citizen
+    settings = request.app[portal.SETTINGS]
+    family = await reads.read_family(
+        request.app[portal.BUS], citizen, citizen, settings.bus_timeout_s
+    )
+    if family.value is None:
+        raise portal.PageError(503, "error_503")
+    if subject not in reads.minor_children(family.value, request.app[portal.TODAY]()):
+        raise portal.PageError(403, "error_403")
+    return subject
+
+
 async def usage_page(request: web.Request) -> web.StreamResponse:
     """GET /usage: the signed-in citizen's timeline, or their minor child's (``whom``,
     parenthood read from population now); anyone else's IIN is 403, nothing asked."""

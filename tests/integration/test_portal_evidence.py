@@ -270,3 +270,37 @@ async def test_the_gateway_answers_only_about_the_declared_subject(fed: Federati
     assert await ask(citizen, citizen, str(uuid.uuid4())) == "Server.ServerProxy.EvidenceNotFound"
     assert await ask(other, citizen, theirs[0]) == "Server.ServerProxy.AccessDenied"
     assert await ask(other, other, theirs[0].upper()) == "Client.InvalidRequest"
+
+
+async def test_a_parent_downloads_the_evidence_of_a_minor_childs_entry(
+    fed: Federation, client: TestClient
+) -> None:
+    db = fed.layout.population_db
+    citizen, _, child = parent_of_minor(db)
+    other = stranger(db, citizen, child)
+    await sign_in(client, citizen)
+    assert (await client.get(f"/person/{child}")).status == 200  # a read about the child
+    page = await (await client.get(f"/usage?whom={child}&lang=en")).text()
+    reads = message_ids(fed, PROVIDER_GATEWAY, child)
+    offered = [m for g, m in links(page) if g == PROVIDER_GATEWAY and m in reads]
+    assert offered, "the child's timeline offers the evidence of its entries"
+    assert all(f"whom={child}" in html_lib.unescape(q) for q in LINK.findall(page))
+    await until_proven(fed)
+
+    answer = await client.get(evidence_url(PROVIDER_GATEWAY, offered[0], f"&whom={child}"))
+    assert answer.status == 200
+    records = [r["columns"] for r in json.loads(await answer.read())["records"]]
+    assert records and all(r["data_subject"] == child for r in records)
+    # Without the child named, the entry is not the citizen's own: not found.
+    assert (await client.get(evidence_url(PROVIDER_GATEWAY, offered[0]))).status == 404
+    # Anyone else's IIN is refused before anything is asked; a malformed one is 400.
+    portal_log = fed.layout.gateway(PORTAL_GATEWAY) / "messagelog.db"
+
+    def about_other() -> int:
+        return sum(r["data_subject"] == other for r in list_records(portal_log, limit=100000))
+
+    before = about_other()
+    refused = await client.get(evidence_url(PROVIDER_GATEWAY, offered[0], f"&whom={other}"))
+    assert refused.status == 403
+    assert (await client.get(evidence_url(PROVIDER_GATEWAY, offered[0], "&whom=12"))).status == 400
+    assert about_other() == before
