@@ -7,8 +7,8 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | failure                                                    | status              |
 |------------------------------------------------------------|---------------------|
 | malformed IIN or clinic id, group outside 1..3, missing,   | INVALID_ARGUMENT    |
-| a ``read_mask`` path that is not a field of the answer,    |                     |
-| impossible or future dates, to_date before from_date       |                     |
+| impossible or future dates, to_date before from_date; a    |                     |
+| ``read_mask`` path that is not a field of the answer       |                     |
 | unknown clinic; person unknown to population; no open      | NOT_FOUND           |
 | attachment                                                 |                     |
 | already attached to that clinic; same conclusion again     | ALREADY_EXISTS      |

@@ -8,7 +8,7 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 |---------------------------------------------------------|---------------------|
 | malformed IIN, BIN, month or date; from after to;       | INVALID_ARGUMENT    |
 | income not positive; amounts not matching the rate table|                     |
-| a ``read_mask`` path that is not a field of the answer   |                     |
+| a ``read_mask`` path that is not a field of the answer  |                     |
 | unknown employer                                        | NOT_FOUND           |
 | the employer already reported that month for the person | ALREADY_EXISTS      |
 | not connected to the bus; the bus refused a read; no    | FAILED_PRECONDITION |
