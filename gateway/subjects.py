@@ -20,7 +20,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import (
+    any_pb2,
+    descriptor_pb2,
+    descriptor_pool,
+    duration_pb2,
+    empty_pb2,
+    field_mask_pb2,
+    message_factory,
+    struct_pb2,
+    timestamp_pb2,
+    wrappers_pb2,
+)
 from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import DecodeError, Message
 
@@ -30,6 +41,18 @@ from zhol.core.iin import Iin
 
 # Files every gateway knows from its own runtime: a descriptor set may leave them out.
 _WELL_KNOWN = "google/protobuf/"
+# The runtime's pool holds only the files imported so far: these well-known types a
+# request may use (e.g. a ``google.protobuf.FieldMask read_mask``) are imported here so
+# that a set leaving them out still resolves in every gateway.
+_RUNTIME_WELL_KNOWN = (
+    any_pb2,
+    duration_pb2,
+    empty_pb2,
+    field_mask_pb2,
+    struct_pb2,
+    timestamp_pb2,
+    wrappers_pb2,
+)
 # The options' extension handles (typed loosely: the generated stubs type them as plain
 # field descriptors, which the Extensions mapping does not accept).
 _DATA_SUBJECT: Any = options_pb2.data_subject

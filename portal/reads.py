@@ -67,6 +67,11 @@ PORTAL_READS = tuple(
     )
 )
 
+# The part of a provider's answer that it fills by reading the person from population
+# (pension, health and education embed it). The portal reads population itself and never
+# shows that copy, so it asks without it (``read_mask``) and the provider skips the read.
+PERSON_FIELDS = frozenset({"person", "person_status", "person_reason"})
+
 OWN_PURPOSE = "citizen's own request in the e-government portal"
 CHILD_PURPOSE = "citizen's request in the e-government portal about their minor child"
 FAMILY_PURPOSE = "citizen's own request in the e-government portal: their family page"
@@ -101,6 +106,7 @@ async def read(
     purpose: str = "",
 ) -> Part[M]:
     purpose = purpose or (OWN_PURPOSE if subject == citizen else CHILD_PURPOSE)
+    without_person(request, response_type)
     try:
         value = await bus.call(
             method,
@@ -115,6 +121,15 @@ async def read(
     except BusCallError as err:
         return Part(owner, problem=_problem(err))
     return Part(owner, value)
+
+
+def without_person(request: Message, response_type: type[Message]) -> None:
+    """Ask for every field of the answer but ``PERSON_FIELDS``, where the request takes
+    a ``read_mask`` (AIP-157 partial response: an exchange with population fewer)."""
+    if "read_mask" not in request.DESCRIPTOR.fields_by_name:
+        return
+    wanted = [f.name for f in response_type.DESCRIPTOR.fields if f.name not in PERSON_FIELDS]
+    request.read_mask.paths[:] = wanted  # type: ignore[attr-defined]
 
 
 def _problem(err: BusCallError) -> str:

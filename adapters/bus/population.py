@@ -12,7 +12,9 @@ package declares its own ``PersonView`` with population's field names and only t
 fields it shows (data minimisation: education shows a district, not a street);
 ``show_person`` copies exactly those. A failed read never fails the answer: the
 agency's own facts are answered, ``person`` stays unset and ``person_status`` /
-``person_reason`` say why.
+``person_reason`` say why. A caller that already has the person (it read population
+itself) leaves ``PERSON_FIELDS`` out of the request's ``read_mask``: no read is made and
+the three stay unset.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ class PersonRead:
     person: population_pb2.Person | None = None  # set exactly when CURRENT
     reason: str = ""  # the bus error code or gRPC status name when not CURRENT
 
+
+# The answer's fields that the person read fills: a caller whose ``read_mask`` leaves all
+# three out already has the person, and the agency does not ask population for it.
+PERSON_FIELDS = ("person", "person_status", "person_reason")
 
 NOT_CONNECTED = PersonRead(PersonStatus.NOT_CONNECTED, reason="not connected to the bus")
 _TRANSPORT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -6,7 +6,8 @@ statuses, never ``zhol-error`` trailers:
 
 | failure                                                   | status              |
 |-----------------------------------------------------------|---------------------|
-| malformed IIN, id or filter; grade outside 1..11           | INVALID_ARGUMENT    |
+| malformed IIN, id or filter; grade outside 1..11; a        | INVALID_ARGUMENT    |
+| ``read_mask`` path that is not a field of the answer      |                     |
 | unknown kindergarten or school; never queued; a person     | NOT_FOUND           |
 | population does not know                                  |                     |
 | already queued; already enrolled in that school; placed    | ALREADY_EXISTS      |
@@ -21,7 +22,8 @@ statuses, never ``zhol-error`` trailers:
 them at the moment of the answer (name, birth date, the family's region and district):
 one GetPerson through the bus per answer, never stored. When that read fails (or the
 bus is off) the answer is still made from education's own facts, with ``person`` unset
-and ``person_status`` / ``person_reason`` saying why (``adapters.bus.population``).
+and ``person_status`` / ``person_reason`` saying why (``adapters.bus.population``). A
+``read_mask`` without them (the caller has the person already) skips that read.
 
 Reads run on the event loop against a query-only connection. Writes that need the
 child's facts first read them from population over the bus (on the loop, no
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import grpc
 
-from zhol.adapters.bus.population import show_person
+from zhol.adapters.bus.population import PERSON_FIELDS, show_person
 from zhol.adapters.education.citizens import (
     PURPOSE_ENROLMENT,
     PURPOSE_ENROLMENTS_ANSWER,
@@ -129,18 +131,22 @@ class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
     async def GetQueuePosition(self, request: pb.GetQueuePositionRequest,
                                context: grpc.aio.ServicerContext) -> pb.QueuePosition:
         iin = parse_iin(request.iin, "iin")
+        mask = parse_read_mask(request, pb.QueuePosition)
         answer = position_pb(self._reader.queue_position(iin))
-        show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_QUEUE_ANSWER))
-        return answer
+        if mask.wants_any(*PERSON_FIELDS):
+            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_QUEUE_ANSWER))
+        return mask.apply(answer)
 
     @_rpc
     async def ListEnrolments(self, request: pb.ListEnrolmentsRequest,
                              context: grpc.aio.ServicerContext) -> pb.ListEnrolmentsResponse:
         iin = parse_iin(request.iin, "iin")
+        mask = parse_read_mask(request, pb.ListEnrolmentsResponse)
         found = self._reader.list_enrolments(iin)
         answer = pb.ListEnrolmentsResponse(enrolments=[enrolment_pb(e) for e in found])
-        show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_ENROLMENTS_ANSWER))
-        return answer
+        if mask.wants_any(*PERSON_FIELDS):
+            show_person(answer, await self._citizens.now(iin, purpose=PURPOSE_ENROLMENTS_ANSWER))
+        return mask.apply(answer)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -188,7 +194,9 @@ class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
 # -- protobuf to values ------------------------------------------------------------------
 
 
-parse_iin = RequestParser(InvalidInput).iin
+_parse = RequestParser(InvalidInput)
+parse_iin = _parse.iin
+parse_read_mask = _parse.read_mask
 
 
 # -- values to protobuf ------------------------------------------------------------------

@@ -7,7 +7,8 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | failure                                                    | status              |
 |------------------------------------------------------------|---------------------|
 | malformed IIN or clinic id, group outside 1..3, missing,   | INVALID_ARGUMENT    |
-| impossible or future dates, to_date before from_date       |                     |
+| impossible or future dates, to_date before from_date; a    |                     |
+| ``read_mask`` path that is not a field of the answer       |                     |
 | unknown clinic; person unknown to population; no open      | NOT_FOUND           |
 | attachment                                                 |                     |
 | already attached to that clinic; same conclusion again     | ALREADY_EXISTS      |
@@ -22,7 +23,8 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 them at the moment of the answer (name, birth date, registered address and district):
 one GetPerson through the bus per answer, never stored. When that read fails (or the
 bus is off) the answer is still made from health's own facts, with ``person`` unset
-and ``person_status`` / ``person_reason`` saying why (``adapters.bus.population``).
+and ``person_status`` / ``person_reason`` saying why (``adapters.bus.population``). A
+``read_mask`` without them (the caller has the person already) skips that read.
 
 Reads of health's own data run on the event loop against a query-only connection;
 writes run one at a time on a dedicated writer thread with its own connection. Reads
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import grpc
 
-from zhol.adapters.bus.population import NOT_CONNECTED, PersonRead, show_person
+from zhol.adapters.bus.population import NOT_CONNECTED, PERSON_FIELDS, PersonRead, show_person
 from zhol.adapters.health import lookups as purposes
 from zhol.adapters.health import rules
 from zhol.adapters.health.lookups import PENSION_SUBSYSTEM, Lookups
@@ -115,9 +117,11 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
     async def GetAttachment(self, request: pb.GetAttachmentRequest,
                             context: grpc.aio.ServicerContext) -> pb.Attachment:
         iin = parse_iin(request.iin, "iin")
+        mask = parse_read_mask(request, pb.Attachment)
         answer = attachment_pb(self._reader.get_attachment(iin))
-        show_person(answer, await self._person(iin, purposes.PURPOSE_ATTACHMENT_PATIENT))
-        return answer
+        if mask.wants_any(*PERSON_FIELDS):
+            show_person(answer, await self._person(iin, purposes.PURPOSE_ATTACHMENT_PATIENT))
+        return mask.apply(answer)
 
     @_rpc
     async def ListAttachments(self, request: pb.ListAttachmentsRequest,
@@ -160,10 +164,12 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
     async def GetInsuranceStatus(self, request: pb.GetInsuranceStatusRequest,
                                  context: grpc.aio.ServicerContext) -> pb.InsuranceStatus:
         iin = parse_iin(request.iin, "iin")
+        mask = parse_read_mask(request, pb.InsuranceStatus)
         status = await self._insurance(iin, purposes.PURPOSE_INSURANCE_STATUS)
         answer = insurance_pb(status)
-        show_person(answer, await self._person(iin, purposes.PURPOSE_INSURANCE_PERSON))
-        return answer
+        if mask.wants_any(*PERSON_FIELDS):
+            show_person(answer, await self._person(iin, purposes.PURPOSE_INSURANCE_PERSON))
+        return mask.apply(answer)
 
     # -- disability --------------------------------------------------------------------
 
@@ -250,6 +256,7 @@ _parse = RequestParser(InvalidInput)
 parse_iin = _parse.iin
 parse_date = _parse.date
 parse_optional_date = _parse.optional_date
+parse_read_mask = _parse.read_mask
 
 
 # -- values to protobuf ------------------------------------------------------------------

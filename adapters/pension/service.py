@@ -8,6 +8,7 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 |---------------------------------------------------------|---------------------|
 | malformed IIN, BIN, month or date; from after to;       | INVALID_ARGUMENT    |
 | income not positive; amounts not matching the rate table|                     |
+| a ``read_mask`` path that is not a field of the answer  |                     |
 | unknown employer                                        | NOT_FOUND           |
 | the employer already reported that month for the person | ALREADY_EXISTS      |
 | not connected to the bus; the bus refused a read; no    | FAILED_PRECONDITION |
@@ -19,7 +20,8 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 them at the moment of the answer (name, birth date, the registered address payment
 letters go to): one GetPerson through the bus per answer, never stored. When that read
 fails the answer is still made from pension's own facts, with ``person`` unset and
-``person_status`` / ``person_reason`` saying why (``adapters.bus.population``).
+``person_status`` / ``person_reason`` saying why (``adapters.bus.population``). A
+``read_mask`` without them (the caller has the person already) skips that read.
 
 Reads of our own database run on the event loop against a query-only connection (a few
 indexed lookups). Writes run one at a time on a dedicated writer thread with its own
@@ -35,7 +37,12 @@ from pathlib import Path
 
 import grpc
 
-from zhol.adapters.bus.population import PopulationReader, read_current, show_person
+from zhol.adapters.bus.population import (
+    PERSON_FIELDS,
+    PopulationReader,
+    read_current,
+    show_person,
+)
 from zhol.adapters.pension import decisions, retirement
 from zhol.adapters.pension.handlers import STATUS
 from zhol.adapters.pension.model import (
@@ -168,6 +175,7 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
         self, request: pb.GetPensionStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.PensionStatus:
         iin = parse_iin(request.iin, "iin")
+        mask = parse_read_mask(request, pb.PensionStatus)
         status = self._reader.pension_status(iin)
         answer = pb.PensionStatus(
             iin=status.iin,
@@ -175,22 +183,25 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
             assignments=[assignment_pb(a) for a in status.assignments],
             savings_balance=status.savings_balance,
         )
-        show_person(answer, await read_current(
-            self._population, iin.value, purpose=PURPOSE_STATUS_HOLDER
-        ))
-        return answer
+        if mask.wants_any(*PERSON_FIELDS):
+            show_person(answer, await read_current(
+                self._population, iin.value, purpose=PURPOSE_STATUS_HOLDER
+            ))
+        return mask.apply(answer)
 
     @_rpc
     async def ListBenefits(
         self, request: pb.ListBenefitsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBenefitsResponse:
         iin = parse_iin(request.iin, "iin")
+        mask = parse_read_mask(request, pb.ListBenefitsResponse)
         benefits = self._reader.list_benefits(iin)
         answer = pb.ListBenefitsResponse(benefits=[benefit_pb(b) for b in benefits])
-        show_person(answer, await read_current(
-            self._population, iin.value, purpose=PURPOSE_BENEFITS_PERSON
-        ))
-        return answer
+        if mask.wants_any(*PERSON_FIELDS):
+            show_person(answer, await read_current(
+                self._population, iin.value, purpose=PURPOSE_BENEFITS_PERSON
+            ))
+        return mask.apply(answer)
 
     @_rpc
     async def AssignRetirementPensions(
@@ -247,6 +258,7 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
 _parse = RequestParser(InvalidInput)
 parse_iin = _parse.iin
 parse_optional_date = _parse.optional_date
+parse_read_mask = _parse.read_mask
 
 
 def parse_optional_month(message: pb.Month, field: str) -> Month | None:

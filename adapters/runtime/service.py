@@ -10,7 +10,9 @@
   and answered INTERNAL "internal error" (no detail leaves the process). ``rpc_errors``
   makes the decorator an agency puts on each RPC method to do that for all it raises.
 - ``RequestParser``: request fields every agency parses alike (IINs, ``Date``
-  messages), raising the agency's own InvalidInput.
+  messages, ``read_mask`` field masks), raising the agency's own InvalidInput.
+- ``ReadMask``: a partial response (AIP-157): which of an answer's fields the caller
+  asked for, so an agency can skip the work (a population read) behind the others.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, NoReturn, Protocol, TypeVar
+from typing import Generic, NoReturn, Protocol, TypeVar, cast
 
 import grpc
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.message import Message
 
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
@@ -38,6 +43,7 @@ StatusTable = Sequence[tuple[type[Exception], grpc.StatusCode]]
 StatusOf = Callable[[Exception], "grpc.StatusCode | None"]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 Servicer = TypeVar("Servicer")
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -152,6 +158,30 @@ def rpc_errors(
     return decorate
 
 
+@dataclass(frozen=True, slots=True)
+class ReadMask:
+    """The fields of an answer a caller asked for (``paths`` None: every field)."""
+
+    paths: tuple[str, ...] | None = None
+
+    def wants_any(self, *fields: str) -> bool:
+        """Whether any of these top-level fields (or a field inside one) is asked for."""
+        if self.paths is None:
+            return True
+        return any(p.split(".", 1)[0] in fields for p in self.paths)
+
+    def apply(self, answer: M) -> M:
+        """``answer`` with only the asked-for fields set (itself when every field is)."""
+        if self.paths is None:
+            return answer
+        narrowed = type(answer)()
+        FieldMask(paths=self.paths).MergeMessage(answer, narrowed)
+        return narrowed
+
+
+EVERY_FIELD = ReadMask()
+
+
 class DateFields(Protocol):
     """Any agency's ``Date`` message (each proto package has its own)."""
 
@@ -181,6 +211,24 @@ class RequestParser:
             return dt.date(message.year, message.month, message.day)
         except (ValueError, OverflowError):
             raise self.invalid(f"{field} is not a valid date") from None
+
+    def read_mask(
+        self, request: Message, answer: type[Message], field: str = "read_mask"
+    ) -> ReadMask:
+        """The request's ``read_mask`` over ``answer``'s fields: unset, empty or "*" is
+        every field; a path that names no field of ``answer`` (or "*" beside others)
+        is invalid, so a typo never silently drops part of an answer."""
+        if not request.HasField(field):
+            return EVERY_FIELD
+        paths = tuple(getattr(request, field).paths)
+        if not paths or paths == ("*",):
+            return EVERY_FIELD
+        # upb's descriptor class is the same type at runtime; the stubs name two.
+        fields = cast(Descriptor, answer.DESCRIPTOR)
+        for path in paths:
+            if not FieldMask(paths=[path]).IsValidForDescriptor(fields):
+                raise self.invalid(f"{field}: {path!r} is not a field of {answer.DESCRIPTOR.name}")
+        return ReadMask(paths)
 
     def date(self, message: DateFields, field: str) -> dt.date:
         date = self.optional_date(message, field)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,15 +119,31 @@ def pick_child(world: World) -> tuple[str, tuple[str, str]]:
     return child, elsewhere[0]
 
 
-async def answers(world: World, iin: str) -> dict[str, Any]:
-    return {
-        "pension": await world.pension.GetPensionStatus(pen.GetPensionStatusRequest(iin=iin)),
-        "benefits": await world.pension.ListBenefits(pen.ListBenefitsRequest(iin=iin)),
-        "attachment": await world.health.GetAttachment(hl.GetAttachmentRequest(iin=iin)),
-        "insurance": await world.health.GetInsuranceStatus(hl.GetInsuranceStatusRequest(iin=iin)),
-        "queue": await world.education.GetQueuePosition(ed.GetQueuePositionRequest(iin=iin)),
-        "enrolments": await world.education.ListEnrolments(ed.ListEnrolmentsRequest(iin=iin)),
-    }
+# Each answer that embeds the person: (its RPC's stub, request, answer type).
+READS: dict[str, tuple[str, str, Any, Any]] = {
+    "pension": ("pension", "GetPensionStatus", pen.GetPensionStatusRequest, pen.PensionStatus),
+    "benefits": ("pension", "ListBenefits", pen.ListBenefitsRequest, pen.ListBenefitsResponse),
+    "attachment": ("health", "GetAttachment", hl.GetAttachmentRequest, hl.Attachment),
+    "insurance": ("health", "GetInsuranceStatus", hl.GetInsuranceStatusRequest,
+                  hl.InsuranceStatus),
+    "queue": ("education", "GetQueuePosition", ed.GetQueuePositionRequest, ed.QueuePosition),
+    "enrolments": ("education", "ListEnrolments", ed.ListEnrolmentsRequest,
+                   ed.ListEnrolmentsResponse),
+}  # fmt: skip
+PERSON_FIELDS = ("person", "person_status", "person_reason")
+
+
+async def answers(
+    world: World, iin: str, mask: Callable[[Any], list[str]] | None = None
+) -> dict[str, Any]:
+    """Each answer about ``iin``; ``mask(answer type)``: the ``read_mask`` paths to ask."""
+    found = {}
+    for name, (stub, method, request_type, answer_type) in READS.items():
+        request = request_type(iin=iin)
+        if mask is not None:
+            request.read_mask.paths[:] = mask(answer_type)
+        found[name] = await getattr(getattr(world, stub), method)(request)
+    return found
 
 
 def shown(answer: Any) -> tuple[str, str, str, str]:
@@ -220,3 +236,59 @@ def _without_person(answer: Any) -> Any:
     for field in ("person", "person_status", "person_reason"):
         copy.ClearField(field)
     return copy
+
+
+def person_reads(world: World, iin: str) -> list[str]:
+    """The purposes of the GetPerson requests about ``iin`` in population's gateway log."""
+    logged = list_records(world.fed.layout.gateway(POPULATION_GATEWAY) / "messagelog.db",
+                          data_subject=iin)
+    return sorted(r["purpose"] for r in logged
+                  if r["kind"] == "request" and r["service"].endswith("/GetPerson"))
+
+
+def all_but_person(answer_type: Any) -> list[str]:
+    return [f.name for f in answer_type.DESCRIPTOR.fields if f.name not in PERSON_FIELDS]
+
+
+async def test_a_caller_that_has_the_person_asks_without_it_and_population_is_not_read(
+    world: World,
+) -> None:
+    """AIP-157 partial response: a read_mask leaving the person out (the portal has read
+    population itself) saves the agency's GetPerson; no mask is today's full answer."""
+    child, _ = pick_child(world)
+    before = person_reads(world, child)
+    full = await answers(world, child)
+    # no mask: every answer reads the person, one GetPerson each (logged, by purpose)
+    after_full = person_reads(world, child)
+    assert len(after_full) == len(before) + len(READS)
+    assert all(shown(a)[0] == "PERSON_STATUS_CURRENT" for a in full.values())
+
+    narrowed = await answers(world, child, mask=all_but_person)
+    assert person_reads(world, child) == after_full  # not one more read of population
+    for name, answer in narrowed.items():
+        assert answer == _without_person(full[name]), name  # the agency's own facts, all
+        assert answer.person_status == 0 and not answer.HasField("person"), name
+
+    # the person part alone, or a field of it, still reads population
+    star = await answers(world, child, mask=lambda _: ["*"])
+    only_name = await answers(world, child, mask=lambda _: ["person.last_name"])
+    assert len(person_reads(world, child)) == len(after_full) + 2 * len(READS)
+    for name, answer in only_name.items():
+        assert star[name] == full[name], name
+        assert answer == type(answer)(person={"last_name": full[name].person.last_name}), name
+
+
+@pytest.mark.parametrize("paths", [["no_such_field"], ["person", ""], ["*", "person"],
+                                   ["person.no_such_field"], ["person_status.number"]])
+async def test_a_read_mask_naming_no_field_of_the_answer_is_refused_and_reads_nobody(
+    world: World, paths: list[str]
+) -> None:
+    child, _ = pick_child(world)
+    before = person_reads(world, child)
+    for name, (stub, method, request_type, _) in READS.items():
+        request = request_type(iin=child)
+        request.read_mask.paths[:] = paths
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await getattr(getattr(world, stub), method)(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+    assert person_reads(world, child) == before

@@ -15,13 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from markupsafe import escape
 
-from tests.integration.bus_federation import PORTAL_GATEWAY, Federation, start_federation
-from tests.integration.seeded_agencies import KZ_TIME, serve_seeded_agencies
+from tests.integration.bus_federation import (
+    PORTAL_GATEWAY,
+    Federation,
+    bus_metadata,
+    call_raw,
+    error_code,
+    start_federation,
+)
+from tests.integration.seeded_agencies import GATEWAY_OF, KZ_TIME, serve_seeded_agencies
 from tests.portal_client import csrf_of, sign_in
 from zhol.adapters.pension.model import (
     BenefitDecision,
@@ -33,11 +41,14 @@ from zhol.adapters.pension.model import (
     SourceRead,
 )
 from zhol.adapters.pension.store import insert_benefit
+from zhol.cli.demo import PROVIDER_GATEWAY as POPULATION_GATEWAY
 from zhol.cli.federation import ALL_AGENCIES
 from zhol.gateway.messagelog import list_records
+from zhol.pension.v1 import pension_pb2
+from zhol.portal import reads
 from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
-from zhol.portal.settings import PortalSettings
+from zhol.portal.settings import PORTAL_SUBSYSTEM, PortalSettings
 
 pytestmark = pytest.mark.integration
 
@@ -290,3 +301,42 @@ async def test_a_registry_down_blanks_only_its_part(world: World) -> None:
     status, html = await post_form(world.client, "/actions/clinic?lang=en",
                                    {"iin": parent, "clinic": target})  # fmt: skip
     assert status == 503 and EN["result_unavailable"] in html
+
+
+async def test_an_account_page_reads_the_person_once_not_again_at_each_registry(
+    world: World,
+) -> None:
+    """The portal has the person from population, so it asks pension, health and
+    education without the copy they would embed (``read_mask``): a /me page, or a child's,
+    makes one GetPerson, the portal's own. The masked reads still pass the gateways'
+    data-subject binding: filed under the citizen, and refused declared as another."""
+    parent, child = family_with_attached_child(world)
+    await sign_in(world.client, parent)
+    population_log = world.fed.layout.gateway(POPULATION_GATEWAY) / "messagelog.db"
+    for subject, page in ((parent, "/me?lang=en"), (child, f"/person/{child}?lang=en")):
+        before = len(list_records(population_log, data_subject=subject))
+        answer = await world.client.get(page)
+        html = await answer.text()
+        assert answer.status == 200 and "⚠" not in html, page  # every part was read
+        new = list_records(population_log, data_subject=subject)[before:]
+        readers = [r["client"] for r in new
+                   if r["kind"] == "request" and r["service"].endswith("/GetPerson")]
+        assert readers == [PORTAL_SUBSYSTEM], page
+    pension_log = world.fed.layout.gateway(GATEWAY_OF["pension"]) / "messagelog.db"
+    status_reads = [r for r in list_records(pension_log, data_subject=parent)
+                    if r["service"].endswith("/GetPensionStatus")]
+    assert status_reads and not any(r["mismatch"] for r in status_reads)
+
+    stranger = world.rows("population", "SELECT iin FROM persons WHERE iin NOT IN (?, ?)"
+                          " LIMIT 1", parent, child)[0][0]  # fmt: skip
+    request = pension_pb2.GetPensionStatusRequest(iin=parent)
+    request.read_mask.paths[:] = ["receives_pension"]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call_raw(world.fed.is_address(PORTAL_GATEWAY), reads.GET_PENSION_STATUS,
+                       request.SerializeToString(),
+                       bus_metadata(client=PORTAL_SUBSYSTEM, data_subject=stranger))
+    assert error_code(refused.value) == "Client.DataSubjectMismatch"
+    body, _ = await call_raw(world.fed.is_address(PORTAL_GATEWAY), reads.GET_PENSION_STATUS,
+                             request.SerializeToString(),
+                             bus_metadata(client=PORTAL_SUBSYSTEM, data_subject=parent))
+    assert not pension_pb2.PensionStatus.FromString(body).HasField("person")

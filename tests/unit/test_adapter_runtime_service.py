@@ -3,7 +3,7 @@
 Each agency's RPCs over real ports are covered by tests/integration/test_*_service.py;
 here: the status mapping (with a stand-in for grpc's ServicerContext, which is not
 ours), the writer thread and its notification, the reader/writer opening and closing,
-and the request parsers.
+and the request parsers (the read_mask too).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import grpc
 import pytest
 
 from zhol.adapters.runtime.service import (
+    EVERY_FIELD,
     RequestParser,
     StorePair,
     abort_with_status,
@@ -27,6 +28,7 @@ from zhol.adapters.runtime.service import (
 )
 from zhol.core.clock import Clock, FixedClock
 from zhol.core.errors import ZholError
+from zhol.pension.v1 import pension_pb2 as pen
 from zhol.population.v1 import population_pb2 as pb
 
 VALID_IIN = "900101300017"  # an IIN the core parser accepts (check digit right)
@@ -299,3 +301,32 @@ def test_dates() -> None:
                 pb.Date(year=2024, month=13, day=1)):
         with pytest.raises(Invalid, match=r"^to_date is not a valid date$"):
             PARSE.optional_date(bad, "to_date")
+
+
+def test_read_mask_unset_empty_or_star_is_every_field_and_paths_narrow_the_answer() -> None:
+    request = pen.GetPensionStatusRequest(iin=VALID_IIN)
+    assert PARSE.read_mask(request, pen.PensionStatus) == EVERY_FIELD
+    request.read_mask.SetInParent()  # set, but empty (AIP-157: every field)
+    assert PARSE.read_mask(request, pen.PensionStatus) == EVERY_FIELD
+    request.read_mask.paths[:] = ["*"]
+    assert PARSE.read_mask(request, pen.PensionStatus) == EVERY_FIELD
+    answer = pen.PensionStatus(iin=VALID_IIN, receives_pension=True, person_status=1,
+                               person=pen.PersonView(last_name="Abaev", first_name="Arman"))
+    assert EVERY_FIELD.apply(answer) is answer and EVERY_FIELD.wants_any("person")
+
+    request.read_mask.paths[:] = ["receives_pension", "person.last_name"]
+    mask = PARSE.read_mask(request, pen.PensionStatus)
+    assert mask.wants_any("person") and not mask.wants_any("person_status", "iin")
+    assert mask.apply(answer) == pen.PensionStatus(
+        receives_pension=True, person=pen.PersonView(last_name="Abaev"))
+
+
+@pytest.mark.parametrize("paths", [["persn"], ["*", "iin"], [""], ["iin.x"],
+                                   ["assignments.kind"], ["person.street"]])
+def test_a_read_mask_path_that_is_no_field_of_the_answer_is_the_agencys_invalid_input(
+    paths: list[str],
+) -> None:
+    request = pen.GetPensionStatusRequest(iin=VALID_IIN)
+    request.read_mask.paths[:] = paths
+    with pytest.raises(Invalid, match=r"^read_mask: .* is not a field of PensionStatus$"):
+        PARSE.read_mask(request, pen.PensionStatus)

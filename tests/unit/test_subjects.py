@@ -6,6 +6,8 @@ so no read of a citizen can be filed under someone else or under no one."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from zhol.gateway.subjects import (
     file_descriptor_set,
     subject_reader,
 )
+from zhol.pension.v1 import pension_pb2
 from zhol.population.v1 import population_pb2
 
 POPULATION = "zhol.population.v1.PopulationRegistry"
@@ -268,3 +271,25 @@ def test_no_request_of_a_registry_can_be_filed_under_another_citizen(
         with pytest.raises(ZholError) as err:
             check_declared(subjects, B)
         assert code(err) == "DataSubjectMismatch"
+
+
+def test_a_request_using_a_well_known_type_is_read_by_a_gateway_that_imports_no_agency(
+) -> None:
+    """A gateway process imports no registry's protos and the registered descriptor set
+    leaves google/protobuf files out: a request's ``google.protobuf.FieldMask read_mask``
+    still resolves (else every such read would fail closed as DataSubjectMismatch)."""
+    service = "zhol.pension.v1.PensionRegistry"
+    request = pension_pb2.GetPensionStatusRequest(iin=A)
+    request.read_mask.paths[:] = ["receives_pension"]
+    script = (
+        "import sys\n"
+        "from zhol.gateway.subjects import subject_reader\n"
+        "descriptors, body = sys.stdin.buffer.read().split(b'\\0\\0\\0', 1)\n"
+        f"reader = subject_reader(descriptors, {service!r}, 'GetPensionStatus')\n"
+        "print(','.join(reader.subjects(body)))\n"
+    )
+    given = service_descriptor_set(service) + b"\0\0\0" + request.SerializeToString()
+    done = subprocess.run([sys.executable, "-c", script], input=given, capture_output=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-400:]
+    assert done.stdout.decode().strip() == A
