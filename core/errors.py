@@ -77,6 +77,7 @@ ErrorName = Literal[
     "InternalError",
     "TimestampingFailed",
     "DataSubjectMismatch",
+    "ReceiverRefused",
 ]
 
 
@@ -155,6 +156,15 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         Category.BAD_REQUEST,
         _SP,
         "declared data subject does not match the request",
+    ),
+    # An event's receiving IS answered with a gRPC error of its own, reported in the
+    # subscriber gateway's signed acknowledgement: the bus worked, the receiver said no
+    # (unlike ServiceFailed, where the receiver could not be reached at all).
+    ErrorCode(
+        "ReceiverRefused",
+        Category.CONFIGURATION,
+        _SP,
+        "the subscribing IS refused the event",
     ),
 )
 
