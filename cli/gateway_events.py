@@ -10,14 +10,16 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from zhol.cli.gateway import add_is_tls_options, endpoint_fields, endpoint_text, read_is_tls_options
 from zhol.core.clock import SystemClock
 from zhol.core.errors import ZholError
 from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_OK, report
 from zhol.core.ids import SubsystemId
+from zhol.gateway.event_stages import parse_topic
 from zhol.gateway.eventstore import read_status, requeue_dead
-from zhol.gateway.localconf import LocalConfStore
+from zhol.gateway.localconf import LocalConfStore, SinkRoute, parse_topic_target
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,8 +46,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = command("subscriptions", _subscriptions, "list who receives what from here")
     p.add_argument("--json", action="store_true")
     p = command("sink", _sink, "where a subscribing subsystem's IS receives its events")
-    p.add_argument("--subsystem", required=True)
-    p.add_argument("--address", required=True, help="host:port of its zhol.bus.v1.EventSink")
+    p.add_argument("--subsystem", required=True, help="the subscribing subsystem served here")
+    p.add_argument("--address", help="host:port of its zhol.bus.v1.EventSink")
+    p.add_argument(
+        "--publisher",
+        help="only events of this publishing subsystem (default: any publisher)",
+    )
+    p.add_argument(
+        "--topic",
+        help="only events of this topic, e.g. zhol.population.v1.BirthRegistered "
+        "or PUBLISHER/TOPIC (default: any topic)",
+    )
+    p.add_argument(
+        "--remove",
+        action="store_true",
+        help="drop the receiver set for --publisher/--topic (its events go to the next match)",
+    )
     add_is_tls_options(p)
     p = command("sinks", _sinks, "list event sinks and how they are reached")
     p.add_argument("--json", action="store_true")
@@ -98,15 +114,39 @@ def _subscriptions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def sink_route(subsystem: str, publisher: str | None, topic: str | None) -> SinkRoute:
+    """The events a receiver takes, from `zhol events sink` options: --topic may name
+    its publisher too (PUBLISHER/TOPIC), which must then agree with --publisher."""
+    who = SubsystemId.parse(publisher) if publisher else None
+    name = ""
+    if topic:
+        if "/" in topic:
+            named = parse_topic_target(SubsystemId.parse(subsystem), topic)
+            if who is not None and who != named.publisher:
+                raise ZholError("InvalidRequest", "--topic and --publisher name two publishers")
+            who, name = named.publisher, named.topic
+        else:
+            name = parse_topic(topic)
+    return SinkRoute(SubsystemId.parse(subsystem), who, name)
+
+
 def _sink(args: argparse.Namespace) -> int:
     try:
         with contextlib.closing(_local(args)) as local:
+            route = sink_route(args.subsystem, args.publisher, args.topic)
+            if args.remove:
+                if route.publisher is None and not route.topic:
+                    raise ZholError("InvalidRequest", "--remove needs --publisher or --topic")
+                removed = local.remove_event_route(route)
+                print(f"removed {removed} receiver(s) for {route}")
+                return EXIT_OK
+            if not args.address:
+                raise ZholError("InvalidRequest", "--address is required (or --remove)")
             mode, pem = read_is_tls_options(args, args.gateway)
-            subsystem = SubsystemId.parse(args.subsystem)
-            endpoint = local.set_event_sink(subsystem, args.address, mode, pem)
+            endpoint = local.set_event_route(route, args.address, mode, pem)
     except ZholError as err:
         return report(err)
-    print(f"events for {args.subsystem} go to {endpoint_text(endpoint)}")
+    print(f"events for {route} go to {endpoint_text(endpoint)}")
     return EXIT_OK
 
 
@@ -114,13 +154,18 @@ def _sinks(args: argparse.Namespace) -> int:
     try:
         with contextlib.closing(_local(args)) as local:
             sinks = local.event_sinks()
+            routes = local.event_routes()
     except ZholError as err:
         return report(err)
-    for subsystem, endpoint in sinks.items():
+    listed = [(SinkRoute(subsystem), endpoint) for subsystem, endpoint in sinks.items()]
+    everything = sorted([*listed, *routes], key=lambda r: (str(r[0].subsystem), r[0].key))
+    for route, endpoint in everything:
         if args.json:
-            print(json.dumps({"subsystem": str(subsystem), **endpoint_fields(endpoint)}))
+            publisher, topic = route.key
+            print(json.dumps({"subsystem": str(route.subsystem), "publisher": publisher,
+                              "topic": topic, **endpoint_fields(endpoint)}))  # fmt: skip
         else:
-            print(f"{subsystem} -> {endpoint_text(endpoint)}")
+            print(f"{route} -> {endpoint_text(endpoint)}")
     return EXIT_OK
 
 
@@ -145,6 +190,7 @@ def _status(args: argparse.Namespace) -> int:
             "pending": status.pending, "retrying": status.retrying,
             "delivered": status.delivered, "dead": status.dead,
             "oldest_pending_ms": status.oldest_pending_ms,
+            "subscribers": list(status.subscribers),
             "dead_letters": list(status.dead_letters),
         }))  # fmt: skip
         return EXIT_OK
@@ -153,11 +199,30 @@ def _status(args: argparse.Namespace) -> int:
         f"pending {status.pending} (retrying {status.retrying}, oldest {age}), "
         f"delivered {status.delivered}, dead letters {status.dead}"
     )
+    for s in status.subscribers:
+        print(f"  {s['subscriber']}: pending {s['pending']} (retrying {s['retrying']}), "
+              f"delivered {s['delivered']}, dead {s['dead']}")  # fmt: skip
+        if s["last_error"]:
+            print(f"    last error after {s['attempts']} attempt(s) at "
+                  f"{_utc(s['last_attempt_at_ms'])}: {_failure_text(s)}")  # fmt: skip
+        if s["next_retry_at_ms"] is not None:
+            print(f"    next retry {_utc(s['next_retry_at_ms'])}")
     for d in status.dead_letters:
-        queued = dt.datetime.fromtimestamp(d["queued_at_ms"] / 1000, dt.UTC).isoformat()
         print(f"  dead {d['delivery_id']} {d['topic']} -> {d['subscriber']} "
-              f"after {d['attempts']} attempts: {d['last_error']} (queued {queued})")  # fmt: skip
+              f"after {d['attempts']} attempts: {_failure_text(d)} "
+              f"(queued {_utc(d['queued_at_ms'])})")  # fmt: skip
     return EXIT_OK
+
+
+def _utc(ms: int | None) -> str:
+    return "-" if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()
+
+
+def _failure_text(f: dict[str, Any]) -> str:
+    """'Server.ServerProxy.ReceiverRefused: receiver said FAILED_PRECONDITION: ...'."""
+    if f["receiver_status"]:
+        return f"{f['last_error']}: receiver said {f['receiver_status']}: {f['last_message']}"
+    return f"{f['last_error']}: {f['last_message']}" if f["last_message"] else f["last_error"]
 
 
 def _retry(args: argparse.Namespace) -> int:

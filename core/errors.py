@@ -79,6 +79,7 @@ ErrorName = Literal[
     "DataSubjectMismatch",
     "EvidenceNotFound",
     "EvidenceNotReady",
+    "ReceiverRefused",
 ]
 
 
@@ -173,6 +174,15 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         Category.TRANSPORT,
         _SP,
         "not yet in a timestamped, cosigned checkpoint; retry later",
+    ),
+    # An event's receiving IS answered with a gRPC error of its own, reported in the
+    # subscriber gateway's signed acknowledgement: the bus worked, the receiver said no
+    # (unlike ServiceFailed, where the receiver could not be reached at all).
+    ErrorCode(
+        "ReceiverRefused",
+        Category.CONFIGURATION,
+        _SP,
+        "the subscribing IS refused the event",
     ),
 )
 

@@ -4,7 +4,10 @@ Each due delivery is sealed as an event for its subscriber, sent to the
 subscriber's gateways in failover order, and counts as delivered only when a
 signed acknowledgement bound to it has been verified and logged. The event is
 logged before it is sent: an outbox whose log cannot be written sends nothing.
-Failures back off (gateway/eventstore.py) and end as dead letters.
+Failures back off (gateway/eventstore.py) and end as dead letters. An
+acknowledgement that states the receiving IS's refusal (its gRPC code and message)
+is logged like any other and fails the attempt with ReceiverRefused; a refusal that
+retrying cannot change (gateway/refusal.py) is dead-lettered at once.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ import grpc
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
 from zhol.core.errors import Hop, ZholError
-from zhol.core.grpcerr import error_from_rpc
+from zhol.core.grpcerr import error_from_rpc, public_detail
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.confsource import ConfSource, now_datetime
 from zhol.gateway.consumer_stages import SendFn
-from zhol.gateway.eventstore import Delivery, EventStore
+from zhol.gateway.eventstore import AttemptFailure, Delivery, EventStore
 from zhol.gateway.exchange import (
     ExchangeParties,
     LoggedMessage,
@@ -31,11 +34,20 @@ from zhol.gateway.exchange import (
     seal_to_pb,
 )
 from zhol.gateway.messagelog import MessageLog
+from zhol.gateway.refusal import Refusal, clean_message, status_name
 from zhol.gateway.verify import open_verified
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
 from zhol.security.sealing import EVENT_TYPE, RESPONSE_TYPE, Signer, seal
 
 log = logging.getLogger("zhol.gateway.delivery")
+
+
+class RefusedByReceiver(Exception):
+    """The subscriber's gateway acknowledged, signed, that its IS refused the event."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
 
 
 class DeliveryWorker:
@@ -110,27 +122,33 @@ class DeliveryWorker:
                 # A stuck attempt must never hold up the whole outbox.
                 await asyncio.wait_for(self._send(d), self.TIMEOUT_S * 2)
             except TimeoutError:
-                code = ZholError("Timeout", hop=Hop.CLIENT_PROXY).full_code
+                failure = _failure(ZholError("Timeout", hop=Hop.CLIENT_PROXY))
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise  # the worker itself is stopping
                 # A call cancelled under us (its channel closed): just a failed attempt.
-                code = ZholError("NetworkError", hop=Hop.CLIENT_PROXY).full_code
+                failure = _failure(ZholError("NetworkError", hop=Hop.CLIENT_PROXY))
+            except RefusedByReceiver as refused:
+                r = refused.refusal
+                code = ZholError("ReceiverRefused").full_code
+                failure = AttemptFailure(code, r.message, r.status_code, r.permanent)
             except ZholError as err:
-                code = err.full_code
+                failure = _failure(err)
             except Exception:
                 log.exception("delivery %s failed unexpectedly", d.delivery_id)
-                code = ZholError("InternalError", hop=Hop.CLIENT_PROXY).full_code
+                failure = _failure(ZholError("InternalError", hop=Hop.CLIENT_PROXY))
             else:
                 await self._store.mark_delivered(d.delivery_id, self._clock.now_ms())
                 return
             dead = await self._store.mark_failed(
-                d.delivery_id, code, self._clock.now_ms(), self._max_attempts
+                d.delivery_id, failure, self._clock.now_ms(), self._max_attempts
             )
+            said = f"{status_name(failure.receiver_status)}: " if failure.receiver_status else ""
             log.warning(
-                "delivery %s to %s failed code=%s%s",
-                d.delivery_id, d.subscriber, code, " (dead letter)" if dead else "",
+                "delivery %s to %s failed on attempt %d: %s (%s%s)%s",
+                d.delivery_id, d.subscriber, d.attempts + 1, failure.code, said, failure.message,
+                " dead letter" if dead else "",
             )  # fmt: skip
 
     async def _send(self, d: Delivery) -> None:
@@ -154,6 +172,7 @@ class DeliveryWorker:
             topic=d.topic,
             event_id=d.event_id,
             recipient=subsystem_to_pb(subscriber),
+            attempt=d.attempts,
         )
         sealed, digest = seal(self._signer, EVENT_TYPE, header.SerializeToString(), d.payload)
         parties = ExchangeParties(
@@ -191,5 +210,16 @@ class DeliveryWorker:
             or ack_header.request_digest != digest
         ):
             raise ZholError("ResponseMismatch", "acknowledgement not bound to this delivery")
-        logged_ack = LoggedMessage(ack, ack_digest, ack_header.issued_at_unix_ms)
+        logged_ack = LoggedMessage(
+            ack, ack_digest, ack_header.issued_at_unix_ms, ack_header.status_code
+        )
         await self._log.append((log_record(parties, "response", "in", peer, logged_ack),))
+        if ack_header.status_code != 0:
+            # A peer's text is cleaned here too: it reaches our status output and logs.
+            said = clean_message(ack_header.status_message)
+            raise RefusedByReceiver(Refusal(ack_header.status_code, said))
+
+
+def _failure(err: ZholError) -> AttemptFailure:
+    """A bus failure of an attempt (not the receiver's refusal): its code and detail."""
+    return AttemptFailure(err.full_code, clean_message(public_detail(err)))

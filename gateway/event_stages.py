@@ -9,6 +9,7 @@ to its IS, then seals, logs and returns a signed acknowledgement.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,9 +34,12 @@ from zhol.gateway.provider_stages import (
     log_incoming,
     open_from_peer,
 )
+from zhol.gateway.refusal import Refusal, clean_message
 from zhol.gateway.replay import check_clock_skew
 from zhol.security.globalconf import subsystem_from_pb
 from zhol.security.sealing import EVENT_TYPE
+
+_log = logging.getLogger("zhol.gateway.events")
 
 PUBLISH_PATH = "/zhol.bus.v1.Events/Publish"
 RECEIVE_PATH = "/zhol.bus.v1.EventSink/Receive"
@@ -166,7 +170,14 @@ class CheckEventFreshness:
 
 
 class HandToSubscriber:
-    """Give the event to the subscribing IS (zhol.bus.v1.EventSink/Receive)."""
+    """Give the event to the subscribing IS (zhol.bus.v1.EventSink/Receive): the receiver
+    set for this publisher or topic, else the subsystem's default (LocalConf.event_sink).
+
+    A receiver that answers with a gRPC error of its own has refused: its code and
+    (cleaned) message go back in our signed acknowledgement, for the publisher to log,
+    retry or dead-letter. A receiver that cannot be reached or does not answer in time
+    is a bus failure (ServiceFailed), answered without a signature like any other.
+    """
 
     TIMEOUT_S = 10.0
 
@@ -176,11 +187,11 @@ class HandToSubscriber:
         self._clock = clock
 
     async def __call__(self, x: ProviderExchange) -> None:
-        assert x.header is not None and x.recipient is not None
+        assert x.header is not None and x.recipient is not None and x.client is not None
         if x.duplicate:
             return
         h = x.header
-        endpoint = self._local.current().event_sink(x.recipient)
+        endpoint = self._local.current().event_sink(x.recipient, x.client, h.topic)
         delivery = bus_pb2.EventDelivery(
             event_id=h.event_id,
             message_id=h.message_id,
@@ -190,6 +201,7 @@ class HandToSubscriber:
             data_subject=h.data_subject,
             payload=x.message.body,
             occurred_at_unix_ms=h.issued_at_unix_ms,
+            attempt=h.attempt,
         )
         try:
             answer = await self._invoke(
@@ -202,18 +214,25 @@ class HandToSubscriber:
             # The publisher retries, then dead-letters: a slow subscriber has failed too.
             raise ZholError("ServiceFailed", "the subscribing IS did not answer in time") from None
         if answer.status_code != 0:
-            # The IS refused (an unknown person, say): the publisher retries, then dead-letters.
-            raise ZholError("ServiceFailed", f"the subscribing IS refused: {answer.status_code}")
+            refusal = Refusal(answer.status_code, clean_message(answer.status_message))
+            x.status_code, x.status_message = refusal.status_code, refusal.message
+            _log.warning(
+                "event %s for %s refused by its receiver: %s",
+                h.message_id, x.recipient, refusal,
+            )  # fmt: skip
 
 
 class RememberDelivery:
+    """An event our IS accepted is never handed over again; a refused one is, when
+    the publisher retries."""
+
     def __init__(self, store: EventStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
     async def __call__(self, x: ProviderExchange) -> None:
         assert x.header is not None
-        if not x.duplicate:
+        if not x.duplicate and x.status_code == 0:
             h = x.header
             await self._store.remember(
                 h.message_id, h.event_id, str(x.client), str(x.recipient), self._clock.now_ms()
@@ -221,12 +240,19 @@ class RememberDelivery:
 
 
 class SealAck(SealResponse):
-    """Our signed acknowledgement: no body, the event's topic, id and recipient."""
+    """Our signed acknowledgement: no body, the event's topic, id and recipient, and the
+    receiving IS's refusal if it refused (status_code 0: accepted)."""
 
     def answer(self, x: ProviderExchange) -> tuple[bytes, AnswerFields]:
         assert x.header is not None
         h = x.header
-        return b"", {"topic": h.topic, "event_id": h.event_id, "recipient": h.recipient}
+        return b"", {
+            "topic": h.topic,
+            "event_id": h.event_id,
+            "recipient": h.recipient,
+            "status_code": x.status_code,
+            "status_message": x.status_message,
+        }
 
 
 def _event_service(x: ProviderExchange) -> str:

@@ -54,6 +54,17 @@ CREATE TABLE IF NOT EXISTS event_sinks (
     tls_mode TEXT NOT NULL DEFAULT 'plaintext',
     server_cert TEXT NOT NULL DEFAULT ''
 );
+-- A receiver for one publisher's events, one topic's, or one topic of one publisher
+-- ('' = any), ahead of the subsystem's default in event_sinks (LocalConf.event_sink).
+CREATE TABLE IF NOT EXISTS event_routes (
+    subsystem TEXT NOT NULL,
+    publisher TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    address TEXT NOT NULL,
+    tls_mode TEXT NOT NULL DEFAULT 'plaintext',
+    server_cert TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (subsystem, publisher, topic)
+);
 -- Who may ask this gateway "who used my data" (zhol.bus.v1.Usage): its whole log.
 CREATE TABLE IF NOT EXISTS usage_rights (
     client TEXT PRIMARY KEY,
@@ -134,6 +145,25 @@ class AccessRight:
         return f"{self.client} -> {target}"
 
 
+@dataclass(frozen=True, slots=True)
+class SinkRoute:
+    """Which events of a subscribing subsystem a receiver takes: a publisher's, a
+    topic's, both, or (neither set) the subsystem's default receiver."""
+
+    subsystem: SubsystemId
+    publisher: SubsystemId | None = None
+    topic: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return ("" if self.publisher is None else str(self.publisher), self.topic)
+
+    def __str__(self) -> str:
+        if self.publisher is None and not self.topic:
+            return str(self.subsystem)
+        return f"{self.subsystem} [{self.publisher or '*'}/{self.topic or '*'}]"
+
+
 @dataclass(frozen=True)
 class LocalConf:
     services: dict[tuple[SubsystemId, str], ExposedService]
@@ -143,6 +173,8 @@ class LocalConf:
     )
     event_sinks: dict[SubsystemId, IsEndpoint] = field(default_factory=dict)
     usage_clients: frozenset[SubsystemId] = frozenset()
+    # (subsystem, publisher or '', topic or '') -> a receiver ahead of the default.
+    event_routes: dict[tuple[SubsystemId, str, str], IsEndpoint] = field(default_factory=dict)
 
     def authorize_usage(self, client: SubsystemId) -> None:
         """Deny by default: only a client granted ``usage`` may read this gateway's log."""
@@ -153,7 +185,19 @@ class LocalConf:
         """Who this gateway lets receive the publisher's topic (nobody by default)."""
         return self.subscriptions.get((publisher, topic), ())
 
-    def event_sink(self, subsystem: SubsystemId) -> IsEndpoint:
+    def event_sink(
+        self, subsystem: SubsystemId, publisher: SubsystemId | None = None, topic: str = ""
+    ) -> IsEndpoint:
+        """The receiver of a subsystem's events, most specific first: the one set for
+        this publisher and topic, for this topic (any publisher), for this publisher
+        (any topic), then the subsystem's default."""
+        if publisher is not None or topic:
+            who = "" if publisher is None else str(publisher)
+            for key in ((who, topic), ("", topic), (who, "")):
+                if key != ("", ""):
+                    endpoint = self.event_routes.get((subsystem, *key))
+                    if endpoint is not None:
+                        return endpoint
         endpoint = self.event_sinks.get(subsystem)
         if endpoint is None:
             raise ZholError("UnknownService", f"{subsystem} has no event sink here")
@@ -295,7 +339,14 @@ class LocalConfStore:
         usage = frozenset(
             SubsystemId.parse(c) for (c,) in self._db.execute("SELECT client FROM usage_rights")
         )
-        return LocalConf(services, rights, subscriptions, sinks, usage)
+        routes = {
+            (SubsystemId.parse(sub), publisher, topic): IsEndpoint(address, mode, cert.encode())
+            for sub, publisher, topic, address, mode, cert in self._db.execute(
+                "SELECT subsystem, publisher, topic, address, tls_mode, server_cert "
+                "FROM event_routes"
+            )
+        }
+        return LocalConf(services, rights, subscriptions, sinks, usage, routes)
 
     def expose(
         self, subsystem: SubsystemId, grpc_service: str, is_address: str, methods: Iterable[str]
@@ -419,8 +470,53 @@ class LocalConfStore:
         self._cached = None
         return self.current().event_sink(subsystem)
 
+    def set_event_route(
+        self,
+        route: SinkRoute,
+        address: str,
+        tls_mode: str | None = None,
+        server_cert_pem: bytes = b"",
+    ) -> IsEndpoint:
+        """A receiver for some of a subsystem's events (a publisher's, a topic's); the
+        default receiver (no publisher, no topic) is set_event_sink's. ``tls_mode`` None
+        keeps an existing route's mode and pin (plaintext for a new one)."""
+        if route.publisher is None and not route.topic:
+            return self.set_event_sink(route.subsystem, address, tls_mode, server_cert_pem)
+        if route.topic:
+            ServiceId.of(route.subsystem, route.topic, "Any")  # the grammar of a topic
+        pem = _checked_pin(tls_mode, server_cert_pem)
+        check_is_address(address)
+        publisher, topic = route.key
+        self._db.execute(
+            "INSERT INTO event_routes VALUES (?, ?, ?, ?, coalesce(?, 'plaintext'), "
+            "coalesce(?, '')) ON CONFLICT(subsystem, publisher, topic) DO UPDATE SET "
+            "address = excluded.address, tls_mode = coalesce(?, tls_mode), "
+            "server_cert = coalesce(?, server_cert)",
+            (str(route.subsystem), publisher, topic, address, tls_mode, pem, tls_mode, pem),
+        )
+        self._cached = None
+        return self.current().event_routes[(route.subsystem, publisher, topic)]
+
+    def remove_event_route(self, route: SinkRoute) -> int:
+        """Drop a receiver set for a publisher or topic (its events go to the next one)."""
+        publisher, topic = route.key
+        cursor = self._db.execute(
+            "DELETE FROM event_routes WHERE subsystem = ? AND publisher = ? AND topic = ?",
+            (str(route.subsystem), publisher, topic),
+        )
+        self._cached = None
+        return cursor.rowcount
+
     def event_sinks(self) -> dict[SubsystemId, IsEndpoint]:
         return dict(sorted(self.current().event_sinks.items(), key=lambda kv: str(kv[0])))
+
+    def event_routes(self) -> list[tuple[SinkRoute, IsEndpoint]]:
+        """Every receiver set for a publisher or topic, by subsystem."""
+        routes = [
+            (SinkRoute(sub, SubsystemId.parse(publisher) if publisher else None, topic), endpoint)
+            for (sub, publisher, topic), endpoint in self.current().event_routes.items()
+        ]
+        return sorted(routes, key=lambda r: (str(r[0].subsystem), r[0].key))
 
     def rights(self) -> list[AccessRight]:
         return sorted((AccessRight(c, p, s, m) for c, p, s, m in self.current().rights), key=str)

@@ -862,6 +862,8 @@ def signed_values(header: bytes) -> dict[str, Any] | None:
         "purpose": h.purpose,
         "issued_at_ms": h.issued_at_unix_ms,
         "status_code": h.status_code,
+        # An answer's own words on a non-zero status (an event receiver's refusal, say).
+        "status_message": h.status_message,
         "signer": _signer_text(h),
     }
 

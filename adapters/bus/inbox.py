@@ -11,8 +11,9 @@ Handling one delivery:
 
 1. ``message_id`` and ``topic`` must be present (else INVALID_ARGUMENT);
 2. already in ``bus_inbox``: acknowledge (a duplicate), nothing else;
-3. the topic needs a handler (else FAILED_PRECONDITION: we receive what we never
-   subscribed to handle);
+3. the topic needs a handler (else UNIMPLEMENTED: we receive what we never
+   subscribed to handle, and the publisher's gateway dead-letters it at once instead
+   of retrying; docs/protocol.md, "What a receiver answers");
 4. ``apply = await handler(delivery)``: the handler does its reads through the bus
    first (async, no transaction open) and returns the write;
 5. one ``BEGIN IMMEDIATE`` transaction on the servicer's own connection: insert the
@@ -171,7 +172,7 @@ class EventSinkServicer(bus_pb2_grpc.EventSinkServicer):
         handler = self._handlers.get(delivery.topic)
         if handler is None:
             raise EventRejected(
-                grpc.StatusCode.FAILED_PRECONDITION, f"no handler for topic {delivery.topic}"
+                grpc.StatusCode.UNIMPLEMENTED, f"no handler for topic {delivery.topic}"
             )
         try:
             apply = await handler(delivery)

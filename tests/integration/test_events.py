@@ -19,6 +19,7 @@ from tests.integration.bus_federation import Federation, error_code, start_feder
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
+from zhol.core.ids import SubsystemId
 from zhol.gateway.messagelog import list_records
 from zhol.population.v1 import population_pb2
 
@@ -26,6 +27,7 @@ PUBLISHER = "KZ/GOV/MJ/population"
 SUBSCRIBER = "KZ/GOV/MLSPP/pension"
 TOPIC = "zhol.population.v1.BirthRegistered"
 CHILD, MOTHER = "240101500010", "850314401236"
+SUBSCRIBER_ID, PUBLISHER_ID = SubsystemId.parse(SUBSCRIBER), SubsystemId.parse(PUBLISHER)
 
 
 @dataclass
@@ -33,12 +35,15 @@ class Sink(bus_pb2_grpc.EventSinkServicer):
     """The subscribing IS: records what it is handed; can be told to refuse."""
 
     failures_left: int = 0
+    refusal: tuple[grpc.StatusCode, str] = (grpc.StatusCode.UNAVAILABLE, "subscriber busy")
     received: list[bus_pb2.EventDelivery] = field(default_factory=list)
+    refused: list[bus_pb2.EventDelivery] = field(default_factory=list)
 
     async def Receive(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
         if self.failures_left:
             self.failures_left -= 1
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "subscriber busy")
+            self.refused.append(request)
+            await context.abort(*self.refusal)
         self.received.append(request)
         return bus_pb2.EventAck()
 
@@ -50,14 +55,20 @@ class EventsFixture:
     server: grpc.aio.Server
 
 
-@pytest_asyncio.fixture
-async def ev(tmp_path) -> AsyncIterator[EventsFixture]:  # type: ignore[no-untyped-def]
-    fed = await start_federation(tmp_path, persons=20)
+async def serve_sink() -> tuple[Sink, grpc.aio.Server, int]:
+    """A subscribing IS on an ephemeral port: (its servicer, its server, its port)."""
     sink = Sink()
     server = grpc.aio.server()
     bus_pb2_grpc.add_EventSinkServicer_to_server(sink, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    return sink, server, port
+
+
+@pytest_asyncio.fixture
+async def ev(tmp_path) -> AsyncIterator[EventsFixture]:  # type: ignore[no-untyped-def]
+    fed = await start_federation(tmp_path, persons=20)
+    sink, server, port = await serve_sink()
     provider_dir = str(fed.layout.gateway(PROVIDER_GATEWAY))
     consumer_dir = str(fed.layout.gateway(CONSUMER_GATEWAY))
     assert zhol(["events", "subscribe", "--gateway", provider_dir, "--subscriber", SUBSCRIBER,
@@ -144,6 +155,8 @@ async def test_a_refusing_subscriber_is_retried_until_it_accepts(ev: EventsFixtu
     await publish(ev.fed, birth())
     await until(lambda: status(ev.fed)["delivered"] == 1)
     assert len(ev.sink.received) == 1
+    # Each attempt says how many came before it: the delivered one, two.
+    assert [d.attempt for d in [*ev.sink.refused, *ev.sink.received]] == [0, 1, 2]
 
 
 async def test_outbox_survives_a_restart_of_both_gateways(ev: EventsFixture) -> None:
@@ -262,3 +275,169 @@ async def test_a_delivery_logged_but_not_marked_delivered_is_not_dead_lettered(
         ("response", "out"),
         ("response", "out"),
     ]
+
+
+# --- A receiver that refuses, and receivers per topic or publisher ---
+
+REFUSED = "Server.ServerProxy.ReceiverRefused"
+
+
+async def status_when(fed: Federation, predicate, seconds: float = 15.0) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The first `zhol events status --json` snapshot that satisfies ``predicate``."""
+    for _ in range(int(seconds / 0.05)):
+        snapshot = status(fed)
+        if predicate(snapshot):
+            return snapshot
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"status never reached the condition: {status(fed)}")
+
+
+def status_text(fed: Federation) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert zhol(["events", "status", "--gateway",
+                     str(fed.layout.gateway(PROVIDER_GATEWAY))]) == 0  # fmt: skip
+    return out.getvalue()
+
+
+async def test_a_receivers_refusal_reaches_the_publishers_log_status_and_dead_letter(
+    ev: EventsFixture,
+) -> None:
+    """The receiving IS answers FAILED_PRECONDITION: its code and (capped, IIN-free)
+    message come back signed, and the publisher's log, `zhol events status` and the
+    dead letter say so; once it accepts, the event says how many attempts came before."""
+    fed = ev.fed
+    fed.provider.deliveries._max_attempts = 3  # noqa: SLF001 - keep the test short
+    ev.sink.failures_left = 10_000
+    said = f"no handler for topic {TOPIC} (child {CHILD}) " + "x" * 1000
+    ev.sink.refusal = (grpc.StatusCode.FAILED_PRECONDITION, said)
+    await publish(fed, birth())
+
+    retrying = await status_when(fed, lambda s: s["retrying"] == 1 and s["dead"] == 0
+                                 and s["subscribers"][0]["last_error"] != "")  # fmt: skip
+    sub = retrying["subscribers"][0]
+    assert (sub["subscriber"], sub["last_error"], sub["receiver_status"]) == (
+        SUBSCRIBER, REFUSED, "FAILED_PRECONDITION"
+    )
+    assert sub["last_message"].startswith(f"no handler for topic {TOPIC} (child [redacted])")
+    assert len(sub["last_message"]) <= 200 and CHILD not in sub["last_message"]
+    assert sub["attempts"] >= 1 and sub["next_retry_at_ms"] > sub["last_attempt_at_ms"]
+
+    dead = (await status_when(fed, lambda s: s["dead"] == 1))["dead_letters"][0]
+    assert (dead["last_error"], dead["receiver_status"], dead["attempts"]) == (
+        REFUSED, "FAILED_PRECONDITION", 3
+    )
+    assert dead["last_message"] == sub["last_message"]
+    text = status_text(fed)
+    assert f"{REFUSED}: receiver said FAILED_PRECONDITION: no handler for topic" in text
+
+    # Every attempt's signed acknowledgement is on record at both ends, with the code
+    # and the message the receiver gave.
+    message_id = ev.sink.refused[0].message_id
+    for gateway_id, direction in ((PROVIDER_GATEWAY, "in"), (CONSUMER_GATEWAY, "out")):
+        acks = [r for r in list_records(
+            fed.layout.gateway(gateway_id) / "messagelog.db", message_id=message_id
+        ) if r["kind"] == "response"]  # fmt: skip
+        assert len(acks) == 3 and all(r["direction"] == direction for r in acks)
+        assert {r["status_code"] for r in acks} == {grpc.StatusCode.FAILED_PRECONDITION.value[0]}
+        assert {r["signed"]["status_message"] for r in acks} == {dead["last_message"]}
+        assert all(r["mismatch"] == [] for r in acks)
+
+    ev.sink.failures_left = 0
+    assert zhol(["events", "retry", "--gateway", str(fed.layout.gateway(PROVIDER_GATEWAY))]) == 0
+    fed.provider.deliveries.notify()
+    await status_when(fed, lambda s: s["delivered"] == 1)
+    assert [d.attempt for d in ev.sink.refused] == [0, 1, 2]
+    assert [d.attempt for d in ev.sink.received] == [3]
+
+
+async def test_a_topic_the_receiver_does_not_handle_is_dead_lettered_at_once(
+    ev: EventsFixture,
+) -> None:
+    ev.sink.failures_left = 10_000
+    ev.sink.refusal = (grpc.StatusCode.UNIMPLEMENTED, f"no handler for topic {TOPIC}")
+    await publish(ev.fed, birth())
+    dead = (await status_when(ev.fed, lambda s: s["dead"] == 1))["dead_letters"][0]
+    assert (dead["last_error"], dead["receiver_status"], dead["attempts"]) == (
+        REFUSED, "UNIMPLEMENTED", 1
+    )
+    assert dead["last_message"] == f"no handler for topic {TOPIC}"
+    assert len(ev.sink.refused) == 1 and status(ev.fed)["pending"] == 0
+
+
+async def test_a_receiver_per_topic_or_publisher_comes_before_the_default(
+    ev: EventsFixture,
+) -> None:
+    fed = ev.fed
+    death_topic = "zhol.population.v1.DeathRegistered"
+    provider_dir = str(fed.layout.gateway(PROVIDER_GATEWAY))
+    consumer_dir = str(fed.layout.gateway(CONSUMER_GATEWAY))
+    assert zhol(["events", "subscribe", "--gateway", provider_dir, "--subscriber", SUBSCRIBER,
+                 "--topic", f"{PUBLISHER}/{death_topic}"]) == 0  # fmt: skip
+    by_publisher, publisher_server, publisher_port = await serve_sink()
+    by_topic, topic_server, topic_port = await serve_sink()
+    try:
+        sink = ["events", "sink", "--gateway", consumer_dir, "--subsystem", SUBSCRIBER]
+        assert zhol([*sink, "--publisher", PUBLISHER, "--address",
+                     f"127.0.0.1:{publisher_port}"]) == 0  # fmt: skip
+        assert zhol([*sink, "--topic", TOPIC, "--address", f"127.0.0.1:{topic_port}"]) == 0
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert zhol(["events", "sinks", "--gateway", consumer_dir, "--json"]) == 0
+        listed = {(r["publisher"], r["topic"]): r["address"]
+                  for r in map(json.loads, out.getvalue().splitlines())}  # fmt: skip
+        assert listed[(PUBLISHER, "")] == f"127.0.0.1:{publisher_port}"
+        assert listed[("", TOPIC)] == f"127.0.0.1:{topic_port}"
+        assert ("", "") in listed  # the subsystem's default receiver
+
+        async def delivered_to(request: bus_pb2.PublishRequest) -> str:
+            sinks = {"default": ev.sink, "publisher": by_publisher, "topic": by_topic}
+            before = {name: len(s.received) for name, s in sinks.items()}
+            done = status(fed)["delivered"]
+            await publish(fed, request)
+            await until(lambda: status(fed)["delivered"] == done + 1)
+            return next(n for n, s in sinks.items() if len(s.received) > before[n])
+
+        def receiver_of(topic: str) -> str:
+            local = fed.consumer.local.current()
+            return local.event_sink(SUBSCRIBER_ID, PUBLISHER_ID, topic).address
+
+        # The running gateway reloads local.db within LocalConfStore.RELOAD_CHECK_S.
+        await until(lambda: receiver_of(TOPIC) == f"127.0.0.1:{topic_port}")
+        death = birth()
+        death.topic = death_topic
+        assert await delivered_to(birth()) == "topic"  # the topic's receiver first
+        assert await delivered_to(death) == "publisher"  # then the publisher's
+
+        assert zhol([*sink, "--topic", TOPIC, "--remove"]) == 0
+        await until(lambda: receiver_of(TOPIC) == f"127.0.0.1:{publisher_port}")
+        assert await delivered_to(birth()) == "publisher"
+
+        assert zhol([*sink, "--publisher", PUBLISHER, "--remove"]) == 0
+        await until(lambda: not fed.consumer.local.current().event_routes)
+        assert await delivered_to(birth()) == "default"
+    finally:
+        await publisher_server.stop(0)
+        await topic_server.stop(0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--topic", "not a topic", "--address", "127.0.0.1:1"],
+        ["--publisher", "KZ/GOV", "--address", "127.0.0.1:1"],
+        ["--topic", f"KZ/GOV/MJ/other/{TOPIC}", "--publisher", PUBLISHER, "--address", "h:1"],
+        ["--topic", TOPIC, "--address", "nowhere"],
+        ["--topic", TOPIC],
+        ["--remove"],
+    ],
+)
+def test_bad_receiver_routes_are_refused_and_change_nothing(
+    ev: EventsFixture, options: list[str]
+) -> None:
+    consumer_dir = str(ev.fed.layout.gateway(CONSUMER_GATEWAY))
+    before = ev.fed.consumer.local.event_routes(), ev.fed.consumer.local.event_sinks()
+    assert zhol(["events", "sink", "--gateway", consumer_dir, "--subsystem", SUBSCRIBER,
+                 *options]) != 0  # fmt: skip
+    ev.fed.consumer.local._cached = None  # noqa: SLF001 - read local.db afresh
+    assert (ev.fed.consumer.local.event_routes(), ev.fed.consumer.local.event_sinks()) == before
