@@ -318,7 +318,7 @@ class FeedSink(bus_pb2_grpc.EventSinkServicer):
     """zhol.bus.v1.EventSink of the portal: its gateway delivers the decision events here.
 
     Fails closed: a topic the feed does not show, or one from another publisher than
-    the agency that owns it, is refused (FAILED_PRECONDITION / PERMISSION_DENIED), and a
+    the agency that owns it, is refused (UNIMPLEMENTED / PERMISSION_DENIED), and a
     payload that does not decode is INVALID_ARGUMENT; nothing is kept of either.
     """
 
@@ -341,7 +341,7 @@ class FeedSink(bus_pb2_grpc.EventSinkServicer):
             raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "message_id and topic are required")
         topic = FEED_TOPICS.get(delivery.topic)
         if topic is None:
-            raise Refused(grpc.StatusCode.FAILED_PRECONDITION, "a topic the feed does not show")
+            raise Refused(grpc.StatusCode.UNIMPLEMENTED, "a topic the feed does not show")
         if delivery.publisher != topic.publisher:
             raise Refused(grpc.StatusCode.PERMISSION_DENIED, "not the topic's publisher")
         try:

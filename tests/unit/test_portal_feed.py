@@ -109,7 +109,7 @@ async def test_an_event_is_kept_once_under_the_iins_it_names(
     ("change", "status"),
     [
         ({"message_id": ""}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"topic": "zhol.population.v1.BirthRegistered"}, grpc.StatusCode.FAILED_PRECONDITION),
+        ({"topic": "zhol.population.v1.BirthRegistered"}, grpc.StatusCode.UNIMPLEMENTED),
         ({"publisher": "KZ/GOV/MOH/health"}, grpc.StatusCode.PERMISSION_DENIED),
         ({"payload": b"\xff\xff\xff"}, grpc.StatusCode.INVALID_ARGUMENT),
     ],
