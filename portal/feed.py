@@ -409,8 +409,11 @@ def _money(amount: int, currency: str) -> str:
     return f"{amount:,}".replace(",", "\u00a0") + f" {currency or 'KZT'}"
 
 
-def describe(entry: FeedEntry, citizen: str) -> EntryView:
-    """What happened, when, by whom and why: the event's own facts, nothing read."""
+def describe(
+    entry: FeedEntry, citizen: str, place: Callable[[str], str] = lambda place_id: place_id
+) -> EntryView:
+    """What happened, when, by whom and why: the event's own facts, nothing read about
+    anyone; ``place`` names a kindergarten or school by its id (reference data)."""
     when = dt.datetime.fromtimestamp(entry.occurred_at_ms / 1000, KAZAKHSTAN)
     whom = "" if citizen in entry.about else entry.about[0]
     event = entry.event
@@ -443,7 +446,7 @@ def describe(entry: FeedEntry, citizen: str) -> EntryView:
         basis = event.conclusion_id  # the medical advisory commission's conclusion
     elif isinstance(event, education_pb2.EnrolledInSchool):
         what, why = "feed_enrolled", "feed_why_enrolled"
-        facts.append(("feed_school", event.school_id, False))
+        facts.append(("feed_school", place(event.school_id), False))
         facts.append(("feed_grade", str(event.grade), False))
         facts.append(("feed_school_year", _date(event.school_year_start), False))
         facts.append(("feed_enrolment", str(event.enrolment_id), False))
@@ -464,7 +467,7 @@ def describe(entry: FeedEntry, citizen: str) -> EntryView:
         facts.append(("feed_queued_on", _date(event.queued_on), False))
     elif isinstance(event, education_pb2.PlacedInKindergarten):
         what, why = "feed_placed", "feed_why_placed"
-        facts.append(("feed_kindergarten", event.kindergarten_id, False))
+        facts.append(("feed_kindergarten", place(event.kindergarten_id), False))
         facts.append(("feed_district", f"{event.district}, {event.region}", False))
         facts.append(("feed_on", _date(event.placed_on), False))
         facts.append(("feed_queued_on", _date(event.queued_on), False))
@@ -491,15 +494,16 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
     """GET /feed: the decisions about the signed-in citizen and their minor children."""
     # The page helpers live in app.py, which routes here: imported late (no cycle).
     from zhol.portal import app as portal
-    from zhol.portal import reads
+    from zhol.portal import pages, reads
 
     citizen = portal._citizen(request)
     store = request.app.get(FEED_STORE)
     if store is None:
         raise portal.PageError(404, "error_404")  # the portal runs without a feed
     settings = request.app[portal.SETTINGS]
-    family = await reads.read_family(
-        request.app[portal.BUS], citizen, citizen, settings.bus_timeout_s
+    family, places = await asyncio.gather(
+        reads.read_family(request.app[portal.BUS], citizen, citizen, settings.bus_timeout_s),
+        pages.places_of(request, citizen),
     )
     children: tuple[str, ...] = ()
     if family.value is not None:
@@ -507,7 +511,7 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
     iins = (citizen, *children)
     entries = await store.entries(iins, reader=citizen)
     unread = await store.unread(citizen, iins)
-    views = [describe(e, citizen) for e in entries]
+    views = [describe(e, citizen, places.label) for e in entries]
     context = {
         "entries": views,
         "family": family,

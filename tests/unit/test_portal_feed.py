@@ -260,6 +260,11 @@ async def test_payments_stopped_disability_and_school_read_in_every_language(
         "feed_enrolled", "feed_why_enrolled", CHILD)
     assert ("feed_school", "SCH-71-004", False) in enrolled.facts
     assert ("feed_school_year", "01.09.2033", False) in enrolled.facts
+    # With education's catalogue at hand, the school is named (reference data).
+    names = {"SCH-71-004": "School-lyceum No. 4 (SCH-71-004)"}
+    named = describe((await store.entries([MOTHER, CHILD]))[0], MOTHER,
+                     lambda i: names.get(i, i))
+    assert ("feed_school", "School-lyceum No. 4 (SCH-71-004)", False) in named.facts
     for view in views:
         texts_exist(view)
     # Another reason than death still reads as a sentence the catalogues have.
