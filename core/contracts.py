@@ -91,7 +91,10 @@ def descriptor_pool_of(fds: descriptor_pb2.FileDescriptorSet) -> descriptor_pool
             if not name.startswith(WELL_KNOWN_PREFIX) and name != options_pb2.DESCRIPTOR.name:
                 raise ValueError(f"descriptor set lacks {name}")
             proto = descriptor_pb2.FileDescriptorProto()
-            descriptor_pool.Default().FindFileByName(name).CopyToProto(proto)
+            try:
+                descriptor_pool.Default().FindFileByName(name).CopyToProto(proto)
+            except KeyError:  # a well-known file our runtime does not hold: send it
+                raise ValueError(f"descriptor set lacks {name}") from None
         for dependency in proto.dependency:
             add(dependency, depth + 1)
         pool.Add(proto)
@@ -100,6 +103,26 @@ def descriptor_pool_of(fds: descriptor_pb2.FileDescriptorSet) -> descriptor_pool
     for name in files:
         add(name)
     return pool
+
+
+def without_runtime_files(data: bytes) -> bytes:
+    """The FileDescriptorSet ``data`` without the well-known files every gateway's runtime
+    holds (what descriptor_pool_of fills in): they are most of a small contract's size."""
+    fds = descriptor_pb2.FileDescriptorSet.FromString(data)
+    kept = [f for f in fds.file if not _in_runtime(f.name)]
+    del fds.file[:]
+    fds.file.extend(kept)
+    return fds.SerializeToString(deterministic=True)
+
+
+def _in_runtime(name: str) -> bool:
+    if not name.startswith(WELL_KNOWN_PREFIX):
+        return False
+    try:
+        descriptor_pool.Default().FindFileByName(name)
+    except KeyError:
+        return False
+    return True
 
 
 def read_contract(data: bytes, grpc_service: str) -> ServiceContract:
