@@ -110,12 +110,12 @@ def write_protos(root: Path, taxes: str = TAXES_PROTO) -> Path:
 
 
 async def add_subsystem(gateway_dir: Path, subsystem: SubsystemId, *argv: str) -> tuple[int, str]:
-    """`zhol gateway add-subsystem` as an operator runs it: exit code and stderr."""
-    err = io.StringIO()
+    """`zhol gateway add-subsystem` as an operator runs it: exit code, stderr and stdout."""
+    err, out = io.StringIO(), io.StringIO()
     args = ("add-subsystem", "--dir", str(gateway_dir), "--subsystem", str(subsystem))
-    with contextlib.redirect_stderr(err):
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         code = await asyncio.to_thread(gateway_command, *args, "--timeout", "30", *argv)
-    return code, err.getvalue()
+    return code, err.getvalue() + out.getvalue()
 
 
 def registry_state(fed: Federation) -> tuple[list[Any], list[Any]]:
@@ -170,8 +170,9 @@ async def _register_and_call(fed: Federation, tmp_path: Path, taxes_is: TaxesIs)
         assert registry_state(fed) == before, argv
 
     # The .proto, compiled with its imports; no method list: the contract's methods.
-    exit_code, stderr = await add_subsystem(provider_dir, TAXES, *good, *offer)
-    assert exit_code == 0, stderr
+    exit_code, output = await add_subsystem(provider_dir, TAXES, *good, *offer)
+    assert exit_code == 0, output
+    assert f"{SERVICE}: GetDebt, ListPayments" in output  # the provider gateway's too
     conf = verify_global_conf(
         await client.fetch_global_conf(fed.ports.address(fed.ports.registry)),
         load_keys(require_initialised(fed.layout.registry)).anchor_der,
