@@ -45,6 +45,14 @@ travels inside its signed body, so only the gateway itself can replace it. A
 GATEWAY request without a log key is still accepted (clients from before log keys):
 that gateway has none until its next renewal brings one.
 
+A SUBSYSTEM request's service may carry its contract, a FileDescriptorSet
+(core/contracts.py): it must fit max_contract_bytes (ContractTooLarge), build
+(InvalidDescriptorSet) and declare the service and each listed method
+(ContractMismatch; no list: the contract's methods). With the published ones it must
+fit max_contracts_total_bytes (ContractTooLarge) and not declare a method with other
+types than another provider of the same service did (DuplicateService, as for a
+service listed twice); checked at submission and again in the approving transaction.
+
 Everything is validated when the request is submitted (InvalidIdentifier,
 InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured and the checks
 above), before anything is stored; a request that fails validation leaves no
