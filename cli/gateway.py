@@ -8,6 +8,7 @@ import datetime
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -20,6 +21,9 @@ from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.ispins import IS_TLS_MODES, is_client_identity_files, pem_sha256_hexes
 from zhol.gateway.localconf import IsEndpoint, LocalConfStore, check_is_tls, parse_service_target
 from zhol.gateway.settings import GatewaySettings, load_gateway_settings
+
+if TYPE_CHECKING:
+    from zhol.gateway.provision import ServiceOffer
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -56,23 +60,51 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     renew.add_argument("--json", action="store_true", help="one JSON object")
     renew.set_defaults(func=_renew)
 
-    subsystem = sub.add_parser("add-subsystem", help="register a subsystem served here")
-    subsystem.add_argument("--dir", type=Path, required=True)
-    subsystem.add_argument("--subsystem", required=True, help="e.g. KZ/GOV/MJ/population")
+    subsystem = sub.add_parser(
+        "add-subsystem",
+        help="register a subsystem served here, with its services' contracts",
+        description="Register a subsystem served by this gateway. A service's contract "
+        "(--proto or --descriptor-set) is sent in the signed registration; the registry "
+        "checks the methods against it and publishes it in the global configuration.",
+    )
+    subsystem.add_argument("--dir", type=Path, required=True, help="the gateway's data folder")
+    subsystem.add_argument(
+        "--subsystem", required=True, help="the subsystem, e.g. KZ/GOV/MJ/population"
+    )
     subsystem.add_argument(
         "--service",
         action="append",
         default=[],
-        metavar="SERVICE=ADDRESS:METHOD,METHOD",
-        help="pkg.Service=host:port:Method1,Method2 offered by the IS at host:port",
+        metavar="SERVICE=HOST:PORT[:METHODS]",
+        help="pkg.Service=host:port:Method1,Method2 offered by the IS at host:port; with a "
+        "contract (--proto or --descriptor-set) the methods may be left out: all the "
+        "contract declares; repeatable",
     )
-    subsystem.add_argument(
+    contract = subsystem.add_mutually_exclusive_group()
+    contract.add_argument(
+        "--proto",
+        type=Path,
+        metavar="FILE",
+        help="the .proto declaring the --service services, compiled with its imports "
+        "into the contract the registry publishes (zhol/bus/v1/options.proto and "
+        "google/protobuf/ resolve without --proto-path); gateways then bind each "
+        "request's zhol-data-subject to its fields marked (zhol.bus.v1.data_subject)",
+    )
+    contract.add_argument(
         "--descriptor-set",
         type=Path,
         metavar="FILE",
-        help="a FileDescriptorSet declaring the --service services (protoc --include_imports "
-        "--descriptor_set_out=FILE): gateways then bind each request's zhol-data-subject "
-        "to its fields marked (zhol.bus.v1.data_subject)",
+        help="instead of --proto: a FileDescriptorSet declaring the --service services "
+        "(protoc --include_imports --descriptor_set_out=FILE)",
+    )
+    subsystem.add_argument(
+        "--proto-path",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder --proto's imports are relative to (protoc -I); repeatable; "
+        "default: the folder of --proto",
     )
     subsystem.add_argument(
         "--topic",
@@ -182,7 +214,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gateway_usage.add_gateway_parsers(sub)
 
 
-
 def add_wait_option(parser: argparse.ArgumentParser) -> None:
     """--timeout: how long a registering command waits for the registry's decision."""
     parser.add_argument(
@@ -192,6 +223,7 @@ def add_wait_option(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="wait this long for the decision; rerun to keep waiting on the same request",
     )
+
 
 def add_is_tls_options(parser: argparse.ArgumentParser) -> None:
     """--tls-mode and --server-cert: how the gateway connects to an IS it calls."""
@@ -325,37 +357,61 @@ def _renew(args: argparse.Namespace) -> int:
 
 
 def parse_service_option(text: str) -> tuple[str, str, tuple[str, ...]]:
-    """'pkg.Svc=127.0.0.1:5000:GetA,GetB' -> ('pkg.Svc', '127.0.0.1:5000', ('GetA', 'GetB'))."""
+    """'pkg.Svc=127.0.0.1:5000:GetA,GetB' -> ('pkg.Svc', '127.0.0.1:5000', ('GetA', 'GetB'));
+    'pkg.Svc=127.0.0.1:5000' -> ('pkg.Svc', '127.0.0.1:5000', ()) (methods from the contract)."""
     name, sep, rest = text.partition("=")
     host, _, tail = rest.rpartition(":")
+    if tail.isdigit():  # no methods: a method name never starts with a digit
+        host, tail = rest, ""
     address, _, port = host.rpartition(":")
-    if not sep or not address or not port.isdigit() or not tail:
-        raise ZholError("InvalidRequest", f"--service {text!r}: expected SERVICE=HOST:PORT:METHODS")
+    if not sep or not address or not port.isdigit():
+        raise ZholError(
+            "InvalidRequest", f"--service {text!r}: expected SERVICE=HOST:PORT[:METHODS]"
+        )
     return name, f"{address}:{port}", tuple(m for m in tail.split(",") if m)
 
 
-def _read_descriptor_set(path: Path | None) -> bytes:
-    """The file's bytes (the registry checks that they declare each service), or b""."""
-    if path is None:
-        return b""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ZholError("InvalidRequest", f"--descriptor-set {path}: {exc.strerror}") from None
+def _contract(args: argparse.Namespace) -> bytes:
+    """The contract the options give (compiled from --proto, or read), or b""."""
+    from zhol.cli.contract import compile_proto, read_descriptor_set
+
+    if args.proto_path and args.proto is None:
+        raise ZholError("InvalidRequest", "--proto-path applies to --proto; none given")
+    if args.proto is not None:
+        return compile_proto(args.proto, args.proto_path)
+    if args.descriptor_set is not None:
+        return read_descriptor_set(args.descriptor_set)
+    return b""
+
+
+def _offers(args: argparse.Namespace, contract: bytes) -> list[ServiceOffer]:
+    """The --service offers, checked as the registry will check them (same codes)."""
+    from zhol.cli.contract import check_offer
+    from zhol.gateway.provision import ServiceOffer
+
+    offers: list[ServiceOffer] = []
+    for text in args.service:
+        name, address, methods = parse_service_option(text)
+        if any(o.grpc_service == name for o in offers):
+            raise ZholError("DuplicateService", f"--service {name} given twice")
+        if contract:
+            methods = check_offer(contract, name, methods)
+        elif not methods:
+            raise ZholError(
+                "InvalidRequest", f"--service {text!r}: list its methods or give its contract"
+            )
+        offers.append(ServiceOffer(name, methods, address, contract))
+    if contract and not offers:
+        raise ZholError("InvalidRequest", "--proto and --descriptor-set apply to --service")
+    return offers
 
 
 def _add_subsystem(args: argparse.Namespace) -> int:
-    from zhol.gateway.provision import ServiceOffer, register_subsystem
+    from zhol.gateway.provision import register_subsystem
 
     try:
         settings = load_gateway_settings(args.dir)
-        offers = []
-        descriptor_set = _read_descriptor_set(args.descriptor_set)
-        for text in args.service:
-            name, address, methods = parse_service_option(text)
-            offers.append(ServiceOffer(name, methods, address, descriptor_set))
-        if descriptor_set and not offers:
-            raise ZholError("InvalidRequest", "--descriptor-set applies to --service; none given")
+        offers = _offers(args, _contract(args))
         # Refused here, before the registry hears of the subsystem.
         tls_mode, server_pem = read_is_tls_options(args, args.dir)
         if tls_mode is not None and not offers:
@@ -383,6 +439,8 @@ def _add_subsystem(args: argparse.Namespace) -> int:
     except ZholError as err:
         return _fail(err)
     print(f"subsystem {args.subsystem} registered")
+    for offer in offers:
+        print(f"  {offer.grpc_service}: {', '.join(offer.methods)}")
     if tls_mode is not None:
         print(f"its services are reached with tls={tls_mode}")
     return 0

@@ -80,6 +80,10 @@ ErrorName = Literal[
     "EvidenceNotFound",
     "EvidenceNotReady",
     "ReceiverRefused",
+    "InvalidDescriptorSet",
+    "ContractMismatch",
+    "ContractTooLarge",
+    "DuplicateService",
 ]
 
 
@@ -183,6 +187,29 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         Category.CONFIGURATION,
         _SP,
         "the subscribing IS refused the event",
+    ),
+    # A service's contract (core/contracts.py), checked by the CLI before it sends and
+    # by the registry before it records anything.
+    ErrorCode(
+        "InvalidDescriptorSet",
+        Category.BAD_REQUEST,
+        _C,
+        "the contract is not a FileDescriptorSet whose files build",
+    ),
+    ErrorCode(
+        "ContractMismatch",
+        Category.BAD_REQUEST,
+        _C,
+        "the contract does not declare the service or a listed method",
+    ),
+    ErrorCode("ContractTooLarge", Category.LIMIT, _C, "the contract exceeds the registry's limit"),
+    # The same service listed twice in one registration, or declared with other request or
+    # response types than the contract another provider of it already published.
+    ErrorCode(
+        "DuplicateService",
+        Category.CONFLICT,
+        _C,
+        "service listed twice, or its methods clash with another provider's contract",
     ),
 )
 

@@ -20,39 +20,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from google.protobuf import (
-    any_pb2,
-    descriptor_pb2,
-    descriptor_pool,
-    duration_pb2,
-    empty_pb2,
-    field_mask_pb2,
-    message_factory,
-    struct_pb2,
-    timestamp_pb2,
-    wrappers_pb2,
-)
+from google.protobuf import descriptor_pb2, message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from zhol.bus.v1 import options_pb2
+from zhol.core.contracts import WELL_KNOWN_PREFIX, descriptor_pool_of
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
 
-# Files every gateway knows from its own runtime: a descriptor set may leave them out.
-_WELL_KNOWN = "google/protobuf/"
-# The runtime's pool holds only the files imported so far: these well-known types a
-# request may use (e.g. a ``google.protobuf.FieldMask read_mask``) are imported here so
-# that a set leaving them out still resolves in every gateway.
-_RUNTIME_WELL_KNOWN = (
-    any_pb2,
-    duration_pb2,
-    empty_pb2,
-    field_mask_pb2,
-    struct_pb2,
-    timestamp_pb2,
-    wrappers_pb2,
-)
 # The options' extension handles (typed loosely: the generated stubs type them as plain
 # field descriptors, which the Extensions mapping does not accept).
 _DATA_SUBJECT: Any = options_pb2.data_subject
@@ -137,33 +113,6 @@ def _file_options(
     return nobody, fields
 
 
-def _pool(fds: descriptor_pb2.FileDescriptorSet) -> descriptor_pool.DescriptorPool:
-    """A pool of the set's files, dependencies first; well-known files from our runtime."""
-    pool = descriptor_pool.DescriptorPool()
-    files = {f.name: f for f in fds.file}
-    added: set[str] = set()
-
-    def add(name: str, depth: int = 0) -> None:
-        if name in added:
-            return
-        if depth > 64:
-            raise ValueError("descriptor set imports in a cycle")
-        proto = files.get(name)
-        if proto is None:
-            if not name.startswith(_WELL_KNOWN) and name != options_pb2.DESCRIPTOR.name:
-                raise ValueError(f"descriptor set lacks {name}")
-            proto = descriptor_pb2.FileDescriptorProto()
-            descriptor_pool.Default().FindFileByName(name).CopyToProto(proto)
-        for dependency in proto.dependency:
-            add(dependency, depth + 1)
-        pool.Add(proto)
-        added.add(name)
-
-    for name in files:
-        add(name)
-    return pool
-
-
 def _marked_types(root: Descriptor, fields: dict[str, set[str]]) -> dict[str, frozenset[str]]:
     """The message types reachable from root that hold marked fields, directly or nested."""
     memo: dict[str, bool] = {}
@@ -191,7 +140,7 @@ def subject_reader(descriptor_set: bytes, grpc_service: str, method: str) -> Sub
     with descriptors is never called unchecked."""
     try:
         fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set)
-        pool = _pool(fds)
+        pool = descriptor_pool_of(fds)
         service = pool.FindServiceByName(grpc_service)
     except (DecodeError, KeyError, TypeError, ValueError):
         raise ZholError("DataSubjectMismatch", f"no usable descriptor for {grpc_service}") from None
@@ -239,7 +188,7 @@ def file_descriptor_set(*files: FileDescriptor) -> bytes:
     seen: set[str] = set()
 
     def add(file: FileDescriptor) -> None:
-        if file.name in seen or file.name.startswith(_WELL_KNOWN):
+        if file.name in seen or file.name.startswith(WELL_KNOWN_PREFIX):
             return
         seen.add(file.name)
         for dependency in file.dependencies:

@@ -263,6 +263,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
         instance=settings.instance,
         auto_approve=False,
         cert_validity_days=settings.cert_validity_days,
+        max_contract_bytes=settings.max_contract_bytes,
+        max_contracts_total_bytes=settings.max_contracts_total_bytes,
     )
     reg = registrar.approve(args.request_id, _now_ms())
     print(f"approved {reg.id} ({reg.kind.value} {reg.subsystem or reg.gateway})")

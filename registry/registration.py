@@ -45,6 +45,14 @@ travels inside its signed body, so only the gateway itself can replace it. A
 GATEWAY request without a log key is still accepted (clients from before log keys):
 that gateway has none until its next renewal brings one.
 
+A SUBSYSTEM request's service may carry its contract, a FileDescriptorSet
+(core/contracts.py): it must fit max_contract_bytes (ContractTooLarge), build
+(InvalidDescriptorSet) and declare the service and each listed method
+(ContractMismatch; no list: the contract's methods). With the published ones it must
+fit max_contracts_total_bytes (ContractTooLarge) and not declare a method with other
+types than another provider of the same service did (DuplicateService, as for a
+service listed twice); checked at submission and again in the approving transaction.
+
 Everything is validated when the request is submitted (InvalidIdentifier,
 InvalidCsr, InvalidRequest, AlreadyRegistered, NotConfigured and the checks
 above), before anything is stored; a request that fails validation leaves no
@@ -68,9 +76,9 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
+from zhol.core.contracts import ServiceContract, clashing_methods, read_contract, registered_methods
 from zhol.core.errors import ErrorName, Hop, ZholError
 from zhol.core.ids import GatewayId, MemberId, ServiceId, SubsystemId, parse_topic
 from zhol.registry.model import (
@@ -95,6 +103,10 @@ MAX_NAME_CHARS = 200
 MAX_REASON_CHARS = 1000
 MAX_SERVICES = 256
 MAX_TOPICS = 256
+# Defaults of the registry settings bounding contracts (registry/settings.py): one
+# service's FileDescriptorSet, and all of them together in the global configuration.
+MAX_CONTRACT_BYTES = 1024 * 1024
+MAX_CONTRACTS_TOTAL_BYTES = 16 * 1024 * 1024
 # How far a SUBSYSTEM request's issued-at may be from the registry's clock.
 REGISTRATION_SKEW_MS = 5 * 60 * 1000
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}))$")
@@ -153,9 +165,15 @@ class ParsedRequest:
 
 
 def parse_registration_request(
-    request: registry_pb2.RegistrationRequest, instance: str
+    request: registry_pb2.RegistrationRequest,
+    instance: str,
+    max_contract_bytes: int = MAX_CONTRACT_BYTES,
 ) -> ParsedRequest:
-    """Validate a request's shape and identifiers (not yet its CSRs); raise or return it."""
+    """Validate a request's shape and identifiers (not yet its CSRs); raise or return it.
+
+    A service's contract must be at most ``max_contract_bytes`` (ContractTooLarge),
+    parse and build (InvalidDescriptorSet) and declare the service and every listed
+    method (ContractMismatch); a service listed twice is a DuplicateService."""
     with _at_registry():
         kind = _KIND_FROM_PB.get(request.kind)
         if kind is None:
@@ -169,7 +187,7 @@ def parse_registration_request(
             return _parse_gateway_request(request, gateway)
         if kind is RegistrationKind.RENEWAL:
             return _parse_renewal_request(request, gateway)
-        return _parse_subsystem_request(request, gateway)
+        return _parse_subsystem_request(request, gateway, max_contract_bytes)
 
 
 def _parse_gateway_request(
@@ -280,7 +298,7 @@ def _parse_renewal_request(
 
 
 def _parse_subsystem_request(
-    request: registry_pb2.RegistrationRequest, gateway: GatewayId
+    request: registry_pb2.RegistrationRequest, gateway: GatewayId, max_contract_bytes: int
 ) -> ParsedRequest:
     _require_signature(request)
     if (
@@ -310,9 +328,9 @@ def _parse_subsystem_request(
     services: list[Service] = []
     seen: set[str] = set()
     for service_pb in body.services:
-        service = _parse_service(service_pb, subsystem)
+        service = _parse_service(service_pb, subsystem, max_contract_bytes)
         if service.grpc_service in seen:
-            raise _err("InvalidRequest", f"service {service.grpc_service} listed twice")
+            raise _err("DuplicateService", f"service {service.grpc_service} listed twice")
         seen.add(service.grpc_service)
         services.append(service)
     if len(body.topics) > MAX_TOPICS:
@@ -462,38 +480,88 @@ def _parse_topic(description: registry_pb2.TopicDescription, subsystem: Subsyste
     return Topic(subsystem, parse_topic(description.topic))  # InvalidIdentifier
 
 
-def _parse_service(description: registry_pb2.ServiceDescription, subsystem: SubsystemId) -> Service:
+def _parse_service(
+    description: registry_pb2.ServiceDescription, subsystem: SubsystemId, max_contract_bytes: int
+) -> Service:
+    """A service and its methods: the listed ones, checked against its contract when it
+    has one; with a contract and no list, every method the contract declares."""
     if description.HasField("provider") and subsystem_from_pb(description.provider) != subsystem:
         raise _err("InvalidRequest", "a service's provider must be the registered subsystem")
-    if not description.methods:
-        raise _err("InvalidRequest", f"service {description.grpc_service!r} lists no methods")
-    methods = tuple(description.methods)
-    if len(set(methods)) != len(methods):
+    ServiceId.of(subsystem, description.grpc_service, "Any")  # InvalidIdentifier
+    descriptor_set = bytes(description.descriptor_set)
+    if len(descriptor_set) > max_contract_bytes:
+        # Before parsing it: the limit also bounds the work a request can cause.
+        raise _err(
+            "ContractTooLarge",
+            f"the contract of {description.grpc_service} has {len(descriptor_set)} bytes; "
+            f"the registry takes at most {max_contract_bytes}",
+        )
+    listed = tuple(description.methods)
+    if len(set(listed)) != len(listed):
         raise _err("InvalidRequest", f"service {description.grpc_service!r} repeats a method")
+    if descriptor_set:
+        contract = read_contract(descriptor_set, description.grpc_service)
+        methods = registered_methods(contract, listed)
+    elif not listed:
+        raise _err("InvalidRequest", f"service {description.grpc_service!r} lists no methods")
+    else:
+        methods = listed
     for method in methods:
         ServiceId.of(subsystem, description.grpc_service, method)  # InvalidIdentifier
-    descriptor_set = bytes(description.descriptor_set)
-    if descriptor_set:
-        _check_descriptor_set(descriptor_set, description.grpc_service, methods)
     return Service(subsystem, description.grpc_service, methods, descriptor_set)
 
 
-def _check_descriptor_set(data: bytes, grpc_service: str, methods: tuple[str, ...]) -> None:
-    """The descriptor set must parse and declare the service with every listed method."""
+def check_published_contracts(
+    subsystem: SubsystemId,
+    services: tuple[Service, ...],
+    published: tuple[Service, ...],
+    max_total_bytes: int = MAX_CONTRACTS_TOTAL_BYTES,
+) -> None:
+    """The subsystem's ``services`` may join the ``published`` ones (which they replace
+    where the subsystem already offers them); or raise.
+
+    ContractTooLarge: all contracts together would exceed ``max_total_bytes`` (they
+    travel in every global configuration). DuplicateService: a method declared with
+    other request or response types (or streaming) than another provider of the same
+    service declared it: one name is one interface, whoever offers it (several
+    providers of a service are legal, chosen with zhol-provider).
+    """
+    replaced = {s.grpc_service for s in services}
+    kept = [s for s in published if s.provider != subsystem or s.grpc_service not in replaced]
+    total = sum(len(s.descriptor_set) for s in (*kept, *services))
+    if total > max_total_bytes:
+        raise _err(
+            "ContractTooLarge",
+            f"the published contracts would reach {total} bytes; "
+            f"the registry takes at most {max_total_bytes} in all",
+        )
+    for service in services:
+        if not service.descriptor_set:
+            continue
+        with _at_registry():
+            ours = read_contract(service.descriptor_set, service.grpc_service)
+        for other in kept:
+            if other.grpc_service != service.grpc_service or other.provider == subsystem:
+                continue
+            theirs = _readable_contract(other)
+            clash = clashing_methods(ours, theirs) if theirs is not None else ()
+            if clash:
+                raise _err(
+                    "DuplicateService",
+                    f"{service.grpc_service} methods {list(clash[:10])} differ from "
+                    f"the contract {other.provider} published",
+                )
+
+
+def _readable_contract(service: Service) -> ServiceContract | None:
+    """A published service's contract, or None (none, or one from before contracts
+    were checked that no longer reads: nothing to compare with)."""
+    if not service.descriptor_set:
+        return None
     try:
-        fds = descriptor_pb2.FileDescriptorSet.FromString(data)
-    except DecodeError:
-        raise _err("InvalidRequest", "descriptor_set is not a FileDescriptorSet") from None
-    for file in fds.file:
-        for svc in file.service:
-            full = f"{file.package}.{svc.name}" if file.package else svc.name
-            if full == grpc_service:
-                declared = {m.name for m in svc.method}
-                missing = [m for m in methods if m not in declared]
-                if missing:
-                    raise _err("InvalidRequest", f"descriptor_set lacks methods {missing}")
-                return
-    raise _err("InvalidRequest", f"descriptor_set does not declare {grpc_service}")
+        return read_contract(service.descriptor_set, service.grpc_service)
+    except ZholError:
+        return None
 
 
 def _check_address(address: str) -> str:
@@ -558,6 +626,8 @@ class Registrar:
     auto_approve: bool = False
     cert_validity_days: int = 365
     registration_skew_ms: int = REGISTRATION_SKEW_MS
+    max_contract_bytes: int = MAX_CONTRACT_BYTES
+    max_contracts_total_bytes: int = MAX_CONTRACTS_TOTAL_BYTES
 
     @property
     def ca_cert_pem(self) -> bytes:
@@ -574,7 +644,7 @@ class Registrar:
         if request.kind in _SIGNED_KINDS:
             # The signature first: nothing in a signed body is believed before it verifies.
             signer = verify_registration_signature(request, self._validator(), now)
-        parsed = parse_registration_request(request, self.instance)
+        parsed = parse_registration_request(request, self.instance, self.max_contract_bytes)
         with _at_registry():
             if parsed.kind is RegistrationKind.GATEWAY:
                 # Dry-run issuance: the same checks approval will make (parse, proof of
@@ -597,6 +667,7 @@ class Registrar:
                 check_subsystem_authority(
                     parsed, signer, self.store, now_ms, self.registration_skew_ms
                 )
+                self._check_contracts(parsed, self.store.services())
         registration = self.store.add_pending_registration(
             Registration(
                 id=str(uuid.uuid4()),
@@ -627,7 +698,7 @@ class Registrar:
             code: ErrorName = "AlreadyRegistered" if approved else "InvalidRequest"
             raise _err(code, f"registration {request_id} was already {reg.state.value}")
         request = registry_pb2.RegistrationRequest.FromString(reg.request)
-        parsed = parse_registration_request(request, self.instance)
+        parsed = parse_registration_request(request, self.instance, self.max_contract_bytes)
         with _at_registry():
             if parsed.kind is RegistrationKind.GATEWAY:
                 auth_der, sign_der = self._issue(parsed, datetime_from_ms(now_ms))
@@ -656,6 +727,9 @@ class Registrar:
                 now_ms,
                 topics=parsed.topics,
                 signer_cert_sha256=cert_sha256(bytes(request.signer_cert_der)),
+                # Again in the writing transaction: the federation may have changed
+                # since the request was submitted.
+                check_services=lambda published: self._check_contracts(parsed, published),
             )
 
     def _approve_renewal(
@@ -680,6 +754,12 @@ class Registrar:
             (not_after_ms(current.auth_cert_der), not_after_ms(current.sign_cert_der)),
             now_ms,
             new_log_key=parsed.log_public_key,
+        )
+
+    def _check_contracts(self, parsed: ParsedRequest, published: tuple[Service, ...]) -> None:
+        assert parsed.subsystem is not None
+        check_published_contracts(
+            parsed.subsystem, parsed.services, published, self.max_contracts_total_bytes
         )
 
     def _check_log_key_unused(self, parsed: ParsedRequest) -> None:

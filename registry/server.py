@@ -89,6 +89,8 @@ async def start_registry(
         auto_approve=settings.auto_approve,
         cert_validity_days=settings.cert_validity_days,
         registration_skew_ms=settings.registration_skew_s * 1000,
+        max_contract_bytes=settings.max_contract_bytes,
+        max_contracts_total_bytes=settings.max_contracts_total_bytes,
     )
     authorities = load_timestamp_authorities(
         settings, keys.ca.cert, dt.datetime.fromtimestamp(clock.now_ms() / 1000, dt.UTC)

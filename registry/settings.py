@@ -21,12 +21,17 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from zhol.core.errors import Hop, ZholError
 from zhol.core.settings import dump_toml, load_settings
+from zhol.registry.client import MAX_CONF_BYTES
+from zhol.registry.registration import MAX_CONTRACT_BYTES, MAX_CONTRACTS_TOTAL_BYTES
 from zhol.security.globalconf import MAX_CLOCK_SKEW_S, MAX_MESSAGE_BYTES, TimestampAuthority
 from zhol.security.timestamp import TimestampError, check_authority_certificate
 
 SETTINGS_FILE = "registry.toml"
 ENV_PREFIX = "ZHOL_REGISTRY_"
 
+# The global configuration's other parts (gateways, certificates) need room beside the
+# contracts within the MAX_CONF_BYTES a gateway reads.
+MAX_CONTRACTS_LIMIT = MAX_CONF_BYTES - 16 * 1024 * 1024
 _INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -44,6 +49,8 @@ _PERSISTED = (
     "registration_skew_s",
     "key_passphrase_env",
     "timestamp_authorities",
+    "max_contract_bytes",
+    "max_contracts_total_bytes",
 )
 
 
@@ -72,6 +79,11 @@ class RegistrySettings:
     # data directory) holding the authority's certificate, then the CA that issued it
     # when that is not the federation CA. See load_timestamp_authorities.
     timestamp_authorities: tuple[str, ...] = ()
+    # Bounds on service contracts (FileDescriptorSets): one service's, and all of them
+    # together, which every global configuration carries (gateways read at most
+    # MAX_CONF_BYTES of it, so the total stays well below that).
+    max_contract_bytes: int = MAX_CONTRACT_BYTES
+    max_contracts_total_bytes: int = MAX_CONTRACTS_TOTAL_BYTES
 
     def __post_init__(self) -> None:
         if not _INSTANCE.match(self.instance):
@@ -86,6 +98,10 @@ class RegistrySettings:
             raise ValueError(f"clock_skew_s must be at most {MAX_CLOCK_SKEW_S}")
         if self.max_message_bytes > MAX_MESSAGE_BYTES:
             raise ValueError(f"max_message_bytes must be at most {MAX_MESSAGE_BYTES}")
+        if not 0 < self.max_contract_bytes <= self.max_contracts_total_bytes:
+            raise ValueError("max_contract_bytes must be positive and within the total")
+        if self.max_contracts_total_bytes > MAX_CONTRACTS_LIMIT:
+            raise ValueError(f"max_contracts_total_bytes must be at most {MAX_CONTRACTS_LIMIT}")
         if self.registration_skew_s <= 0:
             raise ValueError("registration_skew_s must be positive")
         if self.key_passphrase_env and not _ENV_NAME.match(self.key_passphrase_env):

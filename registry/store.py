@@ -309,13 +309,7 @@ class Store:
                 Subsystem(SubsystemId.parse(r[0]), tuple(order.get(r[0], ())))
                 for r in conn.execute("SELECT id FROM subsystems ORDER BY id")
             )
-            services = tuple(
-                Service(SubsystemId.parse(r[0]), r[1], tuple(json.loads(r[2])), bytes(r[3]))
-                for r in conn.execute(
-                    "SELECT provider, grpc_service, methods, descriptor_set FROM services "
-                    "ORDER BY provider, grpc_service"
-                )
-            )
+            services = _services(conn)
             revoked = tuple(
                 bytes(r[0])
                 for r in conn.execute("SELECT sha256 FROM revoked_certs ORDER BY sha256")
@@ -360,6 +354,11 @@ class Store:
     def get_gateway(self, gateway: GatewayId) -> Gateway | None:
         with self._read() as conn:
             return _get_gateway(conn, gateway)
+
+    def services(self) -> tuple[Service, ...]:
+        """Every published service, with its contract."""
+        with self._read() as conn:
+            return _services(conn)
 
     def previous_certs(self, gateway: GatewayId) -> tuple[PreviousCert, ...]:
         """Certificates renewals replaced for this gateway, oldest first."""
@@ -506,6 +505,7 @@ class Store:
         decided_at_ms: int,
         topics: tuple[Topic, ...] = (),
         signer_cert_sha256: bytes | None = None,
+        check_services: Callable[[tuple[Service, ...]], None] | None = None,
     ) -> Registration:
         """Approve a pending SUBSYSTEM request.
 
@@ -514,9 +514,13 @@ class Store:
         is replaced by the new description) and the event topics it publishes (a topic
         already listed stays as it is). With ``signer_cert_sha256``, the gateway's
         current signing certificate must be that one (else SignerMismatch).
+        ``check_services`` is called with every service published, in the writing
+        transaction, and may refuse (raise) before anything is written.
         """
         with self._write() as conn:
             reg = _get_pending(conn, request_id, RegistrationKind.SUBSYSTEM)
+            if check_services is not None:
+                check_services(_services(conn))
             if reg.gateway != gateway or reg.subsystem != subsystem:
                 raise _err("InvalidRequest", "subsystem or gateway does not match the request")
             serving = _require_serving_gateway(conn, gateway, subsystem)
@@ -945,4 +949,15 @@ def _retire_log_key(conn: sqlite3.Connection, gateway: Gateway, now_ms: int) -> 
         "INSERT INTO previous_log_keys (public_key, gateway, replaced_at_ms) VALUES (?, ?, ?)"
         " ON CONFLICT (public_key) DO NOTHING",
         (gateway.log_public_key, str(gateway.id), now_ms),
+    )
+
+
+def _services(conn: sqlite3.Connection) -> tuple[Service, ...]:
+    """Every published service, by provider and name."""
+    return tuple(
+        Service(SubsystemId.parse(r[0]), r[1], tuple(json.loads(r[2])), bytes(r[3]))
+        for r in conn.execute(
+            "SELECT provider, grpc_service, methods, descriptor_set FROM services "
+            "ORDER BY provider, grpc_service"
+        )
     )

@@ -295,7 +295,7 @@ def test_subsystem_with_bad_service_is_refused(env: Env) -> None:
     other_provider = env.subsystem_request(edit=other_provider_edit)
     assert_refused(env, "InvalidRequest", lambda: env.auto.submit(other_provider, NOW_MS))
     bad_descriptors = env.subsystem_request(edit=bad_descriptors_edit)
-    assert_refused(env, "InvalidRequest", lambda: env.auto.submit(bad_descriptors, NOW_MS))
+    assert_refused(env, "InvalidDescriptorSet", lambda: env.auto.submit(bad_descriptors, NOW_MS))
 
 
 def test_revocation(env: Env) -> None:
