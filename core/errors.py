@@ -79,6 +79,10 @@ ErrorName = Literal[
     "DataSubjectMismatch",
     "EvidenceNotFound",
     "EvidenceNotReady",
+    "UnknownAccessRequest",
+    "AccessRequestDecided",
+    "DuplicateAccessRequest",
+    "TooManyAccessRequests",
 ]
 
 
@@ -173,6 +177,23 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         Category.TRANSPORT,
         _SP,
         "not yet in a timestamped, cosigned checkpoint; retry later",
+    ),
+    # Access requests (zhol.bus.v1.Access, `zhol gateway approve|reject`).
+    ErrorCode("UnknownAccessRequest", Category.NOT_FOUND, _SP, "no such access request here"),
+    ErrorCode(
+        "AccessRequestDecided", Category.CONFLICT, _SP, "the access request is already decided"
+    ),
+    ErrorCode(
+        "DuplicateAccessRequest",
+        Category.CONFLICT,
+        _SP,
+        "the same right is already requested and pending",
+    ),
+    ErrorCode(
+        "TooManyAccessRequests",
+        Category.LIMIT,
+        _SP,
+        "the client has too many pending access requests here",
     ),
 )
 
