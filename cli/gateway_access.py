@@ -202,6 +202,8 @@ def _call(
     purpose: str,
 ) -> Any:
     """One call to the gateway in ``args.dir`` on its IS port, as ``client``'s IS."""
+    if not (args.dir / SETTINGS_FILE).exists():
+        raise ZholError("NotConfigured", f"no gateway in {args.dir}")
     settings = load_gateway_settings(args.dir)
     address = _is_address(settings)
     default_ca = None if settings.is_tls == "plaintext" else args.dir / "keys" / IS_SERVER_CERT
@@ -268,7 +270,6 @@ def _request_access(args: argparse.Namespace) -> int:
             reason=check_reason(args.reason),  # refused here already; the gateways check too
             gateway=args.gateway,
         )
-        _store(args.dir).close()
         answer = _call(
             args, REQUEST_ACCESS_PATH, request, access_pb2.RequestAccessResponse,
             str(client), str(provider), REQUEST_PURPOSE,
