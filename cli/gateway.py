@@ -213,6 +213,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     gateway_usage.add_gateway_parsers(sub)
 
+    from zhol.cli import gateway_access
+
+    gateway_access.add_gateway_parsers(sub)
+
 
 def add_wait_option(parser: argparse.ArgumentParser) -> None:
     """--timeout: how long a registering command waits for the registry's decision."""

@@ -84,6 +84,10 @@ ErrorName = Literal[
     "ContractMismatch",
     "ContractTooLarge",
     "DuplicateService",
+    "UnknownAccessRequest",
+    "AccessRequestDecided",
+    "DuplicateAccessRequest",
+    "TooManyAccessRequests",
 ]
 
 
@@ -210,6 +214,23 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         Category.CONFLICT,
         _C,
         "service listed twice, or its methods clash with another provider's contract",
+    ),
+    # Access requests (zhol.bus.v1.Access, `zhol gateway approve|reject`).
+    ErrorCode("UnknownAccessRequest", Category.NOT_FOUND, _SP, "no such access request here"),
+    ErrorCode(
+        "AccessRequestDecided", Category.CONFLICT, _SP, "the access request is already decided"
+    ),
+    ErrorCode(
+        "DuplicateAccessRequest",
+        Category.CONFLICT,
+        _SP,
+        "the same right is already requested and pending",
+    ),
+    ErrorCode(
+        "TooManyAccessRequests",
+        Category.LIMIT,
+        _SP,
+        "the client has too many pending access requests here",
     ),
 )
 

@@ -15,11 +15,13 @@ from typing import Generic, TypeVar
 from zhol.core.clock import Clock
 from zhol.core.errors import Hop, ZholError
 from zhol.core.ids import GatewayId
+from zhol.gateway import access as ac
 from zhol.gateway import consumer_stages as cs
 from zhol.gateway import discovery as dy
 from zhol.gateway import event_stages as ev
 from zhol.gateway import provider_stages as ps
 from zhol.gateway import usage as us
+from zhol.gateway.accessstore import AccessRequestStore
 from zhol.gateway.confsource import ConfSource
 from zhol.gateway.event_stages import PublishExchange
 from zhol.gateway.eventstore import EventStore
@@ -87,6 +89,8 @@ class GatewayParts:
     evidence_gate: Callable[[], None] | None = None
     # The log's signed checkpoints, for Usage/GetEvidence; None: none served.
     checkpoints_dir: Path | None = None
+    # Access requests received and sent (zhol.bus.v1.Access); None: none served.
+    access_requests: AccessRequestStore | None = None
 
 
 def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
@@ -97,13 +101,14 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
             cs.LoadConfiguration(p.conf, p.evidence_gate),
             cs.ReadCallMetadata(p.gateway_id),
             cs.LimitRequestSize(),
-            us.UsageOrResolveProvider(cs.ResolveProvider()),
+            ac.AccessOrResolveProvider(us.UsageOrResolveProvider(cs.ResolveProvider())),
             cs.BindDataSubject(),
             cs.SealRequest(p.signer, p.gateway_id, p.clock),
             cs.LogRequest(p.log),
             cs.Forward(p.send, p.clock),
             cs.VerifyResponse(p.clock),
             cs.LogResponse(p.log),
+            ac.RememberSentAccess(p.access_requests, p.clock),
         ),
     )
 
@@ -117,14 +122,23 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.LimitRequestSize(),
             ps.VerifyRequest(p.clock),
             ps.CheckFreshness(p.clock, p.replay),
-            us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
+            ac.AccessOrAuthorize(
+                us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
+                p.gateway_id,
+                p.access_requests,
+            ),
             ps.CheckDataSubject(),
             ps.LogRequest(p.log),
-            us.UsageOrInvokeProvider(
-                ps.InvokeProvider(p.invoke, p.clock),
+            ac.AccessOrInvokeProvider(
+                us.UsageOrInvokeProvider(
+                    ps.InvokeProvider(p.invoke, p.clock),
+                    p.gateway_id,
+                    p.log,
+                    p.checkpoints_dir,
+                    p.clock,
+                ),
                 p.gateway_id,
-                p.log,
-                p.checkpoints_dir,
+                p.access_requests,
                 p.clock,
             ),
             ps.SealResponse(p.signer, p.gateway_id, p.clock),

@@ -21,6 +21,8 @@ from zhol.core.cpupolicy import apply_cpu_policy
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
 from zhol.core.jsonlog import configure_json_logging
+from zhol.gateway.accessstore import FILE_NAME as ACCESS_REQUESTS_FILE
+from zhol.gateway.accessstore import AccessRequestStore
 from zhol.gateway.checkpoints import Checkpointer, CheckpointPolicy, CheckpointStore
 from zhol.gateway.confsource import ConfSource, Fetch
 from zhol.gateway.credentials import LOG_KEY, load_credentials
@@ -148,6 +150,8 @@ async def start_gateway(
             functools.partial(is_client_identity, settings.keys_dir, passphrase)
         )
         undo.push_async_callback(is_channels.close)
+        access_requests = AccessRequestStore(settings.data_dir / ACCESS_REQUESTS_FILE)
+        undo.callback(access_requests.close)
         events = EventStore(settings.data_dir / "events.db")
         events.open()
         undo.callback(events.close)
@@ -176,6 +180,7 @@ async def start_gateway(
             notify_deliveries=deliveries.notify,
             evidence_gate=timestamper.check if timestamper is not None else None,
             checkpoints_dir=settings.checkpoints_dir,
+            access_requests=access_requests,
         )
 
         health = HealthWatch(

@@ -35,6 +35,7 @@ from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId, new_message_id
 from zhol.core.metadata import CLIENT_KEY, DATA_SUBJECT_KEY, PURPOSE_KEY, USER_ID_KEY
+from zhol.gateway.accessstore import AccessRequestStore
 from zhol.gateway.confsource import ConfSource
 from zhol.gateway.eventstore import EventStore
 from zhol.gateway.exchange import ConsumerExchange, ProviderExchange, seal_to_pb
@@ -235,6 +236,8 @@ def _open_side(
     events = EventStore(directory / "events.db")
     events.open()
     stack.callback(events.close)
+    access_requests = AccessRequestStore(directory / "access_requests.db")
+    stack.callback(access_requests.close)
     parts = GatewayParts(
         gateway_id=keys.gateway_id,
         clock=clock,
@@ -249,6 +252,7 @@ def _open_side(
         is_pins={},
         events=events,
         notify_deliveries=lambda: None,
+        access_requests=access_requests,
     )
     return Side(keys, clock, parts, consumer_pipeline(parts), provider_pipeline(parts))
 
