@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from zhol.core.clock import Clock
 from zhol.core.errors import Hop, ZholError
 from zhol.core.ids import GatewayId
+from zhol.gateway import allowed as al
 from zhol.gateway import consumer_stages as cs
 from zhol.gateway import discovery as dy
 from zhol.gateway import event_stages as ev
@@ -97,7 +98,7 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
             cs.LoadConfiguration(p.conf, p.evidence_gate),
             cs.ReadCallMetadata(p.gateway_id),
             cs.LimitRequestSize(),
-            us.UsageOrResolveProvider(cs.ResolveProvider()),
+            al.AllowedOrResolveProvider(us.UsageOrResolveProvider(cs.ResolveProvider())),
             cs.BindDataSubject(),
             cs.SealRequest(p.signer, p.gateway_id, p.clock),
             cs.LogRequest(p.log),
@@ -117,15 +118,22 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.LimitRequestSize(),
             ps.VerifyRequest(p.clock),
             ps.CheckFreshness(p.clock, p.replay),
-            us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
+            al.AllowedOrAuthorize(
+                us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
+                p.gateway_id,
+            ),
             ps.CheckDataSubject(),
             ps.LogRequest(p.log),
-            us.UsageOrInvokeProvider(
-                ps.InvokeProvider(p.invoke, p.clock),
+            al.AllowedOrInvokeProvider(
+                us.UsageOrInvokeProvider(
+                    ps.InvokeProvider(p.invoke, p.clock),
+                    p.gateway_id,
+                    p.log,
+                    p.checkpoints_dir,
+                    p.clock,
+                ),
                 p.gateway_id,
-                p.log,
-                p.checkpoints_dir,
-                p.clock,
+                p.local,
             ),
             ps.SealResponse(p.signer, p.gateway_id, p.clock),
             ps.LogResponse(p.log),

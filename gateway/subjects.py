@@ -249,3 +249,11 @@ def file_descriptor_set(*files: FileDescriptor) -> bytes:
     for file in files:
         add(file)
     return fds.SerializeToString(deterministic=True)
+
+
+@lru_cache(maxsize=64)
+def descriptor_pool_of(descriptor_set: bytes) -> descriptor_pool.DescriptorPool:
+    """A pool of a registered FileDescriptorSet's files (well-known ones from our
+    runtime), for server reflection (gateway/reflection.py). Raises DecodeError,
+    KeyError, TypeError or ValueError for a set that does not build."""
+    return _pool(descriptor_pb2.FileDescriptorSet.FromString(descriptor_set))
