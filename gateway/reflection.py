@@ -58,7 +58,7 @@ class ReflectionIndex:
         for pool in (*self.pools, descriptor_pool.Default()):
             try:
                 if lookup == "symbol":
-                    found: FileDescriptor = pool.FindFileContainingSymbol(key)
+                    found: FileDescriptor = _containing_symbol(pool, key)
                 else:
                     found = pool.FindFileByName(key)
             except KeyError:
@@ -67,6 +67,19 @@ class ReflectionIndex:
                 return None  # the runtime's other files are not ours to show
             return found
         return None
+
+
+def _containing_symbol(pool: descriptor_pool.DescriptorPool, symbol: str) -> FileDescriptor:
+    """The file declaring ``symbol``; also a method's (``pkg.Service.Method``, what
+    ``grpcurl describe`` asks for), which the runtime's pool does not index."""
+    try:
+        return pool.FindFileContainingSymbol(symbol)
+    except KeyError:
+        service, _, method = symbol.rpartition(".")
+        found = pool.FindServiceByName(service)  # KeyError: not a method either
+        if method not in found.methods_by_name:
+            raise
+        return found.file
 
 
 def _is_own(file: FileDescriptor) -> bool:

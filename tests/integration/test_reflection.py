@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
+from subprocess import PIPE
 from typing import Any
 
 import grpc
@@ -132,6 +134,14 @@ async def test_reflection_lists_what_the_client_can_call_and_describes_it(
     assert response_type == "zhol.population.v1.Person"
     assert methods == sorted(conf.methods[(next(iter(conf.providers[POPULATION_SERVICE])),
                                            POPULATION_SERVICE)])  # fmt: skip
+    # A method is a symbol too (grpcurl's `describe pkg.Service.Method` asks for it).
+    file = await asyncio.to_thread(
+        reflect,
+        address,
+        CLIENT,
+        lambda db: db.FindFileContainingSymbol(f"{POPULATION_SERVICE}.GetPerson"),
+    )
+    assert file.name == "zhol/population/v1/population.proto"
     # v1 (what grpcurl asks first) answers the same: its messages are v1alpha's.
     async with grpc.aio.insecure_channel(address) as channel:
         for version in ("v1", "v1alpha"):
@@ -320,3 +330,38 @@ async def test_list_methods_gives_a_providers_methods_with_their_descriptors(
         "    GetPerson(zhol.population.v1.GetPersonRequest) returns (zhol.population.v1.Person)"
         in capsys.readouterr().out.splitlines()
     )
+
+
+GRPCURL = shutil.which("grpcurl")
+
+
+async def grpcurl(*args: str) -> tuple[int, str, str]:
+    """Run grpcurl (a subprocess: the gateways run on this event loop)."""
+    assert GRPCURL is not None
+    process = await asyncio.create_subprocess_exec(
+        GRPCURL, "-max-time", "20", *args, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.mark.skipif(GRPCURL is None, reason="grpcurl is not installed (docs/protocol.md)")
+async def test_grpcurl_lists_describes_and_calls_through_the_own_gateway(
+    fed: Federation,
+) -> None:
+    address = fed.is_address(CONSUMER_GATEWAY)
+    who = ("-plaintext", "-H", f"zhol-client: {CLIENT}")
+    code, out, _ = await grpcurl(*who, address, "list")
+    assert code == 0 and out.split() == await services(fed)
+    code, out, err = await grpcurl(*who, address, "describe", f"{POPULATION_SERVICE}.GetPerson")
+    assert code == 0, err
+    assert "GetPerson ( .zhol.population.v1.GetPersonRequest ) returns" in out
+    iin = some_iin(fed, 1)
+    call = (*who, "-H", "zhol-user-id: EE:tester", "-H", "zhol-purpose: integration test")
+    body = json.dumps({"iin": iin})
+    code, out, err = await grpcurl(*call, "-d", body, address, f"{POPULATION_SERVICE}/GetPerson")
+    assert code == 0, err
+    assert json.loads(out)["iin"] == iin
+    # Not identified: reflection refuses, so grpcurl can neither list nor call.
+    code, out, err = await grpcurl("-plaintext", address, "list")
+    assert code != 0 and out == "" and "MissingHeader" in err
