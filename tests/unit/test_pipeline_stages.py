@@ -557,10 +557,11 @@ def test_no_stage_is_left_out_of_either_pipeline(bus: Bus) -> None:
         "LimitRequestSize",
         "VerifyRequest",
         "CheckFreshness",
-        "UsageOrAuthorize",
+        # Discovery/AllowedMethods' stages wrap Usage's, which wrap the ordinary ones.
+        "AllowedOrAuthorize",
         "CheckDataSubject",
         "LogRequest",
-        "UsageOrInvokeProvider",
+        "AllowedOrInvokeProvider",
         "SealResponse",
         "LogResponse",
     ]
@@ -569,7 +570,7 @@ def test_no_stage_is_left_out_of_either_pipeline(bus: Bus) -> None:
         "LoadConfiguration",
         "ReadCallMetadata",
         "LimitRequestSize",
-        "UsageOrResolveProvider",
+        "AllowedOrResolveProvider",
         "BindDataSubject",
         "SealRequest",
         "LogRequest",
