@@ -212,7 +212,8 @@ def example_commands(layout: Layout, ports: Ports) -> str:
         (
             f"  .venv/bin/python examples/python/get_person.py --federation "
             f"{layout.federation_json} --iin {iin}",
-            "  grpcurl -plaintext -import-path protos -proto zhol/population/v1/population.proto "
+            # No local .proto: grpcurl reads the contract by reflection from the gateway.
+            "  grpcurl -plaintext "
             "-H 'zhol-client: KZ/GOV/MLSPP/pension' -H 'zhol-user-id: EE:officer-1' "
             f"-H 'zhol-purpose: eligibility check' -H 'zhol-data-subject: {iin}' "
             f'-d \'{{"iin": "{iin}"}}\' {is_address} '

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -12,10 +13,11 @@ from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
 from zhol.core.grpcerr import abort_with
 from zhol.core.metadata import MESSAGE_ID_KEY
-from zhol.gateway.discovery import DISCOVERY_SERVICE, DiscoveryExchange
+from zhol.gateway.discovery import ALLOWED_METHODS_PATH, DISCOVERY_SERVICE, DiscoveryExchange
 from zhol.gateway.event_stages import PUBLISH_PATH, PublishExchange
 from zhol.gateway.exchange import ConsumerExchange
 from zhol.gateway.pipeline import Pipeline
+from zhol.gateway.reflection import REFLECTION_PATHS
 from zhol.gateway.transport import status_from_int
 
 log = logging.getLogger("zhol.gateway.is")
@@ -55,9 +57,17 @@ class IsProxy(grpc.GenericRpcHandler):
         method = handler_call_details.method
         if method == PUBLISH_PATH and self._publish is not None:
             return self._publish_handler
-        if self._discovery is not None and method.startswith(f"/{DISCOVERY_SERVICE}/"):
+        if (
+            self._discovery is not None
+            and method.startswith(f"/{DISCOVERY_SERVICE}/")
+            and method != ALLOWED_METHODS_PATH  # crosses the bus: the ordinary pipeline
+        ):
             return grpc.unary_unary_rpc_method_handler(
                 functools.partial(self._handle_discovery, method)
+            )
+        if self._discovery is not None and method in REFLECTION_PATHS:
+            return grpc.stream_stream_rpc_method_handler(
+                functools.partial(self._handle_reflection, method)
             )
         handler = self._handlers.get(method)
         if handler is None:
@@ -118,6 +128,24 @@ class IsProxy(grpc.GenericRpcHandler):
             log.warning("discovery refused code=%s error_id=%s", err.full_code, err.error_id)
             await abort_with(context, err)
         return exchange.answer
+
+    async def _handle_reflection(
+        self, method: str, requests: AsyncIterator[bytes], context: _Context
+    ) -> AsyncIterator[bytes]:
+        """gRPC server reflection (gateway/reflection.py): each request of the stream
+        goes through the discovery pipeline, so each is checked like a discovery call."""
+        assert self._discovery is not None
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        peer_cert = _peer_cert_pem(context) if self._peer_certs else b""
+        async for request in requests:
+            exchange = DiscoveryExchange(method, request, metadata, None)
+            exchange.peer_cert_pem = peer_cert
+            try:
+                await self._discovery.run(exchange)
+            except ZholError as err:
+                log.warning("reflection refused code=%s error_id=%s", err.full_code, err.error_id)
+                await abort_with(context, err)
+            yield exchange.answer
 
     async def _handle_publish(self, request: bytes, context: _Context) -> bytes:
         """Events.Publish is the gateway's own service: answered here, never forwarded."""

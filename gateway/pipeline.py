@@ -16,6 +16,7 @@ from zhol.core.clock import Clock
 from zhol.core.errors import Hop, ZholError
 from zhol.core.ids import GatewayId
 from zhol.gateway import access as ac
+from zhol.gateway import allowed as al
 from zhol.gateway import consumer_stages as cs
 from zhol.gateway import discovery as dy
 from zhol.gateway import event_stages as ev
@@ -101,7 +102,9 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
             cs.LoadConfiguration(p.conf, p.evidence_gate),
             cs.ReadCallMetadata(p.gateway_id),
             cs.LimitRequestSize(),
-            ac.AccessOrResolveProvider(us.UsageOrResolveProvider(cs.ResolveProvider())),
+            ac.AccessOrResolveProvider(
+                al.AllowedOrResolveProvider(us.UsageOrResolveProvider(cs.ResolveProvider()))
+            ),
             cs.BindDataSubject(),
             cs.SealRequest(p.signer, p.gateway_id, p.clock),
             cs.LogRequest(p.log),
@@ -123,19 +126,28 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.VerifyRequest(p.clock),
             ps.CheckFreshness(p.clock, p.replay),
             ac.AccessOrAuthorize(
-                us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
+                al.AllowedOrAuthorize(
+                    us.UsageOrAuthorize(
+                        ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local
+                    ),
+                    p.gateway_id,
+                ),
                 p.gateway_id,
                 p.access_requests,
             ),
             ps.CheckDataSubject(),
             ps.LogRequest(p.log),
             ac.AccessOrInvokeProvider(
-                us.UsageOrInvokeProvider(
-                    ps.InvokeProvider(p.invoke, p.clock),
+                al.AllowedOrInvokeProvider(
+                    us.UsageOrInvokeProvider(
+                        ps.InvokeProvider(p.invoke, p.clock),
+                        p.gateway_id,
+                        p.log,
+                        p.checkpoints_dir,
+                        p.clock,
+                    ),
                     p.gateway_id,
-                    p.log,
-                    p.checkpoints_dir,
-                    p.clock,
+                    p.local,
                 ),
                 p.gateway_id,
                 p.access_requests,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from google.protobuf import descriptor_pb2, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import DecodeError, Message
 
@@ -198,3 +198,11 @@ def file_descriptor_set(*files: FileDescriptor) -> bytes:
     for file in files:
         add(file)
     return fds.SerializeToString(deterministic=True)
+
+
+@lru_cache(maxsize=64)
+def published_pool(descriptor_set: bytes) -> descriptor_pool.DescriptorPool:
+    """A pool of a registered FileDescriptorSet's files (well-known ones from our
+    runtime), built once per set, for discovery and server reflection. Raises
+    DecodeError, TypeError or ValueError for a set that does not build."""
+    return descriptor_pool_of(descriptor_pb2.FileDescriptorSet.FromString(descriptor_set))

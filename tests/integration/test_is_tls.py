@@ -34,6 +34,7 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from tests.integration.test_bus import log_count, some_iin
+from tests.integration.test_reflection import list_over_stream
 from zhol.bus.v1 import discovery_pb2
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
@@ -225,6 +226,26 @@ async def test_discovery_is_for_pinned_clients_only(mtls: MtlsFederation) -> Non
     for identity in (mtls.leaf_of_pinned_ca, mtls.other_only):
         error = await refused(mtls.fed, tls_list_members(mtls.fed, identity))
         assert error_code(error) == "Client.UnknownClient"
+
+
+async def test_reflection_is_for_pinned_clients_only(mtls: MtlsFederation) -> None:
+    path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+    server_pem = (gateway_dir(mtls.fed) / "keys" / "is-server.pem").read_bytes()
+    for identity, expected in (
+        (mtls.pension_only, None),
+        (mtls.leaf_of_pinned_ca, "Client.UnknownClient"),
+        (mtls.other_only, "Client.UnknownClient"),
+    ):
+        credentials = grpc.ssl_channel_credentials(
+            server_pem, identity.key_pem, identity.cert_pem
+        )
+        async with grpc.aio.secure_channel(mtls.fed.is_address(), credentials) as channel:
+            if expected is None:
+                assert "zhol.bus.v1.Discovery" in await list_over_stream(channel, path)
+                continue
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await list_over_stream(channel, path)
+            assert error_code(caught.value) == expected
 
 
 @pytest.mark.parametrize("who", ["stranger", "no certificate"])

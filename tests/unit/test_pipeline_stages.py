@@ -557,6 +557,8 @@ def test_no_stage_is_left_out_of_either_pipeline(bus: Bus) -> None:
         "LimitRequestSize",
         "VerifyRequest",
         "CheckFreshness",
+        # Discovery/AllowedMethods' and Access' stages wrap Usage's, which wrap the
+        # ordinary ones.
         "AccessOrAuthorize",
         "CheckDataSubject",
         "LogRequest",
