@@ -40,6 +40,9 @@ Stage = Callable[[X], Awaitable[None]]
 class Pipeline(Generic[X]):
     hop: Hop
     stages: tuple[Stage[X], ...]
+    # Adds to a refusal what it needs to be understood (ConfSource.explain: the
+    # configuration version a lookup was made in); same code, same error id.
+    explain: Callable[[ZholError], ZholError] | None = None
 
     async def run(self, exchange: X) -> None:
         """Run every stage in order; any failure becomes a catalogued error of this hop."""
@@ -47,6 +50,8 @@ class Pipeline(Generic[X]):
             for stage in self.stages:
                 await stage(exchange)
         except ZholError as err:
+            if self.explain is not None:
+                err = self.explain(err)
             raise self._attribute(err) from None
         except Exception:
             internal = ZholError("InternalError", hop=self.hop)
@@ -105,6 +110,7 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
             cs.VerifyResponse(p.clock),
             cs.LogResponse(p.log),
         ),
+        p.conf.explain,
     )
 
 
@@ -130,6 +136,7 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.SealResponse(p.signer, p.gateway_id, p.clock),
             ps.LogResponse(p.log),
         ),
+        p.conf.explain,
     )
 
 
@@ -145,6 +152,7 @@ def publish_pipeline(p: GatewayParts) -> Pipeline[PublishExchange]:
             ev.ParsePublication(),
             ev.QueueDeliveries(p.local, p.events, p.clock, p.notify_deliveries),
         ),
+        p.conf.explain,
     )
 
 
@@ -161,6 +169,7 @@ def discovery_pipeline(p: GatewayParts) -> Pipeline[dy.DiscoveryExchange]:
             cs.LimitRequestSize(),
             dy.AnswerDiscovery(p.gateway_id),
         ),
+        p.conf.explain,
     )
 
 
@@ -180,4 +189,5 @@ def event_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ev.SealAck(p.signer, p.gateway_id, p.clock),
             ev.LogAck(p.log),
         ),
+        p.conf.explain,
     )

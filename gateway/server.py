@@ -23,6 +23,7 @@ from zhol.core.ids import GatewayId
 from zhol.core.jsonlog import configure_json_logging
 from zhol.gateway.checkpoints import Checkpointer, CheckpointPolicy, CheckpointStore
 from zhol.gateway.confsource import ConfSource, Fetch
+from zhol.gateway.confwatch import ConfWatch, registry_watch
 from zhol.gateway.credentials import LOG_KEY, load_credentials
 from zhol.gateway.delivery import DeliveryWorker
 from zhol.gateway.eventstore import EventStore
@@ -49,6 +50,7 @@ from zhol.gateway.pipeline import (
     provider_pipeline,
     publish_pipeline,
 )
+from zhol.gateway.refreshfile import RefreshRequests
 from zhol.gateway.replay import ReplayGuard
 from zhol.gateway.settings import GatewaySettings, key_passphrase
 from zhol.gateway.timestamping import Timestamper, TimestampingPolicy
@@ -75,6 +77,8 @@ class RunningGateway:
     peers: PeerChannels
     _servers: list[grpc.aio.Server]
     _parts: contextlib.AsyncExitStack  # everything started, stopped in reverse order
+    # The watch on the registry for new configuration versions; None with a custom fetch.
+    conf_watch: ConfWatch | None = None
 
     async def stop(self, grace: float = 1.0) -> None:
         """Let calls in flight finish (grace seconds), then stop every part."""
@@ -112,6 +116,16 @@ async def start_gateway(
         await conf.refresh()
         conf.start(settings.conf_poll_s)
         undo.push_async_callback(conf.stop)
+        # New versions pushed by the registry; polling stays as the fallback.
+        conf_watch = None if fetch else ConfWatch(conf, registry_watch(settings.registry_address))
+        if conf_watch is not None:
+            conf_watch.start()
+            undo.push_async_callback(conf_watch.stop)
+        refresh_requests = RefreshRequests(
+            settings.data_dir, conf, (lambda: conf_watch.connected) if conf_watch else None
+        )
+        refresh_requests.start()
+        undo.push_async_callback(refresh_requests.stop)
 
         checkpointer = _checkpointer(settings, gateway_id, passphrase, clock)
         if checkpointer is not None:
@@ -236,6 +250,7 @@ async def start_gateway(
             peers,
             [is_server, peer_server],
             undo.pop_all(),  # started: from now on RunningGateway.stop owns all of it
+            conf_watch,
         )
     if settings.port_file is not None:
         tmp = settings.port_file.with_suffix(".tmp")

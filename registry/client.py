@@ -9,13 +9,14 @@ with hop Server.ClientProxy: the gateway detected them).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import grpc
 
 from zhol.core.errors import Hop, ZholError
 from zhol.core.grpcerr import error_from_rpc
 from zhol.core.grpcruntime import RECONNECT_OPTIONS
-from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+from zhol.registry.v1 import registry_pb2, registry_pb2_grpc, watch_pb2
 from zhol.security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, Signer, pae, sign_bytes
 
 MAX_CONF_BYTES = 64 * 1024 * 1024
@@ -57,6 +58,45 @@ async def fetch_global_conf(address: str, timeout_s: float = 5.0, known_version:
             return bytes(await call(request, timeout=timeout_s))
         except grpc.RpcError as exc:
             raise _from_rpc(exc, address) from None
+
+
+_WATCH_CONF = "/zhol.registry.v1.ConfigurationWatch/WatchGlobalConfiguration"
+
+
+async def watch_global_conf(
+    address: str, known_version: int, idle_timeout_s: float
+) -> AsyncIterator[tuple[int, bytes]]:
+    """The registry's configuration notices, as (version, signed configuration bytes or
+    b"" on a heartbeat), until the stream ends: then NetworkError (or the registry's
+    error), and Timeout when nothing came for ``idle_timeout_s`` (a dead connection).
+
+    The bytes are exactly what the registry sent; the caller verifies them against its
+    anchor (core.globalconf.verify_global_conf), as for fetch_global_conf.
+    """
+    request = watch_pb2.WatchGlobalConfigurationRequest(known_version=known_version)
+    async with _channel(address) as channel:
+        method: grpc.aio.UnaryStreamMultiCallable[
+            watch_pb2.WatchGlobalConfigurationRequest, watch_pb2.GlobalConfigurationNotice
+        ] = channel.unary_stream(
+            _WATCH_CONF,
+            request_serializer=watch_pb2.WatchGlobalConfigurationRequest.SerializeToString,
+            response_deserializer=watch_pb2.GlobalConfigurationNotice.FromString,
+        )
+        call = method(request)
+        try:
+            while True:
+                try:
+                    notice = await asyncio.wait_for(call.read(), idle_timeout_s)
+                except TimeoutError:
+                    raise ZholError("Timeout", f"registry at {address} silent") from None
+                if notice is grpc.aio.EOF:
+                    raise ZholError("NetworkError", f"registry at {address} ended the watch")
+                assert isinstance(notice, watch_pb2.GlobalConfigurationNotice)
+                yield notice.version, bytes(notice.signed_configuration)
+        except grpc.RpcError as exc:
+            raise _from_rpc(exc, address) from None
+        finally:
+            call.cancel()
 
 
 def signed_subsystem_request(
