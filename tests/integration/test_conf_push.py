@@ -65,7 +65,11 @@ async def register_archive(fed: Federation) -> None:
         GatewayId.parse(PROVIDER_GATEWAY),
         fed.ports.address(fed.ports.registry),
         SubsystemId.parse(ARCHIVE),
-        (ServiceOffer(POPULATION_SERVICE, ("GetPerson",), fed.ports.address(fed.ports.population)),),
+        (
+            ServiceOffer(
+                POPULATION_SERVICE, ("GetPerson",), fed.ports.address(fed.ports.population)
+            ),
+        ),
         timeout_s=20,
     )
     local = LocalConfStore(provider_dir / "local.db")
