@@ -24,9 +24,12 @@ from zhol.registry.client import watch_global_conf
 
 log = logging.getLogger("zhol.gateway.conf")
 
-# (the version the gateway holds) -> the registry's notices: (version, signed
-# configuration or b"" for a heartbeat); ends by raising.
-WatchFn = Callable[[int], AsyncIterator[tuple[int, bytes]]]
+# (the version the gateway holds, set when the watch is to end) -> the registry's
+# notices: (version, signed configuration or b"" for a heartbeat); ends by raising, or
+# returns once the event is set.
+WatchFn = Callable[[int, asyncio.Event], AsyncIterator[tuple[int, bytes]]]
+# How long stop() lets the watch end by itself before cancelling its task.
+STOP_WAIT_S = 2.0
 
 FIRST_RETRY_S = 0.25
 # The registry sends a heartbeat every 15 s (registry/watch.py): a watch silent for
@@ -38,8 +41,8 @@ def registry_watch(address: str, idle_timeout_s: float = WATCH_IDLE_S) -> WatchF
     """The watch on the registry at ``address`` (plaintext gRPC, as the configuration
     fetch: what it carries is signed, and verified here against the anchor)."""
 
-    def watch(known_version: int) -> AsyncIterator[tuple[int, bytes]]:
-        return watch_global_conf(address, known_version, idle_timeout_s)
+    def watch(known_version: int, stop: asyncio.Event) -> AsyncIterator[tuple[int, bytes]]:
+        return watch_global_conf(address, known_version, idle_timeout_s, stop)
 
     return watch
 
@@ -59,6 +62,7 @@ class ConfWatch:
         self._source = source
         self._watch = watch
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.connected = False
         self.notices = 0  # notices received, heartbeats included (tests, diagnostics)
 
@@ -66,8 +70,12 @@ class ConfWatch:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """End the watch: its call is cancelled first, so the task ends by itself."""
+        self._stop.set()
         if self._task is not None:
-            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_WAIT_S)
+            if not done:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -87,9 +95,9 @@ class ConfWatch:
     async def _run(self) -> None:
         failures = 0
         lost_logged = False
-        while True:
+        while not self._stop.is_set():
             try:
-                async for version, signed in self._watch(self._held()):
+                async for version, signed in self._watch(self._held(), self._stop):
                     if not self.connected:
                         self.connected = True
                         failures = 0
@@ -105,10 +113,14 @@ class ConfWatch:
             else:
                 reason = "ended"
             self.connected = False
+            if self._stop.is_set():
+                return
             failures += 1
             if not lost_logged:
                 log.warning(
                     "global configuration watch down (%s): polling until it is back", reason
                 )
                 lost_logged = True
-            await asyncio.sleep(reconnect_delay_s(failures, random.uniform(-1.0, 1.0)))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(reconnect_delay_s(failures, random.uniform(-1, 1))):
+                    await self._stop.wait()

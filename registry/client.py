@@ -64,15 +64,17 @@ _WATCH_CONF = "/zhol.registry.v1.ConfigurationWatch/WatchGlobalConfiguration"
 
 
 async def watch_global_conf(
-    address: str, known_version: int, idle_timeout_s: float
+    address: str, known_version: int, idle_timeout_s: float, stop: asyncio.Event
 ) -> AsyncIterator[tuple[int, bytes]]:
     """The registry's configuration notices, as (version, signed configuration bytes or
     b"" on a heartbeat), until the stream ends: then NetworkError (or the registry's
-    error), and Timeout when nothing came for ``idle_timeout_s`` (a dead connection).
+    error), Timeout when nothing came for ``idle_timeout_s`` (a dead connection), and a
+    plain return once ``stop`` is set.
 
     The bytes are exactly what the registry sent; the caller verifies them against its
     anchor (core.globalconf.verify_global_conf), as for fetch_global_conf.
     """
+    loop = asyncio.get_running_loop()
     request = watch_pb2.WatchGlobalConfigurationRequest(known_version=known_version)
     async with _channel(address) as channel:
         method: grpc.aio.UnaryStreamMultiCallable[
@@ -83,19 +85,42 @@ async def watch_global_conf(
             response_deserializer=watch_pb2.GlobalConfigurationNotice.FromString,
         )
         call = method(request)
+        # A pending read is ended by cancelling the call, never by cancelling the task
+        # awaiting it: grpc.aio can leave such a task waiting for good.
+        silent = False
+
+        def on_silence() -> None:
+            nonlocal silent
+            silent = True
+            call.cancel()
+
+        stopping = loop.create_task(stop.wait())
+        stopping.add_done_callback(lambda _: call.cancel())
+        timer = loop.call_later(idle_timeout_s, on_silence)
         try:
             while True:
                 try:
-                    notice = await asyncio.wait_for(call.read(), idle_timeout_s)
-                except TimeoutError:
-                    raise ZholError("Timeout", f"registry at {address} silent") from None
+                    notice = await call.read()
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if (task is not None and task.cancelling()) or stop.is_set():
+                        raise
+                    if silent:
+                        raise ZholError("Timeout", f"registry at {address} silent") from None
+                    raise ZholError("NetworkError", f"watch on {address} cancelled") from None
                 if notice is grpc.aio.EOF:
                     raise ZholError("NetworkError", f"registry at {address} ended the watch")
                 assert isinstance(notice, watch_pb2.GlobalConfigurationNotice)
+                timer.cancel()
+                timer = loop.call_later(idle_timeout_s, on_silence)
                 yield notice.version, bytes(notice.signed_configuration)
         except grpc.RpcError as exc:
+            if stop.is_set():
+                return
             raise _from_rpc(exc, address) from None
         finally:
+            timer.cancel()
+            stopping.cancel()
             call.cancel()
 
 

@@ -101,7 +101,8 @@ class ConfAnnouncer:
                     latest = self._latest  # published while the notice was being sent
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), self._heartbeat_s)
+                    async with asyncio.timeout(self._heartbeat_s):
+                        await changed.wait()
                 assert self._latest is not None
                 latest = self._latest
         finally:

@@ -164,7 +164,7 @@ async def test_polling_goes_on_while_the_watch_is_down(fed: Federation) -> None:
 async def test_a_forged_pushed_configuration_is_refused(fed: Federation) -> None:
     """Pushed configurations take the fetch's path: verified against the anchor."""
     address = fed.ports.address(fed.ports.registry)
-    stream = watch_global_conf(address, 0, idle_timeout_s=10)
+    stream = watch_global_conf(address, 0, idle_timeout_s=10, stop=asyncio.Event())
     _, genuine = await anext(stream)
     await stream.aclose()
     assert genuine  # a watcher holding nothing gets the configuration in full
@@ -179,10 +179,10 @@ async def test_a_forged_pushed_configuration_is_refused(fed: Federation) -> None
     )
     tampered = genuine[:-7] + b"forged!"
 
-    async def forger(known_version: int) -> AsyncIterator[tuple[int, bytes]]:
+    async def forger(known_version: int, stop: asyncio.Event) -> AsyncIterator[tuple[int, bytes]]:
         for signed in (wrong_key, tampered, genuine):
             yield held + 100, signed
-        await asyncio.Event().wait()  # stays open
+        await stop.wait()  # stays open until the watch stops
 
     watch = ConfWatch(conf, forger)
     watch.start()
