@@ -209,6 +209,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     statuscli.add_parser(sub)
 
+    from zhol.cli import gateway_refresh
+
+    gateway_refresh.add_parser(sub)
+
     from zhol.cli import gateway_usage
 
     gateway_usage.add_gateway_parsers(sub)

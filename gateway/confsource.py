@@ -46,6 +46,35 @@ def poll_interval_s(
     return interval
 
 
+# Refusals that come from a lookup in the global configuration (or may, for a party
+# registered moments ago): their details say which configuration the gateway held.
+CONF_LOOKUP_CODES = frozenset(
+    {
+        "UnknownClient",
+        "UnknownMember",
+        "UnknownSubsystem",
+        "UnknownService",
+        "AmbiguousService",
+        "UnknownTopic",
+        "UntrustedPeer",
+    }
+)
+
+
+def standing_text(version: int, generated_at_ms: int, now_ms: int) -> str:
+    """'configuration version 42 from 2026-12-05T03:30:00Z, 12 s old'."""
+    generated = dt.datetime.fromtimestamp(generated_at_ms / 1000, tz=dt.UTC)
+    age_s = max(0, (now_ms - generated_at_ms) // 1000)
+    return (
+        f"configuration version {version} from "
+        f"{generated.strftime('%Y-%m-%dT%H:%M:%SZ')}, {age_s} s old"
+    )
+
+
+def conf_standing(conf: GlobalConf, now_ms: int) -> str:
+    return standing_text(conf.version, conf.generated_at_ms, now_ms)
+
+
 @dataclass(frozen=True)
 class TrustedConf:
     """A verified configuration and the certificate validator built from its trust list."""
@@ -102,6 +131,36 @@ class ConfSource:
             return False
         self.last_error = None  # the registry answered with a valid copy, new or not
         return accepted
+
+    def offer(self, signed: bytes) -> bool:
+        """A configuration the registry pushed (gateway/confwatch.py): taken exactly as a
+        fetched one, verified against the anchor and never older than the one held.
+        Returns True if it was accepted; a refused one makes the poll retry soon."""
+        try:
+            accepted = self._accept(signed, persist=True)
+        except ZholError as err:
+            self.last_error = err
+            log.warning("pushed global configuration refused: %s", err.full_code)
+            return False
+        self.last_error = None
+        return accepted
+
+    def standing(self) -> str | None:
+        """Which configuration this gateway holds and how old it is, for error details
+        and operators; None when it holds none."""
+        trusted = self._trusted
+        return None if trusted is None else conf_standing(trusted.conf, self._clock.now_ms())
+
+    def explain(self, err: ZholError) -> ZholError:
+        """A refusal that comes from looking something up in the configuration, found
+        here, with the configuration's standing added to its detail (same code and id):
+        the reader sees at once whether the gateway could know about a new registration."""
+        standing = self.standing()
+        if standing is None or err.remote or err.code.name not in CONF_LOOKUP_CODES:
+            return err
+        return ZholError(
+            err.code.name, f"{err.detail} ({standing})", hop=err.hop, error_id=err.error_id
+        )
 
     def _accept(self, signed: bytes, *, persist: bool) -> bool:
         conf = verify_global_conf(signed, self._anchor_der)

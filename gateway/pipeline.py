@@ -43,6 +43,9 @@ Stage = Callable[[X], Awaitable[None]]
 class Pipeline(Generic[X]):
     hop: Hop
     stages: tuple[Stage[X], ...]
+    # Adds to a refusal what it needs to be understood (ConfSource.explain: the
+    # configuration version a lookup was made in); same code, same error id.
+    explain: Callable[[ZholError], ZholError] | None = None
 
     async def run(self, exchange: X) -> None:
         """Run every stage in order; any failure becomes a catalogued error of this hop."""
@@ -50,6 +53,8 @@ class Pipeline(Generic[X]):
             for stage in self.stages:
                 await stage(exchange)
         except ZholError as err:
+            if self.explain is not None:
+                err = self.explain(err)
             raise self._attribute(err) from None
         except Exception:
             internal = ZholError("InternalError", hop=self.hop)
@@ -113,6 +118,7 @@ def consumer_pipeline(p: GatewayParts) -> Pipeline[ConsumerExchange]:
             cs.LogResponse(p.log),
             ac.RememberSentAccess(p.access_requests, p.clock),
         ),
+        p.conf.explain,
     )
 
 
@@ -156,6 +162,7 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.SealResponse(p.signer, p.gateway_id, p.clock),
             ps.LogResponse(p.log),
         ),
+        p.conf.explain,
     )
 
 
@@ -171,6 +178,7 @@ def publish_pipeline(p: GatewayParts) -> Pipeline[PublishExchange]:
             ev.ParsePublication(),
             ev.QueueDeliveries(p.local, p.events, p.clock, p.notify_deliveries),
         ),
+        p.conf.explain,
     )
 
 
@@ -187,6 +195,7 @@ def discovery_pipeline(p: GatewayParts) -> Pipeline[dy.DiscoveryExchange]:
             cs.LimitRequestSize(),
             dy.AnswerDiscovery(p.gateway_id),
         ),
+        p.conf.explain,
     )
 
 
@@ -206,4 +215,5 @@ def event_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ev.SealAck(p.signer, p.gateway_id, p.clock),
             ev.LogAck(p.log),
         ),
+        p.conf.explain,
     )

@@ -25,6 +25,7 @@ from zhol.gateway.accessstore import FILE_NAME as ACCESS_REQUESTS_FILE
 from zhol.gateway.accessstore import AccessRequestStore
 from zhol.gateway.checkpoints import Checkpointer, CheckpointPolicy, CheckpointStore
 from zhol.gateway.confsource import ConfSource, Fetch
+from zhol.gateway.confwatch import ConfWatch, registry_watch
 from zhol.gateway.credentials import LOG_KEY, load_credentials
 from zhol.gateway.delivery import DeliveryWorker
 from zhol.gateway.eventstore import EventStore
@@ -51,6 +52,7 @@ from zhol.gateway.pipeline import (
     provider_pipeline,
     publish_pipeline,
 )
+from zhol.gateway.refreshfile import RefreshRequests
 from zhol.gateway.replay import ReplayGuard
 from zhol.gateway.settings import GatewaySettings, key_passphrase
 from zhol.gateway.timestamping import Timestamper, TimestampingPolicy
@@ -77,6 +79,8 @@ class RunningGateway:
     peers: PeerChannels
     _servers: list[grpc.aio.Server]
     _parts: contextlib.AsyncExitStack  # everything started, stopped in reverse order
+    # The watch on the registry for new configuration versions; None with a custom fetch.
+    conf_watch: ConfWatch | None = None
 
     async def stop(self, grace: float = 1.0) -> None:
         """Let calls in flight finish (grace seconds), then stop every part."""
@@ -114,6 +118,16 @@ async def start_gateway(
         await conf.refresh()
         conf.start(settings.conf_poll_s)
         undo.push_async_callback(conf.stop)
+        # New versions pushed by the registry; polling stays as the fallback.
+        conf_watch = None if fetch else ConfWatch(conf, registry_watch(settings.registry_address))
+        if conf_watch is not None:
+            conf_watch.start()
+            undo.push_async_callback(conf_watch.stop)
+        refresh_requests = RefreshRequests(
+            settings.data_dir, conf, (lambda: conf_watch.connected) if conf_watch else None
+        )
+        refresh_requests.start()
+        undo.push_async_callback(refresh_requests.stop)
 
         checkpointer = _checkpointer(settings, gateway_id, passphrase, clock)
         if checkpointer is not None:
@@ -241,6 +255,7 @@ async def start_gateway(
             peers,
             [is_server, peer_server],
             undo.pop_all(),  # started: from now on RunningGateway.stop owns all of it
+            conf_watch,
         )
     if settings.port_file is not None:
         tmp = settings.port_file.with_suffix(".tmp")

@@ -9,13 +9,14 @@ with hop Server.ClientProxy: the gateway detected them).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import grpc
 
 from zhol.core.errors import Hop, ZholError
 from zhol.core.grpcerr import error_from_rpc
 from zhol.core.grpcruntime import RECONNECT_OPTIONS
-from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+from zhol.registry.v1 import registry_pb2, registry_pb2_grpc, watch_pb2
 from zhol.security.sealing import REGISTRATION_TYPE, RENEWAL_TYPE, Signer, pae, sign_bytes
 
 MAX_CONF_BYTES = 64 * 1024 * 1024
@@ -57,6 +58,70 @@ async def fetch_global_conf(address: str, timeout_s: float = 5.0, known_version:
             return bytes(await call(request, timeout=timeout_s))
         except grpc.RpcError as exc:
             raise _from_rpc(exc, address) from None
+
+
+_WATCH_CONF = "/zhol.registry.v1.ConfigurationWatch/WatchGlobalConfiguration"
+
+
+async def watch_global_conf(
+    address: str, known_version: int, idle_timeout_s: float, stop: asyncio.Event
+) -> AsyncIterator[tuple[int, bytes]]:
+    """The registry's configuration notices, as (version, signed configuration bytes or
+    b"" on a heartbeat), until the stream ends: then NetworkError (or the registry's
+    error), Timeout when nothing came for ``idle_timeout_s`` (a dead connection), and a
+    plain return once ``stop`` is set.
+
+    The bytes are exactly what the registry sent; the caller verifies them against its
+    anchor (core.globalconf.verify_global_conf), as for fetch_global_conf.
+    """
+    loop = asyncio.get_running_loop()
+    request = watch_pb2.WatchGlobalConfigurationRequest(known_version=known_version)
+    async with _channel(address) as channel:
+        method: grpc.aio.UnaryStreamMultiCallable[
+            watch_pb2.WatchGlobalConfigurationRequest, watch_pb2.GlobalConfigurationNotice
+        ] = channel.unary_stream(
+            _WATCH_CONF,
+            request_serializer=watch_pb2.WatchGlobalConfigurationRequest.SerializeToString,
+            response_deserializer=watch_pb2.GlobalConfigurationNotice.FromString,
+        )
+        call = method(request)
+        # A pending read is ended by cancelling the call, never by cancelling the task
+        # awaiting it: grpc.aio can leave such a task waiting for good.
+        silent = False
+
+        def on_silence() -> None:
+            nonlocal silent
+            silent = True
+            call.cancel()
+
+        stopping = loop.create_task(stop.wait())
+        stopping.add_done_callback(lambda _: call.cancel())
+        timer = loop.call_later(idle_timeout_s, on_silence)
+        try:
+            while True:
+                try:
+                    notice = await call.read()
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if (task is not None and task.cancelling()) or stop.is_set():
+                        raise
+                    if silent:
+                        raise ZholError("Timeout", f"registry at {address} silent") from None
+                    raise ZholError("NetworkError", f"watch on {address} cancelled") from None
+                if notice is grpc.aio.EOF:
+                    raise ZholError("NetworkError", f"registry at {address} ended the watch")
+                assert isinstance(notice, watch_pb2.GlobalConfigurationNotice)
+                timer.cancel()
+                timer = loop.call_later(idle_timeout_s, on_silence)
+                yield notice.version, bytes(notice.signed_configuration)
+        except grpc.RpcError as exc:
+            if stop.is_set():
+                return
+            raise _from_rpc(exc, address) from None
+        finally:
+            timer.cancel()
+            stopping.cancel()
+            call.cancel()
 
 
 def signed_subsystem_request(

@@ -39,7 +39,8 @@ from zhol.registry.settings import (
     read_key_passphrase,
 )
 from zhol.registry.store import Store
-from zhol.registry.v1 import registry_pb2, registry_pb2_grpc
+from zhol.registry.v1 import registry_pb2, registry_pb2_grpc, watch_pb2_grpc
+from zhol.registry.watch import ConfAnnouncer, ConfigurationWatchService
 from zhol.registry.witness import Witness, witness_name
 
 log = logging.getLogger("zhol.registry.health")
@@ -111,6 +112,10 @@ async def start_registry(
     witness = Witness(store, keys.witness_key, witness_name(settings.instance))
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryService(registrar, publisher, clock, witness), server
+    )
+    # Gateways watching for new configuration versions (registry/watch.py).
+    watch_pb2_grpc.add_ConfigurationWatchServicer_to_server(
+        ConfigurationWatchService(ConfAnnouncer(publisher, clock)), server
     )
     health = ProbedHealth(
         functools.partial(conf_can_be_served, store, publisher, clock), log, ("", REGISTRY_SERVICE)

@@ -128,7 +128,7 @@ async def test_expired_configuration_is_not_serving_until_a_fresh_one_arrives(
             },
         )
         fed.registry, _ = await start_registry(settings, ShiftableClock(offset_ms))
-        assert await fed.consumer.conf.refresh()
+        await fed.consumer.conf.refresh()  # pushed already, or fetched now
         assert (await asyncio.wait_for(watch.read(), 10)).status == SERVING
         watch.cancel()
     assert await cli_in_thread("health", address) == 0
