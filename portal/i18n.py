@@ -6,6 +6,7 @@ A page asks ``text(lang, key)``; a key missing in one language falls back to Eng
 
 from __future__ import annotations
 
+from zhol.portal.calculation_texts import CALCULATION_TEXTS
 from zhol.portal.evidence_texts import EVIDENCE_TEXTS
 from zhol.portal.feed_texts import FEED_TEXTS
 from zhol.portal.pages_texts import PAGES_TEXTS
@@ -267,6 +268,8 @@ for _lang, _texts in PAGES_TEXTS.items():  # the pension, health, education page
 for _lang, _texts in FEED_TEXTS.items():  # the life-events feed's
     CATALOGUES[_lang].update(_texts)
 for _lang, _texts in EVIDENCE_TEXTS.items():  # "who used my data": the evidence download's
+    CATALOGUES[_lang].update(_texts)
+for _lang, _texts in CALCULATION_TEXTS.items():  # the pension calculation's item names
     CATALOGUES[_lang].update(_texts)
 
 

@@ -181,6 +181,10 @@ async def test_pages_render_the_owners_data_and_the_family_shows_each_child(
     html = await (await world.client.get("/pension?lang=en")).text()
     assert EN["pkind_age"] in html and 'class="calculation"' in html
     assert 'class="explanation"' in html
+    # The calculation's item names are labelled in the citizen's language, not raw.
+    html = await (await world.client.get("/pension?lang=kk")).text()
+    kk = CATALOGUES["kk"]
+    assert f'<th scope="row">{kk["calc_base_share"]}</th>' in html and ">base_share<" not in html
     world.client.session.cookie_jar.clear()
     await sign_in(world.client, parent)
 
