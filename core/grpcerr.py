@@ -22,7 +22,7 @@ def error_trailers(err: ZholError) -> tuple[tuple[str, str], ...]:
 async def abort_with(
     context: grpc.aio.ServicerContext[Any, Any],
     err: ZholError,
-    extra_trailers: tuple[tuple[str, str], ...] = (),
+    extra_trailers: tuple[tuple[str, str | bytes], ...] = (),
 ) -> NoReturn:
     """Abort the call with the error's status, its code and id as trailers (never returns).
 

@@ -14,6 +14,9 @@ DATA_SUBJECT_KEY = "zhol-data-subject"
 MESSAGE_ID_KEY = "zhol-message-id"
 ERROR_KEY = "zhol-error"
 ERROR_ID_KEY = "zhol-error-id"
+# Gateway to gateway: a subscriber gateway's signed acknowledgement of an event its IS
+# refused, in the trailers of the failed Exchange/Deliver call (docs/protocol.md).
+SIGNED_ACK_KEY = "zhol-signed-ack-bin"
 
 __all__ = [
     "CLIENT_KEY",
@@ -23,5 +26,6 @@ __all__ = [
     "MESSAGE_ID_KEY",
     "PROVIDER_KEY",
     "PURPOSE_KEY",
+    "SIGNED_ACK_KEY",
     "USER_ID_KEY",
 ]

@@ -14,6 +14,7 @@ from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.errors import Hop, ZholError
 from zhol.core.grpcdecode import log_undecodable, undecodable
 from zhol.core.grpcerr import abort_with, error_to_detail
+from zhol.core.metadata import SIGNED_ACK_KEY
 from zhol.gateway.callstream import FrameOutbox, linger_for
 from zhol.gateway.exchange import ProviderExchange, seal_to_pb
 from zhol.gateway.pipeline import Pipeline
@@ -178,7 +179,14 @@ async def _serve(
     if err is not None:
         await abort_with(context, err)
     assert exchange.response is not None
-    return seal_to_pb(exchange.response)
+    answer = seal_to_pb(exchange.response)
+    if method == "Deliver" and exchange.status_code != 0:
+        # Our IS refused the event. The signed acknowledgement says so, and travels in
+        # the trailers of a failed call: a publisher's gateway that does not read it
+        # still sees a failure and retries, never "delivered" (fails safe).
+        refused = ZholError("ReceiverRefused", exchange.status_message)
+        await abort_with(context, refused, ((SIGNED_ACK_KEY, answer.SerializeToString()),))
+    return answer
 
 
 async def _answer_streamed(

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import ZholError
 from zhol.core.grpcruntime import RECONNECT_OPTIONS
 from zhol.core.ids import GatewayId
+from zhol.core.metadata import SIGNED_ACK_KEY
 from zhol.gateway.callstream import CallStream, StreamUnsupported, transport_error
 from zhol.gateway.ispins import IS_CLIENT_CERT, IS_SERVER_CERT
 from zhol.gateway.localconf import IsEndpoint
@@ -59,6 +61,19 @@ class _Peer:
     stream: CallStream | None = None
     # Until then (event loop time) calls go by unary Call: the peer lacks CallStream.
     unary_until: float = 0.0
+
+
+def refusal_ack(exc: grpc.aio.AioRpcError) -> bus_pb2.SignedMessage | None:
+    """The signed acknowledgement a failed Deliver carries when the subscriber's IS
+    refused the event; None for any other failure. Verified by the caller like any
+    acknowledgement (gateway/delivery.py): the trailer itself is not trusted."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == SIGNED_ACK_KEY and isinstance(value, bytes):
+            try:
+                return bus_pb2.SignedMessage.FromString(value)
+            except DecodeError:
+                return None
+    return None
 
 
 class PeerChannels:
@@ -124,8 +139,15 @@ class PeerChannels:
         message: bus_pb2.SignedMessage,
         timeout: float | None,
     ) -> bus_pb2.SignedMessage:
-        """Exchange.Deliver: one event delivery and its signed acknowledgement."""
-        return await self._invoke(address, gateway, EXCHANGE_DELIVER, message, timeout)
+        """Exchange.Deliver: one event delivery and its signed acknowledgement (also
+        when the subscriber's IS refused it: then in the failed call's trailers)."""
+        try:
+            return await self._invoke(address, gateway, EXCHANGE_DELIVER, message, timeout)
+        except grpc.aio.AioRpcError as exc:
+            ack = refusal_ack(exc)
+            if ack is None:
+                raise
+            return ack
 
     async def _invoke(
         self,

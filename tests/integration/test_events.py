@@ -20,7 +20,9 @@ from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
 from zhol.core.ids import SubsystemId
+from zhol.core.metadata import ERROR_KEY, SIGNED_ACK_KEY
 from zhol.gateway.messagelog import list_records
+from zhol.gateway.transport import PeerChannels
 from zhol.population.v1 import population_pb2
 
 PUBLISHER = "KZ/GOV/MJ/population"
@@ -441,3 +443,35 @@ def test_bad_receiver_routes_are_refused_and_change_nothing(
                  *options]) != 0  # fmt: skip
     ev.fed.consumer.local._cached = None  # noqa: SLF001 - read local.db afresh
     assert (ev.fed.consumer.local.event_routes(), ev.fed.consumer.local.event_sinks()) == before
+
+
+async def test_a_refusal_is_a_failed_call_on_the_wire(
+    ev: EventsFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The subscriber's gateway answers a refused event with a failed Exchange/Deliver
+    that carries the signed acknowledgement in its trailers: a publisher's gateway that
+    does not read the acknowledgement's status (an older one) still sees a failure and
+    retries; it can never take a refusal for a delivery."""
+    raw: list[grpc.aio.AioRpcError] = []
+    real_invoke = PeerChannels._invoke  # noqa: SLF001 - watched, not replaced
+
+    async def watched(self, address, gateway, method, message, timeout):  # type: ignore[no-untyped-def]
+        try:
+            return await real_invoke(self, address, gateway, method, message, timeout)
+        except grpc.aio.AioRpcError as exc:
+            if method.endswith("/Deliver"):
+                raw.append(exc)
+            raise
+
+    monkeypatch.setattr(PeerChannels, "_invoke", watched)
+    ev.sink.failures_left = 10_000
+    ev.sink.refusal = (grpc.StatusCode.UNIMPLEMENTED, f"no handler for topic {TOPIC}")
+    await publish(ev.fed, birth())
+    dead = (await status_when(ev.fed, lambda s: s["dead"] == 1))["dead_letters"][0]
+    assert dead["last_error"] == REFUSED and dead["receiver_status"] == "UNIMPLEMENTED"
+    (failed,) = raw
+    assert failed.code() == grpc.StatusCode.FAILED_PRECONDITION
+    trailers = dict(failed.trailing_metadata() or ())
+    assert trailers[ERROR_KEY] == REFUSED
+    ack = bus_pb2.SignedMessage.FromString(trailers[SIGNED_ACK_KEY])
+    assert ack.header  # the signed acknowledgement itself, verified by the publisher
