@@ -10,6 +10,10 @@ Rule tables (parameters, not constants buried in code):
   birth records all three for the newborn; the seed records them from the IIN.
 - ``DISABILITY_CATEGORY``: the category a disability group brings (groups 1 and 2:
   ``disabled_group_1_2``; group 3: none, the person stays insured as before).
+- ``ATTACHMENT``: what a clinic attachment on request requires. Insurance is no
+  condition (primary care is in the state-guaranteed volume); the clinic must serve
+  the district of the person's registered address, the only address the model holds
+  (the law also allows temporary residence, work or study).
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from zhol.adapters.health.model import Clinic, ConclusionRequest, InvalidInput
 
@@ -64,6 +69,26 @@ DISABILITY_CATEGORY: dict[int, str | None] = {
     3: None,
 }
 DISABILITY_GROUPS: tuple[int, ...] = tuple(sorted(DISABILITY_CATEGORY))
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRule:
+    requires_insurance: bool
+    bases: tuple[str, ...]  # addresses whose district the clinic may serve
+    since: dt.date
+    source: str
+
+
+ATTACHMENT = AttachmentRule(
+    requires_insurance=False,
+    bases=("registered_address",),
+    since=dt.date(2020, 1, 1),
+    source=(
+        'egov.kz "choice of a clinic" (attachment to a primary care organisation): primary'
+        " care is in the state-guaranteed volume of free medical care, attachment is by"
+        " place of permanent or temporary residence, work or study [q]"
+    ),
+)
+
 
 # Seed only: age at which a synthetic person counts as a state-paid pensioner.
 SEED_PENSION_AGE: dict[bool, int] = {False: 63, True: 61}  # female -> age

@@ -141,7 +141,7 @@ class HealthStore(AgencyStore, agency="health", schema=schema):
         self, iin: Iin, clinic_id: str, *, region: str, district: str
     ) -> Decision:
         """Attach at the citizen's request; ``region``/``district`` are the person's
-        registered ones (read from population by the caller), insurance already checked."""
+        registered ones (read from population by the caller); insurance is no condition."""
         clinic_id = parse_clinic_id(clinic_id)
         return self.run(lambda d: d.attach_on_request(iin, clinic_id, region, district))
 
