@@ -23,8 +23,8 @@ decision enqueues its events (``ClinicAttached``, ``AttachmentClosed``,
 |                      | on the death date                                           |
 | follow_address       | nothing unless the open attachment's clinic is outside the  |
 |                      | new district; then the clinic there with most free places   |
-| record_conclusion    | no overlap with the person's other conclusions; groups 1-2: |
-|                      | state-paid disabled_group_1_2 for the same period           |
+| record_conclusion    | no overlap with the person's other conclusions; every group |
+|                      | state-paid for the same period (rules.DISABILITY_CATEGORY)  |
 """
 
 from __future__ import annotations
