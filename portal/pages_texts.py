@@ -316,6 +316,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "инвалидность 1 или 2 группы",
         "1 немесе 2 топтағы мүгедектік",
     ),
+    "soc_disabled_group_3": (
+        "disability of group 3",
+        "инвалидность 3 группы",
+        "3 топтағы мүгедектік",
+    ),
     "soc_parent_on_leave": (
         "parent on childcare leave",
         "родитель в отпуске по уходу",

@@ -5,8 +5,10 @@ Ages are parameters of tables, never constants in code:
 - ``KINDERGARTEN_AGES``: a child may wait in the kindergarten queue from birth until
   the end of its seventh year (completed years 0..6) on the day of the decision.
 - ``FIRST_GRADE_AGES``: by school year (the year its 1 September falls in), the ages a
-  child may have on that 1 September to start grade 1. Grade ``g`` shifts the range by
-  ``g - 1`` years (a pupil changing school into grade 3 is 8 or 9).
+  child turns in that calendar year to start grade 1: every child who turns 7, and a
+  child who turns 6 (egov.kz "first class" [r]); a birthday on 31 December counts, so
+  the day of the month never matters, only the birth year. Grade ``g`` shifts the range
+  by ``g - 1`` years (a pupil changing school into grade 3 turns 8 or 9 that year).
 - ``SCHOOL_YEAR``: a school year starts on 1 September; enrolment for the next one
   opens on 1 April. From 1 April to 31 August an enrolment is for the school year
   starting on the coming 1 September, from 1 September to 31 March for the current one.
@@ -41,9 +43,15 @@ class SchoolYearRule:
 
 KINDERGARTEN_AGES = AgeRange(0, 6)
 
-# (first school year the row applies to, ages on 1 September for grade 1), oldest first.
+# (first school year the row applies to, ages turned in the calendar year of the school
+# year's 1 September for grade 1), oldest first. One row: the date the calendar-year
+# rule replaced an earlier one is not known, so it applies to every school year.
 FIRST_GRADE_AGES: tuple[tuple[int, AgeRange], ...] = (
     (2000, AgeRange(6, 7)),
+)
+FIRST_GRADE_SOURCE = (
+    'egov.kz "first class" (admission to grade 1, read 2026) [r]: every child who turns 7'
+    " in the calendar year of the school year's start, and a child who turns 6 in it"
 )
 
 SCHOOL_YEAR = SchoolYearRule(start_month=9, start_day=1, admission_opens_month=4,
@@ -60,6 +68,11 @@ def age_on(birth_date: dt.date, day: dt.date) -> int:
     return years
 
 
+def age_turned_in(birth_date: dt.date, year: int) -> int:
+    """The age a person turns in calendar ``year`` (on the birthday within it)."""
+    return year - birth_date.year
+
+
 def school_year_start(today: dt.date, rule: SchoolYearRule = SCHOOL_YEAR) -> dt.date:
     """The 1 September of the school year an enrolment made ``today`` is for."""
     opens = (rule.admission_opens_month, rule.admission_opens_day)
@@ -68,7 +81,8 @@ def school_year_start(today: dt.date, rule: SchoolYearRule = SCHOOL_YEAR) -> dt.
 
 
 def grade_ages(school_year: int, grade: int) -> AgeRange:
-    """The ages on 1 September that grade ``grade`` of that school year admits."""
+    """The ages turned in the school year's first calendar year that grade ``grade``
+    admits."""
     if grade not in GRADES:
         raise ValueError(f"grade must be {GRADES.start}..{GRADES.stop - 1}")
     first: AgeRange | None = None
@@ -94,15 +108,15 @@ def check_kindergarten_age(child: Citizen, today: dt.date) -> None:
 
 
 def check_school_age(child: Citizen, grade: int, today: dt.date) -> dt.date:
-    """The school year's 1 September, or ``NotAllowed`` when the child's age on it does
-    not fit the grade."""
+    """The school year's 1 September, or ``NotAllowed`` when the age the child turns in
+    that calendar year does not fit the grade (``FIRST_GRADE_SOURCE``)."""
     start = school_year_start(today)
     ages = grade_ages(start.year, grade)
-    age = age_on(child.birth_date, start)
+    age = age_turned_in(child.birth_date, start.year)
     if age not in ages:
         raise NotAllowed(
-            f"child {child.iin} will be {age} on {start.isoformat()}; grade {grade} admits"
-            f" children aged {ages.low} or {ages.high} on that day"
+            f"child {child.iin} turns {age} in {start.year}; grade {grade} admits children"
+            f" who turn {ages.low} or {ages.high} in the calendar year the school year starts"
         )
     return start
 

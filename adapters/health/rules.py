@@ -8,8 +8,13 @@ Rule tables (parameters, not constants buried in code):
 - ``AGE_CATEGORIES``: state-paid periods that follow from the birth date alone: a
   child under one, a preschool child until seven, a pupil until eighteen. A registered
   birth records all three for the newborn; the seed records them from the IIN.
-- ``DISABILITY_CATEGORY``: the category a disability group brings (groups 1 and 2:
-  ``disabled_group_1_2``; group 3: none, the person stays insured as before).
+- ``DISABILITY_CATEGORY``: the state-paid category a disability group brings: every
+  person with a disability, group 3 too (``DISABILITY_SOURCE``). Groups 1 and 2 keep
+  their category ``disabled_group_1_2``; group 3 has ``disabled_group_3``.
+- ``ATTACHMENT``: what a clinic attachment on request requires. Insurance is no
+  condition (primary care is in the state-guaranteed volume); the clinic must serve
+  the district of the person's registered address, the only address the model holds
+  (the law also allows temporary residence, work or study).
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from zhol.adapters.health.model import Clinic, ConclusionRequest, InvalidInput
 
@@ -38,6 +44,7 @@ SOCIAL_CATEGORIES: dict[str, str] = {
     "student": "full-time student (vocational, bachelor, master, doctoral)",
     "conscript": "conscript in military service",
     "disabled_group_1_2": "person with a disability of group 1 or 2",
+    "disabled_group_3": "person with a disability of group 3",
     "parent_on_leave": "parent on leave caring for a child under three",
     "pregnant": "pregnant woman",
     "unemployed": "registered unemployed after losing a job",
@@ -61,9 +68,34 @@ AGE_CATEGORIES: tuple[tuple[str, int, int], ...] = (
 DISABILITY_CATEGORY: dict[int, str | None] = {
     1: "disabled_group_1_2",
     2: "disabled_group_1_2",
-    3: None,
+    3: "disabled_group_3",
 }
+DISABILITY_SINCE = dt.date(2020, 1, 1)
+DISABILITY_SOURCE = (
+    'zakon.kz 6505805 "who the state insures" [o]: the state pays the compulsory health'
+    " insurance contribution for every person with a disability, of any group"
+)
 DISABILITY_GROUPS: tuple[int, ...] = tuple(sorted(DISABILITY_CATEGORY))
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRule:
+    requires_insurance: bool
+    bases: tuple[str, ...]  # addresses whose district the clinic may serve
+    since: dt.date
+    source: str
+
+
+ATTACHMENT = AttachmentRule(
+    requires_insurance=False,
+    bases=("registered_address",),
+    since=dt.date(2020, 1, 1),
+    source=(
+        'egov.kz "choice of a clinic" (attachment to a primary care organisation): primary'
+        " care is in the state-guaranteed volume of free medical care, attachment is by"
+        " place of permanent or temporary residence, work or study [q]"
+    ),
+)
+
 
 # Seed only: age at which a synthetic person counts as a state-paid pensioner.
 SEED_PENSION_AGE: dict[bool, int] = {False: 63, True: 61}  # female -> age

@@ -13,9 +13,9 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | attachment                                                 |                     |
 | already attached to that clinic; same conclusion again     | ALREADY_EXISTS      |
 | clinic in another district than the person's registered    | FAILED_PRECONDITION |
-| one; not insured (no state-paid category, no contributions |                     |
-| per pension); deceased; no registered address; clinic      |                     |
-| full; overlapping conclusion; not connected to the bus     |                     |
+| one (insurance is no condition); deceased; no registered   |                     |
+| address; clinic full; overlapping conclusion; not          |                     |
+| connected to the bus                                       |                     |
 | population or pension could not be asked                   | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
 
@@ -144,12 +144,12 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                 f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
                 f" the person is registered in {address.district}, {address.region}"
             )
-        status = await self._insurance(iin, purposes.PURPOSE_ATTACH_INSURANCE)
-        if not status.insured:
-            raise NotAllowed(
-                f"{iin} is not insured: no state-paid category and no contributions"
-                " on record with pension"
-            )
+        # Today no insurance check: primary care is in the state-guaranteed volume
+        # (rules.ATTACHMENT, egov.kz [q]); the table, not this code, says so.
+        if rules.ATTACHMENT.requires_insurance:
+            status = await self._insurance(iin, purposes.PURPOSE_ATTACH_INSURANCE)
+            if not status.insured:
+                raise NotAllowed(f"{iin} is not insured")
         decision = await self._stores.write(
             lambda: self._writer.attach_on_request(
                 iin, clinic.clinic_id, region=address.region, district=address.district

@@ -23,8 +23,8 @@ decision enqueues its events (``ClinicAttached``, ``AttachmentClosed``,
 |                      | on the death date                                           |
 | follow_address       | nothing unless the open attachment's clinic is outside the  |
 |                      | new district; then the clinic there with most free places   |
-| record_conclusion    | no overlap with the person's other conclusions; groups 1-2: |
-|                      | state-paid disabled_group_1_2 for the same period           |
+| record_conclusion    | no overlap with the person's other conclusions; every group |
+|                      | state-paid for the same period (rules.DISABILITY_CATEGORY)  |
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class HealthStore(AgencyStore, agency="health", schema=schema):
         self, iin: Iin, clinic_id: str, *, region: str, district: str
     ) -> Decision:
         """Attach at the citizen's request; ``region``/``district`` are the person's
-        registered ones (read from population by the caller), insurance already checked."""
+        registered ones (read from population by the caller); insurance is no condition."""
         clinic_id = parse_clinic_id(clinic_id)
         return self.run(lambda d: d.attach_on_request(iin, clinic_id, region, district))
 

@@ -53,8 +53,9 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | employed count as service, at most 12 years in total      |
 | ``PENSION_INCOME``         | the pension's average income: the 36 months before the    |
 |                            | month the age is reached (months with contributions)      |
-| ``INSURANCE``              | insured through contributions: paid for at least 3 of the |
-|                            | 12 calendar months before the month asked about           |
+| ``INSURANCE``              | insured through contributions: a paid month among the 3   |
+|                            | calendar months before the month asked about (cover lasts |
+|                            | 3 months after the last paid month) [o][p]                |
 | ``SCHEDULE``               | payments are scheduled 12 months ahead at most            |
 """
 
@@ -418,9 +419,22 @@ PENSION_INCOME = PensionIncomeRule(36)
 class InsuranceRule:
     window_months: int
     min_paid_months: int
+    since: dt.date
+    source: str
 
 
-INSURANCE = InsuranceRule(12, 3)
+# Compulsory health insurance through contributions (asked by health): the cover of a
+# paid month runs for the 3 months after it, so a month is insured when at least one of
+# the 3 calendar months before it was paid.
+INSURANCE = InsuranceRule(
+    window_months=3,
+    min_paid_months=1,
+    since=dt.date(2020, 1, 1),
+    source=(
+        'zakon.kz 6505805 "who the state insures" [o]; mybuh.kz, uninsured status [p]:'
+        " insured status lasts 3 months after the last paid month"
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)

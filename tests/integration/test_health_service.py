@@ -398,16 +398,14 @@ async def test_bad_attach_requests_change_nothing(world: World) -> None:
     assert world.snapshot() == before
 
 
-async def test_when_pension_cannot_be_asked_nothing_is_attached(world: World) -> None:
+async def test_attach_on_request_never_asks_pension(world: World) -> None:
+    # Attachment does not depend on insurance (health rules.ATTACHMENT, egov.kz [q]):
+    # with pension unreachable, a person without a state-paid period still attaches.
     iin, old, region, district = not_state_insured(world)
     new = other_clinic(world, region, district, old)
-    before = world.snapshot()
-    error = await rpc_error(
-        world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=new))
-    )
-    assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert world.reads.methods() == ["GetAddress", "IsInsuredByContributions"]
-    assert world.snapshot() == before
+    attachment = await world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=new))
+    assert (attachment.clinic_id, attachment.reason) == (new, "request")
+    assert world.reads.methods() == ["GetAddress"]
 
 
 # -- insured through contributions (asked of pension) -----------------------------------
@@ -436,8 +434,8 @@ async def test_attach_on_request_when_insured_by_contributions(
     new = other_clinic(world, region, district, old)
     attachment = await world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=new))
     assert (attachment.clinic_id, attachment.reason) == (new, "request")
-    assert world.reads.methods() == ["GetAddress", "IsInsuredByContributions"]
-    _method, metadata = world.reads.calls[1]
+    assert world.reads.methods() == ["GetAddress"]
+    _method, metadata = world.reads.calls[0]
     assert (metadata["zhol-client"], metadata["zhol-data-subject"]) == (HEALTH, iin)
     status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=iin))
     assert (status.insured, status.category, status.source) == (
@@ -445,18 +443,16 @@ async def test_attach_on_request_when_insured_by_contributions(
     )
 
 
-async def test_attach_on_request_refused_when_not_insured(world_with_pension: World) -> None:
+async def test_an_uninsured_citizen_attaches_on_request(world_with_pension: World) -> None:
+    # Primary care is in the state-guaranteed volume (egov.kz "choice of a clinic" [q]).
     world = world_with_pension
     iin, old, region, district = await by_contributions(world, False)
     new = other_clinic(world, region, district, old)
-    before = world.snapshot()
-    error = await rpc_error(
-        world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=new))
-    )
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    attachment = await world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=new))
+    assert (attachment.clinic_id, attachment.reason) == (new, "request")
     status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=iin))
     assert (status.insured, status.category) == (False, "")
-    assert world.snapshot() == before
+    assert (await world.health.GetAttachment(pb.GetAttachmentRequest(iin=iin))).clinic_id == new
 
 
 # -- the newborn -------------------------------------------------------------------------

@@ -608,7 +608,7 @@ async def test_contributions_and_insurance(world: World) -> None:
     assert history.total_pension_amount == sum(c.pension_amount for c in history.contributions)
     insured = await world.pension.IsInsuredByContributions(
         pb.IsInsuredByContributionsRequest(iin=iin))
-    assert insured.insured and insured.required_months == 3 and insured.window_months == 12
+    assert insured.insured and insured.required_months == 1 and insured.window_months == 3
 
     due = rules.expected_contributions(600_000, 2026)
     request = pb.RecordContributionRequest(

@@ -247,6 +247,41 @@ async def test_actions_change_the_owners_data_and_the_pages_show_it(world: World
     assert world.rows("health", "SELECT * FROM attachments") == before
 
 
+def an_uninsured_attached_adult(world: World) -> str:
+    """A living, attached adult without a state-paid period today and without a paid
+    contribution in the 3 months before this month (pension's INSURANCE rule)."""
+    today = dt.datetime.now(KZ_TIME).date()
+    since = str(Month(today.year, today.month).plus(-3))
+    paid = {iin for (iin,) in world.rows(
+        "pension", "SELECT DISTINCT iin FROM contributions WHERE month >= ?"
+        " AND pension_amount > 0", since)}  # fmt: skip
+    state_paid = {iin for (iin,) in world.rows(
+        "health", "SELECT iin FROM insurance_periods WHERE category = 'state_paid'"
+        " AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?)",
+        today.isoformat(), today.isoformat())}  # fmt: skip
+    attached = {iin for (iin,) in world.rows(
+        "health", "SELECT iin FROM attachments WHERE detached_on IS NULL")}  # fmt: skip
+    adults = world.rows(
+        "population", "SELECT p.iin FROM persons p JOIN addresses a ON a.iin = p.iin"
+        " AND a.valid_to IS NULL WHERE p.death_date IS NULL AND p.birth_date < ?"
+        " AND a.district <> '' ORDER BY p.iin", minor_cutoff())  # fmt: skip
+    return next(iin for (iin,) in adults
+                if iin in attached and iin not in paid and iin not in state_paid)
+
+
+async def test_an_uninsured_citizen_attaches_to_a_clinic(world: World) -> None:
+    # Attachment does not depend on insurance (health ATTACHMENT, egov.kz [q]).
+    citizen = an_uninsured_attached_adult(world)
+    await sign_in(world.client, citizen)
+    html = await (await world.client.get("/health?lang=en")).text()
+    assert EN["part_unavailable"] not in html and EN["not_insured"] in html
+    target = another_clinic(world, citizen, same_district=True)
+    status, html = await post_form(world.client, "/actions/clinic?lang=en",
+                                   {"iin": citizen, "clinic": target})  # fmt: skip
+    assert status == 200 and EN["result_done"] in html
+    assert open_clinic(world, citizen) == target
+
+
 async def test_bad_input_in_an_action_changes_nothing(world: World) -> None:
     parent, child = family_with_attached_child(world)
     other = world.rows(

@@ -62,18 +62,32 @@ JUNE = dt.date(2025, 6, 2)  # enrolments now are for the year starting 2025-09-0
 @pytest.mark.parametrize(
     ("born", "fits"),
     [
-        (dt.date(2019, 9, 1), True),    # 6 on 1 September
-        (dt.date(2019, 9, 2), False),   # still 5 on 1 September
-        (dt.date(2017, 9, 2), True),    # 7 on 1 September
-        (dt.date(2017, 9, 1), False),   # 8 on 1 September
+        (dt.date(2019, 12, 31), True),  # turns 6 on the last day of 2025: may enrol
+        (dt.date(2020, 1, 1), False),   # turns 6 only in 2026
+        (dt.date(2019, 9, 2), True),    # still 5 on 1 September, turns 6 in 2025
+        (dt.date(2018, 12, 31), True),  # turns 7 in 2025
+        (dt.date(2018, 1, 1), True),    # turns 7 on the first day of 2025
+        (dt.date(2017, 12, 31), False),  # turns 8 in 2025 (7 on 1 September)
     ],
 )
-def test_first_grade_age_on_the_first_of_september(born: dt.date, fits: bool) -> None:
+def test_first_grade_by_the_age_turned_in_the_calendar_year(born: dt.date, fits: bool) -> None:
+    # rules.FIRST_GRADE_SOURCE: egov.kz "first class" [r].
     if fits:
         assert rules.check_school_age(child(born), 1, JUNE) == dt.date(2025, 9, 1)
     else:
         with pytest.raises(NotAllowed):
             rules.check_school_age(child(born), 1, JUNE)
+    assert "[r]" in rules.FIRST_GRADE_SOURCE
+
+
+def test_higher_grades_shift_the_calendar_year_ages() -> None:
+    # Grade 3 in the school year starting 2025: turns 8 or 9 in 2025.
+    rules.check_school_age(child(dt.date(2016, 12, 31)), 3, JUNE)
+    rules.check_school_age(child(dt.date(2017, 12, 31)), 3, JUNE)
+    with pytest.raises(NotAllowed):
+        rules.check_school_age(child(dt.date(2018, 1, 1)), 3, JUNE)
+    with pytest.raises(NotAllowed):
+        rules.check_school_age(child(dt.date(2015, 12, 31)), 3, JUNE)
 
 
 def test_kindergarten_ages() -> None:

@@ -408,8 +408,8 @@ def test_refused_enrolments_change_nothing(db: Path, store: EducationStore) -> N
     cases = [
         (citizen(six, ALMATY, ALATAU), school, 1, NotAllowed),       # another district
         (citizen(six, "Astana city", MEDEU), school, 1, NotAllowed),  # same name elsewhere
-        (citizen(dt.date(2019, 9, 2)), school, 1, NotAllowed),        # 5 on 1 September
-        (citizen(dt.date(2017, 9, 1)), school, 1, NotAllowed),        # 8 on 1 September
+        (citizen(dt.date(2020, 1, 1)), school, 1, NotAllowed),        # turns 6 in 2026
+        (citizen(dt.date(2017, 12, 31)), school, 1, NotAllowed),      # turns 8 in 2025
         (citizen(six, deceased=True), school, 1, NotAllowed),
         (citizen(six, None, None), school, 1, NotAllowed),
         (citizen(six, ALMATY, ALATAU), full, 1, NotAllowed),          # no free place

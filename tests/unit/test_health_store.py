@@ -153,11 +153,13 @@ def test_age_periods_follow_the_birthdays() -> None:
     assert all(category in rules.SOCIAL_CATEGORIES for category, _f, _t in periods)
 
 
-def test_disability_groups_1_and_2_are_state_paid() -> None:
+def test_every_disability_group_is_state_paid() -> None:
+    # rules.DISABILITY_SOURCE [o]: every person with a disability, group 3 too.
     assert rules.DISABILITY_CATEGORY == {
-        1: "disabled_group_1_2", 2: "disabled_group_1_2", 3: None,
+        1: "disabled_group_1_2", 2: "disabled_group_1_2", 3: "disabled_group_3",
     }
-    assert "disabled_group_1_2" in rules.SOCIAL_CATEGORIES
+    assert set(rules.DISABILITY_CATEGORY.values()) <= set(rules.SOCIAL_CATEGORIES)
+    assert "[o]" in rules.DISABILITY_SOURCE and "[q]" in rules.ATTACHMENT.source
 
 
 def test_choose_clinic_prefers_free_places_then_the_smaller_id() -> None:
@@ -447,13 +449,20 @@ def test_group_2_conclusion_makes_the_person_state_insured(
     assert store.list_conclusions(iin) == (conclusion,)
 
 
-def test_group_3_conclusion_changes_no_insurance(db: Path, store: HealthStore,
-                                                 population_db: Path) -> None:
+def test_group_3_conclusion_makes_the_person_state_insured(
+    db: Path, store: HealthStore, population_db: Path
+) -> None:
+    # The state pays for every person with a disability, group 3 too [o].
     iin, birth = an_adult(db, population_db)
-    store.record_conclusion(ConclusionRequest(iin, 3, TODAY, None), birth_date=birth)
-    assert store.state_paid_period(iin, TODAY) is None
+    first, last = dt.date(2024, 12, 31), dt.date(2025, 12, 31)
+    store.record_conclusion(ConclusionRequest(iin, 3, first, last), birth_date=birth)
+    assert store.state_paid_period(iin, first - dt.timedelta(days=1)) is None
+    for day in (first, TODAY, last):
+        period = store.state_paid_period(iin, day)
+        assert period is not None and period.social_category == "disabled_group_3"
+    assert store.state_paid_period(iin, last + dt.timedelta(days=1)) is None
     ((topic, event),) = events(db)
-    assert event.group == 3 and not event.HasField("to_date")
+    assert event.group == 3 and event.HasField("to_date")
 
 
 def test_refused_conclusions_change_nothing(db: Path, store: HealthStore,

@@ -246,12 +246,21 @@ def test_refused_contributions_change_nothing(
     assert snapshot(db) == before
 
 
-def test_insured_by_contributions_in_three_of_twelve_months(db: Path, store: PensionStore
-                                                            ) -> None:
+def test_insured_by_contributions_until_three_months_after_the_last_paid(
+    db: Path, store: PensionStore
+) -> None:
+    # rules.INSURANCE [o][p]: cover lasts 3 months after the last paid month.
     iin, _employer = an_employed(db)
     check = store.insurance_check(Iin(iin), TODAY)
-    assert check.insured and check.paid_months >= 3
-    assert (check.window_from, check.window_to) == (Month(2025, 6), Month(2026, 5))
+    assert check.insured and check.paid_months >= 1
+    assert (check.window_from, check.window_to) == (Month(2026, 3), Month(2026, 5))
+    ((last_text,),) = rows(db, "SELECT max(month) FROM contributions WHERE iin = ?"
+                           " AND pension_amount > 0", iin)
+    last = Month.parse(last_text)
+    covered_until = last.plus(4).first_day - dt.timedelta(days=1)
+    assert store.insurance_check(Iin(iin), covered_until).insured
+    after = store.insurance_check(Iin(iin), covered_until + dt.timedelta(days=1))
+    assert not after.insured and after.paid_months == 0
     later = store.insurance_check(Iin(iin), dt.date(2030, 1, 1))  # nothing recorded then
     assert not later.insured and later.paid_months == 0
     nobody = make_iin(dt.date(2020, 1, 1), False, 4321)
