@@ -58,7 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--rounds", type=int, default=5, help="alternating rounds (median kept)")
     bench.add_argument("--seconds", type=float, default=3.0, help="duration of each c=64 run")
     bench.add_argument("--sequential", type=int, default=300, help="calls per c=1 run")
-    bench.add_argument("--concurrency", type=int, default=64)
+    bench.add_argument(
+        "--concurrency", type=int, default=64, help="calls in flight (default %(default)s)"
+    )
     bench.add_argument("--data-dir", type=Path, help="default: a temporary directory")
     bench_births.add_arguments(bench)
     bench_portal.add_arguments(bench)

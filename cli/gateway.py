@@ -26,18 +26,51 @@ if TYPE_CHECKING:
     from zhol.gateway.provision import ServiceOffer
 
 
+DIR_HELP = "the gateway's data folder (the one `zhol gateway init --dir` made)"
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gateway = subparsers.add_parser("gateway", help="run and administer a gateway")
     sub = gateway.add_subparsers(dest="gateway_command", required=True)
 
-    init = sub.add_parser("init", help="create keys and register the gateway with the registry")
-    init.add_argument("--dir", type=Path, required=True)
+    init = sub.add_parser(
+        "init",
+        help="create keys and register the gateway with the registry",
+        description="Create the gateway's data folder (gateway.toml, anchor.pem, private "
+        "keys in keys/) and send a signed registration request to the registry.",
+        epilog="While the request awaits approval, init prints its request id and waits "
+        "(--timeout) for the registry's decision; the registry's operator approves it with "
+        "`zhol registry approve REQUEST_ID` (or the registry approves automatically). The "
+        "request id is kept in DIR/registrations.json, so running the same command again "
+        "after a timeout waits on the same request instead of sending a new one. Once "
+        "approved, init stores the certificates in DIR/keys; a rejection ends with the "
+        "operator's reason, and the next run sends a new request. Nothing is served until "
+        "`zhol gateway serve --dir DIR`.",
+    )
+    init.add_argument(
+        "--dir",
+        type=Path,
+        required=True,
+        help="the gateway's data folder to create (or to resume a pending registration in)",
+    )
     init.add_argument("--id", required=True, help="gateway id, e.g. KZ/GOV/MJ/gw1")
     init.add_argument("--registry", required=True, help="registry address host:port")
     init.add_argument("--anchor", type=Path, required=True, help="the registry's anchor.pem")
     init.add_argument("--peer-address", required=True, help="host:port other gateways dial")
-    init.add_argument("--is-listen", default="127.0.0.1:0")
-    init.add_argument("--member-name", default="")
+    init.add_argument(
+        "--is-listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where the gateway listens for its own information systems (ISs); port 0: "
+        "any free port, written to --port-file by serve (default %(default)s)",
+    )
+    init.add_argument(
+        "--member-name",
+        default="",
+        metavar="TEXT",
+        help="the member's display name in the catalogue, e.g. 'State Revenue Committee' "
+        "(default: the member code)",
+    )
     init.add_argument(
         "--passphrase-env",
         default="",
@@ -53,7 +86,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="new keys and certificates from the registry (auth, sign, or both by default); "
         "the gateway uses them after a restart",
     )
-    renew.add_argument("--dir", type=Path, required=True)
+    renew.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
     renew.add_argument("--auth", action="store_true", help="renew the TLS authentication cert")
     renew.add_argument("--sign", action="store_true", help="renew the member signing cert")
     add_wait_option(renew)
@@ -119,8 +152,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     subsystem.set_defaults(func=_add_subsystem)
 
     serve = sub.add_parser("serve", help="run the gateway until interrupted")
-    serve.add_argument("--dir", type=Path, required=True)
-    serve.add_argument("--port-file", type=Path)
+    serve.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
+    serve.add_argument(
+        "--port-file",
+        type=Path,
+        metavar="FILE",
+        help="write the IS port bound here (useful with --is-listen port 0; default: none)",
+    )
     serve.set_defaults(func=_serve)
 
     for name, func, text in (
@@ -128,7 +166,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("deny", _deny, "withdraw a grant"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--dir", type=Path, required=True)
+        p.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
         p.add_argument(
             "--client", required=True, help="client subsystem, e.g. KZ/GOV/MLSPP/pension"
         )
@@ -142,7 +180,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     service = sub.add_parser(
         "service", help="how the gateway reaches an exposed service's IS (plaintext, tls, mtls)"
     )
-    service.add_argument("--dir", type=Path, required=True)
+    service.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
     service.add_argument(
         "--service",
         required=True,
@@ -153,19 +191,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     service.set_defaults(func=_service)
 
     services = sub.add_parser("services", help="list exposed services and how ISs are reached")
-    services.add_argument("--dir", type=Path, required=True)
-    services.add_argument("--json", action="store_true")
+    services.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
+    services.add_argument("--json", action="store_true", help="one JSON object a line")
     services.set_defaults(func=_services)
 
     rights = sub.add_parser("rights", help="list access rights")
-    rights.add_argument("--dir", type=Path, required=True)
-    rights.add_argument("--json", action="store_true")
+    rights.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
+    rights.add_argument("--json", action="store_true", help="one JSON object a line")
     rights.set_defaults(func=_rights)
 
     is_cert = sub.add_parser(
         "is-cert", help="create the IS-facing TLS key and self-signed certificate"
     )
-    is_cert.add_argument("--dir", type=Path, required=True)
+    is_cert.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
     is_cert.add_argument(
         "--host",
         action="append",
@@ -180,8 +218,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pin = sub.add_parser(
         "pin-is", help="pin an IS client certificate for is_tls = mtls (applied at restart)"
     )
-    pin.add_argument("--dir", type=Path, required=True)
-    pin.add_argument("--cert", type=Path, required=True, metavar="PEM_FILE")
+    pin.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
+    pin.add_argument(
+        "--cert", type=Path, required=True, metavar="PEM_FILE", help="the IS's client certificate"
+    )
     pin.add_argument(
         "--clients",
         metavar="SUBSYSTEM,...",
@@ -190,12 +230,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pin.set_defaults(func=_pin_is)
 
     unpin = sub.add_parser("unpin-is", help="remove a pinned IS certificate (applied at restart)")
-    unpin.add_argument("--dir", type=Path, required=True)
-    unpin.add_argument("--sha256", required=True, metavar="HEX")
+    unpin.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
+    unpin.add_argument(
+        "--sha256", required=True, metavar="HEX", help="its fingerprint, as pinned-is lists it"
+    )
     unpin.set_defaults(func=_unpin_is)
 
     pinned = sub.add_parser("pinned-is", help="list pinned IS certificates")
-    pinned.add_argument("--dir", type=Path, required=True)
+    pinned.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
     pinned.add_argument(
         "--json", action="store_true", help='one object a line ("clients": null means any)'
     )
@@ -229,7 +271,8 @@ def add_wait_option(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="wait this long for the decision; rerun to keep waiting on the same request",
+        help="wait this long for the decision; rerun to keep waiting on the same request "
+        "(default %(default)s)",
     )
 
 
@@ -687,7 +730,7 @@ def _add_health_parser(sub: argparse._SubParsersAction) -> None:
         "check); tls trusts keys/is-server.pem, mtls also needs --tls-cert/--tls-key of a "
         "pinned IS certificate",
     )
-    health.add_argument("--dir", type=Path, required=True)
+    health.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
     add_output_arguments(health)
     add_tls_arguments(health)
     health.set_defaults(func=_health)

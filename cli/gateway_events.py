@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--topic", required=True, help="KZ/GOV/MJ/population/zhol.population.v1.BirthRegistered"
         )
     p = command("subscriptions", _subscriptions, "list who receives what from here")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
     p = command("sink", _sink, "where a subscribing subsystem's IS receives its events")
     p.add_argument("--subsystem", required=True, help="the subscribing subsystem served here")
     p.add_argument("--address", help="host:port of its zhol.bus.v1.EventSink")
@@ -64,9 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_is_tls_options(p)
     p = command("sinks", _sinks, "list event sinks and how they are reached")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
     p = command("status", _status, "backlog, retries and dead letters of the outbox")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object")
     p = command("retry", _retry, "re-queue dead letters (all, or one)")
     p.add_argument("--delivery", help="one delivery id (default: every dead letter)")
 

@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> None:
         help="identity, configuration, certificates, log and outbox; exit 1 if exchanges "
         "would fail",
     )
-    status.add_argument("--dir", type=Path, required=True)
+    status.add_argument("--dir", type=Path, required=True, help="the gateway's data folder")
     status.add_argument("--json", action="store_true", help="one JSON object")
     status.set_defaults(func=_status)
 

@@ -35,13 +35,13 @@ def add_gateway_parsers(sub: Any) -> None:
         ("deny-usage", _deny, "withdraw that right"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--dir", type=Path, required=True)
+        p.add_argument("--dir", type=Path, required=True, help="the gateway's data folder")
         p.add_argument(
             "--client", required=True, help="client subsystem, e.g. KZ/GOV/MDDIAI/portal"
         )
         p.set_defaults(func=func)
     rights = sub.add_parser("usage-rights", help="list the clients allowed to ask for usage")
-    rights.add_argument("--dir", type=Path, required=True)
+    rights.add_argument("--dir", type=Path, required=True, help="the gateway's data folder")
     rights.add_argument("--json", action="store_true", help="one JSON string a line")
     rights.set_defaults(func=_rights)
 
@@ -52,8 +52,10 @@ def add_log_parser(log_sub: Any) -> None:
         "usage",
         help="who used a data subject's data: this log's entries about IIN, newest first",
     )
-    p.add_argument("--gateway", type=Path, required=True, metavar="DIR")
-    p.add_argument("--data-subject", required=True, metavar="IIN")
+    p.add_argument(
+        "--gateway", type=Path, required=True, metavar="DIR", help="the gateway's data folder"
+    )
+    p.add_argument("--data-subject", required=True, metavar="IIN", help="the person's 12-digit IIN")
     p.add_argument("--limit", type=int, default=100, help=f"at most N entries (<= {MAX_LIMIT})")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_log_usage)

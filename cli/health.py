@@ -64,7 +64,13 @@ def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service", default="", help='service name ("" = the whole server)')
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up after this long (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 

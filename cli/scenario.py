@@ -79,7 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Run a life event end to end against a running `zhol demo` and "
         "check every agency's decision; exit 0 when all were made exactly once.",
     )
-    p.add_argument("name", choices=(*IMPLEMENTED, *NOT_YET, "all"))
+    p.add_argument("name", choices=(*IMPLEMENTED, *NOT_YET, "all"),
+                   help="the life event to run, or all of them")
     p.add_argument("--federation", default="demo-data/federation.json",
                    help="federation.json written by zhol demo (default %(default)s)")
     p.add_argument("--timeout", type=float, default=20.0,

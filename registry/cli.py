@@ -528,14 +528,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--port-file", default="", help="write the bound port to this file")
 
     p = command("requests", cmd_requests, "list registration requests")
-    p.add_argument("--state", choices=("pending", "approved", "rejected"), default=None)
+    p.add_argument(
+        "--state",
+        choices=("pending", "approved", "rejected"),
+        default=None,
+        help="only requests in this state (default: all)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = command("approve", cmd_approve, "approve a pending registration request")
-    p.add_argument("request_id", metavar="REQUEST_ID")
+    p.add_argument("request_id", metavar="REQUEST_ID", help="as `zhol registry requests` lists it")
 
     p = command("reject", cmd_reject, "reject a pending request; the requester sees the reason")
-    p.add_argument("request_id", metavar="REQUEST_ID")
+    p.add_argument("request_id", metavar="REQUEST_ID", help="as `zhol registry requests` lists it")
     p.add_argument("--reason", required=True, help="why (shown to the requester)")
 
     p = command("revoke", cmd_revoke, "revoke a gateway's certificates")

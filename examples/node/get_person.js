@@ -2,17 +2,21 @@
 // An agency IS, written in Node.js, calling the population registry through its
 // own Zhol gateway.
 //
-// Everything it needs: the provider's .proto (protos/zhol/population/v1) and
-// federation.json. It generates nothing from Zhol's Python code: the IS speaks
-// plain gRPC to the pension gateway's IS address and names itself with zhol-*
-// metadata (the README's zhol-* table); the gateways do the signing, verifying and
-// logging.
+// Everything it needs: the provider's .proto (protos/zhol/population/v1), the
+// client subsystem it calls as, and its own gateway's IS address. It generates
+// nothing from Zhol's Python code: the IS speaks plain gRPC to its gateway and
+// names itself with zhol-* metadata (the README's zhol-* table); the gateways do
+// the signing, verifying and logging.
 //
 //     npm ci
-//     node get_person.js [FEDERATION_JSON] [IIN]
+//     node get_person.js [--client SUBSYSTEM] [--gateway HOST:PORT] [--iin IIN]
+//                        [--federation FEDERATION_JSON]
 //
-// FEDERATION_JSON defaults to ../../demo-data/federation.json (next to this
-// file); without IIN the first citizen ListPersons returns is looked up.
+// --client defaults to the demo's KZ/GOV/MLSPP/pension. --gateway is the IS
+// address of the gateway serving --client; without it, that address is looked up
+// in federation.json (--federation, default ../../demo-data/federation.json next
+// to this file), which lists only the demo's gateways. Without --iin the first
+// citizen ListPersons returns is looked up.
 "use strict";
 
 const fs = require("node:fs");
@@ -20,7 +24,7 @@ const path = require("node:path");
 const grpc = require("@grpc/grpc-js");
 const protoLoader = require("@grpc/proto-loader");
 
-const CLIENT = "KZ/GOV/MLSPP/pension";
+const DEFAULT_CLIENT = "KZ/GOV/MLSPP/pension";
 const USER_ID = "EE:officer-17";
 const PURPOSE = "pension application 2026-0042";
 const DEADLINE_MS = 5000;
@@ -29,11 +33,13 @@ const PROTOS = path.resolve(__dirname, "..", "..", "protos");
 const POPULATION_PROTO = path.join(PROTOS, "zhol", "population", "v1", "population.proto");
 const DEFAULT_FEDERATION = path.resolve(__dirname, "..", "..", "demo-data", "federation.json");
 
-// The IS address of the gateway that serves our subsystem.
-function gatewayAddress(federationPath) {
+// The IS address of the gateway that serves the client subsystem, from federation.json.
+function gatewayAddress(federationPath, client) {
   const federation = JSON.parse(fs.readFileSync(federationPath, "utf8"));
-  const subsystem = federation.subsystems.find((s) => s.id === CLIENT);
-  if (!subsystem) throw new Error(`${federationPath}: no subsystem ${CLIENT}`);
+  const subsystem = federation.subsystems.find((s) => s.id === client);
+  if (!subsystem) {
+    throw new Error(`${federationPath}: no subsystem ${client} (give its gateway with --gateway)`);
+  }
   const gateway = federation.gateways.find((g) => g.id === subsystem.gateway);
   if (!gateway) throw new Error(`${federationPath}: no gateway ${subsystem.gateway}`);
   return gateway.is_address;
@@ -51,9 +57,9 @@ function loadPopulationRegistry() {
   return grpc.loadPackageDefinition(definition).zhol.population.v1.PopulationRegistry;
 }
 
-function busMetadata(dataSubject) {
+function busMetadata(client, dataSubject) {
   const md = new grpc.Metadata();
-  md.set("zhol-client", CLIENT);
+  md.set("zhol-client", client);
   md.set("zhol-user-id", USER_ID);
   md.set("zhol-purpose", PURPOSE);
   if (dataSubject) md.set("zhol-data-subject", dataSubject);
@@ -90,20 +96,23 @@ function statusName(code) {
   return Object.keys(grpc.status).find((name) => grpc.status[name] === code) || String(code);
 }
 
-// Same options as examples/python/get_person.py (--federation PATH, --iin IIN);
-// bare positional arguments (PATH, then IIN) work too.
+const OPTIONS = ["--client", "--gateway", "--federation", "--iin"];
+
+// Same options as examples/python/get_person.py; bare positional arguments
+// (FEDERATION_JSON, then IIN) work too.
 function parseArgs(argv) {
-  const options = { federation: undefined, iin: undefined };
+  const options = { client: DEFAULT_CLIENT, gateway: undefined, federation: undefined, iin: undefined };
   const positional = [];
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
-    const [flag, inline] = arg.split("=", 2);
-    if (flag === "--federation" || flag === "--iin") {
-      const value = inline !== undefined ? inline : argv[(i += 1)];
+    const eq = arg.indexOf("=");
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    if (OPTIONS.includes(flag)) {
+      const value = eq >= 0 ? arg.slice(eq + 1) : argv[(i += 1)];
       if (value === undefined) throw new Error(`${flag} needs a value`);
       options[flag.slice(2)] = value;
     } else if (arg.startsWith("--")) {
-      throw new Error(`unknown option ${arg} (use --federation PATH and --iin IIN)`);
+      throw new Error(`unknown option ${arg} (use ${OPTIONS.join(", ")})`);
     } else {
       positional.push(arg);
     }
@@ -116,23 +125,24 @@ function parseArgs(argv) {
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   const federationPath = options.federation ? path.resolve(options.federation) : DEFAULT_FEDERATION;
-  const address = gatewayAddress(federationPath);
+  const client = options.client;
+  const address = options.gateway || gatewayAddress(federationPath, client);
   const PopulationRegistry = loadPopulationRegistry();
   // Plaintext is for a development gateway on loopback; in production the IS
   // connection is TLS or mutual TLS (grpc.credentials.createSsl(...)).
-  const client = new PopulationRegistry(address, grpc.credentials.createInsecure());
+  const registry = new PopulationRegistry(address, grpc.credentials.createInsecure());
   try {
     let iin = options.iin;
     if (!iin) {
-      const { response } = await call(client, "ListPersons", { page_size: 1 }, busMetadata());
+      const { response } = await call(registry, "ListPersons", { page_size: 1 }, busMetadata(client));
       if (response.persons.length === 0) throw new Error("the population registry is empty");
       iin = response.persons[0].iin;
     }
     const { response: person, trailers } = await call(
-      client,
+      registry,
       "GetPerson",
       { iin },
-      busMetadata(iin),
+      busMetadata(client, iin),
     );
     console.log(`message id: ${first(trailers, "zhol-message-id")}`);
     console.log(JSON.stringify(person, null, 2));
@@ -148,7 +158,7 @@ async function main() {
     console.error(`zhol-error-id: ${first(err.metadata, "zhol-error-id")}`);
     return 1;
   } finally {
-    client.close();
+    registry.close();
   }
 }
 
