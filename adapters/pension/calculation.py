@@ -267,6 +267,7 @@ class PensionInputs:
     children_birth_dates: tuple[dt.date, ...]  # read over the bus; mothers only
     monthly_incomes: tuple[int, ...]  # income of each month with contributions in the window
     savings_balance: int
+    retirement_age_source: str = ""  # the RETIREMENT_AGE row's source
 
 
 def age_pension(inputs: PensionInputs) -> PensionCalculation:
@@ -301,7 +302,9 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
     age_text = _d(Decimal(inputs.retirement_age_months) / 12)
     items += [
         CalcItem("retirement_age", age_text, "years",
-                 f"rule table RETIREMENT_AGE ({'women' if inputs.female else 'men'})"),
+                 f"rule table RETIREMENT_AGE ({'women' if inputs.female else 'men'})"
+                 + (f"; source: {inputs.retirement_age_source}"
+                    if inputs.retirement_age_source else "")),
         CalcItem("reached_age_on", end.isoformat(), "date", "birth date from population "
                  "GetPerson plus the retirement age"),
         CalcItem("employment_years", _d(employment_years), "years",
@@ -312,7 +315,9 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
                  if inputs.female else "credited to mothers only"),
         CalcItem("years_of_service", _d(service), "years", "employment_years + child_care_years"),
     ]
-    lines.append(f"Retirement age {age_text} reached on {end.isoformat()}.")
+    lines.append(f"Retirement age {age_text} reached on {end.isoformat()}"
+                 + (f" (rule table RETIREMENT_AGE; source: {inputs.retirement_age_source})."
+                    if inputs.retirement_age_source else "."))
     lines.append(f"Years of service {_d(service)} = employment {_d(employment_years)}"
                  f" + child care {_d(care_years)}.")
 

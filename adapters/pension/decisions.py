@@ -267,10 +267,12 @@ def age_pension_decision(conn: sqlite3.Connection, facts: RetirementFacts, *,
         children_birth_dates=facts.children_birth_dates,
         monthly_incomes=tuple(incomes[m] for m in sorted(incomes)),
         savings_balance=store.savings_of(conn, facts.iin),
+        retirement_age_source=facts.reached.source,
     )
     result = calculation.age_pension(inputs)
     basis = (f"retirement age {result.retirement_age} reached on {reached.isoformat()}"
-             f" (rule table RETIREMENT_AGE {facts.reached.rule_year}); found on"
+             f" (rule table RETIREMENT_AGE {facts.reached.rule_year}: {facts.reached.source});"
+             " found on"
              f" {facts.as_of.isoformat()}")
     payments = calculation.monthly_payments(  # a late assignment pays from this month on
         max(reach_month, Month.of(today)), result.monthly_amount, rules.SCHEDULE.horizon_months

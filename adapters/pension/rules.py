@@ -16,7 +16,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | contribution, between 1 and 7 MZP (10 until 2020), 5% /   |
 |                            | 3.5% (2020-2024) / 5% (2025)                              |
 | ``RETIREMENT_AGE``         | men 63; women 58 until 2017, 58.5 in 2018, +0.5 a year:   |
-|                            | 61 in 2023, 61.5 in 2024 ... 63 from 2027                 |
+|                            | 61 from 2023 until 31 December 2027; from 1 January 2028  |
+|                            | +0.5 a year: 61.5 in 2028 ... 63 from 2031                |
 | ``BIRTH_LUMP_SUM``         | 38 MCI for the 1st to 3rd child, 63 MCI from the 4th      |
 | ``CHILD_CARE_FLOOR``       | child-care allowance floor by birth order: 5.76, 6.81,    |
 |                            | 7.85, 8.90 MCI (1st, 2nd, 3rd, 4th and later child)       |
@@ -74,6 +75,7 @@ T = TypeVar("T")
 class YearRow(Generic[T]):
     year: int  # in force from 1 January of this year
     value: T
+    source: str = ""  # the act or public source (and its date) the row follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,10 @@ class YearTable(Generic[T]):
         return self.rows[0].year
 
     def at(self, year: int) -> T:
+        return self.row(year).value
+
+    def row(self, year: int) -> YearRow[T]:
+        """The row in force in ``year`` (with its source)."""
         found: YearRow[T] | None = None
         for row in self.rows:
             if row.year > year:
@@ -101,11 +107,17 @@ class YearTable(Generic[T]):
         if found is None:
             raise NotAllowed(f"no {self.name} rule for {year} (the table starts in "
                              f"{self.first_year})")
-        return found.value
+        return found
 
 
 def _by_year(name: str, rows: dict[int, T]) -> YearTable[T]:
     return YearTable(name, tuple(YearRow(year, value) for year, value in sorted(rows.items())))
+
+
+def _sourced_by_year(name: str, rows: dict[int, tuple[T, str]]) -> YearTable[T]:
+    """A table whose every row names its source: ``{year: (value, source)}``."""
+    return YearTable(name, tuple(
+        YearRow(year, value, source) for year, (value, source) in sorted(rows.items())))
 
 
 def tenge(value: Decimal) -> int:
@@ -182,18 +194,25 @@ class RetirementAge:
     women_months: int
 
 
-RETIREMENT_AGE: YearTable[RetirementAge] = _by_year("retirement age", {
-    1998: RetirementAge(63 * 12, 58 * 12),
-    2018: RetirementAge(63 * 12, 58 * 12 + 6),
-    2019: RetirementAge(63 * 12, 59 * 12),
-    2020: RetirementAge(63 * 12, 59 * 12 + 6),
-    2021: RetirementAge(63 * 12, 60 * 12),
-    2022: RetirementAge(63 * 12, 60 * 12 + 6),
-    2023: RetirementAge(63 * 12, 61 * 12),
-    2024: RetirementAge(63 * 12, 61 * 12 + 6),
-    2025: RetirementAge(63 * 12, 62 * 12),
-    2026: RetirementAge(63 * 12, 62 * 12 + 6),
-    2027: RetirementAge(63 * 12, 63 * 12),
+_LAW_2013 = "Law of 10 June 2013 on pensions (women's age +6 months a year from 2018)"
+_WOMEN_61 = ("Social Code amendments, Mazhilis October 2022: women's age fixed at 61 until"
+             " 1 January 2028 (astanatimes.com 2022-10-27)")
+_WOMEN_2028 = ("Social Code amendments 2022: from 1 January 2028 women's age +6 months a"
+               " year to 63 in 2031 (dalamedia.info, the ministry's answer; astanatimes.com"
+               " 2022-10-27)")
+
+RETIREMENT_AGE: YearTable[RetirementAge] = _sourced_by_year("retirement age", {
+    1998: (RetirementAge(63 * 12, 58 * 12), _LAW_2013),
+    2018: (RetirementAge(63 * 12, 58 * 12 + 6), _LAW_2013),
+    2019: (RetirementAge(63 * 12, 59 * 12), _LAW_2013),
+    2020: (RetirementAge(63 * 12, 59 * 12 + 6), _LAW_2013),
+    2021: (RetirementAge(63 * 12, 60 * 12), _LAW_2013),
+    2022: (RetirementAge(63 * 12, 60 * 12 + 6), _LAW_2013),
+    2023: (RetirementAge(63 * 12, 61 * 12), _WOMEN_61),
+    2028: (RetirementAge(63 * 12, 61 * 12 + 6), _WOMEN_2028),
+    2029: (RetirementAge(63 * 12, 62 * 12), _WOMEN_2028),
+    2030: (RetirementAge(63 * 12, 62 * 12 + 6), _WOMEN_2028),
+    2031: (RetirementAge(63 * 12, 63 * 12), _WOMEN_2028),
 })
 
 
@@ -207,6 +226,7 @@ class RetirementDate:
     reached_on: dt.date
     age_months: int
     rule_year: int
+    source: str = ""  # the RETIREMENT_AGE row's source
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -231,13 +251,14 @@ def retirement_date(birth_date: dt.date, female: bool) -> RetirementDate:
     """
     first = RETIREMENT_AGE.first_year
     for year in range(max(first, birth_date.year + _YOUNGEST_RETIREMENT), birth_date.year + 90):
-        row = RETIREMENT_AGE.at(year)
+        found = RETIREMENT_AGE.row(year)
+        row = found.value
         months = row.women_months if female else row.men_months
         reached = add_months(birth_date, months)
         if reached.year <= year:
             if year == first or reached.year == year:
-                return RetirementDate(reached, months, year)
-            return RetirementDate(dt.date(year, 1, 1), months, year)
+                return RetirementDate(reached, months, found.year, found.source)
+            return RetirementDate(dt.date(year, 1, 1), months, found.year, found.source)
     raise AssertionError("the retirement age table ends with a fixed age")
 
 

@@ -32,9 +32,15 @@ def test_year_tables_must_ascend() -> None:
         (dt.date(1961, 3, 5), False, dt.date(2024, 3, 5), 63 * 12),
         (dt.date(1962, 12, 10), True, dt.date(2023, 12, 10), 61 * 12),  # 61 in 2023
         (dt.date(1962, 5, 10), True, dt.date(2022, 11, 10), 60 * 12 + 6),  # 60.5 in 2022
-        (dt.date(1963, 5, 10), True, dt.date(2024, 11, 10), 61 * 12 + 6),  # 61.5 in 2024
-        (dt.date(1964, 3, 1), True, dt.date(2026, 9, 1), 62 * 12 + 6),  # 62.5 in 2026
-        (dt.date(1965, 1, 20), True, dt.date(2028, 1, 20), 63 * 12),  # 63 from 2027
+        (dt.date(1963, 5, 10), True, dt.date(2024, 5, 10), 61 * 12),  # 61 until 2028
+        (dt.date(1964, 3, 1), True, dt.date(2025, 3, 1), 61 * 12),
+        (dt.date(1965, 1, 20), True, dt.date(2026, 1, 20), 61 * 12),  # born 1965: 2026 at 61
+        (dt.date(1966, 12, 31), True, dt.date(2027, 12, 31), 61 * 12),  # last day of 61
+        (dt.date(1967, 1, 1), True, dt.date(2028, 7, 1), 61 * 12 + 6),  # 61.5 from 2028
+        (dt.date(1967, 9, 1), True, dt.date(2029, 9, 1), 62 * 12),  # 62 in 2029
+        (dt.date(1968, 3, 1), True, dt.date(2030, 9, 1), 62 * 12 + 6),  # 62.5 in 2030
+        (dt.date(1968, 8, 1), True, dt.date(2031, 8, 1), 63 * 12),  # 63 from 2031
+        (dt.date(1972, 8, 1), True, dt.date(2035, 8, 1), 63 * 12),
         (dt.date(1950, 7, 1), True, dt.date(2008, 7, 1), 58 * 12),
         (dt.date(1964, 2, 29), False, dt.date(2027, 2, 28), 63 * 12),
     ],
@@ -44,6 +50,17 @@ def test_retirement_date_by_the_table(
 ) -> None:
     found = rules.retirement_date(birth, female)
     assert (found.reached_on, found.age_months) == (reached, age_months)
+    assert found.source  # every row names its act or public source
+
+
+def test_women_retire_at_61_until_2028_then_6_months_more_a_year() -> None:
+    """Social Code amendments of October 2022 [astanatimes.com 2022-10-27; dalamedia.info]."""
+    women = {year: rules.RETIREMENT_AGE.at(year).women_months for year in range(2023, 2033)}
+    assert women == {2023: 732, 2024: 732, 2025: 732, 2026: 732, 2027: 732,
+                     2028: 738, 2029: 744, 2030: 750, 2031: 756, 2032: 756}
+    assert {rules.RETIREMENT_AGE.at(y).men_months for y in range(1998, 2040)} == {756}
+    assert "2022" in rules.RETIREMENT_AGE.row(2027).source
+    assert "2028" in rules.RETIREMENT_AGE.row(2028).source
 
 
 def test_add_months_keeps_the_day_or_the_last_day() -> None:
