@@ -7,7 +7,7 @@ Each function returns the amount together with every input and coefficient it us
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -113,29 +113,47 @@ def is_child_on(born: dt.date, day: dt.date) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CarerBenefit:
-    amount: Amount
+    amount: Amount  # the amount of the from_date's month, with its breakdown
     ends_on: dt.date  # inclusive: the conclusion's to_date or the day before 18, earlier
+
+
+def pm_share_amount(table: rules.DatedTable[Decimal], month: Month) -> int:
+    """A month's amount of a benefit set as a share of the PM: the share in force on the
+    month's first day times the PM of the month's year (indexed each January)."""
+    return tenge(rules.SUBSISTENCE_MINIMUM.at(month.year) * table.at(month.first_day))
+
+
+def carer_amount(month: Month) -> int:
+    """The carer's benefit paid for ``month``."""
+    return pm_share_amount(rules.CARER_OF_DISABLED_CHILD.pm_share, month)
 
 
 def carer_of_disabled_child(relation: str, from_date: dt.date, to_date: dt.date | None,
                             child_born: dt.date) -> CarerBenefit:
     """The monthly benefit to the parent (``relation``: mother, father) raising a child
-    disabled from ``from_date``: a share of the subsistence minimum of that year, due
-    until ``to_date`` or the day before the child turns 18, whichever is earlier."""
+    disabled from ``from_date``: a share of the subsistence minimum, each month the share
+    in force and the PM of the year paid (``carer_amount``); due until ``to_date`` or the
+    day before the child turns 18, whichever is earlier. ``amount`` is the from_date
+    month's."""
     rule = rules.CARER_OF_DISABLED_CHILD
     year = from_date.year
-    share = rule.pm_share.at(year)
+    month = Month.of(from_date)
+    share_row = rule.pm_share.row(month.first_day)
+    share = share_row.value
     subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
-    amount = tenge(subsistence * share)
+    amount = carer_amount(month)
     last_child_day = birthday(child_born, rule.child_under) - dt.timedelta(days=1)
     ends_on = last_child_day if to_date is None else min(to_date, last_child_day)
     return CarerBenefit(Amount(amount, (
         CalcItem("carer", relation, "", f"the first living of {', '.join(rule.parents)}"
                  " (population GetFamily of the child, GetPerson of the parent)"),
-        CalcItem("carer_share", _d(share), "PM", f"rule table CARER_OF_DISABLED_CHILD {year}"),
+        CalcItem("carer_share", _d(share), "PM",
+                 f"rule table CARER_OF_DISABLED_CHILD from {share_row.start.isoformat()};"
+                 f" source: {share_row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
                  f"rule table SUBSISTENCE_MINIMUM {year}"),
         CalcItem("amount", str(amount), "KZT", "subsistence_minimum x carer_share a month"),
+        CalcItem("indexation", "yearly", "", rules.INDEXED_YEARLY),
         CalcItem("conclusion_to", to_date.isoformat() if to_date else "", "date",
                  "the commission's conclusion (empty: no end date)"),
         CalcItem("child_until", last_child_day.isoformat(), "date",
@@ -203,6 +221,12 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
 
 def monthly_payments(first: Month, amount: int, count: int) -> tuple[Payment, ...]:
     return tuple(Payment(first.plus(i), amount) for i in range(count))
+
+
+def indexed_payments(first: Month, count: int, amount_of: Callable[[Month], int]
+                     ) -> tuple[Payment, ...]:
+    """Monthly payments whose amount follows the month paid (the PM or MCI of its year)."""
+    return tuple(Payment(first.plus(i), amount_of(first.plus(i))) for i in range(count))
 
 
 def months_between(first: Month, last: Month) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zhol.adapters.pension import calculation, rules, store
@@ -214,7 +215,7 @@ def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today
     benefit_id = store.insert_benefit(conn, BenefitDecision(
         BenefitKind.DISABILITY_BENEFIT, facts.iin, facts.iin, amount.amount, Frequency.MONTHLY,
         facts.from_date, facts.to_date, basis, amount.items, facts.sources,
-        monthly_until(facts.from_date, facts.to_date, amount.amount),
+        monthly_until(facts.from_date, facts.to_date, lambda _month: amount.amount),
     ), today=today, now_ms=now_ms)
     carer_id = None
     if facts.carer is not None:
@@ -225,7 +226,7 @@ def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today
             BenefitKind.CARER_OF_DISABLED_CHILD, carer.parent_iin, facts.iin,
             due.amount.amount, Frequency.MONTHLY, facts.from_date, due.ends_on, basis,
             due.amount.items, carer.sources,
-            monthly_until(facts.from_date, due.ends_on, due.amount.amount),
+            monthly_until(facts.from_date, due.ends_on, calculation.carer_amount),
         ), today=today, now_ms=now_ms)
     if benefit_id is not None or carer_id is not None:
         for kind in sorted(rules.ONCE_PER_CONCLUSION, key=lambda k: k.value):
@@ -233,15 +234,15 @@ def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today
     return DisabilityOutcome(benefit_id, carer_id)
 
 
-def monthly_until(from_date: dt.date, last_day: dt.date | None, amount: int
-                  ) -> tuple[Payment, ...]:
+def monthly_until(from_date: dt.date, last_day: dt.date | None,
+                  amount_of: Callable[[Month], int]) -> tuple[Payment, ...]:
     """Monthly payments from ``from_date``'s month to ``last_day``'s (None: open-ended),
-    at most ``SCHEDULE.horizon_months``."""
+    at most ``SCHEDULE.horizon_months``, each of the amount due for its month."""
     first = Month.of(from_date)
     count = rules.SCHEDULE.horizon_months
     if last_day is not None:
         count = min(count, calculation.months_between(first, Month.of(last_day)))
-    return calculation.monthly_payments(first, amount, count)
+    return calculation.indexed_payments(first, count, amount_of)
 
 
 def disability_basis(conclusion_id: str) -> str:

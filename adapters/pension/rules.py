@@ -30,9 +30,10 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``DISABILITY_BENEFIT``     | monthly, by group: 1: 22.5 MCI, 2: 18 MCI, 3: 12.3 MCI    |
 | ``CARER_OF_DISABLED_CHILD``| monthly to a parent raising a disabled child (under 18 on |
 |                            | the conclusion's from_date): the mother if living, else   |
-|                            | the father; 1.4 PM of the from_date's year (an example    |
-|                            | parameter); until the conclusion's to_date or the day     |
-|                            | before the child's 18th birthday, whichever is earlier    |
+|                            | the father; 1.4 PM, 1.61 PM from 1 July 2023, each month  |
+|                            | at the PM of the year paid; until the conclusion's        |
+|                            | to_date or the day before the child's 18th birthday,      |
+|                            | whichever is earlier                                      |
 | ``SURVIVOR``               | survivor ("loss of the breadwinner") pension to each      |
 |                            | living child under 18 on the death date: the family's     |
 |                            | share of PM by the number of such children, split equally |
@@ -118,6 +119,55 @@ def _sourced_by_year(name: str, rows: dict[int, tuple[T, str]]) -> YearTable[T]:
     """A table whose every row names its source: ``{year: (value, source)}``."""
     return YearTable(name, tuple(
         YearRow(year, value, source) for year, (value, source) in sorted(rows.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class DatedRow(Generic[T]):
+    start: dt.date  # in force from this day
+    value: T
+    source: str  # the act or public source (and its date) the row follows
+
+
+@dataclass(frozen=True, slots=True)
+class DatedTable(Generic[T]):
+    """Rows by the day they come into force, ascending: for rules that change mid-year
+    (1 July 2023). ``at(day)`` is the last row on or before ``day``."""
+
+    name: str
+    rows: tuple[DatedRow[T], ...]
+
+    def __post_init__(self) -> None:
+        starts = [row.start for row in self.rows]
+        if not starts or starts != sorted(set(starts)):
+            raise ValueError(f"{self.name}: rows must be unique and ascending by date")
+
+    def row(self, day: dt.date) -> DatedRow[T]:
+        found: DatedRow[T] | None = None
+        for row in self.rows:
+            if row.start > day:
+                break
+            found = row
+        if found is None:
+            raise NotAllowed(f"no {self.name} rule on {day.isoformat()} (the table starts on "
+                             f"{self.rows[0].start.isoformat()})")
+        return found
+
+    def at(self, day: dt.date) -> T:
+        return self.row(day).value
+
+
+def _dated(name: str, rows: dict[dt.date, tuple[T, str]]) -> DatedTable[T]:
+    """``{first day in force: (value, source)}``."""
+    return DatedTable(name, tuple(
+        DatedRow(start, value, source) for start, (value, source) in sorted(rows.items())))
+
+
+# Amounts set as shares of the subsistence minimum (PM) or of the MCI are paid at the
+# index of the year of the month paid: both are revised each 1 January.
+INDEXED_YEARLY = ("benefits in PM or MCI are paid at the PM or MCI of the year paid, revised"
+                  " each 1 January (Social Code; lada.kz 147819, the new state benefit sizes)")
+
+JULY_2023 = dt.date(2023, 7, 1)  # the Social Code's new benefit sizes in PM
 
 
 def tenge(value: Decimal) -> int:
@@ -324,13 +374,16 @@ DISABILITY_BENEFIT: dict[int, Decimal] = {
 class CarerRule:
     child_under: int  # a child is under this age on the from_date; paid until that birthday
     parents: tuple[str, ...]  # population's relations, in order of preference (if living)
-    pm_share: YearTable[Decimal]  # of the subsistence minimum, a month
+    pm_share: DatedTable[Decimal]  # of the subsistence minimum, a month
 
 
-# 1.4 PM is the figure published for recent years; the row stands for the years before
-# it too. An example parameter (DOMAIN.md), not legal advice.
-CARER_OF_DISABLED_CHILD = CarerRule(18, ("mother", "father"), _by_year(
-    "carer of a disabled child", {2010: Decimal("1.4")}))
+CARER_OF_DISABLED_CHILD = CarerRule(18, ("mother", "father"), _dated(
+    "carer of a disabled child", {
+        dt.date(2010, 1, 1): (Decimal("1.4"), "1.4 PM before the Social Code's sizes of 1 July"
+                              " 2023 (aqparat.info 10531163); earlier years not checked"),
+        JULY_2023: (Decimal("1.61"), "Social Code, 1.61 PM from 1 July 2023 (aqparat.info"
+                    " 10531163; kaz.inform.kz, the benefit for children with disabilities)"),
+    }))
 
 
 @dataclass(frozen=True, slots=True)
