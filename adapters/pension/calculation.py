@@ -152,8 +152,8 @@ def carer_of_disabled_child(relation: str, from_date: dt.date, to_date: dt.date 
                  f" source: {share_row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
                  f"rule table SUBSISTENCE_MINIMUM {year}"),
-        CalcItem("amount", str(amount), "KZT", "subsistence_minimum x carer_share a month"),
-        CalcItem("indexation", "yearly", "", rules.INDEXED_YEARLY),
+        CalcItem("amount", str(amount), "KZT", "subsistence_minimum x carer_share a month; "
+                 + rules.INDEXED_YEARLY),
         CalcItem("conclusion_to", to_date.isoformat() if to_date else "", "date",
                  "the commission's conclusion (empty: no end date)"),
         CalcItem("child_until", last_child_day.isoformat(), "date",
