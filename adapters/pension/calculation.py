@@ -179,29 +179,43 @@ def birthday(born: dt.date, years: int) -> dt.date:
         return dt.date(born.year + years, 3, 1)
 
 
+def survivor_amount(dependants: int, month: Month) -> int:
+    """One child's survivor pension paid for ``month``: the family's share in force on the
+    month's first day times the PM of the month's year, split equally."""
+    row = rules.SURVIVOR.row(month.first_day, dependants)
+    family = tenge(rules.SUBSISTENCE_MINIMUM.at(month.year) * row.pm_share)
+    return tenge(Decimal(family) / dependants)
+
+
 def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
                      ) -> SurvivorPension:
     """One child's monthly share of the family's survivor pension (rule table SURVIVOR
-    and the subsistence minimum of the death year), due until the day before the child
-    turns the end age. ``dependants``: the deceased's children who qualify."""
+    in force on the death date and the subsistence minimum of the death year), due until
+    the day before the child turns the end age. ``dependants``: the deceased's children
+    who qualify. Each month is paid at the share and PM of that month
+    (``survivor_amount``)."""
     year = death_date.year
     rule = rules.SURVIVOR
-    row = rule.row(year, dependants)
+    table_row = rule.family_share.row(death_date)
+    row = rule.row(death_date, dependants)
     subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
     family = tenge(subsistence * row.pm_share)  # the family's, then each child's share
     amount = tenge(Decimal(family) / dependants)
     ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
-    last = row is rule.family_share.at(year)[-1]
+    last = row is table_row.value[-1]
     items = (
         CalcItem("dependants", str(dependants), "", "the deceased's living children under "
                  f"{rule.end_age} on the death date (population GetFamily, GetPerson of each)"),
-        CalcItem("family_share", _d(row.pm_share), "PM", f"rule table SURVIVOR {year}, for "
-                 f"{row.first_count}{'+' if last else ''} dependants"),
+        CalcItem("family_share", _d(row.pm_share), "PM",
+                 f"rule table SURVIVOR from {table_row.start.isoformat()}, for "
+                 f"{row.first_count}{'+' if last else ''} dependants; source: "
+                 f"{table_row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
                  f"rule table SUBSISTENCE_MINIMUM {year}"),
         CalcItem("family_amount", str(family), "KZT", "subsistence_minimum x family_share"),
         CalcItem("monthly_amount", str(amount), "KZT",
-                 "family_amount / dependants: an equal share, a month"),
+                 "family_amount / dependants: an equal share, a month; "
+                 + rules.INDEXED_YEARLY),
         CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
         CalcItem("ends_on", ends_on.isoformat(), "date",
                  f"the day before the child's {rule.end_age}th birthday (rule table SURVIVOR)"),
@@ -213,6 +227,8 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
         f"{_d(row.pm_share)} for {dependants} dependant{'s' if dependants > 1 else ''}.",
         f"Monthly pension {amount} = {family} / {dependants}, due until "
         f"{ends_on.isoformat()} (the day before the {rule.end_age}th birthday).",
+        "Each month is paid at the subsistence minimum of the year paid (revised each"
+        " 1 January).",
         "Not considered: full-time students up to 23 (the population registry does not "
         "record study status).",
     )

@@ -189,8 +189,8 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
     """The child's survivor pension. Payments start the month after the death (the
     deceased's own payments run to the death month), or this month when decided later,
     and end with the month of ``ends_on``; at most ``SCHEDULE.horizon_months`` ahead."""
-    result = calculation.survivor_pension(len(facts.survivors), facts.death_date,
-                                          child.birth_date)
+    dependants = len(facts.survivors)
+    result = calculation.survivor_pension(dependants, facts.death_date, child.birth_date)
     first = max(Month.of(facts.death_date).plus(1), Month.of(today))
     count = min(rules.SCHEDULE.horizon_months,
                 calculation.months_between(first, Month.of(result.ends_on)))
@@ -199,7 +199,8 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
     return PensionDecision(
         child.iin, PensionKind.SURVIVOR, max(facts.death_date, child.birth_date), basis,
         result.calculation, child.sources,
-        calculation.monthly_payments(first, result.calculation.monthly_amount, count),
+        calculation.indexed_payments(
+            first, count, lambda month: calculation.survivor_amount(dependants, month)),
         ends_on=result.ends_on, breadwinner_iin=facts.iin,
     )
 

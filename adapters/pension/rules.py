@@ -37,11 +37,12 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``SURVIVOR``               | survivor ("loss of the breadwinner") pension to each      |
 |                            | living child under 18 on the death date: the family's     |
 |                            | share of PM by the number of such children, split equally |
-|                            | (2026: 1: 0.92, 2: 1.7, 3: 2.25, 4: 2.6, 5: 2.75, 6+: 3   |
-|                            | PM; 2023: 0.86, 1.49, 1.85, 1.96, 2.03, 2.11), PM of the  |
-|                            | death year; monthly until the day before the child's 18th |
+|                            | (from 1 July 2023: 1: 0.92, 2: 1.7, 3: 2.25, 4: 2.6, 5:   |
+|                            | 2.75, 6+: 3 PM; before: 0.86, 1.49, 1.85, 1.96, 2.03,     |
+|                            | 2.11), each month the share in force and the PM of the    |
+|                            | year paid; monthly until the day before the child's 18th  |
 |                            | birthday. Not applied: full-time students up to 23        |
-|                            | (population does not hold study status), orphans' 1.18 PM |
+|                            | (population does not hold study status), orphans' 1.54 PM |
 |                            | each (both parents), the social insurance fund's extra    |
 |                            | payment from the deceased's contributions                 |
 | ``BASE_PENSION``           | share of PM by years of service: from 2018 54% up to 10   |
@@ -395,15 +396,15 @@ class ByDependants:
 @dataclass(frozen=True, slots=True)
 class SurvivorRule:
     end_age: int  # a child is due the pension until the day before this birthday
-    # By year: rows by the number of dependants, ascending from 1.
-    family_share: YearTable[tuple[ByDependants, ...]]
+    # By the day in force: rows by the number of dependants, ascending from 1.
+    family_share: DatedTable[tuple[ByDependants, ...]]
 
-    def row(self, year: int, dependants: int) -> ByDependants:
-        """The last row whose ``first_count`` ``dependants`` reaches (NotAllowed: no
-        rule for the year)."""
+    def row(self, day: dt.date, dependants: int) -> ByDependants:
+        """The last row whose ``first_count`` ``dependants`` reaches, in force on ``day``
+        (NotAllowed: no rule then)."""
         if dependants < 1:
             raise ValueError("a survivor pension needs at least one dependant")
-        rows = self.family_share.at(year)
+        rows = self.family_share.at(day)
         return [row for row in rows if row.first_count <= dependants][-1]
 
 
@@ -411,12 +412,16 @@ def _shares(*shares: str) -> tuple[ByDependants, ...]:
     return tuple(ByDependants(count, Decimal(share)) for count, share in enumerate(shares, 1))
 
 
-# The state social benefit on the loss of the breadwinner, as published for 2023 and
-# 2026 (the tenge figures in the press are these shares of that year's PM); the 2023
-# row stands for the years before it too (an approximation).
-SURVIVOR = SurvivorRule(18, _by_year("survivor pension", {
-    2010: _shares("0.86", "1.49", "1.85", "1.96", "2.03", "2.11"),
-    2026: _shares("0.92", "1.7", "2.25", "2.6", "2.75", "3"),
+# The state social benefit on the loss of the breadwinner: the family's share of PM by
+# the number of dependants. The first row (the sizes published for early 2023) stands
+# for the years before it too (an approximation, not checked).
+SURVIVOR = SurvivorRule(18, _dated("survivor pension", {
+    dt.date(2010, 1, 1): (_shares("0.86", "1.49", "1.85", "1.96", "2.03", "2.11"),
+                          "the sizes before the Social Code (published for January-June"
+                          " 2023); earlier years not checked"),
+    JULY_2023: (_shares("0.92", "1.7", "2.25", "2.6", "2.75", "3"),
+                "Social Code, from 1 July 2023 (zakon.kz 6509919; mgorod.kz \"two payments"
+                " will rise from 1 January\")"),
 }))
 
 

@@ -330,7 +330,7 @@ async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world
                            " WHERE kind = 'survivor'")
     assert sorted(iin for iin, _, _ in survivors) == sorted(minors)  # once each
     assert {b for _, b, _ in survivors} == {father}
-    share = rules.SURVIVOR.row(TODAY.year, len(minors)).pm_share
+    share = rules.SURVIVOR.row(TODAY, len(minors)).pm_share
     family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(TODAY.year) * share)
     status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=minor))
     (pension,) = status.assignments

@@ -169,7 +169,7 @@ def test_bin_validation() -> None:
 
 
 # The published tenge figures of the loss-of-breadwinner benefit for the family, by the
-# number of dependants (2023 and 2026; 6+: 6 shown). The 2026 figures are rounded up,
+# number of dependants (January-June 2023 and 2026; 6+: 6 shown). The 2026 figures are rounded up,
 # ours half up (as every amount here): they may differ by one tenge.
 SURVIVOR_FAMILY = {
     2023: (34888, 60445, 75049, 79511, 82351, 85596),
@@ -185,7 +185,7 @@ def test_survivor_pension_is_an_equal_share_of_the_family_amount(year: int) -> N
         calc = result.calculation
         items = {i.name: i.value for i in calc.items}
         family = SURVIVOR_FAMILY[year][min(dependants, 6) - 1]
-        share = rules.SURVIVOR.row(year, dependants).pm_share
+        share = rules.SURVIVOR.row(death, dependants).pm_share
         expected = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(year) * share)
         assert int(items["family_amount"]) == expected and abs(expected - family) <= 1
         assert calc.monthly_amount == rules.tenge(Decimal(expected) / dependants)
@@ -200,6 +200,32 @@ def test_survivor_pension_is_an_equal_share_of_the_family_amount(year: int) -> N
         calculation.survivor_pension(1, dt.date(2009, 12, 31), dt.date(2005, 1, 1))
     with pytest.raises(ValueError):
         rules.SURVIVOR.row(2026, 0)
+
+
+@pytest.mark.parametrize(("death", "shares"), [
+    (dt.date(2023, 6, 30), ("0.86", "1.49", "1.85", "1.96", "2.03", "2.11")),
+    (dt.date(2023, 7, 1), ("0.92", "1.7", "2.25", "2.6", "2.75", "3")),
+    (dt.date(2026, 1, 1), ("0.92", "1.7", "2.25", "2.6", "2.75", "3")),
+])
+def test_survivor_shares_in_force_since_1_july_2023(death: dt.date, shares: tuple[str, ...]
+                                                   ) -> None:
+    """The Social Code's shares from 1 July 2023, not 2026 [zakon.kz 6509919; mgorod.kz]."""
+    assert tuple(str(rules.SURVIVOR.row(death, n).pm_share) for n in range(1, 7)) == shares
+    assert rules.SURVIVOR.row(death, 9).pm_share == Decimal(shares[-1])
+    family_share = {i.name: i.note for i in calculation.survivor_pension(
+        1, death, dt.date(2020, 1, 1)).calculation.items}["family_share"]
+    assert "source: " in family_share
+    assert ("zakon.kz 6509919" in family_share) == (death >= dt.date(2023, 7, 1))
+
+
+def test_survivor_pension_is_paid_at_the_pm_of_the_month_paid() -> None:
+    """A pension from a 2023 death is paid at the 2026 PM in 2026: one child 0.92 x 50,851
+    = 46,783 (the family amount), two children 1.7 x 50,851 = 86,447 halved."""
+    paid = [calculation.survivor_amount(1, Month(y, m))
+            for y, m in ((2023, 6), (2023, 7), (2024, 1), (2026, 1))]
+    assert paid == [34888, rules.tenge(40567 * Decimal("0.92")),
+                    rules.tenge(43407 * Decimal("0.92")), 46783]
+    assert calculation.survivor_amount(2, Month(2026, 5)) == rules.tenge(Decimal(86447) / 2)
 
 
 @pytest.mark.parametrize(

@@ -374,7 +374,8 @@ def test_survivor_pensions_once_per_child_and_deceased(db: Path, store: PensionS
     outcome = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
                                                                   now_ms=NOW_MS))
     assert len(outcome.survivor_pension_ids) == 2 and outcome.burial_benefit_id is None
-    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026) * rules.SURVIVOR.row(2026, 2).pm_share)
+    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026)
+                         * rules.SURVIVOR.row(dt.date(2026, 1, 1), 2).pm_share)
     for child, ends_on in ((young, dt.date(2038, 9, 8)), (older, dt.date(2030, 1, 19))):
         status = store.pension_status(child)
         (pension,) = status.assignments
@@ -419,10 +420,11 @@ def test_a_survivor_pension_decided_late_pays_from_this_month_to_the_18th_birthd
     in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY, now_ms=NOW_MS))
     (pension,) = store.pension_status(child).assignments
     assert pension.ends_on == dt.date(2026, 11, 4)
+    # 0.92 PM since 1 July 2023: 46,228 x 0.92 in 2025, paid at the 2026 PM in 2026.
     assert pension.monthly_amount == rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2025)
-                                                 * Decimal("0.86"))
-    assert [str(p.month) for p in pension.payments] == [
-        "2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11"]
+                                                 * Decimal("0.92"))
+    assert [(str(p.month), p.amount) for p in pension.payments] == [
+        (f"2026-{m:02d}", 46783) for m in range(6, 12)]
 
 
 def test_a_version_1_database_gains_the_survivor_columns_and_keeps_its_rows(db: Path) -> None:
