@@ -94,15 +94,46 @@ def burial_benefit(death_date: dt.date, recipient_relation: str) -> Amount:
     ))
 
 
-def disability_benefit(group: int, from_date: dt.date) -> Amount:
-    units = rules.DISABILITY_BENEFIT[group]
-    mci = rules.MCI.at(from_date.year)
-    amount = tenge(units * mci)
+def _full_years(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def disability_amount(group: int, born: dt.date | None, month: Month) -> int:
+    """The disability benefit paid for ``month``: the rates in force on its first day,
+    by the age then (``born`` None: an adult's), times the MCI or PM of its year."""
+    rates = rules.DISABILITY_BENEFIT.at(month.first_day)
+    age = 18 if born is None else _full_years(born, month.first_day)
+    units, _ = rates.units(group, age)
+    index = (rules.MCI if rates.unit == "MCI" else rules.SUBSISTENCE_MINIMUM).at(month.year)
+    return tenge(units * index)
+
+
+def disability_benefit(group: int, from_date: dt.date, born: dt.date | None = None
+                       ) -> Amount:
+    """The benefit of the from_date's month with its breakdown; each month is paid at
+    ``disability_amount`` (the rates and index of the month paid)."""
+    month = Month.of(from_date)
+    row = rules.DISABILITY_BENEFIT.row(month.first_day)
+    age = 18 if born is None else _full_years(born, month.first_day)
+    units, which = row.value.units(group, age)
+    year = from_date.year
+    amount = disability_amount(group, born, month)
+    table = f"rule table DISABILITY_BENEFIT from {row.start.isoformat()}, {which}"
+    if row.value.unit == "MCI":
+        index = rules.MCI.at(year)
+        formula = "benefit_mci x mci"
+        lines = (CalcItem("benefit_mci", _d(units), "MCI", table),
+                 CalcItem("mci", str(index), "KZT", f"rule table MCI {year}"))
+    else:
+        index = rules.SUBSISTENCE_MINIMUM.at(year)
+        formula = "benefit_pm x subsistence_minimum"
+        lines = (CalcItem("benefit_pm", _d(units), "PM", f"{table}; source: {row.source}"),
+                 CalcItem("subsistence_minimum", str(index), "KZT",
+                          f"rule table SUBSISTENCE_MINIMUM {year}"))
     return Amount(amount, (
         CalcItem("group", str(group), "", "the medical advisory commission's conclusion"),
-        CalcItem("benefit_mci", _d(units), "MCI", f"rule table DISABILITY_BENEFIT group {group}"),
-        CalcItem("mci", str(mci), "KZT", f"rule table MCI {from_date.year}"),
-        CalcItem("amount", str(amount), "KZT", "benefit_mci x mci a month"),
+        *lines,
+        CalcItem("amount", str(amount), "KZT", f"{formula} a month; {rules.INDEXED_YEARLY}"),
     ))
 
 

@@ -89,6 +89,7 @@ class DisabilityFacts:
     conclusion_id: str
     sources: tuple[SourceRead, ...]
     carer: CarerFacts | None = None
+    born: dt.date | None = None  # population's birth date: a child's rates (None: adult's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,12 +212,13 @@ def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today
     the carer's benefit to that parent; each once per conclusion. A conclusion not seen
     before supersedes the subject's benefits of both kinds from earlier conclusions (a
     child's earlier carer's benefit ends even when no parent is due a new one)."""
-    amount = calculation.disability_benefit(facts.group, facts.from_date)
+    amount = calculation.disability_benefit(facts.group, facts.from_date, facts.born)
     basis = disability_basis(facts.conclusion_id)
     benefit_id = store.insert_benefit(conn, BenefitDecision(
         BenefitKind.DISABILITY_BENEFIT, facts.iin, facts.iin, amount.amount, Frequency.MONTHLY,
         facts.from_date, facts.to_date, basis, amount.items, facts.sources,
-        monthly_until(facts.from_date, facts.to_date, lambda _month: amount.amount),
+        monthly_until(facts.from_date, facts.to_date, lambda month: calculation.
+                      disability_amount(facts.group, facts.born, month)),
     ), today=today, now_ms=now_ms)
     carer_id = None
     if facts.carer is not None:

@@ -27,7 +27,12 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | birth month (until the child is one)                      |
 | ``BURIAL``                 | 52 MCI to the spouse, else the eldest living adult (18+)  |
 |                            | child                                                     |
-| ``DISABILITY_BENEFIT``     | monthly, by group: 1: 22.5 MCI, 2: 18 MCI, 3: 12.3 MCI    |
+| ``DISABILITY_BENEFIT``     | monthly, by group: 22.5 / 18 / 12.3 MCI until 2022; 1.92 /|
+|                            | 1.53 / 1.04 PM January-June 2023; from 1 July 2023 2.2 /  |
+|                            | 1.76 / 1.2 PM, a child under 7 1.61 PM, from 7 to 18 2.2 /|
+|                            | 1.83 / 1.61 PM; each month at the index of the year paid. |
+|                            | Not applied: adults disabled since childhood (2.2 / 1.83  |
+|                            | / 1.61 PM): the conclusion does not say so                |
 | ``CARER_OF_DISABLED_CHILD``| monthly to a parent raising a disabled child (under 18 on |
 |                            | the conclusion's from_date): the mother if living, else   |
 |                            | the father; 1.4 PM, 1.61 PM from 1 July 2023, each month  |
@@ -364,11 +369,45 @@ class BurialRule:
 
 BURIAL = BurialRule(Decimal(52), 18)
 
-DISABILITY_BENEFIT: dict[int, Decimal] = {
-    1: Decimal("22.5"),
-    2: Decimal(18),
-    3: Decimal("12.3"),
-}
+DISABILITY_GROUPS = (1, 2, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class DisabilityRates:
+    """The monthly disability benefit in ``unit`` (MCI or PM) by group; for a child (by
+    age on the first day of the month paid) the children's rates when the row has them
+    (None: the group's rate)."""
+
+    unit: str  # "MCI" or "PM": the index of the year paid it multiplies
+    by_group: tuple[Decimal, Decimal, Decimal]  # groups 1, 2, 3
+    child_under_7: Decimal | None = None  # any group
+    child_by_group: tuple[Decimal, Decimal, Decimal] | None = None  # from 7 to 18
+
+    def units(self, group: int, age: int) -> tuple[Decimal, str]:
+        """The units due at ``age`` (full years) and which rate applied."""
+        if age < 7 and self.child_under_7 is not None:
+            return self.child_under_7, "a child under 7"
+        if age < 18 and self.child_by_group is not None:
+            return self.child_by_group[group - 1], f"a child from 7 to 18, group {group}"
+        return self.by_group[group - 1], f"group {group}"
+
+
+def _units(*values: str) -> tuple[Decimal, Decimal, Decimal]:
+    first, second, third = (Decimal(v) for v in values)
+    return first, second, third
+
+
+DISABILITY_BENEFIT: DatedTable[DisabilityRates] = _dated("disability benefit", {
+    dt.date(2010, 1, 1): (DisabilityRates("MCI", _units("22.5", "18", "12.3")),
+                          "the code's MCI sizes before 2023 (not checked against the act)"),
+    dt.date(2023, 1, 1): (DisabilityRates("PM", _units("1.92", "1.53", "1.04")),
+                          "Social Code, January-June 2023 (lada.kz 147819; aqparat.info"
+                          " 10531163)"),
+    JULY_2023: (DisabilityRates("PM", _units("2.2", "1.76", "1.2"), Decimal("1.61"),
+                                _units("2.2", "1.83", "1.61")),
+                "Social Code, from 1 July 2023 (lada.kz 147819, the new state benefit"
+                " sizes; aqparat.info 10531163)"),
+})
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,10 +87,57 @@ def test_child_care_allowance_rises_with_birth_order_and_is_capped() -> None:
     assert capped.amount == 65 * 3692
 
 
-def test_burial_and_disability_benefits_in_mci() -> None:
+def test_burial_benefit_in_mci() -> None:
     assert calculation.burial_benefit(dt.date(2024, 3, 3), "spouse").amount == 52 * 3692
-    assert calculation.disability_benefit(1, dt.date(2024, 1, 1)).amount == round(22.5 * 3692)
-    assert calculation.disability_benefit(2, dt.date(2024, 1, 1)).amount == 18 * 3692
+
+
+ADULT = dt.date(1980, 5, 5)
+
+
+@pytest.mark.parametrize(("day", "amounts"), [
+    (dt.date(2022, 12, 31), (round(Decimal("22.5") * 3063), 18 * 3063,
+                             round(Decimal("12.3") * 3063))),  # the MCI table until 2022
+    (dt.date(2023, 1, 1), (77889, 62068, 42190)),  # 1.92 / 1.53 / 1.04 x 40,567
+    (dt.date(2023, 6, 30), (77889, 62068, 42190)),
+    (dt.date(2023, 7, 1), (89247, 71398, 48680)),  # 2.2 / 1.76 / 1.2 x 40,567
+    (dt.date(2026, 3, 1), (111872, 89498, 61021)),  # x 50,851 (2026)
+])
+def test_disability_benefit_by_group(day: dt.date, amounts: tuple[int, int, int]) -> None:
+    """PM-based since 2023, 2.2 / 1.76 / 1.2 PM since 1 July 2023 [lada.kz 147819;
+    aqparat.info 10531163]."""
+    for group, expected in zip((1, 2, 3), amounts, strict=True):
+        assert calculation.disability_benefit(group, day, ADULT).amount == expected
+        assert calculation.disability_benefit(group, day).amount == expected  # born unknown
+    items = {i.name: i for i in calculation.disability_benefit(1, day, ADULT).items}
+    assert ("benefit_pm" in items) == (day.year >= 2023)
+    if day.year >= 2023:
+        assert "source: Social Code" in items["benefit_pm"].note
+
+
+@pytest.mark.parametrize(("born", "amounts"), [
+    (dt.date(2020, 3, 2), (81870, 81870, 81870)),  # under 7 on 1 March 2026: 1.61 PM
+    (dt.date(2019, 3, 1), (111872, 93057, 81870)),  # 7 on 1 March: 2.2 / 1.83 / 1.61 PM
+    (dt.date(2008, 3, 2), (111872, 93057, 81870)),  # 17
+    (dt.date(2008, 3, 1), (111872, 89498, 61021)),  # 18: an adult's
+])
+def test_a_disabled_child_s_rates_by_age(born: dt.date, amounts: tuple[int, int, int]
+                                        ) -> None:
+    day = dt.date(2026, 3, 1)
+    for group, expected in zip((1, 2, 3), amounts, strict=True):
+        assert calculation.disability_benefit(group, day, born).amount == expected
+    # Before 1 July 2023 no children's rates: the group's.
+    assert calculation.disability_benefit(3, dt.date(2023, 6, 1), born).amount == 42190
+
+
+def test_disability_benefit_is_paid_at_the_pm_of_the_month_paid() -> None:
+    """A group 1 benefit from 2023 is paid 2.2 x the PM of each year paid [lada.kz 147819]:
+    111,872 tenge a month in 2026; a child turning 7 moves to its group's rate."""
+    paid = [calculation.disability_amount(1, ADULT, Month(y, m))
+            for y, m in ((2023, 6), (2023, 7), (2025, 12), (2026, 1))]
+    assert paid == [77889, 89247, rules.tenge(Decimal(46228) * Decimal("2.2")), 111872]
+    child = dt.date(2019, 5, 15)
+    assert [calculation.disability_amount(2, child, Month(2026, m)) for m in (5, 6)] == [
+        81870, 93057]
 
 
 def test_expected_contributions() -> None:

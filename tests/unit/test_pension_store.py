@@ -336,9 +336,22 @@ def test_a_new_disability_conclusion_supersedes_the_old(db: Path, store: Pension
     old = benefits[decisions.disability_basis("MSE-1")]
     new = benefits[decisions.disability_basis("MSE-2")]
     assert (old.status, new.status) == ("superseded", "active")
-    assert new.amount == 18 * rules.MCI.at(2026)
+    assert new.amount == 89498  # group 2: 1.76 x 50,851 PM since 1 July 2023
     assert all(p.status.value == "stopped" for p in old.payments if p.month >= Month(2026, 7))
     assert len(new.payments) == rules.SCHEDULE.horizon_months
+
+
+def test_a_disability_benefit_is_paid_at_the_pm_of_each_month_paid(db: Path,
+                                                                    store: PensionStore) -> None:
+    iin, _ = an_employed(db)
+    born = dt.date(1980, 1, 1)
+    facts = decisions.DisabilityFacts(iin, 1, dt.date(2025, 9, 1), None, "MSE-7", (), None, born)
+    in_transaction(db, lambda c: decisions.decide_disability(c, facts, today=TODAY,
+                                                             now_ms=NOW_MS))
+    (benefit,) = store.list_benefits(Iin(iin))
+    paid = {str(p.month): p.amount for p in benefit.payments}
+    assert paid["2025-09"] == paid["2025-12"] == benefit.amount == 101702  # 2.2 x 46,228
+    assert paid["2026-01"] == paid["2026-08"] == 111872  # 2.2 x 50,851
 
 
 def test_age_pension_once(db: Path, store: PensionStore) -> None:
