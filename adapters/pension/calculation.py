@@ -392,7 +392,8 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
     lines.append(f"Years of service {_d(service)} = employment {_d(employment_years)}"
                  f" + child care {_d(care_years)}.")
 
-    base_rule = rules.BASE_PENSION.at(year)
+    base_row = rules.BASE_PENSION.row(year)
+    base_rule = base_row.value
     subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
     full_years = int(service)
     above = max(0, full_years - base_rule.threshold_years)
@@ -404,7 +405,7 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
         CalcItem("base_share", _d(share), "share",
                  f"{_d(base_rule.min_share)} up to {base_rule.threshold_years} years"
                  f" + {_d(base_rule.step)} per full year above, at most {_d(base_rule.max_share)}"
-                 f" (rule table BASE_PENSION {year})"),
+                 f" (rule table BASE_PENSION {base_row.year}; source: {base_row.source})"),
         CalcItem("base_pension", str(base), "KZT", "subsistence_minimum x base_share"),
     ]
     lines.append(f"Base pension {base} = subsistence minimum {subsistence} x {_d(share)}"

@@ -50,9 +50,10 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | (population does not hold study status), orphans' 1.54 PM |
 |                            | each (both parents), the social insurance fund's extra    |
 |                            | payment from the deceased's contributions                 |
-| ``BASE_PENSION``           | share of PM by years of service: from 2018 54% up to 10   |
-|                            | years, +2% per full year above, at most 100%; from 2024   |
-|                            | 65% and at most 120%                                      |
+| ``BASE_PENSION``           | share of PM by years of service: up to 10 years the least |
+|                            | share, +2% per full year above, at most the greatest:     |
+|                            | 2018 54-100%, 2023 60-100%, 2024 65-105%, 2025 70-110%,   |
+|                            | 2026 70-118%                                              |
 | ``SOLIDARITY``             | service before 1998: 60% of the average monthly income    |
 |                            | (capped at 46 MCI) times (years before 1998 / 25 for men, |
 |                            | / 20 for women), at most 1                                |
@@ -486,9 +487,17 @@ class BasePensionRule:
     max_share: Decimal
 
 
-BASE_PENSION: YearTable[BasePensionRule] = _by_year("base pension", {
-    2018: BasePensionRule(Decimal("0.54"), Decimal("0.02"), 10, Decimal("1.00")),
-    2024: BasePensionRule(Decimal("0.65"), Decimal("0.02"), 10, Decimal("1.20")),
+_BASE_SOURCE = ("Social Code: the base pension's share of PM by years of participation,"
+                " +2% for each full year above 10 (zakon.kz 6505357, the minimum base pension;"
+                " yka.kz 2024-01-03, the base pension in 2024)")
+
+BASE_PENSION: YearTable[BasePensionRule] = _sourced_by_year("base pension", {
+    2018: (BasePensionRule(Decimal("0.54"), Decimal("0.02"), 10, Decimal("1.00")),
+           "the sizes from 2018 (54% up to 100%), not checked against the act"),
+    2023: (BasePensionRule(Decimal("0.60"), Decimal("0.02"), 10, Decimal("1.00")), _BASE_SOURCE),
+    2024: (BasePensionRule(Decimal("0.65"), Decimal("0.02"), 10, Decimal("1.05")), _BASE_SOURCE),
+    2025: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.10")), _BASE_SOURCE),
+    2026: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.18")), _BASE_SOURCE),
 })
 
 

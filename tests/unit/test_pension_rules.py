@@ -167,7 +167,8 @@ def test_age_pension_breakdown() -> None:
     assert calc.employment_years == pytest.approx(31.67, abs=0.02)
     assert calc.child_care_years == pytest.approx(4.59, abs=0.01)  # 2000-06 to 2005-01
     assert calc.service_years_before_1998 == pytest.approx(8.0, abs=0.01)
-    assert calc.base_pension == round(50851 * 1.17)  # 36 full years: 0.65 + 26 x 0.02
+    assert calc.base_pension == round(50851 * 1.18)  # 36 full years: 0.70 + 26 x 0.02, at
+    # most 1.18 in 2026
     capped_income = 46 * 4325
     assert calc.solidarity_part == round(capped_income * 0.6 * 8.0 / 20)
     assert calc.accumulative_part == round(2_400_000 * 0.065 / 12)
@@ -179,6 +180,33 @@ def test_age_pension_breakdown() -> None:
     assert calc.explanation[-1].startswith("Monthly pension")
     again = type(calc).from_json(calc.to_json())
     assert again == calc
+
+
+def base_share(year: int, service_years: int) -> str:
+    calc = calculation.age_pension(calculation.PensionInputs(
+        female=False, reached_age_on=dt.date(year, 1, 1), retirement_age_months=756,
+        calculated_on=dt.date(year, 6, 1),
+        employment=((dt.date(year - service_years, 1, 1), None),), children_birth_dates=(),
+        monthly_incomes=(), savings_balance=0))
+    items = {i.name: i for i in calc.items}
+    assert "source: " in items["base_share"].note
+    return items["base_share"].value
+
+
+@pytest.mark.parametrize(("year", "least", "at_20", "most"), [
+    (2022, "0.54", "0.74", "1"),  # the earlier sizes
+    (2023, "0.6", "0.8", "1"),
+    (2024, "0.65", "0.85", "1.05"),
+    (2025, "0.7", "0.9", "1.1"),
+    (2026, "0.7", "0.9", "1.18"),
+])
+def test_base_pension_share_by_year(year: int, least: str, at_20: str, most: str) -> None:
+    """60-100% in 2023, 65-105% in 2024, 70-110% in 2025, 70-118% in 2026, +2% a full
+    year above 10 [zakon.kz 6505357; yka.kz 2024-01-03]."""
+    assert (base_share(year, 5), base_share(year, 10)) == (least, least)
+    assert base_share(year, 20) == at_20
+    assert base_share(year, 50) == most
+    assert base_share(2026, 34) == "1.18" and base_share(2026, 33) == "1.16"
 
 
 def test_child_care_credit_is_for_mothers_only_and_capped() -> None:
