@@ -7,7 +7,7 @@ Each function returns the amount together with every input and coefficient it us
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -94,15 +94,46 @@ def burial_benefit(death_date: dt.date, recipient_relation: str) -> Amount:
     ))
 
 
-def disability_benefit(group: int, from_date: dt.date) -> Amount:
-    units = rules.DISABILITY_BENEFIT[group]
-    mci = rules.MCI.at(from_date.year)
-    amount = tenge(units * mci)
+def _full_years(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def disability_amount(group: int, born: dt.date | None, month: Month) -> int:
+    """The disability benefit paid for ``month``: the rates in force on its first day,
+    by the age then (``born`` None: an adult's), times the MCI or PM of its year."""
+    rates = rules.DISABILITY_BENEFIT.at(month.first_day)
+    age = 18 if born is None else _full_years(born, month.first_day)
+    units, _ = rates.units(group, age)
+    index = (rules.MCI if rates.unit == "MCI" else rules.SUBSISTENCE_MINIMUM).at(month.year)
+    return tenge(units * index)
+
+
+def disability_benefit(group: int, from_date: dt.date, born: dt.date | None = None
+                       ) -> Amount:
+    """The benefit of the from_date's month with its breakdown; each month is paid at
+    ``disability_amount`` (the rates and index of the month paid)."""
+    month = Month.of(from_date)
+    row = rules.DISABILITY_BENEFIT.row(month.first_day)
+    age = 18 if born is None else _full_years(born, month.first_day)
+    units, which = row.value.units(group, age)
+    year = from_date.year
+    amount = disability_amount(group, born, month)
+    table = f"rule table DISABILITY_BENEFIT from {row.start.isoformat()}, {which}"
+    if row.value.unit == "MCI":
+        index = rules.MCI.at(year)
+        formula = "benefit_mci x mci"
+        lines = (CalcItem("benefit_mci", _d(units), "MCI", table),
+                 CalcItem("mci", str(index), "KZT", f"rule table MCI {year}"))
+    else:
+        index = rules.SUBSISTENCE_MINIMUM.at(year)
+        formula = "benefit_pm x subsistence_minimum"
+        lines = (CalcItem("benefit_pm", _d(units), "PM", f"{table}; source: {row.source}"),
+                 CalcItem("subsistence_minimum", str(index), "KZT",
+                          f"rule table SUBSISTENCE_MINIMUM {year}"))
     return Amount(amount, (
         CalcItem("group", str(group), "", "the medical advisory commission's conclusion"),
-        CalcItem("benefit_mci", _d(units), "MCI", f"rule table DISABILITY_BENEFIT group {group}"),
-        CalcItem("mci", str(mci), "KZT", f"rule table MCI {from_date.year}"),
-        CalcItem("amount", str(amount), "KZT", "benefit_mci x mci a month"),
+        *lines,
+        CalcItem("amount", str(amount), "KZT", f"{formula} a month; {rules.INDEXED_YEARLY}"),
     ))
 
 
@@ -113,29 +144,47 @@ def is_child_on(born: dt.date, day: dt.date) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CarerBenefit:
-    amount: Amount
+    amount: Amount  # the amount of the from_date's month, with its breakdown
     ends_on: dt.date  # inclusive: the conclusion's to_date or the day before 18, earlier
+
+
+def pm_share_amount(table: rules.DatedTable[Decimal], month: Month) -> int:
+    """A month's amount of a benefit set as a share of the PM: the share in force on the
+    month's first day times the PM of the month's year (indexed each January)."""
+    return tenge(rules.SUBSISTENCE_MINIMUM.at(month.year) * table.at(month.first_day))
+
+
+def carer_amount(month: Month) -> int:
+    """The carer's benefit paid for ``month``."""
+    return pm_share_amount(rules.CARER_OF_DISABLED_CHILD.pm_share, month)
 
 
 def carer_of_disabled_child(relation: str, from_date: dt.date, to_date: dt.date | None,
                             child_born: dt.date) -> CarerBenefit:
     """The monthly benefit to the parent (``relation``: mother, father) raising a child
-    disabled from ``from_date``: a share of the subsistence minimum of that year, due
-    until ``to_date`` or the day before the child turns 18, whichever is earlier."""
+    disabled from ``from_date``: a share of the subsistence minimum, each month the share
+    in force and the PM of the year paid (``carer_amount``); due until ``to_date`` or the
+    day before the child turns 18, whichever is earlier. ``amount`` is the from_date
+    month's."""
     rule = rules.CARER_OF_DISABLED_CHILD
     year = from_date.year
-    share = rule.pm_share.at(year)
+    month = Month.of(from_date)
+    share_row = rule.pm_share.row(month.first_day)
+    share = share_row.value
     subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
-    amount = tenge(subsistence * share)
+    amount = carer_amount(month)
     last_child_day = birthday(child_born, rule.child_under) - dt.timedelta(days=1)
     ends_on = last_child_day if to_date is None else min(to_date, last_child_day)
     return CarerBenefit(Amount(amount, (
         CalcItem("carer", relation, "", f"the first living of {', '.join(rule.parents)}"
                  " (population GetFamily of the child, GetPerson of the parent)"),
-        CalcItem("carer_share", _d(share), "PM", f"rule table CARER_OF_DISABLED_CHILD {year}"),
+        CalcItem("carer_share", _d(share), "PM",
+                 f"rule table CARER_OF_DISABLED_CHILD from {share_row.start.isoformat()};"
+                 f" source: {share_row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
                  f"rule table SUBSISTENCE_MINIMUM {year}"),
-        CalcItem("amount", str(amount), "KZT", "subsistence_minimum x carer_share a month"),
+        CalcItem("amount", str(amount), "KZT", "subsistence_minimum x carer_share a month; "
+                 + rules.INDEXED_YEARLY),
         CalcItem("conclusion_to", to_date.isoformat() if to_date else "", "date",
                  "the commission's conclusion (empty: no end date)"),
         CalcItem("child_until", last_child_day.isoformat(), "date",
@@ -161,29 +210,43 @@ def birthday(born: dt.date, years: int) -> dt.date:
         return dt.date(born.year + years, 3, 1)
 
 
+def survivor_amount(dependants: int, month: Month) -> int:
+    """One child's survivor pension paid for ``month``: the family's share in force on the
+    month's first day times the PM of the month's year, split equally."""
+    row = rules.SURVIVOR.row(month.first_day, dependants)
+    family = tenge(rules.SUBSISTENCE_MINIMUM.at(month.year) * row.pm_share)
+    return tenge(Decimal(family) / dependants)
+
+
 def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
                      ) -> SurvivorPension:
     """One child's monthly share of the family's survivor pension (rule table SURVIVOR
-    and the subsistence minimum of the death year), due until the day before the child
-    turns the end age. ``dependants``: the deceased's children who qualify."""
+    in force on the death date and the subsistence minimum of the death year), due until
+    the day before the child turns the end age. ``dependants``: the deceased's children
+    who qualify. Each month is paid at the share and PM of that month
+    (``survivor_amount``)."""
     year = death_date.year
     rule = rules.SURVIVOR
-    row = rule.row(year, dependants)
+    table_row = rule.family_share.row(death_date)
+    row = rule.row(death_date, dependants)
     subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
     family = tenge(subsistence * row.pm_share)  # the family's, then each child's share
     amount = tenge(Decimal(family) / dependants)
     ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
-    last = row is rule.family_share.at(year)[-1]
+    last = row is table_row.value[-1]
     items = (
         CalcItem("dependants", str(dependants), "", "the deceased's living children under "
                  f"{rule.end_age} on the death date (population GetFamily, GetPerson of each)"),
-        CalcItem("family_share", _d(row.pm_share), "PM", f"rule table SURVIVOR {year}, for "
-                 f"{row.first_count}{'+' if last else ''} dependants"),
+        CalcItem("family_share", _d(row.pm_share), "PM",
+                 f"rule table SURVIVOR from {table_row.start.isoformat()}, for "
+                 f"{row.first_count}{'+' if last else ''} dependants; source: "
+                 f"{table_row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
                  f"rule table SUBSISTENCE_MINIMUM {year}"),
         CalcItem("family_amount", str(family), "KZT", "subsistence_minimum x family_share"),
         CalcItem("monthly_amount", str(amount), "KZT",
-                 "family_amount / dependants: an equal share, a month"),
+                 "family_amount / dependants: an equal share, a month; "
+                 + rules.INDEXED_YEARLY),
         CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
         CalcItem("ends_on", ends_on.isoformat(), "date",
                  f"the day before the child's {rule.end_age}th birthday (rule table SURVIVOR)"),
@@ -195,6 +258,8 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
         f"{_d(row.pm_share)} for {dependants} dependant{'s' if dependants > 1 else ''}.",
         f"Monthly pension {amount} = {family} / {dependants}, due until "
         f"{ends_on.isoformat()} (the day before the {rule.end_age}th birthday).",
+        "Each month is paid at the subsistence minimum of the year paid (revised each"
+        " 1 January).",
         "Not considered: full-time students up to 23 (the population registry does not "
         "record study status).",
     )
@@ -203,6 +268,12 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
 
 def monthly_payments(first: Month, amount: int, count: int) -> tuple[Payment, ...]:
     return tuple(Payment(first.plus(i), amount) for i in range(count))
+
+
+def indexed_payments(first: Month, count: int, amount_of: Callable[[Month], int]
+                     ) -> tuple[Payment, ...]:
+    """Monthly payments whose amount follows the month paid (the PM or MCI of its year)."""
+    return tuple(Payment(first.plus(i), amount_of(first.plus(i))) for i in range(count))
 
 
 def months_between(first: Month, last: Month) -> int:
@@ -267,6 +338,7 @@ class PensionInputs:
     children_birth_dates: tuple[dt.date, ...]  # read over the bus; mothers only
     monthly_incomes: tuple[int, ...]  # income of each month with contributions in the window
     savings_balance: int
+    retirement_age_source: str = ""  # the RETIREMENT_AGE row's source
 
 
 def age_pension(inputs: PensionInputs) -> PensionCalculation:
@@ -301,7 +373,9 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
     age_text = _d(Decimal(inputs.retirement_age_months) / 12)
     items += [
         CalcItem("retirement_age", age_text, "years",
-                 f"rule table RETIREMENT_AGE ({'women' if inputs.female else 'men'})"),
+                 f"rule table RETIREMENT_AGE ({'women' if inputs.female else 'men'})"
+                 + (f"; source: {inputs.retirement_age_source}"
+                    if inputs.retirement_age_source else "")),
         CalcItem("reached_age_on", end.isoformat(), "date", "birth date from population "
                  "GetPerson plus the retirement age"),
         CalcItem("employment_years", _d(employment_years), "years",
@@ -312,11 +386,14 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
                  if inputs.female else "credited to mothers only"),
         CalcItem("years_of_service", _d(service), "years", "employment_years + child_care_years"),
     ]
-    lines.append(f"Retirement age {age_text} reached on {end.isoformat()}.")
+    lines.append(f"Retirement age {age_text} reached on {end.isoformat()}"
+                 + (f" (rule table RETIREMENT_AGE; source: {inputs.retirement_age_source})."
+                    if inputs.retirement_age_source else "."))
     lines.append(f"Years of service {_d(service)} = employment {_d(employment_years)}"
                  f" + child care {_d(care_years)}.")
 
-    base_rule = rules.BASE_PENSION.at(year)
+    base_row = rules.BASE_PENSION.row(year)
+    base_rule = base_row.value
     subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
     full_years = int(service)
     above = max(0, full_years - base_rule.threshold_years)
@@ -328,7 +405,7 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
         CalcItem("base_share", _d(share), "share",
                  f"{_d(base_rule.min_share)} up to {base_rule.threshold_years} years"
                  f" + {_d(base_rule.step)} per full year above, at most {_d(base_rule.max_share)}"
-                 f" (rule table BASE_PENSION {year})"),
+                 f" (rule table BASE_PENSION {base_row.year}; source: {base_row.source})"),
         CalcItem("base_pension", str(base), "KZT", "subsistence_minimum x base_share"),
     ]
     lines.append(f"Base pension {base} = subsistence minimum {subsistence} x {_d(share)}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zhol.adapters.pension import calculation, rules, store
@@ -88,6 +89,7 @@ class DisabilityFacts:
     conclusion_id: str
     sources: tuple[SourceRead, ...]
     carer: CarerFacts | None = None
+    born: dt.date | None = None  # population's birth date: a child's rates (None: adult's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +190,8 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
     """The child's survivor pension. Payments start the month after the death (the
     deceased's own payments run to the death month), or this month when decided later,
     and end with the month of ``ends_on``; at most ``SCHEDULE.horizon_months`` ahead."""
-    result = calculation.survivor_pension(len(facts.survivors), facts.death_date,
-                                          child.birth_date)
+    dependants = len(facts.survivors)
+    result = calculation.survivor_pension(dependants, facts.death_date, child.birth_date)
     first = max(Month.of(facts.death_date).plus(1), Month.of(today))
     count = min(rules.SCHEDULE.horizon_months,
                 calculation.months_between(first, Month.of(result.ends_on)))
@@ -198,7 +200,8 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
     return PensionDecision(
         child.iin, PensionKind.SURVIVOR, max(facts.death_date, child.birth_date), basis,
         result.calculation, child.sources,
-        calculation.monthly_payments(first, result.calculation.monthly_amount, count),
+        calculation.indexed_payments(
+            first, count, lambda month: calculation.survivor_amount(dependants, month)),
         ends_on=result.ends_on, breadwinner_iin=facts.iin,
     )
 
@@ -209,12 +212,13 @@ def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today
     the carer's benefit to that parent; each once per conclusion. A conclusion not seen
     before supersedes the subject's benefits of both kinds from earlier conclusions (a
     child's earlier carer's benefit ends even when no parent is due a new one)."""
-    amount = calculation.disability_benefit(facts.group, facts.from_date)
+    amount = calculation.disability_benefit(facts.group, facts.from_date, facts.born)
     basis = disability_basis(facts.conclusion_id)
     benefit_id = store.insert_benefit(conn, BenefitDecision(
         BenefitKind.DISABILITY_BENEFIT, facts.iin, facts.iin, amount.amount, Frequency.MONTHLY,
         facts.from_date, facts.to_date, basis, amount.items, facts.sources,
-        monthly_until(facts.from_date, facts.to_date, amount.amount),
+        monthly_until(facts.from_date, facts.to_date, lambda month: calculation.
+                      disability_amount(facts.group, facts.born, month)),
     ), today=today, now_ms=now_ms)
     carer_id = None
     if facts.carer is not None:
@@ -225,7 +229,7 @@ def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today
             BenefitKind.CARER_OF_DISABLED_CHILD, carer.parent_iin, facts.iin,
             due.amount.amount, Frequency.MONTHLY, facts.from_date, due.ends_on, basis,
             due.amount.items, carer.sources,
-            monthly_until(facts.from_date, due.ends_on, due.amount.amount),
+            monthly_until(facts.from_date, due.ends_on, calculation.carer_amount),
         ), today=today, now_ms=now_ms)
     if benefit_id is not None or carer_id is not None:
         for kind in sorted(rules.ONCE_PER_CONCLUSION, key=lambda k: k.value):
@@ -233,15 +237,15 @@ def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today
     return DisabilityOutcome(benefit_id, carer_id)
 
 
-def monthly_until(from_date: dt.date, last_day: dt.date | None, amount: int
-                  ) -> tuple[Payment, ...]:
+def monthly_until(from_date: dt.date, last_day: dt.date | None,
+                  amount_of: Callable[[Month], int]) -> tuple[Payment, ...]:
     """Monthly payments from ``from_date``'s month to ``last_day``'s (None: open-ended),
-    at most ``SCHEDULE.horizon_months``."""
+    at most ``SCHEDULE.horizon_months``, each of the amount due for its month."""
     first = Month.of(from_date)
     count = rules.SCHEDULE.horizon_months
     if last_day is not None:
         count = min(count, calculation.months_between(first, Month.of(last_day)))
-    return calculation.monthly_payments(first, amount, count)
+    return calculation.indexed_payments(first, count, amount_of)
 
 
 def disability_basis(conclusion_id: str) -> str:
@@ -267,10 +271,12 @@ def age_pension_decision(conn: sqlite3.Connection, facts: RetirementFacts, *,
         children_birth_dates=facts.children_birth_dates,
         monthly_incomes=tuple(incomes[m] for m in sorted(incomes)),
         savings_balance=store.savings_of(conn, facts.iin),
+        retirement_age_source=facts.reached.source,
     )
     result = calculation.age_pension(inputs)
     basis = (f"retirement age {result.retirement_age} reached on {reached.isoformat()}"
-             f" (rule table RETIREMENT_AGE {facts.reached.rule_year}); found on"
+             f" (rule table RETIREMENT_AGE {facts.reached.rule_year}: {facts.reached.source});"
+             " found on"
              f" {facts.as_of.isoformat()}")
     payments = calculation.monthly_payments(  # a late assignment pays from this month on
         max(reach_month, Month.of(today)), result.monthly_amount, rules.SCHEDULE.horizon_months

@@ -170,7 +170,7 @@ class PensionEvents:
         event = _decode(health_pb2.DisabilityEstablished, delivery)
         try:
             iin = _iin(event.iin, "iin")
-            if event.group not in rules.DISABILITY_BENEFIT:
+            if event.group not in rules.DISABILITY_GROUPS:
                 raise InvalidInput("group must be 1, 2 or 3")
             from_date = _date(event.from_date, "from_date")
             to_date = _optional_date(event.to_date, "to_date")
@@ -186,8 +186,8 @@ class PensionEvents:
             )
             if person.deceased:
                 raise NotAllowed(f"person {iin} is deceased")
-            calculation.disability_benefit(event.group, from_date)
             born = birth_date_of(person)
+            calculation.disability_benefit(event.group, from_date, born)
             carer = None
             if calculation.is_child_on(born, from_date):
                 carer = await carer_of(reads.fork(), iin, born, conclusion)
@@ -198,7 +198,7 @@ class PensionEvents:
                     calculation.carer_of_disabled_child(carer.relation, from_date, to_date,
                                                         born)
             facts = decisions.DisabilityFacts(
-                iin, event.group, from_date, to_date, conclusion, reads.sources, carer
+                iin, event.group, from_date, to_date, conclusion, reads.sources, carer, born
             )
         except PensionError as err:
             raise rejected(err) from None

@@ -16,7 +16,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | contribution, between 1 and 7 MZP (10 until 2020), 5% /   |
 |                            | 3.5% (2020-2024) / 5% (2025)                              |
 | ``RETIREMENT_AGE``         | men 63; women 58 until 2017, 58.5 in 2018, +0.5 a year:   |
-|                            | 61 in 2023, 61.5 in 2024 ... 63 from 2027                 |
+|                            | 61 from 2023 until 31 December 2027; from 1 January 2028  |
+|                            | +0.5 a year: 61.5 in 2028 ... 63 from 2031                |
 | ``BIRTH_LUMP_SUM``         | 38 MCI for the 1st to 3rd child, 63 MCI from the 4th      |
 | ``CHILD_CARE_FLOOR``       | child-care allowance floor by birth order: 5.76, 6.81,    |
 |                            | 7.85, 8.90 MCI (1st, 2nd, 3rd, 4th and later child)       |
@@ -26,25 +27,33 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | birth month (until the child is one)                      |
 | ``BURIAL``                 | 52 MCI to the spouse, else the eldest living adult (18+)  |
 |                            | child                                                     |
-| ``DISABILITY_BENEFIT``     | monthly, by group: 1: 22.5 MCI, 2: 18 MCI, 3: 12.3 MCI    |
+| ``DISABILITY_BENEFIT``     | monthly, by group: 22.5 / 18 / 12.3 MCI until 2022; 1.92 /|
+|                            | 1.53 / 1.04 PM January-June 2023; from 1 July 2023 2.2 /  |
+|                            | 1.76 / 1.2 PM, a child under 7 1.61 PM, from 7 to 18 2.2 /|
+|                            | 1.83 / 1.61 PM; each month at the index of the year paid. |
+|                            | Not applied: adults disabled since childhood (2.2 / 1.83  |
+|                            | / 1.61 PM): the conclusion does not say so                |
 | ``CARER_OF_DISABLED_CHILD``| monthly to a parent raising a disabled child (under 18 on |
 |                            | the conclusion's from_date): the mother if living, else   |
-|                            | the father; 1.4 PM of the from_date's year (an example    |
-|                            | parameter); until the conclusion's to_date or the day     |
-|                            | before the child's 18th birthday, whichever is earlier    |
+|                            | the father; 1.4 PM, 1.61 PM from 1 July 2023, each month  |
+|                            | at the PM of the year paid; until the conclusion's        |
+|                            | to_date or the day before the child's 18th birthday,      |
+|                            | whichever is earlier                                      |
 | ``SURVIVOR``               | survivor ("loss of the breadwinner") pension to each      |
 |                            | living child under 18 on the death date: the family's     |
 |                            | share of PM by the number of such children, split equally |
-|                            | (2026: 1: 0.92, 2: 1.7, 3: 2.25, 4: 2.6, 5: 2.75, 6+: 3   |
-|                            | PM; 2023: 0.86, 1.49, 1.85, 1.96, 2.03, 2.11), PM of the  |
-|                            | death year; monthly until the day before the child's 18th |
+|                            | (from 1 July 2023: 1: 0.92, 2: 1.7, 3: 2.25, 4: 2.6, 5:   |
+|                            | 2.75, 6+: 3 PM; before: 0.86, 1.49, 1.85, 1.96, 2.03,     |
+|                            | 2.11), each month the share in force and the PM of the    |
+|                            | year paid; monthly until the day before the child's 18th  |
 |                            | birthday. Not applied: full-time students up to 23        |
-|                            | (population does not hold study status), orphans' 1.18 PM |
+|                            | (population does not hold study status), orphans' 1.54 PM |
 |                            | each (both parents), the social insurance fund's extra    |
 |                            | payment from the deceased's contributions                 |
-| ``BASE_PENSION``           | share of PM by years of service: from 2018 54% up to 10   |
-|                            | years, +2% per full year above, at most 100%; from 2024   |
-|                            | 65% and at most 120%                                      |
+| ``BASE_PENSION``           | share of PM by years of service: up to 10 years the least |
+|                            | share, +2% per full year above, at most the greatest:     |
+|                            | 2018 54-100%, 2023 60-100%, 2024 65-105%, 2025 70-110%,   |
+|                            | 2026 70-118%                                              |
 | ``SOLIDARITY``             | service before 1998: 60% of the average monthly income    |
 |                            | (capped at 46 MCI) times (years before 1998 / 25 for men, |
 |                            | / 20 for women), at most 1                                |
@@ -75,6 +84,7 @@ T = TypeVar("T")
 class YearRow(Generic[T]):
     year: int  # in force from 1 January of this year
     value: T
+    source: str = ""  # the act or public source (and its date) the row follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,10 @@ class YearTable(Generic[T]):
         return self.rows[0].year
 
     def at(self, year: int) -> T:
+        return self.row(year).value
+
+    def row(self, year: int) -> YearRow[T]:
+        """The row in force in ``year`` (with its source)."""
         found: YearRow[T] | None = None
         for row in self.rows:
             if row.year > year:
@@ -102,11 +116,66 @@ class YearTable(Generic[T]):
         if found is None:
             raise NotAllowed(f"no {self.name} rule for {year} (the table starts in "
                              f"{self.first_year})")
-        return found.value
+        return found
 
 
 def _by_year(name: str, rows: dict[int, T]) -> YearTable[T]:
     return YearTable(name, tuple(YearRow(year, value) for year, value in sorted(rows.items())))
+
+
+def _sourced_by_year(name: str, rows: dict[int, tuple[T, str]]) -> YearTable[T]:
+    """A table whose every row names its source: ``{year: (value, source)}``."""
+    return YearTable(name, tuple(
+        YearRow(year, value, source) for year, (value, source) in sorted(rows.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class DatedRow(Generic[T]):
+    start: dt.date  # in force from this day
+    value: T
+    source: str  # the act or public source (and its date) the row follows
+
+
+@dataclass(frozen=True, slots=True)
+class DatedTable(Generic[T]):
+    """Rows by the day they come into force, ascending: for rules that change mid-year
+    (1 July 2023). ``at(day)`` is the last row on or before ``day``."""
+
+    name: str
+    rows: tuple[DatedRow[T], ...]
+
+    def __post_init__(self) -> None:
+        starts = [row.start for row in self.rows]
+        if not starts or starts != sorted(set(starts)):
+            raise ValueError(f"{self.name}: rows must be unique and ascending by date")
+
+    def row(self, day: dt.date) -> DatedRow[T]:
+        found: DatedRow[T] | None = None
+        for row in self.rows:
+            if row.start > day:
+                break
+            found = row
+        if found is None:
+            raise NotAllowed(f"no {self.name} rule on {day.isoformat()} (the table starts on "
+                             f"{self.rows[0].start.isoformat()})")
+        return found
+
+    def at(self, day: dt.date) -> T:
+        return self.row(day).value
+
+
+def _dated(name: str, rows: dict[dt.date, tuple[T, str]]) -> DatedTable[T]:
+    """``{first day in force: (value, source)}``."""
+    return DatedTable(name, tuple(
+        DatedRow(start, value, source) for start, (value, source) in sorted(rows.items())))
+
+
+# Amounts set as shares of the subsistence minimum (PM) or of the MCI are paid at the
+# index of the year of the month paid: both are revised each 1 January.
+INDEXED_YEARLY = ("benefits in PM or MCI are paid at the PM or MCI of the year paid, revised"
+                  " each 1 January (Social Code; lada.kz 147819, the new state benefit sizes)")
+
+JULY_2023 = dt.date(2023, 7, 1)  # the Social Code's new benefit sizes in PM
 
 
 def tenge(value: Decimal) -> int:
@@ -183,18 +252,25 @@ class RetirementAge:
     women_months: int
 
 
-RETIREMENT_AGE: YearTable[RetirementAge] = _by_year("retirement age", {
-    1998: RetirementAge(63 * 12, 58 * 12),
-    2018: RetirementAge(63 * 12, 58 * 12 + 6),
-    2019: RetirementAge(63 * 12, 59 * 12),
-    2020: RetirementAge(63 * 12, 59 * 12 + 6),
-    2021: RetirementAge(63 * 12, 60 * 12),
-    2022: RetirementAge(63 * 12, 60 * 12 + 6),
-    2023: RetirementAge(63 * 12, 61 * 12),
-    2024: RetirementAge(63 * 12, 61 * 12 + 6),
-    2025: RetirementAge(63 * 12, 62 * 12),
-    2026: RetirementAge(63 * 12, 62 * 12 + 6),
-    2027: RetirementAge(63 * 12, 63 * 12),
+_LAW_2013 = "Law of 10 June 2013 on pensions (women's age +6 months a year from 2018)"
+_WOMEN_61 = ("Social Code amendments, Mazhilis October 2022: women's age fixed at 61 until"
+             " 1 January 2028 (astanatimes.com 2022-10-27)")
+_WOMEN_2028 = ("Social Code amendments 2022: from 1 January 2028 women's age +6 months a"
+               " year to 63 in 2031 (dalamedia.info, the ministry's answer; astanatimes.com"
+               " 2022-10-27)")
+
+RETIREMENT_AGE: YearTable[RetirementAge] = _sourced_by_year("retirement age", {
+    1998: (RetirementAge(63 * 12, 58 * 12), _LAW_2013),
+    2018: (RetirementAge(63 * 12, 58 * 12 + 6), _LAW_2013),
+    2019: (RetirementAge(63 * 12, 59 * 12), _LAW_2013),
+    2020: (RetirementAge(63 * 12, 59 * 12 + 6), _LAW_2013),
+    2021: (RetirementAge(63 * 12, 60 * 12), _LAW_2013),
+    2022: (RetirementAge(63 * 12, 60 * 12 + 6), _LAW_2013),
+    2023: (RetirementAge(63 * 12, 61 * 12), _WOMEN_61),
+    2028: (RetirementAge(63 * 12, 61 * 12 + 6), _WOMEN_2028),
+    2029: (RetirementAge(63 * 12, 62 * 12), _WOMEN_2028),
+    2030: (RetirementAge(63 * 12, 62 * 12 + 6), _WOMEN_2028),
+    2031: (RetirementAge(63 * 12, 63 * 12), _WOMEN_2028),
 })
 
 
@@ -208,6 +284,7 @@ class RetirementDate:
     reached_on: dt.date
     age_months: int
     rule_year: int
+    source: str = ""  # the RETIREMENT_AGE row's source
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -232,13 +309,14 @@ def retirement_date(birth_date: dt.date, female: bool) -> RetirementDate:
     """
     first = RETIREMENT_AGE.first_year
     for year in range(max(first, birth_date.year + _YOUNGEST_RETIREMENT), birth_date.year + 90):
-        row = RETIREMENT_AGE.at(year)
+        found = RETIREMENT_AGE.row(year)
+        row = found.value
         months = row.women_months if female else row.men_months
         reached = add_months(birth_date, months)
         if reached.year <= year:
             if year == first or reached.year == year:
-                return RetirementDate(reached, months, year)
-            return RetirementDate(dt.date(year, 1, 1), months, year)
+                return RetirementDate(reached, months, found.year, found.source)
+            return RetirementDate(dt.date(year, 1, 1), months, found.year, found.source)
     raise AssertionError("the retirement age table ends with a fixed age")
 
 
@@ -293,24 +371,61 @@ class BurialRule:
 
 BURIAL = BurialRule(Decimal(52), 18)
 
-DISABILITY_BENEFIT: dict[int, Decimal] = {
-    1: Decimal("22.5"),
-    2: Decimal(18),
-    3: Decimal("12.3"),
-}
+DISABILITY_GROUPS = (1, 2, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class DisabilityRates:
+    """The monthly disability benefit in ``unit`` (MCI or PM) by group; for a child (by
+    age on the first day of the month paid) the children's rates when the row has them
+    (None: the group's rate)."""
+
+    unit: str  # "MCI" or "PM": the index of the year paid it multiplies
+    by_group: tuple[Decimal, Decimal, Decimal]  # groups 1, 2, 3
+    child_under_7: Decimal | None = None  # any group
+    child_by_group: tuple[Decimal, Decimal, Decimal] | None = None  # from 7 to 18
+
+    def units(self, group: int, age: int) -> tuple[Decimal, str]:
+        """The units due at ``age`` (full years) and which rate applied."""
+        if age < 7 and self.child_under_7 is not None:
+            return self.child_under_7, "a child under 7"
+        if age < 18 and self.child_by_group is not None:
+            return self.child_by_group[group - 1], f"a child from 7 to 18, group {group}"
+        return self.by_group[group - 1], f"group {group}"
+
+
+def _units(*values: str) -> tuple[Decimal, Decimal, Decimal]:
+    first, second, third = (Decimal(v) for v in values)
+    return first, second, third
+
+
+DISABILITY_BENEFIT: DatedTable[DisabilityRates] = _dated("disability benefit", {
+    dt.date(2010, 1, 1): (DisabilityRates("MCI", _units("22.5", "18", "12.3")),
+                          "the code's MCI sizes before 2023 (not checked against the act)"),
+    dt.date(2023, 1, 1): (DisabilityRates("PM", _units("1.92", "1.53", "1.04")),
+                          "Social Code, January-June 2023 (lada.kz 147819; aqparat.info"
+                          " 10531163)"),
+    JULY_2023: (DisabilityRates("PM", _units("2.2", "1.76", "1.2"), Decimal("1.61"),
+                                _units("2.2", "1.83", "1.61")),
+                "Social Code, from 1 July 2023 (lada.kz 147819, the new state benefit"
+                " sizes; aqparat.info 10531163)"),
+})
 
 
 @dataclass(frozen=True, slots=True)
 class CarerRule:
     child_under: int  # a child is under this age on the from_date; paid until that birthday
     parents: tuple[str, ...]  # population's relations, in order of preference (if living)
-    pm_share: YearTable[Decimal]  # of the subsistence minimum, a month
+    pm_share: DatedTable[Decimal]  # of the subsistence minimum, a month
 
 
-# 1.4 PM is the figure published for recent years; the row stands for the years before
-# it too. An example parameter (DOMAIN.md), not legal advice.
-CARER_OF_DISABLED_CHILD = CarerRule(18, ("mother", "father"), _by_year(
-    "carer of a disabled child", {2010: Decimal("1.4")}))
+CARER_OF_DISABLED_CHILD = CarerRule(18, ("mother", "father"), _dated(
+    "carer of a disabled child", {
+        dt.date(2010, 1, 1): (Decimal("1.4"), "1.4 PM before the Social Code's sizes of 1 July"
+                              " 2023 (aqparat.info 10531163); earlier years not checked"),
+        JULY_2023: (Decimal("1.61"), "Social Code, 1.61 PM from 1 July 2023 (aqparat.info"
+                    " 10531163; kaz.inform.kz, the benefit for children with disabilities)"),
+    }))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,15 +437,15 @@ class ByDependants:
 @dataclass(frozen=True, slots=True)
 class SurvivorRule:
     end_age: int  # a child is due the pension until the day before this birthday
-    # By year: rows by the number of dependants, ascending from 1.
-    family_share: YearTable[tuple[ByDependants, ...]]
+    # By the day in force: rows by the number of dependants, ascending from 1.
+    family_share: DatedTable[tuple[ByDependants, ...]]
 
-    def row(self, year: int, dependants: int) -> ByDependants:
-        """The last row whose ``first_count`` ``dependants`` reaches (NotAllowed: no
-        rule for the year)."""
+    def row(self, day: dt.date, dependants: int) -> ByDependants:
+        """The last row whose ``first_count`` ``dependants`` reaches, in force on ``day``
+        (NotAllowed: no rule then)."""
         if dependants < 1:
             raise ValueError("a survivor pension needs at least one dependant")
-        rows = self.family_share.at(year)
+        rows = self.family_share.at(day)
         return [row for row in rows if row.first_count <= dependants][-1]
 
 
@@ -338,12 +453,16 @@ def _shares(*shares: str) -> tuple[ByDependants, ...]:
     return tuple(ByDependants(count, Decimal(share)) for count, share in enumerate(shares, 1))
 
 
-# The state social benefit on the loss of the breadwinner, as published for 2023 and
-# 2026 (the tenge figures in the press are these shares of that year's PM); the 2023
-# row stands for the years before it too (an approximation).
-SURVIVOR = SurvivorRule(18, _by_year("survivor pension", {
-    2010: _shares("0.86", "1.49", "1.85", "1.96", "2.03", "2.11"),
-    2026: _shares("0.92", "1.7", "2.25", "2.6", "2.75", "3"),
+# The state social benefit on the loss of the breadwinner: the family's share of PM by
+# the number of dependants. The first row (the sizes published for early 2023) stands
+# for the years before it too (an approximation, not checked).
+SURVIVOR = SurvivorRule(18, _dated("survivor pension", {
+    dt.date(2010, 1, 1): (_shares("0.86", "1.49", "1.85", "1.96", "2.03", "2.11"),
+                          "the sizes before the Social Code (published for January-June"
+                          " 2023); earlier years not checked"),
+    JULY_2023: (_shares("0.92", "1.7", "2.25", "2.6", "2.75", "3"),
+                "Social Code, from 1 July 2023 (zakon.kz 6509919; mgorod.kz \"two payments"
+                " will rise from 1 January\")"),
 }))
 
 
@@ -369,9 +488,17 @@ class BasePensionRule:
     max_share: Decimal
 
 
-BASE_PENSION: YearTable[BasePensionRule] = _by_year("base pension", {
-    2018: BasePensionRule(Decimal("0.54"), Decimal("0.02"), 10, Decimal("1.00")),
-    2024: BasePensionRule(Decimal("0.65"), Decimal("0.02"), 10, Decimal("1.20")),
+_BASE_SOURCE = ("Social Code: the base pension's share of PM by years of participation,"
+                " +2% for each full year above 10 (zakon.kz 6505357, the minimum base pension;"
+                " yka.kz 2024-01-03, the base pension in 2024)")
+
+BASE_PENSION: YearTable[BasePensionRule] = _sourced_by_year("base pension", {
+    2018: (BasePensionRule(Decimal("0.54"), Decimal("0.02"), 10, Decimal("1.00")),
+           "the sizes from 2018 (54% up to 100%), not checked against the act"),
+    2023: (BasePensionRule(Decimal("0.60"), Decimal("0.02"), 10, Decimal("1.00")), _BASE_SOURCE),
+    2024: (BasePensionRule(Decimal("0.65"), Decimal("0.02"), 10, Decimal("1.05")), _BASE_SOURCE),
+    2025: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.10")), _BASE_SOURCE),
+    2026: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.18")), _BASE_SOURCE),
 })
 
 

@@ -330,7 +330,7 @@ async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world
                            " WHERE kind = 'survivor'")
     assert sorted(iin for iin, _, _ in survivors) == sorted(minors)  # once each
     assert {b for _, b, _ in survivors} == {father}
-    share = rules.SURVIVOR.row(TODAY.year, len(minors)).pm_share
+    share = rules.SURVIVOR.row(TODAY, len(minors)).pm_share
     family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(TODAY.year) * share)
     status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=minor))
     (pension,) = status.assignments
@@ -392,7 +392,7 @@ async def test_disability_benefit_by_group(world: World) -> None:
     listed = await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=person))
     (benefit,) = listed.benefits
     assert (benefit.kind, benefit.amount, benefit.frequency) == (
-        "disability_benefit", rules.tenge(Decimal("22.5") * MCI), "monthly")
+        "disability_benefit", 111872, "monthly")  # 2.2 x 50,851 PM since 1 July 2023
     assert benefit.sources[0].data_subject == person
     before = world.snapshot()
     unknown = make_iin(dt.date(1980, 1, 1), True, 9998)
@@ -449,11 +449,11 @@ async def test_a_disabled_child_s_mother_is_paid_the_carer_s_benefit_once(world:
     listed = (await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=child))).benefits
     assert sorted(b.kind for b in listed) == sorted(["disability_benefit", CARER])  # once each
     own = (await world.benefits(child))["disability_benefit"]
-    assert (own.recipient_iin, own.amount) == (child, 18 * MCI)
+    assert (own.recipient_iin, own.amount) == (child, 93057)  # 10 years old: 1.83 PM
     carer = (await world.benefits(mother))[CARER]
     assert (carer.recipient_iin, carer.subject_iin, carer.frequency, carer.status) == (
         mother, child, "monthly", "active")
-    assert carer.amount == rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026) * Decimal("1.4"))
+    assert carer.amount == 81870  # 1.61 PM since 1 July 2023, 2026 PM 50,851
     assert carer.basis == own.basis
     turns_18 = TODAY.replace(year=TODAY.year + 8) - dt.timedelta(days=1)  # born 10 years ago
     assert (carer.period_to.year, carer.period_to.month, carer.period_to.day) == (

@@ -42,22 +42,33 @@ FATHER = iin(dt.date(1986, 9, 30), False, 103)
 # -- the rule ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("year", "monthly"), [
-    (2024, 60770),  # 43,407 PM x 1.4 = 60,769.8
-    (2026, 71191),  # 50,851 PM x 1.4 = 71,191.4
-    (2031, 71191),  # the 2026 PM and the share stay in force
+@pytest.mark.parametrize(("day", "share", "monthly"), [
+    (dt.date(2022, 2, 1), "1.4", 50425),  # 36,018 PM x 1.4 = 50,425.2
+    (dt.date(2023, 6, 30), "1.4", 56794),  # 40,567 PM x 1.4 = 56,793.8: the last day
+    (dt.date(2023, 7, 1), "1.61", 65313),  # 40,567 PM x 1.61 = 65,312.87 from 1 July 2023
+    (dt.date(2024, 2, 1), "1.61", 69885),  # 43,407 PM x 1.61 = 69,885.27
+    (dt.date(2026, 2, 1), "1.61", 81870),  # 50,851 PM x 1.61 = 81,870.11
+    (dt.date(2031, 2, 1), "1.61", 81870),  # the 2026 PM and the share stay in force
 ])
-def test_the_amount_is_a_share_of_the_subsistence_minimum_of_the_year(year: int,
-                                                                      monthly: int) -> None:
-    due = calculation.carer_of_disabled_child("mother", dt.date(year, 2, 1), None,
-                                              dt.date(year - 5, 1, 1))
+def test_the_amount_is_a_share_of_the_subsistence_minimum(day: dt.date, share: str,
+                                                          monthly: int) -> None:
+    """1.61 PM since 1 July 2023, 1.4 before [aqparat.info 10531163; kaz.inform.kz]."""
+    due = calculation.carer_of_disabled_child("mother", day, None, dt.date(day.year - 5, 1, 1))
     assert due.amount.amount == monthly
     items = {i.name: i for i in due.amount.items}
-    assert items["carer_share"].value == "1.4" and items["amount"].value == str(monthly)
-    assert items["subsistence_minimum"].note == f"rule table SUBSISTENCE_MINIMUM {year}"
+    assert items["carer_share"].value == share and items["amount"].value == str(monthly)
+    assert "source: " in items["carer_share"].note and "aqparat" in items["carer_share"].note
+    assert items["subsistence_minimum"].note == f"rule table SUBSISTENCE_MINIMUM {day.year}"
     with pytest.raises(NotAllowed):  # no row for the year: refused, not guessed
         calculation.carer_of_disabled_child("mother", dt.date(2009, 12, 31), None,
                                             dt.date(2005, 1, 1))
+
+
+def test_each_month_is_paid_at_the_pm_of_its_year() -> None:
+    """A benefit set in 2023 is paid at the 2024, 2025 and 2026 PM in those years."""
+    assert [calculation.carer_amount(Month(y, m)) for y, m in (
+        (2023, 6), (2023, 7), (2024, 1), (2025, 1), (2026, 1))] == [
+        56794, 65313, 69885, rules.tenge(Decimal(46228) * Decimal("1.61")), 81870]
 
 
 @pytest.mark.parametrize(("born", "to_date", "ends_on"), [
@@ -200,7 +211,7 @@ def test_a_child_s_conclusion_pays_the_child_and_the_parent_once(db: Path,
     assert decide(db, facts) == decisions.DisabilityOutcome(None, None)  # once
     (carer,) = [b for b in store.list_benefits(Iin(MOTHER)) if b.kind.value == CARER]
     assert (carer.recipient_iin, carer.subject_iin, carer.status) == (MOTHER, CHILD, "active")
-    assert carer.amount == rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026) * Decimal("1.4"))
+    assert carer.amount == 81870  # 1.61 x 50,851
     assert (carer.period_from, carer.period_to) == (dt.date(2026, 6, 1), dt.date(2026, 9, 30))
     assert [str(p.month) for p in carer.payments] == ["2026-06", "2026-07", "2026-08",
                                                       "2026-09"]
@@ -210,6 +221,15 @@ def test_a_child_s_conclusion_pays_the_child_and_the_parent_once(db: Path,
     published = [(e.topic, e.data_subject) for e in read_outbox(store.connection)]
     assert published == [("zhol.pension.v1.BenefitAssigned", CHILD),
                          ("zhol.pension.v1.BenefitAssigned", MOTHER)]
+
+
+def test_the_schedule_pays_each_month_at_its_year_s_pm(db: Path, store: PensionStore
+                                                       ) -> None:
+    decide(db, conclusion("MSE-9", dt.date(2025, 11, 1), None, MOTHER))
+    (carer,) = [b for b in store.list_benefits(Iin(MOTHER)) if b.kind.value == CARER]
+    paid = {str(p.month): p.amount for p in carer.payments}
+    assert paid["2025-11"] == paid["2025-12"] == 74427  # 46,228 x 1.61 = 74,427.08
+    assert paid["2026-01"] == paid["2026-10"] == 81870  # 50,851 x 1.61
 
 
 def test_a_later_conclusion_supersedes_the_carer_benefit(db: Path,

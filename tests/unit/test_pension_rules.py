@@ -32,9 +32,15 @@ def test_year_tables_must_ascend() -> None:
         (dt.date(1961, 3, 5), False, dt.date(2024, 3, 5), 63 * 12),
         (dt.date(1962, 12, 10), True, dt.date(2023, 12, 10), 61 * 12),  # 61 in 2023
         (dt.date(1962, 5, 10), True, dt.date(2022, 11, 10), 60 * 12 + 6),  # 60.5 in 2022
-        (dt.date(1963, 5, 10), True, dt.date(2024, 11, 10), 61 * 12 + 6),  # 61.5 in 2024
-        (dt.date(1964, 3, 1), True, dt.date(2026, 9, 1), 62 * 12 + 6),  # 62.5 in 2026
-        (dt.date(1965, 1, 20), True, dt.date(2028, 1, 20), 63 * 12),  # 63 from 2027
+        (dt.date(1963, 5, 10), True, dt.date(2024, 5, 10), 61 * 12),  # 61 until 2028
+        (dt.date(1964, 3, 1), True, dt.date(2025, 3, 1), 61 * 12),
+        (dt.date(1965, 1, 20), True, dt.date(2026, 1, 20), 61 * 12),  # born 1965: 2026 at 61
+        (dt.date(1966, 12, 31), True, dt.date(2027, 12, 31), 61 * 12),  # last day of 61
+        (dt.date(1967, 1, 1), True, dt.date(2028, 7, 1), 61 * 12 + 6),  # 61.5 from 2028
+        (dt.date(1967, 9, 1), True, dt.date(2029, 9, 1), 62 * 12),  # 62 in 2029
+        (dt.date(1968, 3, 1), True, dt.date(2030, 9, 1), 62 * 12 + 6),  # 62.5 in 2030
+        (dt.date(1968, 8, 1), True, dt.date(2031, 8, 1), 63 * 12),  # 63 from 2031
+        (dt.date(1972, 8, 1), True, dt.date(2035, 8, 1), 63 * 12),
         (dt.date(1950, 7, 1), True, dt.date(2008, 7, 1), 58 * 12),
         (dt.date(1964, 2, 29), False, dt.date(2027, 2, 28), 63 * 12),
     ],
@@ -44,6 +50,17 @@ def test_retirement_date_by_the_table(
 ) -> None:
     found = rules.retirement_date(birth, female)
     assert (found.reached_on, found.age_months) == (reached, age_months)
+    assert found.source  # every row names its act or public source
+
+
+def test_women_retire_at_61_until_2028_then_6_months_more_a_year() -> None:
+    """Social Code amendments of October 2022 [astanatimes.com 2022-10-27; dalamedia.info]."""
+    women = {year: rules.RETIREMENT_AGE.at(year).women_months for year in range(2023, 2033)}
+    assert women == {2023: 732, 2024: 732, 2025: 732, 2026: 732, 2027: 732,
+                     2028: 738, 2029: 744, 2030: 750, 2031: 756, 2032: 756}
+    assert {rules.RETIREMENT_AGE.at(y).men_months for y in range(1998, 2040)} == {756}
+    assert "2022" in rules.RETIREMENT_AGE.row(2027).source
+    assert "2028" in rules.RETIREMENT_AGE.row(2028).source
 
 
 def test_add_months_keeps_the_day_or_the_last_day() -> None:
@@ -70,10 +87,57 @@ def test_child_care_allowance_rises_with_birth_order_and_is_capped() -> None:
     assert capped.amount == 65 * 3692
 
 
-def test_burial_and_disability_benefits_in_mci() -> None:
+def test_burial_benefit_in_mci() -> None:
     assert calculation.burial_benefit(dt.date(2024, 3, 3), "spouse").amount == 52 * 3692
-    assert calculation.disability_benefit(1, dt.date(2024, 1, 1)).amount == round(22.5 * 3692)
-    assert calculation.disability_benefit(2, dt.date(2024, 1, 1)).amount == 18 * 3692
+
+
+ADULT = dt.date(1980, 5, 5)
+
+
+@pytest.mark.parametrize(("day", "amounts"), [
+    (dt.date(2022, 12, 31), (round(Decimal("22.5") * 3063), 18 * 3063,
+                             round(Decimal("12.3") * 3063))),  # the MCI table until 2022
+    (dt.date(2023, 1, 1), (77889, 62068, 42190)),  # 1.92 / 1.53 / 1.04 x 40,567
+    (dt.date(2023, 6, 30), (77889, 62068, 42190)),
+    (dt.date(2023, 7, 1), (89247, 71398, 48680)),  # 2.2 / 1.76 / 1.2 x 40,567
+    (dt.date(2026, 3, 1), (111872, 89498, 61021)),  # x 50,851 (2026)
+])
+def test_disability_benefit_by_group(day: dt.date, amounts: tuple[int, int, int]) -> None:
+    """PM-based since 2023, 2.2 / 1.76 / 1.2 PM since 1 July 2023 [lada.kz 147819;
+    aqparat.info 10531163]."""
+    for group, expected in zip((1, 2, 3), amounts, strict=True):
+        assert calculation.disability_benefit(group, day, ADULT).amount == expected
+        assert calculation.disability_benefit(group, day).amount == expected  # born unknown
+    items = {i.name: i for i in calculation.disability_benefit(1, day, ADULT).items}
+    assert ("benefit_pm" in items) == (day.year >= 2023)
+    if day.year >= 2023:
+        assert "source: Social Code" in items["benefit_pm"].note
+
+
+@pytest.mark.parametrize(("born", "amounts"), [
+    (dt.date(2020, 3, 2), (81870, 81870, 81870)),  # under 7 on 1 March 2026: 1.61 PM
+    (dt.date(2019, 3, 1), (111872, 93057, 81870)),  # 7 on 1 March: 2.2 / 1.83 / 1.61 PM
+    (dt.date(2008, 3, 2), (111872, 93057, 81870)),  # 17
+    (dt.date(2008, 3, 1), (111872, 89498, 61021)),  # 18: an adult's
+])
+def test_a_disabled_child_s_rates_by_age(born: dt.date, amounts: tuple[int, int, int]
+                                        ) -> None:
+    day = dt.date(2026, 3, 1)
+    for group, expected in zip((1, 2, 3), amounts, strict=True):
+        assert calculation.disability_benefit(group, day, born).amount == expected
+    # Before 1 July 2023 no children's rates: the group's.
+    assert calculation.disability_benefit(3, dt.date(2023, 6, 1), born).amount == 42190
+
+
+def test_disability_benefit_is_paid_at_the_pm_of_the_month_paid() -> None:
+    """A group 1 benefit from 2023 is paid 2.2 x the PM of each year paid [lada.kz 147819]:
+    111,872 tenge a month in 2026; a child turning 7 moves to its group's rate."""
+    paid = [calculation.disability_amount(1, ADULT, Month(y, m))
+            for y, m in ((2023, 6), (2023, 7), (2025, 12), (2026, 1))]
+    assert paid == [77889, 89247, rules.tenge(Decimal(46228) * Decimal("2.2")), 111872]
+    child = dt.date(2019, 5, 15)
+    assert [calculation.disability_amount(2, child, Month(2026, m)) for m in (5, 6)] == [
+        81870, 93057]
 
 
 def test_expected_contributions() -> None:
@@ -103,7 +167,8 @@ def test_age_pension_breakdown() -> None:
     assert calc.employment_years == pytest.approx(31.67, abs=0.02)
     assert calc.child_care_years == pytest.approx(4.59, abs=0.01)  # 2000-06 to 2005-01
     assert calc.service_years_before_1998 == pytest.approx(8.0, abs=0.01)
-    assert calc.base_pension == round(50851 * 1.17)  # 36 full years: 0.65 + 26 x 0.02
+    assert calc.base_pension == round(50851 * 1.18)  # 36 full years: 0.70 + 26 x 0.02, at
+    # most 1.18 in 2026
     capped_income = 46 * 4325
     assert calc.solidarity_part == round(capped_income * 0.6 * 8.0 / 20)
     assert calc.accumulative_part == round(2_400_000 * 0.065 / 12)
@@ -115,6 +180,33 @@ def test_age_pension_breakdown() -> None:
     assert calc.explanation[-1].startswith("Monthly pension")
     again = type(calc).from_json(calc.to_json())
     assert again == calc
+
+
+def base_share(year: int, service_years: int) -> str:
+    calc = calculation.age_pension(calculation.PensionInputs(
+        female=False, reached_age_on=dt.date(year, 1, 1), retirement_age_months=756,
+        calculated_on=dt.date(year, 6, 1),
+        employment=((dt.date(year - service_years, 1, 1), None),), children_birth_dates=(),
+        monthly_incomes=(), savings_balance=0))
+    items = {i.name: i for i in calc.items}
+    assert "source: " in items["base_share"].note
+    return items["base_share"].value
+
+
+@pytest.mark.parametrize(("year", "least", "at_20", "most"), [
+    (2022, "0.54", "0.74", "1"),  # the earlier sizes
+    (2023, "0.6", "0.8", "1"),
+    (2024, "0.65", "0.85", "1.05"),
+    (2025, "0.7", "0.9", "1.1"),
+    (2026, "0.7", "0.9", "1.18"),
+])
+def test_base_pension_share_by_year(year: int, least: str, at_20: str, most: str) -> None:
+    """60-100% in 2023, 65-105% in 2024, 70-110% in 2025, 70-118% in 2026, +2% a full
+    year above 10 [zakon.kz 6505357; yka.kz 2024-01-03]."""
+    assert (base_share(year, 5), base_share(year, 10)) == (least, least)
+    assert base_share(year, 20) == at_20
+    assert base_share(year, 50) == most
+    assert base_share(2026, 34) == "1.18" and base_share(2026, 33) == "1.16"
 
 
 def test_child_care_credit_is_for_mothers_only_and_capped() -> None:
@@ -152,7 +244,7 @@ def test_bin_validation() -> None:
 
 
 # The published tenge figures of the loss-of-breadwinner benefit for the family, by the
-# number of dependants (2023 and 2026; 6+: 6 shown). The 2026 figures are rounded up,
+# number of dependants (January-June 2023 and 2026; 6+: 6 shown). The 2026 figures are rounded up,
 # ours half up (as every amount here): they may differ by one tenge.
 SURVIVOR_FAMILY = {
     2023: (34888, 60445, 75049, 79511, 82351, 85596),
@@ -168,7 +260,7 @@ def test_survivor_pension_is_an_equal_share_of_the_family_amount(year: int) -> N
         calc = result.calculation
         items = {i.name: i.value for i in calc.items}
         family = SURVIVOR_FAMILY[year][min(dependants, 6) - 1]
-        share = rules.SURVIVOR.row(year, dependants).pm_share
+        share = rules.SURVIVOR.row(death, dependants).pm_share
         expected = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(year) * share)
         assert int(items["family_amount"]) == expected and abs(expected - family) <= 1
         assert calc.monthly_amount == rules.tenge(Decimal(expected) / dependants)
@@ -182,7 +274,33 @@ def test_survivor_pension_is_an_equal_share_of_the_family_amount(year: int) -> N
     with pytest.raises(NotAllowed):
         calculation.survivor_pension(1, dt.date(2009, 12, 31), dt.date(2005, 1, 1))
     with pytest.raises(ValueError):
-        rules.SURVIVOR.row(2026, 0)
+        rules.SURVIVOR.row(dt.date(2026, 1, 1), 0)
+
+
+@pytest.mark.parametrize(("death", "shares"), [
+    (dt.date(2023, 6, 30), ("0.86", "1.49", "1.85", "1.96", "2.03", "2.11")),
+    (dt.date(2023, 7, 1), ("0.92", "1.7", "2.25", "2.6", "2.75", "3")),
+    (dt.date(2026, 1, 1), ("0.92", "1.7", "2.25", "2.6", "2.75", "3")),
+])
+def test_survivor_shares_in_force_since_1_july_2023(death: dt.date, shares: tuple[str, ...]
+                                                   ) -> None:
+    """The Social Code's shares from 1 July 2023, not 2026 [zakon.kz 6509919; mgorod.kz]."""
+    assert tuple(str(rules.SURVIVOR.row(death, n).pm_share) for n in range(1, 7)) == shares
+    assert rules.SURVIVOR.row(death, 9).pm_share == Decimal(shares[-1])
+    family_share = {i.name: i.note for i in calculation.survivor_pension(
+        1, death, dt.date(2020, 1, 1)).calculation.items}["family_share"]
+    assert "source: " in family_share
+    assert ("zakon.kz 6509919" in family_share) == (death >= dt.date(2023, 7, 1))
+
+
+def test_survivor_pension_is_paid_at_the_pm_of_the_month_paid() -> None:
+    """A pension from a 2023 death is paid at the 2026 PM in 2026: one child 0.92 x 50,851
+    = 46,783 (the family amount), two children 1.7 x 50,851 = 86,447 halved."""
+    paid = [calculation.survivor_amount(1, Month(y, m))
+            for y, m in ((2023, 6), (2023, 7), (2024, 1), (2026, 1))]
+    assert paid == [34888, rules.tenge(40567 * Decimal("0.92")),
+                    rules.tenge(43407 * Decimal("0.92")), 46783]
+    assert calculation.survivor_amount(2, Month(2026, 5)) == rules.tenge(Decimal(86447) / 2)
 
 
 @pytest.mark.parametrize(
@@ -209,3 +327,12 @@ def test_survivor_calculation_is_its_items_and_survives_json() -> None:
     assert calc.explanation[0].startswith("3 dependants")
     assert any("students up to 23" in line for line in calc.explanation)
     assert type(calc).from_json(calc.to_json()) == calc
+
+
+def test_the_checked_rule_tables_name_a_source_for_every_row() -> None:
+    """The tables fixed against the law (docs/rules.md); the others are not listed yet."""
+    for table in (rules.RETIREMENT_AGE, rules.BASE_PENSION):
+        assert all(row.source.strip() for row in table.rows), table.name
+    for dated in (rules.CARER_OF_DISABLED_CHILD.pm_share, rules.SURVIVOR.family_share,
+                  rules.DISABILITY_BENEFIT):
+        assert all(row.source.strip() for row in dated.rows), dated.name

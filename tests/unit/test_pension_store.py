@@ -345,9 +345,22 @@ def test_a_new_disability_conclusion_supersedes_the_old(db: Path, store: Pension
     old = benefits[decisions.disability_basis("MSE-1")]
     new = benefits[decisions.disability_basis("MSE-2")]
     assert (old.status, new.status) == ("superseded", "active")
-    assert new.amount == 18 * rules.MCI.at(2026)
+    assert new.amount == 89498  # group 2: 1.76 x 50,851 PM since 1 July 2023
     assert all(p.status.value == "stopped" for p in old.payments if p.month >= Month(2026, 7))
     assert len(new.payments) == rules.SCHEDULE.horizon_months
+
+
+def test_a_disability_benefit_is_paid_at_the_pm_of_each_month_paid(db: Path,
+                                                                    store: PensionStore) -> None:
+    iin, _ = an_employed(db)
+    born = dt.date(1980, 1, 1)
+    facts = decisions.DisabilityFacts(iin, 1, dt.date(2025, 9, 1), None, "MSE-7", (), None, born)
+    in_transaction(db, lambda c: decisions.decide_disability(c, facts, today=TODAY,
+                                                             now_ms=NOW_MS))
+    (benefit,) = store.list_benefits(Iin(iin))
+    paid = {str(p.month): p.amount for p in benefit.payments}
+    assert paid["2025-09"] == paid["2025-12"] == benefit.amount == 101702  # 2.2 x 46,228
+    assert paid["2026-01"] == paid["2026-08"] == 111872  # 2.2 x 50,851
 
 
 def test_age_pension_once(db: Path, store: PensionStore) -> None:
@@ -383,7 +396,8 @@ def test_survivor_pensions_once_per_child_and_deceased(db: Path, store: PensionS
     outcome = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
                                                                   now_ms=NOW_MS))
     assert len(outcome.survivor_pension_ids) == 2 and outcome.burial_benefit_id is None
-    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026) * rules.SURVIVOR.row(2026, 2).pm_share)
+    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026)
+                         * rules.SURVIVOR.row(dt.date(2026, 1, 1), 2).pm_share)
     for child, ends_on in ((young, dt.date(2038, 9, 8)), (older, dt.date(2030, 1, 19))):
         status = store.pension_status(child)
         (pension,) = status.assignments
@@ -428,10 +442,11 @@ def test_a_survivor_pension_decided_late_pays_from_this_month_to_the_18th_birthd
     in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY, now_ms=NOW_MS))
     (pension,) = store.pension_status(child).assignments
     assert pension.ends_on == dt.date(2026, 11, 4)
+    # 0.92 PM since 1 July 2023: 46,228 x 0.92 in 2025, paid at the 2026 PM in 2026.
     assert pension.monthly_amount == rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2025)
-                                                 * Decimal("0.86"))
-    assert [str(p.month) for p in pension.payments] == [
-        "2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11"]
+                                                 * Decimal("0.92"))
+    assert [(str(p.month), p.amount) for p in pension.payments] == [
+        (f"2026-{m:02d}", 46783) for m in range(6, 12)]
 
 
 def test_a_version_1_database_gains_the_survivor_columns_and_keeps_its_rows(db: Path) -> None:
