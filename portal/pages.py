@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -118,9 +119,9 @@ async def read_pension(
 ) -> PensionParts:
     """Contributions, pension status and benefits of ``subject``, in parallel."""
 
-    def one(method: str, message: Message, answer: type[Any]) -> Awaitable[Part[Any]]:
-        return reads.read(bus, reads.PENSION, method, message, answer, citizen=citizen,
-                          subject=subject, timeout=timeout)  # fmt: skip
+    one = functools.partial(
+        reads.read, bus, reads.PENSION, citizen=citizen, subject=subject, timeout=timeout
+    )
 
     parts = await asyncio.gather(
         one(methods.GET_CONTRIBUTIONS, pension_pb2.GetContributionsRequest(
@@ -142,9 +143,9 @@ class HealthParts:
 
 
 async def read_health(bus: BusClient, citizen: str, subject: str, timeout: float) -> HealthParts:
-    def one(method: str, message: Message, answer: type[Any]) -> Awaitable[Part[Any]]:
-        return reads.read(bus, reads.HEALTH, method, message, answer, citizen=citizen,
-                          subject=subject, timeout=timeout)  # fmt: skip
+    one = functools.partial(
+        reads.read, bus, reads.HEALTH, citizen=citizen, subject=subject, timeout=timeout
+    )
 
     parts = await asyncio.gather(
         one(reads.GET_ATTACHMENT, health_pb2.GetAttachmentRequest(iin=subject),
@@ -236,9 +237,9 @@ async def read_children(
     """Every minor child's four parts, all read in parallel, each about that child."""
 
     async def one(child: str) -> ChildParts:
-        def part(owner: str, method: str, message: Message, answer: type[Any]) -> Any:
-            return reads.read(bus, owner, method, message, answer, citizen=citizen,
-                              subject=child, timeout=timeout)  # fmt: skip
+        part = functools.partial(
+            reads.read, bus, citizen=citizen, subject=child, timeout=timeout
+        )
 
         parts = await asyncio.gather(
             part(reads.HEALTH, reads.GET_ATTACHMENT, health_pb2.GetAttachmentRequest(iin=child),

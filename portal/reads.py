@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable
+import functools
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -207,11 +207,7 @@ class Account:
 async def read_account(bus: BusClient, citizen: str, subject: str, timeout: float) -> Account:
     """The four registries' parts about ``subject``, read in parallel."""
 
-    def one(owner: str, method: str, request: Message, answer: type[M]) -> Awaitable[Part[M]]:
-        return read(
-            bus, owner, method, request, answer, citizen=citizen, subject=subject,
-            timeout=timeout,
-        )  # fmt: skip
+    one = functools.partial(read, bus, citizen=citizen, subject=subject, timeout=timeout)
 
     parts = await asyncio.gather(
         one(POPULATION, GET_PERSON, population_pb2.GetPersonRequest(iin=subject),
