@@ -33,16 +33,14 @@ from tests.integration.bus_federation import (
 )
 from tests.integration.test_checkpoint_timestamps import start_federation_with_tsa
 from tests.integration.test_portal import parent_of_minor, stranger
-from tests.portal_client import sign_in
+from tests.portal_client import demo_portal, sign_in
 from tests.waiting import until
 from zhol.bus.v1 import usage_pb2
 from zhol.core.metadata import PROVIDER_KEY
 from zhol.gateway.checkpoints import CheckpointStore
 from zhol.gateway.messagelog import list_records, tree_head
 from zhol.gateway.usage import GET_EVIDENCE_PATH
-from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
-from zhol.portal.settings import PortalSettings
 from zhol.portal.usage import UsageTarget
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -78,13 +76,7 @@ async def fed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Federat
 
 
 def portal_app(federation: Federation) -> TestServer:
-    settings = PortalSettings(
-        gateway=federation.is_address(PORTAL_GATEWAY),
-        demo=True,
-        secure_cookies=False,
-        usage_targets=TARGETS,
-    )
-    return TestServer(create_app(settings), host="127.0.0.1")
+    return demo_portal(federation.is_address(PORTAL_GATEWAY), usage_targets=TARGETS)
 
 
 @pytest_asyncio.fixture(loop_scope="module")

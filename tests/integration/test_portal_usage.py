@@ -18,12 +18,10 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from tests.integration.test_portal import parent_of_minor, stranger
-from tests.portal_client import sign_in
+from tests.portal_client import demo_portal, sign_in, usage_html
 from zhol.gateway.messagelog import list_records
-from zhol.portal.app import create_app
 from zhol.portal.i18n import CATALOGUES
 from zhol.portal.service_names import SERVICE_NAMES
-from zhol.portal.settings import PortalSettings
 from zhol.portal.usage import KAZAKHSTAN, UsageTarget
 
 pytestmark = pytest.mark.integration
@@ -48,25 +46,13 @@ async def federation(tmp_path: Path) -> AsyncIterator[Federation]:
 
 
 def portal_app(federation: Federation) -> TestServer:
-    settings = PortalSettings(
-        gateway=federation.is_address(PORTAL_GATEWAY),
-        demo=True,
-        secure_cookies=False,
-        usage_targets=TARGETS,
-    )
-    return TestServer(create_app(settings), host="127.0.0.1")
+    return demo_portal(federation.is_address(PORTAL_GATEWAY), usage_targets=TARGETS)
 
 
 @pytest.fixture
 async def client(federation: Federation) -> AsyncIterator[TestClient]:
     async with TestClient(portal_app(federation)) as test_client:
         yield test_client
-
-
-async def usage_html(client: TestClient, query: str = "") -> str:
-    page = await client.get(f"/usage?lang=en{'&' if query else ''}{query}")
-    assert page.status == 200
-    return await page.text()
 
 
 def provider_message_ids(federation: Federation, iin: str) -> set[str]:
