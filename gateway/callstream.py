@@ -139,8 +139,10 @@ class CallStream:
         failure: BaseException = transport_error(
             grpc.StatusCode.UNAVAILABLE, "the peer ended the call stream"
         )
+        answered = False
         try:
             async for frame in self._call:
+                answered = True
                 for streamed in frame.calls:
                     answer = self._pending.get(streamed.call_id)
                     if answer is None or answer.done():
@@ -151,7 +153,9 @@ class CallStream:
                         answer.set_exception(error_from_detail(streamed.error))
         except grpc.aio.AioRpcError as exc:
             failure = exc
-            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED or (
+                not answered and status_lost_to_a_write(exc)
+            ):
                 failure = StreamUnsupported(exc.details() or "")
         except asyncio.CancelledError:
             failure = transport_error(grpc.StatusCode.CANCELLED, "call stream closed")
@@ -172,6 +176,17 @@ class CallStream:
         self._call.cancel()
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
+
+
+def status_lost_to_a_write(exc: grpc.aio.AioRpcError) -> bool:
+    """grpcio's asyncio client replaces the status a server ended the stream with by
+    INTERNAL when a frame it was sending meanwhile fails (grpc/grpc#36066, open in
+    grpcio 1.85). On a stream that never answered, that is a peer refusing it at once,
+    as one without CallStream does (UNIMPLEMENTED, lost so now and then): Call is
+    tried. Were it a peer going away instead, Call fails too, and Forward fails over."""
+    return exc.code() == grpc.StatusCode.INTERNAL and 'Failed "execute_batch"' in (
+        exc.debug_error_string() or ""
+    )
 
 
 def _expire(answer: asyncio.Future[bus_pb2.SignedMessage]) -> None:

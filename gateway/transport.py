@@ -190,8 +190,11 @@ class PeerChannels:
         except grpc.aio.AioRpcError as exc:
             # A stream opened earlier may have died unnoticed (the peer restarted): once,
             # on a fresh stream of the same channel, as a unary call would reconnect.
+            # Any status but our own deadline is the stream's end (a peer's answers
+            # are ZholErrors), and a peer shutting down resets its streams (RST_STREAM,
+            # which gRPC reports as INTERNAL) as often as it closes them (UNAVAILABLE).
             # Were the request already taken, the peer's replay guard refuses it then.
-            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise
             if self._peers.get(key) is not peer:
                 raise  # the channel itself was retired meanwhile

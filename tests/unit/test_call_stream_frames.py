@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+import grpc
 import pytest
 
 from zhol.bus.v1 import bus_pb2
 from zhol.core.errors import Hop, ZholError
 from zhol.core.grpcerr import error_from_detail, error_to_detail
-from zhol.gateway.callstream import LINGER_FROM_PENDING, LINGER_S, FrameOutbox, linger_for
+from zhol.gateway.callstream import (
+    LINGER_FROM_PENDING,
+    LINGER_S,
+    FrameOutbox,
+    linger_for,
+    status_lost_to_a_write,
+)
 from zhol.gateway.framing import take_frame
 
 
@@ -91,3 +98,26 @@ async def test_calls_ready_while_the_outbox_lingers_share_the_frame() -> None:
     assert [c.call_id for c in (await first).calls] == [1, 2, 3]
     outbox.close()
     assert [f async for f in frames] == []
+
+
+def rpc_error(code: grpc.StatusCode, details: str, debug: str) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details, debug)
+
+
+def test_a_status_lost_to_a_failed_write_is_recognised() -> None:
+    # What grpcio 1.85 reports when a peer refused the stream while a frame was being
+    # sent (grpc/grpc#36066): seen in the federation against a gateway without CallStream.
+    lost = rpc_error(
+        grpc.StatusCode.INTERNAL,
+        "Internal error from Core",
+        'Failed "execute_batch": (<grpc._cython.cygrpc.SendMessageOperation object>,)',
+    )
+    assert status_lost_to_a_write(lost)
+    # A peer's own INTERNAL, or a stream the peer closed, is what it says.
+    peers = rpc_error(grpc.StatusCode.INTERNAL, "boom", "INTERNAL:boom {grpc_status:13}")
+    closed = rpc_error(
+        grpc.StatusCode.UNAVAILABLE,
+        "Cancelling all calls",
+        'Failed "execute_batch": (<grpc._cython.cygrpc.SendMessageOperation object>,)',
+    )
+    assert not status_lost_to_a_write(peers) and not status_lost_to_a_write(closed)
