@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
 from collections.abc import Sequence
+
+# What a shell reports for a process that SIGPIPE ended.
+EXIT_READER_GONE = 141
 
 
 def installed_version() -> str:
@@ -58,7 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so a reader gone early is caught below
+    except BrokenPipeError:
+        # The reader went away (`zhol catalogue | head`): stop quietly, as a process
+        # killed by SIGPIPE would (exit 128+13), without a traceback; stdout goes to
+        # /dev/null so the interpreter's last flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_READER_GONE
+    return code
 
 
 if __name__ == "__main__":

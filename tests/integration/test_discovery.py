@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from tests.integration.test_bus import log_count
 from tests.waiting import until
 from zhol.bus.v1 import discovery_pb2
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
+from zhol.cli.main import EXIT_READER_GONE
 from zhol.cli.main import main as zhol
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.gateway.discovery import LIST_MEMBERS_PATH
@@ -156,3 +160,19 @@ async def test_zhol_catalogue_prints_what_discovery_answers(
     # No gateway there: could not check (exit 3), nothing printed on stdout.
     assert await asyncio.to_thread(zhol, ["catalogue", "--dir", str(tmp_path)]) == 3
     assert capsys.readouterr().out == ""
+
+
+async def test_zhol_catalogue_into_a_closed_pipe_stops_quietly(fed: Federation) -> None:
+    # `zhol catalogue | head`: the reader is gone before zhol writes.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "zhol.cli.main", "catalogue", "--dir",
+             str(fed.layout.gateway(CONSUMER_GATEWAY))],
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (EXIT_READER_GONE, b"")
