@@ -12,7 +12,7 @@ regimes, chosen from the mother's contributions as pension holds them:
   8.90 MCI (first, second, third, fourth and later child) [d].
 
 Each month is paid at the MCI and minimum wage of the year paid (both are revised each
-1 January). A child who was one before 1 January 2023 had the earlier rule: 12 payments,
+1 January). A child who was one by 1 January 2023 had the earlier rule: 12 payments,
 the amount capped at 65 MCI (the code's earlier rule, not checked against the act).
 Sources as in issue 14 and docs/rules.md: [b] informburo.kz, the minister's answer on
 child care until 1.5 from 1 January 2023; [c] zakon.kz 2025-09-09, the Social Insurance
@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from zhol.adapters.pension import rules
+from zhol.adapters.pension import calculation, rules
 from zhol.adapters.pension.model import CalcItem, Month, Payment
 from zhol.adapters.pension.rules import ByBirthOrder, DatedRow, DatedTable, tenge
 
@@ -193,7 +193,7 @@ def child_care(birth_order: int, birth_date: dt.date,
     income = sum(social_base(r) for r in rows)
     average = Decimal(income) / window.window_months if insured else None
 
-    under_one_until = _first_birthday(birth_date) - dt.timedelta(days=1)
+    under_one_until = calculation.birthday(birth_date, 1) - dt.timedelta(days=1)
     period_row = CHILD_CARE_PERIOD.row(under_one_until)
     period = period_row.value
     ends_on = rules.add_months(birth_date, period.payments) - dt.timedelta(days=1)
@@ -266,10 +266,3 @@ def child_care(birth_order: int, birth_date: dt.date,
     return ChildCare(INSURED if insured else UNINSURED, now.amount, ends_on, tuple(items),
                      payments)
 
-
-def _first_birthday(born: dt.date) -> dt.date:
-    """One born on 29 February turns one on 1 March (as ``calculation.birthday``)."""
-    try:
-        return born.replace(year=born.year + 1)
-    except ValueError:
-        return dt.date(born.year + 1, 3, 1)
