@@ -65,7 +65,7 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_why_benefit_childbirth_lump_sum": "A child's birth was registered: the "
         "one-off childbirth benefit is due to the mother.",
         "feed_why_benefit_child_care_allowance": "A child's birth was registered: the "
-        "allowance for caring for a child under one year is due.",
+        "allowance for caring for a child under one and a half is due.",
         "feed_why_benefit_disability_benefit": "The medical commission established a "
         "disability.",
         "feed_why_benefit_burial_benefit": "A death was registered: the burial benefit is due.",
@@ -154,7 +154,7 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_why_benefit_childbirth_lump_sum": "Зарегистрировано рождение ребёнка: "
         "матери положено единовременное пособие.",
         "feed_why_benefit_child_care_allowance": "Зарегистрировано рождение ребёнка: "
-        "положено пособие по уходу за ребёнком до года.",
+        "положено пособие по уходу за ребёнком до полутора лет.",
         "feed_why_benefit_disability_benefit": "Медицинская комиссия установила "
         "инвалидность.",
         "feed_why_benefit_burial_benefit": "Зарегистрирована смерть: положено пособие на "
@@ -243,8 +243,8 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_decision": "Шешім",
         "feed_why_benefit_childbirth_lump_sum": "Баланың туылуы тіркелді: анасына "
         "біржолғы жәрдемақы тиесілі.",
-        "feed_why_benefit_child_care_allowance": "Баланың туылуы тіркелді: бір жасқа "
-        "дейінгі баланы күтуге жәрдемақы тиесілі.",
+        "feed_why_benefit_child_care_allowance": "Баланың туылуы тіркелді: бір жарым "
+        "жасқа дейінгі баланы күтуге жәрдемақы тиесілі.",
         "feed_why_benefit_disability_benefit": "Медициналық комиссия мүгедектікті белгіледі.",
         "feed_why_benefit_burial_benefit": "Қайтыс болу тіркелді: жерлеуге жәрдемақы "
         "тиесілі.",

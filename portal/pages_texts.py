@@ -256,9 +256,9 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Бала тууына біржолғы жәрдемақы",
     ),
     "benefit_child_care_allowance": (
-        "Childcare allowance (up to 1 year)",
-        "Пособие по уходу за ребёнком до 1 года",
-        "Бала күтіміне жәрдемақы (1 жасқа дейін)",
+        "Childcare allowance (up to 1.5 years)",
+        "Пособие по уходу за ребёнком до 1,5 лет",
+        "Бала күтіміне жәрдемақы (1,5 жасқа дейін)",
     ),
     "benefit_disability_benefit": (
         "Disability benefit",

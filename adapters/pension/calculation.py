@@ -47,41 +47,6 @@ def birth_lump_sum(birth_order: int, birth_date: dt.date) -> Amount:
     ))
 
 
-def child_care_allowance(
-    birth_order: int, birth_date: dt.date, income_in_window: int, months_with_income: int
-) -> Amount:
-    """Monthly allowance until the child is one; ``income_in_window`` is the mother's
-    recorded income over the ``CHILD_CARE.income_months`` months before the birth month."""
-    rule = rules.CHILD_CARE
-    floor_row = rules.by_birth_order(rules.CHILD_CARE_FLOOR, birth_order)
-    mci = rules.MCI.at(birth_date.year)
-    average = Decimal(income_in_window) / rule.income_months
-    by_income = tenge(average * rule.income_share)
-    cap = tenge(rule.cap_mci * mci)
-    floor = tenge(floor_row.mci * mci)
-    amount = max(floor, min(by_income, cap))
-    return Amount(amount, (
-        CalcItem("birth_order", str(birth_order), "", "children of the mother born on or "
-                 "before this child (population GetFamily)"),
-        CalcItem("income_in_window", str(income_in_window), "KZT",
-                 f"the mother's recorded income over the {rule.income_months} months before "
-                 f"the birth month ({months_with_income} months with contributions)"),
-        CalcItem("average_monthly_income", str(tenge(average)), "KZT",
-                 f"income_in_window / {rule.income_months}"),
-        CalcItem("income_share", _d(rule.income_share), "share", "rule table CHILD_CARE"),
-        CalcItem("by_income", str(by_income), "KZT", "average_monthly_income x income_share"),
-        CalcItem("mci", str(mci), "KZT", f"rule table MCI {birth_date.year}"),
-        CalcItem("cap", str(cap), "KZT", f"{_d(rule.cap_mci)} MCI (rule table CHILD_CARE)"),
-        CalcItem("floor", str(floor), "KZT",
-                 f"{_d(floor_row.mci)} MCI for birth order {floor_row.first_order}"
-                 f"{'+' if floor_row is rules.CHILD_CARE_FLOOR[-1] else ''}"
-                 " (rule table CHILD_CARE_FLOOR)"),
-        CalcItem("amount", str(amount), "KZT", "max(floor, min(by_income, cap)) a month"),
-        CalcItem("payments", str(rule.payments), "months", "from the birth month until the "
-                 "child is one"),
-    ))
-
-
 def burial_benefit(death_date: dt.date, recipient_relation: str) -> Amount:
     mci = rules.MCI.at(death_date.year)
     amount = tenge(rules.BURIAL.mci * mci)

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from zhol.adapters.pension import calculation, rules, store
+from zhol.adapters.pension import calculation, childcare, rules, store
 from zhol.adapters.pension.model import (
     BenefitDecision,
     BenefitKind,
@@ -122,15 +122,15 @@ class DeathOutcome:
 def decide_birth(conn: sqlite3.Connection, facts: BirthFacts, *, today: dt.date,
                  now_ms: int) -> list[str]:
     """The childbirth lump sum and the child-care allowance to the mother (each once per
-    child). Returns the ids of the benefits written now."""
+    child). The allowance's months are scheduled whole (18, a fixed period: the schedule
+    horizon is for open-ended payments), each at the index of its year. Returns the ids
+    of the benefits written now."""
     birth_month = Month.of(facts.birth_date)
-    rule = rules.CHILD_CARE
-    first = birth_month.plus(-rule.income_months)
-    incomes = store.monthly_incomes(conn, facts.mother_iin, first, birth_month.plus(-1))
+    first = birth_month.plus(-childcare.CHILD_CARE_INSURED.window_months)
+    reports = store.contribution_months(conn, facts.mother_iin, first, birth_month.plus(-1))
     lump = calculation.birth_lump_sum(facts.birth_order, facts.birth_date)
-    care = calculation.child_care_allowance(
-        facts.birth_order, facts.birth_date, sum(incomes.values()), len(incomes)
-    )
+    care = childcare.child_care(facts.birth_order, facts.birth_date,
+                                (childcare.ContributionMonth(*row) for row in reports))
     basis = f"population BirthRegistered, act {facts.act_id}" if facts.act_id else (
         "population BirthRegistered")
     decisions = (
@@ -141,9 +141,8 @@ def decide_birth(conn: sqlite3.Connection, facts: BirthFacts, *, today: dt.date,
         ),
         BenefitDecision(
             BenefitKind.CHILD_CARE_ALLOWANCE, facts.mother_iin, facts.child_iin, care.amount,
-            Frequency.MONTHLY, facts.birth_date,
-            rules.add_months(facts.birth_date, 12) - dt.timedelta(days=1), basis, care.items,
-            facts.sources, calculation.monthly_payments(birth_month, care.amount, rule.payments),
+            Frequency.MONTHLY, facts.birth_date, care.ends_on, basis, care.items,
+            facts.sources, care.payments,
         ),
     )
     written = []

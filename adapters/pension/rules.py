@@ -19,12 +19,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | 61 from 2023 until 31 December 2027; from 1 January 2028  |
 |                            | +0.5 a year: 61.5 in 2028 ... 63 from 2031                |
 | ``BIRTH_LUMP_SUM``         | 38 MCI for the 1st to 3rd child, 63 MCI from the 4th      |
-| ``CHILD_CARE_FLOOR``       | child-care allowance floor by birth order: 5.76, 6.81,    |
-|                            | 7.85, 8.90 MCI (1st, 2nd, 3rd, 4th and later child)       |
-| ``CHILD_CARE``             | 40% of the mother's average monthly income over the 24    |
-|                            | months before the birth month (income / 24), capped at 65 |
-|                            | MCI, never below the floor; 12 monthly payments from the  |
-|                            | birth month (until the child is one)                      |
+| child care                 | the child-care allowance's tables are in ``childcare.py`` |
+|                            | (until 1.5 since 2023, insured / uninsured regimes)       |
 | ``BURIAL``                 | 52 MCI to the spouse, else the eldest living adult (18+)  |
 |                            | child                                                     |
 | ``DISABILITY_BENEFIT``     | monthly, by group: 22.5 / 18 / 12.3 MCI until 2022; 1.92 /|
@@ -334,13 +330,6 @@ BIRTH_LUMP_SUM: tuple[ByBirthOrder, ...] = (
     ByBirthOrder(4, Decimal(63)),
 )
 
-CHILD_CARE_FLOOR: tuple[ByBirthOrder, ...] = (
-    ByBirthOrder(1, Decimal("5.76")),
-    ByBirthOrder(2, Decimal("6.81")),
-    ByBirthOrder(3, Decimal("7.85")),
-    ByBirthOrder(4, Decimal("8.90")),
-)
-
 
 def by_birth_order(table: tuple[ByBirthOrder, ...], order: int) -> ByBirthOrder:
     if order < 1:
@@ -350,17 +339,6 @@ def by_birth_order(table: tuple[ByBirthOrder, ...], order: int) -> ByBirthOrder:
         if row.first_order <= order:
             found = row
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class ChildCareRule:
-    income_share: Decimal  # of the average monthly income
-    income_months: int  # months before the birth month that the average is over
-    cap_mci: Decimal
-    payments: int  # monthly payments from the birth month
-
-
-CHILD_CARE = ChildCareRule(Decimal("0.40"), 24, Decimal(65), 12)
 
 
 @dataclass(frozen=True, slots=True)

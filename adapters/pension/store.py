@@ -306,6 +306,19 @@ def monthly_incomes(conn: sqlite3.Connection, iin: str, first: Month, last: Mont
     return {Month.parse(month): total for month, total in rows}
 
 
+def contribution_months(conn: sqlite3.Connection, iin: str, first: Month, last: Month
+                        ) -> tuple[tuple[Month, int, int, int], ...]:
+    """Each employer's report from ``first`` to ``last`` inclusive: (month, income,
+    pension contribution, social contribution)."""
+    rows = conn.execute(
+        "SELECT month, income, pension_amount, social_amount FROM contributions"
+        " WHERE iin = ? AND month >= ? AND month <= ? ORDER BY month, employer_bin",
+        (iin, str(first), str(last)),
+    ).fetchall()
+    return tuple((Month.parse(month), income, pension, social)
+                 for month, income, pension, social in rows)
+
+
 # -- writes on a caller's connection (inside its transaction) ----------------------------
 
 

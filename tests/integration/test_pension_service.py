@@ -183,7 +183,11 @@ async def test_childbirth_benefits_by_birth_order(world: World) -> None:
     floor = {b.subject_iin: next(i.value for i in b.calculation if i.name == "floor")
              for b in care.values()}
     assert int(floor[fourth]) > int(floor[second]) > int(floor[first])
-    assert care[fourth].frequency == "monthly" and len(care[fourth].payments) == 12
+    assert care[fourth].frequency == "monthly" and len(care[fourth].payments) == 18
+    assert len(care[first].payments) == 12  # one before 1 January 2023: until one
+    regime = {b.subject_iin: next(i.value for i in b.calculation if i.name == "regime")
+              for b in care.values()}
+    assert set(regime.values()) <= {"insured", "uninsured"} and len(regime) == 3
     items = {i.name: i.value for i in lump[fourth].calculation}
     assert (items["birth_order"], items["lump_sum_mci"], items["mci"]) == ("4", "63", str(MCI))
     (read,) = lump[fourth].sources

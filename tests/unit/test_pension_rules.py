@@ -76,17 +76,6 @@ def test_birth_lump_sum_by_birth_order(order: int, mci: int) -> None:
     assert {i.name for i in amount.items} >= {"birth_order", "lump_sum_mci", "mci", "amount"}
 
 
-def test_child_care_allowance_rises_with_birth_order_and_is_capped() -> None:
-    day = dt.date(2024, 5, 1)
-    floors = [calculation.child_care_allowance(order, day, 0, 0).amount for order in (1, 2, 3, 4)]
-    assert floors == [round(Decimal(m) * 3692) for m in ("5.76", "6.81", "7.85", "8.90")]
-    assert floors == sorted(floors) and len(set(floors)) == 4
-    by_income = calculation.child_care_allowance(1, day, 24 * 300_000, 24)
-    assert by_income.amount == 120_000  # 40% of 300,000
-    capped = calculation.child_care_allowance(1, day, 24 * 5_000_000, 24)
-    assert capped.amount == 65 * 3692
-
-
 def test_burial_benefit_in_mci() -> None:
     assert calculation.burial_benefit(dt.date(2024, 3, 3), "spouse").amount == 52 * 3692
 

@@ -291,7 +291,7 @@ def test_birth_benefits_once_per_child(db: Path, store: PensionStore) -> None:
     assert snapshot(db) == before
     benefits = {b.kind.value: b for b in store.list_benefits(Iin(mother))}
     assert benefits["childbirth_lump_sum"].amount == 63 * rules.MCI.at(2026)
-    assert len(benefits["child_care_allowance"].payments) == 12
+    assert len(benefits["child_care_allowance"].payments) == 18  # until 1.5
     assert benefits["child_care_allowance"].sources == (source(mother),)
     assert store.list_benefits(child) == store.list_benefits(Iin(mother))
     conn = schema.connect(db)
