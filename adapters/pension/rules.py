@@ -54,9 +54,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | share, +2% per full year above, at most the greatest:     |
 |                            | 2018 54-100%, 2023 60-100%, 2024 65-105%, 2025 70-110%,   |
 |                            | 2026 70-118%                                              |
-| ``SOLIDARITY``             | service before 1998: 60% of the average monthly income    |
-|                            | (capped at 46 MCI) times (years before 1998 / 25 for men, |
-|                            | / 20 for women), at most 1                                |
+| (``solidarity`` module)    | service before 1998: the solidarity part, its income cap  |
+|                            | (46 / 55 MCI), shares (60% ... 75%) and minimum pension   |
 | ``ACCUMULATIVE``           | 6.5% of the pension savings a year, paid monthly          |
 | ``CHILD_CARE_CREDIT``      | a mother's years caring for each child under 3 while not  |
 |                            | employed count as service, at most 12 years in total      |
@@ -500,18 +499,6 @@ BASE_PENSION: YearTable[BasePensionRule] = _sourced_by_year("base pension", {
     2025: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.10")), _BASE_SOURCE),
     2026: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.18")), _BASE_SOURCE),
 })
-
-
-@dataclass(frozen=True, slots=True)
-class SolidarityRule:
-    income_share: Decimal
-    income_cap_mci: Decimal
-    men_required_years: int
-    women_required_years: int
-    service_before: dt.date
-
-
-SOLIDARITY = SolidarityRule(Decimal("0.60"), Decimal(46), 25, 20, dt.date(1998, 1, 1))
 
 
 @dataclass(frozen=True, slots=True)
