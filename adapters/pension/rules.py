@@ -15,6 +15,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | 2020); social contribution on income less the pension     |
 |                            | contribution, between 1 and 7 MZP (10 until 2020), 5% /   |
 |                            | 3.5% (2020-2024) / 5% (2025)                              |
+| (``employer_contribution``)| the employer's pension contribution (OPVR): 1.5% (2024)   |
+|                            | ... 5% (2028) for workers born in 1975 or later           |
 | ``RETIREMENT_AGE``         | men 63; women 58 until 2017, 58.5 in 2018, +0.5 a year:   |
 |                            | 61 from 2023 until 31 December 2027; from 1 January 2028  |
 |                            | +0.5 a year: 61.5 in 2028 ... 63 from 2031                |
