@@ -24,6 +24,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "income": ("Income", "Доход", "Табыс"),
     "pension_contribution": ("Pension contribution", "Пенсионный взнос", "Зейнетақы жарнасы"),
     "social_contribution": ("Social contribution", "Социальное отчисление", "Әлеуметтік аударым"),
+    "employer_pension_contribution": (
+        "Employer pension contribution",
+        "Пенсионный взнос работодателя",
+        "Жұмыс берушінің зейнетақы жарнасы",
+    ),
     "total_pension": (
         "Pension contributions in total",
         "Всего пенсионных взносов",

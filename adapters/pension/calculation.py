@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from zhol.adapters.pension import rules
+from zhol.adapters.pension import rules, solidarity
 from zhol.adapters.pension.model import CalcItem, Month, Payment, PensionCalculation
 from zhol.adapters.pension.rules import DAYS_PER_YEAR, tenge
 
@@ -318,7 +318,7 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
     )
     employed = clip(employed, end)
     employment_years = years(days(employed))
-    before_1998 = years(days(clip(employed, rules.SOLIDARITY.service_before)))
+    before_1998 = years(days(clip(employed, solidarity.SOLIDARITY_SHARES.service_before)))
 
     care_days = 0
     credit = rules.CHILD_CARE_CREDIT
@@ -378,33 +378,19 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
 
     months = len(inputs.monthly_incomes)
     average = tenge(Decimal(sum(inputs.monthly_incomes)) / months) if months else 0
-    solidarity_rule = rules.SOLIDARITY
-    mci = rules.MCI.at(year)
-    cap = tenge(solidarity_rule.income_cap_mci * mci)
-    capped = min(average, cap)
-    required = (solidarity_rule.women_required_years if inputs.female
-                else solidarity_rule.men_required_years)
-    ratio = min(Decimal(1), before_1998 / required)
-    solidarity = tenge(capped * solidarity_rule.income_share * ratio)
+    part = solidarity.solidarity_part(
+        average,
+        f"{months} months with contributions in the {rules.PENSION_INCOME.months}"
+        " months before the month the age was reached",
+        before_1998, inputs.female, inputs.calculated_on,
+    )
+    solidarity_amount = part.amount
     items += [
-        CalcItem("average_monthly_income", str(average), "KZT",
-                 f"{months} months with contributions in the {rules.PENSION_INCOME.months}"
-                 " months before the month the age was reached"),
+        *part.items[:1],
         CalcItem("contribution_months", str(months), "months", "recorded contributions"),
-        CalcItem("mci", str(mci), "KZT", f"rule table MCI {year}"),
-        CalcItem("income_cap", str(cap), "KZT",
-                 f"{_d(solidarity_rule.income_cap_mci)} MCI (rule table SOLIDARITY)"),
-        CalcItem("service_years_before_1998", _d(before_1998), "years", "employment periods"),
-        CalcItem("solidarity_ratio", _d(ratio.quantize(Decimal("0.0001"))), "share",
-                 f"service before 1998 / {required} years, at most 1 (rule table SOLIDARITY)"),
-        CalcItem("solidarity_share", _d(solidarity_rule.income_share), "share",
-                 "rule table SOLIDARITY"),
-        CalcItem("solidarity_part", str(solidarity), "KZT",
-                 "min(average_monthly_income, income_cap) x solidarity_share x solidarity_ratio"),
+        *part.items[1:],
     ]
-    lines.append(f"Solidarity part {solidarity} = min({average}, {cap}) x"
-                 f" {_d(solidarity_rule.income_share)} x {_d(ratio.quantize(Decimal('0.0001')))}"
-                 f" for {_d(before_1998)} years of service before 1998.")
+    lines += part.lines
 
     payout = rules.ACCUMULATIVE.annual_payout_rate
     accumulative = tenge(Decimal(inputs.savings_balance) * payout / 12)
@@ -417,14 +403,14 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
     ]
     lines.append(f"Accumulative part {accumulative} = savings {inputs.savings_balance}"
                  f" x {_d(payout)} / 12.")
-    monthly = base + solidarity + accumulative
+    monthly = base + solidarity_amount + accumulative
     items.append(CalcItem("monthly_amount", str(monthly), "KZT",
                           "base_pension + solidarity_part + accumulative_part"))
-    lines.append(f"Monthly pension {monthly} = {base} + {solidarity} + {accumulative}.")
+    lines.append(f"Monthly pension {monthly} = {base} + {solidarity_amount} + {accumulative}.")
 
     return PensionCalculation(
         base_pension=base,
-        solidarity_part=solidarity,
+        solidarity_part=solidarity_amount,
         accumulative_part=accumulative,
         monthly_amount=monthly,
         years_of_service=float(service),

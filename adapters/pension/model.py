@@ -163,6 +163,7 @@ class ContributionReport:
     income: int
     pension_amount: int
     social_amount: int
+    employer_pension_amount: int = 0  # OPVR (employer_contribution.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ class Contribution:
     pension_amount: int
     social_amount: int
     recorded_on: dt.date
+    employer_pension_amount: int = 0  # OPVR: to a conditional account, not to savings
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +185,7 @@ class ContributionHistory:
     total_pension_amount: int
     total_social_amount: int
     savings_balance: int
+    total_employer_pension_amount: int = 0
 
 
 @dataclass(frozen=True, slots=True)

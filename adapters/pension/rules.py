@@ -15,6 +15,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | 2020); social contribution on income less the pension     |
 |                            | contribution, between 1 and 7 MZP (10 until 2020), 5% /   |
 |                            | 3.5% (2020-2024) / 5% (2025)                              |
+| (``employer_contribution``)| the employer's pension contribution (OPVR): 1.5% (2024)   |
+|                            | ... 5% (2028) for workers born in 1975 or later           |
 | ``RETIREMENT_AGE``         | men 63; women 58 until 2017, 58.5 in 2018, +0.5 a year:   |
 |                            | 61 from 2023 until 31 December 2027; from 1 January 2028  |
 |                            | +0.5 a year: 61.5 in 2028 ... 63 from 2031                |
@@ -50,9 +52,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | share, +2% per full year above, at most the greatest:     |
 |                            | 2018 54-100%, 2023 60-100%, 2024 65-105%, 2025 70-110%,   |
 |                            | 2026 70-118%                                              |
-| ``SOLIDARITY``             | service before 1998: 60% of the average monthly income    |
-|                            | (capped at 46 MCI) times (years before 1998 / 25 for men, |
-|                            | / 20 for women), at most 1                                |
+| (``solidarity`` module)    | service before 1998: the solidarity part, its income cap  |
+|                            | (46 / 55 MCI), shares (60% ... 75%) and minimum pension   |
 | ``ACCUMULATIVE``           | 6.5% of the pension savings a year, paid monthly          |
 | ``CHILD_CARE_CREDIT``      | a mother's years caring for each child under 3 while not  |
 |                            | employed count as service, at most 12 years in total      |
@@ -478,18 +479,6 @@ BASE_PENSION: YearTable[BasePensionRule] = _sourced_by_year("base pension", {
     2025: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.10")), _BASE_SOURCE),
     2026: (BasePensionRule(Decimal("0.70"), Decimal("0.02"), 10, Decimal("1.18")), _BASE_SOURCE),
 })
-
-
-@dataclass(frozen=True, slots=True)
-class SolidarityRule:
-    income_share: Decimal
-    income_cap_mci: Decimal
-    men_required_years: int
-    women_required_years: int
-    service_before: dt.date
-
-
-SOLIDARITY = SolidarityRule(Decimal("0.60"), Decimal(46), 25, 20, dt.date(1998, 1, 1))
 
 
 @dataclass(frozen=True, slots=True)

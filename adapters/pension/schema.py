@@ -12,7 +12,8 @@ Money is whole tenge (INTEGER).
 - employment_periods: (iin, employer, started_on, ended_on); ``ended_on`` NULL while
   employed, inclusive otherwise.
 - contributions: one employer's report for one person and month: income, mandatory
-  pension contribution, social contribution (PRIMARY KEY iin, month, employer).
+  pension contribution, social contribution, the employer's pension contribution (OPVR)
+  (PRIMARY KEY iin, month, employer).
 - pension_savings: the accumulative fund balance per IIN.
 - pension_assignments: one row per decision, with its calculation (JSON) and basis; one
   age pension per person, one survivor pension per (child, deceased breadwinner) (partial
@@ -106,6 +107,8 @@ TABLES: tuple[str, ...] = (
         PRIMARY KEY (iin, month, employer_bin)
     ) WITHOUT ROWID
     """,
+    # The employer's pension contribution (OPVR) is added by ``add_columns`` (also to
+    # a file made before it), never in the CREATE TABLE: one definition of the column.
     """
     CREATE TABLE IF NOT EXISTS pension_savings (
         iin        TEXT PRIMARY KEY CHECK (length(iin) = 12),
@@ -196,10 +199,27 @@ TABLE_NAMES: tuple[str, ...] = (
 )
 
 
+# Columns added to a table of the current version: ``add_columns`` adds those missing
+# (ALTER TABLE ADD COLUMN keeps the rows, with the default), so a file made before a
+# column existed gains it without a new version.
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("contributions", "employer_pension_amount INTEGER NOT NULL DEFAULT 0"
+     " CHECK (employer_pension_amount >= 0)"),
+)
+
+
 def create_tables(conn: sqlite3.Connection) -> None:
     for ddl in TABLES:
         conn.execute(ddl)
+    add_columns(conn)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def add_columns(conn: sqlite3.Connection) -> None:
+    for table, column in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column.split()[0] not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def create_indexes(conn: sqlite3.Connection) -> None:

@@ -15,9 +15,9 @@ What is generated, as of ``as_of`` (default: today):
   and gaps of up to two years, until death, retirement or ``as_of`` (where four in five
   of those of working age are still employed: the last period is open);
 - a personal income level (log-normal around the national average wage of each year);
-- monthly contributions (pension and social, by the rate tables) for every month of
-  the ``CONTRIBUTION_MONTHS`` before the month of ``as_of`` that an employment period
-  covers;
+- monthly contributions (pension, social and the employer's pension contribution, by the
+  rate tables) for every month of the ``CONTRIBUTION_MONTHS`` before the month of
+  ``as_of`` that an employment period covers;
 - pension savings: the pension contributions of every employed year since 1998 at the
   person's income level, with a flat 25% investment income;
 - an age pension, calculated by the same rules as at run time (``calculation``), for
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zhol.adapters.pension import calculation, rules, schema
+from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.pension.model import Month, PaymentStatus, make_bin
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
@@ -151,8 +152,12 @@ def _load(path: Path, world: _World) -> None:
             world.periods,
         )
         world.contributions.sort()
-        conn.executemany("INSERT INTO contributions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         world.contributions)
+        conn.executemany(
+            "INSERT INTO contributions (iin, month, employer_bin, income, pension_amount,"
+            " social_amount, recorded_on, employer_pension_amount)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            world.contributions,
+        )
         conn.executemany("INSERT INTO pension_savings VALUES (?, ?, ?)", world.savings)
         conn.executemany(
             "INSERT INTO pension_assignments (assignment_id, iin, kind, monthly_amount,"
@@ -185,7 +190,7 @@ class _World:
         self.window_days = [(str(m), m.year, m.first_day) for m in self.window]
         self.employers: list[tuple[str, str, str]] = []
         self.periods: list[tuple[str, str, str, str | None]] = []
-        self.contributions: list[tuple[str, str, str, int, int, int, str]] = []
+        self.contributions: list[tuple[str, str, str, int, int, int, str, int]] = []
         self.savings: list[tuple[str, int, str]] = []
         self.pensions: list[tuple[str, str, int, str, str, str, str]] = []
         self.payments: list[tuple[str, str, int, str]] = []
@@ -230,7 +235,7 @@ class _World:
             working_now = end == self.as_of and rng.random() < EMPLOYED_SHARE
             periods = self._career(iin.value, adult, end, working_now)
         if periods:
-            self._month_contributions(iin.value, periods, factor)
+            self._month_contributions(iin.value, birth, periods, factor)
             balance = self._savings(periods, factor)
             if balance:
                 self.savings.append((iin.value, balance, self.today))
@@ -258,7 +263,8 @@ class _World:
         return periods
 
     def _month_contributions(
-        self, iin: str, periods: list[tuple[str, dt.date, dt.date | None]], factor: float
+        self, iin: str, birth: dt.date, periods: list[tuple[str, dt.date, dt.date | None]],
+        factor: float,
     ) -> None:
         window_start = self.window[0].first_day
         relevant = [p for p in periods if p[2] is None or p[2] >= window_start]
@@ -278,6 +284,7 @@ class _World:
                     self.contributions.append((
                         iin, text, employer, income, due.pension_amount,
                         due.social_amount, self.today,
+                        employer_pension_amount(income, year, birth),
                     ))
                     break
 

@@ -128,6 +128,7 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
             total_pension_amount=history.total_pension_amount,
             total_social_amount=history.total_social_amount,
             savings_balance=history.savings_balance,
+            total_employer_pension_amount=history.total_employer_pension_amount,
         )
 
     @_rpc
@@ -141,6 +142,7 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
             income=request.income,
             pension_amount=request.pension_amount,
             social_amount=request.social_amount,
+            employer_pension_amount=request.employer_pension_amount,
         )
         # No event: a contribution is a fact of pension's own, published to nobody.
         recorded = await self._stores.write(
@@ -292,7 +294,7 @@ def contribution_pb(c: Contribution) -> pb.Contribution:
     return pb.Contribution(
         iin=c.iin, month=month_pb(c.month), employer_bin=c.employer_bin, income=c.income,
         pension_amount=c.pension_amount, social_amount=c.social_amount,
-        recorded_on=date_pb(c.recorded_on),
+        recorded_on=date_pb(c.recorded_on), employer_pension_amount=c.employer_pension_amount,
     )
 
 

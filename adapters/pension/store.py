@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from zhol.adapters.bus.outbox import enqueue_event
 from zhol.adapters.pension import rules, schema
+from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.pension.model import (
     CURRENCY,
     AlreadyRecorded,
@@ -84,14 +85,14 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
         with self._read():
             rows = self._conn.execute(
                 "SELECT iin, month, employer_bin, income, pension_amount, social_amount,"
-                " recorded_on FROM contributions"
+                " recorded_on, employer_pension_amount FROM contributions"
                 " WHERE iin = ? AND month >= ? AND month <= ? ORDER BY month, employer_bin",
                 (iin.value, low, high),
             ).fetchall()
             balance = savings_of(self._conn, iin.value)
         contributions = tuple(
             Contribution(r[0], Month.parse(r[1]), r[2], r[3], r[4], r[5],
-                         dt.date.fromisoformat(r[6]))
+                         dt.date.fromisoformat(r[6]), r[7])
             for r in rows
         )
         return ContributionHistory(
@@ -99,6 +100,7 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
             sum(c.pension_amount for c in contributions),
             sum(c.social_amount for c in contributions),
             balance,
+            sum(c.employer_pension_amount for c in contributions),
         )
 
     def employment_periods(self, iin: Iin) -> tuple[EmploymentPeriod, ...]:
@@ -199,7 +201,8 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
             raise InvalidInput("month is in the future")
         if not 0 < report.income <= MAX_INCOME:
             raise InvalidInput("income must be positive")
-        if report.pension_amount < 0 or report.social_amount < 0:
+        if min(report.pension_amount, report.social_amount,
+               report.employer_pension_amount) < 0:
             raise InvalidInput("amounts must not be negative")
         expected = rules.expected_contributions(report.income, month.year)
         if abs(report.pension_amount - expected.pension_amount) > rules.CONTRIBUTION_TOLERANCE:
@@ -210,6 +213,11 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
             raise InvalidInput(
                 f"social_amount must be {expected.social_amount} for this income and month"
             )
+        employer = employer_pension_amount(
+            report.income, month.year, Iin.parse(report.iin).birth_date)
+        if abs(report.employer_pension_amount - employer) > rules.CONTRIBUTION_TOLERANCE:
+            raise InvalidInput(f"employer_pension_amount must be {employer} for this income,"
+                               " month and the worker's birth year")
         with self.transaction():
             row = self._conn.execute(
                 "SELECT 1 FROM employers WHERE bin = ?", (report.employer_bin.value,)
@@ -217,10 +225,12 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
             if row is None:
                 raise NotFound(f"no employer with BIN {report.employer_bin}")
             inserted = self._conn.execute(
-                "INSERT INTO contributions VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
+                "INSERT INTO contributions (iin, month, employer_bin, income, pension_amount,"
+                " social_amount, recorded_on, employer_pension_amount)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (report.iin, str(month), report.employer_bin.value, report.income,
-                 report.pension_amount, report.social_amount, today.isoformat()),
+                 report.pension_amount, report.social_amount, today.isoformat(),
+                 report.employer_pension_amount),
             ).rowcount
             if not inserted:
                 raise AlreadyRecorded(
@@ -231,9 +241,10 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
                 " SET balance = balance + excluded.balance, updated_on = excluded.updated_on",
                 (report.iin, report.pension_amount, today.isoformat()),
             )
-        return Contribution(
+        return Contribution(  # the OPVR goes to a conditional account, not to savings
             report.iin, month, report.employer_bin.value, report.income,
             report.pension_amount, report.social_amount, today,
+            report.employer_pension_amount,
         )
 
     def assign_pension(self, decision: PensionDecision) -> PensionAssignment | None:

@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 from tests.adapter_helpers import date_pb, rpc_error
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.pension import rules, schema
+from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.pension.model import KZ_TIME, Month, make_bin
 from zhol.adapters.pension.seed import seed_database
 from zhol.adapters.pension.server import PensionServer, PensionSettings, serve
@@ -32,7 +33,7 @@ from zhol.adapters.population.server import PopulationServer, PopulationSettings
 from zhol.adapters.population.server import serve as serve_population
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
-from zhol.core.iin import make_iin
+from zhol.core.iin import Iin, make_iin
 from zhol.health.v1 import health_pb2
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
@@ -615,13 +616,17 @@ async def test_contributions_and_insurance(world: World) -> None:
     assert insured.insured and insured.required_months == 1 and insured.window_months == 3
 
     due = rules.expected_contributions(600_000, 2026)
+    opvr = employer_pension_amount(600_000, 2026, Iin.parse(iin).birth_date)
     request = pb.RecordContributionRequest(
         employer_bin=employer, iin=iin, month=pb.Month(year=2026, month=6), income=600_000,
-        pension_amount=due.pension_amount, social_amount=due.social_amount)
+        pension_amount=due.pension_amount, social_amount=due.social_amount,
+        employer_pension_amount=opvr)
     recorded = await world.pension.RecordContribution(request)
-    assert recorded.pension_amount == 60_000
+    assert recorded.pension_amount == 60_000 and recorded.employer_pension_amount == opvr
     after = await world.pension.GetContributions(pb.GetContributionsRequest(iin=iin))
-    assert after.savings_balance == history.savings_balance + 60_000
+    assert after.savings_balance == history.savings_balance + 60_000  # the OPVR is not savings
+    assert after.total_employer_pension_amount == sum(
+        c.employer_pension_amount for c in after.contributions) >= opvr
 
     before = world.snapshot()
     error = await rpc_error(world.pension.RecordContribution(request))
@@ -633,6 +638,7 @@ async def test_contributions_and_insurance(world: World) -> None:
         ({"iin": "850304300179"}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"month": pb.Month(year=2026, month=13)}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"pension_amount": 1}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"employer_pension_amount": opvr + 100}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"employer_bin": unknown_employer.value, "month": pb.Month(year=2026, month=5)},
          grpc.StatusCode.NOT_FOUND),
     ):

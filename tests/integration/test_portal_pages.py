@@ -164,6 +164,7 @@ async def test_pages_render_the_owners_data_and_the_family_shows_each_child(
     assert months, "the seeded parent has no contributions"
     # the seed's contributions run to this month: the newest is in the table
     assert f'<th scope="row">{months[0][0]}</th>' in html
+    assert EN["employer_pension_contribution"] in html  # the OPVR column
     assert "<caption>" in html and "part_" not in html and EN["part_unavailable"] not in html
     # A benefit's kind, status and payments are translated, never the raw codes.
     record_benefit(world, parent, child)

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from zhol.adapters.pension import calculation, rules
+from zhol.adapters.pension import calculation, rules, solidarity
+from zhol.adapters.pension.employer_contribution import EMPLOYER_PENSION
 from zhol.adapters.pension.model import Bin, InvalidInput, Month, NotAllowed, make_bin
 from zhol.adapters.pension.sources import age_on
 from zhol.core.iin import make_iin
@@ -158,8 +159,9 @@ def test_age_pension_breakdown() -> None:
     assert calc.service_years_before_1998 == pytest.approx(8.0, abs=0.01)
     assert calc.base_pension == round(50851 * 1.18)  # 36 full years: 0.70 + 26 x 0.02, at
     # most 1.18 in 2026
-    capped_income = 46 * 4325
-    assert calc.solidarity_part == round(capped_income * 0.6 * 8.0 / 20)
+    capped_income = 55 * 4325  # assigned in 2026: 55 MCI (46 before 2023)
+    assert calc.solidarity_part == round(capped_income * 0.6 * 8.0 / 20)  # 8 of 20 years:
+    # in proportion, no minimum pension floor
     assert calc.accumulative_part == round(2_400_000 * 0.065 / 12)
     assert calc.monthly_amount == calc.base_pension + calc.solidarity_part + calc.accumulative_part
     assert calc.retirement_age == "62.5"
@@ -320,8 +322,9 @@ def test_survivor_calculation_is_its_items_and_survives_json() -> None:
 
 def test_the_checked_rule_tables_name_a_source_for_every_row() -> None:
     """The tables fixed against the law (docs/rules.md); the others are not listed yet."""
-    for table in (rules.RETIREMENT_AGE, rules.BASE_PENSION):
+    for table in (rules.RETIREMENT_AGE, rules.BASE_PENSION, EMPLOYER_PENSION):
         assert all(row.source.strip() for row in table.rows), table.name
     for dated in (rules.CARER_OF_DISABLED_CHILD.pm_share, rules.SURVIVOR.family_share,
-                  rules.DISABILITY_BENEFIT):
+                  rules.DISABILITY_BENEFIT, solidarity.SOLIDARITY_INCOME_CAP,
+                  solidarity.MINIMUM_PENSION):
         assert all(row.source.strip() for row in dated.rows), dated.name

@@ -14,6 +14,7 @@ import pytest
 from tests.sqlite_rows import rows
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.pension import decisions, rules, schema
+from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.pension.model import (
     KZ_TIME,
     AlreadyRecorded,
@@ -186,11 +187,14 @@ def test_seeding_is_bulk_work_in_one_transaction(
 
 def report_for(iin: str, employer: str, month: Month, income: int = 500_000,
                **amounts: int) -> ContributionReport:
-    due = rules.expected_contributions(income, max(month.year, rules.FIRST_CONTRIBUTION_YEAR))
+    year = max(month.year, rules.FIRST_CONTRIBUTION_YEAR)
+    due = rules.expected_contributions(income, year)
     return ContributionReport(
         Bin.parse(employer), iin, month, income,
         amounts.get("pension_amount", due.pension_amount),
         amounts.get("social_amount", due.social_amount),
+        amounts.get("employer_pension_amount",
+                    employer_pension_amount(income, year, Iin.parse(iin).birth_date)),
     )
 
 
