@@ -54,7 +54,8 @@ class AskAllowedMethods:
     def __init__(self, run: RunExchange, clock: Clock) -> None:
         self._run = run
         self._clock = clock
-        self._cache: dict[_Key, tuple[float, Grants]] = {}
+        # (client, provider) -> when it was answered (monotonic), whether it failed, grants
+        self._cache: dict[_Key, tuple[float, bool, Grants]] = {}
         self._pending: dict[_Key, asyncio.Task[Grants]] = {}
 
     async def __call__(self, x: DiscoveryExchange) -> None:
@@ -80,8 +81,10 @@ class AskAllowedMethods:
     async def _granted(self, client: SubsystemId, provider: SubsystemId, cert: bytes) -> Grants:
         key = (client, provider)
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            answered_at, failed, grants = cached
+            if time.monotonic() - answered_at < (self.FAILED_TTL_S if failed else self.TTL_S):
+                return grants
         task = self._pending.get(key)
         if task is None:
             # One question at a time per (client, provider): concurrent streams share it.
@@ -102,13 +105,13 @@ class AskAllowedMethods:
         x = ConsumerExchange(ALLOWED_METHODS_PATH, body, metadata, deadline_ms)
         x.peer_cert_pem = cert
         grants: Grants = frozenset()
-        ttl = self.FAILED_TTL_S
+        failed = True
         try:
             # The deadline bounds the call to the provider; this, everything before it.
             async with asyncio.timeout(self.WAIT_S + 1):
                 await self._run(x)
             grants = _read(x, client, provider)
-            ttl = self.TTL_S
+            failed = False
         except ZholError as err:
             log.warning(
                 "reflection shows nothing of %s to %s: AllowedMethods failed "
@@ -130,7 +133,7 @@ class AskAllowedMethods:
             )
         if len(self._cache) >= self._MAX_CACHED:
             self._cache.clear()
-        self._cache[(client, provider)] = (time.monotonic() + ttl, grants)
+        self._cache[(client, provider)] = (time.monotonic(), failed, grants)
         return grants
 
 
