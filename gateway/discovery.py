@@ -4,7 +4,8 @@ Like X-Road's listClients and listMethods, which the own security server answers
 the global configuration, the gateway answers ``ListMembers``, ``ListMethods`` and gRPC
 server reflection (gateway/reflection.py) from the configuration it holds: no message
 crosses the bus, nothing is signed. ``AllowedMethods`` is not answered here: it is an
-ordinary exchange with the provider's gateway (gateway/allowed.py). Only the gateway's
+ordinary exchange with the provider's gateway (gateway/allowed.py), which reflection
+makes too, to show only what the client may call (gateway/granted.py). Only the gateway's
 own clients may ask (the IS's mutual-TLS pin, as for any call, and ``zhol-client``
 naming a subsystem this gateway serves). The configuration is public to the
 federation and the question names nobody, so nothing goes to the message log; a
@@ -13,7 +14,7 @@ refusal is logged like any refused call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
 
@@ -22,7 +23,7 @@ from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, MemberId, SubsystemId
 from zhol.core.metadata import CLIENT_KEY
 from zhol.gateway.exchange import ConsumerExchange
-from zhol.gateway.reflection import REFLECTION_PATHS, answer_reflection
+from zhol.gateway.reflection import REFLECTION_PATHS, Allowed, answer_reflection
 from zhol.gateway.subjects import published_pool
 from zhol.security.globalconf import GlobalConf
 
@@ -39,6 +40,9 @@ DISCOVERY_PATHS = frozenset({LIST_MEMBERS_PATH, LIST_METHODS_PATH})
 @dataclass(slots=True)
 class DiscoveryExchange(ConsumerExchange):
     answer: bytes = b""
+    # For reflection: what the providers' gateways grant this client (gateway/granted.py);
+    # empty, nothing of theirs is shown.
+    allowed: Allowed = field(default_factory=dict)
 
 
 def list_members(conf: GlobalConf, gateway_id: GatewayId) -> discovery_pb2.ListMembersResponse:
@@ -143,7 +147,7 @@ class AnswerDiscovery:
         assert x.trusted is not None and x.client is not None
         conf = x.trusted.conf
         if x.grpc_path in REFLECTION_PATHS:
-            x.answer = answer_reflection(conf, x.client, x.body)
+            x.answer = answer_reflection(conf, x.client, x.body, x.allowed)
             return
         if x.grpc_path == LIST_METHODS_PATH:
             try:

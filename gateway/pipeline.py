@@ -20,6 +20,7 @@ from zhol.gateway import allowed as al
 from zhol.gateway import consumer_stages as cs
 from zhol.gateway import discovery as dy
 from zhol.gateway import event_stages as ev
+from zhol.gateway import granted as gr
 from zhol.gateway import provider_stages as ps
 from zhol.gateway import usage as us
 from zhol.gateway.accessstore import AccessRequestStore
@@ -133,9 +134,7 @@ def provider_pipeline(p: GatewayParts) -> Pipeline[ProviderExchange]:
             ps.CheckFreshness(p.clock, p.replay),
             ac.AccessOrAuthorize(
                 al.AllowedOrAuthorize(
-                    us.UsageOrAuthorize(
-                        ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local
-                    ),
+                    us.UsageOrAuthorize(ps.Authorize(p.gateway_id, p.local), p.gateway_id, p.local),
                     p.gateway_id,
                 ),
                 p.gateway_id,
@@ -182,10 +181,14 @@ def publish_pipeline(p: GatewayParts) -> Pipeline[PublishExchange]:
     )
 
 
-def discovery_pipeline(p: GatewayParts) -> Pipeline[dy.DiscoveryExchange]:
+def discovery_pipeline(
+    p: GatewayParts, exchanges: Pipeline[ConsumerExchange] | None = None
+) -> Pipeline[dy.DiscoveryExchange]:
     """An IS asking its own gateway about the federation: answered from the global
     configuration held here; nothing crosses the bus, nothing is logged (no evidence
-    gate either: no exchange is made)."""
+    gate either: no exchange is made), except that reflection first asks the providers'
+    gateways what the client may call, as ordinary exchanges through ``exchanges`` (the
+    consumer pipeline; a new one if None)."""
     return Pipeline(
         Hop.CLIENT_PROXY,
         (
@@ -193,6 +196,7 @@ def discovery_pipeline(p: GatewayParts) -> Pipeline[dy.DiscoveryExchange]:
             cs.LoadConfiguration(p.conf),
             dy.IdentifyDiscoveryClient(p.gateway_id),
             cs.LimitRequestSize(),
+            gr.AskAllowedMethods((exchanges or consumer_pipeline(p)).run, p.clock),
             dy.AnswerDiscovery(p.gateway_id),
         ),
         p.conf.explain,

@@ -6,19 +6,19 @@ without local ``.proto`` files work (docs/protocol.md, "Server reflection"). Eac
 request of the stream runs the discovery pipeline (the IS's pin, ``zhol-client`` naming
 a subsystem this gateway serves), so an unidentified caller learns nothing.
 
-What it lists is what this client can call through this gateway: every service the
-configuration publishes with a descriptor set (services registered without one cannot
-be described; ListMembers names them), the Discovery and Usage metaservices, and Events
-for a client that publishes topics. Whether a provider grants the client a method is
-that provider gateway's local decision, known only there: ``Discovery/AllowedMethods``
-asks it, as a logged exchange, which reflection does not make on its own.
+What it shows is what this client may call: of the services the configuration
+publishes with a descriptor set (services registered without one cannot be described;
+ListMembers names them), only those in which the providers' gateways grant it a method
+(``Allowed``, asked of them over the bus by gateway/granted.py), each served file
+rewritten to hold only those methods; and the bus's own Discovery and Usage, and Events
+for a client that publishes topics, as they are.
 
 Pure: no I/O. The index of a configuration's descriptors is built once and cached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,18 +44,40 @@ _OWN = {
     "zhol.bus.v1.Events": bus_pb2.DESCRIPTOR,
 }
 _EVENTS = "zhol.bus.v1.Events"
+# Field numbers in source_code_info paths: FileDescriptorProto.service, .method.
+_SERVICE_FIELD = descriptor_pb2.FileDescriptorProto.SERVICE_FIELD_NUMBER
+_METHOD_FIELD = descriptor_pb2.ServiceDescriptorProto.METHOD_FIELD_NUMBER
+
+# What one client may call, as the providers' gateways answered AllowedMethods: per
+# (provider, gRPC service) published with descriptors, the methods granted.
+Allowed = Mapping[tuple[SubsystemId, str], frozenset[str]]
+Key = tuple[SubsystemId, str]
+
+
+def methods_by_service(allowed: Allowed) -> dict[str, frozenset[str]]:
+    """The granted methods by gRPC service name (whichever provider grants them)."""
+    merged: dict[str, frozenset[str]] = {}
+    for (_provider, service), methods in allowed.items():
+        if methods:
+            merged[service] = merged.get(service, frozenset()) | methods
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
 class ReflectionIndex:
-    """The pools of one configuration's descriptor sets, provider services' first."""
+    """The pools of one configuration's descriptor sets, by (provider, service)."""
 
-    services: tuple[str, ...]  # provider services with descriptors, sorted
-    pools: tuple[descriptor_pool.DescriptorPool, ...]
+    pools: tuple[tuple[Key, descriptor_pool.DescriptorPool], ...]
 
-    def find(self, lookup: str, key: str) -> FileDescriptor | None:
-        """The first file (in the pools' order, ours last) that ``lookup`` finds for key."""
-        for pool in (*self.pools, descriptor_pool.Default()):
+    def visible(self, allowed: Allowed) -> tuple[descriptor_pool.DescriptorPool, ...]:
+        """The pools of the services the client may call a method of, in index order."""
+        return tuple(pool for key, pool in self.pools if allowed.get(key))
+
+    def find(self, lookup: str, key: str, allowed: Allowed) -> FileDescriptor | None:
+        """The first file (in the visible pools' order, ours last) that ``lookup`` finds
+        for key; None for a service or method the client may not call."""
+        granted = methods_by_service(allowed)
+        for pool in (*self.visible(allowed), descriptor_pool.Default()):
             try:
                 if lookup == "symbol":
                     found: FileDescriptor = _containing_symbol(pool, key)
@@ -63,8 +85,10 @@ class ReflectionIndex:
                     found = pool.FindFileByName(key)
             except KeyError:
                 continue
-            if pool is descriptor_pool.Default() and not _is_own(found):
-                return None  # the runtime's other files are not ours to show
+            if pool is descriptor_pool.Default():
+                return found if _is_own(found) else None  # the runtime's others are not ours
+            if lookup == "symbol" and not _symbol_shown(pool, key, granted):
+                return None
             return found
         return None
 
@@ -80,6 +104,81 @@ def _containing_symbol(pool: descriptor_pool.DescriptorPool, symbol: str) -> Fil
         if method not in found.methods_by_name:
             raise
         return found.file
+
+
+def _symbol_shown(
+    pool: descriptor_pool.DescriptorPool, symbol: str, granted: Mapping[str, frozenset[str]]
+) -> bool:
+    """A service is shown if a method of it is granted, a method if it is granted; any
+    other symbol (a message, an enum) with the file that declares it."""
+    try:
+        pool.FindServiceByName(symbol)
+        return bool(granted.get(symbol))
+    except KeyError:
+        pass
+    service, _, method = symbol.rpartition(".")
+    try:
+        found = pool.FindServiceByName(service)
+    except KeyError:
+        return True
+    return method not in found.methods_by_name or method in granted.get(service, ())
+
+
+def filtered_file(
+    file: descriptor_pb2.FileDescriptorProto, granted: Mapping[str, frozenset[str]]
+) -> descriptor_pb2.FileDescriptorProto:
+    """The file with only the granted methods: a service none of whose methods is
+    granted is removed, and so are the others' ungranted methods. Messages, enums and
+    imports stay, so the file still builds in a pool; its source comments follow their
+    service or method (renumbered) or go with it."""
+    out = descriptor_pb2.FileDescriptorProto()
+    out.CopyFrom(file)
+    del out.service[:]
+    prefix = f"{file.package}." if file.package else ""
+    # Old index -> new index, for services and (per old service index) methods.
+    services: dict[int, int] = {}
+    methods: dict[int, dict[int, int]] = {}
+    for i, service in enumerate(file.service):
+        allowed = granted.get(prefix + service.name, frozenset())
+        kept = [(j, m) for j, m in enumerate(service.method) if m.name in allowed]
+        if not kept:
+            continue
+        services[i] = len(out.service)
+        methods[i] = {j: n for n, (j, _m) in enumerate(kept)}
+        copy = out.service.add()
+        copy.CopyFrom(service)
+        del copy.method[:]
+        copy.method.extend(m for _j, m in kept)
+    if file.HasField("source_code_info"):
+        locations = []
+        for location in file.source_code_info.location:
+            path = _renumbered(list(location.path), services, methods)
+            if path is None:
+                continue
+            moved = descriptor_pb2.SourceCodeInfo.Location()
+            moved.CopyFrom(location)
+            moved.path[:] = path
+            locations.append(moved)
+        del out.source_code_info.location[:]
+        out.source_code_info.location.extend(locations)
+    return out
+
+
+def _renumbered(
+    path: list[int], services: Mapping[int, int], methods: Mapping[int, Mapping[int, int]]
+) -> list[int] | None:
+    """A source location's path after the removals; None if what it points at is gone."""
+    if len(path) < 2 or path[0] != _SERVICE_FIELD:
+        return path
+    service = services.get(path[1])
+    if service is None:
+        return None
+    if len(path) < 4 or path[2] != _METHOD_FIELD:
+        return [path[0], service, *path[2:]]
+    method = methods[path[1]].get(path[3])
+    if method is None:
+        return None
+    return [path[0], service, path[2], method, *path[4:]]
 
 
 def _is_own(file: FileDescriptor) -> bool:
@@ -106,35 +205,45 @@ def _with_dependencies(file: FileDescriptor) -> Iterator[FileDescriptor]:
 
 
 @lru_cache(maxsize=4)
-def _index(sets: tuple[tuple[str, bytes], ...]) -> ReflectionIndex:
+def _index(sets: tuple[tuple[Key, bytes], ...]) -> ReflectionIndex:
     pools = []
-    for _name, descriptor_set in sets:
+    for key, descriptor_set in sets:
         try:
-            pools.append(published_pool(descriptor_set))
+            pools.append((key, published_pool(descriptor_set)))
         except (DecodeError, KeyError, TypeError, ValueError):
             continue  # an unreadable set describes nothing (and is refused on a call)
-    return ReflectionIndex(tuple(sorted({name for name, _ in sets})), tuple(pools))
+    return ReflectionIndex(tuple(pools))
 
 
 def reflection_index(conf: GlobalConf) -> ReflectionIndex:
     """The configuration's services with descriptors, in provider order (cached)."""
     ordered = sorted(conf.descriptor_sets.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
-    return _index(tuple((service, fds) for (_provider, service), fds in ordered))
+    return _index(tuple(ordered))
 
 
-def listed_services(conf: GlobalConf, client: SubsystemId) -> list[str]:
-    """What ``list`` shows this client: the services it can call through this gateway."""
+def listed_services(conf: GlobalConf, client: SubsystemId, allowed: Allowed) -> list[str]:
+    """What ``list`` shows this client: the services with descriptors in which it may
+    call a method, and the bus's own."""
     own = [name for name in _OWN if name != _EVENTS or conf.topics.get(client)]
-    return sorted({*reflection_index(conf).services, *own})
+    described = {
+        service
+        for (provider, service), methods in allowed.items()
+        if methods and (provider, service) in conf.descriptor_sets
+    }
+    return sorted({*described, *own})
 
 
 def _files(
-    file: FileDescriptor, request: rpb.ServerReflectionRequest
+    file: FileDescriptor, request: rpb.ServerReflectionRequest, allowed: Allowed
 ) -> rpb.ServerReflectionResponse:
+    granted = methods_by_service(allowed)
+    own = file.pool is descriptor_pool.Default()
     protos = []
     for each in _with_dependencies(file):
         proto = descriptor_pb2.FileDescriptorProto()
         each.CopyToProto(proto)
+        if not own:
+            proto = filtered_file(proto, granted)
         protos.append(proto.SerializeToString())
     return rpb.ServerReflectionResponse(
         file_descriptor_response=rpb.FileDescriptorResponse(file_descriptor_proto=protos),
@@ -151,18 +260,26 @@ def _error(
     )
 
 
-def answer_reflection(conf: GlobalConf, client: SubsystemId, body: bytes) -> bytes:
-    """One ServerReflectionResponse for one request of the stream (InvalidRequest if it
-    does not decode; a symbol or file it cannot show is an in-band NOT_FOUND)."""
+def parse_reflection_request(body: bytes) -> rpb.ServerReflectionRequest:
+    """One request of the stream (InvalidRequest if it does not decode)."""
     try:
-        request = rpb.ServerReflectionRequest.FromString(body)
+        return rpb.ServerReflectionRequest.FromString(body)
     except DecodeError:
         raise ZholError("InvalidRequest", "not a ServerReflectionRequest") from None
+
+
+def answer_reflection(
+    conf: GlobalConf, client: SubsystemId, body: bytes, allowed: Allowed
+) -> bytes:
+    """One ServerReflectionResponse for one request of the stream, showing only what
+    ``allowed`` grants of the providers' services (InvalidRequest if it does not
+    decode; a symbol or file it cannot show is an in-band NOT_FOUND)."""
+    request = parse_reflection_request(body)
     index = reflection_index(conf)
     kind = request.WhichOneof("message_request")
     found: FileDescriptor | None = None
     if kind == "list_services":
-        names = listed_services(conf, client)
+        names = listed_services(conf, client, allowed)
         answer = rpb.ServerReflectionResponse(
             list_services_response=rpb.ListServiceResponse(
                 service=[rpb.ServiceResponse(name=n) for n in names]
@@ -170,16 +287,16 @@ def answer_reflection(conf: GlobalConf, client: SubsystemId, body: bytes) -> byt
             original_request=request,
         )
     elif kind == "file_containing_symbol":
-        found = index.find("symbol", request.file_containing_symbol)
+        found = index.find("symbol", request.file_containing_symbol, allowed)
     elif kind == "file_by_filename":
-        found = index.find("file", request.file_by_filename)
+        found = index.find("file", request.file_by_filename, allowed)
     elif kind in ("file_containing_extension", "all_extension_numbers_of_type"):
-        answer = _extensions(index, request)
+        answer = _extensions(index, request, allowed)
     else:
         answer = _error(request, grpc.StatusCode.INVALID_ARGUMENT, "unknown request")
     if kind in ("file_containing_symbol", "file_by_filename"):
         answer = (
-            _files(found, request)
+            _files(found, request, allowed)
             if found is not None
             else _error(request, grpc.StatusCode.NOT_FOUND, "not found")
         )
@@ -188,14 +305,14 @@ def answer_reflection(conf: GlobalConf, client: SubsystemId, body: bytes) -> byt
 
 
 def _extensions(
-    index: ReflectionIndex, request: rpb.ServerReflectionRequest
+    index: ReflectionIndex, request: rpb.ServerReflectionRequest, allowed: Allowed
 ) -> rpb.ServerReflectionResponse:
-    """Extensions of a message type, from the pool that describes it."""
+    """Extensions of a message type, from the (visible) pool that describes it."""
     if request.HasField("file_containing_extension"):
         extendee = request.file_containing_extension.containing_type
     else:
         extendee = request.all_extension_numbers_of_type
-    file = index.find("symbol", extendee)
+    file = index.find("symbol", extendee, allowed)
     if file is None:
         return _error(request, grpc.StatusCode.NOT_FOUND, "not found")
     pool = file.pool
@@ -212,5 +329,5 @@ def _extensions(
     number = request.file_containing_extension.extension_number
     for extension in extensions:
         if extension.number == number:
-            return _files(pool.FindFileContainingSymbol(extension.full_name), request)
+            return _files(pool.FindFileContainingSymbol(extension.full_name), request, allowed)
     return _error(request, grpc.StatusCode.NOT_FOUND, "not found")

@@ -211,12 +211,14 @@ async def start_gateway(
         undo.push_async_callback(is_server.stop, 0)
         # Before the proxy, which accepts every method path: health is answered here.
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, is_server)
+        exchanges = consumer_pipeline(parts)
         is_proxy = IsProxy(
-            consumer_pipeline(parts),
+            exchanges,
             clock,
             peer_certs=settings.is_tls == "mtls",
             publish=publish_pipeline(parts),
-            discovery=discovery_pipeline(parts),
+            # Reflection asks providers what a client may call through the same pipeline.
+            discovery=discovery_pipeline(parts, exchanges),
         )
         is_server.add_generic_rpc_handlers((is_proxy,))
         is_port = _bind_is_port(is_server, settings, passphrase)

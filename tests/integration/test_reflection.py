@@ -1,13 +1,15 @@
 """Discovery through one's own gateway, on a real in-process federation: gRPC server
-reflection on the IS port (read with grpcio-reflection's own client), a call built from
-reflected descriptors alone, Discovery/ListMethods (local) and Discovery/AllowedMethods
-(asked of the provider's gateway, logged at both), and `zhol catalogue` showing both."""
+reflection on the IS port (read with grpcio-reflection's own client), showing only what
+the providers' gateways grant the client, a call built from reflected descriptors alone,
+Discovery/ListMethods (local) and Discovery/AllowedMethods (asked of the provider's
+gateway, logged at both), and `zhol catalogue` showing both."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import json
+import logging
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from subprocess import PIPE
@@ -38,6 +40,7 @@ from zhol.cli.main import main as zhol
 from zhol.core.grpcerr import trailer_value
 from zhol.core.metadata import ERROR_KEY
 from zhol.gateway.discovery import ALLOWED_METHODS_PATH, LIST_METHODS_PATH
+from zhol.gateway.granted import AskAllowedMethods
 from zhol.gateway.messagelog import list_records
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -89,11 +92,13 @@ def reflect(address: str, client: str | None, ask: Callable[[Any], Any]) -> Any:
         return ask(ProtoReflectionDescriptorDatabase(channel))
 
 
-async def list_over_stream(channel: grpc.aio.Channel, path: str, client: str = CLIENT) -> list[str]:
+async def list_over_stream(
+    channel: grpc.aio.Channel, path: str, client: str = CLIENT, timeout: float = 5
+) -> list[str]:
     """``list`` as raw bytes on any reflection path (grpcurl asks v1 first)."""
     request = reflection_pb2.ServerReflectionRequest(list_services="").SerializeToString()
     call = channel.stream_stream(path)(
-        iter([request]), metadata=(("zhol-client", client),), timeout=5
+        iter([request]), metadata=(("zhol-client", client),), timeout=timeout
     )
     answers = [reflection_pb2.ServerReflectionResponse.FromString(a) async for a in call]
     return [s.name for a in answers for s in a.list_services_response.service]
@@ -111,10 +116,11 @@ async def test_reflection_lists_what_the_client_can_call_and_describes_it(
     listed = await services(fed)
     conf = fed.consumer.conf.current().conf
     described = {service for _, service in conf.descriptor_sets}
-    # Exactly the services published with descriptors, and the bus's own services.
     assert described == {POPULATION_SERVICE, PENSION_SERVICE}
+    # Of those, the one population grants pension methods of (pension grants itself
+    # nothing), and the bus's own services.
     assert listed == sorted(
-        {*described, "zhol.bus.v1.Discovery", "zhol.bus.v1.Usage", "zhol.bus.v1.Events"}
+        {POPULATION_SERVICE, "zhol.bus.v1.Discovery", "zhol.bus.v1.Usage", "zhol.bus.v1.Events"}
     )
 
     def describe(db: ProtoReflectionDescriptorDatabase) -> tuple[str, str, list[str]]:
@@ -132,8 +138,10 @@ async def test_reflection_lists_what_the_client_can_call_and_describes_it(
     )
     assert request_type == "zhol.population.v1.GetPersonRequest"
     assert response_type == "zhol.population.v1.Person"
-    assert methods == sorted(conf.methods[(next(iter(conf.providers[POPULATION_SERVICE])),
-                                           POPULATION_SERVICE)])  # fmt: skip
+    # Only the methods pension may call: RegisterBirth and the other writes are left out.
+    assert methods == sorted(POPULATION_READ_METHODS)
+    assert set(methods) < conf.methods[(next(iter(conf.providers[POPULATION_SERVICE])),
+                                        POPULATION_SERVICE)]  # fmt: skip
     # A method is a symbol too (grpcurl's `describe pkg.Service.Method` asks for it).
     file = await asyncio.to_thread(
         reflect,
@@ -152,8 +160,12 @@ async def test_reflection_lists_what_the_client_can_call_and_describes_it(
         await asyncio.to_thread(
             reflect, address, CLIENT, lambda db: db.FindFileContainingSymbol("no.such.Thing")
         )
-    # Reflection answers from the configuration: nothing crossed the bus or was logged.
-    assert len(list_records(fed.layout.gateway(CONSUMER_GATEWAY) / "messagelog.db")) == before
+    # Reflection answers from the configuration; what crossed the bus, logged, was only
+    # the AllowedMethods questions it asked the providers' gateways for pension.
+    added = list_records(fed.layout.gateway(CONSUMER_GATEWAY) / "messagelog.db")[before:]
+    assert added
+    assert {(r["service"].endswith(ALLOWED_METHODS_PATH), r["client"], r["user_id"])
+            for r in added} == {(True, CLIENT, "reflection")}  # fmt: skip
 
 
 async def test_a_call_built_from_reflected_descriptors_alone_goes_through(
@@ -365,3 +377,131 @@ async def test_grpcurl_lists_describes_and_calls_through_the_own_gateway(
     # Not identified: reflection refuses, so grpcurl can neither list nor call.
     code, out, err = await grpcurl("-plaintext", address, "list")
     assert code != 0 and out == "" and "MissingHeader" in err
+
+
+OWN_SERVICES = ["zhol.bus.v1.Discovery", "zhol.bus.v1.Events", "zhol.bus.v1.Usage"]
+PENSION_METHOD = "IsInsuredByContributions"
+V1_REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+
+
+async def population_sees(fed: Federation, ask: Callable[[Any], Any] | None = None) -> Any:
+    """``ask`` (default: list) reflection on the population gateway, as population."""
+    address = fed.is_address(PROVIDER_GATEWAY)
+    return await asyncio.to_thread(
+        reflect, address, POPULATION, ask or (lambda db: list(db.get_services()))
+    )
+
+
+def reflection_questions(fed: Federation, gateway: str) -> list[str]:
+    """The AllowedMethods requests reflection sent from ``gateway``, by service asked."""
+    return [
+        r["service"]
+        for r in list_records(fed.layout.gateway(gateway) / "messagelog.db")
+        if r["kind"] == "request" and r["direction"] == "out" and r["user_id"] == "reflection"
+    ]
+
+
+async def test_reflection_shows_a_client_only_what_it_was_granted(
+    fed: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Population holds no right anywhere: no provider service, only the bus's own.
+    before = len(reflection_questions(fed, PROVIDER_GATEWAY))
+    assert await population_sees(fed) == OWN_SERVICES
+    # Each provider publishing descriptors was asked once, over the bus...
+    asked = reflection_questions(fed, PROVIDER_GATEWAY)[before:]
+    assert sorted(asked) == [f"{p}/{ALLOWED_METHODS_PATH[1:]}" for p in (POPULATION, CLIENT)]
+    # ... and the answers are kept: another list asks nobody.
+    assert await population_sees(fed) == OWN_SERVICES
+    assert len(reflection_questions(fed, PROVIDER_GATEWAY)) == before + len(asked)
+    for symbol in (POPULATION_SERVICE, PENSION_SERVICE, f"{PENSION_SERVICE}.{PENSION_METHOD}"):
+        with pytest.raises(KeyError):  # NOT_FOUND in the stream
+            await population_sees(fed, lambda db, s=symbol: db.FindFileContainingSymbol(s))
+
+    # Pension's operator grants population one method: it shows, alone, once the kept
+    # answer is stale (TTL_S, zero here) and the pension gateway reloaded its rights.
+    monkeypatch.setattr(AskAllowedMethods, "TTL_S", 0.0)
+    directory = str(fed.layout.gateway(CONSUMER_GATEWAY))
+    right = ["--dir", directory, "--client", POPULATION, "--service"]
+    target = f"{CLIENT}/{PENSION_SERVICE}/{PENSION_METHOD}"
+    assert await asyncio.to_thread(zhol, ["gateway", "allow", *right, target]) == 0
+    try:
+
+        async def shown() -> bool:
+            return PENSION_SERVICE in await population_sees(fed)
+
+        await until(shown, timeout=30, what="the granted service is listed")
+        assert await population_sees(fed) == sorted([*OWN_SERVICES, PENSION_SERVICE])
+
+        def methods(db: ProtoReflectionDescriptorDatabase) -> list[str]:
+            pool = descriptor_pool.DescriptorPool(db)
+            return sorted(pool.FindServiceByName(PENSION_SERVICE).methods_by_name)
+
+        assert await population_sees(fed, methods) == [PENSION_METHOD]
+        with pytest.raises(KeyError):  # a method not granted is no symbol either
+            await population_sees(
+                fed, lambda db: db.FindFileContainingSymbol(f"{PENSION_SERVICE}.GetContributions")
+            )
+    finally:
+        assert await asyncio.to_thread(zhol, ["gateway", "deny", *right, target]) == 0
+
+
+class SilentListener:
+    """A TCP listener that accepts and never answers (a hung gateway), until closed."""
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def _hold(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._held.append(writer)
+
+    async def listen(self, port: int) -> None:
+        for attempt in range(50):  # the stopped gateway's listener may linger a moment
+            try:
+                self._server = await asyncio.start_server(self._hold, "127.0.0.1", port)
+                return
+            except OSError:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        """Stop listening and drop the held connections: now nothing answers there."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for writer in self._held:
+            writer.close()
+        self._held.clear()
+
+
+async def test_a_provider_gateway_that_does_not_answer_shows_nothing_and_does_not_hang(
+    fed: Federation, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="zhol.gateway.reflection")
+    for name, value in (("TTL_S", 0.0), ("FAILED_TTL_S", 0.0), ("WAIT_S", 1.0)):
+        monkeypatch.setattr(AskAllowedMethods, name, value)
+    address = fed.is_address(CONSUMER_GATEWAY)
+    assert POPULATION_SERVICE in await services(fed)
+    await fed.gateways.pop(PROVIDER_GATEWAY).stop(0)
+    silent = SilentListener()
+    try:
+        await silent.listen(fed.ports.gateway_peer[PROVIDER_GATEWAY])
+        async with grpc.aio.insecure_channel(address) as channel:
+            # Hung, then down: either way population's service is not shown (fail
+            # closed), and the answer comes well within the call's own timeout.
+            for state in ("hung", "down"):
+                listed = await list_over_stream(channel, V1_REFLECTION, timeout=20)
+                assert POPULATION_SERVICE not in listed, state
+                assert "zhol.bus.v1.Discovery" in listed, state
+                await silent.close()
+        warned = [r for r in caplog.records if r.name == "zhol.gateway.reflection"]
+        assert len(warned) >= 2 and all(POPULATION in r.getMessage() for r in warned)
+    finally:
+        await silent.close()
+        await fed.start_gateway(PROVIDER_GATEWAY)
+
+    async def shown_again() -> bool:
+        return POPULATION_SERVICE in await services(fed)
+
+    await until(shown_again, timeout=60, what="population's service shown again")
