@@ -249,7 +249,12 @@ class RetirementAge:
     women_months: int
 
 
-_LAW_2013 = "Law of 10 June 2013 on pensions (women's age +6 months a year from 2018)"
+_LAW_2013 = ("Law of 21 June 2013 No. 105-V on pension provision (adilet.zan.kz Z1300000105):"
+             " women's age +6 months a year from 2018")
+# Men's age is the same in every row; a man's decision names this, not the women's steps.
+MEN_RETIREMENT_SOURCE = ("Law of 21 June 2013 No. 105-V on pension provision (adilet.zan.kz"
+                         " Z1300000105): men at 63; kept by the Social Code of 20 April 2023"
+                         " No. 224-VII, in force from 1 July 2023")
 _WOMEN_61 = ("Social Code amendments, Mazhilis October 2022: women's age fixed at 61 until"
              " 1 January 2028 (astanatimes.com 2022-10-27)")
 _WOMEN_2028 = ("Social Code amendments 2022: from 1 January 2028 women's age +6 months a"
@@ -311,9 +316,10 @@ def retirement_date(birth_date: dt.date, female: bool) -> RetirementDate:
         months = row.women_months if female else row.men_months
         reached = add_months(birth_date, months)
         if reached.year <= year:
+            source = found.source if female else MEN_RETIREMENT_SOURCE
             if year == first or reached.year == year:
-                return RetirementDate(reached, months, found.year, found.source)
-            return RetirementDate(dt.date(year, 1, 1), months, found.year, found.source)
+                return RetirementDate(reached, months, found.year, source)
+            return RetirementDate(dt.date(year, 1, 1), months, found.year, source)
     raise AssertionError("the retirement age table ends with a fixed age")
 
 

@@ -52,6 +52,8 @@ def test_retirement_date_by_the_table(
     found = rules.retirement_date(birth, female)
     assert (found.reached_on, found.age_months) == (reached, age_months)
     assert found.source  # every row names its act or public source
+    # A man's decision names the men's rule, never the women's steps.
+    assert ("women" in found.source) == female
 
 
 def test_women_retire_at_61_until_2028_then_6_months_more_a_year() -> None:
