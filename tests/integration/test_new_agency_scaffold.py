@@ -30,6 +30,7 @@ from tests.integration.bus_federation import Federation, bus_metadata, call_raw,
 from tests.integration.test_registry_topics import gateway_command
 from tests.sqlite_rows import one
 from tests.waiting import until
+from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.gateway_events import add_parser as add_events_parser
 from zhol.cli.main import main as zhol_main
@@ -249,5 +250,20 @@ async def test_the_scaffold_joins_serves_calls_publishes_and_receives(
         assert published.group(2) == CLIENT, out
         delivered = f"event {TAXES} {TOPIC} {published.group(1)} attempt 0"
         await until(lambda: delivered in receiver.text(), timeout=30, what=receiver.text())
+        # What the receiver answers its gateway: UNIMPLEMENTED for a topic it does not
+        # handle (a dead letter at once), and a delivery seen before (the same
+        # message_id, a retry) acknowledged without being handled again.
+        async with grpc.aio.insecure_channel(receiver_address) as channel:
+            sink = bus_pb2_grpc.EventSinkStub(channel)
+            other = bus_pb2.EventDelivery(topic="zhol.other.v1.Happened", message_id="m-0")
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await sink.Receive(other, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            for attempt in (0, 1):
+                retry = bus_pb2.EventDelivery(
+                    topic=TOPIC, message_id="m-1", event_id="e-1", publisher=TAXES, attempt=attempt
+                )
+                await sink.Receive(retry, timeout=10)
+        assert receiver.text().count(" e-1 attempt ") == 1, receiver.text()
         # Nothing personal in what the programs print.
         assert iin not in provider.text() and iin not in receiver.text()
