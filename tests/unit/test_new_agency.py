@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import py_compile
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from zhol.cli.contract import check_offer, compile_proto
-from zhol.cli.main import main
+from zhol.cli.main import build_parser, main
 from zhol.cli.new_agency import agency_spec, render, substitute
 from zhol.core.errors import ZholError
 from zhol.gateway.subjects import subject_reader
@@ -191,3 +192,44 @@ def test_help_says_what_it_writes(capsys: pytest.CaptureFixture[str]) -> None:
     text = " ".join(capsys.readouterr().out.split())
     for word in ("join.sh", "data_subject", "EventSink", "REGISTRY", "--out"):
         assert word in text, word
+
+
+JOIN_VARIABLES = {
+    "REGISTRY": "127.0.0.1:4400",
+    "ANCHOR": "anchor.pem",
+    "HERE": "/srv/taxes",
+    "MEMBER": MEMBER,
+    "MEMBER_NAME": "SRC",
+    "SUBSYSTEM": f"{MEMBER}/taxes",
+    "GATEWAY_ID": f"{MEMBER}/gw1",
+    "GATEWAY_DIR": "gateway",
+    "PEER_ADDRESS": "127.0.0.1:5601",
+    "IS_LISTEN": "127.0.0.1:5600",
+    "PROVIDER_ADDRESS": "127.0.0.1:7600",
+    "RECEIVER_ADDRESS": "127.0.0.1:7601",
+    "TIMEOUT": "60",
+}
+
+
+def test_every_zhol_command_of_join_sh_parses(tmp_path: Path) -> None:
+    """A renamed flag fails here, not in a new member's first run of join.sh."""
+    _, out = scaffold(tmp_path)
+    script = (out / "join.sh").read_text().replace("\\\n", " ")
+    commands = [
+        line.strip().removeprefix("exec ")
+        for line in script.splitlines()
+        if line.strip().startswith(("$ZHOL ", "exec $ZHOL "))
+    ]
+    assert [c.split()[1:3] for c in commands] == [
+        ["gateway", "init"],
+        ["gateway", "add-subsystem"],
+        ["events", "sink"],
+        ["gateway", "serve"],
+    ]
+    parser = build_parser()
+    for command in commands:
+        command = command.replace('${PORT_FILE:+--port-file "$PORT_FILE"}', "--port-file p")
+        for name, value in JOIN_VARIABLES.items():
+            command = command.replace(f'"${name}"', value).replace(f"${name}", value)
+        assert "$" not in command.removeprefix("$ZHOL"), command
+        parser.parse_args(shlex.split(command)[1:])
