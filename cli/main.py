@@ -26,7 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
     from zhol.adapters.pension import cli as pension_cli
     from zhol.adapters.population import cli as population_cli
     from zhol.cli import audit as audit_cli
-    from zhol.cli import bench, catalogue, conformance, demo, faults, health, scenario, tsa
+    from zhol.cli import (
+        bench,
+        catalogue,
+        conformance,
+        demo,
+        faults,
+        health,
+        new_agency,
+        scenario,
+        tsa,
+    )
     from zhol.cli import gateway as gateway_cli
     from zhol.cli import gateway_events as eventscli
     from zhol.cli import gateway_log as logcli
@@ -56,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.add_parser(sub)
     portal_cli.add_parser(sub)
     catalogue.add_parser(sub)
+    new_agency.add_parser(sub)
     return parser
 
 

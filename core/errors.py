@@ -88,6 +88,7 @@ ErrorName = Literal[
     "AccessRequestDecided",
     "DuplicateAccessRequest",
     "TooManyAccessRequests",
+    "OutputExists",
 ]
 
 
@@ -232,6 +233,8 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         _SP,
         "the client has too many pending access requests here",
     ),
+    # `zhol new-agency`: it writes only into a new or empty folder, never over files.
+    ErrorCode("OutputExists", Category.CONFLICT, _C, "the output folder exists and is not empty"),
 )
 
 CODES: dict[str, ErrorCode] = {code.name: code for code in CATALOGUE}

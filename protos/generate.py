@@ -9,6 +9,7 @@ runs the same function with the build directory as its output root.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -55,6 +56,12 @@ def generate(out_root: Path = REPO_ROOT) -> int:
         init = out_root.joinpath(*package.split("."), "__init__.py")
         if not init.exists():
             init.touch()
+    # Each .proto beside its generated code (package data, so in the wheel too): a Node.js
+    # IS loads them at run time, and `zhol new-agency` copies them into what it writes.
+    for source in sources:
+        target = out_root / source
+        if not target.exists() or target.read_bytes() != (PROTO_ROOT / source).read_bytes():
+            shutil.copyfile(PROTO_ROOT / source, target)
     return 0
 
 

@@ -7,7 +7,8 @@
    generated code and the protos it came from.
 3. Install the wheel into a new virtual environment (dependencies pinned by
    constraints.txt) and, from an empty folder, run ``zhol demo --check``,
-   ``zhol conformance --help``, and ``zhol conformance`` against a ``zhol demo``
+   ``zhol conformance --help``, ``zhol new-agency`` for both languages, and
+   ``zhol conformance`` against a ``zhol demo``
    federation started from the installed wheel (what an agency developer who
    pip-installed zhol does: no source checkout, no tests/ to import).
 
@@ -43,6 +44,13 @@ REQUIRED_IN_WHEEL = (
     "zhol/registry/v1/registry_pb2.py",
     "zhol/gateway/pipeline.py",
     "zhol/cli/main.py",
+    # `zhol new-agency`: its templates, and the bus's .proto files it copies.
+    "zhol/cli/scaffold/common/join.sh.tmpl",
+    "zhol/cli/scaffold/python/provider.py.tmpl",
+    "zhol/cli/scaffold/node/provider.js.tmpl",
+    "zhol/bus/v1/bus.proto",
+    "zhol/bus/v1/options.proto",
+    "zhol/population/v1/population.proto",
 )
 
 
@@ -130,6 +138,14 @@ def main() -> int:
             return 1
         run([zhol, "demo", "--check"], cwd=empty)
         run([zhol, "conformance", "--help"], cwd=empty)
+        for lang in ("python", "node"):
+            out = base / f"new-agency-{lang}"
+            run([zhol, "new-agency", "taxes", "--member", "KZ/GOV/SRC", "--lang", lang,
+                 "--out", out], cwd=empty)
+            wanted = (out / "join.sh", out / "protos" / "zhol" / "bus" / "v1" / "options.proto")
+            if not all(path.is_file() for path in wanted):
+                print(f"FAIL: zhol new-agency --lang {lang} wrote no join.sh or options.proto")
+                return 1
         if not conformance_against_demo(zhol, base / "demo", empty):
             return 1
         leftovers = sorted(p.name for p in empty.iterdir())
