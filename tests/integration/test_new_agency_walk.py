@@ -71,6 +71,7 @@ class Walk:
     servers: dict[str, tuple[subprocess.Popen[bytes], Path]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    took: dict[str, float] = field(default_factory=dict)
 
     def local(self, text: str) -> str:
         """The guide with this walk's ports for its fixed ones."""
@@ -345,6 +346,7 @@ def test_a_new_agency_follows_the_guide(tmp_path: Path) -> None:
     started = time.monotonic()
     try:
         wait_ready(demo, timeout=120)
+        walk.notes.append(f"the demo was ready in {time.monotonic() - started:.0f} s")
         text = walk.local(guide())
         write_agency_files(walk, text)
         pending = list(CHECKS)
@@ -359,7 +361,9 @@ def test_a_new_agency_follows_the_guide(tmp_path: Path) -> None:
             check = None
             if pending and re.search(walk.local(pending[0].pattern), line):
                 check = pending.pop(0)
+            begun = time.monotonic()
             follow(walk, command, check)
+            walk.took[line] = walk.took.get(line, 0.0) + time.monotonic() - begun
         assert not pending, f"the guide has no command for {[c.pattern for c in pending]}"
         for prefix in SKIPPED:
             assert any(s.startswith(prefix) for s in walk.skipped), f"{prefix!r}: not in the guide"
@@ -367,4 +371,6 @@ def test_a_new_agency_follows_the_guide(tmp_path: Path) -> None:
         walk.stop()
         demo.stop()
     walk.notes.append(f"the walk took {time.monotonic() - started:.0f} s with the demo")
+    slowest = sorted(walk.took.items(), key=lambda item: -item[1])[:8]
+    walk.notes += [f"{seconds:5.1f} s  {line[:70]}" for line, seconds in slowest]
     print("\n".join(["", *walk.notes, *(f"skipped {s}" for s in walk.skipped)]))
