@@ -37,23 +37,34 @@ def blocks(language: str, text: str | None = None) -> list[str]:
     return [body for lang, body in BLOCK.findall(guide(text)) if lang == language]
 
 
-def commands(text: str | None = None) -> list[Command]:
-    """Every command of the sh blocks, in order; comment lines are left out."""
-    found = []
-    for body in blocks("sh", text):
-        for line in body.replace("\\\n", " ").splitlines():
-            line, _, comment = line.partition(" #")
-            line = " ".join(line.split())
-            if line and not line.startswith("#"):
-                found.append(Command(line, comment.strip()))
+@dataclass(frozen=True)
+class File:
+    """A file the guide writes: a code block whose first line names its path."""
+
+    path: str
+    content: str
+
+
+def steps(text: str | None = None) -> list[Command | File]:
+    """What the reader does, in the guide's order: each command of the sh blocks
+    (comment lines left out), and each file written."""
+    found: list[Command | File] = []
+    for lang, body in BLOCK.findall(guide(text)):
+        if lang == "sh":
+            for line in body.replace("\\\n", " ").splitlines():
+                line, _, comment = line.partition(" #")
+                line = " ".join(line.split())
+                if line and not line.startswith("#"):
+                    found.append(Command(line, comment.strip()))
+        elif header := FILE_HEADER.match(body):
+            found.append(File(header.group(1), body))
     return found
 
 
+def commands(text: str | None = None) -> list[Command]:
+    return [step for step in steps(text) if isinstance(step, Command)]
+
+
 def files(text: str | None = None) -> dict[str, str]:
-    """The files the guide writes (path -> content), from the blocks that name one."""
-    written = {}
-    for lang, body in BLOCK.findall(guide(text)):
-        header = FILE_HEADER.match(body)
-        if header and lang != "sh":
-            written[header.group(1)] = body
-    return written
+    """The files the guide writes (path -> content)."""
+    return {step.path: step.content for step in steps(text) if isinstance(step, File)}

@@ -3,7 +3,8 @@ would follow it.
 
 The demo runs as real processes; every ```sh command of the guide is run in order, as
 written, in a folder of its own (the repository's protos/ and examples/ linked in, as
-in a clone), and the files the guide writes are taken from its own code blocks. The
+in a clone), and each file the guide writes is written in its place in that order,
+from the guide's own code block. The
 test substitutes only what the guide leaves to the reader: free ports for the guide's
 fixed ones, and the id a `request-access` printed for `REQUEST_ID`. So the guide and
 this test cannot drift: a changed command runs changed, a new one runs too, and the
@@ -34,7 +35,7 @@ import grpc
 import pytest
 
 from tests.integration.demo_process import ROOT, start_demo, wait_ready
-from tests.new_agency_guide import Command, commands, files, guide
+from tests.new_agency_guide import Command, File, guide, steps
 from zhol.cli.ports import free_port
 from zhol.core.metadata import CLIENT_KEY, PURPOSE_KEY, USER_ID_KEY
 from zhol.gateway.localconf import LocalConfStore
@@ -110,13 +111,12 @@ class Walk:
                 proc.wait(timeout=10)
 
 
-def write_agency_files(walk: Walk, text: str) -> None:
-    """The new agency's files (contract, provider, client, publisher, receiver), as the
-    guide's own code blocks give them, where they say."""
-    for path, content in files(text).items():
-        target = walk.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
+def write_file(walk: Walk, file: File) -> None:
+    """One of the new agency's files (contract, provider, client, publisher, receiver),
+    as the guide's own code block gives it, where it says; the guide made its folder."""
+    target = walk.root / file.path
+    assert target.parent.is_dir(), f"the guide writes {file.path} before making its folder"
+    target.write_text(file.content)
 
 
 def start_server(walk: Walk, line: str) -> None:
@@ -348,11 +348,12 @@ def test_a_new_agency_follows_the_guide(tmp_path: Path) -> None:
     try:
         wait_ready(demo, timeout=120)
         walk.notes.append(f"the demo was ready in {time.monotonic() - started:.0f} s")
-        text = walk.local(guide())
-        write_agency_files(walk, text)
         pending = list(CHECKS)
-        for command in commands(text):
-            line = command.line
+        for step in steps(walk.local(guide())):
+            if isinstance(step, File):
+                write_file(walk, step)
+                continue
+            command, line = step, step.line
             matches = bool(pending) and re.search(walk.local(pending[0].pattern), line)
             if (reason := skip_reason(walk, line)) is not None:
                 walk.skipped.append(f"{line[:60]}: {reason}")
