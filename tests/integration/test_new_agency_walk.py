@@ -4,11 +4,11 @@ would follow it.
 The demo runs as real processes; every ```sh command of the guide is run in order, as
 written, in a folder of its own (the repository's protos/ and examples/ linked in, as
 in a clone), and each file the guide writes is written in its place in that order,
-from the guide's own code block. The
-test substitutes only what the guide leaves to the reader: free ports for the guide's
-fixed ones, and the id a `request-access` printed for `REQUEST_ID`. So the guide and
-this test cannot drift: a changed command runs changed, a new one runs too, and the
-checks below must each meet its command, in this order.
+from the guide's own code block. The test substitutes only what the guide leaves to
+the reader: free ports for the guide's fixed ones, and the id a `request-access`
+printed for `REQUEST_ID`. So the guide and this test cannot drift: a changed command
+runs changed, a new one runs too, and the checks below must each meet its command, in
+this order.
 
 Not run: `zhol registry approve` (the demo's registry approves registrations itself,
 so nothing is pending), `grpcurl` when it is not installed, and the Node.js example
