@@ -40,12 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "keys in keys/) and send a signed registration request to the registry.",
         epilog="While the request awaits approval, init prints its request id and waits "
         "(--timeout) for the registry's decision; the registry's operator approves it with "
-        "`zhol registry approve REQUEST_ID` (or the registry approves automatically). The "
-        "request id is kept in DIR/registrations.json, so running the same command again "
-        "after a timeout waits on the same request instead of sending a new one. Once "
-        "approved, init stores the certificates in DIR/keys; a rejection ends with the "
-        "operator's reason, and the next run sends a new request. Nothing is served until "
-        "`zhol gateway serve --dir DIR`.",
+        "`zhol registry approve --dir REGISTRY_DIR REQUEST_ID` (or the registry approves "
+        "automatically). The request id is kept in DIR/registrations.json, so running the "
+        "same command again after a timeout waits on the same request instead of sending a "
+        "new one. Once approved, init stores the certificates in DIR/keys; a rejection "
+        "ends with the operator's reason, and the next run sends a new request. Nothing is "
+        "served until `zhol gateway serve --dir DIR`.",
     )
     init.add_argument(
         "--dir",
@@ -341,8 +341,8 @@ def _waiting(request_id: str, timeout_s: float) -> None:
     print(
         f"registration request {request_id} is with the registry; waiting up to "
         f"{timeout_s:.0f} s for a decision (the registry's operator runs "
-        f"`zhol registry approve {request_id}` unless it approves automatically). "
-        "If this times out, run the same command again to keep waiting.",
+        f"`zhol registry approve --dir REGISTRY_DIR {request_id}` unless it approves "
+        "automatically). If this times out, run the same command again to keep waiting.",
         file=sys.stderr,
         flush=True,
     )

@@ -4,10 +4,13 @@ developer looks (issue 13 found `zhol gateway init --member-name` and others bar
 from __future__ import annotations
 
 import argparse
+import re
+import shlex
 from collections.abc import Iterator
 
 import pytest
 
+from zhol.cli.gateway import _waiting
 from zhol.cli.main import build_parser
 
 
@@ -59,3 +62,15 @@ def test_gateway_init_help_says_what_happens_while_approval_is_pending(
     text = " ".join(capsys.readouterr().out.split())
     assert "zhol registry approve" in text
     assert "registrations.json" in text  # a rerun waits on the same request
+
+
+def test_the_approve_command_init_prints_while_waiting_parses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A command the operator is told to run is one that runs (it lacked --dir)."""
+    _waiting("3919b713-4670-4e06-b850-db54f1bcdb15", 60)
+    (command,) = re.findall(r"`(zhol registry approve [^`]+)`", capsys.readouterr().err)
+    argv = shlex.split(command.replace("REGISTRY_DIR", "demo-data/registry"))[1:]
+    args = build_parser().parse_args(argv)
+    assert args.dir == "demo-data/registry"
+    assert args.request_id == "3919b713-4670-4e06-b850-db54f1bcdb15"

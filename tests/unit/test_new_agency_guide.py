@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.new_agency_guide import BLOCK, GUIDE, blocks, files, guide
 from zhol.cli.contract import check_offer, compile_proto
 from zhol.cli.main import build_parser
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "new-agency.md"
-BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # The shell variables the guide sets, as values of the right shape.
 VARIABLES = {
     "$REGISTRY": "127.0.0.1:4400",
@@ -22,15 +21,6 @@ VARIABLES = {
     "$IIN": "000101600018",
     '"$ME"': "'zhol-client: KZ/GOV/SRC/taxes'",
 }
-
-
-def guide() -> str:
-    """The guide up to its list of what is not built yet (commands that do not exist)."""
-    return GUIDE.read_text().split("\n## Not built yet", 1)[0]
-
-
-def blocks(language: str) -> list[str]:
-    return [body for lang, body in BLOCK.findall(guide()) if lang == language]
 
 
 def zhol_commands() -> list[str]:
@@ -82,6 +72,16 @@ def test_the_contract_compiles_and_declares_its_method(tmp_path: Path) -> None:
 
 def test_the_python_files_compile() -> None:
     sources = blocks("python")
-    assert len(sources) == 3  # provider, publisher, receiver
+    assert len(sources) == 4  # provider, its client, publisher, receiver
     for source in sources:
         compile(source, str(GUIDE), "exec")
+
+
+def test_every_file_of_the_guide_names_its_path() -> None:
+    """The walk (tests/integration/test_new_agency_walk.py) writes them where it says."""
+    written = files()
+    assert sorted(written) == [
+        "taxes/get_taxpayer.py", "taxes/provider.py", "taxes/publish.py", "taxes/receiver.py",
+        "taxes/taxes.proto",
+    ]  # fmt: skip
+    assert len(written) == len(blocks("python")) + len(blocks("proto"))
