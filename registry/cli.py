@@ -76,6 +76,8 @@ def _guarded(fn: Handler) -> Handler:
         except ZholError as err:
             _print_error(err)
             return EXIT_USAGE if err.code.name == "InvalidIdentifier" else EXIT_FAILED
+        except BrokenPipeError:
+            raise  # the output's reader went away: zhol's entry point ends quietly
         except (OSError, sqlite3.Error) as exc:
             _print_error(_registry_error("InternalError", f"{type(exc).__name__}: {exc}"))
             return EXIT_CANNOT_CHECK

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from zhol.cli.main import EXIT_READER_GONE
 from zhol.core.clock import SystemClock
 from zhol.core.ids import GatewayId
 from zhol.registry import cli
@@ -218,3 +222,19 @@ def test_witness_refusals_lists_none_then_cannot_read_a_broken_store(
     db.write_bytes(b"not a database" * 500)
     code, out, err = run(capsys, "witness-refusals", "--dir", str(data_dir), "--json")
     assert (code, out) == (3, "") and "Traceback" not in err
+
+
+def test_a_listing_into_a_closed_pipe_stops_quietly(data_dir: Path) -> None:
+    # `zhol registry requests | head`: the reader is gone before zhol writes; the
+    # broken pipe is not the registry's InternalError.
+    submit(data_dir)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "zhol.cli.main", "registry", "requests", "--dir", str(data_dir)],
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (EXIT_READER_GONE, b"")
