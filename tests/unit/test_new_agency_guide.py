@@ -1,18 +1,22 @@
 """docs/new-agency.md says what exists: every `zhol` command it writes parses as written
 (a renamed flag fails here, not for the next agency developer), its contract compiles
-into a descriptor set declaring the method it publishes, and its Python files compile."""
+into a descriptor set declaring the method it publishes, the contract and program
+excerpts it shows are those `zhol new-agency` writes, and its own files are valid."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.new_agency_guide import BLOCK, GUIDE, blocks, files, guide
+from tests.new_agency_guide import BLOCK, FILE_HEADER, blocks, files, guide
 from zhol.cli.contract import check_offer, compile_proto
 from zhol.cli.main import build_parser
+from zhol.cli.main import main as zhol_main
 
 # The shell variables the guide sets, as values of the right shape.
 VARIABLES = {
@@ -62,26 +66,53 @@ def test_every_zhol_command_parses_as_written(command: str) -> None:
     assert callable(args.func)
 
 
-def test_the_contract_compiles_and_declares_its_method(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def scaffold(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the guide's `zhol new-agency` command writes."""
+    (command,) = [c for c in zhol_commands() if c.startswith("zhol new-agency ")]
+    out = tmp_path_factory.mktemp("scaffold") / "taxes"
+    argv = shlex.split(command)[1:]
+    argv[argv.index("--out") + 1] = str(out)
+    assert zhol_main(argv) == 0
+    return out
+
+
+def excerpt_parts(excerpt: str) -> list[str]:
+    """An excerpt's runs of lines between its "..." gaps."""
+    parts = re.split(r"^\s*\.\.\.\n", excerpt, flags=re.MULTILINE)
+    return [part for part in parts if part.strip()]
+
+
+def test_the_contract_shown_is_the_one_written_and_declares_its_method(
+    scaffold: Path,
+) -> None:
     (proto,) = blocks("proto")
-    path = tmp_path / "taxes.proto"
-    path.write_text(proto)
-    contract = compile_proto(path)
-    assert check_offer(contract, "zhol.taxes.v1.TaxRegistry", ()) == ("GetTaxpayer",)
+    written = (scaffold / "taxes.proto").read_text()
+    assert proto in written
+    contract = compile_proto(scaffold / "taxes.proto")
+    assert check_offer(contract, "zhol.taxes.v1.TaxRegistry", ()) == ("GetRecord",)
 
 
-def test_the_python_files_compile() -> None:
-    sources = blocks("python")
-    assert len(sources) == 4  # provider, its client, publisher, receiver
-    for source in sources:
-        compile(source, str(GUIDE), "exec")
+def test_the_programs_shown_are_the_ones_written(scaffold: Path) -> None:
+    excerpts = [body for body in blocks("js") if not FILE_HEADER.match(body)]
+    assert len(excerpts) == 2  # the provider's handler, the receiver's
+    programs = (scaffold / "provider.js").read_text() + (scaffold / "receiver.js").read_text()
+    for excerpt in excerpts:
+        for part in excerpt_parts(excerpt):
+            assert part in programs, part
+
+
+def test_the_guide_s_own_files_are_valid_node(scaffold: Path, tmp_path: Path) -> None:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    for path, content in files().items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        done = subprocess.run(["node", "--check", str(target)], capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr
 
 
 def test_every_file_of_the_guide_names_its_path() -> None:
     """The walk (tests/integration/test_new_agency_walk.py) writes them where it says."""
-    written = files()
-    assert sorted(written) == [
-        "taxes/get_taxpayer.py", "taxes/provider.py", "taxes/publish.py", "taxes/receiver.py",
-        "taxes/taxes.proto",
-    ]  # fmt: skip
-    assert len(written) == len(blocks("python")) + len(blocks("proto"))
+    assert sorted(files()) == ["taxes/get_record.js"]
