@@ -68,7 +68,7 @@ class _Details(
     pass
 
 
-class _WithMetadata(grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
+class WithMetadata(grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
     """Adds the zhol-* metadata to the reflection client's stream (grpcurl's -H)."""
 
     def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
@@ -88,7 +88,7 @@ def reflect(address: str, client: str | None, ask: Callable[[Any], Any]) -> Any:
     """``ask`` a reflection database on the IS port, as ``client`` (blocking: a thread)."""
     metadata = bus_metadata(client=client, purpose=None, user_id=None)
     with grpc.insecure_channel(address) as plain:
-        channel = grpc.intercept_channel(plain, _WithMetadata(metadata))
+        channel = grpc.intercept_channel(plain, WithMetadata(metadata))
         return ask(ProtoReflectionDescriptorDatabase(channel))
 
 
