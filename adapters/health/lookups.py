@@ -12,6 +12,7 @@ gateway or the provider could not answer; the status code names why).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import grpc
@@ -35,6 +36,9 @@ PURPOSE_DEATH = "closing the clinic attachment of a deceased person"
 PURPOSE_MOVE = "clinic re-attachment after a change of address"
 PURPOSE_CONCLUSION = "disability conclusion of the medical advisory commission"
 PURPOSE_PUBLISH = "health decisions: clinic attachments and disability conclusions"
+PURPOSE_PARENT_CHILDREN = "health insurance status: a non-working parent's children under three"
+PURPOSE_PARENT_CHILD = "health insurance status of a parent: the child's birth date"
+PURPOSE_PARENT_WORK = "health insurance status: whether a parent of a child under three works"
 PURPOSE_ATTACHMENT_PATIENT = "clinic attachment answer: the patient's name and address"
 PURPOSE_INSURANCE_PERSON = "health insurance answer: the person's name and address"
 
@@ -44,6 +48,7 @@ class Contributions:
     insured: bool
     paid_months: int
     required_months: int
+    window_to: tuple[int, int] = (0, 0)  # (year, month), the last month pension counted
 
 
 class Lookups:
@@ -70,11 +75,27 @@ class Lookups:
         except BusCallError as err:
             raise _failure(err, "population") from None
 
-    async def contributions(self, iin: Iin, *, purpose: str) -> Contributions:
+    async def children(self, iin: Iin, *, purpose: str) -> tuple[Iin, ...]:
+        """The person's children as population's family links hold them."""
+        try:
+            family = await self._population.get_family(iin.value, purpose=purpose)
+        except BusCallError as err:
+            raise _failure(err, "population") from None
+        return tuple(Iin.parse(child.iin) for child in family.children)
+
+    async def contributions(
+        self, iin: Iin, *, purpose: str, as_of: dt.date | None = None
+    ) -> Contributions:
+        """Insured through contributions on ``as_of`` (None: pension's today)."""
+        request = pension_pb2.IsInsuredByContributionsRequest(iin=iin.value)
+        if as_of is not None:
+            request.as_of.CopyFrom(
+                pension_pb2.Date(year=as_of.year, month=as_of.month, day=as_of.day)
+            )
         try:
             answer = await self._bus.call(
                 IS_INSURED_BY_CONTRIBUTIONS,
-                pension_pb2.IsInsuredByContributionsRequest(iin=iin.value),
+                request,
                 pension_pb2.IsInsuredByContributionsResponse,
                 purpose=purpose,
                 data_subject=iin.value,
@@ -84,7 +105,10 @@ class Lookups:
             if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
                 return Contributions(False, 0, 0)  # no contributions on record at all
             raise _failure(err, "pension") from None
-        return Contributions(answer.insured, answer.paid_months, answer.required_months)
+        return Contributions(
+            answer.insured, answer.paid_months, answer.required_months,
+            (answer.window_to.year, answer.window_to.month),
+        )
 
 
 def _failure(err: BusCallError, registry: str) -> Exception:

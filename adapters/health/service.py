@@ -19,6 +19,12 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | population or pension could not be asked                   | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
 
+``GetInsuranceStatus``: a state-paid period health recorded; else insured through
+contributions (pension); else, for a parent of a living child under three with no
+contribution this month nor the 3 before, the derived state-paid category
+``non_working_parent_child_under_3`` (``rules.NON_WORKING_PARENT``: population's
+GetFamily and GetPerson of the child, pension asked once more for this month).
+
 ``GetAttachment`` and ``GetInsuranceStatus`` also carry the person as population knows
 them at the moment of the answer (name, birth date, registered address and district):
 one GetPerson through the bus per answer, never stored. When that read fails (or the
@@ -35,6 +41,7 @@ events, ``on_commit`` (the outbox publisher's ``notify``) is called.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -53,6 +60,7 @@ from zhol.adapters.health.model import (
     DisabilityConclusion,
     HealthError,
     InsuranceCategory,
+    InsurancePeriod,
     InsuranceStatus,
     InvalidInput,
     NotAllowed,
@@ -238,6 +246,12 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                 iin, True, InsuranceCategory.STATE_PAID, today, period, period.source
             )
         contributions = await self._bus().contributions(iin, purpose=purpose)
+        if not contributions.insured:
+            parent = await self._non_working_parent(iin, today)
+            if parent is not None:
+                return InsuranceStatus(
+                    iin, True, InsuranceCategory.STATE_PAID, today, parent, parent.source
+                )
         return InsuranceStatus(
             iin,
             contributions.insured,
@@ -245,6 +259,47 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             today,
             None,
             PENSION_SUBSYSTEM,
+        )
+
+    async def _non_working_parent(self, iin: Iin, today: dt.date) -> InsurancePeriod | None:
+        """rules.NON_WORKING_PARENT, asked only of a person whom contributions do not
+        insure (pension found no paid month among the 3 before this one): a living child
+        under three (population) and no contribution for this month either (pension)."""
+        bus = self._bus()
+        born: list[dt.date] = []
+        for child in await bus.children(iin, purpose=purposes.PURPOSE_PARENT_CHILDREN):
+            if rules.add_years(child.birth_date, rules.NON_WORKING_PARENT.child_under) <= today:
+                continue  # the IIN's birth date is population's: no read for an older child
+            try:
+                person = await bus.person(child, purpose=purposes.PURPOSE_PARENT_CHILD)
+            except NotFound:
+                continue  # a family link to a person population no longer knows
+            birth = parse_optional_date(person.birth_date, "birth_date")
+            if not person.deceased and birth is not None:
+                born.append(birth)
+        if not rules.non_working_parent_period(today, born, paid_in_window=False):
+            return None
+        # The month asked about: pension's window for the 1st of the next month ends with it.
+        month = await bus.contributions(
+            iin, purpose=purposes.PURPOSE_PARENT_WORK, as_of=rules.next_month_start(today)
+        )
+        if month.window_to != (today.year, today.month):
+            raise Unavailable("pension's contribution window does not end with this month")
+        period = rules.non_working_parent_period(
+            today, born, paid_in_window=month.paid_months > 0
+        )
+        if period is None:
+            return None
+        first, last = period
+        quiet = rules.NON_WORKING_PARENT.quiet_months_before
+        since = (today.year * 12 + today.month - 1 - quiet)
+        source = (
+            f"KZ/GOV/MJ/population (a child under {rules.NON_WORKING_PARENT.child_under});"
+            f" {PENSION_SUBSYSTEM} (no contribution {since // 12}-{since % 12 + 1:02d}"
+            f" to {today.year}-{today.month:02d})"
+        )
+        return InsurancePeriod(
+            iin, rules.NON_WORKING_PARENT.category, first, last, source
         )
 
 

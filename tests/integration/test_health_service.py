@@ -455,6 +455,71 @@ async def test_an_uninsured_citizen_attaches_on_request(world_with_pension: Worl
     assert (await world.health.GetAttachment(pb.GetAttachmentRequest(iin=iin))).clinic_id == new
 
 
+async def an_uninsured_mother(world: World) -> str:
+    """A living woman of child-bearing age, neither state-paid nor insured by pension."""
+    day = TODAY.isoformat()
+    state_paid = {iin for (iin,) in world.health_rows(
+        "SELECT iin FROM insurance_periods WHERE valid_from <= ?"
+        " AND (valid_to IS NULL OR valid_to >= ?)", day, day)}
+    for (iin,) in world.population_rows(
+        "SELECT p.iin FROM persons p JOIN addresses a ON a.iin = p.iin AND a.valid_to IS NULL"
+        " WHERE p.sex = 'F' AND p.death_date IS NULL AND p.birth_date BETWEEN ? AND ?"
+        " ORDER BY p.iin", "1982-01-01", "2000-12-31",
+    ):
+        if iin in state_paid:
+            continue
+        answer = await world.pension.IsInsuredByContributions(
+            pension_pb2.IsInsuredByContributionsRequest(iin=iin)
+        )
+        if answer.paid_months == 0:
+            return iin
+    raise AssertionError("no uninsured woman of child-bearing age in the seed")
+
+
+async def test_a_non_working_parent_of_a_child_under_three_is_state_insured(
+    world_with_pension: World, tmp_path: Path,
+) -> None:
+    # health rules.NON_WORKING_PARENT [o]: derived from population's family links and
+    # birth dates and from pension's contributions, at the moment of asking.
+    world = world_with_pension
+    mother = await an_uninsured_mother(world)
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
+    assert (status.insured, status.category) == (False, "")
+    child = await register_birth(world, mother)
+    world.reads.calls.clear()
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
+    assert (status.insured, status.category, status.social_category) == (
+        True, "state_paid", "non_working_parent_child_under_3",
+    )
+    # the month asked about (the child was born on 30 May)
+    assert (date_of(status.valid_from), date_of(status.valid_to)) == (
+        dt.date(2025, 6, 1), dt.date(2025, 6, 30),
+    )
+    assert "KZ/GOV/MLSPP/pension" in status.source and "2025-03 to 2025-06" in status.source
+    reads = [(method.rsplit("/", 1)[-1], meta["zhol-data-subject"])
+             for method, meta in world.reads.calls if "/zhol.bus.v1." not in method]
+    assert reads[:4] == [
+        ("IsInsuredByContributions", mother), ("GetFamily", mother), ("GetPerson", child),
+        ("IsInsuredByContributions", mother),
+    ]
+    # A contribution for this very month: the parent works, the category is gone
+    # (amounts copied from a seeded report of the same year, so they match the rates).
+    employer, income, pension_amount, social_amount = rows(
+        tmp_path / "pension.db",
+        "SELECT employer_bin, income, pension_amount, social_amount FROM contributions"
+        " WHERE month LIKE '2025-%' AND pension_amount > 0 ORDER BY iin LIMIT 1",
+    )[0]
+    await world.pension.RecordContribution(pension_pb2.RecordContributionRequest(
+        employer_bin=employer, iin=mother, month=pension_pb2.Month(year=2025, month=6),
+        income=income, pension_amount=pension_amount, social_amount=social_amount,
+    ))
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
+    assert (status.insured, status.category, status.social_category) == (False, "", "")
+    # the child itself is state-insured by its age, whoever its parents are
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=child))
+    assert status.social_category == "child_under_1" or not status.insured
+
+
 # -- the newborn -------------------------------------------------------------------------
 
 
