@@ -18,7 +18,12 @@ from dataclasses import dataclass
 import grpc
 
 from zhol.adapters.bus.client import BusCallError, BusClient
-from zhol.adapters.bus.population import PersonRead, PopulationReader, read_current
+from zhol.adapters.bus.population import (
+    GET_ADDRESS,
+    PersonRead,
+    PopulationReader,
+    read_current,
+)
 from zhol.adapters.health.model import NotFound, Unavailable
 from zhol.core.iin import Iin
 from zhol.pension.v1 import pension_pb2
@@ -29,6 +34,7 @@ PENSION_SUBSYSTEM = "KZ/GOV/MLSPP/pension"
 
 # zhol-purpose of each read (logged by both gateways, shown to the citizen).
 PURPOSE_ATTACH_DISTRICT = "clinic attachment on request: registered district check"
+PURPOSE_ATTACH_TEMPORARY = "clinic attachment on request: temporary residence district check"
 PURPOSE_ATTACH_INSURANCE = "clinic attachment on request: health insurance check"
 PURPOSE_INSURANCE_STATUS = "compulsory health insurance status"
 PURPOSE_NEWBORN = "clinic attachment and state-paid insurance of a newborn"
@@ -73,6 +79,24 @@ class Lookups:
         try:
             return await self._population.get_address(iin.value, purpose=purpose)
         except BusCallError as err:
+            raise _failure(err, "population") from None
+
+    async def temporary_address(
+        self, iin: Iin, *, purpose: str
+    ) -> population_pb2.Address | None:
+        """The temporary registration in force today; None when population has none."""
+        try:
+            return await self._bus.call(
+                GET_ADDRESS,
+                population_pb2.GetAddressRequest(iin=iin.value, temporary=True),
+                population_pb2.Address,
+                purpose=purpose,
+                data_subject=iin.value,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return None
             raise _failure(err, "population") from None
 
     async def children(self, iin: Iin, *, purpose: str) -> tuple[Iin, ...]:

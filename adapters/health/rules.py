@@ -17,8 +17,9 @@ Rule tables (parameters, not constants buried in code):
   contributions (``IsInsuredByContributions``), by ``non_working_parent_period``.
 - ``ATTACHMENT``: what a clinic attachment on request requires. Insurance is no
   condition (primary care is in the state-guaranteed volume); the clinic must serve
-  the district of the person's registered address, the only address the model holds
-  (the law also allows temporary residence, work or study).
+  the district of the person's registered (permanent) address or of their temporary
+  registration in force today, both population's (the law also allows the place of
+  work or study, which no registry of the model holds with a district).
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -117,9 +118,12 @@ class AttachmentRule:
     source: str
 
 
+REGISTERED_ADDRESS = "registered_address"  # population's permanent address
+TEMPORARY_ADDRESS = "temporary_address"  # population's temporary registration in force
+
 ATTACHMENT = AttachmentRule(
     requires_insurance=False,
-    bases=("registered_address",),
+    bases=(REGISTERED_ADDRESS, TEMPORARY_ADDRESS),
     since=dt.date(2020, 1, 1),
     source=(
         'egov.kz "choice of a clinic" (attachment to a primary care organisation): primary'

@@ -13,9 +13,9 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | attachment                                                 |                     |
 | already attached to that clinic; same conclusion again     | ALREADY_EXISTS      |
 | clinic in another district than the person's registered    | FAILED_PRECONDITION |
-| one (insurance is no condition); deceased; no registered   |                     |
-| address; clinic full; overlapping conclusion; not          |                     |
-| connected to the bus                                       |                     |
+| one and their temporary registration's (insurance is no    |                     |
+| condition); deceased; no registered district; clinic full; |                     |
+| overlapping conclusion; not connected to the bus           |                     |
 | population or pension could not be asked                   | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
 
@@ -148,10 +148,18 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         if not address.district:
             raise NotAllowed(f"{iin} has no registered district")
         if not clinic.serves(address.region, address.district):
-            raise NotAllowed(
-                f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
-                f" the person is registered in {address.district}, {address.region}"
-            )
+            # rules.ATTACHMENT.bases: the district of a temporary registration serves too
+            temporary = None
+            if rules.TEMPORARY_ADDRESS in rules.ATTACHMENT.bases:
+                temporary = await bus.temporary_address(
+                    iin, purpose=purposes.PURPOSE_ATTACH_TEMPORARY
+                )
+            if temporary is None or not clinic.serves(temporary.region, temporary.district):
+                raise NotAllowed(
+                    f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
+                    " the person is registered (permanently or temporarily) elsewhere"
+                )
+            address = temporary
         # Today no insurance check: primary care is in the state-guaranteed volume
         # (rules.ATTACHMENT, egov.kz [q]); the table, not this code, says so.
         if rules.ATTACHMENT.requires_insurance:

@@ -380,6 +380,40 @@ async def test_attach_to_a_clinic_of_another_district_is_refused(world: World) -
     assert world.snapshot() == before
 
 
+async def test_attach_by_the_district_of_a_temporary_registration(world: World) -> None:
+    # health rules.ATTACHMENT (egov.kz "choice of a clinic" [q]): permanent or temporary
+    # residence; the temporary registration is population's, asked over the bus.
+    iin, old, region, district = state_insured(world)
+    elsewhere, there_region, there = world.health_rows(
+        "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
+        " ORDER BY clinic_id LIMIT 1", district,
+    )[0]
+    request = pb.AttachToClinicRequest(iin=iin, clinic_id=elsewhere)
+    before = world.snapshot()
+    assert (await rpc_error(world.health.AttachToClinic(request))).code() == (
+        grpc.StatusCode.FAILED_PRECONDITION
+    )
+    assert world.snapshot() == before
+    permanent = await world.population.GetAddress(pop.GetAddressRequest(iin=iin))
+    stay = new_address(there_region, there, "Somewhere", "Abay avenue")
+    stay.until.CopyFrom(pdate(TODAY + dt.timedelta(days=180)))
+    await world.population.ChangeAddress(
+        pop.ChangeAddressRequest(iin=iin, address=stay, temporary=True)
+    )
+    assert await world.population.GetAddress(pop.GetAddressRequest(iin=iin)) == permanent
+    world.reads.calls.clear()
+    attachment = await world.health.AttachToClinic(request)
+    assert (attachment.clinic_id, attachment.reason, attachment.clinic.district) == (
+        elsewhere, "request", there,
+    )
+    assert world.reads.methods() == ["GetAddress", "GetAddress"]
+    assert "temporary" in world.reads.calls[1][1]["zhol-purpose"]
+    history = await world.health.ListAttachments(pb.ListAttachmentsRequest(iin=iin))
+    assert [(a.clinic_id, a.detach_reason) for a in history.attachments] == [
+        (old, "request"), (elsewhere, ""),
+    ]
+
+
 async def test_bad_attach_requests_change_nothing(world: World) -> None:
     iin, old, _region, _district = state_insured(world)
     before = world.snapshot()
