@@ -1,9 +1,11 @@
 """What health asks other agencies over the bus, with the purpose each read is logged under.
 
-Health keeps no personal details: the district a person is registered in, whether the
-person is alive and their birth date come from the population registry
-(KZ/GOV/MJ/population); insurance through contributions comes from pension
-(KZ/GOV/MLSPP/pension). Every read names the citizen as the data subject.
+Health keeps no personal details: the district a person is registered in (permanently
+or temporarily), whether the person is alive, their birth date and children come from
+the population registry (KZ/GOV/MJ/population); insurance through contributions comes
+from pension (KZ/GOV/MLSPP/pension); the school a person attends from education
+(KZ/GOV/MES/education). Every read names the citizen as the data subject, except the
+list of a district's schools, which names nobody.
 
 Failures become ``HealthError``: the provider answering NOT_FOUND is ``NotFound`` (the
 person is unknown to population), any other failure of the read ``Unavailable`` (the
@@ -16,6 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from zhol.adapters.bus.client import BusCallError, BusClient
 from zhol.adapters.bus.population import (
@@ -26,15 +29,20 @@ from zhol.adapters.bus.population import (
 )
 from zhol.adapters.health.model import NotFound, Unavailable
 from zhol.core.iin import Iin
+from zhol.education.v1 import education_pb2
 from zhol.pension.v1 import pension_pb2
 from zhol.population.v1 import population_pb2
 
 IS_INSURED_BY_CONTRIBUTIONS = "/zhol.pension.v1.PensionRegistry/IsInsuredByContributions"
 PENSION_SUBSYSTEM = "KZ/GOV/MLSPP/pension"
+LIST_ENROLMENTS = "/zhol.education.v1.EducationRegistry/ListEnrolments"
+LIST_SCHOOLS = "/zhol.education.v1.EducationRegistry/ListSchools"
 
 # zhol-purpose of each read (logged by both gateways, shown to the citizen).
 PURPOSE_ATTACH_DISTRICT = "clinic attachment on request: registered district check"
 PURPOSE_ATTACH_TEMPORARY = "clinic attachment on request: temporary residence district check"
+PURPOSE_ATTACH_STUDY = "clinic attachment on request: place of study check"
+PURPOSE_ATTACH_SCHOOLS = "clinic attachment on request: schools of the clinic's district"
 PURPOSE_ATTACH_INSURANCE = "clinic attachment on request: health insurance check"
 PURPOSE_INSURANCE_STATUS = "compulsory health insurance status"
 PURPOSE_NEWBORN = "clinic attachment and state-paid insurance of a newborn"
@@ -106,6 +114,40 @@ class Lookups:
         except BusCallError as err:
             raise _failure(err, "population") from None
         return tuple(Iin.parse(child.iin) for child in family.children)
+
+    async def studies_in(self, iin: Iin, region: str, district: str) -> bool:
+        """True when education holds an active school enrolment of the person in a school
+        of that region's district (the place of study)."""
+        try:
+            found = await self._bus.call(
+                LIST_ENROLMENTS,
+                education_pb2.ListEnrolmentsRequest(
+                    iin=iin.value, read_mask=field_mask_pb2.FieldMask(paths=["enrolments"])
+                ),
+                education_pb2.ListEnrolmentsResponse,
+                purpose=PURPOSE_ATTACH_STUDY,
+                data_subject=iin.value,
+                timeout=self._timeout,
+            )
+            schools = {
+                e.school_id for e in found.enrolments
+                if e.status == education_pb2.ENROLMENT_STATUS_ACTIVE
+            }
+            if not schools:
+                return False
+            there = await self._bus.call(
+                LIST_SCHOOLS,
+                education_pb2.ListSchoolsRequest(region=region, district=district),
+                education_pb2.ListSchoolsResponse,
+                purpose=PURPOSE_ATTACH_SCHOOLS,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return False
+            raise _failure(err, "education") from None
+        return any(s.school_id in schools and (s.region, s.district) == (region, district)
+                   for s in there.schools)
 
     async def contributions(
         self, iin: Iin, *, purpose: str, as_of: dt.date | None = None

@@ -18,8 +18,9 @@ Rule tables (parameters, not constants buried in code):
 - ``ATTACHMENT``: what a clinic attachment on request requires. Insurance is no
   condition (primary care is in the state-guaranteed volume); the clinic must serve
   the district of the person's registered (permanent) address or of their temporary
-  registration in force today, both population's (the law also allows the place of
-  work or study, which no registry of the model holds with a district).
+  registration in force today, both population's, or of a school the person is
+  enrolled in now (education: the place of study). The law also allows the place of
+  work, which no registry of the model holds with a district.
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -113,17 +114,18 @@ NON_WORKING_PARENT = NonWorkingParentRule(
 @dataclass(frozen=True, slots=True)
 class AttachmentRule:
     requires_insurance: bool
-    bases: tuple[str, ...]  # addresses whose district the clinic may serve
+    bases: tuple[str, ...]  # places whose district the clinic may serve, in asking order
     since: dt.date
     source: str
 
 
 REGISTERED_ADDRESS = "registered_address"  # population's permanent address
 TEMPORARY_ADDRESS = "temporary_address"  # population's temporary registration in force
+SCHOOL = "school"  # the place of study: a school of an active enrolment (education)
 
 ATTACHMENT = AttachmentRule(
     requires_insurance=False,
-    bases=(REGISTERED_ADDRESS, TEMPORARY_ADDRESS),
+    bases=(REGISTERED_ADDRESS, TEMPORARY_ADDRESS, SCHOOL),
     since=dt.date(2020, 1, 1),
     source=(
         'egov.kz "choice of a clinic" (attachment to a primary care organisation): primary'

@@ -147,19 +147,15 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         address = await bus.address(iin, purpose=purposes.PURPOSE_ATTACH_DISTRICT)
         if not address.district:
             raise NotAllowed(f"{iin} has no registered district")
-        if not clinic.serves(address.region, address.district):
-            # rules.ATTACHMENT.bases: the district of a temporary registration serves too
-            temporary = None
-            if rules.TEMPORARY_ADDRESS in rules.ATTACHMENT.bases:
-                temporary = await bus.temporary_address(
-                    iin, purpose=purposes.PURPOSE_ATTACH_TEMPORARY
-                )
-            if temporary is None or not clinic.serves(temporary.region, temporary.district):
+        region, district = address.region, address.district
+        if not clinic.serves(region, district):
+            # rules.ATTACHMENT.bases: a temporary registration or a school there serves too
+            if not await self._other_basis(iin, clinic):
                 raise NotAllowed(
                     f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
-                    " the person is registered (permanently or temporarily) elsewhere"
+                    " the person neither lives (permanently or temporarily) nor studies there"
                 )
-            address = temporary
+            region, district = clinic.region, clinic.district
         # Today no insurance check: primary care is in the state-guaranteed volume
         # (rules.ATTACHMENT, egov.kz [q]); the table, not this code, says so.
         if rules.ATTACHMENT.requires_insurance:
@@ -168,7 +164,7 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                 raise NotAllowed(f"{iin} is not insured")
         decision = await self._stores.write(
             lambda: self._writer.attach_on_request(
-                iin, clinic.clinic_id, region=address.region, district=address.district
+                iin, clinic.clinic_id, region=region, district=district
             )
         )
         assert decision.opened is not None
@@ -233,6 +229,19 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         if self._lookups is None:
             return NOT_CONNECTED
         return await self._lookups.person_now(iin, purpose=purpose)
+
+    async def _other_basis(self, iin: Iin, clinic: Clinic) -> bool:
+        """The clinic serves the district of the person's temporary registration in force
+        (population) or of a school the person is enrolled in now (education)."""
+        bus = self._bus()
+        bases = rules.ATTACHMENT.bases
+        if rules.TEMPORARY_ADDRESS in bases:
+            stay = await bus.temporary_address(iin, purpose=purposes.PURPOSE_ATTACH_TEMPORARY)
+            if stay is not None and clinic.serves(stay.region, stay.district):
+                return True
+        if rules.SCHOOL in bases:
+            return await bus.studies_in(iin, clinic.region, clinic.district)
+        return False
 
     def _refuse_if_settled(self, iin: Iin, clinic: Clinic) -> None:
         """Cheap local refusals before asking anybody (re-checked when writing)."""

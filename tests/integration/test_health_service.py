@@ -30,6 +30,9 @@ import pytest
 from tests.adapter_helpers import rpc_error
 from tests.sqlite_rows import rows
 from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.education.citizens import Citizens
+from zhol.adapters.education.seed import seed_database as seed_education
+from zhol.adapters.education.service import EducationRegistryServicer
 from zhol.adapters.health.model import KZ_TIME
 from zhol.adapters.health.seed import seed_database as seed_health
 from zhol.adapters.health.server import HealthServer, HealthSettings, serve
@@ -38,6 +41,7 @@ from zhol.adapters.population.service import PopulationRegistryServicer
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
 from zhol.core.iin import make_iin
+from zhol.education.v1 import education_pb2_grpc as edu_grpc
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 from zhol.pension.v1 import pension_pb2
@@ -118,6 +122,7 @@ class World:
     pension: pension_grpc.PensionRegistryStub
     health_db: Path
     population_db: Path
+    education_db: Path
     events: EventsRecorder
     reads: ReadRecorder
     running: HealthServer
@@ -217,6 +222,11 @@ async def running_world(tmp_path: Path, *, pension: bool) -> AsyncIterator[World
     stand_in = grpc.aio.server(interceptors=[reads])
     population = PopulationRegistryServicer.open(population_db, clock)
     pop_grpc.add_PopulationRegistryServicer_to_server(population, stand_in)
+    education_db = tmp_path / "education.db"
+    seed_education(education_db, population_db, seed=1, as_of=TODAY)
+    # the real education servicer, for the place of study; it reads nobody here
+    education = EducationRegistryServicer.open(education_db, clock, Citizens(None))
+    edu_grpc.add_EducationRegistryServicer_to_server(education, stand_in)
     pension_side = pension_servicer(tmp_path, population_db, clock) if pension else None
     if pension_side is not None:
         pension_side.add_to(stand_in)
@@ -237,13 +247,14 @@ async def running_world(tmp_path: Path, *, pension: bool) -> AsyncIterator[World
                 bus_pb2_grpc.EventSinkStub(channel),
                 pop_grpc.PopulationRegistryStub(bus_channel),
                 pension_grpc.PensionRegistryStub(bus_channel),
-                health_db, population_db, events, reads, running,
+                health_db, population_db, education_db, events, reads, running,
                 pension_side is not None,
             )
     finally:
         await running.stop(0)
         await stand_in.stop(0)
         population.close()
+        education.close()
         if pension_side is not None:
             pension_side.close()
     assert not (tmp_path / "run" / "health.port").exists()
@@ -412,6 +423,52 @@ async def test_attach_by_the_district_of_a_temporary_registration(world: World) 
     assert [(a.clinic_id, a.detach_reason) for a in history.attachments] == [
         (old, "request"), (elsewhere, ""),
     ]
+
+
+async def test_attach_by_the_district_of_the_school_attended(world: World) -> None:
+    # health rules.ATTACHMENT (egov.kz [q]): the place of study, an active enrolment
+    # that education holds, in a school of the clinic's district.
+    attached = dict(world.health_rows(
+        "SELECT iin, clinic_id FROM attachments WHERE detached_on IS NULL"
+    ))
+    pupil, school_region, school_district = next(
+        (iin, region, district) for iin, region, district in rows(
+            world.education_db,
+            "SELECT e.iin, d.region, d.name FROM school_enrolments e"
+            " JOIN schools s USING (school_id) JOIN districts d USING (district_id)"
+            " WHERE e.status = 'active' ORDER BY e.iin",
+        ) if iin in attached
+    )
+    clinic = other_clinic(world, school_region, school_district, attached[pupil])
+    elsewhere, away_region, away = world.health_rows(
+        "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
+        " ORDER BY clinic_id LIMIT 1", school_district,
+    )[0]
+    # the family moves away from the school's district (the pupil stays at the school)
+    await world.population.ChangeAddress(pop.ChangeAddressRequest(
+        iin=pupil, address=new_address(away_region, away, "Elsewhere", "Tole bi street"),
+    ))
+    world.reads.calls.clear()
+    attachment = await world.health.AttachToClinic(
+        pb.AttachToClinicRequest(iin=pupil, clinic_id=clinic)
+    )
+    assert (attachment.clinic_id, attachment.clinic.district) == (clinic, school_district)
+    assert world.reads.methods() == ["GetAddress", "GetAddress", "ListEnrolments", "ListSchools"]
+    assert [meta.get("zhol-data-subject", "") for _m, meta in world.reads.calls] == [
+        pupil, pupil, pupil, "",
+    ]
+    # a clinic of a third district: neither home nor school; refused, nothing changed
+    third = world.health_rows(
+        "SELECT clinic_id FROM clinics WHERE district NOT IN (?, ?) ORDER BY clinic_id LIMIT 1",
+        school_district, away,
+    )[0][0]
+    before = world.snapshot()
+    error = await rpc_error(
+        world.health.AttachToClinic(pb.AttachToClinicRequest(iin=pupil, clinic_id=third))
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert world.snapshot() == before
+    assert elsewhere  # the district moved to has clinics of its own
 
 
 async def test_bad_attach_requests_change_nothing(world: World) -> None:
