@@ -145,7 +145,10 @@ SUBSYSTEMS = (
         ),
         (_BIRTH, _DEATH, _ADDRESS),
         _reads(POPULATION, POPULATION_SERVICE, ("GetPerson", "GetAddress", "GetFamily"))
-        + _reads(PENSION, "zhol.pension.v1.PensionRegistry", ("IsInsuredByContributions",)),
+        + _reads(PENSION, "zhol.pension.v1.PensionRegistry", ("IsInsuredByContributions",))
+        # clinic attachment by the place of study (health rules.ATTACHMENT)
+        + _reads(EDUCATION, "zhol.education.v1.EducationRegistry",
+                 ("ListEnrolments", "ListSchools")),
     ),
     SubsystemSpec(
         EDUCATION,

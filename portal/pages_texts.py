@@ -351,6 +351,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     ),
     "soc_war_veteran": ("war veteran", "ветеран войны", "соғыс ардагері"),
     "soc_disabled_child": ("child with a disability", "ребёнок с инвалидностью", "мүгедек бала"),
+    "soc_non_working_parent_child_under_3": (
+        "non-working parent of a child under three",
+        "неработающий родитель ребёнка до трёх лет",
+        "үш жасқа толмаған баланың жұмыс істемейтін ата-анасы",
+    ),
     "reason_request": ("on request", "по заявлению", "өтініш бойынша"),
     "reason_newborn": ("at birth", "при рождении", "туған кезде"),
     "reason_address_change": ("after a move", "после переезда", "көшкеннен кейін"),

@@ -1,9 +1,11 @@
 """What health asks other agencies over the bus, with the purpose each read is logged under.
 
-Health keeps no personal details: the district a person is registered in, whether the
-person is alive and their birth date come from the population registry
-(KZ/GOV/MJ/population); insurance through contributions comes from pension
-(KZ/GOV/MLSPP/pension). Every read names the citizen as the data subject.
+Health keeps no personal details: the district a person is registered in (permanently
+or temporarily), whether the person is alive, their birth date and children come from
+the population registry (KZ/GOV/MJ/population); insurance through contributions comes
+from pension (KZ/GOV/MLSPP/pension); the school a person attends from education
+(KZ/GOV/MES/education). Every read names the citizen as the data subject, except the
+list of a district's schools, which names nobody.
 
 Failures become ``HealthError``: the provider answering NOT_FOUND is ``NotFound`` (the
 person is unknown to population), any other failure of the read ``Unavailable`` (the
@@ -12,22 +14,35 @@ gateway or the provider could not answer; the status code names why).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from zhol.adapters.bus.client import BusCallError, BusClient
-from zhol.adapters.bus.population import PersonRead, PopulationReader, read_current
+from zhol.adapters.bus.population import (
+    GET_ADDRESS,
+    PersonRead,
+    PopulationReader,
+    read_current,
+)
 from zhol.adapters.health.model import NotFound, Unavailable
 from zhol.core.iin import Iin
+from zhol.education.v1 import education_pb2
 from zhol.pension.v1 import pension_pb2
 from zhol.population.v1 import population_pb2
 
 IS_INSURED_BY_CONTRIBUTIONS = "/zhol.pension.v1.PensionRegistry/IsInsuredByContributions"
 PENSION_SUBSYSTEM = "KZ/GOV/MLSPP/pension"
+LIST_ENROLMENTS = "/zhol.education.v1.EducationRegistry/ListEnrolments"
+LIST_SCHOOLS = "/zhol.education.v1.EducationRegistry/ListSchools"
 
 # zhol-purpose of each read (logged by both gateways, shown to the citizen).
 PURPOSE_ATTACH_DISTRICT = "clinic attachment on request: registered district check"
+PURPOSE_ATTACH_TEMPORARY = "clinic attachment on request: temporary residence district check"
+PURPOSE_ATTACH_STUDY = "clinic attachment on request: place of study check"
+PURPOSE_ATTACH_SCHOOLS = "clinic attachment on request: schools of the clinic's district"
 PURPOSE_ATTACH_INSURANCE = "clinic attachment on request: health insurance check"
 PURPOSE_INSURANCE_STATUS = "compulsory health insurance status"
 PURPOSE_NEWBORN = "clinic attachment and state-paid insurance of a newborn"
@@ -35,6 +50,9 @@ PURPOSE_DEATH = "closing the clinic attachment of a deceased person"
 PURPOSE_MOVE = "clinic re-attachment after a change of address"
 PURPOSE_CONCLUSION = "disability conclusion of the medical advisory commission"
 PURPOSE_PUBLISH = "health decisions: clinic attachments and disability conclusions"
+PURPOSE_PARENT_CHILDREN = "health insurance status: a non-working parent's children under three"
+PURPOSE_PARENT_CHILD = "health insurance status of a parent: the child's birth date"
+PURPOSE_PARENT_WORK = "health insurance status: whether a parent of a child under three works"
 PURPOSE_ATTACHMENT_PATIENT = "clinic attachment answer: the patient's name and address"
 PURPOSE_INSURANCE_PERSON = "health insurance answer: the person's name and address"
 
@@ -44,6 +62,7 @@ class Contributions:
     insured: bool
     paid_months: int
     required_months: int
+    window_to: tuple[int, int] = (0, 0)  # (year, month), the last month pension counted
 
 
 class Lookups:
@@ -70,11 +89,79 @@ class Lookups:
         except BusCallError as err:
             raise _failure(err, "population") from None
 
-    async def contributions(self, iin: Iin, *, purpose: str) -> Contributions:
+    async def temporary_address(
+        self, iin: Iin, *, purpose: str
+    ) -> population_pb2.Address | None:
+        """The temporary registration in force today; None when population has none."""
+        try:
+            return await self._bus.call(
+                GET_ADDRESS,
+                population_pb2.GetAddressRequest(iin=iin.value, temporary=True),
+                population_pb2.Address,
+                purpose=purpose,
+                data_subject=iin.value,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise _failure(err, "population") from None
+
+    async def children(self, iin: Iin, *, purpose: str) -> tuple[Iin, ...]:
+        """The person's children as population's family links hold them."""
+        try:
+            family = await self._population.get_family(iin.value, purpose=purpose)
+        except BusCallError as err:
+            raise _failure(err, "population") from None
+        return tuple(Iin.parse(child.iin) for child in family.children)
+
+    async def studies_in(self, iin: Iin, region: str, district: str) -> bool:
+        """True when education holds an active school enrolment of the person in a school
+        of that region's district (the place of study)."""
+        try:
+            found = await self._bus.call(
+                LIST_ENROLMENTS,
+                education_pb2.ListEnrolmentsRequest(
+                    iin=iin.value, read_mask=field_mask_pb2.FieldMask(paths=["enrolments"])
+                ),
+                education_pb2.ListEnrolmentsResponse,
+                purpose=PURPOSE_ATTACH_STUDY,
+                data_subject=iin.value,
+                timeout=self._timeout,
+            )
+            schools = {
+                e.school_id for e in found.enrolments
+                if e.status == education_pb2.ENROLMENT_STATUS_ACTIVE
+            }
+            if not schools:
+                return False
+            there = await self._bus.call(
+                LIST_SCHOOLS,
+                education_pb2.ListSchoolsRequest(region=region, district=district),
+                education_pb2.ListSchoolsResponse,
+                purpose=PURPOSE_ATTACH_SCHOOLS,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return False
+            raise _failure(err, "education") from None
+        return any(s.school_id in schools and (s.region, s.district) == (region, district)
+                   for s in there.schools)
+
+    async def contributions(
+        self, iin: Iin, *, purpose: str, as_of: dt.date | None = None
+    ) -> Contributions:
+        """Insured through contributions on ``as_of`` (None: pension's today)."""
+        request = pension_pb2.IsInsuredByContributionsRequest(iin=iin.value)
+        if as_of is not None:
+            request.as_of.CopyFrom(
+                pension_pb2.Date(year=as_of.year, month=as_of.month, day=as_of.day)
+            )
         try:
             answer = await self._bus.call(
                 IS_INSURED_BY_CONTRIBUTIONS,
-                pension_pb2.IsInsuredByContributionsRequest(iin=iin.value),
+                request,
                 pension_pb2.IsInsuredByContributionsResponse,
                 purpose=purpose,
                 data_subject=iin.value,
@@ -84,7 +171,10 @@ class Lookups:
             if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
                 return Contributions(False, 0, 0)  # no contributions on record at all
             raise _failure(err, "pension") from None
-        return Contributions(answer.insured, answer.paid_months, answer.required_months)
+        return Contributions(
+            answer.insured, answer.paid_months, answer.required_months,
+            (answer.window_to.year, answer.window_to.month),
+        )
 
 
 def _failure(err: BusCallError, registry: str) -> Exception:

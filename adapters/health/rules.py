@@ -11,10 +11,16 @@ Rule tables (parameters, not constants buried in code):
 - ``DISABILITY_CATEGORY``: the state-paid category a disability group brings: every
   person with a disability, group 3 too (``DISABILITY_SOURCE``). Groups 1 and 2 keep
   their category ``disabled_group_1_2``; group 3 has ``disabled_group_3``.
+- ``NON_WORKING_PARENT``: a non-working parent of a child under three is state-insured.
+  Derived at the moment of asking, never stored: the children and their birth dates
+  from population (``GetFamily``, ``GetPerson``), "non-working" from pension's
+  contributions (``IsInsuredByContributions``), by ``non_working_parent_period``.
 - ``ATTACHMENT``: what a clinic attachment on request requires. Insurance is no
   condition (primary care is in the state-guaranteed volume); the clinic must serve
-  the district of the person's registered address, the only address the model holds
-  (the law also allows temporary residence, work or study).
+  the district of the person's registered (permanent) address or of their temporary
+  registration in force today, both population's, or of a school the person is
+  enrolled in now (education: the place of study). The law also allows the place of
+  work, which no registry of the model holds with a district.
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -54,6 +60,7 @@ SOCIAL_CATEGORIES: dict[str, str] = {
     "carer_of_disabled_child": "non-working parent caring for a disabled child",
     "war_veteran": "veteran of the Great Patriotic War or a person of equal standing",
     "disabled_child": "child with a disability",
+    "non_working_parent_child_under_3": "non-working parent of a child under three",
 }
 
 # (social category, from age, until age): the period runs from the birthday at
@@ -77,17 +84,48 @@ DISABILITY_SOURCE = (
 )
 DISABILITY_GROUPS: tuple[int, ...] = tuple(sorted(DISABILITY_CATEGORY))
 
+
 @dataclass(frozen=True, slots=True)
-class AttachmentRule:
-    requires_insurance: bool
-    bases: tuple[str, ...]  # addresses whose district the clinic may serve
+class NonWorkingParentRule:
+    category: str  # the social category it gives (SOCIAL_CATEGORIES)
+    child_under: int  # age in years the youngest child has not reached yet
+    # The parent counts as non-working in a month when pension holds no contribution
+    # for it nor for the ``quiet_months_before`` calendar months before it (system
+    # choice, docs/rules-health-education.md: the law does not say how it is decided).
+    quiet_months_before: int
     since: dt.date
     source: str
 
 
+NON_WORKING_PARENT = NonWorkingParentRule(
+    category="non_working_parent_child_under_3",
+    child_under=3,
+    quiet_months_before=3,
+    since=dt.date(2020, 1, 1),
+    source=(
+        'zakon.kz 6505805 "who the state insures" [o]; the Social Health Insurance Fund\'s'
+        " Zhambyl branch (ru.jambylinfo.kz, \"who is exempt from CSHI contributions\"): one of"
+        " the legal representatives of a child under three, a non-working parent;"
+        ' "non-working": no contribution in the month nor the 3 months before (system choice)'
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRule:
+    requires_insurance: bool
+    bases: tuple[str, ...]  # places whose district the clinic may serve, in asking order
+    since: dt.date
+    source: str
+
+
+REGISTERED_ADDRESS = "registered_address"  # population's permanent address
+TEMPORARY_ADDRESS = "temporary_address"  # population's temporary registration in force
+SCHOOL = "school"  # the place of study: a school of an active enrolment (education)
+
 ATTACHMENT = AttachmentRule(
     requires_insurance=False,
-    bases=("registered_address",),
+    bases=(REGISTERED_ADDRESS, TEMPORARY_ADDRESS, SCHOOL),
     since=dt.date(2020, 1, 1),
     source=(
         'egov.kz "choice of a clinic" (attachment to a primary care organisation): primary'
@@ -119,6 +157,36 @@ def age_periods(birth_date: dt.date) -> tuple[tuple[str, dt.date, dt.date], ...]
         (category, add_years(birth_date, low), add_years(birth_date, high) - one_day)
         for category, low, high in AGE_CATEGORIES
     )
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def next_month_start(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def non_working_parent_period(
+    day: dt.date, children_born: Iterable[dt.date], *, paid_in_window: bool
+) -> tuple[dt.date, dt.date] | None:
+    """The state-paid period (first, last day) of a parent on ``day``, or None.
+
+    ``children_born``: the birth dates of the parent's living children (population);
+    ``paid_in_window``: pension holds a contribution for the month of ``day`` or one
+    of the ``quiet_months_before`` months before it (the parent works). The period is
+    the month of ``day``, cut to the day before the youngest child's third birthday
+    (on that birthday the child is no longer under three) and to its birth.
+    """
+    rule = NON_WORKING_PARENT
+    if day < rule.since or paid_in_window:
+        return None
+    born = [b for b in children_born if b <= day < add_years(b, rule.child_under)]
+    if not born:
+        return None
+    youngest = max(born)
+    last = min(next_month_start(day), add_years(youngest, rule.child_under)) - dt.timedelta(1)
+    return max(month_start(day), min(born)), last
 
 
 def choose_clinic(clinics: Iterable[Clinic]) -> Clinic | None:

@@ -13,11 +13,17 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | attachment                                                 |                     |
 | already attached to that clinic; same conclusion again     | ALREADY_EXISTS      |
 | clinic in another district than the person's registered    | FAILED_PRECONDITION |
-| one (insurance is no condition); deceased; no registered   |                     |
-| address; clinic full; overlapping conclusion; not          |                     |
-| connected to the bus                                       |                     |
+| one and their temporary registration's (insurance is no    |                     |
+| condition); deceased; no registered district; clinic full; |                     |
+| overlapping conclusion; not connected to the bus           |                     |
 | population or pension could not be asked                   | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
+
+``GetInsuranceStatus``: a state-paid period health recorded; else insured through
+contributions (pension); else, for a parent of a living child under three with no
+contribution this month nor the 3 before, the derived state-paid category
+``non_working_parent_child_under_3`` (``rules.NON_WORKING_PARENT``: population's
+GetFamily and GetPerson of the child, pension asked once more for this month).
 
 ``GetAttachment`` and ``GetInsuranceStatus`` also carry the person as population knows
 them at the moment of the answer (name, birth date, registered address and district):
@@ -35,6 +41,7 @@ events, ``on_commit`` (the outbox publisher's ``notify``) is called.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -53,6 +60,7 @@ from zhol.adapters.health.model import (
     DisabilityConclusion,
     HealthError,
     InsuranceCategory,
+    InsurancePeriod,
     InsuranceStatus,
     InvalidInput,
     NotAllowed,
@@ -139,11 +147,15 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         address = await bus.address(iin, purpose=purposes.PURPOSE_ATTACH_DISTRICT)
         if not address.district:
             raise NotAllowed(f"{iin} has no registered district")
-        if not clinic.serves(address.region, address.district):
-            raise NotAllowed(
-                f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
-                f" the person is registered in {address.district}, {address.region}"
-            )
+        region, district = address.region, address.district
+        if not clinic.serves(region, district):
+            # rules.ATTACHMENT.bases: a temporary registration or a school there serves too
+            if not await self._other_basis(iin, clinic):
+                raise NotAllowed(
+                    f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
+                    " the person neither lives (permanently or temporarily) nor studies there"
+                )
+            region, district = clinic.region, clinic.district
         # Today no insurance check: primary care is in the state-guaranteed volume
         # (rules.ATTACHMENT, egov.kz [q]); the table, not this code, says so.
         if rules.ATTACHMENT.requires_insurance:
@@ -152,7 +164,7 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                 raise NotAllowed(f"{iin} is not insured")
         decision = await self._stores.write(
             lambda: self._writer.attach_on_request(
-                iin, clinic.clinic_id, region=address.region, district=address.district
+                iin, clinic.clinic_id, region=region, district=district
             )
         )
         assert decision.opened is not None
@@ -218,6 +230,19 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             return NOT_CONNECTED
         return await self._lookups.person_now(iin, purpose=purpose)
 
+    async def _other_basis(self, iin: Iin, clinic: Clinic) -> bool:
+        """The clinic serves the district of the person's temporary registration in force
+        (population) or of a school the person is enrolled in now (education)."""
+        bus = self._bus()
+        bases = rules.ATTACHMENT.bases
+        if rules.TEMPORARY_ADDRESS in bases:
+            stay = await bus.temporary_address(iin, purpose=purposes.PURPOSE_ATTACH_TEMPORARY)
+            if stay is not None and clinic.serves(stay.region, stay.district):
+                return True
+        if rules.SCHOOL in bases:
+            return await bus.studies_in(iin, clinic.region, clinic.district)
+        return False
+
     def _refuse_if_settled(self, iin: Iin, clinic: Clinic) -> None:
         """Cheap local refusals before asking anybody (re-checked when writing)."""
         history = self._reader.list_attachments(iin)
@@ -238,6 +263,12 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                 iin, True, InsuranceCategory.STATE_PAID, today, period, period.source
             )
         contributions = await self._bus().contributions(iin, purpose=purpose)
+        if not contributions.insured:
+            parent = await self._non_working_parent(iin, today)
+            if parent is not None:
+                return InsuranceStatus(
+                    iin, True, InsuranceCategory.STATE_PAID, today, parent, parent.source
+                )
         return InsuranceStatus(
             iin,
             contributions.insured,
@@ -245,6 +276,47 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             today,
             None,
             PENSION_SUBSYSTEM,
+        )
+
+    async def _non_working_parent(self, iin: Iin, today: dt.date) -> InsurancePeriod | None:
+        """rules.NON_WORKING_PARENT, asked only of a person whom contributions do not
+        insure (pension found no paid month among the 3 before this one): a living child
+        under three (population) and no contribution for this month either (pension)."""
+        bus = self._bus()
+        born: list[dt.date] = []
+        for child in await bus.children(iin, purpose=purposes.PURPOSE_PARENT_CHILDREN):
+            if rules.add_years(child.birth_date, rules.NON_WORKING_PARENT.child_under) <= today:
+                continue  # the IIN's birth date is population's: no read for an older child
+            try:
+                person = await bus.person(child, purpose=purposes.PURPOSE_PARENT_CHILD)
+            except NotFound:
+                continue  # a family link to a person population no longer knows
+            birth = parse_optional_date(person.birth_date, "birth_date")
+            if not person.deceased and birth is not None:
+                born.append(birth)
+        if not rules.non_working_parent_period(today, born, paid_in_window=False):
+            return None
+        # The month asked about: pension's window for the 1st of the next month ends with it.
+        month = await bus.contributions(
+            iin, purpose=purposes.PURPOSE_PARENT_WORK, as_of=rules.next_month_start(today)
+        )
+        if month.window_to != (today.year, today.month):
+            raise Unavailable("pension's contribution window does not end with this month")
+        period = rules.non_working_parent_period(
+            today, born, paid_in_window=month.paid_months > 0
+        )
+        if period is None:
+            return None
+        first, last = period
+        quiet = rules.NON_WORKING_PARENT.quiet_months_before
+        since = (today.year * 12 + today.month - 1 - quiet)
+        source = (
+            f"KZ/GOV/MJ/population (a child under {rules.NON_WORKING_PARENT.child_under});"
+            f" {PENSION_SUBSYSTEM} (no contribution {since // 12}-{since % 12 + 1:02d}"
+            f" to {today.year}-{today.month:02d})"
+        )
+        return InsurancePeriod(
+            iin, rules.NON_WORKING_PARENT.category, first, last, source
         )
 
 

@@ -13,7 +13,8 @@ decision enqueues its events (``ClinicAttached``, ``AttachmentClosed``,
 
 | decision             | rule                                                        |
 |----------------------|-------------------------------------------------------------|
-| attach_on_request    | the clinic serves the person's district; not already there; |
+| attach_on_request    | the clinic serves the district given (permanent or temporary |
+|                      | registration, read by the caller); not already there;       |
 |                      | a free place; the previous attachment closes (request)      |
 | attach_newborn       | the mother's clinic, else the clinic of the child's         |
 |                      | district with most free places; at most one newborn         |
@@ -140,8 +141,9 @@ class HealthStore(AgencyStore, agency="health", schema=schema):
     def attach_on_request(
         self, iin: Iin, clinic_id: str, *, region: str, district: str
     ) -> Decision:
-        """Attach at the citizen's request; ``region``/``district`` are the person's
-        registered ones (read from population by the caller); insurance is no condition."""
+        """Attach at the citizen's request; ``region``/``district`` are those of the
+        person's permanent address or temporary registration (read from population by
+        the caller; rules.ATTACHMENT); insurance is no condition."""
         clinic_id = parse_clinic_id(clinic_id)
         return self.run(lambda d: d.attach_on_request(iin, clinic_id, region, district))
 

@@ -66,6 +66,7 @@ class Address:
     building: str
     apartment: str
     registered_on: dt.date
+    until: dt.date | None = None  # a temporary registration's last day; None: open-ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,9 @@ class RegisteredBirth:
 
 @dataclass(frozen=True, slots=True)
 class AddressChange:
-    """A new registered address; ``registered_on`` defaults to today."""
+    """A new registered address; ``registered_on`` defaults to today. ``temporary``: a
+    registration at a place of temporary residence (beside the permanent address),
+    ended by ``until`` (its last day) or open-ended."""
 
     region: str
     district: str
@@ -143,6 +146,8 @@ class AddressChange:
     building: str
     apartment: str
     registered_on: dt.date | None = None
+    temporary: bool = False
+    until: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,10 @@ several times slower, which a bulk load of millions of rows notices.
 - addresses: registration history; the current address has ``valid_to IS NULL``
   (at most one per person, enforced by a partial unique index), older ones keep the
   date they ended.
+- temporary_addresses: registrations at a place of temporary residence, beside the
+  permanent address; the current one has ``valid_to IS NULL`` (it may still have
+  passed its ``until``, its own last day). Created with IF NOT EXISTS, so a file from
+  before it gets the table when opened.
 - family_links: directed links, stored both ways (child->mother 'mother',
   mother->child 'child', ...), so a person's family is one index range.
 - civil_acts: birth, death, marriage and name-change acts; ``iin`` is the subject
@@ -70,6 +74,21 @@ TABLES: tuple[str, ...] = (
     )
     """,
     """
+    CREATE TABLE IF NOT EXISTS temporary_addresses (
+        id            INTEGER PRIMARY KEY,
+        iin           TEXT NOT NULL REFERENCES persons (iin),
+        region        TEXT NOT NULL,
+        district      TEXT NOT NULL,
+        locality      TEXT NOT NULL,
+        street        TEXT NOT NULL,
+        building      TEXT NOT NULL,
+        apartment     TEXT NOT NULL DEFAULT '',
+        registered_on TEXT NOT NULL,
+        until         TEXT,
+        valid_to      TEXT
+    )
+    """,
+    """
     CREATE TABLE IF NOT EXISTS family_links (
         iin          TEXT NOT NULL REFERENCES persons (iin),
         relative_iin TEXT NOT NULL REFERENCES persons (iin),
@@ -86,13 +105,17 @@ TABLES: tuple[str, ...] = (
 INDEXES: tuple[str, ...] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS addresses_current ON addresses (iin) "
     "WHERE valid_to IS NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS temporary_addresses_current"
+    " ON temporary_addresses (iin) WHERE valid_to IS NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS family_links_by_iin "
     "ON family_links (iin, relative_iin)",
     "CREATE INDEX IF NOT EXISTS civil_acts_by_iin ON civil_acts (iin, kind)",
     OUTBOX_INDEX,
 )
 
-TABLE_NAMES: tuple[str, ...] = ("persons", "addresses", "family_links", "civil_acts")
+TABLE_NAMES: tuple[str, ...] = (
+    "persons", "addresses", "temporary_addresses", "family_links", "civil_acts",
+)
 
 
 def create_tables(conn: sqlite3.Connection) -> None:

@@ -113,7 +113,9 @@ class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
     @_rpc
     async def GetAddress(self, request: pb.GetAddressRequest, context: grpc.aio.ServicerContext
                          ) -> pb.Address:
-        return address_pb(self._reader.get_address(parse_iin(request.iin, "iin")))
+        return address_pb(self._reader.get_address(
+            parse_iin(request.iin, "iin"), temporary=request.temporary
+        ))
 
     @_rpc
     async def GetFamily(self, request: pb.GetFamilyRequest, context: grpc.aio.ServicerContext
@@ -162,6 +164,8 @@ class PopulationRegistryServicer(pb_grpc.PopulationRegistryServicer):
             building=given.building,
             apartment=given.apartment,
             registered_on=parse_optional_date(given.registered_on, "address.registered_on"),
+            temporary=request.temporary,
+            until=parse_optional_date(given.until, "address.until"),
         )
         address = await self._stores.write(self._writer.change_address, iin, change)
         return address_pb(address)
@@ -221,6 +225,7 @@ def address_pb(address: Address) -> pb.Address:
         building=address.building,
         apartment=address.apartment,
         registered_on=date_pb(address.registered_on),
+        until=date_pb(address.until) if address.until is not None else None,
     )
 
 

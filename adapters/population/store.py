@@ -75,6 +75,11 @@ _GET_ADDRESS = """
     SELECT region, district, locality, street, building, apartment, registered_on
     FROM addresses WHERE iin = ? AND valid_to IS NULL
 """
+_GET_TEMPORARY = """
+    SELECT region, district, locality, street, building, apartment, registered_on, until
+    FROM temporary_addresses
+    WHERE iin = ? AND valid_to IS NULL AND (until IS NULL OR until >= ?)
+"""
 _GET_LINKS = """
     SELECT f.relative_iin, f.relation
     FROM family_links AS f JOIN persons AS p ON p.iin = f.relative_iin
@@ -104,7 +109,18 @@ class PopulationStore(AgencyStore, agency="population", schema=schema):
         token = encode_page_token(persons[-1].iin) if len(rows) > size else ""
         return PersonPage(persons, token)
 
-    def get_address(self, iin: Iin) -> Address:
+    def get_address(self, iin: Iin, *, temporary: bool = False) -> Address:
+        """The permanent address, or (``temporary``) the temporary registration in
+        force today; ``NotFound`` when there is none."""
+        if temporary:
+            row = self._conn.execute(
+                _GET_TEMPORARY, (iin.value, self.today().isoformat())
+            ).fetchone()
+            if row is None:
+                self._require_person(iin)
+                raise NotFound(f"person {iin} has no temporary registration in force")
+            *fields, until = row
+            return _replace_until(_address(tuple(fields)), _optional_date(until))
         row = self._conn.execute(_GET_ADDRESS, (iin.value,)).fetchone()
         if row is None:
             self._require_person(iin)
@@ -236,7 +252,14 @@ class PopulationStore(AgencyStore, agency="population", schema=schema):
         since = change.registered_on or today
         if since > today:
             raise InvalidInput("address.registered_on is in the future")
-        address = Address(**fields, registered_on=since)
+        address = Address(
+            fields["region"], fields["district"], fields["locality"], fields["street"],
+            fields["building"], fields["apartment"], since,
+        )
+        if change.temporary:
+            return self._register_temporary(iin, _replace_until(address, change.until))
+        if change.until is not None:
+            raise InvalidInput("address.until is only for a temporary registration")
         with self._transaction():
             person = self._person_row(iin, "person")
             if person.deceased:
@@ -252,6 +275,43 @@ class PopulationStore(AgencyStore, agency="population", schema=schema):
             )
             self._insert_address(iin, address)
             self._enqueue(events.AddressChanged(iin=iin.value, changed_on=_date_pb(since)), iin)
+        return address
+
+    def _register_temporary(self, iin: Iin, address: Address) -> Address:
+        """A registration at a place of temporary residence: the permanent address stays;
+        an earlier temporary one ends. No event: nobody follows a temporary stay."""
+        if address.until is not None and address.until < max(address.registered_on,
+                                                              self.today()):
+            raise InvalidInput("address.until is before today or before registered_on")
+        with self._transaction():
+            person = self._person_row(iin, "person")
+            if person.deceased:
+                raise NotAllowed(f"person {iin} is deceased")
+            if address.registered_on < person.birth_date:
+                raise NotAllowed("address.registered_on is before the birth date")
+            current = self._conn.execute(
+                "SELECT registered_on FROM temporary_addresses"
+                " WHERE iin = ? AND valid_to IS NULL", (iin.value,),
+            ).fetchone()
+            if current is not None and address.registered_on < dt.date.fromisoformat(
+                current[0]
+            ):
+                raise NotAllowed(
+                    "address.registered_on is before the current temporary registration's"
+                )
+            self._conn.execute(
+                "UPDATE temporary_addresses SET valid_to = ? WHERE iin = ? AND valid_to IS NULL",
+                (address.registered_on.isoformat(), iin.value),
+            )
+            self._conn.execute(
+                "INSERT INTO temporary_addresses (iin, region, district, locality, street,"
+                " building, apartment, registered_on, until, valid_to)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                (iin.value, address.region, address.district, address.locality,
+                 address.street, address.building, address.apartment,
+                 address.registered_on.isoformat(),
+                 address.until.isoformat() if address.until else None),
+            )
         return address
 
     def change_name(self, iin: Iin, change: NameChange) -> ChangedName:
@@ -421,6 +481,17 @@ def _address(row: tuple) -> Address:
 
 def _date_pb(date: dt.date) -> events.Date:
     return events.Date(year=date.year, month=date.month, day=date.day)
+
+
+def _optional_date(text: str | None) -> dt.date | None:
+    return None if text is None else dt.date.fromisoformat(text)
+
+
+def _replace_until(address: Address, until: dt.date | None) -> Address:
+    return Address(
+        address.region, address.district, address.locality, address.street,
+        address.building, address.apartment, address.registered_on, until,
+    )
 
 
 def _replace_date(address: Address, registered_on: dt.date) -> Address:

@@ -30,6 +30,9 @@ import pytest
 from tests.adapter_helpers import rpc_error
 from tests.sqlite_rows import rows
 from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.education.citizens import Citizens
+from zhol.adapters.education.seed import seed_database as seed_education
+from zhol.adapters.education.service import EducationRegistryServicer
 from zhol.adapters.health.model import KZ_TIME
 from zhol.adapters.health.seed import seed_database as seed_health
 from zhol.adapters.health.server import HealthServer, HealthSettings, serve
@@ -38,6 +41,7 @@ from zhol.adapters.population.service import PopulationRegistryServicer
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
 from zhol.core.iin import make_iin
+from zhol.education.v1 import education_pb2_grpc as edu_grpc
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 from zhol.pension.v1 import pension_pb2
@@ -118,6 +122,7 @@ class World:
     pension: pension_grpc.PensionRegistryStub
     health_db: Path
     population_db: Path
+    education_db: Path
     events: EventsRecorder
     reads: ReadRecorder
     running: HealthServer
@@ -217,6 +222,11 @@ async def running_world(tmp_path: Path, *, pension: bool) -> AsyncIterator[World
     stand_in = grpc.aio.server(interceptors=[reads])
     population = PopulationRegistryServicer.open(population_db, clock)
     pop_grpc.add_PopulationRegistryServicer_to_server(population, stand_in)
+    education_db = tmp_path / "education.db"
+    seed_education(education_db, population_db, seed=1, as_of=TODAY)
+    # the real education servicer, for the place of study; it reads nobody here
+    education = EducationRegistryServicer.open(education_db, clock, Citizens(None))
+    edu_grpc.add_EducationRegistryServicer_to_server(education, stand_in)
     pension_side = pension_servicer(tmp_path, population_db, clock) if pension else None
     if pension_side is not None:
         pension_side.add_to(stand_in)
@@ -237,13 +247,14 @@ async def running_world(tmp_path: Path, *, pension: bool) -> AsyncIterator[World
                 bus_pb2_grpc.EventSinkStub(channel),
                 pop_grpc.PopulationRegistryStub(bus_channel),
                 pension_grpc.PensionRegistryStub(bus_channel),
-                health_db, population_db, events, reads, running,
+                health_db, population_db, education_db, events, reads, running,
                 pension_side is not None,
             )
     finally:
         await running.stop(0)
         await stand_in.stop(0)
         population.close()
+        education.close()
         if pension_side is not None:
             pension_side.close()
     assert not (tmp_path / "run" / "health.port").exists()
@@ -380,6 +391,86 @@ async def test_attach_to_a_clinic_of_another_district_is_refused(world: World) -
     assert world.snapshot() == before
 
 
+async def test_attach_by_the_district_of_a_temporary_registration(world: World) -> None:
+    # health rules.ATTACHMENT (egov.kz "choice of a clinic" [q]): permanent or temporary
+    # residence; the temporary registration is population's, asked over the bus.
+    iin, old, region, district = state_insured(world)
+    elsewhere, there_region, there = world.health_rows(
+        "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
+        " ORDER BY clinic_id LIMIT 1", district,
+    )[0]
+    request = pb.AttachToClinicRequest(iin=iin, clinic_id=elsewhere)
+    before = world.snapshot()
+    assert (await rpc_error(world.health.AttachToClinic(request))).code() == (
+        grpc.StatusCode.FAILED_PRECONDITION
+    )
+    assert world.snapshot() == before
+    permanent = await world.population.GetAddress(pop.GetAddressRequest(iin=iin))
+    stay = new_address(there_region, there, "Somewhere", "Abay avenue")
+    stay.until.CopyFrom(pdate(TODAY + dt.timedelta(days=180)))
+    await world.population.ChangeAddress(
+        pop.ChangeAddressRequest(iin=iin, address=stay, temporary=True)
+    )
+    assert await world.population.GetAddress(pop.GetAddressRequest(iin=iin)) == permanent
+    world.reads.calls.clear()
+    attachment = await world.health.AttachToClinic(request)
+    assert (attachment.clinic_id, attachment.reason, attachment.clinic.district) == (
+        elsewhere, "request", there,
+    )
+    assert world.reads.methods() == ["GetAddress", "GetAddress"]
+    assert "temporary" in world.reads.calls[1][1]["zhol-purpose"]
+    history = await world.health.ListAttachments(pb.ListAttachmentsRequest(iin=iin))
+    assert [(a.clinic_id, a.detach_reason) for a in history.attachments] == [
+        (old, "request"), (elsewhere, ""),
+    ]
+
+
+async def test_attach_by_the_district_of_the_school_attended(world: World) -> None:
+    # health rules.ATTACHMENT (egov.kz [q]): the place of study, an active enrolment
+    # that education holds, in a school of the clinic's district.
+    attached = dict(world.health_rows(
+        "SELECT iin, clinic_id FROM attachments WHERE detached_on IS NULL"
+    ))
+    pupil, school_region, school_district = next(
+        (iin, region, district) for iin, region, district in rows(
+            world.education_db,
+            "SELECT e.iin, d.region, d.name FROM school_enrolments e"
+            " JOIN schools s USING (school_id) JOIN districts d USING (district_id)"
+            " WHERE e.status = 'active' ORDER BY e.iin",
+        ) if iin in attached
+    )
+    clinic = other_clinic(world, school_region, school_district, attached[pupil])
+    elsewhere, away_region, away = world.health_rows(
+        "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
+        " ORDER BY clinic_id LIMIT 1", school_district,
+    )[0]
+    # the family moves away from the school's district (the pupil stays at the school)
+    await world.population.ChangeAddress(pop.ChangeAddressRequest(
+        iin=pupil, address=new_address(away_region, away, "Elsewhere", "Tole bi street"),
+    ))
+    world.reads.calls.clear()
+    attachment = await world.health.AttachToClinic(
+        pb.AttachToClinicRequest(iin=pupil, clinic_id=clinic)
+    )
+    assert (attachment.clinic_id, attachment.clinic.district) == (clinic, school_district)
+    assert world.reads.methods() == ["GetAddress", "GetAddress", "ListEnrolments", "ListSchools"]
+    assert [meta.get("zhol-data-subject", "") for _m, meta in world.reads.calls] == [
+        pupil, pupil, pupil, "",
+    ]
+    # a clinic of a third district: neither home nor school; refused, nothing changed
+    third = world.health_rows(
+        "SELECT clinic_id FROM clinics WHERE district NOT IN (?, ?) ORDER BY clinic_id LIMIT 1",
+        school_district, away,
+    )[0][0]
+    before = world.snapshot()
+    error = await rpc_error(
+        world.health.AttachToClinic(pb.AttachToClinicRequest(iin=pupil, clinic_id=third))
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert world.snapshot() == before
+    assert elsewhere  # the district moved to has clinics of its own
+
+
 async def test_bad_attach_requests_change_nothing(world: World) -> None:
     iin, old, _region, _district = state_insured(world)
     before = world.snapshot()
@@ -453,6 +544,71 @@ async def test_an_uninsured_citizen_attaches_on_request(world_with_pension: Worl
     status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=iin))
     assert (status.insured, status.category) == (False, "")
     assert (await world.health.GetAttachment(pb.GetAttachmentRequest(iin=iin))).clinic_id == new
+
+
+async def an_uninsured_mother(world: World) -> str:
+    """A living woman of child-bearing age, neither state-paid nor insured by pension."""
+    day = TODAY.isoformat()
+    state_paid = {iin for (iin,) in world.health_rows(
+        "SELECT iin FROM insurance_periods WHERE valid_from <= ?"
+        " AND (valid_to IS NULL OR valid_to >= ?)", day, day)}
+    for (iin,) in world.population_rows(
+        "SELECT p.iin FROM persons p JOIN addresses a ON a.iin = p.iin AND a.valid_to IS NULL"
+        " WHERE p.sex = 'F' AND p.death_date IS NULL AND p.birth_date BETWEEN ? AND ?"
+        " ORDER BY p.iin", "1982-01-01", "2000-12-31",
+    ):
+        if iin in state_paid:
+            continue
+        answer = await world.pension.IsInsuredByContributions(
+            pension_pb2.IsInsuredByContributionsRequest(iin=iin)
+        )
+        if answer.paid_months == 0:
+            return iin
+    raise AssertionError("no uninsured woman of child-bearing age in the seed")
+
+
+async def test_a_non_working_parent_of_a_child_under_three_is_state_insured(
+    world_with_pension: World, tmp_path: Path,
+) -> None:
+    # health rules.NON_WORKING_PARENT [o]: derived from population's family links and
+    # birth dates and from pension's contributions, at the moment of asking.
+    world = world_with_pension
+    mother = await an_uninsured_mother(world)
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
+    assert (status.insured, status.category) == (False, "")
+    child = await register_birth(world, mother)
+    world.reads.calls.clear()
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
+    assert (status.insured, status.category, status.social_category) == (
+        True, "state_paid", "non_working_parent_child_under_3",
+    )
+    # the month asked about (the child was born on 30 May)
+    assert (date_of(status.valid_from), date_of(status.valid_to)) == (
+        dt.date(2025, 6, 1), dt.date(2025, 6, 30),
+    )
+    assert "KZ/GOV/MLSPP/pension" in status.source and "2025-03 to 2025-06" in status.source
+    reads = [(method.rsplit("/", 1)[-1], meta["zhol-data-subject"])
+             for method, meta in world.reads.calls if "/zhol.bus.v1." not in method]
+    assert reads[:4] == [
+        ("IsInsuredByContributions", mother), ("GetFamily", mother), ("GetPerson", child),
+        ("IsInsuredByContributions", mother),
+    ]
+    # A contribution for this very month: the parent works, the category is gone
+    # (amounts copied from a seeded report of the same year, so they match the rates).
+    employer, income, pension_amount, social_amount = rows(
+        tmp_path / "pension.db",
+        "SELECT employer_bin, income, pension_amount, social_amount FROM contributions"
+        " WHERE month LIKE '2025-%' AND pension_amount > 0 ORDER BY iin LIMIT 1",
+    )[0]
+    await world.pension.RecordContribution(pension_pb2.RecordContributionRequest(
+        employer_bin=employer, iin=mother, month=pension_pb2.Month(year=2025, month=6),
+        income=income, pension_amount=pension_amount, social_amount=social_amount,
+    ))
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
+    assert (status.insured, status.category, status.social_category) == (False, "", "")
+    # the child itself is state-insured by its age, whoever its parents are
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=child))
+    assert status.social_category == "child_under_1" or not status.insured
 
 
 # -- the newborn -------------------------------------------------------------------------
