@@ -17,7 +17,7 @@ import pytest
 from tests.adapter_helpers import parse_adapter, rpc_error
 from tests.sqlite_rows import rows
 from zhol.adapters.bus.outbox import read_outbox
-from zhol.adapters.pension import cli, schema, store
+from zhol.adapters.pension import cli, recalculating, schema, store
 from zhol.adapters.pension.model import (
     KZ_TIME,
     BenefitDecision,
@@ -27,6 +27,9 @@ from zhol.adapters.pension.model import (
     Month,
     Payment,
     PaymentStatus,
+    PensionCalculation,
+    PensionDecision,
+    PensionKind,
 )
 from zhol.adapters.pension.seed import seed_database
 from zhol.adapters.pension.server import PensionServer, PensionSettings, serve
@@ -211,3 +214,55 @@ def test_the_command_recalculates_the_file_once(
     assert run("--as-of", TODAY.isoformat()) == 0
     assert "recalculated 0" in capsys.readouterr().out
     assert snapshot(db) == after
+
+
+def test_survivor_and_carer_amounts_are_indexed_ended_and_unreadable_decisions_left(
+    db: Path,
+) -> None:
+    survivor, parent, child = (iin(dt.date(2012, 5, 5), True, 911),
+                               iin(dt.date(1985, 5, 5), True, 912),
+                               iin(dt.date(2015, 5, 5), False, 913))
+    first = Month(2026, 1)
+    carer = BenefitDecision(
+        BenefitKind.CARER_OF_DISABLED_CHILD, parent, child, 64719, Frequency.MONTHLY,
+        first.first_day, dt.date(2033, 5, 4), "health DisabilityEstablished, conclusion C-1",
+        (CalcItem("carer_share", "1.4", "PM"),), (), schedule(first, 12, 64719))
+    no_group = BenefitDecision(
+        BenefitKind.DISABILITY_BENEFIT, parent, parent, 1, Frequency.MONTHLY,
+        first.first_day, None, "health DisabilityEstablished, conclusion C-2", (), (),
+        schedule(first, 12, 1))
+    ended = BenefitDecision(  # a child born in 2024 is 1.5 before June 2026
+        BenefitKind.CHILD_CARE_ALLOWANCE, parent, iin(dt.date(2024, 9, 1), True, 914),
+        STATE_2025, Frequency.MONTHLY, dt.date(2024, 9, 1), dt.date(2025, 8, 31),
+        "population BirthRegistered", (CalcItem("birth_order", "2"),), (),
+        schedule(Month(2024, 9), 12, STATE_2025))
+    pension = PensionDecision(
+        survivor, PensionKind.SURVIVOR, dt.date(2025, 12, 1), "loss of the breadwinner",
+        PensionCalculation.by_items(40000, 2025, (CalcItem("dependants", "1"),), ()), (),
+        schedule(first, 12, 40000), ends_on=dt.date(2030, 5, 4),
+        breadwinner_iin=iin(dt.date(1980, 1, 2), False, 915))
+    conn = schema.connect(db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        ids = [store.insert_benefit(conn, d, today=TODAY, now_ms=NOW_MS)
+               for d in (carer, no_group, ended)]
+        assignment = store.insert_pension(conn, pension, today=TODAY, now_ms=NOW_MS)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    pension_store = store.PensionStore.open(db, FixedClock(NOW_MS))
+    try:
+        report = recalculating.run(pension_store, TODAY, now_ms=lambda: NOW_MS)
+    finally:
+        pension_store.close()
+    done = {o.decision.decision_id: o.recalculation for o in report.recalculated}
+    assert (done[ids[0]].old_amount, done[ids[0]].new_amount) == (64719, 81870)  # 1.61 PM
+    assert done[ids[0]].rules[0].table == "CARER_OF_DISABLED_CHILD"
+    assert (done[assignment].old_amount, done[assignment].new_amount) == (40000, 46783)
+    assert done[assignment].arrears_total == 5 * (46783 - 40000)
+    assert ids[2] not in done  # ended: left as it is
+    assert [(s.decision_id, s.kind) for s in report.skipped] == [
+        (ids[1], "disability_benefit")]
+    assert "'group'" in report.skipped[0].reason
+    assert rows(db, "SELECT monthly_amount FROM pension_assignments WHERE assignment_id = ?",
+                assignment) == [(46783,)]
