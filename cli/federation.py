@@ -129,6 +129,7 @@ SUBSYSTEMS = (
             "zhol.pension.v1.BenefitAssigned",
             "zhol.pension.v1.PensionAssigned",
             "zhol.pension.v1.PaymentsStopped",
+            "zhol.pension.v1.BenefitRecalculated",
         ),
         (_BIRTH, _DEATH, f"{HEALTH}/zhol.health.v1.DisabilityEstablished"),
         _reads(POPULATION, POPULATION_SERVICE, POPULATION_READ_METHODS),

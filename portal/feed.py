@@ -2,6 +2,7 @@
 
 The agencies publish their decisions as bus events (identifiers and facts only:
 ``zhol.pension.v1.BenefitAssigned``, ``PensionAssigned``, ``PaymentsStopped``,
+``BenefitRecalculated``,
 ``zhol.health.v1.ClinicAttached``, ``DisabilityEstablished``,
 ``zhol.education.v1.QueuedForKindergarten``, ``QueueEntryMoved``,
 ``PlacedInKindergarten``, ``EnrolledInSchool``). The portal's subsystem subscribes to
@@ -44,7 +45,7 @@ from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
 from zhol.education.v1 import education_pb2
 from zhol.health.v1 import health_pb2
-from zhol.pension.v1 import pension_pb2
+from zhol.pension.v1 import pension_pb2, recalculation_pb2
 
 log = logging.getLogger("zhol.portal.feed")
 
@@ -73,6 +74,9 @@ FEED_TOPICS: dict[str, FeedTopic] = {
     ),
     "zhol.pension.v1.PensionAssigned": FeedTopic(PENSION, pension_pb2.PensionAssigned, ("iin",)),
     "zhol.pension.v1.PaymentsStopped": FeedTopic(PENSION, pension_pb2.PaymentsStopped, ("iin",)),
+    "zhol.pension.v1.BenefitRecalculated": FeedTopic(
+        PENSION, recalculation_pb2.BenefitRecalculated, ("recipient_iin", "subject_iin")
+    ),
     "zhol.health.v1.ClinicAttached": FeedTopic(HEALTH, health_pb2.ClinicAttached, ("iin",)),
     "zhol.health.v1.DisabilityEstablished": FeedTopic(
         HEALTH, health_pb2.DisabilityEstablished, ("iin",)
@@ -437,6 +441,17 @@ def describe(
             "feed_why_stopped")
         facts.append(("feed_stopped_from", _date(event.effective), False))
         basis = event.basis
+    elif isinstance(event, recalculation_pb2.BenefitRecalculated):
+        what, why = f"feed_recalculated_{event.kind}", "feed_why_recalculated"
+        facts.append(("feed_old_amount", _money(event.old_amount, event.currency), False))
+        facts.append(("feed_new_amount", _money(event.new_amount, event.currency), False))
+        facts.append(("feed_effective_from", _date(pension_pb2.Date(
+            year=event.change_from.year, month=event.change_from.month, day=1)), False))
+        if event.arrears_total:
+            facts.append(("feed_arrears", _money(event.arrears_total, event.currency), False))
+        if event.recipient_iin == citizen and event.subject_iin and event.subject_iin != citizen:
+            whom = event.subject_iin  # paid to the parent, for this child
+        basis = event.reason  # the rule that changed, its source and what changed
     elif isinstance(event, health_pb2.DisabilityEstablished):
         what, why = "feed_disability", "feed_why_disability"
         facts.append(("feed_disability_group", str(event.group), False))

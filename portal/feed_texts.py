@@ -42,6 +42,17 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_basis": "basis",
         "feed_amount": "Amount",
         "feed_monthly_amount": "Monthly amount",
+        "feed_recalculated_child_care_allowance": "Child-care allowance recalculated",
+        "feed_recalculated_disability_benefit": "Disability benefit recalculated",
+        "feed_recalculated_carer_of_disabled_child": "Benefit for raising a disabled child "
+        "recalculated",
+        "feed_recalculated_survivor_pension": "Survivor's pension recalculated",
+        "feed_why_recalculated": "The rule the decision was made under has changed: the "
+        "payments are recalculated by the law in force. Payments already made stay; what "
+        "was paid too little is paid as arrears.",
+        "feed_old_amount": "Was, a month",
+        "feed_new_amount": "Now, a month",
+        "feed_arrears": "Arrears to be paid",
         "feed_frequency": "Paid",
         "feed_monthly": "monthly",
         "feed_one_off": "once",
@@ -130,6 +141,18 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_basis": "основание",
         "feed_amount": "Сумма",
         "feed_monthly_amount": "Сумма в месяц",
+        "feed_recalculated_child_care_allowance": "Пособие по уходу за ребёнком пересчитано",
+        "feed_recalculated_disability_benefit": "Пособие по инвалидности пересчитано",
+        "feed_recalculated_carer_of_disabled_child": "Пособие воспитывающему ребёнка с "
+        "инвалидностью пересчитано",
+        "feed_recalculated_survivor_pension": "Пенсия по случаю потери кормильца "
+        "пересчитана",
+        "feed_why_recalculated": "Правило, по которому было принято решение, изменилось: "
+        "выплаты пересчитаны по действующему закону. Уже произведённые выплаты сохраняются; "
+        "недоплаченное выплачивается доплатой.",
+        "feed_old_amount": "Было в месяц",
+        "feed_new_amount": "Стало в месяц",
+        "feed_arrears": "Доплата",
         "feed_frequency": "Выплата",
         "feed_monthly": "ежемесячно",
         "feed_one_off": "единовременно",
@@ -220,6 +243,19 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_basis": "негіз",
         "feed_amount": "Сомасы",
         "feed_monthly_amount": "Айлық сомасы",
+        "feed_recalculated_child_care_allowance": "Баланы күтуге арналған жәрдемақы қайта "
+        "есептелді",
+        "feed_recalculated_disability_benefit": "Мүгедектік бойынша жәрдемақы қайта есептелді",
+        "feed_recalculated_carer_of_disabled_child": "Мүгедек баланы тәрбиелеушіге жәрдемақы "
+        "қайта есептелді",
+        "feed_recalculated_survivor_pension": "Асыраушысынан айырылу бойынша зейнетақы қайта "
+        "есептелді",
+        "feed_why_recalculated": "Шешім қабылданған ереже өзгерді: төлемдер қолданыстағы заң "
+        "бойынша қайта есептелді. Жасалған төлемдер сақталады; кем төленгені қосымша "
+        "төленеді.",
+        "feed_old_amount": "Бұрын, айына",
+        "feed_new_amount": "Енді, айына",
+        "feed_arrears": "Қосымша төлем",
         "feed_frequency": "Төлем",
         "feed_monthly": "ай сайын",
         "feed_one_off": "біржолғы",

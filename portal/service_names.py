@@ -98,6 +98,8 @@ _NAMES: tuple[tuple[str, str, str, str], ...] = (
      "Событие: назначена пенсия", "Оқиға: зейнетақы тағайындалды"),
     ("zhol.pension.v1.PaymentsStopped", "Event: payments stopped",
      "Событие: выплаты прекращены", "Оқиға: төлемдер тоқтатылды"),
+    ("zhol.pension.v1.BenefitRecalculated", "Event: benefit recalculated",
+     "Событие: пособие пересчитано", "Оқиға: жәрдемақы қайта есептелді"),
     ("zhol.health.v1.DisabilityEstablished", "Event: disability established",
      "Событие: установлена инвалидность", "Оқиға: мүгедектік белгіленді"),
     ("zhol.health.v1.ClinicAttached", "Event: attached to a clinic",

@@ -28,6 +28,11 @@ Money is whole tenge (INTEGER).
 - sources_read: the reads over the bus a decision rests on (decision id, order).
 - payments: the payment schedule of an assignment or a benefit, one row per month.
 - bus_outbox / bus_inbox: the transactional outbox and the inbox of the bus library.
+- recalculations: one row per recalculation decision of a benefit or pension (old and
+  new amount, the change month, the rule rows with their sources as JSON, the reason,
+  the replaced and the new unpaid schedule); recalculation_arrears: its supplementary
+  payments, one per month paid below what was due (adapters/pension/recalculation.py).
+  Created by ``CREATE TABLE IF NOT EXISTS`` on any version 3 file (no upgrade step).
 """
 
 from __future__ import annotations
@@ -166,6 +171,38 @@ TABLES: tuple[str, ...] = (
     """,
     OUTBOX_SCHEMA,
     INBOX_SCHEMA,
+    """
+    CREATE TABLE IF NOT EXISTS recalculations (
+        recalculation_id TEXT PRIMARY KEY,
+        benefit_id       TEXT REFERENCES benefits (benefit_id),
+        assignment_id    TEXT REFERENCES pension_assignments (assignment_id),
+        decided_on       TEXT NOT NULL,
+        as_of            TEXT NOT NULL,
+        change_from      TEXT NOT NULL CHECK (length(change_from) = 7),
+        old_amount       INTEGER NOT NULL CHECK (old_amount >= 0),
+        new_amount       INTEGER NOT NULL CHECK (new_amount >= 0),
+        old_ends_on      TEXT,
+        new_ends_on      TEXT,
+        arrears_total    INTEGER NOT NULL CHECK (arrears_total >= 0),
+        reason           TEXT NOT NULL,
+        rules            TEXT NOT NULL,
+        replaced         TEXT NOT NULL,
+        schedule         TEXT NOT NULL,
+        old_calculation  TEXT NOT NULL,
+        new_calculation  TEXT NOT NULL,
+        CHECK ((assignment_id IS NULL) != (benefit_id IS NULL))
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS recalculation_arrears (
+        recalculation_id TEXT NOT NULL REFERENCES recalculations (recalculation_id),
+        month            TEXT NOT NULL CHECK (length(month) = 7),
+        due              INTEGER NOT NULL,
+        paid             INTEGER NOT NULL,
+        amount           INTEGER NOT NULL CHECK (amount > 0),
+        PRIMARY KEY (recalculation_id, month)
+    ) WITHOUT ROWID
+    """,
 )
 
 BENEFIT_INDEXES: tuple[str, ...] = (
@@ -191,11 +228,14 @@ INDEXES: tuple[str, ...] = (
     " WHERE benefit_id IS NOT NULL",
     OUTBOX_INDEX,
     INBOX_INDEX,
+    "CREATE INDEX IF NOT EXISTS recalculation_of_benefit ON recalculations (benefit_id)",
+    "CREATE INDEX IF NOT EXISTS recalculation_of_assignment ON recalculations (assignment_id)",
 )
 
 TABLE_NAMES: tuple[str, ...] = (
     "employers", "employment_periods", "contributions", "pension_savings",
     "pension_assignments", "benefits", "sources_read", "payments", "bus_outbox", "bus_inbox",
+    "recalculations", "recalculation_arrears",
 )
 
 

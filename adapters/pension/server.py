@@ -1,7 +1,8 @@
 """Running the pension system: settings, the grpc.aio server, the bus, graceful shutdown.
 
-One grpc.aio server carries two services: ``zhol.pension.v1.PensionRegistry`` (what
-other agencies and the portal call through the bus) and ``zhol.bus.v1.EventSink``
+One grpc.aio server carries ``zhol.pension.v1.PensionRegistry`` (what other agencies
+and the portal call through the bus), ``zhol.pension.v1.PensionRecalculation`` (the
+operators' recalculation run, recalc_service; not on the bus) and ``zhol.bus.v1.EventSink``
 (where our gateway delivers the events we subscribe to: births, deaths, disability
 conclusions). With ``gateway_address`` set the adapter reads population through that
 gateway and an ``OutboxPublisher`` publishes our decisions' events through it; empty,
@@ -36,13 +37,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import grpc
+
 from zhol.adapters.bus.population import PopulationReader
 from zhol.adapters.pension.handlers import PensionEvents
 from zhol.adapters.pension.model import SUBSYSTEM
+from zhol.adapters.pension.recalc_service import PensionRecalculationServicer
 from zhol.adapters.pension.service import PensionRegistryServicer
 from zhol.adapters.runtime import server as runtime
 from zhol.core.clock import Clock, SystemClock
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
+from zhol.pension.v1 import recalculation_pb2_grpc as recalc_grpc
 
 ENV_PREFIX = "ZHOL_PENSION_"
 PUBLISH_PURPOSE = "pension: publish decisions (benefits, pensions, stopped payments)"
@@ -75,6 +80,11 @@ async def serve(settings: PensionSettings, *, clock: Clock | None = None) -> Pen
     def open_servicer(notify: runtime.Notify) -> PensionRegistryServicer:
         return PensionRegistryServicer.open(db_path, clock, population, on_commit=notify)
 
+    def add_servicers(servicer: PensionRegistryServicer, server: grpc.aio.Server) -> None:
+        pb_grpc.add_PensionRegistryServicer_to_server(servicer, server)
+        recalc_grpc.add_PensionRecalculationServicer_to_server(
+            PensionRecalculationServicer(servicer.stores, clock), server)
+
     def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
         handlers = PensionEvents(population, clock).handlers()
         return runtime.NotifyingEventSink(db_path, handlers, clock, notify)
@@ -82,7 +92,7 @@ async def serve(settings: PensionSettings, *, clock: Clock | None = None) -> Pen
     return await runtime.start_adapter(
         settings, name="pension system", clock=clock, bus=bus,
         open_servicer=open_servicer,
-        add_servicer=pb_grpc.add_PensionRegistryServicer_to_server,
+        add_servicer=add_servicers,
         open_sink=open_sink,
         publish_purpose=PUBLISH_PURPOSE if settings.publish_events else None,
     )

@@ -112,6 +112,11 @@ class PensionRegistryServicer(pb_grpc.PensionRegistryServicer):
         """Wait for a running write, then close both connections."""
         self._stores.close()
 
+    @property
+    def stores(self) -> StorePair[PensionStore]:
+        """The connections, shared with the recalculation service (recalc_service)."""
+        return self._stores
+
     # -- contributions -----------------------------------------------------------------
 
     @_rpc

@@ -28,13 +28,22 @@ import markupsafe
 import pytest
 
 from tests.portal_client import sign_in
+from zhol.adapters.pension import calculation, schema, store
+from zhol.adapters.pension.model import (
+    BenefitDecision,
+    BenefitKind,
+    CalcItem,
+    Frequency,
+    Month,
+    Payment,
+)
 from zhol.cli.demo import start_federation
 from zhol.cli.federation import PORTAL, PORTAL_AGENCY, SUBSYSTEMS, Layout, Ports
 from zhol.cli.processes import Supervisor
 from zhol.core.ids import SubsystemId
 from zhol.gateway.localconf import LocalConfStore
 from zhol.health.v1 import health_pb2
-from zhol.pension.v1 import pension_pb2
+from zhol.pension.v1 import pension_pb2, recalculation_pb2
 from zhol.population.v1 import population_pb2 as pop
 from zhol.portal.feed import FEED_TOPICS
 from zhol.portal.i18n import CATALOGUES
@@ -227,3 +236,47 @@ def test_the_publishers_let_the_portal_subscribe_to_every_topic_of_the_feed(
         finally:
             store.close()
         assert portal in subscribers, topic
+
+
+def test_a_recalculated_benefit_reaches_the_persons_feed(demo: Demo) -> None:
+    # A disability benefit as an earlier release decided it: one amount for every month,
+    # below the size in force (issue 14 items 3 and 4), written into pension's database.
+    uri = f"{demo.layout.population_db.resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        (person,) = db.execute(
+            "SELECT iin FROM persons WHERE death_date IS NULL AND sex = 'M'"
+            " AND birth_date BETWEEN '1970-01-01' AND '1984-12-31' ORDER BY iin LIMIT 1"
+        ).fetchone()
+    today = dt.datetime.now(KZ_TIME).date()
+    first = Month.of(today).plus(-2)
+    old = 100_000  # below 2.2 PM of any year since 2023
+    decision = BenefitDecision(
+        BenefitKind.DISABILITY_BENEFIT, person, person, old, Frequency.MONTHLY,
+        first.first_day, None, "health DisabilityEstablished, conclusion MSE-FEED-OLD",
+        (CalcItem("group", "1"),), (), tuple(Payment(first.plus(i), old) for i in range(12)),
+    )  # fmt: skip
+    conn = schema.connect(demo.layout.adapter_db("pension"))
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        benefit_id = store.insert_benefit(conn, decision, today=first.first_day, now_ms=0)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+    answer = call(
+        demo.ports.adapter_address("pension"),
+        "/zhol.pension.v1.PensionRecalculation/RecalculateBenefits",
+        recalculation_pb2.RecalculateBenefitsRequest(),
+        recalculation_pb2.RecalculateBenefitsResponse,
+    )
+    (done,) = [r for r in answer.recalculated if r.decision_id == benefit_id]
+    new = calculation.disability_amount(1, None, Month.of(today))
+    assert (done.old_amount, done.new_amount) == (old, new)
+    assert done.arrears_total == sum(
+        calculation.disability_amount(1, None, first.plus(i)) - old for i in range(2))
+    title = shown(EN["feed_recalculated_disability_benefit"])
+    page = asyncio.run(feed_of(demo.url, person, (title,)))
+    assert title in page, "the recalculation did not reach the feed"
+    assert shown(EN["feed_why_recalculated"]) in page
+    assert f"{new:,}".replace(",", "\u00a0") in page
+    assert shown(done.reason) in page  # the rule and what changed, as pension wrote it

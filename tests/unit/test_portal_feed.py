@@ -16,7 +16,7 @@ from zhol.bus.v1 import bus_pb2
 from zhol.core.iin import make_iin
 from zhol.education.v1 import education_pb2
 from zhol.health.v1 import health_pb2
-from zhol.pension.v1 import pension_pb2
+from zhol.pension.v1 import pension_pb2, recalculation_pb2
 from zhol.portal.feed import (
     FEED_SUBSCRIPTIONS,
     EntryView,
@@ -180,6 +180,7 @@ def test_the_portal_subscribes_to_every_decision_topic_it_shows() -> None:
         "KZ/GOV/MLSPP/pension/zhol.pension.v1.BenefitAssigned",
         "KZ/GOV/MLSPP/pension/zhol.pension.v1.PensionAssigned",
         "KZ/GOV/MLSPP/pension/zhol.pension.v1.PaymentsStopped",
+        "KZ/GOV/MLSPP/pension/zhol.pension.v1.BenefitRecalculated",
         "KZ/GOV/MOH/health/zhol.health.v1.ClinicAttached",
         "KZ/GOV/MOH/health/zhol.health.v1.DisabilityEstablished",
         "KZ/GOV/MES/education/zhol.education.v1.EnrolledInSchool",
@@ -312,3 +313,28 @@ async def test_marks_are_the_readers_own_and_only_on_their_feed(
     clock.ms += 40 * DAY_MS
     await sink.handle(clinic("new", FATHER, at_ms=clock.ms))
     assert rows(tmp_path / "feed.db", "SELECT count(*) FROM feed_reads") == [(0,)]
+
+
+async def test_a_recalculation_reads_in_every_language_with_old_and_new_amounts(
+    store: FeedStore,
+) -> None:
+    recalculated = recalculation_pb2.BenefitRecalculated(
+        recalculation_id="RC-1", decision_id="BN-1", kind="child_care_allowance",
+        recipient_iin=MOTHER, subject_iin=CHILD, old_amount=22648, new_amount=24912,
+        currency="KZT", change_from=pension_pb2.Month(year=2026, month=6),
+        arrears_total=11320, reason="child-care allowance until 1.5",
+    )  # fmt: skip
+    await FeedSink(store).handle(delivery("r1", "KZ/GOV/MLSPP/pension", recalculated))
+    (entry,) = await store.entries([MOTHER])
+    view = describe(entry, MOTHER)
+    assert (view.what, view.why, view.whom) == (
+        "feed_recalculated_child_care_allowance", "feed_why_recalculated", CHILD)
+    assert ("feed_old_amount", "22\u00a0648 KZT", False) in view.facts
+    assert ("feed_new_amount", "24\u00a0912 KZT", False) in view.facts
+    assert ("feed_effective_from", "01.06.2026", False) in view.facts
+    assert ("feed_arrears", "11\u00a0320 KZT", False) in view.facts
+    assert view.basis == "child-care allowance until 1.5"
+    texts_exist(view)
+    for kind in ("disability_benefit", "carer_of_disabled_child", "survivor_pension"):
+        for lang in ("kk", "ru", "en"):
+            assert f"feed_recalculated_{kind}" in CATALOGUES[lang]

@@ -1,0 +1,414 @@
+"""The recalculation run: the active decisions read, recalculated and written, one
+transaction per decision (the pure part is ``recalculation``).
+
+Looked at: every active child-care allowance, disability benefit and carer's benefit
+(monthly benefits), and every active survivor pension. Each is read again inside its
+own ``BEGIN IMMEDIATE`` transaction, recomputed from pension's own facts (the stored
+calculation's inputs: birth order, group, dependants; the mother's contributions; the
+birth date the IIN encodes) with the rules in force, and, when its payments change,
+its unpaid schedule is replaced, the recalculation decision and its arrears written and
+``zhol.pension.v1.BenefitRecalculated`` enqueued in the outbox, all committed together.
+A decision that cannot be recomputed (an input missing from its stored calculation, no
+rule for a month) is skipped with its reason and left as it is.
+
+Not looked at: age pensions (their base and solidarity parts are being corrected
+separately; recomputing them needs population's reads) and one-off benefits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from zhol.adapters.bus.outbox import enqueue_event
+from zhol.adapters.pension import calculation, childcare, recalculation, rules, store
+from zhol.adapters.pension.model import (
+    CURRENCY,
+    CalcItem,
+    InvalidInput,
+    Month,
+    Payment,
+    PaymentStatus,
+    PensionCalculation,
+    PensionError,
+    items_from_json,
+    items_to_json,
+)
+from zhol.adapters.pension.recalculation import Entitlement, Recalculation, RuleRef
+from zhol.adapters.pension.sources import birth_date_in_iin
+from zhol.pension.v1 import pension_pb2 as pb
+from zhol.pension.v1 import recalculation_pb2 as rpb
+
+SURVIVOR_PENSION = "survivor_pension"  # the kind a recalculated survivor pension is named by
+BENEFIT_KINDS = ("child_care_allowance", "disability_benefit", "carer_of_disabled_child")
+EARLIEST_AS_OF = dt.date(2010, 1, 1)  # the first rows of the rule tables
+
+
+class Skip(Exception):
+    """This decision cannot be recomputed (the reason); it is left as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An active benefit or survivor pension as stored (``table``: where)."""
+
+    decision_id: str
+    table: str  # benefits, pension_assignments
+    kind: str
+    recipient_iin: str
+    subject_iin: str
+    period_from: dt.date
+    ends_on: dt.date | None
+    items: tuple[CalcItem, ...]
+    calculation_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Decision
+    recalculation: Recalculation
+    recalculation_id: str  # "" in a dry run
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    decision_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    as_of: dt.date
+    dry_run: bool
+    examined: int
+    recalculated: tuple[Outcome, ...]
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def unchanged(self) -> int:
+        return self.examined - len(self.recalculated) - len(self.skipped)
+
+
+def check_as_of(as_of: dt.date, today: dt.date) -> None:
+    """Months before ``as_of``'s are taken as paid: a later day would count months not
+    yet paid; the rule tables start in 2010."""
+    if as_of > today:
+        raise InvalidInput(f"as_of must not be after today ({today.isoformat()})")
+    if as_of < EARLIEST_AS_OF:
+        raise InvalidInput(f"as_of must not be before {EARLIEST_AS_OF.isoformat()}")
+
+
+def run(pension: store.PensionStore, as_of: dt.date, *, dry_run: bool = False,
+        now_ms: Callable[[], int]) -> RunReport:
+    """Recalculate every active decision as of ``as_of`` (one transaction each)."""
+    today = pension.today()
+    check_as_of(as_of, today)
+    conn = pension.connection
+    ids = _active_ids(conn)
+    outcomes: list[Outcome] = []
+    skipped: list[Skipped] = []
+    for table, decision_id in ids:
+        with pension.transaction():
+            decision = _decision(conn, table, decision_id)
+            if decision is None:  # stopped or superseded since the list was read
+                continue
+            try:
+                result = _recalculate(conn, decision, as_of)
+            except (Skip, PensionError) as err:
+                skipped.append(Skipped(decision.decision_id, decision.kind, str(err)))
+                continue
+            if result is None:
+                continue
+            entitlement, recalc = result
+            recalculation_id = "" if dry_run else write(
+                conn, decision, recalc, entitlement, as_of=as_of, today=today,
+                now_ms=now_ms())
+            outcomes.append(Outcome(decision, recalc, recalculation_id))
+    return RunReport(as_of, dry_run, len(ids), tuple(outcomes), tuple(skipped))
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+def _active_ids(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    marks = ",".join("?" * len(BENEFIT_KINDS))
+    benefits = conn.execute(
+        f"SELECT benefit_id FROM benefits WHERE status = 'active' AND frequency = 'monthly'"
+        f" AND kind IN ({marks}) ORDER BY benefit_id", BENEFIT_KINDS,
+    ).fetchall()
+    pensions = conn.execute(
+        "SELECT assignment_id FROM pension_assignments WHERE status = 'active'"
+        " AND kind = 'survivor' ORDER BY assignment_id",
+    ).fetchall()
+    return ([("benefits", row[0]) for row in benefits]
+            + [("pension_assignments", row[0]) for row in pensions])
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _decision(conn: sqlite3.Connection, table: str, decision_id: str) -> Decision | None:
+    if table == "benefits":
+        row = conn.execute(
+            "SELECT kind, recipient_iin, subject_iin, period_from, period_to, calculation"
+            " FROM benefits WHERE benefit_id = ? AND status = 'active'", (decision_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        kind, recipient, subject, start, end, calc = row
+        return Decision(decision_id, table, kind, recipient, subject,
+                        dt.date.fromisoformat(start), _date(end), items_from_json(calc), calc)
+    row = conn.execute(
+        "SELECT iin, effective_from, ends_on, calculation FROM pension_assignments"
+        " WHERE assignment_id = ? AND status = 'active'", (decision_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    iin, start, end, calc = row
+    return Decision(decision_id, table, SURVIVOR_PENSION, iin, iin,
+                    dt.date.fromisoformat(start), _date(end),
+                    PensionCalculation.from_json(calc).items, calc)
+
+
+def _column(decision: Decision) -> str:
+    return "benefit_id" if decision.table == "benefits" else "assignment_id"
+
+
+def schedule_of(conn: sqlite3.Connection, decision: Decision) -> tuple[Payment, ...]:
+    """The decision's payments, every status, by month."""
+    rows = conn.execute(
+        f"SELECT month, amount, status FROM payments WHERE {_column(decision)} = ?"
+        " ORDER BY month", (decision.decision_id,),
+    ).fetchall()
+    return tuple(Payment(Month.parse(m), a, PaymentStatus(s)) for m, a, s in rows)
+
+
+def recorded_arrears(conn: sqlite3.Connection, decision: Decision) -> dict[Month, int]:
+    """The arrears earlier recalculations recorded for each month of this decision."""
+    rows = conn.execute(
+        "SELECT a.month, sum(a.amount) FROM recalculation_arrears AS a JOIN recalculations"
+        f" AS r USING (recalculation_id) WHERE r.{_column(decision)} = ? GROUP BY a.month",
+        (decision.decision_id,),
+    ).fetchall()
+    return {Month.parse(month): total for month, total in rows}
+
+
+def _item(decision: Decision, name: str) -> int:
+    for item in decision.items:
+        if item.name == name:
+            try:
+                return int(item.value)
+            except ValueError:
+                break
+    raise Skip(f"the stored calculation has no whole-number item {name!r}")
+
+
+def _refs(months: list[Month], ref_of: Callable[[Month], RuleRef]) -> tuple[RuleRef, ...]:
+    found: list[RuleRef] = []
+    for month in months:
+        ref = ref_of(month)
+        if ref not in found:
+            found.append(ref)
+    return tuple(found)
+
+
+def entitlement(conn: sqlite3.Connection, decision: Decision, change_from: Month
+                ) -> Entitlement:
+    """What the rules in force give for ``decision``, from pension's own facts."""
+    months = sorted(p.month for p in schedule_of(conn, decision))
+    if decision.kind == "child_care_allowance":
+        birth = decision.period_from
+        birth_month = Month.of(birth)
+        first = birth_month.plus(-childcare.CHILD_CARE_INSURED.window_months)
+        reports = store.contribution_months(conn, decision.recipient_iin, first,
+                                            birth_month.plus(-1))
+        return recalculation.child_care(
+            _item(decision, "birth_order"), birth,
+            (childcare.ContributionMonth(*row) for row in reports), change_from)
+    if not months:
+        raise Skip("no payment schedule")
+    if decision.kind == "disability_benefit":
+        group = _item(decision, "group")
+        born = birth_date_in_iin(decision.subject_iin)
+        return recalculation.indexed(
+            months, lambda m: calculation.disability_amount(group, born, m),
+            _refs(months, lambda m: RuleRef(
+                "DISABILITY_BENEFIT", rules.DISABILITY_BENEFIT.row(m.first_day).start,
+                rules.DISABILITY_BENEFIT.row(m.first_day).source)),
+            f"disability benefit, group {group}: each month at the size in force and the"
+            " PM or MCI of the year paid", decision.ends_on,
+            calculation.disability_benefit(group, max(change_from, months[0]).first_day,
+                                           born).items)
+    if decision.kind == "carer_of_disabled_child":
+        table = rules.CARER_OF_DISABLED_CHILD.pm_share
+        return recalculation.indexed(
+            months, calculation.carer_amount,
+            _refs(months, lambda m: RuleRef("CARER_OF_DISABLED_CHILD",
+                                            table.row(m.first_day).start,
+                                            table.row(m.first_day).source)),
+            "benefit for raising a disabled child: each month at the share of the PM in"
+            " force and the PM of the year paid", decision.ends_on)
+    if decision.kind == SURVIVOR_PENSION:
+        dependants = _item(decision, "dependants")
+        if dependants < 1:
+            raise Skip("dependants must be at least 1")
+        shares = rules.SURVIVOR.family_share
+        return recalculation.indexed(
+            months, lambda m: calculation.survivor_amount(dependants, m),
+            _refs(months, lambda m: RuleRef("SURVIVOR", shares.row(m.first_day).start,
+                                            shares.row(m.first_day).source)),
+            f"survivor pension, {dependants} dependant(s): each month at the family's share"
+            " in force and the PM of the year paid", decision.ends_on)
+    raise Skip(f"kind {decision.kind} is not recalculated")
+
+
+def _recalculate(conn: sqlite3.Connection, decision: Decision, as_of: dt.date
+                 ) -> tuple[Entitlement, Recalculation] | None:
+    change_from = Month.of(as_of)
+    due = entitlement(conn, decision, change_from)
+    if not recalculation.still_due(due, as_of):
+        return None
+    result = recalculation.recalculate(
+        schedule_of(conn, decision), due, change_from, old_ends_on=decision.ends_on,
+        recorded_arrears=recorded_arrears(conn, decision))
+    return None if result is None else (due, result)
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+def reason_text(decision: Decision, recalc: Recalculation) -> str:
+    """The reason as the decision states it: the rule, then what changed."""
+    parts = [recalc.reason]
+    if recalc.old_ends_on != recalc.new_ends_on:
+        parts.append(f"due until {_iso(recalc.new_ends_on)} (was {_iso(recalc.old_ends_on)})")
+    if recalc.old_amount != recalc.new_amount:
+        first = recalc.schedule[0].month if recalc.schedule else recalc.change_from
+        parts.append(f"{first}: {recalc.new_amount} KZT a month (was {recalc.old_amount})")
+    if recalc.arrears:
+        parts.append(f"arrears {recalc.arrears_total} KZT for {len(recalc.arrears)} month(s)"
+                     f" from {recalc.arrears[0].month} to {recalc.arrears[-1].month}")
+    return "; ".join(parts)
+
+
+def _iso(day: dt.date | None) -> str:
+    return day.isoformat() if day else "open-ended"
+
+
+def _payments_json(payments: tuple[Payment, ...]) -> str:
+    return json.dumps([[str(p.month), p.amount] for p in payments], separators=(",", ":"))
+
+
+def rules_json(refs: tuple[RuleRef, ...]) -> str:
+    return json.dumps([[r.table, r.in_force_from.isoformat() if r.in_force_from else "",
+                        r.source] for r in refs], separators=(",", ":"))
+
+
+def write(conn: sqlite3.Connection, decision: Decision, recalc: Recalculation,
+          due: Entitlement, *, as_of: dt.date, today: dt.date, now_ms: int) -> str:
+    """The recalculation decision, its arrears, the new unpaid schedule, the decision's
+    current amount and end, and the event; inside the caller's transaction."""
+    recalculation_id = f"RC-{uuid.uuid4()}"
+    column = _column(decision)
+    benefit = decision.table == "benefits"
+    reason = reason_text(decision, recalc)
+    conn.execute(
+        "INSERT INTO recalculations (recalculation_id, benefit_id, assignment_id,"
+        " decided_on, as_of, change_from, old_amount, new_amount, old_ends_on, new_ends_on,"
+        " arrears_total, reason, rules, replaced, schedule, old_calculation,"
+        " new_calculation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (recalculation_id, decision.decision_id if benefit else None,
+         None if benefit else decision.decision_id, today.isoformat(), as_of.isoformat(),
+         str(recalc.change_from), recalc.old_amount, recalc.new_amount,
+         _optional(recalc.old_ends_on), _optional(recalc.new_ends_on), recalc.arrears_total,
+         reason, rules_json(recalc.rules), _payments_json(recalc.replaced),
+         _payments_json(recalc.schedule), decision.calculation_json,
+         items_to_json(due.items)),
+    )
+    conn.executemany(
+        "INSERT INTO recalculation_arrears VALUES (?, ?, ?, ?, ?)",
+        [(recalculation_id, str(a.month), a.due, a.paid, a.amount) for a in recalc.arrears],
+    )
+    conn.execute(
+        f"DELETE FROM payments WHERE {column} = ? AND month >= ? AND status = 'scheduled'",
+        (decision.decision_id, str(recalc.change_from)),
+    )
+    conn.executemany(
+        f"INSERT INTO payments ({column}, month, amount, status) VALUES (?, ?, ?, 'scheduled')",
+        [(decision.decision_id, str(p.month), p.amount) for p in recalc.schedule],
+    )
+    if benefit:
+        # The benefit shows its current amount and end; the old ones stay in the decision.
+        conn.execute(
+            "UPDATE benefits SET amount = ?, period_to = ?, calculation = ? WHERE benefit_id = ?",
+            (recalc.new_amount, _optional(recalc.new_ends_on),
+             items_to_json(due.items) if due.items else decision.calculation_json,
+             decision.decision_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE pension_assignments SET monthly_amount = ? WHERE assignment_id = ?",
+            (recalc.new_amount, decision.decision_id),
+        )
+    event = event_of(decision, recalc, recalculation_id, reason)
+    enqueue_event(conn, event.DESCRIPTOR.full_name, event, data_subject=decision.recipient_iin,
+                  occurred_at_ms=now_ms)
+    return recalculation_id
+
+
+def _optional(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date_pb(day: dt.date | None) -> pb.Date | None:
+    return None if day is None else pb.Date(year=day.year, month=day.month, day=day.day)
+
+
+def rule_pb(ref: RuleRef) -> rpb.RuleChanged:
+    return rpb.RuleChanged(table=ref.table, in_force_from=_date_pb(ref.in_force_from),
+                           source=ref.source)
+
+
+def event_of(decision: Decision, recalc: Recalculation, recalculation_id: str,
+             reason: str) -> rpb.BenefitRecalculated:
+    return rpb.BenefitRecalculated(
+        recalculation_id=recalculation_id, decision_id=decision.decision_id,
+        kind=decision.kind, recipient_iin=decision.recipient_iin,
+        subject_iin=decision.subject_iin, old_amount=recalc.old_amount,
+        new_amount=recalc.new_amount, currency=CURRENCY,
+        change_from=pb.Month(year=recalc.change_from.year, month=recalc.change_from.month),
+        new_ends_on=_date_pb(recalc.new_ends_on), arrears_total=recalc.arrears_total,
+        rules=[rule_pb(r) for r in recalc.rules], reason=reason,
+    )
+
+
+def recalculation_pb(outcome: Outcome, decided_on: dt.date) -> rpb.Recalculation:
+    r, d = outcome.recalculation, outcome.decision
+    return rpb.Recalculation(
+        recalculation_id=outcome.recalculation_id, decision_id=d.decision_id, kind=d.kind,
+        recipient_iin=d.recipient_iin, subject_iin=d.subject_iin, old_amount=r.old_amount,
+        new_amount=r.new_amount, currency=CURRENCY,
+        change_from=pb.Month(year=r.change_from.year, month=r.change_from.month),
+        old_ends_on=_date_pb(r.old_ends_on), new_ends_on=_date_pb(r.new_ends_on),
+        old_payments=len(r.replaced), new_payments=len(r.schedule),
+        arrears=[rpb.Arrears(month=pb.Month(year=a.month.year, month=a.month.month),
+                             due=a.due, paid=a.paid, amount=a.amount) for a in r.arrears],
+        arrears_total=r.arrears_total, rules=[rule_pb(x) for x in r.rules],
+        reason=reason_text(d, r), decided_on=_date_pb(decided_on),
+    )
+
+
+def report_pb(report: RunReport, decided_on: dt.date) -> rpb.RecalculateBenefitsResponse:
+    return rpb.RecalculateBenefitsResponse(
+        as_of=_date_pb(report.as_of), dry_run=report.dry_run, examined=report.examined,
+        unchanged=report.unchanged,
+        recalculated=[recalculation_pb(o, decided_on) for o in report.recalculated],
+        skipped=[rpb.RecalculationSkipped(decision_id=s.decision_id, kind=s.kind,
+                                          reason=s.reason) for s in report.skipped],
+    )

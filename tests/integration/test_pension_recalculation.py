@@ -1,0 +1,268 @@
+"""Decisions made under a wrong rule, recalculated by the real pension adapter over gRPC
+on 127.0.0.1 (PensionRecalculation/RecalculateBenefits) and by ``zhol adapter pension
+recalculate`` on the SQLite file: once, with the old and new amounts, the rules and the
+arrears, each published as BenefitRecalculated; a second run changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.adapter_helpers import parse_adapter, rpc_error
+from tests.sqlite_rows import rows
+from zhol.adapters.bus.outbox import read_outbox
+from zhol.adapters.pension import cli, recalculating, schema, store
+from zhol.adapters.pension.model import (
+    KZ_TIME,
+    BenefitDecision,
+    BenefitKind,
+    CalcItem,
+    Frequency,
+    Month,
+    Payment,
+    PaymentStatus,
+    PensionCalculation,
+    PensionDecision,
+    PensionKind,
+)
+from zhol.adapters.pension.seed import seed_database
+from zhol.adapters.pension.server import PensionServer, PensionSettings, serve
+from zhol.adapters.population.seed import seed_database as seed_population
+from zhol.core.clock import FixedClock
+from zhol.core.iin import make_iin
+from zhol.pension.v1 import pension_pb2 as pb
+from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
+from zhol.pension.v1 import recalculation_pb2 as rpb
+from zhol.pension.v1 import recalculation_pb2_grpc as rpb_grpc
+
+pytestmark = pytest.mark.integration
+
+TODAY = dt.date(2026, 6, 15)
+NOW_MS = int(dt.datetime(2026, 6, 15, 12, tzinfo=KZ_TIME).timestamp() * 1000)
+RECALCULATED = rpb.BenefitRecalculated.DESCRIPTOR.full_name
+BIRTH = dt.date(2025, 9, 10)
+STATE_2025, STATE_2026 = 22648, 24912  # 5.76 MCI of 2025 and 2026
+GROUP_1_2025, GROUP_1_2026 = 101702, 111872  # 2.2 PM of 2025 and 2026
+
+
+def iin(born: dt.date, female: bool, serial: int) -> str:
+    made = make_iin(born, female, serial)
+    assert made is not None
+    return made.value
+
+
+MOTHER = iin(dt.date(1996, 3, 3), True, 901)  # no contributions: the state benefit
+CHILD = iin(BIRTH, False, 902)
+DISABLED = iin(dt.date(1980, 1, 1), False, 903)
+
+
+def schedule(first: Month, count: int, amount: int) -> tuple[Payment, ...]:
+    """The old code's schedule: one amount for every month; months before June paid."""
+    return tuple(Payment(m, amount, PaymentStatus.PAID if m < Month.of(TODAY) else
+                         PaymentStatus.SCHEDULED)
+                 for m in (first.plus(i) for i in range(count)))
+
+
+def old_decisions(db: Path) -> None:
+    """A child-care allowance under the earlier rule (12 months) and a disability
+    benefit fixed at its first year's PM, as the code decided them before issue 14."""
+    old = (
+        BenefitDecision(
+            BenefitKind.CHILD_CARE_ALLOWANCE, MOTHER, CHILD, STATE_2025, Frequency.MONTHLY,
+            BIRTH, dt.date(2026, 9, 9), "population BirthRegistered, act MJ-OLD",
+            (CalcItem("birth_order", "1"), CalcItem("amount", str(STATE_2025), "KZT"),
+             CalcItem("payments", "12", "months")),
+            (), schedule(Month.of(BIRTH), 12, STATE_2025)),
+        BenefitDecision(
+            BenefitKind.DISABILITY_BENEFIT, DISABLED, DISABLED, GROUP_1_2025,
+            Frequency.MONTHLY, dt.date(2025, 9, 1), None,
+            "health DisabilityEstablished, conclusion MSE-OLD",
+            (CalcItem("group", "1"), CalcItem("amount", str(GROUP_1_2025), "KZT")),
+            (), schedule(Month(2025, 9), 12, GROUP_1_2025)),
+    )
+    conn = schema.connect(db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for decision in old:
+            assert store.insert_benefit(conn, decision, today=dt.date(2025, 9, 20),
+                                        now_ms=NOW_MS)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def snapshot(db: Path) -> dict[str, list[tuple]]:
+    return {t: sorted(rows(db, f"SELECT * FROM {t}"), key=repr) for t in schema.TABLE_NAMES}
+
+
+def recalculated_events(db: Path) -> list[rpb.BenefitRecalculated]:
+    conn = sqlite3.connect(db)
+    try:
+        return [rpb.BenefitRecalculated.FromString(e.payload) for e in read_outbox(conn)
+                if e.topic == RECALCULATED]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    population = tmp_path / "population.db"
+    seed_population(population, 60, seed=3)
+    path = tmp_path / "pension.db"
+    seed_database(path, population, as_of=TODAY, seed=1)
+    old_decisions(path)
+    return path
+
+
+@pytest.fixture
+async def running(db: Path) -> AsyncIterator[tuple[PensionServer, grpc.aio.Channel]]:
+    server = await serve(PensionSettings(db_path=db, publish_events=False),
+                         clock=FixedClock(NOW_MS))
+    channel = grpc.aio.insecure_channel(server.address)
+    try:
+        yield server, channel
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+def as_of(day: dt.date) -> pb.Date:
+    return pb.Date(year=day.year, month=day.month, day=day.day)
+
+
+async def test_decisions_under_the_old_rules_are_recalculated_once_and_published(
+    db: Path, running: tuple[PensionServer, grpc.aio.Channel]
+) -> None:
+    _, channel = running
+    recalc = rpb_grpc.PensionRecalculationStub(channel)
+    before = snapshot(db)
+
+    # Refused: as_of after today would count months not yet paid. Nothing changes.
+    error = await rpc_error(recalc.RecalculateBenefits(rpb.RecalculateBenefitsRequest(
+        as_of=as_of(TODAY + dt.timedelta(days=1)))))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    dry = await recalc.RecalculateBenefits(rpb.RecalculateBenefitsRequest(
+        as_of=as_of(TODAY), dry_run=True))
+    assert dry.dry_run and len(dry.recalculated) == 2
+    assert {r.recalculation_id for r in dry.recalculated} == {""}
+    assert snapshot(db) == before
+
+    answer = await recalc.RecalculateBenefits(rpb.RecalculateBenefitsRequest(as_of=as_of(TODAY)))
+    done = {r.kind: r for r in answer.recalculated}
+    assert set(done) == {"child_care_allowance", "disability_benefit"}
+    care, disability = done["child_care_allowance"], done["disability_benefit"]
+    assert (care.old_amount, care.new_amount, care.old_payments, care.new_payments) == (
+        STATE_2025, STATE_2026, 3, 9)
+    assert (care.new_ends_on.year, care.new_ends_on.month, care.new_ends_on.day) == (
+        2027, 3, 9)
+    assert care.arrears_total == 5 * (STATE_2026 - STATE_2025)  # January to May 2026
+    assert care.rules[0].table == "CHILD_CARE_PERIOD" and "informburo.kz" in care.rules[0].source
+    assert (disability.old_amount, disability.new_amount) == (GROUP_1_2025, GROUP_1_2026)
+    assert disability.arrears_total == 5 * (GROUP_1_2026 - GROUP_1_2025)
+    assert [r.table for r in disability.rules] == ["DISABILITY_BENEFIT", "INDEXED_YEARLY"]
+    assert "lada.kz 147819" in disability.rules[0].source
+
+    # The payments made are kept; the allowance now runs to the child's 1.5.
+    benefits = await pb_grpc.PensionRegistryStub(channel).ListBenefits(
+        pb.ListBenefitsRequest(iin=MOTHER, read_mask={"paths": ["benefits"]}))
+    (allowance,) = [b for b in benefits.benefits if b.kind == "child_care_allowance"]
+    paid = [(p.month.month, p.amount) for p in allowance.payments if p.status == "paid"]
+    assert len(paid) == 9 and {a for _, a in paid} == {STATE_2025}
+    assert len(allowance.payments) == 18 and allowance.amount == STATE_2026
+    assert rows(db, "SELECT count(*), sum(arrears_total) FROM recalculations") == [
+        (2, care.arrears_total + disability.arrears_total)]
+
+    events = {e.decision_id: e for e in recalculated_events(db)}
+    assert set(events) == {care.decision_id, disability.decision_id}
+    published = events[care.decision_id]
+    assert (published.recipient_iin, published.subject_iin, published.old_amount,
+            published.new_amount, published.arrears_total) == (
+        MOTHER, CHILD, STATE_2025, STATE_2026, care.arrears_total)
+
+    after = snapshot(db)
+    again = await recalc.RecalculateBenefits(rpb.RecalculateBenefitsRequest(as_of=as_of(TODAY)))
+    assert not again.recalculated and not again.skipped and again.unchanged == again.examined
+    assert snapshot(db) == after
+
+
+def test_the_command_recalculates_the_file_once(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(*extra: str) -> int:
+        args = parse_adapter(cli, "pension", "recalculate", "--db", str(db), *extra)
+        result: int = args.func(args)
+        return result
+
+    before = snapshot(db)
+    assert run("--as-of", "2999-01-01") == 2
+    assert "as_of" in capsys.readouterr().err
+    assert run("--as-of", TODAY.isoformat(), "--dry-run") == 0
+    assert "would recalculate 2" in capsys.readouterr().out
+    assert snapshot(db) == before
+    assert run("--as-of", TODAY.isoformat(), "--json") == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert {r["kind"] for r in answer["recalculated"]} == {
+        "child_care_allowance", "disability_benefit"}
+    assert len(recalculated_events(db)) == 2
+    after = snapshot(db)
+    assert run("--as-of", TODAY.isoformat()) == 0
+    assert "recalculated 0" in capsys.readouterr().out
+    assert snapshot(db) == after
+
+
+def test_survivor_and_carer_amounts_are_indexed_ended_and_unreadable_decisions_left(
+    db: Path,
+) -> None:
+    survivor, parent, child = (iin(dt.date(2012, 5, 5), True, 911),
+                               iin(dt.date(1985, 5, 5), True, 912),
+                               iin(dt.date(2015, 5, 5), False, 913))
+    first = Month(2026, 1)
+    carer = BenefitDecision(
+        BenefitKind.CARER_OF_DISABLED_CHILD, parent, child, 64719, Frequency.MONTHLY,
+        first.first_day, dt.date(2033, 5, 4), "health DisabilityEstablished, conclusion C-1",
+        (CalcItem("carer_share", "1.4", "PM"),), (), schedule(first, 12, 64719))
+    no_group = BenefitDecision(
+        BenefitKind.DISABILITY_BENEFIT, parent, parent, 1, Frequency.MONTHLY,
+        first.first_day, None, "health DisabilityEstablished, conclusion C-2", (), (),
+        schedule(first, 12, 1))
+    ended = BenefitDecision(  # a child born in 2024 is 1.5 before June 2026
+        BenefitKind.CHILD_CARE_ALLOWANCE, parent, iin(dt.date(2024, 9, 1), True, 914),
+        STATE_2025, Frequency.MONTHLY, dt.date(2024, 9, 1), dt.date(2025, 8, 31),
+        "population BirthRegistered", (CalcItem("birth_order", "2"),), (),
+        schedule(Month(2024, 9), 12, STATE_2025))
+    pension = PensionDecision(
+        survivor, PensionKind.SURVIVOR, dt.date(2025, 12, 1), "loss of the breadwinner",
+        PensionCalculation.by_items(40000, 2025, (CalcItem("dependants", "1"),), ()), (),
+        schedule(first, 12, 40000), ends_on=dt.date(2030, 5, 4),
+        breadwinner_iin=iin(dt.date(1980, 1, 2), False, 915))
+    conn = schema.connect(db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        ids = [store.insert_benefit(conn, d, today=TODAY, now_ms=NOW_MS)
+               for d in (carer, no_group, ended)]
+        assignment = store.insert_pension(conn, pension, today=TODAY, now_ms=NOW_MS)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    pension_store = store.PensionStore.open(db, FixedClock(NOW_MS))
+    try:
+        report = recalculating.run(pension_store, TODAY, now_ms=lambda: NOW_MS)
+    finally:
+        pension_store.close()
+    done = {o.decision.decision_id: o.recalculation for o in report.recalculated}
+    assert (done[ids[0]].old_amount, done[ids[0]].new_amount) == (64719, 81870)  # 1.61 PM
+    assert done[ids[0]].rules[0].table == "CARER_OF_DISABLED_CHILD"
+    assert (done[assignment].old_amount, done[assignment].new_amount) == (40000, 46783)
+    assert done[assignment].arrears_total == 5 * (46783 - 40000)
+    assert ids[2] not in done  # ended: left as it is
+    assert [(s.decision_id, s.kind) for s in report.skipped] == [
+        (ids[1], "disability_benefit")]
+    assert "'group'" in report.skipped[0].reason
+    assert rows(db, "SELECT monthly_amount FROM pension_assignments WHERE assignment_id = ?",
+                assignment) == [(46783,)]
