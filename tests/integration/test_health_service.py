@@ -36,11 +36,12 @@ from zhol.adapters.education.service import EducationRegistryServicer
 from zhol.adapters.health.model import KZ_TIME
 from zhol.adapters.health.seed import seed_database as seed_health
 from zhol.adapters.health.server import HealthServer, HealthSettings, serve
+from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.population.seed import seed_database as seed_population
 from zhol.adapters.population.service import PopulationRegistryServicer
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
-from zhol.core.iin import make_iin
+from zhol.core.iin import Iin, make_iin
 from zhol.education.v1 import education_pb2_grpc as edu_grpc
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
@@ -603,6 +604,8 @@ async def test_a_non_working_parent_of_a_child_under_three_is_state_insured(
     await world.pension.RecordContribution(pension_pb2.RecordContributionRequest(
         employer_bin=employer, iin=mother, month=pension_pb2.Month(year=2025, month=6),
         income=income, pension_amount=pension_amount, social_amount=social_amount,
+        employer_pension_amount=employer_pension_amount(
+            income, 2025, Iin.parse(mother).birth_date),
     ))
     status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
     assert (status.insured, status.category, status.social_category) == (False, "", "")
