@@ -24,6 +24,7 @@ VARIABLES = {
     "$ANCHOR": "anchor.pem",
     "$IIN": "000101600018",
     '"$ME"': "'zhol-client: KZ/GOV/SRC/taxes'",
+    '"$PENSION"': "'zhol-client: KZ/GOV/MLSPP/pension'",
 }
 
 
