@@ -123,6 +123,7 @@ class ConclusionRequest:
     group: int
     valid_from: dt.date
     valid_to: dt.date | None
+    since_childhood: bool = False  # the disability arose before 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class DisabilityConclusion:
     valid_from: dt.date
     valid_to: dt.date | None
     decided_on: dt.date
+    since_childhood: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ belong to ``clinics`` and describe the clinic. Dates are ISO strings
   ``category`` is ``state_paid`` for everything the system decides itself;
   contributions are pension's records and are asked over the bus, not copied here.
 - disability_conclusions: the medical advisory commission's conclusions (group 1..3,
-  period, decision day).
+  period, decision day, disabled since childhood: 0/1, added to an older file by
+  ``add_columns``).
 - the bus outbox (events decided here, published by ``OutboxPublisher``) and inbox
   (events received, deduplicated by message id), from ``adapters.bus``.
 """
@@ -111,9 +112,26 @@ TABLE_NAMES: tuple[str, ...] = (
 )
 
 
+# Columns added to a table of the current version: ``add_columns`` adds those missing
+# (ALTER TABLE ADD COLUMN keeps the rows, with the default), so a file made before a
+# column existed gains it without a new version.
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("disability_conclusions", "since_childhood INTEGER NOT NULL DEFAULT 0"
+     " CHECK (since_childhood IN (0, 1))"),
+)
+
+
+def add_columns(conn: sqlite3.Connection) -> None:
+    for table, column in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column.split()[0] not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
 def create_tables(conn: sqlite3.Connection) -> None:
     for ddl in TABLES:
         conn.execute(ddl)
+    add_columns(conn)
     conn.executescript(OUTBOX_SCHEMA)
     conn.executescript(INBOX_SCHEMA)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -194,6 +194,7 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             group=request.group,
             valid_from=parse_date(request.from_date, "from_date"),
             valid_to=parse_optional_date(request.to_date, "to_date"),
+            since_childhood=request.since_childhood,
         )
         rules.validate_conclusion(conclusion, self._reader.today())
         person = await self._bus().person(
@@ -383,6 +384,7 @@ def conclusion_pb(conclusion: DisabilityConclusion) -> pb.DisabilityConclusion:
         group=conclusion.group,
         from_date=date_pb(conclusion.valid_from),
         decided_on=date_pb(conclusion.decided_on),
+        since_childhood=conclusion.since_childhood,
     )
     if conclusion.valid_to is not None:
         message.to_date.CopyFrom(date_pb(conclusion.valid_to))

@@ -81,7 +81,8 @@ _PERIOD_COLUMNS = """
     SELECT iin, social_category, valid_from, valid_to, source FROM insurance_periods
 """
 _CONCLUSION_COLUMNS = """
-    SELECT conclusion_id, iin, disability_group, valid_from, valid_to, decided_on
+    SELECT conclusion_id, iin, disability_group, valid_from, valid_to, decided_on,
+           since_childhood
     FROM disability_conclusions
 """
 
@@ -311,12 +312,14 @@ class Decisions:
             valid_from=request.valid_from,
             valid_to=request.valid_to,
             decided_on=self._today,
+            since_childhood=request.since_childhood,
         )
         self._conn.execute(
-            "INSERT INTO disability_conclusions VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO disability_conclusions (conclusion_id, iin, disability_group,"
+            " valid_from, valid_to, decided_on, since_childhood) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (conclusion.conclusion_id, conclusion.iin.value, conclusion.group,
              conclusion.valid_from.isoformat(), _iso(conclusion.valid_to),
-             conclusion.decided_on.isoformat()),
+             conclusion.decided_on.isoformat(), int(conclusion.since_childhood)),
         )
         category = rules.DISABILITY_CATEGORY[conclusion.group]
         if category is not None:
@@ -338,6 +341,7 @@ class Decisions:
                 from_date=date_pb(conclusion.valid_from),
                 to_date=date_pb(conclusion.valid_to) if conclusion.valid_to else None,
                 conclusion_id=conclusion.conclusion_id,
+                since_childhood=conclusion.since_childhood,
             ),
         )
         return conclusion
@@ -498,10 +502,10 @@ def _period(row: tuple) -> InsurancePeriod:
 
 
 def _conclusion(row: tuple) -> DisabilityConclusion:
-    conclusion_id, iin, group, valid_from, valid_to, decided_on = row
+    conclusion_id, iin, group, valid_from, valid_to, decided_on, since_childhood = row
     return DisabilityConclusion(
         conclusion_id, Iin(iin), group, dt.date.fromisoformat(valid_from), _date(valid_to),
-        dt.date.fromisoformat(decided_on),
+        dt.date.fromisoformat(decided_on), bool(since_childhood),
     )
 
 

@@ -63,26 +63,28 @@ def _full_years(born: dt.date, day: dt.date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-def disability_amount(group: int, born: dt.date | None, month: Month) -> int:
+def disability_amount(group: int, born: dt.date | None, month: Month,
+                      since_childhood: bool = False) -> int:
     """The disability benefit paid for ``month``: the rates in force on its first day,
-    by the age then (``born`` None: an adult's), times the MCI or PM of its year."""
+    by the age then (``born`` None: an adult's) and, for an adult, whether disabled
+    since childhood, times the MCI or PM of its year."""
     rates = rules.DISABILITY_BENEFIT.at(month.first_day)
     age = 18 if born is None else _full_years(born, month.first_day)
-    units, _ = rates.units(group, age)
+    units, _ = rates.units(group, age, since_childhood)
     index = (rules.MCI if rates.unit == "MCI" else rules.SUBSISTENCE_MINIMUM).at(month.year)
     return tenge(units * index)
 
 
-def disability_benefit(group: int, from_date: dt.date, born: dt.date | None = None
-                       ) -> Amount:
+def disability_benefit(group: int, from_date: dt.date, born: dt.date | None = None,
+                       since_childhood: bool = False) -> Amount:
     """The benefit of the from_date's month with its breakdown; each month is paid at
     ``disability_amount`` (the rates and index of the month paid)."""
     month = Month.of(from_date)
     row = rules.DISABILITY_BENEFIT.row(month.first_day)
     age = 18 if born is None else _full_years(born, month.first_day)
-    units, which = row.value.units(group, age)
+    units, which = row.value.units(group, age, since_childhood)
     year = from_date.year
-    amount = disability_amount(group, born, month)
+    amount = disability_amount(group, born, month, since_childhood)
     table = f"rule table DISABILITY_BENEFIT from {row.start.isoformat()}, {which}"
     if row.value.unit == "MCI":
         index = rules.MCI.at(year)
@@ -95,8 +97,13 @@ def disability_benefit(group: int, from_date: dt.date, born: dt.date | None = No
         lines = (CalcItem("benefit_pm", _d(units), "PM", f"{table}; source: {row.source}"),
                  CalcItem("subsistence_minimum", str(index), "KZT",
                           f"rule table SUBSISTENCE_MINIMUM {year}"))
+    # Only a conclusion that says so carries the line (the recalculation reads it back).
+    childhood = (CalcItem("since_childhood", "yes", "", "the medical advisory commission's"
+                          " conclusion: disabled since childhood (an adult's rates by"
+                          " group from 1 July 2023)"),) if since_childhood else ()
     return Amount(amount, (
         CalcItem("group", str(group), "", "the medical advisory commission's conclusion"),
+        *childhood,
         *lines,
         CalcItem("amount", str(amount), "KZT", f"{formula} a month; {rules.INDEXED_YEARLY}"),
     ))
@@ -223,6 +230,56 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
         f"{_d(row.pm_share)} for {dependants} dependant{'s' if dependants > 1 else ''}.",
         f"Monthly pension {amount} = {family} / {dependants}, due until "
         f"{ends_on.isoformat()} (the day before the {rule.end_age}th birthday).",
+        "Each month is paid at the subsistence minimum of the year paid (revised each"
+        " 1 January).",
+        "Not considered: full-time students up to 23 (the population registry does not "
+        "record study status).",
+    )
+    return SurvivorPension(PensionCalculation.by_items(amount, year, items, explanation), ends_on)
+
+
+def orphan_amount(month: Month) -> int:
+    """An orphan's survivor pension paid for ``month``: the orphan's share in force on the
+    month's first day times the PM of the month's year (each child the same)."""
+    return pm_share_amount(rules.SURVIVOR_ORPHAN, month)
+
+
+def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_on: dt.date,
+                   child_born: dt.date) -> SurvivorPension:
+    """The survivor pension of a child both of whose parents are deceased: the orphan's
+    share of PM in force on ``orphaned_on`` (the later death) times the PM of its year,
+    for this child alone, due until the day before the child turns the end age; each
+    month at the share and PM of that month (``orphan_amount``)."""
+    rule = rules.SURVIVOR
+    row = rules.orphan_row(orphaned_on)
+    if row is None:
+        raise ValueError("no orphan's share before the table's first row")
+    year = orphaned_on.year
+    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    amount = tenge(subsistence * row.value)
+    ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
+    other = other_died_on.isoformat() if other_died_on else "a date population does not give"
+    items = (
+        CalcItem("orphan", "both parents deceased", "",
+                 f"this parent died on {death_date.isoformat()}, the other on {other}"
+                 " (population GetFamily of the child, GetPerson of the other parent)"),
+        CalcItem("orphaned_on", orphaned_on.isoformat(), "date", "the later of the two deaths"),
+        CalcItem("orphan_share", _d(row.value), "PM",
+                 f"rule table SURVIVOR_ORPHAN from {row.start.isoformat()}, each child;"
+                 f" source: {row.source}"),
+        CalcItem("subsistence_minimum", str(subsistence), "KZT",
+                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+        CalcItem("monthly_amount", str(amount), "KZT",
+                 "subsistence_minimum x orphan_share a month; " + rules.INDEXED_YEARLY),
+        CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
+        CalcItem("ends_on", ends_on.isoformat(), "date",
+                 f"the day before the child's {rule.end_age}th birthday (rule table SURVIVOR)"),
+    )
+    explanation = (
+        f"Both parents are deceased (this parent on {death_date.isoformat()}, the other on"
+        f" {other}): the orphan's pension, not a share of the family's.",
+        f"Monthly pension {amount} = subsistence minimum {subsistence} x {_d(row.value)},"
+        f" due until {ends_on.isoformat()} (the day before the {rule.end_age}th birthday).",
         "Each month is paid at the subsistence minimum of the year paid (revised each"
         " 1 January).",
         "Not considered: full-time students up to 23 (the population registry does not "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zhol.adapters.pension import calculation, childcare, rules, store
 from zhol.adapters.pension.model import (
@@ -50,6 +50,10 @@ class Survivor:
     iin: str
     birth_date: dt.date
     sources: tuple[SourceRead, ...]
+    # Both parents deceased (population's family of the child): the later death's day
+    # (None: not an orphan, the family's share) and the other parent's death day.
+    orphaned_on: dt.date | None = None
+    other_died_on: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class DisabilityFacts:
     sources: tuple[SourceRead, ...]
     carer: CarerFacts | None = None
     born: dt.date | None = None  # population's birth date: a child's rates (None: adult's)
+    since_childhood: bool = False  # the conclusion says so: an adult's childhood rates
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +177,73 @@ def decide_death(conn: sqlite3.Connection, facts: DeathFacts, *, today: dt.date,
         burial_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
     survivor_ids = []
     for child in facts.survivors:
-        pension = survivor_pension_decision(facts, child, today=today)
-        assignment_id = store.insert_pension(conn, pension, today=today, now_ms=now_ms)
+        if child.orphaned_on is not None:
+            assignment_id = decide_orphan(conn, facts, child, today=today, now_ms=now_ms)
+        elif any(orphan for _, orphan in store.active_survivor_pensions(conn, child.iin)):
+            continue  # the child is paid the orphan's pension already
+        else:
+            pension = survivor_pension_decision(facts, child, today=today)
+            assignment_id = store.insert_pension(conn, pension, today=today, now_ms=now_ms)
         if assignment_id is not None:
             survivor_ids.append(assignment_id)
     return DeathOutcome(stopped, burial_id, tuple(survivor_ids))
+
+
+def decide_orphan(conn: sqlite3.Connection, facts: DeathFacts, child: Survivor, *,
+                  today: dt.date, now_ms: int) -> str | None:
+    """The orphan's pension to a child both of whose parents are deceased, once: none
+    when the child has an active orphan's pension already (the parents' deaths can arrive
+    in either order). It replaces the child's active survivor pension for the other
+    parent's death from its first month (stopped, its scheduled payments from that month
+    stopped; a month already paid is not paid again), and its basis says so."""
+    existing = store.active_survivor_pensions(conn, child.iin)
+    if any(orphan for _, orphan in existing):
+        return None
+    replaced = [assignment_id for assignment_id, _ in existing]
+    pension = orphan_pension_decision(facts, child, today=today, replaces=replaced)
+    paid = store.paid_months(conn, replaced)
+    pension = replace(pension, payments=tuple(p for p in pension.payments
+                                              if p.month not in paid))
+    assignment_id = store.insert_pension(conn, pension, today=today, now_ms=now_ms)
+    if assignment_id is None:
+        return None
+    first = orphan_first_month(child, today)
+    for old in replaced:
+        store.replace_survivor_pension(
+            conn, old, first, f"replaced by the orphan's pension {assignment_id}: both"
+            " parents deceased")
+    return assignment_id
+
+
+def orphan_first_month(child: Survivor, today: dt.date) -> Month:
+    """An orphan's pension is paid from the month of the later death (the month the
+    earlier survivor pension is replaced from), or this month when decided later."""
+    assert child.orphaned_on is not None
+    return max(Month.of(child.orphaned_on), Month.of(today))
+
+
+def orphan_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.date,
+                            replaces: list[str]) -> PensionDecision:
+    """The child's orphan's pension, ``SCHEDULE.horizon_months`` ahead at most, ending
+    with the month of the day before the 18th birthday."""
+    assert child.orphaned_on is not None
+    result = calculation.orphan_pension(facts.death_date, child.other_died_on,
+                                        child.orphaned_on, child.birth_date)
+    first = orphan_first_month(child, today)
+    count = min(rules.SCHEDULE.horizon_months,
+                calculation.months_between(first, Month.of(result.ends_on)))
+    other = child.other_died_on.isoformat() if child.other_died_on else "(date not given)"
+    basis = (f"loss of both parents: {death_basis(facts.act_id)}, died on"
+             f" {facts.death_date.isoformat()}; the other parent died on {other};"
+             f" due until {result.ends_on.isoformat()}")
+    if replaces:
+        basis += f"; replaces survivor pension {', '.join(replaces)} from {first}"
+    return PensionDecision(
+        child.iin, PensionKind.SURVIVOR, max(child.orphaned_on, child.birth_date), basis,
+        result.calculation, child.sources,
+        calculation.indexed_payments(first, count, calculation.orphan_amount),
+        ends_on=result.ends_on, breadwinner_iin=facts.iin,
+    )
 
 
 def death_basis(act_id: str) -> str:
@@ -189,7 +256,7 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
     """The child's survivor pension. Payments start the month after the death (the
     deceased's own payments run to the death month), or this month when decided later,
     and end with the month of ``ends_on``; at most ``SCHEDULE.horizon_months`` ahead."""
-    dependants = len(facts.survivors)
+    dependants = family_dependants(facts)
     result = calculation.survivor_pension(dependants, facts.death_date, child.birth_date)
     first = max(Month.of(facts.death_date).plus(1), Month.of(today))
     count = min(rules.SCHEDULE.horizon_months,
@@ -205,19 +272,26 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
     )
 
 
+def family_dependants(facts: DeathFacts) -> int:
+    """The children sharing the family's amount: the orphans are paid their own."""
+    return sum(1 for child in facts.survivors if child.orphaned_on is None)
+
+
 def decide_disability(conn: sqlite3.Connection, facts: DisabilityFacts, *, today: dt.date,
                       now_ms: int) -> DisabilityOutcome:
     """The monthly disability benefit by group and, for a child with a living parent,
     the carer's benefit to that parent; each once per conclusion. A conclusion not seen
     before supersedes the subject's benefits of both kinds from earlier conclusions (a
     child's earlier carer's benefit ends even when no parent is due a new one)."""
-    amount = calculation.disability_benefit(facts.group, facts.from_date, facts.born)
+    amount = calculation.disability_benefit(facts.group, facts.from_date, facts.born,
+                                            facts.since_childhood)
     basis = disability_basis(facts.conclusion_id)
     benefit_id = store.insert_benefit(conn, BenefitDecision(
         BenefitKind.DISABILITY_BENEFIT, facts.iin, facts.iin, amount.amount, Frequency.MONTHLY,
         facts.from_date, facts.to_date, basis, amount.items, facts.sources,
         monthly_until(facts.from_date, facts.to_date, lambda month: calculation.
-                      disability_amount(facts.group, facts.born, month)),
+                      disability_amount(facts.group, facts.born, month,
+                                        facts.since_childhood)),
     ), today=today, now_ms=now_ms)
     carer_id = None
     if facts.carer is not None:

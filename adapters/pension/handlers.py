@@ -9,6 +9,10 @@
   pensions, benefits and their later payments stop; the burial benefit goes to the
   spouse, else the eldest living adult child (once per deceased); each living child
   under 18 on the death date gets a survivor pension (once per child and deceased).
+  For each such child GetFamily(child) and GetPerson of the other parent: when
+  population records the other parent as deceased too, the child is an orphan and gets
+  the orphan's pension (1.54 PM from 1 July 2023), which replaces the child's survivor
+  pension for the first death from the month of the later death.
 - ``zhol.health.v1.DisabilityEstablished``: GetPerson(iin), known and living -> the
   disability benefit by group, once per conclusion. A child (under 18 on from_date by
   population's birth date): GetFamily(child), GetPerson of the mother, else the father
@@ -159,8 +163,9 @@ class PensionEvents:
             # Refuse now (not in the transaction) when no rule covers the death year.
             if recipient is not None:
                 calculation.burial_benefit(death_date, relation)
-            if survivors:
-                calculation.survivor_pension(len(survivors), death_date, survivors[0].birth_date)
+            dependants = decisions.family_dependants(facts)
+            if dependants:
+                calculation.survivor_pension(dependants, death_date, survivors[0].birth_date)
         except PensionError as err:
             raise rejected(err) from None
         return self._apply(lambda conn, today, now: decisions.decide_death(
@@ -187,7 +192,7 @@ class PensionEvents:
             if person.deceased:
                 raise NotAllowed(f"person {iin} is deceased")
             born = birth_date_of(person)
-            calculation.disability_benefit(event.group, from_date, born)
+            calculation.disability_benefit(event.group, from_date, born, event.since_childhood)
             carer = None
             if calculation.is_child_on(born, from_date):
                 carer = await carer_of(reads.fork(), iin, born, conclusion)
@@ -198,7 +203,8 @@ class PensionEvents:
                     calculation.carer_of_disabled_child(carer.relation, from_date, to_date,
                                                         born)
             facts = decisions.DisabilityFacts(
-                iin, event.group, from_date, to_date, conclusion, reads.sources, carer, born
+                iin, event.group, from_date, to_date, conclusion, reads.sources, carer, born,
+                event.since_childhood,
             )
         except PensionError as err:
             raise rejected(err) from None
@@ -291,8 +297,45 @@ async def survivor_children(
             continue
         born = birth_date_of(child)
         if age_on(born, death_date) < end_age:
-            found.append(decisions.Survivor(child.iin, born, child_reads.sources))
+            other_died_on = await other_parent_deceased(child_reads, child.iin, family.iin,
+                                                        act)
+            orphaned_on = None
+            if other_died_on is not None:
+                day = max(death_date, other_died_on)
+                if rules.orphan_row(day) is not None:  # before it: the family's share
+                    orphaned_on = day
+            found.append(decisions.Survivor(
+                child.iin, born, child_reads.sources, orphaned_on,
+                other_died_on if orphaned_on and other_died_on != dt.date.min else None))
     return tuple(found)
+
+
+async def other_parent_deceased(reads: RecordingReader, child: str, deceased: str, act: str
+                                ) -> dt.date | None:
+    """Whether the child's other parent is deceased too (an orphan): the child's family
+    read, then each other parent population records; their death date (``date.min``
+    when population gives none), or None when any other parent is living, unknown to
+    population, or none is recorded (a parent population does not know is not taken as
+    deceased)."""
+    family = await reads.get_family(
+        child, purpose=f"pension: survivor pension on a parent's death{act}, the child's"
+        " other parent (an orphan's pension)", fact="the child's mother and father",
+    )
+    others = [p.iin for p in family.parents
+              if p.relation in ("mother", "father") and p.iin and p.iin != deceased]
+    died: list[dt.date] = []
+    for parent_iin in others:
+        try:
+            parent = await reads.get_person(
+                parent_iin, purpose=f"pension: survivor pension on a parent's death{act},"
+                " is the other parent living", fact="whether the other parent is living",
+            )
+        except NotFound:
+            return None
+        if not parent.deceased:
+            return None
+        died.append(_optional_date(parent.death_date, "death_date") or dt.date.min)
+    return max(died) if died else None
 
 
 def carer_candidates(family: population_pb2.Family) -> list[tuple[str, str]]:

@@ -236,15 +236,17 @@ def entitlement(conn: sqlite3.Connection, decision: Decision, change_from: Month
     if decision.kind == "disability_benefit":
         group = _item(decision, "group")
         born = birth_date_in_iin(decision.subject_iin)
+        # The conclusion said "since childhood" (the line is absent otherwise).
+        childhood = any(i.name == "since_childhood" for i in decision.items)
         return recalculation.indexed(
-            months, lambda m: calculation.disability_amount(group, born, m),
+            months, lambda m: calculation.disability_amount(group, born, m, childhood),
             _refs(months, lambda m: RuleRef(
                 "DISABILITY_BENEFIT", rules.DISABILITY_BENEFIT.row(m.first_day).start,
                 rules.DISABILITY_BENEFIT.row(m.first_day).source)),
             f"disability benefit, group {group}: each month at the size in force and the"
             " PM or MCI of the year paid", decision.ends_on,
             calculation.disability_benefit(group, max(change_from, months[0]).first_day,
-                                           born).items)
+                                           born, childhood).items)
     if decision.kind == "carer_of_disabled_child":
         table = rules.CARER_OF_DISABLED_CHILD.pm_share
         return recalculation.indexed(
@@ -254,6 +256,15 @@ def entitlement(conn: sqlite3.Connection, decision: Decision, change_from: Month
                                             table.row(m.first_day).source)),
             "benefit for raising a disabled child: each month at the share of the PM in"
             " force and the PM of the year paid", decision.ends_on)
+    if decision.kind == SURVIVOR_PENSION and any(
+            i.name == "orphan_share" for i in decision.items):
+        orphans = rules.SURVIVOR_ORPHAN
+        return recalculation.indexed(
+            months, calculation.orphan_amount,
+            _refs(months, lambda m: RuleRef("SURVIVOR_ORPHAN", orphans.row(m.first_day).start,
+                                            orphans.row(m.first_day).source)),
+            "orphan's survivor pension: each month at the orphan's share in force and the"
+            " PM of the year paid", decision.ends_on)
     if decision.kind == SURVIVOR_PENSION:
         dependants = _item(decision, "dependants")
         if dependants < 1:

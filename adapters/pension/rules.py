@@ -28,9 +28,9 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``DISABILITY_BENEFIT``     | monthly, by group: 22.5 / 18 / 12.3 MCI until 2022; 1.92 /|
 |                            | 1.53 / 1.04 PM January-June 2023; from 1 July 2023 2.2 /  |
 |                            | 1.76 / 1.2 PM, a child under 7 1.61 PM, from 7 to 18 2.2 /|
-|                            | 1.83 / 1.61 PM; each month at the index of the year paid. |
-|                            | Not applied: adults disabled since childhood (2.2 / 1.83  |
-|                            | / 1.61 PM): the conclusion does not say so                |
+|                            | 1.83 / 1.61 PM, an adult disabled since childhood (the    |
+|                            | conclusion's ``since_childhood``) 2.2 / 1.83 / 1.61 PM;   |
+|                            | each month at the index of the year paid                  |
 | ``CARER_OF_DISABLED_CHILD``| monthly to a parent raising a disabled child (under 18 on |
 |                            | the conclusion's from_date): the mother if living, else   |
 |                            | the father; 1.4 PM, 1.61 PM from 1 July 2023, each month  |
@@ -44,9 +44,11 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | 2.75, 6+: 3 PM; before: 0.86, 1.49, 1.85, 1.96, 2.03,     |
 |                            | 2.11), each month the share in force and the PM of the    |
 |                            | year paid; monthly until the day before the child's 18th  |
-|                            | birthday. Not applied: full-time students up to 23        |
-|                            | (population does not hold study status), orphans' 1.54 PM |
-|                            | each (both parents), the social insurance fund's extra    |
+|                            | birthday. A child both of whose parents population        |
+|                            | records as deceased (``SURVIVOR_ORPHAN``): 1.54 PM each   |
+|                            | from 1 July 2023, replacing the family's share. Not       |
+|                            | applied: full-time students up to 23 (population does    |
+|                            | not hold study status), the social insurance fund's extra |
 |                            | payment from the deceased's contributions                 |
 | ``BASE_PENSION``           | share of PM by years of service: up to 10 years the least |
 |                            | share, +2% per full year above, at most the greatest:     |
@@ -369,13 +371,19 @@ class DisabilityRates:
     by_group: tuple[Decimal, Decimal, Decimal]  # groups 1, 2, 3
     child_under_7: Decimal | None = None  # any group
     child_by_group: tuple[Decimal, Decimal, Decimal] | None = None  # from 7 to 18
+    # An adult disabled since childhood (the commission's conclusion says so); None: the
+    # group's rate.
+    since_childhood: tuple[Decimal, Decimal, Decimal] | None = None
 
-    def units(self, group: int, age: int) -> tuple[Decimal, str]:
+    def units(self, group: int, age: int, since_childhood: bool = False
+              ) -> tuple[Decimal, str]:
         """The units due at ``age`` (full years) and which rate applied."""
         if age < 7 and self.child_under_7 is not None:
             return self.child_under_7, "a child under 7"
         if age < 18 and self.child_by_group is not None:
             return self.child_by_group[group - 1], f"a child from 7 to 18, group {group}"
+        if since_childhood and self.since_childhood is not None:
+            return self.since_childhood[group - 1], f"disabled since childhood, group {group}"
         return self.by_group[group - 1], f"group {group}"
 
 
@@ -391,9 +399,10 @@ DISABILITY_BENEFIT: DatedTable[DisabilityRates] = _dated("disability benefit", {
                           "Social Code, January-June 2023 (lada.kz 147819; aqparat.info"
                           " 10531163)"),
     JULY_2023: (DisabilityRates("PM", _units("2.2", "1.76", "1.2"), Decimal("1.61"),
-                                _units("2.2", "1.83", "1.61")),
+                                _units("2.2", "1.83", "1.61"), _units("2.2", "1.83", "1.61")),
                 "Social Code, from 1 July 2023 (lada.kz 147819, the new state benefit"
-                " sizes; aqparat.info 10531163)"),
+                " sizes; aqparat.info 10531163; disabled since childhood: Social Code art. 177,"
+                " news.mail.ru 2026-01-03)"),
 })
 
 
@@ -449,6 +458,23 @@ SURVIVOR = SurvivorRule(18, _dated("survivor pension", {
                 "Social Code, from 1 July 2023 (zakon.kz 6509919; mgorod.kz \"two payments"
                 " will rise from 1 January\")"),
 }))
+
+
+# A child both of whose parents are deceased (an orphan) is due this share of PM each,
+# instead of a share of the family's amount. Before the first row there is no orphan's
+# size on record: the family's share applies (``orphan_row`` None).
+SURVIVOR_ORPHAN: DatedTable[Decimal] = _dated("survivor pension, orphan", {
+    JULY_2023: (Decimal("1.54"), "Social Code No. 224-VII (in force 1 July 2023): 1.54 PM to"
+                " each child who lost both parents (zakon.kz 6509919, 2026-03-04, the"
+                " ministry's department: 78,311 tenge a child in 2026)"),
+})
+
+
+def orphan_row(day: dt.date) -> DatedRow[Decimal] | None:
+    """The orphan's share in force on ``day``; None before the table's first row."""
+    if day < SURVIVOR_ORPHAN.rows[0].start:
+        return None
+    return SURVIVOR_ORPHAN.row(day)
 
 
 # Which benefits a subject can have only once (UNIQUE(kind, subject_iin)); a disability

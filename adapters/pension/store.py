@@ -20,6 +20,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from google.protobuf.message import Message
 
@@ -134,6 +135,9 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
             ).fetchall()
             assignments = tuple(_assignment(self._conn, row) for row in rows)
             balance = savings_of(self._conn, iin.value)
+        month = Month.of(self.today())
+        assignments = tuple(replace(a, monthly_amount=amount_of_month(
+            a.payments, month, a.monthly_amount)) for a in assignments)
         return PensionStatus(iin.value, assignments, balance, self.today())
 
     def get_assignment(self, assignment_id: str) -> PensionAssignment:
@@ -155,7 +159,10 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
                 " ORDER BY assigned_on DESC, period_from DESC, kind, benefit_id",
                 (iin.value, iin.value),
             ).fetchall()
-            return tuple(_benefit(self._conn, row) for row in rows)
+            benefits = tuple(_benefit(self._conn, row) for row in rows)
+        month = Month.of(self.today())
+        return tuple(replace(b, amount=amount_of_month(b.payments, month, b.amount))
+                     if b.frequency is Frequency.MONTHLY else b for b in benefits)
 
     def get_benefit(self, benefit_id: str) -> Benefit:
         with self._read():
@@ -282,6 +289,19 @@ class PensionStore(AgencyStore, agency="pension", schema=schema):
             yield
         finally:
             self._conn.execute("COMMIT")
+
+
+def amount_of_month(payments: tuple[Payment, ...], month: Month, stored: int) -> int:
+    """The amount a monthly decision shows as its amount in ``month``: the schedule's
+    payment for that month (each month is paid at the PM or MCI of its year), else the
+    last before it (an ended or stopped decision), else the first (one not yet started);
+    ``stored`` (the first month's, kept as decided) when nothing is scheduled. Stopped
+    payments are never shown."""
+    live = [p for p in payments if p.status is not PaymentStatus.STOPPED]
+    if not live:
+        return stored
+    due = [p for p in live if p.month <= month]
+    return (due[-1] if due else live[0]).amount
 
 
 # -- reads on a caller's connection ------------------------------------------------------
@@ -473,6 +493,43 @@ def supersede_benefits(
             (benefit_id, str(Month.of(from_date))),
         )
     return len(rows)
+
+
+def active_survivor_pensions(conn: sqlite3.Connection, iin: str) -> list[tuple[str, bool]]:
+    """The person's active survivor pensions: (assignment id, an orphan's pension?)."""
+    rows = conn.execute(
+        "SELECT assignment_id, calculation FROM pension_assignments WHERE iin = ?"
+        " AND kind = 'survivor' AND status = 'active' ORDER BY assignment_id", (iin,),
+    ).fetchall()
+    return [(assignment_id, any(item.name == "orphan_share" for item in
+                                PensionCalculation.from_json(calc).items))
+            for assignment_id, calc in rows]
+
+
+def paid_months(conn: sqlite3.Connection, assignment_ids: Iterable[str]) -> set[Month]:
+    """The months paid under any of these assignments."""
+    found: set[Month] = set()
+    for assignment_id in assignment_ids:
+        found |= {Month.parse(m) for (m,) in conn.execute(
+            "SELECT month FROM payments WHERE assignment_id = ? AND status = 'paid'",
+            (assignment_id,))}
+    return found
+
+
+def replace_survivor_pension(conn: sqlite3.Connection, assignment_id: str, first: Month,
+                             reason: str) -> None:
+    """A survivor pension replaced from ``first`` (an orphan's pension takes over): it
+    stops the day before and its scheduled payments from ``first`` are stopped; paid
+    history is kept."""
+    conn.execute(
+        "UPDATE pension_assignments SET status = 'stopped', stopped_on = ?, stop_reason = ?"
+        " WHERE assignment_id = ?",
+        ((first.first_day - dt.timedelta(days=1)).isoformat(), reason, assignment_id),
+    )
+    conn.execute(
+        "UPDATE payments SET status = 'stopped' WHERE assignment_id = ? AND month >= ?"
+        " AND status = 'scheduled'", (assignment_id, str(first)),
+    )
 
 
 def _insert_sources(conn: sqlite3.Connection, decision_id: str,

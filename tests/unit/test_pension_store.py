@@ -363,8 +363,15 @@ def test_a_disability_benefit_is_paid_at_the_pm_of_each_month_paid(db: Path,
                                                              now_ms=NOW_MS))
     (benefit,) = store.list_benefits(Iin(iin))
     paid = {str(p.month): p.amount for p in benefit.payments}
-    assert paid["2025-09"] == paid["2025-12"] == benefit.amount == 101702  # 2.2 x 46,228
+    assert paid["2025-09"] == paid["2025-12"] == 101702  # 2.2 x 46,228
     assert paid["2026-01"] == paid["2026-08"] == 111872  # 2.2 x 50,851
+    # The listing shows this month's amount (June 2026); the decision keeps its first.
+    assert benefit.amount == 111872
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT amount FROM benefits").fetchall() == [(101702,)]
+    finally:
+        conn.close()
 
 
 def test_age_pension_once(db: Path, store: PensionStore) -> None:
@@ -446,9 +453,11 @@ def test_a_survivor_pension_decided_late_pays_from_this_month_to_the_18th_birthd
     in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY, now_ms=NOW_MS))
     (pension,) = store.pension_status(child).assignments
     assert pension.ends_on == dt.date(2026, 11, 4)
-    # 0.92 PM since 1 July 2023: 46,228 x 0.92 in 2025, paid at the 2026 PM in 2026.
-    assert pension.monthly_amount == rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2025)
-                                                 * Decimal("0.92"))
+    # 0.92 PM since 1 July 2023: 46,228 x 0.92 in 2025 (the decision's calculation),
+    # paid at the 2026 PM in 2026 (the amount shown: this month's payment).
+    assert pension.calculation.monthly_amount == rules.tenge(
+        rules.SUBSISTENCE_MINIMUM.at(2025) * Decimal("0.92"))
+    assert pension.monthly_amount == 46783
     assert [(str(p.month), p.amount) for p in pension.payments] == [
         (f"2026-{m:02d}", 46783) for m in range(6, 12)]
 
