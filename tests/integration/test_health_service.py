@@ -731,6 +731,19 @@ async def test_death_closes_the_attachment(world: World) -> None:
 # -- disability --------------------------------------------------------------------------
 
 
+async def test_a_conclusion_since_childhood_is_published_for_pension(world: World) -> None:
+    iin, _clinic, _region, _district = not_state_insured(world)
+    conclusion = await world.health.RecordDisabilityConclusion(
+        pb.RecordDisabilityConclusionRequest(iin=iin, group=2, from_date=hdate(
+            dt.date(2025, 5, 20)), since_childhood=True))
+    assert conclusion.since_childhood
+    ((_topic, event),) = world.health_events(iin)
+    assert event.since_childhood and event.conclusion_id == conclusion.conclusion_id
+    listed = await world.health.ListDisabilityConclusions(
+        pb.ListDisabilityConclusionsRequest(iin=iin))
+    assert list(listed.conclusions) == [conclusion]
+
+
 async def test_group_2_conclusion_sets_state_paid_insurance_and_is_published(
     world: World,
 ) -> None:
@@ -760,6 +773,7 @@ async def test_group_2_conclusion_sets_state_paid_insurance_and_is_published(
         pb.ListDisabilityConclusionsRequest(iin=iin)
     )
     assert list(listed.conclusions) == [conclusion]
+    assert not conclusion.since_childhood and not event.since_childhood  # not asked for
     # the same conclusion again, a bad group, a future start, an unknown person
     before = world.snapshot()
     refusals = [

@@ -350,7 +350,8 @@ async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world
     assert pension.calculation.monthly_amount == pension.monthly_amount
     assert pension.calculation.explanation and not pension.calculation.retirement_age
     reads = [(s.service.rpartition("/")[2], s.data_subject) for s in pension.sources]
-    assert reads == [("GetPerson", father), ("GetFamily", father), ("GetPerson", minor)]
+    assert reads == [("GetPerson", father), ("GetFamily", father), ("GetPerson", minor),
+                     ("GetFamily", minor), ("GetPerson", mother)]  # is the mother living
     assert all(s.purpose and s.fact for s in pension.sources)
     assert pension.payments[0].month == pb.Month(year=2026, month=7)
     for nobody in (adult, gone):
@@ -364,6 +365,59 @@ async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world
     await world.deliver(DEATH, event, message_id=message_id)  # the same delivery again
     assert world.snapshot() == before
     await world.deliver(DEATH, event)  # the same death under a new message id
+    after = world.snapshot()
+    assert {t: v for t, v in after.items() if t != "bus_inbox"} == {
+        t: v for t, v in before.items() if t != "bus_inbox"}
+
+
+async def test_the_second_parent_s_death_makes_an_orphan_paid_1_54_pm_each(world: World
+                                                                         ) -> None:
+    father, mother = living_couples(world)[3]
+    child = await a_child_of(world, father, mother, 9)
+
+    async def dies(iin: str, day: dt.date) -> ppb.DeathRegistered:
+        died = await world.population.RegisterDeath(
+            ppb.RegisterDeathRequest(iin=iin, death_date=date_pb(day)))
+        return ppb.DeathRegistered(iin=iin, death_date=date_pb(day), act_id=died.act.act_id)
+
+    world.clock.current_ms = noon(dt.date(2026, 3, 12))
+    await world.deliver(DEATH, await dies(father, dt.date(2026, 3, 10)))
+    (first,) = (await world.pension.GetPensionStatus(
+        pb.GetPensionStatusRequest(iin=child))).assignments
+    items = {i.name for i in first.calculation.items}
+    assert "dependants" in items and "orphan_share" not in items  # the mother is living
+    world.clock.current_ms = noon(dt.date(2026, 5, 21))
+    mother_dies = await dies(mother, dt.date(2026, 5, 20))
+    await world.deliver(DEATH, mother_dies)
+    status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=child))
+    by_breadwinner = {a.breadwinner_iin: a for a in status.assignments}
+    orphan, old = by_breadwinner[mother], by_breadwinner[father]
+    assert (orphan.status, old.status) == ("active", "stopped")
+    assert orphan.monthly_amount == 78311  # 1.54 x 50,851 (zakon.kz 6509919: 78,311)
+    items = {i.name: i.value for i in orphan.calculation.items}
+    assert (items["orphan_share"], items["orphaned_on"]) == ("1.54", "2026-05-20")
+    assert f"replaces survivor pension {old.assignment_id} from 2026-05" in orphan.basis
+    assert orphan.assignment_id in old.stop_reason
+    assert (old.stopped_on.month, old.stopped_on.day) == (4, 30)
+    # Never paid twice: April at the family's share (0.92 PM), from May (the second
+    # death's month) the orphan's pension alone.
+    live = {}
+    for pension in (old, orphan):
+        for p in pension.payments:
+            if p.status != "stopped":
+                month = (p.month.year, p.month.month)
+                assert month not in live
+                live[month] = p.amount
+    assert (live[(2026, 4)], live[(2026, 5)], live[(2026, 12)]) == (46783, 78311, 78311)
+    assert min(live) == (2026, 4) and old.monthly_amount == 46783  # its last month's
+    ends = dt.date(2035, 6, 14)  # born on 15 June 2017: the day before 18
+    assert (orphan.ends_on.year, orphan.ends_on.month, orphan.ends_on.day) == (
+        ends.year, ends.month, ends.day)
+    reads = [(s.service.rpartition("/")[2], s.data_subject) for s in orphan.sources]
+    assert reads[-2:] == [("GetFamily", child), ("GetPerson", father)]
+    # The same death again, or the father's again: nothing more (one orphan's pension).
+    before = world.snapshot()
+    await world.deliver(DEATH, mother_dies)
     after = world.snapshot()
     assert {t: v for t, v in after.items() if t != "bus_inbox"} == {
         t: v for t, v in before.items() if t != "bus_inbox"}
@@ -410,6 +464,19 @@ async def test_disability_benefit_by_group(world: World) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert world.snapshot() == before
     assert [s.service.rpartition("/")[2] for s in benefit.sources] == ["GetPerson"]
+
+
+async def test_an_adult_disabled_since_childhood_is_paid_the_childhood_rate(
+        world: World) -> None:
+    person = a_childless_woman(world)
+    event = health_pb2.DisabilityEstablished(
+        iin=person, group=2, from_date=health_pb2.Date(year=2026, month=6, day=1),
+        conclusion_id="MSE-2026-0000021", since_childhood=True)
+    await world.deliver(DISABILITY, event)
+    (benefit,) = (await world.pension.ListBenefits(pb.ListBenefitsRequest(iin=person))
+                  ).benefits
+    assert benefit.amount == 93057  # 1.83 x 50,851, not the group's 1.76 (89,498)
+    assert {i.name: i.value for i in benefit.calculation}["since_childhood"] == "yes"
 
 
 def living_couples(world: World) -> list[tuple[str, str]]:

@@ -484,3 +484,30 @@ def test_refused_conclusions_change_nothing(db: Path, store: HealthStore,
         store.record_conclusion(ConclusionRequest(iin, 5, dt.date(2025, 3, 1), None),
                                 birth_date=birth)
     assert snapshot(db) == before
+
+
+def test_a_conclusion_says_whether_disabled_since_childhood(
+    db: Path, store: HealthStore, population_db: Path
+) -> None:
+    iin, birth = an_adult(db, population_db)
+    since = store.record_conclusion(
+        ConclusionRequest(iin, 2, dt.date(2024, 5, 20), dt.date(2024, 12, 31),
+                          since_childhood=True), birth_date=birth)
+    plain = store.record_conclusion(ConclusionRequest(iin, 2, dt.date(2025, 1, 1), None),
+                                    birth_date=birth)
+    assert (since.since_childhood, plain.since_childhood) == (True, False)
+    assert store.list_conclusions(iin) == (since, plain)
+    assert [event.since_childhood for _, event in events(db)] == [True, False]
+    assert rows(db, "SELECT since_childhood FROM disability_conclusions ORDER BY valid_from"
+                ) == [(1,), (0,)]
+
+
+def test_a_health_file_made_before_since_childhood_gains_the_column(db: Path) -> None:
+    conn = schema.connect(db)
+    conn.execute("ALTER TABLE disability_conclusions DROP COLUMN since_childhood")
+    conn.execute("INSERT INTO disability_conclusions VALUES"
+                 " ('MSE-2024-0000001', '900101300017', 1, '2024-01-01', NULL, '2024-01-02')")
+    conn.close()
+    HealthStore.open(db, clock_on(TODAY)).close()
+    assert rows(db, "SELECT conclusion_id, since_childhood FROM disability_conclusions") == [
+        ("MSE-2024-0000001", 0)]
