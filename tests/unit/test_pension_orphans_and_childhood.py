@@ -104,6 +104,19 @@ def test_the_second_parent_s_death_replaces_the_survivor_pension_from_its_month(
             c, f, today=TODAY, now_ms=NOW_MS)).survivor_pension_ids == ()
 
 
+def test_parents_dying_together_make_one_orphan_s_pension(db: Path, store: PensionStore
+                                                          ) -> None:
+    # Each death arrives when population records the other as deceased already.
+    father, mother = iin(dt.date(1980, 1, 1), False, 82), iin(dt.date(1982, 1, 1), True, 83)
+    child = iin(dt.date(2016, 2, 3), True, 84)
+    day = dt.date(2026, 6, 1)
+    for parent in (father, mother):
+        write(db, lambda c, p=parent: decisions.decide_death(
+            c, death(child, day, p, day, day), today=TODAY, now_ms=NOW_MS))
+    (pension,) = store.pension_status(child).assignments
+    assert (pension.breadwinner_iin, pension.monthly_amount) == (father.value, 78311)
+
+
 def test_the_orphan_s_pension_ends_the_day_before_the_18th_birthday(
         db: Path, store: PensionStore) -> None:
     father = iin(dt.date(1975, 1, 1), False, 74)
