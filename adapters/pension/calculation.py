@@ -208,7 +208,8 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
     last = row is table_row.value[-1]
     items = (
         CalcItem("dependants", str(dependants), "", "the deceased's living children under "
-                 f"{rule.end_age} on the death date (population GetFamily, GetPerson of each)"),
+                 f"{rule.end_age} on the death date (population GetFamily, GetPerson of each),"
+                 " orphans excepted (paid the orphan's pension, rule table SURVIVOR_ORPHAN)"),
         CalcItem("family_share", _d(row.pm_share), "PM",
                  f"rule table SURVIVOR from {table_row.start.isoformat()}, for "
                  f"{row.first_count}{'+' if last else ''} dependants; source: "
