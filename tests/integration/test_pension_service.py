@@ -423,6 +423,26 @@ async def test_the_second_parent_s_death_makes_an_orphan_paid_1_54_pm_each(world
         t: v for t, v in before.items() if t != "bus_inbox"}
 
 
+@pytest.mark.parametrize(("second_death", "orphan"), [
+    (dt.date(2023, 6, 30), False), (dt.date(2023, 7, 1), True)])
+async def test_an_orphan_s_pension_from_1_july_2023(world: World, second_death: dt.date,
+                                                   orphan: bool) -> None:
+    father, mother = living_couples(world)[4]
+    child = await a_child_of(world, father, mother, 12)
+    for parent, day in ((father, dt.date(2023, 1, 15)), (mother, second_death)):
+        died = await world.population.RegisterDeath(
+            ppb.RegisterDeathRequest(iin=parent, death_date=date_pb(day)))
+    await world.deliver(DEATH, ppb.DeathRegistered(
+        iin=mother, death_date=date_pb(second_death), act_id=died.act.act_id))
+    (pension,) = (await world.pension.GetPensionStatus(
+        pb.GetPensionStatusRequest(iin=child))).assignments
+    items = {i.name: i.value for i in pension.calculation.items}
+    # Before 1 July 2023 no orphan's size is on record: the family's share (one child).
+    assert ("orphan_share" in items, pension.monthly_amount) == (
+        (True, 78311) if orphan else (False, 46783))
+    assert "loss of both parents" in pension.basis if orphan else "dependants" in items
+
+
 async def test_death_of_a_living_person_is_refused(world: World) -> None:
     living = a_childless_woman(world)
     before = world.snapshot()
