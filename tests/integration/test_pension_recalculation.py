@@ -16,6 +16,13 @@ import pytest
 
 from tests.adapter_helpers import parse_adapter, rpc_error
 from tests.sqlite_rows import rows
+from tests.unit.test_pension_age_recalculation import (
+    BASE_2025,
+    BASE_2026,
+    NEW_SOLIDARITY,
+    OLD_AMOUNT,
+    old_age_pension,
+)
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.pension import cli, recalculating, schema, store
 from zhol.adapters.pension.model import (
@@ -266,3 +273,50 @@ def test_survivor_and_carer_amounts_are_indexed_ended_and_unreadable_decisions_l
     assert "'group'" in report.skipped[0].reason
     assert rows(db, "SELECT monthly_amount FROM pension_assignments WHERE assignment_id = ?",
                 assignment) == [(46783,)]
+
+
+def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_published(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reached = dt.date(2025, 9, 10)
+    man = iin(dt.date(1962, 9, 10), False, 921)
+    stored = old_age_pension(reached=reached)
+    pension = PensionDecision(
+        man, PensionKind.AGE, reached, "retirement age 63 reached on 2025-09-10", stored, (),
+        schedule(Month.of(reached), 12, stored.monthly_amount))
+    conn = schema.connect(db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        assignment = store.insert_pension(conn, pension, today=reached, now_ms=NOW_MS)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+    def command() -> dict:
+        args = parse_adapter(cli, "pension", "recalculate", "--db", str(db), "--as-of",
+                             TODAY.isoformat(), "--json")
+        assert args.func(args) == 0
+        answer: dict = json.loads(capsys.readouterr().out)
+        return answer
+
+    done = {r["decisionId"]: r for r in command()["recalculated"]}
+    age = done[assignment]
+    new = BASE_2026 + NEW_SOLIDARITY
+    assert (age["kind"], int(age["oldAmount"]), int(age["newAmount"])) == (
+        "age_pension", OLD_AMOUNT, new)
+    assert int(age["arrearsTotal"]) == (4 * (BASE_2025 + NEW_SOLIDARITY - OLD_AMOUNT)
+                                        + 5 * (new - OLD_AMOUNT))
+    cap = next(r for r in age["rules"] if r["table"] == "SOLIDARITY_INCOME_CAP")
+    assert "55 MCI" in cap["source"]
+    assert rows(db, "SELECT monthly_amount FROM pension_assignments WHERE assignment_id = ?",
+                assignment) == [(new,)]
+    assert rows(db, "SELECT amount, status FROM payments WHERE assignment_id = ?"
+                " AND month >= '2026-06' ORDER BY month", assignment) == [
+        (new, "scheduled")] * 3
+    (event,) = [e for e in recalculated_events(db) if e.decision_id == assignment]
+    assert (event.kind, event.recipient_iin, event.old_amount, event.new_amount) == (
+        "age_pension", man, OLD_AMOUNT, new)
+
+    after = snapshot(db)
+    assert assignment not in {r["decisionId"] for r in command()["recalculated"]}
+    assert snapshot(db) == after
