@@ -275,8 +275,9 @@ def test_survivor_and_carer_amounts_are_indexed_ended_and_unreadable_decisions_l
                 assignment) == [(46783,)]
 
 
-def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_published(
-    db: Path, capsys: pytest.CaptureFixture[str]
+async def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_published(
+    db: Path, running: tuple[PensionServer, grpc.aio.Channel],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     reached = dt.date(2025, 9, 10)
     man = iin(dt.date(1962, 9, 10), False, 921)
@@ -292,22 +293,17 @@ def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_published(
     finally:
         conn.close()
 
-    def command() -> dict:
-        args = parse_adapter(cli, "pension", "recalculate", "--db", str(db), "--as-of",
-                             TODAY.isoformat(), "--json")
-        assert args.func(args) == 0
-        answer: dict = json.loads(capsys.readouterr().out)
-        return answer
-
-    done = {r["decisionId"]: r for r in command()["recalculated"]}
-    age = done[assignment]
+    _, channel = running
+    answer = await rpb_grpc.PensionRecalculationStub(channel).RecalculateBenefits(
+        rpb.RecalculateBenefitsRequest(as_of=as_of(TODAY)))
+    (age,) = [r for r in answer.recalculated if r.decision_id == assignment]
     new = BASE_2026 + NEW_SOLIDARITY
-    assert (age["kind"], int(age["oldAmount"]), int(age["newAmount"])) == (
-        "age_pension", OLD_AMOUNT, new)
-    assert int(age["arrearsTotal"]) == (4 * (BASE_2025 + NEW_SOLIDARITY - OLD_AMOUNT)
-                                        + 5 * (new - OLD_AMOUNT))
-    cap = next(r for r in age["rules"] if r["table"] == "SOLIDARITY_INCOME_CAP")
-    assert "55 MCI" in cap["source"]
+    assert (age.kind, age.recipient_iin, age.old_amount, age.new_amount) == (
+        "age_pension", man, OLD_AMOUNT, new)
+    assert age.arrears_total == (4 * (BASE_2025 + NEW_SOLIDARITY - OLD_AMOUNT)
+                                 + 5 * (new - OLD_AMOUNT))
+    (cap,) = [r for r in age.rules if r.table == "SOLIDARITY_INCOME_CAP"]
+    assert "55 MCI" in cap.source and cap.in_force_from.year == 2023
     assert rows(db, "SELECT monthly_amount FROM pension_assignments WHERE assignment_id = ?",
                 assignment) == [(new,)]
     assert rows(db, "SELECT amount, status FROM payments WHERE assignment_id = ?"
@@ -317,6 +313,10 @@ def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_published(
     assert (event.kind, event.recipient_iin, event.old_amount, event.new_amount) == (
         "age_pension", man, OLD_AMOUNT, new)
 
+    # A second run, by the command on the same file, changes nothing.
     after = snapshot(db)
-    assert assignment not in {r["decisionId"] for r in command()["recalculated"]}
+    args = parse_adapter(cli, "pension", "recalculate", "--db", str(db), "--as-of",
+                         TODAY.isoformat())
+    assert args.func(args) == 0
+    assert "recalculated 0" in capsys.readouterr().out
     assert snapshot(db) == after

@@ -20,17 +20,18 @@ OLD_AMOUNT = BASE_2025 + OLD_SOLIDARITY  # no savings: no accumulative part
 
 
 def old_age_pension(*, female: bool = False, reached: dt.date = REACHED,
-                    age_months: int = 63 * 12) -> PensionCalculation:
+                    age_months: int = 63 * 12, income: int = INCOME,
+                    old_solidarity: int = OLD_SOLIDARITY) -> PensionCalculation:
     """The stored calculation of a pension the old code assigned on ``reached``: the
     inputs as stored (service from 1970, 36 months at INCOME), its solidarity part by the
     46 MCI cap at 60% and its base part at the assignment year's PM."""
     inputs = calculation.PensionInputs(
         female=female, reached_age_on=reached, retirement_age_months=age_months,
         calculated_on=reached, employment=((dt.date(1970, 1, 1), None),),
-        children_birth_dates=(), monthly_incomes=(INCOME,) * 36, savings_balance=0)
+        children_birth_dates=(), monthly_incomes=(income,) * 36, savings_balance=0)
     fresh = calculation.age_pension(inputs)
-    return dataclasses.replace(fresh, solidarity_part=OLD_SOLIDARITY,
-                               monthly_amount=fresh.base_pension + OLD_SOLIDARITY)
+    return dataclasses.replace(fresh, solidarity_part=old_solidarity,
+                               monthly_amount=fresh.base_pension + old_solidarity)
 
 
 def old_schedule(first: Month, change: Month, amount: int) -> tuple[Payment, ...]:
@@ -98,6 +99,13 @@ def test_a_woman_assigned_late_by_the_2013_schedule_is_due_from_her_61st_birthda
     never_paid = [a for a in result.arrears if a.paid == 0]
     assert [str(a.month) for a in never_paid] == [f"2024-{m:02d}" for m in range(3, 9)]
     assert "2024-03-10" in result.reason
+    kept = tuple(p for p in old if p.month < change)
+    recorded = {a.month: a.amount for a in result.arrears}
+    applied = (*kept, *result.schedule)
+    again = age_recalculation.age_pension(
+        assigned(stored, applied, female=True, born=born, assigned_on=late), change)
+    assert recalculation.recalculate(applied, again, change, old_ends_on=None,
+                                     recorded_arrears=recorded) is None
 
 
 def test_a_pension_already_as_the_rules_say_is_no_decision() -> None:
@@ -112,3 +120,18 @@ def test_a_pension_already_as_the_rules_say_is_no_decision() -> None:
         assigned(stored, schedule, female=False, born=dt.date(1962, 9, 10),
                  assigned_on=REACHED), change)
     assert recalculation.recalculate(schedule, due, change, old_ends_on=None) is None
+
+
+def test_a_solidarity_part_below_the_minimum_pension_is_raised_to_each_year_s_floor() -> None:
+    by_income = 50_400  # 63% of 80,000: below the minimum pension, which the old code ignored
+    stored = old_age_pension(income=80_000, old_solidarity=by_income)
+    change = Month(2026, 6)
+    old = old_schedule(Month.of(REACHED), change, BASE_2025 + by_income)
+    due = age_recalculation.age_pension(
+        assigned(stored, old, female=False, born=dt.date(1962, 9, 10), assigned_on=REACHED),
+        change)
+    # 62,771 in 2025 and 69,049 in 2026 (the budget laws).
+    assert due.due[Month(2025, 12)] == BASE_2025 + 62_771
+    assert due.due[Month(2026, 6)] == BASE_2026 + 69_049
+    floors = [r.in_force_from for r in due.rules if r.table == "MINIMUM_PENSION"]
+    assert floors == [dt.date(2025, 1, 1), dt.date(2026, 1, 1)]
