@@ -11,8 +11,8 @@ regimes, chosen from the mother's contributions as pension holds them:
 - **uninsured**: the state benefit from the budget by birth order, 5.76 / 6.81 / 7.85 /
   8.90 MCI (first, second, third, fourth and later child) [d].
 
-Each month is paid at the MCI and minimum wage of the year paid (both are revised each
-1 January). A child who was one by 1 January 2023 had the earlier rule: 12 payments,
+Each month is paid at the MCI and minimum wage in force on its first day (revised each
+1 January, the MCI also on 1 April 2020 and 2022). A child who was one by 1 January 2023 had the earlier rule: 12 payments,
 the amount capped at 65 MCI (the code's earlier rule, not checked against the act).
 Sources as in issue 14 and docs/rules.md: [b] informburo.kz, the minister's answer on
 child care until 1.5 from 1 January 2023; [c] zakon.kz 2025-09-09, the Social Insurance

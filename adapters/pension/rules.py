@@ -30,15 +30,16 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``DISABILITY_BENEFIT``     | monthly, by group: 22.5 / 18 / 12.3 MCI until 2022; 1.92 /|
 |                            | 1.53 / 1.04 PM January-June 2023; from 1 July 2023 2.2 /  |
 |                            | 1.76 / 1.2 PM, a child under 7 1.61 PM, from 7 to 18 2.2 /|
-|                            | 1.83 / 1.61 PM; each month at the index of the year paid. |
+|                            | 1.83 / 1.61 PM; each month at the index in force on its   |
+|                            | first day.                                                |
 |                            | Not applied: adults disabled since childhood (2.2 / 1.83  |
 |                            | / 1.61 PM): the conclusion does not say so                |
 | ``CARER_OF_DISABLED_CHILD``| monthly to a parent raising a disabled child (under 18 on |
 |                            | the conclusion's from_date): the mother if living, else   |
 |                            | the father; 1.4 PM, 1.61 PM from 1 July 2023, each month  |
-|                            | at the PM of the year paid; until the conclusion's        |
-|                            | to_date or the day before the child's 18th birthday,      |
-|                            | whichever is earlier                                      |
+|                            | at the PM in force on its first day; until the            |
+|                            | conclusion's to_date or the day before the child's 18th   |
+|                            | birthday, whichever is earlier                            |
 | ``SURVIVOR``               | survivor ("loss of the breadwinner") pension to each      |
 |                            | living child under 18 on the death date: the family's     |
 |                            | share of PM by the number of such children, split equally |
@@ -479,7 +480,7 @@ class DisabilityRates:
     age on the first day of the month paid) the children's rates when the row has them
     (None: the group's rate)."""
 
-    unit: str  # "MCI" or "PM": the index of the year paid it multiplies
+    unit: str  # "MCI" or "PM": the index in force on the month paid it multiplies
     by_group: tuple[Decimal, Decimal, Decimal]  # groups 1, 2, 3
     child_under_7: Decimal | None = None  # any group
     child_by_group: tuple[Decimal, Decimal, Decimal] | None = None  # from 7 to 18
