@@ -12,8 +12,9 @@ regimes, chosen from the mother's contributions as pension holds them:
   8.90 MCI (first, second, third, fourth and later child) [d].
 
 Each month is paid at the MCI and minimum wage in force on its first day (revised each
-1 January, the MCI also on 1 April 2020 and 2022). A child who was one by 1 January 2023 had the earlier rule: 12 payments,
-the amount capped at 65 MCI (the code's earlier rule, not checked against the act).
+1 January, the MCI also on 1 April 2020 and 2022). A child who was one by 1 January
+2023 had the earlier rule: 12 payments, the amount capped at 65 MCI (the code's earlier
+rule, not checked against the act).
 Sources as in issue 14 and docs/rules.md: [b] informburo.kz, the minister's answer on
 child care until 1.5 from 1 January 2023; [c] zakon.kz 2025-09-09, the Social Insurance
 Fund on the payment until 1.5; [d] news.mail.ru 2026-02-12 (5.76 MCI = 24,912 tenge).
