@@ -127,11 +127,11 @@ def age_rules(assigned: Assigned) -> AgeRules:
 
 def base_part(full_years: int, month: Month) -> int:
     """The base pension paid for ``month``: the share of that year's row for the years of
-    service, times the PM of the year."""
+    service, times the PM in force on its first day."""
     rule = rules.BASE_PENSION.at(month.year)
     above = max(0, full_years - rule.threshold_years)
     share = min(rule.max_share, rule.min_share + rule.step * above)
-    return rules.tenge(rules.SUBSISTENCE_MINIMUM.at(month.year) * share)
+    return rules.tenge(rules.SUBSISTENCE_MINIMUM.at(month.first_day) * share)
 
 
 def solidarity_amount(parts: AgeRules, month: Month) -> int:
