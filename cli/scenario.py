@@ -636,6 +636,8 @@ async def scenario_retirement(c: Clients, timeout: float) -> bool:
             missing.append(f"pension: {a.iin} has {len(ages)} age assignments (want 1)")
             continue
         calc = ages[0].calculation
+        # The rule that made the person of age, with its source (the first explanation).
+        print(f"  rule:      {a.iin}: {calc.explanation[0] if calc.explanation else '-'}")
         if not calc.items or calc.monthly_amount != ages[0].monthly_amount:
             missing.append(f"pension: {a.iin} status has no calculation breakdown")
         if not any(s.provider and s.service for s in ages[0].sources):

@@ -46,6 +46,7 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_recalculated_disability_benefit": "Disability benefit recalculated",
         "feed_recalculated_carer_of_disabled_child": "Benefit for raising a disabled child "
         "recalculated",
+        "feed_recalculated_age_pension": "Age pension recalculated",
         "feed_recalculated_survivor_pension": "Survivor's pension recalculated",
         "feed_why_recalculated": "The rule the decision was made under has changed: the "
         "payments are recalculated by the law in force. Payments already made stay; what "
@@ -145,6 +146,7 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_recalculated_disability_benefit": "Пособие по инвалидности пересчитано",
         "feed_recalculated_carer_of_disabled_child": "Пособие воспитывающему ребёнка с "
         "инвалидностью пересчитано",
+        "feed_recalculated_age_pension": "Пенсия по возрасту пересчитана",
         "feed_recalculated_survivor_pension": "Пенсия по случаю потери кормильца "
         "пересчитана",
         "feed_why_recalculated": "Правило, по которому было принято решение, изменилось: "
@@ -248,6 +250,7 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_recalculated_disability_benefit": "Мүгедектік бойынша жәрдемақы қайта есептелді",
         "feed_recalculated_carer_of_disabled_child": "Мүгедек баланы тәрбиелеушіге жәрдемақы "
         "қайта есептелді",
+        "feed_recalculated_age_pension": "Жасына байланысты зейнетақы қайта есептелді",
         "feed_recalculated_survivor_pension": "Асыраушысынан айырылу бойынша зейнетақы қайта "
         "есептелді",
         "feed_why_recalculated": "Шешім қабылданған ереже өзгерді: төлемдер қолданыстағы заң "

@@ -388,12 +388,13 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     ),
     "school_year": ("School year from", "Учебный год с", "Оқу жылы басталуы"),
     "kindergarten_rule": (
-        "The Ministry of Education queues children aged 0 to 6 in the district where they"
-        " are registered; the date of the application is their seniority. A child at"
-        " school is not queued.",
-        "Министерство просвещения ставит в очередь детей от 0 до 6 лет в районе их"
-        " регистрации; очерёдность — по дате заявления. Школьника в очередь не ставят.",
-        "Оқу-ағарту министрлігі 0 мен 6 жас аралығындағы балаларды тіркелген ауданында"
+        "The Ministry of Education queues children under 6 (until the sixth birthday) in"
+        " the district where they are registered; the date of the application is their"
+        " seniority. A child at school is not queued.",
+        "Министерство просвещения ставит в очередь детей до 6 лет (до шестилетия) в"
+        " районе их регистрации; очерёдность — по дате заявления. Школьника в очередь не"
+        " ставят.",
+        "Оқу-ағарту министрлігі 6 жасқа дейінгі балаларды тіркелген ауданында"
         " кезекке қояды; кезектілік — өтініш күні бойынша. Мектеп оқушысы кезекке"
         " қойылмайды.",
     ),
@@ -449,11 +450,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Бала балабақша кезегінде тұр немесе балабақшаға жолданған.",
     ),
     "refusal_kindergarten_failed_precondition": (
-        "The queue's rules are not met: the child's age (0 to 6), a registered address in"
+        "The queue's rules are not met: the child's age (under 6), a registered address in"
         " a district the ministry serves, not at school, alive.",
-        "Не выполнены правила очереди: возраст ребёнка (от 0 до 6 лет), регистрация в"
+        "Не выполнены правила очереди: возраст ребёнка (до 6 лет), регистрация в"
         " обслуживаемом районе, ребёнок не учится в школе.",
-        "Кезек ережелері орындалмады: баланың жасы (0-ден 6-ға дейін), қызмет"
+        "Кезек ережелері орындалмады: баланың жасы (6 жасқа дейін), қызмет"
         " көрсетілетін аудандағы тіркеу, бала мектепте оқымайды.",
     ),
     "refusal_kindergarten_not_found": (

@@ -3,7 +3,9 @@
 Ages are parameters of tables, never constants in code:
 
 - ``KINDERGARTEN_AGES``: a child may wait in the kindergarten queue from birth until
-  the end of its seventh year (completed years 0..6) on the day of the decision.
+  the day before its sixth birthday (completed years 0..5) on the day of the decision:
+  the state service queues "pre-school children (up to 6 years old)" (Rules of Order
+  No. 254 of 19 June 2020; gov.kz services 3042). The 2015 standard said "up to 7".
 - ``FIRST_GRADE_AGES``: by school year (the year its 1 September falls in), the ages a
   child turns in that calendar year to start grade 1: every child who turns 7, and a
   child who turns 6 (egov.kz "first class" [r]); a birthday on 31 December counts, so
@@ -41,7 +43,16 @@ class SchoolYearRule:
     admission_opens_day: int
 
 
-KINDERGARTEN_AGES = AgeRange(0, 6)
+KINDERGARTEN_AGES = AgeRange(0, 5)
+KINDERGARTEN_AGES_SOURCE = (
+    "Rules for the provision of state services in pre-school education, Order of the"
+    " Minister of Education and Science No. 254 of 19 June 2020: \"placing pre-school"
+    " children (up to 6 years old) on the waiting list\" (gov.kz services 3042; egov.kz"
+    " 'how to put a child in the queue of kindergarten', updated 2021-02-11); a child is"
+    " of kindergarten age until the sixth birthday (rus.baq.kz 2025-09-24: children were"
+    " released from kindergarten on turning six). Replaced the 2015 standard's \"up to 7"
+    " years\" (Order No. 172 of 7 April 2015)"
+)
 
 # (first school year the row applies to, ages turned in the calendar year of the school
 # year's 1 September for grade 1), oldest first. One row: the date the calendar-year

@@ -35,26 +35,28 @@ class Amount:
 
 def birth_lump_sum(birth_order: int, birth_date: dt.date) -> Amount:
     row = rules.by_birth_order(rules.BIRTH_LUMP_SUM, birth_order)
-    mci = rules.MCI.at(birth_date.year)
+    mci_row = rules.MCI.row(birth_date)  # the MCI in force on the birth date
+    mci = mci_row.value
     amount = tenge(row.mci * mci)
     return Amount(amount, (
         CalcItem("birth_order", str(birth_order), "", "children of the mother born on or "
                  "before this child (population GetFamily)"),
         CalcItem("lump_sum_mci", _d(row.mci), "MCI",
                  f"rule table BIRTH_LUMP_SUM, from birth order {row.first_order}"),
-        CalcItem("mci", str(mci), "KZT", f"rule table MCI {birth_date.year}"),
+        CalcItem("mci", str(mci), "KZT", rules.index_note("MCI", mci_row)),
         CalcItem("amount", str(amount), "KZT", "lump_sum_mci x mci"),
     ))
 
 
 def burial_benefit(death_date: dt.date, recipient_relation: str) -> Amount:
-    mci = rules.MCI.at(death_date.year)
+    mci_row = rules.MCI.row(death_date)  # the MCI in force on the death date
+    mci = mci_row.value
     amount = tenge(rules.BURIAL.mci * mci)
     return Amount(amount, (
         CalcItem("recipient", recipient_relation, "", "the spouse, else the eldest living "
                  f"adult child ({rules.BURIAL.adult_age}+), from population GetFamily"),
         CalcItem("burial_mci", _d(rules.BURIAL.mci), "MCI", "rule table BURIAL"),
-        CalcItem("mci", str(mci), "KZT", f"rule table MCI {death_date.year}"),
+        CalcItem("mci", str(mci), "KZT", rules.index_note("MCI", mci_row)),
         CalcItem("amount", str(amount), "KZT", "burial_mci x mci"),
     ))
 
@@ -67,11 +69,12 @@ def disability_amount(group: int, born: dt.date | None, month: Month,
                       since_childhood: bool = False) -> int:
     """The disability benefit paid for ``month``: the rates in force on its first day,
     by the age then (``born`` None: an adult's) and, for an adult, whether disabled
-    since childhood, times the MCI or PM of its year."""
+    since childhood, times the MCI or PM in force that day."""
     rates = rules.DISABILITY_BENEFIT.at(month.first_day)
     age = 18 if born is None else _full_years(born, month.first_day)
     units, _ = rates.units(group, age, since_childhood)
-    index = (rules.MCI if rates.unit == "MCI" else rules.SUBSISTENCE_MINIMUM).at(month.year)
+    index = (rules.MCI if rates.unit == "MCI" else rules.SUBSISTENCE_MINIMUM
+             ).at(month.first_day)
     return tenge(units * index)
 
 
@@ -83,20 +86,20 @@ def disability_benefit(group: int, from_date: dt.date, born: dt.date | None = No
     row = rules.DISABILITY_BENEFIT.row(month.first_day)
     age = 18 if born is None else _full_years(born, month.first_day)
     units, which = row.value.units(group, age, since_childhood)
-    year = from_date.year
     amount = disability_amount(group, born, month, since_childhood)
     table = f"rule table DISABILITY_BENEFIT from {row.start.isoformat()}, {which}"
     if row.value.unit == "MCI":
-        index = rules.MCI.at(year)
+        index_row = rules.MCI.row(month.first_day)
         formula = "benefit_mci x mci"
         lines = (CalcItem("benefit_mci", _d(units), "MCI", table),
-                 CalcItem("mci", str(index), "KZT", f"rule table MCI {year}"))
+                 CalcItem("mci", str(index_row.value), "KZT",
+                          rules.index_note("MCI", index_row)))
     else:
-        index = rules.SUBSISTENCE_MINIMUM.at(year)
+        index_row = rules.SUBSISTENCE_MINIMUM.row(month.first_day)
         formula = "benefit_pm x subsistence_minimum"
         lines = (CalcItem("benefit_pm", _d(units), "PM", f"{table}; source: {row.source}"),
-                 CalcItem("subsistence_minimum", str(index), "KZT",
-                          f"rule table SUBSISTENCE_MINIMUM {year}"))
+                 CalcItem("subsistence_minimum", str(index_row.value), "KZT",
+                          rules.index_note("SUBSISTENCE_MINIMUM", index_row)))
     # Only a conclusion that says so carries the line (the recalculation reads it back).
     childhood = (CalcItem("since_childhood", "yes", "", "the medical advisory commission's"
                           " conclusion: disabled since childhood (an adult's rates by"
@@ -122,8 +125,8 @@ class CarerBenefit:
 
 def pm_share_amount(table: rules.DatedTable[Decimal], month: Month) -> int:
     """A month's amount of a benefit set as a share of the PM: the share in force on the
-    month's first day times the PM of the month's year (indexed each January)."""
-    return tenge(rules.SUBSISTENCE_MINIMUM.at(month.year) * table.at(month.first_day))
+    month's first day times the PM in force that day."""
+    return tenge(rules.SUBSISTENCE_MINIMUM.at(month.first_day) * table.at(month.first_day))
 
 
 def carer_amount(month: Month) -> int:
@@ -139,11 +142,11 @@ def carer_of_disabled_child(relation: str, from_date: dt.date, to_date: dt.date 
     day before the child turns 18, whichever is earlier. ``amount`` is the from_date
     month's."""
     rule = rules.CARER_OF_DISABLED_CHILD
-    year = from_date.year
     month = Month.of(from_date)
     share_row = rule.pm_share.row(month.first_day)
     share = share_row.value
-    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    subsistence_row = rules.SUBSISTENCE_MINIMUM.row(month.first_day)
+    subsistence = subsistence_row.value
     amount = carer_amount(month)
     last_child_day = birthday(child_born, rule.child_under) - dt.timedelta(days=1)
     ends_on = last_child_day if to_date is None else min(to_date, last_child_day)
@@ -154,7 +157,7 @@ def carer_of_disabled_child(relation: str, from_date: dt.date, to_date: dt.date 
                  f"rule table CARER_OF_DISABLED_CHILD from {share_row.start.isoformat()};"
                  f" source: {share_row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
-                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+                 rules.index_note("SUBSISTENCE_MINIMUM", subsistence_row)),
         CalcItem("amount", str(amount), "KZT", "subsistence_minimum x carer_share a month; "
                  + rules.INDEXED_YEARLY),
         CalcItem("conclusion_to", to_date.isoformat() if to_date else "", "date",
@@ -184,9 +187,9 @@ def birthday(born: dt.date, years: int) -> dt.date:
 
 def survivor_amount(dependants: int, month: Month) -> int:
     """One child's survivor pension paid for ``month``: the family's share in force on the
-    month's first day times the PM of the month's year, split equally."""
+    month's first day times the PM in force that day, split equally."""
     row = rules.SURVIVOR.row(month.first_day, dependants)
-    family = tenge(rules.SUBSISTENCE_MINIMUM.at(month.year) * row.pm_share)
+    family = tenge(rules.SUBSISTENCE_MINIMUM.at(month.first_day) * row.pm_share)
     return tenge(Decimal(family) / dependants)
 
 
@@ -201,7 +204,8 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
     rule = rules.SURVIVOR
     table_row = rule.family_share.row(death_date)
     row = rule.row(death_date, dependants)
-    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    subsistence_row = rules.SUBSISTENCE_MINIMUM.row(death_date)
+    subsistence = subsistence_row.value
     family = tenge(subsistence * row.pm_share)  # the family's, then each child's share
     amount = tenge(Decimal(family) / dependants)
     ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
@@ -215,7 +219,7 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
                  f"{row.first_count}{'+' if last else ''} dependants; source: "
                  f"{table_row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
-                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+                 rules.index_note("SUBSISTENCE_MINIMUM", subsistence_row)),
         CalcItem("family_amount", str(family), "KZT", "subsistence_minimum x family_share"),
         CalcItem("monthly_amount", str(amount), "KZT",
                  "family_amount / dependants: an equal share, a month; "
@@ -417,14 +421,15 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
 
     base_row = rules.BASE_PENSION.row(year)
     base_rule = base_row.value
-    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    subsistence_row = rules.SUBSISTENCE_MINIMUM.row(inputs.calculated_on)
+    subsistence = subsistence_row.value
     full_years = int(service)
     above = max(0, full_years - base_rule.threshold_years)
     share = min(base_rule.max_share, base_rule.min_share + base_rule.step * above)
     base = tenge(subsistence * share)
     items += [
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
-                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+                 rules.index_note("SUBSISTENCE_MINIMUM", subsistence_row)),
         CalcItem("base_share", _d(share), "share",
                  f"{_d(base_rule.min_share)} up to {base_rule.threshold_years} years"
                  f" + {_d(base_rule.step)} per full year above, at most {_d(base_rule.max_share)}"

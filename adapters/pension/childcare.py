@@ -11,9 +11,10 @@ regimes, chosen from the mother's contributions as pension holds them:
 - **uninsured**: the state benefit from the budget by birth order, 5.76 / 6.81 / 7.85 /
   8.90 MCI (first, second, third, fourth and later child) [d].
 
-Each month is paid at the MCI and minimum wage of the year paid (both are revised each
-1 January). A child who was one by 1 January 2023 had the earlier rule: 12 payments,
-the amount capped at 65 MCI (the code's earlier rule, not checked against the act).
+Each month is paid at the MCI and minimum wage in force on its first day (revised each
+1 January, the MCI also on 1 April 2020 and 2022). A child who was one by 1 January
+2023 had the earlier rule: 12 payments, the amount capped at 65 MCI (the code's earlier
+rule, not checked against the act).
 Sources as in issue 14 and docs/rules.md: [b] informburo.kz, the minister's answer on
 child care until 1.5 from 1 January 2023; [c] zakon.kz 2025-09-09, the Social Insurance
 Fund on the payment until 1.5; [d] news.mail.ru 2026-02-12 (5.76 MCI = 24,912 tenge).
@@ -132,7 +133,7 @@ def social_base(row: ContributionMonth) -> int:
     if row.social_amount <= 0:
         return 0
     rates = rules.CONTRIBUTION_RATES.at(row.month.year)
-    wage = rules.MINIMUM_WAGE.at(row.month.year)
+    wage = rules.MINIMUM_WAGE.of_year(row.month.year)  # bounds "of the financial year"
     return min(max(row.income - row.pension_amount, rates.social_base_min_mzp * wage),
                rates.social_base_max_mzp * wage)
 
@@ -151,15 +152,15 @@ def state_benefit_units(order: int, day: dt.date) -> ByBirthOrder:
 
 def month_amount(month: Month, birth_order: int, average: Decimal | None) -> MonthAmount:
     """The allowance paid for ``month``: the rules in force on its first day at the MCI
-    and minimum wage of its year. ``average``: the insured mother's average monthly
+    and minimum wage in force that day. ``average``: the insured mother's average monthly
     income; None for the uninsured regime (the state benefit)."""
     day = month.first_day
-    mci = rules.MCI.at(month.year)
+    mci = rules.MCI.at(day)
     floor = tenge(state_benefit_units(birth_order, day).mci * mci)
     if average is None:
         return MonthAmount(floor, floor, 0, 0)
     rule = CHILD_CARE_AMOUNT.at(day)
-    unit = mci if rule.cap_unit == "MCI" else rules.MINIMUM_WAGE.at(month.year)
+    unit = mci if rule.cap_unit == "MCI" else rules.MINIMUM_WAGE.at(day)
     cap = tenge(rule.cap_units * unit)
     by_income = tenge(average * rule.income_share)
     return MonthAmount(max(floor, min(by_income, cap)), floor, cap, by_income)
@@ -205,8 +206,8 @@ def child_care(birth_order: int, birth_date: dt.date,
     units = state_benefit_units(birth_order, birth_month.first_day)
     last_order = units is STATE_BENEFIT.at(birth_month.first_day)[-1]
     amount_row = CHILD_CARE_AMOUNT.row(birth_month.first_day)
-    year = birth_date.year
-    mci = rules.MCI.at(year)
+    mci_row = rules.MCI.row(birth_month.first_day)  # as ``now``: the birth month's
+    wage_row = rules.MINIMUM_WAGE.row(birth_month.first_day)
 
     items: list[CalcItem] = [
         CalcItem("birth_order", str(birth_order), "", "children of the mother born on or "
@@ -235,10 +236,10 @@ def child_care(birth_order: int, birth_date: dt.date,
             CalcItem("by_income", str(now.by_income), "KZT",
                      "average_monthly_income x income_share"),
         ]
-    items.append(CalcItem("mci", str(mci), "KZT", f"rule table MCI {year}"))
+    items.append(CalcItem("mci", str(mci_row.value), "KZT", rules.index_note("MCI", mci_row)))
     if insured and amount_row.value.cap_unit != "MCI":
-        items.append(CalcItem("minimum_wage", str(rules.MINIMUM_WAGE.at(year)), "KZT",
-                              f"rule table MINIMUM_WAGE {year}"))
+        items.append(CalcItem("minimum_wage", str(wage_row.value), "KZT",
+                              rules.index_note("MINIMUM_WAGE", wage_row)))
     if insured:
         items.append(CalcItem("cap", str(now.cap), "KZT",
                               f"{amount_row.value.cap_text} (rule table CHILD_CARE_AMOUNT)"))

@@ -90,9 +90,9 @@ def _date(text: str) -> dt.date:
 def add_recalculate_parser(commands: Any) -> None:
     recalc = commands.add_parser(
         "recalculate",
-        help="recalculate active benefits and survivor pensions with the rules in force",
+        help="recalculate active benefits, survivor and age pensions with the rules in force",
         description="Recompute every active child-care allowance, disability benefit, "
-        "carer's benefit and survivor pension with the rules in force; each whose payments "
+        "carer's benefit, survivor and age pension with the rules in force; each whose payments "
         "change gets a recalculation decision (old and new amount, the rules that changed "
         "and their sources, arrears for months paid too little), its unpaid schedule "
         "replaced, and a BenefitRecalculated event in the outbox (published by the running "

@@ -52,6 +52,6 @@ def employer_pension_amount(income: int, year: int, born: dt.date) -> int:
     rule = EMPLOYER_PENSION.at(year)
     if born < BORN_FROM or rule.rate == 0:
         return 0
-    mzp = MINIMUM_WAGE.at(year)
+    mzp = MINIMUM_WAGE.of_year(year)  # bounds "of the financial year"
     base = min(max(income, rule.base_min_mzp * mzp), rule.base_max_mzp * mzp)
     return tenge(base * rule.rate)

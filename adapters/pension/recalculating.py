@@ -2,17 +2,17 @@
 transaction per decision (the pure part is ``recalculation``).
 
 Looked at: every active child-care allowance, disability benefit and carer's benefit
-(monthly benefits), and every active survivor pension. Each is read again inside its
-own ``BEGIN IMMEDIATE`` transaction, recomputed from pension's own facts (the stored
-calculation's inputs: birth order, group, dependants; the mother's contributions; the
-birth date the IIN encodes) with the rules in force, and, when its payments change,
+(monthly benefits), and every active survivor and age pension (``age_recalculation``).
+Each is read again inside its own ``BEGIN IMMEDIATE`` transaction, recomputed from
+pension's own facts (the stored calculation's inputs: birth order, group, dependants;
+service years, incomes and savings; the mother's contributions; the birth date and sex
+the IIN encodes) with the rules in force, and, when its payments change,
 its unpaid schedule is replaced, the recalculation decision and its arrears written and
 ``zhol.pension.v1.BenefitRecalculated`` enqueued in the outbox, all committed together.
 A decision that cannot be recomputed (an input missing from its stored calculation, no
 rule for a month) is skipped with its reason and left as it is.
 
-Not looked at: age pensions (their base and solidarity parts are being corrected
-separately; recomputing them needs population's reads) and one-off benefits.
+Not looked at: one-off benefits.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from zhol.adapters.bus.outbox import enqueue_event
-from zhol.adapters.pension import calculation, childcare, recalculation, rules, store
+from zhol.adapters.pension import (
+    age_recalculation,
+    calculation,
+    childcare,
+    recalculation,
+    rules,
+    store,
+)
 from zhol.adapters.pension.model import (
     CURRENCY,
     CalcItem,
@@ -40,6 +47,7 @@ from zhol.adapters.pension.model import (
 )
 from zhol.adapters.pension.recalculation import Entitlement, Recalculation, RuleRef
 from zhol.adapters.pension.sources import birth_date_in_iin
+from zhol.core.iin import Iin
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import recalculation_pb2 as rpb
 
@@ -143,7 +151,7 @@ def _active_ids(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     ).fetchall()
     pensions = conn.execute(
         "SELECT assignment_id FROM pension_assignments WHERE status = 'active'"
-        " AND kind = 'survivor' ORDER BY assignment_id",
+        " AND kind IN ('survivor', 'age') ORDER BY assignment_id",
     ).fetchall()
     return ([("benefits", row[0]) for row in benefits]
             + [("pension_assignments", row[0]) for row in pensions])
@@ -165,13 +173,14 @@ def _decision(conn: sqlite3.Connection, table: str, decision_id: str) -> Decisio
         return Decision(decision_id, table, kind, recipient, subject,
                         dt.date.fromisoformat(start), _date(end), items_from_json(calc), calc)
     row = conn.execute(
-        "SELECT iin, effective_from, ends_on, calculation FROM pension_assignments"
+        "SELECT iin, effective_from, ends_on, calculation, kind FROM pension_assignments"
         " WHERE assignment_id = ? AND status = 'active'", (decision_id,),
     ).fetchone()
     if row is None:
         return None
-    iin, start, end, calc = row
-    return Decision(decision_id, table, SURVIVOR_PENSION, iin, iin,
+    iin, start, end, calc, pension_kind = row
+    kind = age_recalculation.KIND if pension_kind == "age" else SURVIVOR_PENSION
+    return Decision(decision_id, table, kind, iin, iin,
                     dt.date.fromisoformat(start), _date(end),
                     PensionCalculation.from_json(calc).items, calc)
 
@@ -276,7 +285,25 @@ def entitlement(conn: sqlite3.Connection, decision: Decision, change_from: Month
                                             shares.row(m.first_day).source)),
             f"survivor pension, {dependants} dependant(s): each month at the family's share"
             " in force and the PM of the year paid", decision.ends_on)
+    if decision.kind == age_recalculation.KIND:
+        return age_recalculation.age_pension(_assigned(conn, decision, months), change_from)
     raise Skip(f"kind {decision.kind} is not recalculated")
+
+
+def _assigned(conn: sqlite3.Connection, decision: Decision, months: list[Month]
+              ) -> age_recalculation.Assigned:
+    """An age pension as stored: its calculation, assignment day and schedule, with the
+    birth date and sex its IIN encodes (what population gave the retirement run)."""
+    born = birth_date_in_iin(decision.recipient_iin)
+    if born is None:
+        raise Skip("the IIN encodes no birth date")
+    (assigned_on,) = conn.execute(
+        "SELECT assigned_on FROM pension_assignments WHERE assignment_id = ?",
+        (decision.decision_id,)).fetchone()
+    return age_recalculation.Assigned(
+        Iin.parse(decision.recipient_iin).is_female, born,
+        PensionCalculation.from_json(decision.calculation_json),
+        dt.date.fromisoformat(assigned_on), tuple(months))
 
 
 def _recalculate(conn: sqlite3.Connection, decision: Decision, as_of: dt.date

@@ -8,9 +8,11 @@ approximations otherwise; they are demo parameters, not legal advice.
 
 | table                      | what                                                      |
 |----------------------------|-----------------------------------------------------------|
-| ``MCI``                    | monthly calculation index, tenge (2024: 3,692)            |
-| ``MINIMUM_WAGE``           | minimum monthly wage (MZP), tenge                         |
-| ``SUBSISTENCE_MINIMUM``    | subsistence minimum (PM), tenge: the base pension's unit  |
+| ``MCI``                    | monthly calculation index, tenge (2024: 3,692), by the    |
+|                            | day in force: revised on 1 April 2020 and 1 April 2022    |
+| ``MINIMUM_WAGE``           | minimum monthly wage (MZP), tenge, by the day in force    |
+| ``SUBSISTENCE_MINIMUM``    | subsistence minimum (PM), tenge: the base pension's unit, |
+|                            | by the day in force (revised 1 April 2020 and 2022)       |
 | ``CONTRIBUTION_RATES``     | pension contribution 10% of income up to 50 MZP (75 until |
 |                            | 2020); social contribution on income less the pension     |
 |                            | contribution, between 1 and 7 MZP (10 until 2020), 5% /   |
@@ -30,13 +32,13 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | 1.76 / 1.2 PM, a child under 7 1.61 PM, from 7 to 18 2.2 /|
 |                            | 1.83 / 1.61 PM, an adult disabled since childhood (the    |
 |                            | conclusion's ``since_childhood``) 2.2 / 1.83 / 1.61 PM;   |
-|                            | each month at the index of the year paid                  |
+|                            | each month at the index in force on its first day         |
 | ``CARER_OF_DISABLED_CHILD``| monthly to a parent raising a disabled child (under 18 on |
 |                            | the conclusion's from_date): the mother if living, else   |
 |                            | the father; 1.4 PM, 1.61 PM from 1 July 2023, each month  |
-|                            | at the PM of the year paid; until the conclusion's        |
-|                            | to_date or the day before the child's 18th birthday,      |
-|                            | whichever is earlier                                      |
+|                            | at the PM in force on its first day; until the            |
+|                            | conclusion's to_date or the day before the child's 18th   |
+|                            | birthday, whichever is earlier                            |
 | ``SURVIVOR``               | survivor ("loss of the breadwinner") pension to each      |
 |                            | living child under 18 on the death date: the family's     |
 |                            | share of PM by the number of such children, split equally |
@@ -162,6 +164,15 @@ class DatedTable(Generic[T]):
     def at(self, day: dt.date) -> T:
         return self.row(day).value
 
+    def of_year(self, year: int) -> T:
+        """The value set for the whole of ``year``, where the law says "of the year": the
+        row in force on 1 January. Refused (``ValueError``) when a row starts later in the
+        year: the value changed within it, so the caller must ask by day."""
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+        if any(first < row.start <= last for row in self.rows):
+            raise ValueError(f"{self.name} changed within {year}: ask for a day, not the year")
+        return self.at(first)
+
 
 def _dated(name: str, rows: dict[dt.date, tuple[T, str]]) -> DatedTable[T]:
     """``{first day in force: (value, source)}``."""
@@ -171,8 +182,10 @@ def _dated(name: str, rows: dict[dt.date, tuple[T, str]]) -> DatedTable[T]:
 
 # Amounts set as shares of the subsistence minimum (PM) or of the MCI are paid at the
 # index of the year of the month paid: both are revised each 1 January.
-INDEXED_YEARLY = ("benefits in PM or MCI are paid at the PM or MCI of the year paid, revised"
-                  " each 1 January (Social Code; lada.kz 147819, the new state benefit sizes)")
+INDEXED_YEARLY = ("benefits in PM or MCI are paid at the PM or MCI in force on the first day of"
+                  " the month paid, revised each 1 January and by the budget's revisions within"
+                  " a year, 1 April 2020 and 1 April 2022 (Social Code; lada.kz 147819, the new"
+                  " state benefit sizes; egov.kz article_mci_2012)")
 
 JULY_2023 = dt.date(2023, 7, 1)  # the Social Code's new benefit sizes in PM
 
@@ -183,23 +196,124 @@ def tenge(value: Decimal) -> int:
 
 
 # -- indices -----------------------------------------------------------------------------
+#
+# Each index is set by the law on the republican budget for the financial year and may be
+# revised within it (1 April 2020, 1 April 2022): a table by the day in force. A month is
+# priced at the value in force on its first day, a benefit assigned on a day at the value
+# in force that day. The minimum wage has a by-year accessor (``of_year``) for the
+# contribution bounds, which the law sets in minimum wages "established for the financial
+# year"; it refuses a year in which the value changed.
 
-MCI: YearTable[int] = _by_year("MCI", {
-    2010: 1413, 2011: 1512, 2012: 1618, 2013: 1731, 2014: 1852, 2015: 1982, 2016: 2121,
-    2017: 2269, 2018: 2405, 2019: 2525, 2020: 2778, 2021: 2917, 2022: 3063, 2023: 3450,
-    2024: 3692, 2025: 3932, 2026: 4325,
+_BUDGET_ARCHIVE = ("korgan-zan.kz, archive of the MCI, minimum wage and subsistence minimum"
+                   " 1995-2014")
+_EGOV_INDICES = ("egov.kz article_mci_2012 and gov.kz article 17157, the minimum calculated"
+                 " indexes by year")
+
+
+def _year_row(law: str, public: str) -> str:
+    return f"the law on the republican budget {law} ({public})"
+
+
+_SOURCE_2010 = _year_row("2010-2012 of 7 December 2009 No. 96-IV", _BUDGET_ARCHIVE)
+_SOURCE_2011 = _year_row("2011-2013 of 29 November 2010 No. 357-IV", _BUDGET_ARCHIVE)
+_SOURCE_2012 = _year_row("2012-2014 of 24 November 2011 No. 496-IV", _BUDGET_ARCHIVE)
+_SOURCE_2013 = _year_row("2013-2015 of 23 November 2012 No. 54-V", _BUDGET_ARCHIVE)
+_SOURCE_2014 = _year_row("2014-2016 of 3 December 2013 No. 148-V",
+                         f"{_BUDGET_ARCHIVE}; yka.kz 2014-01-09, PM 19,966")
+_SOURCE_2015 = _year_row("2015-2017 of 28 November 2014 No. 259-V, article 11",
+                         "mintax.kz, basic rates for 2015; archive.wfin.kz")
+_SOURCE_2016 = _year_row("2016-2018 of 30 November 2015 No. 426-V",
+                         "kazpravda.kz, MCI and PM changed from 1 January 2016")
+_SOURCE_2017 = _year_row("2017-2019", "sputnik.kz 2018-01-01 and informburo.kz, the vice"
+                         " minister: minimum wage and PM 24,459 in 2017")
+_SOURCE_2018 = _year_row("2018-2020", "tengrinews.kz 2018-01-03")
+_SOURCE_2019 = _year_row("2019-2021", "pravodel.kz, MCI of Kazakhstan in 2019")
+_SOURCE_2020 = _year_row("2020-2022", "16news.kz 2020-04-10 and inform.kz 2020-05-04: MCI"
+                         " 2,651 and PM 31,183 from 1 January 2020")
+_SOURCE_2020_04 = ("the budget's revision from 1 April 2020: MCI 2,778, PM 32,668, minimum wage"
+                   " unchanged (16news.kz 2020-04-10; inform.kz 2020-05-04; " + _EGOV_INDICES
+                   + ", 2020)")
+_SOURCE_2021 = _year_row("2021-2023", f"{_EGOV_INDICES}, 2021")
+_SOURCE_2022 = _year_row("2022-2024", f"{_EGOV_INDICES}, from 1 January 2022; pricom.kz")
+_SOURCE_2022_04 = ("the budget's revision from 1 April 2022: the MCI for benefits and other"
+                   " social payments 3,180, PM 37,389, minimum wage unchanged ("
+                   + _EGOV_INDICES + ", from 1 April 2022; kaz.zakon.kz 6006883; mgorod.kz"
+                   " 2022-05-26, the indexation from 1 April paid from June)")
+_SOURCE_2023 = _year_row("2023-2025 of 1 December 2022 No. 163-VII",
+                         f"kpmg.com 2023-01 legal alert; knews.kz 153-mrp-2023; {_EGOV_INDICES}")
+_SOURCE_2024 = _year_row("2024-2026", "gov.kz article 17157")
+_SOURCE_2025 = _year_row("2025-2027", "tengrinews.kz 2025-01, minimum salary and MCI updated")
+_SOURCE_2026 = _year_row("2026-2028 of 8 December 2025",
+                         "mgorod.kz \"МРП на 2026 год\"; kaz.zakon.kz 6072730")
+
+MCI: DatedTable[int] = _dated("MCI", {
+    dt.date(2010, 1, 1): (1413, _SOURCE_2010),
+    dt.date(2011, 1, 1): (1512, _SOURCE_2011),
+    dt.date(2012, 1, 1): (1618, _SOURCE_2012),
+    dt.date(2013, 1, 1): (1731, _SOURCE_2013),
+    dt.date(2014, 1, 1): (1852, _SOURCE_2014 + "; nadezhda.kz 2013-11, MCI 1,852"),
+    dt.date(2015, 1, 1): (1982, _SOURCE_2015),
+    dt.date(2016, 1, 1): (2121, _SOURCE_2016),
+    dt.date(2017, 1, 1): (2269, "the code's figure for 2017: no source found for the MCI"
+                          " itself (the sources checked give 2016's 2,121 and 2018's 2,405)"),
+    dt.date(2018, 1, 1): (2405, _SOURCE_2018),
+    dt.date(2019, 1, 1): (2525, _SOURCE_2019),
+    dt.date(2020, 1, 1): (2651, _SOURCE_2020),
+    dt.date(2020, 4, 1): (2778, _SOURCE_2020_04),
+    dt.date(2021, 1, 1): (2917, _SOURCE_2021),
+    dt.date(2022, 1, 1): (3063, _SOURCE_2022),
+    dt.date(2022, 4, 1): (3180, _SOURCE_2022_04),
+    dt.date(2023, 1, 1): (3450, _SOURCE_2023),
+    dt.date(2024, 1, 1): (3692, _SOURCE_2024),
+    dt.date(2025, 1, 1): (3932, _SOURCE_2025),
+    dt.date(2026, 1, 1): (4325, _SOURCE_2026),
 })
 
-MINIMUM_WAGE: YearTable[int] = _by_year("minimum wage", {
-    2010: 14952, 2011: 15999, 2012: 17439, 2013: 18660, 2014: 19966, 2015: 21364,
-    2016: 22859, 2017: 24459, 2018: 28284, 2019: 42500, 2022: 60000, 2023: 70000,
-    2024: 85000,
+MINIMUM_WAGE: DatedTable[int] = _dated("minimum wage", {
+    dt.date(2010, 1, 1): (14952, _SOURCE_2010),
+    dt.date(2011, 1, 1): (15999, _SOURCE_2011),
+    dt.date(2012, 1, 1): (17439, _SOURCE_2012),
+    dt.date(2013, 1, 1): (18660, _SOURCE_2013),
+    dt.date(2014, 1, 1): (19966, _SOURCE_2014),
+    dt.date(2015, 1, 1): (21364, _SOURCE_2015),
+    dt.date(2016, 1, 1): (22859, _SOURCE_2016),
+    dt.date(2017, 1, 1): (24459, _SOURCE_2017),
+    dt.date(2018, 1, 1): (28284, _SOURCE_2018),
+    dt.date(2019, 1, 1): (42500, _SOURCE_2019 + "; unchanged in 2020 and 2021 ("
+                          + _EGOV_INDICES + ")"),
+    dt.date(2022, 1, 1): (60000, _SOURCE_2022),
+    dt.date(2023, 1, 1): (70000, _SOURCE_2023),
+    dt.date(2024, 1, 1): (85000, _SOURCE_2024 + "; unchanged in 2025 and 2026 (tengrinews.kz"
+                          " 2025-01; mgorod.kz \"МРП на 2026 год\")"),
 })
 
-SUBSISTENCE_MINIMUM: YearTable[int] = _by_year("subsistence minimum", {
-    2010: 14952, 2015: 21364, 2018: 28284, 2019: 29698, 2020: 31183, 2021: 34302,
-    2022: 36018, 2023: 40567, 2024: 43407, 2025: 46228, 2026: 50851,
+SUBSISTENCE_MINIMUM: DatedTable[int] = _dated("subsistence minimum", {
+    dt.date(2010, 1, 1): (14952, _SOURCE_2010),
+    dt.date(2011, 1, 1): (15999, _SOURCE_2011),
+    dt.date(2012, 1, 1): (17439, _SOURCE_2012),
+    dt.date(2013, 1, 1): (18660, _SOURCE_2013),
+    dt.date(2014, 1, 1): (19966, _SOURCE_2014),
+    dt.date(2015, 1, 1): (21364, _SOURCE_2015),
+    dt.date(2016, 1, 1): (22859, _SOURCE_2016 + "; newtimes.kz, PM 22,859 in 2016"),
+    dt.date(2017, 1, 1): (24459, _SOURCE_2017),
+    dt.date(2018, 1, 1): (28284, _SOURCE_2018),
+    dt.date(2019, 1, 1): (29698, _SOURCE_2019),
+    dt.date(2020, 1, 1): (31183, _SOURCE_2020),
+    dt.date(2020, 4, 1): (32668, _SOURCE_2020_04),
+    dt.date(2021, 1, 1): (34302, _SOURCE_2021),
+    dt.date(2022, 1, 1): (36018, _SOURCE_2022),
+    dt.date(2022, 4, 1): (37389, _SOURCE_2022_04),
+    dt.date(2023, 1, 1): (40567, _SOURCE_2023),
+    dt.date(2024, 1, 1): (43407, _SOURCE_2024),
+    dt.date(2025, 1, 1): (46228, _SOURCE_2025),
+    dt.date(2026, 1, 1): (50851, _SOURCE_2026),
 })
+
+
+def index_note(label: str, row: DatedRow[int]) -> str:
+    """How a calculation names the index value it used: its table, the day the value is
+    in force from, and its source."""
+    return f"rule table {label} from {row.start.isoformat()}; source: {row.source}"
 
 
 # -- contributions -----------------------------------------------------------------------
@@ -232,7 +346,7 @@ class ExpectedContributions:
 def expected_contributions(income: int, year: int) -> ExpectedContributions:
     """The contributions due on ``income`` in a month of ``year``."""
     rates = CONTRIBUTION_RATES.at(year)
-    mzp = MINIMUM_WAGE.at(year)
+    mzp = MINIMUM_WAGE.of_year(year)
     pension = tenge(min(income, rates.pension_income_cap_mzp * mzp) * rates.pension_rate)
     base = min(max(income - pension, rates.social_base_min_mzp * mzp),
                rates.social_base_max_mzp * mzp)
@@ -367,7 +481,7 @@ class DisabilityRates:
     age on the first day of the month paid) the children's rates when the row has them
     (None: the group's rate)."""
 
-    unit: str  # "MCI" or "PM": the index of the year paid it multiplies
+    unit: str  # "MCI" or "PM": the index in force on the month paid it multiplies
     by_group: tuple[Decimal, Decimal, Decimal]  # groups 1, 2, 3
     child_under_7: Decimal | None = None  # any group
     child_by_group: tuple[Decimal, Decimal, Decimal] | None = None  # from 7 to 18

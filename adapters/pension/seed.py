@@ -277,7 +277,7 @@ class _World:
                     income = incomes.get(year)
                     if income is None:
                         income = incomes[year] = max(
-                            rules.MINIMUM_WAGE.at(year),
+                            rules.MINIMUM_WAGE.of_year(year),
                             int(round(average_wage(year) * factor, -2)),
                         )
                     due = self._contributions(income, year)

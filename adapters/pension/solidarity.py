@@ -126,7 +126,7 @@ def solidarity_part(average_income: int, income_note: str, service_before_1998: 
     1998, never below the minimum pension for a person with the required years."""
     cap_row = SOLIDARITY_INCOME_CAP.row(assigned_on)
     year = assigned_on.year
-    mci = MCI.at(year)
+    mci = MCI.at(assigned_on)  # in force on the day assigned (revised 1 April 2022)
     cap = tenge(cap_row.value * mci)
     capped = min(average_income, cap)
     due = solidarity_share(service_before_1998, female)

@@ -16,6 +16,13 @@ import pytest
 
 from tests.adapter_helpers import parse_adapter, rpc_error
 from tests.sqlite_rows import rows
+from tests.unit.test_pension_age_recalculation import (
+    BASE_2025,
+    BASE_2026,
+    NEW_SOLIDARITY,
+    OLD_AMOUNT,
+    old_age_pension,
+)
 from zhol.adapters.bus.outbox import read_outbox
 from zhol.adapters.pension import cli, recalculating, schema, store
 from zhol.adapters.pension.model import (
@@ -266,3 +273,50 @@ def test_survivor_and_carer_amounts_are_indexed_ended_and_unreadable_decisions_l
     assert "'group'" in report.skipped[0].reason
     assert rows(db, "SELECT monthly_amount FROM pension_assignments WHERE assignment_id = ?",
                 assignment) == [(46783,)]
+
+
+async def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_published(
+    db: Path, running: tuple[PensionServer, grpc.aio.Channel],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reached = dt.date(2025, 9, 10)
+    man = iin(dt.date(1962, 9, 10), False, 921)
+    stored = old_age_pension(reached=reached)
+    pension = PensionDecision(
+        man, PensionKind.AGE, reached, "retirement age 63 reached on 2025-09-10", stored, (),
+        schedule(Month.of(reached), 12, stored.monthly_amount))
+    conn = schema.connect(db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        assignment = store.insert_pension(conn, pension, today=reached, now_ms=NOW_MS)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+    _, channel = running
+    answer = await rpb_grpc.PensionRecalculationStub(channel).RecalculateBenefits(
+        rpb.RecalculateBenefitsRequest(as_of=as_of(TODAY)))
+    (age,) = [r for r in answer.recalculated if r.decision_id == assignment]
+    new = BASE_2026 + NEW_SOLIDARITY
+    assert (age.kind, age.recipient_iin, age.old_amount, age.new_amount) == (
+        "age_pension", man, OLD_AMOUNT, new)
+    assert age.arrears_total == (4 * (BASE_2025 + NEW_SOLIDARITY - OLD_AMOUNT)
+                                 + 5 * (new - OLD_AMOUNT))
+    (cap,) = [r for r in age.rules if r.table == "SOLIDARITY_INCOME_CAP"]
+    assert "55 MCI" in cap.source and cap.in_force_from.year == 2023
+    assert rows(db, "SELECT monthly_amount FROM pension_assignments WHERE assignment_id = ?",
+                assignment) == [(new,)]
+    assert rows(db, "SELECT amount, status FROM payments WHERE assignment_id = ?"
+                " AND month >= '2026-06' ORDER BY month", assignment) == [
+        (new, "scheduled")] * 3
+    (event,) = [e for e in recalculated_events(db) if e.decision_id == assignment]
+    assert (event.kind, event.recipient_iin, event.old_amount, event.new_amount) == (
+        "age_pension", man, OLD_AMOUNT, new)
+
+    # A second run, by the command on the same file, changes nothing.
+    after = snapshot(db)
+    args = parse_adapter(cli, "pension", "recalculate", "--db", str(db), "--as-of",
+                         TODAY.isoformat())
+    assert args.func(args) == 0
+    assert "recalculated 0" in capsys.readouterr().out
+    assert snapshot(db) == after

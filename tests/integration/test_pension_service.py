@@ -43,7 +43,7 @@ from zhol.population.v1 import population_pb2_grpc as ppb_grpc
 pytestmark = pytest.mark.integration
 
 TODAY = dt.date(2026, 6, 15)
-MCI = rules.MCI.at(2026)
+MCI = rules.MCI.at(TODAY)
 BIRTH = ppb.BirthRegistered.DESCRIPTOR.full_name
 DEATH = ppb.DeathRegistered.DESCRIPTOR.full_name
 DISABILITY = health_pb2.DisabilityEstablished.DESCRIPTOR.full_name
@@ -176,8 +176,9 @@ async def test_childbirth_benefits_by_birth_order(world: World) -> None:
     lump = by_subject("childbirth_lump_sum", listed)
     care = by_subject("child_care_allowance", listed)
     first, second, fourth = births[0].child_iin, births[1].child_iin, births[3].child_iin
-    assert {iin: b.amount for iin, b in lump.items()} == {  # the MCI of the birth year
-        first: 38 * rules.MCI.at(2019), second: 38 * rules.MCI.at(2021), fourth: 63 * MCI}
+    assert {iin: b.amount for iin, b in lump.items()} == {  # the MCI on the birth date
+        first: 38 * rules.MCI.at(dt.date(2019, 1, 1)),
+        second: 38 * rules.MCI.at(dt.date(2021, 1, 1)), fourth: 63 * MCI}
     assert all(b.recipient_iin == mother and b.currency == "KZT" for b in listed)
     assert lump[fourth].frequency == "one_off" and len(lump[fourth].payments) == 1
     # The child-care allowance rises with the birth order (its floor does, by the table).
@@ -336,7 +337,7 @@ async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world
     assert sorted(iin for iin, _, _ in survivors) == sorted(minors)  # once each
     assert {b for _, b, _ in survivors} == {father}
     share = rules.SURVIVOR.row(TODAY, len(minors)).pm_share
-    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(TODAY.year) * share)
+    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(TODAY) * share)
     status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=minor))
     (pension,) = status.assignments
     assert status.receives_pension and (pension.kind, pension.status) == ("survivor", "active")

@@ -91,10 +91,14 @@ def test_higher_grades_shift_the_calendar_year_ages() -> None:
 
 
 def test_kindergarten_ages() -> None:
+    """Up to 6 years old (Order No. 254 of 2020, gov.kz services 3042)."""
     rules.check_kindergarten_age(child(JUNE), JUNE)  # born today
-    rules.check_kindergarten_age(child(dt.date(2018, 6, 3)), JUNE)  # 6, the last year
+    rules.check_kindergarten_age(child(dt.date(2019, 6, 3)), JUNE)  # 5, the last year
     with pytest.raises(NotAllowed):
-        rules.check_kindergarten_age(child(dt.date(2018, 6, 2)), JUNE)  # 7 today
+        rules.check_kindergarten_age(child(dt.date(2019, 6, 2)), JUNE)  # 6 today
+    with pytest.raises(NotAllowed):
+        rules.check_kindergarten_age(child(dt.date(2018, 6, 3)), JUNE)  # 6, not 7 yet
+    assert "No. 254" in rules.KINDERGARTEN_AGES_SOURCE
     with pytest.raises(NotAllowed):
         rules.check_kindergarten_age(child(JUNE + dt.timedelta(days=1)), JUNE)
 

@@ -367,7 +367,8 @@ def test_death_withdraws_the_place_and_ends_the_enrolment(db: Path,
 
 
 def test_enrolment_in_the_childs_district(db: Path, store: EducationStore) -> None:
-    child = citizen(dt.date(2019, 3, 1))  # 6 on 1 September 2025
+    # 5 today (queued: up to 6 years old), turns 6 in 2025 (may start grade 1)
+    child = citizen(dt.date(2019, 9, 1))
     store.enqueue(child, None)
     school = school_of(store, ALMATY, MEDEU)
     enrolment = store.enroll(child, school, 1)

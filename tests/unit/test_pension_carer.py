@@ -58,7 +58,9 @@ def test_the_amount_is_a_share_of_the_subsistence_minimum(day: dt.date, share: s
     items = {i.name: i for i in due.amount.items}
     assert items["carer_share"].value == share and items["amount"].value == str(monthly)
     assert "source: " in items["carer_share"].note and "aqparat" in items["carer_share"].note
-    assert items["subsistence_minimum"].note == f"rule table SUBSISTENCE_MINIMUM {day.year}"
+    assert items["subsistence_minimum"].note.startswith(
+        f"rule table SUBSISTENCE_MINIMUM from {min(day.year, 2026)}-01-01; source: the law on"
+        " the republican budget")
     with pytest.raises(NotAllowed):  # no row for the year: refused, not guessed
         calculation.carer_of_disabled_child("mother", dt.date(2009, 12, 31), None,
                                             dt.date(2005, 1, 1))

@@ -82,7 +82,8 @@ def test_one_month_with_social_contributions_makes_the_mother_insured() -> None:
 
 def test_the_insured_payment_is_capped_at_40_percent_of_7_minimum_wages() -> None:
     care = childcare.child_care(1, dt.date(2026, 3, 5), paid(Month(2024, 3), 24, 5_000_000))
-    assert care.amount == 238_000 == round(Decimal("0.4") * 7 * rules.MINIMUM_WAGE.at(2026))
+    wage = rules.MINIMUM_WAGE.at(dt.date(2026, 3, 1))
+    assert care.amount == 238_000 == round(Decimal("0.4") * 7 * wage)
     assert items(care)["cap"] == "238000" and items(care)["minimum_wage"] == "85000"
     # the social base itself stops at 7 minimum wages a month
     base = childcare.social_base(ContributionMonth(Month(2025, 1), 5_000_000, 425_000, 1))
@@ -114,12 +115,18 @@ def test_each_month_is_paid_at_the_index_of_its_year() -> None:
 
 def test_months_before_2023_keep_the_earlier_rule() -> None:
     high = Decimal(1_000_000)
-    assert childcare.month_amount(Month(2022, 12), 1, high).amount == 65 * 3063  # 65 MCI
+    # 65 MCI: 3,180 from 1 April 2022 (the budget's revision), 3,063 before it
+    assert childcare.month_amount(Month(2022, 12), 1, high).amount == 65 * 3180
+    assert childcare.month_amount(Month(2022, 3), 1, high).amount == 65 * 3063
     assert childcare.month_amount(Month(2023, 1), 1, high).amount == 196_000  # 40% x 7 MW
     care = childcare.child_care(1, dt.date(2022, 6, 1), paid(Month(2020, 6), 24, 300_000))
     assert len(care.payments) == 18 and care.regime == childcare.INSURED
     uninsured = childcare.child_care(1, dt.date(2022, 6, 1), [])
-    assert {p.amount for p in uninsured.payments} == {17643, 19872}  # the press's sizes
+    # 5.76 MCI: 18,317 at 3,180 (from 1 April 2022; the press's 17,643 is January's, at
+    # 3,063), 19,872 at 3,450 in 2023 (the press's size)
+    assert {p.amount for p in uninsured.payments} == {18317, 19872}
+    march = childcare.child_care(1, dt.date(2022, 3, 31), [])
+    assert [p.amount for p in march.payments][:2] == [17643, 18317]  # March, April 2022
 
 
 def test_the_child_care_tables_name_a_source_for_every_row() -> None:

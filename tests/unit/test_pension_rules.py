@@ -14,12 +14,71 @@ from zhol.adapters.pension.sources import age_on
 from zhol.core.iin import make_iin
 
 
-def test_mci_is_a_table_by_year() -> None:
-    assert rules.MCI.at(2024) == 3692
-    assert rules.MCI.at(2026) == 4325
-    assert rules.MCI.at(2031) == rules.MCI.at(2026)  # in force until a later row
+def test_mci_is_a_table_by_the_day_in_force() -> None:
+    assert rules.MCI.at(dt.date(2024, 6, 1)) == 3692
+    assert rules.MCI.at(dt.date(2026, 1, 1)) == 4325
+    assert rules.MCI.at(dt.date(2031, 5, 1)) == 4325  # in force until a later row
     with pytest.raises(NotAllowed):
-        rules.MCI.at(2009)
+        rules.MCI.at(dt.date(2009, 12, 31))
+
+
+@pytest.mark.parametrize(("table", "before", "after"), [
+    (rules.MCI, 3063, 3180),
+    (rules.SUBSISTENCE_MINIMUM, 36018, 37389),
+    (rules.MINIMUM_WAGE, 60000, 60000),  # not revised
+])
+def test_the_indices_revised_on_1_april_2022(table: rules.DatedTable[int], before: int,
+                                            after: int) -> None:
+    """The budget's revision from 1 April 2022 (egov.kz article_mci_2012)."""
+    assert table.at(dt.date(2022, 3, 31)) == before
+    assert table.at(dt.date(2022, 4, 1)) == after
+    assert "1 April 2022" in table.row(dt.date(2022, 4, 1)).source or before == after
+
+
+def test_the_indices_revised_on_1_april_2020() -> None:
+    """MCI 2,651 -> 2,778 and PM 31,183 -> 32,668 from 1 April 2020 (16news.kz 2020-04-10)."""
+    assert [rules.MCI.at(dt.date(2020, m, 1)) for m in (3, 4)] == [2651, 2778]
+    assert [rules.SUBSISTENCE_MINIMUM.at(dt.date(2020, m, 1)) for m in (3, 4)] == [31183, 32668]
+
+
+def test_the_subsistence_minimum_is_the_budget_law_s_each_year() -> None:
+    """2011-2014 and 2016-2017 are their own years', not carried forward."""
+    found = {year: rules.SUBSISTENCE_MINIMUM.at(dt.date(year, 6, 1))
+             for year in range(2010, 2019)}
+    assert found == {2010: 14952, 2011: 15999, 2012: 17439, 2013: 18660, 2014: 19966,
+                     2015: 21364, 2016: 22859, 2017: 24459, 2018: 28284}
+
+
+def test_the_minimum_wage_of_a_year_is_refused_when_it_changed_within_it() -> None:
+    """Contribution bounds are in minimum wages "of the financial year"."""
+    for year in range(2010, 2031):
+        assert rules.MINIMUM_WAGE.of_year(year) == rules.MINIMUM_WAGE.at(dt.date(year, 12, 31))
+    with pytest.raises(ValueError):
+        rules.MCI.of_year(2022)
+    assert rules.MCI.of_year(2021) == 2917
+
+
+def test_a_month_is_priced_at_the_index_in_force_on_its_first_day() -> None:
+    """Monthly payments: March 2022 at PM 36,018, April 2022 at 37,389."""
+    march, april = Month(2022, 3), Month(2022, 4)
+    assert calculation.disability_amount(1, None, march) == round(Decimal("22.5") * 3063)
+    assert calculation.disability_amount(1, None, april) == round(Decimal("22.5") * 3180)
+    assert calculation.carer_amount(march) == rules.tenge(Decimal("1.4") * 36018)
+    assert calculation.carer_amount(april) == rules.tenge(Decimal("1.4") * 37389)
+    assert calculation.survivor_amount(1, march) == rules.tenge(Decimal("0.86") * 36018)
+    assert calculation.survivor_amount(1, april) == rules.tenge(Decimal("0.86") * 37389)
+
+
+def test_a_lump_sum_is_priced_at_the_mci_in_force_on_its_day() -> None:
+    """Birth and burial lump sums: 31 March 2022 at MCI 3,063, 1 April 2022 at 3,180."""
+    last, first = dt.date(2022, 3, 31), dt.date(2022, 4, 1)
+    assert calculation.birth_lump_sum(1, last).amount == 38 * 3063
+    assert calculation.birth_lump_sum(1, first).amount == 38 * 3180
+    assert calculation.burial_benefit(last, "spouse").amount == 52 * 3063
+    burial = calculation.burial_benefit(first, "spouse")
+    assert burial.amount == 52 * 3180
+    mci = {item.name: item for item in burial.items}["mci"]
+    assert mci.value == "3180" and mci.note.startswith("rule table MCI from 2022-04-01; source:")
 
 
 def test_year_tables_must_ascend() -> None:
@@ -87,8 +146,8 @@ ADULT = dt.date(1980, 5, 5)
 
 
 @pytest.mark.parametrize(("day", "amounts"), [
-    (dt.date(2022, 12, 31), (round(Decimal("22.5") * 3063), 18 * 3063,
-                             round(Decimal("12.3") * 3063))),  # the MCI table until 2022
+    (dt.date(2022, 12, 31), (round(Decimal("22.5") * 3180), 18 * 3180,
+                             round(Decimal("12.3") * 3180))),  # MCI from 1 April 2022
     (dt.date(2023, 1, 1), (77889, 62068, 42190)),  # 1.92 / 1.53 / 1.04 x 40,567
     (dt.date(2023, 6, 30), (77889, 62068, 42190)),
     (dt.date(2023, 7, 1), (89247, 71398, 48680)),  # 2.2 / 1.76 / 1.2 x 40,567
@@ -254,11 +313,11 @@ def test_survivor_pension_is_an_equal_share_of_the_family_amount(year: int) -> N
         items = {i.name: i.value for i in calc.items}
         family = SURVIVOR_FAMILY[year][min(dependants, 6) - 1]
         share = rules.SURVIVOR.row(death, dependants).pm_share
-        expected = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(year) * share)
+        expected = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(death) * share)
         assert int(items["family_amount"]) == expected and abs(expected - family) <= 1
         assert calc.monthly_amount == rules.tenge(Decimal(expected) / dependants)
         assert items["monthly_amount"] == str(calc.monthly_amount)
-        assert items["subsistence_minimum"] == str(rules.SUBSISTENCE_MINIMUM.at(year))
+        assert items["subsistence_minimum"] == str(rules.SUBSISTENCE_MINIMUM.at(death))
         assert items["dependants"] == str(dependants)
         assert calc.rule_year == year
     # The 2023 row stands for the years before it; before the PM table nothing applies.
@@ -326,6 +385,8 @@ def test_the_checked_rule_tables_name_a_source_for_every_row() -> None:
     """The tables fixed against the law (docs/rules.md); the others are not listed yet."""
     for table in (rules.RETIREMENT_AGE, rules.BASE_PENSION, EMPLOYER_PENSION):
         assert all(row.source.strip() for row in table.rows), table.name
+    for index in (rules.MCI, rules.MINIMUM_WAGE, rules.SUBSISTENCE_MINIMUM):
+        assert all(row.source.strip() for row in index.rows), index.name
     for dated in (rules.CARER_OF_DISABLED_CHILD.pm_share, rules.SURVIVOR.family_share,
                   rules.DISABILITY_BENEFIT, solidarity.SOLIDARITY_INCOME_CAP,
                   solidarity.MINIMUM_PENSION):

@@ -25,7 +25,8 @@ def items(found: solidarity.SolidarityPart) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("assigned_on", "cap_mci", "mci"), [
-    (dt.date(2022, 12, 31), 46, 3063),
+    (dt.date(2022, 3, 31), 46, 3063),
+    (dt.date(2022, 12, 31), 46, 3180),  # the MCI from 1 April 2022
     (dt.date(2023, 1, 1), 55, 3450),
     (dt.date(2026, 6, 1), 55, 4325),
 ])

@@ -294,7 +294,7 @@ def test_birth_benefits_once_per_child(db: Path, store: PensionStore) -> None:
     assert again == []
     assert snapshot(db) == before
     benefits = {b.kind.value: b for b in store.list_benefits(Iin(mother))}
-    assert benefits["childbirth_lump_sum"].amount == 63 * rules.MCI.at(2026)
+    assert benefits["childbirth_lump_sum"].amount == 63 * rules.MCI.at(dt.date(2026, 1, 1))
     assert len(benefits["child_care_allowance"].payments) == 18  # until 1.5
     assert benefits["child_care_allowance"].sources == (source(mother),)
     assert store.list_benefits(child) == store.list_benefits(Iin(mother))
@@ -328,7 +328,7 @@ def test_death_stops_payments_and_assigns_burial_once(db: Path, store: PensionSt
     assert {p.status.value for p in assignment.payments if p.month <= Month.of(death)} == {
         "paid", "scheduled"}
     (burial,) = store.list_benefits(spouse)
-    assert burial.amount == 52 * rules.MCI.at(2026) and burial.subject_iin == pensioner
+    assert burial.amount == 52 * rules.MCI.at(TODAY) and burial.subject_iin == pensioner
     before = snapshot(db)
     repeated = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
                                                                    now_ms=NOW_MS))
@@ -407,7 +407,7 @@ def test_survivor_pensions_once_per_child_and_deceased(db: Path, store: PensionS
     outcome = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
                                                                   now_ms=NOW_MS))
     assert len(outcome.survivor_pension_ids) == 2 and outcome.burial_benefit_id is None
-    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(2026)
+    family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(dt.date(2026, 1, 1))
                          * rules.SURVIVOR.row(dt.date(2026, 1, 1), 2).pm_share)
     for child, ends_on in ((young, dt.date(2038, 9, 8)), (older, dt.date(2030, 1, 19))):
         status = store.pension_status(child)
@@ -456,7 +456,7 @@ def test_a_survivor_pension_decided_late_pays_from_this_month_to_the_18th_birthd
     # 0.92 PM since 1 July 2023: 46,228 x 0.92 in 2025 (the decision's calculation),
     # paid at the 2026 PM in 2026 (the amount shown: this month's payment).
     assert pension.calculation.monthly_amount == rules.tenge(
-        rules.SUBSISTENCE_MINIMUM.at(2025) * Decimal("0.92"))
+        rules.SUBSISTENCE_MINIMUM.at(dt.date(2025, 3, 1)) * Decimal("0.92"))
     assert pension.monthly_amount == 46783
     assert [(str(p.month), p.amount) for p in pension.payments] == [
         (f"2026-{m:02d}", 46783) for m in range(6, 12)]

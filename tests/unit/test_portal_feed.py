@@ -335,6 +335,7 @@ async def test_a_recalculation_reads_in_every_language_with_old_and_new_amounts(
     assert ("feed_arrears", "11\u00a0320 KZT", False) in view.facts
     assert view.basis == "child-care allowance until 1.5"
     texts_exist(view)
-    for kind in ("disability_benefit", "carer_of_disabled_child", "survivor_pension"):
+    for kind in ("disability_benefit", "carer_of_disabled_child", "survivor_pension",
+                 "age_pension"):
         for lang in ("kk", "ru", "en"):
             assert f"feed_recalculated_{kind}" in CATALOGUES[lang]
