@@ -244,8 +244,8 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
 
 
 def orphan_amount(month: Month) -> int:
-    """An orphan's survivor pension paid for ``month``: the orphan's share in force on the
-    month's first day times the PM of the month's year (each child the same)."""
+    """An orphan's survivor pension paid for ``month``: the orphan's share and the PM in
+    force on the month's first day (each child the same)."""
     return pm_share_amount(rules.SURVIVOR_ORPHAN, month)
 
 
@@ -260,7 +260,8 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
     if row is None:
         raise ValueError("no orphan's share before the table's first row")
     year = orphaned_on.year
-    subsistence = rules.SUBSISTENCE_MINIMUM.at(year)
+    subsistence_row = rules.SUBSISTENCE_MINIMUM.row(orphaned_on)
+    subsistence = subsistence_row.value
     amount = tenge(subsistence * row.value)
     ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
     other = other_died_on.isoformat() if other_died_on else "a date population does not give"
@@ -273,7 +274,7 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
                  f"rule table SURVIVOR_ORPHAN from {row.start.isoformat()}, each child;"
                  f" source: {row.source}"),
         CalcItem("subsistence_minimum", str(subsistence), "KZT",
-                 f"rule table SUBSISTENCE_MINIMUM {year}"),
+                 rules.index_note("SUBSISTENCE_MINIMUM", subsistence_row)),
         CalcItem("monthly_amount", str(amount), "KZT",
                  "subsistence_minimum x orphan_share a month; " + rules.INDEXED_YEARLY),
         CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
