@@ -66,6 +66,7 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_benefit_child_care_allowance": "Child-care allowance assigned",
         "feed_benefit_disability_benefit": "Disability benefit assigned",
         "feed_benefit_burial_benefit": "Burial benefit assigned",
+        "feed_benefit_burial_savings_payment": "Burial payment from pension savings assigned",
         "feed_benefit_carer_of_disabled_child": "Benefit for raising a disabled child assigned",
         "feed_pension_age": "Age pension assigned",
         "feed_pension_disability": "Disability pension assigned",
@@ -81,6 +82,8 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_why_benefit_disability_benefit": "The medical commission established a "
         "disability.",
         "feed_why_benefit_burial_benefit": "A death was registered: the burial benefit is due.",
+        "feed_why_benefit_burial_savings_payment": "A death was registered: the deceased had "
+        "pension savings, a lump sum for the burial is paid from them.",
         "feed_why_benefit_carer_of_disabled_child": "A disability of the child was "
         "established: the parent raising the child is entitled.",
         "feed_why_pension_age": "You reached the retirement age: the pension is assigned "
@@ -167,6 +170,8 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_benefit_child_care_allowance": "Назначено пособие по уходу за ребёнком",
         "feed_benefit_disability_benefit": "Назначено пособие по инвалидности",
         "feed_benefit_burial_benefit": "Назначено пособие на погребение",
+        "feed_benefit_burial_savings_payment": "Назначена выплата на погребение из пенсионных "
+        "накоплений",
         "feed_benefit_carer_of_disabled_child": "Назначено пособие воспитывающему "
         "ребёнка с инвалидностью",
         "feed_pension_age": "Назначена пенсия по возрасту",
@@ -184,6 +189,8 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "инвалидность.",
         "feed_why_benefit_burial_benefit": "Зарегистрирована смерть: положено пособие на "
         "погребение.",
+        "feed_why_benefit_burial_savings_payment": "Зарегистрирована смерть: у умершего были "
+        "пенсионные накопления, из них выплачивается единовременная сумма на погребение.",
         "feed_why_benefit_carer_of_disabled_child": "Ребёнку установлена инвалидность: "
         "положено родителю, воспитывающему ребёнка.",
         "feed_why_pension_age": "Вы достигли пенсионного возраста: пенсия назначена по "
@@ -271,6 +278,8 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_benefit_child_care_allowance": "Баланы күтуге арналған жәрдемақы тағайындалды",
         "feed_benefit_disability_benefit": "Мүгедектік бойынша жәрдемақы тағайындалды",
         "feed_benefit_burial_benefit": "Жерлеуге арналған жәрдемақы тағайындалды",
+        "feed_benefit_burial_savings_payment": "Зейнетақы жинақтарынан жерлеуге төлем "
+        "тағайындалды",
         "feed_benefit_carer_of_disabled_child": "Мүгедек баланы тәрбиелеушіге жәрдемақы "
         "тағайындалды",
         "feed_pension_age": "Жасына байланысты зейнетақы тағайындалды",
@@ -287,6 +296,8 @@ FEED_TEXTS: dict[str, dict[str, str]] = {
         "feed_why_benefit_disability_benefit": "Медициналық комиссия мүгедектікті белгіледі.",
         "feed_why_benefit_burial_benefit": "Қайтыс болу тіркелді: жерлеуге жәрдемақы "
         "тиесілі.",
+        "feed_why_benefit_burial_savings_payment": "Қайтыс болу тіркелді: марқұмның "
+        "зейнетақы жинақтары болды, олардан жерлеуге біржолғы сома төленеді.",
         "feed_why_benefit_carer_of_disabled_child": "Балаға мүгедектік белгіленді: баланы "
         "тәрбиелеп отырған ата-анаға тиесілі.",
         "feed_why_pension_age": "Сіз зейнет жасына толдыңыз: зейнетақы жарналарыңыз бен "

@@ -271,6 +271,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Мүгедектік бойынша жәрдемақы",
     ),
     "benefit_burial_benefit": ("Burial benefit", "Пособие на погребение", "Жерлеуге жәрдемақы"),
+    "benefit_burial_savings_payment": (
+        "Burial payment from pension savings",
+        "Выплата на погребение из пенсионных накоплений",
+        "Зейнетақы жинақтарынан жерлеуге төлем",
+    ),
     "benefit_carer_of_disabled_child": (
         "Benefit to the parent raising a disabled child",
         "Пособие родителю, воспитывающему ребёнка с инвалидностью",

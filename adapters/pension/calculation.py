@@ -48,16 +48,49 @@ def birth_lump_sum(birth_order: int, birth_date: dt.date) -> Amount:
     ))
 
 
-def burial_benefit(death_date: dt.date, recipient_relation: str) -> Amount:
+def burial_benefit(death_date: dt.date, recipient_relation: str, received: str) -> Amount:
+    """The budget's lump-sum burial payment (``BURIAL_BUDGET``) in MCI of the death date's
+    MCI; ``received``: what the deceased was paid on the death date (the pension system's
+    own assignments and benefits), which makes it due."""
+    row = rules.BURIAL_BUDGET.row(death_date)
     mci_row = rules.MCI.row(death_date)  # the MCI in force on the death date
     mci = mci_row.value
-    amount = tenge(rules.BURIAL.mci * mci)
+    amount = tenge(row.value * mci)
     return Amount(amount, (
-        CalcItem("recipient", recipient_relation, "", "the spouse, else the eldest living "
-                 f"adult child ({rules.BURIAL.adult_age}+), from population GetFamily"),
-        CalcItem("burial_mci", _d(rules.BURIAL.mci), "MCI", "rule table BURIAL"),
+        CalcItem("recipient", recipient_relation, "", f"the spouse, else the eldest living "
+                 f"adult child ({rules.BURIAL.adult_age}+), from population GetFamily; "
+                 f"source: {rules.BURIAL_RECIPIENT_SOURCE}"),
+        CalcItem("deceased_received", received, "", "the deceased's pensions and state social"
+                 " benefits in force on the death date (the pension system's own records)"),
+        CalcItem("burial_mci", _d(row.value), "MCI", f"rule table BURIAL_BUDGET from "
+                 f"{row.start.isoformat()}; source: {row.source}"),
         CalcItem("mci", str(mci), "KZT", rules.index_note("MCI", mci_row)),
         CalcItem("amount", str(amount), "KZT", "burial_mci x mci"),
+    ))
+
+
+def burial_savings_payment(death_date: dt.date, recipient_relation: str, balance: int
+                           ) -> Amount:
+    """The lump sum for burial from the deceased's pension savings (``BURIAL_SAVINGS``):
+    the rule's MCI of the death date's MCI, at most the savings ``balance``."""
+    if balance <= 0:
+        raise ValueError("a burial payment from savings needs a positive balance")
+    row = rules.BURIAL_SAVINGS.row(death_date)
+    mci_row = rules.MCI.row(death_date)  # the MCI in force on the death date
+    mci = mci_row.value
+    limit = tenge(row.value * mci)
+    amount = min(limit, balance)
+    return Amount(amount, (
+        CalcItem("recipient", recipient_relation, "", f"a family member: the spouse, else the"
+                 f" eldest living adult child ({rules.BURIAL.adult_age}+), from population"
+                 f" GetFamily; source: {rules.BURIAL_RECIPIENT_SOURCE}"),
+        CalcItem("savings_balance", str(balance), "KZT",
+                 "the deceased's pension savings in the accumulative fund"),
+        CalcItem("burial_savings_mci", _d(row.value), "MCI", f"rule table BURIAL_SAVINGS from "
+                 f"{row.start.isoformat()}; source: {row.source}"),
+        CalcItem("mci", str(mci), "KZT", rules.index_note("MCI", mci_row)),
+        CalcItem("burial_savings_limit", str(limit), "KZT", "burial_savings_mci x mci"),
+        CalcItem("amount", str(amount), "KZT", "burial_savings_limit, at most savings_balance"),
     ))
 
 

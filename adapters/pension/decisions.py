@@ -120,8 +120,11 @@ class DisabilityOutcome:
 @dataclass(frozen=True, slots=True)
 class DeathOutcome:
     payments_stopped: bool
-    burial_benefit_id: str | None
+    burial_benefit_id: str | None  # the budget's burial payment, written now
     survivor_pension_ids: tuple[str, ...] = ()  # written now (not those that existed)
+    burial_savings_id: str | None = None  # the burial payment from savings, written now
+    # Why a burial payment was not decided (no personal data: for the decision log).
+    no_burial: tuple[str, ...] = ()
 
 
 def decide_birth(conn: sqlite3.Connection, facts: BirthFacts, *, today: dt.date,
@@ -160,21 +163,46 @@ def decide_birth(conn: sqlite3.Connection, facts: BirthFacts, *, today: dt.date,
 
 def decide_death(conn: sqlite3.Connection, facts: DeathFacts, *, today: dt.date,
                  now_ms: int) -> DeathOutcome:
-    """Stop the deceased's pensions and benefits; the burial benefit to the family; a
-    survivor pension to each qualifying child (once per child and deceased: the schema's
-    unique index, so a repeated death writes and publishes nothing more)."""
+    """Stop the deceased's pensions and benefits; the burial payments to the family (the
+    budget's when the deceased received a pension or a state social benefit on the death
+    date, the savings' when the deceased had pension savings); a survivor pension to each
+    qualifying child (once per child and deceased: the schema's unique index, so a
+    repeated death writes and publishes nothing more)."""
     basis = death_basis(facts.act_id)
+    received = store.received_on(conn, facts.iin, facts.death_date)  # before stopping them
+    balance = store.savings_of(conn, facts.iin)
     stopped = store.stop_payments(conn, facts.iin, facts.death_date, "death", now_ms=now_ms,
                                   basis=basis)
-    burial_id = None
-    if facts.burial_recipient is not None:
-        amount = calculation.burial_benefit(facts.death_date, facts.recipient_relation)
+    burial_id = savings_id = None
+    no_burial: list[str] = []
+    paid_on = Month.of(max(facts.death_date, today))
+    if facts.burial_recipient is None:
+        no_burial.append("burial payments: no living spouse or adult child to receive them")
+    elif not received:
+        no_burial.append("budget burial payment: the deceased received no pension or state"
+                         " social benefit on the death date")
+    else:
+        amount = calculation.burial_benefit(facts.death_date, facts.recipient_relation,
+                                            "; ".join(received))
         decision = BenefitDecision(
             BenefitKind.BURIAL_BENEFIT, facts.burial_recipient, facts.iin, amount.amount,
             Frequency.ONE_OFF, facts.death_date, facts.death_date, basis, amount.items,
-            facts.sources, (Payment(Month.of(max(facts.death_date, today)), amount.amount),),
+            facts.sources, (Payment(paid_on, amount.amount),),
         )
         burial_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
+    if facts.burial_recipient is not None and balance <= 0:
+        no_burial.append("burial payment from savings: the deceased had no pension savings")
+    elif facts.burial_recipient is not None:
+        amount = calculation.burial_savings_payment(facts.death_date, facts.recipient_relation,
+                                                    balance)
+        decision = BenefitDecision(
+            BenefitKind.BURIAL_SAVINGS_PAYMENT, facts.burial_recipient, facts.iin,
+            amount.amount, Frequency.ONE_OFF, facts.death_date, facts.death_date, basis,
+            amount.items, facts.sources, (Payment(paid_on, amount.amount),),
+        )
+        savings_id = store.insert_benefit(conn, decision, today=today, now_ms=now_ms)
+        if savings_id is not None:  # paid out of the savings: the rest is inherited
+            store.withdraw_savings(conn, facts.iin, amount.amount, today)
     survivor_ids = []
     for child in facts.survivors:
         if child.orphaned_on is not None:
@@ -186,7 +214,7 @@ def decide_death(conn: sqlite3.Connection, facts: DeathFacts, *, today: dt.date,
             assignment_id = store.insert_pension(conn, pension, today=today, now_ms=now_ms)
         if assignment_id is not None:
             survivor_ids.append(assignment_id)
-    return DeathOutcome(stopped, burial_id, tuple(survivor_ids))
+    return DeathOutcome(stopped, burial_id, tuple(survivor_ids), savings_id, tuple(no_burial))
 
 
 def decide_orphan(conn: sqlite3.Connection, facts: DeathFacts, child: Survivor, *,

@@ -6,8 +6,11 @@
 - ``zhol.population.v1.DeathRegistered``: GetPerson(deceased) confirms the death;
   GetFamily, then GetPerson of the spouse or of adult children (living?) and of each
   child under 18 by the birth date in its IIN (living, birth date) -> the deceased's
-  pensions, benefits and their later payments stop; the burial benefit goes to the
-  spouse, else the eldest living adult child (once per deceased); each living child
+  pensions, benefits and their later payments stop; the burial payments go to the
+  spouse, else the eldest living adult child (once each per deceased): the budget's when
+  the deceased received a pension or a state social benefit on the death date, the one
+  from pension savings when the deceased had savings (an INFO line says which was not
+  decided and why); each living child
   under 18 on the death date gets a survivor pension (once per child and deceased).
   For each such child GetFamily(child) and GetPerson of the other parent: when
   population records the other parent as deceased too, the child is an orphan and gets
@@ -162,14 +165,21 @@ class PensionEvents:
             )
             # Refuse now (not in the transaction) when no rule covers the death year.
             if recipient is not None:
-                calculation.burial_benefit(death_date, relation)
+                calculation.burial_benefit(death_date, relation, "")
+                rules.BURIAL_SAVINGS.row(death_date)
             dependants = decisions.family_dependants(facts)
             if dependants:
                 calculation.survivor_pension(dependants, death_date, survivors[0].birth_date)
         except PensionError as err:
             raise rejected(err) from None
-        return self._apply(lambda conn, today, now: decisions.decide_death(
-            conn, facts, today=today, now_ms=now))
+        event_id = delivery.event_id
+
+        def decide(conn: sqlite3.Connection, today: dt.date, now: int) -> None:
+            outcome = decisions.decide_death(conn, facts, today=today, now_ms=now)
+            for reason in outcome.no_burial:  # the decision log: why no burial payment
+                log.info("death: no %s", reason, extra={"event_id": event_id})
+
+        return self._apply(decide)
 
     async def on_disability_established(self, delivery: bus_pb2.EventDelivery) -> Apply:
         event = _decode(health_pb2.DisabilityEstablished, delivery)

@@ -48,6 +48,9 @@ class BenefitKind(enum.Enum):
     DISABILITY_BENEFIT = "disability_benefit"
     BURIAL_BENEFIT = "burial_benefit"
     CARER_OF_DISABLED_CHILD = "carer_of_disabled_child"  # to a parent raising the child
+    # The lump sum for burial from the deceased's pension savings (the UAPF's payment);
+    # ``BURIAL_BENEFIT`` is the budget's lump-sum burial payment.
+    BURIAL_SAVINGS_PAYMENT = "burial_savings_payment"
 
 
 class Frequency(enum.Enum):

@@ -25,8 +25,13 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``BIRTH_LUMP_SUM``         | 38 MCI for the 1st to 3rd child, 63 MCI from the 4th      |
 | child care                 | the child-care allowance's tables are in ``childcare.py`` |
 |                            | (until 1.5 since 2023, insured / uninsured regimes)       |
-| ``BURIAL``                 | 52 MCI to the spouse, else the eldest living adult (18+)  |
-|                            | child                                                     |
+| ``BURIAL_BUDGET``          | the budget's burial payment, 35 MCI, when the deceased    |
+|                            | received a pension or a state social benefit on the death |
+|                            | date (Social Code art. 242, Order No. 256)                |
+| ``BURIAL_SAVINGS``         | from the deceased's pension savings, at most the balance: |
+|                            | 52.4 MCI, 94 MCI from 1 July 2023 (that day unconfirmed)  |
+| ``BURIAL``                 | both to the spouse, else the eldest living adult (18+)    |
+|                            | child (a system choice)                                   |
 | ``DISABILITY_BENEFIT``     | monthly, by group: 22.5 / 18 / 12.3 MCI until 2022; 1.92 /|
 |                            | 1.53 / 1.04 PM January-June 2023; from 1 July 2023 2.2 /  |
 |                            | 1.76 / 1.2 PM, a child under 7 1.61 PM, from 7 to 18 2.2 /|
@@ -466,11 +471,42 @@ def by_birth_order(table: tuple[ByBirthOrder, ...], order: int) -> ByBirthOrder:
 
 @dataclass(frozen=True, slots=True)
 class BurialRule:
-    mci: Decimal
+    """Who receives the two burial payments (``BURIAL_BUDGET``, ``BURIAL_SAVINGS``): the
+    law pays the budget's to a relative or whoever arranged the funeral and the savings'
+    to a family member; no registry of the model records who arranged it, so the system
+    chooses the spouse if living, else the eldest living child of this age or over."""
+
     adult_age: int  # a child recipient must be at least this old
 
 
-BURIAL = BurialRule(Decimal(52), 18)
+BURIAL = BurialRule(18)
+BURIAL_RECIPIENT_SOURCE = ("system choice: the spouse if living, else the eldest living adult"
+                           " child (the law pays a relative or whoever arranged the funeral;"
+                           " the model records no one who arranged it, so no claim names them)")
+
+# The budget's lump-sum burial payment on the death of a person who, on the death date,
+# received a pension or a state social benefit, in MCI of the MCI in force that day.
+BURIAL_BUDGET: DatedTable[Decimal] = _dated("burial payment from the budget", {
+    dt.date(2010, 1, 1): (Decimal(35), "35 MCI of the Social Code's Rules carried back to the"
+                          " years before 1 July 2023 (the earlier act not checked)"),
+    JULY_2023: (Decimal(35), "Social Code art. 242; Rules of the Order of the Minister of Labour"
+                " No. 256 of 27 June 2023, in force 1 July 2023 (adilet.zan.kz V2300032925):"
+                " 35 MCI on the death of a pensioner or a recipient of a state social benefit"
+                " (gov.kz life situation 17, loss of loved ones and burial)"),
+})
+
+# The lump sum for burial from the deceased's pension savings (the UAPF), at most the
+# balance, to a family member, in MCI of the MCI in force on the death date.
+BURIAL_SAVINGS: DatedTable[Decimal] = _dated("burial payment from pension savings", {
+    dt.date(2010, 1, 1): (Decimal("52.4"), "52.4 MCI from the pension savings to the family or"
+                          " whoever arranged the burial (matritca.kz 2019-02-07, the ministry's"
+                          " answer)"),
+    JULY_2023: (Decimal(94), "94 MCI from the pension savings, at most the balance, to family"
+                " members only (cml.kz citing the UAPF; enbekshiqazaq.kz 2025-05-09, how to"
+                " receive inherited savings from the UAPF). In force from 1 July 2023 (the"
+                " Social Code) is an assumption, unconfirmed: the day 52.4 became 94 MCI was"
+                " not found"),
+})
 
 DISABILITY_GROUPS = (1, 2, 3)
 
@@ -595,7 +631,7 @@ def orphan_row(day: dt.date) -> DatedRow[Decimal] | None:
 # benefit and the carer's benefit are once per commission conclusion instead.
 ONCE_PER_SUBJECT: frozenset[BenefitKind] = frozenset({
     BenefitKind.CHILDBIRTH_LUMP_SUM, BenefitKind.CHILD_CARE_ALLOWANCE,
-    BenefitKind.BURIAL_BENEFIT,
+    BenefitKind.BURIAL_BENEFIT, BenefitKind.BURIAL_SAVINGS_PAYMENT,
 })
 ONCE_PER_CONCLUSION: frozenset[BenefitKind] = frozenset({
     BenefitKind.DISABILITY_BENEFIT, BenefitKind.CARER_OF_DISABLED_CHILD,

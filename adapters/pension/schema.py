@@ -21,10 +21,10 @@ Money is whole tenge (INTEGER).
   life (a survivor pension ends the day before the child turns 18);
   ``breadwinner_iin`` is the deceased a survivor pension is paid for, NULL otherwise.
 - benefits: one row per decision with its calculation (JSON). Once only, in the schema:
-  UNIQUE(kind, subject_iin) for the childbirth lump sum, the child-care allowance and
-  the burial benefit; UNIQUE(kind, basis) (the commission's conclusion) for a
-  disability benefit and the carer's benefit for a disabled child (subject: the child,
-  recipient: the parent).
+  UNIQUE(kind, subject_iin) for the childbirth lump sum, the child-care allowance, the
+  burial benefit and the burial payment from pension savings; UNIQUE(kind, basis) (the
+  commission's conclusion) for a disability benefit and the carer's benefit for a
+  disabled child (subject: the child, recipient: the parent).
 - sources_read: the reads over the bus a decision rests on (decision id, order).
 - payments: the payment schedule of an assignment or a benefit, one row per month.
 - bus_outbox / bus_inbox: the transactional outbox and the inbox of the bus library.
@@ -45,8 +45,9 @@ from zhol.adapters.bus.outbox import OUTBOX_INDEX, OUTBOX_SCHEMA
 from zhol.adapters.runtime.store import connect as connect  # the shared connection
 
 # 2: pension_assignments.ends_on and breadwinner_iin (survivor pensions);
-# 3: benefits.kind 'carer_of_disabled_child' (the CHECK and the partial unique indexes).
-SCHEMA_VERSION = 3
+# 3: benefits.kind 'carer_of_disabled_child' (the CHECK and the partial unique indexes);
+# 4: benefits.kind 'burial_savings_payment' (the CHECK; the same rebuild as version 3).
+SCHEMA_VERSION = 4
 
 # Added to pension_assignments by version 2: the same text creates a new table and
 # migrates a version 1 file (ALTER TABLE ADD COLUMN keeps the existing rows, NULL in both).
@@ -63,7 +64,7 @@ BENEFITS = """
         kind          TEXT NOT NULL CHECK (
             kind = 'childbirth_lump_sum' OR kind = 'child_care_allowance'
             OR kind = 'disability_benefit' OR kind = 'burial_benefit'
-            OR kind = 'carer_of_disabled_child'
+            OR kind = 'carer_of_disabled_child' OR kind = 'burial_savings_payment'
         ),
         recipient_iin TEXT NOT NULL CHECK (length(recipient_iin) = 12),
         subject_iin   TEXT NOT NULL CHECK (length(subject_iin) = 12),
@@ -268,18 +269,18 @@ def create_indexes(conn: sqlite3.Connection) -> None:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create whatever is missing, upgrade a version 1 or 2 file; refuse any other."""
+    """Create whatever is missing, upgrade a version 1, 2 or 3 file; refuse any other."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, 1, 2, SCHEMA_VERSION):
+    if version not in (0, 1, 2, 3, SCHEMA_VERSION):
         raise RuntimeError(f"pension database schema {version}, expected {SCHEMA_VERSION}")
-    if version in (1, 2):
+    if version in (1, 2, 3):
         _upgrade(conn, version)
     create_tables(conn)
     create_indexes(conn)
 
 
 def _upgrade(conn: sqlite3.Connection, version: int) -> None:
-    """Version 1 or 2 to 3 in one transaction, every row kept: version 1 gains the two
+    """Version 1, 2 or 3 to 4 in one transaction, every row kept: version 1 gains the two
     survivor columns (NULL: its pensions are age pensions, for life, no breadwinner);
     the benefits table is rebuilt with the new CHECK and its indexes recreated.
 

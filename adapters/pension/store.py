@@ -312,6 +312,42 @@ def savings_of(conn: sqlite3.Connection, iin: str) -> int:
     return row[0] if row else 0
 
 
+# The state social benefits (besides pensions) whose recipient's death makes the budget's
+# burial payment due: the disability benefit. The family benefits (childbirth, child care,
+# the carer's benefit) are state benefits to families with children, not these.
+BURIAL_QUALIFYING_BENEFITS = ("disability_benefit",)
+
+
+def received_on(conn: sqlite3.Connection, iin: str, day: dt.date) -> tuple[str, ...]:
+    """The person's pensions and state social benefits in force on ``day`` (started on or
+    before it, not ended or stopped before it), as "<kind> <decision id>"; empty: none."""
+    when = day.isoformat()
+    pensions = conn.execute(
+        "SELECT kind, assignment_id FROM pension_assignments WHERE iin = ?"
+        " AND effective_from <= ? AND (ends_on IS NULL OR ends_on >= ?)"
+        " AND (stopped_on IS NULL OR stopped_on >= ?) ORDER BY effective_from, assignment_id",
+        (iin, when, when, when),
+    ).fetchall()
+    marks = ",".join("?" * len(BURIAL_QUALIFYING_BENEFITS))
+    benefits = conn.execute(
+        f"SELECT kind, benefit_id FROM benefits WHERE recipient_iin = ? AND kind IN ({marks})"
+        " AND period_from <= ? AND (period_to IS NULL OR period_to >= ?)"
+        " AND (stopped_on IS NULL OR stopped_on >= ?) ORDER BY period_from, benefit_id",
+        (iin, *BURIAL_QUALIFYING_BENEFITS, when, when, when),
+    ).fetchall()
+    return (tuple(f"{kind} pension {ident}" for kind, ident in pensions)
+            + tuple(f"{kind} {ident}" for kind, ident in benefits))
+
+
+def withdraw_savings(conn: sqlite3.Connection, iin: str, amount: int, day: dt.date) -> None:
+    """Take ``amount`` (at most the balance: the caller's calculation) from the savings."""
+    conn.execute(
+        "UPDATE pension_savings SET balance = balance - ?, updated_on = ? WHERE iin = ?"
+        " AND balance >= ?",
+        (amount, day.isoformat(), iin, amount),
+    )
+
+
 def employment_of(conn: sqlite3.Connection, iin: str) -> tuple[EmploymentPeriod, ...]:
     rows = conn.execute(
         "SELECT e.iin, e.employer_bin, r.title, e.started_on, e.ended_on"
@@ -435,6 +471,7 @@ def stop_payments(
     )]
     benefits = [row[0] for row in conn.execute(
         "SELECT benefit_id FROM benefits WHERE status = 'active' AND kind != 'burial_benefit'"
+        " AND kind != 'burial_savings_payment'"
         " AND (recipient_iin = ? OR (subject_iin = ? AND frequency = 'monthly'))",
         (iin, iin),
     )]

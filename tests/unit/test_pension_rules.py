@@ -74,9 +74,9 @@ def test_a_lump_sum_is_priced_at_the_mci_in_force_on_its_day() -> None:
     last, first = dt.date(2022, 3, 31), dt.date(2022, 4, 1)
     assert calculation.birth_lump_sum(1, last).amount == 38 * 3063
     assert calculation.birth_lump_sum(1, first).amount == 38 * 3180
-    assert calculation.burial_benefit(last, "spouse").amount == 52 * 3063
-    burial = calculation.burial_benefit(first, "spouse")
-    assert burial.amount == 52 * 3180
+    assert calculation.burial_benefit(last, "spouse", "age pension").amount == 35 * 3063
+    burial = calculation.burial_benefit(first, "spouse", "age pension")
+    assert burial.amount == 35 * 3180
     mci = {item.name: item for item in burial.items}["mci"]
     assert mci.value == "3180" and mci.note.startswith("rule table MCI from 2022-04-01; source:")
 
@@ -139,7 +139,45 @@ def test_birth_lump_sum_by_birth_order(order: int, mci: int) -> None:
 
 
 def test_burial_benefit_in_mci() -> None:
-    assert calculation.burial_benefit(dt.date(2024, 3, 3), "spouse").amount == 52 * 3692
+    """The budget's burial payment: 35 MCI of the death date's MCI (151,375 tenge in 2026),
+    naming what the deceased received and the act."""
+    assert calculation.burial_benefit(dt.date(2024, 3, 3), "spouse", "age").amount == 35 * 3692
+    burial = calculation.burial_benefit(dt.date(2026, 2, 1), "child", "age pension PA-1")
+    items = {item.name: item for item in burial.items}
+    assert burial.amount == 151375
+    assert items["deceased_received"].value == "age pension PA-1"
+    assert "Order of the Minister of Labour No. 256" in items["burial_mci"].note
+    assert "system choice" in items["recipient"].note
+
+
+def test_burial_payments_at_30_june_and_1_july_2023() -> None:
+    """The Social Code's day: the budget's 35 MCI under its new act; the savings' 52.4 MCI
+    become 94 (that day an assumption, marked unconfirmed). MCI 3,450 in 2023."""
+    june, july = dt.date(2023, 6, 30), dt.date(2023, 7, 1)
+    budget = {d: calculation.burial_benefit(d, "spouse", "age pension") for d in (june, july)}
+    assert budget[june].amount == budget[july].amount == 35 * 3450
+    notes = {d: {i.name: i for i in b.items}["burial_mci"].note for d, b in budget.items()}
+    assert "2023-07-01" in notes[july] and "No. 256" in notes[july]
+    assert "2023-07-01" not in notes[june]
+    rich = 10**9
+    assert calculation.burial_savings_payment(june, "spouse", rich).amount == 180780  # 52.4
+    savings = calculation.burial_savings_payment(july, "spouse", rich)
+    assert savings.amount == 94 * 3450
+    assert "unconfirmed" in {i.name: i for i in savings.items}["burial_savings_mci"].note
+
+
+def test_the_burial_payment_from_savings_is_capped_by_the_balance() -> None:
+    day = dt.date(2026, 3, 1)
+    limit = 94 * 4325  # 406,550 tenge in 2026
+    assert calculation.burial_savings_payment(day, "spouse", limit + 1).amount == limit
+    assert calculation.burial_savings_payment(day, "spouse", limit).amount == limit
+    low = calculation.burial_savings_payment(day, "spouse", limit - 1)
+    items = {item.name: item for item in low.items}
+    assert low.amount == limit - 1
+    assert (items["savings_balance"].value, items["burial_savings_limit"].value) == (
+        str(limit - 1), str(limit))
+    with pytest.raises(ValueError):  # no savings: no payment from them
+        calculation.burial_savings_payment(day, "spouse", 0)
 
 
 ADULT = dt.date(1980, 5, 5)
@@ -389,5 +427,5 @@ def test_the_checked_rule_tables_name_a_source_for_every_row() -> None:
         assert all(row.source.strip() for row in index.rows), index.name
     for dated in (rules.CARER_OF_DISABLED_CHILD.pm_share, rules.SURVIVOR.family_share,
                   rules.DISABILITY_BENEFIT, solidarity.SOLIDARITY_INCOME_CAP,
-                  solidarity.MINIMUM_PENSION):
+                  solidarity.MINIMUM_PENSION, rules.BURIAL_BUDGET, rules.BURIAL_SAVINGS):
         assert all(row.source.strip() for row in dated.rows), dated.name

@@ -18,6 +18,7 @@ from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.pension.model import (
     KZ_TIME,
     AlreadyRecorded,
+    BenefitKind,
     Bin,
     ContributionReport,
     InvalidInput,
@@ -327,13 +328,82 @@ def test_death_stops_payments_and_assigns_burial_once(db: Path, store: PensionSt
     assert later and set(later) == {"stopped"}
     assert {p.status.value for p in assignment.payments if p.month <= Month.of(death)} == {
         "paid", "scheduled"}
-    (burial,) = store.list_benefits(spouse)
-    assert burial.amount == 52 * rules.MCI.at(TODAY) and burial.subject_iin == pensioner
+    burial = store.get_benefit(outcome.burial_benefit_id)
+    assert (burial.kind, burial.recipient_iin, burial.subject_iin) == (
+        BenefitKind.BURIAL_BENEFIT, spouse.value, pensioner)
+    assert burial.amount == 35 * rules.MCI.at(death)  # the pensioner's: the budget's
     before = snapshot(db)
     repeated = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
                                                                    now_ms=NOW_MS))
-    assert repeated == decisions.DeathOutcome(False, None)
+    assert (repeated.payments_stopped, repeated.burial_benefit_id,
+            repeated.burial_savings_id) == (False, None, None)
     assert snapshot(db) == before
+
+
+def set_savings(db: Path, iin: str, balance: int) -> None:
+    in_transaction(db, lambda c: c.execute(
+        "INSERT INTO pension_savings VALUES (?, ?, ?) ON CONFLICT (iin) DO UPDATE"
+        " SET balance = excluded.balance", (iin, balance, TODAY.isoformat())))
+
+
+def die(db: Path, iin: str, death: dt.date, to: str) -> decisions.DeathOutcome:
+    facts = decisions.DeathFacts(iin, death, "MJ-B", to, "spouse", (source(iin),))
+    return in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
+                                                               now_ms=NOW_MS))
+
+
+def burials(store: PensionStore, to: str) -> dict[str, int]:
+    return {b.kind.value: b.amount for b in store.list_benefits(Iin(to))}
+
+
+def test_the_budget_burial_payment_only_for_a_recipient_on_the_death_date(
+        db: Path, store: PensionStore) -> None:
+    """A disability benefit from 3 June: a death on 2 June gets no budget payment (the
+    log says why), a death on 3 June gets 35 MCI; both get the savings' payment."""
+    spouse = make_iin(dt.date(1970, 3, 3), True, 80)
+    assert spouse is not None
+    employed = [iin for (iin,) in rows(db, "SELECT DISTINCT iin FROM contributions"
+                                           " ORDER BY iin LIMIT 2")]
+    start = dt.date(2026, 6, 3)
+    for n, iin in enumerate(employed):
+        set_savings(db, iin, 10**7)
+        in_transaction(db, lambda c, i=iin, n=n: decisions.decide_disability(
+            c, decisions.DisabilityFacts(i, 1, start, None, f"MSE-B{n}", ()),
+            today=TODAY, now_ms=NOW_MS))
+    before, on = employed
+    outcome = die(db, before, start - dt.timedelta(days=1), spouse.value)
+    assert outcome.burial_benefit_id is None and outcome.burial_savings_id
+    assert outcome.no_burial == ("budget burial payment: the deceased received no pension or"
+                                 " state social benefit on the death date",)
+    outcome = die(db, on, start, spouse.value)
+    assert outcome.burial_benefit_id and outcome.burial_savings_id and not outcome.no_burial
+    burial = store.get_benefit(outcome.burial_benefit_id)
+    assert burial.amount == 35 * 4325 and burial.subject_iin == on
+    received = {i.name: i.value for i in burial.items}["deceased_received"]
+    assert received.startswith("disability_benefit BN-")
+
+
+def test_the_burial_payment_from_savings_is_at_most_the_balance(
+        db: Path, store: PensionStore) -> None:
+    """94 MCI of 2026 (406,550 tenge) from savings above it, the whole balance below it
+    (the savings then empty), nothing and a reason without savings."""
+    spouses = [make_iin(dt.date(1970, 3, 3), True, n) for n in (81, 82, 83)]
+    people = [iin for (iin,) in rows(db, "SELECT DISTINCT iin FROM contributions"
+                                         " ORDER BY iin LIMIT 3")]
+    death = dt.date(2026, 6, 1)
+    for iin, balance in zip(people, (10**7, 94 * 4325 - 1, 0), strict=True):
+        set_savings(db, iin, balance)
+    outcomes = [die(db, iin, death, sp.value) for iin, sp in zip(people, spouses, strict=True)
+                if sp is not None]
+    rich, poor, none = (burials(store, sp.value) for sp in spouses if sp is not None)
+    assert rich == {"burial_savings_payment": 406550}
+    assert poor == {"burial_savings_payment": 406549}
+    assert none == {} and outcomes[2].burial_savings_id is None
+    assert "burial payment from savings: the deceased had no pension savings" in (
+        outcomes[2].no_burial)
+    assert rows(db, "SELECT balance FROM pension_savings WHERE iin = ?", people[0]) == [
+        (10**7 - 406550,)]
+    assert rows(db, "SELECT balance FROM pension_savings WHERE iin = ?", people[1]) == [(0,)]
 
 
 def test_a_new_disability_conclusion_supersedes_the_old(db: Path, store: PensionStore) -> None:
@@ -433,7 +503,7 @@ def test_survivor_pensions_once_per_child_and_deceased(db: Path, store: PensionS
     before = snapshot(db)
     again = in_transaction(db, lambda c: decisions.decide_death(c, facts, today=TODAY,
                                                                 now_ms=NOW_MS))
-    assert again == decisions.DeathOutcome(False, None, ())
+    assert again == decisions.DeathOutcome(False, None, (), None, again.no_burial)
     assert snapshot(db) == before
     # The other parent's death is another breadwinner lost: one more each.
     second = decisions.DeathFacts(mother.value, death, "MJ-4", None, "", (), survivors[:1])
@@ -566,7 +636,7 @@ def test_a_version_2_database_upgrades_its_benefits_and_keeps_every_row(db: Path
     store = PensionStore.open(db, FixedClock(NOW_MS))
     try:
         assert snapshot(db) == before
-        assert rows(db, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)] == [(3,)]
+        assert rows(db, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)] == [(4,)]
         assert rows(db, "PRAGMA foreign_key_check") == []
         assert store.connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
         ddl = dict(rows(db, "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'benefits'"
