@@ -519,6 +519,15 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
         return False
     deceased, spouse, fam = picked
     minors, adults = await _children_by_age(c, fam, today)
+    # The burial payments due: the budget's if a pension or a state social benefit is paid
+    # to the deceased, the savings' if the deceased has pension savings.
+    before = await c.call("pension", "/zhol.pension.v1.PensionRegistry/GetPensionStatus",
+                          pen.GetPensionStatusRequest(iin=deceased.iin), pen.PensionStatus)
+    receives = before.receives_pension or any(
+        b.kind == "disability_benefit" and b.recipient_iin == deceased.iin
+        and b.status == "active" for b in await c.benefits(deceased.iin))
+    want = {"burial_benefit": int(receives),
+            "burial_savings_payment": int(before.savings_balance > 0)}
     started = _now_ms()
     r = await c.call("population", "/zhol.population.v1.PopulationRegistry/RegisterDeath",
                      pop.RegisterDeathRequest(iin=deceased.iin, death_date=_date(today)),
@@ -539,17 +548,19 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
 
     async def check() -> list[str]:
         bs = [b for b in await c.benefits(deceased.iin)
-              if b.kind == "burial_benefit" and b.subject_iin == deceased.iin]
+              if b.kind in want and b.subject_iin == deceased.iin]
         att = await c.attachment(deceased.iin)
         atts = await c.attachments(deceased.iin)
         survivors = {m.iin: await survivor_pensions(m.iin) for m in minors}
         of_adults = {a.iin: await survivor_pensions(a.iin) for a in adults}
         state.update(burial=bs, att=att, atts=atts, survivors=survivors)
         missing = []
-        if len(bs) != 1:
-            missing.append(f"pension: {len(bs)} burial benefits for the deceased (want 1)")
-        elif bs[0].recipient_iin != spouse.iin:
-            missing.append(f"pension: burial benefit to {bs[0].recipient_iin}, not the spouse")
+        for kind, count in want.items():
+            of_kind = [b for b in bs if b.kind == kind]
+            if len(of_kind) != count:
+                missing.append(f"pension: {len(of_kind)} {kind} for the deceased (want {count})")
+            elif of_kind and of_kind[0].recipient_iin != spouse.iin:
+                missing.append(f"pension: {kind} to {of_kind[0].recipient_iin}, not the spouse")
         if att is not None and not att.detached_on.year:
             missing.append("health: the attachment is still open")
         elif not any(a.detach_reason == "death" for a in atts):

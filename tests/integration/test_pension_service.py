@@ -251,7 +251,11 @@ async def test_malformed_events_are_invalid_argument(world: World, payload: obje
 
 
 async def test_death_stops_payments_and_assigns_burial_to_the_spouse(world: World) -> None:
-    pensioners = {iin for (iin,) in world.rows("SELECT iin FROM pension_assignments")}
+    """A pensioner with savings dies: the budget's 35 MCI and the savings' 94 MCI (at most
+    the balance, taken from it) to the spouse."""
+    pensioners = {iin for (iin,) in world.rows(
+        "SELECT a.iin FROM pension_assignments a JOIN pension_savings s ON s.iin = a.iin"
+        " WHERE s.balance > 0")}
     couples = world.people(
         "SELECT f.iin, f.relative_iin FROM family_links f"
         " JOIN persons a ON a.iin = f.iin JOIN persons b ON b.iin = f.relative_iin"
@@ -260,6 +264,7 @@ async def test_death_stops_payments_and_assigns_burial_to_the_spouse(world: Worl
     )
     deceased, spouse = next((a, b) for a, b in couples if a in pensioners)
     death_day = TODAY - dt.timedelta(days=2)
+    (balance,) = world.rows("SELECT balance FROM pension_savings WHERE iin = ?", deceased)[0]
     died = await world.population.RegisterDeath(
         ppb.RegisterDeathRequest(iin=deceased, death_date=date_pb(death_day)))
     event = ppb.DeathRegistered(iin=deceased, death_date=date_pb(death_day),
@@ -267,19 +272,26 @@ async def test_death_stops_payments_and_assigns_burial_to_the_spouse(world: Worl
     await world.deliver(DEATH, event)
 
     status = await world.pension.GetPensionStatus(pb.GetPensionStatusRequest(iin=deceased))
+    savings = min(94 * MCI, balance)
+    assert status.savings_balance == balance - savings
     assert not status.receives_pension
     (assignment,) = status.assignments
     assert (assignment.status, assignment.stop_reason) == ("stopped", "death")
     later = {p.status for p in assignment.payments
              if (p.month.year, p.month.month) > (death_day.year, death_day.month)}
     assert later == {"stopped"}
-    burial = (await world.benefits(spouse))["burial_benefit"]
-    assert (burial.amount, burial.recipient_iin, burial.subject_iin) == (52 * MCI, spouse,
+    benefits = await world.benefits(spouse)
+    burial = benefits["burial_benefit"]
+    assert (burial.amount, burial.recipient_iin, burial.subject_iin) == (35 * MCI, spouse,
                                                                         deceased)
+    from_savings = benefits["burial_savings_payment"]
+    assert (from_savings.amount, from_savings.recipient_iin, from_savings.subject_iin,
+            from_savings.frequency) == (savings, spouse, deceased, "one_off")
     reads = [(s.service.rpartition("/")[2], s.data_subject) for s in burial.sources]
     assert reads == [("GetPerson", deceased), ("GetFamily", deceased), ("GetPerson", spouse)]
-    assert world.events() == [("zhol.pension.v1.PaymentsStopped", deceased),
-                              ("zhol.pension.v1.BenefitAssigned", spouse)]
+    assert from_savings.sources == burial.sources
+    assert world.events() == [("zhol.pension.v1.PaymentsStopped", deceased)] + [
+        ("zhol.pension.v1.BenefitAssigned", spouse)] * 2
     # The stop names what it rests on (the portal's feed shows it as the basis).
     conn = sqlite3.connect(world.pension_db)
     try:
@@ -295,6 +307,33 @@ async def test_death_stops_payments_and_assigns_burial_to_the_spouse(world: Worl
     after = world.snapshot()
     assert {t: v for t, v in after.items() if t != "bus_inbox"} == {
         t: v for t, v in before.items() if t != "bus_inbox"}
+
+
+async def test_death_of_a_non_recipient_pays_only_from_the_savings(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """Neither pension nor benefit on the death date: no budget burial payment (the log
+    says why); the savings' payment to the spouse."""
+    paid = {iin for (iin,) in world.rows("SELECT iin FROM pension_assignments UNION"
+                                         " SELECT recipient_iin FROM benefits")}
+    saved = {iin for (iin,) in world.rows("SELECT iin FROM pension_savings WHERE balance > 0")}
+    couples = world.people(
+        "SELECT f.iin, f.relative_iin FROM family_links f"
+        " JOIN persons a ON a.iin = f.iin JOIN persons b ON b.iin = f.relative_iin"
+        " WHERE f.relation = 'spouse' AND a.death_date IS NULL AND b.death_date IS NULL"
+        " ORDER BY f.iin"
+    )
+    deceased, spouse = next((a, b) for a, b in couples if a in saved - paid)
+    death_day = TODAY - dt.timedelta(days=1)
+    died = await world.population.RegisterDeath(
+        ppb.RegisterDeathRequest(iin=deceased, death_date=date_pb(death_day)))
+    with caplog.at_level(logging.INFO, logger="zhol.adapters.pension"):
+        await world.deliver(DEATH, ppb.DeathRegistered(
+            iin=deceased, death_date=date_pb(death_day), act_id=died.act.act_id))
+    benefits = await world.benefits(spouse)
+    assert set(benefits) == {"burial_savings_payment"}
+    assert benefits["burial_savings_payment"].subject_iin == deceased
+    assert any("no budget burial payment: the deceased received no pension" in r.getMessage()
+               and deceased not in r.getMessage() for r in caplog.records)
 
 
 async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world: World
