@@ -64,7 +64,8 @@ BENEFITS = """
         kind          TEXT NOT NULL CHECK (
             kind = 'childbirth_lump_sum' OR kind = 'child_care_allowance'
             OR kind = 'disability_benefit' OR kind = 'burial_benefit'
-            OR kind = 'carer_of_disabled_child' OR kind = 'burial_savings_payment'
+            OR kind = 'carer_of_disabled_child'
+            OR kind = 'burial_savings_payment'
         ),
         recipient_iin TEXT NOT NULL CHECK (length(recipient_iin) = 12),
         subject_iin   TEXT NOT NULL CHECK (length(subject_iin) = 12),

@@ -589,12 +589,13 @@ def make_version_2(db: Path) -> None:
     """Turn the file into what version 2 wrote: the benefits CHECK and indexes without
     the carer's benefit (the same rebuild, backwards)."""
     carer = "\n            OR kind = 'carer_of_disabled_child'"
-    assert carer in schema.BENEFITS
+    assert carer in schema.BENEFITS and SAVINGS_KIND in schema.BENEFITS
     conn = schema.connect(db)
     try:
         conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(schema.BENEFITS.replace(carer, "").format(name="benefits_v2"))
+        conn.execute(schema.BENEFITS.replace(carer, "").replace(SAVINGS_KIND, "").format(
+            name="benefits_v2"))
         conn.execute("INSERT INTO benefits_v2 SELECT * FROM benefits")
         conn.execute("DROP TABLE benefits")
         conn.execute("ALTER TABLE benefits_v2 RENAME TO benefits")
@@ -606,6 +607,56 @@ def make_version_2(db: Path) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+SAVINGS_KIND = "\n            OR kind = 'burial_savings_payment'"
+
+
+def make_version_3(db: Path) -> None:
+    """Turn the file into what version 3 wrote: the benefits CHECK without the burial
+    payment from savings (the indexes are those of version 3 already)."""
+    assert SAVINGS_KIND in schema.BENEFITS
+    conn = schema.connect(db)
+    try:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(schema.BENEFITS.replace(SAVINGS_KIND, "").format(name="benefits_v3"))
+        conn.execute("INSERT INTO benefits_v3 SELECT * FROM benefits")
+        conn.execute("DROP TABLE benefits")
+        conn.execute("ALTER TABLE benefits_v3 RENAME TO benefits")
+        for ddl in schema.BENEFIT_INDEXES:
+            conn.execute(ddl)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def test_a_version_3_database_takes_the_burial_payment_from_savings(db: Path) -> None:
+    iin, _child = benefits_and_payments(db)
+    make_version_3(db)
+    conn = schema.connect(db)
+    try:  # the version 3 CHECK refuses the new kind: the file really is version 3
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE benefits SET kind = 'burial_savings_payment'")
+    finally:
+        conn.close()
+    before = snapshot(db)
+    store = PensionStore.open(db, FixedClock(NOW_MS))
+    try:
+        assert snapshot(db) == before
+        assert rows(db, "PRAGMA user_version") == [(4,)]
+        assert rows(db, "PRAGMA foreign_key_check") == []
+        spouse = make_iin(dt.date(1970, 3, 3), True, 84)
+        assert spouse is not None
+        set_savings(db, iin, 1000)
+        for _ in range(2):
+            die(db, iin, dt.date(2026, 6, 1), spouse.value)
+        # The disability benefit from 1 June: the budget's payment too; each once.
+        assert burials(store, spouse.value) == {"burial_savings_payment": 1000,
+                                                "burial_benefit": 35 * 4325}
+    finally:
+        store.close()
 
 
 def benefits_and_payments(db: Path) -> tuple[str, str]:
