@@ -25,12 +25,14 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
+from zhol.adapters.pension import rules as pension_rules
 from zhol.adapters.population import reference
 from zhol.adapters.runtime.store import today_in_kz
 from zhol.core.clock import SystemClock
@@ -674,6 +676,10 @@ async def scenario_retirement(c: Clients, timeout: float) -> bool:
 
 # ---------------------------------------------------------------- disability
 
+# The disability benefit of group 1 in subsistence minimums, from 1 July 2023.
+GROUP_1_PM = Decimal("2.2")
+
+
 async def scenario_disability(c: Clients, timeout: float) -> bool:
     today = today_in_kz(SystemClock())
     people = await c.persons()
@@ -692,9 +698,13 @@ async def scenario_disability(c: Clients, timeout: float) -> bool:
     concl = await c.call(
         "health", "/zhol.health.v1.HealthRegistry/RecordDisabilityConclusion",
         hl.RecordDisabilityConclusionRequest(
-            iin=person.iin, group=2,
+            iin=person.iin, group=1,
             from_date=hl.Date(year=today.year, month=today.month, day=today.day)),
         hl.DisabilityConclusion)
+    # Group 1 from 1 July 2023: 2.2 subsistence minimums, at the PM in force this month
+    # (Social Code; lada.kz 147819): 111,872 tenge a month in 2026.
+    due = pension_rules.tenge(
+        pension_rules.SUBSISTENCE_MINIMUM.at(today.replace(day=1)) * GROUP_1_PM)
     print(f"health: disability conclusion {concl.conclusion_id}: {person.iin} "
           f"{person.first_name} {person.last_name} ({_age(person, today)}), group {concl.group} "
           f"from {_fmt(concl.from_date)} to {_fmt(concl.to_date)}")
@@ -710,6 +720,8 @@ async def scenario_disability(c: Clients, timeout: float) -> bool:
         missing = []
         if len(bs) != 1:
             missing.append(f"pension: {len(bs)} disability benefits (want 1)")
+        elif bs[0].amount != due:
+            missing.append(f"pension: group 1 pays {bs[0].amount} (want 2.2 PM = {due})")
         if not ins.insured or ins.category != "state_paid" \
                 or ins.social_category != "disabled_group_1_2":
             missing.append(f"health: insurance {ins.category!r}/{ins.social_category!r}, "

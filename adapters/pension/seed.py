@@ -240,7 +240,9 @@ class _World:
             if balance:
                 self.savings.append((iin.value, balance, self.today))
         alive = death is None or death > self.as_of
-        if alive and retirement.reached_on < self.this_month.first_day:
+        # Pensions of those of age before this year were assigned before the bus; the
+        # retirement run (`zhol scenario retirement`) assigns this year's, with their rule.
+        if alive and retirement.reached_on < dt.date(self.this_month.year, 1, 1):
             self._legacy_pension(iin.value, female, retirement, periods, factor, balance)
 
     def _career(self, iin: str, start: dt.date, end: dt.date, open_end: bool
