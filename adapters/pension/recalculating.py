@@ -12,7 +12,11 @@ its unpaid schedule is replaced, the recalculation decision and its arrears writ
 A decision that cannot be recomputed (an input missing from its stored calculation, no
 rule for a month) is skipped with its reason and left as it is.
 
-Not looked at: one-off benefits.
+A burial benefit decided under the earlier rule (``recalculation.old_burial``) whose
+deceased had pension savings and no burial payment from them gets that payment now, as
+the death handler decides it (``BenefitAssigned``, the savings reduced), to the old
+decision's recipient, with a recalculation decision of the old one; the budget payment
+made is kept. Not looked at: other one-off benefits.
 """
 
 from __future__ import annotations
@@ -35,7 +39,10 @@ from zhol.adapters.pension import (
 )
 from zhol.adapters.pension.model import (
     CURRENCY,
+    BenefitDecision,
+    BenefitKind,
     CalcItem,
+    Frequency,
     InvalidInput,
     Month,
     Payment,
@@ -52,6 +59,7 @@ from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import recalculation_pb2 as rpb
 
 SURVIVOR_PENSION = "survivor_pension"  # the kind a recalculated survivor pension is named by
+BURIAL = BenefitKind.BURIAL_BENEFIT.value
 BENEFIT_KINDS = ("child_care_allowance", "disability_benefit", "carer_of_disabled_child")
 EARLIEST_AS_OF = dt.date(2010, 1, 1)  # the first rows of the rule tables
 
@@ -126,6 +134,12 @@ def run(pension: store.PensionStore, as_of: dt.date, *, dry_run: bool = False,
             if decision is None:  # stopped or superseded since the list was read
                 continue
             try:
+                if decision.kind == BURIAL:
+                    burial = _burial(conn, decision, as_of, today, dry_run=dry_run,
+                                     now_ms=now_ms)
+                    if burial is not None:
+                        outcomes.append(burial)
+                    continue
                 result = _recalculate(conn, decision, as_of)
             except (Skip, PensionError) as err:
                 skipped.append(Skipped(decision.decision_id, decision.kind, str(err)))
@@ -149,11 +163,15 @@ def _active_ids(conn: sqlite3.Connection) -> list[tuple[str, str]]:
         f"SELECT benefit_id FROM benefits WHERE status = 'active' AND frequency = 'monthly'"
         f" AND kind IN ({marks}) ORDER BY benefit_id", BENEFIT_KINDS,
     ).fetchall()
+    burials = conn.execute(
+        "SELECT benefit_id FROM benefits WHERE status = 'active' AND kind = ?"
+        " ORDER BY benefit_id", (BURIAL,),
+    ).fetchall()
     pensions = conn.execute(
         "SELECT assignment_id FROM pension_assignments WHERE status = 'active'"
         " AND kind IN ('survivor', 'age') ORDER BY assignment_id",
     ).fetchall()
-    return ([("benefits", row[0]) for row in benefits]
+    return ([("benefits", row[0]) for row in (*benefits, *burials)]
             + [("pension_assignments", row[0]) for row in pensions])
 
 
@@ -318,11 +336,74 @@ def _recalculate(conn: sqlite3.Connection, decision: Decision, as_of: dt.date
     return None if result is None else (due, result)
 
 
+def _burial(conn: sqlite3.Connection, decision: Decision, as_of: dt.date, today: dt.date, *,
+            dry_run: bool, now_ms: Callable[[], int]) -> Outcome | None:
+    """An old burial decision: the payment from the deceased's savings decided now when
+    there are savings and none was decided (None otherwise: nothing to do, a second run
+    finds the payment); the budget payment made is kept, nothing recorded for it."""
+    if not recalculation.old_burial(decision.items):
+        return None
+    deceased = decision.subject_iin
+    if conn.execute("SELECT 1 FROM benefits WHERE kind = ? AND subject_iin = ?",
+                    (BenefitKind.BURIAL_SAVINGS_PAYMENT.value, deceased)).fetchone():
+        return None
+    balance = store.savings_of(conn, deceased)
+    if balance <= 0:
+        return None
+    relation = next((i.value for i in decision.items if i.name == "recipient"), "")
+    if relation not in ("spouse", "child"):
+        raise Skip("the stored calculation has no recipient (spouse or child)")
+    (old_amount,) = conn.execute("SELECT amount FROM benefits WHERE benefit_id = ?",
+                                 (decision.decision_id,)).fetchone()
+    # Paid from the run's day, as the death handler pays from the day it decides.
+    amount, recalc = recalculation.burial_savings(
+        decision.period_from, relation, balance, old_amount, Month.of(today))
+    recalculation_id = "" if dry_run else write_burial(
+        conn, decision, recalc, amount, as_of=as_of, today=today, now_ms=now_ms())
+    return Outcome(decision, recalc, recalculation_id)
+
+
+def write_burial(conn: sqlite3.Connection, decision: Decision, recalc: Recalculation,
+                 amount: calculation.Amount, *, as_of: dt.date, today: dt.date,
+                 now_ms: int) -> str:
+    """The savings payment as the death handler writes it (``BenefitAssigned``, the old
+    decision's reads as its sources, the savings reduced) and the recalculation decision
+    of the old burial benefit naming it; inside the caller's transaction."""
+    recalculation_id = f"RC-{uuid.uuid4()}"
+    (basis,) = conn.execute("SELECT basis FROM benefits WHERE benefit_id = ?",
+                            (decision.decision_id,)).fetchone()
+    death = decision.period_from
+    savings_id = store.insert_benefit(conn, BenefitDecision(
+        BenefitKind.BURIAL_SAVINGS_PAYMENT, decision.recipient_iin, decision.subject_iin,
+        amount.amount, Frequency.ONE_OFF, death, death,
+        f"{basis}; recalculation {recalculation_id} of {decision.decision_id}",
+        amount.items, store.sources_of(conn, decision.decision_id), recalc.schedule,
+    ), today=today, now_ms=now_ms)
+    if savings_id is None:  # decided since it was read: nothing more to write
+        return ""
+    store.withdraw_savings(conn, decision.subject_iin, amount.amount, today)
+    conn.execute(
+        "INSERT INTO recalculations (recalculation_id, benefit_id, decided_on, as_of,"
+        " change_from, old_amount, new_amount, old_ends_on, new_ends_on, arrears_total,"
+        " reason, rules, replaced, schedule, old_calculation, new_calculation)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '[]', ?, ?, ?)",
+        (recalculation_id, decision.decision_id, today.isoformat(), as_of.isoformat(),
+         str(recalc.change_from), recalc.old_amount, recalc.new_amount,
+         _optional(recalc.old_ends_on), _optional(recalc.new_ends_on),
+         f"{recalc.reason}; decided as {savings_id}", rules_json(recalc.rules),
+         _payments_json(recalc.schedule), decision.calculation_json,
+         items_to_json(amount.items)),
+    )
+    return recalculation_id
+
+
 # -- writes ------------------------------------------------------------------------------
 
 
 def reason_text(decision: Decision, recalc: Recalculation) -> str:
     """The reason as the decision states it: the rule, then what changed."""
+    if decision.kind == BURIAL:  # a one-off payment decided: the reason says it all
+        return recalc.reason
     parts = [recalc.reason]
     if recalc.old_ends_on != recalc.new_ends_on:
         parts.append(f"due until {_iso(recalc.new_ends_on)} (was {_iso(recalc.old_ends_on)})")

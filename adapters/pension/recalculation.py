@@ -167,3 +167,34 @@ def indexed(months: Iterable[Month], amount_of: Callable[[Month], int],
     force give for it (the sizes since 1 July 2023, the PM or MCI of the year paid)."""
     return Entitlement({m: amount_of(m) for m in months}, ends_on, (*refs, INDEXATION),
                        reason, items)
+
+
+# -- a burial decided under the earlier rule ---------------------------------------------
+
+
+def old_burial(items: Iterable[CalcItem]) -> bool:
+    """A burial benefit of the earlier rule (52 MCI from the budget on every death, to
+    the spouse or the eldest adult child): its calculation names no ``deceased_received``
+    line, which today's rule (``BURIAL_BUDGET``) writes on every budget payment."""
+    return all(item.name != "deceased_received" for item in items)
+
+
+def burial_savings(death_date: dt.date, relation: str, balance: int, old_amount: int,
+                   month: Month) -> tuple[calculation.Amount, Recalculation]:
+    """The payment from the deceased's pension savings an old burial decision lacks (the
+    death handler's calculation: ``BURIAL_SAVINGS`` of the death date, at most the
+    ``balance``, above zero), paid in ``month``. The budget payment already made
+    (``old_amount``) is kept: not claimed back (system choice, as for every overpayment)."""
+    amount = calculation.burial_savings_payment(death_date, relation, balance)
+    savings = rules.BURIAL_SAVINGS.row(death_date)
+    budget = rules.BURIAL_BUDGET.row(death_date)
+    refs = (_ref("BURIAL_SAVINGS", savings), _ref("BURIAL_BUDGET", budget),
+            RuleRef("BURIAL", None, rules.BURIAL_RECIPIENT_SOURCE))
+    reason = (
+        "burial decided under the earlier rule (52 MCI from the budget on every death):"
+        f" the payment from the deceased's pension savings decided now, {amount.amount} KZT"
+        f" ({savings.value} MCI of the death date's MCI, at most the balance {balance});"
+        f" the budget payment of {old_amount} KZT already made is kept (not claimed back)")
+    return amount, Recalculation(
+        month, 0, amount.amount, death_date, death_date, (), (Payment(month, amount.amount),),
+        (), refs, reason)

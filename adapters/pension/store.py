@@ -589,6 +589,11 @@ def _date_pb(day: dt.date) -> pb.Date:
 # -- rows to values ----------------------------------------------------------------------
 
 
+def sources_of(conn: sqlite3.Connection, decision_id: str) -> tuple[SourceRead, ...]:
+    """The reads a decision rests on, in order."""
+    return _sources(conn, decision_id)
+
+
 def _sources(conn: sqlite3.Connection, decision_id: str) -> tuple[SourceRead, ...]:
     rows = conn.execute(
         "SELECT service, provider, purpose, data_subject, fact, read_at_ms FROM sources_read"

@@ -320,3 +320,81 @@ async def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_publ
     assert args.func(args) == 0
     assert "recalculated 0" in capsys.readouterr().out
     assert snapshot(db) == after
+
+
+def test_an_old_burial_gets_the_savings_payment_once_and_keeps_the_budget_payment(
+    db: Path,
+) -> None:
+    deceased, spouse = (iin(dt.date(1950, 2, 2), False, 921),
+                        iin(dt.date(1952, 3, 3), True, 922))
+    poor = iin(dt.date(1951, 4, 4), False, 923)  # no savings: nothing due from them
+    death = dt.date(2024, 3, 1)  # MCI 3,692
+    old_amount = 52 * 3692
+
+    def old_burial(subject: str) -> BenefitDecision:  # as the code decided before issue 14
+        return BenefitDecision(
+            BenefitKind.BURIAL_BENEFIT, spouse, subject, old_amount, Frequency.ONE_OFF,
+            death, death, f"population DeathRegistered, act D-{subject[-3:]}",
+            (CalcItem("recipient", "spouse"), CalcItem("burial_mci", "52", "MCI"),
+             CalcItem("mci", "3692", "KZT"), CalcItem("amount", str(old_amount), "KZT")),
+            (), (Payment(Month(2024, 3), old_amount, PaymentStatus.PAID),))
+
+    conn = schema.connect(db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        ids = [store.insert_benefit(conn, old_burial(s), today=death, now_ms=NOW_MS)
+               for s in (deceased, poor)]
+        conn.execute("INSERT INTO pension_savings VALUES (?, 500000, '2024-02-01')",
+                     (deceased,))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    assigned_before = len(assigned_events(db))
+
+    def run() -> recalculating.RunReport:
+        pension_store = store.PensionStore.open(db, FixedClock(NOW_MS))
+        try:
+            return recalculating.run(pension_store, TODAY, now_ms=lambda: NOW_MS)
+        finally:
+            pension_store.close()
+
+    report = run()
+    done = {o.decision.decision_id: o for o in report.recalculated}
+    assert ids[1] not in done and ids[0] in done
+    savings = 94 * 3692
+    burial = done[ids[0]]
+    assert (burial.decision.kind, burial.recalculation.new_amount) == (
+        "burial_benefit", savings)
+    (payment,) = rows(db, "SELECT benefit_id, recipient_iin, amount, calculation, basis"
+                          " FROM benefits WHERE kind = 'burial_savings_payment'")
+    assert payment[1:3] == (spouse, savings)
+    assert '"savings_balance"' in payment[3] and burial.recalculation_id in payment[4]
+    assert rows(db, "SELECT balance FROM pension_savings WHERE iin = ?", deceased) == [
+        (500000 - savings,)]
+    # The budget payment made is kept as it was: not claimed back.
+    assert rows(db, "SELECT amount, status FROM benefits WHERE benefit_id IN (?, ?)",
+                *ids) == [(old_amount, "active")] * 2
+    (record,) = rows(db, "SELECT benefit_id, old_amount, new_amount, reason, rules"
+                         " FROM recalculations WHERE recalculation_id = ?",
+                     burial.recalculation_id)
+    assert record[:3] == (ids[0], 0, savings)
+    assert "not claimed back" in record[3] and payment[0] in record[3]
+    assert "BURIAL_SAVINGS" in record[4] and "UAPF" in record[4]
+    events = assigned_events(db)[assigned_before:]
+    assert [(e.benefit_id, e.kind, e.recipient_iin) for e in events] == [
+        (payment[0], "burial_savings_payment", spouse)]
+
+    after = snapshot(db)
+    again = run()
+    assert ids[0] not in {o.decision.decision_id for o in again.recalculated}
+    assert not again.skipped
+    assert snapshot(db) == after
+
+
+def assigned_events(db: Path) -> list[pb.BenefitAssigned]:
+    conn = sqlite3.connect(db)
+    try:
+        return [pb.BenefitAssigned.FromString(e.payload) for e in read_outbox(conn)
+                if e.topic == pb.BenefitAssigned.DESCRIPTOR.full_name]
+    finally:
+        conn.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from zhol.adapters.pension import calculation, recalculation
-from zhol.adapters.pension.model import Month, Payment, PaymentStatus
+from zhol.adapters.pension.model import CalcItem, Month, Payment, PaymentStatus
 from zhol.adapters.pension.recalculation import Entitlement, RuleRef
 
 BIRTH = dt.date(2025, 9, 10)
@@ -112,3 +112,26 @@ def test_an_allowance_for_a_child_already_one_and_a_half_is_left_as_it_is() -> N
     assert due.ends_on == dt.date(2027, 3, 9)
     assert recalculation.still_due(due, dt.date(2027, 3, 9))
     assert not recalculation.still_due(due, dt.date(2027, 3, 10))
+
+
+def test_an_old_burial_gets_the_savings_payment_and_keeps_the_budget_payment() -> None:
+    death = dt.date(2024, 3, 1)  # MCI 3,692; 94 MCI from the savings since July 2023
+    old_items = (CalcItem("recipient", "spouse"), CalcItem("burial_mci", "52", "MCI"),
+                 CalcItem("amount", "191984", "KZT"))
+    assert recalculation.old_burial(old_items)
+    new_items = calculation.burial_benefit(death, "spouse", "age_pension PA-1").items
+    assert not recalculation.old_burial(new_items)
+
+    amount, result = recalculation.burial_savings(death, "spouse", 500_000, 191984,
+                                                  Month(2026, 6))
+    assert amount.amount == 94 * 3692
+    assert amount.items == calculation.burial_savings_payment(death, "spouse", 500_000).items
+    assert (result.old_amount, result.new_amount, result.arrears) == (0, 94 * 3692, ())
+    assert [(str(p.month), p.amount) for p in result.schedule] == [("2026-06", 94 * 3692)]
+    assert not result.replaced  # the budget payment made is kept, not claimed back
+    assert "191984 KZT already made is kept" in result.reason
+    assert [r.table for r in result.rules] == ["BURIAL_SAVINGS", "BURIAL_BUDGET", "BURIAL"]
+    assert result.rules[0].in_force_from == dt.date(2023, 7, 1)
+    # At most the balance.
+    small, _ = recalculation.burial_savings(death, "child", 1000, 191984, Month(2026, 6))
+    assert small.amount == 1000
