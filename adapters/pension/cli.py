@@ -96,7 +96,8 @@ def add_recalculate_parser(commands: Any) -> None:
         "change gets a recalculation decision (old and new amount, the rules that changed "
         "and their sources, arrears for months paid too little), its unpaid schedule "
         "replaced, and a BenefitRecalculated event in the outbox (published by the running "
-        "adapter). A second run changes nothing.",
+        "adapter). A burial decided under the earlier rule gets the payment from the "
+        "deceased's savings it lacks (BenefitAssigned). A second run changes nothing.",
     )
     recalc.add_argument("--db", type=Path, required=True, help="the pension SQLite file")
     recalc.add_argument("--as-of", type=_date,
