@@ -137,7 +137,9 @@ def recalculate_command(args: argparse.Namespace) -> int:
     print(f"as of {as_of}: examined {report.examined}, {what} {len(report.recalculated)},"
           f" unchanged {report.unchanged}, skipped {len(report.skipped)}")
     for r in answer.recalculated:
-        print(f"  {r.decision_id} {r.kind}: {r.old_amount} -> {r.new_amount} KZT a month"
+        # A burial's is a one-off payment from the savings, not a monthly amount.
+        per = "" if r.kind == recalculating.BURIAL else " a month"
+        print(f"  {r.decision_id} {r.kind}: {r.old_amount} -> {r.new_amount} KZT{per}"
               f" from {r.change_from.year:04d}-{r.change_from.month:02d},"
               f" arrears {r.arrears_total}; {r.reason}")
         for rule in r.rules:
