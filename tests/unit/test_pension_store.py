@@ -729,3 +729,26 @@ def test_an_upgrade_that_would_break_a_reference_changes_nothing(db: Path) -> No
     assert rows(db, "PRAGMA user_version") == [(2,)]
     assert "carer" not in rows(db, "SELECT sql FROM sqlite_master WHERE name = 'benefits'"
                                )[0][0]
+
+
+def test_the_seed_leaves_this_years_pensioners_to_the_retirement_run(tmp_path: Path) -> None:
+    """Pensions "assigned before the bus" only for those of age before 1 January: the
+    retirement run (`zhol scenario retirement`) assigns this year's, naming their rule."""
+    population = tmp_path / "population.db"
+    seed_population(population, 2000, seed=5)
+    pension = tmp_path / "pension.db"
+    seed_database(pension, population, as_of=TODAY, seed=2)
+    new_year = dt.date(TODAY.year, 1, 1)
+    of_age_this_year = set()
+    of_age_before = set()
+    for (text,) in rows(population, "SELECT iin FROM persons WHERE death_date IS NULL"):
+        iin = Iin.parse(text)
+        reached = rules.retirement_date(iin.birth_date, iin.is_female).reached_on
+        if new_year <= reached < TODAY:
+            of_age_this_year.add(text)
+        elif reached < new_year:
+            of_age_before.add(text)
+    assert of_age_this_year and of_age_before  # the population has both
+    assigned = {iin for (iin,) in rows(pension, "SELECT iin FROM pension_assignments")}
+    assert not assigned & of_age_this_year
+    assert of_age_before <= assigned
