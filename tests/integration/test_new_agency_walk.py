@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -42,8 +43,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from tests.integration.demo_process import ROOT, start_demo, wait_ready
-from tests.integration.test_reflection import WithMetadata
 from tests.new_agency_guide import Command, File, guide, steps
+from tests.reflection_client import ask_reflection
 from zhol.cli.ports import free_port
 from zhol.core.metadata import CLIENT_KEY, PURPOSE_KEY, USER_ID_KEY
 from zhol.gateway.localconf import LocalConfStore
@@ -323,9 +324,8 @@ def grpcurl_stand_in(walk: Walk, line: str) -> str:
         elif arg != "-plaintext":
             rest.append(arg)
     address, *verb = rest
-    with grpc.insecure_channel(address) as plain:
-        channel = grpc.intercept_channel(plain, WithMetadata(tuple(headers)))
-        database = ProtoReflectionDescriptorDatabase(channel)
+
+    def build(database: ProtoReflectionDescriptorDatabase) -> Any:
         pool = descriptor_pool.DescriptorPool(database)
         if verb == ["list"]:
             return "\n".join(sorted(database.get_services()))
@@ -338,11 +338,17 @@ def grpcurl_stand_in(walk: Walk, line: str) -> str:
         service_name, _, method_name = verb[0].rpartition("/")
         method = pool.FindServiceByName(service_name).methods_by_name[method_name]
         request = json_format.Parse(data or "{}", GetMessageClass(method.input_type)())
+        return request, GetMessageClass(method.output_type)
+
+    built = ask_reflection(address, tuple(headers), build)
+    if isinstance(built, str):
+        return built
+    request, response_class = built
     with grpc.insecure_channel(address) as channel:
         answer = channel.unary_unary(f"/{verb[0]}")(
             request.SerializeToString(), metadata=headers, timeout=COMMAND_TIMEOUT_S
         )
-    response = GetMessageClass(method.output_type).FromString(answer)
+    response = response_class.FromString(answer)
     return json_format.MessageToJson(response, preserving_proto_field_name=True)
 
 

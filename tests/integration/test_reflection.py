@@ -7,11 +7,10 @@ gateway, logged at both), and `zhol catalogue` showing both."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from subprocess import PIPE
 from typing import Any
 
@@ -32,6 +31,7 @@ from tests.integration.bus_federation import (
     start_federation,
 )
 from tests.integration.test_bus import some_iin
+from tests.reflection_client import ask_reflection
 from tests.waiting import until
 from zhol.bus.v1 import discovery_pb2
 from zhol.cli.demo import CLIENT, CONSUMER_GATEWAY, PROVIDER_GATEWAY
@@ -58,38 +58,9 @@ async def fed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Federat
         await federation.stop()
 
 
-class _Details(
-    collections.namedtuple(
-        "_Details",
-        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
-    ),
-    grpc.ClientCallDetails,  # type: ignore[misc]
-):
-    pass
-
-
-class WithMetadata(grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
-    """Adds the zhol-* metadata to the reflection client's stream (grpcurl's -H)."""
-
-    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
-        self._metadata = metadata
-
-    def intercept_stream_stream(
-        self, continuation: Callable[..., Any], details: Any, requests: Iterator[Any]
-    ) -> Any:
-        with_metadata = _Details(
-            details.method, details.timeout, (*(details.metadata or ()), *self._metadata),
-            details.credentials, details.wait_for_ready, details.compression,
-        )  # fmt: skip
-        return continuation(with_metadata, requests)
-
-
 def reflect(address: str, client: str | None, ask: Callable[[Any], Any]) -> Any:
     """``ask`` a reflection database on the IS port, as ``client`` (blocking: a thread)."""
-    metadata = bus_metadata(client=client, purpose=None, user_id=None)
-    with grpc.insecure_channel(address) as plain:
-        channel = grpc.intercept_channel(plain, WithMetadata(metadata))
-        return ask(ProtoReflectionDescriptorDatabase(channel))
+    return ask_reflection(address, bus_metadata(client=client, purpose=None, user_id=None), ask)
 
 
 async def list_over_stream(
