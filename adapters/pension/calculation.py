@@ -400,6 +400,9 @@ class PensionInputs:
     monthly_incomes: tuple[int, ...]  # income of each month with contributions in the window
     savings_balance: int
     retirement_age_source: str = ""  # the RETIREMENT_AGE row's source
+    # The months ``monthly_incomes`` come from (solidarity.best_income_window), for the
+    # explanation; "" when the caller gave the incomes of another window.
+    income_window: str = ""
 
 
 def age_pension(inputs: PensionInputs) -> PensionCalculation:
@@ -477,8 +480,12 @@ def age_pension(inputs: PensionInputs) -> PensionCalculation:
     average = tenge(Decimal(sum(inputs.monthly_incomes)) / months) if months else 0
     part = solidarity.solidarity_part(
         average,
-        f"{months} months with contributions in the {rules.PENSION_INCOME.months}"
-        " months before the month the age was reached",
+        f"{months} months with contributions in {inputs.income_window}: the"
+        f" {rules.PENSION_INCOME.months} consecutive months since"
+        f" {rules.PENSION_INCOME.earliest:%B %Y} with the most income (rule table"
+        f" PENSION_INCOME; source: {rules.PENSION_INCOME.source})"
+        if inputs.income_window else
+        f"{months} months with contributions",
         before_1998, inputs.female, inputs.calculated_on,
     )
     solidarity_amount = part.amount

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from zhol.adapters.pension import calculation, childcare, rules, store
+from zhol.adapters.pension import calculation, childcare, rules, solidarity, store
 from zhol.adapters.pension.model import (
     BenefitDecision,
     BenefitKind,
@@ -359,8 +359,11 @@ def age_pension_decision(conn: sqlite3.Connection, facts: RetirementFacts, *,
     """The age pension from the person's employment periods, contributions and savings."""
     reached = facts.reached.reached_on
     reach_month = Month.of(reached)
-    incomes = store.monthly_incomes(
-        conn, facts.iin, reach_month.plus(-rules.PENSION_INCOME.months), reach_month.plus(-1)
+    window = solidarity.best_income_window(
+        store.monthly_incomes(
+            conn, facts.iin, Month.of(rules.PENSION_INCOME.earliest), reach_month.plus(-1)
+        ),
+        reach_month,
     )
     periods = store.employment_of(conn, facts.iin)
     inputs = calculation.PensionInputs(
@@ -370,7 +373,8 @@ def age_pension_decision(conn: sqlite3.Connection, facts: RetirementFacts, *,
         calculated_on=max(reached, today),
         employment=tuple((p.started_on, p.ended_on) for p in periods),
         children_birth_dates=facts.children_birth_dates,
-        monthly_incomes=tuple(incomes[m] for m in sorted(incomes)),
+        monthly_incomes=window.incomes,
+        income_window=window.describe(),
         savings_balance=store.savings_of(conn, facts.iin),
         retirement_age_source=facts.reached.source,
     )

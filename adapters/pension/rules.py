@@ -66,8 +66,8 @@ approximations otherwise; they are demo parameters, not legal advice.
 | ``ACCUMULATIVE``           | 6.5% of the pension savings a year, paid monthly          |
 | ``CHILD_CARE_CREDIT``      | a mother's years caring for each child under 3 while not  |
 |                            | employed count as service, at most 12 years in total      |
-| ``PENSION_INCOME``         | the pension's average income: the 36 months before the    |
-|                            | month the age is reached (months with contributions)      |
+| ``PENSION_INCOME``         | the solidarity part's average income: the 36 consecutive  |
+|                            | months since January 1995 with the most income            |
 | ``INSURANCE``              | insured through contributions: a paid month among the 3   |
 |                            | calendar months before the month asked about (cover lasts |
 |                            | 3 months after the last paid month) [o][p]                |
@@ -682,10 +682,26 @@ CHILD_CARE_CREDIT = ChildCareCreditRule(3, 12)
 
 @dataclass(frozen=True, slots=True)
 class PensionIncomeRule:
-    months: int
+    months: int  # consecutive calendar months whose income is averaged
+    earliest: dt.date  # the first month that may be counted
+    source: str
 
 
-PENSION_INCOME = PensionIncomeRule(36)
+# The average monthly income of the solidarity part: any run of three years in a row
+# since 1 January 1995, whichever the person had the most income in (solidarity.py).
+PENSION_INCOME = PensionIncomeRule(
+    months=36,
+    earliest=dt.date(1995, 1, 1),
+    source=(
+        "Law of 20 June 1997 No. 136-I on pension provision (art. 11; the act's text was not"
+        " at hand to quote, the wording is the one its later versions kept): the average"
+        " monthly income for any three years in a row from 1 January 1995, regardless of"
+        " breaks in work; consistent with the ministry's answer of 14 December 2018"
+        " (enbek.gov.kz node 359123): the income of 36 calendar months of work in a row"
+        " divided by 36. Months without income in the chosen run are left out of the"
+        " average (system choice)"
+    ),
+)
 
 
 # -- insurance and schedules -------------------------------------------------------------

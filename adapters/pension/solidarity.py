@@ -10,18 +10,28 @@ calculation, each row with its source (docs/rules.md).
 - ``MINIMUM_PENSION``: the minimum pension (69,049 tenge in 2026), a floor under the
   solidarity part of a person with the required years; none before 2021 on record.
 
-The income window (which 36 months are averaged) stays ``rules.PENSION_INCOME``: see
-docs/rules.md for what was and was not confirmed about it.
+- ``best_income_window``: the average monthly income is that of the 36 consecutive
+  calendar months since January 1995 with the most income (``rules.PENSION_INCOME``),
+  not simply the 36 before retirement.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from zhol.adapters.pension.model import CalcItem
-from zhol.adapters.pension.rules import MCI, DatedRow, DatedTable, _dated, tenge
+from zhol.adapters.pension.model import CalcItem, Month
+from zhol.adapters.pension.rules import (
+    MCI,
+    PENSION_INCOME,
+    DatedRow,
+    DatedTable,
+    PensionIncomeRule,
+    _dated,
+    tenge,
+)
 
 _CAP_46 = ("46 MCI: ministry's answer of 14 December 2018 (enbek.gov.kz node 359123, 46 MCI"
            " of the year's MCI); unchanged for 2022 (mgorod.kz 2021-12-08, \"the maximum"
@@ -77,6 +87,44 @@ MINIMUM_PENSION: DatedTable[int] = _dated("minimum pension", {
     dt.date(2026, 1, 1): (69_049, f"{_MINIMUM_BUDGET} 2026-2028 of 8 December 2025"
                           " (zakon.kz 6500457; mgorod.kz \"МРП на 2026 год\")"),
 })
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeWindow:
+    first: Month | None  # None: no income on record in the months that may be counted
+    last: Month | None
+    incomes: tuple[int, ...]  # the income of each month of the run that has any, in order
+
+    def describe(self) -> str:
+        if self.first is None or self.last is None:
+            return "no income on record since January 1995"
+        return f"{self.first} to {self.last}"
+
+
+def best_income_window(incomes: Mapping[Month, int], before: Month,
+                       rule: PensionIncomeRule = PENSION_INCOME) -> IncomeWindow:
+    """Of the runs of ``rule.months`` consecutive calendar months from ``rule.earliest``
+    to the month before ``before``, the one with the most income (the latest of equal
+    ones: the nearest to retirement). ``incomes``: recorded income by month."""
+    earliest = Month.of(rule.earliest)
+    last_allowed = before.plus(-1)
+    held = {m: v for m, v in incomes.items() if earliest <= m <= last_allowed and v > 0}
+    if not held:
+        return IncomeWindow(None, None, ())
+    # A best run can always start at a month with income, or end at the last month
+    # allowed: try those starts only.
+    latest_start = max(earliest, last_allowed.plus(1 - rule.months))
+    starts = {max(earliest, min(m, latest_start)) for m in held}
+    best: tuple[int, Month] | None = None
+    for start in starts:
+        end = start.plus(rule.months - 1)
+        total = sum(v for m, v in held.items() if start <= m <= end)
+        if best is None or (total, start) > best:
+            best = (total, start)
+    assert best is not None
+    first = best[1]
+    last = min(first.plus(rule.months - 1), last_allowed)
+    return IncomeWindow(first, last, tuple(held[m] for m in sorted(held) if first <= m <= last))
 
 
 def minimum_pension_row(day: dt.date) -> DatedRow[int] | None:

@@ -429,3 +429,4 @@ def test_the_checked_rule_tables_name_a_source_for_every_row() -> None:
                   rules.DISABILITY_BENEFIT, solidarity.SOLIDARITY_INCOME_CAP,
                   solidarity.MINIMUM_PENSION, rules.BURIAL_BUDGET, rules.BURIAL_SAVINGS):
         assert all(row.source.strip() for row in dated.rows), dated.name
+    assert rules.PENSION_INCOME.source.strip()

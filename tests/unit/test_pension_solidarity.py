@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from zhol.adapters.pension import calculation, solidarity
+from zhol.adapters.pension.model import Month
 from zhol.adapters.pension.rules import tenge
 
 JAN_2026 = dt.date(2026, 1, 1)
@@ -132,3 +133,47 @@ def test_the_age_pension_explains_the_parts() -> None:
     text = " ".join(calc.explanation)
     assert "floor applied" in text and "63%" in text and "55 MCI" in text
     assert type(calc).from_json(calc.to_json()) == calc
+
+
+def months(first: str, count: int, income: int) -> dict[Month, int]:
+    start = Month.parse(first)
+    return {start.plus(i): income for i in range(count)}
+
+
+RETIRES = Month(2026, 6)  # the month the age is reached: the window ends before it
+
+
+def test_the_income_window_is_the_best_three_years_in_a_row_not_the_last() -> None:
+    # Well paid 2012-2014, then little until retirement: the good years count.
+    incomes = months("2010-01", 48, 100_000) | months("2012-01", 36, 400_000)
+    incomes |= months("2015-01", 137, 50_000)
+    window = solidarity.best_income_window(incomes, RETIRES)
+    assert (str(window.first), str(window.last)) == ("2012-01", "2014-12")
+    assert window.incomes == (400_000,) * 36
+
+
+def test_the_income_window_is_the_last_three_years_when_they_are_the_best() -> None:
+    incomes = months("2010-01", 197, 100_000) | months("2023-06", 36, 300_000)
+    window = solidarity.best_income_window(incomes, RETIRES)
+    assert (str(window.first), str(window.last)) == ("2023-06", "2026-05")
+    assert window.incomes == (300_000,) * 36
+
+
+def test_equal_runs_take_the_one_nearest_to_retirement() -> None:
+    window = solidarity.best_income_window(months("2010-01", 197, 100_000), RETIRES)
+    assert (str(window.first), str(window.last)) == ("2023-06", "2026-05")
+
+
+def test_the_window_never_reaches_the_month_of_retirement_nor_before_1995() -> None:
+    incomes = months("1994-01", 12, 900_000) | months("2026-06", 6, 900_000)
+    incomes |= months("2000-01", 3, 10_000)
+    window = solidarity.best_income_window(incomes, RETIRES)
+    assert window.incomes == (10_000,) * 3
+    assert str(window.first) == "2000-01"
+
+
+def test_a_break_inside_the_run_is_left_out_of_the_average() -> None:
+    incomes = months("2020-01", 10, 200_000) | months("2021-01", 10, 200_000)
+    window = solidarity.best_income_window(incomes, RETIRES)
+    assert window.incomes == (200_000,) * 20  # 20 months with income: averaged over 20
+    assert solidarity.best_income_window({}, RETIRES).describe().startswith("no income")
