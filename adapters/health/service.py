@@ -19,11 +19,21 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | population or pension could not be asked                   | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
 
-``GetInsuranceStatus``: a state-paid period health recorded; else insured through
-contributions (pension); else, for a parent of a living child under three with no
-contribution this month nor the 3 before, the derived state-paid category
+``GetInsuranceStatus``: a state-paid period health recorded; else a recorded
+``prisoner`` or ``detainee`` ground (``rules.RECORDED_GROUNDS``, nobody asked); else
+insured through contributions (pension); else, for a parent of a living child under
+three with no contribution this month nor the 3 before, the derived state-paid category
 ``non_working_parent_child_under_3`` (``rules.NON_WORKING_PARENT``: population's
-GetFamily and GetPerson of the child, pension asked once more for this month).
+GetFamily and GetPerson of the child, pension asked once more for this month); else a
+recorded ``carer_of_disabled_group_1`` (the person cared for: a group-1 conclusion in
+force here, alive in population) or ``non_working_kandas`` ground, with no contribution
+this month either.
+
+``RecordStateInsuredGround`` / ``EndStateInsuredGround``: an operator records the facts
+other agencies hold (not on the bus); bad input is INVALID_ARGUMENT
+(``rules.validate_ground``), an overlap of the same category, a person cared for
+without a group-1 conclusion in force on the first day, a deceased person or a
+lengthened end FAILED_PRECONDITION, an unknown person or period NOT_FOUND.
 
 ``GetAttachment`` and ``GetInsuranceStatus`` also carry the person as population knows
 them at the moment of the answer (name, birth date, registered address and district):

@@ -17,6 +17,7 @@ import pytest
 
 from tests.adapter_helpers import rpc_error
 from tests.integration.test_health_service import (
+    DEATH,
     TODAY,
     World,
     date_of,
@@ -123,6 +124,17 @@ async def test_a_prisoner_and_a_detainee_are_state_insured_whether_or_not_workin
     assert (answer.insured, answer.social_category, date_of(answer.valid_to)) == (
         True, "detainee", dt.date(2025, 8, 1),
     )
+    # a death registered in population ends the recorded period on the death date
+    await world.population.RegisterDeath(
+        pop.RegisterDeathRequest(iin=detainee, death_date=pdate(TODAY))
+    )
+    await world.deliver_population_event(DEATH, detainee)
+    listed = await world.health.ListStateInsuredGrounds(
+        pb.ListStateInsuredGroundsRequest(iin=detainee)
+    )
+    assert [(g.social_category, date_of(g.to_date)) for g in listed.grounds] == [
+        ("detainee", TODAY),
+    ]
 
 
 async def test_a_non_working_kandas_is_state_insured_until_a_contribution_appears(
