@@ -361,6 +361,22 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "неработающий родитель ребёнка до трёх лет",
         "үш жасқа толмаған баланың жұмыс істемейтін ата-анасы",
     ),
+    "soc_carer_of_disabled_group_1": (
+        "non-working carer of a person with a group-1 disability",
+        "неработающее лицо, ухаживающее за лицом с инвалидностью первой группы",
+        "бірінші топтағы мүгедектігі бар адамға күтім жасайтын жұмыс істемейтін адам",
+    ),
+    "soc_non_working_kandas": (
+        "non-working kandas",
+        "неработающий кандас",
+        "жұмыс істемейтін қандас",
+    ),
+    "soc_prisoner": ("serving a sentence", "отбывающий наказание", "жаза өтеуші"),
+    "soc_detainee": (
+        "held in pre-trial detention",
+        "содержащийся в следственном изоляторе",
+        "тергеу изоляторында ұсталатын адам",
+    ),
     "reason_request": ("on request", "по заявлению", "өтініш бойынша"),
     "reason_newborn": ("at birth", "при рождении", "туған кезде"),
     "reason_address_change": ("after a move", "после переезда", "көшкеннен кейін"),

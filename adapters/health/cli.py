@@ -1,4 +1,4 @@
-"""``zhol adapter health seed|serve``: the health system's command line.
+"""``zhol adapter health seed|serve|ground``: the health system's command line.
 
 Here: its seed option (``--population-db``, optional) and report line. The
 arguments, checks and exit codes every adapter shares are in adapters.runtime.cli.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zhol.adapters.health.grounds_cli import add_ground_parser
 from zhol.adapters.health.seed import SeedReport, seed_database
 from zhol.adapters.health.server import load_health_settings, run
 from zhol.adapters.runtime import cli as runtime_cli
@@ -59,3 +60,4 @@ def add_parser(subparsers: Any) -> None:
         gateway_help="HOST:PORT of our gateway's IS side (default: bus off)",
         load=load_health_settings, run=run,
     )
+    add_ground_parser(commands)

@@ -55,6 +55,12 @@ PURPOSE_PARENT_CHILD = "health insurance status of a parent: the child's birth d
 PURPOSE_PARENT_WORK = "health insurance status: whether a parent of a child under three works"
 PURPOSE_ATTACHMENT_PATIENT = "clinic attachment answer: the patient's name and address"
 PURPOSE_INSURANCE_PERSON = "health insurance answer: the person's name and address"
+PURPOSE_GROUND_PERSON = "recording a state-insured social category: the person"
+PURPOSE_GROUND_CARED_FOR = (
+    "recording a carer of a person with a group-1 disability: the person cared for"
+)
+PURPOSE_GROUND_WORK = "health insurance status: whether a person of a recorded category works"
+PURPOSE_GROUND_ALIVE = "health insurance status of a carer: whether the person cared for is alive"
 
 
 @dataclass(frozen=True, slots=True)

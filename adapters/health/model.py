@@ -138,6 +138,30 @@ class DisabilityConclusion:
 
 
 @dataclass(frozen=True, slots=True)
+class GroundRequest:
+    """A fact another agency holds that makes the person state-insured (rules.RECORDED_GROUNDS),
+    as an operator records it (``valid_to`` None: until ended)."""
+
+    iin: Iin
+    social_category: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+    basis: str  # the list or document it rests on
+    cared_for: Iin | None = None  # the person cared for (carer_of_disabled_group_1 only)
+
+
+@dataclass(frozen=True, slots=True)
+class StateInsuredGround:
+    iin: Iin
+    social_category: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+    basis: str
+    cared_for: Iin | None
+    recorded_on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What an event or a request changed: the attachment closed and the one opened.
 

@@ -21,6 +21,13 @@ Rule tables (parameters, not constants buried in code):
   registration in force today, both population's, or of a school the person is
   enrolled in now (education: the place of study). The law also allows the place of
   work, which no registry of the model holds with a district.
+- ``RECORDED_GROUNDS``: state-paid categories resting on a fact another agency holds
+  (carer lists, kandas status, penitentiary and detention lists), none of which is on
+  the bus: an operator records the fact (``RecordStateInsuredGround``) and the
+  category is derived from it at the moment of asking (``recorded_ground_period``):
+  the carer and the kandas only in months they are non-working (``NON_WORKING_PARENT``'s
+  test), the carer only while the person cared for has an active conclusion of group 1
+  and is alive; prisoners and detainees whether or not they work.
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -40,7 +47,14 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from zhol.adapters.health.model import Clinic, ConclusionRequest, InvalidInput
+from zhol.adapters.health.model import (
+    Clinic,
+    ConclusionRequest,
+    DisabilityConclusion,
+    GroundRequest,
+    InvalidInput,
+    StateInsuredGround,
+)
 
 # social category -> description. The state pays the premium for each of these.
 SOCIAL_CATEGORIES: dict[str, str] = {
@@ -61,6 +75,10 @@ SOCIAL_CATEGORIES: dict[str, str] = {
     "war_veteran": "veteran of the Great Patriotic War or a person of equal standing",
     "disabled_child": "child with a disability",
     "non_working_parent_child_under_3": "non-working parent of a child under three",
+    "carer_of_disabled_group_1": "non-working person caring for a person with a group-1 disability",
+    "non_working_kandas": "non-working kandas (ethnic Kazakh repatriate with kandas status)",
+    "prisoner": "person serving a sentence in a penal institution (not minimum security)",
+    "detainee": "person held in a pre-trial detention facility",
 }
 
 # (social category, from age, until age): the period runs from the birthday at
@@ -187,6 +205,161 @@ def non_working_parent_period(
     youngest = max(born)
     last = min(next_month_start(day), add_years(youngest, rule.child_under)) - dt.timedelta(1)
     return max(month_start(day), min(born)), last
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedGroundRule:
+    category: str  # the social category it gives (SOCIAL_CATEGORIES)
+    held_by: str  # who holds the fact in reality (not on the bus: an operator records it)
+    non_working: bool  # counts only in months with no contribution (NON_WORKING_PARENT's test)
+    cares_for_group: int | None  # the person cared for has an active conclusion of this group
+    since: dt.date
+    source: str
+
+
+_NON_WORKING = (
+    '"non-working": no contribution in the month nor the 3 months before, as for'
+    " NON_WORKING_PARENT (system choice)"
+)
+CARER_OF_GROUP_1 = "carer_of_disabled_group_1"
+KANDAS = "non_working_kandas"
+PRISONER = "prisoner"
+DETAINEE = "detainee"
+
+RECORDED_GROUNDS: dict[str, RecordedGroundRule] = {
+    rule.category: rule
+    for rule in (
+        RecordedGroundRule(
+            category=CARER_OF_GROUP_1,
+            held_by="carer list of the labour and social protection system",
+            non_working=True,
+            cares_for_group=1,
+            since=dt.date(2022, 3, 28),
+            source=(
+                'zakon.kz 6505805 "who the state insures" [o], item 6: "non-working persons'
+                ' caring for a person with a group-1 disability"; in the list since 28 March'
+                " 2022 (ernur.kz after inbusiness.kz: the Minister of Health's order extending"
+                " the list takes effect on 28 March 2022); the person cared for: an active"
+                f" group-1 conclusion in health and alive (population); {_NON_WORKING}"
+            ),
+        ),
+        RecordedGroundRule(
+            category=KANDAS,
+            held_by="kandas status of the migration system",
+            non_working=True,
+            cares_for_group=None,
+            since=dt.date(2020, 1, 1),
+            source=(
+                'zakon.kz 6505805 "who the state insures" [o]: non-working kandas (named'
+                ' "oralman" in the Law on compulsory social health insurance until 2021);'
+                f" {_NON_WORKING}"
+            ),
+        ),
+        RecordedGroundRule(
+            category=PRISONER,
+            held_by="list of the criminal-executive committee (Ministry of Internal Affairs)",
+            non_working=False,
+            cares_for_group=None,
+            since=dt.date(2020, 1, 1),
+            source=(
+                'zakon.kz 6505805 "who the state insures" [o], item 8: persons serving a'
+                " court sentence in institutions of the criminal-executive system, except"
+                " minimum-security institutions; whether or not they work"
+            ),
+        ),
+        RecordedGroundRule(
+            category=DETAINEE,
+            held_by="list of the criminal-executive committee (Ministry of Internal Affairs)",
+            non_working=False,
+            cares_for_group=None,
+            since=dt.date(2020, 1, 1),
+            source=(
+                'zakon.kz 6505805 "who the state insures" [o]: persons held in pre-trial'
+                " detention facilities; whether or not they work"
+            ),
+        ),
+    )
+}
+MAX_BASIS_LENGTH = 300
+
+
+def validate_ground(request: GroundRequest, today: dt.date) -> RecordedGroundRule:
+    """Refuse a malformed recorded fact with ``InvalidInput`` (the data is not consulted)."""
+    rule = RECORDED_GROUNDS.get(request.social_category)
+    if rule is None:
+        raise InvalidInput(
+            f"social_category must be one of {', '.join(sorted(RECORDED_GROUNDS))}"
+        )
+    if request.valid_from > today:
+        raise InvalidInput("from_date is in the future")
+    if request.valid_from < EARLIEST_CONCLUSION:
+        raise InvalidInput(f"from_date is before {EARLIEST_CONCLUSION.isoformat()}")
+    if request.valid_to is not None and request.valid_to < request.valid_from:
+        raise InvalidInput("to_date is before from_date")
+    basis = request.basis
+    if not basis.strip() or len(basis) > MAX_BASIS_LENGTH or not basis.isprintable():
+        raise InvalidInput(f"basis is required, printable, at most {MAX_BASIS_LENGTH} characters")
+    if (request.cared_for is None) != (rule.cares_for_group is None):
+        raise InvalidInput(
+            f"cared_for_iin is required for {CARER_OF_GROUP_1} and only for it"
+        )
+    if request.cared_for == request.iin:
+        raise InvalidInput("cared_for_iin is the person's own IIN")
+    return rule
+
+
+def active_conclusion(
+    conclusions: Iterable[DisabilityConclusion], group: int, day: dt.date
+) -> DisabilityConclusion | None:
+    """The conclusion of ``group`` in force on ``day`` (conclusions never overlap)."""
+    for conclusion in conclusions:
+        if conclusion.group == group and overlaps(
+            conclusion.valid_from, conclusion.valid_to, day, day
+        ):
+            return conclusion
+    return None
+
+
+def recorded_ground_period(
+    day: dt.date,
+    ground: StateInsuredGround,
+    *,
+    paid_in_window: bool,
+    care: DisabilityConclusion | None = None,
+) -> tuple[dt.date, dt.date | None] | None:
+    """The state-paid period (first, last day; None open) a recorded fact gives on ``day``.
+
+    ``paid_in_window``: pension holds a contribution for the month of ``day`` or one of
+    the ``NON_WORKING_PARENT.quiet_months_before`` months before it (the person works;
+    ignored by a category counted whether or not the person works). ``care``: for a
+    carer, the living cared-for person's conclusion of the rule's group in force on
+    ``day`` (None: none, or the person died). A non-working category covers the month of
+    ``day`` only; each period is cut to the recorded one, the category's start and the
+    conclusion's period.
+    """
+    rule = RECORDED_GROUNDS[ground.social_category]
+    first, last = max(ground.valid_from, rule.since), ground.valid_to
+    if not overlaps(first, last, day, day):
+        return None
+    if rule.cares_for_group is not None:
+        if care is None or care.group != rule.cares_for_group or not overlaps(
+            care.valid_from, care.valid_to, day, day
+        ):
+            return None
+        first, last = max(first, care.valid_from), _earlier(last, care.valid_to)
+    if rule.non_working:
+        if paid_in_window:
+            return None
+        first = max(first, month_start(day))
+        last = _earlier(last, next_month_start(day) - dt.timedelta(days=1))
+    return first, last
+
+
+def _earlier(first: dt.date | None, second: dt.date | None) -> dt.date | None:
+    """The earlier of two last days, None being open-ended."""
+    if first is None:
+        return second
+    return first if second is None else min(first, second)
 
 
 def choose_clinic(clinics: Iterable[Clinic]) -> Clinic | None:

@@ -19,6 +19,11 @@ belong to ``clinics`` and describe the clinic. Dates are ISO strings
 - disability_conclusions: the medical advisory commission's conclusions (group 1..3,
   period, decision day, disabled since childhood: 0/1, added to an older file by
   ``add_columns``).
+- state_insured_grounds: facts other agencies hold that make a person state-insured
+  (rules.RECORDED_GROUNDS: a carer of a person with a group-1 disability, kandas,
+  prisoners, detainees), recorded by an operator: social category, first and last
+  day (NULL: until ended), the basis, the IIN of the person cared for (carers only),
+  the day recorded and the day ended. The category is derived from them when asked.
 - the bus outbox (events decided here, published by ``OutboxPublisher``) and inbox
   (events received, deduplicated by message id), from ``adapters.bus``.
 """
@@ -87,6 +92,20 @@ TABLES: tuple[str, ...] = (
         CHECK (valid_to IS NULL OR valid_to >= valid_from)
     ) WITHOUT ROWID
     """,
+    """
+    CREATE TABLE IF NOT EXISTS state_insured_grounds (
+        id              INTEGER PRIMARY KEY,
+        iin             TEXT NOT NULL CHECK (length(iin) = 12),
+        social_category TEXT NOT NULL,
+        valid_from      TEXT NOT NULL,
+        valid_to        TEXT,
+        basis           TEXT NOT NULL,
+        cared_for_iin   TEXT CHECK (cared_for_iin IS NULL OR length(cared_for_iin) = 12),
+        recorded_on     TEXT NOT NULL,
+        ended_on        TEXT,
+        CHECK (valid_to IS NULL OR valid_to >= valid_from)
+    )
+    """,
 )
 
 INDEXES: tuple[str, ...] = (
@@ -104,11 +123,14 @@ INDEXES: tuple[str, ...] = (
     "ON insurance_periods (iin, social_category, valid_from)",
     "CREATE INDEX IF NOT EXISTS disability_conclusions_by_iin "
     "ON disability_conclusions (iin, valid_from)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS state_insured_grounds_once "
+    "ON state_insured_grounds (iin, social_category, valid_from)",
 )
 
 # The health system's own tables (the bus's outbox and inbox tables come on top).
 TABLE_NAMES: tuple[str, ...] = (
     "clinics", "attachments", "insurance_periods", "disability_conclusions",
+    "state_insured_grounds",
 )
 
 

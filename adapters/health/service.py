@@ -19,11 +19,21 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | population or pension could not be asked                   | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
 
-``GetInsuranceStatus``: a state-paid period health recorded; else insured through
-contributions (pension); else, for a parent of a living child under three with no
-contribution this month nor the 3 before, the derived state-paid category
+``GetInsuranceStatus``: a state-paid period health recorded; else a recorded
+``prisoner`` or ``detainee`` ground (``rules.RECORDED_GROUNDS``, nobody asked); else
+insured through contributions (pension); else, for a parent of a living child under
+three with no contribution this month nor the 3 before, the derived state-paid category
 ``non_working_parent_child_under_3`` (``rules.NON_WORKING_PARENT``: population's
-GetFamily and GetPerson of the child, pension asked once more for this month).
+GetFamily and GetPerson of the child, pension asked once more for this month); else a
+recorded ``carer_of_disabled_group_1`` (the person cared for: a group-1 conclusion in
+force here, alive in population) or ``non_working_kandas`` ground, with no contribution
+this month either.
+
+``RecordStateInsuredGround`` / ``EndStateInsuredGround``: an operator records the facts
+other agencies hold (not on the bus); bad input is INVALID_ARGUMENT
+(``rules.validate_ground``), an overlap of the same category, a person cared for
+without a group-1 conclusion in force on the first day, a deceased person or a
+lengthened end FAILED_PRECONDITION, an unknown person or period NOT_FOUND.
 
 ``GetAttachment`` and ``GetInsuranceStatus`` also carry the person as population knows
 them at the moment of the answer (name, birth date, registered address and district):
@@ -58,6 +68,7 @@ from zhol.adapters.health.model import (
     ConclusionRequest,
     DetachReason,
     DisabilityConclusion,
+    GroundRequest,
     HealthError,
     InsuranceCategory,
     InsurancePeriod,
@@ -65,6 +76,7 @@ from zhol.adapters.health.model import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    StateInsuredGround,
     Unavailable,
 )
 from zhol.adapters.health.store import HealthStore, date_pb
@@ -219,6 +231,53 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             conclusions=[conclusion_pb(c) for c in found]
         )
 
+    # -- recorded grounds of state-paid insurance (rules.RECORDED_GROUNDS) ---------------
+
+    @_rpc
+    async def RecordStateInsuredGround(
+        self, request: pb.RecordStateInsuredGroundRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StateInsuredGround:
+        ground = GroundRequest(
+            iin=parse_iin(request.iin, "iin"),
+            social_category=request.social_category,
+            valid_from=parse_date(request.from_date, "from_date"),
+            valid_to=parse_optional_date(request.to_date, "to_date"),
+            basis=request.basis,
+            cared_for=(parse_iin(request.cared_for_iin, "cared_for_iin")
+                       if request.cared_for_iin else None),
+        )
+        rules.validate_ground(ground, self._reader.today())
+        bus = self._bus()
+        if (await bus.person(ground.iin, purpose=purposes.PURPOSE_GROUND_PERSON)).deceased:
+            raise NotAllowed(f"{ground.iin} is deceased")
+        if ground.cared_for is not None:
+            cared_for = await bus.person(
+                ground.cared_for, purpose=purposes.PURPOSE_GROUND_CARED_FOR
+            )
+            if cared_for.deceased:
+                raise NotAllowed("the person cared for is deceased")
+        recorded = await self._stores.write(lambda: self._writer.record_ground(ground))
+        return ground_pb(recorded)
+
+    @_rpc
+    async def EndStateInsuredGround(
+        self, request: pb.EndStateInsuredGroundRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StateInsuredGround:
+        iin = parse_iin(request.iin, "iin")
+        valid_from = parse_date(request.from_date, "from_date")
+        valid_to = parse_date(request.to_date, "to_date")
+        ended = await self._stores.write(
+            lambda: self._writer.end_ground(iin, request.social_category, valid_from, valid_to)
+        )
+        return ground_pb(ended)
+
+    @_rpc
+    async def ListStateInsuredGrounds(
+        self, request: pb.ListStateInsuredGroundsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListStateInsuredGroundsResponse:
+        found = self._reader.list_grounds(parse_iin(request.iin, "iin"))
+        return pb.ListStateInsuredGroundsResponse(grounds=[ground_pb(g) for g in found])
+
     # -- helpers -----------------------------------------------------------------------
 
     def _bus(self) -> Lookups:
@@ -258,14 +317,18 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
     async def _insurance(self, iin: Iin, purpose: str) -> InsuranceStatus:
         """State-paid from our own periods; otherwise contributions, asked of pension."""
         today = self._reader.today()
-        period = self._reader.state_paid_period(iin, today)
+        period = self._reader.state_paid_period(iin, today) or await self._recorded_ground(
+            iin, today, non_working=False
+        )
         if period is not None:
             return InsuranceStatus(
                 iin, True, InsuranceCategory.STATE_PAID, today, period, period.source
             )
         contributions = await self._bus().contributions(iin, purpose=purpose)
         if not contributions.insured:
-            parent = await self._non_working_parent(iin, today)
+            parent = await self._non_working_parent(iin, today) or await self._recorded_ground(
+                iin, today, non_working=True
+            )
             if parent is not None:
                 return InsuranceStatus(
                     iin, True, InsuranceCategory.STATE_PAID, today, parent, parent.source
@@ -297,29 +360,82 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                 born.append(birth)
         if not rules.non_working_parent_period(today, born, paid_in_window=False):
             return None
-        # The month asked about: pension's window for the 1st of the next month ends with it.
-        month = await bus.contributions(
-            iin, purpose=purposes.PURPOSE_PARENT_WORK, as_of=rules.next_month_start(today)
-        )
-        if month.window_to != (today.year, today.month):
-            raise Unavailable("pension's contribution window does not end with this month")
-        period = rules.non_working_parent_period(
-            today, born, paid_in_window=month.paid_months > 0
-        )
+        paid = await self._paid_this_month(iin, today, purposes.PURPOSE_PARENT_WORK)
+        period = rules.non_working_parent_period(today, born, paid_in_window=paid)
         if period is None:
             return None
         first, last = period
-        quiet = rules.NON_WORKING_PARENT.quiet_months_before
-        since = (today.year * 12 + today.month - 1 - quiet)
         source = (
             f"KZ/GOV/MJ/population (a child under {rules.NON_WORKING_PARENT.child_under});"
-            f" {PENSION_SUBSYSTEM} (no contribution {since // 12}-{since % 12 + 1:02d}"
-            f" to {today.year}-{today.month:02d})"
+            f" {_no_contribution(today)}"
         )
         return InsurancePeriod(
             iin, rules.NON_WORKING_PARENT.category, first, last, source
         )
 
+
+    async def _paid_this_month(self, iin: Iin, today: dt.date, purpose: str) -> bool:
+        """Pension holds a contribution for this month (asked of a person whom
+        contributions do not insure: no paid month among the 3 before it)."""
+        # The month asked about: pension's window for the 1st of the next month ends with it.
+        month = await self._bus().contributions(
+            iin, purpose=purpose, as_of=rules.next_month_start(today)
+        )
+        if month.window_to != (today.year, today.month):
+            raise Unavailable("pension's contribution window does not end with this month")
+        return month.paid_months > 0
+
+    async def _recorded_ground(
+        self, iin: Iin, today: dt.date, *, non_working: bool
+    ) -> InsurancePeriod | None:
+        """rules.RECORDED_GROUNDS: the state-paid period a recorded fact gives today. With
+        ``non_working`` False only the categories counted whether or not the person works
+        (nobody is asked); with True only those counted in non-working months, asked only
+        of a person whom contributions do not insure."""
+        for ground in self._reader.grounds_on(iin, today):
+            rule = rules.RECORDED_GROUNDS.get(ground.social_category)
+            if rule is None or rule.non_working is not non_working:
+                continue
+            source = f"{rule.held_by}: {ground.basis} (recorded {ground.recorded_on.isoformat()})"
+            care = None
+            if rule.cares_for_group is not None:
+                care = await self._care(ground.cared_for, rule.cares_for_group, today)
+                if care is None:
+                    continue
+                source += (f"; conclusion {care.conclusion_id} (group {care.group}) of the"
+                           " person cared for; KZ/GOV/MJ/population (alive)")
+            paid = non_working and await self._paid_this_month(
+                iin, today, purposes.PURPOSE_GROUND_WORK
+            )
+            period = rules.recorded_ground_period(today, ground, paid_in_window=paid, care=care)
+            if period is None:
+                continue
+            if non_working:
+                source += f"; {_no_contribution(today)}"
+            return InsurancePeriod(iin, rule.category, period[0], period[1], source)
+        return None
+
+    async def _care(
+        self, cared_for: Iin | None, group: int, today: dt.date
+    ) -> DisabilityConclusion | None:
+        """The conclusion of ``group`` in force today of a person cared for who is alive."""
+        if cared_for is None:
+            return None
+        care = rules.active_conclusion(self._reader.list_conclusions(cared_for), group, today)
+        if care is None:
+            return None
+        try:
+            person = await self._bus().person(cared_for, purpose=purposes.PURPOSE_GROUND_ALIVE)
+        except NotFound:
+            return None
+        return None if person.deceased else care
+
+
+def _no_contribution(today: dt.date) -> str:
+    """The source of "non-working": pension's months without a contribution."""
+    since = today.year * 12 + today.month - 1 - rules.NON_WORKING_PARENT.quiet_months_before
+    return (f"{PENSION_SUBSYSTEM} (no contribution {since // 12}-{since % 12 + 1:02d}"
+            f" to {today.year}-{today.month:02d})")
 
 
 # -- protobuf to values ------------------------------------------------------------------
@@ -388,4 +504,18 @@ def conclusion_pb(conclusion: DisabilityConclusion) -> pb.DisabilityConclusion:
     )
     if conclusion.valid_to is not None:
         message.to_date.CopyFrom(date_pb(conclusion.valid_to))
+    return message
+
+
+def ground_pb(ground: StateInsuredGround) -> pb.StateInsuredGround:
+    message = pb.StateInsuredGround(
+        iin=ground.iin.value,
+        social_category=ground.social_category,
+        from_date=date_pb(ground.valid_from),
+        basis=ground.basis,
+        cared_for_iin="" if ground.cared_for is None else ground.cared_for.value,
+        recorded_on=date_pb(ground.recorded_on),
+    )
+    if ground.valid_to is not None:
+        message.to_date.CopyFrom(date_pb(ground.valid_to))
     return message

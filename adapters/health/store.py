@@ -26,6 +26,10 @@ decision enqueues its events (``ClinicAttached``, ``AttachmentClosed``,
 |                      | new district; then the clinic there with most free places   |
 | record_conclusion    | no overlap with the person's other conclusions; every group |
 |                      | state-paid for the same period (rules.DISABILITY_CATEGORY)  |
+| record_ground        | a well-formed fact (rules.validate_ground); no overlap with |
+|                      | the person's periods of the same category; a carer's person |
+|                      | cared for has a group-1 conclusion in force on the first day |
+| end_ground           | the recorded period, shortened (never lengthened)           |
 """
 
 from __future__ import annotations
@@ -47,10 +51,12 @@ from zhol.adapters.health.model import (
     Decision,
     DetachReason,
     DisabilityConclusion,
+    GroundRequest,
     InsurancePeriod,
     InvalidInput,
     NotAllowed,
     NotFound,
+    StateInsuredGround,
 )
 from zhol.adapters.runtime.store import AgencyStore, today_in_kz
 from zhol.core.clock import Clock
@@ -84,6 +90,10 @@ _CONCLUSION_COLUMNS = """
     SELECT conclusion_id, iin, disability_group, valid_from, valid_to, decided_on,
            since_childhood
     FROM disability_conclusions
+"""
+_GROUND_COLUMNS = """
+    SELECT iin, social_category, valid_from, valid_to, basis, cared_for_iin, recorded_on
+    FROM state_insured_grounds
 """
 
 
@@ -137,6 +147,15 @@ class HealthStore(AgencyStore, agency="health", schema=schema):
         ).fetchall()
         return tuple(_conclusion(row) for row in rows)
 
+    def list_grounds(self, iin: Iin) -> tuple[StateInsuredGround, ...]:
+        """The recorded facts of rules.RECORDED_GROUNDS, oldest first."""
+        return list_grounds(self._conn, iin)
+
+    def grounds_on(self, iin: Iin, day: dt.date) -> tuple[StateInsuredGround, ...]:
+        """The recorded facts whose period covers ``day``."""
+        return tuple(g for g in list_grounds(self._conn, iin)
+                     if rules.overlaps(g.valid_from, g.valid_to, day, day))
+
     # -- writes (one transaction each) -------------------------------------------------
 
     def attach_on_request(
@@ -154,6 +173,15 @@ class HealthStore(AgencyStore, agency="health", schema=schema):
         """Record the commission's conclusion (``birth_date`` read from population)."""
         rules.validate_conclusion(request, self.today())
         return self.run(lambda d: d.record_conclusion(request, birth_date))
+
+    def record_ground(self, request: GroundRequest) -> StateInsuredGround:
+        rules.validate_ground(request, self.today())
+        return self.run(lambda d: d.record_ground(request))
+
+    def end_ground(
+        self, iin: Iin, social_category: str, valid_from: dt.date, valid_to: dt.date
+    ) -> StateInsuredGround:
+        return self.run(lambda d: d.end_ground(iin, social_category, valid_from, valid_to))
 
     def run(self, decide: Callable[[Decisions], T]) -> T:
         """Run one decision in its own transaction (rolled back if it raises)."""
@@ -262,6 +290,15 @@ class Decisions:
             " WHERE iin = ? AND (valid_to IS NULL OR valid_to > ?)",
             (day, iin.value, day),
         )
+        # the recorded grounds (rules.RECORDED_GROUNDS) end on the death date too
+        self._conn.execute(
+            "DELETE FROM state_insured_grounds WHERE iin = ? AND valid_from > ?", (iin.value, day)
+        )
+        self._conn.execute(
+            "UPDATE state_insured_grounds SET valid_to = ?, ended_on = ?"
+            " WHERE iin = ? AND (valid_to IS NULL OR valid_to > ?)",
+            (day, self._today.isoformat(), iin.value, day),
+        )
         current = open_attachment(self._conn, iin)
         if current is None:
             return Decision()
@@ -345,6 +382,79 @@ class Decisions:
             ),
         )
         return conclusion
+
+    # -- recorded grounds of state-paid insurance (rules.RECORDED_GROUNDS) ---------------
+
+    def record_ground(self, request: GroundRequest) -> StateInsuredGround:
+        rule = rules.validate_ground(request, self._today)
+        for existing in list_grounds(self._conn, request.iin):
+            if existing.social_category != request.social_category:
+                continue
+            if (existing.valid_from, existing.valid_to) == (request.valid_from, request.valid_to):
+                raise AlreadyRecorded(f"the same {request.social_category} period is recorded")
+            if rules.overlaps(existing.valid_from, existing.valid_to,
+                              request.valid_from, request.valid_to):
+                raise NotAllowed(
+                    f"the period overlaps the {request.social_category} period from"
+                    f" {existing.valid_from.isoformat()}"
+                )
+        if rule.cares_for_group is not None:
+            assert request.cared_for is not None  # validate_ground
+            rows = self._conn.execute(
+                _CONCLUSION_COLUMNS + " WHERE iin = ?", (request.cared_for.value,)
+            ).fetchall()
+            if rules.active_conclusion(
+                map(_conclusion, rows), rule.cares_for_group, request.valid_from
+            ) is None:
+                raise NotAllowed(
+                    f"the person cared for has no group-{rule.cares_for_group} conclusion"
+                    f" in force on {request.valid_from.isoformat()}"
+                )
+        ground = StateInsuredGround(
+            request.iin, request.social_category, request.valid_from, request.valid_to,
+            request.basis.strip(), request.cared_for, self._today,
+        )
+        self._conn.execute(
+            "INSERT INTO state_insured_grounds (iin, social_category, valid_from, valid_to,"
+            " basis, cared_for_iin, recorded_on) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ground.iin.value, ground.social_category, ground.valid_from.isoformat(),
+             _iso(ground.valid_to), ground.basis,
+             None if ground.cared_for is None else ground.cared_for.value,
+             ground.recorded_on.isoformat()),
+        )
+        return ground
+
+    def end_ground(
+        self, iin: Iin, social_category: str, valid_from: dt.date, valid_to: dt.date
+    ) -> StateInsuredGround:
+        """Set the last day of a recorded period (a release, the end of the care)."""
+        if social_category not in rules.RECORDED_GROUNDS:
+            raise InvalidInput(
+                f"social_category must be one of {', '.join(sorted(rules.RECORDED_GROUNDS))}"
+            )
+        if valid_to < valid_from:
+            raise InvalidInput("to_date is before from_date")
+        found = [g for g in list_grounds(self._conn, iin)
+                 if (g.social_category, g.valid_from) == (social_category, valid_from)]
+        if not found:
+            raise NotFound(f"no {social_category} period of {iin} from {valid_from.isoformat()}")
+        (ground,) = found
+        if ground.valid_to == valid_to:
+            raise AlreadyRecorded(f"the period already ends on {valid_to.isoformat()}")
+        if ground.valid_to is not None and valid_to > ground.valid_to:
+            raise NotAllowed(
+                f"the period ends on {ground.valid_to.isoformat()}; it can only be shortened"
+            )
+        self._conn.execute(
+            "UPDATE state_insured_grounds SET valid_to = ?, ended_on = ?"
+            " WHERE iin = ? AND social_category = ? AND valid_from = ?",
+            (valid_to.isoformat(), self._today.isoformat(), iin.value, social_category,
+             valid_from.isoformat()),
+        )
+        return StateInsuredGround(
+            ground.iin, ground.social_category, ground.valid_from, valid_to, ground.basis,
+            ground.cared_for, ground.recorded_on,
+        )
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -439,6 +549,13 @@ def get_clinic(conn: sqlite3.Connection, clinic_id: str) -> Clinic:
     return _clinic(row)
 
 
+def list_grounds(conn: sqlite3.Connection, iin: Iin) -> tuple[StateInsuredGround, ...]:
+    rows = conn.execute(
+        _GROUND_COLUMNS + " WHERE iin = ? ORDER BY valid_from, social_category", (iin.value,)
+    ).fetchall()
+    return tuple(_ground(row) for row in rows)
+
+
 def open_attachment(conn: sqlite3.Connection, iin: Iin) -> Attachment | None:
     row = conn.execute(_OPEN_ATTACHMENT, (iin.value,)).fetchone()
     return None if row is None else _attachment(row)
@@ -506,6 +623,14 @@ def _conclusion(row: tuple) -> DisabilityConclusion:
     return DisabilityConclusion(
         conclusion_id, Iin(iin), group, dt.date.fromisoformat(valid_from), _date(valid_to),
         dt.date.fromisoformat(decided_on), bool(since_childhood),
+    )
+
+
+def _ground(row: tuple) -> StateInsuredGround:
+    iin, category, valid_from, valid_to, basis, cared_for, recorded_on = row
+    return StateInsuredGround(
+        Iin(iin), category, dt.date.fromisoformat(valid_from), _date(valid_to), basis,
+        None if cared_for is None else Iin(cared_for), dt.date.fromisoformat(recorded_on),
     )
 
 

@@ -18,6 +18,8 @@ def test_every_health_rule_names_its_source() -> None:
     assert "[o]" in rules.NON_WORKING_PARENT.source
     assert "system choice" in rules.NON_WORKING_PARENT.source
     assert rules.NON_WORKING_PARENT.category in rules.SOCIAL_CATEGORIES
+    for ground in rules.RECORDED_GROUNDS.values():
+        assert ground.source.strip() and ground.category in rules.SOCIAL_CATEGORIES
 
 
 @pytest.mark.parametrize(
