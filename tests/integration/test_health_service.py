@@ -379,7 +379,11 @@ async def test_attach_on_request_in_the_home_district_when_state_insured(world: 
     assert published["zhol-client"] == HEALTH
 
 
-async def test_attach_to_a_clinic_of_another_district_is_refused(world: World) -> None:
+async def test_attach_to_a_clinic_of_another_district_is_refused(
+    world_with_pension: World,
+) -> None:
+    # refused only once every basis was asked: pension's workplace included
+    world = world_with_pension
     iin, _old, _region, district = state_insured(world)
     elsewhere = world.health_rows(
         "SELECT clinic_id FROM clinics WHERE district != ? ORDER BY clinic_id LIMIT 1", district
@@ -392,9 +396,12 @@ async def test_attach_to_a_clinic_of_another_district_is_refused(world: World) -
     assert world.snapshot() == before
 
 
-async def test_attach_by_the_district_of_a_temporary_registration(world: World) -> None:
+async def test_attach_by_the_district_of_a_temporary_registration(
+    world_with_pension: World,
+) -> None:
     # health rules.ATTACHMENT (egov.kz "choice of a clinic" [q]): permanent or temporary
     # residence; the temporary registration is population's, asked over the bus.
+    world = world_with_pension
     iin, old, region, district = state_insured(world)
     elsewhere, there_region, there = world.health_rows(
         "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
@@ -426,9 +433,10 @@ async def test_attach_by_the_district_of_a_temporary_registration(world: World) 
     ]
 
 
-async def test_attach_by_the_district_of_the_school_attended(world: World) -> None:
+async def test_attach_by_the_district_of_the_school_attended(world_with_pension: World) -> None:
     # health rules.ATTACHMENT (egov.kz [q]): the place of study, an active enrolment
     # that education holds, in a school of the clinic's district.
+    world = world_with_pension
     attached = dict(world.health_rows(
         "SELECT iin, clinic_id FROM attachments WHERE detached_on IS NULL"
     ))
@@ -504,11 +512,16 @@ async def test_attach_on_request_never_asks_pension(world: World) -> None:
 
 
 async def by_contributions(world: World, insured: bool) -> tuple[str, str, str, str]:
-    """An attached person without a state-paid period whom pension finds ``insured``."""
+    """An attached person without a state-paid period whom pension finds ``insured``
+    (not insured: nor state-insured by a category derived when asked, as a non-working
+    parent or a student)."""
     day = TODAY.isoformat()
     for iin, clinic_id, region, district in world.health_rows(
         _ATTACHED_NOW.format(insured="NOT").replace("LIMIT 1", ""), day, day
     ):
+        if not insured and (await world.health.GetInsuranceStatus(
+                pb.GetInsuranceStatusRequest(iin=iin))).insured:
+            continue
         answer = await world.pension.IsInsuredByContributions(
             pension_pb2.IsInsuredByContributionsRequest(iin=iin)
         )
