@@ -74,6 +74,13 @@ def institution(store: EducationStore, kind: str) -> str:
 # -- rules -------------------------------------------------------------------------------
 
 
+def test_the_rule_tables_are_documented_with_their_sources() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "rules-health-education.md").read_text()
+    for table in ("`STUDY_LEVELS`", "`STUDENT`", "`ATTACHMENT`"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {table} |"))
+        assert row.rstrip().endswith("|") and row.split("|")[-2].strip(), table  # a source
+
+
 def test_each_level_is_taught_at_one_kind_with_a_source() -> None:
     assert set(rules.STUDY_LEVELS) == set(StudyLevel)
     assert rules.STUDY_LEVELS[StudyLevel.VOCATIONAL] is InstitutionKind.COLLEGE
