@@ -48,12 +48,13 @@ def add_parsers(commands: Any) -> None:
     _db(listing)
     listing.add_argument("--region", default="", help="only this region")
     listing.add_argument("--district", default="", help="only this district")
-    listing.add_argument("--kind", default="", choices=("", "college", "university"))
+    listing.add_argument("--kind", default="", choices=("", "college", "university"),
+                         help="only colleges or only universities")
     listing.set_defaults(func=_command(_institutions))
 
     studies = commands.add_parser("studies", help="a person's studies, newest first")
     _db(studies)
-    studies.add_argument("--iin", required=True)
+    studies.add_argument("--iin", required=True, help="the person's IIN")
     studies.set_defaults(func=_command(_studies))
 
     record = commands.add_parser(
@@ -62,17 +63,19 @@ def add_parsers(commands: Any) -> None:
         " (no bus): RecordStudy over gRPC checks that the person exists and is alive.",
     )
     _db(record)
-    record.add_argument("--iin", required=True)
+    record.add_argument("--iin", required=True, help="the student's IIN")
     record.add_argument("--institution", required=True, help="COL-... or UNI-...")
-    record.add_argument("--level", required=True, choices=[v.value for v in StudyLevel])
-    record.add_argument("--form", required=True, choices=[v.value for v in StudyForm])
+    record.add_argument("--level", required=True, choices=[v.value for v in StudyLevel],
+                        help="vocational at a college; bachelor, master, doctoral at a university")
+    record.add_argument("--form", required=True, choices=[v.value for v in StudyForm],
+                        help="full_time or part_time")
     record.add_argument("--started-on", required=True, type=_date, help="YYYY-MM-DD")
     record.set_defaults(func=_command(_record))
 
     end = commands.add_parser("end-study", help="end a study (graduation, expulsion)")
     _db(end)
-    end.add_argument("--iin", required=True)
-    end.add_argument("--study-id", required=True, type=int)
+    end.add_argument("--iin", required=True, help="the student's IIN")
+    end.add_argument("--study-id", required=True, type=int, help="the study to end")
     end.add_argument("--ended-on", type=_date, help="its last day, YYYY-MM-DD (default today)")
     end.set_defaults(func=_command(_end))
 
