@@ -17,12 +17,15 @@ become (the service maps them at the edge):
 | class           | gRPC status          | when                                                  |
 |-----------------|----------------------|-------------------------------------------------------|
 | InvalidInput    | INVALID_ARGUMENT     | malformed IIN, grade out of 1..11, bad payload         |
-| NotFound        | NOT_FOUND            | unknown kindergarten, school, queue entry; a person    |
+| NotFound        | NOT_FOUND            | unknown kindergarten, school, college, university,     |
+|                 |                      | queue entry, study (or another person's); a person     |
 |                 |                      | population does not know                               |
-| AlreadyRecorded | ALREADY_EXISTS       | an active queue entry already; already in that school  |
+| AlreadyRecorded | ALREADY_EXISTS       | an active queue entry already; already in that school; |
+|                 |                      | an open study at that institution already              |
 | NotAllowed      | FAILED_PRECONDITION  | age or district rule not met, deceased, no registered  |
 |                 |                      | address, school or kindergarten full, not connected   |
-|                 |                      | to the bus                                             |
+|                 |                      | to the bus; a level the institution does not teach, a  |
+|                 |                      | study already ended                                    |
 | SourceFailed    | the source's status  | population could not be asked (UNAVAILABLE, ...)       |
 """
 
