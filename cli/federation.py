@@ -149,7 +149,11 @@ SUBSYSTEMS = (
         + _reads(PENSION, "zhol.pension.v1.PensionRegistry", ("IsInsuredByContributions",))
         # clinic attachment by the place of study (health rules.ATTACHMENT)
         + _reads(EDUCATION, "zhol.education.v1.EducationRegistry",
-                 ("ListEnrolments", "ListSchools")),
+                 ("ListEnrolments", "ListSchools"))
+        # clinic attachment by the place of work, and by a college or university; the
+        # student's state-paid insurance (health rules.ATTACHMENT, rules.STUDENT)
+        + _reads(PENSION, "zhol.pension.v1.PensionRegistry", ("GetEmploymentPeriods",))
+        + _reads(EDUCATION, "zhol.education.v1.EducationRegistry", ("ListStudies",)),
     ),
     SubsystemSpec(
         EDUCATION,

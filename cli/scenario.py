@@ -239,6 +239,24 @@ def _fmt(d: Any) -> str:
     return f"{d.year:04d}-{d.month:02d}-{d.day:02d}" if d.year else "-"
 
 
+
+async def _work_and_study(c: Clients, iin: str, today: dt.date) -> set[tuple[str, str]]:
+    """The districts of the person's employers (pension) and colleges or universities
+    (education) of periods in force today: health attaches by them too."""
+    def current(ended: pen.Date | ed.Date) -> bool:
+        return not ended.year or (ended.year, ended.month, ended.day) >= (
+            today.year, today.month, today.day)
+
+    work = await c.call("pension", "/zhol.pension.v1.PensionRegistry/GetEmploymentPeriods",
+                        pen.GetEmploymentPeriodsRequest(iin=iin), pen.GetEmploymentPeriodsResponse)
+    studies = await c.call("education", "/zhol.education.v1.EducationRegistry/ListStudies",
+                           ed.ListStudiesRequest(iin=iin), ed.ListStudiesResponse)
+    return ({(w.employer_region, w.employer_district) for w in work.periods
+             if current(w.ended_on)}
+            | {(s.institution.region, s.institution.district) for s in studies.studies
+               if current(s.ended_on)})
+
+
 def _age(p: pop.Person, today: dt.date) -> int:
     b = p.birth_date
     return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
@@ -831,8 +849,10 @@ async def scenario_clinic(c: Clients, timeout: float) -> bool:
         atts = await c.attachments(p.iin)
         if not any(a.clinic_id == current and a.detached_on.year for a in atts):
             missing.append(f"health: the old attachment to {current} was not closed")
+    # a district where the person neither lives, works nor studies (health ATTACHMENT)
+    elsewhere = {(addr.region, addr.district)} | await _work_and_study(c, p.iin, today)
     other = next((k for k in await c.clinics("", "")
-                  if (k.region, k.district) != (addr.region, addr.district)), None)
+                  if (k.region, k.district) not in elsewhere), None)
     if other is None:
         missing.append("health: no clinic in another district to try")
     else:

@@ -34,6 +34,7 @@ PURPOSE_NEWBORN = "kindergarten queue for a newborn: district of the family"
 PURPOSE_ADDRESS_CHANGED = "kindergarten queue after an address change: new district"
 PURPOSE_DEATH = "kindergarten queue and school enrolment after a registered death"
 PURPOSE_ENROLMENT = "school enrolment: age and district of the child"
+PURPOSE_STUDY = "college or university study: the student exists and is alive"
 PURPOSE_QUEUE_ANSWER = "kindergarten queue answer: the child's name and family's district"
 PURPOSE_ENROLMENTS_ANSWER = "school enrolments answer: the child's name and family's district"
 

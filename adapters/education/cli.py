@@ -1,6 +1,7 @@
-"""``zhol adapter education seed|serve``: the education system's command line.
+"""``zhol adapter education seed|serve|...``: the education system's command line.
 
-Here: its seed option (``--population-db``, optional) and report line. The
+Here: its seed option (``--population-db``, optional) and report line; the operator's
+commands for colleges, universities and studies are in ``studies_cli``. The
 arguments, checks and exit codes every adapter shares are in adapters.runtime.cli.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zhol.adapters.education import studies_cli
 from zhol.adapters.education.seed import SeedReport, seed_database
 from zhol.adapters.education.server import load_education_settings, run
 from zhol.adapters.runtime import cli as runtime_cli
@@ -18,7 +20,8 @@ def _summary(db: Path, report: SeedReport) -> str:
     return (
         f"seeded {db}: {report.districts} districts, {report.kindergartens} kindergartens,"
         f" {report.schools} schools, {report.queue_entries} queue entries"
-        f" ({report.placed} placed), {report.enrolments} enrolments"
+        f" ({report.placed} placed), {report.enrolments} enrolments,"
+        f" {report.institutions} colleges and universities, {report.studies} studies"
         f" in {report.seconds:.1f} s"
     )
 
@@ -46,3 +49,4 @@ def add_parser(subparsers: Any) -> None:
         gateway_help="our gateway's IS side (default: bus off)",
         load=load_education_settings, run=run,
     )
+    studies_cli.add_parsers(commands)

@@ -1,7 +1,8 @@
 """The education system's values and failures: frozen dataclasses, no protobuf, no SQL.
 
-Education owns kindergartens and schools (with the region and district they stand
-in), the kindergarten queue and school enrolments. Of a citizen it keeps the IIN and
+Education owns kindergartens, schools, colleges and universities (with the region and
+district they stand in), the kindergarten queue, school enrolments and studies at
+colleges and universities. Of a citizen it keeps the IIN and
 these facts only. What it needs to know about the child (birth date, whether alive,
 registered address) is a ``Citizen`` read from the population registry over the bus
 for the decision at hand and never stored.
@@ -16,12 +17,15 @@ become (the service maps them at the edge):
 | class           | gRPC status          | when                                                  |
 |-----------------|----------------------|-------------------------------------------------------|
 | InvalidInput    | INVALID_ARGUMENT     | malformed IIN, grade out of 1..11, bad payload         |
-| NotFound        | NOT_FOUND            | unknown kindergarten, school, queue entry; a person    |
+| NotFound        | NOT_FOUND            | unknown kindergarten, school, college, university,     |
+|                 |                      | queue entry, study (or another person's); a person     |
 |                 |                      | population does not know                               |
-| AlreadyRecorded | ALREADY_EXISTS       | an active queue entry already; already in that school  |
+| AlreadyRecorded | ALREADY_EXISTS       | an active queue entry already; already in that school; |
+|                 |                      | an open study at that institution already              |
 | NotAllowed      | FAILED_PRECONDITION  | age or district rule not met, deceased, no registered  |
 |                 |                      | address, school or kindergarten full, not connected   |
-|                 |                      | to the bus                                             |
+|                 |                      | to the bus; a level the institution does not teach, a  |
+|                 |                      | study already ended                                    |
 | SourceFailed    | the source's status  | population could not be asked (UNAVAILABLE, ...)       |
 """
 
@@ -132,6 +136,56 @@ class Enrolment:
     enrolled_on: dt.date
     status: EnrolmentStatus
     school_year_start: dt.date
+
+
+class InstitutionKind(enum.Enum):
+    COLLEGE = "college"  # technical and vocational education
+    UNIVERSITY = "university"  # higher and postgraduate education
+
+
+class StudyLevel(enum.Enum):
+    VOCATIONAL = "vocational"
+    BACHELOR = "bachelor"
+    MASTER = "master"
+    DOCTORAL = "doctoral"
+
+
+class StudyForm(enum.Enum):
+    FULL_TIME = "full_time"
+    PART_TIME = "part_time"
+
+
+@dataclass(frozen=True, slots=True)
+class Institution:
+    institution_id: str
+    name: str
+    kind: InstitutionKind
+    district: District
+    students: int  # studies with no end recorded
+
+
+@dataclass(frozen=True, slots=True)
+class Study:
+    """A study at a college or university; ``ended_on`` its last day, None while open."""
+
+    study_id: int
+    iin: Iin
+    institution: Institution
+    level: StudyLevel
+    form: StudyForm
+    started_on: dt.date
+    ended_on: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRequest:
+    """A student's admission as the institution's order gives it (``RecordStudy``)."""
+
+    iin: Iin
+    institution_id: str
+    level: StudyLevel
+    form: StudyForm
+    started_on: dt.date
 
 
 @dataclass(frozen=True, slots=True)

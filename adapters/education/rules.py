@@ -14,6 +14,9 @@ Ages are parameters of tables, never constants in code:
 - ``SCHOOL_YEAR``: a school year starts on 1 September; enrolment for the next one
   opens on 1 April. From 1 April to 31 August an enrolment is for the school year
   starting on the coming 1 September, from 1 September to 31 March for the current one.
+- ``STUDY_LEVELS``: the levels of vocational and higher education and the kind of
+  institution that teaches each (``check_study``, ``check_study_end``: a study's first
+  and last day, both inclusive, never in the future).
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from zhol.adapters.education.model import Citizen, NotAllowed
+from zhol.adapters.education.model import (
+    Citizen,
+    InstitutionKind,
+    InvalidInput,
+    NotAllowed,
+    Study,
+    StudyLevel,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +152,43 @@ def check_registered_district(child: Citizen) -> tuple[str, str]:
     if not child.region or not child.district:
         raise NotAllowed(f"person {child.iin} has no registered address with a district")
     return child.region, child.district
+
+
+# study level -> the kind of institution that teaches it.
+STUDY_LEVELS: dict[StudyLevel, InstitutionKind] = {
+    StudyLevel.VOCATIONAL: InstitutionKind.COLLEGE,
+    StudyLevel.BACHELOR: InstitutionKind.UNIVERSITY,
+    StudyLevel.MASTER: InstitutionKind.UNIVERSITY,
+    StudyLevel.DOCTORAL: InstitutionKind.UNIVERSITY,
+}
+STUDY_LEVELS_SOURCE = (
+    'Law of the Republic of Kazakhstan "On Education" of 27 July 2007 No. 319-III: the'
+    " levels of technical and vocational, higher (bachelor) and postgraduate (master,"
+    " doctoral) education; a college teaches the first, a university the others (system"
+    " choice: the model knows these two kinds of institution)"
+)
+# The earliest first day of a study on record (system choice: older records are paper).
+EARLIEST_STUDY = dt.date(1990, 1, 1)
+
+
+def check_study(kind: InstitutionKind, level: StudyLevel, started_on: dt.date,
+                today: dt.date) -> None:
+    """Refuse a study the institution does not teach (``NotAllowed``) or with a first
+    day in the future or before ``EARLIEST_STUDY`` (``InvalidInput``)."""
+    if started_on > today:
+        raise InvalidInput("started_on is in the future")
+    if started_on < EARLIEST_STUDY:
+        raise InvalidInput(f"started_on is before {EARLIEST_STUDY.isoformat()}")
+    if STUDY_LEVELS[level] is not kind:
+        raise NotAllowed(f"a {kind.value} does not teach the {level.value} level")
+
+
+def check_study_end(study: Study, ended_on: dt.date, today: dt.date) -> None:
+    """A study ends once, on a day from its first day to today (its last day)."""
+    if study.ended_on is not None:
+        raise NotAllowed(f"study {study.study_id} ended on {study.ended_on.isoformat()}")
+    if ended_on > today:
+        raise InvalidInput("ended_on is in the future")
+    if ended_on < study.started_on:
+        raise InvalidInput("ended_on is before the study's started_on")
+

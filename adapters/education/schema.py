@@ -18,6 +18,11 @@ own name and district: institutions, not citizens.
   (waiting entries of the district ordered by ``queued_on`` then ``queue_entry_id``).
 - queue_moves: each move of an entry to another district, with the date and reason.
 - school_enrolments: at most one active enrolment per child (partial unique index).
+- institutions: colleges and universities (vocational and higher education), with
+  their district; studies: one person's study at one of them (level, form, first and
+  last day, ``ended_on`` NULL while studying; at most one open study per person and
+  institution, partial unique index). Both are created by ``CREATE TABLE IF NOT
+  EXISTS`` on any version 1 file too (no upgrade step: new tables only).
 - the bus library's outbox (events decided here, published later) and inbox (event
   deliveries already handled), in the same file so that a decision, its event and the
   record of the delivery that caused it commit in one transaction.
@@ -109,6 +114,28 @@ TABLES: tuple[str, ...] = (
         CHECK ((status = 'active') = (ended_on IS NULL))
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS institutions (
+        institution_id TEXT PRIMARY KEY,
+        name           TEXT NOT NULL,
+        kind           TEXT NOT NULL CHECK (kind = 'college' OR kind = 'university'),
+        district_id    INTEGER NOT NULL REFERENCES districts (district_id)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS studies (
+        study_id       INTEGER PRIMARY KEY,
+        iin            TEXT NOT NULL CHECK (length(iin) = 12),
+        institution_id TEXT NOT NULL REFERENCES institutions (institution_id),
+        level          TEXT NOT NULL CHECK (
+            level = 'vocational' OR level = 'bachelor' OR level = 'master'
+            OR level = 'doctoral'
+        ),
+        form           TEXT NOT NULL CHECK (form = 'full_time' OR form = 'part_time'),
+        started_on     TEXT NOT NULL,
+        ended_on       TEXT CHECK (ended_on IS NULL OR ended_on >= started_on)
+    )
+    """,
 )
 
 INDEXES: tuple[str, ...] = (
@@ -129,13 +156,19 @@ INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS enrolments_by_iin ON school_enrolments (iin, enrolment_id)",
     "CREATE INDEX IF NOT EXISTS enrolments_active_by_school ON school_enrolments (school_id)"
     " WHERE status = 'active'",
+    "CREATE INDEX IF NOT EXISTS institutions_by_district ON institutions (district_id)",
+    "CREATE INDEX IF NOT EXISTS studies_by_iin ON studies (iin, study_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS study_one_open ON studies (iin, institution_id)"
+    " WHERE ended_on IS NULL",
+    "CREATE INDEX IF NOT EXISTS studies_open_by_institution ON studies (institution_id)"
+    " WHERE ended_on IS NULL",
     OUTBOX_INDEX,
     INBOX_INDEX,
 )
 
 TABLE_NAMES: tuple[str, ...] = (
     "districts", "kindergartens", "schools", "queue_entries", "queue_moves",
-    "school_enrolments",
+    "school_enrolments", "institutions", "studies",
 )
 
 

@@ -12,6 +12,14 @@ plausible history as of ``AS_OF``:
 - pupils (6 to 16 on the last 1 September) are enrolled in grade ``age - 5`` of a
   school of their district, since the 1 September they started that grade.
 
+- young people (17 to 24 on ``as_of``), about two in five, study at a college or
+  university of the region they live in: vocational (17-19), bachelor (18-22), master
+  (23-24) or doctoral (a few of 24), full-time (four in five) or part-time, since the
+  1 September of the year they started, still studying. Every region has a college and
+  a university in its first district (its centre) and a second college in its second
+  district. These draw from a random stream of their own, so the rest of the seed is
+  the same as without them.
+
 Only the IIN and education's own facts are written: the age is derived from the IIN,
 the district decides which institution, neither is stored. Districts found in the
 population's addresses but missing from the reference list are added too. The number
@@ -41,6 +49,18 @@ MIN_KINDERGARTENS = 2
 MIN_SCHOOLS = 2
 CHILDREN_PER_KINDERGARTEN = 120  # plan a new kindergarten for so many preschool children
 PUPILS_PER_SCHOOL = 900
+STUDENT_AGES = (17, 24)  # completed years on as_of, both included
+STUDYING_SHARE = 0.4
+FULL_TIME_SHARE = 0.8
+STUDIES_STREAM = 0x53545544  # added to the seed for colleges and studies ("STUD")
+COLLEGE_NAMES: tuple[str, ...] = (
+    "Higher College of Technology", "Polytechnic College", "Medical College",
+    "College of Service and Tourism", "Agrarian and Technical College", "Pedagogical College",
+)
+UNIVERSITY_NAMES: tuple[str, ...] = (
+    "State University", "Technical University", "University named after Al-Farabi",
+    "Pedagogical University", "University of Economics and Law",
+)
 
 KINDERGARTEN_NAMES: tuple[str, ...] = (
     "Balapan", "Aigolek", "Baldyrgan", "Karlygash", "Bobek", "Kunshuak", "Erketai",
@@ -66,6 +86,8 @@ class SeedReport:
     queue_entries: int
     placed: int
     enrolments: int
+    institutions: int
+    studies: int
     seconds: float
 
 
@@ -98,8 +120,10 @@ def seed_database(
         for district, _locality in districts
     ]
     children: list[_Child] = []
+    young: list[tuple[str, dt.date, str]] = []
     if population_db is not None:
         children = _read_children(population_db, as_of)
+        young = _read_young(population_db, as_of)
         known = set(places)
         for child in children:
             if child.place not in known:
@@ -108,7 +132,8 @@ def seed_database(
         say(f"read {len(children)} children from {population_db}")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        report = _load(path, places, children, random.Random(seed), as_of)
+        report = _load(path, places, children, random.Random(seed), as_of,
+                       _Studies(places, young, random.Random(seed + STUDIES_STREAM), as_of))
     except BaseException:
         for leftover in (path, path.with_name(path.name + "-wal"),
                          path.with_name(path.name + "-shm")):
@@ -144,12 +169,88 @@ def _read_children(population_db: Path, as_of: dt.date) -> list[_Child]:
     return children
 
 
+def _read_young(population_db: Path, as_of: dt.date) -> list[tuple[str, dt.date, str]]:
+    """Living persons of ``STUDENT_AGES`` on ``as_of``: (IIN, birth date, region), in IIN
+    order (seeding only: the region picks a college or university, it is not stored)."""
+    uri = f"{population_db.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT p.iin, a.region FROM persons AS p"
+            " JOIN addresses AS a ON a.iin = p.iin AND a.valid_to IS NULL"
+            " WHERE p.death_date IS NULL AND a.region <> '' ORDER BY p.iin"
+        ).fetchall()
+    finally:
+        conn.close()
+    young = []
+    low, high = STUDENT_AGES
+    for iin_text, region in rows:
+        try:
+            born = Iin.parse(iin_text).birth_date
+        except ZholError:
+            continue
+        if low <= rules.age_on(born, as_of) <= high:
+            young.append((iin_text, born, region))
+    return young
+
+
+class _Studies:
+    """Colleges, universities and studies: rows for ``institutions`` and ``studies``."""
+
+    def __init__(self, places: list[tuple[str, str]], young: list[tuple[str, dt.date, str]],
+                 rng: random.Random, as_of: dt.date) -> None:
+        self.institutions: list[tuple[str, str, str, int]] = []
+        self.studies: list[tuple[str, str, str, str, str]] = []
+        by_region: dict[str, list[int]] = defaultdict(list)
+        for district_id, (region, _district) in enumerate(places, start=1):
+            by_region[region].append(district_id)
+        mine: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for region, ids in by_region.items():
+            plan = [("college", ids[0]), ("university", ids[0])]
+            if len(ids) > 1:
+                plan.append(("college", ids[1]))
+            for kind, district_id in plan:
+                prefix, names = (("COL", COLLEGE_NAMES) if kind == "college"
+                                 else ("UNI", UNIVERSITY_NAMES))
+                institution_id = f"{prefix}-{district_id:03d}-01"
+                name = f"{region.split()[0]} {rng.choice(names)}"
+                self.institutions.append((institution_id, name, kind, district_id))
+                mine[(region, kind)].append(institution_id)
+        # the last 1 September on or before as_of: the year's intake started then
+        intake = dt.date(as_of.year if (as_of.month, as_of.day) >= (9, 1) else as_of.year - 1,
+                         9, 1)
+        for iin, born, region in young:
+            if rng.random() >= STUDYING_SHARE:
+                continue
+            age = rules.age_on(born, intake)
+            level, kind, first_age = _level_for(age, rng)
+            there = mine.get((region, kind))
+            if not there:
+                continue
+            started = dt.date(intake.year - max(0, age - first_age), 9, 1)
+            form = "full_time" if rng.random() < FULL_TIME_SHARE else "part_time"
+            self.studies.append((iin, rng.choice(there), level, form, started.isoformat()))
+
+
+def _level_for(age: int, rng: random.Random) -> tuple[str, str, int]:
+    """(level, kind of institution, the age the level starts at) for a student of ``age``
+    on the last intake."""
+    if age <= 17 or (age <= 19 and rng.random() < 0.4):
+        return "vocational", "college", min(age, 16)
+    if age <= 21 or (age == 22 and rng.random() < 0.5):
+        return "bachelor", "university", 18
+    if age >= 24 and rng.random() < 0.15:
+        return "doctoral", "university", 24
+    return "master", "university", 22
+
+
 def _load(
     path: Path,
     places: list[tuple[str, str]],
     children: list[_Child],
     rng: random.Random,
     as_of: dt.date,
+    higher: _Studies,
 ) -> dict[str, int]:
     school_year = rules.school_year_start(as_of)
     first_grade = rules.grade_ages(school_year.year, 1)
@@ -210,6 +311,16 @@ def _load(
         conn.executemany("INSERT INTO districts VALUES (?, ?, ?)", districts)
         conn.executemany("INSERT INTO kindergartens VALUES (?, ?, ?, ?, ?)", kindergartens)
         conn.executemany("INSERT INTO schools VALUES (?, ?, ?, ?, ?)", schools)
+        conn.executemany(
+            "INSERT INTO institutions (institution_id, name, kind, district_id)"
+            " VALUES (?, ?, ?, ?)",
+            higher.institutions,
+        )
+        conn.executemany(
+            "INSERT INTO studies (iin, institution_id, level, form, started_on, ended_on)"
+            " VALUES (?, ?, ?, ?, ?, NULL)",
+            higher.studies,
+        )
         entries.sort(key=lambda row: (row[3], row[0]))  # ids follow seniority
         conn.executemany(
             "INSERT INTO queue_entries (iin, district_id, kindergarten_id, queued_on, status,"
@@ -235,6 +346,8 @@ def _load(
         "queue_entries": len(entries),
         "placed": placed,
         "enrolments": len(enrolments),
+        "institutions": len(higher.institutions),
+        "studies": len(higher.studies),
     }
 
 

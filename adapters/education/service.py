@@ -18,6 +18,12 @@ statuses, never ``zhol-error`` trailers:
 |                                                           | DEADLINE_EXCEEDED   |
 | anything unexpected (logged, no detail sent)              | INTERNAL            |
 
+Colleges and universities (``ListInstitutions``) and studies at them (``RecordStudy``,
+``EndStudy``, ``ListStudies``): a study's level must be taught at the institution's
+kind (``rules.STUDY_LEVELS``); recording one reads from population that the person
+exists and is alive; ending one needs the person's IIN with the study id (the data
+subject is bound to the data: another person's study id is NOT_FOUND).
+
 ``GetQueuePosition`` and ``ListEnrolments`` also carry the child as population knows
 them at the moment of the answer (name, birth date, the family's region and district):
 one GetPerson through the bus per answer, never stored. When that read fails (or the
@@ -44,6 +50,7 @@ from zhol.adapters.education.citizens import (
     PURPOSE_ENROLMENTS_ANSWER,
     PURPOSE_QUEUE_ANSWER,
     PURPOSE_QUEUE_REQUEST,
+    PURPOSE_STUDY,
     Citizens,
 )
 from zhol.adapters.education.events import REASON_TO_PB, date_pb
@@ -51,13 +58,19 @@ from zhol.adapters.education.model import (
     EducationError,
     Enrolment,
     EnrolmentStatus,
+    Institution,
     InvalidInput,
     Kindergarten,
+    NotAllowed,
     QueueEntry,
     QueueMove,
     QueuePosition,
     QueueStatus,
     School,
+    Study,
+    StudyForm,
+    StudyLevel,
+    StudyRequest,
     status_for,
 )
 from zhol.adapters.education.store import EducationStore
@@ -189,6 +202,44 @@ class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
         enrolment = await self._stores.write(self._writer.enroll, child, school_id, grade)
         return enrolment_pb(enrolment)
 
+    # -- colleges, universities and studies --------------------------------------------
+
+    @_rpc
+    async def ListInstitutions(self, request: pb.ListInstitutionsRequest,
+                               context: grpc.aio.ServicerContext
+                               ) -> pb.ListInstitutionsResponse:
+        found = self._reader.list_institutions(request.region, request.district, request.kind)
+        return pb.ListInstitutionsResponse(institutions=[institution_pb(i) for i in found])
+
+    @_rpc
+    async def ListStudies(self, request: pb.ListStudiesRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ListStudiesResponse:
+        found = self._reader.list_studies(parse_iin(request.iin, "iin"))
+        return pb.ListStudiesResponse(studies=[study_pb(s) for s in found])
+
+    @_rpc
+    async def RecordStudy(self, request: pb.RecordStudyRequest,
+                          context: grpc.aio.ServicerContext) -> pb.Study:
+        study = parse_study(request)
+        self._reader.get_institution(study.institution_id)  # refused before asking population
+        person = await self._citizens.read(study.iin, purpose=PURPOSE_STUDY)
+        if person.deceased:
+            raise NotAllowed(f"person {study.iin} is deceased")
+        # Studies enqueue no event (adapters.education.events).
+        recorded = await self._stores.write(self._writer.record_study, study, notify=False)
+        return study_pb(recorded)
+
+    @_rpc
+    async def EndStudy(self, request: pb.EndStudyRequest,
+                       context: grpc.aio.ServicerContext) -> pb.Study:
+        iin = parse_iin(request.iin, "iin")
+        if request.study_id <= 0:
+            raise InvalidInput("study_id is required")
+        ended_on = parse_optional_date(request.ended_on, "ended_on")
+        ended = await self._stores.write(self._writer.end_study, iin, request.study_id,
+                                         ended_on, notify=False)
+        return study_pb(ended)
+
 
 
 # -- protobuf to values ------------------------------------------------------------------
@@ -197,6 +248,21 @@ class EducationRegistryServicer(pb_grpc.EducationRegistryServicer):
 _parse = RequestParser(InvalidInput)
 parse_iin = _parse.iin
 parse_read_mask = _parse.read_mask
+parse_date = _parse.date
+parse_optional_date = _parse.optional_date
+
+
+def parse_study(request: pb.RecordStudyRequest) -> StudyRequest:
+    try:
+        level = StudyLevel(request.level)
+    except ValueError:
+        raise InvalidInput("level must be vocational, bachelor, master or doctoral") from None
+    try:
+        form = StudyForm(request.form)
+    except ValueError:
+        raise InvalidInput("form must be full_time or part_time") from None
+    return StudyRequest(parse_iin(request.iin, "iin"), request.institution_id.strip(), level,
+                        form, parse_date(request.started_on, "started_on"))
 
 
 # -- values to protobuf ------------------------------------------------------------------
@@ -272,3 +338,29 @@ def enrolment_pb(enrolment: Enrolment) -> pb.Enrolment:
         status=_ENROLMENT_TO_PB[enrolment.status],
         school_year_start=date_pb(enrolment.school_year_start),
     )
+
+
+def institution_pb(institution: Institution) -> pb.Institution:
+    return pb.Institution(
+        institution_id=institution.institution_id,
+        name=institution.name,
+        kind=institution.kind.value,
+        region=institution.district.region,
+        district=institution.district.name,
+        students=institution.students,
+    )
+
+
+def study_pb(study: Study) -> pb.Study:
+    message = pb.Study(
+        study_id=study.study_id,
+        iin=study.iin.value,
+        institution_id=study.institution.institution_id,
+        level=study.level.value,
+        form=study.form.value,
+        started_on=date_pb(study.started_on),
+        institution=institution_pb(study.institution),
+    )
+    if study.ended_on is not None:
+        message.ended_on.CopyFrom(date_pb(study.ended_on))
+    return message

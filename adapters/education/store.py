@@ -34,6 +34,8 @@ from zhol.adapters.education.model import (
     District,
     Enrolment,
     EnrolmentStatus,
+    Institution,
+    InstitutionKind,
     InvalidInput,
     Kindergarten,
     NotAllowed,
@@ -44,6 +46,10 @@ from zhol.adapters.education.model import (
     QueueReason,
     QueueStatus,
     School,
+    Study,
+    StudyForm,
+    StudyLevel,
+    StudyRequest,
     WithdrawalCause,
 )
 from zhol.adapters.runtime.store import AgencyStore
@@ -87,6 +93,15 @@ _SCHOOLS = """
            (SELECT count(*) FROM school_enrolments AS e
             WHERE e.status = 'active' AND e.school_id = s.school_id)
     FROM schools AS s JOIN districts AS d ON d.district_id = s.district_id
+"""
+_INSTITUTIONS = """
+    SELECT i.institution_id, i.name, i.kind, d.district_id, d.region, d.name,
+           (SELECT count(*) FROM studies AS s
+            WHERE s.institution_id = i.institution_id AND s.ended_on IS NULL)
+    FROM institutions AS i JOIN districts AS d ON d.district_id = i.district_id
+"""
+_STUDY = """
+    SELECT study_id, iin, institution_id, level, form, started_on, ended_on FROM studies
 """
 _ENROLMENT = """
     SELECT enrolment_id, iin, school_id, grade, enrolled_on, status, school_year_start
@@ -174,6 +189,71 @@ class EducationStore(AgencyStore, agency="education", schema=schema):
         with self._transaction():
             return record_enrolment(self._conn, child, school_id, grade, today,
                                     self._clock.now_ms())
+
+    # -- colleges, universities and studies ----------------------------------------------
+
+    def list_institutions(self, region: str = "", district: str = "", kind: str = ""
+                          ) -> tuple[Institution, ...]:
+        where, args = _place_filter(region, district)
+        if kind.strip():
+            try:
+                chosen = InstitutionKind(kind.strip())
+            except ValueError:
+                raise InvalidInput("kind must be college or university") from None
+            where += (" AND " if where else " WHERE ") + "i.kind = ?"
+            args = (*args, chosen.value)
+        sql = _INSTITUTIONS + where + " ORDER BY i.institution_id"
+        return tuple(_institution(row) for row in self._conn.execute(sql, args))
+
+    def get_institution(self, institution_id: str) -> Institution:
+        return _get_institution(self._conn, institution_id)
+
+    def list_studies(self, iin: Iin) -> tuple[Study, ...]:
+        """The person's studies, newest first (empty when none)."""
+        with self._snapshot():
+            rows = self._conn.execute(
+                _STUDY + " WHERE iin = ? ORDER BY started_on DESC, study_id DESC", (iin.value,)
+            ).fetchall()
+            return tuple(_study(self._conn, row) for row in rows)
+
+    def record_study(self, request: StudyRequest) -> Study:
+        """A student's admission: the institution teaches the level, one open study per
+        person and institution."""
+        today = self.today()
+        with self._transaction():
+            institution = _get_institution(self._conn, request.institution_id)
+            rules.check_study(institution.kind, request.level, request.started_on, today)
+            open_there = self._conn.execute(
+                "SELECT study_id FROM studies WHERE iin = ? AND institution_id = ?"
+                " AND ended_on IS NULL", (request.iin.value, institution.institution_id),
+            ).fetchone()
+            if open_there is not None:
+                raise AlreadyRecorded(
+                    f"{request.iin} already studies at {institution.institution_id}"
+                    f" (study {open_there[0]})"
+                )
+            cursor = self._conn.execute(
+                "INSERT INTO studies (iin, institution_id, level, form, started_on, ended_on)"
+                " VALUES (?, ?, ?, ?, ?, NULL)",
+                (request.iin.value, institution.institution_id, request.level.value,
+                 request.form.value, request.started_on.isoformat()),
+            )
+            return _study_by_id(self._conn, int(cursor.lastrowid or 0))
+
+    def end_study(self, iin: Iin, study_id: int, ended_on: dt.date | None) -> Study:
+        """End the person's open study on ``ended_on`` (its last day; None: today)."""
+        today = self.today()
+        with self._transaction():
+            row = self._conn.execute(_STUDY + " WHERE study_id = ?", (study_id,)).fetchone()
+            if row is None or row[1] != iin.value:
+                raise NotFound(f"{iin} has no study {study_id}")
+            study = _study(self._conn, row)
+            last = ended_on or today
+            rules.check_study_end(study, last, today)
+            self._conn.execute(
+                "UPDATE studies SET ended_on = ? WHERE study_id = ?", (last.isoformat(), study_id)
+            )
+            return _study_by_id(self._conn, study_id)
 
     def apply(self, decision: Callable[..., T], *args: object) -> T:
         """Run a ``record_*`` function in one transaction of this store (tests, tools)."""
@@ -506,6 +586,20 @@ def _get_school(conn: sqlite3.Connection, school_id: str) -> School:
     return _school(row)
 
 
+def _get_institution(conn: sqlite3.Connection, institution_id: str) -> Institution:
+    _check_id(institution_id, "institution_id")
+    row = conn.execute(
+        _INSTITUTIONS + " WHERE i.institution_id = ?", (institution_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no college or university {institution_id}")
+    return _institution(row)
+
+
+def _study_by_id(conn: sqlite3.Connection, study_id: int) -> Study:
+    return _study(conn, conn.execute(_STUDY + " WHERE study_id = ?", (study_id,)).fetchone())
+
+
 def _check_id(value: str, field: str) -> None:
     if not value:
         raise InvalidInput(f"{field} is required")
@@ -569,3 +663,14 @@ def _enrolment(row: tuple) -> Enrolment:
     enrolment_id, iin, school_id, grade, enrolled_on, status, year_start = row
     return Enrolment(enrolment_id, Iin(iin), school_id, grade, dt.date.fromisoformat(enrolled_on),
                      EnrolmentStatus(status), dt.date.fromisoformat(year_start))
+
+
+def _institution(row: tuple) -> Institution:
+    return Institution(row[0], row[1], InstitutionKind(row[2]), _district(row[3:6]), row[6])
+
+
+def _study(conn: sqlite3.Connection, row: tuple) -> Study:
+    study_id, iin, institution_id, level, form, started_on, ended_on = row
+    return Study(study_id, Iin(iin), _get_institution(conn, institution_id), StudyLevel(level),
+                 StudyForm(form), dt.date.fromisoformat(started_on),
+                 dt.date.fromisoformat(ended_on) if ended_on else None)

@@ -3,7 +3,9 @@
 Health keeps no personal details: the district a person is registered in (permanently
 or temporarily), whether the person is alive, their birth date and children come from
 the population registry (KZ/GOV/MJ/population); insurance through contributions comes
-from pension (KZ/GOV/MLSPP/pension); the school a person attends from education
+from pension (KZ/GOV/MLSPP/pension), and so do a person's employment periods with
+their employer's district (the place of work); the school a person attends and their
+studies at colleges and universities with the institution's district from education
 (KZ/GOV/MES/education). Every read names the citizen as the data subject, except the
 list of a district's schools, which names nobody.
 
@@ -28,6 +30,7 @@ from zhol.adapters.bus.population import (
     read_current,
 )
 from zhol.adapters.health.model import NotFound, Unavailable
+from zhol.adapters.health.rules import PlacePeriod
 from zhol.core.iin import Iin
 from zhol.education.v1 import education_pb2
 from zhol.pension.v1 import pension_pb2
@@ -37,6 +40,9 @@ IS_INSURED_BY_CONTRIBUTIONS = "/zhol.pension.v1.PensionRegistry/IsInsuredByContr
 PENSION_SUBSYSTEM = "KZ/GOV/MLSPP/pension"
 LIST_ENROLMENTS = "/zhol.education.v1.EducationRegistry/ListEnrolments"
 LIST_SCHOOLS = "/zhol.education.v1.EducationRegistry/ListSchools"
+GET_EMPLOYMENT_PERIODS = "/zhol.pension.v1.PensionRegistry/GetEmploymentPeriods"
+LIST_STUDIES = "/zhol.education.v1.EducationRegistry/ListStudies"
+EDUCATION_SUBSYSTEM = "KZ/GOV/MES/education"
 
 # zhol-purpose of each read (logged by both gateways, shown to the citizen).
 PURPOSE_ATTACH_DISTRICT = "clinic attachment on request: registered district check"
@@ -61,6 +67,9 @@ PURPOSE_GROUND_CARED_FOR = (
 )
 PURPOSE_GROUND_WORK = "health insurance status: whether a person of a recorded category works"
 PURPOSE_GROUND_ALIVE = "health insurance status of a carer: whether the person cared for is alive"
+PURPOSE_ATTACH_WORK = "clinic attachment on request: place of work check"
+PURPOSE_ATTACH_HIGHER = "clinic attachment on request: college or university check"
+PURPOSE_STUDENT = "health insurance status: full-time study at a college or university"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,50 @@ class Lookups:
         return any(s.school_id in schools and (s.region, s.district) == (region, district)
                    for s in there.schools)
 
+    async def employment(self, iin: Iin, *, purpose: str) -> tuple[PlacePeriod, ...]:
+        """The person's employment periods with their employer's district (pension;
+        empty when pension holds none)."""
+        try:
+            answer = await self._bus.call(
+                GET_EMPLOYMENT_PERIODS,
+                pension_pb2.GetEmploymentPeriodsRequest(iin=iin.value),
+                pension_pb2.GetEmploymentPeriodsResponse,
+                purpose=purpose,
+                data_subject=iin.value,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return ()
+            raise _failure(err, "pension") from None
+        return tuple(
+            PlacePeriod(_day(p.started_on), _optional_day(p.ended_on), p.employer_region,
+                        p.employer_district)
+            for p in answer.periods
+        )
+
+    async def studies(self, iin: Iin, *, purpose: str) -> tuple[PlacePeriod, ...]:
+        """The person's studies at colleges and universities with the institution's
+        district, level and form (education; empty when it holds none)."""
+        try:
+            answer = await self._bus.call(
+                LIST_STUDIES,
+                education_pb2.ListStudiesRequest(iin=iin.value),
+                education_pb2.ListStudiesResponse,
+                purpose=purpose,
+                data_subject=iin.value,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return ()
+            raise _failure(err, "education") from None
+        return tuple(
+            PlacePeriod(_day(s.started_on), _optional_day(s.ended_on), s.institution.region,
+                        s.institution.district, s.form, s.level)
+            for s in answer.studies
+        )
+
     async def contributions(
         self, iin: Iin, *, purpose: str, as_of: dt.date | None = None
     ) -> Contributions:
@@ -188,3 +241,18 @@ def _failure(err: BusCallError, registry: str) -> Exception:
         return NotFound(f"{registry}: {err.details or 'no such person'}")
     origin = err.zhol_error or err.status.name
     return Unavailable(f"{registry} could not be asked ({origin})")
+
+
+def _optional_day(date: pension_pb2.Date | education_pb2.Date) -> dt.date | None:
+    """A date of another registry's answer; None when unset or impossible."""
+    try:
+        return dt.date(date.year, date.month, date.day)
+    except ValueError:
+        return None
+
+
+def _day(date: pension_pb2.Date | education_pb2.Date) -> dt.date:
+    day = _optional_day(date)
+    if day is None:
+        raise Unavailable("a registry answered a period without a valid first day")
+    return day

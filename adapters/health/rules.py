@@ -18,9 +18,10 @@ Rule tables (parameters, not constants buried in code):
 - ``ATTACHMENT``: what a clinic attachment on request requires. Insurance is no
   condition (primary care is in the state-guaranteed volume); the clinic must serve
   the district of the person's registered (permanent) address or of their temporary
-  registration in force today, both population's, or of a school the person is
-  enrolled in now (education: the place of study). The law also allows the place of
-  work, which no registry of the model holds with a district.
+  registration in force today, both population's, of a school the person is enrolled
+  in now (education), of the employer of an employment period in force today (pension:
+  the place of work) or of a college or university of a study in force today
+  (education: the place of study), asked in that order (``places_on``).
 - ``RECORDED_GROUNDS``: state-paid categories resting on a fact another agency holds
   (carer lists, kandas status, penitentiary and detention lists), none of which is on
   the bus: an operator records the fact (``RecordStateInsuredGround``) and the
@@ -28,6 +29,9 @@ Rule tables (parameters, not constants buried in code):
   the carer and the kandas only in months they are non-working (``NON_WORKING_PARENT``'s
   test), the carer only while the person cared for has an active conclusion of group 1
   and is alive; prisoners and detainees whether or not they work.
+- ``STUDENT``: a person with a full-time study at a college or university in force
+  today is state-insured as a student. Derived at the moment of asking, never stored:
+  the studies from education (``ListStudies``), by ``student_period``.
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -140,10 +144,12 @@ class AttachmentRule:
 REGISTERED_ADDRESS = "registered_address"  # population's permanent address
 TEMPORARY_ADDRESS = "temporary_address"  # population's temporary registration in force
 SCHOOL = "school"  # the place of study: a school of an active enrolment (education)
+WORKPLACE = "workplace"  # the place of work: an employer of a current employment (pension)
+COLLEGE_OR_UNIVERSITY = "college_or_university"  # the place of study: an active study there
 
 ATTACHMENT = AttachmentRule(
     requires_insurance=False,
-    bases=(REGISTERED_ADDRESS, TEMPORARY_ADDRESS, SCHOOL),
+    bases=(REGISTERED_ADDRESS, TEMPORARY_ADDRESS, SCHOOL, WORKPLACE, COLLEGE_OR_UNIVERSITY),
     since=dt.date(2020, 1, 1),
     source=(
         'egov.kz "choice of a clinic" (attachment to a primary care organisation): primary'
@@ -213,6 +219,37 @@ class RecordedGroundRule:
     held_by: str  # who holds the fact in reality (not on the bus: an operator records it)
     non_working: bool  # counts only in months with no contribution (NON_WORKING_PARENT's test)
     cares_for_group: int | None  # the person cared for has an active conclusion of this group
+    since: dt.date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlacePeriod:
+    """A period at a place another registry holds: an employment at an employer (pension)
+    or a study at a college or university (education), with the place's district."""
+
+    first: dt.date
+    last: dt.date | None  # the last day, inclusive; None while it lasts
+    region: str
+    district: str
+    form: str = ""  # a study's form (full_time, part_time); "" for an employment
+    level: str = ""  # a study's level (vocational, bachelor, master, doctoral)
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.first <= day and (self.last is None or day <= self.last)
+
+
+def places_on(periods: Iterable[PlacePeriod], day: dt.date) -> frozenset[tuple[str, str]]:
+    """The (region, district) of every period in force on ``day`` (the last day counts;
+    a place without a district counts nowhere)."""
+    return frozenset((p.region, p.district) for p in periods if p.in_force(day) and p.district)
+
+
+@dataclass(frozen=True, slots=True)
+class StudentRule:
+    category: str  # the social category it gives (SOCIAL_CATEGORIES)
+    forms: tuple[str, ...]  # the study forms that give it
+    levels: tuple[str, ...]  # the study levels that give it
     since: dt.date
     source: str
 
@@ -360,6 +397,39 @@ def _earlier(first: dt.date | None, second: dt.date | None) -> dt.date | None:
     if first is None:
         return second
     return first if second is None else min(first, second)
+
+
+STUDENT = StudentRule(
+    category="student",
+    forms=("full_time",),
+    levels=("vocational", "bachelor", "master", "doctoral"),
+    since=dt.date(2020, 1, 1),
+    source=(
+        'zakon.kz 6505805 "who the state insures" [o]: persons in full-time study at'
+        " organisations of technical and vocational, higher and postgraduate education;"
+        " part-time study gives no state-paid insurance"
+    ),
+)
+
+
+def student_period(
+    day: dt.date, studies: Iterable[PlacePeriod]
+) -> tuple[dt.date, dt.date | None] | None:
+    """The state-paid period (first day, last day or None) of a student on ``day``, or
+    None: the full-time studies of ``STUDENT.levels`` in force on ``day``, from the
+    earliest first day (not before the rule) to the latest last day (None while one is
+    open)."""
+    rule = STUDENT
+    if day < rule.since:
+        return None
+    current = [s for s in studies
+               if s.form in rule.forms and s.level in rule.levels and s.in_force(day)]
+    if not current:
+        return None
+    first = max(rule.since, min(s.first for s in current))
+    ends = [s.last for s in current]
+    last = None if None in ends else max(e for e in ends if e is not None)
+    return first, last
 
 
 def choose_clinic(clinics: Iterable[Clinic]) -> Clinic | None:

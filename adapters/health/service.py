@@ -13,10 +13,12 @@ provider IS itself, so failures are plain gRPC statuses, never ``zhol-error`` tr
 | attachment                                                 |                     |
 | already attached to that clinic; same conclusion again     | ALREADY_EXISTS      |
 | clinic in another district than the person's registered    | FAILED_PRECONDITION |
-| one and their temporary registration's (insurance is no    |                     |
-| condition); deceased; no registered district; clinic full; |                     |
+| one, their temporary registration's, their school's,       |                     |
+| employer's (current employment) and college's or           |                     |
+| university's (current study) (insurance is no condition);  |                     |
+| deceased; no registered district; clinic full;             |                     |
 | overlapping conclusion; not connected to the bus           |                     |
-| population or pension could not be asked                   | UNAVAILABLE         |
+| population, pension or education could not be asked        | UNAVAILABLE         |
 | anything unexpected (logged, no detail sent)               | INTERNAL            |
 
 ``GetInsuranceStatus``: a state-paid period health recorded; else a recorded
@@ -27,7 +29,9 @@ three with no contribution this month nor the 3 before, the derived state-paid c
 GetFamily and GetPerson of the child, pension asked once more for this month); else a
 recorded ``carer_of_disabled_group_1`` (the person cared for: a group-1 conclusion in
 force here, alive in population) or ``non_working_kandas`` ground, with no contribution
-this month either.
+this month either; else, for a person with a full-time study at a college or university
+in force today, the derived category ``student`` (``rules.STUDENT``: education's
+ListStudies). A failed read of any derivation is UNAVAILABLE, never "not insured".
 
 ``RecordStateInsuredGround`` / ``EndStateInsuredGround``: an operator records the facts
 other agencies hold (not on the bus); bad input is INVALID_ARGUMENT
@@ -160,14 +164,18 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         if not address.district:
             raise NotAllowed(f"{iin} has no registered district")
         region, district = address.region, address.district
+        basis = rules.REGISTERED_ADDRESS
         if not clinic.serves(region, district):
-            # rules.ATTACHMENT.bases: a temporary registration or a school there serves too
-            if not await self._other_basis(iin, clinic):
+            # rules.ATTACHMENT.bases: a temporary registration, a school, a workplace or a
+            # college or university there serves too
+            other = await self._other_basis(iin, clinic)
+            if other is None:
                 raise NotAllowed(
                     f"clinic {clinic.clinic_id} serves {clinic.district}, {clinic.region};"
-                    " the person neither lives (permanently or temporarily) nor studies there"
+                    " the person neither lives (permanently or temporarily), works nor"
+                    " studies there"
                 )
-            region, district = clinic.region, clinic.district
+            basis, region, district = other, clinic.region, clinic.district
         # Today no insurance check: primary care is in the state-guaranteed volume
         # (rules.ATTACHMENT, egov.kz [q]); the table, not this code, says so.
         if rules.ATTACHMENT.requires_insurance:
@@ -180,7 +188,9 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             )
         )
         assert decision.opened is not None
-        return attachment_pb(decision.opened)
+        answer = attachment_pb(decision.opened)
+        answer.basis = basis
+        return answer
 
     # -- insurance ---------------------------------------------------------------------
 
@@ -290,18 +300,31 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             return NOT_CONNECTED
         return await self._lookups.person_now(iin, purpose=purpose)
 
-    async def _other_basis(self, iin: Iin, clinic: Clinic) -> bool:
-        """The clinic serves the district of the person's temporary registration in force
-        (population) or of a school the person is enrolled in now (education)."""
+    async def _other_basis(self, iin: Iin, clinic: Clinic) -> str | None:
+        """The first of ``rules.ATTACHMENT.bases`` after the registered address whose
+        district the clinic serves: the person's temporary registration in force
+        (population), a school the person is enrolled in now (education), an employer of
+        an employment in force today (pension), a college or university of a study in
+        force today (education); None when none does."""
         bus = self._bus()
         bases = rules.ATTACHMENT.bases
         if rules.TEMPORARY_ADDRESS in bases:
             stay = await bus.temporary_address(iin, purpose=purposes.PURPOSE_ATTACH_TEMPORARY)
             if stay is not None and clinic.serves(stay.region, stay.district):
-                return True
-        if rules.SCHOOL in bases:
-            return await bus.studies_in(iin, clinic.region, clinic.district)
-        return False
+                return rules.TEMPORARY_ADDRESS
+        if rules.SCHOOL in bases and await bus.studies_in(iin, clinic.region, clinic.district):
+            return rules.SCHOOL
+        today = self._reader.today()
+        place = (clinic.region, clinic.district)
+        if rules.WORKPLACE in bases:
+            work = await bus.employment(iin, purpose=purposes.PURPOSE_ATTACH_WORK)
+            if place in rules.places_on(work, today):
+                return rules.WORKPLACE
+        if rules.COLLEGE_OR_UNIVERSITY in bases:
+            studies = await bus.studies(iin, purpose=purposes.PURPOSE_ATTACH_HIGHER)
+            if place in rules.places_on(studies, today):
+                return rules.COLLEGE_OR_UNIVERSITY
+        return None
 
     def _refuse_if_settled(self, iin: Iin, clinic: Clinic) -> None:
         """Cheap local refusals before asking anybody (re-checked when writing)."""
@@ -332,6 +355,11 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             if parent is not None:
                 return InsuranceStatus(
                     iin, True, InsuranceCategory.STATE_PAID, today, parent, parent.source
+                )
+            student = await self._student(iin, today)
+            if student is not None:
+                return InsuranceStatus(
+                    iin, True, InsuranceCategory.STATE_PAID, today, student, student.source
                 )
         return InsuranceStatus(
             iin,
@@ -373,6 +401,17 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
             iin, rules.NON_WORKING_PARENT.category, first, last, source
         )
 
+    async def _student(self, iin: Iin, today: dt.date) -> InsurancePeriod | None:
+        """rules.STUDENT, asked only of a person nothing else insures: a full-time study
+        at a college or university in force today (education's ListStudies). A failed
+        read raises (UNAVAILABLE), as the non-working parent's does."""
+        studies = await self._bus().studies(iin, purpose=purposes.PURPOSE_STUDENT)
+        period = rules.student_period(today, studies)
+        if period is None:
+            return None
+        first, last = period
+        source = f"{purposes.EDUCATION_SUBSYSTEM} (full-time study since {first.isoformat()})"
+        return InsurancePeriod(iin, rules.STUDENT.category, first, last, source)
 
     async def _paid_this_month(self, iin: Iin, today: dt.date, purpose: str) -> bool:
         """Pension holds a contribution for this month (asked of a person whom

@@ -154,6 +154,8 @@ class EmploymentPeriod:
     employer_title: str
     started_on: dt.date
     ended_on: dt.date | None
+    employer_region: str = ""  # where the employer is registered; "" when not recorded
+    employer_district: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ Employers are legal entities (BIN) and their title is the pension system's own f
 Dates are ISO text (``YYYY-MM-DD``), months ``YYYY-MM``; both sort as they should.
 Money is whole tenge (INTEGER).
 
-- employers: the legal entities that report contributions.
+- employers: the legal entities that report contributions, with the region and
+  district they are registered in (added columns, ``ADDED_COLUMNS``; '' when unknown).
 - employment_periods: (iin, employer, started_on, ended_on); ``ended_on`` NULL while
   employed, inclusive otherwise.
 - contributions: one employer's report for one person and month: income, mandatory
@@ -247,6 +248,10 @@ TABLE_NAMES: tuple[str, ...] = (
 ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("contributions", "employer_pension_amount INTEGER NOT NULL DEFAULT 0"
      " CHECK (employer_pension_amount >= 0)"),
+    # Where the employer is registered (health: clinic attachment by the place of work);
+    # '' for an employer recorded before the columns (no place known).
+    ("employers", "region TEXT NOT NULL DEFAULT ''"),
+    ("employers", "district TEXT NOT NULL DEFAULT ''"),
 )
 
 

@@ -10,7 +10,10 @@ pension system reads population only through the bus.
 
 What is generated, as of ``as_of`` (default: today):
 
-- employers: one per 40 persons (at least 20), each with a valid BIN and a title;
+- employers: one per 40 persons (at least 20), each with a valid BIN, a title and the
+  region and district it is registered in, drawn from the population seed's districts
+  weighted by residents as that seed places homes (``reference.weighted_places``), with
+  a random stream of its own so the rest of the seed is the same as without places;
 - each adult's career from age 18-24: periods of 1 to 12 years with different employers
   and gaps of up to two years, until death, retirement or ``as_of`` (where four in five
   of those of working age are still employed: the last period is open);
@@ -44,6 +47,7 @@ from pathlib import Path
 from zhol.adapters.pension import calculation, rules, schema
 from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.pension.model import Month, PaymentStatus, make_bin
+from zhol.adapters.population import reference
 from zhol.core.errors import ZholError
 from zhol.core.iin import Iin
 
@@ -53,6 +57,7 @@ MIN_EMPLOYERS = 20
 EMPLOYED_SHARE = 0.8
 NEVER_WORKED_SHARE = 0.05
 INVESTMENT_INCOME = 1.25
+PLACES_STREAM = 0x504C4143  # added to the seed for the employers' places ("PLAC")
 SAVINGS_SINCE = 1998
 LEGACY_BASIS = ("legacy assignment made before the bus (synthetic seed data): age reached "
                 "on {reached}; no sources were read over the bus")
@@ -103,7 +108,8 @@ def seed_database(
         raise FileNotFoundError(f"no population database at {population_db}")
     started = time.perf_counter()
     persons = _read_population(population_db)
-    world = _World(random.Random(seed), as_of, len(persons))
+    world = _World(random.Random(seed), as_of, len(persons),
+                   places=random.Random(seed + PLACES_STREAM))
     for iin, death in persons:
         world.person(iin, death)
     try:
@@ -145,7 +151,11 @@ def _load(path: Path, world: _World) -> None:
         conn.execute("PRAGMA temp_store = MEMORY")
         schema.create_tables(conn)
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO employers VALUES (?, ?, ?)", world.employers)
+        conn.executemany(
+            "INSERT INTO employers (bin, title, registered_on, region, district)"
+            " VALUES (?, ?, ?, ?, ?)",
+            world.employers,
+        )
         conn.executemany(
             "INSERT INTO employment_periods (iin, employer_bin, started_on, ended_on)"
             " VALUES (?, ?, ?, ?)",
@@ -181,14 +191,16 @@ def _load(path: Path, world: _World) -> None:
 class _World:
     """Rows for the tables, built in memory as plain tuples."""
 
-    def __init__(self, rng: random.Random, as_of: dt.date, persons: int) -> None:
+    def __init__(self, rng: random.Random, as_of: dt.date, persons: int, *,
+                 places: random.Random) -> None:
         self.rng = rng
+        self._place_rng = places
         self.as_of = as_of
         self.today = as_of.isoformat()
         self.this_month = Month.of(as_of)
         self.window = [self.this_month.plus(-i) for i in range(CONTRIBUTION_MONTHS, 0, -1)]
         self.window_days = [(str(m), m.year, m.first_day) for m in self.window]
-        self.employers: list[tuple[str, str, str]] = []
+        self.employers: list[tuple[str, str, str, str, str]] = []
         self.periods: list[tuple[str, str, str, str | None]] = []
         self.contributions: list[tuple[str, str, str, int, int, int, str, int]] = []
         self.savings: list[tuple[str, int, str]] = []
@@ -199,6 +211,7 @@ class _World:
 
     def _make_employers(self, count: int) -> None:
         rng = self.rng
+        places = reference.weighted_places()
         serial = 0
         while len(self.employers) < count:
             serial += 1
@@ -207,7 +220,8 @@ class _World:
             if made is None:
                 continue
             title = f"{rng.choice(_WORDS)} {rng.choice(_TRADES)} {rng.choice(_FORMS)}"
-            self.employers.append((made.value, title, registered.isoformat()))
+            region, district, _locality = places[self._place_rng.randrange(len(places))]
+            self.employers.append((made.value, title, registered.isoformat(), region, district))
 
     def _contributions(self, income: int, year: int) -> rules.ExpectedContributions:
         key = (income, year)

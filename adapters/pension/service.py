@@ -307,6 +307,7 @@ def period_pb(p: EmploymentPeriod) -> pb.EmploymentPeriod:
     return pb.EmploymentPeriod(
         iin=p.iin, employer_bin=p.employer_bin, employer_title=p.employer_title,
         started_on=date_pb(p.started_on), ended_on=date_pb(p.ended_on),
+        employer_region=p.employer_region, employer_district=p.employer_district,
     )
 
 

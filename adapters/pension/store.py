@@ -350,14 +350,14 @@ def withdraw_savings(conn: sqlite3.Connection, iin: str, amount: int, day: dt.da
 
 def employment_of(conn: sqlite3.Connection, iin: str) -> tuple[EmploymentPeriod, ...]:
     rows = conn.execute(
-        "SELECT e.iin, e.employer_bin, r.title, e.started_on, e.ended_on"
+        "SELECT e.iin, e.employer_bin, r.title, e.started_on, e.ended_on, r.region, r.district"
         " FROM employment_periods AS e JOIN employers AS r ON r.bin = e.employer_bin"
         " WHERE e.iin = ? ORDER BY e.started_on, e.id",
         (iin,),
     ).fetchall()
     return tuple(
         EmploymentPeriod(r[0], r[1], r[2], dt.date.fromisoformat(r[3]),
-                         dt.date.fromisoformat(r[4]) if r[4] else None)
+                         dt.date.fromisoformat(r[4]) if r[4] else None, r[5], r[6])
         for r in rows
     )
 

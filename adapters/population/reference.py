@@ -153,6 +153,18 @@ STREETS: tuple[str, ...] = (
 )
 
 
+def weighted_places() -> tuple[tuple[str, str, str], ...]:
+    """(region, district, locality), each region once per 10 thousand residents, its
+    districts in turn: a uniform pick from it is weighted by population (the population
+    seed places homes so; the pension seed places employers the same way)."""
+    return tuple(
+        (region, district, locality)
+        for region, (weight, places) in REGIONS.items()
+        for index in range(max(1, weight // 10))
+        for district, locality in (places[index % len(places)],)
+    )
+
+
 def surname_for(male_surname: str, female: bool) -> str:
     """The surname in the bearer's form: Akhmetov -> Akhmetova, Mussin -> Mussina."""
     return male_surname + "a" if female else male_surname

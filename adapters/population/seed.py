@@ -148,12 +148,7 @@ class _Census:
             True: [],
         }
         self._households = itertools.count(1)
-        self._places = [
-            (region, district, locality)
-            for region, (weight, places) in reference.REGIONS.items()
-            for index in range(max(1, weight // 10))
-            for district, locality in (places[index % len(places)],)
-        ]
+        self._places = list(reference.weighted_places())
         self._patronymics = {
             name: (
                 reference.patronymic_for(name, False),

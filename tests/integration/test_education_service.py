@@ -421,3 +421,57 @@ async def test_decisions_wait_in_the_outbox_until_the_gateway_takes_them(
     finally:
         await running.stop(0)
         await population.stop(0)
+
+
+# -- colleges, universities and studies (issue 14 item 11) --------------------------------
+
+
+async def test_studies_over_grpc_read_population_and_refusals_change_nothing(
+    setup: Setup,
+) -> None:
+    universities = (await setup.education.ListInstitutions(
+        pb.ListInstitutionsRequest(region="Astana city", kind="university"))).institutions
+    assert universities and {u.kind for u in universities} == {"university"}
+    university = universities[0].institution_id
+    student = setup.rows(
+        "SELECT iin FROM persons WHERE death_date IS NULL AND birth_date BETWEEN ? AND ?"
+        " ORDER BY iin LIMIT 1", "1995-01-01", "2004-12-31", db=setup.population_db)[0][0]
+    dead = setup.rows("SELECT iin FROM persons WHERE death_date IS NOT NULL ORDER BY iin LIMIT 1",
+                      db=setup.population_db)[0][0]
+
+    def request(iin: str, **changes: object) -> pb.RecordStudyRequest:
+        fields: dict[str, object] = dict(iin=iin, institution_id=university, level="bachelor",
+                                         form="full_time", started_on=pb.Date(year=2024,
+                                                                              month=9, day=1))
+        fields.update(changes)
+        return pb.RecordStudyRequest(**fields)  # type: ignore[arg-type]
+
+    def studies() -> list[tuple]:
+        return setup.rows("SELECT * FROM studies ORDER BY study_id")
+
+    before = studies()
+    refused = [
+        (request(unknown_iin()), grpc.StatusCode.NOT_FOUND),  # population knows nobody
+        (request(dead), grpc.StatusCode.FAILED_PRECONDITION),
+        (request(student, level="vocational"), grpc.StatusCode.FAILED_PRECONDITION),
+        (request(student, form="evening"), grpc.StatusCode.INVALID_ARGUMENT),
+        (request(student, institution_id="UNI-999-01"), grpc.StatusCode.NOT_FOUND),
+        (request(student, started_on=pb.Date(year=2025, month=6, day=3)),
+         grpc.StatusCode.INVALID_ARGUMENT),
+    ]
+    for bad, code in refused:
+        assert (await rpc_error(setup.education.RecordStudy(bad))).code() == code, bad
+    assert studies() == before
+    study = await setup.education.RecordStudy(request(student))
+    assert (study.iin, study.institution.institution_id, study.form) == (
+        student, university, "full_time")
+    assert not study.HasField("ended_on")
+    listed = await setup.education.ListStudies(pb.ListStudiesRequest(iin=student))
+    assert listed.studies[0] == study  # newest first (the seed may have given others)
+    # another person cannot end it (the data subject is bound to the data)
+    other = pb.EndStudyRequest(iin=dead, study_id=study.study_id)
+    assert (await rpc_error(setup.education.EndStudy(other))).code() == (
+        grpc.StatusCode.NOT_FOUND)
+    ended = await setup.education.EndStudy(pb.EndStudyRequest(iin=student,
+                                                              study_id=study.study_id))
+    assert ended.ended_on == pb.Date(year=2025, month=6, day=2)  # default: today

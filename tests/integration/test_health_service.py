@@ -42,6 +42,7 @@ from zhol.adapters.population.service import PopulationRegistryServicer
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
 from zhol.core.iin import Iin, make_iin
+from zhol.education.v1 import education_pb2 as edu
 from zhol.education.v1 import education_pb2_grpc as edu_grpc
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
@@ -128,6 +129,7 @@ class World:
     reads: ReadRecorder
     running: HealthServer
     with_pension: bool
+    education: edu_grpc.EducationRegistryStub  # through the stand-in, as health reaches it
 
     # -- reading the databases directly (test only) --
 
@@ -213,7 +215,8 @@ def pension_servicer(tmp_path: Path, population_db: Path, clock: FixedClock
 
 
 @contextlib.asynccontextmanager
-async def running_world(tmp_path: Path, *, pension: bool) -> AsyncIterator[World]:
+async def running_world(tmp_path: Path, *, pension: bool, education_served: bool = True
+                        ) -> AsyncIterator[World]:
     population_db = tmp_path / "population.db"
     seed_population(population_db, COUNT, seed=3)
     health_db = tmp_path / "health.db"
@@ -227,7 +230,8 @@ async def running_world(tmp_path: Path, *, pension: bool) -> AsyncIterator[World
     seed_education(education_db, population_db, seed=1, as_of=TODAY)
     # the real education servicer, for the place of study; it reads nobody here
     education = EducationRegistryServicer.open(education_db, clock, Citizens(None))
-    edu_grpc.add_EducationRegistryServicer_to_server(education, stand_in)
+    if education_served:
+        edu_grpc.add_EducationRegistryServicer_to_server(education, stand_in)
     pension_side = pension_servicer(tmp_path, population_db, clock) if pension else None
     if pension_side is not None:
         pension_side.add_to(stand_in)
@@ -249,7 +253,7 @@ async def running_world(tmp_path: Path, *, pension: bool) -> AsyncIterator[World
                 pop_grpc.PopulationRegistryStub(bus_channel),
                 pension_grpc.PensionRegistryStub(bus_channel),
                 health_db, population_db, education_db, events, reads, running,
-                pension_side is not None,
+                pension_side is not None, edu_grpc.EducationRegistryStub(bus_channel),
             )
     finally:
         await running.stop(0)
@@ -379,7 +383,11 @@ async def test_attach_on_request_in_the_home_district_when_state_insured(world: 
     assert published["zhol-client"] == HEALTH
 
 
-async def test_attach_to_a_clinic_of_another_district_is_refused(world: World) -> None:
+async def test_attach_to_a_clinic_of_another_district_is_refused(
+    world_with_pension: World,
+) -> None:
+    # refused only once every basis was asked: pension's workplace included
+    world = world_with_pension
     iin, _old, _region, district = state_insured(world)
     elsewhere = world.health_rows(
         "SELECT clinic_id FROM clinics WHERE district != ? ORDER BY clinic_id LIMIT 1", district
@@ -392,9 +400,12 @@ async def test_attach_to_a_clinic_of_another_district_is_refused(world: World) -
     assert world.snapshot() == before
 
 
-async def test_attach_by_the_district_of_a_temporary_registration(world: World) -> None:
+async def test_attach_by_the_district_of_a_temporary_registration(
+    world_with_pension: World,
+) -> None:
     # health rules.ATTACHMENT (egov.kz "choice of a clinic" [q]): permanent or temporary
     # residence; the temporary registration is population's, asked over the bus.
+    world = world_with_pension
     iin, old, region, district = state_insured(world)
     elsewhere, there_region, there = world.health_rows(
         "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
@@ -426,9 +437,10 @@ async def test_attach_by_the_district_of_a_temporary_registration(world: World) 
     ]
 
 
-async def test_attach_by_the_district_of_the_school_attended(world: World) -> None:
+async def test_attach_by_the_district_of_the_school_attended(world_with_pension: World) -> None:
     # health rules.ATTACHMENT (egov.kz [q]): the place of study, an active enrolment
     # that education holds, in a school of the clinic's district.
+    world = world_with_pension
     attached = dict(world.health_rows(
         "SELECT iin, clinic_id FROM attachments WHERE detached_on IS NULL"
     ))
@@ -504,11 +516,16 @@ async def test_attach_on_request_never_asks_pension(world: World) -> None:
 
 
 async def by_contributions(world: World, insured: bool) -> tuple[str, str, str, str]:
-    """An attached person without a state-paid period whom pension finds ``insured``."""
+    """An attached person without a state-paid period whom pension finds ``insured``
+    (not insured: nor state-insured by a category derived when asked, as a non-working
+    parent or a student)."""
     day = TODAY.isoformat()
     for iin, clinic_id, region, district in world.health_rows(
         _ATTACHED_NOW.format(insured="NOT").replace("LIMIT 1", ""), day, day
     ):
+        if not insured and (await world.health.GetInsuranceStatus(
+                pb.GetInsuranceStatusRequest(iin=iin))).insured:
+            continue
         answer = await world.pension.IsInsuredByContributions(
             pension_pb2.IsInsuredByContributionsRequest(iin=iin)
         )
@@ -612,6 +629,201 @@ async def test_a_non_working_parent_of_a_child_under_three_is_state_insured(
     # the child itself is state-insured by its age, whoever its parents are
     status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=child))
     assert status.social_category == "child_under_1" or not status.insured
+
+
+# -- places of work and study beyond school, the student's insurance (issue 14 item 11) --
+
+
+def current_work(tmp_path: Path) -> dict[str, set[tuple[str, str]]]:
+    """Each person's employers' (region, district) of an employment in force today (the
+    pension database, read directly: test only)."""
+    day = TODAY.isoformat()
+    found: dict[str, set[tuple[str, str]]] = {}
+    for iin, region, district in rows(
+        tmp_path / "pension.db",
+        "SELECT e.iin, r.region, r.district FROM employment_periods e"
+        " JOIN employers r ON r.bin = e.employer_bin WHERE e.started_on <= ?"
+        " AND (e.ended_on IS NULL OR e.ended_on >= ?) ORDER BY e.iin", day, day,
+    ):
+        found.setdefault(iin, set()).add((region, district))
+    return found
+
+
+def current_studies(world: World) -> dict[str, set[tuple[str, str]]]:
+    """Each person's colleges' and universities' (region, district) of an open study."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for iin, region, district in rows(
+        world.education_db,
+        "SELECT s.iin, d.region, d.name FROM studies s JOIN institutions USING (institution_id)"
+        " JOIN districts d USING (district_id) WHERE s.ended_on IS NULL ORDER BY s.iin",
+    ):
+        found.setdefault(iin, set()).add((region, district))
+    return found
+
+
+def homes(world: World) -> dict[str, tuple[str, str]]:
+    return {iin: (region, district) for iin, region, district in world.population_rows(
+        "SELECT iin, region, district FROM addresses WHERE valid_to IS NULL")}
+
+
+def a_clinic_in(world: World, place: tuple[str, str]) -> str:
+    return world.health_rows(
+        "SELECT clinic_id FROM clinics WHERE region = ? AND district = ? ORDER BY clinic_id"
+        " LIMIT 1", *place,
+    )[0][0]
+
+
+def a_clinic_outside(world: World, places: set[tuple[str, str]]) -> str:
+    return next(clinic for clinic, region, district in world.health_rows(
+        "SELECT clinic_id, region, district FROM clinics ORDER BY clinic_id"
+    ) if (region, district) not in places)
+
+
+def elsewhere_only(world: World, tmp_path: Path, iin: str, place: tuple[str, str]) -> bool:
+    """``place`` is none of the person's home, temporary stay or school."""
+    stays = world.population_rows(
+        "SELECT region, district FROM temporary_addresses WHERE iin = ? AND valid_to IS NULL",
+        iin)
+    pupil = rows(world.education_db,
+                 "SELECT 1 FROM school_enrolments WHERE iin = ? AND status = 'active'", iin)
+    return homes(world).get(iin) != place and place not in stays and not pupil
+
+
+async def test_attach_by_the_district_of_the_workplace(
+    world_with_pension: World, tmp_path: Path,
+) -> None:
+    # health rules.ATTACHMENT (egov.kz "choice of a clinic" [q]): the place of work, the
+    # district of the employer of an employment in force, as pension holds it.
+    world = world_with_pension
+    attached = dict(world.health_rows(
+        "SELECT iin, clinic_id FROM attachments WHERE detached_on IS NULL"))
+    work, studies = current_work(tmp_path), current_studies(world)
+    iin, place = next(
+        (iin, place) for iin, places in sorted(work.items()) for place in sorted(places)
+        if iin in attached and iin not in studies and elsewhere_only(world, tmp_path, iin, place)
+    )
+    clinic = a_clinic_in(world, place)
+    world.reads.calls.clear()
+    attachment = await world.health.AttachToClinic(
+        pb.AttachToClinicRequest(iin=iin, clinic_id=clinic))
+    assert (attachment.clinic_id, attachment.reason, attachment.basis) == (
+        clinic, "request", "workplace")
+    assert (attachment.clinic.region, attachment.clinic.district) == place
+    assert world.reads.methods() == [
+        "GetAddress", "GetAddress", "ListEnrolments", "GetEmploymentPeriods"]
+    method, metadata = world.reads.calls[-1]
+    assert (metadata["zhol-client"], metadata["zhol-data-subject"]) == (HEALTH, iin)
+    assert "place of work" in metadata["zhol-purpose"]
+    # a clinic of a district where the person neither lives, works nor studies: refused,
+    # once every basis was asked, nothing changed
+    third = a_clinic_outside(world, {homes(world)[iin], *work[iin]})
+    before = world.snapshot()
+    world.reads.calls.clear()
+    error = await rpc_error(
+        world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=third)))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert world.snapshot() == before
+    assert world.reads.methods()[-2:] == ["GetEmploymentPeriods", "ListStudies"]
+
+
+async def test_attach_by_the_district_of_the_university(
+    world_with_pension: World, tmp_path: Path,
+) -> None:
+    # health rules.ATTACHMENT [q]: the place of study, a college or university of a
+    # study in force that education holds.
+    world = world_with_pension
+    attached = dict(world.health_rows(
+        "SELECT iin, clinic_id FROM attachments WHERE detached_on IS NULL"))
+    work, studies = current_work(tmp_path), current_studies(world)
+    iin, place = next(
+        (iin, place) for iin, places in sorted(studies.items()) for place in sorted(places)
+        if iin in attached and place not in work.get(iin, set())
+        and elsewhere_only(world, tmp_path, iin, place)
+    )
+    clinic = a_clinic_in(world, place)
+    world.reads.calls.clear()
+    attachment = await world.health.AttachToClinic(
+        pb.AttachToClinicRequest(iin=iin, clinic_id=clinic))
+    assert (attachment.clinic_id, attachment.basis) == (clinic, "college_or_university")
+    assert (attachment.clinic.region, attachment.clinic.district) == place
+    assert world.reads.methods()[-2:] == ["GetEmploymentPeriods", "ListStudies"]
+    assert world.reads.calls[-1][1]["zhol-data-subject"] == iin
+    # the GetAttachment answer says where; a third district is refused, nothing changed
+    assert (await world.health.GetAttachment(pb.GetAttachmentRequest(iin=iin))).clinic_id == (
+        clinic)
+    third = a_clinic_outside(world, {homes(world)[iin], *work.get(iin, set()), *studies[iin]})
+    before = world.snapshot()
+    error = await rpc_error(
+        world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=third)))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert world.snapshot() == before
+
+
+async def an_uninsured_full_time_student(world: World) -> tuple[str, int, dt.date]:
+    """(IIN, study id, first day) of a full-time student whom nothing else insures: no
+    state-paid period in health, no contribution in pension, no child in population."""
+    day = TODAY.isoformat()
+    state_paid = {iin for (iin,) in world.health_rows(
+        "SELECT iin FROM insurance_periods WHERE valid_from <= ?"
+        " AND (valid_to IS NULL OR valid_to >= ?)", day, day)}
+    parents = {iin for (iin,) in world.population_rows(
+        "SELECT iin FROM family_links WHERE relation = 'child'")}
+    for iin, study_id, started in rows(
+        world.education_db,
+        "SELECT iin, study_id, started_on FROM studies WHERE form = 'full_time'"
+        " AND ended_on IS NULL ORDER BY iin",
+    ):
+        if iin in state_paid or iin in parents:
+            continue
+        answer = await world.pension.IsInsuredByContributions(
+            pension_pb2.IsInsuredByContributionsRequest(iin=iin))
+        if not answer.insured:
+            return iin, study_id, dt.date.fromisoformat(started)
+    raise AssertionError("no uninsured full-time student in the seed")
+
+
+async def test_a_full_time_student_is_state_insured(world_with_pension: World) -> None:
+    # health rules.STUDENT [o]: derived from education's studies at the moment of asking.
+    world = world_with_pension
+    iin, study_id, started = await an_uninsured_full_time_student(world)
+    before = world.snapshot()
+    world.reads.calls.clear()
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=iin))
+    assert (status.insured, status.category, status.social_category) == (
+        True, "state_paid", "student")
+    assert (date_of(status.valid_from), date_of(status.valid_to)) == (started, None)
+    assert "KZ/GOV/MES/education" in status.source
+    reads = [(m.rsplit("/", 1)[-1], meta["zhol-data-subject"])
+             for m, meta in world.reads.calls if "/zhol.bus.v1." not in m]
+    assert ("ListStudies", iin) in reads
+    # the day a study ends is still its day: the last day of the period
+    ended = await world.education.EndStudy(edu.EndStudyRequest(
+        iin=iin, study_id=study_id, ended_on=edu.Date(year=2025, month=6, day=2)))
+    assert ended.ended_on == edu.Date(year=2025, month=6, day=2)
+    status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=iin))
+    assert (status.social_category, date_of(status.valid_to)) == ("student", TODAY)
+    assert world.snapshot() == before  # derived, never stored
+
+
+@pytest.fixture
+async def world_without_education(tmp_path: Path) -> AsyncIterator[World]:
+    async with running_world(tmp_path, pension=True, education_served=False) as running:
+        yield running
+
+
+async def test_a_student_status_education_cannot_answer_is_unavailable(
+    world_without_education: World,
+) -> None:
+    # Not "uninsured" for want of an answer: the failed read is said (UNAVAILABLE), as
+    # the non-working parent's derivation says it.
+    world = world_without_education
+    iin, _study, _started = await an_uninsured_full_time_student(world)
+    before = world.snapshot()
+    error = await rpc_error(
+        world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=iin)))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "education" in (error.details() or "")
+    assert world.snapshot() == before
 
 
 # -- the newborn -------------------------------------------------------------------------

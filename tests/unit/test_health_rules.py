@@ -13,8 +13,10 @@ JUNE_2 = dt.date(2025, 6, 2)
 
 def test_every_health_rule_names_its_source() -> None:
     for source in (rules.DISABILITY_SOURCE, rules.NON_WORKING_PARENT.source,
-                   rules.ATTACHMENT.source):
+                   rules.ATTACHMENT.source, rules.STUDENT.source):
         assert source.strip()
+    assert "[o]" in rules.STUDENT.source and "[q]" in rules.ATTACHMENT.source
+    assert rules.STUDENT.category in rules.SOCIAL_CATEGORIES
     assert "[o]" in rules.NON_WORKING_PARENT.source
     assert "system choice" in rules.NON_WORKING_PARENT.source
     assert rules.NON_WORKING_PARENT.category in rules.SOCIAL_CATEGORIES

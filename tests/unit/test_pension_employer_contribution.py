@@ -61,7 +61,8 @@ def store(tmp_path: Path) -> Iterator[tuple[PensionStore, Path, str]]:
     assert employer is not None
     opened = PensionStore.open(path, FixedClock(NOW_MS))
     with opened.transaction() as conn:
-        conn.execute("INSERT INTO employers VALUES (?, 'Test LLP', '2005-03-01')",
+        conn.execute("INSERT INTO employers (bin, title, registered_on)"
+                     " VALUES (?, 'Test LLP', '2005-03-01')",
                      (employer.value,))
     yield opened, path, employer.value
     opened.close()
@@ -112,7 +113,8 @@ def test_a_file_made_before_the_column_gains_it(tmp_path: Path) -> None:
         conn.execute("DROP TABLE contributions")
         old = next(ddl for ddl in schema.TABLES if "TABLE IF NOT EXISTS contributions" in ddl)
         conn.execute(old)  # as it was before the column
-        conn.execute("INSERT INTO employers VALUES ('050340000075', 'Old LLP', '2005-03-01')")
+        conn.execute("INSERT INTO employers (bin, title, registered_on)"
+                     " VALUES ('050340000075', 'Old LLP', '2005-03-01')")
         conn.execute("INSERT INTO contributions VALUES ('850304300178', '2023-01',"
                      " '050340000075', 100, 10, 3, '2023-02-01')")
         schema.ensure_schema(conn)
