@@ -327,10 +327,6 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
     return SurvivorPension(PensionCalculation.by_items(amount, year, items, explanation), ends_on)
 
 
-def monthly_payments(first: Month, amount: int, count: int) -> tuple[Payment, ...]:
-    return tuple(Payment(first.plus(i), amount) for i in range(count))
-
-
 def indexed_payments(first: Month, count: int, amount_of: Callable[[Month], int]
                      ) -> tuple[Payment, ...]:
     """Monthly payments whose amount follows the month paid (the PM or MCI of its year)."""

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from zhol.adapters.pension import calculation, childcare, rules, store
+from zhol.adapters.pension import age_recalculation, calculation, childcare, rules, store
 from zhol.adapters.pension.model import (
     BenefitDecision,
     BenefitKind,
@@ -379,9 +379,13 @@ def age_pension_decision(conn: sqlite3.Connection, facts: RetirementFacts, *,
              f" (rule table RETIREMENT_AGE {facts.reached.rule_year}: {facts.reached.source});"
              " found on"
              f" {facts.as_of.isoformat()}")
-    payments = calculation.monthly_payments(  # a late assignment pays from this month on
-        max(reach_month, Month.of(today)), result.monthly_amount, rules.SCHEDULE.horizon_months
-    )
+    # Each month at the values of its year (the base part at that year's share and PM,
+    # the solidarity part raised to that year's minimum pension), as the recalculation
+    # prices it; a late assignment pays from this month on.
+    parts = age_recalculation.rules_of(result, facts.female, inputs.calculated_on)
+    payments = calculation.indexed_payments(
+        max(reach_month, Month.of(today)), rules.SCHEDULE.horizon_months,
+        lambda month: age_recalculation.monthly_amount(parts, month))
     return PensionDecision(
         facts.iin, PensionKind.AGE, reached, basis, result, facts.sources, payments
     )
