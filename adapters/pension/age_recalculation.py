@@ -113,14 +113,22 @@ class AgeRules:
 
 
 def age_rules(assigned: Assigned) -> AgeRules:
-    stored = assigned.calculation
+    return rules_of(assigned.calculation, assigned.female,
+                    calculated_on(assigned.calculation, assigned.assigned_on))
+
+
+def rules_of(stored: PensionCalculation, female: bool, day: dt.date) -> AgeRules:
+    """The fixed parts of an age pension calculated on ``day`` (the solidarity part's
+    income cap is that day's); the retirement run prices each month with them as the
+    recalculation does (``monthly_amount``), so a new pension's schedule and a later
+    recalculation agree."""
     before = _dec(stored.service_years_before_1998)
     part = solidarity.solidarity_part(
         stored.average_monthly_income,
         f"as assigned: {stored.contribution_months} months with contributions",
-        before, assigned.female, calculated_on(stored, assigned.assigned_on))
+        before, female, day)
     by_income = next(int(i.value) for i in part.items if i.name == "by_income")
-    required = solidarity.SOLIDARITY_SHARES.required(assigned.female)
+    required = solidarity.SOLIDARITY_SHARES.required(female)
     return AgeRules(int(_dec(stored.years_of_service)), part, by_income, before >= required,
                     stored.accumulative_part)
 
@@ -215,4 +223,5 @@ def age_pension(assigned: Assigned, change_from: Month) -> Entitlement:
         months, lambda m: monthly_amount(parts, m), _unique(refs), reason, None, items)
 
 
-__all__ = ["KIND", "Assigned", "age_pension", "women_retirement_2013"]
+__all__ = ["KIND", "Assigned", "age_pension", "monthly_amount", "rules_of",
+           "women_retirement_2013"]

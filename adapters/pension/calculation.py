@@ -48,18 +48,32 @@ def birth_lump_sum(birth_order: int, birth_date: dt.date) -> Amount:
     ))
 
 
+# The recipient line of a burial payment claimed by the person who arranged the burial.
+FUNERAL_ARRANGER = "funeral_arranger"
+CLAIM_SOURCE = ("Social Code art. 242; Rules of the Order of the Minister of Labour No. 256"
+                " of 27 June 2023 (adilet.zan.kz V2300032925): paid to the relatives of the"
+                " deceased or to those who performed the funeral, on their claim (gov.kz life"
+                " situation 17)")
+
+
 def burial_benefit(death_date: dt.date, recipient_relation: str, received: str) -> Amount:
     """The budget's lump-sum burial payment (``BURIAL_BUDGET``) in MCI of the death date's
     MCI; ``received``: what the deceased was paid on the death date (the pension system's
-    own assignments and benefits), which makes it due."""
+    own assignments and benefits), which makes it due. ``recipient_relation``: spouse,
+    child (decided on the death's registration) or ``FUNERAL_ARRANGER`` (on a claim)."""
     row = rules.BURIAL_BUDGET.row(death_date)
     mci_row = rules.MCI.row(death_date)  # the MCI in force on the death date
     mci = mci_row.value
     amount = tenge(row.value * mci)
+    if recipient_relation == FUNERAL_ARRANGER:
+        recipient_note = ("the person who arranged the burial, on their claim (population"
+                          f" GetPerson: living); source: {CLAIM_SOURCE}")
+    else:
+        recipient_note = (f"the spouse, else the eldest living adult child"
+                          f" ({rules.BURIAL.adult_age}+), from population GetFamily; "
+                          f"source: {rules.BURIAL_RECIPIENT_SOURCE}")
     return Amount(amount, (
-        CalcItem("recipient", recipient_relation, "", f"the spouse, else the eldest living "
-                 f"adult child ({rules.BURIAL.adult_age}+), from population GetFamily; "
-                 f"source: {rules.BURIAL_RECIPIENT_SOURCE}"),
+        CalcItem("recipient", recipient_relation, "", recipient_note),
         CalcItem("deceased_received", received, "", "the deceased's pensions and state social"
                  " benefits in force on the death date (the pension system's own records)"),
         CalcItem("burial_mci", _d(row.value), "MCI", f"rule table BURIAL_BUDGET from "
@@ -325,10 +339,6 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
         "record study status).",
     )
     return SurvivorPension(PensionCalculation.by_items(amount, year, items, explanation), ends_on)
-
-
-def monthly_payments(first: Month, amount: int, count: int) -> tuple[Payment, ...]:
-    return tuple(Payment(first.plus(i), amount) for i in range(count))
 
 
 def indexed_payments(first: Month, count: int, amount_of: Callable[[Month], int]

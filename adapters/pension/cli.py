@@ -28,6 +28,7 @@ from zhol.adapters.pension.store import PensionStore
 from zhol.adapters.runtime import cli as runtime_cli
 from zhol.adapters.runtime.store import today_in_kz
 from zhol.core.clock import SystemClock
+from zhol.pension.v1 import recalculation_pb2 as rpb
 
 
 def add_parser(subparsers: Any) -> None:
@@ -94,7 +95,8 @@ def add_recalculate_parser(commands: Any) -> None:
         description="Recompute every active child-care allowance, disability benefit, "
         "carer's benefit, survivor and age pension with the rules in force; each whose payments "
         "change gets a recalculation decision (old and new amount, the rules that changed "
-        "and their sources, arrears for months paid too little), its unpaid schedule "
+        "and their sources, arrears for months paid too little, paid once in the run's "
+        "month), its unpaid schedule "
         "replaced, and a BenefitRecalculated event in the outbox (published by the running "
         "adapter). A burial decided under the earlier rule gets the payment from the "
         "deceased's savings it lacks (BenefitAssigned). A second run changes nothing.",
@@ -136,14 +138,21 @@ def recalculate_command(args: argparse.Namespace) -> int:
     what = "would recalculate" if report.dry_run else "recalculated"
     print(f"as of {as_of}: examined {report.examined}, {what} {len(report.recalculated)},"
           f" unchanged {report.unchanged}, skipped {len(report.skipped)}")
+    if answer.arrears_scheduled:
+        print(f"  arrears recorded earlier, now scheduled: {answer.arrears_scheduled}")
     for r in answer.recalculated:
         # A burial's is a one-off payment from the savings, not a monthly amount.
         per = "" if r.kind == recalculating.BURIAL else " a month"
         print(f"  {r.decision_id} {r.kind}: {r.old_amount} -> {r.new_amount} KZT{per}"
               f" from {r.change_from.year:04d}-{r.change_from.month:02d},"
-              f" arrears {r.arrears_total}; {r.reason}")
+              f" arrears {r.arrears_total}{_paid_in(r)}; {r.reason}")
         for rule in r.rules:
             print(f"    rule {rule.table}: {rule.source}")
     for s in answer.skipped:
         print(f"  skipped {s.decision_id} {s.kind}: {s.reason}")
     return 0
+
+
+def _paid_in(r: rpb.Recalculation) -> str:
+    month = r.arrears_paid_in
+    return f" paid in {month.year:04d}-{month.month:02d}" if r.arrears_total else ""

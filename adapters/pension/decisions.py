@@ -16,12 +16,21 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from zhol.adapters.pension import calculation, childcare, rules, solidarity, store
+from zhol.adapters.pension import (
+    age_recalculation,
+    calculation,
+    childcare,
+    rules,
+    solidarity,
+    store,
+)
 from zhol.adapters.pension.model import (
+    AlreadyRecorded,
     BenefitDecision,
     BenefitKind,
     Frequency,
     Month,
+    NotAllowed,
     Payment,
     PensionDecision,
     PensionKind,
@@ -217,6 +226,45 @@ def decide_death(conn: sqlite3.Connection, facts: DeathFacts, *, today: dt.date,
     return DeathOutcome(stopped, burial_id, tuple(survivor_ids), savings_id, tuple(no_burial))
 
 
+@dataclass(frozen=True, slots=True)
+class BurialClaim:
+    """A claim for the budget's burial payment by the person who arranged the burial,
+    with the death as population records it (``sources``: the reads)."""
+
+    claimant_iin: str
+    deceased_iin: str
+    death_date: dt.date
+    sources: tuple[SourceRead, ...]
+
+
+def decide_burial_claim(conn: sqlite3.Connection, claim: BurialClaim, *, today: dt.date,
+                        now_ms: int) -> str:
+    """The budget's burial payment to the claimant, when the deceased received a pension
+    or a state social benefit on the death date (pension's own records) and none was
+    decided for this death; payable in the month of the claim or of the death, whichever
+    is later. Refused, nothing written: ``NotAllowed`` (nothing due), ``AlreadyRecorded``
+    (decided already: on the death's registration or by an earlier claim)."""
+    if conn.execute("SELECT 1 FROM benefits WHERE kind = ? AND subject_iin = ?",
+                    (BenefitKind.BURIAL_BENEFIT.value, claim.deceased_iin)).fetchone():
+        raise AlreadyRecorded("a burial payment was already decided for this death")
+    received = store.received_on(conn, claim.deceased_iin, claim.death_date)
+    if not received:
+        raise NotAllowed("no burial payment due: the deceased received no pension or state"
+                         " social benefit on the death date")
+    amount = calculation.burial_benefit(claim.death_date, calculation.FUNERAL_ARRANGER,
+                                        "; ".join(received))
+    basis = (f"claim by the person who arranged the burial, {today.isoformat()}; population"
+             f" GetPerson: died on {claim.death_date.isoformat()}")
+    benefit_id = store.insert_benefit(conn, BenefitDecision(
+        BenefitKind.BURIAL_BENEFIT, claim.claimant_iin, claim.deceased_iin, amount.amount,
+        Frequency.ONE_OFF, claim.death_date, claim.death_date, basis, amount.items,
+        claim.sources, (Payment(Month.of(max(claim.death_date, today)), amount.amount),),
+    ), today=today, now_ms=now_ms)
+    if benefit_id is None:  # the unique index: decided since the check above
+        raise AlreadyRecorded("a burial payment was already decided for this death")
+    return benefit_id
+
+
 def decide_orphan(conn: sqlite3.Connection, facts: DeathFacts, child: Survivor, *,
                   today: dt.date, now_ms: int) -> str | None:
     """The orphan's pension to a child both of whose parents are deceased, once: none
@@ -383,9 +431,13 @@ def age_pension_decision(conn: sqlite3.Connection, facts: RetirementFacts, *,
              f" (rule table RETIREMENT_AGE {facts.reached.rule_year}: {facts.reached.source});"
              " found on"
              f" {facts.as_of.isoformat()}")
-    payments = calculation.monthly_payments(  # a late assignment pays from this month on
-        max(reach_month, Month.of(today)), result.monthly_amount, rules.SCHEDULE.horizon_months
-    )
+    # Each month at the values of its year (the base part at that year's share and PM,
+    # the solidarity part raised to that year's minimum pension), as the recalculation
+    # prices it; a late assignment pays from this month on.
+    parts = age_recalculation.rules_of(result, facts.female, inputs.calculated_on)
+    payments = calculation.indexed_payments(
+        max(reach_month, Month.of(today)), rules.SCHEDULE.horizon_months,
+        lambda month: age_recalculation.monthly_amount(parts, month))
     return PensionDecision(
         facts.iin, PensionKind.AGE, reached, basis, result, facts.sources, payments
     )

@@ -229,11 +229,55 @@ class SourceRead:
     read_at_ms: int
 
 
+class PaymentKind(enum.Enum):
+    REGULAR = "regular"  # the decision's own schedule
+    ARREARS = "arrears"  # a recalculation's arrears, paid once (``recalculation_id``)
+
+
 @dataclass(frozen=True, slots=True)
 class Payment:
     month: Month
     amount: int
     status: PaymentStatus = PaymentStatus.SCHEDULED
+    kind: PaymentKind = PaymentKind.REGULAR
+    recalculation_id: str = ""  # arrears: the recalculation decision that owes them
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    """A rule table row a recalculation rests on (``in_force_from`` None: not a dated
+    row, the yearly indexation)."""
+
+    table: str
+    in_force_from: dt.date | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArrearsMonth:
+    month: Month
+    due: int
+    paid: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecalculationRecord:
+    """A recalculation decision as stored (table ``recalculations``), shown with the
+    decision it recalculated."""
+
+    recalculation_id: str
+    decided_on: dt.date
+    change_from: Month
+    old_amount: int
+    new_amount: int
+    old_ends_on: dt.date | None
+    new_ends_on: dt.date | None
+    rules: tuple[RuleRow, ...]
+    reason: str
+    arrears: tuple[ArrearsMonth, ...]
+    arrears_total: int
+    arrears_paid_in: Month | None  # the month the arrears are paid once (None: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +398,7 @@ class PensionAssignment:
     payments: tuple[Payment, ...]
     ends_on: dt.date | None = None  # inclusive; None: for life
     breadwinner_iin: str = ""  # survivor pensions: the deceased
+    recalculations: tuple[RecalculationRecord, ...] = ()  # oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +453,7 @@ class Benefit:
     payments: tuple[Payment, ...]
     stopped_on: dt.date | None = None
     stop_reason: str = ""
+    recalculations: tuple[RecalculationRecord, ...] = ()  # oldest first
 
 
 @dataclass(frozen=True, slots=True)

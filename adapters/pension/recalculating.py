@@ -104,6 +104,8 @@ class RunReport:
     examined: int
     recalculated: tuple[Outcome, ...]
     skipped: tuple[Skipped, ...]
+    # Arrears recorded by earlier runs, before arrears were paid out, scheduled now.
+    arrears_backfilled: int = 0
 
     @property
     def unchanged(self) -> int:
@@ -128,6 +130,10 @@ def run(pension: store.PensionStore, as_of: dt.date, *, dry_run: bool = False,
     ids = _active_ids(conn)
     outcomes: list[Outcome] = []
     skipped: list[Skipped] = []
+    backfilled = 0
+    if not dry_run:
+        with pension.transaction():
+            backfilled = schedule_unpaid_arrears(conn, Month.of(as_of))
     for table, decision_id in ids:
         with pension.transaction():
             decision = _decision(conn, table, decision_id)
@@ -151,7 +157,18 @@ def run(pension: store.PensionStore, as_of: dt.date, *, dry_run: bool = False,
                 conn, decision, recalc, entitlement, as_of=as_of, today=today,
                 now_ms=now_ms())
             outcomes.append(Outcome(decision, recalc, recalculation_id))
-    return RunReport(as_of, dry_run, len(ids), tuple(outcomes), tuple(skipped))
+    return RunReport(as_of, dry_run, len(ids), tuple(outcomes), tuple(skipped), backfilled)
+
+
+def schedule_unpaid_arrears(conn: sqlite3.Connection, month: Month) -> int:
+    """The arrears of recalculations recorded before arrears were paid out (no
+    ``arrears_payments`` row) scheduled once in ``month``; how many."""
+    return conn.execute(
+        "INSERT INTO arrears_payments (recalculation_id, month, amount)"
+        " SELECT recalculation_id, ?, arrears_total FROM recalculations AS r"
+        " WHERE arrears_total > 0 AND NOT EXISTS (SELECT 1 FROM arrears_payments AS p"
+        " WHERE p.recalculation_id = r.recalculation_id)", (str(month),),
+    ).rowcount
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -454,6 +471,10 @@ def write(conn: sqlite3.Connection, decision: Decision, recalc: Recalculation,
         "INSERT INTO recalculation_arrears VALUES (?, ?, ?, ?, ?)",
         [(recalculation_id, str(a.month), a.due, a.paid, a.amount) for a in recalc.arrears],
     )
+    if recalc.arrears_total > 0:  # paid once, in the first month not taken as paid
+        conn.execute("INSERT INTO arrears_payments (recalculation_id, month, amount)"
+                     " VALUES (?, ?, ?)",
+                     (recalculation_id, str(recalc.change_from), recalc.arrears_total))
     conn.execute(
         f"DELETE FROM payments WHERE {column} = ? AND month >= ? AND status = 'scheduled'",
         (decision.decision_id, str(recalc.change_from)),
@@ -504,6 +525,8 @@ def event_of(decision: Decision, recalc: Recalculation, recalculation_id: str,
         change_from=pb.Month(year=recalc.change_from.year, month=recalc.change_from.month),
         new_ends_on=_date_pb(recalc.new_ends_on), arrears_total=recalc.arrears_total,
         rules=[rule_pb(r) for r in recalc.rules], reason=reason,
+        arrears_paid_in=(pb.Month(year=recalc.change_from.year, month=recalc.change_from.month)
+                         if recalc.arrears_total > 0 else None),
     )
 
 
@@ -520,13 +543,15 @@ def recalculation_pb(outcome: Outcome, decided_on: dt.date) -> rpb.Recalculation
                              due=a.due, paid=a.paid, amount=a.amount) for a in r.arrears],
         arrears_total=r.arrears_total, rules=[rule_pb(x) for x in r.rules],
         reason=reason_text(d, r), decided_on=_date_pb(decided_on),
+        arrears_paid_in=(pb.Month(year=r.change_from.year, month=r.change_from.month)
+                         if r.arrears_total > 0 else None),
     )
 
 
 def report_pb(report: RunReport, decided_on: dt.date) -> rpb.RecalculateBenefitsResponse:
     return rpb.RecalculateBenefitsResponse(
         as_of=_date_pb(report.as_of), dry_run=report.dry_run, examined=report.examined,
-        unchanged=report.unchanged,
+        unchanged=report.unchanged, arrears_scheduled=report.arrears_backfilled,
         recalculated=[recalculation_pb(o, decided_on) for o in report.recalculated],
         skipped=[rpb.RecalculationSkipped(decision_id=s.decision_id, kind=s.kind,
                                           reason=s.reason) for s in report.skipped],

@@ -34,6 +34,9 @@ Money is whole tenge (INTEGER).
   the replaced and the new unpaid schedule); recalculation_arrears: its supplementary
   payments, one per month paid below what was due (adapters/pension/recalculation.py).
   Created by ``CREATE TABLE IF NOT EXISTS`` on any version 3 file (no upgrade step).
+- arrears_payments: the one-off payment of a recalculation's arrears (their total), one
+  per recalculation decision (its primary key: never paid twice), in the month of the
+  run (the first month not taken as paid). Created likewise on any version 4 file.
 """
 
 from __future__ import annotations
@@ -196,6 +199,17 @@ TABLES: tuple[str, ...] = (
         CHECK ((assignment_id IS NULL) != (benefit_id IS NULL))
     ) WITHOUT ROWID
     """,
+    # Created on opening any version 4 file (no version step: a new table, no row changes).
+    """
+    CREATE TABLE IF NOT EXISTS arrears_payments (
+        recalculation_id TEXT PRIMARY KEY REFERENCES recalculations (recalculation_id),
+        month            TEXT NOT NULL CHECK (length(month) = 7),
+        amount           INTEGER NOT NULL CHECK (amount > 0),
+        status           TEXT NOT NULL DEFAULT 'scheduled' CHECK (
+            status = 'scheduled' OR status = 'paid' OR status = 'stopped'
+        )
+    ) WITHOUT ROWID
+    """,
     """
     CREATE TABLE IF NOT EXISTS recalculation_arrears (
         recalculation_id TEXT NOT NULL REFERENCES recalculations (recalculation_id),
@@ -238,7 +252,7 @@ INDEXES: tuple[str, ...] = (
 TABLE_NAMES: tuple[str, ...] = (
     "employers", "employment_periods", "contributions", "pension_savings",
     "pension_assignments", "benefits", "sources_read", "payments", "bus_outbox", "bus_inbox",
-    "recalculations", "recalculation_arrears",
+    "recalculations", "recalculation_arrears", "arrears_payments",
 )
 
 

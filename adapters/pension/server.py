@@ -2,12 +2,14 @@
 
 One grpc.aio server carries ``zhol.pension.v1.PensionRegistry`` (what other agencies
 and the portal call through the bus), ``zhol.pension.v1.PensionRecalculation`` (the
-operators' recalculation run, recalc_service; not on the bus) and ``zhol.bus.v1.EventSink``
-(where our gateway delivers the events we subscribe to: births, deaths, disability
-conclusions). With ``gateway_address`` set the adapter reads population through that
-gateway and an ``OutboxPublisher`` publishes our decisions' events through it; empty,
-the bus is off and whatever needs population fails with FAILED_PRECONDITION ("not
-connected to the bus").
+operators' recalculation run, recalc_service; not on the bus),
+``zhol.pension.v1.PensionClaims`` (claims the operators record: the burial payment
+claimed by the person who arranged the burial, claim_service; not on the bus) and
+``zhol.bus.v1.EventSink`` (where our gateway delivers the events we subscribe to:
+births, deaths, disability conclusions). With ``gateway_address`` set the adapter reads
+population through that gateway and an ``OutboxPublisher`` publishes our decisions'
+events through it; empty, the bus is off and whatever needs population fails with
+FAILED_PRECONDITION ("not connected to the bus").
 
 ``serve(settings, clock=...)`` starts a server and returns it with its bound port (tests
 and in-process launchers); ``run(settings)`` is the process entry: it serves until
@@ -40,12 +42,14 @@ from dataclasses import dataclass
 import grpc
 
 from zhol.adapters.bus.population import PopulationReader
+from zhol.adapters.pension.claim_service import PensionClaimsServicer
 from zhol.adapters.pension.handlers import PensionEvents
 from zhol.adapters.pension.model import SUBSYSTEM
 from zhol.adapters.pension.recalc_service import PensionRecalculationServicer
 from zhol.adapters.pension.service import PensionRegistryServicer
 from zhol.adapters.runtime import server as runtime
 from zhol.core.clock import Clock, SystemClock
+from zhol.pension.v1 import claims_pb2_grpc as claims_grpc
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
 from zhol.pension.v1 import recalculation_pb2_grpc as recalc_grpc
 
@@ -84,6 +88,8 @@ async def serve(settings: PensionSettings, *, clock: Clock | None = None) -> Pen
         pb_grpc.add_PensionRegistryServicer_to_server(servicer, server)
         recalc_grpc.add_PensionRecalculationServicer_to_server(
             PensionRecalculationServicer(servicer.stores, clock), server)
+        claims_grpc.add_PensionClaimsServicer_to_server(
+            PensionClaimsServicer(servicer.stores, clock, population), server)
 
     def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
         handlers = PensionEvents(population, clock).handlers()

@@ -58,6 +58,7 @@ from zhol.adapters.pension.model import (
     Payment,
     PensionAssignment,
     PensionCalculation,
+    RecalculationRecord,
     SourceRead,
 )
 from zhol.adapters.pension.sources import RecordingReader
@@ -324,7 +325,24 @@ def source_pb(source: SourceRead) -> pb.SourceRead:
 
 def payment_pb(payment: Payment) -> pb.Payment:
     return pb.Payment(month=month_pb(payment.month), amount=payment.amount,
-                      status=payment.status.value)
+                      status=payment.status.value, kind=payment.kind.value,
+                      recalculation_id=payment.recalculation_id)
+
+
+def recalculation_pb(r: RecalculationRecord) -> pb.RecalculationDecision:
+    return pb.RecalculationDecision(
+        recalculation_id=r.recalculation_id, decided_on=date_pb(r.decided_on),
+        change_from=month_pb(r.change_from), old_amount=r.old_amount,
+        new_amount=r.new_amount, currency="KZT", old_ends_on=date_pb(r.old_ends_on),
+        new_ends_on=date_pb(r.new_ends_on),
+        rules=[pb.RecalculationRule(table=x.table, in_force_from=date_pb(x.in_force_from),
+                                    source=x.source) for x in r.rules],
+        reason=r.reason,
+        arrears=[pb.RecalculationArrears(month=month_pb(a.month), due=a.due, paid=a.paid,
+                                         amount=a.amount) for a in r.arrears],
+        arrears_total=r.arrears_total,
+        arrears_paid_in=month_pb(r.arrears_paid_in) if r.arrears_paid_in else None,
+    )
 
 
 def calculation_pb(calc: PensionCalculation) -> pb.PensionCalculation:
@@ -357,6 +375,7 @@ def assignment_pb(a: PensionAssignment) -> pb.PensionAssignment:
         basis=a.basis, calculation=calculation_pb(a.calculation),
         sources=[source_pb(s) for s in a.sources], payments=[payment_pb(p) for p in a.payments],
         ends_on=date_pb(a.ends_on), breadwinner_iin=a.breadwinner_iin,
+        recalculations=[recalculation_pb(r) for r in a.recalculations],
     )
 
 
@@ -369,4 +388,5 @@ def benefit_pb(b: Benefit) -> pb.Benefit:
         basis=b.basis, calculation=[item_pb(i) for i in b.items],
         sources=[source_pb(s) for s in b.sources], payments=[payment_pb(p) for p in b.payments],
         stopped_on=date_pb(b.stopped_on), stop_reason=b.stop_reason,
+        recalculations=[recalculation_pb(r) for r in b.recalculations],
     )

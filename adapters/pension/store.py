@@ -16,6 +16,7 @@ Decisions that may happen once only are guarded by UNIQUE indexes and inserted w
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,7 @@ from zhol.adapters.pension.employer_contribution import employer_pension_amount
 from zhol.adapters.pension.model import (
     CURRENCY,
     AlreadyRecorded,
+    ArrearsMonth,
     Benefit,
     BenefitDecision,
     BenefitKind,
@@ -43,12 +45,15 @@ from zhol.adapters.pension.model import (
     Month,
     NotFound,
     Payment,
+    PaymentKind,
     PaymentStatus,
     PensionAssignment,
     PensionCalculation,
     PensionDecision,
     PensionKind,
     PensionStatus,
+    RecalculationRecord,
+    RuleRow,
     SourceRead,
     items_from_json,
     items_to_json,
@@ -297,7 +302,8 @@ def amount_of_month(payments: tuple[Payment, ...], month: Month, stored: int) ->
     last before it (an ended or stopped decision), else the first (one not yet started);
     ``stored`` (the first month's, kept as decided) when nothing is scheduled. Stopped
     payments are never shown."""
-    live = [p for p in payments if p.status is not PaymentStatus.STOPPED]
+    live = [p for p in payments if p.status is not PaymentStatus.STOPPED
+            and p.kind is PaymentKind.REGULAR]  # arrears are not a month's amount
     if not live:
         return stored
     due = [p for p in live if p.month <= month]
@@ -604,11 +610,49 @@ def _sources(conn: sqlite3.Connection, decision_id: str) -> tuple[SourceRead, ..
 
 
 def _payments(conn: sqlite3.Connection, column: str, decision_id: str) -> tuple[Payment, ...]:
+    """The decision's schedule and its recalculations' arrears payments, by month (a
+    month's regular payment before its arrears)."""
     rows = conn.execute(
         f"SELECT month, amount, status FROM payments WHERE {column} = ? ORDER BY month",
         (decision_id,),
     ).fetchall()
-    return tuple(Payment(Month.parse(m), a, PaymentStatus(s)) for m, a, s in rows)
+    regular = [Payment(Month.parse(m), a, PaymentStatus(s)) for m, a, s in rows]
+    arrears = conn.execute(
+        "SELECT p.month, p.amount, p.status, p.recalculation_id FROM arrears_payments AS p"
+        f" JOIN recalculations AS r USING (recalculation_id) WHERE r.{column} = ?"
+        " ORDER BY p.month, r.decided_on, p.recalculation_id",
+        (decision_id,),
+    ).fetchall()
+    extra = [Payment(Month.parse(m), a, PaymentStatus(s), PaymentKind.ARREARS, rid)
+             for m, a, s, rid in arrears]
+    return tuple(sorted((*regular, *extra),
+                        key=lambda p: (p.month, p.kind is PaymentKind.ARREARS)))
+
+
+def _recalculations(conn: sqlite3.Connection, column: str, decision_id: str
+                    ) -> tuple[RecalculationRecord, ...]:
+    """The recalculation decisions of a benefit or pension, oldest first."""
+    rows = conn.execute(
+        "SELECT r.recalculation_id, r.decided_on, r.change_from, r.old_amount, r.new_amount,"
+        " r.old_ends_on, r.new_ends_on, r.rules, r.reason, r.arrears_total, p.month"
+        " FROM recalculations AS r LEFT JOIN arrears_payments AS p USING (recalculation_id)"
+        f" WHERE r.{column} = ? ORDER BY r.decided_on, r.change_from, r.recalculation_id",
+        (decision_id,),
+    ).fetchall()
+    found = []
+    for (rid, decided, change, old, new, old_end, new_end, refs, reason, total,
+         paid_in) in rows:
+        arrears = conn.execute(
+            "SELECT month, due, paid, amount FROM recalculation_arrears"
+            " WHERE recalculation_id = ? ORDER BY month", (rid,)).fetchall()
+        found.append(RecalculationRecord(
+            rid, dt.date.fromisoformat(decided), Month.parse(change), old, new,
+            _optional_date(old_end), _optional_date(new_end),
+            tuple(RuleRow(table, _optional_date(start), source)
+                  for table, start, source in json.loads(refs)),
+            reason, tuple(ArrearsMonth(Month.parse(m), d, p, a) for m, d, p, a in arrears),
+            total, Month.parse(paid_in) if paid_in else None))
+    return tuple(found)
 
 
 def _optional_date(text: str | None) -> dt.date | None:
@@ -623,7 +667,7 @@ def _assignment(conn: sqlite3.Connection, row: tuple) -> PensionAssignment:
         dt.date.fromisoformat(assigned), status, _optional_date(stopped), reason, basis,
         PensionCalculation.from_json(calculation), _sources(conn, assignment_id),
         _payments(conn, "assignment_id", assignment_id), _optional_date(ends_on),
-        breadwinner or "",
+        breadwinner or "", _recalculations(conn, "assignment_id", assignment_id),
     )
 
 
@@ -635,7 +679,7 @@ def _benefit(conn: sqlite3.Connection, row: tuple) -> Benefit:
         dt.date.fromisoformat(period_from), _optional_date(period_to), status,
         dt.date.fromisoformat(assigned), basis, items_from_json(calculation),
         _sources(conn, benefit_id), _payments(conn, "benefit_id", benefit_id),
-        _optional_date(stopped), reason,
+        _optional_date(stopped), reason, _recalculations(conn, "benefit_id", benefit_id),
     )
 
 

@@ -181,7 +181,8 @@ async def test_decisions_under_the_old_rules_are_recalculated_once_and_published
     (allowance,) = [b for b in benefits.benefits if b.kind == "child_care_allowance"]
     paid = [(p.month.month, p.amount) for p in allowance.payments if p.status == "paid"]
     assert len(paid) == 9 and {a for _, a in paid} == {STATE_2025}
-    assert len(allowance.payments) == 18 and allowance.amount == STATE_2026
+    assert len([p for p in allowance.payments if p.kind == "regular"]) == 18
+    assert allowance.amount == STATE_2026
     assert rows(db, "SELECT count(*), sum(arrears_total) FROM recalculations") == [
         (2, care.arrears_total + disability.arrears_total)]
 
@@ -192,10 +193,42 @@ async def test_decisions_under_the_old_rules_are_recalculated_once_and_published
             published.new_amount, published.arrears_total) == (
         MOTHER, CHILD, STATE_2025, STATE_2026, care.arrears_total)
 
+    # ListBenefits shows each recalculation decision with the benefit, and its arrears
+    # as one payment in the run's month (the first not taken as paid).
+    assert (care.arrears_paid_in.year, care.arrears_paid_in.month) == (2026, 6)
+    assert (published.arrears_paid_in.year, published.arrears_paid_in.month) == (2026, 6)
+    shown = await pb_grpc.PensionRegistryStub(channel).ListBenefits(
+        pb.ListBenefitsRequest(iin=DISABLED, read_mask={"paths": ["benefits"]}))
+    (benefit,) = [b for b in shown.benefits if b.kind == "disability_benefit"]
+    (decision,) = benefit.recalculations
+    assert decision.recalculation_id == disability.recalculation_id != ""
+    assert (decision.old_amount, decision.new_amount, decision.currency) == (
+        GROUP_1_2025, GROUP_1_2026, "KZT")
+    assert (decision.decided_on.year, decision.decided_on.month, decision.decided_on.day) == (
+        2026, 6, 15)
+    assert [r.table for r in decision.rules] == ["DISABILITY_BENEFIT", "INDEXED_YEARLY"]
+    assert "lada.kz 147819" in decision.rules[0].source
+    assert decision.rules[0].in_force_from.year == 2023 and decision.reason == disability.reason
+    assert "arrears 50850 KZT" in decision.reason
+    assert [(a.month.month, a.amount) for a in decision.arrears] == [
+        (m, GROUP_1_2026 - GROUP_1_2025) for m in range(1, 6)]
+    assert decision.arrears_total == 5 * (GROUP_1_2026 - GROUP_1_2025)  # 50,850
+    assert (decision.arrears_paid_in.year, decision.arrears_paid_in.month) == (2026, 6)
+    owed = [(p.month.year, p.month.month, p.amount, p.status, p.recalculation_id)
+            for p in benefit.payments if p.kind == "arrears"]
+    assert owed == [(2026, 6, 50_850, "scheduled", decision.recalculation_id)]
+    june = [p for p in benefit.payments if (p.month.year, p.month.month) == (2026, 6)]
+    assert [(p.kind, p.amount) for p in june] == [("regular", GROUP_1_2026),
+                                                 ("arrears", 50_850)]
+    assert benefit.amount == GROUP_1_2026  # the arrears are not the month's amount
+
     after = snapshot(db)
     again = await recalc.RecalculateBenefits(rpb.RecalculateBenefitsRequest(as_of=as_of(TODAY)))
     assert not again.recalculated and not again.skipped and again.unchanged == again.examined
-    assert snapshot(db) == after
+    assert again.arrears_scheduled == 0
+    assert snapshot(db) == after  # the arrears paid once: no second payment
+    assert rows(db, "SELECT count(*), sum(amount) FROM arrears_payments") == [
+        (2, care.arrears_total + disability.arrears_total)]
 
 
 def test_the_command_recalculates_the_file_once(
@@ -312,6 +345,14 @@ async def test_an_age_pension_under_the_46_mci_cap_is_recalculated_once_and_publ
     (event,) = [e for e in recalculated_events(db) if e.decision_id == assignment]
     assert (event.kind, event.recipient_iin, event.old_amount, event.new_amount) == (
         "age_pension", man, OLD_AMOUNT, new)
+    status = await pb_grpc.PensionRegistryStub(channel).GetPensionStatus(
+        pb.GetPensionStatusRequest(iin=man, read_mask={"paths": ["assignments"]}))
+    (shown,) = status.assignments
+    (decision,) = shown.recalculations
+    assert (decision.old_amount, decision.new_amount, decision.arrears_total) == (
+        OLD_AMOUNT, new, age.arrears_total)
+    assert [(p.month.month, p.amount) for p in shown.payments if p.kind == "arrears"] == [
+        (6, age.arrears_total)]
 
     # A second run, by the command on the same file, changes nothing.
     after = snapshot(db)
@@ -398,3 +439,29 @@ def assigned_events(db: Path) -> list[pb.BenefitAssigned]:
                 if e.topic == pb.BenefitAssigned.DESCRIPTOR.full_name]
     finally:
         conn.close()
+
+
+def test_arrears_recorded_before_they_were_paid_out_are_scheduled_once(db: Path) -> None:
+    def run() -> recalculating.RunReport:
+        pension_store = store.PensionStore.open(db, FixedClock(NOW_MS))
+        try:
+            return recalculating.run(pension_store, TODAY, now_ms=lambda: NOW_MS)
+        finally:
+            pension_store.close()
+
+    first = run()
+    owed = sum(o.recalculation.arrears_total for o in first.recalculated)
+    assert owed > 0 and first.arrears_backfilled == 0
+    # A file whose recalculations were written before arrears were paid out.
+    conn = schema.connect(db)
+    try:
+        with conn:
+            conn.execute("DELETE FROM arrears_payments")
+    finally:
+        conn.close()
+    assert run().arrears_backfilled == 2
+    assert rows(db, "SELECT month, sum(amount) FROM arrears_payments GROUP BY month") == [
+        ("2026-06", owed)]
+    after = snapshot(db)
+    assert run().arrears_backfilled == 0
+    assert snapshot(db) == after

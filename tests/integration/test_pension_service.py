@@ -35,6 +35,8 @@ from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
 from zhol.core.clock import FixedClock
 from zhol.core.iin import Iin, make_iin
 from zhol.health.v1 import health_pb2
+from zhol.pension.v1 import claims_pb2 as cpb
+from zhol.pension.v1 import claims_pb2_grpc as cpb_grpc
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import pension_pb2_grpc as pb_grpc
 from zhol.population.v1 import population_pb2 as ppb
@@ -494,6 +496,81 @@ async def test_death_of_a_living_person_is_refused(world: World) -> None:
     event.iin = unknown.value
     error = await rpc_error(world.deliver(DEATH, event))
     assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert world.snapshot() == before
+
+
+async def test_the_funeral_arranger_claims_the_burial_payment_once(world: World) -> None:
+    """The person who arranged the burial claims the budget's burial payment (35 MCI of
+    the death date's MCI) for a pensioner whose death pension has not processed yet;
+    refusals change nothing, and the death's registration then pays no second one."""
+    claims = cpb_grpc.PensionClaimsStub(world.channels[0])
+    pensioners = {iin for (iin,) in world.rows(
+        "SELECT iin FROM pension_assignments WHERE kind = 'age' AND status = 'active'")}
+    living = {iin for (iin,) in world.people("SELECT iin FROM persons"
+                                             " WHERE death_date IS NULL")}
+    deceased = sorted(pensioners & living)[0]
+    arranger = a_childless_woman(world)
+    unknown = make_iin(dt.date(1950, 1, 1), False, 9999)
+    assert unknown is not None
+
+    def claim(claimant: str, died: str) -> object:
+        return claims.ClaimBurialBenefit(cpb.ClaimBurialBenefitRequest(
+            claimant_iin=claimant, deceased_iin=died))
+
+    before = world.snapshot()
+    for claimant, died, code in (
+            ("12345", deceased, grpc.StatusCode.INVALID_ARGUMENT),  # bad IIN
+            (arranger, arranger, grpc.StatusCode.INVALID_ARGUMENT),  # the claimant's own
+            (arranger, deceased, grpc.StatusCode.FAILED_PRECONDITION),  # no such death
+            (arranger, unknown.value, grpc.StatusCode.FAILED_PRECONDITION)):  # unknown
+        assert (await rpc_error(claim(claimant, died))).code() == code
+    assert world.snapshot() == before
+
+    death_day = TODAY - dt.timedelta(days=2)
+    died = await world.population.RegisterDeath(
+        ppb.RegisterDeathRequest(iin=deceased, death_date=date_pb(death_day)))
+    assert (await rpc_error(claim(unknown.value, deceased))).code() == (
+        grpc.StatusCode.FAILED_PRECONDITION)  # a claimant population does not know
+    benefit = await claim(arranger, deceased)
+    assert (benefit.kind, benefit.recipient_iin, benefit.subject_iin, benefit.amount,
+            benefit.frequency) == ("burial_benefit", arranger, deceased, 35 * MCI, "one_off")
+    assert 35 * MCI == 151_375
+    items = {i.name: i for i in benefit.calculation}
+    assert items["recipient"].value == "funeral_arranger" and "art. 242" in (
+        items["recipient"].note)
+    assert "age pension" in items["deceased_received"].value
+    assert [(s.service.rpartition("/")[2], s.data_subject) for s in benefit.sources] == [
+        ("GetPerson", deceased), ("GetPerson", arranger)]
+    assert [(p.month.month, p.amount) for p in benefit.payments] == [(6, 151_375)]
+    assert world.events()[-1] == ("zhol.pension.v1.BenefitAssigned", arranger)
+
+    # Claimed once: a second claim, by anyone, is refused and changes nothing.
+    after = world.snapshot()
+    again = await rpc_error(claim(a_childless_woman(world), deceased))
+    assert again.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert world.snapshot() == after
+    # The death's registration stops the pension and decides no second burial payment.
+    await world.deliver(DEATH, ppb.DeathRegistered(
+        iin=deceased, death_date=date_pb(death_day), act_id=died.act.act_id))
+    assert world.rows("SELECT recipient_iin FROM benefits WHERE kind = 'burial_benefit'"
+                      " AND subject_iin = ?", deceased) == [(arranger,)]
+
+
+async def test_no_burial_payment_is_claimed_for_a_death_that_made_none_due(world: World
+                                                                          ) -> None:
+    paid = {iin for (iin,) in world.rows("SELECT iin FROM pension_assignments UNION"
+                                         " SELECT recipient_iin FROM benefits")}
+    candidates = [iin for (iin,) in world.people(
+        "SELECT iin FROM persons WHERE death_date IS NULL AND birth_date < '2000-01-01'"
+        " ORDER BY iin") if iin not in paid]
+    deceased = candidates[0]
+    await world.population.RegisterDeath(
+        ppb.RegisterDeathRequest(iin=deceased, death_date=date_pb(TODAY)))
+    before = world.snapshot()
+    error = await rpc_error(cpb_grpc.PensionClaimsStub(world.channels[0]).ClaimBurialBenefit(
+        cpb.ClaimBurialBenefitRequest(claimant_iin=a_childless_woman(world),
+                                      deceased_iin=deceased)))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert world.snapshot() == before
 
 

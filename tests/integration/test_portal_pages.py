@@ -123,6 +123,28 @@ def record_benefit(world: World, recipient: str, child: str) -> None:
         assert insert_benefit(conn, decision, today=today, now_ms=0)
 
 
+def record_recalculation(world: World, recipient: str) -> None:
+    """A recalculation decision of ``recipient``'s benefit with arrears paid this month,
+    written as the recalculation run writes it."""
+    month = Month.of(dt.datetime.now(KZ_TIME).date())
+    db = world.fed.layout.adapter_db("pension")
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        (benefit_id,) = conn.execute("SELECT benefit_id FROM benefits WHERE recipient_iin = ?"
+                                     " AND basis = 'test birth act'", (recipient,)).fetchone()
+        conn.execute(
+            "INSERT INTO recalculations (recalculation_id, benefit_id, decided_on, as_of,"
+            " change_from, old_amount, new_amount, arrears_total, reason, rules, replaced,"
+            " schedule, old_calculation, new_calculation) VALUES ('RC-test', ?, '2026-06-15',"
+            " '2026-06-15', ?, 50000, 55000, 12345, 'Test recalculation reason', ?, '[]',"
+            " '[]', '[]', '[]')",
+            (benefit_id, str(month),
+             '[["STATE_BENEFIT","2010-01-01","Test rule source"],["INDEXED_YEARLY","","x"]]'))
+        conn.execute("INSERT INTO recalculation_arrears VALUES ('RC-test', '2026-01', 20000,"
+                     " 7655, 12345)")
+        conn.execute("INSERT INTO arrears_payments (recalculation_id, month, amount)"
+                     " VALUES ('RC-test', ?, 12345)", (str(month),))
+
+
 def open_clinic(world: World, iin: str) -> str:
     return world.rows(
         "health", "SELECT clinic_id FROM attachments WHERE iin = ? AND detached_on IS NULL", iin
@@ -173,6 +195,16 @@ async def test_pages_render_the_owners_data_and_the_family_shows_each_child(
     assert ru["benefit_child_care_allowance"] in html and ru["bstatus_active"] in html
     assert ru["pay_scheduled"] in html and ru["freq_monthly"] in html
     assert ">child_care_allowance<" not in html and "Test source fact" in html
+    # Its recalculation decision: amounts, reason, rules with sources, arrears paid once.
+    record_recalculation(world, parent)
+    html = await (await world.client.get("/pension?lang=kk")).text()
+    kk = CATALOGUES["kk"]
+    assert kk["recalculations_caption"] in html and "50000 → 55000" in html
+    assert "Test recalculation reason" in html and "Test rule source" in html
+    assert "<code>STATE_BENEFIT</code>" in html and kk["recalc_in_force_from"] in html
+    assert f"12345 {kk['unit_KZT']}, {kk['recalc_paid_in']}" in html
+    marked = f"<span class=\"arrears\">({kk['pay_kind_arrears']})"
+    assert f"12345, {kk['pay_scheduled']} {marked}" in html
     # A pensioner's page explains the calculation, with the sources it read.
     pensioner = world.rows("pension", "SELECT iin FROM pension_assignments WHERE kind = 'age'"
                            " AND status = 'active' LIMIT 1")  # fmt: skip
