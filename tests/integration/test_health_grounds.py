@@ -47,7 +47,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def uninsured(world: World, count: int) -> list[str]:
-    """Living persons with no state-paid period and no contribution in pension's window."""
+    """Living persons with no state-paid period, no contribution in pension's window and
+    nothing else that insures them today."""
     day = TODAY.isoformat()
     state_paid = {iin for (iin,) in world.health_rows(
         "SELECT iin FROM insurance_periods WHERE valid_from <= ?"
@@ -62,8 +63,8 @@ async def uninsured(world: World, count: int) -> list[str]:
         answer = await world.pension.IsInsuredByContributions(
             pension_pb2.IsInsuredByContributionsRequest(iin=iin)
         )
-        if answer.paid_months == 0:
-            found.append(iin)
+        if answer.paid_months == 0 and not (await status(world, iin)).insured:
+            found.append(iin)  # nothing else insures them (a full-time study, a child)
             if len(found) == count:
                 return found
     raise AssertionError(f"fewer than {count} uninsured persons in the seed")

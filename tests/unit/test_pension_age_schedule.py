@@ -27,7 +27,8 @@ def pensioner(db: Path) -> str:
     conn = schema.connect(db)
     try:
         with conn:
-            conn.execute("INSERT INTO employers VALUES (?, 'Employer', '2000-01-01')",
+            conn.execute("INSERT INTO employers (bin, title, registered_on)"
+                         " VALUES (?, 'Employer', '2000-01-01')",
                          (EMPLOYER,))
             conn.execute("INSERT INTO employment_periods (iin, employer_bin, started_on)"
                          " VALUES (?, ?, '1970-01-01')", (iin, EMPLOYER))
