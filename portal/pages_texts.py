@@ -384,6 +384,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "неработающий кандас",
         "жұмыс істемейтін қандас",
     ),
+    "soc_non_working_house_arrest": (
+        "non-working, under house arrest",
+        "неработающий, находящийся под домашним арестом",
+        "үй қамауындағы жұмыс істемейтін адам",
+    ),
     "soc_prisoner": ("serving a sentence", "отбывающий наказание", "жаза өтеуші"),
     "soc_detainee": (
         "held in pre-trial detention",

@@ -81,6 +81,7 @@ SOCIAL_CATEGORIES: dict[str, str] = {
     "non_working_parent_child_under_3": "non-working parent of a child under three",
     "carer_of_disabled_group_1": "non-working person caring for a person with a group-1 disability",
     "non_working_kandas": "non-working kandas (ethnic Kazakh repatriate with kandas status)",
+    "non_working_house_arrest": "non-working person under house arrest",
     "prisoner": "person serving a sentence in a penal institution (not minimum security)",
     "detainee": "person held in a pre-trial detention facility",
 }
@@ -262,6 +263,7 @@ CARER_OF_GROUP_1 = "carer_of_disabled_group_1"
 KANDAS = "non_working_kandas"
 PRISONER = "prisoner"
 DETAINEE = "detainee"
+HOUSE_ARREST = "non_working_house_arrest"
 
 RECORDED_GROUNDS: dict[str, RecordedGroundRule] = {
     rule.category: rule
@@ -290,6 +292,19 @@ RECORDED_GROUNDS: dict[str, RecordedGroundRule] = {
                 'zakon.kz 6505805 "who the state insures" [o]: non-working kandas (named'
                 ' "oralman" in the Law on compulsory social health insurance until 2021);'
                 f" {_NON_WORKING}"
+            ),
+        ),
+        RecordedGroundRule(
+            category=HOUSE_ARREST,
+            held_by="house arrest orders (courts and the police)",
+            non_working=True,
+            cares_for_group=None,
+            since=dt.date(2022, 3, 28),
+            source=(
+                "ernur.kz after inbusiness.kz: the Minister of Health's order extending the"
+                " list of those the state insures to non-working persons under house arrest"
+                " (with the carers of a person with a group-1 disability) takes effect on 28"
+                f" March 2022; {_NON_WORKING}"
             ),
         ),
         RecordedGroundRule(

@@ -40,11 +40,13 @@ def conclusion(group: int, first: dt.date, last: dt.date | None) -> DisabilityCo
 
 def test_every_recorded_ground_names_its_source_and_category() -> None:
     assert set(rules.RECORDED_GROUNDS) == {
-        "carer_of_disabled_group_1", "non_working_kandas", "prisoner", "detainee",
+        "carer_of_disabled_group_1", "non_working_kandas", "non_working_house_arrest",
+        "prisoner", "detainee",
     }
     for category, rule in rules.RECORDED_GROUNDS.items():
         assert rule.category == category and category in rules.SOCIAL_CATEGORIES
-        assert "[o]" in rule.source and rule.held_by.strip()
+        # the house arrest came with the order of 28 March 2022, after [o]'s list
+        assert ("[o]" in rule.source or "28 March 2022" in rule.source) and rule.held_by.strip()
         # the non-working test is NON_WORKING_PARENT's, a system choice
         assert ("system choice" in rule.source) is rule.non_working
     assert rules.RECORDED_GROUNDS["carer_of_disabled_group_1"].cares_for_group == 1
@@ -156,3 +158,19 @@ def test_the_carer_category_starts_on_28_march_2022() -> None:
     assert rules.recorded_ground_period(
         dt.date(2022, 3, 28), carer, paid_in_window=False, care=care
     ) == (dt.date(2022, 3, 28), dt.date(2022, 3, 31))
+
+
+def test_a_non_working_person_under_house_arrest_is_covered_from_28_march_2022() -> None:
+    arrest = ground("non_working_house_arrest", dt.date(2022, 2, 1), dt.date(2022, 4, 10))
+    assert rules.recorded_ground_period(
+        dt.date(2022, 3, 27), arrest, paid_in_window=False) is None
+    assert rules.recorded_ground_period(
+        dt.date(2022, 3, 28), arrest, paid_in_window=False
+    ) == (dt.date(2022, 3, 28), dt.date(2022, 3, 31))
+    assert rules.recorded_ground_period(
+        dt.date(2022, 4, 10), arrest, paid_in_window=False
+    ) == (dt.date(2022, 4, 1), dt.date(2022, 4, 10))  # cut at the arrest's recorded end
+    assert rules.recorded_ground_period(
+        dt.date(2022, 4, 11), arrest, paid_in_window=False) is None
+    assert rules.recorded_ground_period(  # working: no cover
+        dt.date(2022, 4, 5), arrest, paid_in_window=True) is None
