@@ -192,3 +192,17 @@ def check_study_end(study: Study, ended_on: dt.date, today: dt.date) -> None:
     if ended_on < study.started_on:
         raise InvalidInput("ended_on is before the study's started_on")
 
+
+
+# The source of each rule above whose value cannot carry one itself.
+# tests/unit/test_rule_sources.py fails on any rule of this module with neither.
+RULE_SOURCES: dict[str, str] = {
+    "KINDERGARTEN_AGES": KINDERGARTEN_AGES_SOURCE,
+    "FIRST_GRADE_AGES": FIRST_GRADE_SOURCE,
+    "SCHOOL_YEAR": 'egov.kz "first class" [r]: applications for grade 1 are taken from'
+    " 1 April; the school year starts on 1 September (Law \"On Education\" of 27 July 2007"
+    " No. 319-III); found right by issue 14's review",
+    "GRADES": 'Law "On Education" of 27 July 2007 No. 319-III: general secondary'
+    " education in grades 1 to 11",
+    "STUDY_LEVELS": STUDY_LEVELS_SOURCE,
+}

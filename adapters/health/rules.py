@@ -475,3 +475,20 @@ def validate_conclusion(request: ConclusionRequest, today: dt.date) -> None:
         raise InvalidInput(f"from_date is before {EARLIEST_CONCLUSION.isoformat()}")
     if request.valid_to is not None and request.valid_to < request.valid_from:
         raise InvalidInput("to_date is before from_date")
+
+
+# The source of each rule above whose value cannot carry one itself (a plain number, a
+# tuple, a mapping); the rule objects with a ``source`` carry theirs.
+# tests/unit/test_rule_sources.py fails on any rule of this module with neither.
+RULE_SOURCES: dict[str, str] = {
+    "SOCIAL_CATEGORIES": 'zakon.kz 6505805 "who the state insures" [o]: the categories for'
+    " which the state pays the compulsory health insurance contribution; the derived and"
+    " recorded ones carry their own sources (NON_WORKING_PARENT, STUDENT, RECORDED_GROUNDS)",
+    "AGE_CATEGORIES": "[o]: the state pays for children; the split into under one,"
+    " preschool and pupil by age is a system choice (the categories' names only)",
+    "DISABILITY_CATEGORY": DISABILITY_SOURCE,
+    "DISABILITY_GROUPS": DISABILITY_SOURCE,
+    "SEED_PENSION_AGE": "synthetic data only: the seed's pensioners (state-insured by [o]);"
+    " at run time pension decides who receives a pension",
+    "MAX_BASIS_LENGTH": "system choice: a recorded fact's basis is at most 300 characters",
+}

@@ -333,10 +333,19 @@ class ContributionRates:
     social_base_max_mzp: int
 
 
-CONTRIBUTION_RATES: YearTable[ContributionRates] = _by_year("contribution rates", {
-    2010: ContributionRates(Decimal("0.10"), 75, Decimal("0.05"), 1, 10),
-    2020: ContributionRates(Decimal("0.10"), 50, Decimal("0.035"), 1, 7),
-    2025: ContributionRates(Decimal("0.10"), 50, Decimal("0.05"), 1, 7),
+_RATES_REVIEW = "found right by issue 14's review against public sources"
+CONTRIBUTION_RATES: YearTable[ContributionRates] = _sourced_by_year("contribution rates", {
+    2010: (ContributionRates(Decimal("0.10"), 75, Decimal("0.05"), 1, 10),
+           "Law of 21 June 2013 No. 105-V (and the 1997 law before it): mandatory pension"
+           " contributions 10% of income up to 75 minimum wages; Law of 25 April 2003 on"
+           " compulsory social insurance: social contributions 5% of income less the pension"
+           f" contribution, the base between 1 and 10 minimum wages; {_RATES_REVIEW}"),
+    2020: (ContributionRates(Decimal("0.10"), 50, Decimal("0.035"), 1, 7),
+           "from 1 January 2020: the pension contribution's cap 50 minimum wages; social"
+           f" contributions 3.5% with the base up to 7 minimum wages; {_RATES_REVIEW}"),
+    2025: (ContributionRates(Decimal("0.10"), 50, Decimal("0.05"), 1, 7),
+           "Social Code of 20 April 2023 No. 224-VII: social contributions 5% from 1 January"
+           f" 2025; {_RATES_REVIEW}"),
 })
 
 FIRST_CONTRIBUTION_YEAR = CONTRIBUTION_RATES.first_year
@@ -737,3 +746,40 @@ class ScheduleRule:
 SCHEDULE = ScheduleRule(12)
 
 DAYS_PER_YEAR = Decimal("365.25")
+
+
+# The source of each rule above whose value cannot carry one itself (a plain number, a
+# tuple, a set); the tables and rule objects with a ``source`` carry theirs row by row.
+# tests/unit/test_rule_sources.py fails on any rule of this module with neither.
+RULE_SOURCES: dict[str, str] = {
+    "FIRST_CONTRIBUTION_YEAR": "the first year of CONTRIBUTION_RATES: pension's records"
+    " start in 2010 (system choice, the model's data)",
+    "CONTRIBUTION_TOLERANCE": "system choice: an employer's rounding of a contribution may"
+    " differ from the rate table's by one tenge",
+    "BIRTH_LUMP_SUM": "Social Code of 20 April 2023 No. 224-VII (before it the Law of 28 June"
+    " 2005 on state benefits to families with children): 38 MCI for the first to third"
+    " child, 63 MCI for the fourth and later; found right by issue 14's review against"
+    " public sources",
+    "BURIAL": BURIAL_RECIPIENT_SOURCE,
+    "DISABILITY_GROUPS": "Social Code: disability is established in three groups by the"
+    " medical and social expertise (health's conclusions)",
+    "CARER_OF_DISABLED_CHILD": "Social Code: the benefit to a mother or father raising a"
+    " child with a disability, until the child is 18; its sizes in PM carry their sources"
+    " row by row (pm_share)",
+    "SURVIVOR": "Social Code: the survivor pension of dependants of a deceased"
+    " breadwinner; its family shares carry their sources row by row (family_share)",
+    "ONCE_PER_SUBJECT": "the law pays the childbirth lump sum and the child-care allowance"
+    " once per child and the burial payments once per death; enforced as a system choice"
+    " by one decision per kind and subject",
+    "ONCE_PER_CONCLUSION": "system choice: one disability benefit and one carer's benefit"
+    " per commission conclusion (a new conclusion is a new decision)",
+    "ACCUMULATIVE": "the UAPF's payment rules: a yearly payment of 6.5% of the pension"
+    " savings, paid monthly (the model leaves out the annuity and the remainder rules;"
+    " the rules' text was not checked here)",
+    "CHILD_CARE_CREDIT": "Law of 21 June 2013 No. 105-V on pension provision, kept by the"
+    " Social Code: a non-working mother's care of each child until the age of three counts"
+    " as service, at most 12 years in total (the act's text was not at hand to quote)",
+    "SCHEDULE": "system choice: payments are scheduled 12 months ahead; the next run or"
+    " recalculation schedules the months after",
+    "DAYS_PER_YEAR": "system choice: years of service are days / 365.25",
+}
