@@ -74,17 +74,19 @@ class World:
         ))
 
     async def child(self, father: str, mother: str, born: dt.date, name: str) -> str:
-        registered = await self.population.RegisterBirth(ppb.RegisterBirthRequest(
-            mother_iin=mother, father_iin=father, last_name="Test", first_name=name,
-            sex=ppb.SEX_MALE, birth_date=date_pb(born)))
+        registered: ppb.RegisterBirthResponse = await self.population.RegisterBirth(
+            ppb.RegisterBirthRequest(mother_iin=mother, father_iin=father, last_name="Test",
+                                     first_name=name, sex=ppb.SEX_MALE,
+                                     birth_date=date_pb(born)))
         return registered.child.iin
 
     async def study(self, iin: str, kind: str, level: str, form: str) -> edu.Study:
         (institution,) = rows(self.education_db, "SELECT institution_id FROM institutions"
                               " WHERE kind = ? ORDER BY institution_id LIMIT 1", kind)[0]
-        return await self.education.RecordStudy(edu.RecordStudyRequest(
+        recorded: edu.Study = await self.education.RecordStudy(edu.RecordStudyRequest(
             iin=iin, institution_id=institution, level=level, form=form,
             started_on=edu.Date(year=STARTED.year, month=STARTED.month, day=STARTED.day)))
+        return recorded
 
 
 @contextlib.asynccontextmanager
