@@ -295,32 +295,33 @@ def survivor_end(born: dt.date, from_day: dt.date,
     return SurvivorEnd(end, study, row.source)
 
 
-def _student_lines(end: SurvivorEnd, born: dt.date) -> tuple[tuple[CalcItem, ...], str]:
-    """The calculation's study line and the explanation's, for ``survivor_end``."""
+def _student_line(end: SurvivorEnd, born: dt.date) -> str:
+    """The explanation's line on the full-time study, for ``survivor_end``."""
     rule = rules.SURVIVOR_STUDENT
     until = rule.rows[-1].value.until_age
     if end.study is None:
-        return (), (f"Full-time students up to {until}: a child of 18 or more in full-time"
-                    " study at a college or for a bachelor's degree (education) stays a"
-                    f" dependant until the study ends, at most until the {until}th birthday;"
-                    " the recalculation run asks education from the child's 17th birthday"
-                    " (rule table SURVIVOR_STUDENT).")
+        return (f"Full-time students up to {until}: a child of 18 or more in full-time"
+                " study at a college or for a bachelor's degree (education) stays a"
+                f" dependant until the study ends, at most until the {until}th birthday;"
+                " the recalculation run asks education from the child's 17th birthday"
+                " (rule table SURVIVOR_STUDENT).")
     cap = birthday(born, until) - dt.timedelta(days=1)
-    item = CalcItem("full_time_study", end.study.describe(), "",
-                    f"education ListStudies: in force on the later of the death and the 18th"
-                    f" birthday; rule table SURVIVOR_STUDENT; source: {end.source}")
-    return (item,), (
-        f"Full-time student: {end.study.describe()}; paid until {end.ends_on.isoformat()},"
-        f" the study's last day or the day before the {until}th birthday ({cap.isoformat()}),"
-        f" whichever is earlier (rule table SURVIVOR_STUDENT; source: {end.source}).")
+    return (f"Full-time student: {end.study.describe()}; paid until {end.ends_on.isoformat()},"
+            f" the study's last day or the day before the {until}th birthday"
+            f" ({cap.isoformat()}), whichever is earlier (rule table SURVIVOR_STUDENT;"
+            f" source: {end.source}).")
 
 
 def _ends_note(end: SurvivorEnd) -> str:
+    """The ``ends_on`` line's note; for a student it names the study (no item of its
+    own: the portal labels every item name)."""
     if end.study is None:
         return (f"the day before the child's {rules.SURVIVOR.end_age}th birthday (rule table"
                 " SURVIVOR)")
-    return ("the full-time study's last day, at most the day before the 23rd birthday (rule"
-            " table SURVIVOR_STUDENT)")
+    return (f"the full-time study's last day, at most the day before the 23rd birthday;"
+            f" education ListStudies: {end.study.describe()}, in force on the later of the"
+            f" death and the 18th birthday (rule table SURVIVOR_STUDENT; source:"
+            f" {end.source})")
 
 
 def survivor_amount(dependants: int, month: Month) -> int:
@@ -348,7 +349,7 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date,
     amount = tenge(Decimal(family) / dependants)
     end = survivor_end(child_born, death_date, studies)
     ends_on = end.ends_on
-    study_items, study_line = _student_lines(end, child_born)
+    study_line = _student_line(end, child_born)
     last = row is table_row.value[-1]
     items = (
         CalcItem("dependants", str(dependants), "", "the deceased's living children under "
@@ -366,7 +367,6 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date,
                  "family_amount / dependants: an equal share, a month; "
                  + rules.INDEXED_YEARLY),
         CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
-        *study_items,
         CalcItem("ends_on", ends_on.isoformat(), "date", _ends_note(end)),
     )
     explanation = (
@@ -408,7 +408,7 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
     amount = tenge(subsistence * row.value)
     end = survivor_end(child_born, orphaned_on, studies)
     ends_on = end.ends_on
-    study_items, study_line = _student_lines(end, child_born)
+    study_line = _student_line(end, child_born)
     other = other_died_on.isoformat() if other_died_on else "a date population does not give"
     items = (
         CalcItem("orphan", "both parents deceased", "",
@@ -423,7 +423,6 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
         CalcItem("monthly_amount", str(amount), "KZT",
                  "subsistence_minimum x orphan_share a month; " + rules.INDEXED_YEARLY),
         CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
-        *study_items,
         CalcItem("ends_on", ends_on.isoformat(), "date", _ends_note(end)),
     )
     explanation = (

@@ -170,8 +170,9 @@ async def test_a_full_time_student_of_19_is_a_dependant_and_a_part_time_one_is_n
     family = rules.tenge(rules.SUBSISTENCE_MINIMUM.at(TODAY)
                          * rules.SURVIVOR.row(TODAY, 2).pm_share)
     assert pension.monthly_amount == rules.tenge(Decimal(family) / 2)
-    items = {i.name: i.value for i in pension.calculation.items}
-    assert items["dependants"] == "2" and "full_time bachelor" in items["full_time_study"]
+    items = {i.name: i for i in pension.calculation.items}
+    assert items["dependants"].value == "2"
+    assert "full_time bachelor" in items["ends_on"].note
     assert any(line.startswith("Full-time student:") for line in
                pension.calculation.explanation)
     studies = [s for s in pension.sources if s.service.endswith("/ListStudies")]

@@ -111,7 +111,8 @@ def test_the_calculation_explains_the_student_rule_instead_of_leaving_it_out() -
     assert full.ends_on == CAP
     items = {i.name: i for i in full.calculation.items}
     assert items["ends_on"].value == CAP.isoformat()
-    assert "SURVIVOR_STUDENT; source: Social Code" in items["full_time_study"].note
+    assert "SURVIVOR_STUDENT; source: Social Code" in items["ends_on"].note
+    assert "full_time bachelor study" in items["ends_on"].note
     assert any(line.startswith("Full-time student:") and CAP.isoformat() in line
                for line in full.calculation.explanation)
 
