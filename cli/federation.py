@@ -132,7 +132,9 @@ SUBSYSTEMS = (
             "zhol.pension.v1.BenefitRecalculated",
         ),
         (_BIRTH, _DEATH, f"{HEALTH}/zhol.health.v1.DisabilityEstablished"),
-        _reads(POPULATION, POPULATION_SERVICE, POPULATION_READ_METHODS),
+        _reads(POPULATION, POPULATION_SERVICE, POPULATION_READ_METHODS)
+        # the survivor pension of a child of 18 to 22 in full-time study (rules.SURVIVOR_STUDENT)
+        + _reads(EDUCATION, "zhol.education.v1.EducationRegistry", ("ListStudies",)),
     ),
     SubsystemSpec(
         HEALTH,

@@ -33,6 +33,8 @@ import grpc
 from google.protobuf.message import Message
 
 from zhol.adapters.pension import rules as pension_rules
+from zhol.adapters.pension.calculation import survivor_end
+from zhol.adapters.pension.sources import study_of
 from zhol.adapters.population import reference
 from zhol.adapters.runtime.store import today_in_kz
 from zhol.core.clock import SystemClock
@@ -490,6 +492,19 @@ async def _children_by_age(c: Clients, fam: pop.Family, today: dt.date
     return minors, adults
 
 
+async def _full_time_student(c: Clients, child: pop.Person, today: dt.date) -> bool:
+    """A child of 18 to 22 whom pension counts as a dependant on a death today: a
+    full-time study at a college or for a bachelor's degree in force (education
+    ListStudies, pension's rule SURVIVOR_STUDENT)."""
+    if _age(child, today) >= pension_rules.SURVIVOR_STUDENT.at(today).until_age:
+        return False
+    found = await c.call("education", "/zhol.education.v1.EducationRegistry/ListStudies",
+                         ed.ListStudiesRequest(iin=child.iin), ed.ListStudiesResponse)
+    born = dt.date(child.birth_date.year, child.birth_date.month, child.birth_date.day)
+    studies = tuple(study_of(s) for s in found.studies)
+    return survivor_end(born, today, studies).study is not None
+
+
 async def _pick_deceased(c: Clients, today: dt.date
                          ) -> tuple[pop.Person, pop.Person, pop.Family] | None:
     """A living married adult with a living spouse (no burial benefit yet) and an open
@@ -539,6 +554,8 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
         return False
     deceased, spouse, fam = picked
     minors, adults = await _children_by_age(c, fam, today)
+    # Of age and in full-time study: a survivor pension too (SURVIVOR_STUDENT).
+    students = {a.iin for a in adults if await _full_time_student(c, a, today)}
     # The burial payments due: the budget's if a pension or a state social benefit is paid
     # to the deceased, the savings' if the deceased has pension savings.
     before = await c.call("pension", "/zhol.pension.v1.PensionRegistry/GetPensionStatus",
@@ -571,8 +588,10 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
               if b.kind in want and b.subject_iin == deceased.iin]
         att = await c.attachment(deceased.iin)
         atts = await c.attachments(deceased.iin)
-        survivors = {m.iin: await survivor_pensions(m.iin) for m in minors}
-        of_adults = {a.iin: await survivor_pensions(a.iin) for a in adults}
+        survivors = {m.iin: await survivor_pensions(m.iin)
+                     for m in (*minors, *(a for a in adults if a.iin in students))}
+        of_adults = {a.iin: await survivor_pensions(a.iin) for a in adults
+                     if a.iin not in students}
         state.update(burial=bs, att=att, atts=atts, survivors=survivors)
         missing = []
         for kind, count in want.items():
@@ -595,7 +614,7 @@ async def scenario_death(c: Clients, timeout: float) -> bool:
         for child, got in of_adults.items():
             if got:
                 missing.append(f"pension: {len(got)} survivor pensions for {child}, 18 or over "
-                               "(want none)")
+                               "and not in full-time study (want none)")
         return missing
 
     missing = await _poll(timeout, check)

@@ -232,6 +232,98 @@ def birthday(born: dt.date, years: int) -> dt.date:
         return dt.date(born.year + years, 3, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class StudyPeriod:
+    """A study at a college or university as education answers it (``ListStudies``):
+    first and last day inclusive, ``last`` None while no end is recorded."""
+
+    first: dt.date
+    last: dt.date | None
+    level: str
+    form: str
+    institution_id: str = ""
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.first <= day and (self.last is None or day <= self.last)
+
+    def describe(self) -> str:
+        last = self.last.isoformat() if self.last else "no end recorded"
+        return (f"{self.form} {self.level} study {self.institution_id} from"
+                f" {self.first.isoformat()}, last day {last}").replace("  ", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivorEnd:
+    """The last day a child is due a survivor pension and, when a full-time study keeps
+    the child a dependant past 18, that study (None: the day before the 18th birthday)."""
+
+    ends_on: dt.date
+    study: StudyPeriod | None = None
+    source: str = ""  # the SURVIVOR_STUDENT row's source, when a study counts
+
+
+def survivor_end(born: dt.date, from_day: dt.date,
+                 studies: Sequence[StudyPeriod] | None) -> SurvivorEnd:
+    """Until when a child born on ``born`` is a dependant, counted from ``from_day`` (the
+    death, or the decision's first day): the day before the 18th birthday, or, when a
+    full-time study of ``SURVIVOR_STUDENT``'s levels is in force on the later of
+    ``from_day`` and the 18th birthday, that study's last day (followed without a gap by
+    the next such study), never after the day before the 23rd birthday. ``studies`` None:
+    education was not asked (a child under 18 at the death)."""
+    child_end = birthday(born, rules.SURVIVOR.end_age) - dt.timedelta(days=1)
+    adult = birthday(born, rules.SURVIVOR.end_age)
+    day = max(from_day, adult)
+    row = rules.SURVIVOR_STUDENT.row(day)
+    rule = row.value
+    cap = birthday(born, rule.until_age) - dt.timedelta(days=1)
+    if studies is None or day > cap:
+        return SurvivorEnd(child_end)
+    counted = sorted((s for s in studies if s.form in rule.forms and s.level in rule.levels),
+                     key=lambda s: s.first)
+    current = [s for s in counted if s.in_force(day)]
+    if not current:
+        return SurvivorEnd(child_end)
+    study = max(current, key=lambda s: s.last or dt.date.max)
+    last = study.last
+    for later in counted:  # a study that starts on or before the day after: no gap
+        if last is None:
+            break
+        if later.first <= last + dt.timedelta(days=1) and (
+                later.last is None or later.last > last):
+            last = later.last
+    end = cap if last is None else min(last, cap)
+    return SurvivorEnd(end, study, row.source)
+
+
+def _student_line(end: SurvivorEnd, born: dt.date) -> str:
+    """The explanation's line on the full-time study, for ``survivor_end``."""
+    rule = rules.SURVIVOR_STUDENT
+    until = rule.rows[-1].value.until_age
+    if end.study is None:
+        return (f"Full-time students up to {until}: a child of 18 or more in full-time"
+                " study at a college or for a bachelor's degree (education) stays a"
+                f" dependant until the study ends, at most until the {until}th birthday;"
+                " the recalculation run asks education from the child's 17th birthday"
+                " (rule table SURVIVOR_STUDENT).")
+    cap = birthday(born, until) - dt.timedelta(days=1)
+    return (f"Full-time student: {end.study.describe()}; paid until {end.ends_on.isoformat()},"
+            f" the study's last day or the day before the {until}th birthday"
+            f" ({cap.isoformat()}), whichever is earlier (rule table SURVIVOR_STUDENT;"
+            f" source: {end.source}).")
+
+
+def _ends_note(end: SurvivorEnd) -> str:
+    """The ``ends_on`` line's note; for a student it names the study (no item of its
+    own: the portal labels every item name)."""
+    if end.study is None:
+        return (f"the day before the child's {rules.SURVIVOR.end_age}th birthday (rule table"
+                " SURVIVOR)")
+    return (f"the full-time study's last day, at most the day before the 23rd birthday;"
+            f" education ListStudies: {end.study.describe()}, in force on the later of the"
+            f" death and the 18th birthday (rule table SURVIVOR_STUDENT; source:"
+            f" {end.source})")
+
+
 def survivor_amount(dependants: int, month: Month) -> int:
     """One child's survivor pension paid for ``month``: the family's share in force on the
     month's first day times the PM in force that day, split equally."""
@@ -240,13 +332,13 @@ def survivor_amount(dependants: int, month: Month) -> int:
     return tenge(Decimal(family) / dependants)
 
 
-def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
-                     ) -> SurvivorPension:
+def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date,
+                     studies: Sequence[StudyPeriod] | None = None) -> SurvivorPension:
     """One child's monthly share of the family's survivor pension (rule table SURVIVOR
     in force on the death date and the subsistence minimum of the death year), due until
-    the day before the child turns the end age. ``dependants``: the deceased's children
-    who qualify. Each month is paid at the share and PM of that month
-    (``survivor_amount``)."""
+    the day before the child turns the end age, or while a full-time study keeps the
+    child a dependant (``survivor_end``). ``dependants``: the deceased's children who
+    qualify. Each month is paid at the share and PM of that month (``survivor_amount``)."""
     year = death_date.year
     rule = rules.SURVIVOR
     table_row = rule.family_share.row(death_date)
@@ -255,11 +347,14 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
     subsistence = subsistence_row.value
     family = tenge(subsistence * row.pm_share)  # the family's, then each child's share
     amount = tenge(Decimal(family) / dependants)
-    ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
+    end = survivor_end(child_born, death_date, studies)
+    ends_on = end.ends_on
+    study_line = _student_line(end, child_born)
     last = row is table_row.value[-1]
     items = (
         CalcItem("dependants", str(dependants), "", "the deceased's living children under "
-                 f"{rule.end_age} on the death date (population GetFamily, GetPerson of each),"
+                 f"{rule.end_age} on the death date, and those of 18 to 22 in full-time study"
+                 " then (population GetFamily, GetPerson of each; education ListStudies),"
                  " orphans excepted (paid the orphan's pension, rule table SURVIVOR_ORPHAN)"),
         CalcItem("family_share", _d(row.pm_share), "PM",
                  f"rule table SURVIVOR from {table_row.start.isoformat()}, for "
@@ -272,20 +367,20 @@ def survivor_pension(dependants: int, death_date: dt.date, child_born: dt.date
                  "family_amount / dependants: an equal share, a month; "
                  + rules.INDEXED_YEARLY),
         CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
-        CalcItem("ends_on", ends_on.isoformat(), "date",
-                 f"the day before the child's {rule.end_age}th birthday (rule table SURVIVOR)"),
+        CalcItem("ends_on", ends_on.isoformat(), "date", _ends_note(end)),
     )
     explanation = (
         f"{dependants} dependant{'s' if dependants > 1 else ''}: the deceased's living children "
-        f"under {rule.end_age} on {death_date.isoformat()}.",
+        f"under {rule.end_age} on {death_date.isoformat()}, and those of {rule.end_age} to 22 in"
+        " full-time study then.",
         f"Family amount {family} = subsistence minimum {subsistence} x "
         f"{_d(row.pm_share)} for {dependants} dependant{'s' if dependants > 1 else ''}.",
         f"Monthly pension {amount} = {family} / {dependants}, due until "
-        f"{ends_on.isoformat()} (the day before the {rule.end_age}th birthday).",
+        f"{ends_on.isoformat()}"
+        + (f" (the day before the {rule.end_age}th birthday)." if end.study is None else "."),
         "Each month is paid at the subsistence minimum of the year paid (revised each"
         " 1 January).",
-        "Not considered: full-time students up to 23 (the population registry does not "
-        "record study status).",
+        study_line,
     )
     return SurvivorPension(PensionCalculation.by_items(amount, year, items, explanation), ends_on)
 
@@ -297,7 +392,8 @@ def orphan_amount(month: Month) -> int:
 
 
 def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_on: dt.date,
-                   child_born: dt.date) -> SurvivorPension:
+                   child_born: dt.date, studies: Sequence[StudyPeriod] | None = None
+                   ) -> SurvivorPension:
     """The survivor pension of a child both of whose parents are deceased: the orphan's
     share of PM in force on ``orphaned_on`` (the later death) times the PM of its year,
     for this child alone, due until the day before the child turns the end age; each
@@ -310,7 +406,9 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
     subsistence_row = rules.SUBSISTENCE_MINIMUM.row(orphaned_on)
     subsistence = subsistence_row.value
     amount = tenge(subsistence * row.value)
-    ends_on = birthday(child_born, rule.end_age) - dt.timedelta(days=1)
+    end = survivor_end(child_born, orphaned_on, studies)
+    ends_on = end.ends_on
+    study_line = _student_line(end, child_born)
     other = other_died_on.isoformat() if other_died_on else "a date population does not give"
     items = (
         CalcItem("orphan", "both parents deceased", "",
@@ -325,18 +423,17 @@ def orphan_pension(death_date: dt.date, other_died_on: dt.date | None, orphaned_
         CalcItem("monthly_amount", str(amount), "KZT",
                  "subsistence_minimum x orphan_share a month; " + rules.INDEXED_YEARLY),
         CalcItem("child_born_on", child_born.isoformat(), "date", "population GetPerson"),
-        CalcItem("ends_on", ends_on.isoformat(), "date",
-                 f"the day before the child's {rule.end_age}th birthday (rule table SURVIVOR)"),
+        CalcItem("ends_on", ends_on.isoformat(), "date", _ends_note(end)),
     )
     explanation = (
         f"Both parents are deceased (this parent on {death_date.isoformat()}, the other on"
         f" {other}): the orphan's pension, not a share of the family's.",
         f"Monthly pension {amount} = subsistence minimum {subsistence} x {_d(row.value)},"
-        f" due until {ends_on.isoformat()} (the day before the {rule.end_age}th birthday).",
+        f" due until {ends_on.isoformat()}"
+        + (f" (the day before the {rule.end_age}th birthday)." if end.study is None else "."),
         "Each month is paid at the subsistence minimum of the year paid (revised each"
         " 1 January).",
-        "Not considered: full-time students up to 23 (the population registry does not "
-        "record study status).",
+        study_line,
     )
     return SurvivorPension(PensionCalculation.by_items(amount, year, items, explanation), ends_on)
 

@@ -63,6 +63,9 @@ class Survivor:
     # (None: not an orphan, the family's share) and the other parent's death day.
     orphaned_on: dt.date | None = None
     other_died_on: dt.date | None = None
+    # A child of 18 or more on the death date: its studies from education (a full-time
+    # one in force keeps it a dependant); None for a younger child (not asked).
+    studies: tuple[calculation.StudyPeriod, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +307,7 @@ def orphan_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.dat
     with the month of the day before the 18th birthday."""
     assert child.orphaned_on is not None
     result = calculation.orphan_pension(facts.death_date, child.other_died_on,
-                                        child.orphaned_on, child.birth_date)
+                                        child.orphaned_on, child.birth_date, child.studies)
     first = orphan_first_month(child, today)
     count = min(rules.SCHEDULE.horizon_months,
                 calculation.months_between(first, Month.of(result.ends_on)))
@@ -333,7 +336,8 @@ def survivor_pension_decision(facts: DeathFacts, child: Survivor, *, today: dt.d
     deceased's own payments run to the death month), or this month when decided later,
     and end with the month of ``ends_on``; at most ``SCHEDULE.horizon_months`` ahead."""
     dependants = family_dependants(facts)
-    result = calculation.survivor_pension(dependants, facts.death_date, child.birth_date)
+    result = calculation.survivor_pension(dependants, facts.death_date, child.birth_date,
+                                          child.studies)
     first = max(Month.of(facts.death_date).plus(1), Month.of(today))
     count = min(rules.SCHEDULE.horizon_months,
                 calculation.months_between(first, Month.of(result.ends_on)))

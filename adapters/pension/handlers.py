@@ -11,7 +11,13 @@
   the deceased received a pension or a state social benefit on the death date, the one
   from pension savings when the deceased had savings (an INFO line says which was not
   decided and why); each living child
-  under 18 on the death date gets a survivor pension (once per child and deceased).
+  under 18 on the death date gets a survivor pension (once per child and deceased), and
+  so does each living child of 18 to 22 whose studies education (``ListStudies``) shows
+  a full-time study at a college or for a bachelor's degree in force on the death date
+  (rules.SURVIVOR_STUDENT: paid until its last day, at most the day before the 23rd
+  birthday); such a student counts among the dependants. A failed read of education
+  refuses the event like a failed population read (UNAVAILABLE: retried), so a student
+  is never dropped for want of an answer.
   For each such child GetFamily(child) and GetPerson of the other parent: when
   population records the other parent as deceased too, the child is an orphan and gets
   the orphan's pension (1.54 PM from 1 July 2023), which replaces the child's survivor
@@ -57,6 +63,7 @@ from zhol.adapters.pension.model import (
 )
 from zhol.adapters.pension.sources import (
     RecordingReader,
+    StudyReader,
     age_on,
     birth_date_in_iin,
     birth_date_of,
@@ -100,9 +107,11 @@ def rejected(err: PensionError) -> EventRejected:
 class PensionEvents:
     """The handlers, bound to a population reader (None: not connected to the bus)."""
 
-    def __init__(self, reader: PopulationReader | None, clock: Clock) -> None:
+    def __init__(self, reader: PopulationReader | None, clock: Clock,
+                 education: StudyReader | None = None) -> None:
         self._reader = reader
         self._clock = clock
+        self._education = education
 
     def handlers(self) -> Mapping[str, Handler]:
         return {
@@ -226,7 +235,7 @@ class PensionEvents:
     def _reads(self) -> RecordingReader:
         if self._reader is None:
             raise NotAllowed("not connected to the bus")
-        return RecordingReader(self._reader, self._clock)
+        return RecordingReader(self._reader, self._clock, self._education)
 
     def _apply(self, write: Callable[[sqlite3.Connection, dt.date, int], object]) -> Apply:
         clock = self._clock
@@ -285,14 +294,17 @@ async def survivor_children(
     reads: RecordingReader, family: population_pb2.Family, death_date: dt.date, act: str
 ) -> tuple[decisions.Survivor, ...]:
     """The deceased's children due a survivor pension: living (now) and under the end
-    age on the death date by population's birth date, youngest first. A child whose IIN
-    says it was of age on the death date is not read (nothing of it is needed); each
-    other child is read once, in a reader forked from ``reads`` (its decision's
-    sources)."""
+    age on the death date by population's birth date, or older but under the student's
+    age limit and in full-time study then (education), youngest first. A child whose
+    IIN says it was 23 or more on the death date is not read (nothing of it is needed);
+    each other child is read once, in a reader forked from ``reads`` (its decision's
+    sources), and a child of 18 or more has its studies read too."""
     end_age = rules.SURVIVOR.end_age
+    until_age = rules.SURVIVOR_STUDENT.at(death_date).until_age
     children = sorted(
         ((born, c.iin) for c in family.children
-         if (born := birth_date_in_iin(c.iin)) is not None and age_on(born, death_date) < end_age),
+         if (born := birth_date_in_iin(c.iin)) is not None
+         and age_on(born, death_date) < until_age),
         reverse=True,
     )
     found: list[decisions.Survivor] = []
@@ -301,12 +313,22 @@ async def survivor_children(
         child = await child_reads.get_person(
             child_iin, purpose=f"pension: survivor pension on a parent's death{act},"
             " the child's birth date and whether living",
-            fact=f"the child is living and under {end_age} on the death date",
+            fact=f"the child is living and under {end_age} on the death date, or under"
+            f" {until_age} (a full-time student)",
         )
         if child.deceased:
             continue
         born = birth_date_of(child)
-        if age_on(born, death_date) < end_age:
+        studies = None
+        if end_age <= age_on(born, death_date) < until_age:
+            studies = await child_reads.list_studies(
+                child.iin, purpose=f"pension: survivor pension on a parent's death{act},"
+                f" full-time study of a child of {end_age} or more",
+                fact="a full-time study at a college or university in force on the death date",
+            )
+            if calculation.survivor_end(born, death_date, studies).study is None:
+                continue  # of age and not in full-time study: not a dependant
+        if age_on(born, death_date) < until_age:
             other_died_on = await other_parent_deceased(child_reads, child.iin, family.iin,
                                                         act)
             orphaned_on = None
@@ -316,7 +338,8 @@ async def survivor_children(
                     orphaned_on = day
             found.append(decisions.Survivor(
                 child.iin, born, child_reads.sources, orphaned_on,
-                other_died_on if orphaned_on and other_died_on != dt.date.min else None))
+                other_died_on if orphaned_on and other_died_on != dt.date.min else None,
+                studies))
     return tuple(found)
 
 

@@ -12,6 +12,17 @@ its unpaid schedule is replaced, the recalculation decision and its arrears writ
 A decision that cannot be recomputed (an input missing from its stored calculation, no
 rule for a month) is skipped with its reason and left as it is.
 
+A survivor pension of a child aged 17 to 22 on ``as_of`` is also checked against the
+child's studies, which the caller read from education beforehand (``studies``; the
+run itself makes no bus call): the pension ends the day before the 18th birthday
+unless a full-time study (rules.SURVIVOR_STUDENT) is in force on the later of the
+pension's first day and that birthday; then it runs to the study's last day, at most
+the day before the 23rd birthday. So the run extends the schedule of a child who turns
+18 in full-time study, and shortens it when education has recorded the study's end. A
+child whose studies could not be read is skipped with the reason (the pension left as
+it is, checked again by the next run); with ``studies`` None (a run without the bus,
+the command on the file) nothing is checked and the stored end stays.
+
 A burial benefit decided under the earlier rule (``recalculation.old_burial``) whose
 deceased had pension savings and no burial payment from them gets that payment now, as
 the death handler decides it (``BenefitAssigned``, the savings reduced), to the old
@@ -25,7 +36,7 @@ import datetime as dt
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from zhol.adapters.bus.outbox import enqueue_event
@@ -53,7 +64,7 @@ from zhol.adapters.pension.model import (
     items_to_json,
 )
 from zhol.adapters.pension.recalculation import Entitlement, Recalculation, RuleRef
-from zhol.adapters.pension.sources import birth_date_in_iin
+from zhol.adapters.pension.sources import age_on, birth_date_in_iin
 from zhol.core.iin import Iin
 from zhol.pension.v1 import pension_pb2 as pb
 from zhol.pension.v1 import recalculation_pb2 as rpb
@@ -64,8 +75,36 @@ BENEFIT_KINDS = ("child_care_allowance", "disability_benefit", "carer_of_disable
 EARLIEST_AS_OF = dt.date(2010, 1, 1)  # the first rows of the rule tables
 
 
+# A survivor pension's child is checked against education from this age (the year
+# before the 18th birthday, so a run before the birthday extends the schedule in time).
+STUDY_CHECK_FROM_AGE = 17
+
+
 class Skip(Exception):
     """This decision cannot be recomputed (the reason); it is left as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class StudiesRead:
+    """Education's answer for one child (``studies``), or why it could not be read."""
+
+    studies: tuple[calculation.StudyPeriod, ...] = ()
+    failed: str = ""
+
+
+def children_to_check(conn: sqlite3.Connection, as_of: dt.date) -> list[str]:
+    """The children of active survivor pensions whose studies the run needs: aged
+    ``STUDY_CHECK_FROM_AGE`` to the student's limit (23, exclusive) on ``as_of``, by the
+    birth date their IIN encodes."""
+    until_age = rules.SURVIVOR_STUDENT.at(as_of).until_age
+    found = []
+    for (iin,) in conn.execute(
+            "SELECT DISTINCT iin FROM pension_assignments WHERE status = 'active'"
+            " AND kind = 'survivor' ORDER BY iin"):
+        born = birth_date_in_iin(iin)
+        if born is not None and STUDY_CHECK_FROM_AGE <= age_on(born, as_of) < until_age:
+            found.append(iin)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +161,10 @@ def check_as_of(as_of: dt.date, today: dt.date) -> None:
 
 
 def run(pension: store.PensionStore, as_of: dt.date, *, dry_run: bool = False,
-        now_ms: Callable[[], int]) -> RunReport:
-    """Recalculate every active decision as of ``as_of`` (one transaction each)."""
+        now_ms: Callable[[], int], studies: Mapping[str, StudiesRead] | None = None
+        ) -> RunReport:
+    """Recalculate every active decision as of ``as_of`` (one transaction each);
+    ``studies``: education's answers for ``children_to_check`` (None: not checked)."""
     today = pension.today()
     check_as_of(as_of, today)
     conn = pension.connection
@@ -146,7 +187,7 @@ def run(pension: store.PensionStore, as_of: dt.date, *, dry_run: bool = False,
                     if burial is not None:
                         outcomes.append(burial)
                     continue
-                result = _recalculate(conn, decision, as_of)
+                result = _recalculate(conn, decision, as_of, studies)
             except (Skip, PensionError) as err:
                 skipped.append(Skipped(decision.decision_id, decision.kind, str(err)))
                 continue
@@ -262,9 +303,45 @@ def _refs(months: list[Month], ref_of: Callable[[Month], RuleRef]) -> tuple[Rule
     return tuple(found)
 
 
-def entitlement(conn: sqlite3.Connection, decision: Decision, change_from: Month
-                ) -> Entitlement:
-    """What the rules in force give for ``decision``, from pension's own facts."""
+def _survivor_period(decision: Decision, months: list[Month], change_from: Month,
+                     studies: Mapping[str, StudiesRead] | None
+                     ) -> tuple[dt.date | None, list[Month], tuple[RuleRef, ...], str]:
+    """A survivor pension's last day and months by the child's studies (when the run
+    read them): (ends_on, months, rule rows, the reason's words on the study)."""
+    read = None if studies is None else studies.get(decision.recipient_iin)
+    if read is None:
+        return decision.ends_on, months, (), ""
+    if read.failed:
+        raise Skip(f"the child's full-time study could not be checked ({read.failed}): left"
+                   " as it is until a run can ask education")
+    born = birth_date_in_iin(decision.recipient_iin)
+    if born is None:
+        raise Skip("the IIN encodes no birth date")
+    end = calculation.survivor_end(born, decision.period_from, read.studies)
+    last = Month.of(end.ends_on)
+    horizon = change_from.plus(rules.SCHEDULE.horizon_months - 1)
+    kept = [m for m in months if m <= last]
+    after = kept[-1].plus(1) if kept else months[0]
+    while after <= min(last, horizon):
+        kept.append(after)
+        after = after.plus(1)
+    student = rules.SURVIVOR_STUDENT.row(max(decision.period_from,
+                                             calculation.birthday(born, rules.SURVIVOR.end_age)))
+    ref = RuleRef("SURVIVOR_STUDENT", student.start, student.source)
+    if end.study is None:
+        note = (f"; no full-time study in force on the {rules.SURVIVOR.end_age}th birthday"
+                " (education ListStudies): due until the day before it")
+    else:
+        note = (f"; full-time study (education ListStudies: {end.study.describe()}) keeps the"
+                f" child a dependant until {end.ends_on.isoformat()}, at most the day before"
+                " the 23rd birthday")
+    return end.ends_on, kept, (ref,), note
+
+
+def entitlement(conn: sqlite3.Connection, decision: Decision, change_from: Month,
+                studies: Mapping[str, StudiesRead] | None = None) -> Entitlement:
+    """What the rules in force give for ``decision``, from pension's own facts (and,
+    for a survivor pension, the child's studies the run read)."""
     months = sorted(p.month for p in schedule_of(conn, decision))
     if decision.kind == "child_care_allowance":
         birth = decision.period_from
@@ -303,23 +380,27 @@ def entitlement(conn: sqlite3.Connection, decision: Decision, change_from: Month
     if decision.kind == SURVIVOR_PENSION and any(
             i.name == "orphan_share" for i in decision.items):
         orphans = rules.SURVIVOR_ORPHAN
+        ends_on, months, study, note = _survivor_period(decision, months, change_from,
+                                                        studies)
         return recalculation.indexed(
             months, calculation.orphan_amount,
             _refs(months, lambda m: RuleRef("SURVIVOR_ORPHAN", orphans.row(m.first_day).start,
-                                            orphans.row(m.first_day).source)),
+                                            orphans.row(m.first_day).source)) + study,
             "orphan's survivor pension: each month at the orphan's share in force and the"
-            " PM of the year paid", decision.ends_on)
+            " PM of the year paid" + note, ends_on)
     if decision.kind == SURVIVOR_PENSION:
         dependants = _item(decision, "dependants")
         if dependants < 1:
             raise Skip("dependants must be at least 1")
         shares = rules.SURVIVOR.family_share
+        ends_on, months, study, note = _survivor_period(decision, months, change_from,
+                                                        studies)
         return recalculation.indexed(
             months, lambda m: calculation.survivor_amount(dependants, m),
             _refs(months, lambda m: RuleRef("SURVIVOR", shares.row(m.first_day).start,
-                                            shares.row(m.first_day).source)),
+                                            shares.row(m.first_day).source)) + study,
             f"survivor pension, {dependants} dependant(s): each month at the family's share"
-            " in force and the PM of the year paid", decision.ends_on)
+            " in force and the PM of the year paid" + note, ends_on)
     if decision.kind == age_recalculation.KIND:
         return age_recalculation.age_pension(_assigned(conn, decision, months), change_from)
     raise Skip(f"kind {decision.kind} is not recalculated")
@@ -341,10 +422,11 @@ def _assigned(conn: sqlite3.Connection, decision: Decision, months: list[Month]
         dt.date.fromisoformat(assigned_on), tuple(months))
 
 
-def _recalculate(conn: sqlite3.Connection, decision: Decision, as_of: dt.date
+def _recalculate(conn: sqlite3.Connection, decision: Decision, as_of: dt.date,
+                 studies: Mapping[str, StudiesRead] | None = None
                  ) -> tuple[Entitlement, Recalculation] | None:
     change_from = Month.of(as_of)
-    due = entitlement(conn, decision, change_from)
+    due = entitlement(conn, decision, change_from, studies)
     if not recalculation.still_due(due, as_of):
         return None
     result = recalculation.recalculate(
@@ -496,6 +578,10 @@ def write(conn: sqlite3.Connection, decision: Decision, recalc: Recalculation,
             "UPDATE pension_assignments SET monthly_amount = ? WHERE assignment_id = ?",
             (recalc.new_amount, decision.decision_id),
         )
+        if decision.kind == SURVIVOR_PENSION and recalc.new_ends_on is not None:
+            # A full-time study extends it past 18, or its recorded end shortens it.
+            conn.execute("UPDATE pension_assignments SET ends_on = ? WHERE assignment_id = ?",
+                         (recalc.new_ends_on.isoformat(), decision.decision_id))
     event = event_of(decision, recalc, recalculation_id, reason)
     enqueue_event(conn, event.DESCRIPTOR.full_name, event, data_subject=decision.recipient_iin,
                   occurred_at_ms=now_ms)

@@ -54,9 +54,12 @@ approximations otherwise; they are demo parameters, not legal advice.
 |                            | birthday. A child both of whose parents population        |
 |                            | records as deceased (``SURVIVOR_ORPHAN``): 1.54 PM each   |
 |                            | from 1 July 2023, replacing the family's share. Not       |
-|                            | applied: full-time students up to 23 (population does    |
-|                            | not hold study status), the social insurance fund's extra |
-|                            | payment from the deceased's contributions                 |
+|                            | applied: the social insurance fund's extra payment from   |
+|                            | the deceased's contributions                              |
+| ``SURVIVOR_STUDENT``       | a child of 18 or more in full-time study at a college or  |
+|                            | for a bachelor's degree (education ``ListStudies``) is a  |
+|                            | dependant until the study's last day, at most until the   |
+|                            | day before the 23rd birthday                              |
 | ``BASE_PENSION``           | share of PM by years of service: up to 10 years the least |
 |                            | share, +2% per full year above, at most the greatest:     |
 |                            | 2018 54-100%, 2023 60-100%, 2024 65-105%, 2025 70-110%,   |
@@ -626,6 +629,37 @@ SURVIVOR_ORPHAN: DatedTable[Decimal] = _dated("survivor pension, orphan", {
     JULY_2023: (Decimal("1.54"), "Social Code No. 224-VII (in force 1 July 2023): 1.54 PM to"
                 " each child who lost both parents (zakon.kz 6509919, 2026-03-04, the"
                 " ministry's department: 78,311 tenge a child in 2026)"),
+})
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivorStudentRule:
+    """A child of 18 or more is a dependant while in such a study (education's
+    ``ListStudies``: form and level), until its last day, never on or after the
+    ``until_age`` birthday."""
+
+    until_age: int
+    forms: tuple[str, ...]
+    levels: tuple[str, ...]
+
+
+_STUDENT = SurvivorStudentRule(23, ("full_time",), ("vocational", "bachelor"))
+
+# A full-time student of 18 or more stays a dependant (the survivor pension continues or
+# is assigned) until the study ends, at most until 23. The levels are those education
+# records for technical and vocational (a college) and higher education (a bachelor's
+# degree); postgraduate study (master, doctoral) is not named in the text relied on, so
+# it is not counted (system choice). Neither act's text was at hand: the rows cite them.
+SURVIVOR_STUDENT: DatedTable[SurvivorStudentRule] = _dated("survivor pension, student", {
+    dt.date(2010, 1, 1): (_STUDENT, "Law of 16 June 1997 No. 126-I on state social benefits"
+                          " for disability, loss of the breadwinner and age: children over"
+                          " 18 in full-time study at colleges and higher education"
+                          " institutions until the study ends, at most until 23 (the act's"
+                          " text was not at hand)"),
+    JULY_2023: (_STUDENT, "Social Code of 20 April 2023 No. 224-VII (in force 1 July 2023),"
+                " the survivor benefit's dependants: a child of 18 or more in full-time study"
+                " in technical and vocational or higher education, until the study ends, at"
+                " most until 23 (the article's text was not at hand)"),
 })
 
 

@@ -7,9 +7,10 @@ operators' recalculation run, recalc_service; not on the bus),
 claimed by the person who arranged the burial, claim_service; not on the bus) and
 ``zhol.bus.v1.EventSink`` (where our gateway delivers the events we subscribe to:
 births, deaths, disability conclusions). With ``gateway_address`` set the adapter reads
-population through that gateway and an ``OutboxPublisher`` publishes our decisions'
-events through it; empty, the bus is off and whatever needs population fails with
-FAILED_PRECONDITION ("not connected to the bus").
+population (and education's studies, for survivor pensions) through that gateway and
+an ``OutboxPublisher`` publishes our decisions' events through it; empty, the bus is
+off and whatever needs population fails with FAILED_PRECONDITION ("not connected to the
+bus").
 
 ``serve(settings, clock=...)`` starts a server and returns it with its bound port (tests
 and in-process launchers); ``run(settings)`` is the process entry: it serves until
@@ -47,6 +48,7 @@ from zhol.adapters.pension.handlers import PensionEvents
 from zhol.adapters.pension.model import SUBSYSTEM
 from zhol.adapters.pension.recalc_service import PensionRecalculationServicer
 from zhol.adapters.pension.service import PensionRegistryServicer
+from zhol.adapters.pension.sources import StudyReader
 from zhol.adapters.runtime import server as runtime
 from zhol.core.clock import Clock, SystemClock
 from zhol.pension.v1 import claims_pb2_grpc as claims_grpc
@@ -79,6 +81,7 @@ async def serve(settings: PensionSettings, *, clock: Clock | None = None) -> Pen
     runtime.require_database(settings.db_path, "pension")
     bus = runtime.bus_client(settings)
     population = None if bus is None else PopulationReader(bus, timeout=settings.bus_timeout)
+    education = None if bus is None else StudyReader(bus, timeout=settings.bus_timeout)
     db_path = settings.db_path
 
     def open_servicer(notify: runtime.Notify) -> PensionRegistryServicer:
@@ -87,12 +90,12 @@ async def serve(settings: PensionSettings, *, clock: Clock | None = None) -> Pen
     def add_servicers(servicer: PensionRegistryServicer, server: grpc.aio.Server) -> None:
         pb_grpc.add_PensionRegistryServicer_to_server(servicer, server)
         recalc_grpc.add_PensionRecalculationServicer_to_server(
-            PensionRecalculationServicer(servicer.stores, clock), server)
+            PensionRecalculationServicer(servicer.stores, clock, education), server)
         claims_grpc.add_PensionClaimsServicer_to_server(
             PensionClaimsServicer(servicer.stores, clock, population), server)
 
     def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
-        handlers = PensionEvents(population, clock).handlers()
+        handlers = PensionEvents(population, clock, education).handlers()
         return runtime.NotifyingEventSink(db_path, handlers, clock, notify)
 
     return await runtime.start_adapter(

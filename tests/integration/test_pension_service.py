@@ -355,7 +355,7 @@ async def test_death_assigns_a_survivor_pension_to_each_living_minor_child(world
         return registered.child.iin
 
     adult, minor, another, gone = [await birth(y, n) for y, n in (
-        (20, "Arman"), (10, "Bolat"), (3, "Dauren"), (5, "Erlan"))]
+        (25, "Arman"), (10, "Bolat"), (3, "Dauren"), (5, "Erlan"))]
     await world.population.RegisterDeath(ppb.RegisterDeathRequest(
         iin=gone, death_date=date_pb(TODAY - dt.timedelta(days=30))))
     death_day = TODAY - dt.timedelta(days=1)

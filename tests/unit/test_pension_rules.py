@@ -427,6 +427,7 @@ def test_the_checked_rule_tables_name_a_source_for_every_row() -> None:
         assert all(row.source.strip() for row in index.rows), index.name
     for dated in (rules.CARER_OF_DISABLED_CHILD.pm_share, rules.SURVIVOR.family_share,
                   rules.DISABILITY_BENEFIT, solidarity.SOLIDARITY_INCOME_CAP,
-                  solidarity.MINIMUM_PENSION, rules.BURIAL_BUDGET, rules.BURIAL_SAVINGS):
+                  solidarity.MINIMUM_PENSION, rules.BURIAL_BUDGET, rules.BURIAL_SAVINGS,
+                  rules.SURVIVOR_STUDENT):
         assert all(row.source.strip() for row in dated.rows), dated.name
     assert rules.PENSION_INCOME.source.strip()
