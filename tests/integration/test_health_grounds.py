@@ -47,11 +47,17 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def uninsured(world: World, count: int) -> list[str]:
-    """Living persons with no state-paid period and no contribution in pension's window."""
+    """Living persons with no state-paid period, no full-time study (rules.STUDENT), no
+    child (rules.NON_WORKING_PARENT) and no contribution in pension's window."""
     day = TODAY.isoformat()
     state_paid = {iin for (iin,) in world.health_rows(
         "SELECT iin FROM insurance_periods WHERE valid_from <= ?"
         " AND (valid_to IS NULL OR valid_to >= ?)", day, day)}
+    state_paid |= {iin for (iin,) in rows(
+        world.education_db, "SELECT iin FROM studies WHERE form = 'full_time'"
+        " AND started_on <= ? AND (ended_on IS NULL OR ended_on >= ?)", day, day)}
+    state_paid |= {iin for (iin,) in world.population_rows(
+        "SELECT iin FROM family_links WHERE relation = 'child'")}
     found: list[str] = []
     for (iin,) in world.population_rows(
         "SELECT iin FROM persons WHERE death_date IS NULL AND birth_date BETWEEN ? AND ?"
