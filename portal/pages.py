@@ -174,12 +174,19 @@ class EducationParts:
     person: Part[population_pb2.Person] | None  # the child's name; None for the citizen
     queue: Part[education_pb2.QueuePosition]
     enrolments: Part[education_pb2.ListEnrolmentsResponse]
+    studies: Part[education_pb2.ListStudiesResponse]
 
 
 async def read_education(
     bus: BusClient, citizen: str, subject: str, timeout: float
-) -> tuple[Part[education_pb2.QueuePosition], Part[education_pb2.ListEnrolmentsResponse]]:
-    queue, enrolments = await asyncio.gather(
+) -> tuple[
+    Part[education_pb2.QueuePosition],
+    Part[education_pb2.ListEnrolmentsResponse],
+    Part[education_pb2.ListStudiesResponse],
+]:
+    """A person's kindergarten queue place, school enrolments and studies at colleges and
+    universities (each study names its institution: no catalogue read for those)."""
+    queue, enrolments, studies = await asyncio.gather(
         reads.read(bus, reads.EDUCATION, reads.GET_QUEUE_POSITION,
                    education_pb2.GetQueuePositionRequest(iin=subject),
                    education_pb2.QueuePosition, citizen=citizen, subject=subject,
@@ -188,13 +195,18 @@ async def read_education(
                    education_pb2.ListEnrolmentsRequest(iin=subject),
                    education_pb2.ListEnrolmentsResponse, citizen=citizen, subject=subject,
                    timeout=timeout),
+        reads.read(bus, reads.EDUCATION, methods.LIST_STUDIES,
+                   education_pb2.ListStudiesRequest(iin=subject),
+                   education_pb2.ListStudiesResponse, citizen=citizen, subject=subject,
+                   timeout=timeout),
     )  # fmt: skip
-    return queue, enrolments
+    return queue, enrolments, studies
 
 
 async def education_page(request: web.Request) -> web.StreamResponse:
-    """GET /education: the citizen's and each minor child's kindergarten queue place and
-    school enrolments (the children from population, then every read in parallel)."""
+    """GET /education: the citizen's and each minor child's kindergarten queue place,
+    school enrolments and studies at colleges and universities (the children from
+    population, then every read in parallel)."""
     from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
 
     citizen = portal._citizen(request)
@@ -214,8 +226,8 @@ async def education_page(request: web.Request) -> web.StreamResponse:
     )  # fmt: skip
     names: list[Part[population_pb2.Person] | None] = [None, *people]
     blocks = [
-        EducationParts(subject, person, queue, enrolments)
-        for subject, person, (queue, enrolments) in zip(subjects, names, found, strict=True)
+        EducationParts(subject, person, *parts)
+        for subject, person, parts in zip(subjects, names, found, strict=True)
     ]
     context = {"family": family, "blocks": blocks, "places": places}
     return portal._page(request, "education.html", context)
@@ -539,14 +551,14 @@ async def child_education_page(request: web.Request) -> web.StreamResponse:
     citizen = portal._citizen(request)
     child = await _child_in_path(request, citizen, "/education")
     bus, timeout = _bus(request)
-    person, (queue, enrolments), places = await asyncio.gather(
+    person, (queue, enrolments, studies), places = await asyncio.gather(
         reads.read_person(bus, citizen, child, timeout),
         read_education(bus, citizen, child, timeout),
         places_of(request, citizen),
     )
     context = {
         "family": Part(reads.POPULATION), "places": places,
-        "blocks": [EducationParts(child, person, queue, enrolments)],
+        "blocks": [EducationParts(child, person, queue, enrolments, studies)],
         **_child_context(child, person),
     }  # fmt: skip
     return portal._page(request, "education.html", context)

@@ -64,6 +64,8 @@ PORTAL_READS = tuple(
         (EDUCATION, methods.LIST_SCHOOLS),
         (EDUCATION, methods.ENQUEUE_FOR_KINDERGARTEN),
         (EDUCATION, methods.ENROLL_IN_SCHOOL),
+        # Studies at colleges and universities on the education pages (zhol.portal.pages).
+        (EDUCATION, methods.LIST_STUDIES),
     )
 )
 

@@ -15,14 +15,19 @@ already followed changes nothing), so a birth delivered twice attaches the child
 | zhol.population.v1.DeathRegistered    | GetPerson           | close the attachment        |
 |                                       |                     | (death); end state-paid     |
 |                                       |                     | periods on the death date   |
-| zhol.population.v1.AddressChanged     | GetAddress          | re-attach in the new        |
-|                                       |                     | district when the clinic is |
-|                                       |                     | elsewhere, else nothing     |
+| zhol.population.v1.AddressChanged     | GetAddress; for an  | re-attach in the new        |
+|                                       | attachment by a     | district when the clinic is |
+|                                       | place of work,      | elsewhere, unless it rests  |
+|                                       | study or temporary  | on a place still in force   |
+|                                       | stay, that place    | there (rules.KEPT_ON_MOVE); |
+|                                       | (as AttachToClinic) | else nothing                |
 
 Refusals (``EventRejected``, nothing written; the gateway retries, then dead-letters):
 a payload that does not parse or a malformed IIN -> INVALID_ARGUMENT; a person unknown
 to population -> NOT_FOUND; a death population does not record -> FAILED_PRECONDITION;
-not connected to the bus -> FAILED_PRECONDITION; population unreachable -> UNAVAILABLE.
+not connected to the bus -> FAILED_PRECONDITION; population (or, for a kept place,
+education or pension) unreachable, or the attachment changed while its place was asked
+about -> UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -38,15 +44,18 @@ from google.protobuf.message import DecodeError, Message
 from zhol.adapters.bus.inbox import Apply, EventRejected, Handler
 from zhol.adapters.bus.population import ADDRESS_CHANGED, BIRTH_REGISTERED, DEATH_REGISTERED
 from zhol.adapters.health import lookups as purposes
+from zhol.adapters.health import rules
 from zhol.adapters.health.lookups import Lookups
 from zhol.adapters.health.model import (
     HealthError,
     InvalidInput,
     NotAllowed,
     NotFound,
+    PlaceCheck,
     Unavailable,
 )
-from zhol.adapters.health.store import Decisions
+from zhol.adapters.health.store import Decisions, peek_open_attachment
+from zhol.adapters.runtime.store import today_in_kz
 from zhol.bus.v1 import bus_pb2
 from zhol.core.clock import Clock
 from zhol.core.errors import ZholError
@@ -66,9 +75,10 @@ _STATUS: tuple[tuple[type[HealthError], grpc.StatusCode], ...] = (
 TOPICS: tuple[str, ...] = (BIRTH_REGISTERED, DEATH_REGISTERED, ADDRESS_CHANGED)
 
 
-def event_handlers(lookups: Lookups | None, clock: Clock) -> dict[str, Handler]:
-    """topic -> handler, for ``EventSinkServicer`` (``lookups`` None: no bus)."""
-    handlers = _Handlers(lookups, clock)
+def event_handlers(lookups: Lookups | None, clock: Clock, db_path: Path) -> dict[str, Handler]:
+    """topic -> handler, for ``EventSinkServicer`` (``lookups`` None: no bus); ``db_path``
+    is health's database, looked at (read-only) before the bus reads of a move."""
+    handlers = _Handlers(lookups, clock, db_path)
     return {
         BIRTH_REGISTERED: handlers.birth_registered,
         DEATH_REGISTERED: handlers.death_registered,
@@ -77,9 +87,10 @@ def event_handlers(lookups: Lookups | None, clock: Clock) -> dict[str, Handler]:
 
 
 class _Handlers:
-    def __init__(self, lookups: Lookups | None, clock: Clock) -> None:
+    def __init__(self, lookups: Lookups | None, clock: Clock, db_path: Path) -> None:
         self._lookups = lookups
         self._clock = clock
+        self._db_path = db_path
 
     async def birth_registered(self, delivery: bus_pb2.EventDelivery) -> Apply:
         event = _parse(delivery, population_pb2.BirthRegistered)
@@ -115,9 +126,22 @@ class _Handlers:
     async def address_changed(self, delivery: bus_pb2.EventDelivery) -> Apply:
         event = _parse(delivery, population_pb2.AddressChanged)
         iin = _iin(event.iin, "iin")
-        address = await self._ask(self._bus().address(iin, purpose=purposes.PURPOSE_MOVE))
+        bus = self._bus()
+        address = await self._ask(bus.address(iin, purpose=purposes.PURPOSE_MOVE))
         region, district = address.region, address.district
-        return self._decide(lambda d: d.follow_address(iin, region, district))
+        checked = None
+        current = peek_open_attachment(self._db_path, iin)
+        if (current is not None and current.basis in rules.KEPT_ON_MOVE
+                and not current.clinic.serves(region, district)):
+            # a place of work, study or temporary stay the law lets the person keep: asked
+            # again now, as AttachToClinic asks it; kept only while it holds
+            holds = await self._ask(bus.place_holds(
+                iin, current.basis, (current.clinic.region, current.clinic.district),
+                today_in_kz(self._clock), purpose=purposes.PURPOSE_MOVE_PLACE,
+                schools_purpose=purposes.PURPOSE_MOVE_SCHOOLS,
+            ))
+            checked = PlaceCheck(current.clinic.clinic_id, current.basis, holds)
+        return self._decide(lambda d: d.follow_address(iin, region, district, checked))
 
     # -- helpers -----------------------------------------------------------------------
 

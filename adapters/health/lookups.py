@@ -29,6 +29,7 @@ from zhol.adapters.bus.population import (
     PopulationReader,
     read_current,
 )
+from zhol.adapters.health import rules
 from zhol.adapters.health.model import NotFound, Unavailable
 from zhol.adapters.health.rules import PlacePeriod
 from zhol.core.iin import Iin
@@ -70,6 +71,18 @@ PURPOSE_GROUND_ALIVE = "health insurance status of a carer: whether the person c
 PURPOSE_ATTACH_WORK = "clinic attachment on request: place of work check"
 PURPOSE_ATTACH_HIGHER = "clinic attachment on request: college or university check"
 PURPOSE_STUDENT = "health insurance status: full-time study at a college or university"
+PURPOSE_MOVE_PLACE = (
+    "clinic re-attachment after a change of address: whether the place of work, study"
+    " or temporary residence the attachment rests on still holds"
+)
+PURPOSE_MOVE_SCHOOLS = "clinic re-attachment after a change of address: schools of the district"
+# The purpose of each basis' check when a citizen asks to attach (AttachToClinic).
+ATTACH_PURPOSES: dict[str, str] = {
+    rules.TEMPORARY_ADDRESS: PURPOSE_ATTACH_TEMPORARY,
+    rules.SCHOOL: PURPOSE_ATTACH_STUDY,
+    rules.WORKPLACE: PURPOSE_ATTACH_WORK,
+    rules.COLLEGE_OR_UNIVERSITY: PURPOSE_ATTACH_HIGHER,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +143,31 @@ class Lookups:
             raise _failure(err, "population") from None
         return tuple(Iin.parse(child.iin) for child in family.children)
 
-    async def studies_in(self, iin: Iin, region: str, district: str) -> bool:
+    async def place_holds(
+        self, iin: Iin, basis: str, place: tuple[str, str], today: dt.date, *,
+        purpose: str, schools_purpose: str = PURPOSE_ATTACH_SCHOOLS,
+    ) -> bool:
+        """Whether the place ``basis`` names (one of rules.KEPT_ON_MOVE) is in force today
+        in ``place`` (region, district): the temporary registration (population), a
+        school of an active enrolment or a college or university of a study in force
+        (education), an employer of an employment in force (pension). Any other basis:
+        False, nobody asked."""
+        if basis == rules.TEMPORARY_ADDRESS:
+            stay = await self.temporary_address(iin, purpose=purpose)
+            return stay is not None and (stay.region, stay.district) == place
+        if basis == rules.SCHOOL:
+            return await self.studies_in(iin, *place, purpose=purpose,
+                                         schools_purpose=schools_purpose)
+        if basis == rules.WORKPLACE:
+            return place in rules.places_on(await self.employment(iin, purpose=purpose), today)
+        if basis == rules.COLLEGE_OR_UNIVERSITY:
+            return place in rules.places_on(await self.studies(iin, purpose=purpose), today)
+        return False
+
+    async def studies_in(
+        self, iin: Iin, region: str, district: str, *,
+        purpose: str = PURPOSE_ATTACH_STUDY, schools_purpose: str = PURPOSE_ATTACH_SCHOOLS,
+    ) -> bool:
         """True when education holds an active school enrolment of the person in a school
         of that region's district (the place of study)."""
         try:
@@ -140,7 +177,7 @@ class Lookups:
                     iin=iin.value, read_mask=field_mask_pb2.FieldMask(paths=["enrolments"])
                 ),
                 education_pb2.ListEnrolmentsResponse,
-                purpose=PURPOSE_ATTACH_STUDY,
+                purpose=purpose,
                 data_subject=iin.value,
                 timeout=self._timeout,
             )
@@ -154,7 +191,7 @@ class Lookups:
                 LIST_SCHOOLS,
                 education_pb2.ListSchoolsRequest(region=region, district=district),
                 education_pb2.ListSchoolsResponse,
-                purpose=PURPOSE_ATTACH_SCHOOLS,
+                purpose=schools_purpose,
                 timeout=self._timeout,
             )
         except BusCallError as err:

@@ -82,10 +82,24 @@ class Attachment:
     reason: AttachReason
     detached_on: dt.date | None = None
     detach_reason: DetachReason | None = None
+    # The place whose district the clinic served when it was made (rules.ATTACHMENT.bases);
+    # "": made before the basis was stored, treated as the registered address.
+    basis: str = ""
 
     @property
     def open(self) -> bool:
         return self.detached_on is None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCheck:
+    """What was asked over the bus about an open attachment's place before a move is
+    followed: whether the place ``basis`` names is still in force in the district of
+    ``clinic_id`` (rules.KEPT_ON_MOVE)."""
+
+    clinic_id: str
+    basis: str
+    holds: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,11 @@ Rule tables (parameters, not constants buried in code):
 - ``STUDENT``: a person with a full-time study at a college or university in force
   today is state-insured as a student. Derived at the moment of asking, never stored:
   the studies from education (``ListStudies``), by ``student_period``.
+- ``KEPT_ON_MOVE``: the bases of an attachment that a move of the registered address
+  does not end while the place still holds (``stays_after_move``): a temporary
+  registration, a school, a workplace, a college or university in the clinic's
+  district. An attachment by the registered address (or of unknown basis) follows the
+  move to a clinic of the new district.
 - ``SEED_PENSION_AGE``: the age from which the seed marks a person as a state-paid
   pensioner (synthetic data only; at run time that fact would come from pension).
 
@@ -158,6 +163,24 @@ ATTACHMENT = AttachmentRule(
         " place of permanent or temporary residence, work or study [q]"
     ),
 )
+
+
+# The bases an attachment keeps after a move of the registered address while they hold
+# (the law lets a person attach where they work or study, or live temporarily; a move of
+# the permanent address takes none of these away). An attachment by the registered
+# address, or of unknown basis ("": made before the basis was stored), follows the move.
+KEPT_ON_MOVE: frozenset[str] = frozenset(
+    {TEMPORARY_ADDRESS, SCHOOL, WORKPLACE, COLLEGE_OR_UNIVERSITY}
+)
+
+
+def stays_after_move(basis: str, *, serves_new_home: bool, place_holds: bool) -> bool:
+    """Whether the open attachment stays when the registered address moves: its clinic
+    serves the new home district, or its basis is one of ``KEPT_ON_MOVE`` and that place
+    is still in force in the clinic's district (``place_holds``: asked over the bus)."""
+    if serves_new_home:
+        return True
+    return basis in KEPT_ON_MOVE and place_holds
 
 
 # Seed only: age at which a synthetic person counts as a state-paid pensioner.
@@ -491,4 +514,7 @@ RULE_SOURCES: dict[str, str] = {
     "SEED_PENSION_AGE": "synthetic data only: the seed's pensioners (state-insured by [o]);"
     " at run time pension decides who receives a pension",
     "MAX_BASIS_LENGTH": "system choice: a recorded fact's basis is at most 300 characters",
+    "KEPT_ON_MOVE": 'egov.kz "choice of a clinic" [q]: attachment by the place of permanent or'
+    " temporary residence, work or study, so a move of the permanent address takes none of"
+    " the others away; keeping it while that place holds is a system choice",
 }

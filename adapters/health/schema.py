@@ -8,7 +8,10 @@ belong to ``clinics`` and describe the clinic. Dates are ISO strings
 - clinics: the directory of primary-care clinics (id, name, region, district,
   capacity).
 - attachments: a person's attachments to clinics; the open one has
-  ``detached_on IS NULL``. One open attachment per person (a partial unique index),
+  ``detached_on IS NULL``; ``basis`` is the place whose district the clinic served
+  when it was made (rules.ATTACHMENT.bases; "" on older rows: the registered address),
+  so that a move keeps an attachment by a place of work or study (added by
+  ``add_columns``). One open attachment per person (a partial unique index),
   and one newborn attachment per person ever, so a birth delivered twice attaches the
   child once.
 - insurance_periods: state-paid insurance periods (social category, first and last
@@ -140,6 +143,11 @@ TABLE_NAMES: tuple[str, ...] = (
 ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("disability_conclusions", "since_childhood INTEGER NOT NULL DEFAULT 0"
      " CHECK (since_childhood IN (0, 1))"),
+    # rules.ATTACHMENT.bases; "" on rows made before the basis was stored (treated as
+    # the registered address)
+    ("attachments", "basis TEXT NOT NULL DEFAULT '' CHECK (basis IN ('',"
+     " 'registered_address', 'temporary_address', 'school', 'workplace',"
+     " 'college_or_university'))"),
 )
 
 

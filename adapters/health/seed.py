@@ -187,7 +187,8 @@ def _load(
             [(c.clinic_id, c.name, c.region, c.district, c.capacity) for c in clinics],
         )
         conn.executemany(
-            "INSERT INTO attachments (iin, clinic_id, attached_on, reason) VALUES (?, ?, ?, ?)",
+            "INSERT INTO attachments (iin, clinic_id, attached_on, reason, basis)"
+            " VALUES (?, ?, ?, ?, 'registered_address')",
             attachments,
         )
         conn.executemany(

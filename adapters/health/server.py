@@ -61,7 +61,7 @@ async def serve(settings: HealthSettings, *, clock: Clock | None = None) -> Heal
         return HealthRegistryServicer.open(db_path, clock, lookups, on_commit=notify)
 
     def open_sink(notify: runtime.Notify) -> runtime.NotifyingEventSink:
-        handlers = event_handlers(lookups, clock)
+        handlers = event_handlers(lookups, clock, db_path)
         return runtime.NotifyingEventSink(db_path, handlers, clock, notify, connect=schema.connect)
 
     return await runtime.start_adapter(

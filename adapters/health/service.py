@@ -184,13 +184,11 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
                 raise NotAllowed(f"{iin} is not insured")
         decision = await self._stores.write(
             lambda: self._writer.attach_on_request(
-                iin, clinic.clinic_id, region=region, district=district
+                iin, clinic.clinic_id, region=region, district=district, basis=basis
             )
         )
         assert decision.opened is not None
-        answer = attachment_pb(decision.opened)
-        answer.basis = basis
-        return answer
+        return attachment_pb(decision.opened)
 
     # -- insurance ---------------------------------------------------------------------
 
@@ -307,23 +305,14 @@ class HealthRegistryServicer(pb_grpc.HealthRegistryServicer):
         an employment in force today (pension), a college or university of a study in
         force today (education); None when none does."""
         bus = self._bus()
-        bases = rules.ATTACHMENT.bases
-        if rules.TEMPORARY_ADDRESS in bases:
-            stay = await bus.temporary_address(iin, purpose=purposes.PURPOSE_ATTACH_TEMPORARY)
-            if stay is not None and clinic.serves(stay.region, stay.district):
-                return rules.TEMPORARY_ADDRESS
-        if rules.SCHOOL in bases and await bus.studies_in(iin, clinic.region, clinic.district):
-            return rules.SCHOOL
         today = self._reader.today()
         place = (clinic.region, clinic.district)
-        if rules.WORKPLACE in bases:
-            work = await bus.employment(iin, purpose=purposes.PURPOSE_ATTACH_WORK)
-            if place in rules.places_on(work, today):
-                return rules.WORKPLACE
-        if rules.COLLEGE_OR_UNIVERSITY in bases:
-            studies = await bus.studies(iin, purpose=purposes.PURPOSE_ATTACH_HIGHER)
-            if place in rules.places_on(studies, today):
-                return rules.COLLEGE_OR_UNIVERSITY
+        for basis in rules.ATTACHMENT.bases:
+            purpose = purposes.ATTACH_PURPOSES.get(basis)
+            if purpose is not None and await bus.place_holds(
+                iin, basis, place, today, purpose=purpose
+            ):
+                return basis
         return None
 
     def _refuse_if_settled(self, iin: Iin, clinic: Clinic) -> None:
@@ -508,6 +497,7 @@ def attachment_pb(attachment: Attachment) -> pb.Attachment:
         attached_on=date_pb(attachment.attached_on),
         reason=attachment.reason.value,
         clinic=clinic_pb(attachment.clinic),
+        basis=attachment.basis,
     )
     if attachment.detached_on is not None:
         message.detached_on.CopyFrom(date_pb(attachment.detached_on))

@@ -23,7 +23,10 @@ decision enqueues its events (``ClinicAttached``, ``AttachmentClosed``,
 | close_on_death       | the open attachment closes (death); state-paid periods end  |
 |                      | on the death date                                           |
 | follow_address       | nothing unless the open attachment's clinic is outside the  |
-|                      | new district; then the clinic there with most free places   |
+|                      | new district and its basis (a temporary registration, a     |
+|                      | school, a workplace, a college or university) no longer     |
+|                      | holds (rules.stays_after_move); then the clinic there with  |
+|                      | most free places, by the registered address                 |
 | record_conclusion    | no overlap with the person's other conclusions; every group |
 |                      | state-paid for the same period (rules.DISABILITY_CATEGORY)  |
 | record_ground        | a well-formed fact (rules.validate_ground); no overlap with |
@@ -38,6 +41,7 @@ import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from zhol.adapters.bus.outbox import enqueue_event
@@ -56,7 +60,9 @@ from zhol.adapters.health.model import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    PlaceCheck,
     StateInsuredGround,
+    Unavailable,
 )
 from zhol.adapters.runtime.store import AgencyStore, today_in_kz
 from zhol.core.clock import Clock
@@ -76,7 +82,7 @@ _CLINIC_COLUMNS = """
     FROM clinics AS c
 """
 _ATTACHMENT_COLUMNS = """
-    SELECT a.iin, a.attached_on, a.reason, a.detached_on, a.detach_reason,
+    SELECT a.iin, a.attached_on, a.reason, a.detached_on, a.detach_reason, a.basis,
            c.clinic_id, c.name, c.region, c.district, c.capacity,
            (SELECT count(*) FROM attachments AS o
             WHERE o.clinic_id = c.clinic_id AND o.detached_on IS NULL)
@@ -159,13 +165,14 @@ class HealthStore(AgencyStore, agency="health", schema=schema):
     # -- writes (one transaction each) -------------------------------------------------
 
     def attach_on_request(
-        self, iin: Iin, clinic_id: str, *, region: str, district: str
+        self, iin: Iin, clinic_id: str, *, region: str, district: str,
+        basis: str = rules.REGISTERED_ADDRESS,
     ) -> Decision:
         """Attach at the citizen's request; ``region``/``district`` are those of the
-        person's permanent address or temporary registration (read from population by
-        the caller; rules.ATTACHMENT); insurance is no condition."""
+        place ``basis`` names (one of rules.ATTACHMENT.bases, read by the caller over the
+        bus), stored with the attachment; insurance is no condition."""
         clinic_id = parse_clinic_id(clinic_id)
-        return self.run(lambda d: d.attach_on_request(iin, clinic_id, region, district))
+        return self.run(lambda d: d.attach_on_request(iin, clinic_id, region, district, basis))
 
     def record_conclusion(
         self, request: ConclusionRequest, *, birth_date: dt.date
@@ -225,8 +232,11 @@ class Decisions:
     # -- attachments -------------------------------------------------------------------
 
     def attach_on_request(
-        self, iin: Iin, clinic_id: str, region: str, district: str
+        self, iin: Iin, clinic_id: str, region: str, district: str,
+        basis: str = rules.REGISTERED_ADDRESS,
     ) -> Decision:
+        if basis not in rules.ATTACHMENT.bases:
+            raise InvalidInput(f"basis must be one of {', '.join(rules.ATTACHMENT.bases)}")
         clinic = get_clinic(self._conn, clinic_id)
         if not clinic.serves(region, district):
             raise NotAllowed(
@@ -238,7 +248,8 @@ class Decisions:
             raise AlreadyRecorded(f"{iin} is already attached to {clinic.clinic_id}")
         if clinic.free <= 0:
             raise NotAllowed(f"clinic {clinic.clinic_id} has no free places")
-        return self._move(iin, current, clinic, AttachReason.REQUEST, DetachReason.REQUEST)
+        return self._move(iin, current, clinic, AttachReason.REQUEST, DetachReason.REQUEST,
+                          basis=basis)
 
     def attach_newborn(
         self,
@@ -277,7 +288,7 @@ class Decisions:
         else:
             return Decision()
         return self._move(child, None, clinic, AttachReason.NEWBORN, DetachReason.REQUEST,
-                          on=max(self._today, birth_date))
+                          on=max(self._today, birth_date), basis=rules.REGISTERED_ADDRESS)
 
     def close_on_death(self, iin: Iin, death_date: dt.date) -> Decision:
         """Close the open attachment on the death date; end state-paid periods then."""
@@ -305,17 +316,33 @@ class Decisions:
         closed = self._close(current, DetachReason.DEATH, max(death_date, current.attached_on))
         return Decision(closed=closed)
 
-    def follow_address(self, iin: Iin, region: str, district: str) -> Decision:
+    def follow_address(
+        self, iin: Iin, region: str, district: str, checked: PlaceCheck | None = None
+    ) -> Decision:
         """After a move: re-attach to a clinic of the new district when the current
-        clinic is elsewhere; nothing when it already serves it or nothing is open."""
+        clinic is elsewhere, unless the attachment rests on a place that still holds
+        (rules.stays_after_move; ``checked``: what the caller asked over the bus about
+        the open attachment's place); nothing when nothing is open."""
         current = open_attachment(self._conn, iin)
-        if current is None or current.clinic.serves(region, district):
+        if current is None:
+            return Decision()
+        serves = current.clinic.serves(region, district)
+        holds = False
+        if not serves and current.basis in rules.KEPT_ON_MOVE:
+            if checked is None or (checked.clinic_id, checked.basis) != (
+                current.clinic.clinic_id, current.basis
+            ):
+                # the attachment changed since its place was asked about: ask again
+                raise Unavailable("the attachment changed while its place was checked")
+            holds = checked.holds
+        if rules.stays_after_move(current.basis, serves_new_home=serves, place_holds=holds):
             return Decision()
         clinic = rules.choose_clinic(list_clinics(self._conn, region, district))
         if clinic is None:
             return Decision()  # no clinic there: better attached elsewhere than nowhere
         return self._move(
-            iin, current, clinic, AttachReason.ADDRESS_CHANGE, DetachReason.ADDRESS_CHANGE
+            iin, current, clinic, AttachReason.ADDRESS_CHANGE, DetachReason.ADDRESS_CHANGE,
+            basis=rules.REGISTERED_ADDRESS,
         )
 
     # -- disability --------------------------------------------------------------------
@@ -466,6 +493,7 @@ class Decisions:
         reason: AttachReason,
         detach_reason: DetachReason,
         *,
+        basis: str,
         on: dt.date | None = None,
     ) -> Decision:
         day = on or self._today
@@ -473,12 +501,12 @@ class Decisions:
         if current is not None:
             closed = self._close(current, detach_reason, max(day, current.attached_on))
         self._conn.execute(
-            "INSERT INTO attachments (iin, clinic_id, attached_on, reason)"
-            " VALUES (?, ?, ?, ?)",
-            (iin.value, clinic.clinic_id, day.isoformat(), reason.value),
+            "INSERT INTO attachments (iin, clinic_id, attached_on, reason, basis)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (iin.value, clinic.clinic_id, day.isoformat(), reason.value, basis),
         )
         opened = Attachment(
-            iin, get_clinic(self._conn, clinic.clinic_id), day, reason
+            iin, get_clinic(self._conn, clinic.clinic_id), day, reason, basis=basis
         )
         self._enqueue(
             iin,
@@ -503,7 +531,8 @@ class Decisions:
             ),
         )
         return Attachment(
-            current.iin, current.clinic, current.attached_on, current.reason, day, reason
+            current.iin, current.clinic, current.attached_on, current.reason, day, reason,
+            current.basis,
         )
 
     def _enqueue(self, iin: Iin, event: pb.DisabilityEstablished | pb.ClinicAttached
@@ -561,6 +590,16 @@ def open_attachment(conn: sqlite3.Connection, iin: Iin) -> Attachment | None:
     return None if row is None else _attachment(row)
 
 
+def peek_open_attachment(path: Path, iin: Iin) -> Attachment | None:
+    """The open attachment, read on a query-only connection of its own (an event
+    handler's look before its bus reads; the write re-reads it in its transaction)."""
+    conn = schema.connect(path, read_only=True)
+    try:
+        return open_attachment(conn, iin)
+    finally:
+        conn.close()
+
+
 # -- parsing and values ------------------------------------------------------------------
 
 
@@ -600,14 +639,15 @@ def _clinic(row: tuple) -> Clinic:
 
 
 def _attachment(row: tuple) -> Attachment:
-    iin, attached_on, reason, detached_on, detach_reason = row[:5]
+    iin, attached_on, reason, detached_on, detach_reason, basis = row[:6]
     return Attachment(
         Iin(iin),
-        _clinic(row[5:]),
+        _clinic(row[6:]),
         dt.date.fromisoformat(attached_on),
         AttachReason(reason),
         _date(detached_on),
         DetachReason(detach_reason) if detach_reason else None,
+        basis,
     )
 
 
@@ -640,5 +680,6 @@ __all__ = [
     "get_clinic",
     "list_clinics",
     "open_attachment",
+    "peek_open_attachment",
     "parse_clinic_id",
 ]

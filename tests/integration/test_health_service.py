@@ -921,6 +921,96 @@ async def test_a_move_to_another_district_reattaches_and_within_it_does_nothing(
     assert after == before
 
 
+def a_third_district(world: World, *avoid: tuple[str, str]) -> tuple[str, str]:
+    """A district with clinics that is none of ``avoid``."""
+    return next((region, district) for region, district in world.health_rows(
+        "SELECT DISTINCT region, district FROM clinics ORDER BY region, district"
+    ) if (region, district) not in avoid)
+
+
+async def move_to(world: World, iin: str, place: tuple[str, str], street: str) -> None:
+    await world.population.ChangeAddress(pop.ChangeAddressRequest(
+        iin=iin, address=new_address(*place, "Somewhere", street)))
+    await world.deliver_population_event(MOVED, iin)
+
+
+async def test_a_move_keeps_an_attachment_by_the_university_while_the_study_lasts(
+    world_with_pension: World, tmp_path: Path,
+) -> None:
+    # rules.KEPT_ON_MOVE [q]: attachment by the place of study is the person's right
+    # wherever they live; a move of the registered address takes it away only once the
+    # study has ended (asked of education over the bus, as AttachToClinic asks it).
+    world = world_with_pension
+    attached = dict(world.health_rows(
+        "SELECT iin, clinic_id FROM attachments WHERE detached_on IS NULL"))
+    work, studies = current_work(tmp_path), current_studies(world)
+    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    iin, place = next(
+        (iin, place) for iin, places in sorted(studies.items()) for place in sorted(places)
+        if iin in attached and place not in work.get(iin, set())
+        and elsewhere_only(world, tmp_path, iin, place)
+        and not rows(world.education_db, "SELECT 1 FROM studies WHERE iin = ?"
+                     " AND ended_on IS NULL AND started_on > ?", iin, yesterday)
+    )
+    clinic = a_clinic_in(world, place)
+    await world.health.AttachToClinic(pb.AttachToClinicRequest(iin=iin, clinic_id=clinic))
+    shown = await world.health.GetAttachment(pb.GetAttachmentRequest(iin=iin))
+    assert (shown.clinic_id, shown.basis) == (clinic, "college_or_university")  # stored
+    history = await world.health.ListAttachments(pb.ListAttachmentsRequest(iin=iin))
+    assert [a.basis for a in history.attachments][-2:] == [
+        "registered_address", "college_or_university"]
+    # the registered address moves to a third district: the study still lasts, it stays
+    target = a_third_district(world, homes(world)[iin], place, *work.get(iin, set()))
+    before = world.snapshot()
+    world.reads.calls.clear()
+    await move_to(world, iin, target, "Abay Avenue")
+    after = world.snapshot()
+    assert len(after["bus_inbox"]) == len(before["bus_inbox"]) + 1
+    after["bus_inbox"] = before["bus_inbox"]
+    assert after == before
+    asked = [(m.rsplit("/", 1)[-1], meta) for m, meta in world.reads.calls
+             if "/zhol.bus.v1." not in m]
+    assert [m for m, _ in asked] == ["ChangeAddress", "GetAddress", "ListStudies"]
+    assert asked[-1][1]["zhol-data-subject"] == iin
+    assert "still holds" in asked[-1][1]["zhol-purpose"]
+    # the study ends (its last day yesterday): the next move re-attaches by the address
+    for (study_id,) in rows(world.education_db, "SELECT study_id FROM studies WHERE iin = ?"
+                            " AND ended_on IS NULL", iin):
+        await world.education.EndStudy(edu.EndStudyRequest(
+            iin=iin, study_id=study_id, ended_on=edu.Date(year=2025, month=6, day=1)))
+    clinics = await world.health.ListClinics(pb.ListClinicsRequest(
+        region=target[0], district=target[1]))
+    expected = freest(list(clinics.clinics)).clinic_id
+    await move_to(world, iin, target, "Tole Bi Street")
+    current = await world.health.GetAttachment(pb.GetAttachmentRequest(iin=iin))
+    assert (current.clinic_id, current.reason, current.basis) == (
+        expected, "address_change", "registered_address")
+    assert [(t, e.clinic_id, e.reason) for t, e in world.health_events(iin)][-2:] == [
+        (CLOSED, clinic, "address_change"), (ATTACHED, expected, "address_change"),
+    ]
+
+
+async def test_a_kept_place_education_cannot_confirm_is_unavailable(
+    world_without_education: World,
+) -> None:
+    # Not re-attached for want of an answer: the event is refused (the gateway retries).
+    world = world_without_education
+    iin, _clinic, _region, _district = not_state_insured(world)
+    conn = sqlite3.connect(world.health_db)
+    with conn:  # test only: an attachment by the university, made before this test
+        conn.execute("UPDATE attachments SET basis = 'college_or_university'"
+                     " WHERE iin = ? AND detached_on IS NULL", (iin,))
+    conn.close()
+    target = a_third_district(world, homes(world)[iin], (_region, _district))
+    await world.population.ChangeAddress(pop.ChangeAddressRequest(
+        iin=iin, address=new_address(*target, "Somewhere", "Abay Avenue")))
+    before = world.snapshot()
+    event_id, payload = world.population_event(MOVED, iin)
+    error = await rpc_error(world.deliver(MOVED, iin, payload, event_id=event_id))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert world.snapshot() == before
+
+
 # -- death -------------------------------------------------------------------------------
 
 

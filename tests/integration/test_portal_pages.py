@@ -412,3 +412,73 @@ async def test_an_account_page_reads_the_person_once_not_again_at_each_registry(
                              request.SerializeToString(),
                              bus_metadata(client=PORTAL_SUBSYSTEM, data_subject=parent))
     assert not pension_pb2.PensionStatus.FromString(body).HasField("person")
+
+
+def a_student_attached_at_home(
+    world: World,
+) -> tuple[str, str, str, str, str, str, tuple[str, str]]:
+    """A living adult with an open study at a college or university of another district
+    than their home, attached at home: (iin, institution id, its name, level, form, first
+    day as the pages show it, (region, district) of the institution)."""
+    homes = {iin: (region, district) for iin, region, district in world.rows(
+        "population", "SELECT a.iin, a.region, a.district FROM addresses a JOIN persons p"
+        " ON p.iin = a.iin WHERE a.valid_to IS NULL AND p.death_date IS NULL"
+        " AND p.birth_date < ?", minor_cutoff())}  # fmt: skip
+    attached = {iin for (iin,) in world.rows(
+        "health", "SELECT iin FROM attachments WHERE detached_on IS NULL")}  # fmt: skip
+    for iin, institution, name, level, form, started, region, district in world.rows(
+        "education", "SELECT s.iin, i.institution_id, i.name, s.level, s.form, s.started_on,"
+        " d.region, d.name FROM studies s JOIN institutions i USING (institution_id)"
+        " JOIN districts d USING (district_id) WHERE s.ended_on IS NULL ORDER BY s.iin",
+    ):  # fmt: skip
+        if iin in attached and homes.get(iin) not in (None, (region, district)):
+            day = dt.date.fromisoformat(started).strftime("%d.%m.%Y")
+            return iin, institution, name, level, form, day, (region, district)
+    raise AssertionError("the seed has no student attached at home")
+
+
+async def test_studies_on_the_education_page_and_the_attachment_basis_on_the_health_page(
+    world: World,
+) -> None:
+    student, institution, name, level, form, started, place = a_student_attached_at_home(world)
+    await sign_in(world.client, student)
+    # Studies at colleges and universities: the institution by name, level, form, dates,
+    # in the citizen's language (education's ListStudies, filed under the student).
+    for lang in ("kk", "ru", "en"):
+        texts = CATALOGUES[lang]
+        answer = await world.client.get(f"/education?lang={lang}")
+        html = await answer.text()
+        assert answer.status == 200 and "⚠" not in html, lang
+        assert texts["studies_caption"] in html
+        row = html[html.index('<table class="studies">'):]
+        assert f"{escape(name)} ({institution})" in row
+        assert f"<td>{started}</td>" in row
+        for key in (f"level_{level}", f"form_{form}", "studying_now"):
+            assert f">{escape(texts[key])}<" in row, (lang, key)
+    log = world.fed.layout.gateway(PORTAL_GATEWAY) / "messagelog.db"
+    studies = [r for r in list_records(log, data_subject=student)
+               if r["service"].endswith("/ListStudies") and r["kind"] == "request"]
+    assert studies and all(r["user_id"] == reads.citizen_user_id(student) for r in studies)
+
+    # The health page says on what the attachment rests: home, then the university.
+    html = await (await world.client.get("/health?lang=kk")).text()
+    kk = CATALOGUES["kk"]
+    assert f'<dd class="attach-basis">{kk["basis_registered_address"]}</dd>' in html
+    clinic = world.rows("health", "SELECT clinic_id FROM clinics WHERE region = ?"
+                        " AND district = ? ORDER BY clinic_id LIMIT 1", *place)[0][0]  # fmt: skip
+    status, html = await post_form(world.client, "/actions/clinic?lang=en",
+                                   {"iin": student, "clinic": clinic})  # fmt: skip
+    assert status == 200 and EN["result_done"] in html
+    for lang in ("kk", "ru", "en"):
+        html = await (await world.client.get(f"/health?lang={lang}")).text()
+        label = CATALOGUES[lang]["basis_college_or_university"]
+        assert f'<dd class="attach-basis">{escape(label)}</dd>' in html, lang
+
+    # Education down: only its parts are blank; the health page is whole.
+    await world.servers.pop("education").stop(0)
+    answer = await world.client.get("/education?lang=en")
+    html = await answer.text()
+    assert answer.status == 200 and f"⚠ {EN['studies']}:</strong> {EN['part_unavailable']}" in html
+    assert '<table class="studies">' not in html
+    html = await (await world.client.get("/health?lang=en")).text()
+    assert EN["part_unavailable"] not in html and 'class="attach-basis"' in html

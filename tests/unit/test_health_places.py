@@ -86,3 +86,39 @@ def test_the_period_spans_the_full_time_studies_in_force() -> None:
     old = at(ESIL, dt.date(2018, 9, 1), None, "full_time", "doctoral")
     assert rules.student_period(JUNE_2, [old]) == (rules.STUDENT.since, None)
     assert rules.student_period(dt.date(2019, 12, 31), [old]) is None
+
+
+# -- a move of the registered address (rules.KEPT_ON_MOVE) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("basis", "serves_new_home", "place_holds", "stays"),
+    [
+        # the clinic serves the new home district: it stays, whatever the basis
+        (rules.REGISTERED_ADDRESS, True, False, True),
+        (rules.WORKPLACE, True, False, True),
+        # by the registered address (or unknown: made before the basis was stored): follows
+        (rules.REGISTERED_ADDRESS, False, True, False),
+        ("", False, True, False),
+        # by a place of work, study or temporary stay the law lets the person keep
+        (rules.TEMPORARY_ADDRESS, False, True, True),
+        (rules.SCHOOL, False, True, True),
+        (rules.WORKPLACE, False, True, True),
+        (rules.COLLEGE_OR_UNIVERSITY, False, True, True),
+        # ... only while that place still holds
+        (rules.TEMPORARY_ADDRESS, False, False, False),
+        (rules.SCHOOL, False, False, False),
+        (rules.WORKPLACE, False, False, False),
+        (rules.COLLEGE_OR_UNIVERSITY, False, False, False),
+    ],
+)
+def test_a_move_keeps_an_attachment_by_a_place_that_still_holds(
+    basis: str, serves_new_home: bool, place_holds: bool, stays: bool
+) -> None:
+    assert rules.stays_after_move(
+        basis, serves_new_home=serves_new_home, place_holds=place_holds
+    ) is stays
+
+
+def test_every_basis_but_the_registered_address_is_kept_on_a_move() -> None:
+    assert set(rules.ATTACHMENT.bases) - {rules.REGISTERED_ADDRESS} == rules.KEPT_ON_MOVE

@@ -22,6 +22,8 @@ from zhol.adapters.health.model import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    PlaceCheck,
+    Unavailable,
 )
 from zhol.adapters.health.seed import UNATTACHED_SHARE, seed_database
 from zhol.adapters.health.store import HealthStore
@@ -413,6 +415,89 @@ def test_move_to_another_district_reattaches(db: Path, store: HealthStore,
     ]
     # the same move delivered again finds it done
     assert not store.run(lambda d: d.follow_address(iin, *target)).changed
+
+
+def test_attachments_keep_their_basis(db: Path, store: HealthStore,
+                                     population_db: Path) -> None:
+    iin, old, region, district = attached(db, population_db)
+    assert store.get_attachment(iin).basis == rules.REGISTERED_ADDRESS  # the seed's
+    elsewhere = rows(db, "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
+                     " ORDER BY clinic_id LIMIT 1", district)[0]
+    decision = store.attach_on_request(iin, elsewhere[0], region=elsewhere[1],
+                                       district=elsewhere[2], basis=rules.WORKPLACE)
+    assert decision.opened is not None and decision.closed is not None
+    assert (decision.opened.basis, decision.closed.basis) == (
+        rules.WORKPLACE, rules.REGISTERED_ADDRESS)
+    assert [a.basis for a in store.list_attachments(iin)] == [
+        rules.REGISTERED_ADDRESS, rules.WORKPLACE]
+    before = snapshot(db)
+    with pytest.raises(InvalidInput):
+        store.attach_on_request(iin, old, region=region, district=district, basis="hobby")
+    assert snapshot(db) == before
+
+
+def by_workplace(db: Path, store: HealthStore, population_db: Path) -> tuple[Iin, str]:
+    """A person attached (on request) by their workplace in another district than their
+    home: (iin, clinic id)."""
+    iin, _old, _region, district = attached(db, population_db)
+    clinic, region, there = rows(
+        db, "SELECT clinic_id, region, district FROM clinics WHERE district != ?"
+        " AND district != 'Satpayev city' ORDER BY clinic_id LIMIT 1", district)[0]
+    store.attach_on_request(iin, clinic, region=region, district=there, basis=rules.WORKPLACE)
+    return iin, clinic
+
+
+def test_a_move_keeps_an_attachment_by_a_workplace_that_still_holds(
+    db: Path, store: HealthStore, population_db: Path
+) -> None:
+    iin, clinic = by_workplace(db, store, population_db)
+    target = ("Ulytau region", "Satpayev city")
+    before = snapshot(db)
+    kept = store.run(lambda d: d.follow_address(
+        iin, *target, PlaceCheck(clinic, rules.WORKPLACE, holds=True)))
+    assert not kept.changed
+    assert snapshot(db) == before
+    # the workplace no longer holds: to the new district's freest clinic, by the address
+    expected = rules.choose_clinic(store.list_clinics(*target))
+    assert expected is not None
+    moved = store.run(lambda d: d.follow_address(
+        iin, *target, PlaceCheck(clinic, rules.WORKPLACE, holds=False)))
+    assert moved.opened is not None and moved.closed is not None
+    assert (moved.opened.clinic.clinic_id, moved.opened.reason, moved.opened.basis) == (
+        expected.clinic_id, AttachReason.ADDRESS_CHANGE, rules.REGISTERED_ADDRESS)
+    assert (moved.closed.detach_reason, moved.closed.basis) == (
+        DetachReason.ADDRESS_CHANGE, rules.WORKPLACE)
+
+
+def test_a_move_asked_about_another_attachment_changes_nothing(
+    db: Path, store: HealthStore, population_db: Path
+) -> None:
+    iin, clinic = by_workplace(db, store, population_db)
+    target = ("Ulytau region", "Satpayev city")
+    before = snapshot(db)
+    for checked in (None, PlaceCheck(clinic, rules.SCHOOL, holds=True),
+                    PlaceCheck("PHC-00-000", rules.WORKPLACE, holds=True)):
+        with pytest.raises(Unavailable):
+            store.run(lambda d, c=checked: d.follow_address(iin, *target, c))
+    assert snapshot(db) == before
+
+
+def test_a_health_file_made_before_the_basis_gains_the_column(db: Path,
+                                                              population_db: Path) -> None:
+    iin, clinic, _region, _district = attached(db, population_db)
+    conn = schema.connect(db)
+    conn.execute("ALTER TABLE attachments DROP COLUMN basis")
+    conn.close()
+    store = HealthStore.open(db, clock_on(TODAY))
+    try:
+        assert store.get_attachment(iin).basis == ""  # unknown: as the registered address
+        # an attachment of unknown basis follows a move, as one by the registered address
+        moved = store.run(lambda d: d.follow_address(iin, "Ulytau region", "Satpayev city"))
+        assert moved.closed is not None and moved.closed.clinic.clinic_id == clinic
+    finally:
+        store.close()
+    assert rows(db, "SELECT basis FROM attachments WHERE iin = ? AND clinic_id = ?",
+                iin.value, clinic)[0] == ("",)
 
 
 # -- disability conclusions --------------------------------------------------------------

@@ -9,6 +9,8 @@ import asyncio
 import grpc
 import pytest
 
+from zhol.adapters.education.model import StudyForm, StudyLevel
+from zhol.adapters.health import rules as health_rules
 from zhol.core.busclient import BusCallError
 from zhol.education.v1 import education_pb2
 from zhol.portal.i18n import CATALOGUES
@@ -148,3 +150,13 @@ async def test_names_never_read_are_none() -> None:
         return None
 
     assert (await PlacesCache(lambda: 0.0, 60).get(fails)) is NO_PLACES
+
+
+def test_every_study_level_and_form_and_attachment_basis_has_words_in_every_language() -> None:
+    # The education page's studies and the health page's basis never show a raw code.
+    keys = [f"level_{level.value}" for level in StudyLevel]
+    keys += [f"form_{form.value}" for form in StudyForm]
+    keys += [f"basis_{basis}" for basis in health_rules.ATTACHMENT.bases] + ["basis_unknown"]
+    for lang in ("kk", "ru", "en"):
+        missing = [key for key in keys if not CATALOGUES[lang].get(key)]
+        assert not missing, (lang, missing)
