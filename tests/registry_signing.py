@@ -85,6 +85,14 @@ class RegistryEnv(Protocol):
     auto: Registrar
 
 
+def registry_state(store: Store) -> tuple[object, ...]:
+    """What a refused request must leave as it was: every table's row count, the change
+    counter and the data. Not the configuration versions: a running registry publishes
+    a new version of unchanged data every refresh_interval_s (60 s), whatever happens."""
+    counts = {table: n for table, n in store.counts().items() if table != "conf_versions"}
+    return counts, store.change_counter(), store.snapshot()
+
+
 def assert_refused(
     env: RegistryEnv, code: str, request: registry_pb2.RegistrationRequest, now_ms: int
 ) -> None:

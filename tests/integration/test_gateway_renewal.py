@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.integration.bus_federation import Federation, error_code, get_person, start_federation
 from tests.integration.test_bus import some_iin
+from tests.registry_signing import registry_state
 from zhol.bus.v1 import bus_pb2
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
@@ -102,12 +103,12 @@ async def test_renewal_through_a_running_federation(
             (unsigned, "MissingSignature"),
             (renewal_request(PROVIDER_GATEWAY, provider_keys, now - 3_600_000), "ClockSkew"),
         )
-        before = (store.counts(), store.change_counter(), store.snapshot())
+        before = registry_state(store)
         for request, code in attempts:
             with pytest.raises(ZholError) as caught:
                 await client.submit_registration(registry, request)
             assert caught.value.full_code == f"Server.Registry.{code}"
-        assert (store.counts(), store.change_counter(), store.snapshot()) == before
+        assert registry_state(store) == before
 
         # The provider renews both certificates (approved automatically), keeps serving
         # with the old ones until it restarts, then with the new ones.
@@ -179,13 +180,13 @@ async def test_renewal_through_a_running_federation(
             "--gateway", CONSUMER_GATEWAY,
         )  # fmt: skip
         assert code == 0
-        before = (store.counts(), store.change_counter(), store.snapshot())
+        before = registry_state(store)
         with pytest.raises(ZholError) as caught:
             now = SystemClock().now_ms()
             await client.submit_registration(
                 registry, renewal_request(CONSUMER_GATEWAY, consumer_keys, now)
             )
         assert caught.value.full_code == "Server.Registry.RevokedCertificate"
-        assert (store.counts(), store.change_counter(), store.snapshot()) == before
+        assert registry_state(store) == before
     finally:
         await fed.stop()
