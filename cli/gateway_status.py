@@ -30,7 +30,7 @@ from zhol.gateway.healthfile import read_health
 from zhol.gateway.localconf import LocalConfStore
 from zhol.gateway.messagelog import format_ms, log_summary
 from zhol.gateway.settings import GatewaySettings, load_gateway_settings
-from zhol.gateway.status import DAY_MS, CertFacts, ConfFacts, Finding, assess
+from zhol.gateway.status import DAY_MS, CertFacts, ConfFacts, Finding, HealthFacts, assess
 from zhol.security.globalconf import GlobalConf, verify_global_conf
 from zhol.security.keystore import read_certificate
 from zhol.security.validation import cert_sha256
@@ -69,6 +69,7 @@ def _read_conf(
         conf.expires_at_ms,
         entry.auth_cert_sha256 if entry else b"",
         conf.revoked_cert_sha256,
+        has_log_key=entry is None or bool(entry.log_public_key),
     ), conf
 
 
@@ -108,6 +109,7 @@ def gather(data_dir: Path, now_ms: int) -> dict[str, Any]:
             "reasons": list(health.reasons),
         },
         "global_conf": {"state": conf_facts.state},
+        "conf_watch": _watch_view(health, now_ms),
         "serves": [],
         "certificates": [
             {
@@ -126,6 +128,7 @@ def gather(data_dir: Path, now_ms: int) -> dict[str, Any]:
             generated_at=format_ms(conf.generated_at_ms),
             expires_at=format_ms(conf.expires_at_ms),
             seconds_left=max(0, (conf.expires_at_ms - now_ms) // 1000),
+            log_key_registered=conf_facts.has_log_key,
         )
         doc["serves"] = sorted(
             str(s) for s, gateways in conf.subsystem_gateways.items() if gateway_id in gateways
@@ -152,6 +155,35 @@ def gather(data_dir: Path, now_ms: int) -> dict[str, Any]:
     doc["findings"] = [_finding(f) for f in findings]
     doc["ok"] = not any(f.severity == "error" for f in findings)
     return doc
+
+
+def _watch_view(health: HealthFacts, now_ms: int) -> dict[str, Any] | None:
+    """The running gateway's watch on the registry and the configuration it holds in
+    memory, as it published them (what `zhol gateway refresh` reports); None when it
+    does not run or has not said."""
+    held = health.held
+    if not health.running or held is None:
+        return None
+    generated = held.generated_at_ms
+    return {
+        "open": held.watching,  # None: the gateway keeps no watch
+        "version": held.version,
+        "generated_at": format_ms(generated) if generated is not None else None,
+        "age_s": max(0, (now_ms - generated) // 1000) if generated is not None else None,
+    }
+
+
+def _watch_text(doc: dict[str, Any]) -> str:
+    watch = doc["conf_watch"]
+    if watch is None:
+        return "-" if not doc["health"]["running"] else "unknown"
+    state = {True: "open", False: "down: polling the registry", None: "none"}[watch["open"]]
+    if watch["version"] is None:
+        return f"{state}; the gateway holds no configuration"
+    return (
+        f"{state}; the gateway holds configuration version {watch['version']} "
+        f"from {watch['generated_at']}, {watch['age_s']} s old"
+    )
 
 
 def _finding(f: Finding) -> dict[str, str]:
@@ -192,6 +224,7 @@ def _print_text(doc: dict[str, Any]) -> None:
         )
     else:
         print(f"  global configuration {conf['state']}")
+    print(f"  watch    {_watch_text(doc)}")
     print(f"  serves   {', '.join(doc['serves']) or '-'}")
     for c in doc["certificates"]:
         print(f"  {c['role']:<4} certificate {c['subject']}, until {c['not_after']} "

@@ -157,7 +157,11 @@ class DeliveryWorker:
         subscriber = SubsystemId.parse(d.subscriber)
         targets = trusted.conf.gateways_for(subscriber)
         if not targets:
-            raise ZholError("UnknownSubsystem", f"no gateway serves {subscriber}")
+            # Named with the configuration held, as other lookup refusals are: a
+            # subscriber registered moments ago may not have reached this gateway yet.
+            raise self._conf.explain(
+                ZholError("UnknownSubsystem", f"no gateway serves {subscriber}")
+            )
         issued_at = self._clock.now_ms()
         header = bus_pb2.MessageHeader(
             message_id=d.delivery_id,

@@ -140,6 +140,26 @@ class WatchedMessageLog(MessageLog):
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class ConfHeld:
+    """What the running gateway holds in memory, as `zhol gateway refresh` reports it:
+    whether its watch on the registry is open (None: it keeps none, a custom fetch) and
+    the configuration version in force with when it was generated (None: none)."""
+
+    watching: bool | None
+    version: int | None = None
+    generated_at_ms: int | None = None
+
+
+def conf_held(conf: ConfSource, watching: Callable[[], bool] | None) -> ConfHeld:
+    trusted = conf.loaded
+    return ConfHeld(
+        watching=None if watching is None else watching(),
+        version=None if trusted is None else trusted.conf.version,
+        generated_at_ms=None if trusted is None else trusted.conf.generated_at_ms,
+    )
+
+
 def conf_expiry(conf: ConfSource) -> int | None:
     """Expiry of the verified configuration loaded, expired or not; None if none."""
     trusted = conf.loaded
@@ -150,13 +170,16 @@ class HealthPublisher(Protocol):
     """Where the status and its reasons go besides gRPC (gateway/healthfile.py)."""
 
     def open(self) -> None: ...
-    def publish(self, status: str, reasons: tuple[str, ...], now_ms: int) -> None: ...
+    def publish(
+        self, status: str, reasons: tuple[str, ...], now_ms: int, held: ConfHeld | None = None
+    ) -> None: ...
     def close(self) -> None: ...
 
 
 class HealthWatch:
     """Re-evaluates the gateway's health every second and tells the servicer, and the
-    publisher (for `zhol gateway status`) whenever the status or its reasons change."""
+    publisher (for `zhol gateway status`) whenever the status or its reasons change,
+    or the configuration held or the state of the watch on the registry."""
 
     def __init__(
         self,
@@ -166,6 +189,7 @@ class HealthWatch:
         interval_s: float = CHECK_INTERVAL_S,
         publisher: HealthPublisher | None = None,
         timestamping_overdue: Callable[[], bool] | None = None,
+        watching: Callable[[], bool] | None = None,
     ) -> None:
         self.servicer = health_aio.HealthServicer()
         self._conf = conf
@@ -174,8 +198,10 @@ class HealthWatch:
         self._interval_s = interval_s
         self._publisher = publisher
         self._timestamping_overdue = timestamping_overdue
+        self._watching = watching  # whether the registry watch is open; None: no watch
         self._task: asyncio.Task[None] | None = None
         self.current: Health | None = None
+        self._published: tuple[Health, ConfHeld] | None = None
 
     async def check(self) -> Health:
         """Evaluate once and publish the result; logs a WARNING when the status changes."""
@@ -192,9 +218,12 @@ class HealthWatch:
             )
         )
         previous, self.current = self.current, health
-        if self._publisher is not None and previous != health:
-            status_name = health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)
-            self._publisher.publish(status_name, health.reasons, self._clock.now_ms())
+        if self._publisher is not None:
+            held = conf_held(self._conf, self._watching)
+            if self._published != (health, held):
+                status_name = health_pb2.HealthCheckResponse.ServingStatus.Name(health.status)
+                self._publisher.publish(status_name, health.reasons, self._clock.now_ms(), held)
+                self._published = (health, held)
         if previous is None or previous.status != health.status:
             for service in SERVICES:
                 await self.servicer.set(service, health.status)

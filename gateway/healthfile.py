@@ -6,9 +6,11 @@ the reasons, and a stopped or crashed gateway must not look healthy. So:
 - ``gateway.lock``: the running gateway holds an exclusive flock(2) on it for its whole
   life. The kernel drops the lock when the process ends, however it ends, so a lock
   that can be taken means no gateway runs on this directory.
-- ``health.json``: the status and its reasons (gateway/health.py), rewritten
-  atomically on every change. If it cannot be written (a full disk) it is removed,
-  which needs no space, rather than left saying something no longer true.
+- ``health.json``: the status and its reasons (gateway/health.py), with the
+  configuration version the gateway holds and whether its watch on the registry is
+  open (what `zhol gateway refresh` reports), rewritten atomically on every change.
+  If it cannot be written (a full disk) it is removed, which needs no space, rather
+  than left saying something no longer true.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from zhol.gateway.health import ConfHeld
 from zhol.gateway.status import HealthFacts
 
 log = logging.getLogger("zhol.gateway.health")
@@ -49,8 +52,18 @@ class HealthFile:
             log.warning("another process holds %s", self._lock_path.name)
         self._lock = lock
 
-    def publish(self, status: str, reasons: tuple[str, ...], now_ms: int) -> None:
-        doc = {"status": status, "reasons": list(reasons), "since_ms": now_ms, "pid": os.getpid()}
+    def publish(
+        self, status: str, reasons: tuple[str, ...], now_ms: int, held: ConfHeld | None = None
+    ) -> None:
+        doc: dict[str, Any] = {
+            "status": status, "reasons": list(reasons), "since_ms": now_ms, "pid": os.getpid(),
+        }  # fmt: skip
+        if held is not None:
+            doc["conf"] = {
+                "watching": held.watching,
+                "version": held.version,
+                "generated_at_ms": held.generated_at_ms,
+            }
         tmp = self._path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps(doc))
@@ -80,9 +93,24 @@ def read_health(data_dir: Path) -> HealthFacts:
         return HealthFacts(running=False)
     try:
         doc = json.loads((data_dir / HEALTH_FILE).read_text())
-        return HealthFacts(True, str(doc["status"]), tuple(str(r) for r in doc["reasons"]))
+        status, reasons = str(doc["status"]), tuple(str(r) for r in doc["reasons"])
     except (OSError, ValueError, KeyError, TypeError):
         return HealthFacts(running=True)  # running, health unknown
+    return HealthFacts(True, status, reasons, _held(doc.get("conf")))
+
+
+def _held(doc: object) -> ConfHeld | None:
+    """The configuration held as published; None when absent or not understood."""
+    if not isinstance(doc, dict):
+        return None
+    watching, version, generated = (doc.get(k) for k in ("watching", "version", "generated_at_ms"))
+    if not (watching is None or isinstance(watching, bool)):
+        return None
+    if not all(
+        v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (version, generated)
+    ):
+        return None
+    return ConfHeld(watching, version, generated)
 
 
 def _locked(path: Path) -> bool:

@@ -123,9 +123,9 @@ async def start_gateway(
         if conf_watch is not None:
             conf_watch.start()
             undo.push_async_callback(conf_watch.stop)
-        refresh_requests = RefreshRequests(
-            settings.data_dir, conf, (lambda: conf_watch.connected) if conf_watch else None
-        )
+        # Whether the watch is open: what `refresh` answers and health.json publishes.
+        watching = (lambda: conf_watch.connected) if conf_watch else None
+        refresh_requests = RefreshRequests(settings.data_dir, conf, watching)
         refresh_requests.start()
         undo.push_async_callback(refresh_requests.stop)
 
@@ -203,6 +203,7 @@ async def start_gateway(
             clock,
             publisher=HealthFile(settings.data_dir),
             timestamping_overdue=timestamper.overdue if timestamper is not None else None,
+            watching=watching,
         )
         await health.start()
         undo.push_async_callback(health.stop)

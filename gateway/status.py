@@ -15,6 +15,7 @@ from zhol.gateway.health import (
     LOG_WRITE_FAILED,
     NO_CONFIGURATION,
     TIMESTAMPING_OVERDUE,
+    ConfHeld,
 )
 
 DAY_MS = 86_400_000
@@ -26,6 +27,9 @@ EXPIRES_SOON = "CertificateExpiresSoon"
 # Whether the gateway runs, and what it says of itself, are no exchange errors either.
 NOT_RUNNING = "NotRunning"  # a warning: the files may be fine, but nothing serves them
 HEALTH_UNKNOWN = "HealthUnknown"  # an error: it runs, but cannot say that it serves
+# A warning: exchanges work, but the registry publishes no log key for this gateway
+# (registered before log keys), so nobody can verify or witness its checkpoints.
+LOG_KEY_MISSING = "LogKeyMissing"
 
 # Each reason the running gateway gives for NOT_SERVING (gateway/health.py), as the
 # error code its exchanges fail with.
@@ -62,6 +66,8 @@ class ConfFacts:
     # The auth-certificate hash the configuration registers for this gateway (b"": none).
     registered_auth_sha256: bytes = b""
     revoked_cert_sha256: frozenset[bytes] = frozenset()
+    # False when the configuration registers this gateway without a log key.
+    has_log_key: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +75,13 @@ class HealthFacts:
     """What the running gateway says of itself (gateway/healthfile.py).
 
     ``status`` "SERVING" or "NOT_SERVING" with ``reasons``; None when it does not run,
-    or runs without a readable health file."""
+    or runs without a readable health file. ``held``: the configuration it holds and
+    whether its watch on the registry is open (None: not published)."""
 
     running: bool
     status: str | None = None
     reasons: tuple[str, ...] = ()
+    held: ConfHeld | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,12 @@ def assess(
         )
     for cert in certs:
         findings.extend(_assess_cert(cert, conf, now_ms))
+    if conf.state in ("valid", "expired") and conf.registered_auth_sha256 and not conf.has_log_key:
+        text = (
+            "the registry publishes no log key for this gateway: nobody can verify or "
+            "witness its checkpoints; `zhol gateway renew` adds one"
+        )
+        findings.append(Finding("warning", LOG_KEY_MISSING, text))
     if health is not None:
         findings.extend(_assess_health(health, {f.code for f in findings}))
     return tuple(sorted(findings, key=lambda f: f.severity != "error"))

@@ -48,6 +48,8 @@ from zhol.security.signednote import cosign, gateway_origin, join_note, parse_no
 from zhol.security.validation import cert_sha256
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_CHECK = 0, 1, 2, 3
+# How listings flag a gateway registered before log keys (stable: scripts grep for it).
+NO_LOG_KEY = "NO-LOG-KEY"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -214,9 +216,12 @@ def _registration_view(reg: Registration) -> dict[str, Any]:
             role for role, csr in (("auth", body.auth_csr_pem), ("sign", body.sign_csr_pem)) if csr
         ]
         view["signer_cert_sha256"] = cert_sha256(request.signer_cert_der).hex()
+        view["log_key"] = bool(body.log_public_key)
     elif reg.subsystem is None:
         view["address"] = request.gateway_address
         view["member_name"] = request.member_name
+        # False only for a request stored before log keys were required: not approvable.
+        view["log_key"] = bool(request.log_public_key)
     else:
         # Signed requests carry their body as bytes; requests stored before signing
         # was required carry it inline (and can no longer be approved).
@@ -249,6 +254,8 @@ def cmd_requests(args: argparse.Namespace) -> int:
         else:
             target = v["subsystem"] or f"{v['gateway']} at {v.get('address', '')}"
         line = f"{v['id']}  {v['state']:<8}  {v['kind']:<9}  {target}  {v['created_at']}"
+        if v.get("log_key") is False:
+            line += f"  {NO_LOG_KEY}"
         if v["reason"]:
             line += f"  reason: {v['reason']}"
         print(line)
@@ -318,6 +325,8 @@ def _members_view(snapshot: Snapshot) -> list[dict[str, Any]]:
                 "sign_cert_sha256": g.sign_cert_sha256.hex(),
                 "registered_at": _iso(g.registered_at_ms),
                 "revoked_at": _iso(g.revoked_at_ms),
+                # None: registered before log keys; its checkpoints cannot be verified.
+                "log_public_key": g.log_public_key.hex() or None,
                 "previous_certs": [
                     {
                         "role": p.role,
@@ -374,14 +383,29 @@ def cmd_members(args: argparse.Namespace) -> int:
         print(f"{m['id']}  {m['name']}")
         for g in m["gateways"]:
             state = f"revoked {g['revoked_at']}" if g["revoked_at"] else "active"
-            print(f"  gateway {g['id']}  {g['address']}  {state}")
+            flag = "" if g["log_public_key"] or g["revoked_at"] else f"  {NO_LOG_KEY}"
+            print(f"  gateway {g['id']}  {g['address']}  {state}{flag}")
         for s in m["subsystems"]:
             print(f"  subsystem {s['id']}  gateways: {', '.join(s['gateways']) or '-'}")
             for svc in s["services"]:
                 print(f"    service {svc['grpc_service']}: {', '.join(svc['methods'])}")
             for topic in s["topics"]:
                 print(f"    topic {topic}")
+    _warn_no_log_key(
+        [g["id"] for m in members for g in m["gateways"]
+         if not g["log_public_key"] and not g["revoked_at"]]
+    )  # fmt: skip
     return EXIT_OK
+
+
+def _warn_no_log_key(gateway_ids: list[str]) -> None:
+    """Gateways from before log keys: served, but nobody can verify their logs."""
+    if gateway_ids:
+        print(
+            f"WARNING {len(gateway_ids)} active gateway(s) without a log key: their "
+            "checkpoints cannot be verified or witnessed until `zhol gateway renew` on "
+            f"each adds one: {', '.join(gateway_ids)}"
+        )
 
 
 @_guarded
@@ -416,6 +440,7 @@ def cmd_conf(args: argparse.Namespace) -> int:
                 "address": g.address,
                 "auth_cert_sha256": g.auth_cert_sha256.hex(),
                 "previous_auth_cert_sha256": [h.hex() for h in g.previous_auth_cert_sha256],
+                "log_public_key": g.log_public_key.hex() or None,
             }
             for g in sorted(conf.gateways.values(), key=lambda g: g.id)
         ],
@@ -436,9 +461,11 @@ def cmd_conf(args: argparse.Namespace) -> int:
         f" {len(view['revoked_cert_sha256'])} revoked certs"
     )
     for g in view["gateways"]:
-        print(f"  gateway {g['id']}  {g['address']}  auth {g['auth_cert_sha256'][:16]}...")
+        flag = "" if g["log_public_key"] else f"  {NO_LOG_KEY}"
+        print(f"  gateway {g['id']}  {g['address']}  auth {g['auth_cert_sha256'][:16]}...{flag}")
         for h in g["previous_auth_cert_sha256"]:
             print(f"    also accepted (previous auth) {h[:16]}...")
+    _warn_no_log_key([g["id"] for g in view["gateways"] if not g["log_public_key"]])
     return EXIT_OK
 
 

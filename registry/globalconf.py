@@ -14,9 +14,11 @@ during the changeover: the hashes of its previous auth certificates that have
 not expired and whose overlap the operator has not ended are listed in its
 ``previous_auth_cert_sha256``.
 
-Each active gateway's log key (raw Ed25519; empty for a gateway registered before
-log keys) is published with the log keys renewals replaced, oldest first, so that
-checkpoints signed before a renewal stay verifiable.
+Each active gateway's log key (raw Ed25519; empty only for a gateway an older
+database holds from before log keys: it stays in the federation, flagged by `zhol
+registry members`, until its renewal brings one) is published with the log keys
+renewals replaced, oldest first, so that checkpoints signed before a renewal stay
+verifiable.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ class Gateway:
     sign_cert_sha256: bytes
     registered_at_ms: int
     revoked_at_ms: int | None = None
-    # Raw Ed25519 public key of its log key; b"" for a gateway registered before log keys.
+    # Raw Ed25519 public key of its log key. b"" only for a gateway an older database
+    # holds from before log keys (registration now requires one; `members` flags these).
     log_public_key: bytes = b""
 
     @property

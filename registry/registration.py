@@ -34,16 +34,18 @@ peers until it expires or the operator ends the overlap, the replaced signing
 certificate stays valid (what it signed stays verifiable) but no longer counts
 as current.
 
-A GATEWAY or RENEWAL request may carry the gateway's log key (the Ed25519 key
+A GATEWAY or RENEWAL request must carry the gateway's log key (the Ed25519 key
 that signs its checkpoints; security/logkey.py): the raw 32-byte public key with a
 proof of possession, the key's signature over PAE(LOG_KEY_TYPE, gateway id, key).
-A key of another length (InvalidRequest), a key without its proof
-(MissingSignature), a proof that does not verify (InvalidSignature, e.g. made for
-another gateway or by another key), a proof without a key (InvalidRequest) or a
+No key (InvalidRequest: fail closed, a gateway without one has a log nobody can
+verify or witness), a key of another length (InvalidRequest), a key without its
+proof (MissingSignature), a proof that does not verify (InvalidSignature, e.g. made
+for another gateway or by another key), a proof without a key (InvalidRequest) or a
 key any gateway holds or held (AlreadyRegistered) is refused. A RENEWAL's log key
-travels inside its signed body, so only the gateway itself can replace it. A
-GATEWAY request without a log key is still accepted (clients from before log keys):
-that gateway has none until its next renewal brings one.
+travels inside its signed body, so only the gateway itself can replace it; every
+renewal brings a new one, which is how a gateway registered before log keys (and
+kept in the database without one) gains one. A request stored before the rule (a
+pending GATEWAY request without a key) is refused on approval with InvalidRequest.
 
 A SUBSYSTEM request's service may carry its contract, a FileDescriptorSet
 (core/contracts.py): it must fit max_contract_bytes (ContractTooLarge), build
@@ -161,7 +163,7 @@ class ParsedRequest:
     services: tuple[Service, ...]
     topics: tuple[Topic, ...] = ()
     issued_at_ms: int = 0  # SUBSYSTEM, RENEWAL: when the gateway signed it
-    log_public_key: bytes = b""  # GATEWAY, RENEWAL: proven (raw Ed25519), or b"" for none
+    log_public_key: bytes = b""  # GATEWAY, RENEWAL: proven (raw Ed25519); SUBSYSTEM: b""
 
 
 def parse_registration_request(
@@ -207,7 +209,7 @@ def _parse_gateway_request(
     if len(name) > MAX_NAME_CHARS or not name.isprintable():
         raise _err("InvalidRequest", "member name too long or not printable")
     _check_csr_sizes(request.auth_csr_pem, request.sign_csr_pem, both=True)
-    log_key = _proven_log_key(gateway, request.log_public_key, request.log_key_proof)
+    log_key = _proven_log_key(gateway, request.log_public_key, request.log_key_proof, "GATEWAY")
     return ParsedRequest(
         kind=RegistrationKind.GATEWAY,
         gateway=gateway,
@@ -221,12 +223,13 @@ def _parse_gateway_request(
     )
 
 
-def _proven_log_key(gateway: GatewayId, public_key: bytes, proof: bytes) -> bytes:
-    """The log key if it comes with a valid proof of possession; b"" if there is none."""
+def _proven_log_key(gateway: GatewayId, public_key: bytes, proof: bytes, kind: str) -> bytes:
+    """The log key, which must come with a valid proof of possession; or raise."""
     if not public_key:
         if proof:
             raise _err("InvalidRequest", "a log key proof without a log key")
-        return b""
+        # Fail closed: a gateway without a log key keeps a log nobody can verify.
+        raise _err("InvalidRequest", f"a {kind} request must carry a log key and its proof")
     with _at_registry():
         verify_log_key_proof(gateway, bytes(public_key), bytes(proof))
     return bytes(public_key)
@@ -282,7 +285,7 @@ def _parse_renewal_request(
     if not body.auth_csr_pem and not body.sign_csr_pem and not body.log_public_key:
         raise _err("InvalidCsr", "a renewal carries at least one CSR or a log key")
     _check_csr_sizes(body.auth_csr_pem, body.sign_csr_pem, both=False)
-    log_key = _proven_log_key(gateway, body.log_public_key, body.log_key_proof)
+    log_key = _proven_log_key(gateway, body.log_public_key, body.log_key_proof, "RENEWAL")
     return ParsedRequest(
         kind=RegistrationKind.RENEWAL,
         gateway=gateway,

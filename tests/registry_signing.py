@@ -1,14 +1,18 @@
-"""SUBSYSTEM registration requests signed the way a gateway signs them, and the
-refusal check the registry tests share."""
+"""SUBSYSTEM registration requests signed the way a gateway signs them, the log key
+every GATEWAY and RENEWAL request must carry, and the refusal check the registry
+tests share."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from typing import Protocol
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.pki import issue_der
 from zhol.core.errors import ZholError
@@ -19,6 +23,7 @@ from zhol.registry.v1 import registry_pb2
 from zhol.security.ca import CertificateAuthority, create_csr
 from zhol.security.globalconf import gateway_to_pb, subsystem_to_pb
 from zhol.security.keys import PrivateKey, generate_private_key
+from zhol.security.logkey import prove_log_key
 from zhol.security.sealing import Signer
 
 
@@ -30,6 +35,25 @@ def sign_key(gateway: GatewayId) -> PrivateKey:
 
 def sign_csr(gateway: GatewayId) -> bytes:
     return create_csr(sign_key(gateway), str(gateway.member))
+
+
+def log_key_fields(gateway: GatewayId) -> dict[str, bytes]:
+    """A fresh log key with its proof for ``gateway``, as request fields (every call a
+    new key: the registry refuses a log key any gateway holds or held)."""
+    public, proof = prove_log_key(ed25519.Ed25519PrivateKey.generate(), gateway)
+    return {"log_public_key": public, "log_key_proof": proof}
+
+
+def drop_log_key(store: Store, gateway: GatewayId) -> None:
+    """Make ``gateway``'s row what a database from before log keys holds: no log key.
+
+    The registry no longer registers a gateway without one; such rows only come from
+    older databases (registry/store.py's migration to schema 3 leaves them empty). The
+    change counter moves, so a running registry publishes the row as it now is."""
+    with closing(sqlite3.connect(store.path)) as conn:
+        conn.execute("UPDATE gateways SET log_public_key = x'' WHERE id = ?", (str(gateway),))
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'change_counter'")
+        conn.commit()
 
 
 def issue_sign_cert(

@@ -237,3 +237,41 @@ async def test_gateway_refresh_on_a_running_and_a_stopped_gateway(
     code = zhol(["gateway", "refresh", "--dir", str(consumer_dir)])
     assert code == 1 and capsys.readouterr().out.startswith("NotRunning:")
     assert zhol(["gateway", "refresh", "--dir", str(consumer_dir / "nowhere")]) == 3
+
+
+def gateway_status(fed: Federation, capsys: pytest.CaptureFixture[str]) -> tuple[dict, str]:  # type: ignore[type-arg]
+    """`zhol gateway status` of the consumer: (its --json document, its text)."""
+    consumer_dir = str(fed.layout.gateway(CONSUMER_GATEWAY))
+    capsys.readouterr()
+    zhol(["gateway", "status", "--dir", consumer_dir, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    zhol(["gateway", "status", "--dir", consumer_dir])
+    return doc, capsys.readouterr().out
+
+
+async def test_gateway_status_says_whether_the_watch_is_open_and_what_is_held(
+    fed: Federation, capsys: pytest.CaptureFixture[str]
+) -> None:
+    watch = fed.consumer.conf_watch
+    assert watch is not None
+
+    def watch_open(expected: bool) -> bool:
+        doc, _ = gateway_status(fed, capsys)
+        return doc["conf_watch"] is not None and doc["conf_watch"]["open"] is expected
+
+    # health.json follows the running gateway within a second of a change.
+    await until(lambda: watch_open(True), timeout=15, what="status: the watch open")
+    doc, text = gateway_status(fed, capsys)
+    held = version(fed)
+    assert doc["conf_watch"]["version"] == held and doc["conf_watch"]["age_s"] >= 0
+    assert doc["conf_watch"]["generated_at"] == doc["global_conf"]["generated_at"]
+    assert f"watch    open; the gateway holds configuration version {held} from " in text
+
+    await fed.registry.stop(0)  # the watch goes down; the gateway polls
+    await until(lambda: watch_open(False), timeout=15, what="status: the watch down")
+    _, text = gateway_status(fed, capsys)
+    assert "watch    down: polling the registry; the gateway holds configuration version" in text
+
+    await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)
+    doc, text = gateway_status(fed, capsys)
+    assert doc["conf_watch"] is None and "watch    -" in text

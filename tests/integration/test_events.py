@@ -475,3 +475,22 @@ async def test_a_refusal_is_a_failed_call_on_the_wire(
     assert trailers[ERROR_KEY] == REFUSED
     ack = bus_pb2.SignedMessage.FromString(trailers[SIGNED_ACK_KEY])
     assert ack.header  # the signed acknowledgement itself, verified by the publisher
+
+
+async def test_a_subscriber_no_gateway_serves_is_named_with_the_configuration_held(
+    ev: EventsFixture,
+) -> None:
+    # Subscribed here, but registered nowhere (or not yet in this gateway's configuration).
+    nobody = "KZ/GOV/MLSPP/nobody"
+    provider_dir = str(ev.fed.layout.gateway(PROVIDER_GATEWAY))
+    assert zhol(["events", "subscribe", "--gateway", provider_dir, "--subscriber", nobody,
+                 "--topic", f"{PUBLISHER}/{TOPIC}"]) == 0  # fmt: skip
+    await publish(ev.fed, birth())
+    held = ev.fed.provider.conf.current().conf.version
+    snapshot = await status_when(
+        ev.fed,
+        lambda s: any(x["subscriber"] == nobody and x["last_error"] for x in s["subscribers"]),
+    )
+    (failed,) = [x for x in snapshot["subscribers"] if x["subscriber"] == nobody]
+    assert failed["last_error"].endswith(".UnknownSubsystem")
+    assert f"configuration version {held} from " in failed["last_message"]

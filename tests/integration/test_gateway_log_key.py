@@ -1,9 +1,13 @@
 """A gateway's log key through the real registry: `init` registers it, the signed global
-configuration publishes it, `renew` replaces it (the old one listed as previous), and a
-registration whose proof of possession fails is refused and changes nothing."""
+configuration publishes it, `renew` replaces it (the old one listed as previous), a
+registration whose proof of possession fails, or that brings no log key, is refused and
+changes nothing, and a gateway an older database holds without one is flagged until its
+renewal brings one."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import stat
 from pathlib import Path
@@ -12,13 +16,19 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_public_key
 
+from tests.integration.bus_federation import start_federation
+from tests.registry_signing import drop_log_key, registry_state
+from zhol.cli.demo import PROVIDER_GATEWAY
+from zhol.cli.main import main as zhol
 from zhol.cli.ports import free_port
 from zhol.core.clock import SystemClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
 from zhol.gateway.credentials import load_credentials
 from zhol.gateway.provision import init_gateway, renew_gateway
+from zhol.gateway.status import LOG_KEY_MISSING
 from zhol.registry import client
+from zhol.registry.cli import NO_LOG_KEY
 from zhol.registry.provision import init_registry
 from zhol.registry.server import start_registry
 from zhol.registry.settings import load_registry_settings
@@ -94,7 +104,7 @@ async def test_init_registers_the_log_key_and_renew_replaces_it(
 
         # A proof that fails is refused with its code, before anything is stored.
         store = Store(registry_dir / "registry.db")
-        before = (store.counts(), store.change_counter(), store.snapshot())
+        before = registry_state(store)
         public, _ = prove_log_key(ed25519.Ed25519PrivateKey.generate(), INTRUDER)
         _, forged = prove_log_key(ed25519.Ed25519PrivateKey.generate(), INTRUDER)
         request = registry_pb2.RegistrationRequest(
@@ -120,6 +130,74 @@ async def test_init_registers_the_log_key_and_renew_replaces_it(
         with pytest.raises(ZholError) as caught:
             await client.submit_registration(registry, client.signed_renewal_request(body, signer))
         assert caught.value.full_code == "Server.Registry.InvalidSignature"
-        assert (store.counts(), store.change_counter(), store.snapshot()) == before
+        assert registry_state(store) == before
     finally:
         await server.stop(0)
+
+
+async def zhol_out(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = await asyncio.to_thread(zhol, list(argv))  # a command may run its own loop
+    return code, capsys.readouterr().out
+
+
+async def test_no_log_key_is_refused_and_one_from_before_log_keys_is_flagged_until_renewed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fed = await start_federation(tmp_path / "fed", persons=5)
+    registry = fed.ports.address(fed.ports.registry)
+    registry_dir = str(fed.layout.registry)
+    store = Store(fed.layout.registry / "registry.db")
+    provider = GatewayId.parse(PROVIDER_GATEWAY)
+    provider_dir = str(fed.layout.gateway(PROVIDER_GATEWAY))
+    try:
+        # Fail closed: a new gateway without a log key, and the provider's own signed
+        # renewal without one, are refused before anything is recorded.
+        before = registry_state(store)
+        registrations = store.list_registrations()
+        newcomer = GatewayId.parse("KZ/GOV/MOH/gw9")
+        keyless = registry_pb2.RegistrationRequest(
+            kind=registry_pb2.REGISTRATION_KIND_GATEWAY,
+            gateway=gateway_to_pb(newcomer),
+            gateway_address=f"127.0.0.1:{free_port()}",
+            auth_csr_pem=create_csr(generate_private_key(), str(newcomer)),
+            sign_csr_pem=create_csr(generate_private_key(), str(newcomer.member)),
+        )
+        body = registry_pb2.RenewalRegistration(
+            gateway=gateway_to_pb(provider),
+            auth_csr_pem=create_csr(generate_private_key(), str(provider)),
+            issued_at_unix_ms=SystemClock().now_ms(),
+        )
+        signer = load_credentials(fed.layout.gateway(PROVIDER_GATEWAY) / "keys", None).signer
+        for request in (keyless, client.signed_renewal_request(body, signer)):
+            with pytest.raises(ZholError) as caught:
+                await client.submit_registration(registry, request)
+            assert caught.value.full_code == "Server.Registry.InvalidRequest"
+        assert registry_state(store) == before
+        assert store.list_registrations() == registrations
+
+        # The provider as a database from before log keys holds it: still served, flagged.
+        drop_log_key(store, provider)
+        code, out = await zhol_out(capsys, "registry", "members", "--dir", registry_dir)
+        flagged = [line for line in out.splitlines() if NO_LOG_KEY in line]
+        assert code == 0 and len(flagged) == 1 and PROVIDER_GATEWAY in flagged[0]
+        assert "WARNING 1 active gateway(s) without a log key" in out
+        code, _ = await zhol_out(capsys, "gateway", "refresh", "--dir", provider_dir)
+        assert code == 0
+        code, out = await zhol_out(capsys, "gateway", "status", "--dir", provider_dir, "--json")
+        doc = json.loads(out)
+        assert code == 0 and doc["ok"] is True  # exchanges work: a warning, not an error
+        assert doc["global_conf"]["log_key_registered"] is False
+        assert ("warning", LOG_KEY_MISSING) in {(f["severity"], f["code"]) for f in doc["findings"]}
+
+        # Its renewal brings one: no longer flagged anywhere.
+        code, out = await zhol_out(capsys, "gateway", "renew", "--dir", provider_dir, "--json")
+        assert code == 0, out
+        code, out = await zhol_out(capsys, "registry", "members", "--dir", registry_dir)
+        assert code == 0 and NO_LOG_KEY not in out and "WARNING" not in out
+        code, out = await zhol_out(capsys, "gateway", "status", "--dir", provider_dir, "--json")
+        doc = json.loads(out)
+        assert doc["global_conf"]["log_key_registered"] is True
+        assert LOG_KEY_MISSING not in {f["code"] for f in doc["findings"]}
+    finally:
+        await fed.stop()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.integration.bus_federation import Federation, error_code, get_person, start_federation
 from tests.integration.test_bus import some_iin
-from tests.registry_signing import registry_state
+from tests.registry_signing import log_key_fields, registry_state
 from zhol.bus.v1 import bus_pb2
 from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
@@ -71,6 +71,7 @@ def renewal_request(
         gateway=gateway_to_pb(gateway_id),
         auth_csr_pem=create_csr(generate_private_key(), gateway),
         issued_at_unix_ms=issued_at_ms,
+        **log_key_fields(gateway_id),
     )
     return client.signed_renewal_request(body, load_credentials(signer_keys, None).signer)
 

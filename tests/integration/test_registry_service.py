@@ -14,7 +14,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.registry_signing import gateway_signer, service_pb, sign_csr, subsystem_body
+from tests.registry_signing import (
+    gateway_signer,
+    log_key_fields,
+    service_pb,
+    sign_csr,
+    subsystem_body,
+)
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId
@@ -97,6 +103,7 @@ def gateway_request(gateway: GatewayId = GW1) -> registry_pb2.RegistrationReques
         member_name="Ministry of Justice",
         auth_csr_pem=create_csr(generate_private_key(), str(gateway)),
         sign_csr_pem=sign_csr(gateway),
+        **log_key_fields(gateway),
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry_signing import issue_sign_cert, service_pb, subsystem_body
+from tests.registry_signing import issue_sign_cert, registry_state, service_pb, subsystem_body
 from zhol.core.clock import SystemClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId
@@ -60,7 +60,7 @@ async def test_only_the_members_own_gateway_registers_its_subsystem(
                 passphrase_env=env,
                 timeout_s=20,
             )
-        before = (store.counts(), store.change_counter())
+        before = registry_state(store)
 
         # An attacker on the network, with MJ's public signing certificate.
         mj_cert = load_credentials(mj_dir / "keys", None).signer.cert_der
@@ -87,7 +87,7 @@ async def test_only_the_members_own_gateway_registers_its_subsystem(
             with pytest.raises(ZholError) as caught:
                 await client.submit_registration(registry, request)
             assert caught.value.full_code == f"Server.Registry.{code}"
-        assert (store.counts(), store.change_counter()) == before  # no pending request, nothing
+        assert registry_state(store) == before  # no pending request, nothing
 
         # The gateways' own flow registers their subsystems (keys read from DATA_DIR/keys).
         offer = ServiceOffer(SERVICE, ("GetPerson",), "127.0.0.1:5000")

@@ -21,6 +21,7 @@ from zhol.gateway.health import (
     NO_CONFIGURATION,
     NOT_SERVING,
     SERVING,
+    ConfHeld,
     HealthInputs,
     HealthWatch,
     WatchedMessageLog,
@@ -135,9 +136,10 @@ async def test_failures_count_in_a_row_until_a_write_succeeds(
     assert (watched.failed_at_ms, watched.failures_in_a_row) == (None, 0)
 
 
-def stand_in_conf(expires_at_ms: int) -> SimpleNamespace:
-    """What HealthWatch reads of a ConfSource: the loaded configuration's expiry."""
-    conf = SimpleNamespace(expires_at_ms=expires_at_ms)
+def stand_in_conf(expires_at_ms: int, version: int = 1) -> SimpleNamespace:
+    """What HealthWatch reads of a ConfSource: the loaded configuration's expiry, and
+    for its publisher its version and when it was generated."""
+    conf = SimpleNamespace(expires_at_ms=expires_at_ms, version=version, generated_at_ms=NOW)
     return SimpleNamespace(loaded=SimpleNamespace(conf=conf))
 
 
@@ -165,6 +167,57 @@ async def test_a_failure_that_comes_back_holds_not_serving_twice_as_long(
         await fail_once(log, logged)
         clock.advance(LOG_FAILURE_HOLD_MS / 1000)
         assert (await watch.check()).serving
+    finally:
+        await watch.stop()
+        log.close()
+
+
+class RecordingPublisher:
+    """A HealthPublisher that keeps what it was told (the file itself: test_healthfile)."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, ConfHeld | None]] = []
+
+    def open(self) -> None:
+        pass
+
+    def publish(
+        self, status: str, reasons: tuple[str, ...], now_ms: int, held: ConfHeld | None = None
+    ) -> None:
+        self.published.append((status, held))
+
+    def close(self) -> None:
+        pass
+
+
+async def test_the_watch_state_and_the_version_held_are_published_when_they_change(
+    tmp_path: Path,
+) -> None:
+    clock = FixedClock(NOW)
+    log = WatchedMessageLog(tmp_path / "messagelog.db", clock)
+    log.open()
+    conf = stand_in_conf(NOW + 10**9, version=7)
+    watching = [False]
+    publisher = RecordingPublisher()
+    watch = HealthWatch(
+        conf,  # type: ignore[arg-type]
+        log,
+        clock,
+        publisher=publisher,
+        watching=lambda: watching[0],
+    )
+    try:
+        await watch.check()
+        await watch.check()  # nothing changed: nothing published again
+        assert publisher.published == [("SERVING", ConfHeld(False, 7, NOW))]
+        watching[0] = True  # the watch opened: published though the status is the same
+        await watch.check()
+        conf.loaded.conf.version = 8  # a new version pushed
+        await watch.check()
+        assert [held for _, held in publisher.published[1:]] == [
+            ConfHeld(True, 7, NOW),
+            ConfHeld(True, 8, NOW),
+        ]
     finally:
         await watch.stop()
         log.close()

@@ -8,6 +8,7 @@ from zhol.gateway.status import (
     DAY_MS,
     EXPIRES_SOON,
     HEALTH_UNKNOWN,
+    LOG_KEY_MISSING,
     NOT_RUNNING,
     REASON_CODES,
     CertFacts,
@@ -103,3 +104,12 @@ def test_every_reason_the_running_gateway_refuses_exchanges_is_an_error() -> Non
 def test_a_stopped_gateway_is_a_warning_and_unknown_health_an_error() -> None:
     assert health_codes(HealthFacts(False)) == [("warning", NOT_RUNNING)]
     assert health_codes(HealthFacts(True)) == [("error", HEALTH_UNKNOWN)]
+
+
+def test_a_gateway_registered_without_a_log_key_is_warned() -> None:
+    # Exchanges work (a warning, exit 0), but nobody can verify its checkpoints.
+    assert codes(HEALTHY, conf(has_log_key=False)) == [("warning", LOG_KEY_MISSING)]
+    assert codes(HEALTHY, conf(has_log_key=True)) == []
+    # Not in the configuration at all: that is the error, not the log key.
+    unlisted = conf(registered_auth_sha256=b"", has_log_key=False)
+    assert codes(HEALTHY, unlisted) == [("error", "UntrustedPeer")]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from zhol.gateway.health import ConfHeld
 from zhol.gateway.healthfile import HEALTH_FILE, HealthFile, read_health
 from zhol.gateway.status import HealthFacts
 
@@ -25,6 +26,24 @@ def test_published_while_running_and_gone_once_stopped(tmp_path: Path) -> None:
         published.close()
     assert read_health(tmp_path) == HealthFacts(running=False)
     assert not (tmp_path / HEALTH_FILE).exists()
+
+
+def test_the_configuration_held_and_the_watch_are_published(tmp_path: Path) -> None:
+    published = HealthFile(tmp_path)
+    published.open()
+    try:
+        held = ConfHeld(watching=True, version=43, generated_at_ms=1_790_000_000_000)
+        published.publish("SERVING", (), 1, held)
+        assert read_health(tmp_path) == HealthFacts(True, "SERVING", (), held)
+        published.publish("SERVING", (), 2, ConfHeld(None))  # no watch, no configuration
+        assert read_health(tmp_path).held == ConfHeld(None, None, None)
+        # A section not understood is no fact: status says it does not know.
+        (tmp_path / HEALTH_FILE).write_text(
+            '{"status": "SERVING", "reasons": [], "conf": {"watching": "yes", "version": 1}}'
+        )
+        assert read_health(tmp_path) == HealthFacts(True, "SERVING")
+    finally:
+        published.close()
 
 
 def test_a_health_file_that_cannot_be_written_is_removed_not_left_stale(tmp_path: Path) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from tests.registry_signing import drop_log_key, log_key_fields
 from zhol.cli.main import EXIT_READER_GONE
 from zhol.core.clock import SystemClock
 from zhol.core.ids import GatewayId
@@ -26,6 +29,7 @@ from zhol.security.globalconf import MAX_CLOCK_SKEW_S, gateway_to_pb
 from zhol.security.keys import generate_private_key
 
 GW1 = GatewayId.parse("KZ/GOV/MJ/gw1")
+GW2 = GatewayId.parse("KZ/GOV/MJ/gw2")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -44,6 +48,7 @@ def submit(data_dir: Path, gateway: GatewayId = GW1) -> str:
         member_name="Ministry of Justice",
         auth_csr_pem=create_csr(generate_private_key(), str(gateway)),
         sign_csr_pem=create_csr(generate_private_key(), str(gateway.member)),
+        **log_key_fields(gateway),
     )
     registrar = Registrar(Store.open(paths.db), keys.ca, "KZ")
     return registrar.submit(request, SystemClock().now_ms()).id
@@ -101,6 +106,64 @@ def test_approve_and_list(data_dir: Path, capsys: pytest.CaptureFixture[str]) ->
     (member,) = json.loads(out)["members"]
     assert member["id"] == "KZ/GOV/MJ"
     assert [g["id"] for g in member["gateways"]] == [str(GW1)]
+
+
+def test_gateways_from_before_log_keys_are_flagged(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "approve", "--dir", str(data_dir), submit(data_dir, GW1))
+    run(capsys, "approve", "--dir", str(data_dir), submit(data_dir, GW2))
+    store = Store.open(require_initialised(data_dir).db)
+    drop_log_key(store, GW2)  # as a database from before log keys holds it
+    code, out, _ = run(capsys, "members", "--dir", str(data_dir), "--json")
+    (member,) = json.loads(out)["members"]
+    keys = {g["id"]: g["log_public_key"] for g in member["gateways"]}
+    assert code == 0 and keys[str(GW2)] is None and len(keys[str(GW1)]) == 64
+    code, out, _ = run(capsys, "members", "--dir", str(data_dir))
+    flagged = [line for line in out.splitlines() if cli.NO_LOG_KEY in line]
+    assert code == 0 and len(flagged) == 1 and str(GW2) in flagged[0]
+    warning = out.splitlines()[-1]
+    assert warning.startswith("WARNING 1 active gateway(s) without a log key")
+    assert str(GW2) in warning and str(GW1) not in warning
+
+    paths = require_initialised(data_dir)
+    settings = load_registry_settings(data_dir, environ={})
+    ConfPublisher(store, load_keys(paths), settings).current(SystemClock().now_ms())
+    code, out, _ = run(capsys, "conf", "--dir", str(data_dir), "--json")
+    keys = {g["id"]: g["log_public_key"] for g in json.loads(out)["gateways"]}
+    assert keys[str(GW2)] is None and keys[str(GW1)]
+    code, out, _ = run(capsys, "conf", "--dir", str(data_dir))
+    assert [str(GW2) in line for line in out.splitlines() if cli.NO_LOG_KEY in line] == [True]
+    # Revoked, it is no longer flagged: it is out of the federation.
+    run(capsys, "revoke", "--dir", str(data_dir), "--gateway", str(GW2))
+    code, out, _ = run(capsys, "members", "--dir", str(data_dir))
+    assert cli.NO_LOG_KEY not in out and "WARNING" not in out
+
+
+def test_a_pending_request_from_before_log_keys_is_flagged_and_not_approved(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request_id = submit(data_dir)
+    store = Store.open(require_initialised(data_dir).db)
+    (reg,) = store.list_registrations()
+    legacy = registry_pb2.RegistrationRequest.FromString(reg.request)
+    legacy.ClearField("log_public_key")
+    legacy.ClearField("log_key_proof")
+    with closing(sqlite3.connect(store.path)) as conn:  # as an older client's request
+        conn.execute(
+            "UPDATE registrations SET request = ? WHERE id = ?",
+            (legacy.SerializeToString(), request_id),
+        )
+        conn.commit()
+    code, out, _ = run(capsys, "requests", "--dir", str(data_dir), "--json")
+    (view,) = json.loads(out)["registrations"]
+    assert view["log_key"] is False
+    code, out, _ = run(capsys, "requests", "--dir", str(data_dir))
+    assert cli.NO_LOG_KEY in out
+    code, _, err = run(capsys, "approve", "--dir", str(data_dir), request_id)
+    assert code == 1 and err.startswith("Server.Registry.InvalidRequest")
+    assert store.get_gateway(GW1) is None
+    assert store.get_registration(request_id).state.value == "PENDING"
 
 
 def test_reject(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ from google.protobuf import descriptor_pb2
 from tests.registry_signing import (
     assert_refused,
     gateway_signer,
+    log_key_fields,
     service_pb,
     sign_csr,
     subsystem_body,
@@ -90,6 +91,7 @@ def env(tmp_path: Path) -> Env:
             gateway_address="127.0.0.1:7001",
             auth_csr_pem=create_csr(generate_private_key(), str(GW)),
             sign_csr_pem=sign_csr(GW),
+            **log_key_fields(GW),
         ),
         NOW_MS,
     )

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.pki import issue_der, new_ca
+from tests.registry_signing import log_key_fields
 from zhol.core.clock import FixedClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, MemberId, SubsystemId
@@ -260,4 +261,5 @@ def _gateway_request(gateway: GatewayId) -> registry_pb2.RegistrationRequest:
         member_name="Ministry of Justice",
         auth_csr_pem=create_csr(generate_private_key(), str(gateway)),
         sign_csr_pem=create_csr(generate_private_key(), str(gateway.member)),
+        **log_key_fields(gateway),
     )

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.registry_signing import assert_refused as shared_assert_refused
-from tests.registry_signing import sign_csr, sign_key
+from tests.registry_signing import drop_log_key, sign_csr, sign_key
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
 from zhol.registry.client import signed_renewal_request
@@ -132,8 +132,36 @@ def test_a_proven_log_key_is_registered_and_published(env: Env) -> None:
     assert entry.log_public_key == public and entry.previous_log_public_keys == ()
 
 
-def test_a_gateway_without_a_log_key_is_still_served_and_a_renewal_adds_one(env: Env) -> None:
-    env.auto.submit(gateway_request(GW1), NOW_MS)
+def test_a_registration_without_a_log_key_is_refused_and_records_nothing(env: Env) -> None:
+    # Fail closed: a gateway without a log key keeps a log nobody can verify or witness.
+    shared_assert_refused(env, "InvalidRequest", gateway_request(GW1), NOW_MS)
+    assert env.store.list_registrations() == ()
+    assert env.store.get_gateway(GW1) is None
+
+
+def test_a_renewal_without_a_log_key_is_refused_and_changes_nothing(env: Env) -> None:
+    env.auto.submit(
+        gateway_request(GW1, *prove_log_key(ed25519.Ed25519PrivateKey.generate(), GW1)), NOW_MS
+    )
+    before = env.store.get_gateway(GW1)
+    body = registry_pb2.RenewalRegistration(
+        gateway=gateway_to_pb(GW1),
+        auth_csr_pem=create_csr(generate_private_key(), str(GW1)),
+        issued_at_unix_ms=NOW_MS,
+    )
+    request = signed_renewal_request(body, env.signer(GW1))
+    shared_assert_refused(env, "InvalidRequest", request, NOW_MS)
+    assert [r.kind.value for r in env.store.list_registrations()] == ["GATEWAY"]
+    assert env.store.get_gateway(GW1) == before
+
+
+def test_a_gateway_from_before_log_keys_is_still_served_and_a_renewal_adds_one(
+    env: Env,
+) -> None:
+    env.auto.submit(
+        gateway_request(GW1, *prove_log_key(ed25519.Ed25519PrivateKey.generate(), GW1)), NOW_MS
+    )
+    drop_log_key(env.store, GW1)  # as an older database holds it
     assert env.conf().gateways[GW1].log_public_key == b""
     public, proof = prove_log_key(ed25519.Ed25519PrivateKey.generate(), GW1)
     reg = env.auto.submit(renewal_request(env, GW1, public, proof), NOW_MS)

@@ -19,6 +19,7 @@ from tests.registry_signing import (
 from tests.registry_signing import (
     gateway_signer,
     issue_sign_cert,
+    log_key_fields,
     service_pb,
     sign_csr,
     sign_key,
@@ -66,6 +67,7 @@ class Env:
                 gateway_address=address,
                 auth_csr_pem=create_csr(auth_key, str(gateway)),
                 sign_csr_pem=sign_csr(gateway),
+                **log_key_fields(gateway),
             ),
             NOW_MS,
         )
@@ -155,6 +157,7 @@ def test_a_gateway_request_carries_no_subsystem_signature(env: Env) -> None:
         auth_csr_pem=create_csr(generate_private_key(), str(GW3)),
         sign_csr_pem=sign_csr(GW3),
         signature=signed.signature,
+        **log_key_fields(GW3),
     )
     assert_refused(env, "InvalidRequest", request)
 

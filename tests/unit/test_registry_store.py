@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.registry_signing import gateway_signer, service_pb, sign_csr, subsystem_body
+from tests.registry_signing import (
+    gateway_signer,
+    log_key_fields,
+    service_pb,
+    sign_csr,
+    subsystem_body,
+)
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId
 from zhol.registry.client import signed_subsystem_request
@@ -85,6 +91,7 @@ def gateway_request(
         sign_csr_pem=(
             create_csr(generate_private_key(), sign_cn) if sign_cn else sign_csr(gateway)
         ),
+        **log_key_fields(gateway),
     )
 
 

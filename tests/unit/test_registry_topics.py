@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry_signing import gateway_signer, sign_csr, subsystem_body
+from tests.registry_signing import gateway_signer, log_key_fields, sign_csr, subsystem_body
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId, SubsystemId, parse_topic
 from zhol.registry.cli import main as registry_cli
@@ -100,7 +100,7 @@ def gateway_request(**fields: object) -> registry_pb2.RegistrationRequest:
         member_name="Ministry of Justice",
         auth_csr_pem=create_csr(generate_private_key(), str(GW1)),
         sign_csr_pem=sign_csr(GW1),
-        **fields,  # type: ignore[arg-type]
+        **{**log_key_fields(GW1), **fields},  # type: ignore[arg-type]
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.registry_signing import drop_log_key
 from tests.unit.test_registry_logkey import GW1, GW2, gateway_request
 from zhol.core.errors import ZholError
 from zhol.registry.model import WitnessedCheckpoint
@@ -93,7 +94,11 @@ class Env:
         registrar = Registrar(self.store, keys.ca, "KZ", auto_approve=True)
         self.log_key = ed25519.Ed25519PrivateKey.generate()
         registrar.submit(gateway_request(GW1, *prove_log_key(self.log_key, GW1)), NOW_MS)
-        registrar.submit(gateway_request(GW2), NOW_MS)  # no log key
+        registrar.submit(
+            gateway_request(GW2, *prove_log_key(ed25519.Ed25519PrivateKey.generate(), GW2)),
+            NOW_MS,
+        )
+        drop_log_key(self.store, GW2)  # registered before log keys: none
         self.witness = Witness(self.store, keys.witness_key, witness_name("KZ"))
         self.verifier = cosigner_verifier(witness_name("KZ"), keys.witness_key.public_key())
 
