@@ -213,7 +213,7 @@ async def education_page(request: web.Request) -> web.StreamResponse:
 
     citizen = portal._citizen(request)
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     children = (
         reads.minor_children(family.value, request.app[portal.TODAY]())
         if family.value is not None
@@ -293,7 +293,7 @@ async def _minors(
     from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
 
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     children = (
         reads.minor_children(family.value, request.app[portal.TODAY]())
         if family.value is not None
@@ -326,7 +326,7 @@ async def _subject(request: web.Request, citizen: str, given: str) -> str:
     if subject == citizen:
         return subject
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     if family.value is None:
         raise portal.PageError(503, "error_503")
     if subject not in reads.minor_children(family.value, request.app[portal.TODAY]()):
@@ -502,7 +502,7 @@ async def _child_in_path(request: web.Request, citizen: str, own_page: str) -> s
     if subject == citizen:
         raise web.HTTPSeeOther(own_page)
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     if family.value is None:
         raise portal.PageError(503, "error_503")
     if subject not in reads.minor_children(family.value, request.app[portal.TODAY]()):

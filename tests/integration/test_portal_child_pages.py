@@ -333,3 +333,21 @@ async def test_bad_withdrawals_change_nothing_and_ask_nothing(world: World) -> N
     assert other not in world.logged_subjects()
     assert not any(str(r["service"]).endswith("/WithdrawFromQueue") for r in portal_log(world))
     assert world.rows("education", "SELECT * FROM queue_entries") == before
+
+
+async def test_whose_timeline_names_the_children(world: World) -> None:
+    parent, child = family_with_attached_child(world)
+    last, first = world.rows("population", "SELECT last_name, first_name FROM persons"
+                             " WHERE iin = ?", child)[0]  # fmt: skip
+    name = str(escape(f"{last} {first}"))
+    await sign_in(world.client, parent)
+    html = await (await world.client.get("/usage?lang=en")).text()
+    option = html.split(f'<option value="{child}"', 1)[1].split("</option>", 1)[0]
+    assert f"{EN['usage_child_named']} {name} ({EN['iin_short']} {child})" in option
+    html = await (await world.client.get(f"/usage?whom={child}&lang={RU}")).text()
+    assert f"{CATALOGUES[RU]['usage_of_child']} {child} ({name})" in html
+    # The names were read about each child, as the parent's request about their child.
+    about_child = [r for r in portal_log(world) if r["data_subject"] == child]
+    names = [r for r in about_child if str(r["service"]).endswith("/GetPerson")]
+    assert names and {r["purpose"] for r in names} == {CHILD_PURPOSE}
+    assert {r["user_id"] for r in names} == {f"citizen:{parent}"}
