@@ -16,16 +16,15 @@ from tests.integration import test_portal_pages
 from tests.integration.seeded_agencies import KZ_TIME
 from tests.integration.test_portal_pages import (
     EN,
-    PORTAL_GATEWAY,
     World,
     family_with_attached_child,
     minor_cutoff,
+    portal_log,
     post_form,
     record_benefit,
 )
 from tests.portal_client import csrf_of, sign_in
 from zhol.adapters.education import rules
-from zhol.gateway.messagelog import list_records
 from zhol.portal.i18n import CATALOGUES
 from zhol.portal.pages import CHILD_ACTION_PURPOSE
 from zhol.portal.reads import CHILD_PURPOSE
@@ -40,11 +39,6 @@ def write(world: World, agency: str, sql: str, *args: object) -> None:
     db = world.fed.layout.adapter_db(agency)
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         conn.execute(sql, args)
-
-
-def portal_log(world: World) -> list[dict[str, object]]:
-    log = world.fed.layout.gateway(PORTAL_GATEWAY) / "messagelog.db"
-    return [dict(r) for r in list_records(log, limit=100_000)]
 
 
 def school_name(world: World, school_id: str) -> str:
