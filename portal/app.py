@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import hmac
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class State:
     session: Session | None = None
     session_ended: bool = False  # a session cookie came, but no live session has its id
     new_session: bool = False  # created by this request: its cookie must be set
+    unread: int | None = None  # the feed's unread entries, for the menu (None: no feed)
 
 
 STATE: web.RequestKey[State] = web.RequestKey("state", State)
@@ -178,6 +180,8 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
         session=session,
         session_ended=bool(cookie) and session is None,
     )
+    if session is not None and session.iin is not None and not request.path.startswith("/static/"):
+        await _count_unread(request, session.iin, session.children or ())
     response = await handler(request)
     if query_lang in LANGUAGES:
         response.set_cookie(
@@ -191,6 +195,43 @@ async def _context(request: web.Request, handler: Handler) -> web.StreamResponse
         )
     _secure_headers(response)
     return response
+
+
+async def _count_unread(request: web.Request, citizen: str, children: tuple[str, ...]) -> None:
+    """The menu's count: the citizen's and the given children's entries the citizen has
+    not marked read, from the portal's own inbox (no bus call)."""
+    store = request.app.get(feed.FEED_STORE)
+    if store is None:
+        return
+    try:
+        _state(request).unread = await store.unread(citizen, (citizen, *children))
+    except sqlite3.Error:  # a count is not worth a page: the menu goes without it
+        log.exception("the feed's unread count failed")
+
+
+async def note_family(
+    request: web.Request, citizen: str, family: reads.Part[population_pb2.Family]
+) -> None:
+    """Remember the signed-in citizen's minor children as ``family`` (just read from
+    population) names them, for the menu's unread count, and count again if they
+    changed."""
+    session = _state(request).session
+    if family.value is None or session is None or session.iin != citizen:
+        return
+    children = reads.minor_children(family.value, request.app[TODAY]())
+    if session.children != children:
+        session.children = children
+        await _count_unread(request, citizen, children)
+
+
+async def family_of(request: web.Request, citizen: str) -> reads.Part[population_pb2.Family]:
+    """The signed-in citizen's family, read from population now (and noted for the
+    menu's unread count)."""
+    family = await reads.read_family(
+        request.app[BUS], citizen, citizen, request.app[SETTINGS].bus_timeout_s
+    )
+    await note_family(request, citizen, family)
+    return family
 
 
 def _secure_headers(response: web.StreamResponse) -> None:
@@ -319,6 +360,7 @@ def _page(
         "signed_in": session is not None and session.iin is not None,
         "csrf": session.csrf if session is not None else "",
         "demo": request.app[OUTBOX] is not None,
+        "feed_unread": state.unread,
     }
     response = _render(request, template, {**base, **context}, status)
     if state.new_session and session is not None:
@@ -417,8 +459,7 @@ async def person_page(request: web.Request) -> web.StreamResponse:
         raise PageError(404, "error_404") from None
     if subject == citizen:
         return _redirect(request, "/me")
-    settings = request.app[SETTINGS]
-    family = await reads.read_family(request.app[BUS], citizen, citizen, settings.bus_timeout_s)
+    family = await family_of(request, citizen)
     if family.value is None:
         raise PageError(503, "error_503")
     if subject not in reads.minor_children(family.value, request.app[TODAY]()):
@@ -433,6 +474,8 @@ async def _person(
     account, places = await asyncio.gather(
         reads.read_account(bus, citizen, subject, timeout), pages.places_of(request, citizen)
     )
+    if subject == citizen:  # "about me" read the citizen's family
+        await note_family(request, citizen, account.family)
     context = {"page": page, "account": account, "subject": subject, "places": places}
     return _page(request, "me.html", context)
 
@@ -440,7 +483,7 @@ async def _person(
 async def family_page(request: web.Request) -> web.StreamResponse:
     citizen = _citizen(request)
     bus, timeout = request.app[BUS], request.app[SETTINGS].bus_timeout_s
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await family_of(request, citizen)
     relatives: list[tuple[str, population_pb2.Relative]] = []
     if family.value is not None:
         value = family.value

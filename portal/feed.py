@@ -515,10 +515,8 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
     store = request.app.get(FEED_STORE)
     if store is None:
         raise portal.PageError(404, "error_404")  # the portal runs without a feed
-    settings = request.app[portal.SETTINGS]
     family, places = await asyncio.gather(
-        reads.read_family(request.app[portal.BUS], citizen, citizen, settings.bus_timeout_s),
-        pages.places_of(request, citizen),
+        portal.family_of(request, citizen), pages.places_of(request, citizen)
     )
     children: tuple[str, ...] = ()
     if family.value is not None:
@@ -549,10 +547,7 @@ async def _readers_feed(request: web.Request) -> tuple[str, FeedStore, tuple[str
     store = request.app.get(FEED_STORE)
     if store is None:
         raise portal.PageError(404, "error_404")
-    settings = request.app[portal.SETTINGS]
-    family = await reads.read_family(
-        request.app[portal.BUS], citizen, citizen, settings.bus_timeout_s
-    )
+    family = await portal.family_of(request, citizen)
     if family.value is None:
         return citizen, store, (citizen,), False
     children = reads.minor_children(family.value, request.app[portal.TODAY]())

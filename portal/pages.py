@@ -1,7 +1,8 @@
 """The pension, health and education pages (the citizen's and each minor child's own),
 the children's blocks of the family page, the names of kindergartens and schools, and
 the actions (ask for a clinic attachment, report an address change, and for a minor
-child ask for a kindergarten queue place or a school enrolment).
+child ask for a kindergarten queue place or a school enrolment, or withdraw the child
+from the kindergarten queue).
 
 Every page reads its parts in parallel over the bus (``zhol.portal.reads.read``), each
 part naming its owner and blanking only itself when the owner cannot be read. An
@@ -69,6 +70,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/actions/kindergarten", kindergarten_submit, name="kindergarten_submit")
     app.router.add_get("/actions/school", school_form, name="school_form")
     app.router.add_post("/actions/school", school_submit, name="school_submit")
+    app.router.add_post("/actions/withdraw", withdraw_submit, name="withdraw_submit")
     app[PLACES] = PlacesCache(time.monotonic, PLACES_TTL_S)
 
 
@@ -211,7 +213,7 @@ async def education_page(request: web.Request) -> web.StreamResponse:
 
     citizen = portal._citizen(request)
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     children = (
         reads.minor_children(family.value, request.app[portal.TODAY]())
         if family.value is not None
@@ -229,7 +231,7 @@ async def education_page(request: web.Request) -> web.StreamResponse:
         EducationParts(subject, person, *parts)
         for subject, person, parts in zip(subjects, names, found, strict=True)
     ]
-    context = {"family": family, "blocks": blocks, "places": places}
+    context = {"family": family, "blocks": blocks, "places": places, "can_withdraw": can_withdraw}
     return portal._page(request, "education.html", context)
 
 
@@ -291,7 +293,7 @@ async def _minors(
     from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
 
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     children = (
         reads.minor_children(family.value, request.app[portal.TODAY]())
         if family.value is not None
@@ -324,7 +326,7 @@ async def _subject(request: web.Request, citizen: str, given: str) -> str:
     if subject == citizen:
         return subject
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     if family.value is None:
         raise portal.PageError(503, "error_503")
     if subject not in reads.minor_children(family.value, request.app[portal.TODAY]()):
@@ -500,7 +502,7 @@ async def _child_in_path(request: web.Request, citizen: str, own_page: str) -> s
     if subject == citizen:
         raise web.HTTPSeeOther(own_page)
     bus, timeout = _bus(request)
-    family = await reads.read_family(bus, citizen, citizen, timeout)
+    family = await portal.family_of(request, citizen)
     if family.value is None:
         raise portal.PageError(503, "error_503")
     if subject not in reads.minor_children(family.value, request.app[portal.TODAY]()):
@@ -559,7 +561,7 @@ async def child_education_page(request: web.Request) -> web.StreamResponse:
     context = {
         "family": Part(reads.POPULATION), "places": places,
         "blocks": [EducationParts(child, person, queue, enrolments, studies)],
-        **_child_context(child, person),
+        "can_withdraw": can_withdraw, **_child_context(child, person),
     }  # fmt: skip
     return portal._page(request, "education.html", context)
 
@@ -758,3 +760,62 @@ async def school_submit(request: web.Request) -> web.StreamResponse:
         places_of(request, citizen),
     )  # fmt: skip
     return _result(request, "school", outcome, subject, citizen, {"places": places})
+
+
+async def withdraw_submit(request: web.Request) -> web.StreamResponse:
+    """POST /actions/withdraw: take a minor child out of the kindergarten queue, in two
+    steps. Without ``confirm=yes`` it only asks: a page with the child's queue place and
+    a form to confirm (nothing changed). With it, WithdrawFromQueue at education. Either
+    way the child is checked first (population now): anyone else's IIN is 403 and
+    nothing is read about them or sent to education."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    citizen = portal._citizen(request)
+    form = await portal._form(request)
+    confirm = form.get("confirm", "")
+    if confirm not in ("", "yes"):
+        raise portal.PageError(400, "error_400")
+    subject = await _child_subject(request, citizen, form.get("iin", ""))
+    if confirm != "yes":
+        return await _withdraw_confirmation(request, citizen, subject)
+    outcome, places = await asyncio.gather(
+        _call(request, reads.EDUCATION, methods.WITHDRAW_FROM_QUEUE,
+              education_pb2.WithdrawFromQueueRequest(iin=subject),
+              education_pb2.QueuePosition, citizen, subject),
+        places_of(request, citizen),
+    )  # fmt: skip
+    return _result(request, "withdraw", outcome, subject, citizen, {"places": places})
+
+
+ACTIVE_QUEUE = (education_pb2.QUEUE_STATUS_WAITING, education_pb2.QUEUE_STATUS_PLACED)
+
+
+def can_withdraw(queue: Part[education_pb2.QueuePosition]) -> bool:
+    """Whether to offer the withdrawal: the child has a waiting or placed entry, or
+    education could not be read (then education decides)."""
+    if queue.value is not None:
+        entry = queue.value.entry
+        return bool(entry.queue_entry_id) and entry.status in ACTIVE_QUEUE
+    return queue.problem != "not_found"
+
+
+async def _withdraw_confirmation(
+    request: web.Request, citizen: str, child: str
+) -> web.StreamResponse:
+    """The confirmation step: whom, the place they would lose, and the form to confirm."""
+    from zhol.portal import app as portal  # the page helpers; imported late (no cycle)
+
+    bus, timeout = _bus(request)
+    person, queue, places = await asyncio.gather(
+        reads.read_person(bus, citizen, child, timeout),
+        reads.read(bus, reads.EDUCATION, reads.GET_QUEUE_POSITION,
+                   education_pb2.GetQueuePositionRequest(iin=child),
+                   education_pb2.QueuePosition, citizen=citizen, subject=child,
+                   timeout=timeout),
+        places_of(request, citizen),
+    )  # fmt: skip
+    context = {
+        "queue": queue, "enrolments": Part(reads.EDUCATION), "places": places,
+        "can_withdraw": can_withdraw(queue), **_child_context(child, person),
+    }  # fmt: skip
+    return portal._page(request, "withdraw_confirm.html", context)

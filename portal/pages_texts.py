@@ -577,6 +577,47 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Министерство не знает эту школу, или ребёнка нет в регистре населения.",
         "Министрлік бұл мектепті білмейді немесе бала халық тізілімінде жоқ.",
     ),
+    # Withdrawing a minor child from the kindergarten queue.
+    "withdraw_queue": (
+        "Withdraw from the kindergarten queue",
+        "Снять с очереди в детский сад",
+        "Балабақша кезегінен шығару",
+    ),
+    "withdraw_warning": (
+        "The child loses this place in the queue and its seniority; asked for again"
+        " later, the child is queued from that day.",
+        "Ребёнок потеряет место в очереди и свою очерёдность; при новом заявлении"
+        " очередь считается с его даты.",
+        "Бала кезектегі орнынан және кезектілігінен айырылады; кейін қайта өтініш"
+        " берілсе, кезек сол күннен есептеледі.",
+    ),
+    "withdraw_confirm": (
+        "Yes, withdraw the child from the queue",
+        "Да, снять ребёнка с очереди",
+        "Иә, баланы кезектен шығару",
+    ),
+    "withdraw_cancel": (
+        "No, keep the place in the queue",
+        "Нет, сохранить место в очереди",
+        "Жоқ, кезектегі орынды сақтау",
+    ),
+    "withdraw_nothing": (
+        "The child has no place in the kindergarten queue to withdraw.",
+        "У ребёнка нет места в очереди в детский сад, с которого можно снять.",
+        "Баланың балабақша кезегінде шығаратын орны жоқ.",
+    ),
+    "back_child_education": (
+        "Back to the child's education page",
+        "Назад к странице образования ребёнка",
+        "Баланың білім бетіне оралу",
+    ),
+    "withdrawn_on": ("Withdrawn on", "Снят с очереди", "Кезектен шығарылған күні"),
+    "refusal_withdraw_not_found": (
+        "The child has no place in the kindergarten queue to withdraw (never queued, or"
+        " already withdrawn).",
+        "У ребёнка нет места в очереди в детский сад (не стоял в очереди или уже снят).",
+        "Баланың балабақша кезегінде орны жоқ (кезекке тұрмаған немесе бұрын шығарылған).",
+    ),
     "refusal_school_invalid_argument": (
         "The ministry did not accept the grade.",
         "Министерство не приняло указанный класс.",

@@ -64,6 +64,7 @@ PORTAL_READS = tuple(
         (EDUCATION, methods.LIST_SCHOOLS),
         (EDUCATION, methods.ENQUEUE_FOR_KINDERGARTEN),
         (EDUCATION, methods.ENROLL_IN_SCHOOL),
+        (EDUCATION, methods.WITHDRAW_FROM_QUEUE),
         # Studies at colleges and universities on the education pages (zhol.portal.pages).
         (EDUCATION, methods.LIST_STUDIES),
     )

@@ -57,6 +57,10 @@ class Session:
     pending_code: str | None = None
     pending_expires_at: float = 0.0
     pending_attempts_left: int = 0
+    # The citizen's minor children as population last named them on a page of this
+    # session (None until one read the family): only for the menu's unread count, so
+    # that counting needs no bus call on every page.
+    children: tuple[str, ...] | None = None
 
 
 class CodeCheck:

@@ -321,15 +321,28 @@ async def checked_subject(request: web.Request, citizen: str, whom: str) -> str:
         raise portal.PageError(400, "error_400") from None
     if subject == citizen:
         return citizen
-    settings = request.app[portal.SETTINGS]
-    family = await reads.read_family(
-        request.app[portal.BUS], citizen, citizen, settings.bus_timeout_s
-    )
+    family = await portal.family_of(request, citizen)
     if family.value is None:
         raise portal.PageError(503, "error_503")
     if subject not in reads.minor_children(family.value, request.app[portal.TODAY]()):
         raise portal.PageError(403, "error_403")
     return subject
+
+
+async def _names(
+    bus: BusClient, citizen: str, children: tuple[str, ...], timeout: float
+) -> dict[str, str]:
+    """The minor children's names for the choice of whose timeline, read from population
+    in parallel, each about that child; a name that cannot be read is left out (the IIN
+    is shown alone)."""
+    from zhol.portal import reads
+
+    people = await asyncio.gather(*(reads.read_person(bus, citizen, c, timeout) for c in children))
+    return {
+        child: f"{person.value.last_name} {person.value.first_name}"
+        for child, person in zip(children, people, strict=True)
+        if person.value is not None
+    }
 
 
 async def usage_page(request: web.Request) -> web.StreamResponse:
@@ -349,20 +362,29 @@ async def usage_page(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise portal.PageError(400, "error_400") from None
     today = request.app[portal.TODAY]()
-    family_read = reads.read_family(bus, citizen, citizen, timeout)
+    family_read = portal.family_of(request, citizen)
     subject = filters.whom or citizen
     if subject != citizen:  # parenthood first: nothing is asked about anyone else
         family = await family_read
         if family.value is None:
             raise portal.PageError(503, "error_503")
-        if subject not in reads.minor_children(family.value, today):
+        children = reads.minor_children(family.value, today)
+        if subject not in children:
             raise portal.PageError(403, "error_403")
-        answers = await gather(bus, directory.targets, citizen, filters, timeout, subject)
-    else:  # the family only offers the children's timelines: read alongside
-        family, answers = await asyncio.gather(
-            family_read, gather(bus, directory.targets, citizen, filters, timeout)
+        answers, people = await asyncio.gather(
+            gather(bus, directory.targets, citizen, filters, timeout, subject),
+            _names(bus, citizen, children, timeout),
         )
-    children = reads.minor_children(family.value, today) if family.value is not None else ()
+    else:  # the family only offers the children's timelines: read alongside
+
+        async def children_named() -> tuple[tuple[str, ...], dict[str, str]]:
+            family = await family_read
+            found = reads.minor_children(family.value, today) if family.value else ()
+            return found, await _names(bus, citizen, found, timeout)
+
+        (children, people), answers = await asyncio.gather(
+            children_named(), gather(bus, directory.targets, citizen, filters, timeout)
+        )
     timeline = merge(answers, filters)
     lang = portal._state(request).lang
     context: dict[str, Any] = {
@@ -372,8 +394,9 @@ async def usage_page(request: web.Request) -> web.StreamResponse:
         "filters": filters,
         "agencies": directory.members,
         "directory": directory,
-        "children": children,
+        "children": [(child, people.get(child, "")) for child in children],
         "subject": subject,
+        "subject_name": people.get(subject, ""),
         "timeline": timeline,
         "missing": [a for a in answers if a.problem],
         "page_size": PAGE_SIZE,

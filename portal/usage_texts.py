@@ -126,6 +126,7 @@ USAGE_CHOICE_TEXTS: dict[str, dict[str, str]] = {
         "usage_whom": "Whose data",
         "usage_me": "Mine",
         "usage_child": "My child, IIN",
+        "usage_child_named": "My child:",
         "usage_of_child": "Uses of your minor child's data, IIN",
         "usage_discovery_unavailable": "The timeline could not be gathered: the list of "
         "the federation's gateways could not be read from the portal's gateway now. Try "
@@ -138,6 +139,7 @@ USAGE_CHOICE_TEXTS: dict[str, dict[str, str]] = {
         "usage_whom": "Чьи данные",
         "usage_me": "Мои",
         "usage_child": "Мой ребёнок, ИИН",
+        "usage_child_named": "Мой ребёнок:",
         "usage_of_child": "Использования данных вашего несовершеннолетнего ребёнка, ИИН",
         "usage_discovery_unavailable": "Историю не удалось собрать: список шлюзов "
         "федерации сейчас не читается у шлюза портала. Попробуйте позже.",
@@ -148,6 +150,7 @@ USAGE_CHOICE_TEXTS: dict[str, dict[str, str]] = {
         "usage_whom": "Кімнің деректері",
         "usage_me": "Менің",
         "usage_child": "Менің балам, ЖСН",
+        "usage_child_named": "Менің балам:",
         "usage_of_child": "Кәмелетке толмаған балаңыздың деректерінің пайдаланылуы, ЖСН",
         "usage_discovery_unavailable": "Тарихты жинау мүмкін болмады: федерация "
         "шлюздерінің тізімі қазір портал шлюзінен оқылмайды. Кейінірек қайталаңыз.",

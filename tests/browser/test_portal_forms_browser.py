@@ -2,7 +2,8 @@
 Playwright against an in-process federation with the four registries' systems (seeded),
 as tests/integration/test_portal_pages.py has it. A citizen reports an address change
 and asks for a child's clinic attachment; a parent asks for a kindergarten place and a
-school enrolment for their minor child. Each form is filled through its labels and sent
+school enrolment for their minor child, and withdraws a child from the kindergarten
+queue (with its confirmation step). Each form is filled through its labels and sent
 with its button, the result page is read, and the owner's database shows the change.
 
 Skipped or failed and screenshots kept exactly as tests/browser/test_portal_browser.py
@@ -203,3 +204,51 @@ async def test_a_childs_kindergarten_place_and_school_enrolment(
                       " AND status = 'waiting'", toddler) == [(kindergarten,)]  # fmt: skip
     assert world.rows("education", "SELECT school_id FROM school_enrolments WHERE iin = ?"
                       " AND status = 'active'", pupil) == [(target,)]  # fmt: skip
+
+
+async def test_a_childs_withdrawal_from_the_kindergarten_queue(
+    world: World, artifacts: Path
+) -> None:
+    kk = CATALOGUES["kk"]
+    today = dt.datetime.now(KZ_TIME).date()
+    parent, toddler = parent_of_age(world, today.replace(year=today.year - 5), today)
+    write(world, "education", "UPDATE queue_entries SET status = 'withdrawn', placed_in = NULL,"
+          " withdrawn_because = 'request' WHERE iin = ?", toddler)  # fmt: skip
+
+    def waiting() -> list[tuple[Any, ...]]:
+        return world.rows("education", "SELECT queue_entry_id FROM queue_entries"
+                          " WHERE iin = ? AND status = 'waiting'", toddler)  # fmt: skip
+
+    async with Browser(base_of(world)) as chromium:
+        page = await chromium.signed_in(parent, "kk")
+        education = f"{chromium.base}/person/{toddler}/education"
+        # Queued first (through the form), so that there is a place to withdraw.
+        await page.goto(education)
+        await page.get_by_role("link", name=kk["ask_kindergarten"]).click()
+        await page.get_by_role("button", name=kk["send"]).click()
+        await page.wait_for_load_state()
+        assert kk["result_done"] in await page.get_by_role("status").inner_text()
+        (entry,) = waiting()
+
+        # The child's education page offers the withdrawal; the first step only asks.
+        await page.goto(education)
+        await page.get_by_role("button", name=kk["withdraw_queue"]).click()
+        await page.wait_for_load_state()
+        assert kk["withdraw_warning"] in await page.get_by_role("note").inner_text()
+        await page.screenshot(path=artifacts / "withdraw-confirm-kk.png", full_page=True)
+        await page.get_by_role("link", name=kk["withdraw_cancel"]).click()  # changed my mind
+        await page.wait_for_url(f"**/person/{toddler}/education")
+        assert waiting() == [entry]
+
+        await page.get_by_role("button", name=kk["withdraw_queue"]).click()
+        await page.get_by_role("button", name=kk["withdraw_confirm"]).click()
+        await page.wait_for_load_state()
+        assert kk["result_done"] in await page.get_by_role("status").inner_text()
+        assert kk["queue_3"] in await page.locator("dd.queue-status").inner_text()
+        await page.screenshot(path=artifacts / "withdraw-done-kk.png", full_page=True)
+        await page.get_by_role("link", name=kk["see_updated"]).click()
+        await page.wait_for_url(f"**/person/{toddler}/education")
+        assert await page.get_by_role("button", name=kk["withdraw_queue"]).count() == 0
+    withdrawn = world.rows("education", "SELECT status, withdrawn_because FROM queue_entries"
+                           " WHERE queue_entry_id = ?", entry[0])  # fmt: skip
+    assert withdrawn == [("withdrawn", "request")]

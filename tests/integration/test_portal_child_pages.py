@@ -16,17 +16,17 @@ from tests.integration import test_portal_pages
 from tests.integration.seeded_agencies import KZ_TIME
 from tests.integration.test_portal_pages import (
     EN,
-    PORTAL_GATEWAY,
     World,
     family_with_attached_child,
     minor_cutoff,
+    portal_log,
     post_form,
     record_benefit,
 )
-from tests.portal_client import sign_in
+from tests.portal_client import csrf_of, sign_in
 from zhol.adapters.education import rules
-from zhol.gateway.messagelog import list_records
 from zhol.portal.i18n import CATALOGUES
+from zhol.portal.pages import CHILD_ACTION_PURPOSE
 from zhol.portal.reads import CHILD_PURPOSE
 
 pytestmark = pytest.mark.integration
@@ -39,11 +39,6 @@ def write(world: World, agency: str, sql: str, *args: object) -> None:
     db = world.fed.layout.adapter_db(agency)
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         conn.execute(sql, args)
-
-
-def portal_log(world: World) -> list[dict[str, object]]:
-    log = world.fed.layout.gateway(PORTAL_GATEWAY) / "messagelog.db"
-    return [dict(r) for r in list_records(log, limit=100_000)]
 
 
 def school_name(world: World, school_id: str) -> str:
@@ -247,3 +242,106 @@ async def test_bad_applications_change_nothing_and_send_nothing(world: World) ->
         for r in portal_log(world)
     )
     assert {t: world.rows("education", f"SELECT * FROM {t}") for t in tables} == before  # noqa: S608
+
+
+async def test_a_parent_withdraws_their_child_from_the_kindergarten_queue(world: World) -> None:
+    today = dt.datetime.now(KZ_TIME).date()
+    parent, child = parent_of_age(world, today.replace(year=today.year - 5), today)
+    write(world, "education", "UPDATE queue_entries SET status = 'withdrawn', placed_in = NULL,"
+          " withdrawn_because = 'request' WHERE iin = ?", child)  # fmt: skip
+    await sign_in(world.client, parent)
+    status, _ = await post_form(world.client, "/actions/kindergarten?lang=en",
+                                {"iin": child, "kindergarten": ""})  # fmt: skip
+    assert status == 200
+    queued = world.rows("education", "SELECT * FROM queue_entries WHERE iin = ?"
+                        " AND status = 'waiting'", child)  # fmt: skip
+    assert len(queued) == 1
+
+    # The child's education page offers the withdrawal, a POST form with the CSRF token.
+    page = await (await world.client.get(f"/person/{child}/education?lang=en")).text()
+    assert 'action="/actions/withdraw"' in page and EN["withdraw_queue"] in page
+    form = {"csrf": csrf_of(page), "iin": child}
+
+    # The first step only asks: the place the child would lose, nothing sent to education.
+    answer = await world.client.post("/actions/withdraw?lang=en", data=form)
+    html = await answer.text()
+    assert answer.status == 200 and str(escape(EN["withdraw_warning"])) in html
+    assert EN["withdraw_confirm"] in html and 'name="confirm" value="yes"' in html
+    assert EN["queue_1"] in html
+    assert world.rows("education", "SELECT * FROM queue_entries WHERE iin = ?"
+                      " AND status = 'waiting'", child) == queued  # fmt: skip
+    assert not any(str(r["service"]).endswith("/WithdrawFromQueue") for r in portal_log(world))
+
+    # Confirmed: education withdraws it, the result in the citizen's language.
+    answer = await world.client.post(f"/actions/withdraw?lang={RU}",
+                                     data={**form, "confirm": "yes"})  # fmt: skip
+    html = await answer.text()
+    assert answer.status == 200 and CATALOGUES[RU]["result_done"] in html
+    assert CATALOGUES[RU]["queue_3"] in html
+    entry = world.rows("education", "SELECT status, withdrawn_because FROM queue_entries"
+                       " WHERE queue_entry_id = ?", queued[0][0])  # fmt: skip
+    assert entry == [("withdrawn", "request")]
+    withdrawals = [r for r in portal_log(world)
+                   if str(r["service"]).endswith("/WithdrawFromQueue")]  # fmt: skip
+    assert withdrawals and {r["data_subject"] for r in withdrawals} == {child}
+    assert {r["user_id"] for r in withdrawals} == {f"citizen:{parent}"}
+    assert {r["purpose"] for r in withdrawals} == {CHILD_ACTION_PURPOSE}
+    page = await (await world.client.get(f"/person/{child}/education?lang=en")).text()
+    assert 'action="/actions/withdraw"' not in page
+
+    # Again, the child no longer in the queue: education refuses (409), said in Kazakh.
+    before = world.rows("education", "SELECT * FROM queue_entries")
+    answer = await world.client.post("/actions/withdraw?lang=kk", data={**form, "confirm": "yes"})
+    html = await answer.text()
+    assert answer.status == 409 and CATALOGUES["kk"]["refusal_withdraw_not_found"] in html
+    assert CATALOGUES["kk"]["result_refused_by_owner"] in html
+    assert world.rows("education", "SELECT * FROM queue_entries") == before
+
+
+async def test_bad_withdrawals_change_nothing_and_ask_nothing(world: World) -> None:
+    today = dt.datetime.now(KZ_TIME).date()
+    parent, child = parent_of_age(world, today.replace(year=today.year - 5), today)
+    other = another_minor(world, parent, child)
+    await sign_in(world.client, parent)
+    before = world.rows("education", "SELECT * FROM queue_entries")
+    csrf = csrf_of(await (await world.client.get("/education")).text())
+    for confirm in ({}, {"confirm": "yes"}):
+        # someone else's child, and the citizen themself: 403, nothing read or sent
+        for whom in (other, parent):
+            form = {"csrf": csrf, "iin": whom, **confirm}
+            answer = await world.client.post("/actions/withdraw?lang=en", data=form)
+            assert answer.status == 403 and str(escape(EN["error_403"])) in await answer.text()
+        # no CSRF token, or another: 403
+        for token in ({}, {"csrf": "x" * 43}):
+            answer = await world.client.post("/actions/withdraw?lang=en",
+                                             data={"iin": child, **token, **confirm})  # fmt: skip
+            assert answer.status == 403 and str(escape(EN["error_csrf"])) in await answer.text()
+        # a malformed IIN 400
+        answer = await world.client.post("/actions/withdraw",
+                                         data={"csrf": csrf, "iin": "1234", **confirm})  # fmt: skip
+        assert answer.status == 400
+    form = {"csrf": csrf, "iin": child, "confirm": "no"}
+    answer = await world.client.post("/actions/withdraw", data=form)
+    assert answer.status == 400
+    assert (await world.client.get("/actions/withdraw")).status == 405
+    assert other not in world.logged_subjects()
+    assert not any(str(r["service"]).endswith("/WithdrawFromQueue") for r in portal_log(world))
+    assert world.rows("education", "SELECT * FROM queue_entries") == before
+
+
+async def test_whose_timeline_names_the_children(world: World) -> None:
+    parent, child = family_with_attached_child(world)
+    last, first = world.rows("population", "SELECT last_name, first_name FROM persons"
+                             " WHERE iin = ?", child)[0]  # fmt: skip
+    name = str(escape(f"{last} {first}"))
+    await sign_in(world.client, parent)
+    html = await (await world.client.get("/usage?lang=en")).text()
+    option = html.split(f'<option value="{child}"', 1)[1].split("</option>", 1)[0]
+    assert f"{EN['usage_child_named']} {name} ({EN['iin_short']} {child})" in option
+    html = await (await world.client.get(f"/usage?whom={child}&lang={RU}")).text()
+    assert f"{CATALOGUES[RU]['usage_of_child']} {child} ({name})" in html
+    # The names were read about each child, as the parent's request about their child.
+    about_child = [r for r in portal_log(world) if r["data_subject"] == child]
+    names = [r for r in about_child if str(r["service"]).endswith("/GetPerson")]
+    assert names and {r["purpose"] for r in names} == {CHILD_PURPOSE}
+    assert {r["user_id"] for r in names} == {f"citizen:{parent}"}

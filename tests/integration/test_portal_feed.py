@@ -7,6 +7,9 @@ the child on their family page; another citizen sees none of it. Pension's retir
 run assigns the age pension to those who reached the age and health records a
 disability conclusion, and each person sees the decision in their own feed.
 
+The menu of every page counts the entries the citizen has not marked read, the
+children's included, in words.
+
 One demo federation serves every test of the module (starting one takes seconds); the
 tests use different persons.
 """
@@ -27,7 +30,7 @@ import grpc
 import markupsafe
 import pytest
 
-from tests.portal_client import sign_in
+from tests.portal_client import csrf_of, sign_in
 from zhol.adapters.pension import calculation, schema, store
 from zhol.adapters.pension.model import (
     BenefitDecision,
@@ -60,8 +63,9 @@ def shown(text: str) -> str:
     return str(markupsafe.escape(text))
 
 
-def parents_and_stranger(layout: Layout) -> tuple[str, str, str]:
-    """A living woman of child-bearing age, a living man and a third adult, none related."""
+def parents_and_stranger(layout: Layout, offset: int = 0) -> tuple[str, str, str]:
+    """A living woman of child-bearing age, a living man and a third adult, none related
+    (``offset``: another such trio, for another test)."""
     uri = f"{layout.population_db.resolve().as_uri()}?mode=ro"
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
         woman, man, other = (
@@ -69,9 +73,9 @@ def parents_and_stranger(layout: Layout) -> tuple[str, str, str]:
                 "SELECT p.iin FROM persons p JOIN addresses a ON a.iin = p.iin"
                 " AND a.valid_to IS NULL WHERE p.sex = ? AND p.death_date IS NULL"
                 " AND p.birth_date BETWEEN ? AND ? ORDER BY p.iin LIMIT 1 OFFSET ?",
-                (sex, "1985-01-01", "2000-12-31", offset),
+                (sex, "1985-01-01", "2000-12-31", skip),
             ).fetchone()[0]
-            for sex, offset in (("F", 0), ("M", 0), ("F", 1))
+            for sex, skip in (("F", offset), ("M", offset), ("F", offset + 1))
         )
     return woman, man, other
 
@@ -280,3 +284,66 @@ def test_a_recalculated_benefit_reaches_the_persons_feed(demo: Demo) -> None:
     assert shown(EN["feed_why_recalculated"]) in page
     assert f"{new:,}".replace(",", "\u00a0") in page
     assert shown(done.reason) in page  # the rule and what changed, as pension wrote it
+
+
+def test_the_menu_counts_the_unread_entries_on_every_page(demo: Demo) -> None:
+    mother, father, stranger = parents_and_stranger(demo.layout, offset=4)
+    child = asyncio.run(register_birth(demo.ports.adapter_address("population"), mother, father))
+    expected = tuple(shown(EN[key]) for key in DECISIONS)
+
+    def menu(lang: str, n: int) -> str:
+        return f'({CATALOGUES[lang]["feed_new_count"].replace("{n}", str(n))})'
+
+    async def check() -> None:
+        async with portal_session(demo.url) as http:
+            await sign_in(http, father)  # type: ignore[arg-type]
+            page = await feed_of_signed_in(http, expected)
+            new = page.count('class="badge"')
+            assert new >= len(DECISIONS)  # all about his child: none is his own
+            # Every page, those that read no family too (the children as last read).
+            for path in ("/me", "/pension", "/health", "/family", "/usage", "/feed",
+                         f"/person/{child}/education"):  # fmt: skip
+                html = await (await http.get(f"{path}?lang=en")).text()
+                assert menu("en", new) in html, path
+            assert menu("ru", new) in await (await http.get("/education?lang=ru")).text()
+            assert menu("kk", new) in await (await http.get("/pension?lang=kk")).text()
+
+            # One entry marked read: one fewer; all marked read: no count.
+            message_id = page.split('name="message_id" value="', 1)[1].split('"', 1)[0]
+            read = {"csrf": csrf_of(page), "message_id": message_id}
+            assert (await http.post("/feed/read", data=read)).status == 200  # to /feed
+            html = await (await http.get("/pension?lang=en")).text()
+            assert menu("en", new - 1) in html
+            page = await (await http.get("/feed?lang=en")).text()
+            until = page.split('name="until" value="', 1)[1].split('"', 1)[0]
+            form = {"csrf": csrf_of(page), "until": until}
+            assert (await http.post("/feed/read-all", data=form)).status == 200
+            html = await (await http.get("/pension?lang=en")).text()
+            assert f'{EN["feed"]}</a>' in html and 'class="menu-unread"' not in html
+
+        # The mother's marks are her own: her count is untouched by the father's.
+        async with portal_session(demo.url) as http:
+            await sign_in(http, mother)  # type: ignore[arg-type]
+            page = await feed_of_signed_in(http, expected)
+            html = await (await http.get("/pension?lang=en")).text()
+            assert menu("en", page.count('class="badge"')) in html
+        # Another citizen: nothing new about them, no count.
+        async with portal_session(demo.url) as http:
+            await sign_in(http, stranger)  # type: ignore[arg-type]
+            html = await (await http.get("/me?lang=en")).text()
+            assert 'class="menu-unread"' not in html and child not in html
+
+    asyncio.run(check())
+
+
+async def feed_of_signed_in(
+    http: aiohttp.ClientSession, wait_for: tuple[str, ...], timeout: float = 90
+) -> str:
+    """The feed page (English) once it shows every text of ``wait_for``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = await (await http.get("/feed?lang=en")).text()
+        if all(text in page for text in wait_for) or time.monotonic() > deadline:
+            assert all(text in page for text in wait_for), "the decisions did not arrive"
+            return page
+        await asyncio.sleep(0.5)

@@ -166,6 +166,11 @@ def another_clinic(world: World, iin: str, same_district: bool) -> str:
     raise AssertionError("the seed has no such clinic")
 
 
+def portal_log(world: World) -> list[dict[str, object]]:
+    log = world.fed.layout.gateway(PORTAL_GATEWAY) / "messagelog.db"
+    return [dict(r) for r in list_records(log, limit=100_000)]
+
+
 async def post_form(client: TestClient, page: str, form: dict[str, str]) -> tuple[int, str]:
     html = await (await client.get(page)).text()
     answer = await client.post(page, data={"csrf": csrf_of(html), **form})
@@ -482,3 +487,36 @@ async def test_studies_on_the_education_page_and_the_attachment_basis_on_the_hea
     assert '<table class="studies">' not in html
     html = await (await world.client.get("/health?lang=en")).text()
     assert EN["part_unavailable"] not in html and 'class="attach-basis"' in html
+
+
+async def test_the_education_page_offers_the_withdrawal_for_a_queued_child_only(
+    world: World,
+) -> None:
+    waiting = {iin for (iin,) in world.rows(
+        "education", "SELECT iin FROM queue_entries WHERE status = 'waiting'")}  # fmt: skip
+    pairs = world.rows(
+        "population", "SELECT f.iin, f.relative_iin FROM family_links f JOIN persons p"
+        " ON p.iin = f.iin WHERE f.relation = 'child' AND p.death_date IS NULL"
+        " ORDER BY f.iin")  # fmt: skip
+    parent, child = next((p, c) for p, c in pairs if c in waiting)
+    await sign_in(world.client, parent)
+    html = await (await world.client.get("/education?lang=en")).text()
+    assert f'<input type="hidden" name="iin" value="{child}">' in html
+    assert 'class="menu-unread"' not in html  # this portal runs without a feed: no count
+    form = {"csrf": csrf_of(html), "iin": child}
+    answer = await world.client.post("/actions/withdraw?lang=en", data=form)
+    assert answer.status == 200 and EN["withdraw_confirm"] in await answer.text()
+
+    # Withdrawn meanwhile (by education): the confirmation says there is nothing to
+    # withdraw and offers no button; the education page offers no form for the child.
+    db = world.fed.layout.adapter_db("education")
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE queue_entries SET status = 'withdrawn', withdrawn_because ="
+                     " 'request' WHERE iin = ? AND status = 'waiting'", (child,))  # fmt: skip
+    answer = await world.client.post("/actions/withdraw?lang=en", data=form)
+    html = await answer.text()
+    assert answer.status == 200 and str(escape(EN["withdraw_nothing"])) in html
+    assert EN["withdraw_confirm"] not in html and 'name="confirm"' not in html
+    html = await (await world.client.get("/education?lang=en")).text()
+    assert f'<input type="hidden" name="iin" value="{child}">' not in html
+    assert not any(str(r["service"]).endswith("/WithdrawFromQueue") for r in portal_log(world))
