@@ -8,6 +8,12 @@ files: ``<size>.note``, the signed note exactly as C2SP's signed-note verifiers 
 it, and, from the second on, ``<size>.proof``, the consistency proof from the
 previous checkpoint (``old <size>`` then one base64 hash per line, as in C2SP
 tlog-witness's add-checkpoint), so the chain can be checked file by file.
+
+The timestamper and the witness client add ``<size>.tsr`` and ``<size>.cosig`` beside
+each note, in size order. They keep the checkpoints still waiting for theirs in memory
+(PendingCheckpoints): one scan of the directory when they start, then the store tells
+them of each checkpoint it writes, so a pass costs the work left, not the directory's
+size (a year of checkpoints at the default rate is millions of files).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import base64
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,7 @@ from zhol.security.signednote import (
 log = logging.getLogger("zhol.gateway.checkpoints")
 
 _NAME_DIGITS = 20  # a u64 size, zero-padded so the files sort by size
+NOTE_SUFFIX = ".note"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +80,92 @@ def parse_proof_text(text: str) -> tuple[int, tuple[bytes, ...]]:
     return int(old), tuple(base64.b64decode(line, validate=True) for line in lines[1:-1])
 
 
+def size_in_name(name: str, suffix: str) -> int | None:
+    """The size ``<20 digits><suffix>`` names, None for any other name (``.tmp`` files,
+    a bundle's ``.cosigned.note``)."""
+    if not name.endswith(suffix):
+        return None
+    stem = name[: -len(suffix)]
+    if len(stem) != _NAME_DIGITS or not stem.isdigit() or not stem.isascii():
+        return None
+    return int(stem)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The checkpoints without one kind of companion file (``.tsr``, ``.cosig``):
+    ``last_done`` the largest size that has one (0: none), ``pending`` the sizes of the
+    notes still without one, smallest first."""
+
+    last_done: int
+    pending: tuple[int, ...]
+
+
+def left_to_do(names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bool) -> Backlog:
+    """What is left to do for ``suffix``, from the directory's file names (``names``
+    gives them afresh on each call; it is called two or three times).
+
+    Companion files are written in size order, so the notes above the largest one are
+    the work left, and memory stays within that backlog. A note below it without one
+    (a token deleted by hand) is pending too when ``fill_gaps`` (a timestamp can be
+    asked for at any time); found by counting, and only then are the sizes collected.
+    Without ``fill_gaps`` (the witness cosigns only above its latest) it is left out.
+    """
+    last_done = companions = 0
+    for name in names():
+        size = size_in_name(name, suffix)
+        if size is not None:
+            companions += 1
+            last_done = max(last_done, size)
+    covered = 0
+    above: list[int] = []
+    for name in names():
+        size = size_in_name(name, NOTE_SUFFIX)
+        if size is None:
+            continue
+        if size > last_done:
+            above.append(size)
+        else:
+            covered += 1
+    if not fill_gaps or covered == companions:
+        return Backlog(last_done, tuple(sorted(above)))
+    notes_below: set[int] = set()
+    done: set[int] = set()
+    for name in names():
+        size = size_in_name(name, NOTE_SUFFIX)
+        if size is not None and size <= last_done:
+            notes_below.add(size)
+        elif (size := size_in_name(name, suffix)) is not None:
+            done.add(size)
+    return Backlog(last_done, tuple(sorted(notes_below - done)) + tuple(sorted(above)))
+
+
+def merge_new(pending: Sequence[int], written: Iterable[int], last_done: int) -> list[int]:
+    """``pending`` with the sizes written since, smallest first, each once (the first
+    scan may have seen a note it is also told of); nothing at or below ``last_done``
+    that was not pending already."""
+    return sorted(set(pending) | {s for s in written if s > last_done})
+
+
 class CheckpointStore:
     """The checkpoint files in one directory."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._listeners: list[Callable[[int], None]] = []
+
+    def on_write(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(size)`` after each checkpoint this store writes (from the
+        writing thread: it must be quick and thread-safe)."""
+        self._listeners.append(listener)
+
+    def names(self) -> Iterable[str]:
+        """The directory's file names, streamed (one pass over the directory)."""
+        if not self.directory.is_dir():
+            return
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                yield entry.name
 
     def note_path(self, size: int) -> Path:
         return self.directory / f"{size:0{_NAME_DIGITS}d}.note"
@@ -95,8 +184,9 @@ class CheckpointStore:
         )
 
     def latest(self) -> int | None:
-        sizes = self.sizes()
-        return sizes[-1] if sizes else None
+        """The largest size checkpointed, in one pass that keeps nothing else."""
+        sizes = (size_in_name(n, NOTE_SUFFIX) for n in self.names())
+        return max((s for s in sizes if s is not None), default=None)
 
     def write(self, size: int, note: bytes, proof: str | None) -> None:
         """Write the proof, then the note (whose presence marks the checkpoint), each
@@ -105,6 +195,45 @@ class CheckpointStore:
         if proof is not None:
             write_durably(self.proof_path(size), proof.encode("ascii"))
         write_durably(self.note_path(size), note)
+        for listener in self._listeners:
+            listener(size)
+
+
+class PendingCheckpoints:
+    """The checkpoints still without their ``suffix`` file, kept in memory: found by one
+    scan of the directory on the first ``pending()`` (after a restart, a note written
+    but not yet given its file is found again), then told by the store of each new
+    checkpoint. A pass costs the backlog, not the number of checkpoints kept."""
+
+    def __init__(self, store: CheckpointStore, suffix: str, *, fill_gaps: bool) -> None:
+        self._store = store
+        self._suffix = suffix
+        self._fill_gaps = fill_gaps
+        self._lock = threading.Lock()
+        self._written: list[int] = []  # told by the store, not merged yet
+        self._pending: list[int] | None = None  # None: not scanned yet
+        self.last_done = 0
+        store.on_write(self._told)  # before the scan: a note written meanwhile is not lost
+
+    def _told(self, size: int) -> None:
+        with self._lock:
+            self._written.append(size)
+
+    def pending(self) -> list[int]:
+        """The sizes without the file, smallest first (blocking: the first call scans)."""
+        if self._pending is None:
+            backlog = left_to_do(self._store.names, self._suffix, fill_gaps=self._fill_gaps)
+            self._pending, self.last_done = list(backlog.pending), backlog.last_done
+        with self._lock:
+            written, self._written = self._written, []
+        self._pending = merge_new(self._pending, written, self.last_done)
+        return list(self._pending)
+
+    def done(self, size: int) -> None:
+        """``size`` has its file now (written durably)."""
+        if self._pending is not None and size in self._pending:
+            self._pending.remove(size)
+        self.last_done = max(self.last_done, size)
 
 
 def write_durably(path: Path, data: bytes) -> None:
