@@ -101,23 +101,41 @@ class Backlog:
     pending: tuple[int, ...]
 
 
+@dataclass(slots=True)
+class _Tally:
+    """A fingerprint of a set of sizes: two sets with equal count, sum and sum of
+    squares are taken to be the same (a missing file and a stray one do not cancel out
+    as they would in a count)."""
+
+    count: int = 0
+    total: int = 0
+    squares: int = 0
+
+    def add(self, size: int) -> None:
+        self.count += 1
+        self.total += size
+        self.squares += size * size
+
+
 def left_to_do(names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bool) -> Backlog:
     """What is left to do for ``suffix``, from the directory's file names (``names``
-    gives them afresh on each call; it is called two or three times).
+        gives them afresh on each call; it is called two or three times).
 
-    Companion files are written in size order, so the notes above the largest one are
-    the work left, and memory stays within that backlog. A note below it without one
-    (a token deleted by hand) is pending too when ``fill_gaps`` (a timestamp can be
-    asked for at any time); found by counting, and only then are the sizes collected.
-    Without ``fill_gaps`` (the witness cosigns only above its latest) it is left out.
+        Companion files are written in size order, so the notes above the largest one are
+        the work left, and memory stays within that backlog. A note below it without one
+        (a token deleted by hand) is pending too when ``fill_gaps`` (a timestamp can be
+        asked for at any time); found by comparing fingerprints of the notes up to there
+    and of the companion files, and only then are the sizes collected.
+        Without ``fill_gaps`` (the witness cosigns only above its latest) it is left out.
     """
-    last_done = companions = 0
+    last_done = 0
+    companions = _Tally()
     for name in names():
         size = size_in_name(name, suffix)
         if size is not None:
-            companions += 1
+            companions.add(size)
             last_done = max(last_done, size)
-    covered = 0
+    covered = _Tally()
     above: list[int] = []
     for name in names():
         size = size_in_name(name, NOTE_SUFFIX)
@@ -126,7 +144,7 @@ def left_to_do(names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bo
         if size > last_done:
             above.append(size)
         else:
-            covered += 1
+            covered.add(size)
     if not fill_gaps or covered == companions:
         return Backlog(last_done, tuple(sorted(above)))
     notes_below: set[int] = set()
