@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import heapq
 import logging
 import os
 import threading
@@ -95,10 +96,12 @@ def size_in_name(name: str, suffix: str) -> int | None:
 class Backlog:
     """The checkpoints without one kind of companion file (``.tsr``, ``.cosig``):
     ``last_done`` the largest size that has one (0: none), ``pending`` the sizes of the
-    notes still without one, smallest first."""
+    notes still without one, smallest first; ``more``: there are more, all larger, left
+    out to bound memory (a folder scanned again finds them)."""
 
     last_done: int
     pending: tuple[int, ...]
+    more: bool = False
 
 
 @dataclass(slots=True)
@@ -117,16 +120,35 @@ class _Tally:
         self.squares += size * size
 
 
-def left_to_do(names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bool) -> Backlog:
-    """What is left to do for ``suffix``, from the directory's file names (``names``
-        gives them afresh on each call; it is called two or three times).
+def smallest(sizes: Iterable[int], limit: int) -> tuple[list[int], bool]:
+    """The ``limit`` smallest of ``sizes`` (distinct), sorted, and whether any was left
+    out; memory within ``limit``."""
+    kept: list[int] = []  # a max-heap of the smallest so far, as negatives
+    more = False
+    for size in sizes:
+        if len(kept) < limit:
+            heapq.heappush(kept, -size)
+        elif size < -kept[0]:
+            heapq.heapreplace(kept, -size)
+            more = True
+        else:
+            more = True
+    return sorted(-k for k in kept), more
 
-        Companion files are written in size order, so the notes above the largest one are
-        the work left, and memory stays within that backlog. A note below it without one
-        (a token deleted by hand) is pending too when ``fill_gaps`` (a timestamp can be
-        asked for at any time); found by comparing fingerprints of the notes up to there
-    and of the companion files, and only then are the sizes collected.
-        Without ``fill_gaps`` (the witness cosigns only above its latest) it is left out.
+
+def left_to_do(
+    names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bool, limit: int
+) -> Backlog:
+    """What is left to do for ``suffix``, from the directory's file names (``names``
+    gives them afresh on each call; it is called two or three times): at most ``limit``
+    sizes, the smallest.
+
+    Companion files are written in size order, so the notes above the largest one are
+    the work left. A note below it without one (a token deleted by hand) is pending too
+    when ``fill_gaps`` (a timestamp can be asked for at any time): found by comparing
+    fingerprints of the notes up to there and of the companion files, and only then are
+    those sizes collected. Without ``fill_gaps`` (the witness cosigns only above its
+    latest) it is left out.
     """
     last_done = 0
     companions = _Tally()
@@ -136,17 +158,20 @@ def left_to_do(names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bo
             companions.add(size)
             last_done = max(last_done, size)
     covered = _Tally()
-    above: list[int] = []
-    for name in names():
-        size = size_in_name(name, NOTE_SUFFIX)
-        if size is None:
-            continue
-        if size > last_done:
-            above.append(size)
-        else:
-            covered.add(size)
+
+    def above() -> Iterable[int]:
+        for name in names():
+            size = size_in_name(name, NOTE_SUFFIX)
+            if size is None:
+                continue
+            if size > last_done:
+                yield size
+            else:
+                covered.add(size)
+
+    pending, more = smallest(above(), limit)
     if not fill_gaps or covered == companions:
-        return Backlog(last_done, tuple(sorted(above)))
+        return Backlog(last_done, tuple(pending), more)
     notes_below: set[int] = set()
     done: set[int] = set()
     for name in names():
@@ -155,14 +180,25 @@ def left_to_do(names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bo
             notes_below.add(size)
         elif (size := size_in_name(name, suffix)) is not None:
             done.add(size)
-    return Backlog(last_done, tuple(sorted(notes_below - done)) + tuple(sorted(above)))
+    gaps, gaps_more = smallest(notes_below - done, limit)
+    merged = gaps + pending
+    return Backlog(last_done, tuple(merged[:limit]), more or gaps_more or len(merged) > limit)
 
 
-def merge_new(pending: Sequence[int], written: Iterable[int], last_done: int) -> list[int]:
+def merge_new(
+    pending: Sequence[int], written: Iterable[int], last_done: int, limit: int
+) -> tuple[list[int], bool]:
     """``pending`` with the sizes written since, smallest first, each once (the first
-    scan may have seen a note it is also told of); nothing at or below ``last_done``
-    that was not pending already."""
-    return sorted(set(pending) | {s for s in written if s > last_done})
+    scan may have seen a note it is also told of), nothing at or below ``last_done``
+    that was not pending already; at most ``limit``, and whether any was left out."""
+    new = [s for s in written if s > last_done]
+    if not new:
+        return list(pending[:limit]), len(pending) > limit
+    if new == sorted(set(new)) and (not pending or new[0] > pending[-1]):
+        # The usual case, new checkpoints after the pending ones: no sort.
+        merged = [*pending, *new]
+        return merged[:limit], len(merged) > limit
+    return smallest(set(pending) | set(new), limit)
 
 
 class CheckpointStore:
@@ -221,35 +257,64 @@ class PendingCheckpoints:
     """The checkpoints still without their ``suffix`` file, kept in memory: found by one
     scan of the directory on the first ``pending()`` (after a restart, a note written
     but not yet given its file is found again), then told by the store of each new
-    checkpoint. A pass costs the backlog, not the number of checkpoints kept."""
+    checkpoint. A pass costs the backlog, not the number of checkpoints kept.
 
-    def __init__(self, store: CheckpointStore, suffix: str, *, fill_gaps: bool) -> None:
+    At most ``limit`` are held (a long backlog, e.g. while no authority is approved,
+    must not grow memory and each pass without end): the smallest ones; the others
+    are all larger, and the folder is scanned again once those held are done."""
+
+    LIMIT = 10_000
+
+    def __init__(
+        self, store: CheckpointStore, suffix: str, *, fill_gaps: bool, limit: int = LIMIT
+    ) -> None:
         self._store = store
         self._suffix = suffix
         self._fill_gaps = fill_gaps
+        self._limit = limit
         self._lock = threading.Lock()
         self._written: list[int] = []  # told by the store, not merged yet
-        self._pending: list[int] | None = None  # None: not scanned yet
+        self._pending: list[int] = []
+        self._scan = True  # the folder holds pending checkpoints not in _pending
         self.last_done = 0
         store.on_write(self._told)  # before the scan: a note written meanwhile is not lost
 
     def _told(self, size: int) -> None:
         with self._lock:
-            self._written.append(size)
+            # While some are left on disk, so is every newer one: they are all larger,
+            # and taking one before them would break the size order.
+            if not self._scan and len(self._written) < self._limit:
+                self._written.append(size)
+            else:
+                self._scan = True
 
     def pending(self) -> list[int]:
-        """The sizes without the file, smallest first (blocking: the first call scans)."""
-        if self._pending is None:
-            backlog = left_to_do(self._store.names, self._suffix, fill_gaps=self._fill_gaps)
+        """At most ``limit`` sizes without the file, the smallest, smallest first
+        (blocking: the first call, and one once the held ones are done while more wait
+        on disk, scans the folder)."""
+        if self._scan and not self._pending:
+            with self._lock:
+                self._scan = False
+                self._written = []  # the scan sees them
+            backlog = left_to_do(
+                self._store.names, self._suffix, fill_gaps=self._fill_gaps, limit=self._limit
+            )
             self._pending, self.last_done = list(backlog.pending), backlog.last_done
+            if backlog.more:
+                self._scan = True
         with self._lock:
             written, self._written = self._written, []
-        self._pending = merge_new(self._pending, written, self.last_done)
+            if self._scan:
+                written = []  # on disk, after some left there: the next scan finds them
+        if written:
+            self._pending, more = merge_new(self._pending, written, self.last_done, self._limit)
+            if more:
+                self._scan = True
         return list(self._pending)
 
     def done(self, size: int) -> None:
         """``size`` has its file now (written durably)."""
-        if self._pending is not None and size in self._pending:
+        if size in self._pending:
             self._pending.remove(size)
         self.last_done = max(self.last_done, size)
 
