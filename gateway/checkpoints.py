@@ -8,6 +8,12 @@ files: ``<size>.note``, the signed note exactly as C2SP's signed-note verifiers 
 it, and, from the second on, ``<size>.proof``, the consistency proof from the
 previous checkpoint (``old <size>`` then one base64 hash per line, as in C2SP
 tlog-witness's add-checkpoint), so the chain can be checked file by file.
+
+The timestamper and the witness client add ``<size>.tsr`` and ``<size>.cosig`` beside
+each note, in size order. They keep the checkpoints still waiting for theirs in memory
+(PendingCheckpoints): one scan of the directory when they start, then the store tells
+them of each checkpoint it writes, so a pass costs the work left, not the directory's
+size (a year of checkpoints at the default rate is millions of files).
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import heapq
 import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +41,7 @@ from zhol.security.signednote import (
 log = logging.getLogger("zhol.gateway.checkpoints")
 
 _NAME_DIGITS = 20  # a u64 size, zero-padded so the files sort by size
+NOTE_SUFFIX = ".note"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +81,145 @@ def parse_proof_text(text: str) -> tuple[int, tuple[bytes, ...]]:
     return int(old), tuple(base64.b64decode(line, validate=True) for line in lines[1:-1])
 
 
+def size_in_name(name: str, suffix: str) -> int | None:
+    """The size ``<20 digits><suffix>`` names, None for any other name (``.tmp`` files,
+    a bundle's ``.cosigned.note``)."""
+    if not name.endswith(suffix):
+        return None
+    stem = name[: -len(suffix)]
+    if len(stem) != _NAME_DIGITS or not stem.isdigit() or not stem.isascii():
+        return None
+    return int(stem)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The checkpoints without one kind of companion file (``.tsr``, ``.cosig``):
+    ``last_done`` the largest size that has one (0: none), ``pending`` the sizes of the
+    notes still without one, smallest first; ``more``: there are more, all larger, left
+    out to bound memory (a folder scanned again finds them)."""
+
+    last_done: int
+    pending: tuple[int, ...]
+    more: bool = False
+
+
+@dataclass(slots=True)
+class _Tally:
+    """A fingerprint of a set of sizes: two sets with equal count, sum and sum of
+    squares are taken to be the same (a missing file and a stray one do not cancel out
+    as they would in a count)."""
+
+    count: int = 0
+    total: int = 0
+    squares: int = 0
+
+    def add(self, size: int) -> None:
+        self.count += 1
+        self.total += size
+        self.squares += size * size
+
+
+def smallest(sizes: Iterable[int], limit: int) -> tuple[list[int], bool]:
+    """The ``limit`` smallest of ``sizes`` (distinct), sorted, and whether any was left
+    out; memory within ``limit``."""
+    kept: list[int] = []  # a max-heap of the smallest so far, as negatives
+    more = False
+    for size in sizes:
+        if len(kept) < limit:
+            heapq.heappush(kept, -size)
+        elif size < -kept[0]:
+            heapq.heapreplace(kept, -size)
+            more = True
+        else:
+            more = True
+    return sorted(-k for k in kept), more
+
+
+def left_to_do(
+    names: Callable[[], Iterable[str]], suffix: str, *, fill_gaps: bool, limit: int
+) -> Backlog:
+    """What is left to do for ``suffix``, from the directory's file names (``names``
+    gives them afresh on each call; it is called two or three times): at most ``limit``
+    sizes, the smallest.
+
+    Companion files are written in size order, so the notes above the largest one are
+    the work left. A note below it without one (a token deleted by hand) is pending too
+    when ``fill_gaps`` (a timestamp can be asked for at any time): found by comparing
+    fingerprints of the notes up to there and of the companion files, and only then are
+    those sizes collected. Without ``fill_gaps`` (the witness cosigns only above its
+    latest) it is left out.
+    """
+    last_done = 0
+    companions = _Tally()
+    for name in names():
+        size = size_in_name(name, suffix)
+        if size is not None:
+            companions.add(size)
+            last_done = max(last_done, size)
+    covered = _Tally()
+
+    def above() -> Iterable[int]:
+        for name in names():
+            size = size_in_name(name, NOTE_SUFFIX)
+            if size is None:
+                continue
+            if size > last_done:
+                yield size
+            else:
+                covered.add(size)
+
+    pending, more = smallest(above(), limit)
+    if not fill_gaps or covered == companions:
+        return Backlog(last_done, tuple(pending), more)
+    notes_below: set[int] = set()
+    done: set[int] = set()
+    for name in names():
+        size = size_in_name(name, NOTE_SUFFIX)
+        if size is not None and size <= last_done:
+            notes_below.add(size)
+        elif (size := size_in_name(name, suffix)) is not None:
+            done.add(size)
+    gaps, gaps_more = smallest(notes_below - done, limit)
+    merged = gaps + pending
+    return Backlog(last_done, tuple(merged[:limit]), more or gaps_more or len(merged) > limit)
+
+
+def merge_new(
+    pending: Sequence[int], written: Iterable[int], last_done: int, limit: int
+) -> tuple[list[int], bool]:
+    """``pending`` with the sizes written since, smallest first, each once (the first
+    scan may have seen a note it is also told of), nothing at or below ``last_done``
+    that was not pending already; at most ``limit``, and whether any was left out."""
+    new = [s for s in written if s > last_done]
+    if not new:
+        return list(pending[:limit]), len(pending) > limit
+    if new == sorted(set(new)) and (not pending or new[0] > pending[-1]):
+        # The usual case, new checkpoints after the pending ones: no sort.
+        merged = [*pending, *new]
+        return merged[:limit], len(merged) > limit
+    return smallest(set(pending) | set(new), limit)
+
+
 class CheckpointStore:
     """The checkpoint files in one directory."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._listeners: list[Callable[[int], None]] = []
+
+    def on_write(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(size)`` after each checkpoint this store writes (from the
+        writing thread: it must be quick and thread-safe)."""
+        self._listeners.append(listener)
+
+    def names(self) -> Iterable[str]:
+        """The directory's file names, streamed (one pass over the directory)."""
+        if not self.directory.is_dir():
+            return
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                yield entry.name
 
     def note_path(self, size: int) -> Path:
         return self.directory / f"{size:0{_NAME_DIGITS}d}.note"
@@ -95,8 +238,9 @@ class CheckpointStore:
         )
 
     def latest(self) -> int | None:
-        sizes = self.sizes()
-        return sizes[-1] if sizes else None
+        """The largest size checkpointed, in one pass that keeps nothing else."""
+        sizes = (size_in_name(n, NOTE_SUFFIX) for n in self.names())
+        return max((s for s in sizes if s is not None), default=None)
 
     def write(self, size: int, note: bytes, proof: str | None) -> None:
         """Write the proof, then the note (whose presence marks the checkpoint), each
@@ -105,6 +249,74 @@ class CheckpointStore:
         if proof is not None:
             write_durably(self.proof_path(size), proof.encode("ascii"))
         write_durably(self.note_path(size), note)
+        for listener in self._listeners:
+            listener(size)
+
+
+class PendingCheckpoints:
+    """The checkpoints still without their ``suffix`` file, kept in memory: found by one
+    scan of the directory on the first ``pending()`` (after a restart, a note written
+    but not yet given its file is found again), then told by the store of each new
+    checkpoint. A pass costs the backlog, not the number of checkpoints kept.
+
+    At most ``limit`` are held (a long backlog, e.g. while no authority is approved,
+    must not grow memory and each pass without end): the smallest ones; the others
+    are all larger, and the folder is scanned again once those held are done."""
+
+    LIMIT = 10_000
+
+    def __init__(
+        self, store: CheckpointStore, suffix: str, *, fill_gaps: bool, limit: int = LIMIT
+    ) -> None:
+        self._store = store
+        self._suffix = suffix
+        self._fill_gaps = fill_gaps
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._written: list[int] = []  # told by the store, not merged yet
+        self._pending: list[int] = []
+        self._scan = True  # the folder holds pending checkpoints not in _pending
+        self.last_done = 0
+        store.on_write(self._told)  # before the scan: a note written meanwhile is not lost
+
+    def _told(self, size: int) -> None:
+        with self._lock:
+            # While some are left on disk, so is every newer one: they are all larger,
+            # and taking one before them would break the size order.
+            if not self._scan and len(self._written) < self._limit:
+                self._written.append(size)
+            else:
+                self._scan = True
+
+    def pending(self) -> list[int]:
+        """At most ``limit`` sizes without the file, the smallest, smallest first
+        (blocking: the first call, and one once the held ones are done while more wait
+        on disk, scans the folder)."""
+        if self._scan and not self._pending:
+            with self._lock:
+                self._scan = False
+                self._written = []  # the scan sees them
+            backlog = left_to_do(
+                self._store.names, self._suffix, fill_gaps=self._fill_gaps, limit=self._limit
+            )
+            self._pending, self.last_done = list(backlog.pending), backlog.last_done
+            if backlog.more:
+                self._scan = True
+        with self._lock:
+            written, self._written = self._written, []
+            if self._scan:
+                written = []  # on disk, after some left there: the next scan finds them
+        if written:
+            self._pending, more = merge_new(self._pending, written, self.last_done, self._limit)
+            if more:
+                self._scan = True
+        return list(self._pending)
+
+    def done(self, size: int) -> None:
+        """``size`` has its file now (written durably)."""
+        if size in self._pending:
+            self._pending.remove(size)
+        self.last_done = max(self.last_done, size)
 
 
 def write_durably(path: Path, data: bytes) -> None:

@@ -129,7 +129,10 @@ async def start_gateway(
         refresh_requests.start()
         undo.push_async_callback(refresh_requests.stop)
 
-        checkpointer = _checkpointer(settings, gateway_id, passphrase, clock)
+        # One store for the checkpointer, the witness client and the timestamper: it tells
+        # the other two of each checkpoint written, so they never rescan the directory.
+        checkpoints = CheckpointStore(settings.checkpoints_dir)
+        checkpointer = _checkpointer(settings, gateway_id, passphrase, clock, checkpoints)
         if checkpointer is not None:
             # Registered first, so it runs after the log is closed: the last checkpoint
             # covers every record.
@@ -141,10 +144,12 @@ async def start_gateway(
         if checkpointer is not None:
             checkpointer.start()
             # Off the message path: cosignatures by the registry's witness (.cosig files).
-            witnessing = _witnessing(settings, conf)
+            witnessing = _witnessing(settings, conf, checkpoints)
             witnessing.start()
             undo.push_async_callback(witnessing.stop)
-        timestamper = _timestamper(settings, conf, clock) if checkpointer is not None else None
+        timestamper = (
+            _timestamper(settings, conf, clock, checkpoints) if checkpointer is not None else None
+        )
         if timestamper is not None:
             timestamper.start()
             undo.push_async_callback(timestamper.stop)
@@ -269,7 +274,11 @@ async def start_gateway(
 
 
 def _checkpointer(
-    settings: GatewaySettings, gateway_id: GatewayId, passphrase: bytes | None, clock: Clock
+    settings: GatewaySettings,
+    gateway_id: GatewayId,
+    passphrase: bytes | None,
+    clock: Clock,
+    store: CheckpointStore,
 ) -> Checkpointer | None:
     """Signs the log's checkpoints with keys/log.key; None for a gateway without one
     (registered before log keys: `zhol gateway renew` gives it one)."""
@@ -286,27 +295,29 @@ def _checkpointer(
     return Checkpointer(
         gateway_id=str(gateway_id),
         log_path=settings.message_log_path,
-        store=CheckpointStore(settings.checkpoints_dir),
+        store=store,
         signer_key=NoteSigner(gateway_origin(str(gateway_id)), key),
         policy=CheckpointPolicy(settings.checkpoint_interval_s, settings.checkpoint_every_records),
         now_ms=clock.now_ms,
     )
 
 
-def _witnessing(settings: GatewaySettings, conf: ConfSource) -> Witnessing:
+def _witnessing(settings: GatewaySettings, conf: ConfSource, store: CheckpointStore) -> Witnessing:
     def witness() -> Verifier | None:
         trusted = conf.loaded
         return trusted.conf.witness_verifier() if trusted is not None else None
 
     return Witnessing(
-        store=CheckpointStore(settings.checkpoints_dir),
+        store=store,
         log_path=settings.message_log_path,
         submit=functools.partial(add_checkpoint, settings.registry_address),
         witness=witness,
     )
 
 
-def _timestamper(settings: GatewaySettings, conf: ConfSource, clock: Clock) -> Timestamper:
+def _timestamper(
+    settings: GatewaySettings, conf: ConfSource, clock: Clock, store: CheckpointStore
+) -> Timestamper:
     """Timestamps the checkpoints with the configuration's approved authorities."""
     try:
         policy = TimestampingPolicy(
@@ -315,7 +326,7 @@ def _timestamper(settings: GatewaySettings, conf: ConfSource, clock: Clock) -> T
     except ValueError as exc:
         raise ZholError("NotConfigured", f"gateway.toml: {exc}") from None
     return Timestamper(
-        store=CheckpointStore(settings.checkpoints_dir),
+        store=store,
         conf=conf,
         policy=policy,
         now_ms=clock.now_ms,

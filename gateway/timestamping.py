@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from zhol.core.errors import ZholError
-from zhol.gateway.checkpoints import CheckpointStore, write_durably
+from zhol.gateway.checkpoints import CheckpointStore, PendingCheckpoints, write_durably
 from zhol.gateway.confsource import ConfSource
 from zhol.security.globalconf import GlobalConf, TimestampAuthority
 from zhol.security.timestamp import (
@@ -123,7 +123,8 @@ class Timestamper:
         self._now_ms = now_ms
         self._post = post
         self._session: aiohttp.ClientSession | None = None
-        self._done: set[int] = set()
+        # A token deleted by hand below the newest is asked for again (fill_gaps).
+        self._waiting = PendingCheckpoints(store, TOKEN_SUFFIX, fill_gaps=True)
         self.last_success_ms: int | None = None
         self.oldest_pending_ms: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -145,15 +146,16 @@ class Timestamper:
             )
 
     def _pending(self) -> list[int]:
-        """Checkpoint sizes without a token, oldest first; remembers the timestamped ones."""
-        sizes = self._store.sizes()  # one directory scan per pass
-        for size in sizes:
-            if size not in self._done and token_path(self._store, size).exists():
-                self._done.add(size)
-                # Across a restart: the newest token's time is the last success.
-                mtime = token_path(self._store, size).stat().st_mtime_ns // 1_000_000
-                self.last_success_ms = max(self.last_success_ms or 0, mtime)
-        return [s for s in sizes if s not in self._done]
+        """Checkpoint sizes without a token, oldest first (no directory scan but the
+        first: PendingCheckpoints)."""
+        first = self.last_success_ms is None
+        pending = self._waiting.pending()
+        if first and self._waiting.last_done:
+            # Across a restart: the newest token's time is the last success.
+            token = token_path(self._store, self._waiting.last_done)
+            with contextlib.suppress(OSError):
+                self.last_success_ms = token.stat().st_mtime_ns // 1_000_000
+        return pending
 
     async def run_once(self) -> int:
         """One pass: timestamp every pending checkpoint; returns how many got a token."""
@@ -170,7 +172,7 @@ class Timestamper:
             if not await self._timestamp(size, authorities, trusted.conf):
                 break  # every authority failed: try again next pass, in order
             done += 1
-        remaining = [s for s in pending if s not in self._done]
+        remaining = self._waiting.pending()
         self.oldest_pending_ms = (
             await asyncio.to_thread(self._written_ms, remaining[0]) if remaining else None
         )
@@ -203,7 +205,7 @@ class Timestamper:
                 log.warning("timestamp authority %s failed: %s", authority.url, type(exc).__name__)
                 continue
             await asyncio.to_thread(write_durably, token_path(self._store, size), reply)
-            self._done.add(size)
+            self._waiting.done(size)
             self.last_success_ms = self._now_ms()
             log.info("checkpoint %d timestamped by %s", size, authority.url)
             return True

@@ -2,7 +2,8 @@
 'Witness').
 
 A background task, never on a message's path: for each ``<size>.note`` in
-``DATA_DIR/checkpoints/`` without a ``<size>.cosig``, smallest first, it submits the
+``DATA_DIR/checkpoints/`` above the last ``<size>.cosig``, smallest first (kept in
+memory: gateway/checkpoints.py PendingCheckpoints), it submits the
 note with a consistency proof from the largest size already cosigned (the witness's
 latest for this gateway: from the note's own ``.proof`` file when that starts there,
 else computed from the log), checks the returned cosignature with the witness key of
@@ -22,7 +23,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from zhol.core.errors import ZholError
-from zhol.gateway.checkpoints import CheckpointStore, parse_proof_text, write_durably
+from zhol.gateway.checkpoints import (
+    CheckpointStore,
+    PendingCheckpoints,
+    parse_proof_text,
+    write_durably,
+)
 from zhol.gateway.messagelog import log_consistency_proof
 from zhol.security.signednote import NoteError, Verifier, parse_note, verify_cosignature
 
@@ -39,7 +45,8 @@ def cosig_path(store: CheckpointStore, size: int) -> Path:
 
 
 def cosigned_sizes(store: CheckpointStore) -> list[int]:
-    """The checkpointed sizes that have a cosignature, smallest first."""
+    """The checkpointed sizes that have a cosignature, smallest first (a whole scan: for
+    tests and tools, not the witnessing passes)."""
     return [s for s in store.sizes() if cosig_path(store, s).exists()]
 
 
@@ -61,6 +68,8 @@ class Witnessing:
         self._log_path = log_path
         self._submit = submit
         self._witness = witness
+        # The witness cosigns only above its latest for us: no gap below is ever filled.
+        self._waiting = PendingCheckpoints(store, COSIG_SUFFIX, fill_gaps=False)
         self._task: asyncio.Task[None] | None = None
 
     async def witness_pending(self) -> int:
@@ -70,11 +79,8 @@ class Witnessing:
         if verifier is None:
             raise ZholError("NotConfigured", "the global configuration names no witness")
         done = 0
-        cosigned = set(cosigned_sizes(self._store))
-        for size in self._store.sizes():
-            if size in cosigned:
-                continue
-            old_size = max((s for s in cosigned if s < size), default=0)
+        for size in await asyncio.to_thread(self._waiting.pending):
+            old_size = self._waiting.last_done
             note = await asyncio.to_thread(self._store.note_path(size).read_bytes)
             proof = await asyncio.to_thread(self._proof, old_size, size)
             line = await self._submit(note, old_size, proof)
@@ -86,7 +92,7 @@ class Witnessing:
             await asyncio.to_thread(
                 write_durably, cosig_path(self._store, size), line.encode("utf-8")
             )
-            cosigned.add(size)
+            self._waiting.done(size)
             done += 1
         return done
 
