@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2
+from google.protobuf.message import Message
 
 from zhol.adapters.bus.client import BusCallError, BusClient
 from zhol.adapters.bus.population import (
@@ -44,6 +46,8 @@ LIST_SCHOOLS = "/zhol.education.v1.EducationRegistry/ListSchools"
 GET_EMPLOYMENT_PERIODS = "/zhol.pension.v1.PensionRegistry/GetEmploymentPeriods"
 LIST_STUDIES = "/zhol.education.v1.EducationRegistry/ListStudies"
 EDUCATION_SUBSYSTEM = "KZ/GOV/MES/education"
+
+AnswerT = TypeVar("AnswerT", bound=Message)
 
 # zhol-purpose of each read (logged by both gateways, shown to the citizen).
 PURPOSE_ATTACH_DISTRICT = "clinic attachment on request: registered district check"
@@ -121,19 +125,10 @@ class Lookups:
         self, iin: Iin, *, purpose: str
     ) -> population_pb2.Address | None:
         """The temporary registration in force today; None when population has none."""
-        try:
-            return await self._bus.call(
-                GET_ADDRESS,
-                population_pb2.GetAddressRequest(iin=iin.value, temporary=True),
-                population_pb2.Address,
-                purpose=purpose,
-                data_subject=iin.value,
-                timeout=self._timeout,
-            )
-        except BusCallError as err:
-            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
-                return None
-            raise _failure(err, "population") from None
+        return await self._about(
+            iin, GET_ADDRESS, population_pb2.GetAddressRequest(iin=iin.value, temporary=True),
+            population_pb2.Address, purpose=purpose, registry="population",
+        )
 
     async def children(self, iin: Iin, *, purpose: str) -> tuple[Iin, ...]:
         """The person's children as population's family links hold them."""
@@ -204,19 +199,12 @@ class Lookups:
     async def employment(self, iin: Iin, *, purpose: str) -> tuple[PlacePeriod, ...]:
         """The person's employment periods with their employer's district (pension;
         empty when pension holds none)."""
-        try:
-            answer = await self._bus.call(
-                GET_EMPLOYMENT_PERIODS,
-                pension_pb2.GetEmploymentPeriodsRequest(iin=iin.value),
-                pension_pb2.GetEmploymentPeriodsResponse,
-                purpose=purpose,
-                data_subject=iin.value,
-                timeout=self._timeout,
-            )
-        except BusCallError as err:
-            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
-                return ()
-            raise _failure(err, "pension") from None
+        answer = await self._about(
+            iin, GET_EMPLOYMENT_PERIODS, pension_pb2.GetEmploymentPeriodsRequest(iin=iin.value),
+            pension_pb2.GetEmploymentPeriodsResponse, purpose=purpose, registry="pension",
+        )
+        if answer is None:
+            return ()
         return tuple(
             PlacePeriod(_day(p.started_on), _optional_day(p.ended_on), p.employer_region,
                         p.employer_district)
@@ -226,19 +214,12 @@ class Lookups:
     async def studies(self, iin: Iin, *, purpose: str) -> tuple[PlacePeriod, ...]:
         """The person's studies at colleges and universities with the institution's
         district, level and form (education; empty when it holds none)."""
-        try:
-            answer = await self._bus.call(
-                LIST_STUDIES,
-                education_pb2.ListStudiesRequest(iin=iin.value),
-                education_pb2.ListStudiesResponse,
-                purpose=purpose,
-                data_subject=iin.value,
-                timeout=self._timeout,
-            )
-        except BusCallError as err:
-            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
-                return ()
-            raise _failure(err, "education") from None
+        answer = await self._about(
+            iin, LIST_STUDIES, education_pb2.ListStudiesRequest(iin=iin.value),
+            education_pb2.ListStudiesResponse, purpose=purpose, registry="education",
+        )
+        if answer is None:
+            return ()
         return tuple(
             PlacePeriod(_day(s.started_on), _optional_day(s.ended_on), s.institution.region,
                         s.institution.district, s.form, s.level)
@@ -254,23 +235,33 @@ class Lookups:
             request.as_of.CopyFrom(
                 pension_pb2.Date(year=as_of.year, month=as_of.month, day=as_of.day)
             )
-        try:
-            answer = await self._bus.call(
-                IS_INSURED_BY_CONTRIBUTIONS,
-                request,
-                pension_pb2.IsInsuredByContributionsResponse,
-                purpose=purpose,
-                data_subject=iin.value,
-                timeout=self._timeout,
-            )
-        except BusCallError as err:
-            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
-                return Contributions(False, 0, 0)  # no contributions on record at all
-            raise _failure(err, "pension") from None
+        answer = await self._about(
+            iin, IS_INSURED_BY_CONTRIBUTIONS, request,
+            pension_pb2.IsInsuredByContributionsResponse, purpose=purpose, registry="pension",
+        )
+        if answer is None:
+            return Contributions(False, 0, 0)  # no contributions on record at all
         return Contributions(
             answer.insured, answer.paid_months, answer.required_months,
             (answer.window_to.year, answer.window_to.month),
         )
+
+    async def _about(
+        self, iin: Iin, method: str, request: Message, answer_type: type[AnswerT], *,
+        purpose: str, registry: str,
+    ) -> AnswerT | None:
+        """One read about ``iin`` through our gateway; None when the owner answers
+        NOT_FOUND (it holds nothing about the person), any other failure raised as
+        ``_failure`` says."""
+        try:
+            return await self._bus.call(
+                method, request, answer_type, purpose=purpose, data_subject=iin.value,
+                timeout=self._timeout,
+            )
+        except BusCallError as err:
+            if err.from_provider and err.status is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise _failure(err, registry) from None
 
 
 def _failure(err: BusCallError, registry: str) -> Exception:
