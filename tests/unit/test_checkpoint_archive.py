@@ -48,7 +48,7 @@ def test_the_newest_and_the_latest_token_and_cosignature_stay_loose() -> None:
     # timestamper, the witness client and the checkpointer start from them.
     cps = [cp(1, "2026-12-01"), cp(2, "2026-12-01", tsr=False), cp(3, "2026-12-01", cosig=False),
            cp(4, "2026-12-01", tsr=False, cosig=False)]  # fmt: skip
-    assert select_for_archive(cps, now_ms=NOW, before=D2, incomplete_after_ms=30 * DAY_MS) == {
+    assert select_for_archive(cps, now_ms=NOW, before=D2, incomplete_after_ms=DAY_MS) == {
         date(2026, 12, 1): [1]
     }
     assert select_for_archive([cp(1, "2026-12-01")], now_ms=NOW, before=D2) == {}
