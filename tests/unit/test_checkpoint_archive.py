@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tarfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from zhol.core.errors import ZholError
 from zhol.gateway.checkpoint_archive import (
     DAY_MS,
     ArchiveError,
@@ -16,6 +19,19 @@ from zhol.gateway.checkpoint_archive import (
     archive_checkpoints,
     checkpoint_files,
     select_for_archive,
+)
+from zhol.gateway.checkpoints import CheckpointStore
+from zhol.gateway.witnessing import Witnessing, cosig_path
+from zhol.security.signednote import (
+    Checkpoint,
+    NoteSigner,
+    cosign,
+    cosigner_verifier,
+    format_checkpoint,
+    gateway_origin,
+    parse_checkpoint,
+    parse_note,
+    sign_note,
 )
 
 
@@ -146,3 +162,36 @@ def test_a_loose_file_differing_from_its_archived_copy_stops_and_keeps_both(
     with pytest.raises(ArchiveError):  # once its wait is over, it is packed: refused
         archive_checkpoints(folder, now_ms=NOW + 7 * DAY_MS, before=date(2026, 12, 5))
     assert changed.read_bytes() == b"other bytes\n"
+
+
+def test_the_witness_client_skips_a_note_archived_while_it_waited(tmp_path: Path) -> None:
+    """A checkpoint left uncosigned past the limit is packed while the witness is away:
+    when it is back, the client goes on with the next one instead of failing on the
+    missing file for ever."""
+    store = CheckpointStore(tmp_path / "checkpoints")
+    signer = NoteSigner(gateway_origin("KZ/GOV/MJ/gw1"), ed25519.Ed25519PrivateKey.generate())
+    for size in (3, 7):
+        text = format_checkpoint(Checkpoint(signer.name, size, bytes(32)))
+        store.write(size, sign_note(text, [signer]), None)
+    witness_key = ed25519.Ed25519PrivateKey.generate()
+    away = True
+    submitted: list[tuple[int, int]] = []
+
+    async def submit(note: bytes, old_size: int, proof: tuple[bytes, ...]) -> str:
+        if away:
+            raise ZholError("NetworkError", "the witness is away")
+        text, _ = parse_note(note)
+        submitted.append((parse_checkpoint(text).size, old_size))
+        return cosign(text, witness_key, "witness", 1_700_000_000)
+
+    verifier = cosigner_verifier("witness", witness_key.public_key())
+    witnessing = Witnessing(
+        store=store, log_path=tmp_path / "unused.db", submit=submit, witness=lambda: verifier
+    )
+    with pytest.raises(ZholError):
+        asyncio.run(witnessing.witness_pending())
+    store.note_path(3).unlink()  # archived
+    away = False
+    assert asyncio.run(witnessing.witness_pending()) == 1
+    assert submitted == [(7, 0)]
+    assert cosig_path(store, 7).exists()
