@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import tarfile
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.pki import new_ca
+from tests.unit.test_checkpoint_timestamping import NOW as TS_NOW
+from tests.unit.test_checkpoint_timestamping import NOW_MS as TS_NOW_MS
+from tests.unit.test_checkpoint_timestamping import published, tsa_signer
 from zhol.core.errors import ZholError
 from zhol.gateway.checkpoint_archive import (
     DAY_MS,
@@ -21,7 +28,9 @@ from zhol.gateway.checkpoint_archive import (
     select_for_archive,
 )
 from zhol.gateway.checkpoints import CheckpointStore
+from zhol.gateway.timestamping import Timestamper, TimestampingPolicy, token_path
 from zhol.gateway.witnessing import Witnessing, cosig_path
+from zhol.security.globalconf import TimestampAuthority
 from zhol.security.signednote import (
     Checkpoint,
     NoteSigner,
@@ -33,6 +42,7 @@ from zhol.security.signednote import (
     parse_note,
     sign_note,
 )
+from zhol.security.timestamp import respond
 
 
 def ms(day: str, hour: int = 12) -> int:
@@ -195,3 +205,35 @@ def test_the_witness_client_skips_a_note_archived_while_it_waited(tmp_path: Path
     assert asyncio.run(witnessing.witness_pending()) == 1
     assert submitted == [(7, 0)]
     assert cosig_path(store, 7).exists()
+
+
+def test_the_timestamper_skips_a_note_archived_while_it_waited(tmp_path: Path) -> None:
+    """The same for a checkpoint left untimestamped past the limit: the next one gets
+    its token, and nothing waits on the packed one."""
+    ca = new_ca("Zhol KZ Root CA", TS_NOW - dt.timedelta(days=1))
+    signer = tsa_signer(ca)
+    approved = TimestampAuthority("http://tsa/", signer.cert.public_bytes(Encoding.DER))
+    conf = published(ca, (approved,))
+    store = CheckpointStore(tmp_path / "checkpoints")
+    for size in (3, 7):
+        store.write(size, f"note {size}\n".encode(), None)
+    away = True
+
+    async def post(url: str, request: bytes, timeout_s: float) -> bytes:
+        if away:
+            raise OSError("the authority is away")
+        return respond(request, signer, gen_time=TS_NOW, serial_number=1).der
+
+    timestamper = Timestamper(
+        store=store,
+        conf=SimpleNamespace(loaded=SimpleNamespace(conf=conf)),  # type: ignore[arg-type]
+        policy=TimestampingPolicy(),
+        now_ms=lambda: TS_NOW_MS,
+        post=post,
+    )
+    assert asyncio.run(timestamper.run_once()) == 0
+    store.note_path(3).unlink()  # archived
+    away = False
+    asyncio.run(timestamper.run_once())
+    assert token_path(store, 7).exists() and not token_path(store, 3).exists()
+    assert timestamper.oldest_pending_ms is None
