@@ -169,7 +169,10 @@ class Timestamper:
         self.oldest_pending_ms = await asyncio.to_thread(self._oldest_written_ms)
         done = 0
         for size in pending:
-            if not await self._timestamp(size, authorities, trusted.conf):
+            got = await self._timestamp(size, authorities, trusted.conf)
+            if got is None:
+                continue  # its note was archived meanwhile
+            if not got:
                 break  # every authority failed: try again next pass, in order
             done += 1
         self.oldest_pending_ms = await asyncio.to_thread(self._oldest_written_ms)
@@ -186,12 +189,12 @@ class Timestamper:
 
     async def _timestamp(
         self, size: int, authorities: Sequence[TimestampAuthority], conf: GlobalConf
-    ) -> bool:
+    ) -> bool | None:
         try:
             note = await asyncio.to_thread(self._store.note_path(size).read_bytes)
         except FileNotFoundError:  # archived untimestamped after the documented wait
             self._waiting.forget(size)
-            return True
+            return None
         for authority in authorities:
             nonce = secrets.randbits(64)
             try:

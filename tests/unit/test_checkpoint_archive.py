@@ -234,6 +234,6 @@ def test_the_timestamper_skips_a_note_archived_while_it_waited(tmp_path: Path) -
     assert asyncio.run(timestamper.run_once()) == 0
     store.note_path(3).unlink()  # archived
     away = False
-    asyncio.run(timestamper.run_once())
+    assert asyncio.run(timestamper.run_once()) == 1
     assert token_path(store, 7).exists() and not token_path(store, 3).exists()
     assert timestamper.oldest_pending_ms is None
