@@ -255,6 +255,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     gateway_refresh.add_parser(sub)
 
+    from zhol.cli import gateway_archive
+
+    gateway_archive.add_parser(sub)
+
     from zhol.cli import gateway_usage
 
     gateway_usage.add_gateway_parsers(sub)

@@ -312,6 +312,12 @@ class PendingCheckpoints:
                 self._scan = True
         return list(self._pending)
 
+    def forget(self, size: int) -> None:
+        """``size``'s note is gone from the folder (archived after waiting too long,
+        gateway/checkpoint_archive.py): stop waiting for it; ``last_done`` stays."""
+        if size in self._pending:
+            self._pending.remove(size)
+
     def done(self, size: int) -> None:
         """``size`` has its file now (written durably)."""
         if size in self._pending:

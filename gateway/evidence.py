@@ -13,7 +13,8 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from zhol.gateway.checkpoints import CheckpointStore
+from zhol.gateway.checkpoint_archive import ArchiveError, checkpoint_files, file_name
+from zhol.gateway.checkpoints import NOTE_SUFFIX, size_in_name
 from zhol.gateway.messagelog import SCHEMA_VERSION, record_inclusion_proof, tree_head
 from zhol.security.evidence_build import (
     CheckpointFiles,
@@ -78,21 +79,29 @@ def select_rows(
 
 
 def read_checkpoints(directory: Path) -> list[CheckpointFiles]:
-    store = CheckpointStore(directory)
-    files: list[CheckpointFiles] = []
+    """Every checkpoint in ``directory``, loose or packed in a day's archive
+    (gateway/checkpoint_archive.py), smallest first."""
     try:
-        for size in store.sizes():
-            proof_path = store.proof_path(size)
-            proof = proof_path.read_text("ascii") if proof_path.exists() else None
-            cosig_path = store.note_path(size).with_suffix(".cosig")
-            cosig = cosig_path.read_text("utf-8") if cosig_path.exists() else None
-            note = store.note_path(size).read_bytes()
-            tsr_path = store.note_path(size).with_suffix(".tsr")
-            tsr = tsr_path.read_bytes() if tsr_path.exists() else None
-            files.append(CheckpointFiles(size, note, proof, cosig, tsr))
-    except (OSError, UnicodeDecodeError) as exc:
+        files = checkpoint_files(directory)
+        found: list[CheckpointFiles] = []
+        for name in sorted(files):
+            size = size_in_name(name, NOTE_SUFFIX)
+            if size is None:
+                continue
+            proof = files.get(file_name(size, ".proof"))
+            cosig = files.get(file_name(size, ".cosig"))
+            found.append(
+                CheckpointFiles(
+                    size,
+                    files[name],
+                    proof.decode("ascii") if proof is not None else None,
+                    cosig.decode("utf-8") if cosig is not None else None,
+                    files.get(file_name(size, ".tsr")),
+                )
+            )
+    except (OSError, UnicodeDecodeError, ArchiveError) as exc:
         raise EvidenceUnavailable(f"cannot read the checkpoints in {directory}: {exc}") from None
-    return files
+    return found
 
 
 def _where(selection: Selection) -> tuple[str, tuple[object, ...]]:

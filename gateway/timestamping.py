@@ -166,25 +166,35 @@ class Timestamper:
             self.oldest_pending_ms = None
             return 0
         assert trusted is not None
-        self.oldest_pending_ms = await asyncio.to_thread(self._written_ms, pending[0])
+        self.oldest_pending_ms = await asyncio.to_thread(self._oldest_written_ms)
         done = 0
         for size in pending:
-            if not await self._timestamp(size, authorities, trusted.conf):
+            got = await self._timestamp(size, authorities, trusted.conf)
+            if got is None:
+                continue  # its note was archived meanwhile
+            if not got:
                 break  # every authority failed: try again next pass, in order
             done += 1
-        remaining = self._waiting.pending()
-        self.oldest_pending_ms = (
-            await asyncio.to_thread(self._written_ms, remaining[0]) if remaining else None
-        )
+        self.oldest_pending_ms = await asyncio.to_thread(self._oldest_written_ms)
         return done
 
-    def _written_ms(self, size: int) -> int:
-        return self._store.note_path(size).stat().st_mtime_ns // 1_000_000
+    def _oldest_written_ms(self) -> int | None:
+        """When the oldest checkpoint still without a token was written (None: none)."""
+        for size in self._waiting.pending():
+            try:
+                return self._store.note_path(size).stat().st_mtime_ns // 1_000_000
+            except FileNotFoundError:  # archived untimestamped after the documented wait
+                self._waiting.forget(size)
+        return None
 
     async def _timestamp(
         self, size: int, authorities: Sequence[TimestampAuthority], conf: GlobalConf
-    ) -> bool:
-        note = await asyncio.to_thread(self._store.note_path(size).read_bytes)
+    ) -> bool | None:
+        try:
+            note = await asyncio.to_thread(self._store.note_path(size).read_bytes)
+        except FileNotFoundError:  # archived untimestamped after the documented wait
+            self._waiting.forget(size)
+            return None
         for authority in authorities:
             nonce = secrets.randbits(64)
             try:

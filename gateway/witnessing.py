@@ -81,7 +81,11 @@ class Witnessing:
         done = 0
         for size in await asyncio.to_thread(self._waiting.pending):
             old_size = self._waiting.last_done
-            note = await asyncio.to_thread(self._store.note_path(size).read_bytes)
+            try:
+                note = await asyncio.to_thread(self._store.note_path(size).read_bytes)
+            except FileNotFoundError:  # archived uncosigned after the documented wait
+                self._waiting.forget(size)
+                continue
             proof = await asyncio.to_thread(self._proof, old_size, size)
             line = await self._submit(note, old_size, proof)
             try:
