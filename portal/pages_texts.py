@@ -127,7 +127,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "district": ("District", "Район", "Аудан"),
     "queued_on": ("In the queue since", "В очереди с", "Кезекте"),
     "place_in_queue": ("Place", "Место", "Орны"),
-    "of_waiting": ("of {n} waiting", "из {n} ожидающих", "{n} күтушіден"),
+    "of_waiting": ("of {n} waiting", "из {n} ожидающих", "(кезекте барлығы {n})"),
     "placed_in": ("Placed in", "Направлен в", "Жолданды"),
     "no_queue": (
         "Not in the kindergarten queue.",
