@@ -3,8 +3,10 @@
 gateway/checkpoint_archive.py says what is packed and how. Safe beside the running
 gateway (run it daily from cron). Exit 0: done (or nothing to do); 1: a day could not be
 archived (a loose file differs from its archived copy, or the archive did not read back
-the same: its originals were kept); 2: a bad --before; 3: no checkpoint folder, or it
-could not be read.
+the same: its originals were kept); 2: a bad --before; 3: not a gateway's data
+directory, or its checkpoint folder could not be read. A gateway that has logged
+nothing yet has no checkpoint folder: nothing to do, exit 0 (a daily cron job on a new
+gateway succeeds).
 """
 
 from __future__ import annotations
@@ -70,8 +72,17 @@ def _archive(args: argparse.Namespace) -> int:
     if args.incomplete_after < 1:
         print("--incomplete-after: at least 1 day", file=sys.stderr)
         return EXIT_USAGE
+    if not (args.dir / "gateway.toml").is_file():
+        print(f"{args.dir} is not a gateway's data directory (no gateway.toml)",
+              file=sys.stderr)
+        return EXIT_CANNOT_CHECK
+    if not directory.exists():  # no checkpoint written yet (no message logged): nothing
+        doc = {"dry_run": args.dry_run, "archives": [], "files_before": 0, "files_after": 0}
+        print(json.dumps(doc, sort_keys=True) if args.json
+              else f"nothing to pack: no checkpoint written yet in {args.dir}")
+        return EXIT_OK
     if not directory.is_dir():
-        print(f"no checkpoint folder {directory}", file=sys.stderr)
+        print(f"{directory} is not a folder", file=sys.stderr)
         return EXIT_CANNOT_CHECK
     try:
         files_before = _count(directory)

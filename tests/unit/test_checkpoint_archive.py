@@ -237,3 +237,20 @@ def test_the_timestamper_skips_a_note_archived_while_it_waited(tmp_path: Path) -
     assert asyncio.run(timestamper.run_once()) == 1
     assert token_path(store, 7).exists() and not token_path(store, 3).exists()
     assert timestamper.oldest_pending_ms is None
+
+
+def test_the_command_on_a_gateway_that_logged_nothing_yet_has_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zhol.cli.main import main
+
+    gateway = tmp_path / "gw"
+    assert main(["gateway", "archive-checkpoints", "--dir", str(gateway)]) == 3  # no gateway
+    gateway.mkdir()
+    (gateway / "gateway.toml").write_text("")
+    capsys.readouterr()
+    assert main(["gateway", "archive-checkpoints", "--dir", str(gateway)]) == 0
+    assert "nothing to pack" in capsys.readouterr().out
+    assert not (gateway / "checkpoints").exists()  # nothing created
+    assert main(["gateway", "archive-checkpoints", "--dir", str(gateway),
+                 "--before", "2026-13-01"]) == 2
