@@ -6,8 +6,8 @@
         --from DATE --to DATE [--json]
     zhol adapter health ground list --target HOST:PORT --iin IIN [--json]
 
-The facts (a carer of a person with a group-1 disability, kandas status, a sentence or a
-detention: rules.RECORDED_GROUNDS) are held by agencies that are not on the bus; the
+The facts (a carer of a person with a group-1 disability, kandas status, a house arrest,
+a sentence or a detention: rules.RECORDED_GROUNDS) are held by agencies that are not on the bus; the
 Social Health Insurance Fund's operator records them from their lists. The command
 calls the running health system's own ``HealthRegistry`` at ``--target`` (its
 ``--listen`` address, plain gRPC as the demo runs it), so every check of the RPC
@@ -39,8 +39,8 @@ def add_ground_parser(commands: Any) -> None:
     """Register ``ground record|end|list`` under ``zhol adapter health``."""
     ground = commands.add_parser(
         "ground",
-        help="record state-insured grounds other agencies hold (carer, kandas, prisoner,"
-        " detainee)",
+        help="record state-insured grounds other agencies hold (carer, kandas, house"
+        " arrest, prisoner, detainee)",
         description=(
             "Record, end and list the facts from other agencies' lists that make a person"
             " state-insured: " + ", ".join(sorted(rules.RECORDED_GROUNDS)) + ". The"

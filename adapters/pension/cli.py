@@ -21,6 +21,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from zhol.adapters.pension import recalculating
+from zhol.adapters.pension.claims_cli import add_claim_parser
 from zhol.adapters.pension.model import InvalidInput
 from zhol.adapters.pension.seed import SeedReport, seed_database
 from zhol.adapters.pension.server import load_pension_settings, run
@@ -50,6 +51,7 @@ def add_parser(subparsers: Any) -> None:
         load=load_pension_settings, run=run, seed_usage="--db PATH --population-db PATH",
     )
     add_recalculate_parser(commands)
+    add_claim_parser(commands)
 
 
 def _seed_options(seed: argparse.ArgumentParser) -> None:

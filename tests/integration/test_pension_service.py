@@ -8,7 +8,9 @@ and deaths really registered in that population server. Nothing of ours is mocke
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import logging
 import sqlite3
 import uuid
@@ -32,6 +34,7 @@ from zhol.adapters.population.seed import seed_database as seed_population
 from zhol.adapters.population.server import PopulationServer, PopulationSettings
 from zhol.adapters.population.server import serve as serve_population
 from zhol.bus.v1 import bus_pb2, bus_pb2_grpc
+from zhol.cli.main import main as zhol_main
 from zhol.core.clock import FixedClock
 from zhol.core.iin import Iin, make_iin
 from zhol.health.v1 import health_pb2
@@ -880,3 +883,39 @@ async def test_without_the_bus_population_reads_are_a_failed_precondition(tmp_pa
         assert not status.receives_pension  # our own facts are still served
     finally:
         await stop(offline, servers)
+
+
+async def test_the_claim_command_records_the_funeral_arrangers_claim(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`zhol adapter pension claim-burial` calls the running system's PensionClaims:
+    exit 2 for a bad IIN, 1 for a refusal, 0 with the decision, each refusal changing
+    nothing."""
+    port = (tmp_path / "run" / "pension.port").read_text().strip()
+    target = port if ":" in port else f"127.0.0.1:{port}"
+    pensioners = {iin for (iin,) in world.rows(
+        "SELECT iin FROM pension_assignments WHERE kind = 'age' AND status = 'active'")}
+    living = {iin for (iin,) in world.people("SELECT iin FROM persons"
+                                             " WHERE death_date IS NULL")}
+    deceased = sorted(pensioners & living)[1]
+    arranger = a_childless_woman(world)
+
+    async def command(claimant: str, died: str, *extra: str) -> int:
+        return await asyncio.to_thread(zhol_main, [
+            "adapter", "pension", "claim-burial", "--target", target,
+            "--claimant", claimant, "--deceased", died, *extra])
+
+    before = world.snapshot()
+    assert await command("12345", deceased) == 2
+    assert await command(arranger, deceased) == 1  # population records no death yet
+    assert world.snapshot() == before
+    await world.population.RegisterDeath(
+        ppb.RegisterDeathRequest(iin=deceased, death_date=date_pb(TODAY)))
+    capsys.readouterr()
+    assert await command(arranger, deceased, "--json") == 0
+    decided = json.loads(capsys.readouterr().out)
+    assert (decided["kind"], decided["recipientIin"], decided["subjectIin"]) == (
+        "burial_benefit", arranger, deceased)
+    after = world.snapshot()
+    assert await command(arranger, deceased) == 1  # decided once
+    assert world.snapshot() == after
