@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import datetime
 import json
 import sys
@@ -83,12 +84,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     renew = sub.add_parser(
         "renew",
-        help="new keys and certificates from the registry (auth, sign, or both by default); "
-        "the gateway uses them after a restart",
+        help="new keys and certificates from the registry (auth, sign, or both by default; "
+        "every renewal also replaces the log key); the gateway uses them after a restart",
     )
     renew.add_argument("--dir", type=Path, required=True, help=DIR_HELP)
     renew.add_argument("--auth", action="store_true", help="renew the TLS authentication cert")
     renew.add_argument("--sign", action="store_true", help="renew the member signing cert")
+    renew.add_argument(
+        "--log-key",
+        action="store_true",
+        help="a new log key (signs checkpoints); alone: the log key only, no certificate "
+        "changes; with --auth/--sign: the same as without it",
+    )
     add_wait_option(renew)
     renew.add_argument("--json", action="store_true", help="one JSON object")
     renew.set_defaults(func=_renew)
@@ -381,21 +388,31 @@ def _renew(args: argparse.Namespace) -> int:
     from zhol.gateway.provision import renew_gateway
 
     roles = tuple(r for r, chosen in (("auth", args.auth), ("sign", args.sign)) if chosen)
+    if not roles and not args.log_key:
+        roles = ("auth", "sign")
     if not (args.dir / "gateway.toml").exists():
         return _fail(ZholError("NotConfigured", f"no gateway in {args.dir}"))
     try:
         done = asyncio.run(
             renew_gateway(
-                args.dir, roles or ("auth", "sign"), timeout_s=args.timeout, on_wait=_waiting
+                args.dir,
+                roles,
+                timeout_s=args.timeout,
+                on_wait=_waiting,
+                log_key_only=args.log_key,
             )
         )
     except ZholError as err:
         return _fail(err)
     not_after = {r: t.isoformat(timespec="seconds") for r, t in done.not_after.items()}
+    log_key = base64.b64encode(done.log_public_key).decode() if done.log_public_key else None
+    kept = str(done.kept_log_public_key) if done.kept_log_public_key else None
     if args.json:
         doc = {
             "renewed": list(done.roles),
             "not_after": not_after,
+            "log_public_key": log_key,
+            "previous_log_public_key_file": kept,
             "previous_dir": str(done.previous_dir),
             "restart_required": True,
         }
@@ -403,10 +420,16 @@ def _renew(args: argparse.Namespace) -> int:
         return 0
     for role in done.roles:
         print(f"renewed the {role} certificate: valid until {not_after[role]}")
-    print(f"the replaced keys and certificates are in {done.previous_dir}")
+    if log_key:
+        print(
+            f"new log key {log_key} (raw Ed25519, base64)"
+            + (f"; previous one: {kept}" if kept else "")
+        )
+    print(f"the replaced keys are in {done.previous_dir}")
     print(
         "restart the gateway to use them (no hot reload): until then it keeps the previous "
-        "ones, which peers accept until they expire or `zhol registry end-overlap`"
+        "ones; peers accept the previous auth certificate until it expires or `zhol registry "
+        "end-overlap`, and checkpoints the previous log key signs stay verifiable"
     )
     return 0
 

@@ -48,7 +48,8 @@ from zhol.security.sealing import PrivateKey
 REGISTRATIONS_FILE = "registrations.json"
 # Told the registration request's id and the seconds it will wait, before waiting.
 WaitNotice = Callable[[str, float], None]
-RENEWAL_KEY = "renewal:"  # + the renewed roles, e.g. renewal:auth+sign
+RENEWAL_KEY = "renewal:"  # + the renewed roles, e.g. renewal:auth+sign; renewal:log for none
+LOG_ONLY = "log"  # the registration key's tail of a renewal of the log key alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,27 @@ async def _registered(
         raise
 
 
+def renewal_target(
+    roles: Sequence[str], *, log_key_only: bool, pending: Sequence[str] = ()
+) -> tuple[str, tuple[str, ...]]:
+    """(registration key, certificate roles) of a renewal; every renewal brings a log key.
+
+    A renewal already submitted (``pending``, its registrations.json key) is waited on,
+    whatever it names. Otherwise ``roles`` (auth, sign) are renewed; with none,
+    ``log_key_only`` asks for the log key alone (InvalidRequest when neither is given).
+    """
+    if pending:
+        key = pending[0]
+        named = key.removeprefix(RENEWAL_KEY).split("+")
+        return key, tuple(r for r in files.ROLE_FILES if r in named)
+    chosen = tuple(r for r in files.ROLE_FILES if r in roles)
+    if chosen:
+        return RENEWAL_KEY + "+".join(chosen), chosen
+    if log_key_only:
+        return RENEWAL_KEY + LOG_ONLY, ()
+    raise ZholError("InvalidRequest", "nothing to renew: name auth, sign and/or the log key")
+
+
 @dataclass(frozen=True, slots=True)
 class Renewal:
     """What ``renew_gateway`` did: the roles renewed and the new certificates' expiry."""
@@ -260,6 +282,7 @@ class Renewal:
     previous_dir: Path
     conf_refreshed: bool
     log_public_key: bytes = b""  # the new log key (raw Ed25519), b"" if not renewed
+    kept_log_public_key: Path | None = None  # keys/log.<n>.pub of the replaced one, if any
 
 
 def _gateway_passphrase(data_dir: Path, passphrase: bytes | None) -> bytes | None:
@@ -277,6 +300,7 @@ async def renew_gateway(
     passphrase: bytes | None = None,
     now_ms: int | None = None,
     on_wait: WaitNotice | None = None,
+    log_key_only: bool = False,
 ) -> Renewal:
     """Renew the gateway's authentication and/or signing certificate with new keys.
 
@@ -288,7 +312,9 @@ async def renew_gateway(
     also brings a new log key (keys/renewal/log.key), installed with them, the replaced
     one's public half kept as keys/log.<n>.pub (a gateway that had none gains one); a rejection
     (RegistrationRejected, with the operator's reason) or any failure leaves the
-    current keys untouched. A running gateway uses the new ones after a restart.
+    current keys untouched. With ``log_key_only`` (and no roles) the request brings the
+    new log key alone and no certificate changes. A running gateway uses the new keys,
+    the log key among them, after a restart.
     """
     settings = load_gateway_settings(data_dir)
     gateway_id = GatewayId.parse(settings.gateway_id)
@@ -297,14 +323,7 @@ async def renew_gateway(
     files.finish_install(keys)  # a crash mid-install of an earlier renewal: complete it
     signer = files.load_credentials(keys, passphrase).signer  # wrong passphrase: fail now
     pending = [k for k in _known_registrations(data_dir) if k.startswith(RENEWAL_KEY)]
-    if pending:
-        key = pending[0]
-        roles = tuple(key.removeprefix(RENEWAL_KEY).split("+"))
-    else:
-        roles = tuple(r for r in files.ROLE_FILES if r in roles)
-        if not roles:
-            raise ZholError("InvalidRequest", "nothing to renew: name auth and/or sign")
-        key = RENEWAL_KEY + "+".join(roles)
+    key, roles = renewal_target(roles, log_key_only=log_key_only, pending=pending)
     new_dir = keys / files.RENEWAL_DIR
 
     def make_request() -> registry_pb2.RegistrationRequest:
@@ -351,15 +370,16 @@ async def renew_gateway(
     # Made only by make_request: if it is there, the approved request carried it.
     new_log = new_dir / files.LOG_KEY
     log_public_key = b""
+    kept: Path | None = None
     if new_log.exists():
         log_public_key = log_public_key_bytes(_log_key(new_log, passphrase))
         if (keys / files.LOG_KEY).exists():
             old = _log_key(keys / files.LOG_KEY, passphrase)
-            files.keep_log_public_key(keys, public_key_to_pem(old.public_key()))
+            kept = files.keep_log_public_key(keys, public_key_to_pem(old.public_key()))
     files.install_renewal(keys, roles, log_key=bool(log_public_key))
     _forget_registration(data_dir, key)
     refreshed = await _refresh_conf_cache(data_dir)
-    return Renewal(roles, not_after, keys / files.PREVIOUS_DIR, refreshed, log_public_key)
+    return Renewal(roles, not_after, keys / files.PREVIOUS_DIR, refreshed, log_public_key, kept)
 
 
 async def _refresh_conf_cache(data_dir: Path) -> bool:

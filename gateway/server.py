@@ -281,7 +281,7 @@ def _checkpointer(
     store: CheckpointStore,
 ) -> Checkpointer | None:
     """Signs the log's checkpoints with keys/log.key; None for a gateway without one
-    (registered before log keys: `zhol gateway renew` gives it one)."""
+    (registered before log keys: `zhol gateway renew --log-key` gives it one)."""
     path = settings.keys_dir / LOG_KEY
     if not path.exists():
         log.warning("no log key in %s: checkpoints are not signed until a renewal", path)

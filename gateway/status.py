@@ -118,7 +118,7 @@ def assess(
     if conf.state in ("valid", "expired") and conf.registered_auth_sha256 and not conf.has_log_key:
         text = (
             "the registry publishes no log key for this gateway: nobody can verify or "
-            "witness its checkpoints; `zhol gateway renew` adds one"
+            "witness its checkpoints; `zhol gateway renew --log-key` adds one"
         )
         findings.append(Finding("warning", LOG_KEY_MISSING, text))
     if health is not None:

@@ -403,7 +403,7 @@ def _warn_no_log_key(gateway_ids: list[str]) -> None:
     if gateway_ids:
         print(
             f"WARNING {len(gateway_ids)} active gateway(s) without a log key: their "
-            "checkpoints cannot be verified or witnessed until `zhol gateway renew` on "
+            "checkpoints cannot be verified or witnessed until `zhol gateway renew --log-key` on "
             f"each adds one: {', '.join(gateway_ids)}"
         )
 

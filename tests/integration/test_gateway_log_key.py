@@ -7,6 +7,7 @@ renewal brings one."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import stat
@@ -16,14 +17,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_public_key
 
-from tests.integration.bus_federation import start_federation
+from tests.integration.bus_federation import get_person, start_federation
+from tests.integration.test_bus import some_iin
 from tests.registry_signing import drop_log_key, registry_state
-from zhol.cli.demo import PROVIDER_GATEWAY
+from tests.waiting import until
+from zhol.cli.demo import CONSUMER_GATEWAY, PROVIDER_GATEWAY
 from zhol.cli.main import main as zhol
 from zhol.cli.ports import free_port
 from zhol.core.clock import SystemClock
 from zhol.core.errors import ZholError
 from zhol.core.ids import GatewayId
+from zhol.gateway.checkpoints import CheckpointStore
 from zhol.gateway.credentials import load_credentials
 from zhol.gateway.provision import init_gateway, renew_gateway
 from zhol.gateway.status import LOG_KEY_MISSING
@@ -39,6 +43,7 @@ from zhol.security.globalconf import GatewayEntry, gateway_to_pb, verify_global_
 from zhol.security.keys import generate_private_key
 from zhol.security.keystore import read_certificate, read_private_key
 from zhol.security.logkey import log_public_key_bytes, prove_log_key
+from zhol.security.signednote import NoteError, ed25519_verifier, gateway_origin, open_note
 
 pytestmark = pytest.mark.asyncio
 
@@ -199,5 +204,137 @@ async def test_no_log_key_is_refused_and_one_from_before_log_keys_is_flagged_unt
         doc = json.loads(out)
         assert doc["global_conf"]["log_key_registered"] is True
         assert LOG_KEY_MISSING not in {f["code"] for f in doc["findings"]}
+    finally:
+        await fed.stop()
+
+
+CERTS_AND_KEYS = ("auth.key", "auth.pem", "sign.key", "sign.pem", "ca.pem")
+
+
+def cert_files(keys: Path) -> dict[str, bytes]:
+    return {name: (keys / name).read_bytes() for name in CERTS_AND_KEYS}
+
+
+def plain_log_key(path: Path) -> bytes:
+    key = read_private_key(path, None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    return log_public_key_bytes(key)
+
+
+async def test_log_key_alone_gives_a_gateway_from_before_log_keys_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fed = await start_federation(tmp_path / "fed", persons=5)
+    registry_dir = str(fed.layout.registry)
+    store = Store(fed.layout.registry / "registry.db")
+    provider = GatewayId.parse(PROVIDER_GATEWAY)
+    provider_dir = fed.layout.gateway(PROVIDER_GATEWAY)
+    keys = provider_dir / "keys"
+    try:
+        # As a gateway set up before log keys: none registered, none on disk.
+        drop_log_key(store, provider)
+        (keys / "log.key").unlink()
+        code, out = await zhol_out(capsys, "registry", "members", "--dir", registry_dir)
+        assert code == 0 and NO_LOG_KEY in out
+        certs = cert_files(keys)
+        registered = store.get_gateway(provider)
+        assert registered is not None
+
+        code, out = await zhol_out(
+            capsys, "gateway", "renew", "--dir", str(provider_dir), "--log-key", "--json"
+        )
+        assert code == 0, out
+        doc = json.loads(out)
+        new_key = plain_log_key(keys / "log.key")
+        assert doc["renewed"] == [] and doc["not_after"] == {}
+        assert doc["log_public_key"] == base64.b64encode(new_key).decode()
+        assert doc["previous_log_public_key_file"] is None and doc["restart_required"] is True
+        assert stat.S_IMODE(os.stat(keys / "log.key").st_mode) == 0o600
+        # No certificate changed, here or at the registry.
+        assert cert_files(keys) == certs
+        after = store.get_gateway(provider)
+        assert after is not None and after.log_public_key == new_key
+        assert (after.auth_cert_sha256, after.sign_cert_sha256) == (
+            registered.auth_cert_sha256,
+            registered.sign_cert_sha256,
+        )
+        assert not list(keys.glob("log.*.pub")) and not (keys / "renewal").exists()
+
+        code, out = await zhol_out(capsys, "registry", "members", "--dir", registry_dir)
+        assert code == 0 and NO_LOG_KEY not in out and "WARNING" not in out
+        code, out = await zhol_out(capsys, "registry", "conf", "--dir", registry_dir)
+        assert code == 0 and NO_LOG_KEY not in out
+        code, out = await zhol_out(
+            capsys, "gateway", "status", "--dir", str(provider_dir), "--json"
+        )
+        doc = json.loads(out)
+        assert doc["global_conf"]["log_key_registered"] is True
+        assert LOG_KEY_MISSING not in {f["code"] for f in doc["findings"]}
+    finally:
+        await fed.stop()
+
+
+def signed_by(note: bytes, origin: str, key: bytes) -> bool:
+    try:
+        open_note(note, [ed25519_verifier(origin, key)])
+    except NoteError:
+        return False
+    return True
+
+
+async def test_a_log_key_rotation_keeps_the_audit_clean_across_the_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fed = await start_federation(tmp_path / "fed", persons=5)
+    data = fed.layout.gateway(CONSUMER_GATEWAY)
+    keys = data / "keys"
+    checkpoints = CheckpointStore(data / "checkpoints")
+    origin = gateway_origin(CONSUMER_GATEWAY)
+    try:
+        await fed.restart_gateway(CONSUMER_GATEWAY, "checkpoint_interval_s = 0.3\n")
+        for n in range(3):
+            await get_person(fed.is_address(), some_iin(fed, n))
+        await until(lambda: bool(checkpoints.sizes()), timeout=20, what="a checkpoint")
+        old_key = plain_log_key(keys / "log.key")
+        certs = cert_files(keys)
+
+        code, out = await zhol_out(
+            capsys, "gateway", "renew", "--dir", str(data), "--log-key", "--json"
+        )
+        assert code == 0, out
+        doc = json.loads(out)
+        new_key = plain_log_key(keys / "log.key")
+        assert new_key != old_key and doc["renewed"] == [] and cert_files(keys) == certs
+        assert plain_log_key(keys / "previous" / "log.key") == old_key
+        kept = load_pem_public_key(Path(doc["previous_log_public_key_file"]).read_bytes())
+        assert isinstance(kept, ed25519.Ed25519PublicKey)
+        assert log_public_key_bytes(kept) == old_key
+        entry = await published(
+            fed.ports.address(fed.ports.registry),
+            fed.layout.anchor,
+            GatewayId.parse(CONSUMER_GATEWAY),
+        )
+        assert entry.log_public_key == new_key and old_key in entry.previous_log_public_keys
+
+        # The running gateway signs with the key it started with until it restarts.
+        await fed.restart_gateway(CONSUMER_GATEWAY)
+        before = max(checkpoints.sizes())
+        for n in range(3):
+            await get_person(fed.is_address(), some_iin(fed, n))
+        await until(lambda: max(checkpoints.sizes()) > before, timeout=20,
+                    what="a checkpoint after the restart")  # fmt: skip
+        await fed.gateways.pop(CONSUMER_GATEWAY).stop(0)  # its last checkpoint
+        notes = {size: checkpoints.note_path(size).read_bytes() for size in checkpoints.sizes()}
+        by_old = [s for s, note in notes.items() if signed_by(note, origin, old_key)]
+        by_new = [s for s, note in notes.items() if signed_by(note, origin, new_key)]
+        assert by_old and by_new and max(by_old) < min(by_new)
+
+        code, out = await zhol_out(
+            capsys, "audit", "log", "--gateway", str(data), "--anchor", str(fed.layout.anchor),
+            "--json",
+        )  # fmt: skip
+        report = json.loads(out)
+        assert (code, report["failures"]) == (0, [])
+        assert report["result"] == "verified" and report["counts"]["checkpoints"] == len(notes)
     finally:
         await fed.stop()
