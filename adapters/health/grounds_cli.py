@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
 from zhol.adapters.health import rules
-from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from zhol.adapters.runtime.cli import exit_of_refused_call
+from zhol.core.exitcodes import EXIT_OK
 from zhol.health.v1 import health_pb2 as pb
 from zhol.health.v1 import health_pb2_grpc as pb_grpc
 
 TIMEOUT_S = 30.0
-_CANNOT_ASK = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def add_ground_parser(commands: Any) -> None:
@@ -121,11 +120,7 @@ def _call(args: argparse.Namespace, call: Any) -> int:
         with grpc.insecure_channel(args.target) as channel:
             answer = call(pb_grpc.HealthRegistryStub(channel))
     except grpc.RpcError as err:
-        code = err.code()
-        print(f"error: {code.name}: {err.details()}", file=sys.stderr)
-        if code is grpc.StatusCode.INVALID_ARGUMENT:
-            return EXIT_USAGE
-        return EXIT_CANNOT_CHECK if code in _CANNOT_ASK else EXIT_FAILED
+        return exit_of_refused_call(err.code().name, err.details() or "")
     if args.json:
         print(json_format.MessageToJson(answer, indent=None))
         return EXIT_OK

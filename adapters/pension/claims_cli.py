@@ -15,18 +15,17 @@ asked.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
-from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from zhol.adapters.runtime.cli import exit_of_refused_call
+from zhol.core.exitcodes import EXIT_OK
 from zhol.pension.v1 import claims_pb2 as cpb
 from zhol.pension.v1 import claims_pb2_grpc as cpb_grpc
 
 TIMEOUT_S = 30.0
-_CANNOT_ASK = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def add_claim_parser(commands: Any) -> None:
@@ -58,11 +57,7 @@ def claim_command(args: argparse.Namespace) -> int:
             benefit = cpb_grpc.PensionClaimsStub(channel).ClaimBurialBenefit(
                 request, timeout=TIMEOUT_S)
     except grpc.RpcError as err:
-        code = err.code()
-        print(f"error: {code.name}: {err.details()}", file=sys.stderr)
-        if code is grpc.StatusCode.INVALID_ARGUMENT:
-            return EXIT_USAGE
-        return EXIT_CANNOT_CHECK if code in _CANNOT_ASK else EXIT_FAILED
+        return exit_of_refused_call(err.code().name, err.details() or "")
     if args.json:
         print(json_format.MessageToJson(benefit, indent=None))
         return EXIT_OK

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from zhol.adapters.runtime.server import AdapterSettings, SettingsLoader
-from zhol.core.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from zhol.core.exitcodes import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance  # typing only: no such module at run time
@@ -183,3 +183,17 @@ def _usage(message: str) -> int:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# A call to an adapter's own port that could not be made at all (as opposed to refused).
+_CANNOT_ASK = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
+def exit_of_refused_call(code_name: str, details: str) -> int:
+    """The exit code of an operator command whose call to an adapter's own port failed
+    with gRPC status ``code_name``, the reason printed on stderr: 2 a bad argument
+    (INVALID_ARGUMENT), 3 the adapter could not be asked, 1 refused (anything else)."""
+    print(f"error: {code_name}: {details}", file=sys.stderr)
+    if code_name == "INVALID_ARGUMENT":
+        return EXIT_USAGE
+    return EXIT_CANNOT_CHECK if code_name in _CANNOT_ASK else EXIT_FAILED
