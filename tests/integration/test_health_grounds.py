@@ -23,13 +23,11 @@ from tests.integration.test_health_service import (
     date_of,
     hdate,
     pdate,
+    record_a_june_contribution,
     running_world,
     unknown_iin,
 )
-from tests.sqlite_rows import rows
 from zhol.adapters.health import cli
-from zhol.adapters.pension.employer_contribution import employer_pension_amount
-from zhol.core.iin import Iin
 from zhol.health.v1 import health_pb2 as pb
 from zhol.pension.v1 import pension_pb2
 from zhol.population.v1 import population_pb2 as pop
@@ -162,17 +160,7 @@ async def test_a_non_working_kandas_is_state_insured_until_a_contribution_appear
     assert [m for m, _ in reads(world)][:1] == ["IsInsuredByContributions"]
     assert all(subject == kandas for _, subject in reads(world))
     # A contribution for this very month: the person works, the category is gone.
-    employer, income, pension_amount, social_amount = rows(
-        tmp_path / "pension.db",
-        "SELECT employer_bin, income, pension_amount, social_amount FROM contributions"
-        " WHERE month LIKE '2025-%' AND pension_amount > 0 ORDER BY iin LIMIT 1",
-    )[0]
-    await world.pension.RecordContribution(pension_pb2.RecordContributionRequest(
-        employer_bin=employer, iin=kandas, month=pension_pb2.Month(year=2025, month=6),
-        income=income, pension_amount=pension_amount, social_amount=social_amount,
-        employer_pension_amount=employer_pension_amount(
-            income, 2025, Iin.parse(kandas).birth_date),
-    ))
+    await record_a_june_contribution(world, tmp_path / "pension.db", kandas)
     answer = await status(world, kandas)
     assert (answer.insured, answer.category, answer.social_category) == (False, "", "")
 

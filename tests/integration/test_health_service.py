@@ -585,6 +585,22 @@ async def an_uninsured_mother(world: World) -> str:
     raise AssertionError("no uninsured woman of child-bearing age in the seed")
 
 
+
+async def record_a_june_contribution(world: World, pension_db: Path, iin: str) -> None:
+    """Pension records a contribution for ``iin`` for June 2025 (TODAY's month), the
+    amounts copied from a seeded report of the same year so they match the rates."""
+    employer, income, pension_amount, social_amount = rows(
+        pension_db,
+        "SELECT employer_bin, income, pension_amount, social_amount FROM contributions"
+        " WHERE month LIKE '2025-%' AND pension_amount > 0 ORDER BY iin LIMIT 1",
+    )[0]
+    await world.pension.RecordContribution(pension_pb2.RecordContributionRequest(
+        employer_bin=employer, iin=iin, month=pension_pb2.Month(year=2025, month=6),
+        income=income, pension_amount=pension_amount, social_amount=social_amount,
+        employer_pension_amount=employer_pension_amount(
+            income, 2025, Iin.parse(iin).birth_date),
+    ))
+
 async def test_a_non_working_parent_of_a_child_under_three_is_state_insured(
     world_with_pension: World, tmp_path: Path,
 ) -> None:
@@ -611,19 +627,8 @@ async def test_a_non_working_parent_of_a_child_under_three_is_state_insured(
         ("IsInsuredByContributions", mother), ("GetFamily", mother), ("GetPerson", child),
         ("IsInsuredByContributions", mother),
     ]
-    # A contribution for this very month: the parent works, the category is gone
-    # (amounts copied from a seeded report of the same year, so they match the rates).
-    employer, income, pension_amount, social_amount = rows(
-        tmp_path / "pension.db",
-        "SELECT employer_bin, income, pension_amount, social_amount FROM contributions"
-        " WHERE month LIKE '2025-%' AND pension_amount > 0 ORDER BY iin LIMIT 1",
-    )[0]
-    await world.pension.RecordContribution(pension_pb2.RecordContributionRequest(
-        employer_bin=employer, iin=mother, month=pension_pb2.Month(year=2025, month=6),
-        income=income, pension_amount=pension_amount, social_amount=social_amount,
-        employer_pension_amount=employer_pension_amount(
-            income, 2025, Iin.parse(mother).birth_date),
-    ))
+    # A contribution for this very month: the parent works, the category is gone.
+    await record_a_june_contribution(world, tmp_path / "pension.db", mother)
     status = await world.health.GetInsuranceStatus(pb.GetInsuranceStatusRequest(iin=mother))
     assert (status.insured, status.category, status.social_category) == (False, "", "")
     # the child itself is state-insured by its age, whoever its parents are
